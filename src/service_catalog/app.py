@@ -1,0 +1,148 @@
+"""The FastAPI application: routers, error handlers, middleware and operational endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from service_catalog import __version__
+from service_catalog.core.db import Database
+from service_catalog.core.errors import Problem, install_error_handlers, problem_response
+from service_catalog.core.middleware import Metrics, RequestMiddleware
+from service_catalog.settings import Settings
+
+log = logging.getLogger("service_catalog.app")
+
+DESCRIPTION = (
+    "A self-hosted service catalog, wire-compatible with Kong Konnect's Service Catalog API. "
+    "Every `/v1` request needs `Authorization: Bearer <token>`; create tokens with "
+    "`service-catalog token create`."
+)
+
+
+def _routers() -> list[Any]:
+    from service_catalog.catalog_services.api import router as catalog_services
+
+    routers = [catalog_services]
+    # Domains added later register here; importing them also wires their hooks.
+    for module in _OPTIONAL_ROUTERS:
+        try:
+            mod = __import__(module, fromlist=["router"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        routers.append(mod.router)
+    return routers
+
+
+_OPTIONAL_ROUTERS = [
+    "service_catalog.integrations.api",
+    "service_catalog.resources.api",
+    "service_catalog.sync.api",
+    "service_catalog.events.api",
+    "service_catalog.integrations.v2_api",
+    "service_catalog.web.routes",
+]
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None,
+               run_worker: bool | None = None) -> FastAPI:
+    """Build the application on ``settings`` (from the environment when omitted).
+
+    Migrations are applied by the caller (``serve`` and ``migrate``); the app
+    only opens the database.
+    """
+    settings = settings or Settings()
+    database = db or Database(settings.database_url)
+    metrics = Metrics()
+    want_worker = settings.run_worker if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if want_worker:
+            try:
+                from service_catalog.sync.worker import BackgroundWorker
+            except ModuleNotFoundError:
+                BackgroundWorker = None  # noqa: N806 - the sync engine is optional at this stage
+            if BackgroundWorker is not None:
+                worker = BackgroundWorker(settings, database)
+                worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if db is None:
+                database.dispose()
+
+    app = FastAPI(
+        title="Service Catalog",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for router in _routers():
+        app.include_router(router)
+
+    import fastapi_offline
+
+    static_dir = __import__("os").path.join(__import__("os").path.dirname(fastapi_offline.__file__),
+                                            "static")
+    app.mount("/_docs-static", StaticFiles(directory=static_dir), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/v1/openapi.json", title="Service Catalog API",
+            swagger_js_url="/_docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/_docs-static/swagger-ui.css",
+            swagger_favicon_url="/_docs-static/favicon.png",
+        )
+
+    @app.get("/health", tags=["Operations"], summary="Process is up")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/ready", tags=["Operations"], summary="Database is reachable")
+    def ready(request: Request) -> Response:
+        try:
+            with database.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            return problem_response(request, Problem(503, "The database is not reachable"))
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app built from environment settings (uvicorn's factory for ``serve``)."""
+    from service_catalog.core.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""Access tokens: who may call the API, and who did what."""

@@ -1,0 +1,98 @@
+"""Creating, listing, revoking and checking access tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service_catalog.auth.models import AccessToken
+from service_catalog.core.db import utcnow
+
+TOKEN_PREFIX = "scat_"
+ROLES = ("admin",)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performed an action: a token's owner, or the system itself."""
+
+    type: str
+    id: str
+    name: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The actor as events carry it."""
+        return {"type": self.type, "id": self.id, "name": self.name}
+
+
+SYSTEM = Actor(type="system", id="system", name="service-catalog")
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def create_token(
+    session: Session, *, name: str, role: str = "admin", expires_at: dt.datetime | None = None
+) -> tuple[AccessToken, str]:
+    """Create a token; returns the row and the token text, which is never stored or shown again."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = AccessToken(
+        name=name, token_hash=hash_token(token), prefix=token[:12], role=role,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def list_tokens(session: Session) -> list[AccessToken]:
+    """Every token, newest first."""
+    return list(session.scalars(select(AccessToken).order_by(AccessToken.created_at.desc())))
+
+
+def revoke_token(session: Session, *, token_id: str) -> AccessToken | None:
+    """Revoke a token by id (or unique id prefix); None when there is no such token."""
+    rows = [t for t in list_tokens(session) if str(t.id) == token_id or str(t.id).startswith(token_id)]
+    if len(rows) != 1:
+        return None
+    row = rows[0]
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def count_tokens(session: Session) -> int:
+    """How many tokens exist, revoked or not."""
+    return int(session.scalar(select(func.count()).select_from(AccessToken)) or 0)
+
+
+def authenticate(session: Session, token: str) -> Actor | None:
+    """The actor a bearer token stands for, or None when it is unknown, expired or revoked."""
+    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    # Record use at most once a minute, so reads do not become writes.
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+    return Actor(type="token", id=str(row.id), name=row.name)
+
+
+def token_uuid(value: str) -> uuid.UUID | None:
+    """``value`` as a UUID, or None."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

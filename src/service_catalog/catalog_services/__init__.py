@@ -1,0 +1,1 @@
+"""Catalog services: the units of software the catalog describes."""

@@ -1,0 +1,62 @@
+"""HTTP routes of catalog services: ``/v1/catalog-services``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from service_catalog.catalog_services import service
+from service_catalog.catalog_services.schemas import (
+    CatalogServiceCreate,
+    CatalogServiceList,
+    CatalogServiceRead,
+    CatalogServiceUpdate,
+)
+from service_catalog.core.deps import CtxDep
+from service_catalog.core.openapi import LIST_PARAMS, PROBLEMS
+from service_catalog.core.render import json_response
+
+router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
+
+
+@router.post("", status_code=201, response_model=CatalogServiceRead, responses=PROBLEMS,
+             operation_id="create-catalog-service", summary="Create Service")
+def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
+    """Create a catalog service."""
+    svc = service.create_service(ctx.session, data=body, actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(service.to_dict(svc), 201)
+
+
+@router.get("", response_model=CatalogServiceList, responses=PROBLEMS,
+            operation_id="list-catalog-services", summary="List Services",
+            openapi_extra=LIST_PARAMS["catalog_services"])
+def list_(ctx: CtxDep) -> JSONResponse:
+    """A page of catalog services, filtered and sorted."""
+    rows, meta = service.list_services(ctx.session, query=ctx.query)
+    return json_response({"data": [service.to_dict(s) for s in rows], "meta": meta})
+
+
+@router.get("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
+            operation_id="fetch-catalog-service", summary="Get a Service")
+def get(id: str, ctx: CtxDep) -> JSONResponse:
+    """One catalog service."""
+    return json_response(service.to_dict(service.get_service(ctx.session, service_id=id)))
+
+
+@router.patch("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
+              operation_id="update-catalog-service", summary="Update Service")
+def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change a catalog service."""
+    svc = service.update_service(ctx.session, service_id=id, data=body, actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(service.to_dict(svc))
+
+
+@router.delete("/{id}", status_code=204, responses=PROBLEMS,
+               operation_id="delete-catalog-service", summary="Delete Service")
+def delete(id: str, ctx: CtxDep) -> Response:
+    """Delete a catalog service; its resources stay, its mappings go."""
+    service.delete_service(ctx.session, service_id=id, actor=ctx.actor)
+    ctx.session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,208 @@
+"""Rules of catalog services: the only place that changes them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service_catalog.auth.service import Actor
+from service_catalog.catalog_services.models import CatalogService
+from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
+from service_catalog.core import query as q
+from service_catalog.core.db import utcnow
+from service_catalog.core.errors import Problem, bad_request, conflict, not_found
+from service_catalog.core.render import ts
+from service_catalog.events.service import record_action
+
+FILTERS = q.FilterSpec(
+    fields={
+        "id": q.FilterField("uuid", CatalogService.id),
+        "name": q.FilterField("string", CatalogService.name),
+        "display_name": q.FilterField("string", CatalogService.display_name),
+        "created_at": q.FilterField("datetime", CatalogService.created_at),
+        "updated_at": q.FilterField("datetime", CatalogService.updated_at),
+    },
+    json_prefixes={
+        "labels": q.FilterField("json", CatalogService.labels, flat=True),
+        "custom_fields": q.FilterField("json", CatalogService.custom_fields),
+    },
+)
+SORTS = {
+    "name": CatalogService.name,
+    "display_name": CatalogService.display_name,
+    "created_at": CatalogService.created_at,
+    "updated_at": CatalogService.updated_at,
+}
+DEFAULT_SORT = "display_name"
+
+
+def to_dict(svc: CatalogService) -> dict[str, Any]:
+    """A catalog service as the contract's ``CatalogService``."""
+    return {
+        "id": str(svc.id),
+        "name": svc.name,
+        "display_name": svc.display_name,
+        "description": svc.description,
+        "labels": svc.labels or {},
+        "custom_fields": svc.custom_fields or {},
+        "created_at": ts(svc.created_at),
+        "updated_at": ts(svc.updated_at),
+    }
+
+
+def _name_taken(name: str) -> Problem:
+    return conflict(f"A catalog service named [{name}] already exists")
+
+
+def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
+                   ) -> CatalogService:
+    """Create a catalog service; a taken name is a 409."""
+    if session.scalar(select(CatalogService.id).where(CatalogService.name == data.name)):
+        raise _name_taken(data.name)
+    now = utcnow()
+    svc = CatalogService(
+        name=data.name,
+        display_name=data.display_name,
+        description=data.description,
+        labels=dict(data.labels or {}),
+        custom_fields={k: v for k, v in (data.custom_fields or {}).items() if v is not None},
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(svc)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise _name_taken(data.name) from None
+    record_action(session, actor=actor, type="catalog_service.created", service_id=svc.id,
+                  detail=f"Catalog service {svc.name} created by {actor.name}",
+                  attributes={"name": svc.name})
+    return svc
+
+
+def find_service(session: Session, ref: str) -> CatalogService | None:
+    """A catalog service by id or, failing that, by name."""
+    try:
+        ident = uuid.UUID(ref)
+    except ValueError:
+        ident = None
+    if ident is not None:
+        svc = session.get(CatalogService, ident)
+        if svc is not None:
+            return svc
+    return session.scalar(select(CatalogService).where(CatalogService.name == ref))
+
+
+def get_service(session: Session, *, service_id: str) -> CatalogService:
+    """A catalog service by id; 404 when there is none."""
+    try:
+        ident = uuid.UUID(service_id)
+    except ValueError:
+        raise not_found("Catalog service", service_id) from None
+    svc = session.get(CatalogService, ident)
+    if svc is None:
+        raise not_found("Catalog service", service_id)
+    return svc
+
+
+def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def update_service(session: Session, *, service_id: str, data: CatalogServiceUpdate, actor: Actor
+                   ) -> CatalogService:
+    """Apply a PATCH: given fields replace, labels and custom fields merge (null removes a key)."""
+    svc = get_service(session, service_id=service_id)
+    given = data.model_fields_set
+    for required in ("name", "display_name"):
+        if required in given and getattr(data, required) is None:
+            raise bad_request(f"Invalid request: {required} must be a string", required,
+                              "must be a string", rule="is_string")
+    changed: list[str] = []
+    if data.name is not None and data.name != svc.name:
+        if session.scalar(select(CatalogService.id).where(CatalogService.name == data.name)):
+            raise _name_taken(data.name)
+        svc.name = data.name
+        changed.append("name")
+    if data.display_name is not None and data.display_name != svc.display_name:
+        svc.display_name = data.display_name
+        changed.append("display_name")
+    if "description" in given and data.description != svc.description:
+        svc.description = data.description
+        changed.append("description")
+    if "labels" in given:
+        labels = {} if data.labels is None else _merge(svc.labels or {}, data.labels)
+        if len(labels) > 50:
+            raise bad_request("Invalid request: labels must not have more than 50 labels",
+                              "labels", "must not have more than 50 labels")
+        if labels != svc.labels:
+            svc.labels = labels
+            changed.append("labels")
+    if "custom_fields" in given:
+        fields = {} if data.custom_fields is None else _merge(svc.custom_fields or {},
+                                                              data.custom_fields)
+        if fields != svc.custom_fields:
+            svc.custom_fields = fields
+            changed.append("custom_fields")
+    if changed:
+        svc.updated_at = utcnow()
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise _name_taken(data.name or "") from None
+        record_action(session, actor=actor, type="catalog_service.updated", service_id=svc.id,
+                      detail=f"Catalog service {svc.name} updated by {actor.name}: "
+                             f"{', '.join(changed)}",
+                      attributes={"name": svc.name, "changed": changed})
+    return svc
+
+
+def delete_service(session: Session, *, service_id: str, actor: Actor) -> None:
+    """Delete a catalog service and its resource mappings; resources stay."""
+    svc = get_service(session, service_id=service_id)
+    for hook in _delete_hooks:
+        hook(session, svc.id)
+    record_action(session, actor=actor, type="catalog_service.deleted", service_id=svc.id,
+                  detail=f"Catalog service {svc.name} deleted by {actor.name}",
+                  attributes={"name": svc.name})
+    session.execute(delete(CatalogService).where(CatalogService.id == svc.id))
+
+
+_delete_hooks: list[Any] = []
+
+
+def on_delete(hook: Any) -> Any:
+    """Register ``hook(session, service_id)`` to run before a catalog service is deleted
+    (other domains use it to remove what hangs off a service, such as mappings)."""
+    _delete_hooks.append(hook)
+    return hook
+
+
+def list_statement(clauses: Iterable[Any]) -> Select[Any]:
+    """SELECT of catalog services matching compiled filter clauses."""
+    return select(CatalogService).where(*clauses)
+
+
+def list_services(session: Session, *, query: list[tuple[str, str]]
+                  ) -> tuple[list[CatalogService], dict[str, Any]]:
+    """One page of catalog services filtered and sorted as the query string asks."""
+    qd = dict(query)
+    clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
+    sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
+    page = q.page_request(qd)
+    rows, total = q.numbered_page(session, list_statement(clauses),
+                                  q.order_by(sort, SORTS, CatalogService.id), page)
+    return rows, q.page_meta(page, total)

@@ -1,0 +1,245 @@
+"""The ``service-catalog`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from service_catalog.core.db import Database, redact_url, utcnow
+from service_catalog.settings import Settings
+
+app = typer.Typer(
+    help="A self-hosted service catalog, wire-compatible with Kong Konnect's Service Catalog API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+token_app = typer.Typer(help="Create, list and revoke API access tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error for the user and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a clear error, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SERVICE_CATALOG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise fail(f"invalid settings: {problems}") from None
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Database:
+    """Open, check and (by default) migrate the database, or exit with a clear message."""
+    safe = redact_url(settings.database_url)
+    try:
+        db = Database(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - any bad URL is a user error here
+        raise fail(f"cannot use database URL {safe}: {type(exc).__name__}: "
+                   f"{_scrub(str(exc), settings.database_url)}") from None
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        reason = _scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                        if str(exc).strip() else type(exc).__name__, settings.database_url)
+        db.dispose()
+        raise fail(f"cannot reach the database at {safe}: {reason}") from None
+    if migrate:
+        from service_catalog.core.migrate import upgrade
+
+        try:
+            upgrade(db)
+        except Exception as exc:  # noqa: BLE001
+            db.dispose()
+            raise fail(f"could not migrate the database at {safe}: "
+                       f"{_scrub(str(exc).splitlines()[0], settings.database_url)}") from None
+    return db
+
+
+def _scrub(message: str, url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    if password:
+        message = message.replace(str(password), "***")
+    return message
+
+
+def bootstrap_admin_token(db: Database, settings: Settings) -> str | None:
+    """On an empty database, create an admin token and return it (it is shown once)."""
+    if not settings.bootstrap_token:
+        return None
+    from service_catalog.auth.service import count_tokens, create_token
+
+    with db.session() as session:
+        if count_tokens(session) > 0:
+            return None
+        _, token = create_token(session, name="admin (first start)", role="admin")
+        return token
+
+
+def _parse_bind(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit() or not (0 < int(port) < 65536):
+        raise fail(f"invalid bind address {bind!r}; expected host:port such as 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+@app.command()
+def serve(
+    bind: Annotated[str | None, typer.Option(help="host:port to listen on "
+                                             "[env SERVICE_CATALOG_BIND, default 127.0.0.1:8080]")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="uvicorn worker processes "
+                                                "[env SERVICE_CATALOG_WORKERS, default 1]")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the sync worker "
+                                            "in this process.")] = False,
+) -> None:
+    """Start the catalog's HTTP API (and, by default, a sync worker)."""
+    import os
+
+    import uvicorn
+
+    settings = load_settings()
+    host, port = _parse_bind(bind or settings.bind)
+    n_workers = workers or settings.workers
+    db = open_database(settings)
+    token = bootstrap_admin_token(db, settings)
+    db.dispose()
+    if token:
+        console.print(
+            "\n[bold green]First start:[/] created an admin API token. It is shown only once; "
+            "store it now:\n\n"
+            f"    [bold]{token}[/]\n\n"
+            "Use it as 'Authorization: Bearer <token>'. Create more with "
+            "'service-catalog token create --name NAME'.\n",
+            soft_wrap=True,
+        )
+    if no_worker:
+        os.environ["SERVICE_CATALOG_RUN_WORKER"] = "false"
+    console.print(f"Service catalog listening on http://{host}:{port} "
+                  f"(API docs at http://{host}:{port}/docs, database {redact_url(settings.database_url)})")
+    sys.stdout.flush()
+    uvicorn.run("service_catalog.app:app_from_env", factory=True, host=host, port=port,
+                workers=n_workers, log_level="warning", access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (also done on every start of serve)."""
+    settings = load_settings()
+    db = open_database(settings, migrate=True)
+    db.dispose()
+    console.print(f"Database {redact_url(settings.database_url)} is up to date.")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'ci' or 'alice'.")],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire after this many "
+                                                        "days (default: never).")] = None,
+    role: Annotated[str, typer.Option(help="Role of the token.")] = "admin",
+) -> None:
+    """Create an access token and print it once."""
+    from service_catalog.auth.service import create_token
+
+    if not name.strip() or len(name) > 120:
+        raise fail("--name must be 1-120 characters")
+    settings = load_settings()
+    db = open_database(settings)
+    expires = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        with db.session() as session:
+            row, token = create_token(session, name=name, role=role, expires_at=expires)
+            ident = str(row.id)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        db.dispose()
+    console.print(f"Created token [bold]{ident}[/] ({name}). It is shown only once:")
+    console.print(token, soft_wrap=True, highlight=False)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never their values)."""
+    from service_catalog.auth.service import list_tokens
+
+    settings = load_settings()
+    db = open_database(settings)
+    with db.session() as session:
+        rows = list_tokens(session)
+        table = Table("id", "name", "role", "prefix", "created", "expires", "last used", "state")
+        now = utcnow()
+        for t in rows:
+            state = ("revoked" if t.revoked_at else
+                     "expired" if t.expires_at and t.expires_at <= now else "active")
+            table.add_row(str(t.id), t.name, t.role, t.prefix + "…", _d(t.created_at),
+                          _d(t.expires_at), _d(t.last_used_at), state)
+    db.dispose()
+    console.print(table)
+
+
+def _d(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (or a unique prefix).")]
+                 ) -> None:
+    """Revoke a token; requests with it get 401 from then on."""
+    from service_catalog.auth.service import revoke_token
+
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            row = revoke_token(session, token_id=token_id)
+            if row is None:
+                raise fail(f"no single token matches {token_id!r}; see 'service-catalog token list'")
+            label = f"{row.id} ({row.name})"
+    finally:
+        db.dispose()
+    console.print(f"Revoked token {label}.")
+
+
+def _register_optional_commands() -> None:
+    """Commands of later domains (worker, sync, demo) register themselves when present."""
+    import importlib
+
+    for module in ("service_catalog.sync.cli", "service_catalog.testing.demo"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        mod.register(app)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    """Entry point of the ``service-catalog`` command."""
+    app()

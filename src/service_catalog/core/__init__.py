@@ -1,0 +1,1 @@
+"""Shared machinery: storage, errors, paging, filtering, ids, auth and secrets."""

@@ -1,0 +1,260 @@
+"""Errors as the contract shapes them: ``application/problem+json``.
+
+Every error a client can see is a :class:`Problem`. Handlers registered by
+:func:`install_error_handlers` turn validation errors, unknown routes, wrong
+methods and unexpected exceptions into problems, so no request ends in a
+traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("service_catalog.errors")
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):
+    """An error response: status, a stable title and a specific detail."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        invalid_parameters: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title or TITLES.get(status, "Error")
+        self.detail = detail
+        self.invalid_parameters = invalid_parameters
+        self.headers = headers
+
+
+def bad_request(
+    detail: str, field: str, reason: str, *, rule: str | None = "invalid", source: str = "body",
+    **extra: Any,
+) -> Problem:
+    """A 400 naming one invalid parameter."""
+    param: dict[str, Any] = {"field": field, "reason": reason, "source": source}
+    if rule is not None:
+        param["rule"] = rule
+    param.update(extra)
+    return Problem(400, detail, invalid_parameters=[param])
+
+
+def not_found(what: str, ident: object) -> Problem:
+    """A 404 for an entity that does not exist."""
+    return Problem(404, f"{what} [{ident}] not found")
+
+
+def conflict(detail: str) -> Problem:
+    """A 409 for a request that clashes with what is stored."""
+    return Problem(409, detail)
+
+
+def trace_id_of(request: Request) -> str:
+    """The request's trace id, set by the request middleware."""
+    return str(getattr(request.state, "trace_id", "") or request.scope.get("trace_id", ""))
+
+
+def problem_body(status: int, title: str, detail: str, trace_id: str) -> dict[str, Any]:
+    """The JSON body of a problem."""
+    return {
+        "status": status,
+        "title": title,
+        "type": f"https://httpstatuses.com/{status}",
+        "instance": f"kong:trace:{trace_id}",
+        "detail": detail,
+    }
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    """Render a problem for ``request``."""
+    body = problem_body(problem.status, problem.title, problem.detail, trace_id_of(request))
+    if problem.status == 400:
+        body["invalid_parameters"] = problem.invalid_parameters or [
+            {"field": "request", "rule": "invalid", "reason": problem.detail, "source": "body"}
+        ]
+    elif problem.invalid_parameters:
+        body["invalid_parameters"] = problem.invalid_parameters
+    return JSONResponse(
+        body, status_code=problem.status, media_type="application/problem+json",
+        headers=problem.headers,
+    )
+
+
+_TYPE_RULES = {
+    "string_type": ("is_string", "must be a string"),
+    "bool_type": ("is_boolean", "must be a boolean"),
+    "bool_parsing": ("is_boolean", "must be a boolean"),
+    "int_type": ("is_integer", "must be an integer"),
+    "int_parsing": ("is_integer", "must be an integer"),
+    "int_from_float": ("is_integer", "must be an integer"),
+    "float_type": ("is_number", "must be a number"),
+    "float_parsing": ("is_number", "must be a number"),
+    "dict_type": ("is_object", "must be an object"),
+    "model_type": ("is_object", "must be an object"),
+    "model_attributes_type": ("is_object", "must be an object"),
+    "list_type": ("is_array", "must be an array"),
+    "uuid_type": ("is_uuid", "must be a UUID"),
+    "uuid_parsing": ("is_uuid", "must be a UUID"),
+    "datetime_type": ("is_date_time", "must be an RFC 3339 date-time"),
+    "datetime_parsing": ("is_date_time", "must be an RFC 3339 date-time"),
+    "datetime_from_date_parsing": ("is_date_time", "must be an RFC 3339 date-time"),
+    "missing": ("required", "is a required field"),
+    "extra_forbidden": ("unknown_property", "is not a known property"),
+    "string_pattern_mismatch": ("matches_regex", None),
+    "none_required": ("is_null", "must be null"),
+    "json_invalid": ("invalid", None),
+    "json_type": ("invalid", None),
+}
+
+
+def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
+    parts = list(loc)
+    source = "body"
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        source = str(parts.pop(0))
+    # pydantic adds the union member's tag to a location; users never see those.
+    clean = [str(p) for p in parts if not _is_union_tag(p)]
+    return (".".join(clean) or ("body" if source == "body" else source)), source
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (
+        part.startswith("function-") or part in ("str", "float", "int", "bool", "UrlField",
+                                                  "constrained-str", "json-or-python[json=float,python=float]")
+    )
+
+
+def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
+    """Translate pydantic errors to the contract's ``invalid_parameters``."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for err in errors:
+        field, source = _field_of(tuple(err.get("loc", ())))
+        etype = err.get("type", "")
+        ctx = err.get("ctx") or {}
+        msg = str(err.get("msg", "is invalid"))
+        if etype in ("json_invalid", "json_type"):
+            field = "body"
+        param: dict[str, Any] = {"field": field, "source": source}
+        if etype == "string_too_short":
+            param.update(rule="min_length", minimum=int(ctx.get("min_length", 0)),
+                         reason=f"must have at least {ctx.get('min_length')} characters")
+        elif etype == "string_too_long":
+            param.update(rule="max_length", maximum=int(ctx.get("max_length", 0)),
+                         reason=f"must not have more than {ctx.get('max_length')} characters")
+        elif etype in ("too_short",):
+            param.update(rule="min_items", minimum=int(ctx.get("min_length", 0)),
+                         reason=f"must have at least {ctx.get('min_length')} items")
+        elif etype in ("too_long",):
+            param.update(rule="max_items", maximum=int(ctx.get("max_length", 0)),
+                         reason=f"must not have more than {ctx.get('max_length')} items")
+        elif etype in ("greater_than_equal", "greater_than"):
+            bound = ctx.get("ge", ctx.get("gt", 0))
+            param.update(rule="min", minimum=int(bound), reason=msg.lower())
+        elif etype in ("less_than_equal", "less_than"):
+            bound = ctx.get("le", ctx.get("lt", 0))
+            param.update(rule="max", maximum=int(bound), reason=msg.lower())
+        elif etype in ("enum", "literal_error"):
+            choices = ctx.get("expected", "")
+            items = [c.strip().strip("'\"") for c in str(choices).replace(" or ", ",").split(",")]
+            param.update(rule="enum", choices=[c for c in items if c] or ["?"],
+                         reason=f"must be one of {choices}")
+        elif "rule" in ctx:
+            param.update(rule=ctx["rule"], reason=str(ctx.get("reason", msg)))
+        elif etype in _TYPE_RULES:
+            rule, reason = _TYPE_RULES[etype]
+            if etype == "string_pattern_mismatch":
+                reason = f"must match the pattern {ctx.get('pattern')}"
+            if etype in ("json_invalid", "json_type"):
+                reason = "is not valid JSON" + (f": {ctx['error']}" if ctx.get("error") else "")
+            param.update(rule=rule, reason=reason)
+        else:
+            reason = msg
+            if reason.startswith("Value error, "):
+                reason = reason[len("Value error, "):]
+            param.update(rule="invalid", reason=reason)
+        key = (param["field"], param["reason"])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(param)
+    return out
+
+
+def _describe(params: list[dict[str, Any]]) -> str:
+    first = params[0]
+    more = f" (and {len(params) - 1} more)" if len(params) > 1 else ""
+    return f"Invalid request: {first['field']} {first['reason']}{more}"
+
+
+def validation_problem(errors: list[Any]) -> Problem:
+    """A 400 problem for a list of pydantic errors."""
+    params = invalid_parameters_from(errors) or [
+        {"field": "body", "rule": "invalid", "reason": "is invalid", "source": "body"}
+    ]
+    return Problem(400, _describe(params), invalid_parameters=params)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error a problem+json response."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(request, validation_problem(list(exc.errors())))
+
+    @app.exception_handler(ValidationError)
+    async def _pyd_validation(request: Request, exc: ValidationError) -> JSONResponse:
+        return problem_response(request, validation_problem(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code
+        if status == 404:
+            detail = f"No route matches [{request.method} {request.url.path}]"
+            if exc.detail and exc.detail != "Not Found":
+                detail = str(exc.detail)
+        elif status == 405:
+            detail = f"Method [{request.method}] is not allowed on [{request.url.path}]"
+        else:
+            detail = str(exc.detail)
+        return problem_response(request, Problem(status, detail, headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"trace_id": trace_id_of(request)})
+        return problem_response(
+            request, Problem(500, "An unexpected error occurred; the trace id identifies it in the logs")
+        )

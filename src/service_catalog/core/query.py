@@ -1,0 +1,513 @@
+"""One filter, sort and paging grammar for every list endpoint and web page.
+
+Query strings follow the contract: ``filter[field]=v`` (equality),
+``filter[field][op]=v``, dot paths into JSON columns (``filter[labels.env]``,
+``filter[config.service_id]``), ``sort=name desc,created_at`` and number
+paging (``page[size]``, ``page[number]``) or cursor paging (``page[after]``).
+Filters compile to SQL; nothing loads a table into Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, case, func, literal, or_, select, true
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from service_catalog.core.errors import Problem
+
+Kind = Literal["string", "uuid", "datetime", "boolean", "number", "json", "enum"]
+
+OPS: dict[str, tuple[str, ...]] = {
+    "string": ("eq", "neq", "contains", "oeq", "ocontains"),
+    "enum": ("eq", "neq", "oeq"),
+    "uuid": ("eq", "neq", "oeq"),
+    "datetime": ("eq", "lt", "lte", "gt", "gte"),
+    "number": ("eq", "lt", "lte", "gt", "gte"),
+    "boolean": ("eq",),
+    "json": ("eq", "neq", "contains", "oeq", "ocontains", "lt", "lte", "gt", "gte"),
+}
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+
+_FILTER_KEY = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]*)\])?$")
+
+
+@dataclass(frozen=True)
+class FilterField:
+    """A filterable field: its kind and the SQL it compiles to.
+
+    ``column`` is a column expression, or for ``json`` a JSON column whose
+    dotted sub-path comes from the query (``labels.env`` -> ``labels['env']``).
+    ``flat`` JSON fields treat everything after the prefix as one key
+    (label keys may contain dots).
+    """
+
+    kind: Kind
+    column: Any
+    flat: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass
+class FilterSpec:
+    """The fields one list endpoint accepts in ``filter[...]``."""
+
+    fields: Mapping[str, FilterField]
+    json_prefixes: Mapping[str, FilterField] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        """Accepted field names, for error messages."""
+        return sorted([*self.fields, *(f"{p}.<key>" for p in self.json_prefixes)])
+
+
+def _qproblem(param: str, reason: str, rule: str = "invalid", **extra: Any) -> Problem:
+    p: dict[str, Any] = {"field": param, "rule": rule, "reason": reason, "source": "query"}
+    p.update(extra)
+    return Problem(400, f"Invalid query parameter [{param}]: {reason}", invalid_parameters=[p])
+
+
+# --- JSON helpers that work on SQLite and PostgreSQL alike ---------------------------
+
+
+def _sqlite_path(segments: Sequence[str]) -> str:
+    return "$" + "".join('."' + s.replace('"', '\\"') + '"' for s in segments)
+
+
+class _JsonOps:
+    """Dialect-specific pieces of JSON filtering, chosen once per query."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+
+    def text(self, column: Any, segs: Sequence[str]) -> ColumnElement[Any]:
+        if self.sqlite:
+            path = _sqlite_path(segs)
+            # json_extract gives 1/0 for booleans; normalise to the JSON words.
+            return case(
+                (func.json_type(column, path) == "true", literal("true")),
+                (func.json_type(column, path) == "false", literal("false")),
+                else_=func.json_extract(column, path),
+            )
+        return column[tuple(segs)].as_string()  # type: ignore[no-any-return]
+
+    def number(self, column: Any, segs: Sequence[str]) -> ColumnElement[Any]:
+        if self.sqlite:
+            path = _sqlite_path(segs)
+            return case(
+                (func.json_type(column, path).in_(["integer", "real"]),
+                 func.json_extract(column, path)),
+                else_=None,
+            )
+        node = column[tuple(segs)]
+        return case(
+            (func.jsonb_typeof(node) == "number", node.as_float()),
+            else_=None,
+        )
+
+
+def _split(value: str) -> list[str]:
+    return [v for v in value.split(",")]
+
+
+def _parse_datetime(param: str, value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _qproblem(param, "must be an RFC 3339 date-time", "is_date_time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _parse_number(param: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise _qproblem(param, "must be a number", "is_number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise _qproblem(param, "must be a finite number", "is_number")
+    return number
+
+
+def _parse_bool(param: str, value: str) -> bool:
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise _qproblem(param, "must be true or false", "is_boolean")
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _contains(col: ColumnElement[Any], value: str) -> ColumnElement[bool]:
+    return col.ilike(f"%{_like_escape(value)}%", escape="\\")
+
+
+def _string_clause(col: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
+    if op == "eq":
+        return col == value
+    if op == "neq":
+        return or_(col != value, col.is_(None))
+    if op == "contains":
+        return _contains(col, value)
+    if op == "oeq":
+        return col.in_(_split(value))
+    if op == "ocontains":
+        return or_(*[_contains(col, v) for v in _split(value)])
+    raise AssertionError(op)
+
+
+def _compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    return {
+        "eq": lambda: col == value,
+        "lt": lambda: col < value,
+        "lte": lambda: col <= value,
+        "gt": lambda: col > value,
+        "gte": lambda: col >= value,
+    }[op]()
+
+
+def _uuid_values(param: str, value: str) -> list[uuid.UUID]:
+    out = []
+    for v in _split(value):
+        try:
+            out.append(uuid.UUID(v))
+        except ValueError:
+            raise _qproblem(param, f"[{v}] is not a UUID", "is_uuid") from None
+    return out
+
+
+def _clause(ff: FilterField, segs: Sequence[str], op: str, value: str, param: str,
+            jops: _JsonOps) -> ColumnElement[bool]:
+    kind = ff.kind
+    if kind in ("string", "enum"):
+        if ff.choices:
+            for v in _split(value) if op == "oeq" else [value]:
+                if v not in ff.choices:
+                    raise _qproblem(param, f"must be one of {', '.join(ff.choices)}", "enum",
+                                    choices=list(ff.choices))
+        return _string_clause(ff.column, op, value)
+    if kind == "uuid":
+        ids = _uuid_values(param, value)
+        if op == "eq":
+            if len(ids) != 1:
+                raise _qproblem(param, "takes one UUID; use [oeq] for several", "is_uuid")
+            return ff.column == ids[0]  # type: ignore[no-any-return]
+        if op == "neq":
+            return ff.column != ids[0]  # type: ignore[no-any-return]
+        return ff.column.in_(ids)  # type: ignore[no-any-return]
+    if kind == "datetime":
+        return _compare(ff.column, op, _parse_datetime(param, value))
+    if kind == "number":
+        return _compare(ff.column, op, _parse_number(param, value))
+    if kind == "boolean":
+        return ff.column == _parse_bool(param, value)  # type: ignore[no-any-return]
+    # json: a path inside a JSON column
+    if op in ("lt", "lte", "gt", "gte"):
+        return _compare(jops.number(ff.column, segs), op, _parse_number(param, value))
+    text = jops.text(ff.column, segs)
+    if op == "eq":
+        alts: list[ColumnElement[bool]] = [text == value]
+        try:
+            num = float(value)
+        except ValueError:
+            num = None
+        if num is not None and num == num and abs(num) != float("inf"):
+            alts.append(jops.number(ff.column, segs) == num)
+        return or_(*alts)
+    return _string_clause(text, op, value)
+
+
+@dataclass
+class ParsedFilter:
+    """One ``filter[...]`` term from a query string."""
+
+    param: str
+    name: str
+    op: str
+    value: str
+
+
+def parse_filters(query: Iterable[tuple[str, str]]) -> list[ParsedFilter]:
+    """Pick the ``filter[...]`` terms out of a query string."""
+    out = []
+    for key, value in query:
+        if not key.startswith("filter"):
+            continue
+        m = _FILTER_KEY.match(key)
+        if not m:
+            raise _qproblem(key, "is not a valid filter; use filter[field] or filter[field][op]")
+        out.append(ParsedFilter(key, m.group(1), m.group(2) or "eq", value))
+    return out
+
+
+def filter_clauses(spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str
+                   ) -> list[ColumnElement[bool]]:
+    """Compile a query string's filters against ``spec``; unknown fields or ops are a 400."""
+    jops = _JsonOps(dialect)
+    clauses: list[ColumnElement[bool]] = []
+    for pf in parse_filters(query):
+        ff = spec.fields.get(pf.name)
+        segs: list[str] = []
+        if ff is None:
+            prefix, _, rest = pf.name.partition(".")
+            ff = spec.json_prefixes.get(prefix)
+            if ff is None or not rest:
+                raise _qproblem(
+                    pf.param,
+                    f"unknown filter field [{pf.name}]; known fields: {', '.join(spec.names())}",
+                    "unknown_property",
+                )
+            segs = [rest] if ff.flat else rest.split(".")
+            if any(not s for s in segs):
+                raise _qproblem(pf.param, "has an empty path segment")
+        ops = OPS[ff.kind]
+        if pf.op not in ops:
+            raise _qproblem(
+                pf.param,
+                f"unknown filter operator [{pf.op}] for [{pf.name}]; use one of {', '.join(ops)}",
+                "enum", choices=list(ops),
+            )
+        clauses.append(_clause(ff, segs, pf.op, pf.value, pf.param, jops))
+    return clauses
+
+
+# --- sorting ----------------------------------------------------------------------
+
+
+def parse_sort(value: str | None, allowed: Mapping[str, Any], default: str
+               ) -> list[tuple[str, bool]]:
+    """Parse ``sort=a desc,b``: a list of (field, descending). Unknown fields are a 400."""
+    text = value if value not in (None, "") else default
+    out: list[tuple[str, bool]] = []
+    for part in (text or "").split(","):
+        words = part.strip().split()
+        if not words:
+            continue
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+            raise _qproblem("sort", f"[{part.strip()}] is not 'field', 'field asc' or 'field desc'")
+        name = words[0]
+        desc = len(words) == 2 and words[1].lower() == "desc"
+        if name.startswith("-"):
+            name, desc = name[1:], True
+        if name not in allowed:
+            raise _qproblem("sort", f"cannot sort by [{name}]; use one of {', '.join(allowed)}",
+                            "enum", choices=list(allowed))
+        out.append((name, desc))
+    return out
+
+
+def order_by(sort: list[tuple[str, bool]], allowed: Mapping[str, Any], tiebreak: Any
+             ) -> list[Any]:
+    """ORDER BY terms for a parsed sort, ending with a unique tiebreak column."""
+    terms = [allowed[n].desc() if d else allowed[n].asc() for n, d in sort]
+    terms.append(tiebreak.asc())
+    return terms
+
+
+# --- number paging ----------------------------------------------------------------
+
+
+def _int_param(query: Mapping[str, str], names: Sequence[str], default: int) -> tuple[str, int]:
+    for name in names:
+        if name in query:
+            raw = query[name]
+            if raw == "":
+                return name, default
+            try:
+                return name, int(raw)
+            except ValueError:
+                raise _qproblem(name, "must be an integer", "is_integer") from None
+    return names[0], default
+
+
+@dataclass
+class PageRequest:
+    """A number page: 1-based ``number`` of ``size`` items."""
+
+    number: int
+    size: int
+
+
+def page_request(query: Mapping[str, str]) -> PageRequest:
+    """Read ``page[size]`` and ``page[number]`` (default 10 and 1, size at most 1000)."""
+    sname, size = _int_param(query, ("page[size]",), DEFAULT_PAGE_SIZE)
+    nname, number = _int_param(query, ("page[number]",), 1)
+    if size < 1:
+        raise _qproblem(sname, "must be at least 1", "min", minimum=1)
+    if size > MAX_PAGE_SIZE:
+        raise _qproblem(sname, f"must be at most {MAX_PAGE_SIZE}", "max", maximum=MAX_PAGE_SIZE)
+    if number < 1:
+        raise _qproblem(nname, "must be at least 1", "min", minimum=1)
+    if number > 10_000_000:
+        raise _qproblem(nname, "is too large", "max", maximum=10_000_000)
+    return PageRequest(number=number, size=size)
+
+
+def numbered_page(session: Session, stmt: Select[Any], order: list[Any], page: PageRequest
+                  ) -> tuple[list[Any], int]:
+    """Rows of one number page of ``stmt`` and the total count of matches."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = list(
+        session.scalars(stmt.order_by(*order).limit(page.size).offset((page.number - 1) * page.size))
+    )
+    return rows, int(total)
+
+
+def page_meta(page: PageRequest, total: int) -> dict[str, Any]:
+    """The contract's ``meta`` for a number page."""
+    return {"page": {"number": page.number, "size": page.size, "total": total}}
+
+
+# --- cursor paging ----------------------------------------------------------------
+
+
+@dataclass
+class CursorRequest:
+    """A cursor page: ``size`` items after or before an opaque cursor."""
+
+    size: int
+    after: str | None
+    before: str | None
+
+
+def cursor_request(query: Mapping[str, str]) -> CursorRequest:
+    """Read ``page[size]``/``size``, ``page[after]``/``after``, ``page[before]``/``before``."""
+    sname, size = _int_param(query, ("page[size]", "size"), DEFAULT_PAGE_SIZE)
+    if size < 1:
+        raise _qproblem(sname, "must be at least 1", "min", minimum=1)
+    if size > MAX_PAGE_SIZE:
+        raise _qproblem(sname, f"must be at most {MAX_PAGE_SIZE}", "max", maximum=MAX_PAGE_SIZE)
+    after = query.get("page[after]", query.get("after")) or None
+    before = query.get("page[before]", query.get("before")) or None
+    if after and before:
+        raise _qproblem("page[before]", "cannot be combined with page[after]")
+    return CursorRequest(size=size, after=after, before=before)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque cursor for a row's sort key."""
+    raw = json.dumps([_jsonable(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return {"t": v.astimezone(dt.UTC).isoformat()}
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    return v
+
+
+def decode_cursor(cursor: str, param: str, kinds: Sequence[str]) -> list[Any]:
+    """Decode a cursor made by :func:`encode_cursor`; anything else is a 400."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != len(kinds):
+            raise ValueError
+        out: list[Any] = []
+        for v, k in zip(values, kinds, strict=True):
+            if v is None:
+                out.append(None)
+            elif k == "datetime":
+                out.append(dt.datetime.fromisoformat(v["t"]))
+            elif k == "uuid":
+                out.append(uuid.UUID(v))
+            elif k == "number":
+                if not isinstance(v, int | float) or isinstance(v, bool):
+                    raise ValueError
+                out.append(v)
+            else:
+                if not isinstance(v, str):
+                    raise ValueError
+                out.append(v)
+        return out
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, AttributeError):
+        raise _qproblem(param, "is not a cursor this API issued") from None
+
+
+@dataclass
+class CursorColumn:
+    """One column of a keyset sort: the SQL column, its cursor kind and direction."""
+
+    column: Any
+    kind: str
+    attr: str
+    desc: bool = False
+
+
+def _after_clause(cols: Sequence[CursorColumn], values: Sequence[Any], reverse: bool
+                  ) -> ColumnElement[bool]:
+    # (a, b, c) > (x, y, z) expanded, honouring per-column direction; NULLs are not
+    # produced by our sort keys.
+    ors = []
+    for i, col in enumerate(cols):
+        eqs = [cols[j].column == values[j] for j in range(i)]
+        forward = col.desc == reverse
+        cmp = col.column > values[i] if forward else col.column < values[i]
+        ors.append(and_(*eqs, cmp))
+    return or_(*ors) if ors else true()
+
+
+def cursor_page(session: Session, stmt: Select[Any], cols: Sequence[CursorColumn],
+                req: CursorRequest, *, path: str, query: Mapping[str, str]
+                ) -> tuple[list[Any], dict[str, Any]]:
+    """Rows of one cursor page and the contract's ``meta`` (next/previous/first paths)."""
+    kinds = [c.kind for c in cols]
+    reverse = req.before is not None
+    if req.after:
+        stmt = stmt.where(_after_clause(cols, decode_cursor(req.after, "page[after]", kinds), False))
+    if req.before:
+        stmt = stmt.where(_after_clause(cols, decode_cursor(req.before, "page[before]", kinds), True))
+    order = [
+        (c.column.asc() if c.desc == reverse else c.column.desc()) for c in cols
+    ]
+    rows = list(session.scalars(stmt.order_by(*order).limit(req.size + 1)))
+    more = len(rows) > req.size
+    rows = rows[: req.size]
+    if reverse:
+        rows.reverse()
+
+    def key(row: Any) -> str:
+        return encode_cursor([getattr(row, c.attr) for c in cols])
+
+    base = {k: v for k, v in query.items()
+            if k not in ("page[after]", "after", "page[before]", "before")}
+
+    def link(extra: dict[str, str]) -> str:
+        from urllib.parse import urlencode
+
+        return f"{path}?{urlencode({**base, **extra})}"
+
+    has_next = more if not reverse else True
+    has_prev = (req.after is not None) if not reverse else more
+    meta = {
+        "page": {
+            "size": req.size,
+            "first": link({}),
+            "next": link({"page[after]": key(rows[-1])}) if rows and has_next else None,
+            "previous": link({"page[before]": key(rows[0])}) if rows and has_prev else None,
+        }
+    }
+    return rows, meta
+
+
+__all__ = [
+    "CursorColumn", "CursorRequest", "FilterField", "FilterSpec", "PageRequest",
+    "cursor_page", "cursor_request", "decode_cursor", "encode_cursor", "filter_clauses",
+    "numbered_page", "order_by", "page_meta", "page_request", "parse_sort",
+]

@@ -1,0 +1,21 @@
+"""Rendering values the way the contract writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+
+def ts(value: dt.datetime | None) -> str | None:
+    """An RFC 3339 UTC timestamp with a ``Z`` suffix."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> JSONResponse:
+    """A JSON response, skipping FastAPI's re-validation of response models (built by hand)."""
+    return JSONResponse(body, status_code=status, headers=headers)

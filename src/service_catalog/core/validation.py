@@ -1,0 +1,80 @@
+"""Field rules shared by several domains: labels and custom fields, as the contract states them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+LABEL_VALUE = re.compile(r"^[a-z0-9A-Z]([a-z0-9A-Z\-._]*[a-z0-9A-Z]+)?$")
+LABEL_KEY = LABEL_VALUE
+RESERVED_LABEL_PREFIXES = ("kong", "konnect", "mesh", "kic", "_")
+MAX_LABELS = 50
+
+
+def _err(rule: str, reason: str) -> PydanticCustomError:
+    return PydanticCustomError("catalog_rule", "{reason}", {"rule": rule, "reason": reason})
+
+
+def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None] | None:
+    """Validate a labels map (keys and values 1-63 characters, reserved prefixes refused)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _err("is_object", "must be an object")
+    if len(value) > MAX_LABELS:
+        raise _err("invalid", f"must not have more than {MAX_LABELS} labels")
+    for key, val in value.items():
+        if not (1 <= len(key) <= 63) or not LABEL_KEY.match(key):
+            raise _err("is_label", f"key [{key}] must be 1-63 letters, digits, '-', '.' or '_', "
+                                   "starting and ending with a letter or digit")
+        if key.lower().startswith(RESERVED_LABEL_PREFIXES):
+            raise _err("is_label", f"key [{key}] must not start with kong, konnect, mesh, kic or _")
+        if val is None:
+            if allow_null_values:
+                continue
+            raise _err("is_string", f"value of [{key}] must be a string")
+        if not isinstance(val, str):
+            raise _err("is_string", f"value of [{key}] must be a string")
+        if not (1 <= len(val) <= 63) or not LABEL_VALUE.match(val):
+            raise _err("is_label", f"value of [{key}] must be 1-63 letters, digits, '-', '.' or "
+                                   "'_', starting and ending with a letter or digit")
+    return value
+
+
+def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[str, Any] | None:
+    """Validate custom fields: each a string, number, boolean, null or ``{name, link}``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _err("is_object", "must be an object")
+    if len(value) > 100:
+        raise _err("invalid", "must not have more than 100 fields")
+    for key, val in value.items():
+        if not (1 <= len(key) <= 120) or "." in key:
+            raise _err("invalid", f"key [{key}] must be 1-120 characters without '.'")
+        if val is None:
+            if not allow_null_values:
+                raise _err("invalid", f"[{key}] must not be null")
+            continue
+        if isinstance(val, bool | int | float):
+            if isinstance(val, float) and (val != val or val in (float("inf"), float("-inf"))):
+                raise _err("is_number", f"[{key}] must be a finite number")
+            continue
+        if isinstance(val, str):
+            if len(val) > 2048:
+                raise _err("max_length", f"[{key}] must not have more than 2048 characters")
+            continue
+        if isinstance(val, dict):
+            extra = set(val) - {"name", "link"}
+            if extra:
+                raise _err("unknown_property", f"[{key}] has unknown properties {sorted(extra)}; "
+                                               "a URL field is {name, link}")
+            if not isinstance(val.get("name"), str) or not isinstance(val.get("link"), str):
+                raise _err("required", f"[{key}] is a URL field and needs string name and link")
+            if len(val["link"]) > 2048 or len(val["name"]) > 255:
+                raise _err("max_length", f"[{key}] name or link is too long")
+            continue
+        raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}")
+    return value

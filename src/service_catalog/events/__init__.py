@@ -1,0 +1,1 @@
+"""Integration events and the audit trail of user actions."""

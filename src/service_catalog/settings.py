@@ -1,0 +1,77 @@
+"""Settings, read from environment variables prefixed ``SERVICE_CATALOG_``.
+
+Every field here is documented in the README; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The catalog's configuration. Each field maps to ``SERVICE_CATALOG_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_CATALOG_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./service-catalog.db",
+        description="SQLAlchemy URL of the database (SQLite file or postgresql+psycopg://...).",
+    )
+    bind: str = Field(default="127.0.0.1:8080", description="host:port that `serve` listens on.")
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes for `serve`.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that encrypts credentials at rest; generated into a key file when unset.",
+    )
+    key_file: str | None = Field(
+        default=None,
+        description="Where the generated secret key lives (default: next to the SQLite file).",
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="Request log format.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    run_worker: bool = Field(
+        default=True, description="Whether `serve` also runs a sync worker in-process."
+    )
+    sync_interval_seconds: int = Field(
+        default=900, ge=10, description="Default sync interval of an integration instance."
+    )
+    lease_timeout_seconds: int = Field(
+        default=300, ge=5, description="A sync lease not renewed for this long is taken over."
+    )
+    worker_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker looks for due syncs."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest accepted request body (413 beyond)."
+    )
+    bootstrap_token: bool = Field(
+        default=True,
+        description="Create and print an admin token on the first start on an empty database.",
+    )
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None when the database is not a SQLite file."""
+        url = self.database_url
+        if not url.startswith("sqlite"):
+            return None
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if not path or path == ":memory:":
+            return None
+        return Path(path.split("?", 1)[0])
+
+    def resolved_key_file(self) -> Path:
+        """Where the generated encryption key is stored."""
+        if self.key_file:
+            return Path(self.key_file)
+        db = self.sqlite_path()
+        base = db.parent if db is not None else Path(".")
+        return base / "service-catalog.key"
+
+
+def get_settings() -> Settings:
+    """Settings from the environment."""
+    return Settings()
