@@ -1,0 +1,41 @@
+# Two commands for a new user: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test bench lint system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+## run: install what is needed and start the catalog on its embedded SQLite default
+run: $(VENV)/.installed
+	$(BIN)/service-catalog serve
+
+## system-deps: PostgreSQL server and Chromium from Debian packages, when missing
+system-deps:
+	@./scripts/system-deps.sh
+
+## test: install what is needed (Python packages, PostgreSQL, Chromium) and run every test
+test: $(VENV)/.installed-test system-deps
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+## bench: run the benchmarks; each prints its figures, its limit and the ratio
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

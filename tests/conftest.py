@@ -1,0 +1,206 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL server), a live server on
+loopback, an authenticated HTTP client, and the contract's schemas."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pgserver import PostgresServer, free_port  # noqa: E402
+
+from service_catalog.app import create_app  # noqa: E402
+from service_catalog.auth.service import create_token  # noqa: E402
+from service_catalog.core.db import Database  # noqa: E402
+from service_catalog.core.migrate import upgrade  # noqa: E402
+from service_catalog.settings import Settings  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_counter = itertools.count()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+
+class PgProvider:
+    """Hands out fresh, migrated PostgreSQL databases cloned from a template."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        base = admin_url.rsplit("/", 1)[0]
+        self.base = base
+        self.template = f"sc_tmpl_{os.getpid()}"
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{self.template}"'))
+            c.execute(text(f'CREATE DATABASE "{self.template}"'))
+        db = Database(f"{base}/{self.template}")
+        upgrade(db)
+        db.dispose()
+
+    def new_database(self) -> str:
+        """A new database with the current schema; returns its URL."""
+        name = f"sc_t_{os.getpid()}_{next(_counter)}"
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return f"{self.base}/{name}"
+
+    def empty_database(self) -> str:
+        """A new database with no schema at all."""
+        name = f"sc_e_{os.getpid()}_{next(_counter)}"
+        with self.admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        return f"{self.base}/{name}"
+
+    def drop(self, url: str) -> None:
+        """Drop a database made by this provider."""
+        name = url.rsplit("/", 1)[1]
+        with self.admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgProvider]:
+    """A PostgreSQL server for the whole session (SERVICE_CATALOG_TEST_DATABASE_URL or our own)."""
+    url = os.environ.get("SERVICE_CATALOG_TEST_DATABASE_URL")
+    server = None
+    if not url:
+        try:
+            server = PostgresServer()
+            url = server.start()
+        except Exception as exc:  # noqa: BLE001
+            if IN_CI:
+                pytest.fail(f"PostgreSQL is required under CI=true but could not start: {exc}")
+            pytest.skip(f"PostgreSQL server not available: {exc}")
+    provider = PgProvider(url)
+    yield provider
+    provider.admin.dispose()
+    if server is not None:
+        server.stop()
+
+
+# --- SQLite ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.engine.connect() as c:
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 sqlite_template: Path) -> Iterator[str]:
+    """A fresh, migrated database: each storage test runs once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "catalog.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    provider: PgProvider = request.getfixturevalue("pg")
+    url = provider.new_database()
+    yield url
+    provider.drop(url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """An open handle on the test's database."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+# --- live server ------------------------------------------------------------------
+
+
+class LiveServer:
+    """The catalog app served by uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, settings: Settings, db: Database, **app_kwargs: Any) -> None:
+        self.settings = settings
+        self.db = db
+        self.app = create_app(settings, db=db, **app_kwargs)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 15
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def token(self, name: str = "test") -> str:
+        """A new admin token."""
+        with self.db.session() as s:
+            _, token = create_token(s, name=name)
+        return token
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for this server, authenticated unless ``token`` is ''."""
+        tok = self.token() if token is None else token
+        headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for a test server on the test's database (no background worker)."""
+    return Settings(database_url=database_url, run_worker=False,
+                    key_file=str(tmp_path / "test.key"), secret_key=None)
+
+
+@pytest.fixture
+def server(settings: Settings, db: Database) -> Iterator[LiveServer]:
+    """A running catalog on loopback."""
+    live = LiveServer(settings, db).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def api(server: LiveServer) -> Iterator[httpx.Client]:
+    """An authenticated HTTP client of the running catalog."""
+    with server.client() as client:
+        yield client
+
+
+# --- the contract -------------------------------------------------------------------
+
+from contract import Contract  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    """The Konnect Service Catalog OpenAPI contract, for validating responses."""
+    return Contract.load()
