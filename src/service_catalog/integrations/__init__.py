@@ -1,0 +1,1 @@
+"""Integrations: descriptors of the systems we ingest from, their instances and credentials."""

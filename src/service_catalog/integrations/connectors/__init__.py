@@ -1,0 +1,1 @@
+"""Connectors: one module per upstream system, each implementing ``base.Connector``."""

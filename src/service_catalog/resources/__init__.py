@@ -1,0 +1,1 @@
+"""Resources ingested from integrations, and their mappings to catalog services."""

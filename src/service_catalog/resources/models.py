@@ -1,0 +1,61 @@
+"""Resources and resource mappings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service_catalog.core.db import Base, JSONType, new_uuid, utcnow
+
+
+class Resource(Base):
+    """An upstream object (a Traceable service, a repository...) known to the catalog.
+
+    ``id`` is 16 characters of base64url derived from (instance, type, config), so the
+    same upstream object always has the same id. ``content_hash`` covers name and
+    integration_data: a sync writes a row only when it changes. ``discovered`` is false
+    once a complete listing no longer returned the object (kept, mappings untouched).
+    """
+
+    __tablename__ = "resources"
+    __table_args__ = (
+        Index("ix_resources_instance_type", "instance_id", "type"),
+        Index("ix_resources_created_id", "created_at", "id"),
+        Index("ix_resources_name", "name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"))
+    integration_name: Mapped[str] = mapped_column(String(120), index=True)
+    type: Mapped[str] = mapped_column(String(120))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    integration_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    content_hash: Mapped[str | None] = mapped_column(String(32), default=None)
+    archived: Mapped[bool] = mapped_column(default=False)
+    discovered: Mapped[bool] = mapped_column(default=True)
+    last_seen_run_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    last_discovered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    vanished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ResourceMapping(Base):
+    """A resource mapped to a catalog service. Deleting either side removes the mapping."""
+
+    __tablename__ = "resource_mappings"
+    __table_args__ = (UniqueConstraint("service_id", "resource_id",
+                                       name="uq_resource_mappings_service_resource"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_services.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

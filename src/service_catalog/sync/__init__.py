@@ -1,0 +1,1 @@
+"""The sync engine: schedules, worker leases, runs."""

@@ -1,0 +1,61 @@
+"""Sync schedule state per instance, and the record of every run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service_catalog.core.db import Base, new_uuid, utcnow
+
+
+class SyncState(Base):
+    """When an instance syncs next, whether it may, and which worker holds it now.
+
+    A worker takes an instance by setting ``lease_owner``/``lease_expires_at`` under
+    ``SELECT ... FOR UPDATE SKIP LOCKED``; a lease not renewed before it expires is
+    free for another worker.
+    """
+
+    __tablename__ = "sync_states"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True)
+    interval_seconds: Mapped[int | None] = mapped_column(default=None)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
+    last_scheduled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    requested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    ingest_from: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # ok | delayed | halted
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    remediation: Mapped[str | None] = mapped_column(Text, default=None)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class SyncRun(Base):
+    """One sync of one instance: when, what it changed, and how it ended."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_instance_started", "instance_id", "started_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(20), default="schedule")
+    worker: Mapped[str | None] = mapped_column(String(120), default=None)
+    # running | succeeded | failed
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    pages: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    vanished: Mapped[int] = mapped_column(default=0)
+    events: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
