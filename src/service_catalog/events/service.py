@@ -1,14 +1,62 @@
-"""Recording and reading events."""
+"""Recording and reading events: integration events and the audit trail of user actions.
+
+Both live in one table and one list. Integration events carry an integration and an
+instance and are idempotent per instance by ``deduplication_id``; audit entries
+(user actions recorded by :func:`record_action`) carry no integration and an actor
+of type ``token`` (or ``system``).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import uuid
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
+from service_catalog.core import query as q
+from service_catalog.core.db import new_uuid, utcnow
+from service_catalog.core.render import ts
 from service_catalog.events.models import Event
+
+if TYPE_CHECKING:  # imported for types only: integrations import this module
+    from service_catalog.events.schemas import CreateIntegrationEvent
+    from service_catalog.integrations.connectors.base import EventRecord
+    from service_catalog.integrations.models import IntegrationInstance
+
+DEDUP_MAX = 255
+_CHUNK = 2000
+
+FILTERS = q.FilterSpec(
+    fields={
+        "id": q.FilterField("uuid", Event.id),
+        "type": q.FilterField("string", Event.type),
+        "ts": q.FilterField("datetime", Event.ts),
+        "service_id": q.FilterField("uuid", Event.service_id),
+        "resource_id": q.FilterField("string", Event.resource_id),
+        "deduplication_id": q.FilterField("string", Event.deduplication_id),
+        "binding": q.FilterField("string", Event.binding),
+        "detail": q.FilterField("string", Event.detail),
+        "integration.name": q.FilterField("string", Event.integration_name),
+        "integration.instance.id": q.FilterField("uuid", Event.instance_id),
+        "integration.instance.name": q.FilterField("string", Event.instance_name),
+        "actor.type": q.FilterField("string", Event.actor_type),
+        "actor.id": q.FilterField("string", Event.actor_id),
+        "actor.name": q.FilterField("string", Event.actor_name),
+    },
+    json_prefixes={"attributes": q.FilterField("json", Event.attributes)},
+)
+SORTS = {"ts": Event.ts}
+DEFAULT_SORT = "ts desc"
+
+
+# --- writing ------------------------------------------------------------------------
 
 
 def record_action(
@@ -28,6 +76,7 @@ def record_action(
     """
     event = Event(
         type=type,
+        ts=utcnow(),
         service_id=service_id,
         resource_id=resource_id,
         actor_type=actor.type,
@@ -38,3 +87,250 @@ def record_action(
     )
     session.add(event)
     return event
+
+
+def integration_display_name(name: str) -> str:
+    """The display name of an integration from the registry, or its name when unknown."""
+    try:
+        from service_catalog.integrations import registry
+    except ImportError:
+        return name
+    for getter in ("get_descriptor", "get", "descriptor"):
+        fn = getattr(registry, getter, None)
+        if callable(fn):
+            try:
+                desc = fn(name)
+            except Exception:  # noqa: BLE001 - an unknown integration keeps its name
+                desc = None
+            if desc is None:
+                continue
+            value = desc.get("display_name") if isinstance(desc, dict) else getattr(
+                desc, "display_name", None)
+            if isinstance(value, str) and value:
+                return value
+    return name
+
+
+def _dedup_key(dedup_id: str, service_id: uuid.UUID | None) -> str:
+    """The stored deduplication key of a derived event: unique per (event, service)."""
+    key = dedup_id if service_id is None else f"{dedup_id}:{service_id}"
+    if len(key) > DEDUP_MAX:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
+
+
+def _jsonable(value: dict[str, Any] | None) -> dict[str, Any]:
+    """Attributes as plain JSON (datetimes and other values become strings)."""
+    if not value:
+        return {}
+    out = json.loads(json.dumps(value, default=str))
+    return out if isinstance(out, dict) else {}
+
+
+def _integration_actor(instance: IntegrationInstance) -> dict[str, str]:
+    return {"actor_type": "integration", "actor_id": str(instance.id),
+            "actor_name": instance.name}
+
+
+def _instance_columns(instance: IntegrationInstance) -> dict[str, Any]:
+    return {
+        "integration_name": instance.integration_name,
+        "integration_display_name": integration_display_name(instance.integration_name),
+        "instance_id": instance.id,
+        "instance_name": instance.name,
+        "instance_display_name": instance.display_name,
+    }
+
+
+def _existing_keys(session: Session, instance_id: uuid.UUID, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i:i + _CHUNK]
+        found.update(session.scalars(
+            select(Event.deduplication_id).where(Event.instance_id == instance_id,
+                                                 Event.deduplication_id.in_(chunk))))
+    return found
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
+    """INSERT rows, skipping any a concurrent writer stored first; the number inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    stored = 0
+    for i in range(0, len(rows), _CHUNK):
+        chunk = rows[i:i + _CHUNK]
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(Event).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(Event).on_conflict_do_nothing()
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            session.execute(Event.__table__.insert(), chunk)
+            stored += len(chunk)
+            continue
+        result = session.execute(stmt.returning(Event.id), chunk)
+        stored += len(result.all())
+    return stored
+
+
+def record_integration_events(
+    session: Session,
+    *,
+    instance: IntegrationInstance,
+    resource_id: str,
+    binding: str,
+    service_ids: list[uuid.UUID],
+    events: list[EventRecord],
+) -> int:
+    """Store the integration events a sync derived for one resource, in the caller's
+    transaction; return how many were new.
+
+    One event is stored per (service the resource is mapped to, event), deduplicated
+    per instance by ``f"{event.deduplication_id}:{service_id}"``, so deriving the same
+    events again stores nothing. A resource mapped to no service gets one event with
+    ``service_id: null`` (deduplicated by ``event.deduplication_id``), visible in the
+    global list. Set-based: one SELECT of known keys and one INSERT per 2000 events.
+    """
+    if not events:
+        return 0
+    targets: list[uuid.UUID | None] = list(dict.fromkeys(service_ids)) or [None]
+    common = {**_instance_columns(instance), **_integration_actor(instance)}
+    now = utcnow()
+    candidates: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        when = ev.ts or now
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        for sid in targets:
+            key = _dedup_key(ev.deduplication_id, sid)
+            if key in candidates:
+                continue
+            candidates[key] = {
+                **common,
+                "id": new_uuid(),
+                "type": ev.type,
+                "ts": when,
+                "service_id": sid,
+                "resource_id": resource_id,
+                "deduplication_id": key,
+                "attributes": _jsonable(ev.attributes),
+                "binding": binding,
+                "detail": ev.detail,
+                "link_html": ev.link_html,
+            }
+    known = _existing_keys(session, instance.id, list(candidates))
+    return _insert_new(session, [row for key, row in candidates.items() if key not in known])
+
+
+def post_integration_events(
+    session: Session,
+    *,
+    instance: IntegrationInstance,
+    items: Sequence[CreateIntegrationEvent],
+    services: Sequence[uuid.UUID | None],
+    bindings: Sequence[str | None],
+) -> dict[str, int]:
+    """Store events pushed to an instance (already validated and resolved by the caller:
+    ``services[i]`` and ``bindings[i]`` belong to ``items[i]``). Idempotent by
+    ``deduplication_id`` per instance; returns ``{accepted, duplicates}``."""
+    columns = _instance_columns(instance)
+    now = utcnow()
+    candidates: dict[str, dict[str, Any]] = {}
+    duplicates = 0
+    for item, sid, binding in zip(items, services, bindings, strict=True):
+        key = item.deduplication_id
+        if key in candidates:
+            duplicates += 1
+            continue
+        actor = _integration_actor(instance)
+        if item.actor is not None:
+            actor = {"actor_type": item.actor.type or "user",
+                     "actor_id": item.actor.id or item.actor.name,
+                     "actor_name": item.actor.name}
+        when = item.ts or now
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        candidates[key] = {
+            **columns,
+            **actor,
+            "id": new_uuid(),
+            "type": item.type,
+            "ts": when,
+            "service_id": sid,
+            "resource_id": item.resource_id,
+            "deduplication_id": key,
+            "attributes": _jsonable(item.attributes),
+            "binding": binding,
+            "detail": item.detail,
+            "link_html": item.link_html,
+        }
+    known = _existing_keys(session, instance.id, list(candidates))
+    stored = _insert_new(session, [row for key, row in candidates.items() if key not in known])
+    return {"accepted": stored, "duplicates": len(items) - stored}
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """An event as the API shows it; ``integration`` is null for audit entries."""
+    integration = None
+    if event.integration_name is not None:
+        integration = {
+            "name": event.integration_name,
+            "display_name": event.integration_display_name or event.integration_name,
+            "instance": {
+                "id": str(event.instance_id) if event.instance_id else None,
+                "name": event.instance_name,
+                "display_name": event.instance_display_name,
+            },
+        }
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "ts": ts(event.ts),
+        "service_id": str(event.service_id) if event.service_id else None,
+        "resource_id": event.resource_id,
+        "deduplication_id": event.deduplication_id,
+        "actor": {"type": event.actor_type, "id": event.actor_id, "name": event.actor_name},
+        "attributes": event.attributes or {},
+        "integration": integration,
+        "binding": event.binding,
+        "detail": event.detail,
+        "link_html": event.link_html,
+    }
+
+
+def list_statement(clauses: Iterable[Any]) -> Select[Any]:
+    """SELECT of events matching compiled filter clauses."""
+    return select(Event).where(*clauses)
+
+
+def list_events(
+    session: Session,
+    *,
+    query: list[tuple[str, str]],
+    path: str,
+    service_id: uuid.UUID | None = None,
+    audit_only: bool = False,
+) -> tuple[list[Event], dict[str, Any]]:
+    """One cursor page of events, filtered and sorted (``ts``, default ``ts desc``) as the
+    query string asks; optionally only one service's, or only the audit trail."""
+    qd = dict(query)
+    clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
+    if service_id is not None:
+        clauses.append(Event.service_id == service_id)
+    if audit_only:
+        clauses.append(Event.integration_name.is_(None))
+    sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
+    desc = sort[0][1] if sort else True
+    cols = [q.CursorColumn(Event.ts, "datetime", "ts", desc=desc),
+            q.CursorColumn(Event.id, "uuid", "id", desc=desc)]
+    req = q.cursor_request(qd)
+    return q.cursor_page(session, list_statement(clauses), cols, req, path=path, query=qd)
+
+
+__all__ = [
+    "DEFAULT_SORT", "FILTERS", "SORTS", "integration_display_name", "list_events",
+    "post_integration_events", "record_action", "record_integration_events", "to_dict",
+]
