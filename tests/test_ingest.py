@@ -1,0 +1,233 @@
+"""The set-based resource upsert shared by the sync engine and the push endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from service_catalog.catalog_services.models import CatalogService
+from service_catalog.core.db import Database
+from service_catalog.integrations.connectors.base import ResourceRecord
+from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.ids import content_hash, looks_like_resource_id, resource_id
+from service_catalog.resources.ingest import mark_vanished, upsert_resources
+from service_catalog.resources.models import Resource, ResourceMapping
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def at(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def instance(db: Database) -> IntegrationInstance:
+    with db.session() as s:
+        inst = IntegrationInstance(name=f"inst-{uuid.uuid4().hex[:6]}", display_name="Inst",
+                                   integration_name="custom")
+        s.add(inst)
+    return inst
+
+
+def rec(n: int, *, data: Any = None, name: str | None = None, type: str = "thing"
+        ) -> ResourceRecord:
+    return ResourceRecord(type=type, config={"id": str(n)}, name=name or f"thing-{n}",
+                          integration_data=data if data is not None else {"n": n})
+
+
+class WriteCounter:
+    """Counts INSERT/UPDATE/DELETE statements (and their executemany rows) on resources."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.statements: list[str] = []
+
+    def __enter__(self) -> WriteCounter:
+        event.listen(self.db.engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        event.remove(self.db.engine, "before_cursor_execute", self._on)
+
+    def _on(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+            executemany: bool) -> None:
+        head = statement.lstrip().split(None, 3)
+        verb = head[0].upper() if head else ""
+        if verb in ("INSERT", "UPDATE", "DELETE") and "resources" in statement.split("(")[0]:
+            self.statements.append(statement)
+
+
+def test_ids_are_stable_and_16_base64url() -> None:
+    iid = uuid.uuid4()
+    a = resource_id(iid, "repo", {"b": 1, "a": [1, 2]})
+    b = resource_id(str(iid), "repo", {"a": [1, 2], "b": 1})
+    assert a == b and len(a) == 16 and looks_like_resource_id(a)
+    assert resource_id(iid, "repo", {"a": [1, 2], "b": 2}) != a
+    assert resource_id(iid, "other", {"a": [1, 2], "b": 1}) != a
+    assert resource_id(uuid.uuid4(), "repo", {"a": [1, 2], "b": 1}) != a
+    assert content_hash("x", {"k": 1, "j": 2}) == content_hash("x", {"j": 2, "k": 1})
+    assert content_hash("x", {"k": 1}) != content_hash("y", {"k": 1})
+    assert len(content_hash(None, None)) == 32
+
+
+def test_create_then_unchanged_costs_no_write(db: Database,
+                                              instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance, records=[rec(i) for i in range(50)],
+                             run_id=None, now=at(0))
+    assert (r.created, r.updated, r.unchanged) == (50, 0, 0)
+    assert len(r.ids) == 50 and all(c.created and c.before is None for c in r.changes)
+    assert r.ids[0] == resource_id(instance.id, "thing", {"id": "0"})
+
+    with WriteCounter(db) as wc, db.session() as s:
+        r2 = upsert_resources(s, instance=instance, records=[rec(i) for i in range(50)],
+                              run_id=uuid.uuid4(), now=at(5))
+        vanished = mark_vanished(s, instance=instance, seen_ids=set(r2.ids), now=at(5))
+    assert (r2.created, r2.updated, r2.unchanged, vanished) == (0, 0, 50, 0)
+    assert r2.changes == [] and r2.ids == r.ids
+    assert wc.statements == []
+    with db.session() as s:
+        stamps = set(s.scalars(select(Resource.updated_at)))
+        assert stamps == {at(0)}
+        assert s.scalar(select(func.count()).select_from(Resource)) == 50
+
+
+def test_changed_records_update_and_report_before(db: Database,
+                                                  instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        upsert_resources(s, instance=instance, records=[rec(1), rec(2), rec(3)], now=at(0))
+    run = uuid.uuid4()
+    with WriteCounter(db) as wc, db.session() as s:
+        r = upsert_resources(s, instance=instance,
+                             records=[rec(1), rec(2, data={"n": 22}), rec(3, name="renamed"),
+                                      rec(4)],
+                             run_id=run, now=at(1))
+    assert (r.created, r.updated, r.unchanged) == (1, 2, 1)
+    by_id = {c.id: c for c in r.changes}
+    rid2 = resource_id(instance.id, "thing", {"id": "2"})
+    assert by_id[rid2].before == {"n": 2} and by_id[rid2].record.integration_data == {"n": 22}
+    assert not by_id[rid2].created
+    # One INSERT ... ON CONFLICT for all three written rows.
+    assert len(wc.statements) == 1 and "ON CONFLICT" in wc.statements[0].upper()
+    with db.session() as s:
+        row = s.get(Resource, rid2)
+        assert row is not None
+        assert row.integration_data == {"n": 22} and row.updated_at == at(1)
+        assert row.created_at == at(0) and row.last_seen_run_id == run
+        row1 = s.get(Resource, resource_id(instance.id, "thing", {"id": "1"}))
+        assert row1 is not None and row1.updated_at == at(0) and row1.last_seen_run_id is None
+        row3 = s.get(Resource, resource_id(instance.id, "thing", {"id": "3"}))
+        assert row3 is not None and row3.name == "renamed"
+
+
+def test_duplicates_in_a_batch_last_wins(db: Database, instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance,
+                             records=[rec(1, data={"v": "first"}), rec(2),
+                                      rec(1, data={"v": "last"})], now=at(0))
+    assert (r.created, r.updated, r.unchanged) == (2, 0, 0) and len(r.ids) == 2
+    with db.session() as s:
+        row = s.get(Resource, resource_id(instance.id, "thing", {"id": "1"}))
+        assert row is not None and row.integration_data == {"v": "last"}
+
+
+def test_initialized_resource_counts_as_updated_when_hydrated(
+        db: Database, instance: IntegrationInstance) -> None:
+    rid = resource_id(instance.id, "thing", {"id": "7"})
+    with db.session() as s:
+        s.add(Resource(id=rid, instance_id=instance.id, integration_name="custom", type="thing",
+                       config={"id": "7"}, created_at=at(0), updated_at=at(0)))
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance, records=[rec(7)], now=at(1))
+    assert (r.created, r.updated, r.unchanged) == (0, 1, 0)
+    assert r.changes[0].before is None and not r.changes[0].created
+    with db.session() as s:
+        row = s.get(Resource, rid)
+        assert row is not None and row.name == "thing-7" and row.integration_data == {"n": 7}
+
+
+def test_vanish_only_through_mark_vanished_and_mappings_stay(
+        db: Database, instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance, records=[rec(i) for i in range(5)],
+                             now=at(0))
+        svc = CatalogService(name="svc", display_name="Svc")
+        s.add(svc)
+        s.flush()
+        gone_id = resource_id(instance.id, "thing", {"id": "4"})
+        s.add(ResourceMapping(service_id=svc.id, resource_id=gone_id))
+    # A partial batch alone marks nothing.
+    with db.session() as s:
+        part = upsert_resources(s, instance=instance, records=[rec(i) for i in range(4)],
+                                now=at(1))
+    with db.session() as s:
+        assert s.scalar(select(func.count()).where(Resource.discovered.is_(False))) == 0
+    with db.session() as s:
+        assert mark_vanished(s, instance=instance, seen_ids=part.ids, now=at(2)) == 1
+    with db.session() as s:
+        row = s.get(Resource, gone_id)
+        assert row is not None and row.discovered is False and row.vanished_at == at(2)
+        assert s.scalar(select(func.count()).select_from(ResourceMapping)) == 1
+        # Marking again writes nothing and finds nothing new.
+        assert mark_vanished(s, instance=instance, seen_ids=part.ids, now=at(3)) == 0
+    # It comes back unchanged: rediscovered, counted unchanged, flag flipped back.
+    with db.session() as s:
+        back = upsert_resources(s, instance=instance, records=[rec(4)], now=at(4))
+    assert (back.created, back.updated, back.unchanged, back.rediscovered) == (0, 0, 1, 1)
+    with db.session() as s:
+        row = s.get(Resource, gone_id)
+        assert row is not None and row.discovered is True and row.vanished_at is None
+        assert row.last_discovered_at == at(4)
+    assert r.ids
+
+
+def test_other_instances_are_untouched_by_mark_vanished(
+        db: Database, instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        other = IntegrationInstance(name="other", display_name="Other",
+                                    integration_name="custom")
+        s.add(other)
+        s.flush()
+        upsert_resources(s, instance=other, records=[rec(1)], now=at(0))
+        upsert_resources(s, instance=instance, records=[rec(1)], now=at(0))
+    with db.session() as s:
+        assert mark_vanished(s, instance=instance, seen_ids=set(), now=at(1)) == 1
+        assert s.scalar(select(func.count()).where(Resource.discovered.is_(True))) == 1
+
+
+def test_archived_resources_are_updated_but_stay_archived(
+        db: Database, instance: IntegrationInstance) -> None:
+    rid = resource_id(instance.id, "thing", {"id": "1"})
+    with db.session() as s:
+        upsert_resources(s, instance=instance, records=[rec(1)], now=at(0))
+        row = s.get(Resource, rid)
+        assert row is not None
+        row.archived = True
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance, records=[rec(1, data={"x": 1})], now=at(1))
+        assert r.updated == 1
+    with db.session() as s:
+        row = s.get(Resource, rid)
+        assert row is not None and row.archived is True and row.integration_data == {"x": 1}
+
+
+def test_large_batch_over_chunk_size(db: Database, instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance, records=[rec(i) for i in range(1200)],
+                             now=at(0))
+    assert r.created == 1200
+    with db.session() as s:
+        r2 = upsert_resources(s, instance=instance,
+                              records=[rec(i, data={"n": i + (i % 2)}) for i in range(1200)],
+                              now=at(1))
+    assert (r2.updated, r2.unchanged) == (600, 600)
+
+
+def test_empty_batch(db: Database, instance: IntegrationInstance) -> None:
+    with db.session() as s:
+        r = upsert_resources(s, instance=instance, records=[], now=at(0))
+    assert (r.created, r.updated, r.unchanged, r.ids) == (0, 0, 0, [])
