@@ -1,0 +1,212 @@
+"""``rest-inventory``: a small, generic polled integration over an HTTP JSON API.
+
+The upstream lists objects page by page with a bearer token (see
+:mod:`service_catalog.testing.inventory_sim` for a simulator of it)::
+
+    GET {base_url}/whoami                          (verify)
+    GET {base_url}/items?page=N&per_page=M         (discover; 1-based pages)
+        -> {"items": [{"id": "...", "name": "...", ...}], "has_more": bool}
+
+Each item becomes ``ResourceRecord(type=<resource_type>, config={"item_id": id}, name,
+integration_data=<item without id>)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from service_catalog.integrations.connectors.base import (
+    Connector,
+    ConnectorError,
+    ResourceRecord,
+    VerifyResult,
+)
+
+RESOURCE_TYPE = "inventory_item"
+MAX_PAGES = 1_000_000  # a guard against an upstream that never says it is done
+
+DESCRIPTOR: dict[str, Any] = {
+    "name": "rest-inventory",
+    "display_name": "REST Inventory",
+    "description": "Lists inventory items from an HTTP JSON API authenticated with a bearer "
+                   "token, page by page.",
+    "built_in": False,
+    "version": "v1",
+    "visibility": "public",
+    "authorization": {
+        "type": "multi_key_auth",
+        "config": {
+            "headers": [
+                {
+                    "name": "authorization",
+                    "display_name": "Bearer token",
+                    "description": "The API token; sent as 'Authorization: Bearer <token>' "
+                                   "(a value already starting with 'Bearer ' is sent as is).",
+                }
+            ]
+        },
+    },
+    "config_schema": {
+        "base_url": {
+            "type": "string",
+            "display_name": "Base URL",
+            "description": "The inventory API's base URL, e.g. https://inventory.example.com/api",
+            "required": True,
+            "mutable_condition": "unauthorized",
+        },
+        "resource_type": {
+            "type": "string",
+            "display_name": "Resource type",
+            "description": "The resource type items are recorded as.",
+            "required": False,
+            "default": RESOURCE_TYPE,
+        },
+        "page_size": {
+            "type": "integer",
+            "display_name": "Page size",
+            "description": "Items requested per page (1 to 1000).",
+            "required": False,
+            "default": 100,
+            "minimum": 1,
+            "maximum": 1000,
+        },
+        "sync_interval": {
+            "type": "integer",
+            "display_name": "Sync interval (seconds)",
+            "description": "How often the catalog syncs this instance; default: the server's "
+                           "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
+            "required": False,
+            "minimum": 10,
+        },
+    },
+    "resource_types": {
+        RESOURCE_TYPE: {
+            "display_name": "Inventory Item",
+            "schema": {"type": "simple", "definition": {"item_id": "string"}},
+        }
+    },
+    "discovery": {
+        "resource_integration_data_examples": {
+            RESOURCE_TYPE: {"name": "Item 1", "kind": "server", "owner": "team-1",
+                            "tags": ["env:prod"]},
+        }
+    },
+    "api_spec_provider": None,
+    "events": None,
+}
+
+
+class RestInventoryConnector(Connector):
+    """Verifies with ``GET /whoami`` and discovers with ``GET /items`` page by page."""
+
+    integration_name = "rest-inventory"
+
+    @property
+    def base_url(self) -> str:
+        """The configured base URL without a trailing slash."""
+        url = str(self.config.get("base_url") or "").rstrip("/")
+        if not url:
+            raise ConnectorError("config", "The instance has no base_url",
+                                 remediation="Set config.base_url on the integration instance.")
+        return url
+
+    def _headers(self) -> dict[str, str]:
+        if self.credential is None:
+            raise ConnectorError("auth", "The instance has no auth credential",
+                                 remediation="POST an auth credential to the instance.")
+        token = ""
+        for name, value in self.credential.headers.items():
+            if name.lower() == "authorization":
+                token = value
+        if not token:
+            raise ConnectorError("auth", "The credential has no 'authorization' header",
+                                 remediation="Replace the credential with one whose header "
+                                             "is named 'authorization'.")
+        if not token.lower().startswith("bearer "):
+            token = f"Bearer {token}"
+        return {"Authorization": token, "Accept": "application/json"}
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            url = f"{self.base_url}{path}"
+            httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ConnectorError("config", f"The base_url is not a valid URL: {exc}") from None
+        try:
+            return self.http.request("GET", url, params=params, headers=self._headers())
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConnectorError("config", f"The base_url is not a usable URL: {exc}",
+                                 remediation="Fix config.base_url (http:// or https://).") from None
+
+    def verify(self) -> VerifyResult:
+        """One ``GET /whoami``: 2xx accepted, 401/403 rejected (with the upstream's words),
+        anything else (no answer, 5xx, 404) unreachable with the reason."""
+        try:
+            resp = self._get("/whoami")
+        except ConnectorError as exc:
+            if exc.kind == "auth":
+                return VerifyResult("rejected", exc.message)
+            return VerifyResult("unreachable", exc.message)
+        if resp.is_success:
+            return VerifyResult("accepted")
+        return VerifyResult("unreachable",
+                            f"GET /whoami answered HTTP {resp.status_code}")
+
+    def discover(self) -> Iterator[list[ResourceRecord]]:
+        """Yield one batch per upstream page until a page is empty or says no more."""
+        per_page = int(self.config.get("page_size") or 100)
+        rtype = str(self.config.get("resource_type") or RESOURCE_TYPE)
+        for page in range(1, MAX_PAGES + 1):
+            resp = self._get("/items", {"page": page, "per_page": per_page})
+            if not resp.is_success:
+                raise ConnectorError("upstream", f"GET /items page {page} answered HTTP "
+                                                 f"{resp.status_code}")
+            items, has_more = parse_page(resp, page)
+            if items:
+                yield [to_record(item, rtype, page) for item in items]
+            if not items or not has_more:
+                return
+        raise ConnectorError("malformed", f"The upstream kept listing past {MAX_PAGES} pages")
+
+
+def parse_page(resp: httpx.Response, page: int) -> tuple[list[dict[str, Any]], bool]:
+    """The items and ``has_more`` of one page; ConnectorError('malformed') when the body is
+    not the documented shape."""
+    try:
+        body = resp.json()
+    except ValueError:
+        raise ConnectorError("malformed", f"Page {page} of /items is not valid JSON",
+                             remediation="Check that base_url points at the inventory API."
+                             ) from None
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise ConnectorError("malformed", f"Page {page} of /items has no 'items' list",
+                             remediation="Check that base_url points at the inventory API.")
+    has_more = body.get("has_more", True)
+    if not isinstance(has_more, bool):
+        raise ConnectorError("malformed", f"Page {page} of /items has a non-boolean 'has_more'")
+    return body["items"], has_more
+
+
+def to_record(item: Any, rtype: str, page: int) -> ResourceRecord:
+    """One upstream item as a resource record; ConnectorError('malformed') when it lacks a
+    string ``id`` or has a non-string ``name``."""
+    if not isinstance(item, dict):
+        raise ConnectorError("malformed", f"Page {page} of /items holds a non-object item")
+    item_id = item.get("id")
+    if isinstance(item_id, int) and not isinstance(item_id, bool):
+        item_id = str(item_id)
+    if not isinstance(item_id, str) or not item_id:
+        raise ConnectorError("malformed", f"Page {page} of /items holds an item without an id")
+    name = item.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ConnectorError("malformed",
+                             f"Item {item_id!r} on page {page} has a non-string name")
+    data = {k: v for k, v in item.items() if k != "id"}
+    return ResourceRecord(type=rtype, config={"item_id": item_id}, name=name,
+                          integration_data=data)
+
+
+CONNECTOR = RestInventoryConnector
