@@ -189,7 +189,13 @@ def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
             param.update(rule="enum", choices=[c for c in items if c] or ["?"],
                          reason=f"must be one of {choices}")
         elif "rule" in ctx:
+            # our own rules (core/validation.py): the entry at fault and the bound, if any
+            if ctx.get("key") is not None:
+                param["field"] = f"{field}.{ctx['key']}"
             param.update(rule=ctx["rule"], reason=str(ctx.get("reason", msg)))
+            for bound in ("minimum", "maximum"):
+                if bound in ctx:
+                    param[bound] = int(ctx[bound])
         elif etype in _TYPE_RULES:
             rule, reason = _TYPE_RULES[etype]
             if etype == "string_pattern_mismatch":

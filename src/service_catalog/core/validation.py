@@ -13,8 +13,14 @@ RESERVED_LABEL_PREFIXES = ("kong", "konnect", "mesh", "kic", "_")
 MAX_LABELS = 50
 
 
-def _err(rule: str, reason: str) -> PydanticCustomError:
-    return PydanticCustomError("catalog_rule", "{reason}", {"rule": rule, "reason": reason})
+def _err(rule: str, reason: str, *, key: str | None = None, **extra: Any
+         ) -> PydanticCustomError:
+    """A validation error carrying the contract's rule; ``key`` names the entry at fault
+    (reported as ``field.key``), ``extra`` adds ``minimum``/``maximum`` where the rule needs it."""
+    ctx: dict[str, Any] = {"rule": rule, "reason": reason, **extra}
+    if key is not None:
+        ctx["key"] = key
+    return PydanticCustomError("catalog_rule", "{reason}", ctx)
 
 
 def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None] | None:
@@ -24,22 +30,24 @@ def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None
     if not isinstance(value, dict):
         raise _err("is_object", "must be an object")
     if len(value) > MAX_LABELS:
-        raise _err("invalid", f"must not have more than {MAX_LABELS} labels")
+        raise _err("max_items", f"must not have more than {MAX_LABELS} labels",
+                   maximum=MAX_LABELS)
     for key, val in value.items():
         if not (1 <= len(key) <= 63) or not LABEL_KEY.match(key):
             raise _err("is_label", f"key [{key}] must be 1-63 letters, digits, '-', '.' or '_', "
-                                   "starting and ending with a letter or digit")
+                                   "starting and ending with a letter or digit", key=key)
         if key.lower().startswith(RESERVED_LABEL_PREFIXES):
-            raise _err("is_label", f"key [{key}] must not start with kong, konnect, mesh, kic or _")
+            raise _err("is_label", f"key [{key}] must not start with kong, konnect, mesh, kic or _",
+                       key=key)
         if val is None:
             if allow_null_values:
                 continue
-            raise _err("is_string", f"value of [{key}] must be a string")
+            raise _err("is_string", f"value of [{key}] must be a string", key=key)
         if not isinstance(val, str):
-            raise _err("is_string", f"value of [{key}] must be a string")
+            raise _err("is_string", f"value of [{key}] must be a string", key=key)
         if not (1 <= len(val) <= 63) or not LABEL_VALUE.match(val):
             raise _err("is_label", f"value of [{key}] must be 1-63 letters, digits, '-', '.' or "
-                                   "'_', starting and ending with a letter or digit")
+                                   "'_', starting and ending with a letter or digit", key=key)
     return value
 
 
@@ -50,31 +58,35 @@ def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[s
     if not isinstance(value, dict):
         raise _err("is_object", "must be an object")
     if len(value) > 100:
-        raise _err("invalid", "must not have more than 100 fields")
+        raise _err("max_items", "must not have more than 100 fields", maximum=100)
     for key, val in value.items():
         if not (1 <= len(key) <= 120) or "." in key:
-            raise _err("invalid", f"key [{key}] must be 1-120 characters without '.'")
+            raise _err("invalid", f"key [{key}] must be 1-120 characters without '.'", key=key)
         if val is None:
             if not allow_null_values:
-                raise _err("invalid", f"[{key}] must not be null")
+                raise _err("invalid", f"[{key}] must not be null", key=key)
             continue
         if isinstance(val, bool | int | float):
             if isinstance(val, float) and (val != val or val in (float("inf"), float("-inf"))):
-                raise _err("is_number", f"[{key}] must be a finite number")
+                raise _err("is_number", f"[{key}] must be a finite number", key=key)
             continue
         if isinstance(val, str):
             if len(val) > 2048:
-                raise _err("max_length", f"[{key}] must not have more than 2048 characters")
+                raise _err("max_length", f"[{key}] must not have more than 2048 characters",
+                           key=key, maximum=2048)
             continue
         if isinstance(val, dict):
             extra = set(val) - {"name", "link"}
             if extra:
                 raise _err("unknown_property", f"[{key}] has unknown properties {sorted(extra)}; "
-                                               "a URL field is {name, link}")
+                                               "a URL field is {name, link}", key=key)
             if not isinstance(val.get("name"), str) or not isinstance(val.get("link"), str):
-                raise _err("required", f"[{key}] is a URL field and needs string name and link")
+                raise _err("required", f"[{key}] is a URL field and needs string name and link", key=key)
             if len(val["link"]) > 2048 or len(val["name"]) > 255:
-                raise _err("max_length", f"[{key}] name or link is too long")
+                raise _err("max_length", f"[{key}] name must not have more than 255 and link "
+                           "more than 2048 characters", key=key,
+                           maximum=255 if len(val["name"]) > 255 else 2048)
             continue
-        raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}")
+        raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}",
+                   key=key)
     return value
