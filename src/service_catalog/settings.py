@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     lease_timeout_seconds: int = Field(
         default=300, ge=5, description="A sync lease not renewed for this long is taken over."
     )
+    connector_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one HTTP request a connector sends upstream."
+    )
     worker_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker looks for due syncs."
     )

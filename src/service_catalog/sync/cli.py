@@ -1,0 +1,135 @@
+"""``service-catalog worker`` and ``service-catalog sync <instance>``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Syncs this process runs at "
+                                             "the same time (threads).")] = 1,
+    once: Annotated[bool, typer.Option("--once", help="Run the syncs that are due now, then "
+                                       "exit.")] = False,
+) -> None:
+    """Run sync workers (without the HTTP API). Many may share one PostgreSQL database."""
+    from service_catalog.cli import load_settings, open_database
+    from service_catalog.core.logs import configure_logging
+    from service_catalog.sync.worker import Worker, run_workers, worker_name
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    db = open_database(settings)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+        from service_catalog.sync.worker import notify
+
+        notify()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        if once:
+            w = Worker(settings, db, name=worker_name())
+            count = 0
+            while not stop.is_set() and w.run_once(should_stop=stop.is_set) is not None:
+                count += 1
+            console.print(f"Ran {count} due sync(s).")
+            return
+        console.print(f"Sync worker running ({concurrency} at a time, polling every "
+                      f"{settings.worker_poll_seconds:g}s); Ctrl+C stops it.")
+        run_workers(settings, db, concurrency=concurrency, stop=stop)
+    finally:
+        db.dispose()
+
+
+def sync(
+    instance: Annotated[str, typer.Argument(help="Integration instance id or name.")],
+) -> None:
+    """Sync one integration instance now, in the foreground, and print what changed."""
+    from service_catalog.cli import load_settings, open_database
+    from service_catalog.core.logs import configure_logging
+    from service_catalog.sync import service
+    from service_catalog.sync.engine import Progress as SyncProgress
+    from service_catalog.sync.models import SyncState
+    from service_catalog.sync.worker import Worker
+
+    settings = load_settings()
+    configure_logging(settings.log_format, "ERROR")
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            inst = service.find_instance(session, instance)
+            if inst is None:
+                raise _fail(f"no integration instance with id or name {instance!r}; list them "
+                            "with GET /v1/integration-instances")
+            if not inst.authorized:
+                raise _fail(f"integration instance {inst.name!r} is not authorized; add a valid "
+                            f"auth credential first (POST /v1/integration-instances/{inst.id}"
+                            "/auth-credential)")
+            service.ensure_state(session, inst)
+            inst_id, inst_name = inst.id, inst.name
+
+        started = time.monotonic()
+        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"),
+                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                      console=console, transient=False) as bar:
+            task = bar.add_task(f"Syncing {inst_name}", total=None,
+                                detail="waiting for the first page")
+
+            def on_progress(p: SyncProgress) -> None:
+                bar.update(task, detail=f"{p.pages} pages, {p.resources:,} resources, "
+                                        f"{p.rate:,.0f}/s")
+
+            run = Worker(settings, db).run_once(instance_id=inst_id, force=True, trigger="cli",
+                                                on_progress=on_progress)
+            bar.update(task, description=f"Synced {inst_name}" if run is not None
+                       and run.status == "succeeded" else f"Sync of {inst_name} ended")
+        if run is None:
+            with db.session() as session:
+                state = session.get(SyncState, inst_id)
+                owner = state.lease_owner if state is not None else None
+            raise _fail(f"integration instance {inst_name!r} is being synced by worker "
+                        f"{owner or 'another worker'} right now; try again when it finishes")
+        duration = time.monotonic() - started
+        table = Table(title=f"Sync of {inst_name}: {run.status}", show_header=False)
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        for label, value in (("pages", run.pages), ("created", run.created),
+                             ("updated", run.updated), ("unchanged", run.unchanged),
+                             ("vanished", run.vanished), ("events", run.events)):
+            table.add_row(label, f"{value:,}")
+        table.add_row("duration", f"{duration:.1f}s")
+        table.add_row("run id", str(run.id))
+        console.print(table)
+        if run.status != "succeeded":
+            with db.session() as session:
+                state_view = service.get_ingestion(session, instance_id=str(inst_id))
+            remediation = state_view["scheduler_state"].get("remediation")
+            raise _fail(f"the sync failed: {run.error}"
+                        + (f"\n  what to do: {remediation}" if remediation else ""))
+    finally:
+        db.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``worker`` and ``sync`` to the ``service-catalog`` command."""
+    app.command("worker")(worker)
+    app.command("sync")(sync)

@@ -1,0 +1,284 @@
+"""One sync run of one integration instance: stream the connector's pages into storage.
+
+The engine knows only the connector contract (``integrations/connectors/base.py``):
+
+* it builds the instance's connector from the registry with its decrypted credential;
+* it streams ``discover()`` batches (fetched one page ahead in a helper thread, so the
+  upstream and the database work at the same time), upserts each batch set-based and
+  hash-gated (``resources.ingest.upsert_resources``: an unchanged resource costs no
+  write), and stores the integration events ``diff_events()`` derives for changed
+  resources against the catalog services mapped to them;
+* only when ``discover()`` ends normally does it mark what the upstream no longer lists
+  as not discovered (``mark_vanished``). A :class:`ConnectorError` part-way marks
+  nothing; the batches already stored stay (they are current).
+
+How a failure changes the schedule is decided here and recorded by
+``sync.service.finish_run``: ``auth`` taints the credential, unauthorizes the instance and
+halts the schedule; every other kind delays the next run with a backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service_catalog.core.db import Database, utcnow
+from service_catalog.integrations.connectors.base import (
+    Connector,
+    ConnectorError,
+    ResourceRecord,
+    UpstreamHTTP,
+)
+from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.models import ResourceMapping
+from service_catalog.settings import Settings
+from service_catalog.sync.service import Outcome
+
+log = logging.getLogger("service_catalog.sync")
+
+#: Default remediation per error kind when the connector gave none.
+REMEDIATION = {
+    "rate_limited": "The upstream is rate limiting the catalog; the next sync waits and retries.",
+    "upstream": "The upstream answered with an error; the next sync retries. If this persists, "
+                "check the upstream's health.",
+    "timeout": "The upstream did not answer in time; the next sync retries. If this persists, "
+               "check the upstream's health and load.",
+    "unreachable": "The catalog cannot reach the upstream; check the instance's base URL and "
+                   "the network. The next sync retries.",
+    "malformed": "The upstream sent data the integration cannot read; check that the instance "
+                 "points at the right API. Nothing was lost; the next sync retries.",
+    "config": "Fix the integration instance's config; the next sync retries.",
+    "auth": "The upstream rejected the credential. Replace the instance's auth credential "
+            "(DELETE then POST /v1/integration-instances/{id}/auth-credential); syncing "
+            "resumes once the upstream accepts it.",
+}
+
+
+class LeaseLost(Exception):
+    """Another worker took this instance's lease over; the run stops where it is."""
+
+
+class Stopped(Exception):
+    """The worker is shutting down; the run stops where it is and runs again soon."""
+
+
+@dataclass
+class Progress:
+    """Counters of a run in progress, handed to the progress callback after each page."""
+
+    pages: int = 0
+    resources: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    events: int = 0
+    started: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Resources per second so far."""
+        elapsed = time.monotonic() - self.started
+        return self.resources / elapsed if elapsed > 0 else 0.0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def build_connector(session: Session, instance: IntegrationInstance, settings: Settings
+                    ) -> Connector:
+    """The instance's connector from the registry, with its decrypted credential and an
+    HTTP client using the configured timeout."""
+    from service_catalog.integrations import registry
+    from service_catalog.integrations.service import load_credential
+
+    credential = load_credential(session, instance)
+    http = UpstreamHTTP(timeout=settings.connector_timeout_seconds)
+    return registry.connector_for(instance, credential, http=http)  # type: ignore[no-any-return]
+
+
+def _prefetch(batches: Iterator[list[ResourceRecord]], depth: int = 2
+              ) -> Iterator[list[ResourceRecord]]:
+    """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(("batch", batch), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=pump, name="sync-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "batch":
+                yield value
+            elif kind == "done":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        # Unblock the pump if it waits on a full queue, then let it finish its request.
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.1)
+
+
+def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, list[uuid.UUID]]:
+    out: dict[str, list[uuid.UUID]] = {}
+    for start in range(0, len(resource_ids), 500):
+        chunk = resource_ids[start:start + 500]
+        for rid, sid in session.execute(
+                select(ResourceMapping.resource_id, ResourceMapping.service_id)
+                .where(ResourceMapping.resource_id.in_(chunk))):
+            out.setdefault(rid, []).append(sid)
+    return out
+
+
+def _store_batch(session: Session, *, instance: IntegrationInstance, connector: Connector,
+                 batch: list[ResourceRecord], run_id: uuid.UUID, progress: Progress,
+                 seen: set[str]) -> None:
+    from service_catalog.events.service import record_integration_events
+    from service_catalog.resources.ingest import upsert_resources
+
+    result = upsert_resources(session, instance=instance, records=batch, run_id=run_id,
+                              now=utcnow())
+    seen.update(result.ids)
+    progress.created += result.created
+    progress.updated += result.updated
+    progress.unchanged += result.unchanged
+    progress.resources += len(result.ids)
+    if not result.changes:
+        return
+    derived = [(ch, connector.diff_events(ch.before, ch.record)) for ch in result.changes]
+    derived = [(ch, evs) for ch, evs in derived if evs]
+    if not derived:
+        return
+    services = _mapped_services(session, [ch.id for ch, _ in derived])
+    for ch, evs in derived:
+        progress.events += record_integration_events(
+            session, instance=instance, resource_id=ch.id, binding=ch.record.type,
+            service_ids=services.get(ch.id, []), events=evs)
+
+
+def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id: uuid.UUID,
+             on_progress: ProgressFn | None = None,
+             lease_ok: Callable[[], bool] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> Outcome:
+    """Sync one instance and say how it went; never raises for an upstream failure.
+
+    ``on_progress`` is called after every stored page; ``lease_ok`` is asked before each
+    page and a False stops the run (another worker owns the instance now), as does a
+    True from ``should_stop`` (the worker is shutting down). The caller
+    records the outcome with ``sync.service.finish_run``.
+    """
+    progress = Progress(started=time.monotonic())
+    seen: set[str] = set()
+    connector: Connector | None = None
+    try:
+        with db.session() as session:
+            instance = session.get(IntegrationInstance, instance_id)
+            if instance is None:
+                return Outcome(status="failed", error="The integration instance was deleted.")
+            session.expunge(instance)
+            connector = build_connector(session, instance, settings)
+        for batch in _prefetch(connector.discover()):
+            if lease_ok is not None and not lease_ok():
+                raise LeaseLost
+            if should_stop is not None and should_stop():
+                raise Stopped
+            progress.pages += 1
+            with db.session() as session:
+                _store_batch(session, instance=instance, connector=connector, batch=batch,
+                             run_id=run_id, progress=progress, seen=seen)
+            if on_progress is not None:
+                on_progress(progress)
+        if lease_ok is not None and not lease_ok():
+            raise LeaseLost
+        # The listing was complete: what it did not return is no longer discovered.
+        from service_catalog.resources.ingest import mark_vanished
+
+        with db.session() as session:
+            vanished = mark_vanished(session, instance=instance, seen_ids=seen, now=utcnow())
+        return _outcome(progress, status="succeeded", vanished=vanished)
+    except ConnectorError as exc:
+        return _connector_failure(db, instance_id, progress, exc)
+    except Stopped:
+        return _outcome(progress, status="failed",
+                        error="The worker was stopped during the sync; the next sync runs it "
+                              "again.", schedule="retry")
+    except LeaseLost:
+        return _outcome(progress, status="failed",
+                        error="Another worker took this sync over (this worker's lease expired).",
+                        reason="A worker stopped renewing its lease; another worker resumed.",
+                        remediation="None needed; the sync continues on another worker.",
+                        schedule="retry")
+    except Exception as exc:  # noqa: BLE001 - any other failure fails the run, never the worker
+        log.exception("sync of instance %s failed unexpectedly", instance_id)
+        return _outcome(progress, status="failed",
+                        error=f"The sync failed unexpectedly ({type(exc).__name__}); "
+                              "see the worker's log.",
+                        reason="The last sync failed unexpectedly.",
+                        remediation="Check the worker's log; the next sync retries.")
+    finally:
+        if connector is not None:
+            try:
+                connector.close()
+            except Exception:  # noqa: BLE001
+                log.warning("closing the connector of instance %s failed", instance_id)
+
+
+def _outcome(progress: Progress, *, status: str, vanished: int = 0, error: str | None = None,
+             reason: str | None = None, remediation: str | None = None,
+             schedule: str = "ok", retry_after: float | None = None) -> Outcome:
+    return Outcome(status=status, pages=progress.pages, created=progress.created,
+                   updated=progress.updated, unchanged=progress.unchanged, vanished=vanished,
+                   events=progress.events, error=error, schedule=schedule,
+                   reason=reason if reason is not None else error,
+                   remediation=remediation, retry_after=retry_after)
+
+
+def _connector_failure(db: Database, instance_id: uuid.UUID, progress: Progress,
+                       exc: ConnectorError) -> Outcome:
+    remediation = exc.remediation or REMEDIATION.get(exc.kind, "The next sync retries.")
+    log.warning("sync of instance %s failed: %s (%s)", instance_id, exc.message, exc.kind)
+    if exc.kind == "auth":
+        from service_catalog.integrations.service import taint_credential
+
+        remediation = REMEDIATION["auth"].replace("{id}", str(instance_id))
+        with db.session() as session:
+            instance = session.get(IntegrationInstance, instance_id)
+            if instance is not None:
+                taint_credential(session, instance, reason=exc.message)
+                instance.authorized = False
+        return _outcome(progress, status="failed", error=exc.message, schedule="halted",
+                        reason=f"The upstream rejected the credential: {exc.message}",
+                        remediation=remediation)
+    return _outcome(progress, status="failed", error=exc.message, schedule="delayed",
+                    reason=exc.message, remediation=remediation, retry_after=exc.retry_after)
+
+
+__all__ = ["LeaseLost", "Progress", "build_connector", "run_sync"]

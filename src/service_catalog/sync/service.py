@@ -1,0 +1,398 @@
+"""Sync scheduling, leases and run records: the only place that changes them.
+
+Every authorized integration instance has a :class:`SyncState` (created lazily). A
+worker *claims* a due instance by taking its lease (``lease_owner`` /
+``lease_expires_at``), records a :class:`SyncRun`, renews the lease while it works
+and *finishes* the run, which releases the lease and schedules the next run. On
+PostgreSQL the claim uses ``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite a single
+``UPDATE ... WHERE lease is free`` (SQLite serialises writers) does the same job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service_catalog.auth.service import Actor
+from service_catalog.core import query as q
+from service_catalog.core.db import utcnow
+from service_catalog.core.errors import Problem, not_found
+from service_catalog.core.render import ts
+from service_catalog.events.service import record_action
+from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.settings import Settings
+from service_catalog.sync.models import SyncRun, SyncState
+
+#: First wait before retrying an instance whose last run failed (doubles per failure).
+BACKOFF_BASE_SECONDS = 30.0
+
+NOT_AUTHORIZED_REASON = "The integration instance is not authorized, so it does not sync."
+
+
+def not_authorized_remediation(instance_id: uuid.UUID) -> str:
+    """What a user does to let an unauthorized instance sync."""
+    return (f"Add a valid auth credential (POST /v1/integration-instances/{instance_id}"
+            "/auth-credential); syncing resumes once the upstream accepts it.")
+
+
+# --- instances and states ------------------------------------------------------------
+
+
+def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
+    """An integration instance by id or, failing that, by name."""
+    try:
+        ident: uuid.UUID | None = uuid.UUID(ref)
+    except ValueError:
+        ident = None
+    if ident is not None:
+        inst = session.get(IntegrationInstance, ident)
+        if inst is not None:
+            return inst
+    return session.scalar(select(IntegrationInstance).where(IntegrationInstance.name == ref))
+
+
+def get_instance(session: Session, instance_id: str) -> IntegrationInstance:
+    """An integration instance by id; 404 when there is none."""
+    try:
+        ident = uuid.UUID(instance_id)
+    except ValueError:
+        raise not_found("Integration instance", instance_id) from None
+    inst = session.get(IntegrationInstance, ident)
+    if inst is None:
+        raise not_found("Integration instance", instance_id)
+    return inst
+
+
+def ensure_state(session: Session, instance: IntegrationInstance) -> SyncState:
+    """The instance's sync state, created (due now) when it has none yet."""
+    state = session.get(SyncState, instance.id)
+    if state is None:
+        state = SyncState(instance_id=instance.id, next_run_at=utcnow(), status="ok")
+        session.add(state)
+        session.flush()
+    return state
+
+
+def interval_of(state: SyncState, settings: Settings,
+                instance: IntegrationInstance | None = None) -> int:
+    """Seconds between two scheduled syncs of the instance: its state's interval, else its
+    config's ``sync_interval``, else the server's default."""
+    if state.interval_seconds:
+        return state.interval_seconds
+    configured = (instance.config or {}).get("sync_interval") if instance is not None else None
+    if isinstance(configured, int) and not isinstance(configured, bool) and configured > 0:
+        return configured
+    return settings.sync_interval_seconds
+
+
+def state_to_dict(state: SyncState, instance: IntegrationInstance) -> dict[str, Any]:
+    """The contract's resource-ingestion state: when syncs ran and run next, and their health.
+
+    An unauthorized instance is shown halted (it does not sync) with what to do; a
+    halted state whose instance was authorized again is shown ok (it syncs next).
+    """
+    sched: dict[str, Any]
+    if not instance.authorized:
+        reason = state.reason if state.status == "halted" and state.reason else NOT_AUTHORIZED_REASON
+        remediation = (state.remediation if state.status == "halted" and state.remediation
+                       else not_authorized_remediation(instance.id))
+        sched = {"status": "halted", "reason": reason, "remediation": remediation}
+        next_at = None
+    else:
+        if state.status == "delayed":
+            sched = {"status": "delayed", "reason": state.reason or "The last sync failed.",
+                     "remediation": state.remediation or "The next sync retries."}
+        else:
+            sched = {"status": "ok"}
+        next_at = state.next_run_at or utcnow()
+    return {
+        "last_scheduled": ts(state.last_scheduled_at),
+        "next_scheduled_at": ts(next_at),
+        "scheduler_state": sched,
+    }
+
+
+def get_ingestion(session: Session, *, instance_id: str) -> dict[str, Any]:
+    """``GET .../resource-ingestion``: the instance's schedule and its health."""
+    inst = get_instance(session, instance_id)
+    state = ensure_state(session, inst)
+    return state_to_dict(state, inst)
+
+
+def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime | None,
+                 actor: Actor) -> dict[str, Any]:
+    """``PUT .../resource-ingestion``: schedule a sync of an authorized instance now.
+
+    An unauthorized instance is a 400 that says to authorize it first.
+    """
+    inst = get_instance(session, instance_id)
+    if not inst.authorized:
+        raise Problem(
+            400,
+            f"Integration instance [{inst.name}] is not authorized; authorize it first "
+            f"(POST /v1/integration-instances/{inst.id}/auth-credential), then schedule a sync",
+            invalid_parameters=[{"field": "id", "rule": "invalid", "source": "path",
+                                 "reason": "the integration instance is not authorized"}],
+        )
+    state = ensure_state(session, inst)
+    now = utcnow()
+    state.requested_at = now
+    state.ingest_from = ingest_from
+    state.next_run_at = now
+    if state.status == "halted":
+        state.status, state.reason, state.remediation = "ok", None, None
+    record_action(session, actor=actor, type="integration_instance.sync_requested",
+                  detail=f"Sync of integration instance {inst.name} requested by {actor.name}",
+                  attributes={"instance_id": str(inst.id), "instance_name": inst.name})
+    session.flush()
+    return state_to_dict(state, inst)
+
+
+# --- run records ---------------------------------------------------------------------
+
+
+def run_to_dict(run: SyncRun) -> dict[str, Any]:
+    """A sync run as ``GET .../sync-runs`` lists it."""
+    return {
+        "id": str(run.id),
+        "trigger": run.trigger,
+        "worker": run.worker,
+        "status": run.status,
+        "started_at": ts(run.started_at),
+        "finished_at": ts(run.finished_at),
+        "pages": run.pages,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "vanished": run.vanished,
+        "events": run.events,
+        "error": run.error,
+    }
+
+
+RUN_FILTERS = q.FilterSpec(fields={
+    "status": q.FilterField("enum", SyncRun.status, choices=("running", "succeeded", "failed")),
+    "trigger": q.FilterField("enum", SyncRun.trigger, choices=("schedule", "manual", "cli")),
+    "started_at": q.FilterField("datetime", SyncRun.started_at),
+})
+
+
+def list_runs(session: Session, *, instance_id: str, query: list[tuple[str, str]]
+              ) -> tuple[list[SyncRun], dict[str, Any]]:
+    """A cursor page of the instance's sync runs, newest first."""
+    inst = get_instance(session, instance_id)
+    qd: Mapping[str, str] = dict(query)
+    req = q.cursor_request(qd)
+    stmt = select(SyncRun).where(SyncRun.instance_id == inst.id)
+    clauses = q.filter_clauses(RUN_FILTERS, query, session.get_bind().dialect.name)
+    if clauses:
+        stmt = stmt.where(*clauses)
+    cols = [q.CursorColumn(SyncRun.started_at, "datetime", "started_at", desc=True),
+            q.CursorColumn(SyncRun.id, "uuid", "id", desc=True)]
+    return q.cursor_page(session, stmt, cols, req,
+                         path=f"/v1/integration-instances/{inst.id}/sync-runs", query=qd)
+
+
+# --- leases --------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """A lease a worker holds on one instance, and the run it records."""
+
+    instance_id: uuid.UUID
+    run_id: uuid.UUID
+    owner: str
+    trigger: str
+    ingest_from: dt.datetime | None
+
+
+def create_missing_states(session: Session) -> None:
+    """Give every authorized instance without one a sync state, due now."""
+    dialect = session.get_bind().dialect.name
+    now = utcnow()
+    missing = select(IntegrationInstance.id, _literal_dt(now)).where(
+        IntegrationInstance.authorized.is_(True),
+        ~exists().where(SyncState.instance_id == IntegrationInstance.id),
+    )
+    ins_mod: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = ins_mod.insert(SyncState).from_select(["instance_id", "next_run_at"], missing)
+    session.execute(stmt.on_conflict_do_nothing())
+
+
+def _literal_dt(value: dt.datetime) -> Any:
+    from sqlalchemy import literal
+
+    from service_catalog.core.db import UTCDateTime
+
+    return literal(value, UTCDateTime())
+
+
+def _due(now: dt.datetime) -> Any:
+    return and_(
+        SyncState.instance_id == IntegrationInstance.id,
+        IntegrationInstance.authorized.is_(True),
+        or_(SyncState.next_run_at.is_(None), SyncState.next_run_at <= now),
+        or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
+            SyncState.lease_expires_at < now),
+    )
+
+
+def claim_due(session: Session, *, owner: str, settings: Settings,
+              instance_id: uuid.UUID | None = None, trigger: str | None = None,
+              force: bool = False) -> Claim | None:
+    """Take the lease of one due instance (or of ``instance_id``) and record a run.
+
+    With ``force`` the instance need not be due (``service-catalog sync``), but its
+    lease must still be free: one instance syncs on one worker at a time. Commits.
+    Returns None when there is nothing to take.
+    """
+    create_missing_states(session)
+    session.commit()
+    now = utcnow()
+    expires = now + dt.timedelta(seconds=settings.lease_timeout_seconds)
+    if force:
+        cond: Any = and_(
+            SyncState.instance_id == IntegrationInstance.id,
+            or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
+                SyncState.lease_expires_at < now))
+    else:
+        cond = _due(now)
+    pick = select(SyncState.instance_id).join(IntegrationInstance, cond)
+    if instance_id is not None:
+        pick = pick.where(SyncState.instance_id == instance_id)
+    pick = pick.order_by(SyncState.next_run_at.asc()).limit(1)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        picked = session.scalar(pick.with_for_update(of=SyncState, skip_locked=True))
+        if picked is None:
+            session.rollback()
+            return None
+        session.execute(update(SyncState).where(SyncState.instance_id == picked)
+                        .values(lease_owner=owner, lease_expires_at=expires))
+    else:
+        # One statement: SQLite runs it under its single writer lock, so two workers can
+        # never both see the lease free.
+        lease_free = or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
+                         SyncState.lease_expires_at < now)
+        picked = session.scalar(
+            update(SyncState)
+            .where(SyncState.instance_id == pick.scalar_subquery(), lease_free)
+            .values(lease_owner=owner, lease_expires_at=expires)
+            .returning(SyncState.instance_id))
+        if picked is None:
+            session.rollback()
+            return None
+    state = session.get(SyncState, picked, populate_existing=True)
+    assert state is not None
+    # Runs left "running" by a worker that died: its lease expired, so they are over.
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.instance_id == picked, SyncRun.status == "running")
+        .values(status="failed", finished_at=now,
+                error="The worker running this sync stopped responding; its lease expired "
+                      "and another worker took over."))
+    run_trigger = trigger or ("manual" if state.requested_at is not None else "schedule")
+    ingest_from = state.ingest_from
+    state.requested_at = None
+    state.ingest_from = None
+    state.last_scheduled_at = now
+    if state.status == "halted":
+        state.status, state.reason, state.remediation = "ok", None, None
+    run = SyncRun(instance_id=picked, trigger=run_trigger, worker=owner, status="running",
+                  started_at=now)
+    session.add(run)
+    session.commit()
+    return Claim(instance_id=picked, run_id=run.id, owner=owner, trigger=run_trigger,
+                 ingest_from=ingest_from)
+
+
+def renew_lease(session: Session, *, claim: Claim, settings: Settings) -> bool:
+    """Extend the lease (a heartbeat). False when the lease was lost to another worker."""
+    now = utcnow()
+    res = session.execute(
+        update(SyncState)
+        .where(SyncState.instance_id == claim.instance_id, SyncState.lease_owner == claim.owner)
+        .values(lease_expires_at=now + dt.timedelta(seconds=settings.lease_timeout_seconds)))
+    session.commit()
+    return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Outcome:
+    """How a run ended, as the engine reports it to :func:`finish_run`."""
+
+    status: str  # succeeded | failed
+    pages: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    vanished: int = 0
+    events: int = 0
+    error: str | None = None
+    # ok | delayed | halted: what the schedule becomes; "retry": the run was interrupted
+    # (worker stopped, lease lost), not the upstream's fault: due again now, health unchanged
+    schedule: str = "ok"
+    reason: str | None = None
+    remediation: str | None = None
+    retry_after: float | None = None
+
+
+def backoff_seconds(failures: int, interval: int, retry_after: float | None) -> float:
+    """Wait before the next try after ``failures`` failed runs in a row: exponential from
+    30 s, never beyond the instance's interval, never sooner than the upstream's Retry-After."""
+    wait = min(float(interval), BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
+    if retry_after is not None:
+        wait = max(wait, retry_after)
+    return wait
+
+
+def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Settings) -> SyncRun:
+    """Record the run's end, set the schedule's health, plan the next run and release the
+    lease. A sync requested while this one ran is due at once. Commits."""
+    now = utcnow()
+    run = session.get(SyncRun, claim.run_id, populate_existing=True)
+    assert run is not None
+    for name in ("status", "pages", "created", "updated", "unchanged", "vanished", "events",
+                 "error"):
+        setattr(run, name, getattr(outcome, name))
+    run.finished_at = now
+    state = session.get(SyncState, claim.instance_id, populate_existing=True)
+    # A worker that lost its lease records its run but leaves the schedule to the new owner.
+    if state is not None and state.lease_owner == claim.owner:
+        interval = interval_of(state, settings,
+                               session.get(IntegrationInstance, claim.instance_id))
+        if outcome.schedule == "retry":
+            next_at = now
+        elif outcome.status == "succeeded":
+            state.consecutive_failures = 0
+            state.status, state.reason, state.remediation = "ok", None, None
+            next_at = now + dt.timedelta(seconds=interval)
+        else:
+            state.consecutive_failures += 1
+            state.status = outcome.schedule if outcome.schedule != "ok" else "delayed"
+            state.reason = outcome.reason or outcome.error
+            state.remediation = outcome.remediation
+            next_at = now + dt.timedelta(seconds=backoff_seconds(
+                state.consecutive_failures, interval, outcome.retry_after))
+        if state.requested_at is not None:
+            next_at = now
+        state.next_run_at = next_at
+        state.lease_owner = None
+        state.lease_expires_at = None
+    session.commit()
+    return run
+
+
+__all__ = [
+    "Claim", "Outcome", "backoff_seconds", "claim_due", "create_missing_states", "ensure_state",
+    "find_instance", "finish_run", "get_ingestion", "get_instance", "list_runs", "renew_lease",
+    "request_sync", "run_to_dict", "state_to_dict",
+]

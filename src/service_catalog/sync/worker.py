@@ -1,0 +1,177 @@
+"""Sync workers: claim due instances, sync them while renewing the lease, release it.
+
+``Worker.run_once`` does one claimed sync; ``Worker.run_forever`` loops until stopped;
+:class:`BackgroundWorker` runs that loop in a thread of ``serve``; ``service-catalog
+worker`` runs it in its own process. Any number of workers may share one database: a
+lease (``sync.service.claim_due``) makes one instance sync on one worker at a time, and a
+worker that dies loses its lease after ``lease_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from service_catalog.core.db import Database
+from service_catalog.settings import Settings
+from service_catalog.sync import service
+from service_catalog.sync.engine import ProgressFn, run_sync
+from service_catalog.sync.models import SyncRun
+
+log = logging.getLogger("service_catalog.sync")
+
+_wakeup = threading.Condition()
+_generation = 0
+
+
+def notify() -> None:
+    """Wake the workers of this process now (a sync was requested)."""
+    global _generation
+    with _wakeup:
+        _generation += 1
+        _wakeup.notify_all()
+
+
+def _wait(seconds: float, stop: threading.Event) -> None:
+    """Sleep up to ``seconds``, less when stopped or notified."""
+    with _wakeup:
+        start_gen = _generation
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and _generation == start_gen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            _wakeup.wait(min(left, 0.5))
+
+
+def worker_name(suffix: str = "") -> str:
+    """A name unique to this process (and thread slot): host, pid and a short random tag."""
+    base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return f"{base}{suffix}"
+
+
+class _Heartbeat:
+    """Renews a claim's lease in a thread, every third of the lease timeout."""
+
+    def __init__(self, db: Database, settings: Settings, claim: service.Claim) -> None:
+        self.db, self.settings, self.claim = db, settings, claim
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sync-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        every = max(0.5, self.settings.lease_timeout_seconds / 3)
+        while not self._stop.wait(every):
+            try:
+                with self.db.session() as session:
+                    if not service.renew_lease(session, claim=self.claim, settings=self.settings):
+                        self.lost = True
+                        log.warning("lost the lease of instance %s", self.claim.instance_id)
+                        return
+            except Exception:  # noqa: BLE001 - a failed renewal is retried next beat
+                log.warning("renewing the lease of instance %s failed", self.claim.instance_id,
+                            exc_info=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+class Worker:
+    """Claims and runs syncs. ``name`` identifies it in leases and run records."""
+
+    def __init__(self, settings: Settings, db: Database, *, name: str | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.name = name or worker_name()
+
+    def run_once(self, *, instance_id: uuid.UUID | None = None, force: bool = False,
+                 trigger: str | None = None, on_progress: ProgressFn | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_claim: Callable[[service.Claim], None] | None = None) -> SyncRun | None:
+        """Claim one due instance (or ``instance_id``; with ``force`` even when not due),
+        sync it and record the run. None when nothing could be claimed."""
+        with self.db.session() as session:
+            claim = service.claim_due(session, owner=self.name, settings=self.settings,
+                                      instance_id=instance_id, force=force, trigger=trigger)
+        if claim is None:
+            return None
+        if on_claim is not None:
+            on_claim(claim)
+        log.info("sync of instance %s started (run %s, %s)", claim.instance_id, claim.run_id,
+                 claim.trigger)
+        with _Heartbeat(self.db, self.settings, claim) as beat:
+            outcome = run_sync(self.db, self.settings, instance_id=claim.instance_id,
+                               run_id=claim.run_id, on_progress=on_progress,
+                               lease_ok=lambda: not beat.lost, should_stop=should_stop)
+        with self.db.session() as session:
+            run = service.finish_run(session, claim=claim, outcome=outcome, settings=self.settings)
+        log.info("sync of instance %s %s: %s pages, %s created, %s updated, %s unchanged, "
+                 "%s vanished%s", claim.instance_id, run.status, run.pages, run.created,
+                 run.updated, run.unchanged, run.vanished,
+                 f" ({run.error})" if run.error else "")
+        return run
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Sync due instances until ``stop`` is set; sleep ``worker_poll_seconds`` when idle."""
+        while not stop.is_set():
+            try:
+                run = self.run_once(should_stop=stop.is_set)
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                log.warning("worker %s: looking for due syncs failed", self.name, exc_info=True)
+                run = None
+            if run is None:
+                _wait(self.settings.worker_poll_seconds, stop)
+
+
+def run_workers(settings: Settings, db: Database, *, concurrency: int, stop: threading.Event
+                ) -> None:
+    """Run ``concurrency`` workers in threads of this process until ``stop`` is set."""
+    base = worker_name()
+    threads = [threading.Thread(target=Worker(settings, db, name=f"{base}/{i}").run_forever,
+                                args=(stop,), name=f"sync-worker-{i}", daemon=True)
+               for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+
+
+class BackgroundWorker:
+    """One sync worker in a thread of the ``serve`` process; ``start()``/``stop()``."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.worker = Worker(settings, db)
+
+    def start(self) -> None:
+        """Start syncing in the background."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.worker.run_forever, args=(self._stop,),
+                                        name="sync-worker", daemon=True)
+        self._thread.start()
+        log.info("sync worker %s started", self.worker.name)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop: a sync in progress ends after its current page and releases its lease."""
+        self._stop.set()
+        notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+__all__ = ["BackgroundWorker", "Worker", "notify", "run_workers", "worker_name"]
