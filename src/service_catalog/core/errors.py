@@ -153,6 +153,10 @@ def _is_union_tag(part: Any) -> bool:
     )
 
 
+def _count(prefix: str, n: Any, noun: str) -> str:
+    return f"{prefix} {n} {noun}{'' if n == 1 else 's'}"
+
+
 def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
     """Translate pydantic errors to the contract's ``invalid_parameters``."""
     out: list[dict[str, Any]] = []
@@ -167,10 +171,10 @@ def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
         param: dict[str, Any] = {"field": field, "source": source}
         if etype == "string_too_short":
             param.update(rule="min_length", minimum=int(ctx.get("min_length", 0)),
-                         reason=f"must have at least {ctx.get('min_length')} characters")
+                         reason=_count("must have at least", ctx.get("min_length"), "character"))
         elif etype == "string_too_long":
             param.update(rule="max_length", maximum=int(ctx.get("max_length", 0)),
-                         reason=f"must not have more than {ctx.get('max_length')} characters")
+                         reason=_count("must not have more than", ctx.get("max_length"), "character"))
         elif etype in ("too_short",):
             param.update(rule="min_items", minimum=int(ctx.get("min_length", 0)),
                          reason=f"must have at least {ctx.get('min_length')} items")
