@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     connector_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of one HTTP request a connector sends upstream."
     )
+    connector_retries: int = Field(
+        default=4, ge=0, le=10,
+        description="Retries of an upstream request that timed out or answered 429/5xx.",
+    )
     worker_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker looks for due syncs."
     )

@@ -94,15 +94,25 @@ ProgressFn = Callable[[Progress], None]
 
 
 def build_connector(session: Session, instance: IntegrationInstance, settings: Settings
-                    ) -> Connector:
+                    ) -> Connector | None:
     """The instance's connector from the registry, with its decrypted credential and an
-    HTTP client using the configured timeout."""
+    HTTP client using the configured timeout and retries; None for a push-only integration.
+    ConnectorError('config') when the integration is not installed."""
     from service_catalog.integrations import registry
     from service_catalog.integrations.service import load_credential
 
     credential = load_credential(session, instance)
-    http = UpstreamHTTP(timeout=settings.connector_timeout_seconds)
-    return registry.connector_for(instance, credential, http=http)  # type: ignore[no-any-return]
+    http = UpstreamHTTP(timeout=settings.connector_timeout_seconds,
+                        retries=settings.connector_retries)
+    try:
+        return registry.connector_for(instance, credential, http=http)
+    except LookupError:
+        http.close()
+        raise ConnectorError(
+            "config", f"The integration [{instance.integration_name}] of this instance is not "
+                      "installed in this catalog",
+            remediation="Install a catalog version that ships this integration, or delete "
+                        "the instance.") from None
 
 
 def _prefetch(batches: Iterator[list[ResourceRecord]], depth: int = 2
@@ -205,6 +215,9 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
                 return Outcome(status="failed", error="The integration instance was deleted.")
             session.expunge(instance)
             connector = build_connector(session, instance, settings)
+        if connector is None:
+            # A push-only integration: nothing to poll, and nothing may vanish.
+            return _outcome(progress, status="succeeded")
         for batch in _prefetch(connector.discover()):
             if lease_ok is not None and not lease_ok():
                 raise LeaseLost

@@ -92,14 +92,18 @@ def interval_of(state: SyncState, settings: Settings,
     return settings.sync_interval_seconds
 
 
-def state_to_dict(state: SyncState, instance: IntegrationInstance) -> dict[str, Any]:
+def state_to_dict(state: SyncState, instance: IntegrationInstance, *, polled: bool = True
+                  ) -> dict[str, Any]:
     """The contract's resource-ingestion state: when syncs ran and run next, and their health.
 
     An unauthorized instance is shown halted (it does not sync) with what to do; a
-    halted state whose instance was authorized again is shown ok (it syncs next).
+    halted state whose instance was authorized again is shown ok (it syncs next). A
+    push-only instance (not ``polled``) is ok and never scheduled.
     """
     sched: dict[str, Any]
-    if not instance.authorized:
+    if not polled:
+        sched, next_at = {"status": "ok"}, None
+    elif not instance.authorized:
         reason = state.reason if state.status == "halted" and state.reason else NOT_AUTHORIZED_REASON
         remediation = (state.remediation if state.status == "halted" and state.remediation
                        else not_authorized_remediation(instance.id))
@@ -123,7 +127,7 @@ def get_ingestion(session: Session, *, instance_id: str) -> dict[str, Any]:
     """``GET .../resource-ingestion``: the instance's schedule and its health."""
     inst = get_instance(session, instance_id)
     state = ensure_state(session, inst)
-    return state_to_dict(state, inst)
+    return state_to_dict(state, inst, polled=inst.integration_name in polled_integrations())
 
 
 def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime | None,
@@ -141,6 +145,13 @@ def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime
             invalid_parameters=[{"field": "id", "rule": "invalid", "source": "path",
                                  "reason": "the integration instance is not authorized"}],
         )
+    if inst.integration_name not in polled_integrations():
+        raise Problem(
+            400,
+            f"Integration instance [{inst.name}] is push-based: its resources arrive by "
+            f"PUT /v1/integration-instances/{inst.id}/resources, so there is nothing to sync",
+            invalid_parameters=[{"field": "id", "rule": "invalid", "source": "path",
+                                 "reason": "the integration instance is push-based"}])
     state = ensure_state(session, inst)
     now = utcnow()
     state.requested_at = now
@@ -214,12 +225,20 @@ class Claim:
     ingest_from: dt.datetime | None
 
 
+def polled_integrations() -> list[str]:
+    """Names of the shipped integrations that are polled (have a connector)."""
+    from service_catalog.integrations import registry
+
+    return sorted(i.name for i in registry.list_integrations() if not i.push_only)
+
+
 def create_missing_states(session: Session) -> None:
-    """Give every authorized instance without one a sync state, due now."""
+    """Give every authorized, polled instance without one a sync state, due now."""
     dialect = session.get_bind().dialect.name
     now = utcnow()
     missing = select(IntegrationInstance.id, _literal_dt(now)).where(
         IntegrationInstance.authorized.is_(True),
+        IntegrationInstance.integration_name.in_(polled_integrations()),
         ~exists().where(SyncState.instance_id == IntegrationInstance.id),
     )
     ins_mod: Any = postgresql if dialect == "postgresql" else sqlite
@@ -239,6 +258,7 @@ def _due(now: dt.datetime) -> Any:
     return and_(
         SyncState.instance_id == IntegrationInstance.id,
         IntegrationInstance.authorized.is_(True),
+        IntegrationInstance.integration_name.in_(polled_integrations()),
         or_(SyncState.next_run_at.is_(None), SyncState.next_run_at <= now),
         or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
             SyncState.lease_expires_at < now),
