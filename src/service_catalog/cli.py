@@ -17,11 +17,17 @@ from service_catalog.settings import Settings
 
 app = typer.Typer(
     help="A self-hosted service catalog, wire-compatible with Kong Konnect's Service Catalog API.",
+    epilog="Settings come from SERVICE_CATALOG_* environment variables (see the README). "
+           "Start with 'service-catalog serve'; it migrates the database and, on first start, "
+           "prints an admin token.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich mode mislabels flags as "<bool>" with click 8.2+.
+    rich_markup_mode=None,
 )
-token_app = typer.Typer(help="Create, list and revoke API access tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Create, list and revoke API access tokens.", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(token_app, name="token")
 
 console = Console()
@@ -108,10 +114,14 @@ def _parse_bind(bind: str) -> tuple[str, int]:
 
 @app.command()
 def serve(
-    bind: Annotated[str | None, typer.Option(help="host:port to listen on "
-                                             "[env SERVICE_CATALOG_BIND, default 127.0.0.1:8080]")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="uvicorn worker processes "
-                                                "[env SERVICE_CATALOG_WORKERS, default 1]")] = None,
+    bind: Annotated[str | None, typer.Option(
+        metavar="HOST:PORT",
+        help="Address to listen on (default: SERVICE_CATALOG_BIND, else 127.0.0.1:8080).",
+    )] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, metavar="N",
+        help="uvicorn worker processes (default: SERVICE_CATALOG_WORKERS, else 1).",
+    )] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the sync worker "
                                             "in this process.")] = False,
 ) -> None:
@@ -155,10 +165,12 @@ def migrate() -> None:
 
 @token_app.command("create")
 def token_create(
-    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'ci' or 'alice'.")],
-    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire after this many "
+    name: Annotated[str, typer.Option(metavar="NAME",
+                                      help="What the token is for, e.g. 'ci' or 'alice'.")],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, metavar="DAYS",
+                                                        help="Expire after this many "
                                                         "days (default: never).")] = None,
-    role: Annotated[str, typer.Option(help="Role of the token.")] = "admin",
+    role: Annotated[str, typer.Option(metavar="ROLE", help="Role of the token.")] = "admin",
 ) -> None:
     """Create an access token and print it once."""
     from service_catalog.auth.service import create_token
