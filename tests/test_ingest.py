@@ -46,11 +46,11 @@ class WriteCounter:
         self.db = db
         self.statements: list[str] = []
 
-    def __enter__(self) -> WriteCounter:
+    def __enter__(self) -> WriteCounter:  # noqa: PYI034
         event.listen(self.db.engine, "before_cursor_execute", self._on)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         event.remove(self.db.engine, "before_cursor_execute", self._on)
 
     def _on(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any,

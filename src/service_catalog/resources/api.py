@@ -1,0 +1,196 @@
+"""HTTP routes of resources and resource mappings.
+
+``/v1/resources``, ``/v1/integration-instances/{id}/resources`` (initialize, bulk push,
+archive), ``/v1/resource-mappings`` and ``/v1/catalog-services/{id}/resources``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from service_catalog.catalog_services import service as svc_service
+from service_catalog.catalog_services.schemas import CatalogServiceList
+from service_catalog.core.deps import CtxDep
+from service_catalog.core.openapi import PROBLEMS, filter_param, list_params
+from service_catalog.core.render import json_response
+from service_catalog.resources import service
+from service_catalog.resources.schemas import (
+    ResourceInitialize,
+    ResourceList,
+    ResourceMappingCreate,
+    ResourceMappingList,
+    ResourceMappingRead,
+    ResourcePush,
+    ResourcePushResult,
+    ResourceRead,
+    ResourceUpdate,
+    ServiceResourceList,
+)
+
+_STRING = ["eq", "neq", "contains", "oeq", "ocontains"]
+_EXACT = ["eq", "neq", "oeq"]
+
+_RESOURCE_FILTERS = [
+    filter_param("id", _EXACT), filter_param("name", _STRING), filter_param("type", _EXACT),
+    filter_param("integration.name", _STRING), filter_param("integration.display_name", _STRING),
+    filter_param("integration.instance.id", _EXACT),
+    filter_param("integration.instance.name", _STRING),
+    filter_param("integration.instance.display_name", _STRING),
+    filter_param("archived", ["eq"], "true or false"),
+    filter_param("discovered", ["eq"], "true or false: false once a complete sync no longer "
+                                       "returned the resource"),
+    filter_param("service_associations", ["eq", "lt", "lte", "gt", "gte"]),
+    filter_param("created_at", ["eq", "lt", "lte", "gt", "gte"]),
+    filter_param("updated_at", ["eq", "lt", "lte", "gt", "gte"]),
+    filter_param("config.<path>", _STRING, "A dot path into config, e.g. filter[config.id]"),
+    filter_param("integration_data.<path>", _STRING,
+                 "A dot path into integration_data, e.g. filter[integration_data.owner]"),
+]
+_SORTS = ["created_at", "updated_at", "name", "id"]
+
+resources = APIRouter(prefix="/v1", tags=["Catalog Resources"])
+resource_services = APIRouter(prefix="/v1", tags=["Catalog Resource Services"])
+mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
+service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
+
+
+@resources.get("/resources", response_model=ResourceList, responses=PROBLEMS,
+               operation_id="list-resources", summary="List Resources",
+               openapi_extra=list_params("resources", *_RESOURCE_FILTERS, sort_fields=_SORTS,
+                                         cursor=True))
+def list_resources(ctx: CtxDep) -> JSONResponse:
+    """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
+    ``page[before]``/``before``), filtered and sorted (default ``created_at desc``)."""
+    rows, meta = service.list_resources(ctx.session, query=ctx.query, path="/v1/resources")
+    return json_response({"data": service.resource_dicts(ctx.session, rows), "meta": meta})
+
+
+@resources.get("/resources/{id}", response_model=ResourceRead, responses=PROBLEMS,
+               operation_id="fetch-resource", summary="Get a Resource")
+def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
+    """One resource."""
+    return json_response(service.to_dict(ctx.session,
+                                         service.get_resource(ctx.session, resource_id=id)))
+
+
+@resources.post("/integration-instances/{id}/resources", status_code=201,
+                response_model=ResourceRead, responses=PROBLEMS,
+                operation_id="initialize-resource", summary="Initialize a Resource")
+def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
+    """Initialize a resource (name and integration_data null until the integration hydrates
+    it): 201 when created, 200 with the existing resource when it already exists."""
+    instance = service.get_instance(ctx.session, instance_id=id)
+    row, created = service.initialize_resource(ctx.session, instance=instance, type=body.type,
+                                               config=body.config, actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(service.to_dict(ctx.session, row), 201 if created else 200)
+
+
+@resources.put("/integration-instances/{id}/resources", response_model=ResourcePushResult,
+               responses=PROBLEMS, operation_id="upsert-resources",
+               summary="Bulk upsert Resources")
+def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
+    """Create or update up to 1000 resources pushed by an integration. Returns them (request
+    order, a duplicate once) and ``meta {created, updated, unchanged}``; resources not in
+    the body are left alone."""
+    rows, result = service.push_resources(ctx.session, instance_id=id, items=body.data,
+                                          actor=ctx.actor)
+    ctx.session.commit()
+    return json_response({
+        "data": service.resource_dicts(ctx.session, rows),
+        "meta": {"created": result.created, "updated": result.updated,
+                 "unchanged": result.unchanged},
+    })
+
+
+@resources.patch("/integration-instances/{integrationInstanceId}/resources/{resourceId}",
+                 response_model=ResourceRead, responses=PROBLEMS,
+                 operation_id="update-resource", summary="Update a Resource")
+def update(integrationInstanceId: str, resourceId: str, body: ResourceUpdate,
+           ctx: CtxDep) -> JSONResponse:
+    """Archive (removing its mappings) or restore a resource."""
+    row = service.update_resource(ctx.session, instance_id=integrationInstanceId,
+                                  resource_id=resourceId, archived=body.archived,
+                                  actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(service.to_dict(ctx.session, row))
+
+
+@resource_services.get("/resources/{id}/catalog-services", response_model=CatalogServiceList,
+                       responses=PROBLEMS, operation_id="list-catalog-resource-services",
+                       summary="List Resource Services",
+                       openapi_extra=list_params(
+                           "resource_services",
+                           filter_param("name", _STRING), filter_param("display_name", _STRING),
+                           sort_fields=["name", "display_name", "created_at", "updated_at"]))
+def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
+    """A page of the catalog services a resource is mapped to."""
+    rows, meta = service.list_resource_services(ctx.session, resource_id=id, query=ctx.query)
+    return json_response({"data": [svc_service.to_dict(s) for s in rows], "meta": meta})
+
+
+@mappings.post("", status_code=201, response_model=ResourceMappingRead, responses=PROBLEMS,
+               operation_id="create-resource-mapping", summary="Create Resource Mapping")
+def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
+    """Map a resource (by id, or by integration instance, type and config) to a service."""
+    row = service.create_mapping(ctx.session, service=body.service, resource=body.resource,
+                                 actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(service.mapping_dicts(ctx.session, [row])[0], 201)
+
+
+@mappings.get("", response_model=ResourceMappingList, responses=PROBLEMS,
+              operation_id="list-resource-mappings", summary="List Resource Mappings",
+              openapi_extra=list_params(
+                  "resource_mappings",
+                  filter_param("resource.id", _EXACT), filter_param("resource.name", _STRING),
+                  filter_param("resource.type", _STRING),
+                  filter_param("resource.config.<path>", _STRING),
+                  filter_param("resource.integration.name", _STRING),
+                  filter_param("resource.integration.instance.id", _EXACT),
+                  filter_param("resource.integration.instance.name", _STRING),
+                  filter_param("service.id", _EXACT), filter_param("service.name", _STRING),
+                  filter_param("service.display_name", _STRING),
+                  filter_param("created_at", ["eq", "lt", "lte", "gt", "gte"]),
+                  sort_fields=["created_at"]))
+def list_mappings(ctx: CtxDep) -> JSONResponse:
+    """A page of resource mappings (default sort ``created_at desc``)."""
+    rows, meta = service.list_mappings(ctx.session, query=ctx.query)
+    return json_response({"data": service.mapping_dicts(ctx.session, rows), "meta": meta})
+
+
+@mappings.get("/{resourceMappingId}", response_model=ResourceMappingRead, responses=PROBLEMS,
+              operation_id="fetch-resource-mapping", summary="Get a Resource Mapping")
+def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
+    """One resource mapping."""
+    row = service.get_mapping(ctx.session, mapping_id=resourceMappingId)
+    return json_response(service.mapping_dicts(ctx.session, [row])[0])
+
+
+@mappings.delete("/{resourceMappingId}", status_code=204, responses=PROBLEMS,
+                 operation_id="delete-resource-mapping", summary="Delete Resource Mapping")
+def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
+    """Remove a resource mapping."""
+    service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
+    ctx.session.commit()
+    return Response(status_code=204)
+
+
+@service_resources.get("/catalog-services/{id}/resources", response_model=ServiceResourceList,
+                       responses=PROBLEMS, operation_id="list-catalog-service-resources",
+                       summary="List Service Resources",
+                       openapi_extra=list_params(
+                           "service_resources",
+                           *[f for f in _RESOURCE_FILTERS
+                             if f["name"] not in ("filter[archived]",)],
+                           sort_fields=_SORTS))
+def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
+    """A page of the resources mapped to a catalog service."""
+    rows, meta = service.list_service_resources(ctx.session, service_id=id, query=ctx.query)
+    return json_response({"data": service.resource_dicts(ctx.session, rows), "meta": meta})
+
+
+router = APIRouter()
+for _sub in (resources, resource_services, mappings, service_resources):
+    router.include_router(_sub)
