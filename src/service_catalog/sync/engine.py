@@ -101,7 +101,7 @@ def build_connector(session: Session, instance: IntegrationInstance, settings: S
     from service_catalog.integrations import registry
     from service_catalog.integrations.service import load_credential
 
-    credential = load_credential(session, instance)
+    credential = load_credential(session, instance, settings=settings)
     http = UpstreamHTTP(timeout=settings.connector_timeout_seconds,
                         retries=settings.connector_retries)
     try:
@@ -238,7 +238,7 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
             vanished = mark_vanished(session, instance=instance, seen_ids=seen, now=utcnow())
         return _outcome(progress, status="succeeded", vanished=vanished)
     except ConnectorError as exc:
-        return _connector_failure(db, instance_id, progress, exc)
+        return _connector_failure(db, settings, instance_id, progress, exc, connector)
     except Stopped:
         return _outcome(progress, status="failed",
                         error="The worker was stopped during the sync; the next sync runs it "
@@ -274,10 +274,15 @@ def _outcome(progress: Progress, *, status: str, vanished: int = 0, error: str |
                    remediation=remediation, retry_after=retry_after)
 
 
-def _connector_failure(db: Database, instance_id: uuid.UUID, progress: Progress,
-                       exc: ConnectorError) -> Outcome:
+def _connector_failure(db: Database, settings: Settings, instance_id: uuid.UUID,
+                       progress: Progress, exc: ConnectorError,
+                       connector: Connector | None) -> Outcome:
+    from service_catalog.integrations.service import scrub
+
+    # Connector messages never carry a credential; scrub anyway, they are shown to users.
+    message = scrub(exc.message, connector.credential if connector is not None else None)
     remediation = exc.remediation or REMEDIATION.get(exc.kind, "The next sync retries.")
-    log.warning("sync of instance %s failed: %s (%s)", instance_id, exc.message, exc.kind)
+    log.warning("sync of instance %s failed: %s (%s)", instance_id, message, exc.kind)
     if exc.kind == "auth":
         from service_catalog.integrations.service import taint_credential
 
@@ -285,13 +290,11 @@ def _connector_failure(db: Database, instance_id: uuid.UUID, progress: Progress,
         with db.session() as session:
             instance = session.get(IntegrationInstance, instance_id)
             if instance is not None:
-                taint_credential(session, instance, reason=exc.message)
-                instance.authorized = False
-        return _outcome(progress, status="failed", error=exc.message, schedule="halted",
-                        reason=f"The upstream rejected the credential: {exc.message}",
-                        remediation=remediation)
-    return _outcome(progress, status="failed", error=exc.message, schedule="delayed",
-                    reason=exc.message, remediation=remediation, retry_after=exc.retry_after)
+                taint_credential(session, instance, message, settings=settings)
+        return _outcome(progress, status="failed", error=message, schedule="halted",
+                        reason=message, remediation=remediation)
+    return _outcome(progress, status="failed", error=message, schedule="delayed",
+                    reason=message, remediation=remediation, retry_after=exc.retry_after)
 
 
 __all__ = ["LeaseLost", "Progress", "build_connector", "run_sync"]

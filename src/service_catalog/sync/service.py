@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, not_found
+from service_catalog.core.errors import Problem
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations.models import IntegrationInstance
@@ -47,27 +47,16 @@ def not_authorized_remediation(instance_id: uuid.UUID) -> str:
 
 def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
     """An integration instance by id or, failing that, by name."""
-    try:
-        ident: uuid.UUID | None = uuid.UUID(ref)
-    except ValueError:
-        ident = None
-    if ident is not None:
-        inst = session.get(IntegrationInstance, ident)
-        if inst is not None:
-            return inst
-    return session.scalar(select(IntegrationInstance).where(IntegrationInstance.name == ref))
+    from service_catalog.integrations.service import find_instance as find
+
+    return find(session, ref)
 
 
 def get_instance(session: Session, instance_id: str) -> IntegrationInstance:
     """An integration instance by id; 404 when there is none."""
-    try:
-        ident = uuid.UUID(instance_id)
-    except ValueError:
-        raise not_found("Integration instance", instance_id) from None
-    inst = session.get(IntegrationInstance, ident)
-    if inst is None:
-        raise not_found("Integration instance", instance_id)
-    return inst
+    from service_catalog.integrations.service import get_instance as get
+
+    return get(session, instance_id=instance_id)
 
 
 def ensure_state(session: Session, instance: IntegrationInstance) -> SyncState:

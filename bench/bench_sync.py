@@ -1,0 +1,216 @@
+"""Benchmark: sync 100,000 upstream resources from the inventory simulator into SQLite.
+
+Prints the first sync's time and rate, the limit (fetching the same pages with a plain
+httpx loop and no processing), their ratio (target <= 2x), the time of a second sync
+with no upstream change (target <= 50% of the first) and the resource rows it wrote
+(target 0), and the peak RSS of the syncing process (target <= 300 MB).
+
+The simulator runs in this process on loopback; each sync runs in a child process
+(``service-catalog``'s own worker code, exactly as ``service-catalog sync`` runs it) so
+its peak RSS is its own. Run: ``python bench/bench_sync.py [--items N] [--page-size N]``
+(or through the bench runner, which calls :func:`main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TOKEN = "bench-token-3b9f"
+
+
+def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
+    """The catalog app on a loopback port in a thread (for setting up through the API)."""
+    import uvicorn
+
+    from service_catalog.app import create_app
+    from service_catalog.core.db import Database
+    from service_catalog.core.migrate import upgrade
+    from service_catalog.settings import Settings
+
+    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file,
+                        bootstrap_token=False)
+    db = Database(db_url)
+    upgrade(db)
+    app = create_app(settings, db=db)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("the catalog did not start")
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{port}", db
+
+
+def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) -> str:
+    """Create and authorize a rest-inventory instance through the HTTP API; its id."""
+    from service_catalog.auth.service import create_token
+
+    server, url, db = _serve_app(db_url, key_file)
+    try:
+        with db.session() as s:
+            _, token = create_token(s, name="bench")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as api:
+            resp = api.post("/v1/integration-instances", json={
+                "integration_name": "rest-inventory", "name": "bench-inventory",
+                "display_name": "Bench inventory",
+                "config": {"base_url": sim_url, "page_size": page_size}})
+            resp.raise_for_status()
+            iid = str(resp.json()["id"])
+            resp = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+            resp.raise_for_status()
+        return iid
+    finally:
+        server.should_exit = True
+        time.sleep(0.3)
+        db.dispose()
+
+
+def _raw_fetch(sim_url: str, items: int, page_size: int) -> tuple[float, float]:
+    """Seconds to GET every page with plain httpx (bytes only), and with JSON decoding."""
+    pages = -(-items // page_size)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    best_raw = best_json = float("inf")
+    with httpx.Client(timeout=30) as client:
+        for _ in range(3):
+            start = time.perf_counter()
+            for page in range(1, pages + 1):
+                client.get(f"{sim_url}/items", params={"page": page, "per_page": page_size},
+                           headers=headers).content
+            best_raw = min(best_raw, time.perf_counter() - start)
+            start = time.perf_counter()
+            for page in range(1, pages + 1):
+                json.loads(client.get(f"{sim_url}/items",
+                                      params={"page": page, "per_page": page_size},
+                                      headers=headers).content)
+            best_json = min(best_json, time.perf_counter() - start)
+    return best_raw, best_json
+
+
+def _child(db_url: str, key_file: str, instance_id: str) -> None:
+    """Run one sync in this (child) process and print what it measured as JSON."""
+    import resource
+    import uuid
+
+    from sqlalchemy import event
+
+    from service_catalog.core.db import Database
+    from service_catalog.settings import Settings
+    from service_catalog.sync.worker import Worker
+
+    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file)
+    db = Database(db_url)
+    written = {"resource_rows": 0, "statements": 0}
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def _count(_conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any,
+               _many: bool) -> None:
+        head = statement.lstrip()[:40].upper()
+        if head.startswith(("INSERT", "UPDATE", "DELETE")) and " RESOURCES" in \
+                statement.upper()[:60]:
+            written["statements"] += 1
+            written["resource_rows"] += max(0, cursor.rowcount)
+
+    start = time.perf_counter()
+    run = Worker(settings, db, name="bench").run_once(instance_id=uuid.UUID(instance_id),
+                                                      force=True, trigger="cli")
+    elapsed = time.perf_counter() - start
+    assert run is not None
+    print(json.dumps({
+        "seconds": elapsed, "status": run.status, "error": run.error, "pages": run.pages,
+        "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
+        "vanished": run.vanished, "resource_rows_written": written["resource_rows"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+    db.dispose()
+
+
+def _sync_in_child(db_url: str, key_file: str, instance_id: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", db_url, key_file, instance_id],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the sync process failed:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
+    """Run the benchmark and return its figures."""
+    from service_catalog.testing.inventory_sim import InventorySimulator
+
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, \
+            InventorySimulator(items=items, token=TOKEN) as sim:
+        sim.prerender(page_size)
+        db_url = f"sqlite:///{Path(tmp) / 'catalog.db'}"
+        key_file = str(Path(tmp) / "catalog.key")
+        instance_id = _setup_instance(db_url, key_file, sim.url, page_size)
+        raw, raw_json = _raw_fetch(sim.url, items, page_size)
+        first = _sync_in_child(db_url, key_file, instance_id)
+        second = _sync_in_child(db_url, key_file, instance_id)
+    return {"items": items, "page_size": page_size, "raw_fetch_s": raw,
+            "raw_fetch_json_s": raw_json, "first": first, "second": second}
+
+
+def report(r: dict[str, Any]) -> None:
+    """Print the figures and the ratio of each to its limit or target."""
+    first, second = r["first"], r["second"]
+    ratio = first["seconds"] / r["raw_fetch_s"]
+    ratio_json = first["seconds"] / r["raw_fetch_json_s"]
+    resync = second["seconds"] / first["seconds"]
+    rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
+    ok = (first["status"] == "succeeded" and first["created"] == r["items"]
+          and second["status"] == "succeeded" and second["unchanged"] == r["items"])
+    print(f"bench_sync: {r['items']:,} upstream resources, pages of {r['page_size']}, "
+          "inventory simulator on loopback, fresh SQLite database")
+    print(f"  first sync            {first['seconds']:8.2f} s   "
+          f"{r['items'] / first['seconds']:10,.0f} resources/s   "
+          f"(created {first['created']:,}, {first['pages']} pages, {first['status']})")
+    print(f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   plain httpx loop, bytes only")
+    print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
+    print(f"  ratio first/raw       {ratio:8.1f} x   (target <= 2x)   "
+          f"[vs raw+JSON: {ratio_json:.1f}x]")
+    print(f"  second sync, no change{second['seconds']:8.2f} s   "
+          f"{resync:.0%} of the first (target <= 50%)   unchanged {second['unchanged']:,}")
+    print(f"  rows written by it    {second['resource_rows_written']:8d}     (target 0)")
+    print(f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB; first "
+          f"{first['peak_rss_mb']:.0f}, second {second['peak_rss_mb']:.0f})")
+    if not ok:
+        print(f"  RESULT INVALID: first={first} second={second}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the bench runner and of ``python bench/bench_sync.py``."""
+    args = list(argv or [])
+    if args[:1] == ["--child"]:
+        _child(*args[1:4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=int(os.environ.get("BENCH_SYNC_ITEMS",
+                                                                        100_000)))
+    parser.add_argument("--page-size", type=int, default=1000)
+    ns = parser.parse_args(args)
+    report(run(ns.items, ns.page_size))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,199 @@
+"""The sync engine against the loopback inventory simulator, with fault injection, on
+SQLite and PostgreSQL. Syncs are requested over HTTP and run by an in-test worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sync_support import ingestion, make_instance, resources, sync_now
+
+from conftest import LiveServer
+from service_catalog.settings import Settings
+from service_catalog.testing.inventory_sim import InventorySimulator
+
+TOKEN = "inv-secret-7f3a9c"
+
+
+@pytest.fixture
+def sim() -> Iterator[InventorySimulator]:
+    with InventorySimulator(items=250, token=TOKEN) as s:
+        yield s
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    """Settings whose connector gives up quickly (one retry) so failures stay fast."""
+    return settings.model_copy(update={"connector_retries": 1})
+
+
+def test_first_sync_creates_then_unchanged_resync_writes_nothing(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    run = sync_now(api, settings, server.db, iid)
+    assert run["status"] == "succeeded", run
+    assert (run["pages"], run["created"], run["updated"], run["unchanged"], run["vanished"]) == \
+        (3, 250, 0, 0, 0)
+    assert run["trigger"] == "manual" and run["worker"] == "test-worker"
+    stored = resources(server.db, iid)
+    assert len(stored) == 250
+    assert stored["item-00007"].name == "Item 7"
+    assert stored["item-00007"].integration_data["owner"] == "team-0"
+    # The resource is visible through the API.
+    got = api.get(f"/v1/resources/{stored['item-00007'].id}")
+    assert got.status_code == 200 and got.json()["name"] == "Item 7"
+    stamps = {k: r.updated_at for k, r in stored.items()}
+
+    again = sync_now(api, settings, server.db, iid)
+    assert again["status"] == "succeeded"
+    assert (again["created"], again["updated"], again["unchanged"], again["vanished"]) == \
+        (0, 0, 250, 0)
+    after = resources(server.db, iid)
+    assert {k: r.updated_at for k, r in after.items()} == stamps  # no row written
+    state = ingestion(api, iid)
+    assert state["scheduler_state"] == {"status": "ok"}
+    assert state["last_scheduled"] is not None
+    assert state["next_scheduled_at"] > state["last_scheduled"]
+
+
+def test_page_failing_midway_marks_nothing_and_keeps_resources(
+        api: httpx.Client, server: LiveServer, fast: Settings, sim: InventorySimulator) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, fast, server.db, iid)["status"] == "succeeded"
+    sim.items.pop(0)          # would vanish on a complete listing
+    sim.items[150]["name"] = "Changed on page 2"
+    sim.fail_on_page = 2      # page 2 answers 500, every time
+    run = sync_now(api, fast, server.db, iid)
+    assert run["status"] == "failed"
+    assert "HTTP 500" in run["error"] and "2 attempts" in run["error"]
+    assert run["vanished"] == 0 and run["pages"] == 1
+    stored = resources(server.db, iid)
+    assert len(stored) == 250 and all(r.discovered for r in stored.values())
+    assert stored["item-00152"].name == "Item 152"  # page 2 was never stored
+    state = ingestion(api, iid)["scheduler_state"]
+    assert state["status"] == "delayed"
+    assert "HTTP 500" in state["reason"] and state["remediation"]
+    # Once the upstream is healthy, the next complete sync catches up.
+    sim.fail_on_page = None
+    ok = sync_now(api, fast, server.db, iid)
+    assert (ok["status"], ok["vanished"], ok["updated"]) == ("succeeded", 1, 1)
+    assert ingestion(api, iid)["scheduler_state"] == {"status": "ok"}
+
+
+def test_429_with_retry_after_is_retried_and_succeeds(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    sim.requests.clear()
+    sim.rate_limit_next = 2
+    sim.retry_after = "1"
+    started = time.monotonic()
+    run = sync_now(api, settings, server.db, iid)
+    elapsed = time.monotonic() - started
+    assert run["status"] == "succeeded" and run["created"] == 250
+    statuses = [r["status"] for r in sim.requests]
+    assert statuses[:3] == [429, 429, 200]
+    assert elapsed >= 2.0  # Retry-After: 1 was honoured twice
+
+
+def test_401_taints_credential_unauthorizes_and_halts(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
+    sim.token = "rotated-upstream-token"
+    run = sync_now(api, settings, server.db, iid)
+    assert run["status"] == "failed"
+    assert "rejected the credential" in run["error"] and "401" in run["error"]
+    assert TOKEN not in str(run)
+    inst = api.get(f"/v1/integration-instances/{iid}").json()
+    assert inst["authorized"] is False
+    cred = api.get(f"/v1/integration-instances/{iid}/auth-credential")
+    assert cred.status_code == 200 and cred.json()["tainted"] is True
+    assert TOKEN not in cred.text
+    state = ingestion(api, iid)
+    assert state["scheduler_state"]["status"] == "halted"
+    assert "rejected the credential" in state["scheduler_state"]["reason"]
+    assert "auth-credential" in state["scheduler_state"]["remediation"]
+    assert state["next_scheduled_at"] is None
+    # Sync now is refused until the instance is authorized again.
+    again = api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={})
+    assert again.status_code == 400 and "authorize" in again.json()["detail"]
+    assert len(resources(server.db, iid)) == 250  # nothing lost
+
+
+def test_slow_upstream_times_out_with_a_clear_reason(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    sim.delay = 1.0
+    run = sync_now(api, settings, server.db, iid, connector_timeout_seconds=0.2,
+                   connector_retries=1)
+    sim.delay = 0
+    assert run["status"] == "failed"
+    assert "did not answer in time" in run["error"]
+    state = ingestion(api, iid)["scheduler_state"]
+    assert state["status"] == "delayed" and "did not answer in time" in state["reason"]
+    assert "retries" in state["remediation"]
+
+
+@pytest.mark.parametrize("mode,message", [("json", "not valid JSON"),
+                                          ("shape", "no 'items' list"),
+                                          ("item", "without an id")])
+def test_malformed_page_fails_clearly_and_loses_nothing(
+        api: httpx.Client, server: LiveServer, fast: Settings, sim: InventorySimulator,
+        mode: str, message: str) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, fast, server.db, iid)["status"] == "succeeded"
+    sim.malformed_page, sim.malformed_mode = 2, mode
+    run = sync_now(api, fast, server.db, iid)
+    assert run["status"] == "failed" and message in run["error"] and "Page 2" in run["error"]
+    assert run["vanished"] == 0
+    stored = resources(server.db, iid)
+    assert len(stored) == 250 and all(r.discovered for r in stored.values())
+    state = ingestion(api, iid)["scheduler_state"]
+    assert state["status"] == "delayed" and message in state["reason"]
+
+
+def test_removed_item_is_kept_as_not_discovered_with_its_mapping(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
+    rid = resources(server.db, iid)["item-00010"].id
+    svc = api.post("/v1/catalog-services", json={"name": "billing", "display_name": "Billing"})
+    assert svc.status_code == 201
+    mapping = api.post("/v1/resource-mappings", json={"service": "billing", "resource": rid})
+    assert mapping.status_code == 201, mapping.text
+    sim.items[:] = [i for i in sim.items if i["id"] != "item-00010"]
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["status"], run["vanished"], run["unchanged"]) == ("succeeded", 1, 249)
+    gone = resources(server.db, iid)["item-00010"]
+    assert gone.discovered is False and gone.vanished_at is not None
+    assert api.get(f"/v1/resources/{rid}").status_code == 200
+    maps = api.get(f"/v1/resources/{rid}/catalog-services").json()
+    assert [s["name"] for s in maps["data"]] == ["billing"]
+    # It comes back when the upstream lists it again.
+    sim.items.append({"id": "item-00010", "name": "Item 10", "kind": "queue", "owner": "team-3",
+                      "tags": ["env:dev"]})
+    back = sync_now(api, settings, server.db, iid)
+    assert back["status"] == "succeeded" and back["vanished"] == 0
+    assert resources(server.db, iid)["item-00010"].discovered is True
+
+
+def test_renamed_item_keeps_its_id(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
+    before = resources(server.db, iid)["item-00042"]
+    sim.items[41]["name"] = "The Answer"
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["created"], run["updated"], run["unchanged"]) == (0, 1, 249)
+    after = resources(server.db, iid)["item-00042"]
+    assert after.id == before.id and after.name == "The Answer"
+    assert after.updated_at > before.updated_at
+    assert api.get(f"/v1/resources/{before.id}").json()["name"] == "The Answer"
