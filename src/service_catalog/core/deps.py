@@ -50,6 +50,10 @@ def get_ctx(request: Request) -> Iterator[Ctx]:
         actor = authenticate(session, token.strip())
         if actor is None:
             raise _unauthorized("Invalid credentials")
+        if session.dirty:
+            # Commit the token's last_used_at now: committed after the response, it would
+            # race the client's next request (SQLite refuses a stale snapshot's write).
+            session.commit()
         request.state.actor = actor
         yield Ctx(session=session, actor=actor, request=request)
 
