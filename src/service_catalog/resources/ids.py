@@ -27,8 +27,18 @@ def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any])
     return base64.urlsafe_b64encode(digest).decode()
 
 
+#: Top-level ``integration_data`` keys left out of the content hash: a connector may stamp
+#: when it fetched the data (e.g. Traceable's ``synced_at``) without making every resource
+#: look changed on every sync. The stored value is that of the last sync that wrote the row.
+VOLATILE_KEYS = frozenset({"synced_at"})
+
+
 def content_hash(name: str | None, integration_data: dict[str, Any] | None) -> str:
-    """A 32-hex-character hash of what a sync may change (name and integration_data)."""
+    """A 32-hex-character hash of what a sync may change (name and integration_data,
+    without the :data:`VOLATILE_KEYS`)."""
+    if integration_data and not VOLATILE_KEYS.isdisjoint(integration_data):
+        integration_data = {k: v for k, v in integration_data.items()
+                            if k not in VOLATILE_KEYS}
     text = canonical_json([name, integration_data])
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
