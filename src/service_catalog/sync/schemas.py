@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ResourceIngestionRequest(BaseModel):
@@ -16,6 +16,14 @@ class ResourceIngestionRequest(BaseModel):
 
     ingest_from: dt.datetime | None = Field(
         default=None, description="Ingest upstream changes from this time on (optional).")
+
+    @field_validator("ingest_from", mode="before")
+    @classmethod
+    def _rfc3339_only(cls, value: object) -> object:
+        # pydantic would read a number as a Unix timestamp; the contract says date-time.
+        if value is not None and not isinstance(value, str | dt.datetime):
+            raise ValueError("must be an RFC 3339 date-time string")
+        return value
 
 
 class SchedulerState(BaseModel):
