@@ -121,9 +121,17 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    sqlite_file = settings.sqlite_path() if database.url == settings.database_url else None
+    if sqlite_file is not None:
+        sqlite_file = sqlite_file.resolve()
+
     @app.get("/ready", tags=["Operations"], summary="Database is reachable")
     def ready(request: Request) -> Response:
         try:
+            if sqlite_file is not None and not sqlite_file.is_file():
+                # An open SQLite connection keeps working on a deleted or moved file, and
+                # everything written there would be lost: that is not ready.
+                raise FileNotFoundError(str(sqlite_file))
             with database.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means not ready

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("service_catalog.errors")
@@ -261,6 +262,17 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             detail = str(exc.detail)
         return problem_response(request, Problem(status, detail, headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database is gone, locked past the busy timeout or refusing connections:
+        # a retryable 503, not a 500.
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__,
+                    extra={"trace_id": trace_id_of(request)})
+        return problem_response(request, Problem(
+            503, "The database is not reachable right now; retry later",
+            headers={"Retry-After": "5"}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
