@@ -1,0 +1,434 @@
+"""``traceable``: Traceable services, with their API endpoints and open vulnerabilities.
+
+Speaks Traceable's public GraphQL API exactly as ``contracts/traceable-subset.graphql``
+describes: ``POST {base_url}/graphql`` with the raw platform API token in
+``Authorization`` (no ``Bearer``). Every document it sends is in
+:mod:`.traceable_graphql` and validates against the subset schema.
+
+A sync (``discover``) makes, in this order:
+
+1. ``metadata`` once: which API-scope attributes the tenant has (optional ones it lacks
+   are not asked for, so such a tenant still syncs);
+2. the whole tenant's API endpoints (scope ``API``) in large pages, folded per service
+   into compact aggregates (never one query per service);
+3. the open vulnerabilities (``vulnerabilitiesV3``, status OPEN or REOPENED) in large
+   pages, folded per service;
+4. the services (scope ``SERVICE``, ``includeInactive`` from the config) page by page,
+   each page yielded as one batch of ``traceable_service`` records.
+
+Every listing uses the same ``between`` window (now minus ``lookback`` .. now), limit/offset
+paging until ``total`` and a stable order (by id). Memory stays bounded by the number of
+services times the listed endpoints per service (see :mod:`.traceable_data`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from service_catalog.integrations.connectors import traceable_graphql as gql
+from service_catalog.integrations.connectors.base import (
+    Connector,
+    ConnectorError,
+    Credential,
+    EventRecord,
+    ResourceRecord,
+    UpstreamHTTP,
+    VerifyResult,
+)
+from service_catalog.integrations.connectors.traceable_data import (
+    ENDPOINTS_LISTED,
+    EVENT_SENSITIVE_ENDPOINT,
+    EVENT_VULNERABILITY_FIXED,
+    EVENT_VULNERABILITY_OPENED,
+    RESOURCE_TYPE,
+    ServiceAggregate,
+    diff_events,
+    endpoint_from_row,
+    integration_data,
+)
+
+DEFAULT_BASE_URL = "https://api.traceable.ai"
+LOOKBACK_CHOICES = {"1d": 1, "7d": 7, "14d": 14, "30d": 30, "90d": 90}
+DEFAULT_LOOKBACK = "7d"
+DEFAULT_PAGE_SIZE = 1000
+MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
+
+_EXAMPLE = {
+    "service_id": "svc-auth-123",
+    "service_name": "traceable-auth-service",
+    "environments": ["production"],
+    "link": "https://app.traceable.ai/service/svc-auth-123/overview",
+    "endpoints": {
+        "total": 3, "calls": 15230.0, "last_seen": "2026-11-20T10:00:00Z",
+        "groups": {
+            "risk": {"HIGH": 1, "MEDIUM": 1, "LOW": 1},
+            "exposure": {"external": 2, "internal": 1},
+            "authentication": {"authenticated": 2, "unauthenticated": 1},
+            "sensitive_data": {"email": 1, "password": 1},
+            "discovery_state": {"DISCOVERED": 3},
+        },
+        "exposed_sensitive": [{"id": "api-7", "method": "POST", "path": "/v1/login",
+                               "sensitive_data_types": ["email", "password"]}],
+        "exposed_sensitive_total": 1,
+        "listed": 3,
+        "items": [
+            {"id": "api-7", "method": "POST", "path": "/v1/login", "environment": "production",
+             "risk": {"score": 7.4, "category": "HIGH"}, "external": True,
+             "authenticated": False, "sensitive_data_types": ["email", "password"],
+             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T10:00:00Z",
+             "calls": 12000.0},
+            {"id": "api-8", "method": "GET", "path": "/v1/users/{id}",
+             "environment": "production", "risk": {"score": 5.1, "category": "MEDIUM"},
+             "external": True, "authenticated": True, "sensitive_data_types": [],
+             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:58:00Z",
+             "calls": 3200.0},
+            {"id": "api-9", "method": "GET", "path": "/internal/health",
+             "environment": "production", "risk": {"score": 1.0, "category": "LOW"},
+             "external": False, "authenticated": True, "sensitive_data_types": [],
+             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:59:00Z",
+             "calls": 30.0},
+        ],
+    },
+    "vulnerabilities": {
+        "open": 1, "by_severity": {"HIGH": 1}, "listed": 1,
+        "items": [{"id": "vuln-1", "title": "Unauthenticated access to sensitive API",
+                   "category": "UNAUTHENTICATED_ACCESS", "severity": "HIGH", "status": "OPEN",
+                   "endpoint": "POST /v1/login", "endpoint_id": "api-7",
+                   "opened_at": "2026-11-18T08:00:00Z"}],
+    },
+    "synced_at": "2026-11-23T09:00:00Z",
+}
+
+DESCRIPTOR: dict[str, Any] = {
+    "name": "traceable",
+    "display_name": "Traceable",
+    "description": "Connect Traceable services to your catalog services: each Traceable "
+                   "Service brings its API endpoints grouped by risk, exposure, "
+                   "authentication, sensitive data and discovery state, and its open "
+                   "vulnerabilities.",
+    "built_in": False,
+    "version": "v1",
+    "visibility": "public",
+    "authorization": {
+        "type": "multi_key_auth",
+        "config": {
+            "headers": [{
+                "name": "authorization",
+                "display_name": "Traceable platform API token",
+                "description": "A Traceable platform API token (Traceable: My Preferences > "
+                               "API Tokens). Sent as is in the Authorization header.",
+            }],
+        },
+    },
+    "config_schema": {
+        "include_inactive": {
+            "type": "boolean",
+            "display_name": "Include inactive services",
+            "description": "Also import services (and endpoints) that saw no traffic in the "
+                           "lookback window.",
+            "required": False,
+            "default": False,
+        },
+        "base_url": {
+            "type": "string",
+            "display_name": "Traceable API URL",
+            "description": "Traceable's API host for your region, e.g. "
+                           "https://api.eu.traceable.ai.",
+            "required": False,
+            "default": DEFAULT_BASE_URL,
+            "mutable_condition": "unauthorized",
+        },
+        "lookback": {
+            "type": "enum",
+            "display_name": "Activity window",
+            "description": "How far back traffic counts as activity (and call counts are "
+                           "summed).",
+            "required": False,
+            "default": DEFAULT_LOOKBACK,
+            "choices": [{"value": k, "display_name": f"{v} day{'s' if v > 1 else ''}"}
+                        for k, v in LOOKBACK_CHOICES.items()],
+        },
+        "page_size": {
+            "type": "integer",
+            "display_name": "Page size",
+            "description": "Entities requested per Traceable query (100 to 10000); lower it "
+                           "if Traceable times out.",
+            "required": False,
+            "default": DEFAULT_PAGE_SIZE,
+            "minimum": 100,
+            "maximum": 10_000,
+        },
+    },
+    "resource_types": {
+        RESOURCE_TYPE: {
+            "display_name": "Traceable Service",
+            "schema": {"type": "simple", "definition": {"service_id": "string"}},
+        },
+    },
+    "discovery": {"resource_integration_data_examples": {RESOURCE_TYPE: _EXAMPLE}},
+    "api_spec_provider": None,
+    "events": {
+        RESOURCE_TYPE: {
+            EVENT_VULNERABILITY_OPENED: {
+                "display_name": "Vulnerability opened",
+                "description": "Traceable found (or reopened) a vulnerability on the service.",
+                "events_feed": {"enabled": True},
+            },
+            EVENT_VULNERABILITY_FIXED: {
+                "display_name": "Vulnerability fixed",
+                "description": "A vulnerability of the service is no longer open in "
+                               "Traceable.",
+                "events_feed": {"enabled": True},
+            },
+            EVENT_SENSITIVE_ENDPOINT: {
+                "display_name": "Sensitive endpoint exposed",
+                "description": "A new external endpoint accepts unauthenticated requests "
+                               "and carries sensitive data.",
+                "events_feed": {"enabled": True},
+            },
+        },
+    },
+}
+
+BINDABLE_ENTITIES = ("Traceable Service",)
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+class TraceableConnector(Connector):
+    """Traceable's GraphQL API as the catalog's connector contract (see module doc)."""
+
+    integration_name = "traceable"
+
+    def __init__(self, *, config: Mapping[str, Any], credential: Credential | None,
+                 http: UpstreamHTTP | None = None) -> None:
+        super().__init__(config=config, credential=credential, http=http)
+        self.include_inactive = bool(self.config.get("include_inactive", False))
+        lookback = self.config.get("lookback") or DEFAULT_LOOKBACK
+        self.lookback_days = LOOKBACK_CHOICES.get(str(lookback), 7)
+        try:
+            size = int(self.config.get("page_size") or DEFAULT_PAGE_SIZE)
+        except (TypeError, ValueError):
+            size = DEFAULT_PAGE_SIZE
+        self.page_size = min(max(size, 1), 10_000)
+        self.base_url = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        self.pages = 0
+
+    # -- transport -----------------------------------------------------------------------
+
+    def _token(self) -> str:
+        if self.credential is None:
+            raise ConnectorError("auth", "The instance has no auth credential",
+                                 remediation="POST an auth credential with the header "
+                                             "'authorization' to the instance.")
+        for name, value in self.credential.headers.items():
+            if name.lower() == "authorization" and value.strip():
+                return value.strip()
+        raise ConnectorError("auth", "The credential has no 'authorization' header",
+                             remediation="Replace the credential with one whose header is "
+                                         "named 'authorization'.")
+
+    def _endpoint(self) -> str:
+        url = f"{self.base_url}/graphql"
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ConnectorError("config", f"The base_url is not a valid URL: {exc}",
+                                 remediation="Fix config.base_url, e.g. "
+                                             "https://api.traceable.ai.") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConnectorError("config", f"The base_url {self.base_url!r} is not an http(s) "
+                                           "URL", remediation="Fix config.base_url, e.g. "
+                                                              "https://api.traceable.ai.")
+        return url
+
+    def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one GraphQL document; return its ``data`` or raise ConnectorError."""
+        operation = document.split("(", 1)[0].split("{", 1)[0].split()[-1]
+        body = {"query": document, "variables": variables or {}, "operationName": operation}
+        headers = {"Authorization": self._token(), "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        try:
+            resp = self.http.request("POST", self._endpoint(), json=body, headers=headers)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConnectorError("config", f"The base_url is not a usable URL: {exc}",
+                                 remediation="Fix config.base_url (http:// or https://)."
+                                 ) from None
+        self.pages += 1
+        try:
+            payload = resp.json()
+        except ValueError:
+            raise ConnectorError(
+                "malformed", f"Traceable answered {operation} with HTTP {resp.status_code} and "
+                             "a body that is not JSON",
+                remediation="Check that base_url points at Traceable's API "
+                            "(e.g. https://api.traceable.ai).") from None
+        errors = payload.get("errors") if isinstance(payload, dict) else None
+        if errors:
+            first = errors[0] if isinstance(errors, list) and errors else errors
+            message = first.get("message") if isinstance(first, dict) else str(first)
+            raise ConnectorError(
+                "upstream", f"Traceable answered {operation} with an error: {message}",
+                remediation="The next sync retries; if this persists, check the Traceable "
+                            "tenant and the token's permissions.")
+        if not resp.is_success:
+            raise ConnectorError("upstream", f"Traceable answered {operation} with HTTP "
+                                             f"{resp.status_code}")
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, dict):
+            raise ConnectorError("malformed", f"Traceable's answer to {operation} has no "
+                                              "'data' object")
+        return data
+
+    def _between(self, now: dt.datetime) -> dict[str, str]:
+        start = now - dt.timedelta(days=self.lookback_days)
+        return {"startTime": _iso(start), "endTime": _iso(now)}
+
+    def _paged(self, document: str, variables: dict[str, Any], root: str
+               ) -> Iterator[list[dict[str, Any]]]:
+        """The result pages of a limit/offset listing, until ``total``."""
+        offset = 0
+        for _ in range(MAX_PAGES):
+            data = self.query(document, {**variables, "limit": self.page_size,
+                                         "offset": offset})
+            result = data.get(root)
+            if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+                raise ConnectorError("malformed", f"Traceable's {root} answer has no results "
+                                                  "list")
+            rows = [r for r in result["results"] if isinstance(r, dict)]
+            total = result.get("total")
+            if rows:
+                yield rows
+            offset += len(result["results"])
+            if not result["results"] or not isinstance(total, int) or offset >= total:
+                return
+        raise ConnectorError("malformed", f"Traceable kept paging {root} past {MAX_PAGES} "
+                                          "pages")
+
+    # -- the contract ------------------------------------------------------------------
+
+    def verify(self) -> VerifyResult:
+        """One cheap query (one service, ``total`` only): accepted, rejected (401/403, with
+        Traceable's words) or unreachable (with the reason)."""
+        try:
+            self.query(gql.VERIFY, {"between": self._between(dt.datetime.now(dt.UTC))})
+        except ConnectorError as exc:
+            if exc.kind == "auth":
+                return VerifyResult("rejected", exc.message.replace(
+                    "The upstream rejected the credential", "Traceable rejected the API token"))
+            return VerifyResult("unreachable", exc.message)
+        return VerifyResult("accepted")
+
+    def api_attributes(self) -> tuple[set[str], set[str]]:
+        """The API-scope attributes and metrics of this tenant that the connector reads.
+
+        From ``metadata``; if the tenant does not answer it, every attribute is assumed.
+        Raises ConnectorError when a required attribute (name, serviceId) is missing.
+        """
+        try:
+            data = self.query(gql.METADATA)
+        except ConnectorError as exc:
+            if exc.kind != "upstream":
+                raise
+            return set(gql.API_ATTRIBUTES), set(gql.API_METRICS)
+        names = {str(m.get("name")) for m in data.get("metadata") or []
+                 if isinstance(m, dict) and m.get("scope") == "API"}
+        missing = [a for a in gql.REQUIRED_API_ATTRIBUTES if a not in names]
+        if missing:
+            raise ConnectorError("upstream", "This Traceable tenant has no API attribute "
+                                             f"{', '.join(missing)}; endpoints cannot be "
+                                             "placed under their services")
+        return ({a for a in gql.API_ATTRIBUTES if a in names},
+                {m for m in gql.API_METRICS if m in names})
+
+    def discover(self) -> Iterator[list[ResourceRecord]]:
+        """Yield one batch of ``traceable_service`` records per page of services."""
+        now = dt.datetime.now(dt.UTC)
+        between = self._between(now)
+        synced_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        attributes, metrics = self.api_attributes()
+        aggregates: dict[str, ServiceAggregate] = {}
+        document = gql.endpoints_query(attributes, metrics)
+        for rows in self._paged(document, {"between": between,
+                                           "includeInactive": self.include_inactive},
+                                "entities"):
+            for row in rows:
+                sid = row.get("serviceId")
+                if not isinstance(sid, str) or not sid or not row.get("id"):
+                    continue
+                agg = aggregates.get(sid)
+                if agg is None:
+                    agg = aggregates[sid] = ServiceAggregate()
+                agg.add_endpoint(row)
+        for rows in self._paged(gql.VULNERABILITIES,
+                                {"filter": gql.OPEN_VULNERABILITIES_FILTER},
+                                "vulnerabilitiesV3"):
+            for row in rows:
+                v = {k: (val.get("value") if isinstance(val, dict) else None)
+                     for k, val in row.items()}
+                sid = v.get("serviceId")
+                if not isinstance(sid, str) or not sid or not v.get("id"):
+                    continue
+                if v.get("status") not in gql.OPEN_STATUSES:
+                    continue
+                agg = aggregates.get(sid)
+                if agg is None:
+                    agg = aggregates[sid] = ServiceAggregate()
+                agg.add_vulnerability(v)
+        seen: set[str] = set()
+        for rows in self._paged(gql.SERVICES, {"between": between,
+                                               "includeInactive": self.include_inactive},
+                                "entities"):
+            batch = []
+            for row in rows:
+                sid = row.get("id")
+                if not isinstance(sid, str) or not sid or sid in seen:
+                    continue
+                seen.add(sid)
+                name = row.get("name")
+                name = name if isinstance(name, str) and name else sid
+                data = integration_data(service_id=sid, name=name,
+                                        agg=aggregates.pop(sid, None),
+                                        base_url=self.base_url, synced_at=synced_at)
+                batch.append(ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
+                                            name=name[:255], integration_data=data))
+            if batch:
+                yield batch
+
+    def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
+                    ) -> list[EventRecord]:
+        """Vulnerabilities opened or fixed, and newly exposed sensitive endpoints (see
+        :func:`.traceable_data.diff_events`)."""
+        return diff_events(before, after.integration_data)
+
+    def endpoints_page(self, service_id: str, *, limit: int, offset: int
+                       ) -> tuple[list[dict[str, Any]], int]:
+        """One page of a service's endpoints straight from Traceable (ordered by id), and
+        how many there are: the full list behind the resource's capped ``items``."""
+        attributes, metrics = self.api_attributes()
+        document = gql.endpoints_query(attributes, metrics, service_filter=True)
+        data = self.query(document, {
+            "between": self._between(dt.datetime.now(dt.UTC)),
+            "includeInactive": self.include_inactive, "limit": limit, "offset": offset,
+            "filterBy": [{"keyExpression": {"key": "serviceId"}, "operator": "EQUALS",
+                          "type": "ATTRIBUTE", "value": service_id}],
+        })
+        result = data.get("entities")
+        if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+            raise ConnectorError("malformed", "Traceable's entities answer has no results list")
+        rows = [endpoint_from_row(r) for r in result["results"]
+                if isinstance(r, dict) and r.get("id")]
+        total = result.get("total")
+        return rows, total if isinstance(total, int) else len(rows)
+
+
+CONNECTOR = TraceableConnector
+
+__all__ = ["BINDABLE_ENTITIES", "CONNECTOR", "DESCRIPTOR", "ENDPOINTS_LISTED",
+           "RESOURCE_TYPE", "TraceableConnector"]

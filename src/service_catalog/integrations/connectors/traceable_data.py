@@ -1,0 +1,421 @@
+"""What a Traceable Service resource holds, and the events a change in it means.
+
+The connector streams the tenant's endpoints and open vulnerabilities once, folding each
+into a compact per-service :class:`ServiceAggregate` (counters, a bounded heap of the
+riskiest endpoints, the exposed sensitive endpoints); then, page by page of services,
+:func:`integration_data` turns an aggregate into the resource's ``integration_data``.
+Memory is bounded by (services x listed endpoints), never by the tenant's endpoint count.
+
+The shape (also the descriptor's ``discovery`` example)::
+
+    {
+      "service_id": "svc-auth-123", "service_name": "auth",
+      "environments": ["production"],
+      "link": "https://app.traceable.ai/service/svc-auth-123/overview",
+      "endpoints": {
+        "total": 42, "calls": 1234.0, "last_seen": "2026-11-20T10:00:00Z",
+        "groups": {
+          "risk": {"CRITICAL": 1, "HIGH": 3, "MEDIUM": 20, "LOW": 18},
+          "exposure": {"external": 10, "internal": 32},
+          "authentication": {"authenticated": 40, "unauthenticated": 2},
+          "sensitive_data": {"email": 4, "credit-card-number": 1},
+          "discovery_state": {"DISCOVERED": 40, "UNDER_DISCOVERY": 2}
+        },
+        "exposed_sensitive": [{"id", "method", "path", "sensitive_data_types"}...],
+        "listed": 42, "items": [<endpoint>...]
+      },
+      "vulnerabilities": {"open": 2, "by_severity": {"HIGH": 1, "LOW": 1},
+                          "listed": 2, "items": [<vulnerability>...]},
+      "synced_at": "2026-11-23T09:00:00Z"
+    }
+
+``endpoints.items`` lists at most :data:`ENDPOINTS_LISTED` endpoints, riskiest first
+(``listed`` says how many; ``total`` counts them all); the full list pages through
+``GET /v1/resources/{id}/endpoints``. A group key that an endpoint lacks (a tenant without
+that attribute) is counted under ``"unknown"``.
+
+``synced_at`` is the time of the sync that last brought new data: it is left out of the
+content hash (``resources.ids.VOLATILE_KEYS``), so a sync that finds nothing new writes
+nothing and leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+from service_catalog.integrations.connectors.base import EventRecord
+
+RESOURCE_TYPE = "traceable_service"
+ENDPOINTS_LISTED = 50
+EXPOSED_LISTED = 500
+VULNERABILITIES_LISTED = 200
+RISK_ORDER = {"CRITICAL": 4, "HIGH": 3, "MEDIUM": 2, "LOW": 1}
+SEVERITY_ORDER = RISK_ORDER
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
+                           "TRACE", "CONNECT"})
+
+EVENT_VULNERABILITY_OPENED = "vulnerability_opened"
+EVENT_VULNERABILITY_FIXED = "vulnerability_fixed"
+EVENT_SENSITIVE_ENDPOINT = "sensitive_endpoint_exposed"
+
+# One endpoint, compactly: a tuple is a third of a dict's size.
+# (sort key, id, name, environment, external, authenticated, discovery state,
+#  risk score, risk category, sensitive data types, last called ms, calls)
+Endpoint = tuple[tuple[float, float, str], str, str, Any, Any, Any, Any, Any, Any,
+                 tuple[str, ...], Any, Any]
+
+
+def iso_ms(ms: Any) -> str | None:
+    """An epoch-milliseconds value as an ISO-8601 UTC string (None when not a number)."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float):
+        return None
+    try:
+        when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def split_name(name: str) -> tuple[str | None, str]:
+    """``"GET /users/{id}"`` -> ``("GET", "/users/{id}")``; a name without a method
+    -> ``(None, name)``."""
+    method, sep, path = name.partition(" ")
+    if sep and method.upper() in _HTTP_METHODS:
+        return method.upper(), path.strip()
+    return None, name
+
+
+def _bool_group(value: Any, yes: str, no: str) -> str:
+    if value is True:
+        return yes
+    if value is False:
+        return no
+    return "unknown"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(sorted({str(v) for v in value if isinstance(v, str | int) and v != ""}))
+    return ()
+
+
+def _count(counter: dict[str, int], key: str) -> None:
+    counter[key] = counter.get(key, 0) + 1
+
+
+@dataclass
+class ServiceAggregate:
+    """What the connector keeps about one service's endpoints and open vulnerabilities."""
+
+    total: int = 0
+    calls: float = 0.0
+    has_calls: bool = False
+    last_ms: float | None = None
+    environments: set[str] = field(default_factory=set)
+    risk: dict[str, int] = field(default_factory=dict)
+    exposure: dict[str, int] = field(default_factory=dict)
+    authentication: dict[str, int] = field(default_factory=dict)
+    sensitive: dict[str, int] = field(default_factory=dict)
+    discovery: dict[str, int] = field(default_factory=dict)
+    top: list[Endpoint] = field(default_factory=list)
+    exposed: list[dict[str, Any]] = field(default_factory=list)
+    exposed_total: int = 0
+    vulns: list[tuple[tuple[int, str], dict[str, Any]]] = field(default_factory=list)
+    vuln_total: int = 0
+    by_severity: dict[str, int] = field(default_factory=dict)
+
+    def add_endpoint(self, e: dict[str, Any]) -> None:
+        """Fold one endpoint (a row of the ``ApiEndpoints`` query) into the aggregate."""
+        self.total += 1
+        env = e.get("environment")
+        if isinstance(env, str) and env:
+            self.environments.add(env)
+        calls = _number((((e.get("numCalls") or {}).get("sum")) or {}).get("value"))
+        if calls is not None:
+            self.calls += calls
+            self.has_calls = True
+        last = _number(e.get("lastCalledTimestamp"))
+        if last is not None and (self.last_ms is None or last > self.last_ms):
+            self.last_ms = last
+        category = e.get("apiRiskScoreCategory")
+        category = category.upper() if isinstance(category, str) and category else "unknown"
+        _count(self.risk, category)
+        external, authenticated = e.get("isExternal"), e.get("isAuthenticated")
+        _count(self.exposure, _bool_group(external, "external", "internal"))
+        _count(self.authentication,
+               _bool_group(authenticated, "authenticated", "unauthenticated"))
+        types = _strings(e.get("dataTypeIds"))
+        for t in types:
+            _count(self.sensitive, t)
+        state = e.get("apiDiscoveryState")
+        _count(self.discovery, state if isinstance(state, str) and state else "unknown")
+        score = _number(e.get("apiRiskScore"))
+        name = str(e.get("name") or e.get("id"))
+        eid = str(e["id"])
+        if external is True and authenticated is False and types:
+            self.exposed_total += 1
+            if len(self.exposed) < EXPOSED_LISTED:
+                method, path = split_name(name)
+                self.exposed.append({"id": eid, "method": method, "path": path,
+                                     "sensitive_data_types": list(types)})
+        # Riskiest first: score, then category, then (for a stable order) the id reversed
+        # in the heap (the heap keeps the largest keys).
+        key = (score if score is not None else -1.0, float(RISK_ORDER.get(category, 0)),
+               _Reverse(eid))
+        item: Endpoint = (key, eid, name, env, external, authenticated, state, score,  # type: ignore[assignment]
+                          None if category == "unknown" else category, types, last, calls)
+        if len(self.top) < ENDPOINTS_LISTED:
+            heapq.heappush(self.top, item)
+        elif item[0] > self.top[0][0]:
+            heapq.heapreplace(self.top, item)
+
+    def add_vulnerability(self, v: dict[str, Any]) -> None:
+        """Fold one open vulnerability (a row of ``OpenVulnerabilities``, values unwrapped)."""
+        self.vuln_total += 1
+        severity = v.get("severity")
+        severity = severity.upper() if isinstance(severity, str) and severity else "unknown"
+        _count(self.by_severity, severity)
+        item = {
+            "id": str(v.get("id")), "title": v.get("title"), "category": v.get("category"),
+            "severity": None if severity == "unknown" else severity,
+            "status": _short_status(v.get("status")),
+            "endpoint": v.get("entityName") if v.get("apiId") else None,
+            "endpoint_id": v.get("apiId"), "opened_at": iso_ms(v.get("created")),
+        }
+        key = (-SEVERITY_ORDER.get(severity, 0), item["id"])
+        self.vulns.append((key, item))
+        if len(self.vulns) > VULNERABILITIES_LISTED * 2:
+            self.vulns.sort(key=lambda kv: kv[0])
+            del self.vulns[VULNERABILITIES_LISTED:]
+
+
+class _Reverse:
+    """Orders strings backwards, so the heap prefers the smaller id on equal risk."""
+
+    __slots__ = ("s",)
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return self.s > other.s
+
+    def __gt__(self, other: _Reverse) -> bool:
+        return self.s < other.s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reverse) and self.s == other.s
+
+    def __hash__(self) -> int:
+        return hash(self.s)
+
+
+def _short_status(status: Any) -> str | None:
+    if not isinstance(status, str):
+        return None
+    return status.removeprefix("VULNERABILITY_STATUS_")
+
+
+def app_url(base_url: str) -> str:
+    """Traceable's web app for an API base URL: ``https://api.eu.traceable.ai`` ->
+    ``https://app.eu.traceable.ai``; any other host (self-hosted, a simulator) keeps its
+    origin."""
+    scheme, sep, rest = base_url.partition("://")
+    host, slash, _path = rest.partition("/")
+    if host.startswith("api."):
+        host = "app." + host[4:]
+    return f"{scheme}{sep}{host}"
+
+
+def service_link(base_url: str, service_id: str) -> str:
+    """The service's page in Traceable's web app."""
+    from urllib.parse import quote
+
+    return f"{app_url(base_url)}/service/{quote(service_id, safe='')}/overview"
+
+
+def endpoint_item(item: Endpoint, base_url: str | None = None) -> dict[str, Any]:
+    """One listed endpoint as the resource shows it."""
+    (_key, eid, name, env, external, authenticated, state, score, category, types, last,
+     calls) = item
+    method, path = split_name(name)
+    out = {
+        "id": eid, "method": method, "path": path,
+        "environment": env if isinstance(env, str) else None,
+        "risk": {"score": score, "category": category},
+        "external": external if isinstance(external, bool) else None,
+        "authenticated": authenticated if isinstance(authenticated, bool) else None,
+        "sensitive_data_types": list(types),
+        "discovery_state": state if isinstance(state, str) else None,
+        "last_seen": iso_ms(last), "calls": calls,
+    }
+    return out
+
+
+def endpoint_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One ``ApiEndpoints`` row as the endpoints sub-list shows it."""
+    agg = ServiceAggregate()
+    agg.add_endpoint(row)
+    return endpoint_item(agg.top[0])
+
+
+def integration_data(*, service_id: str, name: str | None, agg: ServiceAggregate | None,
+                     base_url: str, synced_at: str) -> dict[str, Any]:
+    """The ``integration_data`` of one Traceable Service (shape in the module doc)."""
+    agg = agg or ServiceAggregate()
+    top = sorted(agg.top, key=lambda it: it[0], reverse=True)
+    vulns = sorted(agg.vulns, key=lambda kv: kv[0])[:VULNERABILITIES_LISTED]
+    return {
+        "service_id": service_id,
+        "service_name": name,
+        "environments": sorted(agg.environments),
+        "link": service_link(base_url, service_id),
+        "endpoints": {
+            "total": agg.total,
+            "calls": agg.calls if agg.has_calls else None,
+            "last_seen": iso_ms(agg.last_ms),
+            "groups": {
+                "risk": _ordered(agg.risk, RISK_ORDER),
+                "exposure": dict(sorted(agg.exposure.items())),
+                "authentication": dict(sorted(agg.authentication.items())),
+                "sensitive_data": dict(sorted(agg.sensitive.items())),
+                "discovery_state": dict(sorted(agg.discovery.items())),
+            },
+            "exposed_sensitive": agg.exposed,
+            "exposed_sensitive_total": agg.exposed_total,
+            "listed": len(top),
+            "items": [endpoint_item(it) for it in top],
+        },
+        "vulnerabilities": {
+            "open": agg.vuln_total,
+            "by_severity": _ordered(agg.by_severity, SEVERITY_ORDER),
+            "listed": len(vulns),
+            "items": [item for _, item in vulns],
+        },
+        "synced_at": synced_at,
+    }
+
+
+def _ordered(counter: dict[str, int], order: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counter.items(), key=lambda kv: (-order.get(kv[0], 0), kv[0])))
+
+
+# --- events -------------------------------------------------------------------------
+
+
+def diff_events(before: dict[str, Any] | None, after: dict[str, Any] | None, *,
+                now: dt.datetime | None = None) -> list[EventRecord]:
+    """The integration events of a Traceable Service changing from ``before`` to ``after``.
+
+    None for ``before`` (a new resource, or one initialized but not yet hydrated) is the
+    baseline: the first sync reports what exists, it raises no events. Then:
+
+    * ``vulnerability_opened`` for an open vulnerability not open before;
+    * ``vulnerability_fixed`` for one open before and no longer open (fixed or otherwise
+      closed in Traceable);
+    * ``sensitive_endpoint_exposed`` for an endpoint newly external, unauthenticated and
+      carrying sensitive data.
+
+    Deduplication ids are stable for the same happening, so a sync that re-derives an
+    event stores nothing new. When a list was capped (``listed`` < total) only changes
+    among the listed entries are reported.
+    """
+    if not before or not after:
+        return []
+    now = now or dt.datetime.now(dt.UTC)
+    sid = str(after.get("service_id"))
+    name = after.get("service_name") or sid
+    link = after.get("link")
+    link_html = f'<a href="{link}">View {name} in Traceable</a>' if link else None
+    events: list[EventRecord] = []
+
+    old_v = _vuln_items(before)
+    new_v = _vuln_items(after)
+    old_capped = _capped(before.get("vulnerabilities"))
+    new_capped = _capped(after.get("vulnerabilities"))
+    for vid, v in new_v.items():
+        if vid in old_v or old_capped:
+            continue
+        reopened = v.get("status") == "REOPENED"
+        stamp = f"reopened:{now:%Y-%m-%d}" if reopened else f"opened:{v.get('opened_at')}"
+        where = f" on {v['endpoint']}" if v.get("endpoint") else ""
+        events.append(EventRecord(
+            type=EVENT_VULNERABILITY_OPENED,
+            deduplication_id=f"traceable:{sid}:vulnerability:{vid}:{stamp}",
+            detail=(f"{v.get('severity') or 'Unknown-severity'} vulnerability "
+                    f"'{v.get('title') or vid}' {'reopened' if reopened else 'opened'}"
+                    f"{where} (Traceable service {name})"),
+            attributes=_vuln_attrs(sid, v),
+            ts=(_parse_iso(v.get("opened_at")) or now) if not reopened else now,
+            link_html=link_html,
+        ))
+    for vid, v in old_v.items():
+        if vid in new_v or new_capped:
+            continue
+        where = f" on {v['endpoint']}" if v.get("endpoint") else ""
+        events.append(EventRecord(
+            type=EVENT_VULNERABILITY_FIXED,
+            deduplication_id=f"traceable:{sid}:vulnerability:{vid}:closed:{now:%Y-%m-%d}",
+            detail=(f"{v.get('severity') or 'Unknown-severity'} vulnerability "
+                    f"'{v.get('title') or vid}'{where} is no longer open (Traceable service "
+                    f"{name})"),
+            attributes=_vuln_attrs(sid, v),
+            ts=now,
+            link_html=link_html,
+        ))
+
+    old_e = {e.get("id") for e in ((before.get("endpoints") or {}).get("exposed_sensitive")
+                                   or []) if isinstance(e, dict)}
+    old_e_capped = len(old_e) >= EXPOSED_LISTED
+    for e in (after.get("endpoints") or {}).get("exposed_sensitive") or []:
+        if not isinstance(e, dict) or e.get("id") in old_e or old_e_capped:
+            continue
+        label = f"{e.get('method') or ''} {e.get('path')}".strip()
+        types = ", ".join(e.get("sensitive_data_types") or [])
+        events.append(EventRecord(
+            type=EVENT_SENSITIVE_ENDPOINT,
+            deduplication_id=f"traceable:{sid}:endpoint:{e.get('id')}:exposed",
+            detail=(f"New external endpoint {label} accepts unauthenticated requests and "
+                    f"carries sensitive data ({types}) (Traceable service {name})"),
+            attributes={"service_id": sid, "endpoint_id": e.get("id"),
+                        "method": e.get("method"), "path": e.get("path"),
+                        "sensitive_data_types": e.get("sensitive_data_types") or []},
+            ts=now,
+            link_html=link_html,
+        ))
+    return events
+
+
+def _vuln_items(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    items = (data.get("vulnerabilities") or {}).get("items") or []
+    return {str(v["id"]): v for v in items if isinstance(v, dict) and v.get("id")}
+
+
+def _capped(section: Any) -> bool:
+    if not isinstance(section, dict):
+        return False
+    return bool((section.get("listed") or 0) < (section.get("open") or 0))
+
+
+def _vuln_attrs(sid: str, v: dict[str, Any]) -> dict[str, Any]:
+    return {"service_id": sid, "vulnerability_id": v.get("id"), "severity": v.get("severity"),
+            "category": v.get("category"), "status": v.get("status"),
+            "endpoint": v.get("endpoint")}
+
+
+def _parse_iso(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

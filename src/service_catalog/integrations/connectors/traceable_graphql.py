@@ -1,0 +1,176 @@
+"""The GraphQL documents the Traceable connector sends, and the subset schema they obey.
+
+Every document here validates against ``traceable-subset.graphql`` (a copy of
+``contracts/traceable-subset.graphql`` shipped inside the package): the part of
+Traceable's public schema the catalog needs. ``tests/test_traceable_connector.py``
+validates every document any tenant can make the connector send.
+
+Endpoint queries are built from the attributes a tenant has (the ``metadata`` query
+lists them), because asking Traceable for an attribute a tenant lacks is an error:
+optional attributes that are missing are simply not asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from importlib import resources
+
+from graphql import GraphQLSchema, build_schema, parse, validate
+
+SCHEMA_FILE = "traceable-subset.graphql"
+
+# The API-scope (endpoint) attributes the connector reads. ``name`` and ``serviceId`` are
+# required to place an endpoint under its service; the others are optional per tenant.
+REQUIRED_API_ATTRIBUTES: tuple[str, ...] = ("name", "serviceId")
+OPTIONAL_API_ATTRIBUTES: tuple[str, ...] = (
+    "environment", "isExternal", "isAuthenticated", "apiDiscoveryState", "apiRiskScore",
+    "apiRiskScoreCategory", "dataTypeIds", "lastCalledTimestamp",
+)
+API_ATTRIBUTES: tuple[str, ...] = REQUIRED_API_ATTRIBUTES + OPTIONAL_API_ATTRIBUTES
+# API-scope metrics; a tenant without one just reports no call counts.
+API_METRICS: tuple[str, ...] = ("numCalls",)
+
+SERVICE_ATTRIBUTES: tuple[str, ...] = ("name",)
+
+# The vulnerability fields read, by the alias used in the response.
+VULNERABILITY_FIELDS: dict[str, str] = {
+    "id": "VULNERABILITY_ID",
+    "title": "DISPLAY_NAME",
+    "category": "VULNERABILITY_CATEGORY",
+    "severity": "SEVERITY",
+    "status": "STATUS",
+    "serviceId": "SERVICE_ID",
+    "apiId": "API_ID",
+    "entityName": "ENTITY_NAME",
+    "created": "CREATED_TIMESTAMP_MILLIS",
+}
+OPEN_STATUSES: tuple[str, ...] = ("VULNERABILITY_STATUS_OPEN", "VULNERABILITY_STATUS_REOPENED")
+
+
+@functools.cache
+def subset_schema() -> GraphQLSchema:
+    """The Traceable subset schema, parsed once."""
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return build_schema(text)
+
+
+def validation_errors(document: str) -> list[str]:
+    """The messages of every way ``document`` breaks the subset schema (empty when valid)."""
+    try:
+        ast = parse(document)
+    except Exception as exc:  # noqa: BLE001 - a syntax error is a validation failure here
+        return [str(exc)]
+    return [e.message for e in validate(subset_schema(), ast)]
+
+
+VERIFY = """
+query VerifyToken($between: InputTimeRange!) {
+  entities(scope: "SERVICE", between: $between, limit: 1) {
+    total
+  }
+}
+""".strip()
+
+METADATA = """
+query AttributeCatalogue {
+  metadata {
+    name
+    scope
+    type
+  }
+}
+""".strip()
+
+SERVICES = """
+query Services($between: InputTimeRange!, $includeInactive: Boolean, $limit: Int, $offset: Int) {
+  entities(
+    scope: "SERVICE"
+    between: $between
+    includeInactive: $includeInactive
+    orderBy: [{keyExpression: {key: "id"}, direction: ASC}]
+    limit: $limit
+    offset: $offset
+  ) {
+    count
+    total
+    results {
+      id
+      name: attribute(expression: {key: "name"})
+    }
+  }
+}
+""".strip()
+
+VULNERABILITIES = """
+query OpenVulnerabilities($filter: InputVulnerabilityV3NestedFilter, $limit: Int, $offset: Int) {
+  vulnerabilitiesV3(
+    filter: $filter
+    orderBy: [{key: VULNERABILITY_ID, direction: ASC}]
+    limit: $limit
+    offset: $offset
+  ) {
+    count
+    total
+    results {
+%s
+    }
+  }
+}
+""".strip() % "\n".join(
+    f"      {alias}: selection(key: {key}) {{ value }}" for alias, key in VULNERABILITY_FIELDS.items()
+)
+
+OPEN_VULNERABILITIES_FILTER = {
+    "relationalFilter": {"key": "STATUS", "operator": "IN", "value": list(OPEN_STATUSES)},
+}
+
+
+def endpoints_query(attributes: Iterable[str], metrics: Iterable[str], *,
+                    service_filter: bool = False) -> str:
+    """The API-scope (endpoint) listing asking for ``attributes`` and ``metrics`` only.
+
+    With ``service_filter``, the query takes a ``$filterBy`` variable (used to page the
+    endpoints of one service, e.g. ``serviceId EQUALS <id>``) and orders by risk.
+    """
+    wanted = [a for a in API_ATTRIBUTES if a in set(attributes)]
+    lines = [f'      {a}: attribute(expression: {{key: "{a}"}})' for a in wanted]
+    lines += [f'      {m}: metric(expression: {{key: "{m}"}}) {{ sum {{ value }} }}'
+              for m in API_METRICS if m in set(metrics)]
+    params = "$between: InputTimeRange!, $includeInactive: Boolean, $limit: Int, $offset: Int"
+    extra = ""
+    order = '[{keyExpression: {key: "id"}, direction: ASC}]'
+    if service_filter:
+        params += ", $filterBy: [InputFilter]"
+        extra = "\n    filterBy: $filterBy"
+    fields = "\n".join(lines)
+    return f"""
+query ApiEndpoints({params}) {{
+  entities(
+    scope: "API"
+    between: $between
+    includeInactive: $includeInactive{extra}
+    orderBy: {order}
+    limit: $limit
+    offset: $offset
+  ) {{
+    count
+    total
+    results {{
+      id
+{fields}
+    }}
+  }}
+}}
+""".strip()
+
+
+def all_documents() -> list[str]:
+    """Every document the connector can send, for tenants with all or only the required
+    attributes (the test suite validates each against the subset schema)."""
+    docs = [VERIFY, METADATA, SERVICES, VULNERABILITIES]
+    for attrs in (API_ATTRIBUTES, REQUIRED_API_ATTRIBUTES):
+        for metrics in (API_METRICS, ()):
+            for flt in (False, True):
+                docs.append(endpoints_query(attrs, metrics, service_filter=flt))
+    return docs

@@ -1,0 +1,655 @@
+"""A simulator of Traceable's GraphQL API: a real HTTP server on loopback.
+
+Used by tests, benchmarks and the demo; never by production code. It serves
+``POST /graphql`` exactly as ``contracts/traceable-subset.graphql`` describes: the body
+``{"query", "variables", "operationName"}`` is parsed and validated with graphql-core
+against the subset schema (a query the schema rejects gets GraphQL ``errors``, as
+Traceable answers), then executed over a :class:`~service_catalog.testing.traceable_tenant.Tenant`
+of plain dicts. The header ``Authorization`` must be the raw token (no ``Bearer``);
+anything else is HTTP 401.
+
+Usage::
+
+    from service_catalog.testing.traceable_sim import TraceableSimulator
+
+    with TraceableSimulator(services=50, endpoints_per_service=4, token="t") as sim:
+        sim.url                      # "http://127.0.0.1:<port>" -> config base_url
+        sim.tenant.rename_service("svc-00001", "auth-v2")
+        ...
+
+Constructor: ``TraceableSimulator(services=10, endpoints_per_service=5, token="sim-token",
+*, tenant=None, host="127.0.0.1", port=0, **tenant_kwargs)``; ``tenant_kwargs`` go to
+:class:`Tenant` (``inactive_every``, ``vulnerable_every``, ``missing_attributes``, ``seed``).
+
+Attributes, settable while the server runs (each takes effect on the next request):
+
+- ``sim.tenant``: the data; change it through its methods (``rename_service``,
+  ``remove_service``, ``add_service``, ``set_inactive``, ``add_endpoint``,
+  ``open_vulnerability``, ``fix_vulnerability``, ``drop_attribute``).
+- ``sim.token``: the accepted token; ``sim.reject_status`` (401) answers a wrong one.
+- ``sim.rate_limit_next = n``: the next n requests get 429 with ``Retry-After:
+  sim.retry_after`` (default ``"1"``).
+- ``sim.fail_next = n``: the next n requests get ``sim.fail_status`` (default 503).
+- ``sim.fail_on(operation, offset=None, status=500, times=None)``: requests of that
+  ``operationName`` (and page ``offset``, when given) fail; ``times`` limits how often.
+- ``sim.malformed_next = n``: the next n requests get a truncated, invalid JSON body.
+- ``sim.delay = seconds``: sleep before answering every request.
+- ``sim.max_limit``: the largest ``limit`` accepted (10,000; more is a GraphQL error).
+- ``sim.requests``: one dict per request answered ``{"operation", "variables", "query",
+  "status"}`` (never headers, never the token).
+
+Run alone (benchmarks run it in its own process)::
+
+    python -m service_catalog.testing.traceable_sim --services 10000 --endpoints 20
+
+prints one JSON line ``{"url": ..., "token": ...}`` and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    execute,
+    get_named_type,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+
+from service_catalog.integrations.connectors.traceable_graphql import subset_schema
+from service_catalog.testing.traceable_tenant import VULN_FIELD_TYPES, Tenant
+
+__all__ = ["TraceableSimulator"]
+
+DEFAULT_LIMIT = 50
+
+
+class GraphQLFailure(Exception):
+    """A GraphQL error the simulator answers in ``errors``."""
+
+
+Getter = Callable[[Any], Any]
+Plan = list[tuple[str, Getter]]
+
+
+def _complete(obj: Any, plan: Plan) -> dict[str, Any]:
+    return {key: get(obj) for key, get in plan}
+
+
+def _parse_time(value: Any, what: str) -> int:
+    if not isinstance(value, str):
+        raise GraphQLFailure(f"{what} must be an ISO-8601 date-time string")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise GraphQLFailure(f"{what} is not an ISO-8601 date-time: {value!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _compare(actual: Any, op: str, value: Any) -> bool:
+    if op == "EQUALS":
+        return bool(actual == value)
+    if op == "NOT_EQUALS":
+        return bool(actual != value)
+    if op in ("IN", "NOT_IN"):
+        values = value if isinstance(value, list) else [value]
+        return (actual in values) == (op == "IN")
+    if op == "LIKE":
+        try:
+            return actual is not None and re.search(str(value), str(actual)) is not None
+        except re.error:
+            raise GraphQLFailure(f"LIKE value {value!r} is not a valid pattern") from None
+    if op in ("LESS_THAN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN", "GREATER_THAN_OR_EQUAL_TO"):
+        if not isinstance(actual, int | float) or not isinstance(value, int | float):
+            return False
+        return {"LESS_THAN": actual < value, "LESS_THAN_OR_EQUAL_TO": actual <= value,
+                "GREATER_THAN": actual > value,
+                "GREATER_THAN_OR_EQUAL_TO": actual >= value}[op]
+    raise GraphQLFailure(f"Filter operator {op} is not supported here")
+
+
+class _Execution:
+    """One request's execution: builds a plan of getters from the validated document,
+    then runs it over the tenant's dicts (no per-object argument coercion)."""
+
+    def __init__(self, sim: TraceableSimulator, document: DocumentNode,
+                 operation: OperationDefinitionNode, variables: Any) -> None:
+        self.sim = sim
+        self.tenant = sim.tenant
+        self.schema = subset_schema()
+        self.variables = variables
+        self.fragments = {d.name.value: d for d in document.definitions
+                          if isinstance(d, FragmentDefinitionNode)}
+        self.operation = operation
+        self.scope = ""
+
+    # -- field collection -------------------------------------------------------------
+
+    def _included(self, node: Any) -> bool:
+        for d in node.directives or ():
+            args = get_argument_values(self.schema.get_directive(d.name.value), d,
+                                       self.variables)
+            if d.name.value == "skip" and args.get("if"):
+                return False
+            if d.name.value == "include" and not args.get("if"):
+                return False
+        return True
+
+    def _collect(self, type_name: str, sets: list[SelectionSetNode],
+                 out: OrderedDict[str, list[FieldNode]] | None = None
+                 ) -> OrderedDict[str, list[FieldNode]]:
+        out = OrderedDict() if out is None else out
+        for sel_set in sets:
+            for sel in sel_set.selections:
+                if not self._included(sel):
+                    continue
+                if isinstance(sel, FieldNode):
+                    key = sel.alias.value if sel.alias else sel.name.value
+                    out.setdefault(key, []).append(sel)
+                elif isinstance(sel, InlineFragmentNode):
+                    cond = sel.type_condition
+                    if cond is None or cond.name.value == type_name:
+                        self._collect(type_name, [sel.selection_set], out)
+                elif isinstance(sel, FragmentSpreadNode):
+                    frag = self.fragments[sel.name.value]
+                    if frag.type_condition.name.value == type_name:
+                        self._collect(type_name, [frag.selection_set], out)
+        return out
+
+    # -- plans ---------------------------------------------------------------------------
+
+    def plan(self, type_name: str, sets: list[SelectionSetNode]) -> Plan:
+        """Getters computing each response key of ``type_name`` from a source object."""
+        gql_type = self.schema.type_map[type_name]
+        assert isinstance(gql_type, GraphQLObjectType)
+        plan: Plan = []
+        for key, nodes in self._collect(type_name, sets).items():
+            fname = nodes[0].name.value
+            if fname == "__typename":
+                plan.append((key, lambda _o, t=type_name: t))
+                continue
+            field = gql_type.fields[fname]
+            args = get_argument_values(field, nodes[0], self.variables)
+            if type_name == "Query" and fname == "entities":
+                self.scope = str(args.get("scope") or args.get("type") or "")
+            resolver = self._resolver(type_name, fname, args)
+            inner = get_named_type(field.type)
+            ftype = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            if not isinstance(inner, GraphQLObjectType):
+                plan.append((key, resolver))
+                continue
+            sub_sets = [n.selection_set for n in nodes if n.selection_set]
+            sub = self.plan(inner.name, sub_sets)
+            if isinstance(ftype, GraphQLList):
+                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None
+                             else [None if x is None else _complete(x, p) for x in v]))
+            else:
+                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None
+                             else _complete(v, p)))
+        return plan
+
+    def _resolver(self, type_name: str, fname: str, args: dict[str, Any]) -> Getter:
+        if type_name == "Query":
+            if fname == "entities":
+                return lambda _o, scope=self.scope: self.entities(args, scope)
+            if fname == "metadata":
+                return lambda _o: self.metadata()
+            if fname == "vulnerabilitiesV3":
+                return lambda _o: self.vulnerabilities(args)
+        if type_name == "Entity":
+            return self._entity_resolver(fname, args)
+        if type_name == "MetricContainer":
+            return lambda m: m
+        if type_name == "BaselinedMetricAggregation":
+            return lambda v: v
+        if type_name == "VulnerabilityV3":
+            key = args["key"]
+            ftype = VULN_FIELD_TYPES[key]
+            return lambda v: {"type": ftype, "value": v.get(key)}
+        return lambda o: o.get(fname)
+
+    def _entity_resolver(self, fname: str, args: dict[str, Any]) -> Getter:
+        scope = self.scope
+        if fname == "id":
+            return lambda e: e["id"]
+        if fname == "type":
+            return lambda _e: scope
+        if fname == "labels":
+            return lambda _e: {"count": 0, "total": 0, "results": []}
+        expr = args.get("expression") or {}
+        key = args.get("key") or expr.get("key")
+        if not key:
+            raise GraphQLFailure(f"Entity.{fname} needs a key or an expression")
+        if fname == "attribute":
+            if key not in self.tenant.attribute_types(scope):
+                raise GraphQLFailure(f"Attribute {scope}.{key} is not defined for this tenant")
+            return lambda e: e.get(key)
+        if key not in self.tenant.metric_names(scope):
+            raise GraphQLFailure(f"Metric {scope}.{key} is not defined for this tenant")
+        return lambda e: e["_metrics"].get(key)
+
+    # -- root fields ---------------------------------------------------------------------
+
+    def _page_args(self, args: dict[str, Any]) -> tuple[int, int]:
+        limit = args.get("limit")
+        offset = args.get("offset") or 0
+        limit = DEFAULT_LIMIT if limit is None else limit
+        if limit < 0 or offset < 0:
+            raise GraphQLFailure("limit and offset must not be negative")
+        if limit > self.sim.max_limit:
+            raise GraphQLFailure(f"limit must be at most {self.sim.max_limit}")
+        return limit, offset
+
+    def entities(self, args: dict[str, Any], scope: str) -> dict[str, Any]:
+        if not scope:
+            raise GraphQLFailure("entities needs a type or a scope")
+        between = args["between"]
+        start = _parse_time(between.get("startTime"), "between.startTime")
+        end = _parse_time(between.get("endTime"), "between.endTime")
+        if end < start:
+            raise GraphQLFailure("between.endTime is before between.startTime")
+        limit, offset = self._page_args(args)
+        inactive = bool(args.get("includeInactive"))
+        filters = args.get("filterBy") or []
+        orders = args.get("orderBy") or []
+        view = self.sim.cached_view(
+            ("entities", scope, inactive, start, filters, orders),
+            lambda: self._entity_view(scope, inactive, start, filters, orders))
+        page = view[offset:offset + limit]
+        return {"count": len(page), "total": len(view), "results": page}
+
+    def _entity_view(self, scope: str, inactive: bool, start: int, filters: list[Any],
+                     orders: list[Any]) -> list[dict[str, Any]]:
+        rows = self.tenant.entities_of(scope)
+        if not inactive:
+            rows = [e for e in rows if e["_last"] >= start]
+        known = self.tenant.attribute_types(scope)
+        for f in filters:
+            if f is None:
+                continue
+            key = f.get("key") or (f.get("keyExpression") or {}).get("key")
+            if f.get("type") == "ID":
+                key = "id"
+            elif key not in known:
+                raise GraphQLFailure(f"Attribute {scope}.{key} is not defined for this tenant")
+            op, value = f["operator"], f["value"]
+            rows = [e for e in rows if _compare(e.get(key), op, value)]
+        for o in reversed([o for o in orders if o]):
+            key = o.get("key") or (o.get("keyExpression") or {}).get("key")
+            if key not in known:
+                raise GraphQLFailure(f"Cannot order by unknown attribute {scope}.{key}")
+            desc = o.get("direction") == "DESC"
+            present = sorted((e for e in rows if e.get(key) is not None),
+                             key=lambda e, k=key: e[k], reverse=desc)
+            rows = present + [e for e in rows if e.get(key) is None]
+        return rows
+
+    def metadata(self) -> list[dict[str, Any]]:
+        out = []
+        for scope in ("SERVICE", "API"):
+            for name, atype in self.tenant.attribute_types(scope).items():
+                out.append(_attribute_meta(name, scope, atype, metric=False))
+            for name in self.tenant.metric_names(scope):
+                out.append(_attribute_meta(name, scope, "LONG", metric=True))
+        return out
+
+    def vulnerabilities(self, args: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = self._page_args(args)
+        flt = args.get("filter")
+        orders = args.get("orderBy") or []
+        seen = args.get("lastSeenBetween")
+        window = None
+        if seen:
+            window = (_parse_time(seen.get("startTime"), "lastSeenBetween.startTime"),
+                      _parse_time(seen.get("endTime"), "lastSeenBetween.endTime"))
+
+        def build() -> list[dict[str, Any]]:
+            rows = list(self.tenant.vulnerabilities.values())
+            if window:
+                rows = [v for v in rows
+                        if window[0] <= (v["LAST_SEEN_TIMESTAMP_MILLIS"] or 0) <= window[1]]
+            if flt:
+                rows = [v for v in rows if _vuln_match(v, flt)]
+            for o in reversed([o for o in orders if o]):
+                key = o["key"]
+                present = sorted((v for v in rows if v.get(key) is not None),
+                                 key=lambda v, k=key: v[k], reverse=o["direction"] == "DESC")
+                rows = present + [v for v in rows if v.get(key) is None]
+            return rows
+
+        view = self.sim.cached_view(("vulns", flt, orders, window), build)
+        page = view[offset:offset + limit]
+        return {"count": len(page), "total": len(view), "results": page}
+
+
+def _vuln_match(v: dict[str, Any], flt: dict[str, Any]) -> bool:
+    logical = flt.get("logicalFilter")
+    if logical:
+        subs = [f for f in logical["filters"] if f]
+        op = logical["operator"]
+        if op == "AND":
+            ok = all(_vuln_match(v, f) for f in subs)
+        elif op == "OR":
+            ok = any(_vuln_match(v, f) for f in subs)
+        else:
+            ok = not any(_vuln_match(v, f) for f in subs)
+        if not ok:
+            return False
+    rel = flt.get("relationalFilter")
+    if rel:
+        return _compare(v.get(rel["key"]), rel["operator"], rel["value"])
+    return True
+
+
+def _attribute_meta(name: str, scope: str, atype: str, *, metric: bool) -> dict[str, Any]:
+    return {
+        "name": name, "scope": scope, "displayName": name, "type": atype,
+        "groupable": not metric, "onlySupportsAggregation": metric,
+        "onlySupportsGrouping": False, "isCustom": False, "units": "",
+        "description": None,
+        "supportedAggregations": ["SUM", "AVG", "MIN", "MAX", "COUNT"] if metric else [],
+    }
+
+
+class _FailRule:
+    def __init__(self, operation: str, offset: int | None, status: int, times: int | None
+                 ) -> None:
+        self.operation, self.offset, self.status, self.times = operation, offset, status, times
+
+
+class TraceableSimulator:
+    """Traceable's GraphQL API over a generated tenant, on a loopback port (see module doc)."""
+
+    def __init__(self, services: int = 10, endpoints_per_service: int = 5,
+                 token: str = "sim-token", *, tenant: Tenant | None = None,
+                 host: str = "127.0.0.1", port: int = 0, **tenant_kwargs: Any) -> None:
+        self.tenant = tenant or Tenant(services, endpoints_per_service, **tenant_kwargs)
+        self.token = token
+        self.reject_status = 401
+        self.rate_limit_next = 0
+        self.retry_after = "1"
+        self.fail_next = 0
+        self.fail_status = 503
+        self.malformed_next = 0
+        self.delay = 0.0
+        self.max_limit = 10_000
+        self.requests: list[dict[str, Any]] = []
+        self._rules: list[_FailRule] = []
+        self._lock = threading.Lock()
+        self._docs: OrderedDict[str, tuple[DocumentNode | None, list[dict[str, Any]]]] = (
+            OrderedDict())
+        self._views: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._views_version = -1
+        handler = type("Handler", (_Handler,), {"sim": self})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL (the instance's ``base_url``), without a trailing slash."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> TraceableSimulator:
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="traceable-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> TraceableSimulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def fail_on(self, operation: str, offset: int | None = None, status: int = 500,
+                times: int | None = None) -> None:
+        """Fail requests of ``operation`` (at page ``offset``) with ``status``."""
+        with self._lock:
+            self._rules.append(_FailRule(operation, offset, status, times))
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        with self._lock:
+            self._rules.clear()
+            self.rate_limit_next = self.fail_next = self.malformed_next = 0
+            self.delay = 0.0
+
+    def calls(self, operation: str) -> int:
+        """How many requests of ``operation`` were answered."""
+        return sum(1 for r in self.requests if r["operation"] == operation)
+
+    # -- used by the executor ----------------------------------------------------------
+
+    def cached_view(self, key: Any, build: Callable[[], list[dict[str, Any]]]
+                    ) -> list[dict[str, Any]]:
+        """A filtered, ordered entity list, cached until the tenant changes."""
+        skey = json.dumps(key, sort_keys=True, default=str)
+        with self._lock:
+            if self._views_version != self.tenant.version:
+                self._views.clear()
+                self._views_version = self.tenant.version
+            view = self._views.get(skey)
+            if view is not None:
+                self._views.move_to_end(skey)
+                return view
+        with self.tenant.lock:
+            view = build()
+        with self._lock:
+            self._views[skey] = view
+            while len(self._views) > 16:
+                self._views.popitem(last=False)
+        return view
+
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[dict[str, Any]]]:
+        with self._lock:
+            hit = self._docs.get(query)
+        if hit is not None:
+            return hit
+        try:
+            doc: DocumentNode | None = parse(query)
+            errors = [e.formatted for e in validate(subset_schema(), doc)]
+        except Exception as exc:  # noqa: BLE001 - a syntax error is a GraphQL error
+            doc, errors = None, [{"message": str(exc)}]
+        with self._lock:
+            self._docs[query] = (doc, errors)
+            while len(self._docs) > 256:
+                self._docs.popitem(last=False)
+        return doc, errors
+
+    def execute(self, body: Any) -> dict[str, Any]:
+        """The GraphQL response to a request body (a dict)."""
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return {"errors": [{"message": "The body must be a JSON object with a 'query'"}]}
+        variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            return {"errors": [{"message": "'variables' must be an object"}]}
+        doc, errors = self._document(body["query"])
+        if errors or doc is None:
+            return {"errors": errors}
+        ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+        name = body.get("operationName")
+        chosen = [o for o in ops if (o.name.value if o.name else None) == name] if name else ops
+        if len(chosen) != 1:
+            return {"errors": [{"message": "Provide a single operation or a valid "
+                                           "operationName"}]}
+        op = chosen[0]
+        if op.operation.value != "query":
+            return {"errors": [{"message": f"{op.operation.value} is not supported"}]}
+        if any(isinstance(s, FieldNode) and s.name.value.startswith("__schema")
+               or isinstance(s, FieldNode) and s.name.value == "__type"
+               for s in op.selection_set.selections):
+            result = execute(subset_schema(), doc, variable_values=variables,
+                             operation_name=name)
+            out: dict[str, Any] = {"data": result.data}
+            if result.errors:
+                out["errors"] = [e.formatted for e in result.errors]
+            return out
+        coerced = get_variable_values(subset_schema(), op.variable_definitions or (), variables)
+        if isinstance(coerced, list):
+            return {"errors": [e.formatted for e in coerced]}
+        run = _Execution(self, doc, op, coerced)
+        try:
+            plan = run.plan("Query", [op.selection_set])
+            return {"data": _complete(None, plan)}
+        except GraphQLFailure as exc:
+            return {"errors": [{"message": str(exc)}], "data": None}
+
+    def fault_for(self, operation: str | None, variables: dict[str, Any]) -> int | None:
+        """The status an injected rule makes this request fail with, if any."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.operation != operation:
+                    continue
+                if rule.offset is not None and variables.get("offset", 0) != rule.offset:
+                    continue
+                if rule.times is not None:
+                    if rule.times <= 0:
+                        continue
+                    rule.times -= 1
+                return rule.status
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim: TraceableSimulator
+    protocol_version = "HTTP/1.1"
+    server_version = "TraceableSim/1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        """Quiet: tests read ``sim.requests`` instead."""
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._json(405, {"errors": [{"message": "Use POST /graphql"}]}, {"Allow": "POST"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        sim = self.sim
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self.path.split("?", 1)[0].rstrip("/") != "/graphql":
+            self._json(404, {"errors": [{"message": "Not found"}]})
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        operation = body.get("operationName") if isinstance(body, dict) else None
+        variables = body.get("variables") if isinstance(body, dict) else None
+        variables = variables if isinstance(variables, dict) else {}
+        query = body.get("query") if isinstance(body, dict) else None
+        entry: dict[str, Any] = {"operation": operation, "variables": variables,
+                                 "query": query if isinstance(query, str) else None,
+                                 "status": 0}
+        status = self._answer(sim, body, raw, operation, variables)
+        entry["status"] = status
+        sim.requests.append(entry)
+
+    def _answer(self, sim: TraceableSimulator, body: Any, raw: bytes, operation: str | None,
+                variables: dict[str, Any]) -> int:
+        if sim.delay:
+            time.sleep(sim.delay)
+        with sim._lock:  # noqa: SLF001 - the handler is part of the simulator
+            limited = sim.rate_limit_next > 0
+            if limited:
+                sim.rate_limit_next -= 1
+            failing = not limited and sim.fail_next > 0
+            if failing:
+                sim.fail_next -= 1
+        if limited:
+            self._json(429, {"errors": [{"message": "Too many requests"}]},
+                       {"Retry-After": sim.retry_after})
+            return 429
+        if failing:
+            self._json(sim.fail_status, {"errors": [{"message": "Internal error"}]})
+            return sim.fail_status
+        if self.headers.get("Authorization") != sim.token:
+            self._json(sim.reject_status,
+                       {"errors": [{"message": "Unauthorized: invalid or expired API token"}]})
+            return sim.reject_status
+        if body is None:
+            self._json(400, {"errors": [{"message": "The body is not valid JSON"}]})
+            return 400
+        rule_status = sim.fault_for(operation, variables)
+        if rule_status is not None:
+            self._json(rule_status, {"errors": [{"message": "Injected failure"}]})
+            return rule_status
+        with sim._lock:  # noqa: SLF001
+            malformed = sim.malformed_next > 0
+            if malformed:
+                sim.malformed_next -= 1
+        if malformed:
+            self._send(200, b'{"data": {"entities": {"count": 3, "results": [')
+            return 200
+        self._json(200, sim.execute(body))
+        return 200
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a generated tenant until killed; print ``{"url", "token"}`` as one JSON line."""
+    parser = argparse.ArgumentParser(description="Simulated Traceable GraphQL API")
+    parser.add_argument("--services", type=int, default=10)
+    parser.add_argument("--endpoints", type=int, default=5)
+    parser.add_argument("--token", default="sim-token")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--inactive-every", type=int, default=5)
+    args = parser.parse_args(argv)
+    sim = TraceableSimulator(args.services, args.endpoints, args.token, port=args.port,
+                             inactive_every=args.inactive_every)
+    print(json.dumps({"url": sim.url, "token": sim.token}), flush=True)
+    try:
+        sim._server.serve_forever()  # noqa: SLF001
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim._server.server_close()  # noqa: SLF001
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
