@@ -234,7 +234,7 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
         for key, spec in schema.items():
             if spec.get("mutable_condition") == "unauthorized" and \
                     out.get(key) != current.get(key):
-                problems.append(_param(key, "immutable",
+                problems.append(_param(key, "invalid",
                                        "cannot change while the instance is authorized; "
                                        "delete its auth credential first"))
     if problems:

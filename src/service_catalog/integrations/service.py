@@ -406,7 +406,7 @@ def _check_fits(integ: registry.Integration, parsed: Any) -> None:
                     rule="enum", choices=list(declared.values()))
             if lowered.count(name.lower()) > 1:
                 raise bad_request(f"Invalid request: header [{name}] is given twice",
-                                  f"config.headers.{i}.name", "is given twice", rule="unique")
+                                  f"config.headers.{i}.name", "is given twice", rule="invalid")
         for low, name in declared.items():
             if low not in lowered:
                 raise bad_request(f"Invalid request: header [{name}] is required by integration "
@@ -487,7 +487,7 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
         inst.authorized = True
     elif result.status == "rejected":
         raise Problem(400, f"The upstream rejected the credential: {result.reason}",
-                      invalid_parameters=[{"field": "config", "rule": "rejected_by_upstream",
+                      invalid_parameters=[{"field": "config", "rule": "invalid",
                                            "reason": result.reason, "source": "body"}])
     elif result.status == "accepted":
         cred.verification, cred.last_verified_at = "verified", now
