@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sync_support import ingestion, make_instance, resources, sync_now
 
 from conftest import LiveServer
 from contract import Contract
 from service_catalog.core.db import Database, utcnow
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
+from sync_support import ingestion, make_instance, resources, sync_now
 
 TOKEN = "api-secret-51c0"
 

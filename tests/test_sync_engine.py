@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sync_support import ingestion, make_instance, resources, sync_now
 
 from conftest import LiveServer
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
+from sync_support import ingestion, make_instance, resources, sync_now
 
 TOKEN = "inv-secret-7f3a9c"
 

@@ -249,7 +249,7 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
                         reason="A worker stopped renewing its lease; another worker resumed.",
                         remediation="None needed; the sync continues on another worker.",
                         schedule="retry")
-    except Exception as exc:  # noqa: BLE001 - any other failure fails the run, never the worker
+    except Exception as exc:
         log.exception("sync of instance %s failed unexpectedly", instance_id)
         return _outcome(progress, status="failed",
                         error=f"The sync failed unexpectedly ({type(exc).__name__}); "

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Self
 
 from service_catalog.core.db import Database
 from service_catalog.settings import Settings
@@ -73,11 +74,11 @@ class _Heartbeat:
                         self.lost = True
                         log.warning("lost the lease of instance %s", self.claim.instance_id)
                         return
-            except Exception:  # noqa: BLE001 - a failed renewal is retried next beat
+            except Exception:
                 log.warning("renewing the lease of instance %s failed", self.claim.instance_id,
                             exc_info=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -126,7 +127,7 @@ class Worker:
         while not stop.is_set():
             try:
                 run = self.run_once(should_stop=stop.is_set)
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+            except Exception:
                 log.warning("worker %s: looking for due syncs failed", self.name, exc_info=True)
                 run = None
             if run is None:

@@ -1,0 +1,168 @@
+"""Several real ``service-catalog worker`` processes sharing one PostgreSQL database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from conftest import LiveServer, PgProvider
+from serveproc import CLI, cli_env
+from service_catalog.core.db import Database
+from service_catalog.settings import Settings
+from service_catalog.sync.models import SyncRun
+from service_catalog.testing.inventory_sim import InventorySimulator
+from sync_support import make_instance
+
+TOKEN = "workers-secret-92d1"
+
+
+@pytest.fixture
+def pg_url(pg: PgProvider) -> Iterator[str]:
+    url = pg.new_database()
+    yield url
+    pg.drop(url)
+
+
+@pytest.fixture
+def pg_server(pg_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    settings = Settings(database_url=pg_url, run_worker=False,
+                        key_file=str(tmp_path / "test.key"), secret_key=None)
+    db = Database(pg_url)
+    live = LiveServer(settings, db).start()
+    yield live
+    live.stop()
+    db.dispose()
+
+
+class Workers:
+    """``service-catalog worker`` subprocesses, stopped (or killed) at the end."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env, self.tmp = env, tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        n = len(self.procs)
+        with open(self.tmp / f"worker-{n}.log", "wb") as log:
+            proc = subprocess.Popen([CLI, "worker"], env=self.env, stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+    def log(self, n: int) -> str:
+        return (self.tmp / f"worker-{n}.log").read_text(errors="replace")
+
+
+@pytest.fixture
+def workers(pg_url: str, tmp_path: Path) -> Iterator[Workers]:
+    env = cli_env(pg_url, tmp_path, SERVICE_CATALOG_WORKER_POLL_SECONDS="0.2",
+                  SERVICE_CATALOG_LEASE_TIMEOUT_SECONDS="5", SERVICE_CATALOG_LOG_LEVEL="INFO")
+    w = Workers(env, tmp_path)
+    yield w
+    w.stop_all()
+
+
+def _runs(db: Database) -> list[SyncRun]:
+    with db.session() as s:
+        return list(s.scalars(select(SyncRun).order_by(SyncRun.started_at)))
+
+
+def _pid_of(worker: str | None) -> int:
+    assert worker is not None
+    return int(worker.split(":")[1].split("/")[0])
+
+
+def test_two_workers_sync_each_instance_exactly_once_per_schedule(
+        pg_server: LiveServer, workers: Workers) -> None:
+    interval = 10
+    with InventorySimulator(items=30, token=TOKEN) as sim, pg_server.client() as api:
+        sim.delay = 0.05  # every sync takes a moment, so the two workers overlap
+        ids = [make_instance(api, sim, f"inv-{i}", page_size=10, sync_interval=interval)
+               for i in range(6)]
+        a, b = workers.start(), workers.start()
+        deadline = time.monotonic() + 60
+        while len({r.instance_id for r in _runs(pg_server.db) if r.status != "running"}) < 6:
+            assert time.monotonic() < deadline, workers.log(0) + workers.log(1)
+            time.sleep(0.1)
+        # Every instance had its first run; two more schedule windows, then stop.
+        time.sleep(2.5 * interval)
+        workers.stop_all()
+    runs = [r for r in _runs(pg_server.db) if r.status != "running"]
+    assert runs, workers.log(0) + workers.log(1)
+    assert {r.status for r in runs} == {"succeeded"}, [r.error for r in runs]
+    by_instance: dict[uuid.UUID, list[SyncRun]] = {}
+    for r in runs:
+        by_instance.setdefault(r.instance_id, []).append(r)
+    assert sorted(map(str, by_instance)) == sorted(ids)
+    for iid, mine in by_instance.items():
+        # Due at once, then `interval` seconds after the previous run ended: three runs
+        # in 2.5 intervals after the first, never two in one window, never overlapping.
+        assert len(mine) == 3, (iid, [(r.started_at, r.worker) for r in mine])
+        for prev, cur in itertools.pairwise(mine):
+            assert prev.finished_at is not None
+            assert cur.started_at >= prev.finished_at
+            assert cur.started_at - prev.started_at >= dt.timedelta(seconds=interval * 0.95)
+        assert all(r.trigger == "schedule" and r.created + r.unchanged == 30 for r in mine)
+    pids = {_pid_of(r.worker) for r in runs}
+    assert pids == {a.pid, b.pid}  # both workers took a share
+
+
+def test_killed_worker_loses_its_lease_and_another_takes_over(
+        pg_server: LiveServer, workers: Workers) -> None:
+    with InventorySimulator(items=40, token=TOKEN) as sim, pg_server.client() as api:
+        sim.delay = 0.3  # 20 pages: a sync of several seconds
+        make_instance(api, sim, "slow", page_size=2)
+        first = workers.start()
+
+        def pages_served() -> int:
+            return sum(1 for r in sim.requests if r["path"] == "/items")
+
+        deadline = time.monotonic() + 30
+        while pages_served() < 4:
+            assert time.monotonic() < deadline, workers.log(0)
+            time.sleep(0.05)
+        second = workers.start()
+        time.sleep(1.0)  # the second worker polls, but the lease is held
+        only = _runs(pg_server.db)
+        assert len(only) == 1 and only[0].status == "running"
+        assert _pid_of(only[0].worker) == first.pid
+        first.send_signal(signal.SIGKILL)
+        first.wait(5)
+        killed_at = dt.datetime.now(dt.UTC)
+        sim.delay = 0.0
+
+        def taken_over() -> list[SyncRun]:
+            runs = _runs(pg_server.db)
+            return runs if len(runs) == 2 and runs[1].status == "succeeded" else []
+
+        deadline = time.monotonic() + 30
+        while not taken_over():
+            assert time.monotonic() < deadline, workers.log(1)
+            time.sleep(0.1)
+        old, new = taken_over()
+    assert _pid_of(old.worker) == first.pid and _pid_of(new.worker) == second.pid
+    assert old.status == "failed" and "stopped responding" in (old.error or "")
+    # Not before the dead worker's lease (5 s, renewed every ~1.7 s) ran out.
+    waited = (new.started_at - killed_at).total_seconds()
+    assert 2.5 <= waited <= 12, waited
+    assert new.created + new.unchanged + new.updated == 40 and new.vanished == 0
