@@ -100,7 +100,6 @@ _EXAMPLE = {
                    "endpoint": "POST /v1/login", "endpoint_id": "api-7",
                    "opened_at": "2026-11-18T08:00:00Z"}],
     },
-    "synced_at": "2026-11-23T09:00:00Z",
 }
 
 DESCRIPTOR: dict[str, Any] = {
@@ -351,7 +350,6 @@ class TraceableConnector(Connector):
         """Yield one batch of ``traceable_service`` records per page of services."""
         now = dt.datetime.now(dt.UTC)
         between = self._between(now)
-        synced_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         attributes, metrics = self.api_attributes()
         aggregates: dict[str, ServiceAggregate] = {}
         document = gql.endpoints_query(attributes, metrics)
@@ -395,7 +393,7 @@ class TraceableConnector(Connector):
                 name = name if isinstance(name, str) and name else sid
                 data = integration_data(service_id=sid, name=name,
                                         agg=aggregates.pop(sid, None),
-                                        base_url=self.base_url, synced_at=synced_at)
+                                        base_url=self.base_url)
                 batch.append(ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
                                             name=name[:255], integration_data=data))
             if batch:

@@ -25,8 +25,7 @@ The shape (also the descriptor's ``discovery`` example)::
         "listed": 42, "items": [<endpoint>...]
       },
       "vulnerabilities": {"open": 2, "by_severity": {"HIGH": 1, "LOW": 1},
-                          "listed": 2, "items": [<vulnerability>...]},
-      "synced_at": "2026-11-23T09:00:00Z"
+                          "listed": 2, "items": [<vulnerability>...]}
     }
 
 ``endpoints.items`` lists at most :data:`ENDPOINTS_LISTED` endpoints, riskiest first
@@ -34,9 +33,13 @@ The shape (also the descriptor's ``discovery`` example)::
 ``GET /v1/resources/{id}/endpoints``. A group key that an endpoint lacks (a tenant without
 that attribute) is counted under ``"unknown"``.
 
-``synced_at`` is the time of the sync that last brought new data: it is left out of the
-content hash (``resources.ids.VOLATILE_KEYS``), so a sync that finds nothing new writes
-nothing and leaves it as it was.
+When it was last synced is deliberately NOT in ``integration_data``: the catalog writes
+a resource only when its content hash (name + integration_data) changes, and a timestamp
+that moves on every sync would rewrite every resource every time. The resource's own
+``last_discovered_at`` (the sync that last changed or rediscovered it), and the
+instance's ``GET .../resource-ingestion`` and sync runs (the last sync), say when.
+Likewise nothing here depends on the sync's time window except call counts and
+last-seen times, which are Traceable's data.
 """
 
 from __future__ import annotations
@@ -269,7 +272,7 @@ def endpoint_from_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def integration_data(*, service_id: str, name: str | None, agg: ServiceAggregate | None,
-                     base_url: str, synced_at: str) -> dict[str, Any]:
+                     base_url: str) -> dict[str, Any]:
     """The ``integration_data`` of one Traceable Service (shape in the module doc)."""
     agg = agg or ServiceAggregate()
     top = sorted(agg.top, key=lambda it: it[0], reverse=True)
@@ -301,7 +304,6 @@ def integration_data(*, service_id: str, name: str | None, agg: ServiceAggregate
             "listed": len(vulns),
             "items": [item for _, item in vulns],
         },
-        "synced_at": synced_at,
     }
 
 
