@@ -118,6 +118,8 @@ def sync(
             table.add_row(label, f"{value:,}")
         table.add_row("duration", f"{duration:.1f}s")
         table.add_row("run id", str(run.id))
+        if run.error:
+            table.add_row("error", run.error)
         console.print(table)
         if run.status != "succeeded":
             with db.session() as session:
