@@ -404,7 +404,7 @@ def _check_fits(integ: registry.Integration, parsed: Any) -> None:
                     f"(expected: {', '.join(declared.values())})",
                     f"config.headers.{i}.name", f"must be one of {', '.join(declared.values())}",
                     rule="enum", choices=list(declared.values()))
-            if lowered.count(name.lower()) > 1:
+            if name.lower() in lowered[:i]:
                 raise bad_request(f"Invalid request: header [{name}] is given twice",
                                   f"config.headers.{i}.name", "is given twice", rule="invalid")
         for low, name in declared.items():
