@@ -102,3 +102,109 @@ def test_registry_discovers_modules_and_builds_connectors() -> None:
     for integ in found.values():
         for key in registry.REQUIRED_KEYS:
             assert key in integ.descriptor, (integ.name, key)
+
+
+# --- the rest-inventory connector against its simulator ---------------------------------
+
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+from service_catalog.integrations.connectors.base import (  # noqa: E402
+    ConnectorError,
+    Credential,
+    UpstreamHTTP,
+)
+from service_catalog.integrations.connectors.rest_inventory import (  # noqa: E402
+    RestInventoryConnector,
+)
+from service_catalog.testing.inventory_sim import InventorySimulator  # noqa: E402
+
+
+def _connector(sim: InventorySimulator, token: str = "t", **config: object
+               ) -> RestInventoryConnector:
+    return RestInventoryConnector(
+        config={"base_url": sim.url, **config},
+        credential=Credential("multi_key_auth", headers={"authorization": token}),
+        http=UpstreamHTTP(timeout=2.0, retries=2, backoff=0.01, max_sleep=1.5))
+
+
+def _all(conn: RestInventoryConnector) -> list[object]:
+    return [r for batch in conn.discover() for r in batch]
+
+
+def test_connector_discovers_every_page_as_records() -> None:
+    with InventorySimulator(items=25, token="t") as sim:
+        conn = _connector(sim, page_size=10)
+        assert conn.verify().status == "accepted"
+        batches = list(conn.discover())
+        assert [len(b) for b in batches] == [10, 10, 5]
+        first = batches[0][0]
+        assert first.type == "inventory_item" and first.config == {"item_id": "item-00001"}
+        assert first.name == "Item 1" and "id" not in (first.integration_data or {})
+        assert first.integration_data == {k: v for k, v in sim.items[0].items() if k != "id"}
+        assert [(r["page"], r["per_page"]) for r in sim.requests[1:]] == [(1, 10), (2, 10),
+                                                                            (3, 10)]
+        assert all("t" != v for r in sim.requests for v in r.values())
+        # in-place changes to the simulator's items show on the next listing
+        sim.items[0]["name"] = "Renamed"
+        del sim.items[1]
+        sim.items.append({"id": "new", "name": "New"})
+        records = _all(_connector(sim, page_size=1000, resource_type="host"))
+        assert len(records) == 25
+        assert records[0].name == "Renamed" and records[0].type == "host"  # type: ignore[attr-defined]
+        assert records[-1].config == {"item_id": "new"}  # type: ignore[attr-defined]
+        sim.items = []
+        assert _all(conn) == []
+
+
+def test_connector_faults() -> None:
+    with InventorySimulator(items=30, token="t") as sim:
+        assert _connector(sim, token="wrong").verify().status == "rejected"
+        sim.reject_all = True
+        with pytest.raises(ConnectorError) as err:
+            _all(_connector(sim))
+        assert err.value.kind == "auth"
+        sim.reject_all = False
+        for mode, words in (("json", "not valid JSON"), ("shape", "no 'items' list"),
+                            ("item", "without an id")):
+            sim.malformed_page, sim.malformed_mode = 2, mode
+            with pytest.raises(ConnectorError) as err:
+                _all(_connector(sim, page_size=10))
+            assert err.value.kind == "malformed" and words in err.value.message
+        sim.malformed_page = None
+        sim.fail_on_page, sim.fail_times = 2, 1  # one 500, then fine: retried
+        assert len(_all(_connector(sim, page_size=10))) == 30
+        sim.fail_times = None  # always 500
+        with pytest.raises(ConnectorError) as err:
+            _all(_connector(sim, page_size=10))
+        assert err.value.kind == "upstream" and "500" in err.value.message
+        sim.fail_on_page, sim.fail_status = 3, 503
+        with pytest.raises(ConnectorError):
+            _all(_connector(sim, page_size=10))
+        sim.fail_on_page = None
+        sim.rate_limit_next = 1
+        start = time.monotonic()
+        assert len(_all(_connector(sim, page_size=100))) == 30
+        assert time.monotonic() - start >= 0.9  # honoured Retry-After: 1
+        assert [r["status"] for r in sim.requests[-2:]] == [429, 200]
+        sim.delay = 2.5
+        conn = _connector(sim)
+        conn.http = UpstreamHTTP(timeout=0.3, retries=0)
+        with pytest.raises(ConnectorError) as err:
+            _all(conn)
+        assert err.value.kind == "timeout"
+        assert conn.verify().status == "unreachable"
+
+
+def test_connector_config_errors() -> None:
+    conn = RestInventoryConnector(config={"base_url": "ftp://x"}, credential=Credential(
+        "multi_key_auth", headers={"authorization": "t"}), http=UpstreamHTTP(retries=0))
+    assert conn.verify().status == "unreachable"
+    with pytest.raises(ConnectorError) as err:
+        _all(RestInventoryConnector(config={}, credential=None))
+    assert err.value.kind == "config"
+    with InventorySimulator(items=1) as sim:
+        with pytest.raises(ConnectorError) as err:
+            _all(RestInventoryConnector(config={"base_url": sim.url}, credential=None))
+        assert err.value.kind == "auth"
