@@ -19,10 +19,10 @@ from service_catalog.core.db import Database
 from service_catalog.core.secrets import get_box
 from service_catalog.events.models import Event
 from service_catalog.integrations import service
+from service_catalog.integrations.connectors.base import Credential
 from service_catalog.integrations.models import AuthConfig, AuthCredential, IntegrationInstance
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
-from service_catalog.integrations.connectors.base import Credential
 
 URL = "/v1/integration-instances"
 SECRET = "s3cr3t-Token-Value-9f2a3b4c"

@@ -304,7 +304,7 @@ def test_delete_removes_resources_and_mappings_in_one_go(api: httpx.Client, cont
     gone = create(api, contract, name="gone")
     kept = create(api, contract, name="kept")
     _seed_resources(db, gone["id"])
-    kept_rid, svc_id = _seed_resources(db, kept["id"])
+    kept_rid, _svc_id = _seed_resources(db, kept["id"])
     assert api.delete(f"{URL}/{gone['id']}").status_code == 204
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Resource)

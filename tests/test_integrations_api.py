@@ -3,10 +3,16 @@ shared filter, sort and paging grammar; and the registry's module discovery."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pytest
 
 from contract import Contract
 from service_catalog.integrations import registry
+from service_catalog.integrations.connectors.base import ConnectorError, Credential, UpstreamHTTP
+from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
+from service_catalog.testing.inventory_sim import InventorySimulator
 
 URL = "/v1/integrations"
 
@@ -106,19 +112,6 @@ def test_registry_discovers_modules_and_builds_connectors() -> None:
 
 # --- the rest-inventory connector against its simulator ---------------------------------
 
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-
-from service_catalog.integrations.connectors.base import (  # noqa: E402
-    ConnectorError,
-    Credential,
-    UpstreamHTTP,
-)
-from service_catalog.integrations.connectors.rest_inventory import (  # noqa: E402
-    RestInventoryConnector,
-)
-from service_catalog.testing.inventory_sim import InventorySimulator  # noqa: E402
 
 
 def _connector(sim: InventorySimulator, token: str = "t", **config: object

@@ -3,7 +3,8 @@ instance's ``auth-credential`` and ``auth-config``."""
 
 from __future__ import annotations
 
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
@@ -68,7 +69,7 @@ def list_integrations(ctx: CtxDep) -> JSONResponse:
 
 # --- instances ------------------------------------------------------------------------
 
-_TAG = ["Integration Instances"]
+_TAG: list[str | Enum] = ["Integration Instances"]
 
 
 @router.post("/integration-instances", tags=_TAG, status_code=201,
@@ -125,8 +126,8 @@ _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
 @router.post(_CRED, tags=_TAG, status_code=201, response_model=AuthCredentialRead,
              responses=PROBLEMS, operation_id="create-integration-instance-auth-credential",
              summary="Create Integration Instance Auth Credential")
-def create_credential(integrationInstanceId: str, ctx: CtxDep,  # noqa: N803 - contract name
-                      body: Any = Body(examples=[_CREDENTIAL_EXAMPLE])) -> JSONResponse:
+def create_credential(integrationInstanceId: str, ctx: CtxDep,
+                      body: Annotated[Any, Body(examples=[_CREDENTIAL_EXAMPLE])]) -> JSONResponse:
     """Add the instance's credential; the upstream verifies it first (rejected: 400)."""
     cred = service.create_credential(ctx.session, instance_id=integrationInstanceId, body=body,
                                      actor=ctx.actor, box=_box(ctx))
@@ -138,7 +139,7 @@ def create_credential(integrationInstanceId: str, ctx: CtxDep,  # noqa: N803 - c
 @router.get(_CRED, tags=_TAG, response_model=AuthCredentialRead, responses=PROBLEMS,
             operation_id="get-integration-instance-auth-credential",
             summary="Get Integration Instance Auth Credential")
-def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:  # noqa: N803
+def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's credential metadata (never its secret)."""
     cred, inst = service.get_credential(ctx.session, instance_id=integrationInstanceId)
     return json_response(service.credential_to_dict(cred, inst))
@@ -147,7 +148,7 @@ def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:  # 
 @router.post(_CRED + "/verify", tags=_TAG, response_model=AuthCredentialRead,
              responses=PROBLEMS, operation_id="verify-integration-instance-auth-credential",
              summary="Verify Integration Instance Auth Credential again")
-def verify_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:  # noqa: N803
+def verify_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """Ask the upstream again (e.g. after it was unreachable); beyond the contract."""
     cred, inst = service.reverify_credential(ctx.session, instance_id=integrationInstanceId,
                                              actor=ctx.actor,
@@ -159,7 +160,7 @@ def verify_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse: 
 @router.delete(_CRED, tags=_TAG, status_code=204, responses=PROBLEMS,
                operation_id="delete-integration-instance-auth-credential",
                summary="Delete Integration Instance Auth Credential")
-def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the credential; the instance becomes unauthorized."""
     service.delete_credential(ctx.session, instance_id=integrationInstanceId, actor=ctx.actor)
     ctx.session.commit()
@@ -174,7 +175,7 @@ _CFG = "/integration-instances/{integrationInstanceId}/auth-config"
 @router.get(_CFG, tags=_TAG, response_model=OAuthAuthConfigRead, responses=PROBLEMS,
             operation_id="get-integration-instance-auth-config",
             summary="Get Integration Instance Auth Config")
-def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:  # noqa: N803
+def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's OAuth config (never the client secret)."""
     cfg = service.get_auth_config(ctx.session, instance_id=integrationInstanceId)
     return json_response(service.auth_config_to_dict(cfg))
@@ -183,7 +184,7 @@ def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:  #
 @router.put(_CFG, tags=_TAG, response_model=OAuthAuthConfigRead, responses=PROBLEMS,
             operation_id="upsert-integration-instance-auth-config",
             summary="Update Integration Instance Auth Config")
-def put_auth_config(integrationInstanceId: str, body: UpsertOAuthAuthConfig,  # noqa: N803
+def put_auth_config(integrationInstanceId: str, body: UpsertOAuthAuthConfig,
                     ctx: CtxDep) -> JSONResponse:
     """Create or replace the instance's OAuth config; the client secret is encrypted."""
     cfg = service.put_auth_config(ctx.session, instance_id=integrationInstanceId, data=body,
@@ -195,7 +196,7 @@ def put_auth_config(integrationInstanceId: str, body: UpsertOAuthAuthConfig,  # 
 @router.delete(_CFG, tags=_TAG, status_code=204, responses=PROBLEMS,
                operation_id="delete-integration-instance-auth-config",
                summary="Delete Integration Instance Auth Config")
-def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the instance's auth config."""
     service.delete_auth_config(ctx.session, instance_id=integrationInstanceId, actor=ctx.actor)
     ctx.session.commit()

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Select, String, case, delete, func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,8 +20,13 @@ from sqlalchemy.orm import Session
 from service_catalog.auth.service import SYSTEM, Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, bad_request, conflict, not_found, \
-    validation_problem
+from service_catalog.core.errors import (
+    Problem,
+    bad_request,
+    conflict,
+    not_found,
+    validation_problem,
+)
 from service_catalog.core.render import ts
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.events.service import record_action
@@ -346,7 +351,7 @@ def credential_to_dict(cred: AuthCredential, inst: IntegrationInstance) -> dict[
     return out
 
 
-def _parse_credential(body: Any) -> BaseModel:
+def _parse_credential(body: Any) -> Any:
     if not isinstance(body, dict):
         raise bad_request("Invalid request: body must be an object", "body", "must be an object",
                           rule="is_object")
@@ -354,11 +359,12 @@ def _parse_credential(body: Any) -> BaseModel:
     model = CREDENTIAL_TYPES.get(ctype) if isinstance(ctype, str) else None
     if model is None:
         choices = list(CREDENTIAL_TYPES)
-        reason = ("is a required field" if ctype is None else
-                  f"must be one of {', '.join(choices)}")
-        raise bad_request(f"Invalid request: type {reason}", "type", reason,
-                          rule="required" if ctype is None else "enum",
-                          **({} if ctype is None else {"choices": choices}))
+        if ctype is None:
+            raise bad_request("Invalid request: type is a required field", "type",
+                              "is a required field", rule="required")
+        reason = f"must be one of {', '.join(choices)}"
+        raise bad_request(f"Invalid request: type {reason}", "type", reason, rule="enum",
+                          choices=choices)
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -564,7 +570,7 @@ def taint_credential(session: Session, instance: IntegrationInstance, reason: st
         try:
             reason = scrub(reason, load_credential(session, instance, settings=settings))
         except Exception:  # noqa: BLE001 - an undecryptable secret cannot be in the reason
-            pass
+            log.debug("cannot decrypt the credential of %s to scrub a reason", instance.name)
         cred.tainted = True
         cred.tainted_reason = reason
         cred.verification = "rejected"

@@ -59,7 +59,7 @@ import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, SupportsIndex
+from typing import Any, Self, SupportsIndex
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["InventorySimulator", "make_items"]
@@ -148,7 +148,7 @@ class _TrackedList(list[dict[str, Any]]):
         super().__delitem__(index)
         self._touch()
 
-    def __iadd__(self, other: Iterable[Any]) -> _TrackedList:  # type: ignore[override]
+    def __iadd__(self, other: Iterable[Any]) -> Self:  # type: ignore[override,misc]
         self.extend(other)
         return self
 
@@ -267,14 +267,10 @@ class InventorySimulator:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> InventorySimulator:
+    def start(self) -> Self:
         """Start serving in a background thread."""
-        sim = self
-
-        class Handler(_Handler):
-            simulator = sim
-
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        handler = type("Handler", (_Handler,), {"simulator": self})
+        self._server = ThreadingHTTPServer((self._host, self._port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.1},
@@ -292,7 +288,7 @@ class InventorySimulator:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> InventorySimulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -397,5 +393,5 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = _handle
     do_DELETE = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging (it would print paths to stderr)."""
