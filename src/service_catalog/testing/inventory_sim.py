@@ -367,6 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     simulator: InventorySimulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out without a delayed-ACK stall
     timeout = 60  # an idle keep-alive connection's thread ends after this
     server_version = "InventorySim/1.0"
 
