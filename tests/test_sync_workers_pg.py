@@ -125,6 +125,8 @@ def test_two_workers_sync_each_instance_exactly_once_per_schedule(
         assert all(r.trigger == "schedule" and r.created + r.unchanged == 30 for r in mine)
     pids = {_pid_of(r.worker) for r in runs}
     assert pids == {a.pid, b.pid}  # both workers took a share
+    logs = workers.log(0) + workers.log(1)
+    assert "sync of instance" in logs and TOKEN not in logs
 
 
 def test_killed_worker_loses_its_lease_and_another_takes_over(

@@ -230,6 +230,9 @@ def create_missing_states(session: Session) -> None:
         IntegrationInstance.integration_name.in_(polled_integrations()),
         ~exists().where(SyncState.instance_id == IntegrationInstance.id),
     )
+    # Read first: an INSERT that adds nothing would still take SQLite's write lock.
+    if session.scalar(missing.with_only_columns(IntegrationInstance.id).limit(1)) is None:
+        return
     ins_mod: Any = postgresql if dialect == "postgresql" else sqlite
     stmt = ins_mod.insert(SyncState).from_select(["instance_id", "next_run_at"], missing)
     session.execute(stmt.on_conflict_do_nothing())
