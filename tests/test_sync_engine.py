@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from conftest import LiveServer
+from service_catalog.integrations import registry
+from service_catalog.integrations.connectors.base import EventRecord, ResourceRecord
+from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import ingestion, make_instance, resources, sync_now
@@ -197,3 +201,65 @@ def test_renamed_item_keeps_its_id(
     assert after.id == before.id and after.name == "The Answer"
     assert after.updated_at > before.updated_at
     assert api.get(f"/v1/resources/{before.id}").json()["name"] == "The Answer"
+
+
+class OwnerWatchingInventory(RestInventoryConnector):
+    """The rest-inventory connector plus one derived event: an item's owner changed."""
+
+    def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
+                    ) -> list[EventRecord]:
+        owner = (after.integration_data or {}).get("owner")
+        if before is None or before.get("owner") == owner:
+            return []
+        item = after.config["item_id"]
+        return [EventRecord(type="owner.changed", deduplication_id=f"{item}:owner:{owner}",
+                            detail=f"{after.name} is now owned by {owner}",
+                            attributes={"owner": owner})]
+
+
+@pytest.fixture
+def eventful() -> Iterator[str]:
+    """A second shipped-like integration whose connector derives events (test plug-in)."""
+    base = registry.get_integration("rest-inventory")
+    assert base is not None
+    desc = {**base.descriptor, "name": "inventory-events", "display_name": "Inventory Events"}
+    registry.integrations()["inventory-events"] = registry.Integration(
+        descriptor=desc, connector=OwnerWatchingInventory, module=__name__)
+    yield "inventory-events"
+    registry.integrations().pop("inventory-events", None)
+
+
+def test_changed_resources_become_events_for_their_mapped_services(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator,
+        eventful: str) -> None:
+    resp = api.post("/v1/integration-instances", json={
+        "integration_name": eventful, "name": "watched", "display_name": "Watched",
+        "config": {"base_url": sim.url, "page_size": 100}})
+    assert resp.status_code == 201, resp.text
+    iid = resp.json()["id"]
+    cred = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
+        "type": "multi_key_auth", "config": {"headers": [{"name": "authorization",
+                                                          "key": TOKEN}]}})
+    assert cred.status_code == 201, cred.text
+    first = sync_now(api, settings, server.db, iid)
+    assert (first["created"], first["events"]) == (250, 0)  # new resources: nothing changed
+    rid = resources(server.db, iid)["item-00005"].id
+    svc = api.post("/v1/catalog-services", json={"name": "billing", "display_name": "Billing"})
+    assert api.post("/v1/resource-mappings", json={"service": "billing", "resource": rid}
+                    ).status_code == 201
+    sim.items[4]["owner"] = "team-new"   # mapped to billing
+    sim.items[5]["owner"] = "team-new"   # mapped to nothing
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["updated"], run["events"]) == (2, 2)
+    listed = api.get(f"/v1/catalog-services/{svc.json()['id']}/integration-events",
+                     params={"filter[type]": "owner.changed"}).json()
+    assert [e["detail"] for e in listed["data"]] == ["Item 5 is now owned by team-new"]
+    event = listed["data"][0]
+    assert event["type"] == "owner.changed" and event["resource_id"] == rid
+    assert event["integration"]["instance"]["id"] == iid
+    # Back and forth: the same happening again is deduplicated.
+    sim.items[4]["owner"] = "team-old"
+    assert sync_now(api, settings, server.db, iid)["events"] == 1
+    sim.items[4]["owner"] = "team-new"
+    again = sync_now(api, settings, server.db, iid)
+    assert (again["updated"], again["events"]) == (1, 0)
