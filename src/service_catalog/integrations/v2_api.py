@@ -1,0 +1,63 @@
+"""HTTP routes of the seed's Traceable how-to and of a Traceable Service's endpoints.
+
+* ``POST /v2/catalog/entities`` - import a Traceable service (the seed's *Import
+  entities*): 201 with the new ``CatalogResource`` (200 when it already existed);
+* ``POST /v2/catalog/entity-mappings`` - map a Traceable service to a catalog service
+  (the seed's *Map entities*): 201 with the ``CatalogResourceMapping``;
+* ``GET /v1/resources/{id}/endpoints`` - a paged list of a Traceable Service's API
+  endpoints, read from Traceable.
+
+Same bearer authentication as ``/v1``. Logic in :mod:`.traceable_entities`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service_catalog.core.deps import CtxDep
+from service_catalog.core.openapi import PROBLEMS
+from service_catalog.core.render import json_response
+from service_catalog.integrations import traceable_entities as entities
+
+router = APIRouter(tags=["Traceable"])
+
+
+@router.post("/v2/catalog/entities", status_code=201, responses=PROBLEMS,
+             operation_id="import-catalog-entity", summary="Import a Traceable service")
+def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
+    """Initialize the Traceable Service resource ``metadata.service_id`` on the Traceable
+    integration instance; the next sync hydrates it when Traceable knows the service."""
+    from service_catalog.resources.service import to_dict
+
+    row, created = entities.import_entity(ctx.session, data=body, actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(to_dict(ctx.session, row), 201 if created else 200)
+
+
+@router.post("/v2/catalog/entity-mappings", status_code=201, responses=PROBLEMS,
+             operation_id="map-catalog-entity", summary="Map a Traceable service")
+def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
+    """Map the Traceable service to the catalog service ``catalog_entity`` (name or id),
+    importing it first when needed."""
+    from service_catalog.resources.service import mapping_dicts
+
+    mapping = entities.map_entity(ctx.session, data=body, actor=ctx.actor)
+    ctx.session.commit()
+    return json_response(mapping_dicts(ctx.session, [mapping])[0], 201)
+
+
+@router.get("/v1/resources/{id}/endpoints", responses=PROBLEMS,
+            operation_id="list-traceable-service-endpoints",
+            summary="List a Traceable Service's endpoints",
+            openapi_extra={"parameters": [
+                {"name": "page[size]", "in": "query", "schema": {"type": "integer"},
+                 "description": "Endpoints per page (1-1000, default 10)"},
+                {"name": "page[number]", "in": "query", "schema": {"type": "integer"},
+                 "description": "Page number, from 1"}]})
+def endpoints(id: str, ctx: CtxDep) -> JSONResponse:
+    """Every endpoint of a Traceable Service, page by page, as Traceable reports them now
+    (the resource's ``integration_data.endpoints.items`` holds only the riskiest)."""
+    body = entities.endpoints_page(ctx.session, resource_id=id, query=ctx.query,
+                                   settings=ctx.request.app.state.settings)
+    return json_response(body)
