@@ -135,13 +135,13 @@ def _child(db_url: str, key_file: str, instance_id: str) -> None:
             written["statements"] += 1
             written["resource_rows"] += max(0, cursor.rowcount)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = Worker(settings, db, name="bench").run_once(instance_id=uuid.UUID(instance_id),
                                                       force=True, trigger="cli")
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert run is not None
     print(json.dumps({
-        "seconds": elapsed, "status": run.status, "error": run.error, "pages": run.pages,
+        "seconds": elapsed, "cpu_seconds": cpu, "status": run.status, "error": run.error, "pages": run.pages,
         "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
         "vanished": run.vanished, "resource_rows_written": written["resource_rows"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -187,13 +187,16 @@ def report(r: dict[str, Any]) -> None:
           "inventory simulator on loopback, fresh SQLite database")
     print(f"  first sync            {first['seconds']:8.2f} s   "
           f"{r['items'] / first['seconds']:10,.0f} resources/s   "
-          f"(created {first['created']:,}, {first['pages']} pages, {first['status']})")
+          f"(created {first['created']:,}, {first['pages']} pages, {first['status']}; "
+          f"CPU {first['cpu_seconds']:.2f} s)")
     print(f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   plain httpx loop, bytes only")
     print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
     print(f"  ratio first/raw       {ratio:8.1f} x   (target <= 2x)   "
           f"[vs raw+JSON: {ratio_json:.1f}x]")
     print(f"  second sync, no change{second['seconds']:8.2f} s   "
-          f"{resync:.0%} of the first (target <= 50%)   unchanged {second['unchanged']:,}")
+          f"{resync:.0%} of the first (target <= 50%)   unchanged {second['unchanged']:,}; "
+          f"CPU {second['cpu_seconds']:.2f} s = "
+          f"{second['cpu_seconds'] / first['cpu_seconds']:.0%} of the first's")
     print(f"  rows written by it    {second['resource_rows_written']:8d}     (target 0)")
     print(f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB; first "
           f"{first['peak_rss_mb']:.0f}, second {second['peak_rss_mb']:.0f})")

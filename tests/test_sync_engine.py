@@ -103,6 +103,18 @@ def test_429_with_retry_after_is_retried_and_succeeds(
     assert elapsed >= 2.0  # Retry-After: 1 was honoured twice
 
 
+def test_transient_5xx_is_retried_inside_the_run(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    sim.requests.clear()
+    sim.fail_on_page, sim.fail_status, sim.fail_times = 2, 503, 2
+    run = sync_now(api, settings, server.db, iid, connector_retries=2)
+    assert (run["status"], run["created"], run["pages"]) == ("succeeded", 250, 3)
+    page2 = [r["status"] for r in sim.requests if r["page"] == 2]
+    assert page2 == [503, 503, 200]
+
+
 def test_401_taints_credential_unauthorizes_and_halts(
         api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
