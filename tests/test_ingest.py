@@ -93,6 +93,10 @@ def test_create_then_unchanged_costs_no_write(db: Database,
     with db.session() as s:
         stamps = set(s.scalars(select(Resource.updated_at)))
         assert stamps == {at(0)}
+        # Stored exactly as the ORM stores timestamps, so SQL comparisons match.
+        assert s.scalar(select(func.count()).where(Resource.created_at == at(0))) == 50
+        assert s.scalar(select(func.count()).where(Resource.last_discovered_at >= at(0))) == 50
+        assert s.scalar(select(func.count()).where(Resource.instance_id == instance.id)) == 50
         assert s.scalar(select(func.count()).select_from(Resource)) == 50
 
 

@@ -13,34 +13,38 @@ import json
 import uuid
 from typing import Any
 
+# One encoder for every call: json.dumps() with options builds a new one each time.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False, default=str)
+
 
 def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace: equal values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=str)
+    """JSON with sorted keys and no whitespace: equal values give equal text.
+    NaN and infinities are a ValueError."""
+    return _ENCODER.encode(value)
 
 
-def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any]) -> str:
-    """The 16-character base64url id of the resource ``(instance, type, config)``."""
-    text = f"{uuid.UUID(str(instance_id))}\n{type}\n{canonical_json(config)}"
+def resource_id_from_json(instance_id: uuid.UUID, type: str, config_json: str) -> str:
+    """:func:`resource_id` for a config already in canonical JSON (the bulk path)."""
+    text = f"{instance_id}\n{type}\n{config_json}"
     digest = hashlib.sha256(text.encode()).digest()[:12]
     return base64.urlsafe_b64encode(digest).decode()
 
 
-#: Top-level ``integration_data`` keys left out of the content hash: a connector may stamp
-#: when it fetched the data (e.g. Traceable's ``synced_at``) without making every resource
-#: look changed on every sync. The stored value is that of the last sync that wrote the row.
-VOLATILE_KEYS = frozenset({"synced_at"})
+def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any]) -> str:
+    """The 16-character base64url id of the resource ``(instance, type, config)``."""
+    return resource_id_from_json(uuid.UUID(str(instance_id)), type, canonical_json(config))
+
+
+def content_hash_from_json(name: str | None, data_json: str) -> str:
+    """:func:`content_hash` for integration_data already in canonical JSON."""
+    text = f"{_ENCODER.encode(name)}\n{data_json}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def content_hash(name: str | None, integration_data: dict[str, Any] | None) -> str:
-    """A 32-hex-character hash of what a sync may change (name and integration_data,
-    without the :data:`VOLATILE_KEYS`)."""
-    if integration_data and not VOLATILE_KEYS.isdisjoint(integration_data):
-        integration_data = {k: v for k, v in integration_data.items()
-                            if k not in VOLATILE_KEYS}
-    text = canonical_json([name, integration_data])
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    """A 32-hex-character hash of what a sync may change (name and integration_data)."""
+    return content_hash_from_json(name, canonical_json(integration_data))
 
 
 def looks_like_resource_id(value: str) -> bool:
