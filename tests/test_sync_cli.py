@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serveproc import run_cli
-from serveproc import cli_env as _cli_env
-from sync_support import ingestion, make_instance, resources
 
 from conftest import LiveServer
+from serveproc import cli_env as _cli_env
+from serveproc import run_cli
 from service_catalog.core.db import utcnow
 from service_catalog.sync.models import SyncState
 from service_catalog.testing.inventory_sim import InventorySimulator
+from sync_support import ingestion, make_instance, resources
 
 TOKEN = "cli-secret-e4a7d2"
 

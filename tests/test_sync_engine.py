@@ -11,10 +11,12 @@ import httpx
 import pytest
 
 from conftest import LiveServer
+from service_catalog.core.db import utcnow
 from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import EventRecord, ResourceRecord
 from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
 from service_catalog.settings import Settings
+from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import ingestion, make_instance, resources, sync_now
 
@@ -139,6 +141,17 @@ def test_401_taints_credential_unauthorizes_and_halts(
     again = api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={})
     assert again.status_code == 400 and "authorize" in again.json()["detail"]
     assert len(resources(server.db, iid)) == 250  # nothing lost
+    # Following the remediation resumes syncing at once.
+    assert api.delete(f"/v1/integration-instances/{iid}/auth-credential").status_code == 204
+    new = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
+        "type": "multi_key_auth",
+        "config": {"headers": [{"name": "authorization", "key": sim.token}]}})
+    assert new.status_code == 201, new.text
+    state = ingestion(api, iid)
+    assert state["scheduler_state"] == {"status": "ok"}
+    assert state["next_scheduled_at"] <= utcnow().isoformat().replace("+00:00", "Z")
+    run = Worker(settings, server.db, name="w2").run_once()
+    assert run is not None and run.status == "succeeded" and run.trigger == "schedule"
 
 
 def test_slow_upstream_times_out_with_a_clear_reason(

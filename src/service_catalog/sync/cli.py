@@ -84,6 +84,9 @@ def sync(
                 raise _fail(f"integration instance {inst.name!r} is not authorized; add a valid "
                             f"auth credential first (POST /v1/integration-instances/{inst.id}"
                             "/auth-credential)")
+            if inst.integration_name not in service.polled_integrations():
+                raise _fail(f"integration instance {inst.name!r} is push-based: its resources "
+                            "arrive by PUT .../resources, so there is nothing to sync")
             service.ensure_state(session, inst)
             inst_id, inst_name = inst.id, inst.name
 

@@ -366,12 +366,16 @@ def backoff_seconds(failures: int, interval: int, retry_after: float | None) -> 
     return wait
 
 
-def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Settings) -> SyncRun:
+def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Settings
+               ) -> SyncRun | None:
     """Record the run's end, set the schedule's health, plan the next run and release the
-    lease. A sync requested while this one ran is due at once. Commits."""
+    lease. A sync requested while this one ran is due at once. Commits. None when the
+    instance (and so the run) was deleted meanwhile."""
     now = utcnow()
     run = session.get(SyncRun, claim.run_id, populate_existing=True)
-    assert run is not None
+    if run is None:
+        session.commit()
+        return None
     for name in ("status", "pages", "created", "updated", "unchanged", "vanished", "events",
                  "error"):
         setattr(run, name, getattr(outcome, name))
@@ -394,6 +398,9 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
             state.remediation = outcome.remediation
             next_at = now + dt.timedelta(seconds=backoff_seconds(
                 state.consecutive_failures, interval, outcome.retry_after))
+            if outcome.schedule == "halted":
+                # Not claimed while unauthorized; due at once when authorized again.
+                next_at = now
         if state.requested_at is not None:
             next_at = now
         state.next_run_at = next_at

@@ -100,7 +100,8 @@ class Worker:
                  should_stop: Callable[[], bool] | None = None,
                  on_claim: Callable[[service.Claim], None] | None = None) -> SyncRun | None:
         """Claim one due instance (or ``instance_id``; with ``force`` even when not due),
-        sync it and record the run. None when nothing could be claimed."""
+        sync it and record the run. None when nothing could be claimed (or the instance
+        was deleted during its sync)."""
         with self.db.session() as session:
             claim = service.claim_due(session, owner=self.name, settings=self.settings,
                                       instance_id=instance_id, force=force, trigger=trigger)
@@ -116,6 +117,9 @@ class Worker:
                                lease_ok=lambda: not beat.lost, should_stop=should_stop)
         with self.db.session() as session:
             run = service.finish_run(session, claim=claim, outcome=outcome, settings=self.settings)
+        if run is None:
+            log.info("instance %s was deleted during its sync", claim.instance_id)
+            return None
         log.info("sync of instance %s %s: %s pages, %s created, %s updated, %s unchanged, "
                  "%s vanished%s", claim.instance_id, run.status, run.pages, run.created,
                  run.updated, run.unchanged, run.vanished,
