@@ -369,3 +369,26 @@ def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimula
         types = [e.type for e in s.scalars(select(Event).where(Event.type.like("auth_config.%"))
                                            .order_by(Event.ts))]
     assert types == ["auth_config.updated", "auth_config.updated", "auth_config.deleted"]
+
+
+def test_concurrent_posts_store_one_credential(server: Any, contract: Contract,
+                                               sim: InventorySimulator, db: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = server.token()
+    with server.client(token) as api:
+        inst = mk_instance(api, sim.url)
+    sim.delay = 0.3  # all requests are verifying at the same time
+
+    def post(_: int) -> httpx.Response:
+        with server.client(token) as c:
+            return c.post(f"{URL}/{inst['id']}/auth-credential", json=multi_key())
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(post, range(4)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409], [r.text for r in responses]
+    for r in responses:
+        contract.check(r, r.status_code)
+    with db.session() as s:
+        assert len(s.scalars(select(AuthCredential)).all()) == 1

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, String, case, delete, func, literal, select, union_all
+from sqlalchemy import Select, String, case, delete, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -483,8 +483,17 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
     integ = _integration(inst.integration_name)
     _check_fits(integ, parsed)
     public, secret, credential = _split_secret(parsed)
+    # Hold no transaction across the upstream call: nothing is written yet, and a stale
+    # SQLite read snapshot could not be upgraded to a write afterwards.
+    session.commit()
     result = verify_connection(inst, credential, http)
     now = utcnow()
+    # Write first, then look: the instance row's lock serializes concurrent credential
+    # writes (PostgreSQL row lock; SQLite takes its write lock before reading a snapshot).
+    session.execute(update(IntegrationInstance).where(IntegrationInstance.id == inst.id)
+                    .values(updated_at=now))
+    if _existing_credential(session, inst) is not None:  # another request was quicker
+        raise conflict(f"Integration instance [{inst.name}] already has an auth credential")
     cred = AuthCredential(instance_id=inst.id, type=parsed.type, public=public,
                           secret=box.encrypt(secret), created_at=now)
     if result is None:
@@ -591,6 +600,7 @@ def reverify_credential(session: Session, *, instance_id: str, actor: Actor,
     cred, inst = get_credential(session, instance_id=instance_id)
     credential = load_credential(session, inst, settings=settings)
     assert credential is not None
+    session.commit()  # no transaction across the upstream call (nothing written yet)
     result = verify_connection(inst, credential, http)
     now = utcnow()
     if result is None or result.status == "accepted":
