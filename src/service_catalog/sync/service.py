@@ -360,7 +360,8 @@ class Outcome:
 def backoff_seconds(failures: int, interval: int, retry_after: float | None) -> float:
     """Wait before the next try after ``failures`` failed runs in a row: exponential from
     30 s, never beyond the instance's interval, never sooner than the upstream's Retry-After."""
-    wait = min(float(interval), BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
+    exponent = min(max(0, failures - 1), 20)  # capped: a long outage must not overflow
+    wait = min(float(interval), BACKOFF_BASE_SECONDS * float(2 ** exponent))
     if retry_after is not None:
         wait = max(wait, retry_after)
     return wait
