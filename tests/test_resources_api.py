@@ -373,3 +373,19 @@ def test_requires_a_token(server: Any) -> None:
         assert anon.get("/v1/resources").status_code == 401
         assert anon.put(f"/v1/integration-instances/{uuid.uuid4()}/resources",
                         json={"data": []}).status_code == 401
+
+
+def test_name_sort_keeps_resources_not_hydrated_yet(api: httpx.Client, contract: Contract,
+                                                   inst: dict[str, str]) -> None:
+    push(api, contract, inst["id"], [item(i) for i in range(4)])
+    api.post(f"/v1/integration-instances/{inst['id']}/resources",
+             json={"type": CUSTOM, "config": {"id": "unnamed"}})
+    for direction, expected in (("", [None, "res-000", "res-001", "res-002", "res-003"]),
+                                (" desc", ["res-003", "res-002", "res-001", "res-000", None])):
+        names: list[Any] = []
+        url: str | None = f"/v1/resources?page%5Bsize%5D=2&sort=name{direction}"
+        while url:
+            page = contract.check(api.get(url), 200, response="ListCatalogResourcesResponse")
+            names += [r["name"] for r in page["data"]]
+            url = page["meta"]["page"]["next"]
+        assert names == expected

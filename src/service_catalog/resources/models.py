@@ -45,6 +45,12 @@ class Resource(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    @property
+    def sort_name(self) -> str:
+        """The name as keyset paging orders it (``coalesce(name, '')``): a resource not
+        hydrated yet sorts first instead of falling out of a name-sorted list."""
+        return self.name or ""
+
 
 class ResourceMapping(Base):
     """A resource mapped to a catalog service. Deleting either side removes the mapping."""

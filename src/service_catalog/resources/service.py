@@ -309,7 +309,7 @@ JSON_PREFIXES = {
     "integration_data": q.FilterField("json", Resource.integration_data),
 }
 RESOURCE_SORTS = {"created_at": Resource.created_at, "updated_at": Resource.updated_at,
-                  "name": Resource.name, "id": Resource.id}
+                  "name": func.coalesce(Resource.name, ""), "id": Resource.id}
 DEFAULT_RESOURCE_SORT = "created_at desc"
 
 
@@ -351,9 +351,11 @@ def list_resources(session: Session, *, query: list[tuple[str, str]], path: str
     field, desc = sort[0]
     kinds = {"created_at": "datetime", "updated_at": "datetime", "name": "string",
              "id": "string"}
-    cols = [q.CursorColumn(RESOURCE_SORTS[field], kinds[field], field, desc)]
     if field == "name":
-        clauses.append(Resource.name.is_not(None))  # keyset paging cannot order NULLs
+        # Keyset paging cannot compare NULLs: order by coalesce(name, '') instead.
+        cols = [q.CursorColumn(func.coalesce(Resource.name, ""), "string", "sort_name", desc)]
+    else:
+        cols = [q.CursorColumn(RESOURCE_SORTS[field], kinds[field], field, desc)]
     if field != "id":
         cols.append(q.CursorColumn(Resource.id, "string", "id", desc))
     return q.cursor_page(session, _resource_select(clauses), cols, req, path=path, query=qd)
@@ -418,8 +420,15 @@ def initialize_resource(session: Session, *, instance: IntegrationInstance, type
                    type=type, config=config, name=None, integration_data=None,
                    content_hash=None, archived=False, discovered=True,
                    created_at=now, updated_at=now)
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent initialize of the same resource wins
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        existing = session.get(Resource, rid)
+        if existing is None:
+            raise
+        return existing, False
     record_action(session, actor=actor, type="resource.initialized", resource_id=rid,
                   detail=f"Resource {type} {rid} initialized on instance {instance.name} "
                          f"by {actor.name}",
