@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from contract import Contract
 from service_catalog.events.models import Event
-from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import resource_id
 
 CUSTOM = "custom_resource"
@@ -20,13 +19,13 @@ URL = "/v1/resource-mappings"
 
 
 def make_instance(server: Any, name: str) -> dict[str, str]:
-    """An integration instance row (instances have their own API; here only the row)."""
-    with server.db.session() as s:
-        inst = IntegrationInstance(name=name, display_name=name.title(),
-                                   integration_name="custom", authorized=True)
-        s.add(inst)
-        s.flush()
-        return {"id": str(inst.id), "name": inst.name}
+    """A ``custom`` integration instance, created through its API."""
+    with server.client() as client:
+        resp = client.post("/v1/integration-instances", json={
+            "integration_name": "custom", "name": name, "display_name": name.title(),
+            "config": {}})
+    assert resp.status_code == 201, resp.text
+    return {"id": resp.json()["id"], "name": name}
 
 
 def push(api: httpx.Client, iid: str, *numbers: int) -> list[dict[str, Any]]:
@@ -251,3 +250,15 @@ def test_deleting_a_service_removes_its_mappings_not_resources(
                            response="CatalogResourceResponse")
     assert after["service_associations"] == 1
     assert api.get("/v1/resources").json()["data"]  # every resource is still there
+
+
+def test_deleting_an_instance_removes_its_resources_and_their_mappings(
+        api: httpx.Client, contract: Contract, world: dict[str, Any]) -> None:
+    for r in (*world["res"], *world["dev_res"]):
+        create(api, contract, "svc-a", r["id"])
+    assert api.delete(f"/v1/integration-instances/{world['prod']['id']}").status_code == 204
+    for r in world["res"]:
+        contract.check(api.get(f"/v1/resources/{r['id']}"), 404)
+    left = api.get(URL).json()
+    assert [m["resource"]["id"] for m in left["data"]] == [world["dev_res"][0]["id"]]
+    assert api.get(f"/v1/catalog-services/{world['svc_a']['id']}").status_code == 200

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from contract import Contract
 from service_catalog.events.models import Event
-from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import resource_id
 from service_catalog.resources.models import Resource
 
@@ -22,14 +21,13 @@ CUSTOM = "custom_resource"
 def make_instance(server: Any, name: str = "custom-prod", integration: str = "custom",
                   display_name: str | None = None, config: dict[str, Any] | None = None
                   ) -> dict[str, str]:
-    """An integration instance row (instances have their own API; here only the row)."""
-    with server.db.session() as s:
-        inst = IntegrationInstance(name=name, display_name=display_name or name.title(),
-                                   integration_name=integration, config=config or {},
-                                   authorized=True)
-        s.add(inst)
-        s.flush()
-        return {"id": str(inst.id), "name": inst.name}
+    """An integration instance, created through its API."""
+    with server.client() as client:
+        resp = client.post("/v1/integration-instances", json={
+            "integration_name": integration, "name": name,
+            "display_name": display_name or name.title(), "config": config or {}})
+    assert resp.status_code == 201, resp.text
+    return {"id": resp.json()["id"], "name": name}
 
 
 @pytest.fixture
