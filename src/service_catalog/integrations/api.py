@@ -15,6 +15,7 @@ from service_catalog.core.render import json_response
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
 from service_catalog.integrations.schemas import (
+    CREDENTIAL_TYPES,
     AuthCredentialRead,
     CatalogIntegrationList,
     IntegrationInstanceCreate,
@@ -49,6 +50,27 @@ _INSTANCE_PARAMS = list_params(
 
 _CREDENTIAL_EXAMPLE = {"type": "multi_key_auth",
                        "config": {"headers": [{"name": "authorization", "key": "<token>"}]}}
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its local ``$defs`` references inlined."""
+    if isinstance(schema, list):
+        return [_inline(s, defs) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return _inline(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+
+
+def _credential_body_doc() -> dict[str, Any]:
+    variants = []
+    for model in CREDENTIAL_TYPES.values():
+        schema = model.model_json_schema()
+        variants.append(_inline(schema, schema.get("$defs", {})))
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": variants, "title": "CreateIntegrationInstanceAuthCredential"},
+        "example": _CREDENTIAL_EXAMPLE}}}}
 
 
 def _box(ctx: Ctx) -> SecretBox:
@@ -125,9 +147,10 @@ _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
 
 @router.post(_CRED, tags=_TAG, status_code=201, response_model=AuthCredentialRead,
              responses=PROBLEMS, operation_id="create-integration-instance-auth-credential",
-             summary="Create Integration Instance Auth Credential")
+             summary="Create Integration Instance Auth Credential",
+             openapi_extra=_credential_body_doc())
 def create_credential(integrationInstanceId: str, ctx: CtxDep,
-                      body: Annotated[Any, Body(examples=[_CREDENTIAL_EXAMPLE])]) -> JSONResponse:
+                      body: Annotated[Any, Body()]) -> JSONResponse:
     """Add the instance's credential; the upstream verifies it first (rejected: 400)."""
     cred = service.create_credential(ctx.session, instance_id=integrationInstanceId, body=body,
                                      actor=ctx.actor, box=_box(ctx))
