@@ -169,7 +169,7 @@ def upsert_resources(
     for start in range(0, len(rediscover), _CHUNK):
         session.execute(
             update(Resource)
-            .where(_id_in(session, rediscover[start:start + _CHUNK]))
+            .where(column_in(session, Resource.id, rediscover[start:start + _CHUNK]))
             .values(discovered=True, vanished_at=None, last_discovered_at=now,
                     last_seen_run_id=run_id, updated_at=now)
             .execution_options(synchronize_session=False)
@@ -198,12 +198,14 @@ def _by_ids(session: Session, ids: list[str], *columns: Any) -> Any:
     return select(Resource.id, *columns).where(Resource.id.in_(ids))
 
 
-def _id_in(session: Session, ids: list[str]) -> Any:
-    """``resources.id`` is one of ``ids`` (one array parameter on PostgreSQL)."""
+def column_in(session: Session, column: Any, values: list[str]) -> Any:
+    """``column`` is one of ``values``: one array parameter on PostgreSQL (searched by
+    index or hash, where an ``IN`` of many separate parameters is searched linearly per
+    row), a plain ``IN`` elsewhere."""
     if session.get_bind().dialect.name == "postgresql":
-        return Resource.id == any_(cast(bindparam("ids", ids, type_=postgresql.ARRAY(Text)),
-                                        postgresql.ARRAY(Text)))
-    return Resource.id.in_(ids)
+        return column == any_(cast(bindparam("ids", values, type_=postgresql.ARRAY(Text)),
+                                   postgresql.ARRAY(Text)))
+    return column.in_(values)
 
 
 _ROW_KEYS = ("id", "type", "config_json", "name", "data_json", "content_hash")
@@ -322,7 +324,7 @@ def mark_vanished(
     for start in range(0, len(gone), _CHUNK):
         session.execute(
             update(Resource)
-            .where(_id_in(session, gone[start:start + _CHUNK]))
+            .where(column_in(session, Resource.id, gone[start:start + _CHUNK]))
             .values(discovered=False, vanished_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -334,4 +336,4 @@ def mark_vanished(
     return len(gone)
 
 
-__all__ = ["ResourceChange", "UpsertResult", "mark_vanished", "upsert_resources"]
+__all__ = ["ResourceChange", "UpsertResult", "column_in", "mark_vanished", "upsert_resources"]

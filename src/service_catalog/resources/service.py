@@ -7,13 +7,8 @@ list, get, delete. Every user action is recorded in the audit trail.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import pkgutil
-import re
 import uuid
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, case, delete, func, select
@@ -26,102 +21,32 @@ from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem, bad_request, not_found
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
+from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import canonical_json, resource_id
-from service_catalog.resources.ingest import UpsertResult, upsert_resources
+from service_catalog.resources.ingest import UpsertResult, column_in, upsert_resources
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.resources.schemas import ResourcePushItem
 
-log = logging.getLogger("service_catalog.resources")
-
 MAX_CONFIG_BYTES = 16_384
 
-# --- integration descriptors (owned by integrations/; read defensively) ---------------
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def _as_dict(desc: Any) -> dict[str, Any] | None:
-    if desc is None:
-        return None
-    if isinstance(desc, dict):
-        return desc
-    for attr in ("model_dump", "dict"):
-        fn = getattr(desc, attr, None)
-        if callable(fn):
-            try:
-                out = fn()
-            except Exception:  # noqa: BLE001 - a descriptor we cannot read is treated as absent
-                return None
-            return out if isinstance(out, dict) else None
-    return dict(vars(desc)) if hasattr(desc, "__dict__") else None
-
-
-@lru_cache(maxsize=1)
-def _connector_descriptors() -> dict[str, dict[str, Any]]:
-    """``DESCRIPTOR`` of every module in ``integrations.connectors`` (the fallback when the
-    registry does not answer)."""
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        pkg = importlib.import_module("service_catalog.integrations.connectors")
-    except ImportError:
-        return out
-    for info in pkgutil.iter_modules(pkg.__path__):
-        try:
-            mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
-        except Exception:
-            log.warning("cannot import connector module %s", info.name, exc_info=True)
-            continue
-        desc = _as_dict(getattr(mod, "DESCRIPTOR", None))
-        if desc and isinstance(desc.get("name"), str):
-            out[desc["name"]] = desc
-    return out
-
-
-def _registry() -> Any:
-    try:
-        return importlib.import_module("service_catalog.integrations.registry")
-    except ImportError:
-        return None
+# --- integration descriptors (owned by integrations.registry) -------------------------
 
 
 def descriptor_of(integration_name: str) -> dict[str, Any] | None:
-    """The descriptor of an integration (``CatalogIntegration`` as a dict), or None.
-
-    Asks ``integrations.registry`` and falls back to the connector modules' ``DESCRIPTOR``.
-    """
-    if not _NAME.match(integration_name or ""):
-        return None
-    registry = _registry()
-    fn = getattr(registry, "get_descriptor", None)
-    if callable(fn):
-        try:
-            found = _as_dict(fn(integration_name))
-        except Exception:
-            log.warning("integration registry failed for %s", integration_name, exc_info=True)
-            found = None
-        if found:
-            return found
-    return _connector_descriptors().get(integration_name)
+    """The descriptor of an integration (``CatalogIntegration`` as a dict), or None."""
+    return registry.get_descriptor(integration_name)
 
 
 def integration_display_name(integration_name: str) -> str:
-    """The integration's display name (its name when no descriptor is known)."""
-    desc = descriptor_of(integration_name)
-    name = desc.get("display_name") if desc else None
-    return name if isinstance(name, str) and name else integration_name
+    """The integration's display name (its name when it is not shipped)."""
+    return registry.display_name_of(integration_name)
 
 
 def _display_name_expr() -> Any:
     """SQL for an integration's display name (descriptors are data in code, so a CASE)."""
-    names = {n: str(d.get("display_name") or n) for n, d in _connector_descriptors().items()}
-    registry = _registry()
-    if registry is not None and callable(getattr(registry, "integrations", None)):
-        try:
-            names.update({n: str(i.display_name) for n, i in registry.integrations().items()})
-        except Exception:
-            log.warning("integration registry failed", exc_info=True)
+    names = {n: i.display_name for n, i in registry.integrations().items()}
     if not names:
         return Resource.integration_name
     return case(names, value=Resource.integration_name, else_=Resource.integration_name)
@@ -246,9 +171,9 @@ def resource_dicts(session: Session, rows: Sequence[Resource], *, full: bool = T
         select(IntegrationInstance).where(IntegrationInstance.id.in_(inst_ids)))}
     counts: dict[str, int] = {}
     if full:
-        counts = dict(session.execute(  # type: ignore[arg-type]
+        counts = dict(session.execute(
             select(ResourceMapping.resource_id, func.count(ResourceMapping.id))
-            .where(ResourceMapping.resource_id.in_([r.id for r in rows]))
+            .where(column_in(session, ResourceMapping.resource_id, [r.id for r in rows]))
             .group_by(ResourceMapping.resource_id)).all())
     out = []
     for r in rows:
@@ -455,7 +380,8 @@ def push_resources(session: Session, *, instance_id: str, items: Sequence[Resour
                              f"on instance {instance.name} by {actor.name}",
                       attributes={"instance": instance.name, "created": result.created,
                                   "updated": result.updated, "unchanged": result.unchanged})
-    rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(result.ids)))}
+    rows = {r.id: r for r in session.scalars(
+        select(Resource).where(column_in(session, Resource.id, result.ids)))}
     return [rows[i] for i in result.ids if i in rows], result
 
 
@@ -558,7 +484,7 @@ def mapping_dicts(session: Session, rows: Sequence[ResourceMapping]) -> list[dic
     if not rows:
         return []
     resources = {r.id: r for r in session.scalars(
-        select(Resource).where(Resource.id.in_({m.resource_id for m in rows})))}
+        select(Resource).where(column_in(session, Resource.id, list({m.resource_id for m in rows}))))}
     refs = {d["id"]: d for d in resource_dicts(session, list(resources.values()), full=False)}
     services = {s.id: s for s in session.scalars(
         select(CatalogService).where(CatalogService.id.in_({m.service_id for m in rows})))}
