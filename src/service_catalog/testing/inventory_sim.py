@@ -30,7 +30,8 @@ request):
 - ``sim.url`` (read-only): base URL, no trailing slash.
 - ``sim.items``: the list of item dicts. Assign a new list, or mutate it in place
   (``sim.items.pop(0)``, ``sim.items[3]["name"] = "renamed"``, ``append`` ...): both are
-  tracked and invalidate the pre-rendered pages.
+  tracked and invalidate the pre-rendered pages. Assigned items are copied; a nested value
+  changed in place (``sim.items[0]["tags"].append(...)``) is not seen: reassign the key.
 - ``sim.token``: the bearer token the server accepts.
 - ``sim.reject_all = True``: every request gets 401.
 - ``sim.fail_on_page = k``: ``GET /items?page=k`` answers ``sim.fail_status`` (default 500);
