@@ -99,7 +99,7 @@ def build_connector(session: Session, instance: IntegrationInstance, settings: S
     HTTP client using the configured timeout and retries; None for a push-only integration.
     ConnectorError('config') when the integration is not installed."""
     from service_catalog.integrations import registry
-    from service_catalog.integrations.service import load_credential
+    from service_catalog.integrations.credentials import load_credential
 
     credential = load_credential(session, instance, settings=settings)
     http = UpstreamHTTP(timeout=settings.connector_timeout_seconds,
@@ -292,14 +292,14 @@ def _outcome(progress: Progress, *, status: str, vanished: int = 0, error: str |
 def _connector_failure(db: Database, settings: Settings, instance_id: uuid.UUID,
                        progress: Progress, exc: ConnectorError,
                        connector: Connector | None) -> Outcome:
-    from service_catalog.integrations.service import scrub
+    from service_catalog.integrations.credentials import scrub
 
     # Connector messages never carry a credential; scrub anyway, they are shown to users.
     message = scrub(exc.message, connector.credential if connector is not None else None)
     remediation = exc.remediation or REMEDIATION.get(exc.kind, "The next sync retries.")
     log.warning("sync of instance %s failed: %s (%s)", instance_id, message, exc.kind)
     if exc.kind == "auth":
-        from service_catalog.integrations.service import taint_credential
+        from service_catalog.integrations.credentials import taint_credential
 
         remediation = REMEDIATION["auth"].replace("{id}", str(instance_id))
         with db.session() as session:
