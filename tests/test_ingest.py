@@ -235,3 +235,22 @@ def test_empty_batch(db: Database, instance: IntegrationInstance) -> None:
     with db.session() as s:
         r = upsert_resources(s, instance=instance, records=[], now=at(0))
     assert (r.created, r.updated, r.unchanged, r.ids) == (0, 0, 0, [])
+
+
+def test_nul_characters_become_replacement_characters(
+        db: Database, instance: IntegrationInstance) -> None:
+    record = ResourceRecord(type="thing", config={"id": "a\x00"}, name="n\x00",
+                            integration_data={"k\x00": "v\x00"})
+    with db.session() as s:
+        first = upsert_resources(s, instance=instance, records=[record], now=at(0))
+    with db.session() as s:
+        again = upsert_resources(s, instance=instance, records=[record], now=at(1))
+        row = s.get(Resource, first.ids[0])
+        assert row is not None
+        assert row.name == "n\ufffd" and row.config == {"id": "a\ufffd"}
+        assert row.integration_data == {"k\ufffd": "v\ufffd"}
+    assert first.created == 1 and again.unchanged == 1 and again.ids == first.ids
+    with pytest.raises(ValueError, match="NaN"), db.session() as s:
+        upsert_resources(s, instance=instance, records=[
+            ResourceRecord(type="thing", config={"id": "x"}, name="x",
+                           integration_data={"v": float("nan")})], now=at(2))

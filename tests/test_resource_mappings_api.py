@@ -262,3 +262,16 @@ def test_deleting_an_instance_removes_its_resources_and_their_mappings(
     left = api.get(URL).json()
     assert [m["resource"]["id"] for m in left["data"]] == [world["dev_res"][0]["id"]]
     assert api.get(f"/v1/catalog-services/{world['svc_a']['id']}").status_code == 200
+
+
+def test_nul_in_references_is_not_found(api: httpx.Client, contract: Contract,
+                                        world: dict[str, Any]) -> None:
+    res = world["res"][0]
+    contract.check(api.post(URL, json={"service": "svc-a\x00", "resource": res["id"]}), 404)
+    contract.check(api.post(URL, json={"service": "svc-a", "resource": "AAAAAAAAAAAAAAA\x00"}),
+                   404)
+    contract.check(api.post(URL, json={"service": "svc-a", "resource": {
+        "integration_instance": "custom-prod\x00", "type": CUSTOM, "config": {"id": "r0"}}}), 404)
+    contract.check(api.post(URL, json={"service": "svc-a", "resource": {
+        "integration_instance": "custom-prod", "type": CUSTOM, "config": {"id": "r\x00"}}}), 400)
+    assert api.get(URL).json()["meta"]["page"]["total"] == 0

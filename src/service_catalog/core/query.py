@@ -250,6 +250,9 @@ def parse_filters(query: Iterable[tuple[str, str]]) -> list[ParsedFilter]:
         m = _FILTER_KEY.match(key)
         if not m:
             raise _qproblem(key, "is not a valid filter; use filter[field] or filter[field][op]")
+        if "\x00" in value or "\x00" in key:
+            # Nothing stored holds NUL, and PostgreSQL refuses it as a parameter.
+            raise _qproblem(key, "must not contain NUL characters")
         out.append(ParsedFilter(key, m.group(1), m.group(2) or "eq", value))
     return out
 
@@ -432,7 +435,7 @@ def decode_cursor(cursor: str, param: str, kinds: Sequence[str]) -> list[Any]:
                     raise ValueError
                 out.append(v)
             else:
-                if not isinstance(v, str):
+                if not isinstance(v, str) or "\x00" in v:
                     raise ValueError
                 out.append(v)
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -45,6 +46,28 @@ def content_hash_from_json(name: str | None, data_json: str) -> str:
 def content_hash(name: str | None, integration_data: dict[str, Any] | None) -> str:
     """A 32-hex-character hash of what a sync may change (name and integration_data)."""
     return content_hash_from_json(name, canonical_json(integration_data))
+
+
+# A NUL character as canonical JSON writes it (``\u0000`` not itself escaped). PostgreSQL
+# can store NUL neither in text nor in jsonb.
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def json_has_nul(text: str) -> bool:
+    """Whether JSON text holds a NUL character in some string."""
+    return "\\u0000" in text and _NUL.search(text) is not None
+
+
+def scrub_json_nul(text: str) -> str:
+    """JSON text with every NUL character replaced by U+FFFD (storable everywhere)."""
+    if "\\u0000" not in text:
+        return text
+    return _NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
+
+
+def scrub_nul(text: str) -> str:
+    """A string with every NUL character replaced by U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def looks_like_resource_id(value: str) -> bool:

@@ -44,6 +44,8 @@ from service_catalog.resources.ids import (
     canonical_json,
     content_hash_from_json,
     resource_id_from_json,
+    scrub_json_nul,
+    scrub_nul,
 )
 from service_catalog.resources.models import Resource
 
@@ -100,23 +102,30 @@ def upsert_resources(
     updated too (they stay archived); mappings are never touched. Resources initialized
     without name and integration_data count as updated when first hydrated. Runs in the
     caller's transaction (flushes, does not commit). Batches of up to ~1000 records.
+    A NUL character in a record (which PostgreSQL cannot store) becomes U+FFFD; NaN or
+    Infinity is a ValueError.
     """
     now = now or utcnow()
     result = UpsertResult()
     if not records:
         return result
     iid = uuid.UUID(str(instance.id))
-    # id -> (record, canonical config JSON, canonical integration_data JSON, content hash)
-    by_id: dict[str, tuple[ResourceRecord, str, str, str]] = {}
+    # id -> (record, type, name, canonical config JSON, canonical data JSON or None, hash)
+    by_id: dict[str, tuple[ResourceRecord, str, str | None, str, str | None, str]] = {}
     for rec in records:
         try:
-            config_json = canonical_json(rec.config)
-            data_json = canonical_json(rec.integration_data)
+            config_json = scrub_json_nul(canonical_json(rec.config))
+            data_json = scrub_json_nul(canonical_json(rec.integration_data))
         except ValueError:
             raise ValueError(f"resource {rec.type} {rec.config!r} carries a value JSON cannot "
                              f"hold (NaN or Infinity)") from None
-        rid = resource_id_from_json(iid, rec.type, config_json)
-        by_id[rid] = (rec, config_json, data_json, content_hash_from_json(rec.name, data_json))
+        # NUL cannot be stored by PostgreSQL: it becomes U+FFFD, the same on every database.
+        rtype = scrub_nul(rec.type)
+        name = None if rec.name is None else scrub_nul(rec.name)
+        rid = resource_id_from_json(iid, rtype, config_json)
+        by_id[rid] = (rec, rtype, name, config_json,
+                      None if rec.integration_data is None else data_json,
+                      content_hash_from_json(name, data_json))
     ids = list(by_id)
     result.ids = ids
 
@@ -131,7 +140,7 @@ def upsert_resources(
     to_write: list[str] = []
     rediscover: list[str] = []
     for rid in ids:
-        chash = by_id[rid][3]
+        chash = by_id[rid][5]
         old = existing.get(rid)
         if old is None or old[0] != chash:
             to_write.append(rid)
@@ -151,11 +160,8 @@ def upsert_resources(
             before[rid] = data
 
     if to_write:
-        _write_rows(session, [
-            (rid, by_id[rid][0].type, by_id[rid][1], by_id[rid][0].name,
-             None if by_id[rid][0].integration_data is None else by_id[rid][2], by_id[rid][3])
-            for rid in to_write
-        ], instance=instance, run_id=run_id, now=now)
+        _write_rows(session, [(rid, *by_id[rid][1:]) for rid in to_write],
+                    instance=instance, run_id=run_id, now=now)
         for rid in to_write:
             rec = by_id[rid][0]
             created = rid not in existing
@@ -208,7 +214,7 @@ def column_in(session: Session, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
-_ROW_KEYS = ("id", "type", "config_json", "name", "data_json", "content_hash")
+_ROW_KEYS = ("id", "type", "name", "config_json", "data_json", "content_hash")
 
 
 @lru_cache(maxsize=4)

@@ -24,7 +24,12 @@ from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
-from service_catalog.resources.ids import canonical_json, resource_id
+from service_catalog.resources.ids import (
+    canonical_json,
+    json_has_nul,
+    looks_like_resource_id,
+    resource_id,
+)
 from service_catalog.resources.ingest import UpsertResult, column_in, upsert_resources
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.resources.schemas import ResourcePushItem
@@ -57,6 +62,8 @@ def _display_name_expr() -> Any:
 
 def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
     """An integration instance by id or, failing that, by name."""
+    if "\x00" in ref:
+        return None  # no name holds NUL (and PostgreSQL cannot be asked about one)
     try:
         ident = uuid.UUID(ref)
     except ValueError:
@@ -80,12 +87,19 @@ def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
     return inst
 
 
+def _no_nul(text: str, field: str, *, is_json: bool = False) -> None:
+    if json_has_nul(text) if is_json else "\x00" in text:
+        raise bad_request(f"Invalid request: {field} must not contain NUL characters",
+                          field, "must not contain NUL characters (\\u0000)")
+
+
 def _json_checked(value: Any, field: str, *, limit: int | None = None) -> None:
     try:
         text = canonical_json(value)
     except (ValueError, TypeError):
         raise bad_request(f"Invalid request: {field} must be valid JSON (no NaN or Infinity)",
                           field, "must be valid JSON (no NaN or Infinity)") from None
+    _no_nul(text, field, is_json=True)
     if limit is not None and len(text.encode()) > limit:
         raise bad_request(f"Invalid request: {field} must not be larger than {limit} bytes",
                           field, f"must not be larger than {limit} bytes", rule="max_length",
@@ -103,6 +117,7 @@ def check_resource(instance: IntegrationInstance, type_: str, config: dict[str, 
     """400 unless ``type_`` is one of the instance's integration's resource types and
     ``config`` fits that type's schema (when the descriptor declares one). ``field``
     prefixes the reported field names (``data.3.``)."""
+    _no_nul(type_, f"{field}type")
     _json_checked(config, f"{field}config", limit=MAX_CONFIG_BYTES)
     desc = descriptor_of(instance.integration_name)
     types = desc.get("resource_types") if desc else None
@@ -252,7 +267,7 @@ def _resource_select(clauses: Iterable[Any]) -> Select[Any]:
 
 def get_resource(session: Session, *, resource_id: str) -> Resource:
     """A resource by id; 404 when there is none."""
-    row = session.get(Resource, resource_id) if len(resource_id) <= 64 else None
+    row = session.get(Resource, resource_id) if looks_like_resource_id(resource_id) else None
     if row is None:
         raise not_found("Resource", resource_id)
     return row
@@ -283,6 +298,13 @@ def list_resources(session: Session, *, query: list[tuple[str, str]], path: str
         cols = [q.CursorColumn(RESOURCE_SORTS[field], kinds[field], field, desc)]
     if field != "id":
         cols.append(q.CursorColumn(Resource.id, "string", "id", desc))
+    for param, cursor in (("page[after]", req.after), ("page[before]", req.before)):
+        # Our sort keys are never NULL; a cursor saying otherwise was not issued by us.
+        if cursor and None in q.decode_cursor(cursor, param, [c.kind for c in cols]):
+            raise Problem(400, f"Invalid query parameter [{param}]: is not a cursor this API "
+                               f"issued", invalid_parameters=[{
+                                   "field": param, "rule": "invalid", "source": "query",
+                                   "reason": "is not a cursor this API issued"}])
     return q.cursor_page(session, _resource_select(clauses), cols, req, path=path, query=qd)
 
 
@@ -369,6 +391,8 @@ def push_resources(session: Session, *, instance_id: str, items: Sequence[Resour
     instance = get_instance(session, instance_id=instance_id)
     for i, item in enumerate(items):
         check_resource(instance, item.type, item.config, f"data.{i}.")
+        if item.name is not None:
+            _no_nul(item.name, f"data.{i}.name")
         _json_checked(item.integration_data, f"data.{i}.integration_data")
     records = [ResourceRecord(type=it.type, config=it.config, name=it.name,
                               integration_data=it.integration_data) for it in items]
@@ -390,7 +414,7 @@ def update_resource(session: Session, *, instance_id: str, resource_id: str,
     """Archive or restore a resource. Archiving removes its mappings (restoring does not
     bring them back)."""
     instance = get_instance(session, instance_id=instance_id)
-    row = session.get(Resource, resource_id) if len(resource_id) <= 64 else None
+    row = session.get(Resource, resource_id) if looks_like_resource_id(resource_id) else None
     if row is None or row.instance_id != instance.id:
         raise not_found("Resource", resource_id)
     if archived is None or bool(row.archived) == archived:
@@ -504,7 +528,7 @@ def _resolve_mapping_resource(session: Session, ref: Any, actor: Actor) -> Resou
     from service_catalog.resources.schemas import ResourceByConfig
 
     if isinstance(ref, str):
-        row = session.get(Resource, ref) if 0 < len(ref) <= 64 else None
+        row = session.get(Resource, ref) if looks_like_resource_id(ref) else None
         if row is None:
             raise not_found("Resource", ref)
         return row
@@ -541,7 +565,7 @@ def create_mapping(session: Session, *, service: str, resource: Any, actor: Acto
     from service_catalog.catalog_services.service import find_service
     from service_catalog.core.errors import conflict
 
-    svc = find_service(session, service)
+    svc = find_service(session, service) if "\x00" not in service else None
     if svc is None:
         raise not_found("Catalog service", service)
     row = _resolve_mapping_resource(session, resource, actor)
