@@ -4,6 +4,7 @@ SQLite and PostgreSQL. Syncs are requested over HTTP and run by an in-test worke
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,10 @@ from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import EventRecord, ResourceRecord
 from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
 from service_catalog.settings import Settings
-from service_catalog.sync.worker import Worker
+from service_catalog.sync.models import SyncState
+from service_catalog.sync.worker import BackgroundWorker, Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import ingestion, make_instance, resources, sync_now
+from sync_support import ingestion, latest_run, make_instance, resources, sync_now
 
 TOKEN = "inv-secret-7f3a9c"
 
@@ -288,3 +290,29 @@ def test_changed_resources_become_events_for_their_mapped_services(
     sim.items[4]["owner"] = "team-new"
     again = sync_now(api, settings, server.db, iid)
     assert (again["updated"], again["events"]) == (1, 0)
+
+
+def test_stopping_a_worker_mid_sync_releases_the_instance_for_the_next_run(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    iid = make_instance(api, sim, page_size=10)  # 25 pages
+    sim.delay = 0.1
+    worker = BackgroundWorker(settings.model_copy(update={"worker_poll_seconds": 0.1}),
+                              server.db)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while sum(1 for r in sim.requests if r["path"] == "/items") < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    worker.stop()
+    sim.delay = 0
+    run = latest_run(api, iid)
+    assert run["status"] == "failed" and "worker was stopped" in run["error"]
+    assert 0 < run["pages"] < 25 and run["vanished"] == 0
+    with server.db.session() as s:
+        state = s.get(SyncState, uuid.UUID(iid))
+        assert state is not None and state.lease_owner is None
+        assert state.next_run_at is not None and state.next_run_at <= utcnow()
+    assert ingestion(api, iid)["scheduler_state"] == {"status": "ok"}
+    assert Worker(settings, server.db).run_once() is not None  # due again at once
+    assert latest_run(api, iid)["status"] == "succeeded"

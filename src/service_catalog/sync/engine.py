@@ -117,24 +117,31 @@ def build_connector(session: Session, instance: IntegrationInstance, settings: S
 
 def _prefetch(batches: Iterator[list[ResourceRecord]], depth: int = 2
               ) -> Iterator[list[ResourceRecord]]:
-    """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here."""
+    """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here.
+
+    When the consumer stops early, the helper stops at its next page; the consumer waits
+    for it a few seconds at most (a request in flight may take up to its timeout).
+    """
     q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def pump() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(("batch", batch), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(("batch", batch)):
                     return
-            q.put(("done", None))
+            put(("done", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(("error", exc))
+            put(("error", exc))
 
     thread = threading.Thread(target=pump, name="sync-prefetch", daemon=True)
     thread.start()
@@ -149,12 +156,7 @@ def _prefetch(batches: Iterator[list[ResourceRecord]], depth: int = 2
                 raise value
     finally:
         stop.set()
-        # Unblock the pump if it waits on a full queue, then let it finish its request.
-        while thread.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.1)
+        thread.join(5.0)
 
 
 def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, list[uuid.UUID]]:
