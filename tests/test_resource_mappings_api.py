@@ -3,11 +3,15 @@ validated against the contract."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from contract import Contract
@@ -275,3 +279,63 @@ def test_nul_in_references_is_not_found(api: httpx.Client, contract: Contract,
     contract.check(api.post(URL, json={"service": "svc-a", "resource": {
         "integration_instance": "custom-prod", "type": CUSTOM, "config": {"id": "r\x00"}}}), 400)
     assert api.get(URL).json()["meta"]["page"]["total"] == 0
+
+
+# --- malformed input never ends in a 5xx ---------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=10,
+)
+RES_FIELDS = st.sampled_from(["service", "resource", "integration_instance", "type", "config",
+                              "name", "integration_data", "archived", "data", "x"])
+BODY = st.one_of(JSON, st.dictionaries(RES_FIELDS, JSON, max_size=4),
+                 st.fixed_dictionaries({"data": st.lists(st.dictionaries(RES_FIELDS, JSON,
+                                                                         max_size=4),
+                                                         max_size=3)}),
+                 st.fixed_dictionaries({"service": st.text(max_size=10) | JSON,
+                                        "resource": st.dictionaries(RES_FIELDS, JSON,
+                                                                    max_size=4) | JSON}))
+FILTERS = st.sampled_from(["id", "name", "type", "integration.name", "integration.instance.id",
+                           "config.id", "integration_data.n.x", "archived",
+                           "service_associations", "created_at", "resource.config.id",
+                           "service.id", "resource.id", "x", ""])
+QKEY = st.one_of(
+    st.builds(lambda f, op: f"filter[{f}]" + (f"[{op}]" if op else ""), FILTERS,
+              st.sampled_from(["", "eq", "neq", "contains", "oeq", "lt", "gte", "zz"])),
+    st.sampled_from(["sort", "page[size]", "page[number]", "page[after]", "after", "before",
+                     "size"]),
+    st.text(max_size=12),
+)
+QUERY = st.lists(st.tuples(QKEY, st.text(max_size=30)), max_size=4)
+FUZZ = settings(max_examples=int(os.environ.get("SERVICE_CATALOG_FUZZ_EXAMPLES", "40")),
+                deadline=None, database=None, derandomize=True,
+                suppress_health_check=list(HealthCheck))
+
+
+def test_random_bodies_and_queries_never_5xx(api: httpx.Client, world: dict[str, Any]) -> None:
+    iid, rid, sid = world["prod"]["id"], world["res"][0]["id"], world["svc_a"]["id"]
+    writes = [("PUT", f"/v1/integration-instances/{iid}/resources"),
+              ("POST", f"/v1/integration-instances/{iid}/resources"),
+              ("PATCH", f"/v1/integration-instances/{iid}/resources/{rid}"),
+              ("POST", URL)]
+    reads = ["/v1/resources", URL, f"/v1/catalog-services/{sid}/resources",
+             f"/v1/resources/{rid}/catalog-services"]
+
+    @FUZZ
+    @given(body=BODY, query=QUERY, which=st.integers(0, len(writes) + len(reads) - 1))
+    def run(body: Any, query: list[tuple[str, str]], which: int) -> None:
+        if which < len(writes):
+            method, path = writes[which]
+            resp = api.request(method, path, content=json.dumps(body),
+                               headers={"content-type": "application/json"})
+        else:
+            resp = api.get(reads[which - len(writes)], params=query)
+        assert resp.status_code < 500, (resp.status_code, resp.text, body, query)
+        if resp.status_code >= 400:
+            assert resp.json()["status"] == resp.status_code
+
+    run()
+    assert api.get(f"/v1/resources/{rid}").status_code == 200
