@@ -88,6 +88,8 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
 
 def find_service(session: Session, ref: str) -> CatalogService | None:
     """A catalog service by id or, failing that, by name."""
+    if "\x00" in ref:
+        return None  # no name holds NUL, and PostgreSQL refuses it as a parameter
     try:
         ident = uuid.UUID(ref)
     except ValueError:
