@@ -62,7 +62,7 @@ def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
 
 
 def test_push_creates_updates_and_reports_counts(api: httpx.Client, contract: Contract,
-                                                 inst: dict[str, str]) -> None:
+                                                 server: Any, inst: dict[str, str]) -> None:
     first = push(api, contract, inst["id"], [item(i) for i in range(3)])
     assert first["meta"] == {"created": 3, "updated": 0, "unchanged": 0}
     r0 = first["data"][0]
@@ -83,6 +83,12 @@ def test_push_creates_updates_and_reports_counts(api: httpx.Client, contract: Co
     changed = api.get(f"/v1/resources/{first['data'][1]['id']}").json()
     assert changed["integration_data"] == {"changed": True}
     assert changed["updated_at"] > first["data"][1]["updated_at"]
+    # A push that changes nothing records nothing; the others are in the audit trail.
+    noop = push(api, contract, inst["id"], [item(0)])
+    assert noop["meta"] == {"created": 0, "updated": 0, "unchanged": 1}
+    with server.db.session() as s:
+        pushed = list(s.scalars(select(Event.attributes).where(Event.type == "resource.pushed")))
+    assert sorted((a["created"], a["updated"]) for a in pushed) == [(1, 1), (3, 0)]
 
 
 def test_push_validation_names_the_item(api: httpx.Client, contract: Contract,
