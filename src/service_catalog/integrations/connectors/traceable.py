@@ -24,10 +24,20 @@ services times the listed endpoints per service (see :mod:`.traceable_data`).
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import threading
+from collections import deque
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
+
+try:  # orjson decodes Traceable's large pages about twice as fast as the json module
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json works the same
+    from json import loads as _loads
 
 from service_catalog.integrations.connectors import traceable_graphql as gql
 from service_catalog.integrations.connectors.base import (
@@ -56,6 +66,8 @@ LOOKBACK_CHOICES = {"1d": 1, "7d": 7, "14d": 14, "30d": 30, "90d": 90}
 DEFAULT_LOOKBACK = "7d"
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
+# Pages fetched ahead (in helper threads) while the current one is processed.
+FETCH_AHEAD = 2
 
 _EXAMPLE = {
     "service_id": "svc-auth-123",
@@ -77,17 +89,17 @@ _EXAMPLE = {
         "listed": 3,
         "items": [
             {"id": "api-7", "method": "POST", "path": "/v1/login", "environment": "production",
-             "risk": {"score": 7.4, "category": "HIGH"}, "external": True,
+             "risk": "HIGH", "risk_score": 7.4, "external": True,
              "authenticated": False, "sensitive_data_types": ["email", "password"],
              "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T10:00:00Z",
              "calls": 12000.0},
             {"id": "api-8", "method": "GET", "path": "/v1/users/{id}",
-             "environment": "production", "risk": {"score": 5.1, "category": "MEDIUM"},
+             "environment": "production", "risk": "MEDIUM", "risk_score": 5.1,
              "external": True, "authenticated": True, "sensitive_data_types": [],
              "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:58:00Z",
              "calls": 3200.0},
             {"id": "api-9", "method": "GET", "path": "/internal/health",
-             "environment": "production", "risk": {"score": 1.0, "category": "LOW"},
+             "environment": "production", "risk": "LOW", "risk_score": 1.0,
              "external": False, "authenticated": True, "sensitive_data_types": [],
              "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:59:00Z",
              "calls": 30.0},
@@ -196,6 +208,35 @@ DESCRIPTOR: dict[str, Any] = {
 BINDABLE_ENTITIES = ("Traceable Service",)
 
 
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] = (700, 10, 10)
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Raise the cyclic GC's first threshold while a sync runs.
+
+    A sync of a large tenant allocates millions of short-lived containers (decoded pages)
+    while holding a large, long-lived set (the per-service aggregates); with the default
+    threshold (700) the collector walks that set over and over, about a third of the
+    sync's CPU. Nothing a sync allocates forms cycles; the threshold goes back when the
+    last running sync ends (process-wide, so counted across threads)."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(_gc_saved[0], 50_000), _gc_saved[1], max(_gc_saved[2], 100))
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
+
+
 def _iso(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
@@ -217,7 +258,6 @@ class TraceableConnector(Connector):
             size = DEFAULT_PAGE_SIZE
         self.page_size = min(max(size, 1), 10_000)
         self.base_url = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        self.pages = 0
 
     # -- transport -----------------------------------------------------------------------
 
@@ -259,9 +299,8 @@ class TraceableConnector(Connector):
             raise ConnectorError("config", f"The base_url is not a usable URL: {exc}",
                                  remediation="Fix config.base_url (http:// or https://)."
                                  ) from None
-        self.pages += 1
         try:
-            payload = resp.json()
+            payload = _loads(resp.content)
         except ValueError:
             raise ConnectorError(
                 "malformed", f"Traceable answered {operation} with HTTP {resp.status_code} and "
@@ -291,24 +330,58 @@ class TraceableConnector(Connector):
 
     def _paged(self, document: str, variables: dict[str, Any], root: str
                ) -> Iterator[list[dict[str, Any]]]:
-        """The result pages of a limit/offset listing, until ``total``."""
-        offset = 0
-        for _ in range(MAX_PAGES):
-            data = self.query(document, {**variables, "limit": self.page_size,
-                                         "offset": offset})
-            result = data.get(root)
-            if not isinstance(result, dict) or not isinstance(result.get("results"), list):
-                raise ConnectorError("malformed", f"Traceable's {root} answer has no results "
-                                                  "list")
-            rows = [r for r in result["results"] if isinstance(r, dict)]
-            total = result.get("total")
-            if rows:
-                yield rows
-            offset += len(result["results"])
-            if not result["results"] or not isinstance(total, int) or offset >= total:
-                return
-        raise ConnectorError("malformed", f"Traceable kept paging {root} past {MAX_PAGES} "
-                                          "pages")
+        """The result pages of a limit/offset listing, in order, until ``total``.
+
+        The first page says how many there are; the next pages are then fetched
+        :data:`FETCH_AHEAD` at a time in helper threads while the caller processes the
+        current one (round trips overlap with work; at most FETCH_AHEAD + 1 pages are
+        held). A page that fails fails the listing.
+        """
+        first = self._page(document, variables, root, 0)
+        rows, count, total = first
+        if rows:
+            yield rows
+        if not count or total is None or count >= total:
+            return
+        offset = count
+        with ThreadPoolExecutor(max_workers=FETCH_AHEAD,
+                                thread_name_prefix="traceable-fetch") as pool:
+            pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
+            next_offset = offset
+            pages = 1
+            try:
+                while True:
+                    while len(pending) < FETCH_AHEAD and next_offset < total:
+                        pending.append(pool.submit(self._page, document, variables, root,
+                                                   next_offset))
+                        next_offset += self.page_size
+                    if not pending:
+                        return
+                    rows, count, page_total = pending.popleft().result()
+                    pages += 1
+                    if pages > MAX_PAGES:
+                        raise ConnectorError("malformed", f"Traceable kept paging {root} "
+                                                          f"past {MAX_PAGES} pages")
+                    if rows:
+                        yield rows
+                    if page_total is not None and page_total > total:
+                        total = page_total  # the listing grew while paging: read on
+                    if not count:
+                        return
+            finally:
+                for fut in pending:
+                    fut.cancel()
+
+    def _page(self, document: str, variables: dict[str, Any], root: str, offset: int
+              ) -> tuple[list[dict[str, Any]], int, int | None]:
+        """One page: its rows, how many results it had, and the listing's ``total``."""
+        data = self.query(document, {**variables, "limit": self.page_size, "offset": offset})
+        result = data.get(root)
+        if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+            raise ConnectorError("malformed", f"Traceable's {root} answer has no results list")
+        total = result.get("total")
+        rows = [r for r in result["results"] if isinstance(r, dict)]
+        return rows, len(result["results"]), total if isinstance(total, int) else None
 
     # -- the contract ------------------------------------------------------------------
 
@@ -348,6 +421,10 @@ class TraceableConnector(Connector):
 
     def discover(self) -> Iterator[list[ResourceRecord]]:
         """Yield one batch of ``traceable_service`` records per page of services."""
+        with fewer_gc_passes():
+            yield from self._discover()
+
+    def _discover(self) -> Iterator[list[ResourceRecord]]:
         now = dt.datetime.now(dt.UTC)
         between = self._between(now)
         attributes, metrics = self.api_attributes()

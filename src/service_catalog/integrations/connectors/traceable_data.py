@@ -64,22 +64,41 @@ EVENT_VULNERABILITY_OPENED = "vulnerability_opened"
 EVENT_VULNERABILITY_FIXED = "vulnerability_fixed"
 EVENT_SENSITIVE_ENDPOINT = "sensitive_endpoint_exposed"
 
-# One endpoint, compactly: a tuple is a third of a dict's size.
-# (sort key, id, name, environment, external, authenticated, discovery state,
-#  risk score, risk category, sensitive data types, last called ms, calls)
-Endpoint = tuple[tuple[float, float, str], str, str, Any, Any, Any, Any, Any, Any,
+# One endpoint, compactly (a tuple is a third of a dict's size):
+# (heap key, id, name, environment, external, authenticated, discovery state,
+#  risk score, risk category, sensitive data types, last called ms, calls).
+# The heap key (score, category rank, -arrival) keeps the riskiest; on a tie the endpoint
+# that came first (the upstream lists by id) wins, so the choice is deterministic.
+Endpoint = tuple[tuple[float, int, int], str, str, Any, Any, Any, Any, Any, Any,
                  tuple[str, ...], Any, Any]
 
 
+_MINUTES: dict[int, str] = {}
+_SECONDS = [f":{sec:02d}Z" for sec in range(60)]
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def iso_ms(ms: Any) -> str | None:
-    """An epoch-milliseconds value as an ISO-8601 UTC string (None when not a number)."""
-    if isinstance(ms, bool) or not isinstance(ms, int | float):
+    """An epoch-milliseconds value as an ISO-8601 UTC string to the second, e.g.
+    ``2026-11-20T10:00:00Z`` (None when not a number or out of range).
+
+    Called for every endpoint of a sync, so the ``YYYY-MM-DDTHH:MM`` part is cached per
+    minute (a tenant's last-seen times cluster in recent minutes)."""
+    if ms.__class__ is bool or not isinstance(ms, int | float) or not -1e16 < ms < 1e16:
         return None
-    try:
-        when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    minute, second = divmod(int(ms // 1000), 60)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        day, rest = divmod(minute, 1440)
+        try:
+            date = dt.date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
+        except (OverflowError, ValueError):
+            return None
+        prefix = f"{date}T{rest // 60:02d}:{rest % 60:02d}"
+        if len(_MINUTES) >= 200_000:
+            _MINUTES.clear()
+        _MINUTES[minute] = prefix
+    return prefix + _SECONDS[second]
 
 
 def split_name(name: str) -> tuple[str | None, str]:
@@ -91,31 +110,17 @@ def split_name(name: str) -> tuple[str | None, str]:
     return None, name
 
 
-def _bool_group(value: Any, yes: str, no: str) -> str:
-    if value is True:
-        return yes
-    if value is False:
-        return no
-    return "unknown"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list):
+    if value.__class__ is list:
+        if not value:
+            return ()
         return tuple(sorted({str(v) for v in value if isinstance(v, str | int) and v != ""}))
     return ()
 
 
-def _count(counter: dict[str, int], key: str) -> None:
-    counter[key] = counter.get(key, 0) + 1
-
-
-@dataclass
+@dataclass(slots=True)
 class ServiceAggregate:
     """What the connector keeps about one service's endpoints and open vulnerabilities."""
 
@@ -137,56 +142,97 @@ class ServiceAggregate:
     by_severity: dict[str, int] = field(default_factory=dict)
 
     def add_endpoint(self, e: dict[str, Any]) -> None:
-        """Fold one endpoint (a row of the ``ApiEndpoints`` query) into the aggregate."""
-        self.total += 1
-        env = e.get("environment")
-        if isinstance(env, str) and env:
+        """Fold one endpoint (a row of the ``ApiEndpoints`` query) into the aggregate.
+
+        The hot path of a sync (once per endpoint of the tenant): plain dict operations,
+        no helper calls for the common, well-typed values.
+        """
+        self.total = total = self.total + 1
+        get = e.get
+        env = get("environment")
+        if env.__class__ is str and env:
             self.environments.add(env)
-        calls = _number((((e.get("numCalls") or {}).get("sum")) or {}).get("value"))
-        if calls is not None:
-            self.calls += calls
-            self.has_calls = True
-        last = _number(e.get("lastCalledTimestamp"))
-        if last is not None and (self.last_ms is None or last > self.last_ms):
-            self.last_ms = last
-        category = e.get("apiRiskScoreCategory")
-        category = category.upper() if isinstance(category, str) and category else "unknown"
-        _count(self.risk, category)
-        external, authenticated = e.get("isExternal"), e.get("isAuthenticated")
-        _count(self.exposure, _bool_group(external, "external", "internal"))
-        _count(self.authentication,
-               _bool_group(authenticated, "authenticated", "unauthenticated"))
-        types = _strings(e.get("dataTypeIds"))
-        for t in types:
-            _count(self.sensitive, t)
-        state = e.get("apiDiscoveryState")
-        _count(self.discovery, state if isinstance(state, str) and state else "unknown")
-        score = _number(e.get("apiRiskScore"))
-        name = str(e.get("name") or e.get("id"))
-        eid = str(e["id"])
-        if external is True and authenticated is False and types:
+        calls = None
+        metric = get("numCalls")
+        if metric.__class__ is dict:
+            inner = metric.get("sum")
+            if inner.__class__ is dict:
+                calls = inner.get("value")
+                if calls.__class__ is int:
+                    calls = float(calls)
+                if calls.__class__ is float:
+                    self.calls += calls
+                    self.has_calls = True
+                else:
+                    calls = None
+        last = get("lastCalledTimestamp")
+        if last.__class__ is int or last.__class__ is float:
+            if self.last_ms is None or last > self.last_ms:
+                self.last_ms = last
+        else:
+            last = None
+        category = get("apiRiskScoreCategory")
+        if category.__class__ is str and category:
+            category = category.upper()
+            rank = RISK_ORDER.get(category, 0)
+        else:
+            category, rank = "unknown", 0
+        counter = self.risk
+        counter[category] = counter.get(category, 0) + 1
+        external = get("isExternal")
+        key = ("external" if external else "internal") if external.__class__ is bool \
+            else "unknown"
+        counter = self.exposure
+        counter[key] = counter.get(key, 0) + 1
+        authenticated = get("isAuthenticated")
+        key = ("authenticated" if authenticated else "unauthenticated") \
+            if authenticated.__class__ is bool else "unknown"
+        counter = self.authentication
+        counter[key] = counter.get(key, 0) + 1
+        raw_types = get("dataTypeIds")
+        types: tuple[str, ...] = _strings(raw_types) if raw_types else ()
+        if types:
+            counter = self.sensitive
+            for t in types:
+                counter[t] = counter.get(t, 0) + 1
+        state = get("apiDiscoveryState")
+        key = state if state.__class__ is str and state else "unknown"
+        counter = self.discovery
+        counter[key] = counter.get(key, 0) + 1
+        score = get("apiRiskScore")
+        if score.__class__ is int:
+            score = float(score)
+        elif score.__class__ is not float:
+            score = None
+        eid = e["id"]
+        if eid.__class__ is not str:
+            eid = str(eid)
+        name = get("name")
+        if name.__class__ is not str or not name:
+            name = eid
+        if types and external is True and authenticated is False:
             self.exposed_total += 1
             if len(self.exposed) < EXPOSED_LISTED:
                 method, path = split_name(name)
                 self.exposed.append({"id": eid, "method": method, "path": path,
                                      "sensitive_data_types": list(types)})
-        # Riskiest first: score, then category, then (for a stable order) the id reversed
-        # in the heap (the heap keeps the largest keys).
-        key = (score if score is not None else -1.0, float(RISK_ORDER.get(category, 0)),
-               _Reverse(eid))
-        item: Endpoint = (key, eid, name, env, external, authenticated, state, score,  # type: ignore[assignment]
-                          None if category == "unknown" else category, types, last, calls)
-        if len(self.top) < ENDPOINTS_LISTED:
-            heapq.heappush(self.top, item)
-        elif item[0] > self.top[0][0]:
-            heapq.heapreplace(self.top, item)
+        heap_key = (-1.0 if score is None else score, rank, -total)
+        top = self.top
+        if len(top) < ENDPOINTS_LISTED:
+            heapq.heappush(top, (heap_key, eid, name, env, external, authenticated, state,
+                                 score, None if category == "unknown" else category, types,
+                                 last, calls))
+        elif heap_key > top[0][0]:
+            heapq.heapreplace(top, (heap_key, eid, name, env, external, authenticated, state,
+                                    score, None if category == "unknown" else category, types,
+                                    last, calls))
 
     def add_vulnerability(self, v: dict[str, Any]) -> None:
         """Fold one open vulnerability (a row of ``OpenVulnerabilities``, values unwrapped)."""
         self.vuln_total += 1
         severity = v.get("severity")
         severity = severity.upper() if isinstance(severity, str) and severity else "unknown"
-        _count(self.by_severity, severity)
+        self.by_severity[severity] = self.by_severity.get(severity, 0) + 1
         item = {
             "id": str(v.get("id")), "title": v.get("title"), "category": v.get("category"),
             "severity": None if severity == "unknown" else severity,
@@ -199,27 +245,6 @@ class ServiceAggregate:
         if len(self.vulns) > VULNERABILITIES_LISTED * 2:
             self.vulns.sort(key=lambda kv: kv[0])
             del self.vulns[VULNERABILITIES_LISTED:]
-
-
-class _Reverse:
-    """Orders strings backwards, so the heap prefers the smaller id on equal risk."""
-
-    __slots__ = ("s",)
-
-    def __init__(self, s: str) -> None:
-        self.s = s
-
-    def __lt__(self, other: _Reverse) -> bool:
-        return self.s > other.s
-
-    def __gt__(self, other: _Reverse) -> bool:
-        return self.s < other.s
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reverse) and self.s == other.s
-
-    def __hash__(self) -> int:
-        return hash(self.s)
 
 
 def _short_status(status: Any) -> str | None:
@@ -246,22 +271,26 @@ def service_link(base_url: str, service_id: str) -> str:
     return f"{app_url(base_url)}/service/{quote(service_id, safe='')}/overview"
 
 
-def endpoint_item(item: Endpoint, base_url: str | None = None) -> dict[str, Any]:
-    """One listed endpoint as the resource shows it."""
+def endpoint_item(item: Endpoint) -> dict[str, Any]:
+    """One listed endpoint as the resource shows it (flat: it is built 200,000 times in a
+    sync of a large tenant)."""
     (_key, eid, name, env, external, authenticated, state, score, category, types, last,
      calls) = item
-    method, path = split_name(name)
-    out = {
+    method, sep, path = name.partition(" ")
+    if not sep or method not in _HTTP_METHODS:
+        method, path = split_name(name)
+    if last is not None:
+        last = iso_ms(last)
+    return {
         "id": eid, "method": method, "path": path,
-        "environment": env if isinstance(env, str) else None,
-        "risk": {"score": score, "category": category},
-        "external": external if isinstance(external, bool) else None,
-        "authenticated": authenticated if isinstance(authenticated, bool) else None,
+        "environment": env if env.__class__ is str else None,
+        "risk": category, "risk_score": score,
+        "external": external if external.__class__ is bool else None,
+        "authenticated": authenticated if authenticated.__class__ is bool else None,
         "sensitive_data_types": list(types),
-        "discovery_state": state if isinstance(state, str) else None,
-        "last_seen": iso_ms(last), "calls": calls,
+        "discovery_state": state if state.__class__ is str else None,
+        "last_seen": last, "calls": calls,
     }
-    return out
 
 
 def endpoint_from_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +304,9 @@ def integration_data(*, service_id: str, name: str | None, agg: ServiceAggregate
                      base_url: str) -> dict[str, Any]:
     """The ``integration_data`` of one Traceable Service (shape in the module doc)."""
     agg = agg or ServiceAggregate()
-    top = sorted(agg.top, key=lambda it: it[0], reverse=True)
+    # Heap keys are unique (they end with the arrival rank), so this compares keys only:
+    # riskiest first, and on equal risk the endpoint listed first upstream (by id).
+    top = sorted(agg.top, reverse=True)
     vulns = sorted(agg.vulns, key=lambda kv: kv[0])[:VULNERABILITIES_LISTED]
     return {
         "service_id": service_id,

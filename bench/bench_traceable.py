@@ -1,0 +1,242 @@
+"""Benchmark: sync a simulated Traceable tenant of 10,000 services x 20 endpoints
+(200,000 endpoints) into a fresh SQLite database.
+
+Prints the first sync's time, services/s and endpoints/s; the limit (fetching the same
+GraphQL pages - metadata, every endpoints, vulnerabilities and services page, same
+documents and variables - with a plain httpx loop and no processing); their ratio
+(target <= 2x); the time of an unchanged re-sync and the resource rows it wrote (target
+0); and the peak RSS of the syncing process (target <= 400 MB).
+
+The Traceable simulator runs in its own process (its tenant is not counted in the sync's
+memory); each sync runs in a child process with the catalog's own worker code, exactly as
+``service-catalog sync`` runs it. Run: ``python bench/bench_traceable.py [--services N]
+[--endpoints M] [--page-size N]`` (or through the bench runner, which calls :func:`main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TOKEN = "bench-traceable-token-77c1"
+
+
+def _start_simulator(services: int, endpoints: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service_catalog.testing.traceable_sim", "--services",
+         str(services), "--endpoints", str(endpoints), "--token", TOKEN,
+         "--inactive-every", "0"],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError("the Traceable simulator did not start")
+    return proc, str(json.loads(line)["url"])
+
+
+def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) -> str:
+    """Install and authorize a Traceable instance through the HTTP API; its id."""
+    from bench_sync import _serve_app  # type: ignore[import-not-found]
+
+    from service_catalog.auth.service import create_token
+
+    server, url, db = _serve_app(db_url, key_file)
+    try:
+        with db.session() as s:
+            _, token = create_token(s, name="bench")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60) as api:
+            resp = api.post("/v1/integration-instances", json={
+                "integration_name": "traceable", "name": "bench-traceable",
+                "display_name": "Bench Traceable",
+                "config": {"base_url": sim_url, "page_size": page_size,
+                           "include_inactive": False}})
+            resp.raise_for_status()
+            iid = str(resp.json()["id"])
+            resp = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+            resp.raise_for_status()
+        return iid
+    finally:
+        server.should_exit = True
+        time.sleep(0.3)
+        db.dispose()
+
+
+def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
+    """Seconds to POST the sync's GraphQL requests with plain httpx (bytes only; and with
+    json.loads), the number of requests and of bytes."""
+    from service_catalog.integrations.connectors import traceable_graphql as gql
+
+    now = dt.datetime.now(dt.UTC)
+    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
+    between = {"startTime": (now - dt.timedelta(days=7)).strftime(fmt),
+               "endTime": now.strftime(fmt)}
+    endpoints_doc = gql.endpoints_query(gql.API_ATTRIBUTES, gql.API_METRICS)
+    listings = [
+        ("ApiEndpoints", endpoints_doc, {"between": between, "includeInactive": False},
+         "entities"),
+        ("OpenVulnerabilities", gql.VULNERABILITIES,
+         {"filter": gql.OPEN_VULNERABILITIES_FILTER}, "vulnerabilitiesV3"),
+        ("Services", gql.SERVICES, {"between": between, "includeInactive": False},
+         "entities"),
+    ]
+    headers = {"Authorization": TOKEN, "Content-Type": "application/json"}
+    with httpx.Client(timeout=120) as client:
+        # The request list (one pass to learn the totals); then timed passes.
+        bodies = [{"query": gql.METADATA, "variables": {}, "operationName": "AttributeCatalogue"}]
+        for op, doc, variables, root in listings:
+            first = client.post(f"{sim_url}/graphql", headers=headers, json={
+                "query": doc, "operationName": op,
+                "variables": {**variables, "limit": page_size, "offset": 0}}).json()
+            total = first["data"][root]["total"]
+            for offset in range(0, max(total, 1), page_size):
+                bodies.append({"query": doc, "operationName": op,
+                               "variables": {**variables, "limit": page_size,
+                                             "offset": offset}})
+        best_raw = best_json = float("inf")
+        size = 0
+        for _ in range(2):
+            start = time.perf_counter()
+            size = sum(len(client.post(f"{sim_url}/graphql", headers=headers, json=b).content)
+                       for b in bodies)
+            best_raw = min(best_raw, time.perf_counter() - start)
+            start = time.perf_counter()
+            for b in bodies:
+                json.loads(client.post(f"{sim_url}/graphql", headers=headers, json=b).content)
+            best_json = min(best_json, time.perf_counter() - start)
+    return best_raw, best_json, len(bodies), size
+
+
+def _child(db_url: str, key_file: str, instance_id: str) -> None:
+    """Run one sync in this (child) process and print what it measured as JSON."""
+    import resource
+    import uuid
+
+    from sqlalchemy import event
+
+    from service_catalog.core.db import Database
+    from service_catalog.settings import Settings
+    from service_catalog.sync.worker import Worker
+
+    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file)
+    db = Database(db_url)
+    written = {"resource_rows": 0}
+    # A running worker has its modules loaded: import them before timing, not during.
+    import service_catalog.events.service  # noqa: F401
+    import service_catalog.resources.ingest  # noqa: F401
+    from service_catalog.integrations import registry
+
+    registry.integrations()
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def _count(_conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any,
+               _many: bool) -> None:
+        head = statement.lstrip()[:60].upper()
+        if head.startswith(("INSERT", "UPDATE", "DELETE")) and " RESOURCES" in head:
+            written["resource_rows"] += max(0, cursor.rowcount)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    run = Worker(settings, db, name="bench").run_once(instance_id=uuid.UUID(instance_id),
+                                                      force=True, trigger="cli")
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert run is not None
+    print(json.dumps({
+        "seconds": elapsed, "cpu_seconds": cpu, "status": run.status, "error": run.error,
+        "pages": run.pages, "created": run.created, "updated": run.updated,
+        "unchanged": run.unchanged, "vanished": run.vanished,
+        "resource_rows_written": written["resource_rows"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+    db.dispose()
+
+
+def _sync_in_child(db_url: str, key_file: str, instance_id: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", db_url, key_file, instance_id],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the sync process failed:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> dict[str, Any]:
+    """Run the benchmark and return its figures."""
+    sim, sim_url = _start_simulator(services, endpoints)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-traceable-") as tmp:
+            db_url = f"sqlite:///{Path(tmp) / 'catalog.db'}"
+            key_file = str(Path(tmp) / "catalog.key")
+            instance_id = _setup_instance(db_url, key_file, sim_url, page_size)
+            raw, raw_json, requests, size = _raw_fetch(sim_url, page_size)
+            first = _sync_in_child(db_url, key_file, instance_id)
+            second = _sync_in_child(db_url, key_file, instance_id)
+            db_mb = (Path(tmp) / "catalog.db").stat().st_size / 1e6
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    return {"services": services, "endpoints": services * endpoints, "page_size": page_size,
+            "raw_fetch_s": raw, "raw_fetch_json_s": raw_json, "requests": requests,
+            "bytes": size, "db_mb": db_mb, "first": first, "second": second}
+
+
+def report(r: dict[str, Any]) -> None:
+    """Print the figures and the ratio of each to its limit or target."""
+    first, second = r["first"], r["second"]
+    ratio = first["seconds"] / r["raw_fetch_s"]
+    ratio_json = first["seconds"] / r["raw_fetch_json_s"]
+    rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
+    ok = (first["status"] == "succeeded" and first["created"] == r["services"]
+          and second["status"] == "succeeded" and second["unchanged"] == r["services"])
+    print(f"bench_traceable: {r['services']:,} Traceable services x "
+          f"{r['endpoints'] // max(r['services'], 1)} endpoints = {r['endpoints']:,} endpoints, "
+          f"pages of {r['page_size']}, simulator (own process) on loopback, fresh SQLite")
+    print(f"  first sync            {first['seconds']:8.2f} s   "
+          f"{r['services'] / first['seconds']:8,.0f} services/s   "
+          f"{r['endpoints'] / first['seconds']:9,.0f} endpoints/s   "
+          f"(created {first['created']:,}, {first['status']}; CPU {first['cpu_seconds']:.2f} s)")
+    print(f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   the same {r['requests']} GraphQL "
+          f"requests ({r['bytes'] / 1e6:.0f} MB), plain httpx loop, bytes only")
+    print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
+    print(f"  ratio first/raw       {ratio:8.2f} x   (target <= 2x)   "
+          f"[vs raw+JSON: {ratio_json:.2f}x]")
+    print(f"  unchanged re-sync     {second['seconds']:8.2f} s   "
+          f"{second['seconds'] / first['seconds']:.0%} of the first; unchanged "
+          f"{second['unchanged']:,}; resource rows written {second['resource_rows_written']}"
+          " (target 0)")
+    print(f"  peak RSS              {rss:8.0f} MB  (target <= 400 MB; first "
+          f"{first['peak_rss_mb']:.0f}, re-sync {second['peak_rss_mb']:.0f}); "
+          f"database {r['db_mb']:.0f} MB")
+    if not ok:
+        print(f"  RESULT INVALID: first={first} second={second}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the bench runner and of ``python bench/bench_traceable.py``."""
+    args = list(argv or [])
+    if args[:1] == ["--child"]:
+        _child(*args[1:4])
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--services", type=int,
+                        default=int(os.environ.get("BENCH_TRACEABLE_SERVICES", "10000")))
+    parser.add_argument("--endpoints", type=int, default=20)
+    parser.add_argument("--page-size", type=int, default=1000)
+    ns = parser.parse_args(args)
+    report(run(ns.services, ns.endpoints, ns.page_size))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
