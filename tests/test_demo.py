@@ -1,0 +1,80 @@
+"""``service-catalog demo`` as a user runs it: a real process, then its API."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], str, str, list[str]]:
+    exe = Path(sys.executable).with_name("service-catalog")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([str(exe), "demo", "--bind", "127.0.0.1:0", "--dir",
+                             str(tmp_path / "demo"), "--services", "24", "--endpoints", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    url = token = ""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if m := re.match(r"URL: (\S+)", line):
+            url = m.group(1)
+        if m := re.match(r"Admin token: (\S+)", line):
+            token = m.group(1)
+        if "Press Ctrl-C to stop" in line:
+            return proc, url, token, lines
+    proc.kill()
+    raise AssertionError("the demo did not come up:\n" + "\n".join(lines))
+
+
+def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> None:
+    proc, url, token, lines = _start(tmp_path)
+    try:
+        assert url.startswith("http://127.0.0.1:") and token
+        assert any("demo data" in line for line in lines)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as api:
+            instances = api.get("/v1/integration-instances").json()["data"]
+            assert len(instances) == 1
+            inst = instances[0]
+            assert inst["integration"]["name"] == "traceable"
+            assert inst["authorized"] is True
+            assert inst["labels"] == {"demo": "true"}
+            assert "Demo data" in inst["description"]
+            res = api.get("/v1/resources", params={"filter[integration.name]": "traceable",
+                                                   "page[size]": "100"}).json()["data"]
+            assert len(res) == 20  # 24 services, every 6th inactive
+            assert all(r["integration_data"]["endpoints"]["total"] == 5 for r in res)
+            services = api.get("/v1/catalog-services").json()["data"]
+            assert {s["name"] for s in services} == {"checkout", "payments", "identity"}
+            assert all(s["labels"] == {"demo": "true"} for s in services)
+            checkout = next(s for s in services if s["name"] == "checkout")
+            mapped = api.get(f"/v1/catalog-services/{checkout['id']}/resources").json()
+            assert {r["config"]["service_id"] for r in mapped["data"]} == {
+                "svc-00001", "svc-00002"}
+            unmapped = api.get("/v1/resources", params={
+                "filter[service_associations]": "0", "page[size]": "100"}).json()["data"]
+            assert len(unmapped) == 15  # partly mapped
+            assert api.get("/v1/resources").status_code == 200
+            assert httpx.get(f"{url}/v1/resources").status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, out
+    assert "Stopping the demo" in out
