@@ -45,10 +45,39 @@ def _start_simulator(services: int, endpoints: int) -> tuple[subprocess.Popen[st
     return proc, str(json.loads(line)["url"])
 
 
+def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
+    """The catalog app on a loopback port in a thread (for setting up through the API)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from service_catalog.app import create_app
+    from service_catalog.core.db import Database
+    from service_catalog.core.migrate import upgrade
+    from service_catalog.settings import Settings
+
+    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file,
+                        bootstrap_token=False)
+    db = Database(db_url)
+    upgrade(db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, db=db), host="127.0.0.1",
+                                           port=port, log_level="warning", access_log=False,
+                                           lifespan="on"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("the catalog did not start")
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{port}", db
+
+
 def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) -> str:
     """Install and authorize a Traceable instance through the HTTP API; its id."""
-    from bench_sync import _serve_app  # type: ignore[import-not-found]
-
     from service_catalog.auth.service import create_token
 
     server, url, db = _serve_app(db_url, key_file)
@@ -135,7 +164,7 @@ def _child(db_url: str, key_file: str, instance_id: str) -> None:
     db = Database(db_url)
     written = {"resource_rows": 0}
     # A running worker has its modules loaded: import them before timing, not during.
-    import service_catalog.events.service  # noqa: F401
+    import service_catalog.events.service
     import service_catalog.resources.ingest  # noqa: F401
     from service_catalog.integrations import registry
 
@@ -228,7 +257,6 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["--child"]:
         _child(*args[1:4])
         return
-    sys.path.insert(0, str(Path(__file__).parent))
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--services", type=int,
                         default=int(os.environ.get("BENCH_TRACEABLE_SERVICES", "10000")))

@@ -169,9 +169,12 @@ def endpoints_page(session: Session, *, resource_id: str, query: list[tuple[str,
                           "its endpoints cannot be read from Traceable until it is",
                           "id", "the resource's integration instance is not authorized",
                           source="path")
+    from service_catalog.integrations.connectors.traceable import TraceableConnector
+
     connector = build_connector(session, inst, settings)
+    assert isinstance(connector, TraceableConnector)
     try:
-        rows, total = connector.endpoints_page(  # type: ignore[attr-defined]
+        rows, total = connector.endpoints_page(
             str(row.config.get("service_id")), limit=page.size,
             offset=(page.number - 1) * page.size)
     except ConnectorError as exc:

@@ -130,7 +130,6 @@ def demo(
     app = create_app(settings, db=db)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, lifespan="on"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name="demo-server", daemon=True)
     thread.start()
     deadline = time.time() + 30

@@ -58,10 +58,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -102,7 +103,7 @@ def _parse_time(value: Any, what: str) -> int:
     if not isinstance(value, str):
         raise GraphQLFailure(f"{what} must be an ISO-8601 date-time string")
     try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(value)
     except ValueError:
         raise GraphQLFailure(f"{what} is not an ISO-8601 date-time: {value!r}") from None
     if when.tzinfo is None:
@@ -151,8 +152,10 @@ class _Execution:
 
     def _included(self, node: Any) -> bool:
         for d in node.directives or ():
-            args = get_argument_values(self.schema.get_directive(d.name.value), d,
-                                       self.variables)
+            directive = self.schema.get_directive(d.name.value)
+            if directive is None:
+                continue
+            args = get_argument_values(directive, d, self.variables)
             if d.name.value == "skip" and args.get("if"):
                 return False
             if d.name.value == "include" and not args.get("if"):
@@ -190,7 +193,7 @@ class _Execution:
         for key, nodes in self._collect(type_name, sets).items():
             fname = nodes[0].name.value
             if fname == "__typename":
-                plan.append((key, lambda _o, t=type_name: t))
+                plan.append((key, lambda _o, t=type_name: t))  # type: ignore[misc]
                 continue
             field = gql_type.fields[fname]
             args = get_argument_values(field, nodes[0], self.variables)
@@ -205,17 +208,17 @@ class _Execution:
             sub_sets = [n.selection_set for n in nodes if n.selection_set]
             sub = self.plan(inner.name, sub_sets)
             if isinstance(ftype, GraphQLList):
-                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None
+                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None  # type: ignore[misc]
                              else [None if x is None else _complete(x, p) for x in v]))
             else:
-                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None
+                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None  # type: ignore[misc]
                              else _complete(v, p)))
         return plan
 
     def _resolver(self, type_name: str, fname: str, args: dict[str, Any]) -> Getter:
         if type_name == "Query":
             if fname == "entities":
-                return lambda _o, scope=self.scope: self.entities(args, scope)
+                return lambda _o, scope=self.scope: self.entities(args, scope)  # type: ignore[misc]
             if fname == "metadata":
                 return lambda _o: self.metadata()
             if fname == "vulnerabilitiesV3":
@@ -307,7 +310,7 @@ class _Execution:
                 raise GraphQLFailure(f"Cannot order by unknown attribute {scope}.{key}")
             desc = o.get("direction") == "DESC"
             present = sorted((e for e in rows if e.get(key) is not None),
-                             key=lambda e, k=key: e[k], reverse=desc)
+                             key=lambda e, k=key: e[k], reverse=desc)  # type: ignore[misc]
             rows = present + [e for e in rows if e.get(key) is None]
         return rows
 
@@ -340,7 +343,7 @@ class _Execution:
             for o in reversed([o for o in orders if o]):
                 key = o["key"]
                 present = sorted((v for v in rows if v.get(key) is not None),
-                                 key=lambda v, k=key: v[k], reverse=o["direction"] == "DESC")
+                                 key=lambda v, k=key: v[k], reverse=o["direction"] == "DESC")  # type: ignore[misc]
                 rows = present + [v for v in rows if v.get(key) is None]
             return rows
 
@@ -416,7 +419,7 @@ class TraceableSimulator:
     def url(self) -> str:
         """The base URL (the instance's ``base_url``), without a trailing slash."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> TraceableSimulator:
         """Serve in a daemon thread."""
@@ -432,8 +435,9 @@ class TraceableSimulator:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> TraceableSimulator:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -485,7 +489,9 @@ class TraceableSimulator:
             return hit
         try:
             doc: DocumentNode | None = parse(query)
-            errors = [e.formatted for e in validate(subset_schema(), doc)]
+            assert doc is not None
+            errors: list[dict[str, Any]] = [dict(e.formatted)
+                                            for e in validate(subset_schema(), doc)]
         except Exception as exc:  # noqa: BLE001 - a syntax error is a GraphQL error
             doc, errors = None, [{"message": str(exc)}]
         with self._lock:
@@ -518,6 +524,7 @@ class TraceableSimulator:
                for s in op.selection_set.selections):
             result = execute(subset_schema(), doc, variable_values=variables,
                              operation_name=name)
+            assert isinstance(result, ExecutionResult)
             out: dict[str, Any] = {"data": result.data}
             if result.errors:
                 out["errors"] = [e.formatted for e in result.errors]
@@ -553,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "TraceableSim/1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``sim.requests`` instead."""
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
@@ -568,10 +575,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._json(405, {"errors": [{"message": "Use POST /graphql"}]}, {"Allow": "POST"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         sim = self.sim
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -597,7 +604,7 @@ class _Handler(BaseHTTPRequestHandler):
                 variables: dict[str, Any]) -> int:
         if sim.delay:
             time.sleep(sim.delay)
-        with sim._lock:  # noqa: SLF001 - the handler is part of the simulator
+        with sim._lock:
             limited = sim.rate_limit_next > 0
             if limited:
                 sim.rate_limit_next -= 1
@@ -622,7 +629,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rule_status is not None:
             self._json(rule_status, {"errors": [{"message": "Injected failure"}]})
             return rule_status
-        with sim._lock:  # noqa: SLF001
+        with sim._lock:
             malformed = sim.malformed_next > 0
             if malformed:
                 sim.malformed_next -= 1
@@ -646,11 +653,11 @@ def main(argv: list[str] | None = None) -> None:
                              inactive_every=args.inactive_every)
     print(json.dumps({"url": sim.url, "token": sim.token}), flush=True)
     try:
-        sim._server.serve_forever()  # noqa: SLF001
+        sim._server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        sim._server.server_close()  # noqa: SLF001
+        sim._server.server_close()
     sys.exit(0)
 
 

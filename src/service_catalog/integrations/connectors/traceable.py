@@ -28,8 +28,8 @@ import gc
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ import httpx
 try:  # orjson decodes Traceable's large pages about twice as fast as the json module
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - orjson is a dependency; json works the same
-    from json import loads as _loads
+    from json import loads as _loads  # type: ignore[assignment]
 
 from service_catalog.integrations.connectors import traceable_graphql as gql
 from service_catalog.integrations.connectors.base import (

@@ -233,15 +233,14 @@ class ServiceAggregate:
         severity = v.get("severity")
         severity = severity.upper() if isinstance(severity, str) and severity else "unknown"
         self.by_severity[severity] = self.by_severity.get(severity, 0) + 1
-        item = {
+        item: dict[str, Any] = {
             "id": str(v.get("id")), "title": v.get("title"), "category": v.get("category"),
             "severity": None if severity == "unknown" else severity,
             "status": _short_status(v.get("status")),
             "endpoint": v.get("entityName") if v.get("apiId") else None,
             "endpoint_id": v.get("apiId"), "opened_at": iso_ms(v.get("created")),
         }
-        key = (-SEVERITY_ORDER.get(severity, 0), item["id"])
-        self.vulns.append((key, item))
+        self.vulns.append(((-SEVERITY_ORDER.get(severity, 0), str(item["id"])), item))
         if len(self.vulns) > VULNERABILITIES_LISTED * 2:
             self.vulns.sort(key=lambda kv: kv[0])
             del self.vulns[VULNERABILITIES_LISTED:]
@@ -258,7 +257,7 @@ def app_url(base_url: str) -> str:
     ``https://app.eu.traceable.ai``; any other host (self-hosted, a simulator) keeps its
     origin."""
     scheme, sep, rest = base_url.partition("://")
-    host, slash, _path = rest.partition("/")
+    host = rest.partition("/")[0]
     if host.startswith("api."):
         host = "app." + host[4:]
     return f"{scheme}{sep}{host}"
@@ -276,6 +275,7 @@ def endpoint_item(item: Endpoint) -> dict[str, Any]:
     sync of a large tenant)."""
     (_key, eid, name, env, external, authenticated, state, score, category, types, last,
      calls) = item
+    method: str | None
     method, sep, path = name.partition(" ")
     if not sep or method not in _HTTP_METHODS:
         method, path = split_name(name)
@@ -449,6 +449,6 @@ def _parse_iso(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(value)
     except ValueError:
         return None
