@@ -390,3 +390,17 @@ def test_an_unchanged_tenant_gives_identical_records(sim: TraceableSimulator) ->
     first = records(conn)
     second = records(connector(sim, page_size=100))
     assert first == second
+
+
+def test_a_service_list_that_shifts_while_paging_fails_instead_of_losing_services() -> None:
+    with TraceableSimulator(250, 1, TOKEN, inactive_every=0, vulnerable_every=0) as sim:
+        conn = connector(sim, page_size=100)
+        batches = conn.discover()
+        got = [r.config["service_id"] for r in next(batches)]
+        # A service sorting first appears after page 1 was read: every later page shifts.
+        sim.tenant.add_service("svc-00000", "early-bird", endpoints=1)
+        with pytest.raises(ConnectorError) as err:
+            for batch in batches:
+                got += [r.config["service_id"] for r in batch]
+        assert err.value.kind == "upstream" and "changed while it was read" in err.value.message
+        assert len(set(got)) == 250  # 251 exist; one was skipped, so the listing failed

@@ -258,6 +258,7 @@ class TraceableConnector(Connector):
             size = DEFAULT_PAGE_SIZE
         self.page_size = min(max(size, 1), 10_000)
         self.base_url = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        self.listing_total: int | None = None
 
     # -- transport -----------------------------------------------------------------------
 
@@ -339,6 +340,7 @@ class TraceableConnector(Connector):
         """
         first = self._page(document, variables, root, 0)
         rows, count, total = first
+        self.listing_total = total
         if rows:
             yield rows
         if not count or total is None or count >= total:
@@ -366,6 +368,7 @@ class TraceableConnector(Connector):
                         yield rows
                     if page_total is not None and page_total > total:
                         total = page_total  # the listing grew while paging: read on
+                        self.listing_total = total
                     if not count:
                         return
             finally:
@@ -475,6 +478,14 @@ class TraceableConnector(Connector):
                                             name=name[:255], integration_data=data))
             if batch:
                 yield batch
+        if self.listing_total is not None and len(seen) < self.listing_total:
+            # Offset paging skipped services that moved while it read (services were
+            # added before the current offset). Everything read is stored; failing here
+            # keeps the engine from marking the skipped ones as vanished.
+            raise ConnectorError(
+                "upstream", f"Traceable's service list changed while it was read ({len(seen)} "
+                            f"of {self.listing_total} services seen)",
+                remediation="None needed: the next sync reads the list again.")
 
     def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
                     ) -> list[EventRecord]:
