@@ -154,3 +154,25 @@ def test_form_encoded_body_is_read_as_json(api: httpx.Client, contract: Contract
     contract.check(resp, 201, response="CatalogServiceResponse")
     problem(post_raw(api, b"name=x&display_name=y", "application/x-www-form-urlencoded"), 400,
             contract)
+
+
+def test_unstorable_text_is_400(api: httpx.Client, contract: Contract) -> None:
+    # PostgreSQL cannot store NUL; unpaired surrogates are not UTF-8: both are a 400 everywhere
+    for raw, field in ((b'{"name": "a", "display_name": "x\\u0000"}', "display_name"),
+                       (b'{"name": "a", "display_name": "x\\ud800"}', "display_name"),
+                       (b'{"name": "a", "display_name": "x", "custom_fields": {"k": "\\u0000"}}',
+                        "custom_fields.k"),
+                       (b'{"name": "a", "display_name": "x", "labels": {"\\u0000": "v"}}',
+                        "labels")):
+        body = problem(post_raw(api, raw), 400, contract)
+        assert body["invalid_parameters"][0]["field"] == field
+    problem(api.get(URL, params={"filter[name]": "a\x00b"}), 400, contract)
+    problem(api.get(f"{URL}/a%00b"), 400, contract)
+    ok = post_raw(api, b'{"name": "a", "display_name": "caf\\u00e9 \\ud83d\\ude00"}')
+    assert contract.check(ok, 201, response="CatalogServiceResponse")["display_name"] == "café 😀"
+
+
+def test_deeply_nested_json_is_400(api: httpx.Client, contract: Contract) -> None:
+    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+                b'{"x": "\\u00e9", "a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+        problem(post_raw(api, raw), 400, contract)

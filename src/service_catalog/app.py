@@ -18,6 +18,7 @@ from service_catalog import __version__
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, install_error_handlers, problem_response
 from service_catalog.core.middleware import Metrics, RequestMiddleware
+from service_catalog.core.openapi import finalize_openapi
 from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.app")
@@ -95,6 +96,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         redoc_url=None,
         lifespan=lifespan,
     )
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finalize_openapi(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.db = database
     app.state.metrics = metrics

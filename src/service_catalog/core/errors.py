@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("service_catalog.errors")
@@ -273,6 +273,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(request, Problem(
             503, "The database is not reachable right now; retry later",
             headers={"Retry-After": "5"}))
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (out of range, unstorable text): the client's input.
+        log.warning("database refused a value: %s", type(exc.orig).__name__,
+                    extra={"trace_id": trace_id_of(request)})
+        return problem_response(request, Problem(
+            400, "Invalid request: a value cannot be stored (out of range or unstorable text)"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -71,6 +71,13 @@ class RequestMiddleware:
                     return
                 receive = _replay(body, receive)
                 _force_json_content_type(scope)
+            bad = _unstorable_text(scope, body if method in ("POST", "PUT", "PATCH", "DELETE")
+                                   else b"")
+            if bad is not None:
+                field, source, reason = bad
+                await self._problem(send_wrapper, 400, f"Invalid request: {field} {reason}",
+                                    trace_id, field=field, source=source, reason=reason)
+                return
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
@@ -119,17 +126,69 @@ class RequestMiddleware:
                 return b"", (400, f"Request body is not valid UTF-8 (byte {exc.start})")
         return body, None
 
-    async def _problem(self, send: Send, status: int, detail: str, trace_id: str) -> None:
+    async def _problem(self, send: Send, status: int, detail: str, trace_id: str, *,
+                       field: str = "body", source: str = "body",
+                       reason: str | None = None) -> None:
         titles = {400: "Bad Request", 413: "Payload Too Large"}
         body = problem_body(status, titles.get(status, "Error"), detail, trace_id)
         if status == 400:
             body["invalid_parameters"] = [
-                {"field": "body", "rule": "invalid", "reason": detail, "source": "body"}]
+                {"field": field, "rule": "invalid", "reason": reason or detail, "source": source}]
         raw = json.dumps(body).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/problem+json"),
                                 (b"content-length", str(len(raw)).encode())]})
         await send({"type": "http.response.body", "body": raw})
+
+
+_NUL_REASON = "must not contain NUL characters"
+_TEXT_REASON = "must not contain NUL characters or unpaired UTF-16 surrogates"
+
+
+def _bad_string(value: str) -> bool:
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable_text(scope: Scope, body: bytes) -> tuple[str, str, str] | None:
+    """(field, source, reason) of text no database can store: NUL characters (PostgreSQL
+    refuses them) and unpaired surrogates (not UTF-8). Checked here, once, for every
+    API route, so no domain can turn them into a 500."""
+    if not scope["path"].startswith(("/v1/", "/v2/", "/v3/")):
+        return None
+    if "\x00" in scope["path"]:
+        return "path", "path", _NUL_REASON
+    qs: bytes = scope.get("query_string", b"")
+    if b"%00" in qs or b"\x00" in qs:
+        return "query", "query", _NUL_REASON
+    if not body or (b"\\u" not in body and b"\\U" not in body):
+        return None  # raw NUL bytes and surrogates are invalid JSON anyway
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        return "body", "body", "is nested too deeply"
+    except ValueError:
+        return None  # the route reports malformed JSON
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if _bad_string(node):
+                return path or "body", "body", _TEXT_REASON
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                sub = f"{path}.{key}" if path else str(key)
+                if _bad_string(key):
+                    return path or "body", "body", _TEXT_REASON
+                stack.append((sub, value))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+    return None
 
 
 def _force_json_content_type(scope: Scope) -> None:

@@ -88,3 +88,49 @@ def list_params(key: str, *filters: dict[str, Any], sort_fields: list[str], curs
     """Register and return the documented query parameters of a list endpoint."""
     LIST_PARAMS[key] = _params(*filters, sort_fields=sort_fields, cursor=cursor)
     return LIST_PARAMS[key]
+
+
+def finalize_openapi(doc: dict[str, Any]) -> dict[str, Any]:
+    """Make FastAPI's generated description say what the API really does.
+
+    Problems are ``application/problem+json`` (FastAPI files their schema under
+    ``application/json``); validation errors are our 400s, never FastAPI's 422;
+    every ``/v1``, ``/v2`` and ``/v3`` operation needs a bearer token.
+    """
+    problem_ref = {"$ref": "#/components/schemas/ProblemModel"}
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    if "ProblemModel" not in schemas:
+        schemas["ProblemModel"] = ProblemModel.model_json_schema(
+            ref_template="#/components/schemas/{model}")
+        schemas.setdefault("InvalidParameter", InvalidParameter.model_json_schema())
+        schemas["ProblemModel"].pop("$defs", None)
+    components.setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http", "scheme": "bearer",
+        "description": "An access token from `service-catalog token create`.",
+    }
+    for path, item in doc.get("paths", {}).items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            responses.pop("422", None)
+            for status, resp in responses.items():
+                content = resp.get("content", {})
+                if "application/problem+json" in content or (
+                    status[:1] in ("4", "5")
+                    and content.get("application/json", {}).get("schema") == problem_ref
+                ):
+                    resp["content"] = {"application/problem+json": {"schema": problem_ref}}
+            if path.startswith(("/v1/", "/v2/", "/v3/")) and path != "/v1/openapi.json":
+                op.setdefault("security", [{"bearerAuth": []}])
+                for status, desc in (("400", "Bad Request"), ("401", "Unauthorized")):
+                    responses.setdefault(status, {
+                        "description": desc,
+                        "content": {"application/problem+json": {"schema": problem_ref}},
+                    })
+    unused = "HTTPValidationError" not in str(doc.get("paths"))
+    if unused:
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return doc
