@@ -168,3 +168,19 @@ def test_errors(api: httpx.Client, server: LiveServer, sim: TraceableSimulator,
     with httpx.Client(base_url=server.url) as anon:
         assert anon.post("/v2/catalog/entities", json=IMPORT_BODY).status_code == 401
         assert anon.post("/v2/catalog/entity-mappings", json=MAP_BODY).status_code == 401
+
+
+def test_nul_characters_are_client_errors(api: httpx.Client, sim: TraceableSimulator) -> None:
+    terraform_install(api, sim)
+    api.post("/v1/catalog-services", json={"name": "my-service", "display_name": "My"})
+    for body in ({**IMPORT_BODY, "metadata": {"service_id": "svc\u0000x"}},
+                 {**IMPORT_BODY, "name": "a\u0000b"},
+                 {**IMPORT_BODY, "integration_instance": "t\u0000"}):
+        resp = api.post("/v2/catalog/entities", json=body)
+        assert 400 <= resp.status_code < 500, resp.text
+    for body in ({**MAP_BODY, "traceable_service_id": "svc\u0000x"},
+                 {**MAP_BODY, "catalog_entity": "my\u0000service"},
+                 {**MAP_BODY, "integration_instance": "t\u0000"}):
+        resp = api.post("/v2/catalog/entity-mappings", json=body)
+        assert 400 <= resp.status_code < 500, resp.text
+    assert api.get("/v1/resources/%00abc/endpoints").status_code in (400, 404)
