@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import new_uuid, utcnow
+from service_catalog.core.errors import Problem, not_found
 from service_catalog.core.render import ts
 from service_catalog.events.models import Event
 
@@ -222,25 +223,118 @@ def record_integration_events(
     return _insert_new(session, [row for key, row in candidates.items() if key not in known])
 
 
+def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
+    """An integration instance by id; 404 when there is none."""
+    from service_catalog.integrations.models import IntegrationInstance
+
+    try:
+        ident = uuid.UUID(instance_id)
+    except ValueError:
+        raise not_found("Integration instance", instance_id) from None
+    instance = session.get(IntegrationInstance, ident)
+    if instance is None:
+        raise not_found("Integration instance", instance_id)
+    return instance
+
+
+def _resolve_targets(session: Session, instance: IntegrationInstance,
+                     items: Sequence[CreateIntegrationEvent]
+                     ) -> tuple[list[uuid.UUID | None], list[str | None]]:
+    """The catalog service and binding of each pushed event; unknown ones are a 400 naming
+    ``data.N.<field>``. Two queries whatever the number of events."""
+    from service_catalog.catalog_services.models import CatalogService
+    from service_catalog.resources.models import Resource
+
+    refs: set[str] = {i.service for i in items if i.service is not None}
+    ids: set[uuid.UUID] = {i.service_id for i in items if i.service_id is not None}
+    for ref in refs:
+        try:
+            ids.add(uuid.UUID(ref))
+        except ValueError:
+            pass
+    by_id: dict[uuid.UUID, uuid.UUID] = {}
+    by_name: dict[str, uuid.UUID] = {}
+    if ids or refs:
+        names = [r for r in refs if len(r) <= 120]
+        for sid, name in session.execute(
+            select(CatalogService.id, CatalogService.name).where(
+                or_(CatalogService.id.in_(list(ids)), CatalogService.name.in_(names)))):
+            by_id[sid] = sid
+            by_name[name] = sid
+    rids = {i.resource_id for i in items if i.resource_id is not None}
+    types: dict[str, str] = {}
+    if rids:
+        types = dict(session.execute(
+            select(Resource.id, Resource.type).where(Resource.instance_id == instance.id,
+                                                     Resource.id.in_(list(rids)))).all())
+    problems: list[dict[str, Any]] = []
+    services: list[uuid.UUID | None] = []
+    bindings: list[str | None] = []
+    for n, item in enumerate(items):
+        sid: uuid.UUID | None = None
+        if item.service_id is not None:
+            sid = by_id.get(item.service_id)
+            if sid is None:
+                problems.append(_param(f"data.{n}.service_id", "is not a known catalog service",
+                                       "missing_reference"))
+        if item.service is not None:
+            found = by_name.get(item.service)
+            if found is None:
+                try:
+                    found = by_id.get(uuid.UUID(item.service))
+                except ValueError:
+                    found = None
+            if found is None:
+                problems.append(_param(f"data.{n}.service",
+                                       f"names no catalog service [{item.service}]",
+                                       "missing_reference"))
+            elif sid is not None and found != sid:
+                problems.append(_param(f"data.{n}.service",
+                                       "names another catalog service than service_id",
+                                       "invalid"))
+            sid = sid or found
+        binding = None
+        if item.resource_id is not None:
+            binding = types.get(item.resource_id)
+            if binding is None:
+                problems.append(_param(f"data.{n}.resource_id",
+                                       f"is not a resource of integration instance "
+                                       f"[{instance.name}]", "missing_reference"))
+        services.append(sid)
+        bindings.append(binding)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise Problem(400, f"Invalid request: {first['field']} {first['reason']}{more}",
+                      invalid_parameters=problems[:100])
+    return services, bindings
+
+
+def _param(field: str, reason: str, rule: str) -> dict[str, Any]:
+    return {"field": field, "rule": rule, "reason": reason, "source": "body"}
+
+
 def post_integration_events(
     session: Session,
     *,
-    instance: IntegrationInstance,
+    instance_id: str,
     items: Sequence[CreateIntegrationEvent],
-    services: Sequence[uuid.UUID | None],
-    bindings: Sequence[str | None],
 ) -> dict[str, int]:
-    """Store events pushed to an instance (already validated and resolved by the caller:
-    ``services[i]`` and ``bindings[i]`` belong to ``items[i]``). Idempotent by
-    ``deduplication_id`` per instance; returns ``{accepted, duplicates}``."""
+    """Store events pushed to an instance, in the caller's transaction.
+
+    Idempotent by ``deduplication_id`` per instance (also within one request); returns
+    ``{accepted, duplicates}``. An unknown instance is a 404; an unknown service or a
+    resource of another instance is a 400 naming ``data.N.<field>``, and then nothing
+    is stored.
+    """
+    instance = get_instance(session, instance_id=instance_id)
+    services, bindings = _resolve_targets(session, instance, items)
     columns = _instance_columns(instance)
     now = utcnow()
     candidates: dict[str, dict[str, Any]] = {}
-    duplicates = 0
     for item, sid, binding in zip(items, services, bindings, strict=True):
         key = item.deduplication_id
         if key in candidates:
-            duplicates += 1
             continue
         actor = _integration_actor(instance)
         if item.actor is not None:
@@ -331,6 +425,6 @@ def list_events(
 
 
 __all__ = [
-    "DEFAULT_SORT", "FILTERS", "SORTS", "integration_display_name", "list_events",
+    "DEFAULT_SORT", "FILTERS", "SORTS", "get_instance", "integration_display_name", "list_events",
     "post_integration_events", "record_action", "record_integration_events", "to_dict",
 ]

@@ -1,0 +1,89 @@
+"""HTTP routes of integration events and the audit trail.
+
+``GET /v1/integration-events`` lists integration events AND audit entries (user actions,
+``integration: null``, ``actor.type`` ``token``); ``GET /v1/audit-log`` lists only the
+audit entries, with the same grammar.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service_catalog.catalog_services.service import get_service
+from service_catalog.core.deps import CtxDep
+from service_catalog.core.openapi import PROBLEMS, filter_param, list_params
+from service_catalog.core.render import json_response
+from service_catalog.events import service
+from service_catalog.events.schemas import (
+    CreateIntegrationEvents,
+    IntegrationEventList,
+    IntegrationEventsAccepted,
+)
+
+router = APIRouter(tags=["Integration Events"])
+
+_STR = ["eq", "neq", "contains", "oeq", "ocontains"]
+_LIST_PARAMS = list_params(
+    "integration_events",
+    filter_param("type", _STR),
+    {"name": "filter[ts][gte]", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "filter[ts][lte]", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    filter_param("integration.name", _STR),
+    filter_param("integration.instance.id", ["eq", "neq", "oeq"]),
+    filter_param("binding", _STR),
+    {"name": "filter[detail][contains]", "in": "query", "schema": {"type": "string"},
+     "description": "Keyword search in the event's detail (case-insensitive)."},
+    filter_param("attributes.<key>", _STR,
+                 "A value inside attributes, by dot path (filter[attributes.severity]=high); "
+                 "operators eq, neq, contains, oeq, ocontains, lt, lte, gt, gte"),
+    filter_param("actor.name", _STR),
+    filter_param("actor.type", _STR, "token (user actions), system, integration, or the "
+                                     "upstream's own actor type"),
+    filter_param("service_id", ["eq", "neq", "oeq"]),
+    filter_param("resource_id", _STR),
+    sort_fields=["ts"],
+    cursor=True,
+)
+
+
+@router.get("/v1/integration-events", response_model=IntegrationEventList, responses=PROBLEMS,
+            operation_id="list-integration-events", summary="List Integration Events",
+            openapi_extra=_LIST_PARAMS)
+def list_all(ctx: CtxDep) -> JSONResponse:
+    """Integration events and audit entries, newest first by default."""
+    rows, meta = service.list_events(ctx.session, query=ctx.query,
+                                     path=ctx.request.url.path)
+    return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
+
+
+@router.get("/v1/catalog-services/{serviceId}/integration-events",
+            response_model=IntegrationEventList, responses=PROBLEMS,
+            operation_id="list-catalog-service-integration-events",
+            summary="List a Service's Integration Events", openapi_extra=_LIST_PARAMS)
+def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:  # noqa: N803 - contract name
+    """The events of one catalog service (its integration events and audit entries)."""
+    svc = get_service(ctx.session, service_id=serviceId)
+    rows, meta = service.list_events(ctx.session, query=ctx.query,
+                                     path=ctx.request.url.path, service_id=svc.id)
+    return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
+
+
+@router.get("/v1/audit-log", response_model=IntegrationEventList, responses=PROBLEMS,
+            operation_id="list-audit-log", summary="List the Audit Trail",
+            openapi_extra=_LIST_PARAMS)
+def list_audit(ctx: CtxDep) -> JSONResponse:
+    """User actions that changed the catalog (who, what, when), newest first by default."""
+    rows, meta = service.list_events(ctx.session, query=ctx.query,
+                                     path=ctx.request.url.path, audit_only=True)
+    return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
+
+
+@router.post("/v1/integration-instances/{id}/integration-events", status_code=202,
+             response_model=IntegrationEventsAccepted, responses=PROBLEMS,
+             operation_id="create-integration-events", summary="Push Integration Events")
+def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
+    """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""
+    counts = service.post_integration_events(ctx.session, instance_id=id, items=body.data)
+    ctx.session.commit()
+    return json_response(counts, 202)
