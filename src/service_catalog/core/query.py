@@ -19,7 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select, true
+from sqlalchemy import Select, and_, case, func, literal, or_, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -152,21 +155,27 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _contains(col: ColumnElement[Any], value: str) -> ColumnElement[bool]:
-    return col.ilike(f"%{_like_escape(value)}%", escape="\\")
+def _contains(col: ColumnElement[Any], value: str, sqlite: bool = False) -> ColumnElement[bool]:
+    pattern = f"%{_like_escape(value)}%"
+    if sqlite:
+        # SQLite's LIKE is already case-insensitive (for ASCII, exactly like its lower()),
+        # and without lower() a scan can read a covering index: several times faster.
+        return col.like(pattern, escape="\\")
+    return col.ilike(pattern, escape="\\")
 
 
-def _string_clause(col: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
+def _string_clause(col: ColumnElement[Any], op: str, value: str, sqlite: bool = False
+                   ) -> ColumnElement[bool]:
     if op == "eq":
         return col == value
     if op == "neq":
         return or_(col != value, col.is_(None))
     if op == "contains":
-        return _contains(col, value)
+        return _contains(col, value, sqlite)
     if op == "oeq":
         return col.in_(_split(value))
     if op == "ocontains":
-        return or_(*[_contains(col, v) for v in _split(value)])
+        return or_(*[_contains(col, v, sqlite) for v in _split(value)])
     raise AssertionError(op)
 
 
@@ -199,7 +208,7 @@ def _clause(ff: FilterField, segs: Sequence[str], op: str, value: str, param: st
                 if v not in ff.choices:
                     raise _qproblem(param, f"must be one of {', '.join(ff.choices)}", "enum",
                                     choices=list(ff.choices))
-        return _string_clause(ff.column, op, value)
+        return _string_clause(ff.column, op, value, jops.sqlite)
     if kind == "uuid":
         ids = _uuid_values(param, value)
         if op == "eq":
@@ -228,7 +237,7 @@ def _clause(ff: FilterField, segs: Sequence[str], op: str, value: str, param: st
         if num is not None and num == num and abs(num) != float("inf"):
             alts.append(jops.number(ff.column, segs) == num)
         return or_(*alts)
-    return _string_clause(text, op, value)
+    return _string_clause(text, op, value, jops.sqlite)
 
 
 @dataclass
@@ -360,14 +369,63 @@ def page_request(query: Mapping[str, str]) -> PageRequest:
     return PageRequest(number=number, size=size)
 
 
+class _NoIndex(ColumnElement[Any]):
+    """A sort key SQLite must not walk an index for (``+col``): with a filter, scanning
+    the matches and sorting them beats visiting the whole table in index order."""
+
+    inherit_cache = True
+    _traverse_internals = [("col", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, col: ColumnElement[Any]) -> None:
+        self.col = col
+        self.type = col.type
+
+
+@compiles(_NoIndex)
+def _no_index_default(element: _NoIndex, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.col, **kw))
+
+
+@compiles(_NoIndex, "sqlite")
+def _no_index_sqlite(element: _NoIndex, compiler: Any, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.col, **kw))
+
+
+def _unindexed(term: Any) -> Any:
+    modifier = getattr(term, "modifier", None)
+    if modifier is operators.desc_op:
+        return _NoIndex(term.element).desc()
+    if modifier is operators.asc_op:
+        return _NoIndex(term.element).asc()
+    return term
+
+
+def _count(session: Session, stmt: Select[Any]) -> int:
+    counting = stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
+    return int(session.scalar(counting) or 0)
+
+
 def numbered_page(session: Session, stmt: Select[Any], order: list[Any], page: PageRequest
                   ) -> tuple[list[Any], int]:
-    """Rows of one number page of ``stmt`` and the total count of matches."""
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list(
-        session.scalars(stmt.order_by(*order).limit(page.size).offset((page.number - 1) * page.size))
-    )
-    return rows, int(total)
+    """Rows of one number page of ``stmt`` (a single-entity SELECT) and the total count of
+    matches.
+
+    Unfiltered, the page walks the sort index and the count is a plain ``count(*)``.
+    Filtered, one query returns the page and, with ``count(*) OVER ()``, the total: the
+    matches are found in a single scan instead of two.
+    """
+    offset = (page.number - 1) * page.size
+    if stmt.whereclause is None:
+        total = _count(session, stmt)
+        rows = list(session.scalars(stmt.order_by(*order).limit(page.size).offset(offset)))
+        return rows, total
+    windowed = stmt.add_columns(func.count().over().label("_total"))
+    result = session.execute(
+        windowed.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
+    ).all()
+    if result:
+        return [r[0] for r in result], int(result[0][-1])
+    return [], (_count(session, stmt) if offset else 0)
 
 
 def page_meta(page: PageRequest, total: int) -> dict[str, Any]:
