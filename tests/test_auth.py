@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from contract import Contract
-from service_catalog.auth.service import create_token
+from service_catalog.auth.service import TOKEN_CACHE_SECONDS, create_token
 from service_catalog.core.db import utcnow
 
 CLI = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "service-catalog")
@@ -86,6 +87,11 @@ def test_revoked_token(server: Any, contract: Contract, database_url: str,
         revoked = cli(database_url, "token", "revoke", ident, tmp=tmp_path)
         assert revoked.returncode == 0, revoked.stderr
         assert "Revoked" in revoked.stdout
+        # a serving process trusts a checked token for at most TOKEN_CACHE_SECONDS
+        deadline = time.monotonic() + TOKEN_CACHE_SECONDS + 1
+        while c.get(URL).status_code == 200:
+            assert time.monotonic() < deadline, "revocation did not take effect in time"
+            time.sleep(0.1)
         unauthorized(c.get(URL), contract)
         unauthorized(c.get(URL), contract)  # and stays refused
 
@@ -133,3 +139,12 @@ def test_tokens_stored_only_as_hash(server: Any, database_url: str, tmp_path: Pa
         for token in tokens:
             assert token.encode() not in raw
             assert token[5:].encode() not in raw
+
+
+def test_expiry_is_honoured_even_when_cached(server: Any, contract: Contract) -> None:
+    with server.db.session() as s:
+        _, token = create_token(s, name="short", expires_at=utcnow() + dt.timedelta(seconds=1.5))
+    with server.client(token=token) as c:
+        assert c.get(URL).status_code == 200  # checked and cached
+        time.sleep(1.6)
+        unauthorized(c.get(URL), contract)

@@ -15,6 +15,10 @@ from service_catalog.auth.models import AccessToken
 from service_catalog.core.db import utcnow
 
 TOKEN_PREFIX = "scat_"
+TOKEN_CACHE_SECONDS = 2.0
+"""How long a serving process trusts a token it has checked: a token revoked (by the CLI,
+another process, or directly in the database) is refused within this many seconds.
+Expiry is checked on every request."""
 ROLES = ("admin",)
 
 
@@ -96,3 +100,65 @@ def token_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a successful token lookup tells: who, until when, and whether to record use."""
+
+    actor: Actor
+    token_id: uuid.UUID
+    expires_at: dt.datetime | None
+    stale_use: bool
+
+
+def lookup_token(session: Session, token: str) -> TokenInfo | None:
+    """A read-only token check: None when the token is unknown, expired or revoked."""
+    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    stale = row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1)
+    return TokenInfo(Actor(type="token", id=str(row.id), name=row.name), row.id, row.expires_at,
+                     stale)
+
+
+def touch_token(session: Session, token_id: uuid.UUID) -> None:
+    """Record that a token was used just now."""
+    row = session.get(AccessToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
+
+
+class TokenCache:
+    """Tokens checked recently, by hash, for at most :data:`TOKEN_CACHE_SECONDS`.
+
+    Only valid tokens are kept; an expiry is still honoured to the second.
+    """
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, TokenInfo]] = {}
+
+    def get(self, token: str, now: float) -> Actor | None:
+        """The cached actor of ``token``, or None when it must be looked up."""
+        hit = self._entries.get(hash_token(token))
+        if hit is None or now - hit[0] > self.ttl:
+            return None
+        info = hit[1]
+        if info.expires_at is not None and info.expires_at <= utcnow():
+            return None
+        return info.actor
+
+    def put(self, token: str, info: TokenInfo, now: float) -> None:
+        """Remember a token just found valid."""
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[hash_token(token)] = (now, info)
+
+    def forget_all(self) -> None:
+        """Drop every entry (after a revocation in this process)."""
+        self._entries.clear()

@@ -97,7 +97,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A transaction that reads and then writes cannot wait for the write lock (SQLite
+            # answers "database is locked" at once): writers take it up front.
+            immediate = conn.get_execution_options().get("sqlite_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -119,10 +122,18 @@ class Database:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
+    def new_session(self, *, write: bool = False) -> Session:
+        """A session; ``write=True`` when it will write (on SQLite it then takes the write
+        lock when its transaction begins, so concurrent writers queue instead of failing)."""
+        session = self.sessionmaker()
+        if write and self.dialect == "sqlite":
+            session.connection(execution_options={"sqlite_write": True})
+        return session
+
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self.sessionmaker() as session:
+        with self.new_session(write=write) as session:
             try:
                 yield session
                 session.commit()

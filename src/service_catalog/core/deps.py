@@ -2,60 +2,137 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from service_catalog.auth.service import Actor, authenticate
+from service_catalog.auth.service import (
+    Actor,
+    TokenCache,
+    TokenInfo,
+    lookup_token,
+    touch_token,
+)
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem
+
+log = logging.getLogger("service_catalog.auth")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
 class Ctx:
-    """What a request handler gets: a session (committed when the handler succeeds) and who asks."""
+    """What a request handler gets: a session (committed when the handler succeeds) and who asks.
 
-    session: Session
+    The session is opened on first use, in the thread that uses it, so a handler costs one
+    trip to the thread pool, not three.
+    """
+
+    db: Database
     actor: Actor
     request: Request
+    write: bool = False
+    _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> Session:
+        """The request's session (opened on first use)."""
+        if self._session is None:
+            self._session = self.db.new_session(write=self.write)
+        return self._session
 
     @property
     def dialect(self) -> str:
         """The database dialect name."""
-        return self.session.get_bind().dialect.name
+        return self.db.dialect
 
     @property
     def query(self) -> list[tuple[str, str]]:
         """The query string as (key, value) pairs."""
         return self.request.query_params.multi_items()
 
+    def finish(self, ok: bool) -> None:
+        """Commit (``ok``) or roll back, and close the session if one was opened."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if ok:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+
 
 def _unauthorized(detail: str) -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_ctx(request: Request) -> Iterator[Ctx]:
-    """Open a session, authenticate the bearer token, and commit when the handler returns."""
+def _check_token(db: Database, token: str) -> TokenInfo | None:
+    with db.session(write=False) as session:
+        info = lookup_token(session, token)
+    if info is not None and info.stale_use:
+        try:  # best effort: recording use must never fail a request
+            with db.session(write=True) as session:
+                touch_token(session, info.token_id)
+        except OperationalError:
+            log.debug("could not record token use (database busy)")
+    return info
+
+
+def token_cache(request: Request) -> TokenCache:
+    """The app's token cache."""
+    cache = getattr(request.app.state, "token_cache", None)
+    if cache is None:
+        cache = request.app.state.token_cache = TokenCache()
+    return cache
+
+
+async def authenticate_request(request: Request) -> Actor:
+    """The actor of the request's bearer token; a 401 problem otherwise."""
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise _unauthorized("Invalid Authorization header; expected 'Bearer <token>'")
-    db: Database = request.app.state.db
-    with db.session() as session:
-        actor = authenticate(session, token.strip())
-        if actor is None:
+    cache = token_cache(request)
+    now = time.monotonic()
+    actor = cache.get(token, now)
+    if actor is None:
+        info = await run_in_threadpool(_check_token, request.app.state.db, token)
+        if info is None:
             raise _unauthorized("Invalid credentials")
-        if session.dirty:
-            # Commit the token's last_used_at now: committed after the response, it would
-            # race the client's next request (SQLite refuses a stale snapshot's write).
-            session.commit()
-        request.state.actor = actor
-        yield Ctx(session=session, actor=actor, request=request)
+        cache.put(token, info, now)
+        actor = info.actor
+    request.state.actor = actor
+    return actor
+
+
+async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """Authenticate the bearer token; give the handler a session, committed when it returns."""
+    actor = await authenticate_request(request)
+    db: Database = request.app.state.db
+    ctx = Ctx(db=db, actor=actor, request=request, write=request.method in WRITE_METHODS)
+    ok = False
+    try:
+        yield ctx
+        ok = True
+    finally:
+        if ctx._session is not None:
+            if db.dialect == "sqlite":
+                ctx.finish(ok)  # a local file: microseconds, not worth a thread hop
+            else:
+                await run_in_threadpool(ctx.finish, ok)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
