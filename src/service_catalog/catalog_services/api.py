@@ -12,7 +12,7 @@ from service_catalog.catalog_services.schemas import (
     CatalogServiceRead,
     CatalogServiceUpdate,
 )
-from service_catalog.core.deps import CtxDep
+from service_catalog.core.deps import CtxDep, run_short_read
 from service_catalog.core.openapi import LIST_PARAMS, PROBLEMS
 from service_catalog.core.render import json_response
 
@@ -39,9 +39,11 @@ def list_(ctx: CtxDep) -> JSONResponse:
 
 @router.get("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
             operation_id="fetch-catalog-service", summary="Get a Service")
-def get(id: str, ctx: CtxDep) -> JSONResponse:
+async def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One catalog service."""
-    return json_response(service.to_dict(service.get_service(ctx.session, service_id=id)))
+    body = await run_short_read(
+        ctx, lambda: service.to_dict(service.get_service(ctx.session, service_id=id)))
+    return json_response(body)
 
 
 @router.patch("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
