@@ -3,13 +3,15 @@ filters, cursor paging and errors, on SQLite and PostgreSQL, checked against the
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 import httpx
-from conftest import LiveServer
 
+from conftest import LiveServer
 from contract import Contract
 from service_catalog.events.service import record_integration_events
 from service_catalog.integrations.connectors.base import EventRecord
@@ -335,8 +337,8 @@ def test_record_integration_events_fans_out_per_service_once(
                                           binding="service", service_ids=sids,
                                           events=[*events, events[0]])
     assert again == 0
+    c = make_service(api, "fan-c")
     with server.db.session() as s:  # a new mapping gets its own copy; unmapped gets one
-        c = make_service(api, "fan-c")
         assert record_integration_events(
             s, instance=inst, resource_id="svc-res-00000001", binding="service",
             service_ids=[*sids, uuid.UUID(c["id"])], events=events) == 3
@@ -356,3 +358,54 @@ def test_record_integration_events_fans_out_per_service_once(
                                            "page[size]": 100})
     assert len(everything["data"]) == 10
     assert sum(1 for e in everything["data"] if e["service_id"] is None) == 1
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_odd_input_is_a_client_error_never_a_500(server: LiveServer, api: httpx.Client,
+                                                 contract: Contract) -> None:
+    make_service(api, "odd")
+    inst = make_instance(server)
+    bodies = [
+        ev("t1", ts="0001-01-01T00:00:00+14:00"),
+        ev("t2", ts="9999-12-31T23:59:59-14:00"),
+        ev("n1", detail="nul \x00 here"),
+        ev("n2\x00"),
+        ev("n3", attributes={"k\x00": "v"}),
+        ev("n4", attributes={"k": "v\x00"}),
+        ev("n5", service="odd\x00"),
+        ev("n6", resource_id="\x00"),
+        ev("big", attributes={"n": 10 ** 400}),
+        ev("deep", attributes={"a": nested(200)}),
+        ev("huge", attributes={"blob": "x" * 70_000}),
+        ev("u", detail="\ud800"),
+    ]
+    for body in bodies:  # sent as ASCII JSON: a lone surrogate travels as its \u escape
+        resp = api.post(f"/v1/integration-instances/{inst.id}/integration-events",
+                        content=json.dumps({"data": [body]}),
+                        headers={"content-type": "application/json"})
+        assert resp.status_code in (202, 400), (body, resp.status_code, resp.text)
+        if resp.status_code == 400:
+            contract.check(resp, 400)
+    for params in ({"filter[ts][gte]": "0001-01-01T00:00:00+14:00"},
+                   {"filter[ts][lte]": "9999-12-31T23:59:59-14:00"},
+                   {"filter[detail][contains]": "\x00"},
+                   {"filter[attributes.n][gt]": "1e400"},
+                   {"filter[attributes.a\x00]": "1"},
+                   {"page[after]": "W251bGwsbnVsbF0"},  # [null,null]
+                   {"page[before]": base64.urlsafe_b64encode(json.dumps(
+                       [{"t": "0001-01-01T00:00:00+14:00"}, str(uuid.uuid4())]).encode()).decode()},
+                   {"sort": "ts sideways"}):
+        resp = api.get("/v1/integration-events", params=params)
+        assert resp.status_code in (200, 400), (params, resp.status_code, resp.text)
+        if resp.status_code == 200:
+            listing(api, contract, **params)
+    # whatever was accepted lists cleanly
+    listing(api, contract, **{"page[size]": 100})
+    contract.check(api.post(f"/v1/integration-instances/{inst.id}/integration-events",
+                            json={"data": [ev(f"m{n}") for n in range(1001)]}), 400)

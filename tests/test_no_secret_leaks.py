@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from serveproc import ServeProcess, cli_env, run_cli
 from sqlalchemy import select
 
+from serveproc import ServeProcess, cli_env, run_cli
 from service_catalog.core.db import Database
 from service_catalog.models import load_all
 from service_catalog.testing.inventory_sim import InventorySimulator

@@ -130,7 +130,11 @@ def _parse_datetime(param: str, value: str) -> dt.datetime:
         raise _qproblem(param, "must be an RFC 3339 date-time", "is_date_time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    try:  # stored in UTC: 0001-01-01T00:00+14:00 has no UTC equivalent
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise _qproblem(param, "must be a date-time between years 1 and 9999 in UTC",
+                        "is_date_time") from None
 
 
 def _parse_number(param: str, value: str) -> float:

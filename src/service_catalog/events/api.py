@@ -61,7 +61,7 @@ def list_all(ctx: CtxDep) -> JSONResponse:
             response_model=IntegrationEventList, responses=PROBLEMS,
             operation_id="list-catalog-service-integration-events",
             summary="List a Service's Integration Events", openapi_extra=_LIST_PARAMS)
-def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:  # noqa: N803 - contract name
+def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """The events of one catalog service (its integration events and audit entries)."""
     svc = get_service(ctx.session, service_id=serviceId)
     rows, meta = service.list_events(ctx.session, query=ctx.query,

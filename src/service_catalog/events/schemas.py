@@ -51,6 +51,18 @@ class CreateIntegrationEvent(BaseModel):
     link_html: LinkHtml | None = None
     actor: EventActorIn | None = None
 
+    @field_validator("ts", mode="after")
+    @classmethod
+    def _ts(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is None:
+            return None
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=dt.UTC)
+        try:
+            return v.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError("must be a date-time between years 1 and 9999 in UTC") from None
+
     @field_validator("attributes", mode="after")
     @classmethod
     def _attributes(cls, v: Any) -> Any:

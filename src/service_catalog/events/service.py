@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import new_uuid, utcnow
-from service_catalog.core.errors import Problem, not_found
+from service_catalog.core.errors import Problem, bad_request, not_found
 from service_catalog.core.render import ts
 from service_catalog.events.models import Event
 
@@ -166,7 +166,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
         elif dialect == "sqlite":
             stmt = sqlite.insert(Event).on_conflict_do_nothing()
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            session.execute(Event.__table__.insert(), chunk)
+            session.execute(insert(Event), chunk)
             stored += len(chunk)
             continue
         result = session.execute(stmt.returning(Event.id), chunk)
@@ -256,11 +256,11 @@ def _resolve_targets(session: Session, instance: IntegrationInstance,
     by_name: dict[str, uuid.UUID] = {}
     if ids or refs:
         names = [r for r in refs if len(r) <= 120]
-        for sid, name in session.execute(
+        for found_id, name in session.execute(
             select(CatalogService.id, CatalogService.name).where(
                 or_(CatalogService.id.in_(list(ids)), CatalogService.name.in_(names)))):
-            by_id[sid] = sid
-            by_name[name] = sid
+            by_id[found_id] = found_id
+            by_name[name] = found_id
     rids = {i.resource_id for i in items if i.resource_id is not None}
     types: dict[str, str] = {}
     if rids:
@@ -400,6 +400,18 @@ def list_statement(clauses: Iterable[Any]) -> Select[Any]:
     return select(Event).where(*clauses)
 
 
+def _check_cursor(param: str, values: Sequence[Any]) -> None:
+    """Our sort keys (ts, id) are never null and ts is a real UTC instant; a forged cursor
+    saying otherwise is a 400."""
+    try:
+        if any(v is None for v in values):
+            raise ValueError
+        values[0].astimezone(dt.UTC)
+    except (ValueError, OverflowError, AttributeError):
+        raise bad_request(f"Invalid query parameter [{param}]: is not a cursor this API issued",
+                          param, "is not a cursor this API issued", source="query") from None
+
+
 def list_events(
     session: Session,
     *,
@@ -421,6 +433,9 @@ def list_events(
     cols = [q.CursorColumn(Event.ts, "datetime", "ts", desc=desc),
             q.CursorColumn(Event.id, "uuid", "id", desc=desc)]
     req = q.cursor_request(qd)
+    for param, cursor in (("page[after]", req.after), ("page[before]", req.before)):
+        if cursor:
+            _check_cursor(param, q.decode_cursor(cursor, param, [c.kind for c in cols]))
     return q.cursor_page(session, list_statement(clauses), cols, req, path=path, query=qd)
 
 
