@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.catalog_services import service
@@ -12,7 +12,7 @@ from service_catalog.catalog_services.schemas import (
     CatalogServiceRead,
     CatalogServiceUpdate,
 )
-from service_catalog.core.deps import CtxDep, run_short_read
+from service_catalog.core.deps import ActorDep, CtxDep, run_short_read
 from service_catalog.core.openapi import LIST_PARAMS, PROBLEMS
 from service_catalog.core.render import json_response
 
@@ -39,11 +39,10 @@ def list_(ctx: CtxDep) -> JSONResponse:
 
 @router.get("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
             operation_id="fetch-catalog-service", summary="Get a Service")
-async def get(id: str, ctx: CtxDep) -> JSONResponse:
+async def get(id: str, request: Request, _actor: ActorDep) -> JSONResponse:
     """One catalog service."""
-    body = await run_short_read(
-        ctx, lambda: service.to_dict(service.get_service(ctx.session, service_id=id)))
-    return json_response(body)
+    db = request.app.state.db
+    return json_response(await run_short_read(db, lambda: service.read_service(db, service_id=id)))
 
 
 @router.patch("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,

@@ -139,7 +139,11 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
 
 
-async def run_short_read(ctx: Ctx, fn: Callable[[], T]) -> T:
+ActorDep = Annotated[Actor, Depends(authenticate_request)]
+"""The authenticated actor alone, for handlers that need no session."""
+
+
+async def run_short_read(ctx: Ctx | Database, fn: Callable[[], T]) -> T:
     """Run ``fn`` (a read of a few rows by key) for an ``async`` handler.
 
     On SQLite it runs inline: a key lookup in a local WAL file takes tens of microseconds
