@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _configuration_section() -> str:
     text = README.read_text()
-    match = re.search(r"^## Configuration\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    match = re.search(r"^## Configuration\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     assert match, "README.md has no '## Configuration' section"
     return match.group(1)
 
@@ -28,7 +28,7 @@ def test_every_setting_is_in_the_readme_configuration_section() -> None:
 def test_readme_documents_no_setting_that_does_not_exist() -> None:
     section = _configuration_section()
     known = {f"SERVICE_CATALOG_{name.upper()}" for name in Settings.model_fields}
-    table_rows = re.findall(r"^\|\s*`(SERVICE_CATALOG_[A-Z0-9_]+)`", section, re.M)
+    table_rows = re.findall(r"^\|\s*`(SERVICE_CATALOG_[A-Z0-9_]+)`", section, re.MULTILINE)
     assert table_rows, "the Configuration section has no settings table"
     unknown = [row for row in table_rows if row not in known
                and row != "SERVICE_CATALOG_TEST_DATABASE_URL"]

@@ -72,12 +72,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if want_worker:
-            try:
-                from service_catalog.sync.worker import BackgroundWorker
+            import importlib
+
+            try:  # the sync engine is optional at this stage
+                worker_mod: Any = importlib.import_module("service_catalog.sync.worker")
             except ModuleNotFoundError:
-                BackgroundWorker = None  # noqa: N806 - the sync engine is optional at this stage
-            if BackgroundWorker is not None:
-                worker = BackgroundWorker(settings, database)
+                worker_mod = None
+            if worker_mod is not None:
+                worker = worker_mod.BackgroundWorker(settings, database)
                 worker.start()
         try:
             yield

@@ -210,8 +210,7 @@ def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
             param.update(rule=rule, reason=reason)
         else:
             reason = msg
-            if reason.startswith("Value error, "):
-                reason = reason[len("Value error, "):]
+            reason = reason.removeprefix("Value error, ")
             param.update(rule="invalid", reason=reason)
         key = (param["field"], param["reason"])
         if key in seen:

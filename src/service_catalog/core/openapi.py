@@ -110,7 +110,7 @@ def finalize_openapi(doc: dict[str, Any]) -> dict[str, Any]:
         "description": "An access token from `service-catalog token create`.",
     }
     for path, item in doc.get("paths", {}).items():
-        for method, op in item.items():
+        for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             responses = op["responses"]

@@ -13,6 +13,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,10 +22,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, case, func, literal, or_, true
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from service_catalog.core.errors import Problem
 
@@ -142,7 +143,7 @@ def _parse_number(param: str, value: str) -> float:
         number = float(value)
     except ValueError:
         raise _qproblem(param, "must be a number", "is_number") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise _qproblem(param, "must be a finite number", "is_number")
     return number
 
@@ -184,7 +185,7 @@ def _string_clause(col: ColumnElement[Any], op: str, value: str, sqlite: bool = 
 
 
 def _compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
-    return {
+    return {  # type: ignore[no-any-return]
         "eq": lambda: col == value,
         "lt": lambda: col < value,
         "lte": lambda: col <= value,
@@ -238,7 +239,7 @@ def _clause(ff: FilterField, segs: Sequence[str], op: str, value: str, param: st
             num = float(value)
         except ValueError:
             num = None
-        if num is not None and num == num and abs(num) != float("inf"):
+        if num is not None and math.isfinite(num):
             alts.append(jops.number(ff.column, segs) == num)
         return or_(*alts)
     return _string_clause(text, op, value, jops.sqlite)

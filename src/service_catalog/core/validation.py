@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -67,7 +68,7 @@ def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[s
                 raise _err("invalid", f"[{key}] must not be null", key=key)
             continue
         if isinstance(val, bool | int | float):
-            if isinstance(val, float) and (val != val or val in (float("inf"), float("-inf"))):
+            if isinstance(val, float) and not math.isfinite(val):
                 raise _err("is_number", f"[{key}] must be a finite number", key=key)
             continue
         if isinstance(val, str):
