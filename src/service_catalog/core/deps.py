@@ -130,8 +130,8 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
         ok = True
     finally:
         if ctx._session is not None:
-            if db.dialect == "sqlite":
-                ctx.finish(ok)  # a local file: microseconds, not worth a thread hop
+            if db.dialect == "sqlite" and not ctx.write:
+                ctx.finish(ok)  # ending a read on a local file: microseconds, not worth a hop
             else:
                 await run_in_threadpool(ctx.finish, ok)
 
