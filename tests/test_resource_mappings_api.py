@@ -268,16 +268,22 @@ def test_deleting_an_instance_removes_its_resources_and_their_mappings(
     assert api.get(f"/v1/catalog-services/{world['svc_a']['id']}").status_code == 200
 
 
-def test_nul_in_references_is_not_found(api: httpx.Client, contract: Contract,
-                                        world: dict[str, Any]) -> None:
+def test_nul_in_references_is_a_client_error(api: httpx.Client, contract: Contract,
+                                             world: dict[str, Any]) -> None:
+    """No stored name or id holds a NUL character: a reference holding one is a 400 naming
+    the field, never a 500 (PostgreSQL refuses NUL as a parameter) and never a mapping."""
     res = world["res"][0]
-    contract.check(api.post(URL, json={"service": "svc-a\x00", "resource": res["id"]}), 404)
-    contract.check(api.post(URL, json={"service": "svc-a", "resource": "AAAAAAAAAAAAAAA\x00"}),
-                   404)
-    contract.check(api.post(URL, json={"service": "svc-a", "resource": {
-        "integration_instance": "custom-prod\x00", "type": CUSTOM, "config": {"id": "r0"}}}), 404)
-    contract.check(api.post(URL, json={"service": "svc-a", "resource": {
-        "integration_instance": "custom-prod", "type": CUSTOM, "config": {"id": "r\x00"}}}), 400)
+    for body, field in (
+            ({"service": "svc-a\x00", "resource": res["id"]}, "service"),
+            ({"service": "svc-a", "resource": "AAAAAAAAAAAAAAA\x00"}, "resource"),
+            ({"service": "svc-a", "resource": {"integration_instance": "custom-prod\x00",
+                                               "type": CUSTOM, "config": {"id": "r0"}}},
+             "resource.integration_instance"),
+            ({"service": "svc-a", "resource": {"integration_instance": "custom-prod",
+                                               "type": CUSTOM, "config": {"id": "r\x00"}}},
+             "resource.config.id")):
+        problem = contract.check(api.post(URL, json=body), 400)
+        assert problem["invalid_parameters"][0]["field"] == field
     assert api.get(URL).json()["meta"]["page"]["total"] == 0
 
 

@@ -187,7 +187,7 @@ def _unstorable_text(scope: Scope, body: bytes) -> tuple[str, str, str] | None:
                     return path or "body", "body", _TEXT_REASON
                 stack.append((sub, value))
         elif isinstance(node, list):
-            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(node))
     return None
 
 
