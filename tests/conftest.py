@@ -20,13 +20,12 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pgserver import PostgresServer, free_port  # noqa: E402
-
-from service_catalog.app import create_app  # noqa: E402
-from service_catalog.auth.service import create_token  # noqa: E402
-from service_catalog.core.db import Database  # noqa: E402
-from service_catalog.core.migrate import upgrade  # noqa: E402
-from service_catalog.settings import Settings  # noqa: E402
+from pgserver import PostgresServer, free_port
+from service_catalog.app import create_app
+from service_catalog.auth.service import create_token
+from service_catalog.core.db import Database
+from service_catalog.core.migrate import upgrade
+from service_catalog.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _counter = itertools.count()
@@ -197,7 +196,7 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
 
 # --- the contract -------------------------------------------------------------------
 
-from contract import Contract  # noqa: E402
+from contract import Contract
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, Select, bindparam, delete, select
+from sqlalchemy import Row, Select, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -113,8 +113,7 @@ def get_service(session: Session, *, service_id: str) -> CatalogService:
     return svc
 
 
-_BY_ID = select(CatalogService.__table__).where(
-    CatalogService.__table__.c.id == bindparam("ident"))
+_TABLE = cast(Table, CatalogService.__table__)
 
 
 def read_service(db: Database, *, service_id: str) -> dict[str, Any]:
@@ -124,8 +123,7 @@ def read_service(db: Database, *, service_id: str) -> dict[str, Any]:
         ident = uuid.UUID(service_id)
     except ValueError:
         raise not_found("Catalog service", service_id) from None
-    with db.engine.connect() as conn:
-        row = conn.execute(_BY_ID, {"ident": ident}).first()
+    row = db.read_by_key(_TABLE, _TABLE.c.id, ident)
     if row is None:
         raise not_found("Catalog service", service_id)
     return to_dict(row)

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -53,7 +64,8 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(),
+                                                      dict[str, Any]: JSONType}
 
 
 def utcnow() -> dt.datetime:
@@ -116,6 +128,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._key_reads: dict[tuple[str, str], _KeyRead] = {}
 
     @property
     def dialect(self) -> str:
@@ -141,6 +154,49 @@ class Database:
                 session.rollback()
                 raise
 
+    def read_by_key(self, table: Table, key: Column[Any], value: Any) -> Any | None:
+        """One row of ``table`` whose unique ``key`` equals ``value``, as a named tuple of
+        its columns, or None: the hot path of GET by id.
+
+        On SQLite the statement goes straight to the driver through a pooled connection
+        (a local key lookup costs tens of microseconds; SQLAlchemy's execution machinery
+        would cost several times that), with the columns' own bind and result processors,
+        so values come back exactly as through SQLAlchemy. Elsewhere, SQLAlchemy Core.
+        """
+        if self.dialect != "sqlite":
+            with self.engine.connect() as conn:
+                return conn.execute(select(table).where(key == bindparam("k")),
+                                    {"k": value}).first()
+        plan = self._key_reads.get((table.name, key.name))
+        if plan is None:
+            plan = self._key_reads[(table.name, key.name)] = _KeyRead(self.engine.dialect,
+                                                                      table, key)
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(plan.sql, (plan.bind(value) if plan.bind else value,))
+                found = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            raw.close()  # back to the pool (which rolls back: nothing is held)
+        if found is None:
+            return None
+        values: list[Any] = [p(v) if p else v for p, v in zip(plan.results, found, strict=True)]
+        return plan.row(*values)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+class _KeyRead:
+    """A compiled ``SELECT * FROM table WHERE key = ?`` and the processors of its columns."""
+
+    def __init__(self, dialect: Any, table: Table, key: Column[Any]) -> None:
+        stmt = select(table).where(key == bindparam("k"))
+        self.sql = str(stmt.compile(dialect=dialect))
+        self.bind = key.type._cached_bind_processor(dialect)
+        self.results = [c.type._cached_result_processor(dialect, None) for c in table.columns]
+        self.row = namedtuple(f"{table.name}_row", [c.key for c in table.columns])  # type: ignore[misc]

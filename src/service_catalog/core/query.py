@@ -379,7 +379,7 @@ class _NoIndex(ColumnElement[Any]):
     the matches and sorting them beats visiting the whole table in index order."""
 
     inherit_cache = True
-    _traverse_internals = [("col", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [("col", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, col: ColumnElement[Any]) -> None:
         self.col = col
@@ -424,13 +424,18 @@ def numbered_page(session: Session, stmt: Select[Any], order: list[Any], page: P
         total = _count(session, stmt)
         rows = list(session.scalars(stmt.order_by(*order).limit(page.size).offset(offset)))
         return rows, total
-    windowed = stmt.add_columns(func.count().over().label("_total"))
-    result = session.execute(
-        windowed.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
+    # Sort only the narrow keys of the matches (the wide rows would be carried through
+    # the sorter), then read the page's rows by their unique tiebreak key.
+    keys = [getattr(t, "element", t) for t in order]
+    narrow = stmt.with_only_columns(keys[-1], func.count().over(), maintain_column_froms=True)
+    found = session.execute(
+        narrow.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
     ).all()
-    if result:
-        return [r[0] for r in result], int(result[0][-1])
-    return [], (_count(session, stmt) if offset else 0)
+    if not found:
+        return [], (_count(session, stmt) if offset else 0)
+    rows = list(session.scalars(stmt.where(keys[-1].in_([r[0] for r in found]))
+                                .order_by(*order)))
+    return rows, int(found[0][1])
 
 
 def page_meta(page: PageRequest, total: int) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 
 import service_catalog.core.db
-from sqlalchemy import Text
 
-from sqlalchemy.dialects import postgresql
 revision = '0001'
 down_revision = None
 branch_labels = None
