@@ -13,8 +13,13 @@ from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.db import Database
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
-from service_catalog.resources.ids import content_hash, looks_like_resource_id, resource_id
-from service_catalog.resources.ingest import mark_vanished, upsert_resources
+from service_catalog.resources.ids import (
+    canonical_json,
+    content_hash,
+    looks_like_resource_id,
+    resource_id,
+)
+from service_catalog.resources.ingest import known_resources, mark_vanished, upsert_resources
 from service_catalog.resources.models import Resource, ResourceMapping
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -72,6 +77,42 @@ def test_ids_are_stable_and_16_base64url() -> None:
     assert content_hash("x", {"k": 1, "j": 2}) == content_hash("x", {"j": 2, "k": 1})
     assert content_hash("x", {"k": 1}) != content_hash("y", {"k": 1})
     assert len(content_hash(None, None)) == 32
+
+
+def test_canonical_json_is_one_text_per_value() -> None:
+    assert canonical_json({"b": 1, "a": [1.5, "é", None]}) == '{"a":[1.5,"é",null],"b":1}'
+    assert canonical_json({"a": {"z": 1, "y": 2}}) == canonical_json({"a": {"y": 2, "z": 1}})
+    # What orjson cannot write goes through the strict encoder: big integers, lone
+    # surrogates; NaN and infinities stay an error (never silently null).
+    assert canonical_json({"n": 2**70}) == '{"n":1180591620717411303424}'
+    assert canonical_json({"s": "\ud800"}) == canonical_json({"s": "\ud800"})
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError):
+            canonical_json({"v": [bad]})
+
+
+def test_known_states_spare_lookups_and_follow_writes(db: Database,
+                                                      instance: IntegrationInstance) -> None:
+    """A sync reads the instance's (hash, discovered) once and passes it to every batch:
+    the result is the same as with lookups, and ``known`` follows what was written."""
+    with db.session() as s:
+        upsert_resources(s, instance=instance, records=[rec(i) for i in range(10)], now=at(0))
+        mark_vanished(s, instance=instance, seen_ids=set(upsert_resources(
+            s, instance=instance, records=[rec(i) for i in range(5)], now=at(1)).ids), now=at(1))
+    with db.session() as s:
+        known = known_resources(s, instance.id)
+    assert len(known) == 10 and sum(1 for _, d in known.values() if not d) == 5
+    with WriteCounter(db) as wc, db.session() as s:
+        r = upsert_resources(s, instance=instance, now=at(2), known=known, records=[
+            *[rec(i) for i in range(4)],                 # unchanged
+            rec(4, data={"n": "changed"}),               # changed
+            rec(5),                                      # vanished, back unchanged
+            rec(20)])                                    # new
+    assert (r.created, r.updated, r.unchanged, r.rediscovered) == (1, 1, 5, 1)
+    assert len(wc.statements) == 2  # one upsert of the new and changed, one rediscovery
+    assert len(known) == 11 and all(known[rid][1] for rid in r.ids)
+    with db.session() as s:
+        assert known == known_resources(s, instance.id)
 
 
 def test_create_then_unchanged_costs_no_write(db: Database,

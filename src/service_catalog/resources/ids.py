@@ -14,19 +14,36 @@ import re
 import uuid
 from typing import Any
 
+import orjson
+
 # One encoder for every call: json.dumps() with options builds a new one each time.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             allow_nan=False, default=str)
+_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: equal values give equal text.
-    NaN and infinities are a ValueError."""
-    return _ENCODER.encode(value)
+    NaN and infinities are a ValueError.
+
+    orjson writes it (a sync encodes two documents per resource: about 4x faster than
+    the json module). orjson writes NaN as null and refuses integers beyond 64 bits, so
+    a value whose text holds ``null`` or that orjson refuses goes through the strict json
+    encoder instead: still one deterministic text per value.
+    """
+    try:
+        out = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _ENCODER.encode(value)
+    if b"null" in out:
+        return _ENCODER.encode(value)
+    return out.decode()
 
 
-def resource_id_from_json(instance_id: uuid.UUID, type: str, config_json: str) -> str:
-    """:func:`resource_id` for a config already in canonical JSON (the bulk path)."""
+def resource_id_from_json(instance_id: uuid.UUID | str, type: str, config_json: str) -> str:
+    """:func:`resource_id` for a config already in canonical JSON (the bulk path; pass the
+    instance id as its canonical string to spare formatting it per resource)."""
     text = f"{instance_id}\n{type}\n{config_json}"
     digest = hashlib.sha256(text.encode()).digest()[:12]
     return base64.urlsafe_b64encode(digest).decode()
@@ -39,7 +56,7 @@ def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any])
 
 def content_hash_from_json(name: str | None, data_json: str) -> str:
     """:func:`content_hash` for integration_data already in canonical JSON."""
-    text = f"{_ENCODER.encode(name)}\n{data_json}"
+    text = f"{canonical_json(name)}\n{data_json}"
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 

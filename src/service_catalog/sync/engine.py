@@ -172,12 +172,12 @@ def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, lis
 
 def _store_batch(session: Session, *, instance: IntegrationInstance, connector: Connector,
                  batch: list[ResourceRecord], run_id: uuid.UUID, progress: Progress,
-                 seen: set[str]) -> None:
+                 seen: set[str], known: dict[str, tuple[str | None, bool]]) -> None:
     from service_catalog.events.service import record_integration_events
     from service_catalog.resources.ingest import upsert_resources
 
     result = upsert_resources(session, instance=instance, records=batch, run_id=run_id,
-                              now=utcnow())
+                              now=utcnow(), known=known)
     seen.update(result.ids)
     progress.created += result.created
     progress.updated += result.updated
@@ -234,6 +234,10 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
                 return Outcome(status="failed", error="The integration instance was deleted.")
             session.expunge(instance)
             connector = build_connector(session, instance, settings)
+            if connector is not None:
+                from service_catalog.resources.ingest import known_resources
+
+                known = known_resources(session, instance_id)
         if connector is None:
             # A push-only integration: nothing to poll, and nothing may vanish.
             return _outcome(progress, status="succeeded")
@@ -245,7 +249,7 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
             progress.pages += 1
             with db.session() as session:
                 _store_batch(session, instance=instance, connector=connector, batch=batch,
-                             run_id=run_id, progress=progress, seen=seen)
+                             run_id=run_id, progress=progress, seen=seen, known=known)
             if on_progress is not None:
                 on_progress(progress)
         if lease_ok is not None and not lease_ok():
