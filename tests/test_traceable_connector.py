@@ -395,12 +395,60 @@ def test_an_unchanged_tenant_gives_identical_records(sim: TraceableSimulator) ->
 def test_a_service_list_that_shifts_while_paging_fails_instead_of_losing_services() -> None:
     with TraceableSimulator(250, 1, TOKEN, inactive_every=0, vulnerable_every=0) as sim:
         conn = connector(sim, page_size=100)
-        batches = conn.discover()
-        got = [r.config["service_id"] for r in next(batches)]
-        # A service sorting first appears after page 1 was read: every later page shifts.
-        sim.tenant.add_service("svc-00000", "early-bird", endpoints=1)
+
+        def shift(operation: str | None, variables: dict[str, Any]) -> None:
+            # A service sorting first appears once page 1 was read: every later page shifts.
+            if operation == "Services" and variables.get("offset") == 100 \
+                    and "svc-00000" not in sim.tenant.services:
+                sim.tenant.add_service("svc-00000", "early-bird", endpoints=1)
+
+        sim.before_answer = shift
+        got: list[str] = []
         with pytest.raises(ConnectorError) as err:
-            for batch in batches:
+            for batch in conn.discover():
                 got += [r.config["service_id"] for r in batch]
         assert err.value.kind == "upstream" and "changed while it was read" in err.value.message
-        assert len(set(got)) == 250  # 251 exist; one was skipped, so the listing failed
+        assert got == []  # it fails before anything is stored, so nothing can vanish
+
+
+def test_services_are_yielded_while_the_endpoint_listing_is_still_read() -> None:
+    """Endpoints come grouped by service, so a service is stored as soon as the listing
+    has moved past it: the first batch arrives long before the last endpoint page."""
+    with TraceableSimulator(450, 3, TOKEN, inactive_every=0, vulnerable_every=2) as sim:
+        batches = connector(sim, page_size=100).discover()
+        first = next(batches)
+        assert len(first) == 100
+        assert sim.calls("ApiEndpoints") < 14  # of 14 pages
+        rest = [rec for batch in batches for rec in batch]
+        assert len({r.config["service_id"] for r in [*first, *rest]}) == 450
+        assert sim.calls("ApiEndpoints") == 14
+
+
+def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_services(
+        ) -> None:
+    """Should Traceable ignore the order by service, a service whose endpoints come back
+    after it was yielded is yielded again, complete: the last record of each service is
+    the same as with grouped endpoints."""
+    yields: list[str] = []
+
+    def last_records(sim: TraceableSimulator) -> dict[str, ResourceRecord]:
+        yields.clear()
+        out: dict[str, ResourceRecord] = {}
+        for batch in connector(sim, page_size=50).discover():
+            out.update((r.config["service_id"], r) for r in batch)
+            yields.extend(r.config["service_id"] for r in batch)
+        return out
+
+    with TraceableSimulator(120, 4, TOKEN, inactive_every=0, vulnerable_every=3) as sim:
+        grouped = last_records(sim)
+        assert len(yields) == 120  # grouped: each service once
+        # Riskiest endpoints first, whatever their service: services interleave.
+        sim.order_override = {"API": [{"keyExpression": {"key": "apiRiskScore"},
+                                       "direction": "DESC"}]}
+        interleaved = last_records(sim)
+    assert len(yields) > 120  # some services were yielded early, then again complete
+    assert len(grouped) == 120
+    assert set(interleaved) == set(grouped)
+    for sid, rec in grouped.items():
+        assert interleaved[sid].integration_data == rec.integration_data, sid
+    assert sum(r.integration_data["endpoints"]["total"] for r in grouped.values()) == 480

@@ -278,7 +278,7 @@ class _Execution:
         limit, offset = self._page_args(args)
         inactive = bool(args.get("includeInactive"))
         filters = args.get("filterBy") or []
-        orders = args.get("orderBy") or []
+        orders = self.sim.order_override.get(scope, args.get("orderBy") or [])
         # Cached per minute of startTime: a client's pages share one view (as its window
         # is fixed), and so do clients asking within the same minute (activity in the
         # simulator is never that close to a window's edge).
@@ -404,6 +404,12 @@ class TraceableSimulator:
         self.delay = 0.0
         self.max_limit = 10_000
         self.requests: list[dict[str, Any]] = []
+        # Called with (operation, variables) before each GraphQL request is answered: a
+        # test's way to change the tenant at an exact point of a client's paging.
+        self.before_answer: Callable[[str | None, dict[str, Any]], None] | None = None
+        # scope -> the orderBy used instead of the client's (an upstream that ignores or
+        # overrides a client's ordering).
+        self.order_override: dict[str, list[dict[str, Any]]] = {}
         self._rules: list[_FailRule] = []
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[DocumentNode | None, list[dict[str, Any]]]] = (
@@ -541,6 +547,8 @@ class TraceableSimulator:
 
     def fault_for(self, operation: str | None, variables: dict[str, Any]) -> int | None:
         """The status an injected rule makes this request fail with, if any."""
+        if self.before_answer is not None:
+            self.before_answer(operation, variables)
         with self._lock:
             for rule in self._rules:
                 if rule.operation != operation:

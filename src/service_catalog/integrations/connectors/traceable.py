@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -423,27 +423,23 @@ class TraceableConnector(Connector):
                 {m for m in gql.API_METRICS if m in names})
 
     def discover(self) -> Iterator[list[ResourceRecord]]:
-        """Yield one batch of ``traceable_service`` records per page of services."""
+        """Yield batches of ``traceable_service`` records (at most a page each) as the
+        services are complete."""
         with fewer_gc_passes():
             yield from self._discover()
 
     def _discover(self) -> Iterator[list[ResourceRecord]]:
+        """Open vulnerabilities first, then the service list, then the tenant's endpoints
+        ordered by service: each service is complete, and yielded, as soon as the endpoint
+        listing moves past it, so storing overlaps with reading the rest.
+
+        Should the upstream not group the endpoints by service after all, a service whose
+        endpoints come back after it was yielded is yielded again, complete, at the end.
+        """
         now = dt.datetime.now(dt.UTC)
         between = self._between(now)
         attributes, metrics = self.api_attributes()
         aggregates: dict[str, ServiceAggregate] = {}
-        document = gql.endpoints_query(attributes, metrics)
-        for rows in self._paged(document, {"between": between,
-                                           "includeInactive": self.include_inactive},
-                                "entities"):
-            for row in rows:
-                sid = row.get("serviceId")
-                if not isinstance(sid, str) or not sid or not row.get("id"):
-                    continue
-                agg = aggregates.get(sid)
-                if agg is None:
-                    agg = aggregates[sid] = ServiceAggregate()
-                agg.add_endpoint(row)
         for rows in self._paged(gql.VULNERABILITIES,
                                 {"filter": gql.OPEN_VULNERABILITIES_FILTER},
                                 "vulnerabilitiesV3"):
@@ -459,33 +455,67 @@ class TraceableConnector(Connector):
                 if agg is None:
                     agg = aggregates[sid] = ServiceAggregate()
                 agg.add_vulnerability(v)
-        seen: set[str] = set()
+
+        names: dict[str, str] = {}  # service id -> name, in listing order
         for rows in self._paged(gql.SERVICES, {"between": between,
                                                "includeInactive": self.include_inactive},
                                 "entities"):
-            batch = []
             for row in rows:
                 sid = row.get("id")
-                if not isinstance(sid, str) or not sid or sid in seen:
+                if not isinstance(sid, str) or not sid or sid in names:
                     continue
-                seen.add(sid)
                 name = row.get("name")
-                name = name if isinstance(name, str) and name else sid
-                data = integration_data(service_id=sid, name=name,
-                                        agg=aggregates.pop(sid, None),
-                                        base_url=self.base_url)
-                batch.append(ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
-                                            name=name[:255], integration_data=data))
-            if batch:
-                yield batch
-        if self.listing_total is not None and len(seen) < self.listing_total:
+                names[sid] = name if isinstance(name, str) and name else sid
+        if self.listing_total is not None and len(names) < self.listing_total:
             # Offset paging skipped services that moved while it read (services were
-            # added before the current offset). Everything read is stored; failing here
+            # added before the current offset). Failing here, before anything is stored,
             # keeps the engine from marking the skipped ones as vanished.
             raise ConnectorError(
-                "upstream", f"Traceable's service list changed while it was read ({len(seen)} "
+                "upstream", f"Traceable's service list changed while it was read ({len(names)} "
                             f"of {self.listing_total} services seen)",
                 remediation="None needed: the next sync reads the list again.")
+
+        def record(sid: str) -> ResourceRecord:
+            name = names[sid]
+            data = integration_data(service_id=sid, name=name, agg=aggregates.get(sid),
+                                    base_url=self.base_url)
+            return ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
+                                  name=name[:255], integration_data=data)
+
+        done: set[str] = set()
+        late: set[str] = set()
+        batch: list[ResourceRecord] = []
+        current: str | None = None
+        document = gql.endpoints_query(attributes, metrics)
+        for rows in self._paged(document, {"between": between,
+                                           "includeInactive": self.include_inactive},
+                                "entities"):
+            for row in rows:
+                sid = cast(str, row.get("serviceId"))
+                if sid not in names or not row.get("id"):
+                    continue  # not a listed service (or no id): not stored
+                if sid != current:
+                    if current is not None and current not in done:
+                        done.add(current)
+                        batch.append(record(current))
+                        if len(batch) >= self.page_size:
+                            yield batch
+                            batch = []
+                    if sid in done:
+                        late.add(sid)
+                    current = sid
+                agg = aggregates.get(sid)
+                if agg is None:
+                    agg = aggregates[sid] = ServiceAggregate()
+                agg.add_endpoint(row)
+        rest = [sid for sid in names if sid not in done]  # the last, and those without any
+        for sid in [*rest, *sorted(late)]:
+            batch.append(record(sid))
+            if len(batch) >= self.page_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
                     ) -> list[EventRecord]:

@@ -131,7 +131,8 @@ def endpoints_query(attributes: Iterable[str], metrics: Iterable[str], *,
     """The API-scope (endpoint) listing asking for ``attributes`` and ``metrics`` only.
 
     With ``service_filter``, the query takes a ``$filterBy`` variable (used to page the
-    endpoints of one service, e.g. ``serviceId EQUALS <id>``) and orders by risk.
+    endpoints of one service, e.g. ``serviceId EQUALS <id>``) and orders by id; without,
+    it lists the tenant's endpoints ordered by serviceId, then id.
     """
     wanted = [a for a in API_ATTRIBUTES if a in set(attributes)]
     lines = [f'      {a}: attribute(expression: {{key: "{a}"}})' for a in wanted]
@@ -139,8 +140,12 @@ def endpoints_query(attributes: Iterable[str], metrics: Iterable[str], *,
               for m in API_METRICS if m in set(metrics)]
     params = "$between: InputTimeRange!, $includeInactive: Boolean, $limit: Int, $offset: Int"
     extra = ""
-    order = '[{keyExpression: {key: "id"}, direction: ASC}]'
+    # The tenant-wide listing comes grouped by service (serviceId, then id), so a sync
+    # can store each service as soon as the listing has moved past its endpoints.
+    order = ('[{keyExpression: {key: "serviceId"}, direction: ASC}, '
+             '{keyExpression: {key: "id"}, direction: ASC}]')
     if service_filter:
+        order = '[{keyExpression: {key: "id"}, direction: ASC}]'
         params += ", $filterBy: [InputFilter]"
         extra = "\n    filterBy: $filterBy"
     fields = "\n".join(lines)
