@@ -195,10 +195,7 @@ def upsert_resources(
             .execution_options(synchronize_session=False)
         )
     if known is not None:
-        for rid in to_write:
-            known[rid] = (by_id[rid][5], True)
-        for rid in rediscover:
-            known[rid] = (by_id[rid][5], True)
+        known.update((rid, (by_id[rid][5], True)) for rid in (*to_write, *rediscover))
     if to_write or rediscover:
         # Objects of these rows already loaded in this session must not show stale data.
         for obj in list(session.identity_map.values()):

@@ -234,13 +234,13 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
                 return Outcome(status="failed", error="The integration instance was deleted.")
             session.expunge(instance)
             connector = build_connector(session, instance, settings)
-            if connector is not None:
-                from service_catalog.resources.ingest import known_resources
-
-                known = known_resources(session, instance_id)
         if connector is None:
             # A push-only integration: nothing to poll, and nothing may vanish.
             return _outcome(progress, status="succeeded")
+        from service_catalog.resources.ingest import known_resources
+
+        with db.session(write=False) as session:
+            known = known_resources(session, instance_id)
         for batch in _prefetch(connector.discover()):
             if lease_ok is not None and not lease_ok():
                 raise LeaseLost
