@@ -12,9 +12,12 @@ from service_catalog.catalog_services.schemas import (
     CatalogServiceRead,
     CatalogServiceUpdate,
 )
-from service_catalog.core.deps import ActorDep, CtxDep, run_short_read
+from service_catalog.core.deps import CtxDep, authenticate_request, run_short_read
 from service_catalog.core.openapi import LIST_PARAMS, PROBLEMS
 from service_catalog.core.render import json_response
+
+ID_PARAM = {"name": "id", "in": "path", "required": True, "description": "The service's id.",
+            "schema": {"type": "string", "title": "Id"}}
 
 router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
 
@@ -38,11 +41,18 @@ def list_(ctx: CtxDep) -> JSONResponse:
 
 
 @router.get("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
-            operation_id="fetch-catalog-service", summary="Get a Service")
-async def get(id: str, request: Request, _actor: ActorDep) -> JSONResponse:
+            operation_id="fetch-catalog-service", summary="Get a Service",
+            openapi_extra={"parameters": [ID_PARAM]})
+async def get(request: Request) -> JSONResponse:
     """One catalog service."""
+    # The hottest route takes the request alone and authenticates it itself, sparing
+    # FastAPI's dependency resolution (as costly as the read); ``id`` is documented
+    # through ``openapi_extra``.
+    await authenticate_request(request)
     db = request.app.state.db
-    return json_response(await run_short_read(db, lambda: service.read_service(db, service_id=id)))
+    service_id = request.path_params["id"]
+    return json_response(await run_short_read(
+        db, lambda: service.read_service(db, service_id=service_id)))
 
 
 @router.patch("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,

@@ -571,7 +571,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``sim.requests`` instead."""
 
+    _entry: dict[str, Any] | None = None
+
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            # Recorded before the answer leaves: a client that has its answer finds its
+            # request in ``sim.requests``.
+            entry["status"] = status
+            self.sim.requests.append(entry)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -604,9 +612,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry: dict[str, Any] = {"operation": operation, "variables": variables,
                                  "query": query if isinstance(query, str) else None,
                                  "status": 0}
-        status = self._answer(sim, body, raw, operation, variables)
-        entry["status"] = status
-        sim.requests.append(entry)
+        self._entry = entry
+        self._answer(sim, body, raw, operation, variables)
 
     def _answer(self, sim: TraceableSimulator, body: Any, raw: bytes, operation: str | None,
                 variables: dict[str, Any]) -> int:
