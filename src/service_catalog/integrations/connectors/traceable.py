@@ -226,7 +226,7 @@ def fewer_gc_passes() -> Iterator[None]:
     with _gc_lock:
         if _gc_users == 0:
             _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], 50_000), _gc_saved[1], max(_gc_saved[2], 100))
+            gc.set_threshold(max(_gc_saved[0], 200_000), _gc_saved[1], max(_gc_saved[2], 100))
         _gc_users += 1
     try:
         yield
