@@ -205,13 +205,21 @@ def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> d
     sim, sim_url = _start_simulator(services, endpoints)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-traceable-") as tmp:
-            db_url = f"sqlite:///{Path(tmp) / 'catalog.db'}"
-            key_file = str(Path(tmp) / "catalog.key")
-            instance_id = _setup_instance(db_url, key_file, sim_url, page_size)
+            # The raw fetch is the best of two passes; the first sync is too, each into a
+            # fresh database of its own (the machine is shared and noisy).
+            targets = []
+            for k in (1, 2):
+                db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
+                key_file = str(Path(tmp) / f"catalog{k}.key")
+                targets.append((db_url, key_file,
+                                _setup_instance(db_url, key_file, sim_url, page_size), k))
             raw, raw_json, requests, size = _raw_fetch(sim_url, page_size)
-            first = _sync_in_child(db_url, key_file, instance_id)
+            firsts = [(_sync_in_child(u, kf, iid), u, kf, iid, k) for u, kf, iid, k in targets]
+            first, db_url, key_file, instance_id, k = min(firsts, key=lambda f: f[0]["seconds"])
+            first["other_seconds"] = max(f[0]["seconds"] for f in firsts)
+            first["peak_rss_mb"] = max(f[0]["peak_rss_mb"] for f in firsts)
             second = _sync_in_child(db_url, key_file, instance_id)
-            db_mb = (Path(tmp) / "catalog.db").stat().st_size / 1e6
+            db_mb = (Path(tmp) / f"catalog{k}.db").stat().st_size / 1e6
     finally:
         sim.terminate()
         sim.wait(10)
@@ -234,7 +242,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"  first sync            {first['seconds']:8.2f} s   "
           f"{r['services'] / first['seconds']:8,.0f} services/s   "
           f"{r['endpoints'] / first['seconds']:9,.0f} endpoints/s   "
-          f"(created {first['created']:,}, {first['status']}; CPU {first['cpu_seconds']:.2f} s)")
+          f"(created {first['created']:,}, {first['status']}; CPU {first['cpu_seconds']:.2f} s; "
+          f"best of 2, the other {first['other_seconds']:.2f} s)")
     print(f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   the same {r['requests']} GraphQL "
           f"requests ({r['bytes'] / 1e6:.0f} MB), plain httpx loop, bytes only")
     print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
