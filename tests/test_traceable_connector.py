@@ -452,3 +452,21 @@ def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_
     for sid, rec in grouped.items():
         assert interleaved[sid].integration_data == rec.integration_data, sid
     assert sum(r.integration_data["endpoints"]["total"] for r in grouped.values()) == 480
+
+
+def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -> None:
+    """An endpoint row whose serviceId is not a string (a list, an object, null) belongs to
+    no listed service: it is left out, and the sync goes on."""
+    before = records(connector(sim))
+    odd = list(sim.tenant.endpoints.values())[:3]
+    owner = odd[0]["serviceId"]
+    for endpoint, value in zip(odd, (["svc"], {"id": owner}, None), strict=True):
+        endpoint["serviceId"] = value
+    sim.tenant._changed()
+    # (The simulator cannot sort mixed types: it lists by id, which keeps services together.)
+    sim.order_override = {"API": [{"keyExpression": {"key": "id"}, "direction": "ASC"}]}
+    after = records(connector(sim))
+    assert set(after) == set(before)
+    lost = sum(before[s].integration_data["endpoints"]["total"] for s in before) - \
+        sum(after[s].integration_data["endpoints"]["total"] for s in after)
+    assert lost == 3

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
@@ -491,8 +491,8 @@ class TraceableConnector(Connector):
                                            "includeInactive": self.include_inactive},
                                 "entities"):
             for row in rows:
-                sid = cast(str, row.get("serviceId"))
-                if sid not in names or not row.get("id"):
+                sid = row.get("serviceId")
+                if sid.__class__ is not str or sid not in names or not row.get("id"):
                     continue  # not a listed service (or no id): not stored
                 if sid != current:
                     if current is not None and current not in done:
