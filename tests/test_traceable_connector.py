@@ -16,6 +16,7 @@ from service_catalog.integrations.connectors.base import (
     Credential,
     ResourceRecord,
     UpstreamHTTP,
+    decode_json,
 )
 from service_catalog.integrations.connectors.traceable import (
     DESCRIPTOR,
@@ -470,3 +471,15 @@ def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -
     lost = sum(before[s].integration_data["endpoints"]["total"] for s in before) - \
         sum(after[s].integration_data["endpoints"]["total"] for s in after)
     assert lost == 3
+
+
+def test_upstream_json_is_strict_json() -> None:
+    """Both connectors decode upstream bodies with decode_json: JSON decodes (a huge
+    integer as a float); what is not strict JSON is a ValueError, which the connectors
+    report as a malformed answer."""
+    assert decode_json(b'{"n": 12345678901234567890123, "s": "\xc3\xa9"}') == {
+        "n": 1.2345678901234568e22, "s": "\u00e9"}
+    for bad in (b"{", b"NaN", b'{"x": Infinity}', b"\xff\xfe", b"[" * 2000 + b"]" * 2000,
+                b""):
+        with pytest.raises(ValueError):
+            decode_json(bad)

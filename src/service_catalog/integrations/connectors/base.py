@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import httpx
+import orjson
 
 
 @dataclass
@@ -119,6 +120,13 @@ class Connector(ABC):
     def close(self) -> None:
         """Release HTTP connections."""
         self.http.close()
+
+
+def decode_json(content: bytes) -> Any:
+    """An upstream's JSON body, decoded by orjson (2-3x faster than the json module on
+    large pages). Strict JSON: NaN, Infinity, bad UTF-8 or nesting deeper than 1024 are a
+    ValueError (orjson.JSONDecodeError); an integer beyond 64 bits becomes a float."""
+    return orjson.loads(content)
 
 
 class UpstreamHTTP:
