@@ -89,6 +89,10 @@ def test_canonical_json_is_one_text_per_value() -> None:
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(ValueError):
             canonical_json({"v": [bad]})
+        with pytest.raises(ValueError):  # beside a real null too
+            canonical_json({"v": [None, bad]})
+    assert canonical_json(None) == "null"
+    assert canonical_json({"b": None, "a": (1, None)}) == '{"a":[1,null],"b":null}'
 
 
 def test_known_states_spare_lookups_and_follow_writes(db: Database,
