@@ -547,8 +547,6 @@ class TraceableSimulator:
 
     def fault_for(self, operation: str | None, variables: dict[str, Any]) -> int | None:
         """The status an injected rule makes this request fail with, if any."""
-        if self.before_answer is not None:
-            self.before_answer(operation, variables)
         with self._lock:
             for rule in self._rules:
                 if rule.operation != operation:
@@ -616,7 +614,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(sim, body, raw, operation, variables)
 
     def _answer(self, sim: TraceableSimulator, body: Any, raw: bytes, operation: str | None,
-                variables: dict[str, Any]) -> int:
+                variables: dict[str, Any]) -> None:
         if sim.delay:
             time.sleep(sim.delay)
         with sim._lock:
@@ -629,30 +627,31 @@ class _Handler(BaseHTTPRequestHandler):
         if limited:
             self._json(429, {"errors": [{"message": "Too many requests"}]},
                        {"Retry-After": sim.retry_after})
-            return 429
+            return
         if failing:
             self._json(sim.fail_status, {"errors": [{"message": "Internal error"}]})
-            return sim.fail_status
+            return
         if self.headers.get("Authorization") != sim.token:
             self._json(sim.reject_status,
                        {"errors": [{"message": "Unauthorized: invalid or expired API token"}]})
-            return sim.reject_status
+            return
         if body is None:
             self._json(400, {"errors": [{"message": "The body is not valid JSON"}]})
-            return 400
+            return
+        if sim.before_answer is not None:
+            sim.before_answer(operation, variables)
         rule_status = sim.fault_for(operation, variables)
         if rule_status is not None:
             self._json(rule_status, {"errors": [{"message": "Injected failure"}]})
-            return rule_status
+            return
         with sim._lock:
             malformed = sim.malformed_next > 0
             if malformed:
                 sim.malformed_next -= 1
         if malformed:
             self._send(200, b'{"data": {"entities": {"count": 3, "results": [')
-            return 200
+            return
         self._json(200, sim.execute(body))
-        return 200
 
 
 def main(argv: list[str] | None = None) -> None:
