@@ -19,7 +19,12 @@ from service_catalog.resources.ids import (
     looks_like_resource_id,
     resource_id,
 )
-from service_catalog.resources.ingest import known_resources, mark_vanished, upsert_resources
+from service_catalog.resources.ingest import (
+    known_resources,
+    mark_vanished,
+    prepare_records,
+    upsert_resources,
+)
 from service_catalog.resources.models import Resource, ResourceMapping
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -77,6 +82,42 @@ def test_ids_are_stable_and_16_base64url() -> None:
     assert content_hash("x", {"k": 1, "j": 2}) == content_hash("x", {"j": 2, "k": 1})
     assert content_hash("x", {"k": 1}) != content_hash("y", {"k": 1})
     assert len(content_hash(None, None)) == 32
+
+
+GOLDEN_INSTANCE = "6f1c2b7e-93a4-4c1e-8d2f-0a5b3c4d5e6f"
+
+
+def test_ids_and_hashes_never_change_between_versions() -> None:
+    """Ids and content hashes are stored: a release that computed them differently would
+    orphan every mapping (ids) or rewrite every row on the next sync (hashes). These were
+    computed by the first release; the bulk path must give the very same values."""
+    assert resource_id(GOLDEN_INSTANCE, "repo", {"b": 1, "a": [1, 2]}) == "VrgD76iWQqr3MEEa"
+    assert resource_id(GOLDEN_INSTANCE, "t", {"n": 2**70}) == "RizQ7qLabAeyhN3I"
+    assert content_hash("x", {"k": 1, "j": 2}) == "e7f2ee433af5277784a3d63d047b9173"
+    assert content_hash(None, None) == "037fa9819ef29d8c9c56a8e8e66cbcdb"
+    assert content_hash('é"', {"v": [None, 1.5]}) == "7ed5fc9fe6eee7147d557a7fde186fa0"
+    batch = prepare_records(GOLDEN_INSTANCE, [
+        ResourceRecord(type="repo", config={"b": 1, "a": [1, 2]}, name="x",
+                       integration_data={"k": 1, "j": 2}),
+        ResourceRecord(type="inventory_item", config={"item_id": "item-00001"},
+                       name="Item 1", integration_data={"kind": "server", "name": "Item 1",
+                                                        "tags": ["env:prod"]}),
+        ResourceRecord(type="t", config={"n": 2**70}, name='é"',
+                       integration_data={"v": [None, 1.5]}),
+        ResourceRecord(type="thing", config={"id": "a\x00"}, name="n\x00",
+                       integration_data={"k\x00": "v\x00"}),
+        ResourceRecord(type="none", config={"id": None}, name=None, integration_data=None),
+    ])
+    assert {rid: entry[5] for rid, entry in batch.by_id.items()} == {
+        "VrgD76iWQqr3MEEa": "e7f2ee433af5277784a3d63d047b9173",
+        "vfQ_lMUa-XDSjKPG": "cecbdccc851847cd2633e0913f582165",
+        "RizQ7qLabAeyhN3I": "7ed5fc9fe6eee7147d557a7fde186fa0",
+        "w6aie0nchUh8O6oJ": "3b1b2f5ec739d1af4dd6f7d6c62b0700",
+        resource_id(GOLDEN_INSTANCE, "none", {"id": None}): content_hash(None, None),
+    }
+    with pytest.raises(ValueError, match="NaN"):
+        prepare_records(GOLDEN_INSTANCE, [ResourceRecord(
+            type="t", config={"id": 1}, name="x", integration_data={"v": [None, float("nan")]})])
 
 
 def test_canonical_json_is_one_text_per_value() -> None:

@@ -7,7 +7,7 @@ gets the same id, whichever way it arrived (sync, push, initialize, mapping).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
 import re
@@ -19,8 +19,21 @@ import orjson
 # One encoder for every call: json.dumps() with options builds a new one each time.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             allow_nan=False, default=str)
-_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+#: orjson's options for canonical JSON (the bulk path in ``resources.ingest`` uses them too).
+CANONICAL_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
                    | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def canonical_json_bytes(value: Any) -> bytes:
+    """:func:`canonical_json` as UTF-8 bytes (what ids and hashes are computed over; the
+    bulk path decodes to text only the rows it writes)."""
+    try:
+        out = orjson.dumps(value, default=str, option=CANONICAL_OPTIONS)
+    except TypeError:
+        return _ENCODER.encode(value).encode()
+    if b"null" in out and orjson.loads(out) != value:
+        return _ENCODER.encode(value).encode()
+    return out
 
 
 def canonical_json(value: Any) -> str:
@@ -34,7 +47,7 @@ def canonical_json(value: Any) -> str:
     encoder instead: still one deterministic text per value.
     """
     try:
-        out = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
+        out = orjson.dumps(value, default=str, option=CANONICAL_OPTIONS)
     except TypeError:
         return _ENCODER.encode(value)
     if b"null" in out and orjson.loads(out) != value:
@@ -42,12 +55,27 @@ def canonical_json(value: Any) -> str:
     return out.decode()
 
 
+# base64 -> base64url, as base64.urlsafe_b64encode does (without its two calls per id).
+URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def resource_id_from_bytes(prefix: bytes, config_json: bytes) -> str:
+    """The resource id from ``id_prefix(instance, type)`` and the canonical JSON of the
+    config as bytes: the bulk path's form of :func:`resource_id_from_json`."""
+    digest = hashlib.sha256(prefix + config_json).digest()[:12]
+    return binascii.b2a_base64(digest, newline=False).translate(URLSAFE).decode()
+
+
+def id_prefix(instance_id: uuid.UUID | str, type: str) -> bytes:
+    """What a resource id's hash starts with for ``(instance, type)``: computed once per
+    batch and type by the bulk path."""
+    return f"{instance_id}\n{type}\n".encode()
+
+
 def resource_id_from_json(instance_id: uuid.UUID | str, type: str, config_json: str) -> str:
-    """:func:`resource_id` for a config already in canonical JSON (the bulk path; pass the
-    instance id as its canonical string to spare formatting it per resource)."""
-    text = f"{instance_id}\n{type}\n{config_json}"
-    digest = hashlib.sha256(text.encode()).digest()[:12]
-    return base64.urlsafe_b64encode(digest).decode()
+    """:func:`resource_id` for a config already in canonical JSON (pass the instance id as
+    its canonical string to spare formatting it per resource)."""
+    return resource_id_from_bytes(id_prefix(instance_id, type), config_json.encode())
 
 
 def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any]) -> str:
@@ -55,10 +83,15 @@ def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any])
     return resource_id_from_json(uuid.UUID(str(instance_id)), type, canonical_json(config))
 
 
+def content_hash_from_bytes(name_json: bytes, data_json: bytes) -> str:
+    """:func:`content_hash` from the canonical JSON (bytes) of the name and of the
+    integration_data: the bulk path's form."""
+    return hashlib.blake2b(name_json + b"\n" + data_json, digest_size=16).hexdigest()
+
+
 def content_hash_from_json(name: str | None, data_json: str) -> str:
     """:func:`content_hash` for integration_data already in canonical JSON."""
-    text = f"{canonical_json(name)}\n{data_json}"
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return content_hash_from_bytes(canonical_json_bytes(name), data_json.encode())
 
 
 def content_hash(name: str | None, integration_data: dict[str, Any] | None) -> str:
@@ -81,6 +114,16 @@ def scrub_json_nul(text: str) -> str:
     if "\\u0000" not in text:
         return text
     return _NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
+
+
+_NUL_BYTES = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def scrub_json_nul_bytes(text: bytes) -> bytes:
+    """:func:`scrub_json_nul` for JSON as UTF-8 bytes."""
+    if b"\\u0000" not in text:
+        return text
+    return _NUL_BYTES.sub(lambda m: m.group(1) + b"\\ufffd", text)
 
 
 def scrub_nul(text: str) -> str:

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,13 +35,18 @@ from service_catalog.core.db import Database, utcnow
 from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
-    ResourceRecord,
     UpstreamHTTP,
+    fewer_gc_passes,
 )
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.settings import Settings
 from service_catalog.sync.service import Outcome
+
+if TYPE_CHECKING:
+    from service_catalog.resources.ingest import PreparedBatch
+
+T = TypeVar("T")
 
 log = logging.getLogger("service_catalog.sync")
 
@@ -115,9 +120,11 @@ def build_connector(session: Session, instance: IntegrationInstance, settings: S
                         "the instance.") from None
 
 
-def _prefetch(batches: Iterator[list[ResourceRecord]], depth: int = 2
-              ) -> Iterator[list[ResourceRecord]]:
+def _prefetch(batches: Iterator[T], depth: int = 2,
+              before_wait: Callable[[], None] | None = None) -> Iterator[T]:
     """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here.
+    ``before_wait`` is called whenever the next batch is not ready yet (a sync commits
+    then, so a slow upstream never keeps the write lock held).
 
     When the consumer stops early, the helper stops at its next page; the consumer waits
     for it a few seconds at most (a request in flight may take up to its timeout).
@@ -147,7 +154,12 @@ def _prefetch(batches: Iterator[list[ResourceRecord]], depth: int = 2
     thread.start()
     try:
         while True:
-            kind, value = q.get()
+            try:
+                kind, value = q.get_nowait()
+            except queue.Empty:
+                if before_wait is not None:
+                    before_wait()
+                kind, value = q.get()
             if kind == "batch":
                 yield value
             elif kind == "done":
@@ -170,20 +182,82 @@ def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, lis
     return out
 
 
-def _store_batch(session: Session, *, instance: IntegrationInstance, connector: Connector,
-                 batch: list[ResourceRecord], run_id: uuid.UUID, progress: Progress,
+#: Seconds a sync keeps one write transaction open across batches before it commits.
+#: A commit writes every page the transaction dirtied to the WAL, and a batch of 1,000
+#: new resources dirties pages all over the id and name indexes: committing every batch
+#: wrote those pages again and again (commits were a third of a first sync). Half a
+#: second bounds how long an API write waits for the lock.
+COMMIT_INTERVAL = 0.5
+
+
+class _BatchWriter:
+    """The write transaction a sync's batches share, committed every ``COMMIT_INTERVAL``.
+
+    Rolling back (an unexpected error) restores the run's counters to what was committed.
+    """
+
+    def __init__(self, db: Database, progress: Progress) -> None:
+        self.db = db
+        self.progress = progress
+        self._session: Session | None = None
+        self._opened = 0.0
+        self._committed = (0, 0, 0, 0, 0)
+
+    def session(self) -> Session:
+        """The open write transaction's session (opened if none is)."""
+        if self._session is None:
+            self._session = self.db.new_session(write=True)
+            self._opened = time.monotonic()
+        return self._session
+
+    def commit_if_due(self) -> None:
+        if self._session is not None and time.monotonic() - self._opened >= COMMIT_INTERVAL:
+            self.commit()
+
+    def commit(self) -> None:
+        p = self.progress
+        if self._session is not None:
+            session, self._session = self._session, None
+            try:
+                session.commit()
+            finally:
+                session.close()
+        self._committed = (p.created, p.updated, p.unchanged, p.resources, p.events)
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            try:
+                session.rollback()
+            finally:
+                session.close()
+        p = self.progress
+        p.created, p.updated, p.unchanged, p.resources, p.events = self._committed
+
+
+def _store_batch(writer: _BatchWriter, *, instance: IntegrationInstance, connector: Connector,
+                 batch: PreparedBatch, run_id: uuid.UUID, progress: Progress,
                  seen: set[str], known: dict[str, tuple[str | None, bool]]) -> None:
     from service_catalog.events.service import record_integration_events
     from service_catalog.resources.ingest import upsert_resources
 
+    if batch.settled(known):
+        # Every resource known, discovered and unchanged: nothing to write, no transaction
+        # (the write lock stays free for the API).
+        seen.update(batch.by_id)
+        progress.unchanged += len(batch)
+        progress.resources += len(batch)
+        return
+    derives = derives_events(connector)
+    session = writer.session()
     result = upsert_resources(session, instance=instance, records=batch, run_id=run_id,
-                              now=utcnow(), known=known)
+                              now=utcnow(), known=known, changes=derives)
     seen.update(result.ids)
     progress.created += result.created
     progress.updated += result.updated
     progress.unchanged += result.unchanged
     progress.resources += len(result.ids)
-    if not result.changes:
+    if not derives or not result.changes:
         return
     derived = [(ch, connector.diff_events(ch.before, ch.record)) for ch in result.changes]
     derived = [(ch, evs) for ch, evs in derived if evs]
@@ -194,6 +268,12 @@ def _store_batch(session: Session, *, instance: IntegrationInstance, connector: 
         progress.events += record_integration_events(
             session, instance=instance, resource_id=ch.id, binding=ch.record.type,
             service_ids=services.get(ch.id, []), events=evs)
+
+
+def derives_events(connector: Connector) -> bool:
+    """Whether the connector derives integration events (overrides ``diff_events``);
+    when not, a sync neither reads the stored data of changed resources nor calls it."""
+    return type(connector).diff_events is not Connector.diff_events
 
 
 def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[str]) -> int:
@@ -211,6 +291,46 @@ def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[st
     if discovered == len(seen):
         return 0
     return mark_vanished(session, instance=instance, seen_ids=seen, now=utcnow())
+
+
+def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
+            run_id: uuid.UUID, progress: Progress, seen: set[str],
+            known: dict[str, tuple[str | None, bool]], on_progress: ProgressFn | None,
+            lease_ok: Callable[[], bool] | None, should_stop: Callable[[], bool] | None
+            ) -> int:
+    """Store every batch of the connector's listing, then mark what it did not return as
+    vanished; the count of those. Raises what the connector raises, LeaseLost or Stopped
+    (nothing is marked then)."""
+    from service_catalog.resources.ingest import prepare_records
+
+    # Ids, canonical JSON and hashes are computed in the fetching thread, overlapping
+    # the previous batch's write (SQLite and PostgreSQL's drivers release the GIL).
+    batches = (prepare_records(instance.id, records) for records in connector.discover())
+    writer = _BatchWriter(db, progress)
+    try:
+        for batch in _prefetch(batches, before_wait=writer.commit):
+            if lease_ok is not None and not lease_ok():
+                raise LeaseLost
+            if should_stop is not None and should_stop():
+                raise Stopped
+            progress.pages += 1
+            _store_batch(writer, instance=instance, connector=connector, batch=batch,
+                         run_id=run_id, progress=progress, seen=seen, known=known)
+            writer.commit_if_due()
+            if on_progress is not None:
+                on_progress(progress)
+        writer.commit()
+    except (ConnectorError, LeaseLost, Stopped):
+        writer.commit()  # the batches stored so far are current: keep them
+        raise
+    except BaseException:
+        writer.rollback()
+        raise
+    if lease_ok is not None and not lease_ok():
+        raise LeaseLost
+    # The listing was complete: what it did not return is no longer discovered.
+    with db.session() as session:
+        return _mark_vanished(session, instance, seen)
 
 
 def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id: uuid.UUID,
@@ -241,22 +361,9 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
 
         with db.session(write=False) as session:
             known = known_resources(session, instance_id)
-        for batch in _prefetch(connector.discover()):
-            if lease_ok is not None and not lease_ok():
-                raise LeaseLost
-            if should_stop is not None and should_stop():
-                raise Stopped
-            progress.pages += 1
-            with db.session() as session:
-                _store_batch(session, instance=instance, connector=connector, batch=batch,
-                             run_id=run_id, progress=progress, seen=seen, known=known)
-            if on_progress is not None:
-                on_progress(progress)
-        if lease_ok is not None and not lease_ok():
-            raise LeaseLost
-        # The listing was complete: what it did not return is no longer discovered.
-        with db.session() as session:
-            vanished = _mark_vanished(session, instance, seen)
+        with fewer_gc_passes():
+            vanished = _stream(db, connector, instance, run_id, progress, seen, known,
+                               on_progress, lease_ok, should_stop)
         return _outcome(progress, status="succeeded", vanished=vanished)
     except ConnectorError as exc:
         return _connector_failure(db, settings, instance_id, progress, exc, connector)

@@ -193,21 +193,20 @@ def parse_page(resp: httpx.Response, page: int) -> tuple[list[dict[str, Any]], b
 
 def to_record(item: Any, rtype: str, page: int) -> ResourceRecord:
     """One upstream item as a resource record; ConnectorError('malformed') when it lacks a
-    string ``id`` or has a non-string ``name``."""
-    if not isinstance(item, dict):
+    string ``id`` or has a non-string ``name``. The item (freshly decoded, owned by the
+    caller) becomes the integration_data once its ``id`` is taken out: no copy."""
+    if type(item) is not dict:
         raise ConnectorError("malformed", f"Page {page} of /items holds a non-object item")
-    item_id = item.get("id")
-    if isinstance(item_id, int) and not isinstance(item_id, bool):
+    item_id = item.pop("id", None)
+    if type(item_id) is int:  # not bool
         item_id = str(item_id)
-    if not isinstance(item_id, str) or not item_id:
+    if type(item_id) is not str or not item_id:
         raise ConnectorError("malformed", f"Page {page} of /items holds an item without an id")
     name = item.get("name")
-    if name is not None and not isinstance(name, str):
+    if name is not None and type(name) is not str:
         raise ConnectorError("malformed",
                              f"Item {item_id!r} on page {page} has a non-string name")
-    data = {k: v for k, v in item.items() if k != "id"}
-    return ResourceRecord(type=rtype, config={"item_id": item_id}, name=name,
-                          integration_data=data)
+    return ResourceRecord(rtype, {"item_id": item_id}, name, item)
 
 
 CONNECTOR = RestInventoryConnector

@@ -24,12 +24,9 @@ services times the listed endpoints per service (see :mod:`.traceable_data`).
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -44,6 +41,7 @@ from service_catalog.integrations.connectors.base import (
     UpstreamHTTP,
     VerifyResult,
     decode_json,
+    fewer_gc_passes,
 )
 from service_catalog.integrations.connectors.traceable_data import (
     ENDPOINTS_LISTED,
@@ -202,35 +200,6 @@ DESCRIPTOR: dict[str, Any] = {
 }
 
 BINDABLE_ENTITIES = ("Traceable Service",)
-
-
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] = (700, 10, 10)
-
-
-@contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """Raise the cyclic GC's first threshold while a sync runs.
-
-    A sync of a large tenant allocates millions of short-lived containers (decoded pages)
-    while holding a large, long-lived set (the per-service aggregates); with the default
-    threshold (700) the collector walks that set over and over, about a third of the
-    sync's CPU. Nothing a sync allocates forms cycles; the threshold goes back when the
-    last running sync ends (process-wide, so counted across threads)."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], 200_000), _gc_saved[1], max(_gc_saved[2], 100))
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_saved)
 
 
 def _iso(when: dt.datetime) -> str:
