@@ -3,6 +3,7 @@ SQLite and PostgreSQL. Syncs are requested over HTTP and run by an in-test worke
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,14 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from conftest import LiveServer
-from service_catalog.core.db import utcnow
+from service_catalog.core.db import Database, utcnow
 from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import EventRecord, ResourceRecord
 from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
 from service_catalog.settings import Settings
-from service_catalog.sync.models import SyncState
+from service_catalog.sync.models import SyncPageDigest, SyncState
 from service_catalog.sync.worker import BackgroundWorker, Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import ingestion, latest_run, make_instance, resources, sync_now
@@ -316,3 +318,141 @@ def test_stopping_a_worker_mid_sync_releases_the_instance_for_the_next_run(
     assert ingestion(api, iid)["scheduler_state"] == {"status": "ok"}
     assert Worker(settings, server.db).run_once() is not None  # due again at once
     assert latest_run(api, iid)["status"] == "succeeded"
+
+
+def page_digests(db: Database, iid: str) -> dict[str, list[str]]:
+    """The page digests the instance's last complete sync remembered: digest -> ids."""
+    with db.session() as s:
+        rows = s.execute(select(SyncPageDigest.digest, SyncPageDigest.resource_ids)
+                         .where(SyncPageDigest.instance_id == uuid.UUID(iid)))
+        return {digest: ids.split() for digest, ids in rows}
+
+
+def test_unchanged_pages_are_remembered_yet_a_push_in_between_is_undone(
+        api: httpx.Client, server: LiveServer, settings: Settings, fast: Settings,
+        sim: InventorySimulator) -> None:
+    """A page the upstream serves unchanged is not processed again, unless its resources
+    are no longer stored as the last sync left them: then the upstream's data wins."""
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, settings, server.db, iid)["created"] == 250
+    pages = page_digests(server.db, iid)
+    stored = resources(server.db, iid)
+    assert sorted(len(ids) for ids in pages.values()) == [50, 100, 100]
+    assert {rid for ids in pages.values() for rid in ids} == {r.id for r in stored.values()}
+
+    # Someone pushes other data for an item whose upstream page does not change.
+    pushed = api.put(f"/v1/integration-instances/{iid}/resources", json={"data": [{
+        "type": "inventory_item", "config": {"item_id": "item-00007"}, "name": "Pushed",
+        "integration_data": {"kind": "pushed"}}]})
+    assert pushed.status_code == 200, pushed.text
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["created"], run["updated"], run["unchanged"]) == (0, 1, 249)
+    item = resources(server.db, iid)["item-00007"]
+    assert item.name == "Item 7" and item.integration_data["kind"] != "pushed"
+    assert page_digests(server.db, iid) == pages  # the same pages, stored as before
+
+    # A changed page is processed and remembered anew; the others stay.
+    sim.items[120]["owner"] = "team-new"
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["updated"], run["unchanged"]) == (1, 249)
+    after = page_digests(server.db, iid)
+    assert len(after) == 3 and len(set(after) & set(pages)) == 2
+
+    # A failed sync keeps the digests of the last complete one (what it stored stays).
+    sim.items[0]["owner"] = "team-x"
+    sim.fail_on_page = 3
+    failed = sync_now(api, fast, server.db, iid)
+    assert (failed["status"], failed["updated"]) == ("failed", 1)
+    assert page_digests(server.db, iid) == after
+    sim.fail_on_page = None
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["status"], run["updated"], run["unchanged"]) == ("succeeded", 0, 250)
+    assert resources(server.db, iid)["item-00001"].integration_data["owner"] == "team-x"
+    assert len(set(page_digests(server.db, iid)) & set(after)) == 2
+
+
+def test_a_resource_vanished_and_back_on_an_unchanged_page_is_rediscovered(
+        api: httpx.Client, server: LiveServer, settings: Settings,
+        sim: InventorySimulator) -> None:
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, settings, server.db, iid)["created"] == 250
+    last = sim.items.pop()  # the last page changes; pages 1 and 2 do not
+    assert sync_now(api, settings, server.db, iid)["vanished"] == 1
+    sim.items.append(last)
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["unchanged"], run["vanished"]) == (250, 0)
+    assert all(r.discovered for r in resources(server.db, iid).values())
+
+
+def test_a_slow_upstream_never_keeps_the_database_locked(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
+    """Batches share a write transaction, but it is committed before waiting for the
+    upstream: other writers get the SQLite lock while the sync waits for a page."""
+    if server.db.dialect != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    iid = make_instance(api, sim, page_size=25)  # 10 pages
+    sim.delay = 0.6
+    worker = BackgroundWorker(settings.model_copy(update={"worker_poll_seconds": 0.1}),
+                              server.db)
+    assert api.put(f"/v1/integration-instances/{iid}/resource-ingestion",
+                   json={}).status_code == 200
+    worker.start()
+    path = server.db.engine.url.database
+    assert path
+    locked = 0
+    try:
+        deadline = time.monotonic() + 30
+        while sum(1 for r in sim.requests if r["path"] == "/items") < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for _ in range(8):  # pages keep arriving while we write
+            con = sqlite3.connect(path, timeout=0.3, isolation_level=None)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                locked += 1
+            finally:
+                con.close()
+            time.sleep(0.25)
+    finally:
+        sim.delay = 0
+        worker.stop()
+    assert locked == 0
+
+
+class FailingInventory(RestInventoryConnector):
+    """The rest-inventory connector, broken by a bug after its second page."""
+
+    def discover(self) -> Iterator[list[ResourceRecord]]:
+        for n, batch in enumerate(super().discover()):
+            if n == 2:
+                raise RuntimeError("a bug")
+            yield batch
+
+
+def test_an_unexpected_error_reports_only_what_was_stored(
+        api: httpx.Client, server: LiveServer, settings: Settings,
+        sim: InventorySimulator) -> None:
+    base = registry.get_integration("rest-inventory")
+    assert base is not None
+    registry.integrations()["inventory-buggy"] = registry.Integration(
+        descriptor={**base.descriptor, "name": "inventory-buggy"},
+        connector=FailingInventory, module=__name__)
+    try:
+        resp = api.post("/v1/integration-instances", json={
+            "integration_name": "inventory-buggy", "name": "buggy", "display_name": "Buggy",
+            "config": {"base_url": sim.url, "page_size": 50}})
+        assert resp.status_code == 201, resp.text
+        iid = resp.json()["id"]
+        assert api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
+            "type": "multi_key_auth", "config": {"headers": [{"name": "authorization",
+                                                              "key": TOKEN}]}}
+                        ).status_code == 201
+        run = sync_now(api, settings, server.db, iid)
+    finally:
+        registry.integrations().pop("inventory-buggy", None)
+    assert run["status"] == "failed" and "RuntimeError" in run["error"]
+    assert run["created"] == len(resources(server.db, iid)) <= 100
+    assert page_digests(server.db, iid) == {}

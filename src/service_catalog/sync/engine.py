@@ -45,6 +45,7 @@ from service_catalog.sync.service import Outcome
 
 if TYPE_CHECKING:
     from service_catalog.resources.ingest import PreparedBatch
+    from service_catalog.sync.pages import CachedPage, PageMemo
 
 T = TypeVar("T")
 
@@ -295,27 +296,53 @@ def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[st
 
 def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
             run_id: uuid.UUID, progress: Progress, seen: set[str],
-            known: dict[str, tuple[str | None, bool]], on_progress: ProgressFn | None,
+            known: dict[str, tuple[str | None, bool]], memo: PageMemo,
+            on_progress: ProgressFn | None,
             lease_ok: Callable[[], bool] | None, should_stop: Callable[[], bool] | None
             ) -> int:
     """Store every batch of the connector's listing, then mark what it did not return as
     vanished; the count of those. Raises what the connector raises, LeaseLost or Stopped
     (nothing is marked then)."""
     from service_catalog.resources.ingest import prepare_records
+    from service_catalog.sync.pages import CachedPage
 
-    # Ids, canonical JSON and hashes are computed in the fetching thread, overlapping
-    # the previous batch's write (SQLite and PostgreSQL's drivers release the GIL).
-    batches = (prepare_records(instance.id, records) for records in connector.discover())
+    def prepared() -> Iterator[PreparedBatch | CachedPage]:
+        # Ids, canonical JSON and hashes are computed in the fetching thread, overlapping
+        # the previous batch's write (SQLite and PostgreSQL's drivers release the GIL); a
+        # page the last complete sync stored is passed on as such, unprocessed.
+        for records in connector.discover():
+            key, cached = memo.lookup(records)
+            if cached is not None:
+                yield cached
+            else:
+                batch = prepare_records(instance.id, records)
+                batch.page_key = key
+                yield batch
+
     writer = _BatchWriter(db, progress)
     try:
-        for batch in _prefetch(batches, before_wait=writer.commit):
+        for item in _prefetch(prepared(), before_wait=writer.commit):
             if lease_ok is not None and not lease_ok():
                 raise LeaseLost
             if should_stop is not None and should_stop():
                 raise Stopped
             progress.pages += 1
+            if isinstance(item, CachedPage):
+                if memo.settled(item, known):
+                    seen.update(item.ids)
+                    progress.unchanged += len(item.ids)
+                    progress.resources += len(item.ids)
+                    if on_progress is not None:
+                        on_progress(progress)
+                    continue
+                batch = prepare_records(instance.id, item.records)
+                batch.page_key = item.key
+            else:
+                batch = item
             _store_batch(writer, instance=instance, connector=connector, batch=batch,
                          run_id=run_id, progress=progress, seen=seen, known=known)
+            if batch.page_key is not None:
+                memo.remember(batch.page_key, list(batch.by_id), known)
             writer.commit_if_due()
             if on_progress is not None:
                 on_progress(progress)
@@ -328,9 +355,12 @@ def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
         raise
     if lease_ok is not None and not lease_ok():
         raise LeaseLost
-    # The listing was complete: what it did not return is no longer discovered.
+    # The listing was complete: what it did not return is no longer discovered, and the
+    # pages it stored are remembered for the next sync.
     with db.session() as session:
-        return _mark_vanished(session, instance, seen)
+        vanished = _mark_vanished(session, instance, seen)
+        memo.save(session, instance.id)
+    return vanished
 
 
 def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id: uuid.UUID,
@@ -358,11 +388,13 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
             # A push-only integration: nothing to poll, and nothing may vanish.
             return _outcome(progress, status="succeeded")
         from service_catalog.resources.ingest import known_resources
+        from service_catalog.sync.pages import PageMemo
 
         with db.session(write=False) as session:
             known = known_resources(session, instance_id)
+            memo = PageMemo.load(session, connector, instance)
         with fewer_gc_passes():
-            vanished = _stream(db, connector, instance, run_id, progress, seen, known,
+            vanished = _stream(db, connector, instance, run_id, progress, seen, known, memo,
                                on_progress, lease_ok, should_stop)
         return _outcome(progress, status="succeeded", vanished=vanished)
     except ConnectorError as exc:

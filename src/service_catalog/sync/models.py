@@ -59,3 +59,19 @@ class SyncRun(Base):
     vanished: Mapped[int] = mapped_column(default=0)
     events: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SyncPageDigest(Base):
+    """An upstream page the last complete sync of an instance stored: the digest of its
+    bytes (with what shapes its records), the ids of its resources and a digest of their
+    stored state. A later sync that gets the same page, and finds those resources stored
+    as they were, counts them unchanged without processing the page (``sync.pages``)."""
+
+    __tablename__ = "sync_page_digests"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The page's resource ids, space-separated, in the order the page lists them.
+    resource_ids: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import gc
+import hashlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -47,6 +48,24 @@ class ResourceRecord:
     config: dict[str, Any]
     name: str | None
     integration_data: dict[str, Any] | None
+
+
+class RecordBatch(list[ResourceRecord]):
+    """A batch of records that says which upstream bytes it was built from.
+
+    ``source_digest`` is a digest of the page (or pages) the records come from and
+    nothing else shapes them but the instance's config: the same digest means the same
+    records. The engine then skips processing a page whose resources are stored as the
+    last complete sync left them (``sync.pages``). None (or a plain list) when a
+    connector cannot say (e.g. records aggregated across pages).
+    """
+
+    source_digest: bytes | None = None
+
+
+def digest_of(content: bytes) -> bytes:
+    """The ``source_digest`` of an upstream body (16 bytes of BLAKE2b)."""
+    return hashlib.blake2b(content, digest_size=16).digest()
 
 
 @dataclass
@@ -95,6 +114,9 @@ class Connector(ABC):
     """What every integration implements. Subclasses set ``integration_name``."""
 
     integration_name: ClassVar[str]
+    #: Bump when the same upstream bytes would give different records (what a connector
+    #: builds changed): page digests remembered by an older version then no longer match.
+    records_version: ClassVar[int] = 1
 
     def __init__(self, *, config: Mapping[str, Any], credential: Credential | None,
                  http: UpstreamHTTP | None = None) -> None:

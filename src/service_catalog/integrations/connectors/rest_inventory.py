@@ -21,9 +21,11 @@ import httpx
 from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
+    RecordBatch,
     ResourceRecord,
     VerifyResult,
     decode_json,
+    digest_of,
 )
 
 RESOURCE_TYPE = "inventory_item"
@@ -167,7 +169,9 @@ class RestInventoryConnector(Connector):
                                                  f"{resp.status_code}")
             items, has_more = parse_page(resp, page)
             if items:
-                yield [to_record(item, rtype, page) for item in items]
+                batch = RecordBatch(to_record(item, rtype, page) for item in items)
+                batch.source_digest = digest_of(resp.content)
+                yield batch
             if not items or not has_more:
                 return
         raise ConnectorError("malformed", f"The upstream kept listing past {MAX_PAGES} pages")
