@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.db import Database
@@ -340,3 +340,62 @@ def test_nul_characters_become_replacement_characters(
         upsert_resources(s, instance=instance, records=[
             ResourceRecord(type="thing", config={"id": "x"}, name="x",
                            integration_data={"v": float("nan")})], now=at(2))
+
+
+def test_known_states_follow_what_other_writers_insert_or_delete(
+        db: Database, instance: IntegrationInstance) -> None:
+    """A sync reads the stored states once; resources another writer initializes (or
+    deletes) meanwhile are still counted right: hydrated ones as updated, not created."""
+    other = IntegrationInstance(name=f"other-{uuid.uuid4().hex[:6]}", display_name="Other",
+                                integration_name="custom")
+    with db.session() as s:
+        s.add(other)
+        s.flush()
+        upsert_resources(s, instance=instance, records=[rec(i) for i in range(5)], now=at(0))
+    with db.session() as s:
+        known = known_resources(s, instance.id)
+
+    def initialize(n: int) -> None:
+        with db.session() as s:
+            s.add(Resource(id=resource_id(instance.id, "thing", {"id": str(n)}),
+                           instance_id=instance.id, integration_name="custom", type="thing",
+                           config={"id": str(n)}, created_at=at(1), updated_at=at(1)))
+
+    lookups: list[str] = []
+
+    def on_sql(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "json_each" in statement or "unnest" in statement or " IN (" in statement:
+            lookups.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", on_sql)
+    try:
+        with db.session() as s:  # nobody else wrote: nothing to look up on SQLite
+            r = upsert_resources(s, instance=instance, known=known, now=at(2),
+                                 records=[rec(i) for i in range(3, 8)])
+        assert (r.created, r.unchanged) == (3, 2)
+        if db.dialect == "sqlite":
+            assert lookups == []
+        initialize(20)
+        initialize(21)
+        with db.session() as s:
+            r = upsert_resources(s, instance=instance, known=known, now=at(3),
+                                 records=[rec(20), rec(30)])
+        assert (r.created, r.updated) == (1, 1)
+        with db.session() as s:  # inserted before the previous batch, met only now
+            r = upsert_resources(s, instance=instance, known=known, now=at(4),
+                                 records=[rec(21)])
+        assert (r.created, r.updated) == (0, 1)
+        # Rows above every resource of the instance deleted: lookups take over.
+        with db.session() as s:
+            upsert_resources(s, instance=other, records=[rec(i) for i in range(3)], now=at(5))
+        with db.session() as s:
+            s.execute(delete(Resource).where(Resource.instance_id == other.id))
+        initialize(40)
+        with db.session() as s:
+            r = upsert_resources(s, instance=instance, known=known, now=at(6),
+                                 records=[rec(40), rec(41)])
+        assert (r.created, r.updated) == (1, 1)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_sql)
+    with db.session() as s:
+        assert known == known_resources(s, instance.id)
