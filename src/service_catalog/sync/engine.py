@@ -216,24 +216,28 @@ class _BatchWriter:
             self.commit()
 
     def commit(self) -> None:
+        """Commit what was stored (if anything); the counters so far are now committed."""
+        self._end(commit=True)
         p = self.progress
-        if self._session is not None:
-            session, self._session = self._session, None
-            try:
-                session.commit()
-            finally:
-                session.close()
         self._committed = (p.created, p.updated, p.unchanged, p.resources, p.events)
 
     def rollback(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            try:
-                session.rollback()
-            finally:
-                session.close()
+        """Roll back what is not committed, and the counters with it."""
+        self._end(commit=False)
         p = self.progress
         p.created, p.updated, p.unchanged, p.resources, p.events = self._committed
+
+    def _end(self, *, commit: bool) -> None:
+        if self._session is None:
+            return
+        session, self._session = self._session, None
+        try:
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
 
 
 def _store_batch(writer: _BatchWriter, *, instance: IntegrationInstance, connector: Connector,
