@@ -117,8 +117,8 @@ class PreparedBatch:
 
     ``by_id`` maps each id to ``(record, type, name, config JSON, data JSON or None,
     content hash)``, the JSON as UTF-8 bytes (only the rows written are decoded to text);
-    duplicates are folded (the last wins). Pure computation, so a sync prepares a batch
-    in its fetching thread while the previous one is being written.
+    duplicates are folded (the last wins). Pure computation: a batch whose resources
+    turn out all known and unchanged (:meth:`settled`) needs no transaction at all.
     """
 
     instance_id: str

@@ -45,7 +45,7 @@ from service_catalog.sync.service import Outcome
 
 if TYPE_CHECKING:
     from service_catalog.resources.ingest import PreparedBatch
-    from service_catalog.sync.pages import CachedPage, PageMemo
+    from service_catalog.sync.pages import PageMemo
 
 T = TypeVar("T")
 
@@ -308,41 +308,28 @@ def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
     vanished; the count of those. Raises what the connector raises, LeaseLost or Stopped
     (nothing is marked then)."""
     from service_catalog.resources.ingest import prepare_records
-    from service_catalog.sync.pages import CachedPage
-
-    def prepared() -> Iterator[PreparedBatch | CachedPage]:
-        # Ids, canonical JSON and hashes are computed in the fetching thread, overlapping
-        # the previous batch's write (SQLite and PostgreSQL's drivers release the GIL); a
-        # page the last complete sync stored is passed on as such, unprocessed.
-        for records in connector.discover():
-            key, cached = memo.lookup(records)
-            if cached is not None:
-                yield cached
-            else:
-                batch = prepare_records(instance.id, records)
-                batch.page_key = key
-                yield batch
 
     writer = _BatchWriter(db, progress)
     try:
-        for item in _prefetch(prepared(), before_wait=writer.commit):
+        # The helper thread fetches (and the connector decodes) the next page while this
+        # one is processed and written here: the upstream keeps answering meanwhile.
+        for records in _prefetch(connector.discover(), before_wait=writer.commit):
             if lease_ok is not None and not lease_ok():
                 raise LeaseLost
             if should_stop is not None and should_stop():
                 raise Stopped
             progress.pages += 1
-            if isinstance(item, CachedPage):
-                if memo.settled(item, known):
-                    seen.update(item.ids)
-                    progress.unchanged += len(item.ids)
-                    progress.resources += len(item.ids)
-                    if on_progress is not None:
-                        on_progress(progress)
-                    continue
-                batch = prepare_records(instance.id, item.records)
-                batch.page_key = item.key
-            else:
-                batch = item
+            key, cached = memo.lookup(records)
+            if cached is not None and memo.settled(cached, known):
+                # The page the last complete sync stored, its resources stored as left.
+                seen.update(cached.ids)
+                progress.unchanged += len(cached.ids)
+                progress.resources += len(cached.ids)
+                if on_progress is not None:
+                    on_progress(progress)
+                continue
+            batch = prepare_records(instance.id, records)
+            batch.page_key = key
             _store_batch(writer, instance=instance, connector=connector, batch=batch,
                          run_id=run_id, progress=progress, seen=seen, known=known)
             if batch.page_key is not None:

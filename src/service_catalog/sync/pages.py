@@ -37,13 +37,11 @@ Known = dict[str, tuple[str | None, bool]]
 
 @dataclass
 class CachedPage:
-    """A page whose key the last complete sync remembered; ``records`` are kept for when
-    its resources turn out not to be stored as they were."""
+    """A page whose key the last complete sync remembered, with what it remembered."""
 
     key: str
     ids: list[str]
     state: str
-    records: Sequence[ResourceRecord]
 
 
 def state_of(ids: Sequence[str], known: Known) -> str | None:
@@ -95,7 +93,7 @@ class PageMemo:
         hit = self.stored.get(key)
         if hit is None:
             return key, None
-        return key, CachedPage(key, hit[0], hit[1], records)
+        return key, CachedPage(key, hit[0], hit[1])
 
     def settled(self, page: CachedPage, known: Known) -> bool:
         """Whether the page's resources are stored as the last complete sync left them
