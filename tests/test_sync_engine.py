@@ -456,3 +456,21 @@ def test_an_unexpected_error_reports_only_what_was_stored(
     assert run["status"] == "failed" and "RuntimeError" in run["error"]
     assert run["created"] == len(resources(server.db, iid)) <= 100
     assert page_digests(server.db, iid) == {}
+
+
+def test_pages_remembered_under_another_config_are_processed_again(
+        api: httpx.Client, server: LiveServer, settings: Settings,
+        sim: InventorySimulator) -> None:
+    """The same upstream bytes make other resources once the instance's config changes
+    (here the type items are recorded as): remembered pages must not stand for them."""
+    iid = make_instance(api, sim, page_size=100)
+    assert sync_now(api, settings, server.db, iid)["created"] == 250
+    resp = api.patch(f"/v1/integration-instances/{iid}", json={"config": {
+        "base_url": sim.url, "page_size": 100, "resource_type": "server"}})
+    assert resp.status_code == 200, resp.text
+    run = sync_now(api, settings, server.db, iid)
+    assert (run["status"], run["created"], run["vanished"]) == ("succeeded", 250, 250)
+    listed = api.get("/v1/resources", params={"filter[integration.instance.id]": iid,
+                                              "filter[type]": "server", "page[size]": 1})
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["data"][0]["type"] == "server"
