@@ -107,7 +107,7 @@ class KnownResources(dict[str, tuple[str | None, bool]]):
     instance_key: Any = None  # the instance id as SQLite stores it
 
 
-Entry = tuple[ResourceRecord, str, str | None, bytes, bytes | None, str]
+Entry = tuple[ResourceRecord, str, str | None, str, str | None, str]
 
 
 @dataclass
@@ -116,8 +116,7 @@ class PreparedBatch:
     :func:`upsert_resources` needs beyond the database, made by :func:`prepare_records`.
 
     ``by_id`` maps each id to ``(record, type, name, config JSON, data JSON or None,
-    content hash)``, the JSON as UTF-8 bytes (only the rows written are decoded to text);
-    duplicates are folded (the last wins). Pure computation: a batch whose resources
+    content hash)``; duplicates are folded (the last wins). Pure computation: a batch whose resources
     turn out all known and unchanged (:meth:`settled`) needs no transaction at all.
     """
 
@@ -188,7 +187,8 @@ def prepare_records(instance_id: uuid.UUID | str, records: Sequence[ResourceReco
             prefix = prefixes[rtype] = id_prefix(iid, rtype)
         rid = b2a(sha256(prefix + config_json).digest()[:12], newline=False
                   ).translate(URLSAFE).decode()
-        by_id[rid] = (rec, rtype, name, config_json, None if data is None else data_json,
+        by_id[rid] = (rec, rtype, name, config_json.decode(),
+                      None if data is None else data_json.decode(),
                       blake2b(name_json + b"\n" + data_json, digest_size=16).hexdigest())
     return PreparedBatch(iid, by_id)
 
@@ -478,8 +478,7 @@ def _write_rows(session: Session, entries: list[tuple[Any, ...]], ids: list[str]
     for key, proc in procs.items():
         if proc is not None and consts[key] is not None:
             consts[key] = proc(consts[key])
-    rows = [(rid, e[1], e[2], e[3].decode(), None if e[4] is None else e[4].decode(), e[5])
-            for rid, e in zip(ids, entries, strict=True)]
+    rows = [(rid, *e[1:]) for rid, e in zip(ids, entries, strict=True)]
     if positions is not None:
         names = (*_ROW_KEYS, *consts)
         pick = operator.itemgetter(*(names.index(name) for name in positions))

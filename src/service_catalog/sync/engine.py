@@ -334,6 +334,7 @@ def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
                          run_id=run_id, progress=progress, seen=seen, known=known)
             if batch.page_key is not None:
                 memo.remember(batch.page_key, list(batch.by_id), known)
+            del batch, records  # not kept alive while the next page is awaited
             writer.commit_if_due()
             if on_progress is not None:
                 on_progress(progress)
