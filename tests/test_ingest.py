@@ -107,6 +107,8 @@ def test_ids_and_hashes_never_change_between_versions() -> None:
         ResourceRecord(type="thing", config={"id": "a\x00"}, name="n\x00",
                        integration_data={"k\x00": "v\x00"}),
         ResourceRecord(type="none", config={"id": None}, name=None, integration_data=None),
+        ResourceRecord(type="big", config={"id": 1}, name="big",
+                       integration_data={"text": "x" * 5000}),
     ])
     assert {rid: entry[5] for rid, entry in batch.by_id.items()} == {
         "VrgD76iWQqr3MEEa": "e7f2ee433af5277784a3d63d047b9173",
@@ -114,6 +116,7 @@ def test_ids_and_hashes_never_change_between_versions() -> None:
         "RizQ7qLabAeyhN3I": "7ed5fc9fe6eee7147d557a7fde186fa0",
         "w6aie0nchUh8O6oJ": "3b1b2f5ec739d1af4dd6f7d6c62b0700",
         resource_id(GOLDEN_INSTANCE, "none", {"id": None}): content_hash(None, None),
+        resource_id(GOLDEN_INSTANCE, "big", {"id": 1}): content_hash("big", {"text": "x" * 5000}),
     }
     with pytest.raises(ValueError, match="NaN"):
         prepare_records(GOLDEN_INSTANCE, [ResourceRecord(
