@@ -19,16 +19,15 @@ import orjson
 # One encoder for every call: json.dumps() with options builds a new one each time.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             allow_nan=False, default=str)
-#: orjson's options for canonical JSON (the bulk path in ``resources.ingest`` uses them too).
-CANONICAL_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
                    | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
 def canonical_json_bytes(value: Any) -> bytes:
-    """:func:`canonical_json` as UTF-8 bytes (what ids and hashes are computed over; the
-    bulk path decodes to text only the rows it writes)."""
+    """:func:`canonical_json` as UTF-8 bytes: what ids and content hashes are computed
+    over (a lone surrogate, which UTF-8 cannot hold, is a ValueError here)."""
     try:
-        out = orjson.dumps(value, default=str, option=CANONICAL_OPTIONS)
+        out = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
         return _ENCODER.encode(value).encode()
     if b"null" in out and orjson.loads(out) != value:
@@ -47,7 +46,7 @@ def canonical_json(value: Any) -> str:
     encoder instead: still one deterministic text per value.
     """
     try:
-        out = orjson.dumps(value, default=str, option=CANONICAL_OPTIONS)
+        out = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
         return _ENCODER.encode(value)
     if b"null" in out and orjson.loads(out) != value:
@@ -56,14 +55,14 @@ def canonical_json(value: Any) -> str:
 
 
 # base64 -> base64url, as base64.urlsafe_b64encode does (without its two calls per id).
-URLSAFE = bytes.maketrans(b"+/", b"-_")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def resource_id_from_bytes(prefix: bytes, config_json: bytes) -> str:
     """The resource id from ``id_prefix(instance, type)`` and the canonical JSON of the
     config as bytes: the bulk path's form of :func:`resource_id_from_json`."""
     digest = hashlib.sha256(prefix + config_json).digest()[:12]
-    return binascii.b2a_base64(digest, newline=False).translate(URLSAFE).decode()
+    return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).decode()
 
 
 def id_prefix(instance_id: uuid.UUID | str, type: str) -> bytes:

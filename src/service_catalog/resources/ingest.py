@@ -25,9 +25,7 @@ or (re)discovered it", not "the last run that saw it".
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
-import hashlib
 import operator
 import uuid
 from collections.abc import Collection, Sequence
@@ -45,10 +43,10 @@ from service_catalog.core.db import UTCDateTime, utcnow
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import (
-    CANONICAL_OPTIONS,
-    URLSAFE,
     canonical_json_bytes,
+    content_hash_from_bytes,
     id_prefix,
+    resource_id_from_bytes,
     scrub_json_nul_bytes,
     scrub_nul,
 )
@@ -145,31 +143,19 @@ def prepare_records(instance_id: uuid.UUID | str, records: Sequence[ResourceReco
     store) becomes U+FFFD; NaN or Infinity is a ValueError.
 
     The same values as :func:`~service_catalog.resources.ids.resource_id` and
-    :func:`~service_catalog.resources.ids.content_hash`, written out for the hot path (a
-    re-sync with no change is mostly this loop): orjson straight away, and the careful
-    :func:`canonical_json_bytes` only for what orjson refuses or where a ``null`` might
-    stand for a NaN.
+    :func:`~service_catalog.resources.ids.content_hash`, from the canonical JSON as bytes
+    (encoded once, hashed as is, decoded to text once).
     """
     iid = str(uuid.UUID(str(instance_id)))
     prefixes: dict[str, bytes] = {}
     by_id: dict[str, Entry] = {}
-    dumps, options, careful = orjson.dumps, CANONICAL_OPTIONS, canonical_json_bytes
-    sha256, blake2b, b2a = hashlib.sha256, hashlib.blake2b, binascii.b2a_base64
     for rec in records:
-        rtype, name, config, data = rec.type, rec.name, rec.config, rec.integration_data
+        rtype, name, data = rec.type, rec.name, rec.integration_data
         try:
-            try:
-                config_json = dumps(config, default=str, option=options)
-                data_json = dumps(data, default=str, option=options)
-            except TypeError:
-                config_json, data_json = careful(config), careful(data)
-            else:
-                if b"null" in config_json:
-                    config_json = careful(config)
-                if b"null" in data_json:
-                    data_json = careful(data)
-            name_json = dumps(name) if type(name) is str or name is None else careful(name)
-        except (TypeError, ValueError):
+            config_json = canonical_json_bytes(rec.config)
+            data_json = canonical_json_bytes(data)
+            name_json = canonical_json_bytes(name)
+        except ValueError:
             raise ValueError(f"resource {rec.type} {rec.config!r} carries a value JSON cannot "
                              f"hold (NaN, Infinity or a lone surrogate)") from None
         # NUL cannot be stored by PostgreSQL: it becomes U+FFFD, the same on every database.
@@ -181,15 +167,14 @@ def prepare_records(instance_id: uuid.UUID | str, records: Sequence[ResourceReco
             rtype = scrub_nul(rtype)
         if name is not None and "\x00" in name:
             name = scrub_nul(name)
-            name_json = careful(name)
+            name_json = canonical_json_bytes(name)
         prefix = prefixes.get(rtype)
         if prefix is None:
             prefix = prefixes[rtype] = id_prefix(iid, rtype)
-        rid = b2a(sha256(prefix + config_json).digest()[:12], newline=False
-                  ).translate(URLSAFE).decode()
-        by_id[rid] = (rec, rtype, name, config_json.decode(),
-                      None if data is None else data_json.decode(),
-                      blake2b(name_json + b"\n" + data_json, digest_size=16).hexdigest())
+        by_id[resource_id_from_bytes(prefix, config_json)] = (
+            rec, rtype, name, config_json.decode(),
+            None if data is None else data_json.decode(),
+            content_hash_from_bytes(name_json, data_json))
     return PreparedBatch(iid, by_id)
 
 
@@ -275,8 +260,7 @@ def upsert_resources(
             chunk = updated[start:start + _CHUNK]
             for rid, data in session.execute(_by_ids(session, chunk, Resource.integration_data)):
                 before[rid] = data
-        _write_rows(session, [by_id[rid] for rid in to_write], to_write,
-                    instance=instance, run_id=run_id, now=now)
+        _write_rows(session, by_id, to_write, instance=instance, run_id=run_id, now=now)
         result.updated = len(updated)
         result.created = len(to_write) - len(updated)
         if changes:
@@ -457,11 +441,11 @@ def _upsert_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str
     return compiled.string, positions, processors
 
 
-def _write_rows(session: Session, entries: list[tuple[Any, ...]], ids: list[str], *,
+def _write_rows(session: Session, by_id: dict[str, Entry], ids: list[str], *,
                 instance: IntegrationInstance, run_id: uuid.UUID | None,
                 now: dt.datetime) -> None:
-    """Upsert the rows ``ids`` (their ``by_id`` entries of :func:`upsert_resources`) with
-    one executemany of the compiled statement.
+    """Upsert the resources ``ids`` of a prepared batch's ``by_id`` with one executemany
+    of the compiled statement.
 
     The statement is compiled once per dialect and the per-batch constants (instance,
     run, time) go through their type's bind processor once per batch, not once per row;
@@ -478,7 +462,7 @@ def _write_rows(session: Session, entries: list[tuple[Any, ...]], ids: list[str]
     for key, proc in procs.items():
         if proc is not None and consts[key] is not None:
             consts[key] = proc(consts[key])
-    rows = [(rid, *e[1:]) for rid, e in zip(ids, entries, strict=True)]
+    rows = [(rid, *by_id[rid][1:]) for rid in ids]
     if positions is not None:
         names = (*_ROW_KEYS, *consts)
         pick = operator.itemgetter(*(names.index(name) for name in positions))
