@@ -23,15 +23,16 @@ _ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
                    | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
-def canonical_json_bytes(value: Any) -> bytes:
-    """:func:`canonical_json` as UTF-8 bytes: what ids and content hashes are computed
-    over (a lone surrogate, which UTF-8 cannot hold, is a ValueError here)."""
+def _canonical(value: Any) -> bytes | str:
+    """orjson's canonical JSON (bytes) of ``value``, or the strict encoder's (text) when
+    orjson refuses it or its text holds a ``null`` that does not read back as the value
+    (NaN or an infinity that orjson wrote as null: the strict encoder raises)."""
     try:
         out = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
-        return _ENCODER.encode(value).encode()
+        return _ENCODER.encode(value)
     if b"null" in out and orjson.loads(out) != value:
-        return _ENCODER.encode(value).encode()
+        return _ENCODER.encode(value)
     return out
 
 
@@ -45,57 +46,49 @@ def canonical_json(value: Any) -> str:
     not read back as the same value (NaN became null), goes through the strict json
     encoder instead: still one deterministic text per value.
     """
-    try:
-        out = orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return _ENCODER.encode(value)
-    if b"null" in out and orjson.loads(out) != value:
-        return _ENCODER.encode(value)
-    return out.decode()
+    out = _canonical(value)
+    return out if isinstance(out, str) else out.decode()
+
+
+def canonical_json_bytes(value: Any) -> bytes:
+    """:func:`canonical_json` as UTF-8 bytes: what ids and content hashes are computed
+    over (a lone surrogate, which UTF-8 cannot hold, is a ValueError here)."""
+    out = _canonical(value)
+    return out.encode() if isinstance(out, str) else out
 
 
 # base64 -> base64url, as base64.urlsafe_b64encode does (without its two calls per id).
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+def id_prefix(instance_id: uuid.UUID | str, type: str) -> bytes:
+    """What a resource id's hash starts with for ``(instance, type)``: the bulk path
+    computes it once per batch and type."""
+    return f"{uuid.UUID(str(instance_id))}\n{type}\n".encode()
+
+
 def resource_id_from_bytes(prefix: bytes, config_json: bytes) -> str:
     """The resource id from ``id_prefix(instance, type)`` and the canonical JSON of the
-    config as bytes: the bulk path's form of :func:`resource_id_from_json`."""
+    config as bytes."""
     digest = hashlib.sha256(prefix + config_json).digest()[:12]
     return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).decode()
 
 
-def id_prefix(instance_id: uuid.UUID | str, type: str) -> bytes:
-    """What a resource id's hash starts with for ``(instance, type)``: computed once per
-    batch and type by the bulk path."""
-    return f"{instance_id}\n{type}\n".encode()
-
-
-def resource_id_from_json(instance_id: uuid.UUID | str, type: str, config_json: str) -> str:
-    """:func:`resource_id` for a config already in canonical JSON (pass the instance id as
-    its canonical string to spare formatting it per resource)."""
-    return resource_id_from_bytes(id_prefix(instance_id, type), config_json.encode())
-
-
 def resource_id(instance_id: uuid.UUID | str, type: str, config: dict[str, Any]) -> str:
     """The 16-character base64url id of the resource ``(instance, type, config)``."""
-    return resource_id_from_json(uuid.UUID(str(instance_id)), type, canonical_json(config))
+    return resource_id_from_bytes(id_prefix(instance_id, type), canonical_json_bytes(config))
 
 
 def content_hash_from_bytes(name_json: bytes, data_json: bytes) -> str:
     """:func:`content_hash` from the canonical JSON (bytes) of the name and of the
-    integration_data: the bulk path's form."""
+    integration_data."""
     return hashlib.blake2b(name_json + b"\n" + data_json, digest_size=16).hexdigest()
-
-
-def content_hash_from_json(name: str | None, data_json: str) -> str:
-    """:func:`content_hash` for integration_data already in canonical JSON."""
-    return content_hash_from_bytes(canonical_json_bytes(name), data_json.encode())
 
 
 def content_hash(name: str | None, integration_data: dict[str, Any] | None) -> str:
     """A 32-hex-character hash of what a sync may change (name and integration_data)."""
-    return content_hash_from_json(name, canonical_json(integration_data))
+    return content_hash_from_bytes(canonical_json_bytes(name),
+                                   canonical_json_bytes(integration_data))
 
 
 # A NUL character as canonical JSON writes it (``\u0000`` not itself escaped). PostgreSQL
@@ -108,18 +101,12 @@ def json_has_nul(text: str) -> bool:
     return "\\u0000" in text and _NUL.search(text) is not None
 
 
-def scrub_json_nul(text: str) -> str:
-    """JSON text with every NUL character replaced by U+FFFD (storable everywhere)."""
-    if "\\u0000" not in text:
-        return text
-    return _NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
-
-
 _NUL_BYTES = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def scrub_json_nul_bytes(text: bytes) -> bytes:
-    """:func:`scrub_json_nul` for JSON as UTF-8 bytes."""
+    """JSON (UTF-8 bytes) with every NUL character replaced by U+FFFD (storable
+    everywhere)."""
     if b"\\u0000" not in text:
         return text
     return _NUL_BYTES.sub(lambda m: m.group(1) + b"\\ufffd", text)
