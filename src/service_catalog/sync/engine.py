@@ -319,12 +319,12 @@ def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
             if should_stop is not None and should_stop():
                 raise Stopped
             progress.pages += 1
-            key, cached = memo.lookup(records)
-            if cached is not None and memo.settled(cached, known):
+            key, page = memo.lookup(records)
+            if page is not None and key is not None and memo.settled(key, page, known):
                 # The page the last complete sync stored, its resources stored as left.
-                seen.update(cached.ids)
-                progress.unchanged += len(cached.ids)
-                progress.resources += len(cached.ids)
+                seen.update(page[0])
+                progress.unchanged += len(page[0])
+                progress.resources += len(page[0])
                 if on_progress is not None:
                     on_progress(progress)
                 continue

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -35,13 +34,8 @@ from service_catalog.sync.models import SyncPageDigest
 Known = dict[str, tuple[str | None, bool]]
 
 
-@dataclass
-class CachedPage:
-    """A page whose key the last complete sync remembered, with what it remembered."""
-
-    key: str
-    ids: list[str]
-    state: str
+#: What is remembered of a page: its resource ids (in order) and their state digest.
+Remembered = tuple[list[str], str]
 
 
 def state_of(ids: Sequence[str], known: Known) -> str | None:
@@ -61,9 +55,9 @@ class PageMemo:
     this sync will store if it completes."""
 
     def __init__(self, connector: Connector, instance: IntegrationInstance,
-                 stored: dict[str, tuple[list[str], str]]) -> None:
+                 stored: dict[str, Remembered]) -> None:
         self.stored = stored
-        self.next: dict[str, tuple[list[str], str]] = {}
+        self.next: dict[str, Remembered] = {}
         self._prefix = b"\n".join((
             __version__.encode(), instance.integration_name.encode(),
             str(type(connector).records_version).encode(),
@@ -83,24 +77,21 @@ class PageMemo:
         """The page key of a batch built from bytes whose digest is ``source_digest``."""
         return hashlib.blake2b(self._prefix + source_digest, digest_size=16).hexdigest()
 
-    def lookup(self, records: Sequence[ResourceRecord]) -> tuple[str | None, CachedPage | None]:
+    def lookup(self, records: Sequence[ResourceRecord]) -> tuple[str | None, Remembered | None]:
         """The page key of a batch (None when its connector gave no digest) and, when the
-        last complete sync stored that page, what it remembered."""
+        last complete sync stored that page, what it remembered of it."""
         digest = getattr(records, "source_digest", None)
         if not digest:
             return None, None
         key = self.key(digest)
-        hit = self.stored.get(key)
-        if hit is None:
-            return key, None
-        return key, CachedPage(key, hit[0], hit[1])
+        return key, self.stored.get(key)
 
-    def settled(self, page: CachedPage, known: Known) -> bool:
+    def settled(self, key: str, page: Remembered, known: Known) -> bool:
         """Whether the page's resources are stored as the last complete sync left them
         (then it is remembered again as it was)."""
-        if state_of(page.ids, known) != page.state:
+        if state_of(page[0], known) != page[1]:
             return False
-        self.next[page.key] = (page.ids, page.state)
+        self.next[key] = page
         return True
 
     def remember(self, key: str, ids: list[str], known: Known) -> None:
@@ -121,4 +112,4 @@ class PageMemo:
                  "state": state} for key, (ids, state) in self.next.items()])
 
 
-__all__ = ["CachedPage", "PageMemo", "state_of"]
+__all__ = ["PageMemo", "Remembered", "state_of"]

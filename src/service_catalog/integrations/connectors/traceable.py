@@ -41,7 +41,6 @@ from service_catalog.integrations.connectors.base import (
     UpstreamHTTP,
     VerifyResult,
     decode_json,
-    fewer_gc_passes,
 )
 from service_catalog.integrations.connectors.traceable_data import (
     ENDPOINTS_LISTED,
@@ -389,14 +388,10 @@ class TraceableConnector(Connector):
 
     def discover(self) -> Iterator[list[ResourceRecord]]:
         """Yield batches of ``traceable_service`` records (at most a page each) as the
-        services are complete."""
-        with fewer_gc_passes():
-            yield from self._discover()
-
-    def _discover(self) -> Iterator[list[ResourceRecord]]:
-        """Open vulnerabilities first, then the service list, then the tenant's endpoints
-        ordered by service: each service is complete, and yielded, as soon as the endpoint
-        listing moves past it, so storing overlaps with reading the rest.
+        services are complete: open vulnerabilities first, then the service list, then
+        the tenant's endpoints ordered by service. Each service is complete, and yielded,
+        as soon as the endpoint listing moves past it, so storing overlaps with reading
+        the rest. (The engine runs it under ``fewer_gc_passes``, as every sync.)
 
         Should the upstream not group the endpoints by service after all, a service whose
         endpoints come back after it was yielded is yielded again, complete, at the end.
