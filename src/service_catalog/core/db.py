@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -128,7 +129,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._key_reads: dict[tuple[str, str], _KeyRead] = {}
+        self._key_reads: dict[tuple[str, str], KeyedSelect] = {}
 
     @property
     def dialect(self) -> str:
@@ -161,42 +162,58 @@ class Database:
         On SQLite the statement goes straight to the driver through a pooled connection
         (a local key lookup costs tens of microseconds; SQLAlchemy's execution machinery
         would cost several times that), with the columns' own bind and result processors,
-        so values come back exactly as through SQLAlchemy. Elsewhere, SQLAlchemy Core.
+        so values come back exactly as through SQLAlchemy. Elsewhere, SQLAlchemy Core
+        (with the statement built once).
         """
-        if self.dialect != "sqlite":
-            with self.engine.connect() as conn:
-                return conn.execute(select(table).where(key == bindparam("k")),
-                                    {"k": value}).first()
         plan = self._key_reads.get((table.name, key.name))
         if plan is None:
-            plan = self._key_reads[(table.name, key.name)] = _KeyRead(self.engine.dialect,
-                                                                      table, key)
+            plan = self._key_reads[(table.name, key.name)] = KeyedSelect(
+                self.engine.dialect, list(table.columns), key)
+        if self.dialect != "sqlite":
+            with self.engine.connect() as conn:
+                return conn.execute(plan.statement, {"k": value}).first()
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute(plan.sql, (plan.bind(value) if plan.bind else value,))
+                cursor.execute(plan.sql, plan.params(value))
                 found = cursor.fetchone()
             finally:
                 cursor.close()
         finally:
             raw.close()  # back to the pool (which rolls back: nothing is held)
-        if found is None:
-            return None
-        values: list[Any] = [p(v) if p else v for p, v in zip(plan.results, found, strict=True)]
-        return plan.row(*values)
+        return None if found is None else plan.row(found)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
 
 
-class _KeyRead:
-    """A compiled ``SELECT * FROM table WHERE key = ?`` and the processors of its columns."""
+class KeyedSelect:
+    """``SELECT columns WHERE key = :k`` compiled once for a dialect, to run straight on
+    a driver cursor (``sql`` with ``params(value)``) where SQLAlchemy's execution
+    machinery would cost more than the query; ``row`` turns a fetched row into a named
+    tuple through the columns' own result processors."""
 
-    def __init__(self, dialect: Any, table: Table, key: Column[Any]) -> None:
-        stmt = select(table).where(key == bindparam("k"))
-        self.sql = str(stmt.compile(dialect=dialect))
-        self.bind = key.type._cached_bind_processor(dialect)
-        self.results = [c.type._cached_result_processor(dialect, None) for c in table.columns]
-        self.row = namedtuple(f"{table.name}_row", [c.key for c in table.columns])  # type: ignore[misc]
+    def __init__(self, dialect: Any, columns: Sequence[ColumnElement[Any]],
+                 key: ColumnElement[Any]) -> None:
+        self.statement = select(*columns).where(key == bindparam("k"))
+        compiled = self.statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._positional = bool(compiled.positiontup)
+        self._bind = key.type.dialect_impl(dialect).bind_processor(dialect)
+        self._results = [c.type.dialect_impl(dialect).result_processor(dialect, None)
+                         for c in columns]
+        self._row: Any = namedtuple("Row", [str(c.key) for c in columns])  # type: ignore[misc]
+
+    def bound(self, value: Any) -> Any:
+        """``value`` as the driver is given it for the key column."""
+        return self._bind(value) if self._bind is not None else value
+
+    def params(self, value: Any) -> tuple[Any, ...] | dict[str, Any]:
+        """The driver parameters for ``key = value`` (positional or named, as compiled)."""
+        return (self.bound(value),) if self._positional else {"k": self.bound(value)}
+
+    def row(self, found: Any) -> Any:
+        """A fetched row as a named tuple of the columns' Python values."""
+        return self._row(*[p(v) if p else v for p, v in zip(self._results, found, strict=True)])

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from service_catalog.core.db import UTCDateTime, utcnow
+from service_catalog.core.db import KeyedSelect, UTCDateTime, utcnow
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import (
@@ -296,14 +296,20 @@ def known_resources(session: Session, instance_id: uuid.UUID) -> KnownResources:
     machinery cost a few tenths of a second more. On SQLite, with the rowid mark of the
     same snapshot (see :class:`KnownResources`)."""
     conn = session.connection()
-    sql, positional, bind = _known_sql(conn.dialect)
-    key = bind(instance_id) if bind is not None else instance_id
-    rows = conn.exec_driver_sql(sql, (key,) if positional else {"instance_id": key})
-    known = KnownResources((rid, (chash, bool(discovered)))
-                           for rid, chash, discovered in rows.cursor.fetchall())
+    plan = _known_select(conn.dialect)
+    rows = conn.exec_driver_sql(plan.sql, plan.params(instance_id)).cursor.fetchall()
+    known = KnownResources((rid, (chash, bool(discovered))) for rid, chash, discovered in rows)
     if conn.dialect.name == "sqlite":
-        known.rowid_mark, known.instance_key = _max_rowid(session), key
+        known.rowid_mark, known.instance_key = _max_rowid(session), plan.bound(instance_id)
     return known
+
+
+@lru_cache(maxsize=4)
+def _known_select(dialect: Dialect) -> KeyedSelect:
+    """The SELECT of :func:`known_resources`, compiled once per dialect."""
+    return KeyedSelect(dialect, [Resource.__table__.c.id, Resource.__table__.c.content_hash,
+                                 Resource.__table__.c.discovered],
+                       Resource.__table__.c.instance_id)
 
 
 def _catch_up(session: Session, known: KnownResources) -> bool:
@@ -329,17 +335,6 @@ def _max_rowid(session: Session) -> int:
     b-tree."""
     found = session.connection().exec_driver_sql("SELECT max(rowid) FROM resources").scalar()
     return int(found or 0)
-
-
-@lru_cache(maxsize=4)
-def _known_sql(dialect: Dialect) -> tuple[str, bool, Any]:
-    """The compiled SELECT of :func:`known_resources`: its SQL, whether its parameters
-    are positional, and the bind processor of the instance id."""
-    compiled = (select(Resource.id, Resource.content_hash, Resource.discovered)
-                .where(Resource.instance_id == bindparam("instance_id"))
-                .compile(dialect=dialect))
-    bind = Resource.__table__.c.instance_id.type.dialect_impl(dialect).bind_processor(dialect)
-    return compiled.string, bool(compiled.positiontup), bind
 
 
 def _by_ids(session: Session, ids: list[str], *columns: Any) -> Any:
