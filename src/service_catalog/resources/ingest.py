@@ -120,8 +120,6 @@ class PreparedBatch:
 
     instance_id: str
     by_id: dict[str, Entry]
-    #: The key of the upstream page it was made of (``sync.pages``), if known.
-    page_key: str | None = None
 
     def settled(self, known: dict[str, tuple[str | None, bool]]) -> bool:
         """Whether every resource is in ``known``, discovered and unchanged: storing the

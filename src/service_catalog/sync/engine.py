@@ -325,17 +325,15 @@ def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
                 seen.update(page[0])
                 progress.unchanged += len(page[0])
                 progress.resources += len(page[0])
-                if on_progress is not None:
-                    on_progress(progress)
-                continue
-            batch = prepare_records(instance.id, records)
-            batch.page_key = key
-            _store_batch(writer, instance=instance, connector=connector, batch=batch,
-                         run_id=run_id, progress=progress, seen=seen, known=known)
-            if batch.page_key is not None:
-                memo.remember(batch.page_key, list(batch.by_id), known)
-            del batch, records  # not kept alive while the next page is awaited
-            writer.commit_if_due()
+            else:
+                batch = prepare_records(instance.id, records)
+                _store_batch(writer, instance=instance, connector=connector, batch=batch,
+                             run_id=run_id, progress=progress, seen=seen, known=known)
+                if key is not None:
+                    memo.remember(key, list(batch.by_id), known)
+                del batch  # not kept alive while the next page is awaited
+            del records
+            writer.commit_if_due()  # also while unchanged pages stream after a write
             if on_progress is not None:
                 on_progress(progress)
         writer.commit()
