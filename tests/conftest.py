@@ -196,10 +196,20 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
 
 # --- the contract -------------------------------------------------------------------
 
-from contract import Contract
+from contract import SPEC, Contract, contract_path
 
 
 @pytest.fixture(scope="session")
 def contract() -> Contract:
-    """The Konnect Service Catalog OpenAPI contract, for validating responses."""
-    return Contract.load()
+    """Kong's published Service Catalog OpenAPI contract, for validating responses.
+
+    Tests that validate against it skip with one line when no copy is found (and fail
+    under CI=true, where it must be checked)."""
+    path = contract_path()
+    if path is None:
+        message = (f"Kong's published spec {SPEC} not found (looked in ../shared/contracts "
+                   "and tests/contracts)")
+        if IN_CI:
+            pytest.fail(message + "; it is required under CI=true")
+        pytest.skip(message)
+    return Contract.load(path)
