@@ -121,6 +121,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path,
     provider.drop(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    pg: PgProvider = request.getfixturevalue("pg")
+    url = pg.empty_database()
+    yield url
+    pg.drop(url)
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """An open handle on the test's database."""

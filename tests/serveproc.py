@@ -27,12 +27,11 @@ def cli_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 60
+def run_cli(*args: str, env: dict[str, str], timeout: float = 60, cwd: Path | None = None
             ) -> subprocess.CompletedProcess[str]:
-    """Run ``service-catalog ARGS`` to completion."""
+    """Run ``service-catalog ARGS`` to completion (in ``cwd``, else this folder)."""
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False,
-                          stdin=subprocess.DEVNULL)
+                          check=False, cwd=cwd, stdin=subprocess.DEVNULL)
 
 
 class ServeProcess:

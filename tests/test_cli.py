@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,6 @@ from serveproc import ServeProcess, cli_env, run_cli
 from service_catalog.core.db import Database
 
 TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    pg: Any = request.getfixturevalue("pg")
-    url = pg.empty_database()
-    yield url
-    pg.drop(url)
 
 
 def no_traceback(result: Any) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import shutil
+import socket
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from service_catalog.core.db import Database, redact_url, utcnow
 from service_catalog.settings import Settings
@@ -36,7 +40,7 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error for the user and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -52,9 +56,54 @@ def load_settings() -> Settings:
         raise fail(f"invalid settings: {problems}") from None
 
 
-def open_database(settings: Settings, *, migrate: bool = True) -> Database:
-    """Open, check and (by default) migrate the database, or exit with a clear message."""
+class _State:
+    """Options given before the command (``service-catalog --verbose sync ...``)."""
+
+    verbose = False
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which database and "
+                                          "settings each command uses.")] = False,
+) -> None:
+    _State.verbose = verbose
+
+
+def command_name() -> str:
+    """This command as the user can type it again: ``service-catalog`` when that is what
+    the shell finds on PATH, else the path it was started by (e.g. ``.venv/bin/service-catalog``)."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "service-catalog"
+    started = Path(argv0)
+    if started.name != "service-catalog":
+        return "service-catalog"
+    on_path = shutil.which("service-catalog")
+    if on_path and started.exists() and Path(on_path).resolve() == started.resolve():
+        return "service-catalog"
+    try:
+        shown = started.resolve().relative_to(Path.cwd())
+        return f"./{shown}" if len(shown.parts) == 1 else str(shown)
+    except ValueError:
+        return str(started.resolve()) if started.exists() else argv0
+
+
+def open_database(settings: Settings, *, migrate: bool = True, create: bool = False) -> Database:
+    """Open, check and (by default) migrate the database, or exit with a clear message.
+
+    Only the commands that make a catalog (``serve``, ``migrate``, ``demo``) pass
+    ``create=True``; every other command refuses a database that does not exist yet, so
+    that one run from another folder cannot silently start an empty catalog there.
+    """
     safe = redact_url(settings.database_url)
+    path = settings.sqlite_path()
+    where = f"{safe} (file {path.resolve()})" if path is not None else safe
+    if _State.verbose:
+        err.print(f"using database {where}", highlight=False, soft_wrap=True)
+    if path is not None and not create and not path.exists():
+        raise fail(f"no catalog database at {where}. Run this command where "
+                   "'service-catalog serve' runs, or point SERVICE_CATALOG_DATABASE_URL at the "
+                   "catalog's database, e.g. SERVICE_CATALOG_DATABASE_URL=sqlite:////abs/path/"
+                   "service-catalog.db")
     try:
         db = Database(settings.database_url)
     except Exception as exc:  # noqa: BLE001 - any bad URL is a user error here
@@ -63,11 +112,16 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            empty = not create and not inspect(conn).has_table("alembic_version")
     except Exception as exc:  # noqa: BLE001
         reason = _scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0]
                         if str(exc).strip() else type(exc).__name__, settings.database_url)
         db.dispose()
         raise fail(f"cannot reach the database at {safe}: {reason}") from None
+    if empty:
+        db.dispose()
+        raise fail(f"the database at {where} holds no catalog yet; start "
+                   "'service-catalog serve' (or run 'service-catalog migrate') on it first")
     if migrate:
         from service_catalog.core.migrate import upgrade
 
@@ -129,11 +183,14 @@ def serve(
     import os
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     settings = load_settings()
     host, port = _parse_bind(bind or settings.bind)
     n_workers = workers or settings.workers
-    db = open_database(settings)
+    # Bind before anything else starts or is announced: a taken port is one clear line.
+    sock = listen_socket(host, port)
+    db = open_database(settings, create=True)
     token = bootstrap_admin_token(db, settings)
     db.dispose()
     if token:
@@ -142,23 +199,50 @@ def serve(
             "store it now:\n\n"
             f"    [bold]{token}[/]\n\n"
             "Use it as 'Authorization: Bearer <token>'. Create more with "
-            "'service-catalog token create --name NAME'.\n",
+            f"'{command_name()} token create --name NAME'.\n",
             soft_wrap=True,
         )
     if no_worker:
         os.environ["SERVICE_CATALOG_RUN_WORKER"] = "false"
-    console.print(f"Service catalog listening on http://{host}:{port} "
-                  f"(API docs at http://{host}:{port}/docs, database {redact_url(settings.database_url)})")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"Service catalog listening on http://{shown}:{port} "
+                  f"(API docs at http://{shown}:{port}/docs, database "
+                  f"{redact_url(settings.database_url)})", soft_wrap=True)
     sys.stdout.flush()
-    uvicorn.run("service_catalog.app:app_from_env", factory=True, host=host, port=port,
-                workers=n_workers, log_level="warning", access_log=False)
+    config = uvicorn.Config("service_catalog.app:app_from_env", factory=True, host=host,
+                            port=port, workers=n_workers, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    if n_workers > 1:
+        Multiprocess(config, target=server.run, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (as uvicorn binds it), or a clear exit when the
+    address is taken or not ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise fail(f"cannot listen on {host}:{port}: the port is already in use (another "
+                       "catalog running?); choose another with --bind HOST:PORT or "
+                       "SERVICE_CATALOG_BIND") from None
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)  # from here a second server's bind fails, even before uvicorn starts
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command()
 def migrate() -> None:
     """Apply database migrations (also done on every start of serve)."""
     settings = load_settings()
-    db = open_database(settings, migrate=True)
+    db = open_database(settings, migrate=True, create=True)
     db.dispose()
     console.print(f"Database {redact_url(settings.database_url)} is up to date.")
 

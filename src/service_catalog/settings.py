@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,16 @@ class Settings(BaseSettings):
         default="sqlite:///./service-catalog.db",
         description="SQLAlchemy URL of the database (SQLite file or postgresql+psycopg://...).",
     )
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, url: str) -> str:
+        """``postgres://`` and ``postgresql://`` (as hosting providers hand them out) mean
+        PostgreSQL through psycopg 3, the driver the catalog ships with."""
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
     bind: str = Field(default="127.0.0.1:8080", description="host:port that `serve` listens on.")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes for `serve`.")
     secret_key: str | None = Field(
