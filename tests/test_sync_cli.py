@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,7 +91,7 @@ def test_instance_held_by_another_worker_is_refused(
             state = SyncState(instance_id=uuid.UUID(iid))
             s.add(state)
         state.lease_owner = "other-host:4242:abc"
-        state.lease_expires_at = utcnow() + dt.timedelta(minutes=5)
+        state.lease_renewed_at = utcnow()  # a live worker of another host holds it
     out = run_cli("sync", "busy", env=cli_env(server, tmp_path))
     assert out.returncode == 1
     assert "being synced by worker other-host:4242:abc" in out.stderr

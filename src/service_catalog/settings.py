@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         default=900, ge=10, description="Default sync interval of an integration instance."
     )
     lease_timeout_seconds: int = Field(
-        default=300, ge=5, description="A sync lease not renewed for this long is taken over."
+        default=30, ge=5,
+        description="A sync lease whose heartbeat stopped for this long (this worker's "
+                    "setting, whatever the holder's) is taken over.",
     )
     connector_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of one HTTP request a connector sends upstream."

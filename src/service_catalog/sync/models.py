@@ -14,9 +14,11 @@ from service_catalog.core.db import Base, new_uuid, utcnow
 class SyncState(Base):
     """When an instance syncs next, whether it may, and which worker holds it now.
 
-    A worker takes an instance by setting ``lease_owner``/``lease_expires_at`` under
-    ``SELECT ... FOR UPDATE SKIP LOCKED``; a lease not renewed before it expires is
-    free for another worker.
+    A worker takes an instance by setting ``lease_owner``/``lease_renewed_at`` under
+    ``SELECT ... FOR UPDATE SKIP LOCKED`` and renews it (a heartbeat stamps
+    ``lease_renewed_at``) while it syncs. A lease is free for another worker when its
+    last heartbeat is older than the *reading* worker's lease timeout, or at once when its
+    owner is a process of the reader's host that is gone (``sync.service``).
     """
 
     __tablename__ = "sync_states"
@@ -34,7 +36,8 @@ class SyncState(Base):
     remediation: Mapped[str | None] = mapped_column(Text, default=None)
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)
-    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # The lease holder's last heartbeat (no expiry is stamped: the reader's timeout rules).
+    lease_renewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class SyncRun(Base):

@@ -2,20 +2,30 @@
 
 Every authorized integration instance has a :class:`SyncState` (created lazily). A
 worker *claims* a due instance by taking its lease (``lease_owner`` /
-``lease_expires_at``), records a :class:`SyncRun`, renews the lease while it works
-and *finishes* the run, which releases the lease and schedules the next run. On
-PostgreSQL the claim uses ``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite a single
-``UPDATE ... WHERE lease is free`` (SQLite serialises writers) does the same job.
+``lease_renewed_at``), records a :class:`SyncRun`, renews the lease while it works (a
+heartbeat, which also stores the run's counters so far) and *finishes* the run, which
+releases the lease and schedules the next run. On PostgreSQL the claim uses
+``SELECT ... FOR UPDATE SKIP LOCKED``; on SQLite a single ``UPDATE ... WHERE lease is
+free`` (SQLite serialises writers) does the same job.
+
+A lease is free when nobody holds it, when its last heartbeat is older than the lease
+timeout *of the worker looking* (no expiry is stamped, so a worker started with a shorter
+timeout does not wait out a longer one), or at once when its holder is a process of this
+host that is gone (worker names carry host and pid: :func:`worker_name`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -203,6 +213,90 @@ def list_runs(session: Session, *, instance_id: str, query: list[tuple[str, str]
 # --- leases --------------------------------------------------------------------------
 
 
+_HOST = socket.gethostname()
+#: Worker names this process handed out (by pid, so a forked child does not inherit them).
+_issued: set[tuple[int, str]] = set()
+_issued_lock = threading.Lock()
+
+
+def worker_name(suffix: str = "") -> str:
+    """A worker name unique to this process (and thread slot): ``host:pid:tag[suffix]``.
+
+    Host and pid let a restarted server on the same host see that a lease's holder is gone
+    (:func:`owner_is_gone`) and take the lease over at once.
+    """
+    tag = uuid.uuid4().hex[:6]
+    with _issued_lock:
+        _issued.add((os.getpid(), tag))
+    return f"{_HOST}:{os.getpid()}:{tag}{suffix}"
+
+
+def owner_is_gone(owner: str, renewed_at: dt.datetime | None = None) -> bool:
+    """Whether the worker named ``owner`` is known to be dead: a name of this host whose
+    process no longer runs (or is a zombie, or started after the lease's last heartbeat, so
+    its pid was reused), or a name with this very process's pid that this process never
+    handed out (a previous process that had the same pid, as in a restarted container).
+    Anything else (another host, a name not made by :func:`worker_name`) is not known gone:
+    only its lease timeout frees it."""
+    parts = owner.split(":", 2)
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    pid, tag = int(parts[1]), parts[2].split("/", 1)[0]
+    if pid == os.getpid():
+        with _issued_lock:
+            return (pid, tag) not in _issued
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return True
+        created = dt.datetime.fromtimestamp(proc.create_time(), dt.UTC)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # e.g. AccessDenied: it runs, as another user
+        return False
+    # A process started after the lease was last renewed cannot be its holder.
+    return renewed_at is not None and created > renewed_at + dt.timedelta(seconds=1)
+
+
+def lease_free(now: dt.datetime, settings: Settings) -> Any:
+    """SQL: the instance's lease is free for a worker with ``settings``: not held, or not
+    renewed for longer than this worker's lease timeout."""
+    stale = now - dt.timedelta(seconds=settings.lease_timeout_seconds)
+    return or_(SyncState.lease_owner.is_(None), SyncState.lease_renewed_at.is_(None),
+               SyncState.lease_renewed_at < stale)
+
+
+def release_gone_owners(session: Session) -> int:
+    """Free the leases held by workers of this host whose process is gone (a server killed
+    and restarted) and mark their runs failed, saying why; how many. Commits."""
+    held = session.execute(
+        select(SyncState.instance_id, SyncState.lease_owner, SyncState.lease_renewed_at)
+        .where(SyncState.lease_owner.startswith(f"{_HOST}:", autoescape=True))).all()
+    gone = [(iid, owner) for iid, owner, renewed in held
+            if owner is not None and owner_is_gone(owner, renewed)]
+    released = 0
+    for iid, owner in gone:
+        now = utcnow()
+        res = session.execute(
+            update(SyncState).where(SyncState.instance_id == iid, SyncState.lease_owner == owner)
+            .values(lease_owner=None, lease_renewed_at=None))
+        if not res.rowcount:  # type: ignore[attr-defined]
+            continue  # someone else freed or took it meanwhile
+        released += 1
+        pid = owner.split(":", 2)[1]
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.instance_id == iid, SyncRun.status == "running",
+                   SyncRun.worker == owner)
+            .values(status="failed", finished_at=now,
+                    error=f"Abandoned: the worker process running this sync (pid {pid} on "
+                          f"{_HOST}) is gone (killed, crashed or restarted); a worker of this "
+                          "host took the instance over at once and syncs it again."))
+    if gone:
+        session.commit()
+    return released
+
+
 @dataclass
 class Claim:
     """A lease a worker holds on one instance, and the run it records."""
@@ -246,14 +340,13 @@ def _literal_dt(value: dt.datetime) -> Any:
     return literal(value, UTCDateTime())
 
 
-def _due(now: dt.datetime) -> Any:
+def _due(now: dt.datetime, settings: Settings) -> Any:
     return and_(
         SyncState.instance_id == IntegrationInstance.id,
         IntegrationInstance.authorized.is_(True),
         IntegrationInstance.integration_name.in_(polled_integrations()),
         or_(SyncState.next_run_at.is_(None), SyncState.next_run_at <= now),
-        or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
-            SyncState.lease_expires_at < now),
+        lease_free(now, settings),
     )
 
 
@@ -263,20 +356,19 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     """Take the lease of one due instance (or of ``instance_id``) and record a run.
 
     With ``force`` the instance need not be due (``service-catalog sync``), but its
-    lease must still be free: one instance syncs on one worker at a time. Commits.
-    Returns None when there is nothing to take.
+    lease must still be free (per this worker's ``lease_timeout_seconds``): one instance
+    syncs on one worker at a time. Leases of gone processes of this host are freed first.
+    Commits. Returns None when there is nothing to take.
     """
     create_missing_states(session)
     session.commit()
+    release_gone_owners(session)
     now = utcnow()
-    expires = now + dt.timedelta(seconds=settings.lease_timeout_seconds)
     if force:
-        cond: Any = and_(
-            SyncState.instance_id == IntegrationInstance.id,
-            or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
-                SyncState.lease_expires_at < now))
+        cond: Any = and_(SyncState.instance_id == IntegrationInstance.id,
+                         lease_free(now, settings))
     else:
-        cond = _due(now)
+        cond = _due(now, settings)
     pick = select(SyncState.instance_id).join(IntegrationInstance, cond)
     if instance_id is not None:
         pick = pick.where(SyncState.instance_id == instance_id)
@@ -288,29 +380,28 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
             session.rollback()
             return None
         session.execute(update(SyncState).where(SyncState.instance_id == picked)
-                        .values(lease_owner=owner, lease_expires_at=expires))
+                        .values(lease_owner=owner, lease_renewed_at=now))
     else:
         # One statement: SQLite runs it under its single writer lock, so two workers can
         # never both see the lease free.
-        lease_free = or_(SyncState.lease_owner.is_(None), SyncState.lease_expires_at.is_(None),
-                         SyncState.lease_expires_at < now)
         picked = session.scalar(
             update(SyncState)
-            .where(SyncState.instance_id == pick.scalar_subquery(), lease_free)
-            .values(lease_owner=owner, lease_expires_at=expires)
+            .where(SyncState.instance_id == pick.scalar_subquery(), lease_free(now, settings))
+            .values(lease_owner=owner, lease_renewed_at=now)
             .returning(SyncState.instance_id))
         if picked is None:
             session.rollback()
             return None
     state = session.get(SyncState, picked, populate_existing=True)
     assert state is not None
-    # Runs left "running" by a worker that died: its lease expired, so they are over.
+    # Runs left "running" by a worker that stopped renewing its lease: they are over.
     session.execute(
         update(SyncRun)
         .where(SyncRun.instance_id == picked, SyncRun.status == "running")
         .values(status="failed", finished_at=now,
-                error="The worker running this sync stopped responding; its lease expired "
-                      "and another worker took over."))
+                error="Abandoned: the worker running this sync stopped responding (its lease "
+                      f"was not renewed for over {settings.lease_timeout_seconds} s); another "
+                      "worker took over."))
     run_trigger = trigger or ("manual" if state.requested_at is not None else "schedule")
     ingest_from = state.ingest_from
     state.requested_at = None
@@ -326,15 +417,26 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
                  ingest_from=ingest_from)
 
 
-def renew_lease(session: Session, *, claim: Claim, settings: Settings) -> bool:
-    """Extend the lease (a heartbeat). False when the lease was lost to another worker."""
-    now = utcnow()
+def renew_lease(session: Session, *, claim: Claim, counters: Mapping[str, int] | None = None
+                ) -> bool:
+    """Renew the lease (a heartbeat) and store the run's ``counters`` so far (``pages``,
+    ``created``, ...), so a sync's progress shows in its run while it runs. False when the
+    lease was lost to another worker. Commits."""
     res = session.execute(
         update(SyncState)
         .where(SyncState.instance_id == claim.instance_id, SyncState.lease_owner == claim.owner)
-        .values(lease_expires_at=now + dt.timedelta(seconds=settings.lease_timeout_seconds)))
+        .values(lease_renewed_at=utcnow()))
+    held = bool(res.rowcount)  # type: ignore[attr-defined]
+    if held and counters:
+        session.execute(update(SyncRun)
+                        .where(SyncRun.id == claim.run_id, SyncRun.status == "running")
+                        .values(**{k: counters[k] for k in RUN_COUNTERS if k in counters}))
     session.commit()
-    return bool(res.rowcount)  # type: ignore[attr-defined]
+    return held
+
+
+#: The counters of a run, stored while it runs and when it ends.
+RUN_COUNTERS = ("pages", "created", "updated", "unchanged", "vanished", "events")
 
 
 @dataclass
@@ -406,13 +508,14 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
             next_at = now
         state.next_run_at = next_at
         state.lease_owner = None
-        state.lease_expires_at = None
+        state.lease_renewed_at = None
     session.commit()
     return run
 
 
 __all__ = [
     "Claim", "Outcome", "backoff_seconds", "claim_due", "create_missing_states", "ensure_state",
-    "find_instance", "finish_run", "get_ingestion", "get_instance", "list_runs", "renew_lease",
-    "request_sync", "run_to_dict", "state_to_dict",
+    "find_instance", "finish_run", "get_ingestion", "get_instance", "lease_free", "list_runs",
+    "owner_is_gone", "release_gone_owners", "renew_lease", "request_sync", "run_to_dict",
+    "state_to_dict", "worker_name",
 ]

@@ -3,26 +3,33 @@
 ``Worker.run_once`` does one claimed sync; ``Worker.run_forever`` loops until stopped;
 :class:`BackgroundWorker` runs that loop in a thread of ``serve``; ``service-catalog
 worker`` runs it in its own process. Any number of workers may share one database: a
-lease (``sync.service.claim_due``) makes one instance sync on one worker at a time, and a
-worker that dies loses its lease after ``lease_timeout_seconds``.
+lease (``sync.service.claim_due``) makes one instance sync on one worker at a time. While
+it syncs, a heartbeat thread renews the lease every few seconds (whatever the sync is
+doing: a slow upstream page does not lose it) and stores the run's counters so far. A
+lease whose heartbeat stopped for a worker's ``lease_timeout_seconds`` is taken over by
+that worker; a lease held by a process of the same host that is gone, at once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Self
 
 from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 from service_catalog.sync import service
-from service_catalog.sync.engine import ProgressFn, run_sync
+from service_catalog.sync.engine import Progress, ProgressFn, run_sync
 from service_catalog.sync.models import SyncRun
+from service_catalog.sync.service import worker_name
+
+#: Longest pause between two heartbeats of a sync (shorter when the lease timeout is short:
+#: at least three heartbeats per timeout).
+HEARTBEAT_SECONDS = 2.0
 
 log = logging.getLogger("service_catalog.sync")
 
@@ -50,27 +57,39 @@ def _wait(seconds: float, stop: threading.Event) -> None:
             _wakeup.wait(min(left, 0.5))
 
 
-def worker_name(suffix: str = "") -> str:
-    """A name unique to this process (and thread slot): host, pid and a short random tag."""
-    base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    return f"{base}{suffix}"
+def heartbeat_seconds(settings: Settings) -> float:
+    """Seconds between two heartbeats of a sync under ``settings``."""
+    return max(0.5, min(HEARTBEAT_SECONDS, settings.lease_timeout_seconds / 3))
 
 
 class _Heartbeat:
-    """Renews a claim's lease in a thread, every third of the lease timeout."""
+    """Renews a claim's lease in a thread every :func:`heartbeat_seconds`, and stores the
+    run's counters so far (the latest :class:`Progress` handed to :meth:`progress`).
+
+    It runs beside the sync, so a sync waiting on a slow upstream page keeps its lease. Its
+    writes are separate short transactions (never the sync's own, which may be open).
+    """
 
     def __init__(self, db: Database, settings: Settings, claim: service.Claim) -> None:
         self.db, self.settings, self.claim = db, settings, claim
         self.lost = False
+        self._latest: Progress | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sync-heartbeat", daemon=True)
 
+    def progress(self, progress: Progress) -> None:
+        """Remember the run's counters so far; the next heartbeat stores them."""
+        self._latest = progress
+
     def _run(self) -> None:
-        every = max(0.5, self.settings.lease_timeout_seconds / 3)
+        every = heartbeat_seconds(self.settings)
         while not self._stop.wait(every):
+            latest = self._latest
+            counters = ({k: v for k, v in asdict(latest).items() if isinstance(v, int)}
+                        if latest is not None else None)
             try:
                 with self.db.session() as session:
-                    if not service.renew_lease(session, claim=self.claim, settings=self.settings):
+                    if not service.renew_lease(session, claim=self.claim, counters=counters):
                         self.lost = True
                         log.warning("lost the lease of instance %s", self.claim.instance_id)
                         return
@@ -112,8 +131,14 @@ class Worker:
         log.info("sync of instance %s started (run %s, %s)", claim.instance_id, claim.run_id,
                  claim.trigger)
         with _Heartbeat(self.db, self.settings, claim) as beat:
+
+            def progressed(progress: Progress) -> None:
+                beat.progress(progress)
+                if on_progress is not None:
+                    on_progress(progress)
+
             outcome = run_sync(self.db, self.settings, instance_id=claim.instance_id,
-                               run_id=claim.run_id, on_progress=on_progress,
+                               run_id=claim.run_id, on_progress=progressed,
                                lease_ok=lambda: not beat.lost, should_stop=should_stop)
         with self.db.session() as session:
             run = service.finish_run(session, claim=claim, outcome=outcome, settings=self.settings)
