@@ -22,11 +22,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/service-catalog serve
 
-## system-deps: PostgreSQL server and Chromium from Debian packages, when missing
+## system-deps: the PostgreSQL server binaries from Debian packages, when missing
 system-deps:
 	@./scripts/system-deps.sh
 
-## test: install what is needed (Python packages, PostgreSQL, Chromium) and run every test
+## test: install what is needed (Python packages, PostgreSQL server) and run every test
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/pytest -n 2 --dist loadfile -q
 

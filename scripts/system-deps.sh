@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Installs the test-only system packages (PostgreSQL server, Chromium) when missing.
+# Installs the test-only system packages the suite uses, when missing: the PostgreSQL
+# server binaries (the tests start their own servers from them in temporary folders).
 set -euo pipefail
 need=()
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
-fi
-if ! command -v chromium >/dev/null 2>&1; then
-  need+=(chromium)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
@@ -19,8 +17,9 @@ echo "Installing ${need[*]} from Debian packages..."
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian starts a cluster on install; the tests start their own servers.
-if command -v pg_ctlcluster >/dev/null 2>&1; then
-  for c in $(ls /etc/postgresql/*/ 2>/dev/null); do :; done
+# Debian's postgresql package starts a cluster of its own on install. This script just
+# installed it (there was no PostgreSQL before), so it stops what the install started and
+# nothing else: the tests never use that cluster.
+if [[ " ${need[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev/null 2>&1; then
   $SUDO service postgresql stop >/dev/null 2>&1 || true
 fi
