@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, install_error_handlers, problem_response
 from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
+from service_catalog.core.secrets import derive_subkey, load_secret
 from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.app")
@@ -152,7 +154,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    @functools.cache
+    def cursor_key() -> bytes:
+        # Derived from the server secret on first use, so every process sharing the
+        # database (and its key) accepts the others' cursors.
+        return derive_subkey(load_secret(settings), "cursor-signing")
+
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                       cursor_key=cursor_key)
     return app
 
 

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("service_catalog.errors")
@@ -35,6 +36,9 @@ TITLES = {
     502: "Bad Gateway",
     503: "Service Unavailable",
 }
+
+
+UNEXPECTED_DETAIL = "An unexpected error occurred; the trace id identifies it in the logs"
 
 
 class Problem(Exception):
@@ -264,9 +268,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeoutError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-        # The database is gone, locked past the busy timeout or refusing connections:
-        # a retryable 503, not a 500.
+        # The database is gone, locked past the busy timeout, refusing connections, or
+        # every pooled connection stayed busy past the pool timeout: a retryable 503,
+        # not a 500.
         log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__,
                     extra={"trace_id": trace_id_of(request)})
         return problem_response(request, Problem(
@@ -284,6 +290,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"trace_id": trace_id_of(request)})
-        return problem_response(
-            request, Problem(500, "An unexpected error occurred; the trace id identifies it in the logs")
-        )
+        return problem_response(request, Problem(500, UNEXPECTED_DETAIL))

@@ -10,14 +10,17 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_catalog.core.errors import problem_body
+from service_catalog.core.errors import TITLES, UNEXPECTED_DETAIL, problem_body
+from service_catalog.core.query import reset_cursor_key, use_cursor_key
 
 log = logging.getLogger("service_catalog.request")
+log_error = logging.getLogger("service_catalog.errors")
 
 
 class Metrics:
@@ -36,13 +39,34 @@ class Metrics:
         )
 
 
-class RequestMiddleware:
-    """Give each request a trace id, refuse oversized or non-UTF-8 bodies, count and log it."""
+class _BodyProblem(Exception):
+    """A request body refused before the route sees it."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, status: int, detail: str, *, field: str = "body",
+                 reason: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+        self.reason = reason
+        self.headers = headers or {}
+
+
+class RequestMiddleware:
+    """Give each request a trace id, refuse oversized, non-JSON or non-UTF-8 bodies, turn
+    any unexpected exception into a problem+json 500 (the connection stays open), count
+    and log it.
+
+    ``cursor_key`` gives the key that signs and checks list cursors during the request
+    (see :func:`service_catalog.core.query.use_cursor_key`).
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
+                 cursor_key: Callable[[], bytes] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.cursor_key = cursor_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,34 +76,45 @@ class RequestMiddleware:
         trace_id = uuid.uuid4().hex
         scope.setdefault("state", {})["trace_id"] = trace_id
         status_holder = [500]
+        progress = {"started": False, "done": False}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
+                progress["started"] = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-trace-id", trace_id.encode()))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                progress["done"] = True
             await send(message)
 
+        key_token = use_cursor_key(self.cursor_key) if self.cursor_key is not None else None
         try:
             method = scope["method"]
+            body = b""
             if method in ("POST", "PUT", "PATCH", "DELETE"):
-                body, problem = await self._read_body(scope, receive)
-                if problem is not None:
-                    status, detail = problem
-                    await self._problem(send_wrapper, status, detail, trace_id)
+                try:
+                    body = await self._read_body(scope, receive)
+                    body, doc = _check_json_body(scope, body)
+                except _BodyProblem as problem:
+                    await self._problem(send_wrapper, problem.status, problem.detail, trace_id,
+                                        field=problem.field, reason=problem.reason,
+                                        headers=problem.headers)
                     return
                 receive = _replay(body, receive)
-                _force_json_content_type(scope)
-            bad = _unstorable_text(scope, body if method in ("POST", "PUT", "PATCH", "DELETE")
-                                   else b"")
+            else:
+                doc = None
+            bad = _unstorable_text(scope, body, doc)
             if bad is not None:
                 field, source, reason = bad
                 await self._problem(send_wrapper, 400, f"Invalid request: {field} {reason}",
                                     trace_id, field=field, source=source, reason=reason)
                 return
-            await self.app(scope, receive, send_wrapper)
+            await self._call_app(scope, receive, send_wrapper, trace_id, progress)
         finally:
+            if key_token is not None:
+                reset_cursor_key(key_token)
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -94,16 +129,31 @@ class RequestMiddleware:
                            "trace_id": trace_id},
                 )
 
-    async def _read_body(self, scope: Scope, receive: Receive
-                         ) -> tuple[bytes, tuple[int, str] | None]:
+    async def _call_app(self, scope: Scope, receive: Receive, send: Send, trace_id: str,
+                        progress: dict[str, bool]) -> None:
+        """Run the app; an exception that escapes it is logged once with the trace id and,
+        while nothing was sent yet, answered as a problem+json 500. Not re-raising it keeps
+        the client's keep-alive connection open (the server closes a connection whose
+        application raised), so the client's next request, maybe a write, is not lost."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            log_error.exception("unhandled error on %s %s", scope["method"], scope["path"],
+                                extra={"trace_id": trace_id})
+            if progress["started"] and not progress["done"]:
+                raise  # half a response went out: only closing the connection tells the client
+            if not progress["started"]:
+                await self._problem(send, 500, UNEXPECTED_DETAIL, trace_id)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 if int(declared) > self.max_body:
-                    return b"", (413, f"Request body is larger than {self.max_body} bytes")
+                    raise _BodyProblem(413, f"Request body is larger than {self.max_body} bytes")
             except ValueError:
-                return b"", (400, "Content-Length is not a number")
+                raise _BodyProblem(400, "Content-Length is not a number") from None
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -113,32 +163,137 @@ class RequestMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return b"", (413, f"Request body is larger than {self.max_body} bytes")
+                raise _BodyProblem(413, f"Request body is larger than {self.max_body} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if body and (ctype.endswith(b"json") or scope["path"].startswith(("/v1/", "/v2/", "/v3/"))):
+        if body and (ctype.endswith(b"json") or _is_api(scope)):
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return b"", (400, f"Request body is not valid UTF-8 (byte {exc.start})")
-        return body, None
+                raise _BodyProblem(
+                    400, f"Request body is not valid UTF-8 (byte {exc.start})") from None
+        return body
 
     async def _problem(self, send: Send, status: int, detail: str, trace_id: str, *,
                        field: str = "body", source: str = "body",
-                       reason: str | None = None) -> None:
-        titles = {400: "Bad Request", 413: "Payload Too Large"}
-        body = problem_body(status, titles.get(status, "Error"), detail, trace_id)
+                       reason: str | None = None, headers: dict[str, str] | None = None
+                       ) -> None:
+        body = problem_body(status, TITLES.get(status, "Error"), detail, trace_id)
         if status == 400:
             body["invalid_parameters"] = [
                 {"field": field, "rule": "invalid", "reason": reason or detail, "source": source}]
         raw = json.dumps(body).encode()
+        extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(raw)).encode())]})
+                                (b"content-length", str(len(raw)).encode()), *extra]})
         await send({"type": "http.response.body", "body": raw})
+
+
+_API_PREFIXES = ("/v1/", "/v2/", "/v3/")
+_BOM = b"\xef\xbb\xbf"
+_JSON_EXPECTED = "application/json (or an application/*+json type), in UTF-8"
+
+
+def _is_api(scope: Scope) -> bool:
+    return str(scope["path"]).startswith(_API_PREFIXES)
+
+
+def _json_media_type(value: bytes) -> bool:
+    """Whether a Content-Type names JSON in UTF-8: ``application/json`` or a ``+json``
+    type (``application/merge-patch+json``), parameters allowed, a charset only UTF-8."""
+    try:
+        text = value.decode("latin-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        return False
+    media, *params = [p.strip() for p in text.split(";")]
+    kind, _, subtype = media.lower().partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    for param in params:
+        name, _, val = param.partition("=")
+        if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in (
+                "utf-8", "utf8"):
+            return False
+    return True
+
+
+class _Duplicated(dict[str, Any]):
+    """A JSON object that repeated a key (``duplicate`` names the first repeated one)."""
+
+    def __init__(self, obj: dict[str, Any], *, duplicate: str) -> None:
+        super().__init__(obj)
+        self.duplicate = duplicate
+
+
+def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return ""  # pragma: no cover - only called when a key repeats
+
+
+def _check_json_body(scope: Scope, body: bytes) -> tuple[bytes, Any]:
+    """The body of an API write as routes get it, and its parsed JSON (None when there is
+    none or it is malformed: the route says what is wrong), after the checks every route
+    shares: a body must be sent as JSON (else 415), a leading UTF-8 byte order mark is
+    dropped (accepted everywhere, as RFC 8259 allows), and no object may repeat a key
+    (400 naming it)."""
+    if not body or not _is_api(scope):
+        return body, None
+    headers = scope.get("headers", [])
+    ctype = next((v for k, v in headers if k == b"content-type"), None)
+    if ctype is None or not _json_media_type(ctype):
+        got = f"[{ctype.decode('latin-1')}]" if ctype is not None else "no Content-Type"
+        accept = {"PATCH": "Accept-Patch", "POST": "Accept-Post"}.get(scope["method"])
+        raise _BodyProblem(415, f"Request body must be JSON: send Content-Type "
+                                f"{_JSON_EXPECTED}; got {got}",
+                           headers={accept: "application/json"} if accept else None)
+    if body.startswith(_BOM):
+        body = body[len(_BOM):]
+        scope["headers"] = [(k, str(len(body)).encode() if k == b"content-length" else v)
+                            for k, v in headers]
+    repeated: list[bool] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        repeated.append(True)
+        return _Duplicated(obj, duplicate=_first_repeated(pairs))
+
+    try:
+        doc = json.JSONDecoder(object_pairs_hook=pairs_hook).decode(body.decode("utf-8"))
+    except RecursionError:
+        raise _BodyProblem(400, "Invalid request: body is nested too deeply",
+                           reason="is nested too deeply") from None
+    except ValueError:
+        return body, None  # the route reports malformed JSON, with its position
+    where = _duplicate_key(doc) if repeated else None
+    if where is not None:
+        reason = "is a key repeated in the same JSON object"
+        raise _BodyProblem(400, f"Invalid request: {where} {reason}", field=where,
+                           reason=reason)
+    return body, doc
+
+
+def _duplicate_key(doc: Any) -> str | None:
+    """The path of the first repeated key in ``doc``, if any."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node, _Duplicated):
+                return f"{path}.{node.duplicate}" if path else node.duplicate
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(node))
+    return None
 
 
 _NUL_REASON = "must not contain NUL characters"
@@ -155,7 +310,7 @@ def _bad_string(value: str) -> bool:
     return False
 
 
-def _unstorable_text(scope: Scope, body: bytes) -> tuple[str, str, str] | None:
+def _unstorable_text(scope: Scope, body: bytes, doc: Any) -> tuple[str, str, str] | None:
     """(field, source, reason) of text no database can store: NUL characters (PostgreSQL
     refuses them) and unpaired surrogates (not UTF-8). Checked here, once, for every
     API route, so no domain can turn them into a 500."""
@@ -166,14 +321,8 @@ def _unstorable_text(scope: Scope, body: bytes) -> tuple[str, str, str] | None:
     qs: bytes = scope.get("query_string", b"")
     if b"%00" in qs or b"\x00" in qs:
         return "query", "query", _NUL_REASON
-    if not body or (b"\\u" not in body and b"\\U" not in body):
+    if doc is None or (b"\\u" not in body and b"\\U" not in body):
         return None  # raw NUL bytes and surrogates are invalid JSON anyway
-    try:
-        doc = json.loads(body)
-    except RecursionError:
-        return "body", "body", "is nested too deeply"
-    except ValueError:
-        return None  # the route reports malformed JSON
     stack: list[tuple[str, Any]] = [("", doc)]
     while stack:
         path, node = stack.pop()
@@ -189,18 +338,6 @@ def _unstorable_text(scope: Scope, body: bytes) -> tuple[str, str, str] | None:
         elif isinstance(node, list):
             stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(node))
     return None
-
-
-def _force_json_content_type(scope: Scope) -> None:
-    """The API speaks only JSON: read a body sent as form data (curl -d) as JSON too."""
-    if not scope["path"].startswith(("/v1/", "/v2/", "/v3/")):
-        return
-    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
-    original = dict(scope.get("headers", [])).get(b"content-type", b"")
-    if b"json" in original:
-        return
-    headers.append((b"content-type", b"application/json"))
-    scope["headers"] = headers
 
 
 def _replay(body: bytes, original: Receive) -> Any:

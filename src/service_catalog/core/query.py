@@ -3,7 +3,7 @@
 Query strings follow the contract: ``filter[field]=v`` (equality),
 ``filter[field][op]=v``, dot paths into JSON columns (``filter[labels.env]``,
 ``filter[config.service_id]``), ``sort=name desc,created_at`` and number
-paging (``page[size]``, ``page[number]``) or cursor paging (``page[after]``).
+paging (``page[size]``, ``page[number]``) or cursor paging (``page[after]``, with opaque cursors signed by the server).
 Filters compile to SQL; nothing loads a table into Python.
 """
 
@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import datetime as dt
+import hashlib
+import hmac
 import json
 import math
+import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -469,10 +473,43 @@ def cursor_request(query: Mapping[str, str]) -> CursorRequest:
     return CursorRequest(size=size, after=after, before=before)
 
 
-def encode_cursor(values: Sequence[Any]) -> str:
-    """An opaque cursor for a row's sort key."""
-    raw = json.dumps([_jsonable(v) for v in values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# Cursors are opaque and tamper-evident: base64url of an HMAC-SHA256 tag (truncated to
+# 128 bits) followed by the JSON of the row's sort key. The tag covers the sort key and
+# the kinds of the list's sort columns, and is keyed by a key derived from the server
+# secret, so a cursor altered, truncated, made up or issued by a server with another
+# key is refused before its content is read. The key is the request's (set by the
+# request middleware, see :func:`use_cursor_key`); outside a request a per-process
+# random key signs cursors that only this process accepts.
+_TAG_BYTES = 16
+_MAX_CURSOR_CHARS = 4096
+_PROCESS_KEY = os.urandom(32)
+_cursor_key: contextvars.ContextVar[Callable[[], bytes] | None] = contextvars.ContextVar(
+    "service_catalog_cursor_key", default=None)
+_NOT_OURS = "is not a cursor this API issued"
+
+
+def use_cursor_key(key: Callable[[], bytes]) -> contextvars.Token[Callable[[], bytes] | None]:
+    """Sign and check cursors with ``key()`` in the current context (a request); returns
+    the token that :func:`reset_cursor_key` takes to undo it."""
+    return _cursor_key.set(key)
+
+
+def reset_cursor_key(token: contextvars.Token[Callable[[], bytes] | None]) -> None:
+    """Undo :func:`use_cursor_key`."""
+    _cursor_key.reset(token)
+
+
+def _tag(kinds: Sequence[str], payload: bytes) -> bytes:
+    provider = _cursor_key.get()
+    key = provider() if provider is not None else _PROCESS_KEY
+    message = b"cursor-v1\n" + ",".join(kinds).encode() + b"\n" + payload
+    return hmac.new(key, message, hashlib.sha256).digest()[:_TAG_BYTES]
+
+
+def encode_cursor(values: Sequence[Any], kinds: Sequence[str]) -> str:
+    """An opaque, signed cursor for a row's sort key (``kinds`` are the sort columns')."""
+    payload = json.dumps([_jsonable(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(_tag(kinds, payload) + payload).decode().rstrip("=")
 
 
 def _jsonable(v: Any) -> Any:
@@ -483,32 +520,51 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _cursor_value(v: Any, kind: str) -> Any:
+    """One decoded sort-key value, checked against its column's kind (ValueError if not)."""
+    if v is None:
+        return None
+    if kind == "datetime":
+        if not isinstance(v, dict) or set(v) != {"t"} or not isinstance(v["t"], str):
+            raise ValueError
+        parsed = dt.datetime.fromisoformat(v["t"])
+        if parsed.tzinfo is None:
+            raise ValueError
+        # A real UTC instant (0001-01-01T00:00+14:00 has none), storable as such.
+        return parsed.astimezone(dt.UTC)
+    if kind == "uuid":
+        if not isinstance(v, str):
+            raise ValueError
+        return uuid.UUID(v)
+    if kind == "number":
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError
+        return v
+    if not isinstance(v, str) or "\x00" in v:
+        raise ValueError
+    v.encode("utf-8")  # no lone surrogates
+    return v
+
+
 def decode_cursor(cursor: str, param: str, kinds: Sequence[str]) -> list[Any]:
-    """Decode a cursor made by :func:`encode_cursor`; anything else is a 400."""
+    """The sort key inside a cursor made by :func:`encode_cursor` with this server's key
+    for a list sorted by columns of ``kinds``; anything else (altered, truncated, made up,
+    signed by another key, or for another sort) is a 400 naming ``param``."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
+        if len(cursor) > _MAX_CURSOR_CHARS:
+            raise ValueError
+        blob = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                                validate=True)
+        tag, payload = blob[:_TAG_BYTES], blob[_TAG_BYTES:]
+        if len(tag) != _TAG_BYTES or not hmac.compare_digest(tag, _tag(kinds, payload)):
+            raise ValueError
+        values = json.loads(payload)
         if not isinstance(values, list) or len(values) != len(kinds):
             raise ValueError
-        out: list[Any] = []
-        for v, k in zip(values, kinds, strict=True):
-            if v is None:
-                out.append(None)
-            elif k == "datetime":
-                out.append(dt.datetime.fromisoformat(v["t"]))
-            elif k == "uuid":
-                out.append(uuid.UUID(v))
-            elif k == "number":
-                if not isinstance(v, int | float) or isinstance(v, bool):
-                    raise ValueError
-                out.append(v)
-            else:
-                if not isinstance(v, str) or "\x00" in v:
-                    raise ValueError
-                out.append(v)
-        return out
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, AttributeError):
-        raise _qproblem(param, "is not a cursor this API issued") from None
+        return [_cursor_value(v, k) for v, k in zip(values, kinds, strict=True)]
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError, binascii.Error,
+            UnicodeError, AttributeError):
+        raise _qproblem(param, _NOT_OURS) from None
 
 
 @dataclass
@@ -554,7 +610,7 @@ def cursor_page(session: Session, stmt: Select[Any], cols: Sequence[CursorColumn
         rows.reverse()
 
     def key(row: Any) -> str:
-        return encode_cursor([getattr(row, c.attr) for c in cols])
+        return encode_cursor([getattr(row, c.attr) for c in cols], kinds)
 
     base = {k: v for k, v in query.items()
             if k not in ("page[after]", "after", "page[before]", "before")}
@@ -580,5 +636,6 @@ def cursor_page(session: Session, stmt: Select[Any], cols: Sequence[CursorColumn
 __all__ = [
     "CursorColumn", "CursorRequest", "FilterField", "FilterSpec", "PageRequest",
     "cursor_page", "cursor_request", "decode_cursor", "encode_cursor", "filter_clauses",
-    "numbered_page", "order_by", "page_meta", "page_request", "parse_sort",
+    "numbered_page", "order_by", "page_meta", "page_request", "parse_sort", "reset_cursor_key",
+    "use_cursor_key",
 ]

@@ -45,6 +45,16 @@ def derive_fernet_key(secret: str) -> bytes:
     return base64.urlsafe_b64encode(raw)
 
 
+def derive_subkey(secret: str, purpose: str) -> bytes:
+    """32 raw bytes for one ``purpose`` (e.g. signing cursors), derived from the server
+    secret with HKDF-SHA256 under its own label: independent of the encryption key and of
+    every other purpose's key."""
+    if not secret:
+        raise ValueError("the secret key must not be empty")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT,
+                info=f"subkey:{purpose}".encode()).derive(secret.encode("utf-8"))
+
+
 class SecretBox:
     """Encrypts JSON-serialisable values to opaque text tokens and back."""
 
@@ -150,5 +160,5 @@ def configure(settings: Settings) -> SecretBox:
     return box
 
 
-__all__ = ["SecretBox", "SecretDecryptError", "configure", "derive_fernet_key", "get_box",
-           "load_secret"]
+__all__ = ["SecretBox", "SecretDecryptError", "configure", "derive_fernet_key", "derive_subkey",
+           "get_box", "load_secret"]
