@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import threading
 import uuid
-from collections import namedtuple
+from collections import deque, namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -22,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
@@ -88,9 +92,61 @@ def redact_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+#: Connections the reading pool may open on SQLite (persistent + overflow). Reads run in
+#: anyio's worker threads (40 by default), inline on the event loop (key lookups) and in
+#: the sync worker's threads: 64 covers them all, so a reader never waits for a connection
+#: (a SQLite connection to a local file costs a file handle and a little cache).
+SQLITE_READ_POOL = (16, 48)
+#: The same on PostgreSQL, where every request (reads and writes) uses a pooled
+#: connection from a worker thread: 50 per process covers anyio's 40 threads and the
+#: worker's; mind ``max_connections`` (100 by default) when running several processes.
+POSTGRES_POOL = (10, 40)
+#: Seconds a write waits for its turn at the SQLite writer (as long as SQLite's own busy
+#: timeout) before it gives up with :class:`WriterBusy`.
+WRITE_WAIT_SECONDS = 30.0
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL opens, or None (not SQLite, in memory, or a ``file:`` URI)."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 - create_engine reports a bad URL to the user
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def create_private_file(path: str) -> bool:
+    """Create ``path`` empty with mode 0600 unless it exists; whether it was created.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the mode of the database file, so a
+    database created through here keeps all three private, like the key file. A path
+    that cannot be created (a missing directory) is left for SQLite to report."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def make_engine(url: str, *, sqlite_writer: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its
+    file is created with mode 0600. ``sqlite_writer``: the one-connection engine of the
+    SQLite writer (every transaction takes the write lock up front)."""
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None:
+            create_private_file(path)
+            if sqlite_writer:
+                kwargs.setdefault("pool_size", 1)
+                kwargs.setdefault("max_overflow", 0)
+            else:
+                kwargs.setdefault("pool_size", SQLITE_READ_POOL[0])
+                kwargs.setdefault("max_overflow", SQLITE_READ_POOL[1])
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -104,6 +160,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Within a process writers queue at the WriterQueue; the busy timeout is for
+            # writers in other processes (a separate ``service-catalog worker``).
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
@@ -112,42 +170,218 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # A transaction that reads and then writes cannot wait for the write lock (SQLite
             # answers "database is locked" at once): writers take it up front.
-            immediate = conn.get_execution_options().get("sqlite_write", False)
+            immediate = sqlite_writer or conn.get_execution_options().get("sqlite_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", POSTGRES_POOL[0])
+    kwargs.setdefault("max_overflow", POSTGRES_POOL[1])
     return create_engine(url, **kwargs)
 
 
+class WriterBusy(PoolTimeout):
+    """A write waited longer than it may for its turn at the SQLite writer (a pool timeout,
+    answered as a retryable 503)."""
+
+
+class _ThreadWaiter:
+    """A thread blocked until its turn comes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    def grant(self) -> bool:
+        self.lock.release()
+        return True
+
+
+class _TaskWaiter:
+    """A coroutine awaiting its turn on an event loop (holding no thread meanwhile)."""
+
+    def __init__(self, queue: WriterQueue, loop: asyncio.AbstractEventLoop) -> None:
+        self.queue = queue
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+
+    def grant(self) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:  # the loop is closed: nobody awaits this turn
+            return False
+        return True
+
+    def _deliver(self) -> None:
+        if self.future.cancelled():  # the request went away while the turn was on its way
+            self.queue._hand_on()
+        else:
+            self.future.set_result(None)
+
+
+class Turn:
+    """The right to use the SQLite writer, until :meth:`release` (idempotent)."""
+
+    def __init__(self, queue: WriterQueue) -> None:
+        self._queue = queue
+        self._held = True
+
+    @property
+    def held(self) -> bool:
+        """Whether this turn is still held."""
+        return self._held
+
+    def release(self) -> None:
+        """Hand the writer to the next in line (once; later calls do nothing)."""
+        with self._queue._mutex:
+            if not self._held:
+                return
+            self._held = False
+            self._queue._hand_on_locked()
+
+
+class WriterQueue:
+    """One writer at a time, first come first served: the SQLite writer's queue.
+
+    Threads wait with :meth:`turn`, coroutines with :meth:`turn_async` (which holds no
+    thread while waiting). The holder hands the writer straight to the next in line, so
+    nobody who arrived later can overtake (a ``threading.Lock`` promises no order, and
+    SQLite's busy handler polls: a writer committing every half second could starve the
+    others).
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._busy = False
+        self._waiters: deque[_ThreadWaiter | _TaskWaiter] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """How many wait for their turn now."""
+        return len(self._waiters)
+
+    def turn(self, timeout: float | None = WRITE_WAIT_SECONDS) -> Turn:
+        """Wait (blocking this thread) for the writer; WriterBusy after ``timeout`` s."""
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return Turn(self)
+            waiter = _ThreadWaiter()
+            self._waiters.append(waiter)
+        if waiter.lock.acquire(timeout=-1 if timeout is None else timeout):
+            return Turn(self)
+        with self._mutex:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                raise WriterBusy(f"waited {timeout:g} s for the database writer")
+        # handed the turn just as the wait ended: it is ours
+        waiter.lock.acquire()
+        return Turn(self)
+
+    async def turn_async(self, timeout: float | None = WRITE_WAIT_SECONDS) -> Turn:
+        """Await the writer without holding a thread; WriterBusy after ``timeout`` s."""
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return Turn(self)
+            waiter = _TaskWaiter(self, asyncio.get_running_loop())
+            self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter.future
+        except BaseException as exc:
+            with self._mutex:
+                queued = waiter in self._waiters
+                if queued:
+                    self._waiters.remove(waiter)
+            if not queued and waiter.future.done() and not waiter.future.cancelled():
+                self._hand_on()  # the turn arrived as this task was cancelled: pass it on
+            # (a turn still on its way finds the future cancelled and passes itself on)
+            if isinstance(exc, TimeoutError):
+                raise WriterBusy(f"waited {timeout:g} s for the database writer") from None
+            raise
+        return Turn(self)
+
+    def _hand_on(self) -> None:
+        with self._mutex:
+            self._hand_on_locked()
+
+    def _hand_on_locked(self) -> None:
+        while self._waiters:
+            if self._waiters.popleft().grant():
+                return  # still busy: the writer changed hands
+        self._busy = False
+
+
+class _WriterSession(Session):
+    """A session on the SQLite writer connection that gives its turn back when closed."""
+
+    turn: Turn | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.turn is not None:
+                self.turn.release()
+
+
 class Database:
-    """An engine and its session factory: the one handle on storage an app or worker holds."""
+    """An engine and its session factory: the one handle on storage an app or worker holds.
+
+    On a SQLite file, writes go through one writer connection, one at a time in arrival
+    order (:class:`WriterQueue`), while reads use a pool of their own and never wait for
+    a writer (WAL).
+    """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._key_reads: dict[tuple[str, str], KeyedSelect] = {}
+        self.writer: WriterQueue | None = None
+        self.write_engine: Engine | None = None
+        self._write_sessions: sessionmaker[_WriterSession] | None = None
+        if sqlite_file(url) is not None:
+            self.writer = WriterQueue()
+            self.write_engine = make_engine(url, sqlite_writer=True, **engine_kwargs)
+            self._write_sessions = sessionmaker(self.write_engine, class_=_WriterSession,
+                                                expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
-    def new_session(self, *, write: bool = False) -> Session:
-        """A session; ``write=True`` when it will write (on SQLite it then takes the write
-        lock when its transaction begins, so concurrent writers queue instead of failing)."""
+    def new_session(self, *, write: bool = False, turn: Turn | None = None,
+                    timeout: float | None = WRITE_WAIT_SECONDS) -> Session:
+        """A session; ``write=True`` when it will write.
+
+        On a SQLite file a write session waits (up to ``timeout`` s, then WriterBusy) for
+        its turn at the one writer connection, unless ``turn`` is given (already waited
+        for, e.g. by a request's coroutine), and gives the turn back when it is closed:
+        keep its transactions short. Elsewhere it is an ordinary session.
+        """
+        if write and self._write_sessions is not None and self.writer is not None:
+            if turn is None:
+                turn = self.writer.turn(timeout)
+            try:
+                writing = self._write_sessions()
+            except BaseException:
+                turn.release()
+                raise
+            writing.turn = turn
+            return writing
         session = self.sessionmaker()
-        if write and self.dialect == "sqlite":
+        if write and self.dialect == "sqlite":  # in memory: one engine, BEGIN IMMEDIATE
             session.connection(execution_options={"sqlite_write": True})
         return session
 
     @contextmanager
-    def session(self, *, write: bool = True) -> Iterator[Session]:
+    def session(self, *, write: bool = True,
+                timeout: float | None = WRITE_WAIT_SECONDS) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self.new_session(write=write) as session:
+        with self.new_session(write=write, timeout=timeout) as session:
             try:
                 yield session
                 session.commit()
@@ -187,6 +421,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self.write_engine is not None:
+            self.write_engine.dispose()
 
 
 class KeyedSelect:

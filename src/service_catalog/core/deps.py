@@ -20,7 +20,7 @@ from service_catalog.auth.service import (
     lookup_token,
     touch_token,
 )
-from service_catalog.core.db import Database
+from service_catalog.core.db import Database, Turn, WriterBusy
 from service_catalog.core.errors import Problem
 
 log = logging.getLogger("service_catalog.auth")
@@ -33,20 +33,22 @@ class Ctx:
     """What a request handler gets: a session (committed when the handler succeeds) and who asks.
 
     The session is opened on first use, in the thread that uses it, so a handler costs one
-    trip to the thread pool, not three.
+    trip to the thread pool, not three. A writing request on SQLite holds its ``turn`` at
+    the database writer (awaited before the handler runs) until it finishes.
     """
 
     db: Database
     actor: Actor
     request: Request
     write: bool = False
+    turn: Turn | None = None
     _session: Session | None = field(default=None, repr=False)
 
     @property
     def session(self) -> Session:
         """The request's session (opened on first use)."""
         if self._session is None:
-            self._session = self.db.new_session(write=self.write)
+            self._session = self.db.new_session(write=self.write, turn=self.turn)
         return self._session
 
     @property
@@ -60,17 +62,22 @@ class Ctx:
         return self.request.query_params.multi_items()
 
     def finish(self, ok: bool) -> None:
-        """Commit (``ok``) or roll back, and close the session if one was opened."""
+        """Commit (``ok``) or roll back, close the session if one was opened, and give the
+        writer's turn back."""
         session, self._session = self._session, None
-        if session is None:
-            return
         try:
-            if ok:
-                session.commit()
-            else:
-                session.rollback()
+            if session is None:
+                return
+            try:
+                if ok:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
         finally:
-            session.close()
+            if self.turn is not None:
+                self.turn.release()
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -81,10 +88,10 @@ def _check_token(db: Database, token: str) -> TokenInfo | None:
     with db.session(write=False) as session:
         info = lookup_token(session, token)
     if info is not None and info.stale_use:
-        try:  # best effort: recording use must never fail a request
-            with db.session(write=True) as session:
+        try:  # best effort: recording use must never fail (or hold up) a request
+            with db.session(write=True, timeout=1.0) as session:
                 touch_token(session, info.token_id)
-        except OperationalError:
+        except (OperationalError, WriterBusy):
             log.debug("could not record token use (database busy)")
     return info
 
@@ -120,20 +127,34 @@ async def authenticate_request(request: Request) -> Actor:
 
 
 async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """Authenticate the bearer token; give the handler a session, committed when it returns."""
+    """Authenticate the bearer token; give the handler a session, committed when it returns.
+
+    A writing request on SQLite first awaits its turn at the database writer (first come,
+    first served, holding no thread while it waits; a 503 with ``Retry-After`` after
+    ``WRITE_WAIT_SECONDS``), so writers never pile up in the thread pool ahead of reads.
+    """
     actor = await authenticate_request(request)
     db: Database = request.app.state.db
     ctx = Ctx(db=db, actor=actor, request=request, write=request.method in WRITE_METHODS)
+    if ctx.write and db.writer is not None:
+        try:
+            ctx.turn = await db.writer.turn_async()
+        except WriterBusy:
+            log.warning("a write waited too long for the database writer")
+            raise Problem(503, "The database is busy with other writes; retry later",
+                          headers={"Retry-After": "5"}) from None
     ok = False
     try:
         yield ctx
         ok = True
     finally:
-        if ctx._session is not None:
-            if db.dialect == "sqlite" and not ctx.write:
-                ctx.finish(ok)  # ending a read on a local file: microseconds, not worth a hop
-            else:
-                await run_in_threadpool(ctx.finish, ok)
+        if ctx._session is None:
+            if ctx.turn is not None:
+                ctx.turn.release()
+        elif db.dialect == "sqlite" and not ctx.write:
+            ctx.finish(ok)  # ending a read on a local file: microseconds, not worth a hop
+        else:
+            await run_in_threadpool(ctx.finish, ok)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
