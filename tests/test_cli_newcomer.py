@@ -3,6 +3,7 @@ uses, fails cleanly on a taken port, and takes the database URLs hosting provide
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -97,3 +98,19 @@ def test_first_start_hint_is_a_command_that_runs(tmp_path: Path) -> None:
         "'.venv/bin/service-catalog token create --name NAME'" in out), out
     hinted = run_cli("token", "create", "--name", "from-hint", env=env, cwd=tmp_path)
     assert hinted.returncode == 0, hinted.stderr
+
+
+def test_token_list_shows_whole_ids_and_json(database_url: str, tmp_path: Path) -> None:
+    env = cli_env(database_url, tmp_path)
+    made = run_cli("token", "create", "--name", "a long name for a narrow terminal", env=env)
+    assert made.returncode == 0, made.stderr
+    ident = made.stdout.split("Created token ", 1)[1].split()[0]
+    as_json = run_cli("token", "list", "--output", "json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    mine = next(r for r in rows if r["id"] == ident)
+    assert mine["name"] == "a long name for a narrow terminal"
+    assert mine["state"] == "active" and mine["expires"] is None
+    narrow = run_cli("token", "list", env={**env, "COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert ident in narrow.stdout, "the id must be whole on one line, to copy it"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import shutil
 import socket
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import inspect, text
@@ -276,28 +279,61 @@ def token_create(
     console.print(token, soft_wrap=True, highlight=False)
 
 
+class Output(str, Enum):
+    """How a command prints what it lists."""
+
+    table = "table"
+    json = "json"
+
+
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table (for people) or "
+                                           "json (for scripts: whole values, one document).")]
+
+
+def print_rows(rows: list[dict[str, Any]], output: Output) -> None:
+    """``rows`` as JSON, or as a table (a column per key, headed by the key with spaces for
+    underscores) whose cells are never cut: ids stay whole on one line (to copy), the
+    other cells wrap."""
+    if output is Output.json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    keys = list(rows[0]) if rows else []
+    table = Table(*[k.replace("_", " ") for k in keys], box=box.SIMPLE_HEAD, pad_edge=False)
+    for key, col in zip(keys, table.columns, strict=True):
+        col.overflow = "fold"
+        if key == "id":
+            col.no_wrap, col.min_width = True, max(len(str(r[key])) for r in rows)
+    for row in rows:
+        table.add_row(*["-" if row[k] is None else str(row[k]) for k in keys])
+    console.print(table)
+
+
 @token_app.command("list")
-def token_list() -> None:
+def token_list(output: OutputOpt = Output.table) -> None:
     """List tokens (never their values)."""
     from service_catalog.auth.service import list_tokens
 
     settings = load_settings()
     db = open_database(settings)
+    now = utcnow()
     with db.session() as session:
-        rows = list_tokens(session)
-        table = Table("id", "name", "role", "prefix", "created", "expires", "last used", "state")
-        now = utcnow()
-        for t in rows:
-            state = ("revoked" if t.revoked_at else
-                     "expired" if t.expires_at and t.expires_at <= now else "active")
-            table.add_row(str(t.id), t.name, t.role, t.prefix + "…", _d(t.created_at),
-                          _d(t.expires_at), _d(t.last_used_at), state)
+        rows = [{"id": str(t.id), "name": t.name, "role": t.role, "prefix": t.prefix + "…",
+                 "created": _d(t.created_at, output), "expires": _d(t.expires_at, output),
+                 "last_used": _d(t.last_used_at, output),
+                 "state": ("revoked" if t.revoked_at else
+                           "expired" if t.expires_at and t.expires_at <= now else "active")}
+                for t in list_tokens(session)]
     db.dispose()
-    console.print(table)
+    if not rows and output is Output.table:
+        console.print("No tokens.")
+        return
+    print_rows(rows, output)
 
 
-def _d(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+def _d(value: dt.datetime | None, output: Output = Output.table) -> str | None:
+    if value is None:
+        return None if output is Output.json else "-"
+    return value.isoformat() if output is Output.json else value.strftime("%Y-%m-%d %H:%M")
 
 
 @token_app.command("revoke")
