@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,11 +14,13 @@ from pathlib import Path
 import httpx
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], str, str, list[str]]:
+def _start(tmp_path: Path, *, own_dir: bool = True
+           ) -> tuple[subprocess.Popen[str], str, str, list[str]]:
     exe = Path(sys.executable).with_name("service-catalog")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    proc = subprocess.Popen([str(exe), "demo", "--bind", "127.0.0.1:0", "--dir",
-                             str(tmp_path / "demo"), "--services", "24", "--endpoints", "5"],
+    where = ["--dir", str(tmp_path / "demo")] if own_dir else []
+    proc = subprocess.Popen([str(exe), "demo", "--bind", "127.0.0.1:0", *where,
+                             "--services", "24", "--endpoints", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=tmp_path)
     assert proc.stdout is not None
@@ -78,3 +81,26 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             raise
     assert proc.returncode == 0, out
     assert "Stopping the demo" in out
+
+
+def test_demo_try_line_runs_as_pasted_and_its_temporary_folder_goes(tmp_path: Path) -> None:
+    proc, _, _, lines = _start(tmp_path, own_dir=False)
+    try:
+        database = next(line.split("Database: ", 1)[1] for line in lines
+                        if line.startswith("Database: "))
+        folder = Path(database).parent
+        assert folder.is_dir()
+        tried = next(line.split("Try:", 1)[1].strip() for line in lines if "Try:" in line)
+        ran = subprocess.run(["bash", "-c", tried + " -sS --fail"], capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert ran.returncode == 0, ran.stderr
+        assert len(json.loads(ran.stdout)["data"]) > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, out
+    assert not folder.exists(), "the demo's temporary folder must go when it stops"

@@ -11,6 +11,7 @@ worker running) until Ctrl-C.
 from __future__ import annotations
 
 import secrets
+import shutil
 import signal
 import socket
 import tempfile
@@ -113,6 +114,7 @@ def demo(
 
     host, port = _parse_bind(bind) if not bind.endswith(":0") else (bind[:-2], 0)
     port = port or _free_port()
+    temporary = directory is None  # a folder the demo made is removed when it stops
     base = directory or Path(tempfile.mkdtemp(prefix="service-catalog-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     db_path = base / "demo.db"
@@ -147,6 +149,9 @@ def demo(
         server.should_exit = True
         thread.join(10)
         sim.stop()
+        db.dispose()
+        if temporary:
+            shutil.rmtree(base, ignore_errors=True)
         raise fail(f"demo setup failed: {exc}") from None
 
     console.print(f"\n[bold green]Service catalog demo[/] (demo data: a simulated Traceable "
@@ -159,7 +164,7 @@ def demo(
         f"Traceable instance 'traceable-demo' synced {made['resources']} services; "
         f"{made['mapped']} are mapped to the demo catalog services "
         f"{', '.join(n for n, _, _ in DEMO_SERVICES)}.\n"
-        f"Try:  curl -H 'Authorization: Bearer {admin_token}' "
+        f"Try:  curl -g -H 'Authorization: Bearer {admin_token}' "
         f"'{url}/v1/resources?filter[integration.name]=traceable'\n"
         f"      API docs at {url}/docs\n"
         "Press Ctrl-C to stop.", soft_wrap=True, highlight=False, markup=False)
@@ -174,6 +179,8 @@ def demo(
     thread.join(15)
     sim.stop()
     db.dispose()
+    if temporary:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:
