@@ -240,20 +240,22 @@ def test_whole_tenant_pages_not_one_query_per_service() -> None:
 
 def test_many_endpoints_are_capped_riskiest_first() -> None:
     with TraceableSimulator(2, 120, TOKEN, inactive_every=0, vulnerable_every=0) as sim:
-        data = records(connector(sim))["svc-00001"].integration_data
+        data = records(connector(sim, discovery_states="ALL"))["svc-00001"].integration_data
         assert data is not None
         e = data["endpoints"]
         assert e["total"] == 120 and e["listed"] == ENDPOINTS_LISTED == len(e["items"])
         all_scores = sorted((x["apiRiskScore"] for x in sim.tenant.endpoints.values()
                              if x["serviceId"] == "svc-00001"), reverse=True)
         assert [i["risk_score"] for i in e["items"]] == all_scores[:ENDPOINTS_LISTED]
-        rows, total = connector(sim).endpoints_page("svc-00001", limit=100, offset=100)
+        rows, total = connector(sim, discovery_states="ALL").endpoints_page(
+            "svc-00001", limit=100, offset=100)
         assert total == 120 and len(rows) == 20
         assert rows[0]["id"] == "api-00001-101" and rows[0]["method"]
 
 
 def test_a_tenant_lacking_optional_attributes_still_syncs(sim: TraceableSimulator) -> None:
-    for name in ("apiRiskScoreCategory", "apiRiskScore", "numCalls", "isAuthenticated"):
+    for name in ("riskScoreCategory", "riskScore", "apiRiskScoreCategory", "apiRiskScore",
+                 "numCalls", "isAuthenticated"):
         sim.tenant.drop_attribute(name)
     data = records(connector(sim))["svc-00001"].integration_data
     assert data is not None
@@ -264,7 +266,7 @@ def test_a_tenant_lacking_optional_attributes_still_syncs(sim: TraceableSimulato
     assert e["calls"] is None
     assert (e["items"][0]["risk"], e["items"][0]["risk_score"]) == (None, None)
     sent = [r["query"] for r in sim.requests if r["operation"] == "ApiEndpoints"]
-    assert sent and all("apiRiskScore" not in q and "numCalls" not in q for q in sent)
+    assert sent and all("iskScore" not in q and "numCalls" not in q for q in sent)
 
 
 def test_a_tenant_without_service_ids_on_endpoints_fails_clearly(
@@ -444,7 +446,7 @@ def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_
         grouped = last_records(sim)
         assert len(yields) == 120  # grouped: each service once
         # Riskiest endpoints first, whatever their service: services interleave.
-        sim.order_override = {"API": [{"keyExpression": {"key": "apiRiskScore"},
+        sim.order_override = {"API": [{"keyExpression": {"key": "riskScore"},
                                        "direction": "DESC"}]}
         interleaved = last_records(sim)
     assert len(yields) > 120  # some services were yielded early, then again complete

@@ -117,13 +117,13 @@ def test_endpoint_attributes_metrics_filters(client: httpx.Client) -> None:
     first = rows[0]
     assert first["id"] == "api-00002-001"
     assert first["name"].split(" ", 1)[0] in {"GET", "POST", "PUT", "PATCH", "DELETE"}
-    assert isinstance(first["isExternal"], bool) and isinstance(first["apiRiskScore"], float)
-    assert first["apiRiskScoreCategory"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+    assert isinstance(first["isExternal"], bool) and isinstance(first["riskScore"], float)
+    assert first["riskScoreCategory"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
     assert isinstance(first["numCalls"]["sum"]["value"], float)
     ordered = post(client, """
         query($b: InputTimeRange!) { entities(scope: "API", between: $b, limit: 100,
-            orderBy: [{keyExpression: {key: "apiRiskScore"}, direction: DESC}]) {
-          results { id score: attribute(key: "apiRiskScore") } } }""", {"b": window()}).json()
+            orderBy: [{keyExpression: {key: "riskScore"}, direction: DESC}]) {
+          results { id score: attribute(key: "riskScore") } } }""", {"b": window()}).json()
     scores = [r["score"] for r in ordered["data"]["entities"]["results"]]
     assert scores == sorted(scores, reverse=True) and len(scores) == 64
 
@@ -148,14 +148,14 @@ def test_metadata_and_a_tenant_lacking_an_attribute(client: httpx.Client,
                                                     sim: TraceableSimulator) -> None:
     meta = post(client, gql.METADATA).json()["data"]["metadata"]
     api = {m["name"] for m in meta if m["scope"] == "API"}
-    assert {"serviceId", "apiRiskScoreCategory", "numCalls"} <= api
-    sim.tenant.drop_attribute("apiRiskScoreCategory")
+    assert {"serviceId", "riskScoreCategory", "numCalls"} <= api
+    sim.tenant.drop_attribute("riskScoreCategory")
     meta = post(client, gql.METADATA).json()["data"]["metadata"]
-    assert "apiRiskScoreCategory" not in {m["name"] for m in meta if m["scope"] == "API"}
+    assert "riskScoreCategory" not in {m["name"] for m in meta if m["scope"] == "API"}
     full = gql.endpoints_query(gql.API_ATTRIBUTES, gql.API_METRICS)
     body = post(client, full, {"between": window()}).json()
     assert body["data"] is None
-    assert "apiRiskScoreCategory" in body["errors"][0]["message"]
+    assert "riskScoreCategory" in body["errors"][0]["message"]
 
 
 def test_vulnerabilities_filter_and_selection(client: httpx.Client,

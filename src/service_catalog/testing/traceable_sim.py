@@ -19,14 +19,20 @@ Usage::
 
 Constructor: ``TraceableSimulator(services=10, endpoints_per_service=5, token="sim-token",
 *, tenant=None, host="127.0.0.1", port=0, **tenant_kwargs)``; ``tenant_kwargs`` go to
-:class:`Tenant` (``inactive_every``, ``vulnerable_every``, ``missing_attributes``, ``seed``).
+:class:`Tenant` (``inactive_every``, ``vulnerable_every``, ``missing_attributes``, ``seed``,
+``risk_naming``).
 
 Attributes, settable while the server runs (each takes effect on the next request):
 
 - ``sim.tenant``: the data; change it through its methods (``rename_service``,
   ``remove_service``, ``add_service``, ``set_inactive``, ``add_endpoint``,
   ``open_vulnerability``, ``fix_vulnerability``, ``drop_attribute``).
-- ``sim.token``: the accepted token; ``sim.reject_status`` (401) answers a wrong one.
+- ``sim.token``: the accepted token; ``sim.reject_status`` (401) answers a wrong one;
+  ``sim.reject_shape = "error"`` or ``"errors"`` answers it with HTTP 200 and
+  ``{"error": "Forbidden"}`` or a GraphQL error saying Unauthorized instead.
+- ``sim.row_cap = n``: Hypertrace's row cap on ``entities`` (Traceable's is 10,000): at
+  most n rows, ``total`` at most n, an offset at or beyond n dropped. None (no cap) by
+  default.
 - ``sim.rate_limit_next = n``: the next n requests get 429 with ``Retry-After:
   sim.retry_after`` (default ``"1"``).
 - ``sim.fail_next = n``: the next n requests get ``sim.fail_status`` (default 503).
@@ -276,6 +282,9 @@ class _Execution:
         if end < start:
             raise GraphQLFailure("between.endTime is before between.startTime")
         limit, offset = self._page_args(args)
+        cap = self.sim.row_cap
+        if cap is not None and offset >= cap:
+            offset = 0  # as Hypertrace's gateway: an offset beyond the cap is dropped
         inactive = bool(args.get("includeInactive"))
         filters = args.get("filterBy") or []
         orders = self.sim.order_override.get(scope, args.get("orderBy") or [])
@@ -285,8 +294,10 @@ class _Execution:
         view = self.sim.cached_view(
             ("entities", scope, inactive, start // 60_000, filters, orders),
             lambda: self._entity_view(scope, inactive, start, filters, orders))
-        page = view[offset:offset + limit]
-        return {"count": len(page), "total": len(view), "results": page}
+        end = offset + limit if cap is None else min(offset + limit, cap)
+        page = view[offset:end]
+        total = len(view) if cap is None else min(len(view), cap)
+        return {"count": len(page), "total": total, "results": page}
 
     def _entity_view(self, scope: str, inactive: bool, start: int, filters: list[Any],
                      orders: list[Any]) -> list[dict[str, Any]]:
@@ -303,6 +314,11 @@ class _Execution:
             elif key not in known:
                 raise GraphQLFailure(f"Attribute {scope}.{key} is not defined for this tenant")
             op, value = f["operator"], f["value"]
+            if op in ("IN", "NOT_IN") and isinstance(value, list) \
+                    and all(isinstance(v, str) for v in value):
+                wanted, keep = set(value), op == "IN"  # a set: lists of 10,000 ids
+                rows = [e for e in rows if (e.get(key) in wanted) == keep]
+                continue
             rows = [e for e in rows if _compare(e.get(key), op, value)]
         for o in reversed([o for o in orders if o]):
             key = o.get("key") or (o.get("keyExpression") or {}).get("key")
@@ -403,6 +419,14 @@ class TraceableSimulator:
         self.malformed_next = 0
         self.delay = 0.0
         self.max_limit = 10_000
+        # Hypertrace's cap on one entity query: with it set, an ``entities`` answer lists
+        # at most ``row_cap`` rows (``total`` says at most that many too) and an offset at
+        # or beyond it is dropped (the first page comes back). Traceable's is 10,000.
+        self.row_cap: int | None = None
+        # How a wrong token is answered: "status" (HTTP ``reject_status``), or HTTP 200
+        # with {"error": "Forbidden"} ("error") or GraphQL errors saying Unauthorized
+        # ("errors"), as some gateways in front of Traceable answer.
+        self.reject_shape = "status"
         self.requests: list[dict[str, Any]] = []
         # Called with (operation, variables) before each GraphQL request is answered: a
         # test's way to change the tenant at an exact point of a client's paging.
@@ -632,8 +656,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(sim.fail_status, {"errors": [{"message": "Internal error"}]})
             return
         if self.headers.get("Authorization") != sim.token:
-            self._json(sim.reject_status,
-                       {"errors": [{"message": "Unauthorized: invalid or expired API token"}]})
+            if sim.reject_shape == "error":
+                self._json(200, {"error": "Forbidden"})
+            elif sim.reject_shape == "errors":
+                self._json(200, {"data": None, "errors": [
+                    {"message": "Authorization failed: Unauthorized API token"}]})
+            else:
+                self._json(sim.reject_status, {"errors": [
+                    {"message": "Unauthorized: invalid or expired API token"}]})
             return
         if body is None:
             self._json(400, {"errors": [{"message": "The body is not valid JSON"}]})
@@ -662,9 +692,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default="sim-token")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--inactive-every", type=int, default=5)
+    parser.add_argument("--row-cap", type=int, default=None,
+                        help="enforce Hypertrace's row cap on entity queries (e.g. 10000)")
     args = parser.parse_args(argv)
     sim = TraceableSimulator(args.services, args.endpoints, args.token, port=args.port,
                              inactive_every=args.inactive_every)
+    sim.row_cap = args.row_cap
     print(json.dumps({"url": sim.url, "token": sim.token}), flush=True)
     try:
         sim._server.serve_forever()

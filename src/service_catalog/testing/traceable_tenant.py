@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["API_ATTRIBUTE_TYPES", "SERVICE_ATTRIBUTE_TYPES", "Tenant"]
+__all__ = ["API_ATTRIBUTE_TYPES", "RISK_NAMINGS", "SERVICE_ATTRIBUTE_TYPES", "Tenant"]
 
 DAY_MS = 86_400_000
 
@@ -32,10 +32,21 @@ API_ATTRIBUTE_TYPES: dict[str, str] = {
     "id": "STRING", "name": "STRING", "serviceId": "STRING", "serviceName": "STRING",
     "environment": "STRING", "isExternal": "BOOLEAN", "isAuthenticated": "BOOLEAN",
     "isLearnt": "BOOLEAN", "apiDiscoveryState": "STRING", "discoverySources": "STRING_ARRAY",
+    "riskScore": "DOUBLE", "riskScoreCategory": "STRING",
     "apiRiskScore": "DOUBLE", "apiRiskScoreCategory": "STRING", "dataTypeIds": "STRING_ARRAY",
     "piiTypes": "STRING_ARRAY", "lastCalledTimestamp": "TIMESTAMP",
 }
 API_METRIC_NAMES: tuple[str, ...] = ("numCalls", "errorCount")
+# How a tenant names an endpoint's risk: today's tenants riskScore / riskScoreCategory,
+# older ones apiRiskScore / apiRiskScoreCategory; a tenant in transition has both.
+RISK_NAMINGS: dict[str, tuple[str, ...]] = {
+    "current": ("apiRiskScore", "apiRiskScoreCategory"),  # the names such a tenant lacks
+    "legacy": ("riskScore", "riskScoreCategory"),
+    "both": (),
+}
+# Discovery states of generated endpoints: most DISCOVERED, every 7th UNDER_DISCOVERY, every
+# 11th REJECTED (a state Traceable's own inventory does not show).
+OTHER_DISCOVERY_STATE = "REJECTED"
 VULN_FIELD_TYPES: dict[str, str] = {
     "VULNERABILITY_ID": "STRING", "VULNERABILITY_CATEGORY": "STRING",
     "VULNERABILITY_TITLE": "STRING", "DISPLAY_NAME": "STRING", "OWASP_API_TOP10": "STRING",
@@ -85,18 +96,24 @@ class Tenant:
     40 days ago (inactive for a 7-day window); every ``vulnerable_every``-th service has
     1-3 vulnerabilities (most open, some fixed). ``missing_attributes`` names API-scope
     attributes this tenant lacks (``metadata`` omits them; querying them is an error).
+    ``risk_naming`` says which names of an endpoint's risk the tenant has (see
+    :data:`RISK_NAMINGS`; entities hold both, ``metadata`` lists the tenant's). Endpoint
+    ``k`` of a service is ``UNDER_DISCOVERY`` when k % 7 == 0 and ``REJECTED`` when
+    k % 11 == 0, else ``DISCOVERED``.
     """
 
     def __init__(self, services: int = 10, endpoints_per_service: int = 5, *,
                  inactive_every: int = 5, vulnerable_every: int = 3, seed: int = 7,
-                 missing_attributes: Iterable[str] = (), now_ms: int | None = None) -> None:
+                 missing_attributes: Iterable[str] = (), now_ms: int | None = None,
+                 risk_naming: str = "current") -> None:
         self.lock = threading.RLock()
         self.version = 0
         self.now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         self.services: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.vulnerabilities: dict[str, dict[str, Any]] = {}
-        self.missing_attributes: set[str] = set(missing_attributes)
+        self.missing_attributes: set[str] = set(missing_attributes) | set(
+            RISK_NAMINGS[risk_naming])
         self._vuln_seq = 0
         rng = random.Random(seed)
         for i in range(1, services + 1):
@@ -121,6 +138,7 @@ class Tenant:
         n_types = len(_DATA_TYPES)
         for k in range(1, n_endpoints + 1):
             score = round(0.5 + 9.4 * rand(), 1)
+            category = risk_category(score)
             method = _METHODS[(i + k) % len(_METHODS)]
             path = f"/v{1 + k % 2}/{_RESOURCES[k % len(_RESOURCES)]}"
             if k % 3:
@@ -142,10 +160,13 @@ class Tenant:
                 "isExternal": k % 3 == 1,
                 "isAuthenticated": k % 4 != 1,
                 "isLearnt": True,
-                "apiDiscoveryState": "UNDER_DISCOVERY" if k % 7 == 0 else "DISCOVERED",
+                "apiDiscoveryState": (OTHER_DISCOVERY_STATE if k % 11 == 0 else
+                                      "UNDER_DISCOVERY" if k % 7 == 0 else "DISCOVERED"),
                 "discoverySources": _SOURCES,
+                "riskScore": score,
+                "riskScoreCategory": category,
                 "apiRiskScore": score,
-                "apiRiskScoreCategory": risk_category(score),
+                "apiRiskScoreCategory": category,
                 "dataTypeIds": types,
                 "piiTypes": _EMPTY,
                 "lastCalledTimestamp": last - int(rand() * 3_600_000),
@@ -259,6 +280,7 @@ class Tenant:
                 "environment": svc["environment"], "isExternal": external,
                 "isAuthenticated": authenticated, "isLearnt": True,
                 "apiDiscoveryState": discovery_state, "discoverySources": ["TRAFFIC"],
+                "riskScore": risk_score, "riskScoreCategory": risk_category(risk_score),
                 "apiRiskScore": risk_score, "apiRiskScoreCategory": risk_category(risk_score),
                 "dataTypeIds": sorted(data_types), "piiTypes": [],
                 "lastCalledTimestamp": svc["_last"], "_last": svc["_last"],

@@ -24,6 +24,7 @@ services times the listed endpoints per service (see :mod:`.traceable_data`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +56,23 @@ from service_catalog.integrations.connectors.traceable_data import (
 )
 
 DEFAULT_BASE_URL = "https://api.traceable.ai"
+# Traceable's regional API hosts (its web apps are app.traceable.ai and app.eu.traceable.ai).
+BASE_URL_PRESETS: dict[str, str] = {"US": DEFAULT_BASE_URL, "EU": "https://api.eu.traceable.ai"}
+# Discovery states an instance lists endpoints in: Traceable's public clients (and its own
+# API inventory) show DISCOVERED and UNDER_DISCOVERY.
+DISCOVERY_STATE_CHOICES: dict[str, str] = {
+    "DISCOVERED,UNDER_DISCOVERY": "Discovered and under discovery (as Traceable shows them)",
+    "DISCOVERED": "Discovered only",
+    "UNDER_DISCOVERY": "Under discovery only",
+    "ALL": "Every discovery state (no filter)",
+}
+DEFAULT_DISCOVERY_STATES = ",".join(gql.DEFAULT_DISCOVERY_STATES)
+# Traceable's query layer (Hypertrace's gateway) returns at most this many rows of one
+# entity query and drops offsets beyond it.
+DEFAULT_ROW_CAP = 10_000
+# A 200 answer whose error message says this is a rejected credential.
+_AUTH_WORDS = re.compile(r"\b(forbidden|unauthori[sz]ed|authori[sz]ation|access denied)\b|"
+                         r"\b(invalid|expired)\s+(api\s+)?token\b", re.IGNORECASE)
 LOOKBACK_CHOICES = {"1d": 1, "7d": 7, "14d": 14, "30d": 30, "90d": 90}
 DEFAULT_LOOKBACK = "7d"
 DEFAULT_PAGE_SIZE = 1000
@@ -140,11 +158,25 @@ DESCRIPTOR: dict[str, Any] = {
         "base_url": {
             "type": "string",
             "display_name": "Traceable API URL",
-            "description": "Traceable's API host for your region, e.g. "
-                           "https://api.eu.traceable.ai.",
+            "description": "Traceable's API host for your region: US "
+                           f"{BASE_URL_PRESETS['US']} (the default), EU "
+                           f"{BASE_URL_PRESETS['EU']}, or your own Traceable host. Links "
+                           "to Traceable are built from the same origin.",
             "required": False,
             "default": DEFAULT_BASE_URL,
+            "examples": list(BASE_URL_PRESETS.values()),
             "mutable_condition": "unauthorized",
+        },
+        "discovery_states": {
+            "type": "enum",
+            "display_name": "Endpoint discovery states",
+            "description": "Which endpoints to import, by Traceable discovery state "
+                           "(apiDiscoveryState). The default matches what Traceable's API "
+                           "inventory shows.",
+            "required": False,
+            "default": DEFAULT_DISCOVERY_STATES,
+            "choices": [{"value": k, "display_name": v}
+                        for k, v in DISCOVERY_STATE_CHOICES.items()],
         },
         "lookback": {
             "type": "enum",
@@ -159,12 +191,23 @@ DESCRIPTOR: dict[str, Any] = {
         "page_size": {
             "type": "integer",
             "display_name": "Page size",
-            "description": "Entities requested per Traceable query (100 to 10000); lower it "
-                           "if Traceable times out.",
+            "description": "Entities requested per Traceable query (100 to 10000, 1000 by "
+                           "default); lower it if Traceable times out.",
             "required": False,
             "default": DEFAULT_PAGE_SIZE,
             "minimum": 100,
             "maximum": 10_000,
+        },
+        "row_cap": {
+            "type": "integer",
+            "display_name": "Rows per Traceable query",
+            "description": "The most rows Traceable returns for one entity query (10000). A "
+                           "listing that reaches it is split by service so that no endpoint "
+                           "is missed; change it only if Traceable changes its limit.",
+            "required": False,
+            "default": DEFAULT_ROW_CAP,
+            "minimum": 100,
+            "maximum": 1_000_000,
         },
     },
     "resource_types": {
@@ -201,6 +244,32 @@ DESCRIPTOR: dict[str, Any] = {
 BINDABLE_ENTITIES = ("Traceable Service",)
 
 
+class _Truncated(Exception):
+    """A listing Traceable may have cut short (its row cap): ``total`` as it said."""
+
+    def __init__(self, total: int | None) -> None:
+        super().__init__(total)
+        self.total = total
+
+
+def _error_message(payload: Any) -> str | None:
+    """The error an answer carries (GraphQL ``errors``, or a gateway's ``error``), short;
+    None when it carries none."""
+    if not isinstance(payload, dict):
+        return None
+    errors = payload.get("errors")
+    if errors:
+        first = errors[0] if isinstance(errors, list) and errors else errors
+        message = first.get("message") if isinstance(first, dict) else first
+    elif payload.get("error"):
+        error = payload["error"]
+        message = (error.get("message") or error.get("error") or error) \
+            if isinstance(error, dict) else error
+    else:
+        return None
+    return " ".join(str(message).split())[:300]
+
+
 def _iso(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
@@ -222,6 +291,15 @@ class TraceableConnector(Connector):
             size = DEFAULT_PAGE_SIZE
         self.page_size = min(max(size, 1), 10_000)
         self.base_url = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        states = str(self.config.get("discovery_states") or DEFAULT_DISCOVERY_STATES)
+        self.discovery_states: tuple[str, ...] = () if states.upper() == "ALL" else tuple(
+            s.strip() for s in states.split(",") if s.strip())
+        try:
+            cap = int(self.config.get("row_cap") or DEFAULT_ROW_CAP)
+        except (TypeError, ValueError):
+            cap = DEFAULT_ROW_CAP
+        self.row_cap = max(cap, 2)
+        self.page_size = min(self.page_size, self.row_cap)
         self.listing_total: int | None = None
 
     # -- transport -----------------------------------------------------------------------
@@ -272,10 +350,16 @@ class TraceableConnector(Connector):
                              "a body that is not JSON",
                 remediation="Check that base_url points at Traceable's API "
                             "(e.g. https://api.traceable.ai).") from None
-        errors = payload.get("errors") if isinstance(payload, dict) else None
-        if errors:
-            first = errors[0] if isinstance(errors, list) and errors else errors
-            message = first.get("message") if isinstance(first, dict) else str(first)
+        message = _error_message(payload)
+        if message is not None:
+            if _AUTH_WORDS.search(message):
+                # Traceable (and the gateways before it) may refuse a token with a 200 and
+                # an error body instead of a 401/403: still a rejected credential.
+                raise ConnectorError(
+                    "auth", f"The upstream rejected the credential (HTTP {resp.status_code}: "
+                            f"{message})",
+                    remediation="Replace the instance's auth credential with a valid one "
+                                "(DELETE then POST .../auth-credential).")
             raise ConnectorError(
                 "upstream", f"Traceable answered {operation} with an error: {message}",
                 remediation="The next sync retries; if this persists, check the Traceable "
@@ -293,7 +377,8 @@ class TraceableConnector(Connector):
         start = now - dt.timedelta(days=self.lookback_days)
         return {"startTime": _iso(start), "endTime": _iso(now)}
 
-    def _paged(self, document: str, variables: dict[str, Any], root: str
+    def _paged(self, document: str, variables: dict[str, Any], root: str, *,
+               capped: bool = False, split_at_cap: bool = False
                ) -> Iterator[list[dict[str, Any]]]:
         """The result pages of a limit/offset listing, in order, until ``total``.
 
@@ -301,10 +386,20 @@ class TraceableConnector(Connector):
         :data:`FETCH_AHEAD` at a time in helper threads while the caller processes the
         current one (round trips overlap with work; at most FETCH_AHEAD + 1 pages are
         held). A page that fails fails the listing.
+
+        With ``capped`` (an entity listing, subject to Traceable's row cap) a page that
+        repeats an earlier one (an offset beyond the cap is dropped) or an empty page
+        before ``total`` raises :class:`_Truncated`; with ``split_at_cap`` too, so does a
+        first page whose ``total`` reaches :attr:`row_cap` (before any row is yielded).
         """
         first = self._page(document, variables, root, 0)
         rows, count, total = first
         self.listing_total = total
+        if split_at_cap and total is not None and total >= self.row_cap:
+            raise _Truncated(total)
+        seen: set[tuple[int, str, str]] = set()
+        if capped and rows:
+            seen.add((count, str(rows[0].get("id")), str(rows[-1].get("id"))))
         if rows:
             yield rows
         if not count or total is None or count >= total:
@@ -314,6 +409,7 @@ class TraceableConnector(Connector):
                                 thread_name_prefix="traceable-fetch") as pool:
             pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
             next_offset = offset
+            read = count
             pages = 1
             try:
                 while True:
@@ -328,6 +424,16 @@ class TraceableConnector(Connector):
                     if pages > MAX_PAGES:
                         raise ConnectorError("malformed", f"Traceable kept paging {root} "
                                                           f"past {MAX_PAGES} pages")
+                    if capped:
+                        if not rows:
+                            if read < total:
+                                raise _Truncated(total)
+                        else:
+                            key = (count, str(rows[0].get("id")), str(rows[-1].get("id")))
+                            if key in seen:
+                                raise _Truncated(total)
+                            seen.add(key)
+                    read += count
                     if rows:
                         yield rows
                     if page_total is not None and page_total > total:
@@ -386,19 +492,15 @@ class TraceableConnector(Connector):
         return ({a for a in gql.API_ATTRIBUTES if a in names},
                 {m for m in gql.API_METRICS if m in names})
 
-    def discover(self) -> Iterator[list[ResourceRecord]]:
-        """Yield batches of ``traceable_service`` records (at most a page each) as the
-        services are complete: open vulnerabilities first, then the service list, then
-        the tenant's endpoints ordered by service. Each service is complete, and yielded,
-        as soon as the endpoint listing moves past it, so storing overlaps with reading
-        the rest. (The engine runs it under ``fewer_gc_passes``, as every sync.)
+    def _endpoint_filters(self, attributes: set[str]) -> list[dict[str, Any]]:
+        """The ``filterBy`` of every endpoint listing: the configured discovery states (when
+        the tenant has the attribute; a tenant without it cannot be filtered by it)."""
+        if self.discovery_states and "apiDiscoveryState" in attributes:
+            return [gql.discovery_filter(self.discovery_states)]
+        return []
 
-        Should the upstream not group the endpoints by service after all, a service whose
-        endpoints come back after it was yielded is yielded again, complete, at the end.
-        """
-        now = dt.datetime.now(dt.UTC)
-        between = self._between(now)
-        attributes, metrics = self.api_attributes()
+    def _open_vulnerabilities(self) -> dict[str, ServiceAggregate]:
+        """Per service, an aggregate holding its open vulnerabilities."""
         aggregates: dict[str, ServiceAggregate] = {}
         for rows in self._paged(gql.VULNERABILITIES,
                                 {"filter": gql.OPEN_VULNERABILITIES_FILTER},
@@ -415,25 +517,114 @@ class TraceableConnector(Connector):
                 if agg is None:
                     agg = aggregates[sid] = ServiceAggregate()
                 agg.add_vulnerability(v)
+        return aggregates
 
-        names: dict[str, str] = {}  # service id -> name, in listing order
-        for rows in self._paged(gql.SERVICES, {"between": between,
-                                               "includeInactive": self.include_inactive},
-                                "entities"):
-            for row in rows:
-                sid = row.get("id")
-                if not isinstance(sid, str) or not sid or sid in names:
-                    continue
-                name = row.get("name")
-                names[sid] = name if isinstance(name, str) and name else sid
-        if self.listing_total is not None and len(names) < self.listing_total:
+    def _service_names(self, between: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """Service id -> name, in listing order, and whether the listing may have been cut
+        short by Traceable's row cap (then services are also found through their
+        endpoints)."""
+        names: dict[str, str] = {}
+        capped = False
+        try:
+            for rows in self._paged(gql.SERVICES, {"between": between,
+                                                   "includeInactive": self.include_inactive},
+                                    "entities", capped=True):
+                for row in rows:
+                    sid = row.get("id")
+                    if not isinstance(sid, str) or not sid or sid in names:
+                        continue
+                    name = row.get("name")
+                    names[sid] = name if isinstance(name, str) and name else sid
+        except _Truncated:
+            capped = True
+        total = self.listing_total
+        capped = capped or (total is not None and total >= self.row_cap)
+        if not capped and total is not None and len(names) < total:
             # Offset paging skipped services that moved while it read (services were
             # added before the current offset). Failing here, before anything is stored,
             # keeps the engine from marking the skipped ones as vanished.
             raise ConnectorError(
                 "upstream", f"Traceable's service list changed while it was read ({len(names)} "
-                            f"of {self.listing_total} services seen)",
+                            f"of {total} services seen)",
                 remediation="None needed: the next sync reads the list again.")
+        return names, capped
+
+    def _names_of(self, between: dict[str, str], service_ids: list[str]) -> dict[str, str]:
+        """The names of the given services (found through their endpoints)."""
+        names: dict[str, str] = {}
+        for i in range(0, len(service_ids), 1000):
+            chunk = service_ids[i:i + 1000]
+            flt = {"keyExpression": {"key": "id"}, "operator": "IN", "type": "ATTRIBUTE",
+                   "value": chunk}
+            for rows in self._paged(gql.SERVICES, {"between": between,
+                                                   "includeInactive": True,
+                                                   "filterBy": [flt]}, "entities"):
+                for row in rows:
+                    name = row.get("name")
+                    if isinstance(row.get("id"), str) and isinstance(name, str) and name:
+                        names[row["id"]] = name
+        return names
+
+    def _rows(self, document: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row of one entity listing that stays under the row cap (else _Truncated)."""
+        return [row for rows in self._paged(document, variables, "entities", capped=True,
+                                            split_at_cap=True) for row in rows]
+
+    def _split_listing(self, document: str, variables: dict[str, Any], service_ids: list[str],
+                       total: int | None) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+        """The endpoints of ``service_ids``, listed a group of services at a time, each
+        group small enough to stay under the row cap (a group that reaches it is halved):
+        (group, its endpoint rows), in order. A single service that reaches the cap alone
+        cannot be listed whole: that fails the sync rather than miss endpoints."""
+        if not service_ids:
+            return
+        if total is not None and total > self.row_cap:  # Traceable said how many in all
+            per = (self.row_cap // 2) * len(service_ids) // total
+        else:
+            per = len(service_ids) // 2
+        per = min(max(per, 1), 1000)
+        stack = [service_ids[i:i + per] for i in range(0, len(service_ids), per)][::-1]
+        base = list(variables.get("filterBy") or [])
+        while stack:
+            group = stack.pop()
+            try:
+                rows = self._rows(document, {**variables,
+                                             "filterBy": [*base, gql.services_filter(group)]})
+            except _Truncated:
+                if len(group) == 1:
+                    raise ConnectorError(
+                        "upstream", f"Traceable service {group[0]} has {self.row_cap} or more "
+                                    "endpoints in the activity window: more than Traceable "
+                                    "lists for one query, so they cannot all be read",
+                        remediation="Set include_inactive to false, a shorter lookback or "
+                                    "narrower discovery_states.") from None
+                half = len(group) // 2
+                stack += [group[half:], group[:half]]
+                continue
+            yield group, rows
+
+    def discover(self) -> Iterator[list[ResourceRecord]]:
+        """Yield batches of ``traceable_service`` records (at most a page each) as the
+        services are complete: open vulnerabilities first, then the service list, then
+        the tenant's endpoints ordered by service. Each service is complete, and yielded,
+        as soon as the endpoint listing moves past it, so storing overlaps with reading
+        the rest. (The engine runs it under ``fewer_gc_passes``, as every sync.)
+
+        Endpoints are those in the configured discovery states. A listing that reaches
+        Traceable's row cap (its ``total`` reaches :attr:`row_cap`, or a page repeats
+        because an offset beyond the cap was dropped) is not trusted: the services not yet
+        complete are listed again a group of services at a time. A service list that
+        reaches the cap is completed with the services the endpoints name.
+
+        Should the upstream not group the endpoints by service after all, a service whose
+        endpoints come back after it was yielded is yielded again, complete, at the end.
+        """
+        now = dt.datetime.now(dt.UTC)
+        between = self._between(now)
+        attributes, metrics = self.api_attributes()
+        aggregates = self._open_vulnerabilities()
+        names, services_capped = self._service_names(between)
+        unnamed: set[str] = set()  # services known only through their endpoints
 
         def record(sid: str) -> ResourceRecord:
             name = names[sid]
@@ -442,38 +633,98 @@ class TraceableConnector(Connector):
             return ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
                                   name=name[:255], integration_data=data)
 
+        def fold(rows: list[dict[str, Any]]) -> None:
+            for row in rows:
+                sid = row.get("serviceId")
+                if sid.__class__ is not str or not row.get("id"):
+                    continue
+                if sid not in names:
+                    if not services_capped or not sid:
+                        continue
+                    names[sid] = sid
+                    unnamed.add(sid)
+                agg = aggregates.get(sid)
+                if agg is None:
+                    agg = aggregates[sid] = ServiceAggregate()
+                agg.add_endpoint(row)
+
         done: set[str] = set()
         late: set[str] = set()
         batch: list[ResourceRecord] = []
         current: str | None = None
         document = gql.endpoints_query(attributes, metrics)
-        for rows in self._paged(document, {"between": between,
-                                           "includeInactive": self.include_inactive},
-                                "entities"):
-            for row in rows:
-                sid = row.get("serviceId")
-                if sid.__class__ is not str or sid not in names or not row.get("id"):
-                    continue  # not a listed service (or no id): not stored
-                if sid != current:
-                    if current is not None and current not in done:
-                        done.add(current)
-                        batch.append(record(current))
+        filters = self._endpoint_filters(attributes)
+        variables = {"between": between, "includeInactive": self.include_inactive,
+                     "filterBy": filters}
+        try:
+            for rows in self._paged(document, variables, "entities", capped=True,
+                                    split_at_cap=True):
+                for row in rows:
+                    sid = row.get("serviceId")
+                    if sid.__class__ is not str or not row.get("id"):
+                        continue  # no service (or no id): not stored
+                    if sid not in names:
+                        if not services_capped or not sid:
+                            continue  # not a listed service
+                        names[sid] = sid
+                        unnamed.add(sid)
+                    if sid != current:
+                        if current is not None and current not in done:
+                            done.add(current)
+                            if current not in unnamed:
+                                batch.append(record(current))
+                                if len(batch) >= self.page_size:
+                                    yield batch
+                                    batch = []
+                        if sid in done:
+                            late.add(sid)
+                        current = sid
+                    agg = aggregates.get(sid)
+                    if agg is None:
+                        agg = aggregates[sid] = ServiceAggregate()
+                    agg.add_endpoint(row)
+        except _Truncated as cut:
+            # The services already complete stay; every other is listed again, whole.
+            redo = [sid for sid in names if sid not in done or sid in late]
+            for sid in redo:
+                if sid in aggregates:
+                    aggregates[sid] = aggregates[sid].without_endpoints()
+            late.clear()
+            for group, rows in self._split_listing(document, variables, redo, cut.total):
+                fold(rows)
+                for sid in group:
+                    done.add(sid)
+                    if sid not in unnamed:
+                        batch.append(record(sid))
                         if len(batch) >= self.page_size:
                             yield batch
                             batch = []
-                    if sid in done:
-                        late.add(sid)
-                    current = sid
-                agg = aggregates.get(sid)
-                if agg is None:
-                    agg = aggregates[sid] = ServiceAggregate()
-                agg.add_endpoint(row)
-        rest = [sid for sid in names if sid not in done]  # the last, and those without any
-        for sid in [*rest, *sorted(late)]:
+            if services_capped:
+                # Endpoints of services that the capped service list left out.
+                others = {"keyExpression": {"key": "serviceId"}, "operator": "NOT_IN",
+                          "type": "ATTRIBUTE", "value": list(names)}
+                try:
+                    fold(self._rows(document, {**variables, "filterBy": [*filters, others]}))
+                except _Truncated:
+                    raise ConnectorError(
+                        "upstream", f"This Traceable tenant has more than {self.row_cap} "
+                                    "services with endpoints beyond its service list; they "
+                                    "cannot all be read",
+                        remediation="Set include_inactive to false or a shorter lookback."
+                    ) from None
+        rest = [sid for sid in names if sid not in done and sid not in unnamed]
+        for sid in [*rest, *sorted(late - unnamed)]:
             batch.append(record(sid))
             if len(batch) >= self.page_size:
                 yield batch
                 batch = []
+        if unnamed:
+            names.update(self._names_of(between, sorted(unnamed)))
+            for sid in sorted(unnamed):
+                batch.append(record(sid))
+                if len(batch) >= self.page_size:
+                    yield batch
+                    batch = []
         if batch:
             yield batch
 
@@ -492,8 +743,8 @@ class TraceableConnector(Connector):
         data = self.query(document, {
             "between": self._between(dt.datetime.now(dt.UTC)),
             "includeInactive": self.include_inactive, "limit": limit, "offset": offset,
-            "filterBy": [{"keyExpression": {"key": "serviceId"}, "operator": "EQUALS",
-                          "type": "ATTRIBUTE", "value": service_id}],
+            "filterBy": [*self._endpoint_filters(attributes),
+                         gql.services_filter([service_id])],
         })
         result = data.get("entities")
         if not isinstance(result, dict) or not isinstance(result.get("results"), list):

@@ -48,6 +48,9 @@ import datetime as dt
 import heapq
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 from service_catalog.integrations.connectors.base import EventRecord
 
@@ -171,7 +174,7 @@ class ServiceAggregate:
                 self.last_ms = last
         else:
             last = None
-        category = get("apiRiskScoreCategory")
+        category = get("riskScoreCategory")  # aliased so (see traceable_graphql)
         if category.__class__ is str and category:
             category = category.upper()
             rank = RISK_ORDER.get(category, 0)
@@ -199,7 +202,7 @@ class ServiceAggregate:
         key = state if state.__class__ is str and state else "unknown"
         counter = self.discovery
         counter[key] = counter.get(key, 0) + 1
-        score = get("apiRiskScore")
+        score = get("riskScore")
         if score.__class__ is int:
             score = float(score)
         elif score.__class__ is not float:
@@ -227,6 +230,12 @@ class ServiceAggregate:
                                     score, None if category == "unknown" else category, types,
                                     last, calls))
 
+    def without_endpoints(self) -> ServiceAggregate:
+        """A new aggregate with this one's vulnerabilities and no endpoints (a service
+        whose endpoints are read again)."""
+        return ServiceAggregate(vulns=self.vulns, vuln_total=self.vuln_total,
+                                by_severity=self.by_severity)
+
     def add_vulnerability(self, v: dict[str, Any]) -> None:
         """Fold one open vulnerability (a row of ``OpenVulnerabilities``, values unwrapped)."""
         self.vuln_total += 1
@@ -253,20 +262,28 @@ def _short_status(status: Any) -> str | None:
 
 
 def app_url(base_url: str) -> str:
-    """Traceable's web app for an API base URL: ``https://api.eu.traceable.ai`` ->
-    ``https://app.eu.traceable.ai``; any other host (self-hosted, a simulator) keeps its
-    origin."""
-    scheme, sep, rest = base_url.partition("://")
-    host = rest.partition("/")[0]
+    """Traceable's web app for an API base URL, from the same origin: the API host
+    ``api.<region>.traceable.ai`` becomes the app host ``app.<region>.traceable.ai``
+    (``https://api.eu.traceable.ai`` -> ``https://app.eu.traceable.ai``; any ``api.`` host
+    likewise); any other host (a simulator) keeps its origin (scheme, host, port; no
+    path)."""
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError):
+        return base_url.rstrip("/")
+    host = url.host
     if host.startswith("api."):
         host = "app." + host[4:]
-    return f"{scheme}{sep}{host}"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{host}{port}"
 
 
 def service_link(base_url: str, service_id: str) -> str:
-    """The service's page in Traceable's web app."""
-    from urllib.parse import quote
-
+    """The service's page in Traceable's web app. Traceable publishes no deep-link format:
+    ``<app origin>/service/<id>/overview`` is the best-known form (what its web app
+    shows for a service)."""
     return f"{app_url(base_url)}/service/{quote(service_id, safe='')}/overview"
 
 

@@ -23,11 +23,23 @@ SCHEMA_FILE = "traceable-subset.graphql"
 # The API-scope (endpoint) attributes the connector reads. ``name`` and ``serviceId`` are
 # required to place an endpoint under its service; the others are optional per tenant.
 REQUIRED_API_ATTRIBUTES: tuple[str, ...] = ("name", "serviceId")
+# An endpoint's risk: today's tenants (and clients) name it riskScore / riskScoreCategory,
+# older ones apiRiskScore / apiRiskScoreCategory. Whichever the tenant's metadata lists is
+# asked for (the current name when it has both), always under the current name as alias,
+# so an answer reads the same from either kind of tenant.
+RISK_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "riskScore": ("riskScore", "apiRiskScore"),
+    "riskScoreCategory": ("riskScoreCategory", "apiRiskScoreCategory"),
+}
 OPTIONAL_API_ATTRIBUTES: tuple[str, ...] = (
-    "environment", "isExternal", "isAuthenticated", "apiDiscoveryState", "apiRiskScore",
-    "apiRiskScoreCategory", "dataTypeIds", "lastCalledTimestamp",
+    "environment", "isExternal", "isAuthenticated", "apiDiscoveryState",
+    *(name for names in RISK_ATTRIBUTES.values() for name in names),
+    "dataTypeIds", "lastCalledTimestamp",
 )
 API_ATTRIBUTES: tuple[str, ...] = REQUIRED_API_ATTRIBUTES + OPTIONAL_API_ATTRIBUTES
+# Public clients (Traceable's Terraform provider) list endpoints in these discovery states
+# only, as Traceable's own inventory does; an instance can choose others.
+DEFAULT_DISCOVERY_STATES: tuple[str, ...] = ("DISCOVERED", "UNDER_DISCOVERY")
 # API-scope metrics; a tenant without one just reports no call counts.
 API_METRICS: tuple[str, ...] = ("numCalls",)
 
@@ -83,11 +95,13 @@ query AttributeCatalogue {
 """.strip()
 
 SERVICES = """
-query Services($between: InputTimeRange!, $includeInactive: Boolean, $limit: Int, $offset: Int) {
+query Services($between: InputTimeRange!, $includeInactive: Boolean, $filterBy: [InputFilter],
+               $limit: Int, $offset: Int) {
   entities(
     scope: "SERVICE"
     between: $between
     includeInactive: $includeInactive
+    filterBy: $filterBy
     orderBy: [{keyExpression: {key: "id"}, direction: ASC}]
     limit: $limit
     offset: $offset
@@ -126,35 +140,73 @@ OPEN_VULNERABILITIES_FILTER = {
 }
 
 
+def selected_attributes(attributes: Iterable[str]) -> dict[str, str]:
+    """Response alias -> tenant attribute key for an endpoint listing, in a fixed order.
+
+    Every attribute of :data:`API_ATTRIBUTES` the tenant has is asked for under its own
+    name, except the risk pair: the first name of each :data:`RISK_ATTRIBUTES` entry the
+    tenant has is asked for under the current name."""
+    have = set(attributes)
+    legacy = {name for names in RISK_ATTRIBUTES.values() for name in names}
+    out: dict[str, str] = {}
+    for a in API_ATTRIBUTES:
+        if a in legacy:
+            continue
+        if a in have:
+            out[a] = a
+    for alias, names in RISK_ATTRIBUTES.items():
+        key = next((n for n in names if n in have), None)
+        if key is not None:
+            out[alias] = key
+    return out
+
+
+def discovery_filter(states: Iterable[str]) -> dict[str, object]:
+    """The ``filterBy`` entry keeping endpoints whose ``apiDiscoveryState`` is in
+    ``states``, as Traceable's public clients send it."""
+    return {"keyExpression": {"key": "apiDiscoveryState"}, "operator": "IN",
+            "type": "ATTRIBUTE", "value": list(states)}
+
+
+def services_filter(service_ids: Iterable[str]) -> dict[str, object]:
+    """The ``filterBy`` entry keeping endpoints of the given services."""
+    ids = list(service_ids)
+    if len(ids) == 1:
+        return {"keyExpression": {"key": "serviceId"}, "operator": "EQUALS",
+                "type": "ATTRIBUTE", "value": ids[0]}
+    return {"keyExpression": {"key": "serviceId"}, "operator": "IN", "type": "ATTRIBUTE",
+            "value": ids}
+
+
 def endpoints_query(attributes: Iterable[str], metrics: Iterable[str], *,
                     service_filter: bool = False) -> str:
-    """The API-scope (endpoint) listing asking for ``attributes`` and ``metrics`` only.
+    """The API-scope (endpoint) listing asking for ``attributes`` and ``metrics`` only
+    (the risk pair under its current names, see :func:`selected_attributes`).
 
-    With ``service_filter``, the query takes a ``$filterBy`` variable (used to page the
-    endpoints of one service, e.g. ``serviceId EQUALS <id>``) and orders by id; without,
-    it lists the tenant's endpoints ordered by serviceId, then id.
+    The query takes a ``$filterBy`` variable (discovery states, services). With
+    ``service_filter`` it orders by id (the endpoints of one service); without, it lists
+    endpoints ordered by serviceId, then id.
     """
-    wanted = [a for a in API_ATTRIBUTES if a in set(attributes)]
-    lines = [f'      {a}: attribute(expression: {{key: "{a}"}})' for a in wanted]
+    lines = [f'      {alias}: attribute(expression: {{key: "{key}"}})'
+             for alias, key in selected_attributes(attributes).items()]
     lines += [f'      {m}: metric(expression: {{key: "{m}"}}) {{ sum {{ value }} }}'
               for m in API_METRICS if m in set(metrics)]
-    params = "$between: InputTimeRange!, $includeInactive: Boolean, $limit: Int, $offset: Int"
-    extra = ""
+    params = ("$between: InputTimeRange!, $includeInactive: Boolean, $filterBy: [InputFilter], "
+              "$limit: Int, $offset: Int")
     # The tenant-wide listing comes grouped by service (serviceId, then id), so a sync
     # can store each service as soon as the listing has moved past its endpoints.
     order = ('[{keyExpression: {key: "serviceId"}, direction: ASC}, '
              '{keyExpression: {key: "id"}, direction: ASC}]')
     if service_filter:
         order = '[{keyExpression: {key: "id"}, direction: ASC}]'
-        params += ", $filterBy: [InputFilter]"
-        extra = "\n    filterBy: $filterBy"
     fields = "\n".join(lines)
     return f"""
 query ApiEndpoints({params}) {{
   entities(
     scope: "API"
     between: $between
-    includeInactive: $includeInactive{extra}
+    includeInactive: $includeInactive
+    filterBy: $filterBy
     orderBy: {order}
     limit: $limit
     offset: $offset
@@ -174,7 +226,8 @@ def all_documents() -> list[str]:
     """Every document the connector can send, for tenants with all or only the required
     attributes (the test suite validates each against the subset schema)."""
     docs = [VERIFY, METADATA, SERVICES, VULNERABILITIES]
-    for attrs in (API_ATTRIBUTES, REQUIRED_API_ATTRIBUTES):
+    legacy_only = [a for a in API_ATTRIBUTES if a not in RISK_ATTRIBUTES]
+    for attrs in (API_ATTRIBUTES, legacy_only, REQUIRED_API_ATTRIBUTES):
         for metrics in (API_METRICS, ()):
             for flt in (False, True):
                 docs.append(endpoints_query(attrs, metrics, service_filter=flt))
