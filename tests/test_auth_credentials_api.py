@@ -107,11 +107,20 @@ def test_unreachable_upstream_stores_it_unverified(api: httpx.Client, contract: 
     assert cred["verified"] is False and cred["last_verified_at"] is None
     assert "Cannot reach" in cred["verification_reason"]
     assert api.get(f"{URL}/{inst['id']}").json()["authorized"] is False
-    # once the upstream is right, verifying again authorizes it
+    assert cred["verification_error"] == {"reason": "unreachable", "upstream_status": None}
+    # the credential is bound to the origin it was stored for: moving the instance to
+    # another upstream is refused until it is deleted
+    moved = contract.check(api.patch(f"{URL}/{inst['id']}",
+                                     json={"config": {"base_url": sim.url}}), 400)
+    assert f"DELETE /v1/integration-instances/{inst['id']}/auth-credential" in moved["detail"]
+    assert rules(moved) == [("config.base_url", "invalid")]
+    assert api.get(f"{URL}/{inst['id']}").json()["config"] == {"base_url": dead_url}
+    assert api.delete(path).status_code == 204
     contract.check(api.patch(f"{URL}/{inst['id']}", json={"config": {"base_url": sim.url}}), 200,
                    response="IntegrationInstanceResponse")
-    again = contract.check(api.post(f"{path}/verify"), 200, response=CRED_RESPONSE)
+    again = contract.check(api.post(path, json=multi_key()), 201, response=CRED_RESPONSE)
     assert again["verified"] is True and again["verification_reason"] is None
+    assert again["verification_error"] is None
     assert api.get(f"{URL}/{inst['id']}").json()["authorized"] is True
     contract.check(api.post(f"{URL}/{uuid.uuid4()}/auth-credential/verify"), 404)
 
@@ -298,14 +307,18 @@ def test_secret_never_leaves_the_process(api: httpx.Client, contract: Contract,
     keep(api.get("/v1/integrations"))
     other = mk_instance(api, sim.url, name="other")
     keep(api.post(f"{URL}/{other['id']}/auth-credential", json=multi_key(SECRET + "x")))  # 400
-    keep(api.put(f"{URL}/{inst['id']}/auth-config", json={
-        "type": "oauth", "client_id": "cid", "client_secret": SECRET,
-        "authorization_endpoint": "https://idp/authorize", "token_endpoint": "https://idp/t"}))
-    keep(api.get(f"{URL}/{inst['id']}/auth-config"))
+    oauth_cfg = {"type": "oauth", "client_id": "cid", "client_secret": SECRET,
+                 "authorization_endpoint": "https://idp/authorize",
+                 "token_endpoint": "https://idp/t"}
+    keep(api.put(f"{URL}/{inst['id']}/auth-config", json=oauth_cfg))  # 400: not oauth
+    pushed = api.post(URL, json={"integration_name": "custom", "name": "pushed",
+                                 "display_name": "Pushed", "config": {}}).json()
+    keep(api.put(f"{URL}/{pushed['id']}/auth-config", json=oauth_cfg))
+    keep(api.get(f"{URL}/{pushed['id']}/auth-config"))
     for events_path in ("/v1/integration-events",):
         keep(api.get(events_path, params={"page[size]": 100}))
     keep(api.delete(path))
-    assert len(seen) >= 12
+    assert len(seen) >= 13
     for text_ in seen:
         assert SECRET not in text_, text_
     with db.session() as s:
@@ -333,13 +346,23 @@ def test_secret_never_leaves_the_process(api: httpx.Client, contract: Contract,
 
 def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimulator,
                      db: Database) -> None:
-    inst = mk_instance(api, sim.url)
-    path = f"{URL}/{inst['id']}/auth-config"
-    contract.check(api.get(path), 404)
-    contract.check(api.delete(path), 404)
     body = {"type": "oauth", "client_id": "cid-1", "client_secret": "cs-SECRET-1",
             "authorization_endpoint": "https://idp.example/oauth/authorize",
             "token_endpoint": "https://idp.example/oauth/token"}
+    # an integration that authorizes with another type refuses an oauth auth config
+    keyed = mk_instance(api, sim.url)
+    refused = contract.check(api.put(f"{URL}/{keyed['id']}/auth-config", json=body), 400)
+    assert rules(refused) == [("type", "enum")]
+    assert refused["invalid_parameters"][0]["choices"] == ["multi_key_auth"]
+    assert "cs-SECRET" not in json.dumps(refused)
+    contract.check(api.get(f"{URL}/{keyed['id']}/auth-config"), 404)
+    # a push-only integration (no authorization of its own) takes it, as it takes any
+    # credential
+    inst = api.post(URL, json={"integration_name": "custom", "name": "pushed",
+                               "display_name": "Pushed", "config": {}}).json()
+    path = f"{URL}/{inst['id']}/auth-config"
+    contract.check(api.get(path), 404)
+    contract.check(api.delete(path), 404)
     cfg = contract.check(api.put(path, json=body), 200,
                          response="IntegrationInstanceAuthConfigResponse")
     assert cfg == {k: v for k, v in body.items() if k != "client_secret"}

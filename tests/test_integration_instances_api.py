@@ -114,9 +114,10 @@ def test_config_is_validated_against_the_config_schema(api: httpx.Client, contra
                                                        ) -> None:
     inst = create(api, contract, name="inv", integration_name=INV,
                   config={"base_url": "http://127.0.0.1:9/api"})
-    # defaults filled in, not authorized until a credential is accepted
-    assert inst["config"] == {"base_url": "http://127.0.0.1:9/api", "page_size": 100,
-                              "resource_type": "inventory_item"}
+    # the config as sent (defaults apply where it is used, they are not echoed: a client
+    # comparing what it sent sees no drift), not authorized until a credential is accepted
+    assert inst["config"] == {"base_url": "http://127.0.0.1:9/api"}
+    assert api.get(f"{URL}/{inst['id']}").json()["config"] == inst["config"]
     assert inst["authorized"] is False
     body = {"integration_name": INV, "name": "inv2", "display_name": "I"}
     cases: list[tuple[dict[str, Any], tuple[str, str]]] = [
@@ -158,7 +159,8 @@ def test_enum_and_boolean_fields(api: httpx.Client, contract: Contract) -> None:
                 {"value": "eu", "display_name": "EU"}, {"value": "us", "display_name": "US"}]},
             "flag": {"type": "boolean", "default": False}}},
         connector=None, module="test")
-    assert registry.validate_config(integ, {"region": "eu"}) == {"region": "eu", "flag": False}
+    assert registry.validate_config(integ, {"region": "eu"}) == {"region": "eu"}
+    assert registry.effective_config(integ, {"region": "eu"}) == {"region": "eu", "flag": False}
     assert registry.validate_config(integ, {"region": "us", "flag": True})["flag"] is True
     for config, rule in (({"region": "mars"}, "enum"), ({"region": "eu", "flag": "yes"},
                                                          "is_boolean"), ({}, "required")):
@@ -178,7 +180,7 @@ def test_patch_config_merges_and_is_validated(api: httpx.Client, contract: Contr
                             response="IntegrationInstanceResponse")
     assert merged["config"]["base_url"] == "http://a" and merged["config"]["page_size"] == 50
     back = api.patch(path, json={"config": {"page_size": None}}).json()
-    assert back["config"]["page_size"] == 100  # null removes: the default again
+    assert back["config"] == {"base_url": "http://a"}  # null removes: the default applies
     # unauthorized: base_url may change
     moved = api.patch(path, json={"config": {"base_url": "http://b"}}).json()
     assert moved["config"]["base_url"] == "http://b"

@@ -89,7 +89,7 @@ def test_the_seed_flow(api: httpx.Client, server: LiveServer, settings: Settings
         "config": {"include_inactive": False, "base_url": sim.url}})
     inst = contract.check(resp, 201, response="IntegrationInstanceResponse")
     assert inst["authorized"] is False
-    assert inst["config"]["lookback"] == "7d"
+    assert inst["config"] == {"include_inactive": False, "base_url": sim.url}  # as sent
     iid = inst["id"]
     cred = contract.check(authorize(api, iid, TOKEN), 201,
                           response="IntegrationInstanceAuthCredentialResponse")

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service_catalog import __version__
+from service_catalog.core import outbound
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, install_error_handlers, problem_response
 from service_catalog.core.middleware import Metrics, RequestMiddleware
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     only opens the database.
     """
     settings = settings or Settings()
+    outbound.configure(settings)  # where connectors may send requests (upstream_allow)
     database = db or Database(settings.database_url)
     metrics = Metrics()
     want_worker = settings.run_worker if run_worker is None else run_worker

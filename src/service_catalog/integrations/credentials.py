@@ -4,6 +4,17 @@ Secrets (credential header values, OAuth codes and client secrets) are encrypted
 :mod:`service_catalog.core.secrets` before they are stored and are never returned,
 logged, put in an event or in an error. ``load_credential`` and ``taint_credential`` are
 for the sync engine.
+
+A credential is bound to the upstream origin (``scheme://host:port``) it was stored and
+verified for (kept in its non-secret ``public`` column, shown as ``upstream_origin``).
+Changing an instance's upstream origin while it has a credential is refused (see
+``integrations.service.update_instance``); a loaded credential carries its origin, and
+``UpstreamHTTP`` sends it nowhere else (verify, sync, the endpoints sub-list).
+
+Why a verification failed is stored classified (``unauthorized``, ``forbidden``,
+``unreachable``, ``invalid_response``) with the upstream's status, and the reason text
+has every 6+ character piece of the secrets removed, in any encoding or case
+(:func:`service_catalog.integrations.connectors.base.redact_secrets`).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from service_catalog.integrations.connectors.base import (
     Credential,
     UpstreamHTTP,
     VerifyResult,
+    redact_secrets,
 )
 from service_catalog.integrations.models import AuthConfig, AuthCredential, IntegrationInstance
 from service_catalog.integrations.schemas import CREDENTIAL_TYPES, UpsertOAuthAuthConfig
@@ -73,6 +85,10 @@ def credential_to_dict(cred: AuthCredential, inst: IntegrationInstance) -> dict[
         "verification_reason": cred.tainted_reason if cred.tainted else cred.verification_reason,
     }
     public = dict(cred.public or {})
+    failure = public.get("verification")
+    out["verification_error"] = (dict(failure) if isinstance(failure, dict)
+                                 and cred.verification != "verified" else None)
+    out["upstream_origin"] = public.get("origin")
     if cred.type == "multi_key_auth":
         out["config"] = {"headers": [{"name": n} for n in public.get("headers", [])]}
     elif cred.type == "github_app_installation":
@@ -155,37 +171,50 @@ def _check_fits(integ: registry.Integration, parsed: Any) -> None:
                                   rule="required")
 
 
-def _secret_values(credential: Credential) -> list[str]:
-    values = [*credential.headers.values(),
-              *(v for k, v in credential.values.items() if k in ("code", "client_secret"))]
-    out: list[str] = []
-    for v in values:
-        if isinstance(v, str) and v:
-            out.append(v)
-            _, _, tail = v.partition(" ")  # "Bearer <token>": the token alone too
-            if len(tail) >= 4:
-                out.append(tail)
-    return out
+#: Longest reason kept for a failed verification (the upstream's words are an excerpt).
+MAX_REASON = 400
 
 
 def scrub(text: str, credential: Credential | None) -> str:
-    """``text`` with every secret of ``credential`` replaced by ``[redacted]``."""
+    """``text`` with every piece of 6+ characters of ``credential``'s secrets (raw, base64,
+    URL-encoded, in any case) replaced by ``[redacted]``."""
     if credential is None:
         return text
-    for secret in sorted(_secret_values(credential), key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return text
+    return redact_secrets(text, credential.secret_values())
+
+
+def _classify(result: VerifyResult, failure: ConnectorError | None) -> VerifyResult:
+    """``result`` with its ``error`` class and ``upstream_status`` filled in from the
+    last failure the HTTP client saw."""
+    status = failure.status if failure is not None else None
+    if result.status == "accepted":
+        return VerifyResult("accepted", "")
+    if result.status == "rejected":
+        error = "forbidden" if status == 403 else "unauthorized"
+    elif failure is not None and (failure.kind in ("timeout", "unreachable", "rate_limited",
+                                                   "config")
+                                  or (status is not None and status >= 500)):
+        error = "unreachable"
+    else:  # no failure seen by the HTTP client (an answer it could not use), 4xx, malformed
+        error = "invalid_response"
+    return VerifyResult(result.status, result.reason, error=error, upstream_status=status)
+
+
+def _short_reason(text: str, credential: Credential) -> str:
+    text = scrub(" ".join(str(text).split()), credential)
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 3] + "..."
 
 
 def verify_connection(inst: IntegrationInstance, credential: Credential,
                       http: UpstreamHTTP | None = None) -> VerifyResult | None:
     """Ask the instance's connector whether the upstream accepts ``credential``; None for
-    a push-only integration. The reason never contains the credential's secrets."""
+    a push-only integration. The reason never contains the credential's secrets (in any
+    encoding), and says why by a class (``error``) and the upstream's status."""
     http = http or UpstreamHTTP(timeout=10.0, retries=1, backoff=0.2, max_sleep=2.0)
     try:
         connector = registry.connector_for(inst, credential, http=http)
     except LookupError as exc:
-        return VerifyResult("unreachable", str(exc))
+        return VerifyResult("unreachable", str(exc), error="unreachable")
     if connector is None:
         return None
     try:
@@ -197,7 +226,26 @@ def verify_connection(inst: IntegrationInstance, credential: Credential,
         result = VerifyResult("unreachable", f"The connector failed: {type(exc).__name__}")
     finally:
         connector.close()
-    return VerifyResult(result.status, scrub(result.reason, credential))
+    result = _classify(result, http.last_failure)
+    result.reason = _short_reason(result.reason, credential)
+    return result
+
+
+def _failure_record(result: VerifyResult) -> dict[str, Any]:
+    return {"reason": result.error, "upstream_status": result.upstream_status}
+
+
+def _origin_mismatch(inst: IntegrationInstance, bound: str | None) -> Problem | None:
+    current = registry.instance_origin(inst)
+    if bound is None or current is None or bound == current:
+        return None
+    return Problem(
+        400, f"The auth credential of integration instance [{inst.name}] was stored for "
+             f"{bound}, but the instance now points at {current}; it is never sent to "
+             f"another origin. DELETE /v1/integration-instances/{inst.id}/auth-credential and "
+             "POST it again for the new upstream",
+        invalid_parameters=[{"field": "config.base_url", "rule": "invalid", "source": "body",
+                             "reason": f"the auth credential is bound to {bound}"}])
 
 
 def _existing_credential(session: Session, inst: IntegrationInstance) -> AuthCredential | None:
@@ -218,6 +266,9 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
     integ = _integration(inst.integration_name)
     _check_fits(integ, parsed)
     public, secret, credential = _split_secret(parsed)
+    origin = registry.instance_origin(inst)
+    if origin is not None:
+        public["origin"] = credential.origin = origin
     # Hold no transaction across the upstream call: nothing is written yet, and a stale
     # SQLite read snapshot could not be upgraded to a write afterwards.
     session.commit()
@@ -229,6 +280,10 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
                     .values(updated_at=now))
     if _existing_credential(session, inst) is not None:  # another request was quicker
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential")
+    session.refresh(inst)
+    if registry.instance_origin(inst) != origin:  # its base_url changed meanwhile
+        raise conflict(f"The upstream of integration instance [{inst.name}] changed while the "
+                       "credential was being verified; POST it again")
     cred = AuthCredential(instance_id=inst.id, type=parsed.type, public=public,
                           secret=box.encrypt(secret), created_at=now)
     if result is None:
@@ -244,6 +299,7 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
         inst.authorized = True
     else:
         cred.verification, cred.verification_reason = "unverified", result.reason
+        cred.public = {**public, "verification": _failure_record(result)}
         inst.authorized = False
     inst.updated_at = now
     session.add(cred)
@@ -293,15 +349,23 @@ def load_credential(session: Session, instance: IntegrationInstance, *,
     """The instance's credential decrypted (in memory only), or None when it has none.
 
     Pass the process's ``settings`` (key); without them, the key configured with
-    :func:`service_catalog.core.secrets.configure` or the environment's is used.
+    :func:`service_catalog.core.secrets.configure` or the environment's is used. The
+    credential carries the origin it was stored for: an ``UpstreamHTTP`` given it sends
+    it to no other origin, whatever the instance's config says now.
     """
     cred = _existing_credential(session, instance)
     if cred is None:
         return None
     secret = get_box(settings).decrypt(cred.secret) if cred.secret else {}
+    public = dict(cred.public or {})
+    # The origin it was stored for; one stored before origins were recorded is bound to
+    # the instance's (which cannot change while the credential exists).
+    origin = public.pop("origin", None) or registry.instance_origin(instance)
+    public.pop("verification", None)
     if cred.type == "multi_key_auth":
-        return Credential(type=cred.type, headers=dict(secret.get("headers") or {}))
-    return Credential(type=cred.type, values={**(cred.public or {}), **(secret or {})})
+        return Credential(type=cred.type, headers=dict(secret.get("headers") or {}),
+                          origin=origin)
+    return Credential(type=cred.type, values={**public, **(secret or {})}, origin=origin)
 
 
 def taint_credential(session: Session, instance: IntegrationInstance, reason: str, *,
@@ -312,12 +376,17 @@ def taint_credential(session: Session, instance: IntegrationInstance, reason: st
     cred = _existing_credential(session, instance)
     if cred is not None:
         try:
-            reason = scrub(reason, load_credential(session, instance, settings=settings))
+            loaded = load_credential(session, instance, settings=settings)
+            reason = _short_reason(reason, loaded) if loaded else reason
         except Exception:  # noqa: BLE001 - an undecryptable secret cannot be in the reason
             log.debug("cannot decrypt the credential of %s to scrub a reason", instance.name)
+        status = 403 if "HTTP 403" in reason else 401 if "HTTP 401" in reason else None
         cred.tainted = True
         cred.tainted_reason = reason
         cred.verification = "rejected"
+        cred.public = {**(cred.public or {}), "verification": {
+            "reason": "forbidden" if status == 403 else "unauthorized",
+            "upstream_status": status}}
     instance.authorized = False
     instance.updated_at = utcnow()
     record_action(session, actor=SYSTEM, type="auth_credential.tainted",
@@ -333,11 +402,17 @@ def reverify_credential(session: Session, *, instance_id: str, actor: Actor,
     ``tainted`` and authorizes the instance; rejected taints it; unreachable leaves it
     unverified and the instance unauthorized."""
     cred, inst = get_credential(session, instance_id=instance_id)
+    mismatch = _origin_mismatch(inst, (cred.public or {}).get("origin"))
+    if mismatch is not None:
+        raise mismatch
     credential = load_credential(session, inst, settings=settings)
     assert credential is not None
     session.commit()  # no transaction across the upstream call (nothing written yet)
     result = verify_connection(inst, credential, http)
     now = utcnow()
+    public = {k: v for k, v in (cred.public or {}).items() if k != "verification"}
+    if credential.origin is not None:
+        public["origin"] = credential.origin
     if result is None or result.status == "accepted":
         cred.tainted, cred.tainted_reason = False, None
         if result is not None:
@@ -346,10 +421,13 @@ def reverify_credential(session: Session, *, instance_id: str, actor: Actor,
         inst.authorized = True
     elif result.status == "rejected":
         cred.tainted, cred.tainted_reason, cred.verification = True, result.reason, "rejected"
+        public["verification"] = _failure_record(result)
         inst.authorized = False
     else:
         cred.verification, cred.verification_reason = "unverified", result.reason
+        public["verification"] = _failure_record(result)
         inst.authorized = False
+    cred.public = public
     inst.updated_at = now
     record_action(session, actor=actor, type="auth_credential.verified",
                   detail=f"Auth credential of integration instance {inst.name} verified by "
@@ -385,8 +463,17 @@ def get_auth_config(session: Session, *, instance_id: str) -> AuthConfig:
 
 def put_auth_config(session: Session, *, instance_id: str, data: UpsertOAuthAuthConfig,
                     actor: Actor, box: SecretBox) -> AuthConfig:
-    """Create or replace the instance's auth config; the client secret is encrypted."""
+    """Create or replace the instance's auth config; the client secret is encrypted. A
+    type the instance's integration does not take is a 400 (an integration that declares
+    no authorization, such as ``custom``, takes any, as it takes any credential)."""
     inst = _instance(session, instance_id)
+    integ = _integration(inst.integration_name)
+    if integ.auth_type is not None and data.type != integ.auth_type:
+        raise bad_request(
+            f"Invalid request: integration {integ.name} does not take a {data.type} auth "
+            f"config (it authorizes with {integ.auth_type}: POST .../auth-credential)",
+            "type", f"integration {integ.name} does not support {data.type}", rule="enum",
+            choices=[integ.auth_type])
     cfg = _existing_config(session, inst)
     now = utcnow()
     public = {"client_id": data.client_id, "authorization_endpoint": data.authorization_endpoint,

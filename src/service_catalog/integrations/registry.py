@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from service_catalog.core import outbound
 from service_catalog.core.errors import Problem
 from service_catalog.integrations import connectors as connectors_pkg
 from service_catalog.integrations.connectors.base import Connector, Credential, UpstreamHTTP
@@ -159,7 +160,37 @@ def connector_for(instance: IntegrationInstance, credential: Credential | None, 
         raise LookupError(f"integration [{instance.integration_name}] is not installed")
     if integ.connector is None:
         return None
-    return integ.connector(config=instance.config or {}, credential=credential, http=http)
+    return integ.connector(config=effective_config(integ, instance.config), credential=credential,
+                           http=http)
+
+
+def effective_config(integ: Integration, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An instance's stored config (as the client sent it) with the integration's defaults
+    filled in for the fields it left out: what a connector works with."""
+    out = {k: v for k, v in (config or {}).items() if v is not None}
+    for key, spec in integ.config_schema.items():
+        if key not in out and "default" in spec:
+            out[key] = spec["default"]
+    return out
+
+
+def upstream_origin(integ: Integration | None, config: Mapping[str, Any] | None) -> str | None:
+    """The origin (``scheme://host:port``) an instance's connector talks to: that of its
+    effective ``base_url``; None when it has none (or none that is an http(s) URL)."""
+    if integ is None or integ.connector is None:
+        return None
+    base_url = effective_config(integ, config).get("base_url")
+    if not isinstance(base_url, str) or not base_url.strip():
+        return None
+    try:
+        return outbound.origin_of(base_url)
+    except outbound.OutboundRefused:
+        return None
+
+
+def instance_origin(instance: IntegrationInstance) -> str | None:
+    """:func:`upstream_origin` of a stored instance."""
+    return upstream_origin(get_integration(instance.integration_name), instance.config)
 
 
 # --- config validation ----------------------------------------------------------------
@@ -202,8 +233,11 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
     """The instance config ``config`` checked against the integration's config_schema.
 
     Types, enum choices and required fields are checked; unknown keys are refused
-    (``unknown_property``); missing fields get their defaults; a null value counts as
-    missing. With ``current`` (an update of an authorized instance), fields whose
+    (``unknown_property``); a null value counts as missing; a ``base_url`` must pass the
+    outbound policy (:mod:`service_catalog.core.outbound`). The result holds what was
+    given, as given: defaults are not written into it (:func:`effective_config` applies
+    them where the config is used), so a client reads back exactly what it sent. With
+    ``current`` (an update of an authorized instance), fields whose
     ``mutable_condition`` is ``unauthorized`` may not change. Raises a 400 Problem listing
     every fault.
     """
@@ -220,20 +254,24 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
     for key, spec in schema.items():
         value = given.get(key)
         if value is None:
-            if "default" in spec:
-                out[key] = spec["default"]
-            elif spec.get("required"):
+            if "default" not in spec and spec.get("required"):
                 problems.append(_param(key, "required", "is a required config field"))
             continue
         fault = _check_value(key, spec, value)
+        if fault is None and key == "base_url" and spec.get("type") == "string":
+            try:
+                outbound.check_base_url(value)
+            except outbound.OutboundRefused as exc:
+                fault = _param(key, "invalid", str(exc))
         if fault:
             problems.append(fault)
             continue
         out[key] = value
     if current is not None and authorized:
+        after, before = effective_config(integ, out), effective_config(integ, current)
         for key, spec in schema.items():
             if spec.get("mutable_condition") == "unauthorized" and \
-                    out.get(key) != current.get(key):
+                    after.get(key) != before.get(key):
                 problems.append(_param(key, "invalid",
                                        "cannot change while the instance is authorized; "
                                        "delete its auth credential first"))
@@ -245,5 +283,6 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
     return out
 
 
-__all__ = ["Integration", "connector_for", "display_name_of", "get_descriptor",
-           "get_integration", "integrations", "list_integrations", "reload", "validate_config"]
+__all__ = ["Integration", "connector_for", "display_name_of", "effective_config",
+           "get_descriptor", "get_integration", "instance_origin", "integrations",
+           "list_integrations", "reload", "upstream_origin", "validate_config"]

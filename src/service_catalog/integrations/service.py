@@ -39,7 +39,7 @@ from service_catalog.integrations.credentials import (
     taint_credential,
     verify_connection,
 )
-from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.integrations.models import AuthCredential, IntegrationInstance
 from service_catalog.integrations.schemas import (
     IntegrationInstanceCreate,
     IntegrationInstanceUpdate,
@@ -161,7 +161,8 @@ def _integration(name: str) -> registry.Integration:
 def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor: Actor
                     ) -> IntegrationInstance:
     """Create an instance: the integration must exist, the name must be free (409) and the
-    config must match the integration's config_schema (defaults filled in). A push-only
+    config must match the integration's config_schema. The config is stored as sent
+    (defaults apply where it is used), so the client reads back what it sent. A push-only
     integration's instance is authorized at once."""
     integ = _integration(data.integration_name)
     config = registry.validate_config(integ, data.config)
@@ -240,11 +241,36 @@ def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _keep_credential_origin(session: Session, inst: IntegrationInstance,
+                            integ: registry.Integration, config: dict[str, Any]) -> None:
+    """A 400 when ``config`` moves the instance to another upstream origin while it has an
+    auth credential: the credential stays bound to the origin it was stored for."""
+    before = registry.upstream_origin(integ, inst.config)
+    after = registry.upstream_origin(integ, config)
+    if before == after:
+        return
+    cred = session.scalar(select(AuthCredential).where(AuthCredential.instance_id == inst.id))
+    if cred is None:
+        return
+    bound = (cred.public or {}).get("origin") or before
+    path = f"/v1/integration-instances/{inst.id}/auth-credential"
+    raise Problem(
+        400, f"Invalid request: config.base_url cannot move integration instance [{inst.name}] "
+             f"to another upstream ({after or 'none'}) while it has an auth credential, which "
+             f"is bound to {bound}; DELETE {path} first, then change it and POST the "
+             "credential again",
+        invalid_parameters=[{"field": "config.base_url", "rule": "invalid", "source": "body",
+                             "reason": f"cannot change the upstream origin while an auth "
+                                       f"credential bound to {bound} exists; delete the "
+                                       "credential first"}])
+
+
 def update_instance(session: Session, *, instance_id: str, data: IntegrationInstanceUpdate,
                     actor: Actor) -> IntegrationInstance:
     """Apply a PATCH. Labels and config merge (null removes a key); config is validated
-    again, and fields with ``mutable_condition: unauthorized`` cannot change while the
-    instance is authorized."""
+    again, fields with ``mutable_condition: unauthorized`` cannot change while the
+    instance is authorized, and the upstream origin cannot change while the instance has
+    an auth credential (which is bound to its origin)."""
     inst = get_instance(session, instance_id=instance_id)
     given = data.model_fields_set
     for required in ("name", "display_name", "config"):
@@ -283,6 +309,7 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
                 merged[key] = None  # let validation name the unknown key
         config = registry.validate_config(integ, merged, current=inst.config or {},
                                           authorized=inst.authorized)
+        _keep_credential_origin(session, inst, integ, config)
         if config != inst.config:
             inst.config = config
             changed.append("config")

@@ -8,6 +8,7 @@ in a resource means. A connector never touches the database.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 import gc
@@ -19,9 +20,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote, quote_plus
 
 import httpx
 import orjson
+
+from service_catalog.core.outbound import OutboundPolicy, OutboundRefused, current_policy, origin_of
 
 
 @dataclass
@@ -35,9 +39,85 @@ class Credential:
     type: str
     headers: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    #: The upstream origin (``scheme://host:port``) the credential was stored for: an
+    #: :class:`UpstreamHTTP` carrying it sends nothing to any other origin.
+    origin: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:  # never leak secrets through repr() in a log or traceback
         return f"Credential(type={self.type!r}, headers=<{len(self.headers)} hidden>)"
+
+    def secret_values(self) -> list[str]:
+        """The secret strings of this credential (header values, codes, client secrets),
+        and the token alone of a ``Bearer <token>`` value."""
+        values = [*self.headers.values(),
+                  *(v for k, v in self.values.items()
+                    if k in ("code", "client_secret", "token", "access_token",
+                             "refresh_token"))]
+        out: list[str] = []
+        for v in values:
+            if isinstance(v, str) and v:
+                out.append(v)
+                _, _, tail = v.strip().partition(" ")  # "Bearer <token>": the token alone too
+                if len(tail) >= 4:
+                    out.append(tail)
+        return out
+
+
+#: Every substring of a secret at least this long is removed from text we keep or show.
+REDACT_MIN = 6
+REDACTED = "[redacted]"
+
+
+def _encodings(secret: str) -> set[str]:
+    """The forms a secret may be quoted in: raw, base64 (standard and URL-safe, at each
+    of the three alignments it can have inside a longer encoded string) and URL-encoded;
+    lowercased (matching ignores case, so upper-cased copies are caught too)."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
+            skip = (0, 2, 3)[shift]  # characters that carry bits of the filler bytes
+            forms.add(text[skip:len(text) - 2] if len(text) - skip > 2 else "")
+    forms.add(base64.b64encode(raw).decode("ascii"))
+    return {f.lower() for f in forms if f}
+
+
+def redact_secrets(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """``text`` with every substring of 6+ characters of any secret (raw, base64,
+    URL-encoded, in any letter case) replaced by ``[redacted]``; a secret shorter than that
+    is replaced where it occurs whole."""
+    if not text or not secrets:
+        return text
+    low = text.lower()
+    covered = bytearray(len(text))
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in _encodings(secret):
+            if len(form) < REDACT_MIN:
+                start = low.find(form)
+                while start >= 0:
+                    covered[start:start + len(form)] = b"\1" * len(form)
+                    start = low.find(form, start + 1)
+                continue
+            grams = {form[i:i + REDACT_MIN] for i in range(len(form) - REDACT_MIN + 1)}
+            for i in range(len(low) - REDACT_MIN + 1):
+                if low[i:i + REDACT_MIN] in grams:
+                    covered[i:i + REDACT_MIN] = b"\1" * REDACT_MIN
+    if not any(covered):
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append(REDACTED)
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 @dataclass(slots=True)
@@ -90,6 +170,11 @@ class VerifyResult:
 
     status: Literal["accepted", "rejected", "unreachable"]
     reason: str = ""
+    #: Why it was not accepted, classified: ``unauthorized``, ``forbidden``,
+    #: ``unreachable`` or ``invalid_response`` (set by the caller that stores it).
+    error: str | None = None
+    #: The upstream's HTTP status behind the answer, when there was one.
+    upstream_status: int | None = None
 
 
 ErrorKind = Literal["auth", "rate_limited", "upstream", "timeout", "unreachable", "malformed",
@@ -102,12 +187,14 @@ class ConnectorError(Exception):
     delay the next one. ``remediation`` is shown to the user."""
 
     def __init__(self, kind: ErrorKind, message: str, *, remediation: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.remediation = remediation
         self.retry_after = retry_after
+        #: The upstream's HTTP status, when an answer caused the error.
+        self.status = status
 
 
 class Connector(ABC):
@@ -123,6 +210,10 @@ class Connector(ABC):
         self.config = dict(config)
         self.credential = credential
         self.http = http or UpstreamHTTP()
+        if credential is not None:
+            # The credential goes to its own origin only, and its secrets never come back
+            # in an error's excerpt of an upstream answer.
+            self.http.guard(credential)
 
     @abstractmethod
     def verify(self) -> VerifyResult:
@@ -186,20 +277,80 @@ def decode_json(content: bytes) -> Any:
 
 class UpstreamHTTP:
     """httpx with timeouts and retries: 429 and 5xx are retried with exponential backoff
-    honouring ``Retry-After``; 401/403 become ``ConnectorError('auth')``."""
+    honouring ``Retry-After``; 401/403 become ``ConnectorError('auth')``.
+
+    Every request is checked first against the outbound policy
+    (:mod:`service_catalog.core.outbound`: http(s) only, never a link-local or
+    cloud-metadata address, inside ``SERVICE_CATALOG_UPSTREAM_ALLOW``) and, once
+    :meth:`guard` bound it to a credential, must go to that credential's origin.
+    Redirects are never followed. An error quoting the upstream's answer carries at most a
+    short excerpt with the credential's secrets removed (:func:`redact_secrets`).
+    ``last_failure`` is the last error raised or the last non-2xx answer returned (kind,
+    status), for a caller that classifies a verification."""
 
     def __init__(self, *, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 max_sleep: float = 60.0, client: httpx.Client | None = None) -> None:
+                 max_sleep: float = 60.0, client: httpx.Client | None = None,
+                 policy: OutboundPolicy | None = None) -> None:
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
         self.retries = retries
         self.backoff = backoff
         self.max_sleep = max_sleep
         self.retried = 0
+        self.policy = policy
+        self.origin: str | None = None
+        self._secrets: list[str] = []
+        self.last_failure: ConnectorError | None = None
+
+    def guard(self, credential: Credential) -> None:
+        """Send requests only to ``credential.origin`` (when set); redact its secrets."""
+        if credential.origin:
+            self.origin = credential.origin
+        self._secrets = credential.secret_values()
+
+    def _check(self, method: str, url: str) -> None:
+        policy = self.policy or current_policy()
+        try:
+            origin = policy.check_request_url(str(url))
+        except OutboundRefused as exc:
+            raise self._fail(ConnectorError(
+                "config", f"Refused to send {method} to {_origin(url)}: the URL {exc}",
+                remediation="Fix the instance's base_url (http(s), not a link-local or "
+                            "cloud-metadata address, inside SERVICE_CATALOG_UPSTREAM_ALLOW "
+                            "when it is set).")) from None
+        if self.origin is not None and origin != self.origin:
+            raise self._fail(ConnectorError(
+                "config", f"Refused to send the credential to {origin}: it was stored for "
+                          f"{self.origin}",
+                remediation="DELETE the instance's auth credential and POST it again for the "
+                            "new upstream."))
+
+    def _fail(self, exc: ConnectorError) -> ConnectorError:
+        self.last_failure = exc
+        return exc
+
+    def excerpt(self, resp: httpx.Response, headers: Any = None) -> str:
+        """A short excerpt of ``resp``'s body with every secret removed: this instance's
+        credential's and the values of the headers the request carried."""
+        secrets = list(self._secrets)
+        if isinstance(headers, Mapping):
+            secrets += [v for v in headers.values() if isinstance(v, str) and v]
+            secrets += [v.partition(" ")[2] for v in headers.values()
+                        if isinstance(v, str) and len(v.partition(" ")[2]) >= 4]
+        try:
+            text = resp.text
+        except Exception:  # noqa: BLE001 - an undecodable body has no excerpt
+            return ""
+        text = " ".join(text.split())
+        # Redact before cutting, so a secret cut in half is still found.
+        return _cut(redact_secrets(text[:2000], secrets), 160)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send a request, retrying what is worth retrying; raise ConnectorError otherwise."""
+        kwargs["follow_redirects"] = False  # a redirect never takes the credential elsewhere
+        self.last_failure = None
         attempt = 0
         while True:
+            self._check(method, url)
             try:
                 resp = self.client.request(method, url, **kwargs)
             except httpx.TimeoutException:
@@ -208,28 +359,30 @@ class UpstreamHTTP:
                     self.retried += 1
                     time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_sleep))
                     continue
-                raise ConnectorError(
+                raise self._fail(ConnectorError(
                     "timeout", f"The upstream at {_origin(url)} did not answer in time "
                                f"({attempt + 1} attempts)",
                     remediation="Check that the upstream is healthy; the next sync retries.",
-                ) from None
+                )) from None
             except httpx.HTTPError as exc:
                 if attempt < self.retries:
                     attempt += 1
                     self.retried += 1
                     time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_sleep))
                     continue
-                raise ConnectorError(
+                raise self._fail(ConnectorError(
                     "unreachable", f"Cannot reach {_origin(url)}: {type(exc).__name__}",
                     remediation="Check the instance's base URL and the network.",
-                ) from None
+                )) from None
             if resp.status_code in (401, 403):
-                raise ConnectorError(
+                excerpt = self.excerpt(resp, kwargs.get("headers"))
+                raise self._fail(ConnectorError(
                     "auth", f"The upstream rejected the credential (HTTP {resp.status_code}"
-                            f"{': ' + _short(resp) if _short(resp) else ''})",
+                            f"{': ' + excerpt if excerpt else ''})",
                     remediation="Replace the instance's auth credential with a valid one "
                                 "(DELETE then POST .../auth-credential).",
-                )
+                    status=resp.status_code,
+                ))
             if resp.status_code == 429 or resp.status_code >= 500:
                 wait = retry_after_seconds(resp.headers.get("retry-after"))
                 if attempt < self.retries:
@@ -239,12 +392,24 @@ class UpstreamHTTP:
                     time.sleep(min(delay, self.max_sleep))
                     continue
                 kind: ErrorKind = "rate_limited" if resp.status_code == 429 else "upstream"
-                raise ConnectorError(
+                raise self._fail(ConnectorError(
                     kind, f"The upstream answered HTTP {resp.status_code} after "
                           f"{attempt + 1} attempts",
                     remediation="The next sync retries; if this persists, check the upstream.",
-                    retry_after=wait,
-                )
+                    retry_after=wait, status=resp.status_code,
+                ))
+            if resp.is_redirect and resp.status_code != 304:
+                target = resp.headers.get("location", "")
+                raise self._fail(ConnectorError(
+                    "config", f"The upstream answered HTTP {resp.status_code}, a redirect"
+                              f"{' to ' + _origin_or_path(target) if target else ''}; the "
+                              "catalog does not follow redirects with a credential",
+                    remediation="Set the instance's base_url to the address the upstream "
+                                "redirects to (DELETE the auth credential first if the origin "
+                                "changes).", status=resp.status_code))
+            if not resp.is_success:
+                self.last_failure = ConnectorError("upstream", f"HTTP {resp.status_code}",
+                                                   status=resp.status_code)
             return resp
 
     def close(self) -> None:
@@ -274,6 +439,12 @@ def _origin(url: str) -> str:
     return f"{u.scheme}://{u.host}" + (f":{u.port}" if u.port else "")
 
 
-def _short(resp: httpx.Response) -> str:
-    text = resp.text.strip().replace("\n", " ")
-    return text[:200]
+def _origin_or_path(target: str) -> str:
+    try:
+        return origin_of(target)
+    except OutboundRefused:
+        return "another path"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
