@@ -353,6 +353,11 @@ class Database:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
+    def writers_waiting(self) -> int:
+        """How many writers of this process wait for their turn at the SQLite writer now
+        (0 on PostgreSQL): a long transaction commits early when others wait."""
+        return self.writer.waiting if self.writer is not None else 0
+
     def new_session(self, *, write: bool = False, turn: Turn | None = None,
                     timeout: float | None = WRITE_WAIT_SECONDS) -> Session:
         """A session; ``write=True`` when it will write.

@@ -64,8 +64,9 @@ REMEDIATION = {
                  "points at the right API. Nothing was lost; the next sync retries.",
     "config": "Fix the integration instance's config; the next sync retries.",
     "auth": "The upstream rejected the credential. Replace the instance's auth credential "
-            "(DELETE then POST /v1/integration-instances/{id}/auth-credential); syncing "
-            "resumes once the upstream accepts it.",
+            "(DELETE then POST /v1/integration-instances/{id}/auth-credential), or, if the "
+            "rejection was temporary, verify it again (POST /v1/integration-instances/{id}"
+            "/auth-credential/verify); syncing resumes once the upstream accepts it.",
 }
 
 
@@ -189,6 +190,9 @@ def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, lis
 #: wrote those pages again and again (commits were a third of a first sync). Half a
 #: second bounds how long an API write waits for the lock.
 COMMIT_INTERVAL = 0.5
+#: Seconds after which a sync's write transaction commits early when API writes (or other
+#: writers of this process) wait for the SQLite writer, which then serves them in order.
+YIELD_AFTER = 0.1
 
 
 class _BatchWriter:
@@ -212,7 +216,12 @@ class _BatchWriter:
         return self._session
 
     def commit_if_due(self) -> None:
-        if self._session is not None and time.monotonic() - self._opened >= COMMIT_INTERVAL:
+        """Commit after ``COMMIT_INTERVAL``, or after ``YIELD_AFTER`` when other writers
+        of this process wait for the SQLite writer (they get their turn in between)."""
+        if self._session is None:
+            return
+        held = time.monotonic() - self._opened
+        if held >= COMMIT_INTERVAL or (held >= YIELD_AFTER and self.db.writers_waiting()):
             self.commit()
 
     def commit(self) -> None:

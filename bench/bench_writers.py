@@ -1,0 +1,354 @@
+"""Issue 8's benchmark: concurrent writers while a 50,000-item sync runs, on SQLite and
+PostgreSQL.
+
+For each database: starts ``service-catalog serve`` as a user would (one process, its
+in-process sync worker on), installs a ``rest-inventory`` instance on the inventory
+simulator (50,000 items) through the API, starts its sync and, while syncs run back to
+back (the simulator renames every item between two, so each one writes 50,000 rows),
+drives 50 keep-alive clients for 20 s, each cycling create, patch, map, list and delete
+of catalog services. Prints throughput, p50/p99/max latency and the 5xx count against
+the targets (no 5xx, p99 <= 2 s, max <= 5 s) with the ratio to each limit; a miss prints
+MISSED and makes the exit status non-zero.
+
+Environment: ``BENCH_WRITERS`` (50), ``BENCH_WRITERS_SECONDS`` (20),
+``BENCH_WRITERS_ITEMS`` (50000), ``BENCH_WRITERS_DATABASES`` (``sqlite,postgresql``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bench_core import CLI, free_port, wait_healthy
+from bench.loadgen import Conn, build
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = int(os.environ.get("BENCH_WRITERS", "50"))
+SECONDS = float(os.environ.get("BENCH_WRITERS_SECONDS", "20"))
+ITEMS = int(os.environ.get("BENCH_WRITERS_ITEMS", "50000"))
+DATABASES = os.environ.get("BENCH_WRITERS_DATABASES", "sqlite,postgresql").split(",")
+TARGET_P99_S = 2.0
+TARGET_MAX_S = 5.0
+SIM_TOKEN = "bench-writers-token"
+OPS = ("create", "patch", "map", "list", "delete")
+
+
+@dataclass
+class Outcome:
+    """What the writers and the syncs did on one database."""
+
+    database: str
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in OPS})
+    server_errors: int = 0
+    unexpected: int = 0
+    first_unexpected: str = ""
+    syncs: int = 0
+    synced_rows: int = 0
+    sync_running_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def all(self) -> list[float]:
+        return sorted(x for lat in self.latencies.values() for x in lat)
+
+
+def pct(data: list[float], p: float) -> float:
+    """The ``p`` percentile of sorted ``data`` (seconds)."""
+    if not data:
+        return float("nan")
+    k = min(len(data) - 1, max(0, round(p / 100 * (len(data) - 1))))
+    return data[k]
+
+
+@contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str | None]:
+    """A database URL of ``kind`` (None when it cannot be had here)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'catalog.db'}"
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    pgserver: Any = importlib.import_module("pgserver")  # the tests' throwaway server
+
+    if pgserver.find_bindir() is None:
+        yield None
+        return
+    server = pgserver.PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def prepare(url: str) -> str:
+    """Migrate the database and create an admin token; the token."""
+    from service_catalog.auth.service import create_token
+    from service_catalog.core.db import Database
+    from service_catalog.core.migrate import upgrade
+
+    db = Database(url)
+    try:
+        upgrade(db)
+        with db.session() as s:
+            _, token = create_token(s, name="bench-writers", role="admin")
+    finally:
+        db.dispose()
+    return token
+
+
+@contextmanager
+def serve(url: str, tmp: Path) -> Iterator[int]:
+    """``service-catalog serve`` on a free port, with its in-process sync worker."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
+    env.update(SERVICE_CATALOG_DATABASE_URL=url, SERVICE_CATALOG_KEY_FILE=str(tmp / "key"),
+               SERVICE_CATALOG_BOOTSTRAP_TOKEN="false", SERVICE_CATALOG_WORKER_POLL_SECONDS="1")
+    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        wait_healthy(port, proc)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+class SyncDriver(threading.Thread):
+    """Runs the instance's sync back to back until stopped, renaming every upstream item
+    between two syncs so each one writes every row."""
+
+    def __init__(self, api: httpx.Client, iid: str, sim: Any) -> None:
+        super().__init__(daemon=True, name="sync-driver")
+        self.api, self.iid, self.sim = api, iid, sim
+        self.stop = threading.Event()
+        self.running = threading.Event()
+        self.syncs = 0
+        self.rows = 0
+        self.busy_s = 0.0
+        self.error = ""
+
+    def latest(self) -> dict[str, Any] | None:
+        resp = self.api.get(f"/v1/integration-instances/{self.iid}/sync-runs",
+                            params={"page[size]": 1})
+        resp.raise_for_status()
+        data = resp.json()["data"]
+        return dict(data[0]) if data else None
+
+    def run(self) -> None:
+        from service_catalog.testing.inventory_sim import make_items
+
+        base = make_items(ITEMS)
+        generation = 0
+        try:
+            while not self.stop.is_set():
+                before = self.latest()
+                started = time.monotonic()
+                self.api.put(f"/v1/integration-instances/{self.iid}/resource-ingestion",
+                             json={}).raise_for_status()
+                run = self._wait_finished(before["id"] if before else None)
+                if run is None:
+                    return
+                self.busy_s += time.monotonic() - started
+                if run["status"] != "succeeded":
+                    self.error = f"a sync ended {run['status']}: {run['error']}"
+                    return
+                self.syncs += 1
+                self.rows += int(run["created"]) + int(run["updated"])
+                generation += 1
+                self.sim.items = [dict(item, name=f"{item['name']} v{generation}")
+                                  for item in base]
+        except Exception as exc:  # noqa: BLE001 - reported with the figures
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _wait_finished(self, previous: str | None) -> dict[str, Any] | None:
+        while not self.stop.is_set():
+            run = self.latest()
+            if run is not None and run["id"] != previous:
+                if run["status"] == "running":
+                    self.running.set()
+                else:
+                    self.running.set()
+                    return run
+            time.sleep(0.1)
+        return None
+
+
+def writer(port: int, token: str, t: int, deadline: float, out: Outcome,
+           lock: threading.Lock) -> None:
+    """One client: create, patch, map, list, delete catalog services until ``deadline``."""
+    rnd = random.Random(t)
+    own: list[str] = []
+    lat: dict[str, list[float]] = {op: [] for op in OPS}
+    errors = unexpected = 0
+    first = ""
+    conn = Conn("127.0.0.1", port)
+    i = 0
+    while time.perf_counter() < deadline:
+        op = OPS[i % len(OPS)]
+        i += 1
+        if op == "create":
+            body = {"name": f"w{t}-{i}", "display_name": f"Writer {t} #{i}",
+                    "labels": {"bench": "writers"}}
+            raw, ok = build("POST", "/v1/catalog-services", token, json.dumps(body).encode()), 201
+        elif op == "patch" and own:
+            raw, ok = build("PATCH", f"/v1/catalog-services/{own[-1]}", token,
+                            json.dumps({"description": f"patched {i}"}).encode()), 200
+        elif op == "map" and own:
+            body = {"service": own[-1], "resource": {
+                "integration_instance": "bench-inventory", "type": "inventory_item",
+                "config": {"item_id": f"item-{rnd.randint(1, ITEMS):05d}"}}}
+            raw, ok = build("POST", "/v1/resource-mappings", token,
+                            json.dumps(body).encode()), 201
+        elif op == "delete" and len(own) > 1:
+            raw, ok = build("DELETE", f"/v1/catalog-services/{own.pop(0)}", token), 204
+        else:
+            op = "list"
+            raw, ok = build("GET", "/v1/catalog-services?filter%5Blabels.bench%5D=writers"
+                                   "&page%5Bsize%5D=20", token), 200
+        start = time.perf_counter()
+        try:
+            status, body_bytes = conn.request(raw)
+        except OSError as exc:
+            status, body_bytes = 599, str(exc).encode()
+            conn.close()
+            conn = Conn("127.0.0.1", port)
+        lat[op].append(time.perf_counter() - start)
+        if status >= 500:
+            errors += 1
+        elif status != ok:
+            unexpected += 1
+        if status != ok and not first:
+            first = f"{op}: {status} {body_bytes[:300]!r}"
+        if op == "create" and status == 201:
+            own.append(json.loads(body_bytes)["id"])
+    conn.close()
+    with lock:
+        for op in OPS:
+            out.latencies[op].extend(lat[op])
+        out.server_errors += errors
+        out.unexpected += unexpected
+        if first and not out.first_unexpected:
+            out.first_unexpected = first
+
+
+def measure(kind: str, url: str, tmp: Path) -> Outcome:
+    """Serve ``url``, start the syncs, drive the writers; what happened."""
+    from service_catalog.testing.inventory_sim import InventorySimulator
+
+    out = Outcome(kind)
+    token = prepare(url)
+    with InventorySimulator(items=ITEMS, token=SIM_TOKEN) as sim, serve(url, tmp) as port, \
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                         headers={"Authorization": f"Bearer {token}"}) as api:
+        sim.prerender(1000)
+        resp = api.post("/v1/integration-instances", json={
+            "integration_name": "rest-inventory", "name": "bench-inventory",
+            "display_name": "Bench inventory",
+            "config": {"base_url": sim.url, "page_size": 1000}})
+        resp.raise_for_status()
+        iid = str(resp.json()["id"])
+        api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": SIM_TOKEN}]},
+        }).raise_for_status()
+        driver = SyncDriver(api, iid, sim)
+        driver.start()
+        if not driver.running.wait(60):
+            raise RuntimeError(f"the first sync did not start: {driver.error}")
+        lock = threading.Lock()
+        start = time.perf_counter()
+        deadline = start + SECONDS
+        threads = [threading.Thread(target=writer, args=(port, token, t, deadline, out, lock),
+                                    daemon=True) for t in range(WRITERS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(SECONDS + 120)
+        out.seconds = time.perf_counter() - start
+        driver.stop.set()
+        driver.join(120)
+        out.syncs, out.synced_rows, out.sync_running_s = driver.syncs, driver.rows, driver.busy_s
+        if driver.error:
+            out.notes.append(f"sync: {driver.error}")
+    return out
+
+
+def report(out: Outcome) -> int:
+    """Print one database's figures against the targets; the number of misses."""
+    data = out.all()
+    n = len(data)
+    print(f"\n{out.database}: {WRITERS} clients for {out.seconds:.1f} s (create, patch, map, "
+          f"list, delete), {out.syncs} syncs of {ITEMS:,} items meanwhile "
+          f"({out.synced_rows:,} resource rows written, {out.sync_running_s:.1f} s syncing)")
+    print(f"  throughput {n / out.seconds if out.seconds else 0:8.0f} req/s   n={n}")
+    for op in OPS:
+        lat = sorted(out.latencies[op])
+        print(f"  {op:<8} n={len(lat):<6} p50 {pct(lat, 50) * 1000:8.1f} ms   "
+              f"p99 {pct(lat, 99) * 1000:8.1f} ms   max {max(lat, default=0) * 1000:8.1f} ms")
+    p50, p99, worst = pct(data, 50), pct(data, 99), max(data, default=float("nan"))
+    rows = [
+        ("5xx answers", f"{out.server_errors}", "0", "-", out.server_errors == 0),
+        ("p50 latency, all requests", f"{p50 * 1000:.1f} ms", "(no target)", "-", True),
+        ("p99 latency, all requests", f"{p99:.3f} s", f"<= {TARGET_P99_S:g} s",
+         f"{p99 / TARGET_P99_S:.2f} of the limit", p99 <= TARGET_P99_S),
+        ("max latency, all requests", f"{worst:.3f} s", f"<= {TARGET_MAX_S:g} s",
+         f"{worst / TARGET_MAX_S:.2f} of the limit", worst <= TARGET_MAX_S),
+        ("syncs completed meanwhile", f"{out.syncs}", ">= 1", "-", out.syncs >= 1),
+    ]
+    missed = 0
+    for name, value, target, ratio, ok in rows:
+        print(f"  {name:<28} {value:>12}   target {target:<10} ratio {ratio:<18} "
+              f"{'ok' if ok else 'MISSED'}")
+        missed += not ok
+    if out.unexpected:
+        print(f"  {out.unexpected} requests answered with an unexpected (non-5xx) status: "
+              "RESULT INVALID")
+        missed += 1
+    if out.first_unexpected:
+        print(f"  first unexpected answer: {out.first_unexpected}")
+    for note in out.notes:
+        print(f"  {note}: RESULT INVALID")
+        missed += 1
+    return missed
+
+
+def main() -> int:
+    """Measure every configured database; 1 when a target is missed."""
+    missed = 0
+    for kind in DATABASES:
+        tmp = Path(tempfile.mkdtemp(prefix=f"bench-writers-{kind}-"))
+        try:
+            with database(kind, tmp) as url:
+                if url is None:
+                    print(f"\n{kind}: not measured (no PostgreSQL server binaries here)")
+                    continue
+                missed += report(measure(kind, url, tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
