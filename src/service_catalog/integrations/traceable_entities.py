@@ -3,9 +3,9 @@
 Service functions behind ``integrations.v2_api``:
 
 * :func:`import_entity` - ``POST /v2/catalog/entities`` ``{name, type: "traceable",
-  metadata: {service_id}}``: initialize the ``traceable_service`` resource on the
-  Traceable instance (the only one, or the one named by ``integration_instance``). Its
-  name is the given name until the next sync hydrates it with Traceable's data.
+  metadata: {service_id}}``: import the ``traceable_service`` resource of the Traceable
+  instance (the only one, or the one named by ``integration_instance``) under the given
+  name, which holds until the next sync that finds the service writes Traceable's own.
 * :func:`map_entity` - ``POST /v2/catalog/entity-mappings`` ``{catalog_entity,
   traceable_service_id}``: import when needed, then map it to the catalog service.
 * :func:`endpoints_page` - ``GET /v1/resources/{id}/endpoints``: one page of a Traceable
@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
+from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem, bad_request, not_found
+from service_catalog.events.models import Event
+from service_catalog.events.service import record_action
 from service_catalog.integrations.connectors.base import ConnectorError
 from service_catalog.integrations.connectors.traceable import RESOURCE_TYPE
 from service_catalog.integrations.models import IntegrationInstance
@@ -111,21 +114,35 @@ def traceable_instance(session: Session, ref: str | None) -> IntegrationInstance
 
 def import_entity(session: Session, *, data: EntityCreate, actor: Actor
                   ) -> tuple[Resource, bool]:
-    """Initialize (or find) the Traceable Service resource; ``(resource, created)``.
+    """Import the Traceable service as a catalog entity named ``data.name``;
+    ``(resource, imported)``.
 
-    A new resource takes ``data.name`` as its name until a sync hydrates it; an existing
-    one is returned as it is.
+    The first import of a service (whether or not a sync already found it) gives its
+    resource that name and is ``imported`` (201). A later import answers 200: the same
+    import repeated changes nothing (idempotent), one under another name renames it. The
+    name holds until the next sync that finds the service in Traceable, which writes
+    Traceable's own name and data (an import clears the stored content hash so that sync
+    rewrites it).
     """
     from service_catalog.resources.service import initialize_resource
 
     inst = traceable_instance(session, data.integration_instance)
-    row, created = initialize_resource(session, instance=inst, type=RESOURCE_TYPE,
-                                       config={"service_id": data.metadata.service_id},
-                                       actor=actor)
-    if created:
-        row.name = data.name
-        session.flush()
-    return row, created
+    row, _ = initialize_resource(session, instance=inst, type=RESOURCE_TYPE,
+                                 config={"service_id": data.metadata.service_id},
+                                 actor=actor)
+    last = session.scalar(select(Event.attributes)
+                          .where(Event.type == "resource.imported", Event.resource_id == row.id)
+                          .order_by(Event.ts.desc()).limit(1))
+    if last is not None and last.get("name") == data.name:
+        return row, False
+    row.name, row.content_hash, row.updated_at = data.name, None, utcnow()
+    record_action(session, actor=actor, type="resource.imported", resource_id=row.id,
+                  detail=f"Traceable service {data.metadata.service_id} imported as "
+                         f"{data.name} on instance {inst.name} by {actor.name}",
+                  attributes={"instance": inst.name, "service_id": data.metadata.service_id,
+                              "name": data.name})
+    session.flush()
+    return row, last is None
 
 
 def map_entity(session: Session, *, data: EntityMappingCreate, actor: Actor

@@ -1,7 +1,8 @@
 """HTTP routes of the seed's Traceable how-to and of a Traceable Service's endpoints.
 
 * ``POST /v2/catalog/entities`` - import a Traceable service (the seed's *Import
-  entities*): 201 with the new ``CatalogResource`` (200 when it already existed);
+  entities*): 201 with the ``CatalogResource`` named as given the first time the service
+  is imported, 200 when the import is repeated;
 * ``POST /v2/catalog/entity-mappings`` - map a Traceable service to a catalog service
   (the seed's *Map entities*): 201 with the ``CatalogResourceMapping``;
 * ``GET /v1/resources/{id}/endpoints`` - a paged list of a Traceable Service's API
@@ -26,8 +27,9 @@ router = APIRouter(tags=["Traceable"])
 @router.post("/v2/catalog/entities", status_code=201, responses=PROBLEMS,
              operation_id="import-catalog-entity", summary="Import a Traceable service")
 def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
-    """Initialize the Traceable Service resource ``metadata.service_id`` on the Traceable
-    integration instance; the next sync hydrates it when Traceable knows the service."""
+    """Import the Traceable Service ``metadata.service_id`` of the Traceable integration
+    instance under ``name`` (201 the first time, 200 when repeated); the next sync that
+    finds the service in Traceable writes Traceable's own name and data."""
     from service_catalog.resources.service import to_dict
 
     row, created = entities.import_entity(ctx.session, data=body, actor=ctx.actor)
