@@ -162,7 +162,7 @@ def bootstrap_admin_token(db: Database, settings: Settings) -> str | None:
         return token
 
 
-def _parse_bind(bind: str) -> tuple[str, int]:
+def parse_bind(bind: str) -> tuple[str, int]:
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit() or not (0 < int(port) < 65536):
         raise fail(f"invalid bind address {bind!r}; expected host:port such as 127.0.0.1:8080")
@@ -189,7 +189,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     settings = load_settings()
-    host, port = _parse_bind(bind or settings.bind)
+    host, port = parse_bind(bind or settings.bind)
     n_workers = workers or settings.workers
     # Bind before anything else starts or is announced: a taken port is one clear line.
     sock = listen_socket(host, port)
@@ -359,7 +359,8 @@ def _register_optional_commands() -> None:
     """Commands of later domains (worker, sync, demo) register themselves when present."""
     import importlib
 
-    for module in ("service_catalog.sync.cli", "service_catalog.testing.demo"):
+    for module in ("service_catalog.sync.cli", "service_catalog.testing.demo",
+                   "service_catalog.testing.simulate"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

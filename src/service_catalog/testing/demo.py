@@ -106,13 +106,13 @@ def demo(
 
     from service_catalog.app import create_app
     from service_catalog.auth.service import create_token
-    from service_catalog.cli import _parse_bind, console, fail
+    from service_catalog.cli import console, fail, parse_bind
     from service_catalog.core.db import Database
     from service_catalog.core.migrate import upgrade
     from service_catalog.settings import Settings
     from service_catalog.testing.traceable_sim import TraceableSimulator
 
-    host, port = _parse_bind(bind) if not bind.endswith(":0") else (bind[:-2], 0)
+    host, port = parse_bind(bind) if not bind.endswith(":0") else (bind[:-2], 0)
     port = port or _free_port()
     temporary = directory is None  # a folder the demo made is removed when it stops
     base = directory or Path(tempfile.mkdtemp(prefix="service-catalog-demo-"))
