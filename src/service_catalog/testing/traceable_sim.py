@@ -31,8 +31,8 @@ Attributes, settable while the server runs (each takes effect on the next reques
   ``sim.reject_shape = "error"`` or ``"errors"`` answers it with HTTP 200 and
   ``{"error": "Forbidden"}`` or a GraphQL error saying Unauthorized instead.
 - ``sim.row_cap = n``: Hypertrace's row cap on ``entities`` (Traceable's is 10,000): at
-  most n rows, ``total`` at most n, an offset at or beyond n dropped. None (no cap) by
-  default.
+  most n rows, ``total`` at most n (``sim.row_cap_counts_all = True``: every match), an
+  offset at or beyond n dropped (the first page again). None (no cap) by default.
 - ``sim.rate_limit_next = n``: the next n requests get 429 with ``Retry-After:
   sim.retry_after`` (default ``"1"``).
 - ``sim.fail_next = n``: the next n requests get ``sim.fail_status`` (default 503).
@@ -296,7 +296,8 @@ class _Execution:
             lambda: self._entity_view(scope, inactive, start, filters, orders))
         end = offset + limit if cap is None else min(offset + limit, cap)
         page = view[offset:end]
-        total = len(view) if cap is None else min(len(view), cap)
+        total = len(view) if cap is None or self.sim.row_cap_counts_all else min(len(view),
+                                                                                  cap)
         return {"count": len(page), "total": total, "results": page}
 
     def _entity_view(self, scope: str, inactive: bool, start: int, filters: list[Any],
@@ -423,6 +424,9 @@ class TraceableSimulator:
         # at most ``row_cap`` rows (``total`` says at most that many too) and an offset at
         # or beyond it is dropped (the first page comes back). Traceable's is 10,000.
         self.row_cap: int | None = None
+        # With the cap, whether ``total`` still counts every match (the rows stop at the
+        # cap and later offsets repeat the first page) instead of at most ``row_cap``.
+        self.row_cap_counts_all = False
         # How a wrong token is answered: "status" (HTTP ``reject_status``), or HTTP 200
         # with {"error": "Forbidden"} ("error") or GraphQL errors saying Unauthorized
         # ("errors"), as some gateways in front of Traceable answer.
