@@ -153,6 +153,7 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Sync due instances until ``stop`` is set; sleep ``worker_poll_seconds`` when idle."""
+        log.info("sync worker %s started", self.name)
         while not stop.is_set():
             try:
                 run = self.run_once(should_stop=stop.is_set)
@@ -193,7 +194,6 @@ class BackgroundWorker:
         self._thread = threading.Thread(target=self.worker.run_forever, args=(self._stop,),
                                         name="sync-worker", daemon=True)
         self._thread.start()
-        log.info("sync worker %s started", self.worker.name)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop: a sync in progress ends after its current page and releases its lease."""
