@@ -106,27 +106,30 @@ def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) ->
 
 def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
     """Seconds to POST the sync's GraphQL requests with plain httpx (bytes only; and with
-    json.loads), the number of requests and of bytes."""
+    json.loads), the number of requests and of bytes. The requests are the sync's: the
+    endpoints in the default discovery states and, when a listing reaches Traceable's row
+    cap, the same listing by groups of services (the connector's ``service_groups``)."""
     from service_catalog.integrations.connectors import traceable_graphql as gql
+    from service_catalog.integrations.connectors.traceable import (
+        DEFAULT_ROW_CAP,
+        service_groups,
+    )
 
     now = dt.datetime.now(dt.UTC)
     fmt = "%Y-%m-%dT%H:%M:%S.000Z"
     between = {"startTime": (now - dt.timedelta(days=7)).strftime(fmt),
                "endTime": now.strftime(fmt)}
     endpoints_doc = gql.endpoints_query(gql.API_ATTRIBUTES, gql.API_METRICS)
-    listings = [
-        ("ApiEndpoints", endpoints_doc, {"between": between, "includeInactive": False},
-         "entities"),
-        ("OpenVulnerabilities", gql.VULNERABILITIES,
-         {"filter": gql.OPEN_VULNERABILITIES_FILTER}, "vulnerabilitiesV3"),
-        ("Services", gql.SERVICES, {"between": between, "includeInactive": False},
-         "entities"),
-    ]
+    states = [gql.discovery_filter(gql.DEFAULT_DISCOVERY_STATES)]
+    window = {"between": between, "includeInactive": False}
     headers = {"Authorization": TOKEN, "Content-Type": "application/json"}
     with httpx.Client(timeout=120) as client:
         # The request list (one pass to learn the totals); then timed passes.
-        bodies = [{"query": gql.METADATA, "variables": {}, "operationName": "AttributeCatalogue"}]
-        for op, doc, variables, root in listings:
+        bodies: list[dict[str, Any]] = [
+            {"query": gql.METADATA, "variables": {}, "operationName": "AttributeCatalogue"}]
+
+        def listing(op: str, doc: str, variables: dict[str, Any], root: str
+                    ) -> dict[str, Any]:
             first = client.post(f"{sim_url}/graphql", headers=headers, json={
                 "query": doc, "operationName": op,
                 "variables": {**variables, "limit": page_size, "offset": 0}}).json()
@@ -135,6 +138,36 @@ def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
                 bodies.append({"query": doc, "operationName": op,
                                "variables": {**variables, "limit": page_size,
                                              "offset": offset}})
+            return dict(first["data"][root])
+
+        listing("OpenVulnerabilities", gql.VULNERABILITIES,
+                {"filter": gql.OPEN_VULNERABILITIES_FILTER}, "vulnerabilitiesV3")
+        services = listing("Services", gql.SERVICES, window, "entities")
+        ids = [r["id"] for r in services["results"]]
+        while len(ids) < services["total"]:
+            more = client.post(f"{sim_url}/graphql", headers=headers, json={
+                "query": gql.SERVICES, "operationName": "Services",
+                "variables": {**window, "limit": page_size, "offset": len(ids)}}).json()
+            ids += [r["id"] for r in more["data"]["entities"]["results"]]
+        first = client.post(f"{sim_url}/graphql", headers=headers, json={
+            "query": endpoints_doc, "operationName": "ApiEndpoints",
+            "variables": {**window, "filterBy": states, "limit": page_size, "offset": 0}}
+            ).json()["data"]["entities"]
+        if first["total"] < DEFAULT_ROW_CAP:
+            listing("ApiEndpoints", endpoints_doc, {**window, "filterBy": states}, "entities")
+        else:
+            bodies.append({"query": endpoints_doc, "operationName": "ApiEndpoints",
+                           "variables": {**window, "filterBy": states, "limit": page_size,
+                                         "offset": 0}})
+            for group in service_groups(ids, first["total"], DEFAULT_ROW_CAP):
+                listing("ApiEndpoints", endpoints_doc,
+                        {**window, "filterBy": [*states, gql.services_filter(group)]},
+                        "entities")
+            if services["total"] >= DEFAULT_ROW_CAP:
+                others = {"keyExpression": {"key": "serviceId"}, "operator": "NOT_IN",
+                          "type": "ATTRIBUTE", "value": ids}
+                listing("ApiEndpoints", endpoints_doc,
+                        {**window, "filterBy": [*states, others]}, "entities")
         best_raw = best_json = float("inf")
         size = 0
         for _ in range(2):

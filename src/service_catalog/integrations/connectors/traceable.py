@@ -9,16 +9,25 @@ A sync (``discover``) makes, in this order:
 
 1. ``metadata`` once: which API-scope attributes the tenant has (optional ones it lacks
    are not asked for, so such a tenant still syncs);
-2. the whole tenant's API endpoints (scope ``API``) in large pages, folded per service
-   into compact aggregates (never one query per service);
-3. the open vulnerabilities (``vulnerabilitiesV3``, status OPEN or REOPENED) in large
+2. the open vulnerabilities (``vulnerabilitiesV3``, status OPEN or REOPENED) in large
    pages, folded per service;
-4. the services (scope ``SERVICE``, ``includeInactive`` from the config) page by page,
-   each page yielded as one batch of ``traceable_service`` records.
+3. the services (scope ``SERVICE``, ``includeInactive`` from the config);
+4. the whole tenant's API endpoints (scope ``API``) in the configured discovery states
+   (``apiDiscoveryState IN [DISCOVERED, UNDER_DISCOVERY]`` by default, as Traceable's
+   public clients list them), in large pages ordered by service, folded per service into
+   compact aggregates (never one query per service); each service is yielded as soon as
+   the listing moves past it.
 
 Every listing uses the same ``between`` window (now minus ``lookback`` .. now), limit/offset
-paging until ``total`` and a stable order (by id). Memory stays bounded by the number of
-services times the listed endpoints per service (see :mod:`.traceable_data`).
+paging until ``total`` and a stable order (by id). Traceable's query layer (Hypertrace's
+gateway) returns at most 10,000 rows of one entity query and drops offsets beyond them: a
+listing whose ``total`` reaches ``row_cap``, or whose pages repeat, is split by service
+(see :meth:`TraceableConnector.discover`). An endpoint's risk is read from
+``riskScore``/``riskScoreCategory`` or, on older tenants, ``apiRiskScore``/
+``apiRiskScoreCategory``, whichever ``metadata`` lists. A token Traceable refuses is an
+``auth`` error whether it says so with HTTP 401/403 or in a 200 answer (``error``, or
+``errors`` saying Forbidden/Unauthorized/Authorization). Memory stays bounded by the
+number of services times the listed endpoints per service (see :mod:`.traceable_data`).
 """
 
 from __future__ import annotations
@@ -268,6 +277,22 @@ def _error_message(payload: Any) -> str | None:
     else:
         return None
     return " ".join(str(message).split())[:300]
+
+
+def service_groups(service_ids: list[str], total: int | None, row_cap: int
+                   ) -> list[list[str]]:
+    """The groups of services whose endpoints a listing that reached the row cap is split
+    into first: sized for about half the cap each when Traceable said how many endpoints
+    there are in all (``total`` beyond the cap), else halves (a group that still reaches
+    the cap is halved again); at most 1000 services a group."""
+    if not service_ids:
+        return []
+    if total is not None and total > row_cap:
+        per = (row_cap // 2) * len(service_ids) // total
+    else:
+        per = len(service_ids) // 2
+    per = min(max(per, 1), 1000)
+    return [service_ids[i:i + per] for i in range(0, len(service_ids), per)]
 
 
 def _iso(when: dt.datetime) -> str:
@@ -576,14 +601,7 @@ class TraceableConnector(Connector):
         group small enough to stay under the row cap (a group that reaches it is halved):
         (group, its endpoint rows), in order. A single service that reaches the cap alone
         cannot be listed whole: that fails the sync rather than miss endpoints."""
-        if not service_ids:
-            return
-        if total is not None and total > self.row_cap:  # Traceable said how many in all
-            per = (self.row_cap // 2) * len(service_ids) // total
-        else:
-            per = len(service_ids) // 2
-        per = min(max(per, 1), 1000)
-        stack = [service_ids[i:i + per] for i in range(0, len(service_ids), per)][::-1]
+        stack = service_groups(service_ids, total, self.row_cap)[::-1]
         base = list(variables.get("filterBy") or [])
         while stack:
             group = stack.pop()
@@ -758,4 +776,4 @@ class TraceableConnector(Connector):
 CONNECTOR = TraceableConnector
 
 __all__ = ["BINDABLE_ENTITIES", "CONNECTOR", "DESCRIPTOR", "ENDPOINTS_LISTED",
-           "RESOURCE_TYPE", "TraceableConnector"]
+           "RESOURCE_TYPE", "TraceableConnector", "service_groups"]
