@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs installed
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
@@ -36,7 +36,7 @@ from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
-from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.integrations.models import AuthCredential, IntegrationInstance
 from service_catalog.settings import Settings
 from service_catalog.sync.models import SyncRun, SyncState
 
@@ -46,10 +46,26 @@ BACKOFF_BASE_SECONDS = 30.0
 NOT_AUTHORIZED_REASON = "The integration instance is not authorized, so it does not sync."
 
 
-def not_authorized_remediation(instance_id: uuid.UUID) -> str:
-    """What a user does to let an unauthorized instance sync."""
-    return (f"Add a valid auth credential (POST /v1/integration-instances/{instance_id}"
-            "/auth-credential); syncing resumes once the upstream accepts it.")
+def not_authorized_remediation(instance_id: uuid.UUID, *, has_credential: bool = False) -> str:
+    """What a user does to let an unauthorized instance sync: add a credential, or, when
+    it has one (stored while the upstream was unreachable, or rejected), verify it again
+    (POSTing another would be a 409)."""
+    path = f"/v1/integration-instances/{instance_id}/auth-credential"
+    if has_credential:
+        return (f"Its auth credential is stored but the upstream has not accepted it yet; "
+                f"verify it again (POST {path}/verify) once the upstream is reachable, or "
+                f"replace it (DELETE then POST {path}); syncing resumes once the upstream "
+                "accepts it.")
+    return (f"Add a valid auth credential (POST {path}); syncing resumes once the upstream "
+            "accepts it.")
+
+
+def has_credential(session: Session | None, instance: IntegrationInstance) -> bool:
+    """Whether ``instance`` has an auth credential (False without a session to ask)."""
+    if session is None:
+        return False
+    return session.scalar(select(exists().where(AuthCredential.instance_id == instance.id))
+                          ) or False
 
 
 # --- instances and states ------------------------------------------------------------
@@ -105,7 +121,9 @@ def state_to_dict(state: SyncState, instance: IntegrationInstance, *, polled: bo
     elif not instance.authorized:
         reason = state.reason if state.status == "halted" and state.reason else NOT_AUTHORIZED_REASON
         remediation = (state.remediation if state.status == "halted" and state.remediation
-                       else not_authorized_remediation(instance.id))
+                       else not_authorized_remediation(
+                           instance.id, has_credential=has_credential(object_session(instance),
+                                                                      instance)))
         sched = {"status": "halted", "reason": reason, "remediation": remediation}
         next_at = None
     else:
@@ -137,10 +155,13 @@ def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime
     """
     inst = get_instance(session, instance_id)
     if not inst.authorized:
+        cred = f"/v1/integration-instances/{inst.id}/auth-credential"
+        todo = (f"verify its auth credential again (POST {cred}/verify)"
+                if has_credential(session, inst) else f"authorize it first (POST {cred})")
         raise Problem(
             400,
-            f"Integration instance [{inst.name}] is not authorized; authorize it first "
-            f"(POST /v1/integration-instances/{inst.id}/auth-credential), then schedule a sync",
+            f"Integration instance [{inst.name}] is not authorized; {todo}, then schedule a "
+            "sync",
             invalid_parameters=[{"field": "id", "rule": "invalid", "source": "path",
                                  "reason": "the integration instance is not authorized"}],
         )
