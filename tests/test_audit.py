@@ -49,10 +49,17 @@ def test_every_change_is_audited_with_the_token_name(
         sid = svc.json()["id"]
         assert api.patch(f"/v1/catalog-services/{sid}",
                          json={"description": "now described"}).status_code == 200
+        # an auth config needs an integration that takes one: custom declares no
+        # authorization of its own (rest-inventory takes multi_key_auth only)
+        pushed = api.post("/v1/integration-instances", json={
+            "integration_name": "custom", "name": "pushed", "display_name": "Pushed",
+            "config": {}})
+        assert pushed.status_code == 201, pushed.text
+        pid = pushed.json()["id"]
         iid = make_instance(api, sim, "inv")  # creates the instance and its credential
         assert api.patch(f"/v1/integration-instances/{iid}",
                          json={"display_name": "Inventory"}).status_code == 200
-        assert api.put(f"/v1/integration-instances/{iid}/auth-config", json={
+        assert api.put(f"/v1/integration-instances/{pid}/auth-config", json={
             "type": "oauth", "client_id": "cid", "client_secret": SECRET,
             "authorization_endpoint": "https://idp.example/authorize",
             "token_endpoint": "https://idp.example/token"}).status_code == 200
@@ -66,7 +73,7 @@ def test_every_change_is_audited_with_the_token_name(
         archive = f"/v1/integration-instances/{iid}/resources/{rid}"
         assert api.patch(archive, json={"archived": True}).status_code == 200
         assert api.patch(archive, json={"archived": False}).status_code == 200
-        assert api.delete(f"/v1/integration-instances/{iid}/auth-config").status_code == 204
+        assert api.delete(f"/v1/integration-instances/{pid}/auth-config").status_code == 204
         assert api.delete(f"/v1/integration-instances/{iid}/auth-credential").status_code == 204
         assert api.delete(f"/v1/integration-instances/{iid}").status_code == 204
         assert api.delete(f"/v1/catalog-services/{sid}").status_code == 204

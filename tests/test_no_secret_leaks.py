@@ -124,7 +124,16 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         ok(api.post(cred_path, json=cred_body(secret)), 201)
         ok(api.post(cred_path, json=cred_body(secret)), 409)
         assert ok(api.get(f"/v1/integration-instances/{iid}"), 200)["authorized"] is True
+        # rest-inventory takes multi_key_auth only: an oauth auth config is a 400 (without
+        # the secret); custom (no authorization of its own) takes it
         ok(api.put(f"/v1/integration-instances/{iid}/auth-config", json={
+            "type": "oauth", "client_id": "cid", "client_secret": secret,
+            "authorization_endpoint": "https://idp.example/authorize",
+            "token_endpoint": "https://idp.example/token"}), 400)
+        pid = ok(api.post("/v1/integration-instances", json={
+            "integration_name": "custom", "name": "pushed", "display_name": "Pushed",
+            "config": {}}), 201)["id"]
+        ok(api.put(f"/v1/integration-instances/{pid}/auth-config", json={
             "type": "oauth", "client_id": "cid", "client_secret": secret,
             "authorization_endpoint": "https://idp.example/authorize",
             "token_endpoint": "https://idp.example/token"}), 200)
@@ -172,7 +181,7 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
                      f"/v1/catalog-services/{svc['id']}/resources"):
             all_pages(api, path)
         for path in (f"/v1/integration-instances/{iid}", cred_path,
-                     f"/v1/integration-instances/{iid}/auth-config",
+                     f"/v1/integration-instances/{pid}/auth-config",
                      f"/v1/resources/{resources[0]['id']}",
                      f"/v1/resources/{resources[0]['id']}/catalog-services",
                      "/v1/openapi.json"):
@@ -183,7 +192,7 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         # replacing the tainted credential with a wrong one is again a 400 without the value
         ok(api.delete(cred_path), 204)
         ok(api.post(cred_path, json=cred_body(wrong)), 400)
-        ok(api.delete(f"/v1/integration-instances/{iid}/auth-config"), 204)
+        ok(api.delete(f"/v1/integration-instances/{pid}/auth-config"), 204)
         all_pages(api, "/v1/audit-log")
         time.sleep(0.2)  # let the last request log lines reach the file
 

@@ -6,10 +6,12 @@ Every field here is documented in the README; a test fails when one is not.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service_catalog.core.outbound import parse_allow_list
 
 
 class Settings(BaseSettings):
@@ -71,6 +73,18 @@ class Settings(BaseSettings):
         default=True,
         description="Create and print an admin token on the first start on an empty database.",
     )
+    upstream_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs and host patterns connectors may reach (empty: any host but "
+                    "link-local/cloud-metadata addresses).",
+    )
+
+    @field_validator("upstream_allow", mode="before")
+    @classmethod
+    def _allow_list(cls, value: object) -> list[str]:
+        """A JSON list, or entries separated by commas or spaces; each a CIDR or a host
+        pattern (checked here, so a typo stops the start)."""
+        return parse_allow_list(value)
 
     def sqlite_path(self) -> Path | None:
         """The SQLite database file, or None when the database is not a SQLite file."""

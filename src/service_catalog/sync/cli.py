@@ -81,9 +81,11 @@ def sync(
                 raise _fail(f"no integration instance with id or name {instance!r}; list them "
                             "with GET /v1/integration-instances")
             if not inst.authorized:
-                raise _fail(f"integration instance {inst.name!r} is not authorized; add a valid "
-                            f"auth credential first (POST /v1/integration-instances/{inst.id}"
-                            "/auth-credential)")
+                cred = f"/v1/integration-instances/{inst.id}/auth-credential"
+                todo = (f"verify its auth credential again (POST {cred}/verify)"
+                        if service.has_credential(session, inst)
+                        else f"add a valid auth credential first (POST {cred})")
+                raise _fail(f"integration instance {inst.name!r} is not authorized; {todo}")
             if inst.integration_name not in service.polled_integrations():
                 raise _fail(f"integration instance {inst.name!r} is push-based: its resources "
                             "arrive by PUT .../resources, so there is nothing to sync")
