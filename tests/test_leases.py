@@ -100,11 +100,10 @@ def test_a_killed_server_is_taken_over_at_once_by_its_restart(
     try:
         with first.client(token) as c:
             # Progress shows while the sync runs (here: waiting on the 4th page).
-            running = wait_for(lambda: [r for r in runs_of(c, iid)
-                                        if r["status"] == "running" and r["pages"] == 3],
+            running = wait_for(lambda: [r for r in runs_of(c, iid) if r["status"] == "running"
+                                        and r["pages"] == 3 and r["created"] == 12],
                                why=lambda: f"{runs_of(c, iid)}\n{first.stderr}")[0]
-            assert gated.held.is_set()
-            assert running["created"] == 12 and running["finished_at"] is None
+            assert gated.held.is_set() and running["finished_at"] is None
             assert running["worker"].split(":")[1] == str(first.proc.pid)  # type: ignore[union-attr]
     finally:
         assert first.proc is not None
