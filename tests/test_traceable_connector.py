@@ -454,7 +454,8 @@ def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_
     assert set(interleaved) == set(grouped)
     for sid, rec in grouped.items():
         assert interleaved[sid].integration_data == rec.integration_data, sid
-    assert sum(r.integration_data["endpoints"]["total"] for r in grouped.values()) == 480
+    assert sum(r.integration_data["endpoints"]["total"]  # type: ignore[index]
+               for r in grouped.values()) == 480
 
 
 def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -> None:
@@ -470,8 +471,10 @@ def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -
     sim.order_override = {"API": [{"keyExpression": {"key": "id"}, "direction": "ASC"}]}
     after = records(connector(sim))
     assert set(after) == set(before)
-    lost = sum(before[s].integration_data["endpoints"]["total"] for s in before) - \
-        sum(after[s].integration_data["endpoints"]["total"] for s in after)
+    lost = sum(before[s].integration_data["endpoints"]["total"]  # type: ignore[index]
+               for s in before) - \
+        sum(after[s].integration_data["endpoints"]["total"]  # type: ignore[index]
+            for s in after)
     assert lost == 3
 
 

@@ -178,9 +178,9 @@ def test_nul_characters_are_client_errors(api: httpx.Client, sim: TraceableSimul
                  {**IMPORT_BODY, "integration_instance": "t\u0000"}):
         resp = api.post("/v2/catalog/entities", json=body)
         assert 400 <= resp.status_code < 500, resp.text
-    for body in ({**MAP_BODY, "traceable_service_id": "svc\u0000x"},
-                 {**MAP_BODY, "catalog_entity": "my\u0000service"},
-                 {**MAP_BODY, "integration_instance": "t\u0000"}):
-        resp = api.post("/v2/catalog/entity-mappings", json=body)
+    for mapping in ({**MAP_BODY, "traceable_service_id": "svc\u0000x"},
+                    {**MAP_BODY, "catalog_entity": "my\u0000service"},
+                    {**MAP_BODY, "integration_instance": "t\u0000"}):
+        resp = api.post("/v2/catalog/entity-mappings", json=mapping)
         assert 400 <= resp.status_code < 500, resp.text
     assert api.get("/v1/resources/%00abc/endpoints").status_code in (400, 404)
