@@ -59,11 +59,11 @@ def test_sync_now_schedules_at_once(api: httpx.Client, contract: Contract,
     # A body is optional.
     assert api.put(_path(iid)).status_code == 200
     # Sync now is an audited user action.
-    audit = api.get("/v1/integration-events",
+    audit = api.get("/v1/audit-log",
                     params={"filter[type]": "integration_instance.sync_requested"})
-    if audit.status_code == 200:
-        assert any(e["type"] == "integration_instance.sync_requested"
-                   for e in audit.json()["data"])
+    assert audit.status_code == 200, audit.text
+    assert any(e["type"] == "integration_instance.sync_requested"
+               for e in audit.json()["data"])
 
 
 @pytest.mark.parametrize("body,field,rule", [

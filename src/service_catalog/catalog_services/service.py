@@ -15,7 +15,8 @@ from service_catalog.catalog_services.models import CatalogService
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
 from service_catalog.core.db import Database, utcnow
-from service_catalog.core.errors import Problem, bad_request, conflict, not_found
+from service_catalog.core.errors import Problem, bad_request, conflict
+from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 
@@ -88,44 +89,29 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
 
 def find_service(session: Session, ref: str) -> CatalogService | None:
     """A catalog service by id or, failing that, by name."""
-    if "\x00" in ref:
-        return None  # no name holds NUL, and PostgreSQL refuses it as a parameter
-    try:
-        ident = uuid.UUID(ref)
-    except ValueError:
-        ident = None
-    if ident is not None:
-        svc = session.get(CatalogService, ident)
-        if svc is not None:
-            return svc
-    return session.scalar(select(CatalogService).where(CatalogService.name == ref))
+    return find_by_id_or_name(session, CatalogService, ref)
 
 
 def get_service(session: Session, *, service_id: str) -> CatalogService:
-    """A catalog service by id; 404 when there is none."""
-    try:
-        ident = uuid.UUID(service_id)
-    except ValueError:
-        raise not_found("Catalog service", service_id) from None
-    svc = session.get(CatalogService, ident)
-    if svc is None:
-        raise not_found("Catalog service", service_id)
-    return svc
+    """A catalog service by id or name; 404 when there is none."""
+    return get_by_id_or_name(session, CatalogService, service_id, what="Catalog service",
+                             listing="/v1/catalog-services")
 
 
 _TABLE = cast(Table, CatalogService.__table__)
 
 
 def read_service(db: Database, *, service_id: str) -> dict[str, Any]:
-    """One catalog service as the contract's dict, read with SQL alone (no ORM session):
-    the hot path of GET by id. 404 when there is none."""
+    """One catalog service, by id or name, as the contract's dict, read with SQL alone
+    (no ORM session): the hot path of GET by id. 404 when there is none."""
     try:
-        ident = uuid.UUID(service_id)
+        row = db.read_by_key(_TABLE, _TABLE.c.id, uuid.UUID(service_id))
     except ValueError:
-        raise not_found("Catalog service", service_id) from None
-    row = db.read_by_key(_TABLE, _TABLE.c.id, ident)
+        row = None
+    if row is None and "\x00" not in service_id:
+        row = db.read_by_key(_TABLE, _TABLE.c.name, service_id)
     if row is None:
-        raise not_found("Catalog service", service_id)
+        raise missing("Catalog service", service_id, "/v1/catalog-services")
     return to_dict(row)
 
 

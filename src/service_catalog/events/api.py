@@ -1,8 +1,9 @@
 """HTTP routes of integration events and the audit trail.
 
-``GET /v1/integration-events`` lists integration events AND audit entries (user actions,
-``integration: null``, ``actor.type`` ``token``); ``GET /v1/audit-log`` lists only the
-audit entries, with the same grammar.
+Two feeds with one meaning each: ``GET /v1/integration-events`` (and a catalog service's
+``.../integration-events``) lists what upstream systems reported; ``GET /v1/audit-log``
+lists user actions (``integration: null``, ``actor.type`` ``token``), with the same
+grammar (``filter[service_id]`` narrows it to one service).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ _LIST_PARAMS = list_params(
             operation_id="list-integration-events", summary="List Integration Events",
             openapi_extra=_LIST_PARAMS)
 def list_all(ctx: CtxDep) -> JSONResponse:
-    """Integration events and audit entries, newest first by default."""
+    """Integration events (what upstream systems reported), newest first by default."""
     rows, meta = service.list_events(ctx.session, query=ctx.query,
                                      path=ctx.request.url.path)
     return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
@@ -62,7 +63,8 @@ def list_all(ctx: CtxDep) -> JSONResponse:
             operation_id="list-catalog-service-integration-events",
             summary="List a Service's Integration Events", openapi_extra=_LIST_PARAMS)
 def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
-    """The events of one catalog service (its integration events and audit entries)."""
+    """The integration events of one catalog service (its audit entries are in
+    ``/v1/audit-log?filter[service_id]=...``)."""
     svc = get_service(ctx.session, service_id=serviceId)
     rows, meta = service.list_events(ctx.session, query=ctx.query,
                                      path=ctx.request.url.path, service_id=svc.id)

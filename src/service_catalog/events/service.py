@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import new_uuid, utcnow
-from service_catalog.core.errors import Problem, bad_request, not_found
+from service_catalog.core.errors import Problem, bad_request
+from service_catalog.core.lookup import get_by_id_or_name
 from service_catalog.core.render import ts
 from service_catalog.events.models import Event
 
@@ -224,17 +225,11 @@ def record_integration_events(
 
 
 def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id; 404 when there is none."""
+    """An integration instance by id or name; 404 when there is none."""
     from service_catalog.integrations.models import IntegrationInstance
 
-    try:
-        ident = uuid.UUID(instance_id)
-    except ValueError:
-        raise not_found("Integration instance", instance_id) from None
-    instance = session.get(IntegrationInstance, ident)
-    if instance is None:
-        raise not_found("Integration instance", instance_id)
-    return instance
+    return get_by_id_or_name(session, IntegrationInstance, instance_id,
+                             what="Integration instance", listing="/v1/integration-instances")
 
 
 def _resolve_targets(session: Session, instance: IntegrationInstance,
@@ -421,13 +416,15 @@ def list_events(
     audit_only: bool = False,
 ) -> tuple[list[Event], dict[str, Any]]:
     """One cursor page of events, filtered and sorted (``ts``, default ``ts desc``) as the
-    query string asks; optionally only one service's, or only the audit trail."""
+    query string asks; optionally only one service's. Two feeds with one meaning each:
+    integration events (from upstream systems), or, with ``audit_only``, the audit trail
+    (user actions)."""
     qd = dict(query)
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
     if service_id is not None:
         clauses.append(Event.service_id == service_id)
-    if audit_only:
-        clauses.append(Event.integration_name.is_(None))
+    clauses.append(Event.integration_name.is_(None) if audit_only
+                   else Event.integration_name.is_not(None))
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     desc = sort[0][1] if sort else True
     cols = [q.CursorColumn(Event.ts, "datetime", "ts", desc=desc),

@@ -7,7 +7,6 @@ Auth credentials and auth configs live in :mod:`service_catalog.integrations.cre
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +17,8 @@ from sqlalchemy.orm import Session
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, bad_request, conflict, not_found
+from service_catalog.core.errors import Problem, bad_request, conflict
+from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
@@ -189,28 +189,14 @@ def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor:
 
 
 def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
-    """An instance by id or, failing that, by name."""
-    try:
-        ident: uuid.UUID | None = uuid.UUID(ref)
-    except ValueError:
-        ident = None
-    if ident is not None:
-        inst = session.get(IntegrationInstance, ident)
-        if inst is not None:
-            return inst
-    return session.scalar(select(IntegrationInstance).where(IntegrationInstance.name == ref))
+    """An integration instance by id or, failing that, by name."""
+    return find_by_id_or_name(session, IntegrationInstance, ref)
 
 
 def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
-    """An instance by id; 404 when there is none."""
-    try:
-        ident = uuid.UUID(instance_id)
-    except ValueError:
-        raise not_found("Integration instance", instance_id) from None
-    inst = session.get(IntegrationInstance, ident)
-    if inst is None:
-        raise not_found("Integration instance", instance_id)
-    return inst
+    """An integration instance by id or name; 404 when there is none."""
+    return get_by_id_or_name(session, IntegrationInstance, instance_id,
+                             what="Integration instance", listing="/v1/integration-instances")
 
 
 def list_statement(clauses: Iterable[Any]) -> Select[Any]:

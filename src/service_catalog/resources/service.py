@@ -19,6 +19,7 @@ from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem, bad_request, not_found
+from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
@@ -62,29 +63,13 @@ def _display_name_expr() -> Any:
 
 def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
     """An integration instance by id or, failing that, by name."""
-    if "\x00" in ref:
-        return None  # no name holds NUL (and PostgreSQL cannot be asked about one)
-    try:
-        ident = uuid.UUID(ref)
-    except ValueError:
-        ident = None
-    if ident is not None:
-        inst = session.get(IntegrationInstance, ident)
-        if inst is not None:
-            return inst
-    return session.scalar(select(IntegrationInstance).where(IntegrationInstance.name == ref))
+    return find_by_id_or_name(session, IntegrationInstance, ref)
 
 
 def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id; 404 when there is none."""
-    try:
-        ident = uuid.UUID(instance_id)
-    except ValueError:
-        raise not_found("Integration instance", instance_id) from None
-    inst = session.get(IntegrationInstance, ident)
-    if inst is None:
-        raise not_found("Integration instance", instance_id)
-    return inst
+    """An integration instance by id or name; 404 when there is none."""
+    return get_by_id_or_name(session, IntegrationInstance, instance_id,
+                             what="Integration instance", listing="/v1/integration-instances")
 
 
 def _no_nul(text: str, field: str, *, is_json: bool = False) -> None:

@@ -79,7 +79,7 @@ def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
 
 
 def get_instance(session: Session, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id; 404 when there is none."""
+    """An integration instance by id or name; 404 when there is none."""
     from service_catalog.integrations.service import get_instance as get
 
     return get(session, instance_id=instance_id)
