@@ -59,7 +59,10 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             res = api.get("/v1/resources", params={"filter[integration.name]": "traceable",
                                                    "page[size]": "100"}).json()["data"]
             assert len(res) == 20  # 24 services, every 6th inactive
-            assert all(r["integration_data"]["endpoints"]["total"] == 5 for r in res)
+            totals = {r["config"]["service_id"]: r["integration_data"]["endpoints"]["total"]
+                      for r in res}
+            assert totals.pop("svc-00004") == 6  # the demo's second sync found a new one
+            assert set(totals.values()) == {5}
             services = api.get("/v1/catalog-services").json()["data"]
             assert {s["name"] for s in services} == {"checkout", "payments", "identity"}
             assert all(s["labels"] == {"demo": "true"} for s in services)
@@ -70,6 +73,17 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             unmapped = api.get("/v1/resources", params={
                 "filter[service_associations]": "0", "page[size]": "100"}).json()["data"]
             assert len(unmapped) == 15  # partly mapped
+            # A second sync after the tenant changed: the feed shows Traceable's events on
+            # the mapped services, and no audit entries.
+            events = api.get("/v1/integration-events", params={"page[size]": "100"}).json()[
+                "data"]
+            by_type = {(e["type"], e["service_id"]) for e in events}
+            ids = {s["name"]: s["id"] for s in services}
+            assert ("vulnerability_opened", ids["checkout"]) in by_type, by_type
+            assert ("vulnerability_fixed", ids["payments"]) in by_type, by_type
+            assert ("sensitive_endpoint_exposed", ids["identity"]) in by_type, by_type
+            assert all(e["integration"]["name"] == "traceable" for e in events)
+            assert any("integration events" in line for line in lines)
             assert api.get("/v1/resources").status_code == 200
             assert httpx.get(f"{url}/v1/resources").status_code == 401
     finally:

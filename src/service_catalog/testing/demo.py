@@ -23,6 +23,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from service_catalog.testing.traceable_tenant import Tenant
+
 DEMO_LABELS = {"demo": "true"}
 DEMO_NOTE = ("Demo data created by 'service-catalog demo' from a simulated Traceable tenant; "
              "not a real system.")
@@ -46,6 +48,42 @@ def _check(resp: httpx.Response, what: str) -> dict[str, Any]:
     return dict(resp.json())
 
 
+def sync_and_wait(api: httpx.Client, iid: str) -> dict[str, Any]:
+    """"Sync now" through the API; the catalog's own background worker runs it. The run,
+    once it ended successfully (an error otherwise)."""
+    before = _check(api.get(f"/v1/integration-instances/{iid}/sync-runs",
+                            params={"page[size]": 1}), "read the sync runs")["data"]
+    _check(api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}),
+           "schedule a sync")
+    run: dict[str, Any] = {}
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = _check(api.get(f"/v1/integration-instances/{iid}/sync-runs",
+                              params={"page[size]": 1}), "read the sync runs")["data"]
+        run = runs[0] if runs and runs[:1] != before else {}
+        if run and run.get("status") != "running":
+            break
+        time.sleep(0.2)
+    if run.get("status") != "succeeded":
+        raise RuntimeError(f"the demo sync did not succeed: {run or 'it never started'}")
+    return run
+
+
+def stir(api: httpx.Client, iid: str, tenant: Tenant) -> dict[str, Any]:
+    """Change the simulated tenant as a week of real work would, and sync again, so the
+    mapped catalog services show integration events: a vulnerability opened on
+    checkout, one fixed on payments, a new external unauthenticated endpoint carrying
+    sensitive data on identity. What changed, and the run."""
+    opened = tenant.open_vulnerability("svc-00001", severity="CRITICAL")
+    fixed = tenant.open_vulnerabilities_of("svc-00003")[:1]
+    for vid in fixed:
+        tenant.fix_vulnerability(vid)
+    endpoint = tenant.add_endpoint("svc-00004", "POST /v1/password-reset",
+                                   data_types=("email", "password"))
+    run = sync_and_wait(api, iid)
+    return {"opened": opened, "fixed": fixed, "endpoint": endpoint, "run": run}
+
+
 def seed(api: httpx.Client, *, traceable_url: str, traceable_token: str) -> dict[str, Any]:
     """Install, authorize and sync a Traceable instance and map some of its services,
     all through the HTTP API (the running catalog's worker syncs); what was created."""
@@ -60,20 +98,7 @@ def seed(api: httpx.Client, *, traceable_url: str, traceable_token: str) -> dict
         "type": "multi_key_auth",
         "config": {"headers": [{"name": "authorization", "key": traceable_token}]}}),
         "authorize the Traceable instance")
-    # "Sync now": the catalog's own background worker runs it; wait for the run.
-    _check(api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}),
-           "schedule a sync")
-    run: dict[str, Any] = {}
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        runs = _check(api.get(f"/v1/integration-instances/{iid}/sync-runs",
-                              params={"page[size]": 1}), "read the sync runs")["data"]
-        run = runs[0] if runs else {}
-        if run and run.get("status") != "running":
-            break
-        time.sleep(0.2)
-    if run.get("status") != "succeeded":
-        raise RuntimeError(f"the demo sync did not succeed: {run or 'it never started'}")
+    run = sync_and_wait(api, iid)
     mapped = 0
     for name, display, service_ids in DEMO_SERVICES:
         _check(api.post("/v1/catalog-services", json={
@@ -145,6 +170,7 @@ def demo(
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"},
                           timeout=60) as api:
             made = seed(api, traceable_url=sim.url, traceable_token=token_value)
+            stirred = stir(api, made["instance_id"], sim.tenant)
     except Exception as exc:  # noqa: BLE001 - shown to the user, then stop cleanly
         server.should_exit = True
         thread.join(10)
@@ -164,6 +190,8 @@ def demo(
         f"Traceable instance 'traceable-demo' synced {made['resources']} services; "
         f"{made['mapped']} are mapped to the demo catalog services "
         f"{', '.join(n for n, _, _ in DEMO_SERVICES)}.\n"
+        f"A second sync brought {stirred['run'].get('events', 0)} integration events (a "
+        "vulnerability opened, one fixed, a new exposed endpoint): GET /v1/integration-events\n"
         f"Try:  curl -g -H 'Authorization: Bearer {admin_token}' "
         f"'{url}/v1/resources?filter[integration.name]=traceable'\n"
         f"      API docs at {url}/docs\n"
