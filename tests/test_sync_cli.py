@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,20 @@ def test_sync_prints_a_summary_and_a_second_run_changes_nothing(
     assert lines.get("unchanged") == "120" and lines.get("created") == "0", again.stdout
     runs = api.get(f"/v1/integration-instances/{iid}/sync-runs").json()["data"]
     assert [r["trigger"] for r in runs] == ["cli", "cli"]
+
+
+def test_sync_output_json_and_unknown_instance_names_the_database(
+        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    make_instance(api, sim, "warehouse", page_size=50)
+    out = run_cli("sync", "warehouse", "--output", "json", env=cli_env(server, tmp_path))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["status"] == "succeeded" and summary["created"] == 120
+    assert summary["instance"] == "warehouse" and summary["error"] is None
+    missing = run_cli("sync", "nope", env=cli_env(server, tmp_path))
+    assert missing.returncode == 1
+    assert "no integration instance with id or name 'nope'" in missing.stderr
+    assert server.settings.database_url.split("///")[-1] in missing.stderr
 
 
 def test_failed_sync_exits_non_zero_with_the_reason_and_what_to_do(

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import json
 import shutil
 import socket
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import inspect, text
 
+from service_catalog.cli_output import Output, OutputOpt, console, print_rows
 from service_catalog.core.db import Database, redact_url, utcnow
 from service_catalog.settings import Settings
 
@@ -37,7 +34,6 @@ token_app = typer.Typer(help="Create, list and revoke API access tokens.", no_ar
                         rich_markup_mode=None)
 app.add_typer(token_app, name="token")
 
-console = Console()
 err = Console(stderr=True)
 
 
@@ -277,35 +273,6 @@ def token_create(
         db.dispose()
     console.print(f"Created token [bold]{ident}[/] ({name}). It is shown only once:")
     console.print(token, soft_wrap=True, highlight=False)
-
-
-class Output(str, Enum):
-    """How a command prints what it lists."""
-
-    table = "table"
-    json = "json"
-
-
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table (for people) or "
-                                           "json (for scripts: whole values, one document).")]
-
-
-def print_rows(rows: list[dict[str, Any]], output: Output) -> None:
-    """``rows`` as JSON, or as a table (a column per key, headed by the key with spaces for
-    underscores) whose cells are never cut: ids stay whole on one line (to copy), the
-    other cells wrap."""
-    if output is Output.json:
-        console.print_json(json.dumps(rows, default=str))
-        return
-    keys = list(rows[0]) if rows else []
-    table = Table(*[k.replace("_", " ") for k in keys], box=box.SIMPLE_HEAD, pad_edge=False)
-    for key, col in zip(keys, table.columns, strict=True):
-        col.overflow = "fold"
-        if key == "id":
-            col.no_wrap, col.min_width = True, max(len(str(r[key])) for r in rows)
-    for row in rows:
-        table.add_row(*["-" if row[k] is None else str(row[k]) for k in keys])
-    console.print(table)
 
 
 @token_app.command("list")

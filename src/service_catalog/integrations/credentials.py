@@ -261,7 +261,8 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
     inst = _instance(session, instance_id)
     if _existing_credential(session, inst) is not None:
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential; "
-                       "DELETE it first to replace it")
+                       f"verify it again with POST /v1/integration-instances/{inst.id}/"
+                       "auth-credential/verify, or DELETE it first to replace it")
     parsed = _parse_credential(body)
     integ = _integration(inst.integration_name)
     _check_fits(integ, parsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -11,6 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from service_catalog.cli_output import Output, OutputOpt
+from service_catalog.core.db import redact_url
 
 console = Console()
 err = Console(stderr=True)
@@ -62,6 +66,7 @@ def worker(
 
 def sync(
     instance: Annotated[str, typer.Argument(help="Integration instance id or name.")],
+    output: OutputOpt = Output.table,
 ) -> None:
     """Sync one integration instance now, in the foreground, and print what changed."""
     from service_catalog.cli import load_settings, open_database
@@ -78,8 +83,10 @@ def sync(
         with db.session() as session:
             inst = service.find_instance(session, instance)
             if inst is None:
-                raise _fail(f"no integration instance with id or name {instance!r}; list them "
-                            "with GET /v1/integration-instances")
+                raise _fail(f"no integration instance with id or name {instance!r} in the "
+                            f"database {redact_url(settings.database_url)}; list them with "
+                            "GET /v1/integration-instances (or point "
+                            "SERVICE_CATALOG_DATABASE_URL at the catalog's database)")
             if not inst.authorized:
                 cred = f"/v1/integration-instances/{inst.id}/auth-credential"
                 todo = (f"verify its auth credential again (POST {cred}/verify)"
@@ -95,7 +102,8 @@ def sync(
         started = time.monotonic()
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"),
                       TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                      console=console, transient=False) as bar:
+                      console=console, transient=False,
+                      disable=output is Output.json) as bar:
             task = bar.add_task(f"Syncing {inst_name}", total=None,
                                 detail="waiting for the first page")
 
@@ -114,18 +122,24 @@ def sync(
             raise _fail(f"integration instance {inst_name!r} is being synced by worker "
                         f"{owner or 'another worker'} right now; try again when it finishes")
         duration = time.monotonic() - started
-        table = Table(title=f"Sync of {inst_name}: {run.status}", show_header=False)
-        table.add_column("what")
-        table.add_column("value", justify="right")
-        for label, value in (("pages", run.pages), ("created", run.created),
-                             ("updated", run.updated), ("unchanged", run.unchanged),
-                             ("vanished", run.vanished), ("events", run.events)):
-            table.add_row(label, f"{value:,}")
-        table.add_row("duration", f"{duration:.1f}s")
-        table.add_row("run id", str(run.id))
-        if run.error:
-            table.add_row("error", run.error)
-        console.print(table)
+        summary = {"run_id": str(run.id), "instance": inst_name, "status": run.status,
+                   "pages": run.pages, "created": run.created, "updated": run.updated,
+                   "unchanged": run.unchanged, "vanished": run.vanished,
+                   "events": run.events, "duration_seconds": round(duration, 3),
+                   "error": run.error}
+        if output is Output.json:
+            console.print_json(json.dumps(summary))
+        else:
+            table = Table(title=f"Sync of {inst_name}: {run.status}", show_header=False)
+            table.add_column("what")
+            table.add_column("value", justify="right")
+            for label in ("pages", "created", "updated", "unchanged", "vanished", "events"):
+                table.add_row(label, f"{summary[label]:,}")
+            table.add_row("duration", f"{duration:.1f}s")
+            table.add_row("run id", str(run.id))
+            if run.error:
+                table.add_row("error", run.error)
+            console.print(table)
         if run.status != "succeeded":
             with db.session() as session:
                 state_view = service.get_ingestion(session, instance_id=str(inst_id))
