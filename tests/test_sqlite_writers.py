@@ -209,8 +209,20 @@ def test_writer_queue_serves_in_arrival_order() -> None:
         th.start()
         threads.append(th)
         wait_until(lambda k=k: queue.waiting == k + 1, f"thread {k} queued")  # type: ignore[misc]
-    with pytest.raises(WriterBusy):
-        queue.turn(timeout=0.01)  # gives up: its place is passed on
+    with pytest.raises(RuntimeError):
+        queue.turn()  # this thread holds the turn: it would wait for itself
+    gave_up: list[BaseException] = []
+
+    def impatient() -> None:
+        try:
+            queue.turn(timeout=0.05)
+        except WriterBusy as exc:
+            gave_up.append(exc)
+
+    th = threading.Thread(target=impatient, daemon=True)
+    th.start()
+    th.join(30)
+    assert len(gave_up) == 1 and queue.waiting == 3  # it left the queue
     loop_thread = threading.Thread(target=asyncio.run, args=(task_writers(),), daemon=True)
     loop_thread.start()
     wait_until(lambda: queue.waiting == 6, "the tasks queued")

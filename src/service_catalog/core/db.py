@@ -133,20 +133,15 @@ def create_private_file(path: str) -> bool:
     return True
 
 
-def make_engine(url: str, *, sqlite_writer: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its
-    file is created with mode 0600. ``sqlite_writer``: the one-connection engine of the
-    SQLite writer (every transaction takes the write lock up front)."""
+    file is created with mode 0600."""
     if url.startswith("sqlite"):
         path = sqlite_file(url)
         if path is not None:
             create_private_file(path)
-            if sqlite_writer:
-                kwargs.setdefault("pool_size", 1)
-                kwargs.setdefault("max_overflow", 0)
-            else:
-                kwargs.setdefault("pool_size", SQLITE_READ_POOL[0])
-                kwargs.setdefault("max_overflow", SQLITE_READ_POOL[1])
+            kwargs.setdefault("pool_size", SQLITE_READ_POOL[0])
+            kwargs.setdefault("max_overflow", SQLITE_READ_POOL[1])
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -170,7 +165,7 @@ def make_engine(url: str, *, sqlite_writer: bool = False, **kwargs: Any) -> Engi
         def _sqlite_begin(conn: Any) -> None:
             # A transaction that reads and then writes cannot wait for the write lock (SQLite
             # answers "database is locked" at once): writers take it up front.
-            immediate = sqlite_writer or conn.get_execution_options().get("sqlite_write", False)
+            immediate = conn.get_execution_options().get("sqlite_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
@@ -254,6 +249,7 @@ class WriterQueue:
         self._mutex = threading.Lock()
         self._busy = False
         self._waiters: deque[_ThreadWaiter | _TaskWaiter] = deque()
+        self._holder: int | None = None  # the thread that waited for the turn held now
 
     @property
     def waiting(self) -> int:
@@ -261,21 +257,25 @@ class WriterQueue:
         return len(self._waiters)
 
     def turn(self, timeout: float | None = WRITE_WAIT_SECONDS) -> Turn:
-        """Wait (blocking this thread) for the writer; WriterBusy after ``timeout`` s."""
+        """Wait (blocking this thread) for the writer; WriterBusy after ``timeout`` s.
+        A thread that already holds the turn it waited for gets a RuntimeError (it would
+        wait for itself)."""
+        me = threading.get_ident()
         with self._mutex:
             if not self._busy:
-                self._busy = True
+                self._busy, self._holder = True, me
                 return Turn(self)
+            if self._holder == me:
+                raise RuntimeError("this thread already holds the database writer's turn")
             waiter = _ThreadWaiter()
             self._waiters.append(waiter)
-        if waiter.lock.acquire(timeout=-1 if timeout is None else timeout):
-            return Turn(self)
-        with self._mutex:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-                raise WriterBusy(f"waited {timeout:g} s for the database writer")
-        # handed the turn just as the wait ended: it is ours
-        waiter.lock.acquire()
+        if not waiter.lock.acquire(timeout=-1 if timeout is None else timeout):
+            with self._mutex:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                    raise WriterBusy(f"waited {timeout:g} s for the database writer")
+            waiter.lock.acquire()  # handed the turn just as the wait ended: it is ours
+        self._holder = me
         return Turn(self)
 
     async def turn_async(self, timeout: float | None = WRITE_WAIT_SECONDS) -> Turn:
@@ -307,6 +307,7 @@ class WriterQueue:
             self._hand_on_locked()
 
     def _hand_on_locked(self) -> None:
+        self._holder = None
         while self._waiters:
             if self._waiters.popleft().grant():
                 return  # still busy: the writer changed hands
@@ -329,9 +330,10 @@ class _WriterSession(Session):
 class Database:
     """An engine and its session factory: the one handle on storage an app or worker holds.
 
-    On a SQLite file, writes go through one writer connection, one at a time in arrival
-    order (:class:`WriterQueue`), while reads use a pool of their own and never wait for
-    a writer (WAL).
+    On a SQLite file, one write transaction runs at a time in the process, in arrival
+    order (:class:`WriterQueue`: one writer, the way Datasette has one write connection),
+    taking SQLite's write lock up front; reads use the other pooled connections and never
+    wait for a writer (WAL).
     """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
@@ -339,14 +341,12 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._key_reads: dict[tuple[str, str], KeyedSelect] = {}
-        self.writer: WriterQueue | None = None
-        self.write_engine: Engine | None = None
-        self._write_sessions: sessionmaker[_WriterSession] | None = None
-        if sqlite_file(url) is not None:
-            self.writer = WriterQueue()
-            self.write_engine = make_engine(url, sqlite_writer=True, **engine_kwargs)
-            self._write_sessions = sessionmaker(self.write_engine, class_=_WriterSession,
-                                                expire_on_commit=False)
+        #: On a SQLite file: the queue of this process's writers.
+        self.writer: WriterQueue | None = WriterQueue() if sqlite_file(url) else None
+        # Every transaction of a write session takes the write lock up front (BEGIN
+        # IMMEDIATE), also after a commit part-way; same pool, same event listeners.
+        self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_write=True),
+                                            class_=_WriterSession, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -363,18 +363,14 @@ class Database:
         """A session; ``write=True`` when it will write.
 
         On a SQLite file a write session waits (up to ``timeout`` s, then WriterBusy) for
-        its turn at the one writer connection, unless ``turn`` is given (already waited
+        its turn at the writer, unless ``turn`` is given (already waited
         for, e.g. by a request's coroutine), and gives the turn back when it is closed:
         keep its transactions short. Elsewhere it is an ordinary session.
         """
-        if write and self._write_sessions is not None and self.writer is not None:
+        if write and self.writer is not None:
             if turn is None:
                 turn = self.writer.turn(timeout)
-            try:
-                writing = self._write_sessions()
-            except BaseException:
-                turn.release()
-                raise
+            writing = self._write_sessions()
             writing.turn = turn
             return writing
         session = self.sessionmaker()
@@ -426,8 +422,6 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
-        if self.write_engine is not None:
-            self.write_engine.dispose()
 
 
 class KeyedSelect:
