@@ -1,0 +1,173 @@
+"""Reading resources: lookups, the filter and sort definitions of resource lists, and the
+lists themselves (``/v1/resources``, a resource's services, a service's resources)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from service_catalog.core import query as q
+from service_catalog.core.errors import Problem, not_found
+from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name
+from service_catalog.integrations import registry
+from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.ids import looks_like_resource_id
+from service_catalog.resources.models import Resource, ResourceMapping
+
+
+def display_name_expr() -> Any:
+    """SQL for an integration's display name (descriptors are data in code, so a CASE)."""
+    names = {n: i.display_name for n, i in registry.integrations().items()}
+    if not names:
+        return Resource.integration_name
+    return case(names, value=Resource.integration_name, else_=Resource.integration_name)
+
+
+def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
+    """An integration instance by id or, failing that, by name."""
+    return find_by_id_or_name(session, IntegrationInstance, ref)
+
+
+def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
+    """An integration instance by id or name; 404 when there is none."""
+    return get_by_id_or_name(session, IntegrationInstance, instance_id,
+                             what="Integration instance", listing="/v1/integration-instances")
+
+
+def _count_expr() -> Any:
+    return (select(func.count(ResourceMapping.id))
+            .where(ResourceMapping.resource_id == Resource.id)
+            .correlate(Resource).scalar_subquery())
+
+
+def _resource_filter_fields(archived: bool) -> dict[str, q.FilterField]:
+    fields = {
+        "id": q.FilterField("enum", Resource.id),
+        "name": q.FilterField("string", Resource.name),
+        "type": q.FilterField("enum", Resource.type),
+        "integration.name": q.FilterField("string", Resource.integration_name),
+        "integration.display_name": q.FilterField("string", display_name_expr()),
+        "integration.instance.id": q.FilterField("uuid", Resource.instance_id),
+        "integration.instance.name": q.FilterField("string", IntegrationInstance.name),
+        "integration.instance.display_name": q.FilterField("string",
+                                                           IntegrationInstance.display_name),
+        "service_associations": q.FilterField("number", _count_expr()),
+        "discovered": q.FilterField("boolean", Resource.discovered),
+        "created_at": q.FilterField("datetime", Resource.created_at),
+        "updated_at": q.FilterField("datetime", Resource.updated_at),
+    }
+    if archived:
+        fields["archived"] = q.FilterField("boolean", Resource.archived)
+    return fields
+
+
+JSON_PREFIXES = {
+    "config": q.FilterField("json", Resource.config),
+    "integration_data": q.FilterField("json", Resource.integration_data),
+}
+RESOURCE_SORTS = {"created_at": Resource.created_at, "updated_at": Resource.updated_at,
+                  "name": func.coalesce(Resource.name, ""), "id": Resource.id}
+DEFAULT_RESOURCE_SORT = "created_at desc"
+
+
+def resource_filters(*, archived: bool = True) -> q.FilterSpec:
+    """The ``filter[...]`` fields of resource lists (``CatalogResourceFilter``; without
+    ``archived`` for ``CatalogResourceRefFilter``)."""
+    return q.FilterSpec(fields=_resource_filter_fields(archived), json_prefixes=JSON_PREFIXES)
+
+
+def _resource_select(clauses: Iterable[Any]) -> Select[Any]:
+    return (select(Resource)
+            .join(IntegrationInstance, IntegrationInstance.id == Resource.instance_id)
+            .where(*clauses))
+
+
+def get_resource(session: Session, *, resource_id: str) -> Resource:
+    """A resource by id; 404 when there is none."""
+    row = session.get(Resource, resource_id) if looks_like_resource_id(resource_id) else None
+    if row is None:
+        raise not_found("Resource", resource_id)
+    return row
+
+
+def list_resources(session: Session, *, query: list[tuple[str, str]], path: str
+                   ) -> tuple[list[Resource], dict[str, Any]]:
+    """One cursor page of resources, filtered and sorted as the query string asks.
+
+    ``sort`` takes one field (``created_at``, ``updated_at``, ``name`` or ``id``, asc or
+    desc); ``id`` breaks ties, so paging is stable.
+    """
+    qd = dict(query)
+    clauses = q.filter_clauses(resource_filters(), query, session.get_bind().dialect.name)
+    sort = q.parse_sort(qd.get("sort"), RESOURCE_SORTS, DEFAULT_RESOURCE_SORT)
+    if len(sort) > 1:
+        raise Problem(400, "Invalid query parameter [sort]: resources sort by one field",
+                      invalid_parameters=[{"field": "sort", "rule": "invalid", "source": "query",
+                                           "reason": "takes one field with cursor paging"}])
+    req = q.cursor_request(qd)
+    field, desc = sort[0]
+    kinds = {"created_at": "datetime", "updated_at": "datetime", "name": "string",
+             "id": "string"}
+    if field == "name":
+        # Keyset paging cannot compare NULLs: order by coalesce(name, '') instead.
+        cols = [q.CursorColumn(func.coalesce(Resource.name, ""), "string", "sort_name", desc)]
+    else:
+        cols = [q.CursorColumn(RESOURCE_SORTS[field], kinds[field], field, desc)]
+    if field != "id":
+        cols.append(q.CursorColumn(Resource.id, "string", "id", desc))
+    for param, cursor in (("page[after]", req.after), ("page[before]", req.before)):
+        # Our sort keys are never NULL; a cursor saying otherwise was not issued by us.
+        if cursor and None in q.decode_cursor(cursor, param, [c.kind for c in cols]):
+            raise Problem(400, f"Invalid query parameter [{param}]: is not a cursor this API "
+                               f"issued", invalid_parameters=[{
+                                   "field": param, "rule": "invalid", "source": "query",
+                                   "reason": "is not a cursor this API issued"}])
+    return q.cursor_page(session, _resource_select(clauses), cols, req, path=path, query=qd)
+
+
+def list_resource_services(session: Session, *, resource_id: str, query: list[tuple[str, str]]
+                           ) -> tuple[list[Any], dict[str, Any]]:
+    """A page of the catalog services a resource is mapped to (number paging, the catalog
+    services' filters and sort)."""
+    from service_catalog.catalog_services import service as svc_service
+    from service_catalog.catalog_services.models import CatalogService
+
+    get_resource(session, resource_id=resource_id)
+    qd = dict(query)
+    clauses = q.filter_clauses(svc_service.FILTERS, query, session.get_bind().dialect.name)
+    sort = q.parse_sort(qd.get("sort"), svc_service.SORTS, svc_service.DEFAULT_SORT)
+    page = q.page_request(qd)
+    stmt = (select(CatalogService)
+            .join(ResourceMapping, ResourceMapping.service_id == CatalogService.id)
+            .where(ResourceMapping.resource_id == resource_id, *clauses))
+    rows, total = q.numbered_page(session, stmt, q.order_by(sort, svc_service.SORTS,
+                                                            CatalogService.id), page)
+    return rows, q.page_meta(page, total)
+
+
+def list_service_resources(session: Session, *, service_id: str, query: list[tuple[str, str]]
+                           ) -> tuple[list[Resource], dict[str, Any]]:
+    """A page of the resources mapped to a catalog service (``CatalogResourceRefFilter``,
+    number paging, sort as on ``/resources``)."""
+    from service_catalog.catalog_services.service import get_service
+
+    svc = get_service(session, service_id=service_id)
+    qd = dict(query)
+    clauses = q.filter_clauses(resource_filters(archived=False), query,
+                               session.get_bind().dialect.name)
+    sort = q.parse_sort(qd.get("sort"), RESOURCE_SORTS, DEFAULT_RESOURCE_SORT)
+    page = q.page_request(qd)
+    stmt = (_resource_select(clauses)
+            .join(ResourceMapping, ResourceMapping.resource_id == Resource.id)
+            .where(ResourceMapping.service_id == svc.id))
+    rows, total = q.numbered_page(session, stmt, q.order_by(sort, RESOURCE_SORTS, Resource.id),
+                                  page)
+    return rows, q.page_meta(page, total)
+
+
+__all__ = ["DEFAULT_RESOURCE_SORT", "JSON_PREFIXES", "RESOURCE_SORTS", "display_name_expr",
+           "find_instance", "get_instance", "get_resource", "list_resource_services",
+           "list_resources", "list_service_resources", "resource_filters"]
