@@ -91,9 +91,11 @@ def test_random_bodies_and_queries_never_5xx(server: Any, api: httpx.Client) -> 
     @given(body=BODY, query=QUERY, raw=st.binary(max_size=64), which=st.integers(0, 3))
     def run(body: Any, query: list[tuple[str, str]], raw: bytes, which: int) -> None:
         if which == 0:
-            resp = api.post("/v1/catalog-services", content=json.dumps(body))
+            resp = api.post("/v1/catalog-services", content=json.dumps(body),
+                            headers={"content-type": "application/json"})
         elif which == 1:
-            resp = api.patch(f"/v1/catalog-services/{sid}", content=json.dumps(body))
+            resp = api.patch(f"/v1/catalog-services/{sid}", content=json.dumps(body),
+                             headers={"content-type": "application/json"})
         elif which == 2:
             resp = api.post("/v1/catalog-services", content=raw,
                             headers={"content-type": "application/json"})
