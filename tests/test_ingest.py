@@ -129,7 +129,7 @@ def test_canonical_json_is_one_text_per_value() -> None:
     # What orjson cannot write goes through the strict encoder: big integers, lone
     # surrogates; NaN and infinities stay an error (never silently null).
     assert canonical_json({"n": 2**70}) == '{"n":1180591620717411303424}'
-    assert canonical_json({"s": "\ud800"}) == canonical_json({"s": "\ud800"})
+    assert canonical_json({"s": "\ud800"}) == '{"s":"\ud800"}'
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(ValueError):
             canonical_json({"v": [bad]})

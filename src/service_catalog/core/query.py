@@ -113,8 +113,10 @@ class _JsonOps:
         if self.sqlite:
             path = _sqlite_path(segs)
             return case(
-                (func.json_type(column, path).in_(["integer", "real"]),
-                 func.json_extract(column, path)),
+                (
+                    func.json_type(column, path).in_(["integer", "real"]),
+                    func.json_extract(column, path),
+                ),
                 else_=None,
             )
         node = column[tuple(segs)]
@@ -128,9 +130,15 @@ def _split(value: str) -> list[str]:
     return [v for v in value.split(",")]
 
 
+# ``+02:00`` written unencoded in a query string arrives as `` 02:00`` (a ``+`` is a space
+# in form encoding): read a space before a trailing offset as the ``+`` it was.
+_SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d:\d\d)$")
+
+
 def _parse_datetime(param: str, value: str) -> dt.datetime:
+    text = _SPACED_OFFSET.sub(r"+\1", value.replace("Z", "+00:00").replace("z", "+00:00"))
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         raise _qproblem(param, "must be an RFC 3339 date-time", "is_date_time") from None
     if parsed.tzinfo is None:
@@ -138,8 +146,9 @@ def _parse_datetime(param: str, value: str) -> dt.datetime:
     try:  # stored in UTC: 0001-01-01T00:00+14:00 has no UTC equivalent
         return parsed.astimezone(dt.UTC)
     except OverflowError:
-        raise _qproblem(param, "must be a date-time between years 1 and 9999 in UTC",
-                        "is_date_time") from None
+        raise _qproblem(
+            param, "must be a date-time between years 1 and 9999 in UTC", "is_date_time"
+        ) from None
 
 
 def _parse_number(param: str, value: str) -> float:
@@ -173,8 +182,9 @@ def _contains(col: ColumnElement[Any], value: str, sqlite: bool = False) -> Colu
     return col.ilike(pattern, escape="\\")
 
 
-def _string_clause(col: ColumnElement[Any], op: str, value: str, sqlite: bool = False
-                   ) -> ColumnElement[bool]:
+def _string_clause(
+    col: ColumnElement[Any], op: str, value: str, sqlite: bool = False
+) -> ColumnElement[bool]:
     if op == "eq":
         return col == value
     if op == "neq":
@@ -208,25 +218,31 @@ def _uuid_values(param: str, value: str) -> list[uuid.UUID]:
     return out
 
 
-def _clause(ff: FilterField, segs: Sequence[str], op: str, value: str, param: str,
-            jops: _JsonOps) -> ColumnElement[bool]:
+def _clause(
+    ff: FilterField, segs: Sequence[str], op: str, value: str, param: str, jops: _JsonOps
+) -> ColumnElement[bool]:
     kind = ff.kind
     if kind in ("string", "enum"):
         if ff.choices:
             for v in _split(value) if op == "oeq" else [value]:
                 if v not in ff.choices:
-                    raise _qproblem(param, f"must be one of {', '.join(ff.choices)}", "enum",
-                                    choices=list(ff.choices))
+                    raise _qproblem(
+                        param,
+                        f"must be one of {', '.join(ff.choices)}",
+                        "enum",
+                        choices=list(ff.choices),
+                    )
         return _string_clause(ff.column, op, value, jops.sqlite)
     if kind == "uuid":
         ids = _uuid_values(param, value)
+        if op == "oeq":
+            return ff.column.in_(ids)  # type: ignore[no-any-return]
+        if len(ids) != 1:
+            raise _qproblem(param, "takes one UUID; use [oeq] for several", "is_uuid")
         if op == "eq":
-            if len(ids) != 1:
-                raise _qproblem(param, "takes one UUID; use [oeq] for several", "is_uuid")
             return ff.column == ids[0]  # type: ignore[no-any-return]
-        if op == "neq":
-            return ff.column != ids[0]  # type: ignore[no-any-return]
-        return ff.column.in_(ids)  # type: ignore[no-any-return]
+        # As for strings, neq keeps the rows without a value.
+        return or_(ff.column != ids[0], ff.column.is_(None))
     if kind == "datetime":
         return _compare(ff.column, op, _parse_datetime(param, value))
     if kind == "number":
@@ -275,8 +291,9 @@ def parse_filters(query: Iterable[tuple[str, str]]) -> list[ParsedFilter]:
     return out
 
 
-def filter_clauses(spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str
-                   ) -> list[ColumnElement[bool]]:
+def filter_clauses(
+    spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str
+) -> list[ColumnElement[bool]]:
     """Compile a query string's filters against ``spec``; unknown fields or ops are a 400."""
     jops = _JsonOps(dialect)
     clauses: list[ColumnElement[bool]] = []
@@ -300,7 +317,8 @@ def filter_clauses(spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: 
             raise _qproblem(
                 pf.param,
                 f"unknown filter operator [{pf.op}] for [{pf.name}]; use one of {', '.join(ops)}",
-                "enum", choices=list(ops),
+                "enum",
+                choices=list(ops),
             )
         clauses.append(_clause(ff, segs, pf.op, pf.value, pf.param, jops))
     return clauses
@@ -309,8 +327,9 @@ def filter_clauses(spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: 
 # --- sorting ----------------------------------------------------------------------
 
 
-def parse_sort(value: str | None, allowed: Mapping[str, Any], default: str
-               ) -> list[tuple[str, bool]]:
+def parse_sort(
+    value: str | None, allowed: Mapping[str, Any], default: str
+) -> list[tuple[str, bool]]:
     """Parse ``sort=a desc,b``: a list of (field, descending). Unknown fields are a 400."""
     text = value if value not in (None, "") else default
     out: list[tuple[str, bool]] = []
@@ -325,14 +344,17 @@ def parse_sort(value: str | None, allowed: Mapping[str, Any], default: str
         if name.startswith("-"):
             name, desc = name[1:], True
         if name not in allowed:
-            raise _qproblem("sort", f"cannot sort by [{name}]; use one of {', '.join(allowed)}",
-                            "enum", choices=list(allowed))
+            raise _qproblem(
+                "sort",
+                f"cannot sort by [{name}]; use one of {', '.join(allowed)}",
+                "enum",
+                choices=list(allowed),
+            )
         out.append((name, desc))
     return out
 
 
-def order_by(sort: list[tuple[str, bool]], allowed: Mapping[str, Any], tiebreak: Any
-             ) -> list[Any]:
+def order_by(sort: list[tuple[str, bool]], allowed: Mapping[str, Any], tiebreak: Any) -> list[Any]:
     """ORDER BY terms for a parsed sort, ending with a unique tiebreak column."""
     terms = [allowed[n].desc() if d else allowed[n].asc() for n, d in sort]
     terms.append(tiebreak.asc())
@@ -414,8 +436,9 @@ def _count(session: Session, stmt: Select[Any]) -> int:
     return int(session.scalar(counting) or 0)
 
 
-def numbered_page(session: Session, stmt: Select[Any], order: list[Any], page: PageRequest
-                  ) -> tuple[list[Any], int]:
+def numbered_page(
+    session: Session, stmt: Select[Any], order: list[Any], page: PageRequest
+) -> tuple[list[Any], int]:
     """Rows of one number page of ``stmt`` (a single-entity SELECT) and the total count of
     matches.
 
@@ -437,8 +460,7 @@ def numbered_page(session: Session, stmt: Select[Any], order: list[Any], page: P
     ).all()
     if not found:
         return [], (_count(session, stmt) if offset else 0)
-    rows = list(session.scalars(stmt.where(keys[-1].in_([r[0] for r in found]))
-                                .order_by(*order)))
+    rows = list(session.scalars(stmt.where(keys[-1].in_([r[0] for r in found])).order_by(*order)))
     return rows, int(found[0][1])
 
 
@@ -484,7 +506,8 @@ _TAG_BYTES = 16
 _MAX_CURSOR_CHARS = 4096
 _PROCESS_KEY = os.urandom(32)
 _cursor_key: contextvars.ContextVar[Callable[[], bytes] | None] = contextvars.ContextVar(
-    "service_catalog_cursor_key", default=None)
+    "service_catalog_cursor_key", default=None
+)
 _NOT_OURS = "is not a cursor this API issued"
 
 
@@ -553,8 +576,7 @@ def decode_cursor(cursor: str, param: str, kinds: Sequence[str]) -> list[Any]:
     try:
         if len(cursor) > _MAX_CURSOR_CHARS:
             raise ValueError
-        blob = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
-                                validate=True)
+        blob = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         tag, payload = blob[:_TAG_BYTES], blob[_TAG_BYTES:]
         if len(tag) != _TAG_BYTES or not hmac.compare_digest(tag, _tag(kinds, payload)):
             raise ValueError
@@ -562,8 +584,16 @@ def decode_cursor(cursor: str, param: str, kinds: Sequence[str]) -> list[Any]:
         if not isinstance(values, list) or len(values) != len(kinds):
             raise ValueError
         return [_cursor_value(v, k) for v, k in zip(values, kinds, strict=True)]
-    except (ValueError, TypeError, KeyError, OverflowError, RecursionError, binascii.Error,
-            UnicodeError, AttributeError):
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        OverflowError,
+        RecursionError,
+        binascii.Error,
+        UnicodeError,
+        AttributeError,
+    ):
         raise _qproblem(param, _NOT_OURS) from None
 
 
@@ -577,8 +607,9 @@ class CursorColumn:
     desc: bool = False
 
 
-def _after_clause(cols: Sequence[CursorColumn], values: Sequence[Any], reverse: bool
-                  ) -> ColumnElement[bool]:
+def _after_clause(
+    cols: Sequence[CursorColumn], values: Sequence[Any], reverse: bool
+) -> ColumnElement[bool]:
     # (a, b, c) > (x, y, z) expanded, honouring per-column direction; NULLs are not
     # produced by our sort keys.
     ors = []
@@ -590,19 +621,27 @@ def _after_clause(cols: Sequence[CursorColumn], values: Sequence[Any], reverse: 
     return or_(*ors) if ors else true()
 
 
-def cursor_page(session: Session, stmt: Select[Any], cols: Sequence[CursorColumn],
-                req: CursorRequest, *, path: str, query: Mapping[str, str]
-                ) -> tuple[list[Any], dict[str, Any]]:
+def cursor_page(
+    session: Session,
+    stmt: Select[Any],
+    cols: Sequence[CursorColumn],
+    req: CursorRequest,
+    *,
+    path: str,
+    query: Mapping[str, str],
+) -> tuple[list[Any], dict[str, Any]]:
     """Rows of one cursor page and the contract's ``meta`` (next/previous/first paths)."""
     kinds = [c.kind for c in cols]
     reverse = req.before is not None
     if req.after:
-        stmt = stmt.where(_after_clause(cols, decode_cursor(req.after, "page[after]", kinds), False))
+        stmt = stmt.where(
+            _after_clause(cols, decode_cursor(req.after, "page[after]", kinds), False)
+        )
     if req.before:
-        stmt = stmt.where(_after_clause(cols, decode_cursor(req.before, "page[before]", kinds), True))
-    order = [
-        (c.column.asc() if c.desc == reverse else c.column.desc()) for c in cols
-    ]
+        stmt = stmt.where(
+            _after_clause(cols, decode_cursor(req.before, "page[before]", kinds), True)
+        )
+    order = [(c.column.asc() if c.desc == reverse else c.column.desc()) for c in cols]
     rows = list(session.scalars(stmt.order_by(*order).limit(req.size + 1)))
     more = len(rows) > req.size
     rows = rows[: req.size]
@@ -612,8 +651,11 @@ def cursor_page(session: Session, stmt: Select[Any], cols: Sequence[CursorColumn
     def key(row: Any) -> str:
         return encode_cursor([getattr(row, c.attr) for c in cols], kinds)
 
-    base = {k: v for k, v in query.items()
-            if k not in ("page[after]", "after", "page[before]", "before")}
+    base = {
+        k: v
+        for k, v in query.items()
+        if k not in ("page[after]", "after", "page[before]", "before")
+    }
 
     def link(extra: dict[str, str]) -> str:
         from urllib.parse import urlencode
@@ -634,8 +676,21 @@ def cursor_page(session: Session, stmt: Select[Any], cols: Sequence[CursorColumn
 
 
 __all__ = [
-    "CursorColumn", "CursorRequest", "FilterField", "FilterSpec", "PageRequest",
-    "cursor_page", "cursor_request", "decode_cursor", "encode_cursor", "filter_clauses",
-    "numbered_page", "order_by", "page_meta", "page_request", "parse_sort", "reset_cursor_key",
+    "CursorColumn",
+    "CursorRequest",
+    "FilterField",
+    "FilterSpec",
+    "PageRequest",
+    "cursor_page",
+    "cursor_request",
+    "decode_cursor",
+    "encode_cursor",
+    "filter_clauses",
+    "numbered_page",
+    "order_by",
+    "page_meta",
+    "page_request",
+    "parse_sort",
+    "reset_cursor_key",
     "use_cursor_key",
 ]

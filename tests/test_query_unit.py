@@ -1,0 +1,912 @@
+"""The filter, sort and paging grammar (``core/query.py``) without a server: terms compiled
+against a small table in an in-memory SQLite database (and, for PostgreSQL-only SQL, compiled
+with its dialect). Fast enough to run once per mutant under ``make mutation``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from sqlalchemy import Select, String, create_engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import StaticPool
+
+from service_catalog.core import query as q
+from service_catalog.core.db import JSONType, UTCDateTime
+from service_catalog.core.errors import Problem
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+class _Base(DeclarativeBase):
+    """A metadata of its own: these test tables are no part of the catalog's schema."""
+
+
+class Thing(_Base):
+    """One row of every kind the grammar filters on."""
+
+    __tablename__ = "things"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(10))
+    flag: Mapped[bool]
+    n: Mapped[float | None]
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+def _uid(i: int) -> uuid.UUID:
+    return uuid.UUID(int=i)
+
+
+def _at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+ROWS = [
+    Thing(
+        id=_uid(1),
+        name="alpha",
+        kind="red",
+        flag=True,
+        n=1.0,
+        at=_at("2024-01-01T08:00:00+00:00"),
+        data={"env": "prod", "count": 3, "ok": True, "nested": {"x": "y"}},
+        labels={"team.name": "core"},
+    ),
+    Thing(
+        id=_uid(2),
+        name="beta 50%",
+        kind="blue",
+        flag=False,
+        n=2.5,
+        at=_at("2024-01-01T09:00:00+00:00"),
+        data={"env": "dev", "count": "3", "ok": False},
+        labels={"team": {"name": "edge"}},
+    ),
+    Thing(
+        id=_uid(3),
+        name="gamma_1",
+        kind="green",
+        flag=True,
+        n=None,
+        at=_at("2024-01-02T00:00:00+00:00"),
+        data={"env": "Prod", "count": 10},
+        labels={},
+    ),
+    Thing(
+        id=_uid(4),
+        name=None,
+        kind="red",
+        flag=False,
+        n=10.0,
+        at=_at("2023-12-31T00:00:00+00:00"),
+        data={},
+        labels={},
+    ),
+    Thing(
+        id=_uid(5),
+        name="500 gammax1",
+        kind="blue",
+        flag=False,
+        n=-3.0,
+        at=_at("2024-01-01T07:59:59+00:00"),
+        data={"env": 'q"uote'},
+        labels={},
+    ),
+    Thing(
+        id=_uid(6),
+        name="back\\slash",
+        kind="green",
+        flag=True,
+        n=0.0,
+        at=_at("2024-01-01T08:00:00.000001+00:00"),
+        data={"env": None},
+        labels={},
+    ),
+]
+NAMES = {r.id: r.name or "-none" for r in ROWS}
+
+SPEC = q.FilterSpec(
+    fields={
+        "id": q.FilterField("uuid", Thing.id),
+        "name": q.FilterField("string", Thing.name),
+        "kind": q.FilterField("enum", Thing.kind, choices=("red", "green", "blue")),
+        "flag": q.FilterField("boolean", Thing.flag),
+        "n": q.FilterField("number", Thing.n),
+        "at": q.FilterField("datetime", Thing.at),
+    },
+    json_prefixes={
+        "data": q.FilterField("json", Thing.data),
+        "labels": q.FilterField("json", Thing.labels, flat=True),
+    },
+)
+SORTS = {"name": Thing.name, "kind": Thing.kind, "n": Thing.n, "at": Thing.at}
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Session]:
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    _Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        s.add_all(
+            [Thing(**{c.key: getattr(r, c.key) for c in Thing.__table__.columns}) for r in ROWS]
+        )
+        s.commit()
+        yield s
+    engine.dispose()
+
+
+def match(session: Session, *terms: tuple[str, str]) -> list[str]:
+    """Sorted names of the rows matching ``filter[...]`` terms."""
+    clauses = q.filter_clauses(SPEC, list(terms), "sqlite")
+    return sorted(NAMES[i] for i in session.scalars(select(Thing.id).where(*clauses)))
+
+
+def problem(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The single invalid parameter of the 400 that ``fn(*args)`` raises."""
+    with pytest.raises(Problem) as info:
+        fn(*args, **kwargs)
+    assert info.value.status == 400
+    [param] = info.value.invalid_parameters or []
+    assert param["source"] == "query"
+    assert param["field"] in info.value.detail
+    return dict(param)
+
+
+def bad_filter(session: Session, *terms: tuple[str, str]) -> dict[str, Any]:
+    return problem(match, session, *terms)
+
+
+def pg_sql(stmt: Select[Any]) -> str:
+    return str(stmt.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+
+
+# --- strings -------------------------------------------------------------------------
+
+
+def test_string_operators(session: Session) -> None:
+    assert match(session, ("filter[name]", "alpha")) == ["alpha"]
+    assert match(session, ("filter[name][eq]", "ALPHA")) == []  # eq is exact
+    assert match(session, ("filter[name][]", "alpha")) == ["alpha"]  # empty op is eq
+    # neq keeps rows without a value
+    assert match(session, ("filter[name][neq]", "alpha")) == sorted(
+        n for n in NAMES.values() if n != "alpha"
+    )
+    assert match(session, ("filter[name][contains]", "AMM")) == ["500 gammax1", "gamma_1"]
+    assert match(session, ("filter[name][oeq]", "alpha,gamma_1,zzz")) == ["alpha", "gamma_1"]
+    assert match(session, ("filter[name][oeq]", "alpha")) == ["alpha"]
+    assert match(session, ("filter[name][ocontains]", "ALP,eta")) == ["alpha", "beta 50%"]
+    assert match(session, ("filter[name][ocontains]", "nothing")) == []
+
+
+@pytest.mark.parametrize(
+    ("needle", "found"),
+    [
+        ("50%", ["beta 50%"]),  # % is a character, not "anything"
+        ("%", ["beta 50%"]),
+        ("a_1", ["gamma_1"]),  # _ is a character, not "any one"
+        ("_", ["gamma_1"]),
+        ("\\", ["back\\slash"]),  # the escape character itself
+        ("k\\s", ["back\\slash"]),
+    ],
+)
+def test_contains_takes_like_wildcards_literally(
+    session: Session, needle: str, found: list[str]
+) -> None:
+    assert match(session, ("filter[name][contains]", needle)) == found
+    assert match(session, ("filter[name][ocontains]", f"zzz,{needle}")) == found
+
+
+def test_contains_is_ilike_on_postgresql() -> None:
+    [clause] = q.filter_clauses(SPEC, [("filter[name][contains]", "50%_")], "postgresql")
+    sql = pg_sql(select(Thing.id).where(clause))
+    assert "things.name ILIKE '%50\\%\\_%' ESCAPE '\\'" in sql.replace("%%", "%")
+
+
+def test_enum_values_are_checked(session: Session) -> None:
+    assert match(session, ("filter[kind]", "red")) == ["-none", "alpha"]
+    assert match(session, ("filter[kind][neq]", "red")) == [
+        "500 gammax1",
+        "back\\slash",
+        "beta 50%",
+        "gamma_1",
+    ]
+    assert match(session, ("filter[kind][oeq]", "red,green")) == [
+        "-none",
+        "alpha",
+        "back\\slash",
+        "gamma_1",
+    ]
+    for term in (
+        ("filter[kind]", "purple"),
+        ("filter[kind][oeq]", "red,purple"),
+        ("filter[kind][neq]", "red,green"),
+        ("filter[kind][oeq]", "purple,red"),
+    ):
+        p = bad_filter(session, term)
+        assert p == {
+            "field": term[0],
+            "rule": "enum",
+            "source": "query",
+            "reason": "must be one of red, green, blue",
+            "choices": ["red", "green", "blue"],
+        }
+    p = bad_filter(session, ("filter[kind][contains]", "re"))
+    assert p["rule"] == "enum" and p["choices"] == ["eq", "neq", "oeq"]
+    assert "unknown filter operator [contains] for [kind]" in p["reason"]
+
+
+# --- uuids ---------------------------------------------------------------------------
+
+
+def test_uuid_operators(session: Session) -> None:
+    one, two = str(_uid(1)), str(_uid(2))
+    assert match(session, ("filter[id]", one)) == ["alpha"]
+    assert match(session, ("filter[id][neq]", one)) == sorted(
+        n for n in NAMES.values() if n != "alpha"
+    )
+    assert match(session, ("filter[id][oeq]", f"{one},{two}")) == ["alpha", "beta 50%"]
+    p = bad_filter(session, ("filter[id]", f"{one},{two}"))
+    assert p["rule"] == "is_uuid" and "use [oeq]" in p["reason"]
+    p = bad_filter(session, ("filter[id][neq]", f"{one},{two}"))
+    assert p["rule"] == "is_uuid" and "use [oeq]" in p["reason"]
+    p = bad_filter(session, ("filter[id][oeq]", f"{one},nope"))
+    assert p["rule"] == "is_uuid" and p["reason"] == "[nope] is not a UUID"
+    assert bad_filter(session, ("filter[id][contains]", one))["rule"] == "enum"
+
+
+# --- date-times ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-01-01T10:00:00+02:00",
+        "2024-01-01T10:00:00 02:00",  # '+' read as a space from an unencoded query string
+        "2024-01-01T08:00:00Z",
+        "2024-01-01T08:00:00z",
+        "2024-01-01T08:00:00",
+        "2024-01-01T03:00:00-05:00",
+        "2024-01-01 08:00:00+00:00",
+    ],
+)
+def test_datetime_offsets_name_the_instant(session: Session, value: str) -> None:
+    assert q._parse_datetime("p", value) == _at("2024-01-01T08:00:00+00:00")
+    assert q._parse_datetime("p", value).utcoffset() == dt.timedelta(0)
+    assert match(session, ("filter[at][eq]", value)) == ["alpha"]
+    assert match(session, ("filter[at][gte]", value)) == [
+        "alpha",
+        "back\\slash",
+        "beta 50%",
+        "gamma_1",
+    ]
+    assert match(session, ("filter[at][gt]", value)) == ["back\\slash", "beta 50%", "gamma_1"]
+    assert match(session, ("filter[at][lte]", value)) == ["-none", "500 gammax1", "alpha"]
+    assert match(session, ("filter[at][lt]", value)) == ["-none", "500 gammax1"]
+
+
+def test_datetime_offset_is_applied_when_stored_naive() -> None:
+    # SQLite stores UTC without an offset: the bound value must be converted, not relabelled.
+    [clause] = q.filter_clauses(SPEC, [("filter[at][gte]", "2024-01-01T10:00:00+02:00")], "sqlite")
+    sql = str(
+        select(Thing.id)
+        .where(clause)
+        .compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    )
+    assert "'2024-01-01 08:00:00.000000'" in sql
+
+
+def test_bad_datetimes(session: Session) -> None:
+    for value in ("yesterday", "2024-13-01", "", "2024-01-01T10:00:00 2:00"):
+        p = bad_filter(session, ("filter[at][gte]", value))
+        assert p == {
+            "field": "filter[at][gte]",
+            "rule": "is_date_time",
+            "source": "query",
+            "reason": "must be an RFC 3339 date-time",
+        }
+    p = bad_filter(session, ("filter[at][lt]", "0001-01-01T00:00:00+14:00"))
+    assert p["rule"] == "is_date_time" and "between years 1 and 9999" in p["reason"]
+    assert bad_filter(session, ("filter[at][contains]", "2024"))["rule"] == "enum"
+
+
+# --- numbers and booleans -------------------------------------------------------------
+
+
+def test_number_operators(session: Session) -> None:
+    assert match(session, ("filter[n]", "2.5")) == ["beta 50%"]
+    assert match(session, ("filter[n][lt]", "1")) == ["500 gammax1", "back\\slash"]
+    assert match(session, ("filter[n][lte]", "1")) == ["500 gammax1", "alpha", "back\\slash"]
+    assert match(session, ("filter[n][gt]", "2.5")) == ["-none"]
+    assert match(session, ("filter[n][gte]", "2.5")) == ["-none", "beta 50%"]
+    assert match(session, ("filter[n][gte]", "-3")) == sorted(
+        n for n in NAMES.values() if n != "gamma_1"
+    )
+    for value in ("ten", ""):
+        assert bad_filter(session, ("filter[n]", value)) == {
+            "field": "filter[n]",
+            "rule": "is_number",
+            "source": "query",
+            "reason": "must be a number",
+        }
+    for value in ("inf", "-inf", "nan", "1e999"):
+        p = bad_filter(session, ("filter[n][gt]", value))
+        assert p["rule"] == "is_number" and p["reason"] == "must be a finite number"
+    assert bad_filter(session, ("filter[n][neq]", "1"))["rule"] == "enum"
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("false", False),
+        ("False", False),
+        ("0", False),
+    ],
+)
+def test_booleans(session: Session, value: str, flag: bool) -> None:
+    expected = sorted(NAMES[r.id] for r in ROWS if r.flag is flag)
+    assert match(session, ("filter[flag]", value)) == expected
+    assert match(session, ("filter[flag][eq]", value)) == expected
+
+
+def test_bad_booleans(session: Session) -> None:
+    for value in ("yes", "2", "", "t"):
+        assert bad_filter(session, ("filter[flag]", value)) == {
+            "field": "filter[flag]",
+            "rule": "is_boolean",
+            "source": "query",
+            "reason": "must be true or false",
+        }
+    assert bad_filter(session, ("filter[flag][neq]", "true"))["rule"] == "enum"
+
+
+# --- JSON paths ----------------------------------------------------------------------
+
+
+def test_json_paths(session: Session) -> None:
+    assert match(session, ("filter[data.env]", "prod")) == ["alpha"]
+    assert match(session, ("filter[data.env][neq]", "prod")) == [
+        "-none",
+        "500 gammax1",
+        "back\\slash",
+        "beta 50%",
+        "gamma_1",
+    ]
+    assert match(session, ("filter[data.env][contains]", "PRO")) == ["alpha", "gamma_1"]
+    assert match(session, ("filter[data.env][oeq]", "dev,Prod")) == ["beta 50%", "gamma_1"]
+    assert match(session, ("filter[data.env][ocontains]", "de,od")) == [
+        "alpha",
+        "beta 50%",
+        "gamma_1",
+    ]
+    assert match(session, ("filter[data.env]", 'q"uote')) == ["500 gammax1"]
+    assert match(session, ("filter[data.nested.x]", "y")) == ["alpha"]
+    # eq on a number matches the number and the string alike
+    assert match(session, ("filter[data.count]", "3")) == ["alpha", "beta 50%"]
+    assert match(session, ("filter[data.count]", "3.0")) == ["alpha"]
+    assert match(session, ("filter[data.count]", "nan")) == []
+    # comparisons see numbers only
+    assert match(session, ("filter[data.count][gt]", "2")) == ["alpha", "gamma_1"]
+    assert match(session, ("filter[data.count][gte]", "10")) == ["gamma_1"]
+    assert match(session, ("filter[data.count][lt]", "10")) == ["alpha"]
+    assert match(session, ("filter[data.count][lte]", "10")) == ["alpha", "gamma_1"]
+    assert match(session, ("filter[data.ok]", "true")) == ["alpha"]
+    assert match(session, ("filter[data.ok]", "false")) == ["beta 50%"]
+    assert bad_filter(session, ("filter[data.count][gt]", "x"))["rule"] == "is_number"
+
+
+def test_flat_json_keys_keep_their_dots(session: Session) -> None:
+    assert match(session, ("filter[labels.team.name]", "core")) == ["alpha"]
+    assert match(session, ("filter[data.team.name]", "edge")) == []
+
+
+def test_json_paths_on_postgresql() -> None:
+    clauses = q.filter_clauses(
+        SPEC,
+        [("filter[data.a.b]", "1"), ("filter[data.c][gt]", "2"), ("filter[labels.x.y]", "z")],
+        "postgresql",
+    )
+    sql = pg_sql(select(Thing.id).where(*clauses))
+    assert (
+        "(CAST((things.data #>> '{a, b}') AS VARCHAR) = '1' OR CASE WHEN (jsonb_typeof("
+        "(things.data #> '{a, b}')) = 'number') THEN CAST((things.data #>> '{a, b}') AS "
+        "FLOAT) END = 1.0)" in sql
+    )
+    assert (
+        "CASE WHEN (jsonb_typeof((things.data #> '{c}')) = 'number') THEN "
+        "CAST((things.data #>> '{c}') AS FLOAT) END > 2.0" in sql
+    )
+    assert "CAST((things.labels #>> '{x.y}') AS VARCHAR) = 'z'" in sql
+    assert "json_extract" not in sql and "json_type" not in sql
+
+
+def test_unknown_fields_and_bad_paths(session: Session) -> None:
+    known = "at, data.<key>, flag, id, kind, labels.<key>, n, name"
+    for term in ("filter[nope]", "filter[data]", "filter[data.]", "filter[nope.x]"):
+        assert bad_filter(session, (term, "1")) == {
+            "field": term,
+            "rule": "unknown_property",
+            "source": "query",
+            "reason": f"unknown filter field [{term[7:-1]}]; known fields: {known}",
+        }
+    for term in ("filter[data..x]", "filter[data.x.]", "filter[data.x..y]"):
+        assert bad_filter(session, (term, "1")) == {
+            "field": term,
+            "rule": "invalid",
+            "source": "query",
+            "reason": "has an empty path segment",
+        }
+    assert match(session, ("filter[labels..x]", "1")) == []  # a flat key may hold dots
+    assert SPEC.names() == known.split(", ")
+
+
+def test_parse_filters() -> None:
+    terms = [
+        ("sort", "name"),
+        ("page[size]", "2"),
+        ("filter[a]", "1"),
+        ("filter[b][lt]", "2"),
+        ("xfilter[c]", "3"),
+    ]
+    assert q.parse_filters(terms) == [
+        q.ParsedFilter("filter[a]", "a", "eq", "1"),
+        q.ParsedFilter("filter[b][lt]", "b", "lt", "2"),
+    ]
+    for key in (
+        "filter",
+        "filter[a",
+        "filter[a]x",
+        "filter[a][b][c]",
+        "filter[]",
+        "filters",
+        "filter[a[b]]",
+    ):
+        p = problem(q.parse_filters, [(key, "1")])
+        assert p == {
+            "field": key,
+            "rule": "invalid",
+            "source": "query",
+            "reason": "is not a valid filter; use filter[field] or filter[field][op]",
+        }
+    for key, value in (("filter[a]", "x\x00"), ("filter[a\x00]", "x")):
+        assert (
+            problem(q.parse_filters, [(key, value)])["reason"] == "must not contain NUL characters"
+        )
+
+
+def test_every_kind_has_its_operators() -> None:
+    strings = ("eq", "neq", "contains", "oeq", "ocontains")
+    compare = ("eq", "lt", "lte", "gt", "gte")
+    assert q.OPS == {
+        "string": strings,
+        "enum": ("eq", "neq", "oeq"),
+        "uuid": ("eq", "neq", "oeq"),
+        "datetime": compare,
+        "number": compare,
+        "boolean": ("eq",),
+        "json": (*strings, "lt", "lte", "gt", "gte"),
+    }
+
+
+# --- sorting -------------------------------------------------------------------------
+
+
+def test_parse_sort() -> None:
+    def ps(value: str | None) -> list[tuple[str, bool]]:
+        return list(q.parse_sort(value, SORTS, "name desc"))
+
+    assert ps(None) == [("name", True)]
+    assert ps("") == [("name", True)]
+    assert ps("n") == [("n", False)]
+    assert ps("n asc, at DESC") == [("n", False), ("at", True)]
+    assert ps("  kind   desc ,-n,,") == [("kind", True), ("n", True)]
+    assert ps("-n asc") == [("n", True)]
+    assert ps(" , ") == []
+    assert q.parse_sort(None, SORTS, "") == []
+    for value, reason in (
+        ("n up", "[n up] is not 'field', 'field asc' or 'field desc'"),
+        ("n asc desc", ("[n asc desc] is not 'field', 'field asc' or 'field desc'")),
+    ):
+        assert problem(ps, value) == {
+            "field": "sort",
+            "rule": "invalid",
+            "source": "query",
+            "reason": reason,
+        }
+    assert problem(ps, "nope desc") == {
+        "field": "sort",
+        "rule": "enum",
+        "source": "query",
+        "choices": list(SORTS),
+        "reason": "cannot sort by [nope]; use one of name, kind, n, at",
+    }
+
+
+def test_order_by_ends_with_the_unique_tiebreak() -> None:
+    terms = q.order_by([("kind", True), ("n", False)], SORTS, Thing.id)
+    sql = str(select(Thing.id).order_by(*terms).compile(dialect=sqlite.dialect()))
+    assert sql.endswith("ORDER BY things.kind DESC, things.n ASC, things.id ASC")
+    assert len(q.order_by([], SORTS, Thing.id)) == 1
+
+
+# --- number paging -------------------------------------------------------------------
+
+
+def test_page_request() -> None:
+    assert q.page_request({}) == q.PageRequest(number=1, size=10)
+    assert q.page_request({"page[size]": "", "page[number]": ""}) == q.PageRequest(1, 10)
+    assert q.page_request({"page[size]": "1000", "page[number]": "10000000"}) == q.PageRequest(
+        10_000_000, 1000
+    )
+    assert q.page_request({"page[size]": "1", "page[number]": "1", "size": "5"}) == q.PageRequest(
+        1, 1
+    )
+    cases: list[tuple[dict[str, str], dict[str, Any]]] = [
+        (
+            {"page[size]": "0"},
+            {"field": "page[size]", "rule": "min", "minimum": 1, "reason": "must be at least 1"},
+        ),
+        (
+            {"page[size]": "1001"},
+            {
+                "field": "page[size]",
+                "rule": "max",
+                "maximum": 1000,
+                "reason": "must be at most 1000",
+            },
+        ),
+        (
+            {"page[number]": "0"},
+            {"field": "page[number]", "rule": "min", "minimum": 1, "reason": "must be at least 1"},
+        ),
+        (
+            {"page[number]": "10000001"},
+            {
+                "field": "page[number]",
+                "rule": "max",
+                "maximum": 10_000_000,
+                "reason": "is too large",
+            },
+        ),
+        (
+            {"page[number]": "x"},
+            {"field": "page[number]", "rule": "is_integer", "reason": "must be an integer"},
+        ),
+        (
+            {"page[size]": "1.5"},
+            {"field": "page[size]", "rule": "is_integer", "reason": "must be an integer"},
+        ),
+    ]
+    for query, expected in cases:
+        assert problem(q.page_request, query) == {**expected, "source": "query"}
+    assert q.page_meta(q.PageRequest(3, 7), 40) == {"page": {"number": 3, "size": 7, "total": 40}}
+
+
+def _page(
+    session: Session, stmt: Select[Any], sort: str, number: int, size: int
+) -> tuple[list[str], int]:
+    order = q.order_by(q.parse_sort(sort, SORTS, "name"), SORTS, Thing.id)
+    rows, total = q.numbered_page(session, stmt, order, q.PageRequest(number, size))
+    return [NAMES[r.id] for r in rows], total
+
+
+def test_numbered_pages(session: Session) -> None:
+    everything = select(Thing)
+    assert _page(session, everything, "n desc", 1, 2) == (["-none", "beta 50%"], 6)
+    assert _page(session, everything, "kind", 2, 2) == (["gamma_1", "back\\slash"], 6)
+    assert _page(session, everything, "kind", 4, 2) == ([], 6)
+    filtered = select(Thing).where(Thing.flag.is_(False))
+    assert _page(session, filtered, "kind", 1, 2) == (["beta 50%", "500 gammax1"], 3)
+    assert _page(session, filtered, "kind desc", 2, 2) == (["500 gammax1"], 3)
+    assert _page(session, filtered, "kind", 3, 2) == ([], 3)
+    nothing = select(Thing).where(Thing.kind == "none")
+    assert _page(session, nothing, "kind", 1, 2) == ([], 0)
+    assert _page(session, nothing, "kind", 2, 2) == ([], 0)
+
+
+@pytest.mark.parametrize("where", [None, Thing.flag.is_(True) | Thing.flag.is_(False)])
+def test_number_pages_through_equal_keys_visit_each_row_once(session: Session, where: Any) -> None:
+    stmt = select(Thing) if where is None else select(Thing).where(where)
+    for sort in ("kind", "kind desc"):
+        seen: list[str] = []
+        for number in (1, 2, 3):
+            seen += _page(session, stmt, sort, number, 2)[0]
+        assert sorted(seen) == sorted(NAMES.values())
+        # ties in the same order as their ids, whichever the direction
+        kinds = [next(r.kind for r in ROWS if NAMES[r.id] == n) for n in seen]
+        assert kinds == sorted(kinds, reverse=sort.endswith("desc"))
+        ids = [next(r.id for r in ROWS if NAMES[r.id] == n) for n in seen]
+        for a, b, ka, kb in zip(ids, ids[1:], kinds, kinds[1:], strict=False):
+            assert ka != kb or a < b
+
+
+def test_filtered_sort_keys_skip_sqlite_indexes() -> None:
+    term = q._unindexed(Thing.name.desc())
+    assert str(select(Thing.id).order_by(term).compile(dialect=sqlite.dialect())).endswith(
+        "ORDER BY +things.name DESC"
+    )
+    assert str(select(Thing.id).order_by(term).compile(dialect=_PG)).endswith(
+        "ORDER BY things.name DESC"
+    )
+    term = q._unindexed(Thing.name.asc())
+    assert str(select(Thing.id).order_by(term).compile(dialect=sqlite.dialect())).endswith(
+        "ORDER BY +things.name ASC"
+    )
+    assert q._unindexed(Thing.name) is Thing.name
+
+
+# --- cursors -------------------------------------------------------------------------
+
+
+def test_cursor_request() -> None:
+    assert q.cursor_request({}) == q.CursorRequest(size=10, after=None, before=None)
+    assert q.cursor_request({"size": "3", "after": "a"}) == q.CursorRequest(3, "a", None)
+    assert q.cursor_request(
+        {"page[size]": "4", "size": "3", "page[before]": "b", "before": "c"}
+    ) == q.CursorRequest(4, None, "b")
+    assert q.cursor_request({"page[after]": "", "page[before]": "b"}) == q.CursorRequest(
+        10, None, "b"
+    )
+    assert q.cursor_request({"page[size]": "1000"}).size == 1000
+    for query in (
+        {"page[after]": "a", "page[before]": "b"},
+        {"after": "a", "before": "b"},
+        {"page[after]": "a", "before": "b"},
+    ):
+        assert problem(q.cursor_request, query) == {
+            "field": "page[before]",
+            "rule": "invalid",
+            "source": "query",
+            "reason": "cannot be combined with page[after]",
+        }
+    assert problem(q.cursor_request, {"size": "0"}) == {
+        "field": "size",
+        "rule": "min",
+        "minimum": 1,
+        "source": "query",
+        "reason": "must be at least 1",
+    }
+    assert problem(q.cursor_request, {"page[size]": "1001"}) == {
+        "field": "page[size]",
+        "rule": "max",
+        "maximum": 1000,
+        "source": "query",
+        "reason": "must be at most 1000",
+    }
+
+
+KINDS = ["datetime", "uuid", "number", "string"]
+
+
+def test_cursor_round_trip() -> None:
+    when = _at("2024-01-01T10:00:00+02:00")
+    values = [when, _uid(7), 2.5, 'é"x']
+    cursor = q.encode_cursor(values, KINDS)
+    assert "=" not in cursor and "+" not in cursor and "/" not in cursor
+    decoded = q.decode_cursor(cursor, "page[after]", KINDS)
+    assert decoded == [_at("2024-01-01T08:00:00+00:00"), _uid(7), 2.5, 'é"x']
+    assert decoded[0].utcoffset() == dt.timedelta(0)
+    assert q.decode_cursor(q.encode_cursor([None, None, 3, ""], KINDS), "x", KINDS) == [
+        None,
+        None,
+        3,
+        "",
+    ]
+
+
+def _refused(cursor: str, kinds: list[str] = KINDS, param: str = "page[before]") -> None:
+    assert problem(q.decode_cursor, cursor, param, kinds) == {
+        "field": param,
+        "rule": "invalid",
+        "source": "query",
+        "reason": "is not a cursor this API issued",
+    }
+
+
+def test_cursors_we_did_not_issue_are_refused() -> None:
+    good = q.encode_cursor([_at("2024-01-01T00:00:00+00:00"), _uid(1), 1, "a"], KINDS)
+    _refused(good, ["datetime", "uuid", "number", "uuid"])  # another list's sort
+    _refused(good, KINDS[:3])
+    _refused(good[:-2])
+    middle = len(good) // 2
+    _refused(good[:middle] + ("A" if good[middle] != "A" else "B") + good[middle + 1 :])
+    _refused(("A" if good[0] != "A" else "B") + good[1:])  # the tag
+    _refused(good[:10] + "*" + good[11:])
+    _refused("")
+    _refused("A" * 22)
+    _refused(q.encode_cursor(["x" * 4000], ["string"]), ["string"])  # over 4096 characters
+    q.decode_cursor(q.encode_cursor(["x" * 3000], ["string"]), "p", ["string"])
+    token = q.use_cursor_key(lambda: b"another key")
+    try:
+        other = q.encode_cursor([_at("2024-01-01T00:00:00+00:00"), _uid(1), 1, "a"], KINDS)
+        assert q.decode_cursor(other, "p", KINDS)[3] == "a"
+        _refused(good)
+    finally:
+        q.reset_cursor_key(token)
+    _refused(other)
+    assert q.decode_cursor(good, "p", KINDS)[3] == "a"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ({"t": "2024-01-01T00:00:00"}, "datetime"),  # no offset
+        ({"t": "0001-01-01T00:00:00+14:00"}, "datetime"),  # no UTC instant
+        ({"t": "soon"}, "datetime"),
+        ({"t": 1}, "datetime"),
+        ({"t": "2024-01-01T00:00:00+00:00", "u": 1}, "datetime"),
+        ("2024-01-01T00:00:00+00:00", "datetime"),
+        ("not-a-uuid", "uuid"),
+        (7, "uuid"),
+        (True, "number"),
+        ("1", "number"),
+        (float("inf"), "number"),
+        (float("nan"), "number"),
+        (1, "string"),
+        ("nul\x00", "string"),
+        ("\ud800", "string"),
+        ([1], "string"),
+    ],
+)
+def test_signed_cursors_with_impossible_values_are_refused(value: Any, kind: str) -> None:
+    _refused(q.encode_cursor([value], [kind]), [kind], "page[after]")
+
+
+def test_signed_cursor_payload_must_be_a_list() -> None:
+    payload = b'{"a":1}'
+    tag = q._tag(["string"], payload)
+    import base64
+
+    cursor = base64.urlsafe_b64encode(tag + payload).decode().rstrip("=")
+    _refused(cursor, ["string"])
+    payload = b'["a"]'
+    cursor = base64.urlsafe_b64encode(q._tag(["string"], payload) + payload).decode()
+    assert q.decode_cursor(cursor.rstrip("="), "p", ["string"]) == ["a"]
+
+
+def _cursor_walk(
+    session: Session, desc: bool, size: int, backwards: bool = False
+) -> list[list[str]]:
+    cols = [
+        q.CursorColumn(Thing.kind, "string", "kind", desc),
+        q.CursorColumn(Thing.id, "uuid", "id", desc),
+    ]
+    query: dict[str, str] = {"page[size]": str(size), "filter[x]": "y"}
+    pages = []
+    for _ in range(10):
+        rows, meta = q.cursor_page(
+            session, select(Thing), cols, q.cursor_request(query), path="/things", query=query
+        )
+        pages.append([NAMES[r.id] for r in rows])
+        link = meta["page"]["previous" if backwards else "next"]
+        assert meta["page"]["first"] == f"/things?page%5Bsize%5D={size}&filter%5Bx%5D=y"
+        assert meta["page"]["size"] == size
+        if link is None:
+            return pages
+        url = urlsplit(link)
+        assert url.path == "/things"
+        query = dict(parse_qsl(url.query))
+        assert query.keys() == {
+            "page[size]",
+            "filter[x]",
+            "page[before]" if backwards else "page[after]",
+        }
+    raise AssertionError("no last page")
+
+
+def test_cursor_pages_walk_both_ways(session: Session) -> None:
+    for desc in (False, True):
+        forward = _cursor_walk(session, desc, 4)
+        assert [len(p) for p in forward] == [4, 2]
+        flat = [n for p in forward for n in p]
+        assert sorted(flat) == sorted(NAMES.values())
+        kinds = [next(r.kind for r in ROWS if NAMES[r.id] == n) for n in flat]
+        assert kinds == sorted(kinds, reverse=desc)
+        # from the last page back to the first, the same rows in the same order
+        cols = [
+            q.CursorColumn(Thing.kind, "string", "kind", desc),
+            q.CursorColumn(Thing.id, "uuid", "id", desc),
+        ]
+        last_row = next(r for r in ROWS if NAMES[r.id] == flat[-1])
+        after_last = q.encode_cursor([last_row.kind, last_row.id], ["string", "uuid"])
+        seen: list[str] = []
+        query = {"page[size]": "4", "page[before]": after_last}
+        rows, meta = q.cursor_page(
+            session, select(Thing), cols, q.cursor_request(query), path="/t", query=query
+        )
+        assert meta["page"]["next"] is not None
+        seen = [NAMES[r.id] for r in rows]
+        while meta["page"]["previous"]:
+            query = dict(parse_qsl(urlsplit(meta["page"]["previous"]).query))
+            rows, meta = q.cursor_page(
+                session, select(Thing), cols, q.cursor_request(query), path="/t", query=query
+            )
+            seen = [NAMES[r.id] for r in rows] + seen
+        assert seen == flat[:-1]
+
+
+def test_cursor_first_and_single_pages(session: Session) -> None:
+    cols = [q.CursorColumn(Thing.at, "datetime", "at"), q.CursorColumn(Thing.id, "uuid", "id")]
+    query = {"page[size]": "6"}
+    rows, meta = q.cursor_page(
+        session, select(Thing), cols, q.cursor_request(query), path="/t", query=query
+    )
+    assert len(rows) == 6
+    assert meta == {
+        "page": {"size": 6, "first": "/t?page%5Bsize%5D=6", "next": None, "previous": None}
+    }
+    query = {"page[size]": "5"}
+    rows, meta = q.cursor_page(
+        session, select(Thing), cols, q.cursor_request(query), path="/t", query=query
+    )
+    assert [NAMES[r.id] for r in rows] == [
+        "-none",
+        "500 gammax1",
+        "alpha",
+        "back\\slash",
+        "beta 50%",
+    ]
+    assert meta["page"]["previous"] is None and meta["page"]["next"] is not None
+    after = dict(parse_qsl(urlsplit(meta["page"]["next"]).query))["page[after]"]
+    assert q.decode_cursor(after, "p", ["datetime", "uuid"]) == [ROWS[1].at, ROWS[1].id]
+    query = {"after": after, "page[size]": "5"}
+    rows, meta = q.cursor_page(
+        session, select(Thing), cols, q.cursor_request(query), path="/t", query=query
+    )
+    assert [NAMES[r.id] for r in rows] == ["gamma_1"]
+    assert meta["page"]["next"] is None
+    before = dict(parse_qsl(urlsplit(meta["page"]["previous"]).query))
+    assert before.keys() == {"page[before]", "page[size]"}
+    rows, meta = q.cursor_page(
+        session,
+        select(Thing).where(Thing.kind == "none"),
+        cols,
+        q.cursor_request({}),
+        path="/t",
+        query={},
+    )
+    assert rows == [] and meta["page"]["next"] is None and meta["page"]["previous"] is None
+
+
+def test_after_clause_is_a_row_comparison() -> None:
+    cols = [
+        q.CursorColumn(Thing.kind, "string", "kind", desc=True),
+        q.CursorColumn(Thing.id, "uuid", "id", desc=True),
+    ]
+    sql = pg_sql(select(Thing.id).where(q._after_clause(cols, ["k", _uid(1)], False)))
+    assert "things.kind < 'k' OR things.kind = 'k' AND things.id < " in sql
+    sql = pg_sql(select(Thing.id).where(q._after_clause(cols, ["k", _uid(1)], True)))
+    assert "things.kind > 'k' OR things.kind = 'k' AND things.id > " in sql
+    assert "true" in pg_sql(select(Thing.id).where(q._after_clause([], [], False))).lower()
+
+
+def test_count_ignores_order() -> None:
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        assert q._count(s, select(Thing).order_by(Thing.name)) == 0
+        s.add(
+            Thing(
+                id=_uid(1),
+                name="a",
+                kind="red",
+                flag=True,
+                n=None,
+                at=_at("2024-01-01T00:00:00+00:00"),
+                data={},
+                labels={},
+            )
+        )
+        s.flush()
+        assert q._count(s, select(Thing).where(func.length(Thing.name) == 1)) == 1
+    engine.dispose()
