@@ -110,7 +110,7 @@ def test_ids_and_hashes_never_change_between_versions() -> None:
         ResourceRecord(type="big", config={"id": 1}, name="big",
                        integration_data={"text": "x" * 5000}),
     ])
-    assert {rid: entry[5] for rid, entry in batch.by_id.items()} == {
+    assert {rid: row.content_hash for rid, row in batch.by_id.items()} == {
         "VrgD76iWQqr3MEEa": "e7f2ee433af5277784a3d63d047b9173",
         "vfQ_lMUa-XDSjKPG": "cecbdccc851847cd2633e0913f582165",
         "RizQ7qLabAeyhN3I": "7ed5fc9fe6eee7147d557a7fde186fa0",

@@ -1,23 +1,34 @@
 """Set-based bulk upsert of resources: the one write path of syncs and push integrations.
 
-How "unchanged costs no write" works:
+When a record costs no write ("unchanged"): its resource exists, is discovered, and its
+stored content hash (of name and integration_data) equals the record's. That is the only
+rule, and the stored ``(content_hash, discovered)`` of a resource (a
+:class:`~service_catalog.resources.store.StoredState`) is the only thing it reads. Where
+those states come from:
 
-* Each record gets its id (``ids.resource_id``) and a content hash of name and
-  integration_data. One SELECT per batch reads ``(id, content_hash, discovered)`` of
-  the rows that already exist. Records whose hash matches a discovered row are counted
-  as unchanged and not written at all (no ``updated_at``, no ``last_seen_run_id``).
-* New and changed records are written with ONE ``INSERT ... ON CONFLICT (id) DO UPDATE
-  ... WHERE content_hash IS DISTINCT FROM excluded["content_hash"]`` (executemany); the
-  ON CONFLICT arm makes a concurrent insert of the same resource (a user initializing
-  it while a sync runs) harmless.
-* Rows that were marked not discovered and come back unchanged get one UPDATE
-  (``discovered = true``) for the whole batch.
+* a push (and any caller without ``known``) looks the batch's ids up, one SELECT;
+* a sync reads its instance's states once (:func:`known_resources`, a
+  :class:`~service_catalog.resources.store.KnownResources`) and keeps them current with
+  what it writes; ids it does not hold are looked up (on SQLite the rowid mark tells
+  instead which rows other writers inserted meanwhile, so a first sync looks nothing up).
+
+Two shortcuts apply the same rule to a whole batch, reading the same states:
+:meth:`PreparedBatch.settled` (nothing to write, so no transaction is opened) and the
+sync's page digests (``sync.pages``: an upstream page met again whose resources are stored
+as the last complete sync left them is not even prepared).
+
+New and changed records are written with ONE ``INSERT ... ON CONFLICT (id) DO UPDATE ...
+WHERE content_hash IS DISTINCT FROM excluded.content_hash`` (executemany); the ON CONFLICT
+arm makes a concurrent insert of the same resource (a user initializing it while a sync
+runs) harmless. Unchanged rows that had been marked not discovered get one UPDATE
+(``discovered = true``) for the whole batch. The SQL of each database lives in
+:mod:`~service_catalog.resources.store`.
 
 Marking "seen in this run" without writing every unchanged row: the caller keeps the
-ids of a run in memory (``UpsertResult.ids``; 100,000 ids are a few MB) and, only after
-a COMPLETE listing, calls :func:`mark_vanished` with that set. It reads the ids of the
-instance's discovered resources (one column, streamed) and flips only the missing ones
-to ``discovered = false``. A no-change re-sync therefore writes zero resource rows.
+ids of a run in memory (``UpsertResult.ids``) and, only after a COMPLETE listing, calls
+:func:`mark_vanished` with that set. It reads the ids of the instance's discovered
+resources (one column, streamed) and flips only the missing ones to
+``discovered = false``. A no-change re-sync therefore writes zero resource rows.
 ``last_seen_run_id`` and ``last_discovered_at`` are consequently set only when a run
 writes the row (created, changed, or rediscovered): they mean "the run that last changed
 or (re)discovered it", not "the last run that saw it".
@@ -26,20 +37,15 @@ or (re)discovered it", not "the last run that saw it".
 from __future__ import annotations
 
 import datetime as dt
-import operator
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-import orjson
-from sqlalchemy import Text, any_, bindparam, cast, false, func, null, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service_catalog.core.db import KeyedSelect, UTCDateTime, utcnow
+from service_catalog.core.db import utcnow
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import (
@@ -51,9 +57,18 @@ from service_catalog.resources.ids import (
     scrub_nul,
 )
 from service_catalog.resources.models import Resource
+from service_catalog.resources.store import (
+    KnownResources,
+    ResourceRow,
+    ResourceStore,
+    StoredState,
+)
 
-# Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
-_CHUNK = 500
+
+def unchanged(state: StoredState | None, content_hash: str) -> bool:
+    """Whether a record with ``content_hash`` costs no write against the stored ``state``
+    (None: not stored): the rule every "unchanged" decision of the ingest path applies."""
+    return state is not None and state.discovered and state.content_hash == content_hash
 
 
 @dataclass
@@ -89,46 +104,24 @@ class UpsertResult:
     changes: list[ResourceChange] = field(default_factory=list)
 
 
-class KnownResources(dict[str, tuple[str | None, bool]]):
-    """``id -> (content_hash, discovered)`` of an instance's stored resources, kept by a
-    sync across its batches (see :func:`known_resources`).
-
-    On SQLite it also holds ``rowid_mark``: the highest rowid of ``resources`` when it was
-    last known complete. SQLite gives a new row a rowid above every existing one, so the
-    rows inserted since are exactly those above the mark: a batch reads those (usually
-    none) instead of looking its unknown ids up (a first sync's ids are all unknown).
-    Should the highest rowid fall below the mark (rows deleted), the mark is dropped and
-    batches look their ids up again.
-    """
-
-    rowid_mark: int | None = None
-    instance_key: Any = None  # the instance id as SQLite stores it
-
-
-Entry = tuple[ResourceRecord, str, str | None, str, str | None, str]
-
-
 @dataclass
 class PreparedBatch:
     """Records with their ids, canonical JSON and content hashes computed: what
     :func:`upsert_resources` needs beyond the database, made by :func:`prepare_records`.
 
-    ``by_id`` maps each id to ``(record, type, name, config JSON, data JSON or None,
-    content hash)``; duplicates are folded (the last wins). Pure computation: a batch whose resources
+    ``by_id`` maps each id to its :class:`~service_catalog.resources.store.ResourceRow`;
+    duplicates are folded (the last wins). Pure computation: a batch whose resources
     turn out all known and unchanged (:meth:`settled`) needs no transaction at all.
     """
 
     instance_id: str
-    by_id: dict[str, Entry]
+    by_id: dict[str, ResourceRow]
 
-    def settled(self, known: dict[str, tuple[str | None, bool]]) -> bool:
-        """Whether every resource is in ``known``, discovered and unchanged: storing the
-        batch would write nothing, so a sync need not open a transaction for it."""
-        for rid, entry in self.by_id.items():
-            state = known.get(rid)
-            if state is None or not state[1] or state[0] != entry[5]:
-                return False
-        return True
+    def settled(self, known: Mapping[str, StoredState]) -> bool:
+        """Whether every resource is unchanged against ``known``: storing the batch would
+        write nothing, so a sync need not open a transaction for it."""
+        return all(unchanged(known.get(rid), row.content_hash)
+                   for rid, row in self.by_id.items())
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -146,34 +139,65 @@ def prepare_records(instance_id: uuid.UUID | str, records: Sequence[ResourceReco
     """
     iid = str(uuid.UUID(str(instance_id)))
     prefixes: dict[str, bytes] = {}
-    by_id: dict[str, Entry] = {}
+    by_id: dict[str, ResourceRow] = {}
     for rec in records:
-        rtype, name, data = rec.type, rec.name, rec.integration_data
-        try:
-            config_json = canonical_json_bytes(rec.config)
-            data_json = canonical_json_bytes(data)
-            name_json = canonical_json_bytes(name)
-        except ValueError:
-            raise ValueError(f"resource {rec.type} {rec.config!r} carries a value JSON cannot "
-                             f"hold (NaN, Infinity or a lone surrogate)") from None
-        # NUL cannot be stored by PostgreSQL: it becomes U+FFFD, the same on every database.
-        if b"\\u0000" in config_json:
-            config_json = scrub_json_nul_bytes(config_json)
-        if b"\\u0000" in data_json:
-            data_json = scrub_json_nul_bytes(data_json)
-        if "\x00" in rtype:
-            rtype = scrub_nul(rtype)
-        if name is not None and "\x00" in name:
-            name = scrub_nul(name)
-            name_json = canonical_json_bytes(name)
+        rtype, name, config_json, data_json, name_json = _canonical(rec)
         prefix = prefixes.get(rtype)
         if prefix is None:
             prefix = prefixes[rtype] = id_prefix(iid, rtype)
-        by_id[resource_id_from_bytes(prefix, config_json)] = (
-            rec, rtype, name, config_json.decode(),
-            None if data is None else data_json.decode(),
-            content_hash_from_bytes(name_json, data_json))
+        rid = resource_id_from_bytes(prefix, config_json)
+        by_id[rid] = ResourceRow(
+            rid, rtype, name, config_json.decode(),
+            None if rec.integration_data is None else data_json.decode(),
+            content_hash_from_bytes(name_json, data_json), rec)
     return PreparedBatch(iid, by_id)
+
+
+def _canonical(rec: ResourceRecord) -> tuple[str, str | None, bytes, bytes, bytes]:
+    """``(type, name, config JSON, data JSON, name JSON)`` of a record, canonical and with
+    NUL (which PostgreSQL cannot store) replaced by U+FFFD, the same on every database."""
+    rtype, name = rec.type, rec.name
+    try:
+        config_json = canonical_json_bytes(rec.config)
+        data_json = canonical_json_bytes(rec.integration_data)
+        name_json = canonical_json_bytes(name)
+    except ValueError:
+        raise ValueError(f"resource {rec.type} {rec.config!r} carries a value JSON cannot "
+                         f"hold (NaN, Infinity or a lone surrogate)") from None
+    if b"\\u0000" in config_json:
+        config_json = scrub_json_nul_bytes(config_json)
+    if b"\\u0000" in data_json:
+        data_json = scrub_json_nul_bytes(data_json)
+    if "\x00" in rtype:
+        rtype = scrub_nul(rtype)
+    if name is not None and "\x00" in name:
+        name = scrub_nul(name)
+        name_json = canonical_json_bytes(name)
+    return rtype, name, config_json, data_json, name_json
+
+
+@dataclass
+class _Plan:
+    """What a batch needs: rows to write (new or changed), unchanged rows to flip back to
+    discovered, and how many are unchanged and discovered already."""
+
+    write: list[str] = field(default_factory=list)
+    rediscover: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @classmethod
+    def of(cls, by_id: dict[str, ResourceRow], stored: Mapping[str, StoredState]) -> _Plan:
+        """The plan of a batch against the stored states of its resources."""
+        plan = cls()
+        for rid, row in by_id.items():
+            state = stored.get(rid)
+            if unchanged(state, row.content_hash):
+                plan.unchanged += 1
+            elif state is None or state.content_hash != row.content_hash:
+                plan.write.append(rid)
+            else:
+                plan.rediscover.append(rid)
+        return plan
 
 
 def upsert_resources(
@@ -183,7 +207,7 @@ def upsert_resources(
     records: Sequence[ResourceRecord] | PreparedBatch,
     run_id: uuid.UUID | None = None,
     now: dt.datetime | None = None,
-    known: dict[str, tuple[str | None, bool]] | None = None,
+    known: KnownResources | None = None,
     changes: bool = True,
 ) -> UpsertResult:
     """Create or update the resources of ``instance`` described by ``records`` (or by a
@@ -199,271 +223,97 @@ def upsert_resources(
     Infinity is a ValueError.
 
     ``known`` (from :func:`known_resources`, kept by a sync across its batches) holds the
-    ``(content_hash, discovered)`` of the instance's resources: ids found there need no
-    SELECT, and it is updated with what this batch writes. ``changes=False`` leaves
+    stored states of the instance's resources: ids found there need no SELECT, and it is
+    updated with what this batch writes. ``changes=False`` leaves
     ``UpsertResult.changes`` empty (a sync whose connector derives no events).
     """
     now = now or utcnow()
-    result = UpsertResult()
     if not records:
-        return result
-    if isinstance(records, PreparedBatch):
-        if records.instance_id != str(uuid.UUID(str(instance.id))):
-            raise ValueError("the batch was prepared for another instance")
-        by_id = records.by_id
-    else:
-        by_id = prepare_records(instance.id, records).by_id
+        return UpsertResult()
+    by_id = _rows_of(instance, records)
     ids = list(by_id)
-    result.ids = ids
-
-    # On SQLite, first the instance's resources other writers inserted since the last
-    # batch: then every stored one is known, and an id still missing is a new resource.
-    complete = isinstance(known, KnownResources) and known.rowid_mark is not None \
-        and session.get_bind().dialect.name == "sqlite" and _catch_up(session, known)
-    existing: dict[str, tuple[str | None, bool]] = {}
-    unknown = ids
+    store = ResourceStore.of(session)
+    stored = _stored_states(store, ids, known)
+    plan = _Plan.of(by_id, stored)
+    result = UpsertResult(ids=ids, unchanged=plan.unchanged + len(plan.rediscover),
+                          rediscovered=len(plan.rediscover))
+    if plan.write:
+        _write(store, by_id, plan.write, stored, result, instance=instance, run_id=run_id,
+               now=now, changes=changes)
+    store.update_ids(plan.rediscover, discovered=True, vanished_at=None,
+                     last_discovered_at=now, last_seen_run_id=run_id, updated_at=now)
     if known is not None:
-        unknown = []
-        for rid in ids:
-            state = known.get(rid)
-            if state is None:
-                unknown.append(rid)
-            else:
-                existing[rid] = state
-    if complete:
-        unknown = []
-    if unknown:
-        for rid, chash, discovered in _lookup(session, unknown):
-            existing[rid] = (chash, bool(discovered))
-
-    to_write: list[str] = []
-    rediscover: list[str] = []
-    for rid, entry in by_id.items():
-        old = existing.get(rid)
-        if old is None or old[0] != entry[5]:
-            to_write.append(rid)
-        elif not old[1]:
-            rediscover.append(rid)
-        else:
-            result.unchanged += 1
-    result.unchanged += len(rediscover)
-    result.rediscovered = len(rediscover)
-
-    if to_write:
-        updated = [rid for rid in to_write if rid in existing]
-        # The stored integration_data of changed rows, read (before writing) only for
-        # those: it may be big.
-        before: dict[str, dict[str, Any] | None] = {}
-        for start in range(0, len(updated) if changes else 0, _CHUNK):
-            chunk = updated[start:start + _CHUNK]
-            for rid, data in session.execute(_by_ids(session, chunk, Resource.integration_data)):
-                before[rid] = data
-        _write_rows(session, by_id, to_write, instance=instance, run_id=run_id, now=now)
-        result.updated = len(updated)
-        result.created = len(to_write) - len(updated)
-        if changes:
-            result.changes = [ResourceChange(id=rid, before=before.get(rid),
-                                             record=by_id[rid][0], created=rid not in existing)
-                              for rid in to_write]
-
-    for start in range(0, len(rediscover), _CHUNK):
-        session.execute(
-            update(Resource)
-            .where(column_in(session, Resource.id, rediscover[start:start + _CHUNK]))
-            .values(discovered=True, vanished_at=None, last_discovered_at=now,
-                    last_seen_run_id=run_id, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    if known is not None:
-        known.update((rid, (by_id[rid][5], True)) for rid in (*to_write, *rediscover))
-    if complete and to_write and isinstance(known, KnownResources):
-        known.rowid_mark = _max_rowid(session)  # our rows: known already
-    if (to_write or rediscover) and session.identity_map:
-        # Objects of these rows already loaded in this session must not show stale data.
-        for obj in list(session.identity_map.values()):
-            if isinstance(obj, Resource) and obj.id in by_id:
-                session.expire(obj)
+        known.update((rid, StoredState(by_id[rid].content_hash, True))
+                     for rid in (*plan.write, *plan.rediscover))
+        if plan.write:
+            store.note_written(known)
+    if plan.write or plan.rediscover:
+        _expire_loaded(session, by_id)
     return result
 
 
+def _rows_of(instance: IntegrationInstance, records: Sequence[ResourceRecord] | PreparedBatch
+             ) -> dict[str, ResourceRow]:
+    if isinstance(records, PreparedBatch):
+        if records.instance_id != str(uuid.UUID(str(instance.id))):
+            raise ValueError("the batch was prepared for another instance")
+        return records.by_id
+    return prepare_records(instance.id, records).by_id
+
+
+def _stored_states(store: ResourceStore, ids: list[str], known: KnownResources | None
+                   ) -> dict[str, StoredState]:
+    """The stored states of the resources among ``ids`` that exist: from ``known`` where
+    it holds them (brought up to date first), looked up otherwise."""
+    stored: dict[str, StoredState] = {}
+    unknown = ids
+    if known is not None:
+        complete = store.refresh(known)
+        unknown = []
+        for rid in ids:
+            state = known.get(rid)
+            if state is not None:
+                stored[rid] = state
+            elif not complete:
+                unknown.append(rid)
+    if unknown:
+        for rid, chash, discovered in store.states(unknown):
+            stored[rid] = StoredState(chash, bool(discovered))
+    return stored
+
+
+def _write(store: ResourceStore, by_id: dict[str, ResourceRow], ids: list[str],
+           stored: Mapping[str, StoredState], result: UpsertResult, *,
+           instance: IntegrationInstance, run_id: uuid.UUID | None, now: dt.datetime,
+           changes: bool) -> None:
+    """Upsert the new and changed rows ``ids``, counting them into ``result`` and, when
+    ``changes``, recording each with the integration_data it replaced (read before the
+    write, only for changed rows: it may be big)."""
+    updated = [rid for rid in ids if rid in stored]
+    before = dict(store.stored_data(updated)) if changes and updated else {}
+    store.upsert([by_id[rid] for rid in ids], instance_id=uuid.UUID(str(instance.id)),
+                 integration_name=instance.integration_name, run_id=run_id, now=now)
+    result.updated = len(updated)
+    result.created = len(ids) - len(updated)
+    if changes:
+        result.changes = [ResourceChange(id=rid, before=before.get(rid),
+                                         record=by_id[rid].record, created=rid not in stored)
+                          for rid in ids]
+
+
+def _expire_loaded(session: Session, ids: Collection[str]) -> None:
+    """Objects of these rows already loaded in this session must not show stale data."""
+    if not session.identity_map:
+        return
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Resource) and obj.id in ids:
+            session.expire(obj)
+
+
 def known_resources(session: Session, instance_id: uuid.UUID) -> KnownResources:
-    """``id -> (content_hash, discovered)`` of every resource of the instance: one scan
-    by the instance index, which a sync reads once instead of looking its records up
-    batch by batch (a fifth of the time on an unchanged re-sync). Read through the
-    driver with a statement compiled once: 100,000 rows through SQLAlchemy's result
-    machinery cost a few tenths of a second more. On SQLite, with the rowid mark of the
-    same snapshot (see :class:`KnownResources`)."""
-    conn = session.connection()
-    plan = _known_select(conn.dialect)
-    rows = conn.exec_driver_sql(plan.sql, plan.params(instance_id)).cursor.fetchall()
-    known = KnownResources((rid, (chash, bool(discovered))) for rid, chash, discovered in rows)
-    if conn.dialect.name == "sqlite":
-        known.rowid_mark, known.instance_key = _max_rowid(session), plan.bound(instance_id)
-    return known
-
-
-@lru_cache(maxsize=4)
-def _known_select(dialect: Dialect) -> KeyedSelect:
-    """The SELECT of :func:`known_resources`, compiled once per dialect."""
-    return KeyedSelect(dialect, [Resource.__table__.c.id, Resource.__table__.c.content_hash,
-                                 Resource.__table__.c.discovered],
-                       Resource.__table__.c.instance_id)
-
-
-def _catch_up(session: Session, known: KnownResources) -> bool:
-    """Add the instance's resources inserted since ``known.rowid_mark`` to ``known``;
-    False (and the mark dropped) when that cannot be told."""
-    current = _max_rowid(session)
-    mark = known.rowid_mark
-    if mark is None or current < mark:
-        known.rowid_mark = None
-        return False
-    if current > mark:
-        rows = session.connection().exec_driver_sql(
-            "SELECT id, content_hash, discovered FROM resources "
-            "WHERE rowid > ? AND instance_id = ?", (mark, known.instance_key))
-        for rid, chash, discovered in rows.cursor.fetchall():
-            known[rid] = (chash, bool(discovered))
-        known.rowid_mark = current
-    return True
-
-
-def _max_rowid(session: Session) -> int:
-    """The highest rowid of ``resources`` (0 when empty): one step down the table's
-    b-tree."""
-    found = session.connection().exec_driver_sql("SELECT max(rowid) FROM resources").scalar()
-    return int(found or 0)
-
-
-def _by_ids(session: Session, ids: list[str], *columns: Any) -> Any:
-    """SELECT id and ``columns`` of the resources whose id is in ``ids``, by primary key.
-
-    On PostgreSQL a long ``IN (...)`` of separate parameters is searched linearly per
-    row, and a freshly filled table has no statistics, so the planner may scan the whole
-    table for every batch (quadratic over a first sync). Joining ``unnest(array)`` makes
-    it a nested loop over the primary key whatever the statistics say.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        keys = func.unnest(cast(bindparam("ids", ids, type_=postgresql.ARRAY(Text)),
-                                postgresql.ARRAY(Text))).table_valued("id").render_derived(name="k")
-        return (select(Resource.id, *columns)
-                .select_from(keys.join(Resource, Resource.id == keys.c.id)))
-    return select(Resource.id, *columns).where(Resource.id.in_(ids))
-
-
-def _lookup(session: Session, ids: list[str]) -> Any:
-    """``(id, content_hash, discovered)`` of the resources among ``ids`` that exist.
-
-    On SQLite the ids go as one JSON array that ``json_each`` walks, each looked up by
-    primary key (CROSS JOIN keeps that order): one parameter however long the batch,
-    where an ``IN`` list costs a bound parameter (and its SQL) per id.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        return session.connection().exec_driver_sql(
-            "SELECT r.id, r.content_hash, r.discovered FROM json_each(?) AS j "
-            "CROSS JOIN resources AS r ON r.id = j.value", (orjson.dumps(ids).decode(),))
-    return (row for start in range(0, len(ids), _CHUNK)
-            for row in session.execute(_by_ids(session, ids[start:start + _CHUNK],
-                                               Resource.content_hash, Resource.discovered)))
-
-
-def column_in(session: Session, column: Any, values: list[str]) -> Any:
-    """``column`` is one of ``values``: one array parameter on PostgreSQL (searched by
-    index or hash, where an ``IN`` of many separate parameters is searched linearly per
-    row), a plain ``IN`` elsewhere."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(cast(bindparam("ids", values, type_=postgresql.ARRAY(Text)),
-                                   postgresql.ARRAY(Text)))
-    return column.in_(values)
-
-
-_ROW_KEYS = ("id", "type", "name", "config_json", "data_json", "content_hash")
-
-
-@lru_cache(maxsize=4)
-def _upsert_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-    """The compiled ``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE the content hash
-    differs`` for ``dialect``: its SQL text, its positional parameter names (None for
-    named styles) and the bind processors of the per-batch constants."""
-    table = Resource.__table__
-    if dialect.name == "postgresql":
-        insert: Any = postgresql.insert
-
-        def as_json(name: str) -> Any:
-            return cast(bindparam(name, type_=Text), postgresql.JSONB)
-    elif dialect.name == "sqlite":
-        insert = sqlite.insert
-
-        def as_json(name: str) -> Any:
-            return bindparam(name, type_=Text)  # SQLite stores JSON as text
-    else:
-        raise RuntimeError(f"unsupported database dialect {dialect.name!r}")
-    now = bindparam("now", type_=UTCDateTime())
-    stmt = insert(table).values(
-        id=bindparam("id", type_=Text), instance_id=bindparam("instance_id"),
-        integration_name=bindparam("integration_name", type_=Text),
-        type=bindparam("type", type_=Text), config=as_json("config_json"),
-        name=bindparam("name", type_=Text), integration_data=as_json("data_json"),
-        content_hash=bindparam("content_hash", type_=Text), archived=false(),
-        discovered=true(), last_seen_run_id=bindparam("run_id"),
-        last_discovered_at=now, vanished_at=null(), created_at=now, updated_at=now,
-    )
-    excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={
-            "name": excluded["name"],
-            "integration_data": excluded["integration_data"],
-            "content_hash": excluded["content_hash"],
-            "discovered": true(),
-            "last_seen_run_id": excluded["last_seen_run_id"],
-            "last_discovered_at": excluded["last_discovered_at"],
-            "vanished_at": null(),
-            "updated_at": excluded["updated_at"],
-        },
-        where=table.c.content_hash.is_distinct_from(excluded["content_hash"]),
-    )
-    compiled = stmt.compile(dialect=dialect)
-    positions = tuple(compiled.positiontup) if compiled.positiontup else None
-    processors = {
-        "instance_id": table.c.instance_id.type.dialect_impl(dialect).bind_processor(dialect),
-        "run_id": table.c.last_seen_run_id.type.dialect_impl(dialect).bind_processor(dialect),
-        "now": UTCDateTime().dialect_impl(dialect).bind_processor(dialect),
-        "integration_name": None,
-    }
-    return compiled.string, positions, processors
-
-
-def _write_rows(session: Session, by_id: dict[str, Entry], ids: list[str], *,
-                instance: IntegrationInstance, run_id: uuid.UUID | None,
-                now: dt.datetime) -> None:
-    """Upsert the resources ``ids`` of a prepared batch's ``by_id`` with one executemany
-    of the compiled statement.
-
-    The statement is compiled once per dialect and the per-batch constants (instance,
-    run, time) go through their type's bind processor once per batch, not once per row;
-    each row's parameters are picked in the statement's order by one ``itemgetter``: the
-    write path of a 100,000-resource sync is dominated by the database, not by
-    parameter processing.
-    """
-    conn = session.connection()
-    sql, positions, procs = _upsert_sql(conn.dialect)
-    consts: dict[str, Any] = {
-        "instance_id": uuid.UUID(str(instance.id)), "run_id": run_id, "now": now,
-        "integration_name": instance.integration_name,
-    }
-    for key, proc in procs.items():
-        if proc is not None and consts[key] is not None:
-            consts[key] = proc(consts[key])
-    rows = [(rid, *by_id[rid][1:]) for rid in ids]
-    if positions is not None:
-        names = (*_ROW_KEYS, *consts)
-        pick = operator.itemgetter(*(names.index(name) for name in positions))
-        tail = tuple(consts.values())
-        params: list[Any] = [pick(row + tail) for row in rows]
-    else:
-        params = [{**consts, **dict(zip(_ROW_KEYS, row, strict=True))} for row in rows]
-    conn.exec_driver_sql(sql, params)
+    """The stored state of every resource of the instance, which a sync reads once (one
+    scan by the instance index) instead of looking its records up batch by batch."""
+    return ResourceStore.of(session).known(instance_id)
 
 
 def mark_vanished(
@@ -483,28 +333,18 @@ def mark_vanished(
     """
     now = now or utcnow()
     seen = seen_ids if isinstance(seen_ids, set | frozenset) else set(seen_ids)
-    gone: list[str] = []
     rows = session.execute(
         select(Resource.id)
         .where(Resource.instance_id == instance.id, Resource.discovered.is_(True))
         .execution_options(yield_per=5000)
     )
-    for (rid,) in rows:
-        if rid not in seen:
-            gone.append(rid)
-    for start in range(0, len(gone), _CHUNK):
-        session.execute(
-            update(Resource)
-            .where(column_in(session, Resource.id, gone[start:start + _CHUNK]))
-            .values(discovered=False, vanished_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    gone = [rid for (rid,) in rows if rid not in seen]
+    ResourceStore.of(session).update_ids(gone, discovered=False, vanished_at=now,
+                                         updated_at=now)
     if gone:
-        gone_set = set(gone)
-        for obj in list(session.identity_map.values()):
-            if isinstance(obj, Resource) and obj.id in gone_set:
-                session.expire(obj)
+        _expire_loaded(session, set(gone))
     return len(gone)
 
 
-__all__ = ["KnownResources", "ResourceChange", "UpsertResult", "column_in", "mark_vanished", "upsert_resources"]
+__all__ = ["KnownResources", "PreparedBatch", "ResourceChange", "StoredState", "UpsertResult",
+           "known_resources", "mark_vanished", "prepare_records", "unchanged", "upsert_resources"]

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from service_catalog.core.render import ts
 from service_catalog.integrations import registry
 from service_catalog.integrations.models import IntegrationInstance
-from service_catalog.resources.ingest import column_in
 from service_catalog.resources.models import Resource, ResourceMapping
+from service_catalog.resources.store import column_in
 
 
 def integration_display_name(integration_name: str) -> str:

@@ -24,14 +24,15 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service_catalog.core.db import Database, utcnow
+from service_catalog.events.service import record_integration_events
 from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
@@ -39,13 +40,19 @@ from service_catalog.integrations.connectors.base import (
     fewer_gc_passes,
 )
 from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.ingest import (
+    KnownResources,
+    PreparedBatch,
+    ResourceChange,
+    known_resources,
+    mark_vanished,
+    prepare_records,
+    upsert_resources,
+)
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.settings import Settings
+from service_catalog.sync.pages import PageMemo
 from service_catalog.sync.service import Outcome
-
-if TYPE_CHECKING:
-    from service_catalog.resources.ingest import PreparedBatch
-    from service_catalog.sync.pages import PageMemo
 
 T = TypeVar("T")
 
@@ -249,38 +256,88 @@ class _BatchWriter:
             session.close()
 
 
-def _store_batch(writer: _BatchWriter, *, instance: IntegrationInstance, connector: Connector,
-                 batch: PreparedBatch, run_id: uuid.UUID, progress: Progress,
-                 seen: set[str], known: dict[str, tuple[str | None, bool]]) -> None:
-    from service_catalog.events.service import record_integration_events
-    from service_catalog.resources.ingest import upsert_resources
+@dataclass
+class SyncContext:
+    """One run's streaming: what it lists from, where it stores, and its state so far.
 
-    if batch.settled(known):
+    ``known`` is the stored state of the instance's resources, kept current as batches
+    are stored (see ``resources.ingest``); ``seen`` the ids the listing returned so far;
+    ``memo`` the page digests. ``lease_ok`` and ``should_stop`` are asked before each
+    page; ``on_progress`` is told after each.
+    """
+
+    db: Database
+    connector: Connector
+    instance: IntegrationInstance
+    run_id: uuid.UUID
+    progress: Progress
+    known: KnownResources
+    memo: PageMemo
+    on_progress: ProgressFn | None = None
+    lease_ok: Callable[[], bool] | None = None
+    should_stop: Callable[[], bool] | None = None
+    seen: set[str] = field(default_factory=set)
+
+    def check(self) -> None:
+        """LeaseLost when another worker owns the instance now, Stopped when the worker
+        is shutting down."""
+        if self.lease_ok is not None and not self.lease_ok():
+            raise LeaseLost
+        if self.should_stop is not None and self.should_stop():
+            raise Stopped
+
+    def skip(self, ids: Collection[str]) -> None:
+        """Count resources seen and unchanged without storing them."""
+        self.seen.update(ids)
+        self.progress.unchanged += len(ids)
+        self.progress.resources += len(ids)
+
+
+def _store_page(ctx: SyncContext, writer: _BatchWriter, records: Sequence[Any]) -> None:
+    """Store one page of the listing, or only count it when it is the page the last
+    complete sync stored and its resources are stored as that sync left them."""
+    key, page = ctx.memo.lookup(records)
+    if page is not None and key is not None and ctx.memo.settled(key, page, ctx.known):
+        ctx.skip(page.ids)
+        return
+    batch = prepare_records(ctx.instance.id, records)
+    _store_batch(ctx, writer, batch)
+    if key is not None:
+        ctx.memo.remember(key, list(batch.by_id), ctx.known)
+
+
+def _store_batch(ctx: SyncContext, writer: _BatchWriter, batch: PreparedBatch) -> None:
+    if batch.settled(ctx.known):
         # Every resource known, discovered and unchanged: nothing to write, no transaction
         # (the write lock stays free for the API).
-        seen.update(batch.by_id)
-        progress.unchanged += len(batch)
-        progress.resources += len(batch)
+        ctx.skip(batch.by_id)
         return
-    derives = derives_events(connector)
+    derives = derives_events(ctx.connector)
     session = writer.session()
-    result = upsert_resources(session, instance=instance, records=batch, run_id=run_id,
-                              now=utcnow(), known=known, changes=derives)
-    seen.update(result.ids)
+    result = upsert_resources(session, instance=ctx.instance, records=batch,
+                              run_id=ctx.run_id, now=utcnow(), known=ctx.known,
+                              changes=derives)
+    ctx.seen.update(result.ids)
+    progress = ctx.progress
     progress.created += result.created
     progress.updated += result.updated
     progress.unchanged += result.unchanged
     progress.resources += len(result.ids)
-    if not derives or not result.changes:
-        return
-    derived = [(ch, connector.diff_events(ch.before, ch.record)) for ch in result.changes]
+    if derives and result.changes:
+        _record_events(ctx, session, result.changes)
+
+
+def _record_events(ctx: SyncContext, session: Session, changes: list[ResourceChange]) -> None:
+    """Store the integration events the connector derives from changed resources, for the
+    catalog services mapped to them."""
+    derived = [(ch, ctx.connector.diff_events(ch.before, ch.record)) for ch in changes]
     derived = [(ch, evs) for ch, evs in derived if evs]
     if not derived:
         return
     services = _mapped_services(session, [ch.id for ch, _ in derived])
     for ch, evs in derived:
-        progress.events += record_integration_events(
-            session, instance=instance, resource_id=ch.id, binding=ch.record.type,
+        ctx.progress.events += record_integration_events(
+            session, instance=ctx.instance, resource_id=ch.id, binding=ch.record.type,
             service_ids=services.get(ch.id, []), events=evs)
 
 
@@ -297,8 +354,6 @@ def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[st
     stored, so when the instance has exactly ``len(seen)`` discovered resources nothing
     vanished, and one COUNT spares reading every id (the common, unchanged case).
     """
-    from service_catalog.resources.ingest import mark_vanished
-
     discovered = session.scalar(
         select(func.count()).select_from(Resource)
         .where(Resource.instance_id == instance.id, Resource.discovered.is_(True)))
@@ -307,44 +362,22 @@ def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[st
     return mark_vanished(session, instance=instance, seen_ids=seen, now=utcnow())
 
 
-def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
-            run_id: uuid.UUID, progress: Progress, seen: set[str],
-            known: dict[str, tuple[str | None, bool]], memo: PageMemo,
-            on_progress: ProgressFn | None,
-            lease_ok: Callable[[], bool] | None, should_stop: Callable[[], bool] | None
-            ) -> int:
+def _stream(ctx: SyncContext) -> int:
     """Store every batch of the connector's listing, then mark what it did not return as
     vanished; the count of those. Raises what the connector raises, LeaseLost or Stopped
     (nothing is marked then)."""
-    from service_catalog.resources.ingest import prepare_records
-
-    writer = _BatchWriter(db, progress)
+    writer = _BatchWriter(ctx.db, ctx.progress)
     try:
         # The helper thread fetches (and the connector decodes) the next page while this
         # one is processed and written here: the upstream keeps answering meanwhile.
-        for records in _prefetch(connector.discover(), before_wait=writer.commit):
-            if lease_ok is not None and not lease_ok():
-                raise LeaseLost
-            if should_stop is not None and should_stop():
-                raise Stopped
-            progress.pages += 1
-            key, page = memo.lookup(records)
-            if page is not None and key is not None and memo.settled(key, page, known):
-                # The page the last complete sync stored, its resources stored as left.
-                seen.update(page[0])
-                progress.unchanged += len(page[0])
-                progress.resources += len(page[0])
-            else:
-                batch = prepare_records(instance.id, records)
-                _store_batch(writer, instance=instance, connector=connector, batch=batch,
-                             run_id=run_id, progress=progress, seen=seen, known=known)
-                if key is not None:
-                    memo.remember(key, list(batch.by_id), known)
-                del batch  # not kept alive while the next page is awaited
-            del records
+        for records in _prefetch(ctx.connector.discover(), before_wait=writer.commit):
+            ctx.check()
+            ctx.progress.pages += 1
+            _store_page(ctx, writer, records)
+            del records  # not kept alive while the next page is awaited
             writer.commit_if_due()  # also while unchanged pages stream after a write
-            if on_progress is not None:
-                on_progress(progress)
+            if ctx.on_progress is not None:
+                ctx.on_progress(ctx.progress)
         writer.commit()
     except (ConnectorError, LeaseLost, Stopped):
         writer.commit()  # the batches stored so far are current: keep them
@@ -352,13 +385,13 @@ def _stream(db: Database, connector: Connector, instance: IntegrationInstance,
     except BaseException:
         writer.rollback()
         raise
-    if lease_ok is not None and not lease_ok():
+    if ctx.lease_ok is not None and not ctx.lease_ok():
         raise LeaseLost
     # The listing was complete: what it did not return is no longer discovered, and the
     # pages it stored are remembered for the next sync.
-    with db.session() as session:
-        vanished = _mark_vanished(session, instance, seen)
-        memo.save(session, instance.id)
+    with ctx.db.session() as session:
+        vanished = _mark_vanished(session, ctx.instance, ctx.seen)
+        ctx.memo.save(session, ctx.instance.id)
     return vanished
 
 
@@ -374,7 +407,6 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
     records the outcome with ``sync.service.finish_run``.
     """
     progress = Progress(started=time.monotonic())
-    seen: set[str] = set()
     connector: Connector | None = None
     try:
         with db.session() as session:
@@ -386,15 +418,14 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
         if connector is None:
             # A push-only integration: nothing to poll, and nothing may vanish.
             return _outcome(progress, status="succeeded")
-        from service_catalog.resources.ingest import known_resources
-        from service_catalog.sync.pages import PageMemo
-
         with db.session(write=False) as session:
-            known = known_resources(session, instance_id)
-            memo = PageMemo.load(session, connector, instance)
+            ctx = SyncContext(db=db, connector=connector, instance=instance, run_id=run_id,
+                              progress=progress, known=known_resources(session, instance_id),
+                              memo=PageMemo.load(session, connector, instance),
+                              on_progress=on_progress, lease_ok=lease_ok,
+                              should_stop=should_stop)
         with fewer_gc_passes():
-            vanished = _stream(db, connector, instance, run_id, progress, seen, known, memo,
-                               on_progress, lease_ok, should_stop)
+            vanished = _stream(ctx)
         return _outcome(progress, status="succeeded", vanished=vanished)
     except ConnectorError as exc:
         return _connector_failure(db, settings, instance_id, progress, exc, connector)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -29,13 +30,17 @@ from service_catalog import __version__
 from service_catalog.integrations.connectors.base import Connector, ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import canonical_json_bytes
+from service_catalog.resources.store import StoredState
 from service_catalog.sync.models import SyncPageDigest
 
-Known = dict[str, tuple[str | None, bool]]
+Known = Mapping[str, StoredState]
 
 
-#: What is remembered of a page: its resource ids (in order) and their state digest.
-Remembered = tuple[list[str], str]
+class Remembered(NamedTuple):
+    """What is remembered of a page: its resource ids (in order) and their state digest."""
+
+    ids: list[str]
+    state: str
 
 
 def state_of(ids: Sequence[str], known: Known) -> str | None:
@@ -44,9 +49,9 @@ def state_of(ids: Sequence[str], known: Known) -> str | None:
     h = hashlib.blake2b(digest_size=16)
     for rid in ids:
         state = known.get(rid)
-        if state is None or not state[1] or state[0] is None:
+        if state is None or not state.discovered or state.content_hash is None:
             return None
-        h.update(f"{rid}{state[0]}".encode())
+        h.update(f"{rid}{state.content_hash}".encode())
     return h.hexdigest()
 
 
@@ -71,7 +76,7 @@ class PageMemo:
                                       SyncPageDigest.state)
                                .where(SyncPageDigest.instance_id == instance.id))
         return cls(connector, instance,
-                   {digest: (ids.split(), state) for digest, ids, state in rows})
+                   {digest: Remembered(ids.split(), state) for digest, ids, state in rows})
 
     def key(self, source_digest: bytes) -> str:
         """The page key of a batch built from bytes whose digest is ``source_digest``."""
@@ -89,7 +94,7 @@ class PageMemo:
     def settled(self, key: str, page: Remembered, known: Known) -> bool:
         """Whether the page's resources are stored as the last complete sync left them
         (then it is remembered again as it was)."""
-        if state_of(page[0], known) != page[1]:
+        if state_of(page.ids, known) != page.state:
             return False
         self.next[key] = page
         return True
@@ -98,7 +103,7 @@ class PageMemo:
         """Remember a processed page (after storing it) for the next sync."""
         state = state_of(ids, known)
         if state is not None:
-            self.next[key] = (ids, state)
+            self.next[key] = Remembered(ids, state)
 
     def save(self, session: Session, instance_id: uuid.UUID) -> None:
         """Replace the instance's stored digests with this sync's (after a complete sync;

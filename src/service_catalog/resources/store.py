@@ -1,0 +1,354 @@
+"""The SQL of the resource ingest path, behind one small interface per database.
+
+:mod:`~service_catalog.resources.ingest` decides what to write; a :class:`ResourceStore`
+reads and writes it with the statements that are fast on its database:
+:class:`SQLiteStore` (ids as one JSON array walked by ``json_each``, the rowid mark of
+:class:`KnownResources`) and :class:`PostgresStore` (ids as one array parameter joined by
+``unnest``, so the planner always probes the primary key). ``ResourceStore.of(session)``
+picks the one for the session's database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Text, any_, bindparam, cast, false, func, null, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from service_catalog.core.db import KeyedSelect, UTCDateTime
+from service_catalog.integrations.connectors.base import ResourceRecord
+from service_catalog.resources.models import Resource
+
+# Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
+CHUNK = 500
+
+
+class StoredState(NamedTuple):
+    """What decides whether a record is unchanged: the stored content hash (None for a
+    resource initialized but never hydrated) and whether the resource is discovered."""
+
+    content_hash: str | None
+    discovered: bool
+
+
+class KnownResources(dict[str, StoredState]):
+    """``id -> StoredState`` of an instance's stored resources, read once by a sync
+    (:meth:`ResourceStore.known`) and kept current across its batches.
+
+    On SQLite it also holds ``rowid_mark``: the highest rowid of ``resources`` when it was
+    last known complete. SQLite gives a new row a rowid above every existing one, so the
+    rows inserted since are exactly those above the mark: a batch reads those (usually
+    none) instead of looking its unknown ids up (a first sync's ids are all unknown).
+    Should the highest rowid fall below the mark (rows deleted), the mark is dropped and
+    batches look their ids up again.
+    """
+
+    rowid_mark: int | None = None
+    instance_key: Any = None  # the instance id as SQLite stores it
+
+
+class ResourceRow(NamedTuple):
+    """One resource as the upsert writes it (its JSON canonical text, NUL scrubbed) and
+    the record it was made from."""
+
+    id: str
+    type: str
+    name: str | None
+    config_json: str
+    data_json: str | None
+    content_hash: str
+    record: ResourceRecord
+
+
+#: The columns of a :class:`ResourceRow` the upsert writes (all but ``record``).
+_WRITTEN = ResourceRow._fields[:-1]
+
+
+class ResourceStore(ABC):
+    """The reads and writes of the ingest path, in the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @staticmethod
+    def of(session: Session) -> ResourceStore:
+        """The store for the session's database."""
+        name = session.get_bind().dialect.name
+        if name == "sqlite":
+            return SQLiteStore(session)
+        if name == "postgresql":
+            return PostgresStore(session)
+        raise RuntimeError(f"unsupported database dialect {name!r}")
+
+    # --- reading ----------------------------------------------------------------------
+
+    def known(self, instance_id: uuid.UUID) -> KnownResources:
+        """The stored state of every resource of the instance: one scan by the instance
+        index, through the driver with a statement compiled once (100,000 rows through
+        SQLAlchemy's result machinery cost noticeably more)."""
+        conn = self.session.connection()
+        plan = _known_select(conn.dialect)
+        rows = conn.exec_driver_sql(plan.sql, plan.params(instance_id)).cursor.fetchall()
+        return KnownResources((rid, StoredState(chash, bool(discovered)))
+                              for rid, chash, discovered in rows)
+
+    def refresh(self, known: KnownResources) -> bool:
+        """Bring ``known`` up to date with what other writers inserted since it was read;
+        True when it is then complete (an id not in it is not stored), False when the
+        database cannot tell (ids must be looked up)."""
+        return False
+
+    def note_written(self, known: KnownResources) -> None:
+        """Called after this transaction inserted rows already added to ``known``."""
+        return
+
+    @abstractmethod
+    def states(self, ids: Sequence[str]) -> Iterable[tuple[str, str | None, Any]]:
+        """``(id, content_hash, discovered)`` of the resources among ``ids`` that exist."""
+
+    def stored_data(self, ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """``(id, integration_data)`` of the resources among ``ids`` that exist."""
+        for start in range(0, len(ids), CHUNK):
+            stmt = self._by_ids(ids[start:start + CHUNK], Resource.integration_data)
+            yield from self.session.execute(stmt)
+
+    def _by_ids(self, ids: Sequence[str], *columns: Any) -> Any:
+        """SELECT id and ``columns`` of the resources whose id is in ``ids``."""
+        return select(Resource.id, *columns).where(Resource.id.in_(ids))
+
+    # --- writing ----------------------------------------------------------------------
+
+    def upsert(self, rows: Sequence[ResourceRow], *, instance_id: uuid.UUID, integration_name: str,
+               run_id: uuid.UUID | None, now: dt.datetime) -> None:
+        """``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE the content hash differs`` of
+        ``rows``, as one executemany.
+
+        The statement is compiled once per database and the per-batch constants
+        (instance, run, time) go through their type's bind processor once per batch, not
+        once per row; each row's parameters are picked in the statement's order by one
+        ``itemgetter``.
+        """
+        conn = self.session.connection()
+        sql, positions, procs = _upsert_sql(type(self), conn.dialect)
+        consts: dict[str, Any] = {"instance_id": instance_id, "run_id": run_id, "now": now,
+                                  "integration_name": integration_name}
+        for key, proc in procs.items():
+            if proc is not None and consts[key] is not None:
+                consts[key] = proc(consts[key])
+        params: list[Any]
+        if positions is not None:
+            names = (*ResourceRow._fields, *consts)
+            pick = operator.itemgetter(*(names.index(name) for name in positions))
+            tail = tuple(consts.values())
+            params = [pick(row + tail) for row in rows]
+        else:
+            params = [{**consts, **dict(zip(_WRITTEN, row, strict=False))} for row in rows]
+        conn.exec_driver_sql(sql, params)
+
+    def update_ids(self, ids: Sequence[str], **values: Any) -> None:
+        """Set ``values`` on the resources ``ids`` (in chunks)."""
+        for start in range(0, len(ids), CHUNK):
+            self.session.execute(
+                update(Resource)
+                .where(self.id_in(Resource.id, ids[start:start + CHUNK]))
+                .values(**values)
+                .execution_options(synchronize_session=False))
+
+    def id_in(self, column: Any, values: Sequence[str]) -> Any:
+        """``column`` is one of ``values``."""
+        return column.in_(values)
+
+    # --- the dialect's statement ------------------------------------------------------
+
+    @staticmethod
+    @abstractmethod
+    def insert_for(table: Any) -> Any:
+        """The dialect's INSERT (with ``on_conflict_do_update``)."""
+
+    @staticmethod
+    @abstractmethod
+    def json_param(name: str) -> Any:
+        """A bound parameter carrying canonical JSON text into a JSON column."""
+
+
+class SQLiteStore(ResourceStore):
+    """SQLite: ids as one JSON array (one parameter however long the batch), and a rowid
+    mark that keeps a sync's :class:`KnownResources` complete without lookups."""
+
+    def known(self, instance_id: uuid.UUID) -> KnownResources:
+        """The stored states, with the rowid mark of the same snapshot."""
+        known = super().known(instance_id)
+        known.rowid_mark = self._max_rowid()
+        known.instance_key = _known_select(self.session.get_bind().dialect).bound(instance_id)
+        return known
+
+    def refresh(self, known: KnownResources) -> bool:
+        """Add the instance's resources inserted since ``known.rowid_mark``; False (and
+        the mark dropped) when that cannot be told."""
+        mark = known.rowid_mark
+        if mark is None:
+            return False
+        current = self._max_rowid()
+        if current < mark:
+            known.rowid_mark = None
+            return False
+        if current > mark:
+            rows = self.session.connection().exec_driver_sql(
+                "SELECT id, content_hash, discovered FROM resources "
+                "WHERE rowid > ? AND instance_id = ?", (mark, known.instance_key))
+            for rid, chash, discovered in rows.cursor.fetchall():
+                known[rid] = StoredState(chash, bool(discovered))
+            known.rowid_mark = current
+        return True
+
+    def note_written(self, known: KnownResources) -> None:
+        """Move the mark past the rows this transaction inserted (``known`` has them)."""
+        if known.rowid_mark is not None:
+            known.rowid_mark = self._max_rowid()
+
+    def states(self, ids: Sequence[str]) -> Iterable[tuple[str, str | None, Any]]:
+        """Each id probed by primary key (CROSS JOIN keeps that order) from one JSON
+        array that ``json_each`` walks, where an ``IN`` list costs a parameter per id."""
+        result = self.session.connection().exec_driver_sql(
+            "SELECT r.id, r.content_hash, r.discovered FROM json_each(?) AS j "
+            "CROSS JOIN resources AS r ON r.id = j.value", (orjson.dumps(list(ids)).decode(),))
+        rows: Iterable[tuple[str, str | None, Any]] = result.cursor.fetchall()
+        return rows
+
+    def _max_rowid(self) -> int:
+        """The highest rowid of ``resources`` (0 when empty): one step down its b-tree."""
+        found = self.session.connection().exec_driver_sql(
+            "SELECT max(rowid) FROM resources").scalar()
+        return int(found or 0)
+
+    @staticmethod
+    def insert_for(table: Any) -> Any:
+        """SQLite's INSERT."""
+        return sqlite.insert(table)
+
+    @staticmethod
+    def json_param(name: str) -> Any:
+        """JSON as text (SQLite stores JSON as text)."""
+        return bindparam(name, type_=Text)
+
+
+class PostgresStore(ResourceStore):
+    """PostgreSQL: ids as one array parameter.
+
+    A long ``IN (...)`` of separate parameters is searched linearly per row, and a freshly
+    filled table has no statistics, so the planner may scan the whole table for every
+    batch (quadratic over a first sync). Joining ``unnest(array)`` makes it a nested loop
+    over the primary key whatever the statistics say; ``= ANY(array)`` is searched by
+    index or hash.
+    """
+
+    def states(self, ids: Sequence[str]) -> Iterable[tuple[str, str | None, Any]]:
+        """Looked up by primary key, a chunk at a time."""
+        for start in range(0, len(ids), CHUNK):
+            stmt = self._by_ids(ids[start:start + CHUNK], Resource.content_hash,
+                                Resource.discovered)
+            yield from self.session.execute(stmt)
+
+    def _by_ids(self, ids: Sequence[str], *columns: Any) -> Any:
+        keys = func.unnest(_text_array(ids)).table_valued("id").render_derived(name="k")
+        return (select(Resource.id, *columns)
+                .select_from(keys.join(Resource, Resource.id == keys.c.id)))
+
+    def id_in(self, column: Any, values: Sequence[str]) -> Any:
+        """One array parameter."""
+        return column == any_(_text_array(values))
+
+    @staticmethod
+    def insert_for(table: Any) -> Any:
+        """PostgreSQL's INSERT."""
+        return postgresql.insert(table)
+
+    @staticmethod
+    def json_param(name: str) -> Any:
+        """JSON text cast to JSONB."""
+        return cast(bindparam(name, type_=Text), postgresql.JSONB)
+
+
+def _text_array(values: Sequence[str]) -> Any:
+    return cast(bindparam("ids", list(values), type_=postgresql.ARRAY(Text)),
+                postgresql.ARRAY(Text))
+
+
+def column_in(session: Session, column: Any, values: Sequence[str]) -> Any:
+    """``column`` is one of ``values``, as fast as the session's database allows (one
+    array parameter on PostgreSQL, a plain ``IN`` elsewhere)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(_text_array(values))
+    return column.in_(values)
+
+
+@lru_cache(maxsize=4)
+def _known_select(dialect: Dialect) -> KeyedSelect:
+    """The SELECT of :meth:`ResourceStore.known`, compiled once per dialect."""
+    table = Resource.__table__
+    return KeyedSelect(dialect, [table.c.id, table.c.content_hash, table.c.discovered],
+                       table.c.instance_id)
+
+
+@lru_cache(maxsize=4)
+def _upsert_sql(store: type[ResourceStore], dialect: Dialect
+                ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """The compiled upsert of ``store`` for ``dialect``: its SQL text, its positional
+    parameter names (None for named styles) and the bind processors of the per-batch
+    constants."""
+    table = Resource.__table__
+    now = bindparam("now", type_=UTCDateTime())
+    stmt = store.insert_for(table).values(
+        id=bindparam("id", type_=Text), instance_id=bindparam("instance_id"),
+        integration_name=bindparam("integration_name", type_=Text),
+        type=bindparam("type", type_=Text), config=store.json_param("config_json"),
+        name=bindparam("name", type_=Text), integration_data=store.json_param("data_json"),
+        content_hash=bindparam("content_hash", type_=Text), archived=false(),
+        discovered=true(), last_seen_run_id=bindparam("run_id"),
+        last_discovered_at=now, vanished_at=null(), created_at=now, updated_at=now,
+    )
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={
+            "name": excluded["name"],
+            "integration_data": excluded["integration_data"],
+            "content_hash": excluded["content_hash"],
+            "discovered": true(),
+            "last_seen_run_id": excluded["last_seen_run_id"],
+            "last_discovered_at": excluded["last_discovered_at"],
+            "vanished_at": null(),
+            "updated_at": excluded["updated_at"],
+        },
+        where=table.c.content_hash.is_distinct_from(excluded["content_hash"]),
+    )
+    compiled = stmt.compile(dialect=dialect)
+    positions = tuple(compiled.positiontup) if compiled.positiontup else None
+    processors = {
+        "instance_id": table.c.instance_id.type.dialect_impl(dialect).bind_processor(dialect),
+        "run_id": table.c.last_seen_run_id.type.dialect_impl(dialect).bind_processor(dialect),
+        "now": UTCDateTime().dialect_impl(dialect).bind_processor(dialect),
+        "integration_name": None,
+    }
+    return compiled.string, positions, processors
+
+
+__all__ = [
+    "CHUNK",
+    "KnownResources",
+    "PostgresStore",
+    "ResourceRow",
+    "ResourceStore",
+    "SQLiteStore",
+    "StoredState",
+    "column_in",
+]
