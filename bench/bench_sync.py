@@ -114,8 +114,9 @@ def _raw_fetch(sim_url: str, items: int, page_size: int) -> tuple[float, float]:
 def _connector_only(sim_url: str, page_size: int) -> float:
     """Seconds for the rest-inventory connector alone to list every page as records (the
     floor of any sync through it: fetch, JSON decoding, building records; nothing stored)."""
-    from service_catalog.integrations.connectors.base import Credential, fewer_gc_passes
-    from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
+    from service_catalog.integrations.connectors.base import Credential
+    from service_catalog.sync.gc import fewer_gc_passes
+    from service_catalog_rest_inventory import RestInventoryConnector
 
     best = float("inf")
     for _ in range(2):

@@ -109,11 +109,9 @@ def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
     json.loads), the number of requests and of bytes. The requests are the sync's: the
     endpoints in the default discovery states and, when a listing reaches Traceable's row
     cap, the same listing by groups of services (the connector's ``service_groups``)."""
-    from service_catalog.integrations.connectors import traceable_graphql as gql
-    from service_catalog.integrations.connectors.traceable import (
-        DEFAULT_ROW_CAP,
-        service_groups,
-    )
+    from service_catalog.integrations.connectors.traceable import graphql as gql
+    from service_catalog.integrations.connectors.traceable.config import DEFAULT_ROW_CAP
+    from service_catalog.integrations.connectors.traceable.connector import service_groups
 
     now = dt.datetime.now(dt.UTC)
     fmt = "%Y-%m-%dT%H:%M:%S.000Z"

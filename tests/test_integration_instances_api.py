@@ -151,14 +151,21 @@ def test_config_is_validated_against_the_config_schema(api: httpx.Client, contra
 
 
 def test_enum_and_boolean_fields(api: httpx.Client, contract: Contract) -> None:
-    from service_catalog.integrations import registry
+    from typing import Literal
 
-    integ = registry.Integration(
-        descriptor={"name": "t", "config_schema": {
-            "region": {"type": "enum", "required": True, "choices": [
-                {"value": "eu", "display_name": "EU"}, {"value": "us", "display_name": "US"}]},
-            "flag": {"type": "boolean", "default": False}}},
-        connector=None, module="test")
+    from service_catalog.integrations import registry
+    from service_catalog.integrations.connectors.config import ConnectorConfig, setting
+
+    class RegionConfig(ConnectorConfig):
+        region: Literal["eu", "us"] = setting(display_name="Region", description="Where.",
+                                              choices={"eu": "EU", "us": "US"})
+        flag: bool = setting(False, display_name="Flag", description="A flag.")
+
+    integ = registry.Integration(name="t", display_name="T", description="", connector=None,
+                                 config=RegionConfig, module="test")
+    assert integ.config_schema["region"]["choices"] == [
+        {"value": "eu", "display_name": "EU"}, {"value": "us", "display_name": "US"}]
+    assert integ.config_schema["region"]["required"] is True
     assert registry.validate_config(integ, {"region": "eu"}) == {"region": "eu"}
     assert registry.effective_config(integ, {"region": "eu"}) == {"region": "eu", "flag": False}
     assert registry.validate_config(integ, {"region": "us", "flag": True})["flag"] is True

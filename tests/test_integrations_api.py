@@ -11,8 +11,8 @@ import pytest
 from contract import Contract
 from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import ConnectorError, Credential, UpstreamHTTP
-from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
 from service_catalog.testing.inventory_sim import InventorySimulator
+from service_catalog_rest_inventory import RestInventoryConnector
 
 URL = "/v1/integrations"
 

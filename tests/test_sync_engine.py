@@ -3,6 +3,7 @@ SQLite and PostgreSQL. Syncs are requested over HTTP and run by an in-test worke
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 import uuid
@@ -17,11 +18,11 @@ from conftest import LiveServer
 from service_catalog.core.db import Database, utcnow
 from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import EventRecord, ResourceRecord
-from service_catalog.integrations.connectors.rest_inventory import RestInventoryConnector
 from service_catalog.settings import Settings
 from service_catalog.sync.models import SyncPageDigest, SyncState
 from service_catalog.sync.worker import BackgroundWorker, Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
+from service_catalog_rest_inventory import RestInventoryConnector
 from sync_support import ingestion, latest_run, make_instance, resources, sync_now
 
 TOKEN = "inv-secret-7f3a9c"
@@ -235,6 +236,8 @@ def test_renamed_item_keeps_its_id(
 class OwnerWatchingInventory(RestInventoryConnector):
     """The rest-inventory connector plus one derived event: an item's owner changed."""
 
+    derives_events = True
+
     def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
                     ) -> list[EventRecord]:
         owner = (after.integration_data or {}).get("owner")
@@ -251,9 +254,9 @@ def eventful() -> Iterator[str]:
     """A second shipped-like integration whose connector derives events (test plug-in)."""
     base = registry.get_integration("rest-inventory")
     assert base is not None
-    desc = {**base.descriptor, "name": "inventory-events", "display_name": "Inventory Events"}
-    registry.integrations()["inventory-events"] = registry.Integration(
-        descriptor=desc, connector=OwnerWatchingInventory, module=__name__)
+    registry.integrations()["inventory-events"] = dataclasses.replace(
+        base, name="inventory-events", display_name="Inventory Events",
+        connector=OwnerWatchingInventory, module=__name__)
     yield "inventory-events"
     registry.integrations().pop("inventory-events", None)
 
@@ -437,9 +440,8 @@ def test_an_unexpected_error_reports_only_what_was_stored(
         sim: InventorySimulator) -> None:
     base = registry.get_integration("rest-inventory")
     assert base is not None
-    registry.integrations()["inventory-buggy"] = registry.Integration(
-        descriptor={**base.descriptor, "name": "inventory-buggy"},
-        connector=FailingInventory, module=__name__)
+    registry.integrations()["inventory-buggy"] = dataclasses.replace(
+        base, name="inventory-buggy", connector=FailingInventory, module=__name__)
     try:
         resp = api.post("/v1/integration-instances", json={
             "integration_name": "inventory-buggy", "name": "buggy", "display_name": "Buggy",

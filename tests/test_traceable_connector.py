@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from service_catalog.integrations import registry
-from service_catalog.integrations.connectors import traceable_graphql as gql
 from service_catalog.integrations.connectors.base import (
     ConnectorError,
     Credential,
@@ -18,11 +17,9 @@ from service_catalog.integrations.connectors.base import (
     UpstreamHTTP,
     decode_json,
 )
-from service_catalog.integrations.connectors.traceable import (
-    DESCRIPTOR,
-    TraceableConnector,
-)
-from service_catalog.integrations.connectors.traceable_data import (
+from service_catalog.integrations.connectors.traceable import INTEGRATION, TraceableConnector
+from service_catalog.integrations.connectors.traceable import graphql as gql
+from service_catalog.integrations.connectors.traceable.data import (
     ENDPOINTS_LISTED,
     app_url,
     diff_events,
@@ -59,28 +56,28 @@ def sim() -> Iterator[TraceableSimulator]:
 
 
 def test_descriptor_is_a_catalog_integration(contract: Any) -> None:
-    contract.validate(DESCRIPTOR, schema="CatalogIntegration")
+    contract.validate(dict(INTEGRATION.descriptor), schema="CatalogIntegration")
     assert registry.get_integration("traceable") is not None
-    assert DESCRIPTOR["authorization"]["type"] == "multi_key_auth"
-    assert [h["name"] for h in DESCRIPTOR["authorization"]["config"]["headers"]] == [
+    assert INTEGRATION.descriptor["authorization"]["type"] == "multi_key_auth"
+    assert [h["name"] for h in INTEGRATION.descriptor["authorization"]["config"]["headers"]] == [
         "authorization"]
-    cfg = DESCRIPTOR["config_schema"]
+    cfg = INTEGRATION.descriptor["config_schema"]
     assert cfg["include_inactive"]["type"] == "boolean"
     assert cfg["include_inactive"]["default"] is False
     assert cfg["base_url"]["default"] == "https://api.traceable.ai"
     assert cfg["lookback"]["default"] == "7d"
-    rtype = DESCRIPTOR["resource_types"]["traceable_service"]
+    rtype = INTEGRATION.descriptor["resource_types"]["traceable_service"]
     assert rtype["display_name"] == "Traceable Service"
     assert rtype["schema"]["definition"] == {"service_id": "string"}
-    example = DESCRIPTOR["discovery"]["resource_integration_data_examples"]["traceable_service"]
+    example = INTEGRATION.descriptor["discovery"]["resource_integration_data_examples"]["traceable_service"]
     assert set(example["endpoints"]["groups"]) == {
         "risk", "exposure", "authentication", "sensitive_data", "discovery_state"}
-    assert set(DESCRIPTOR["events"]["traceable_service"]) == {
+    assert set(INTEGRATION.descriptor["events"]["traceable_service"]) == {
         "vulnerability_opened", "vulnerability_fixed", "sensitive_endpoint_exposed"}
 
 
 def test_the_discovery_example_has_the_shape_a_sync_produces(sim: TraceableSimulator) -> None:
-    example = DESCRIPTOR["discovery"]["resource_integration_data_examples"]["traceable_service"]
+    example = INTEGRATION.descriptor["discovery"]["resource_integration_data_examples"]["traceable_service"]
     real = records(connector(sim))["svc-00002"].integration_data
     assert real is not None
 

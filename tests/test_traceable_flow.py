@@ -320,3 +320,32 @@ def test_the_endpoints_sub_list(api: httpx.Client, server: LiveServer, settings:
     failed = api.get(f"{RESOURCES}/{res['id']}/endpoints")
     assert failed.status_code == 502 and "HTTP 500" in failed.json()["detail"]
     assert TOKEN not in failed.text
+
+
+def test_endpoints_through_the_generic_children_route(
+        api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator,
+        contract: Any) -> None:
+    iid = install(api, sim)
+    sync(api, settings, server, iid)
+    res = by_service_id(all_resources(api))["svc-00002"]
+    params = {"page[size]": "3", "page[number]": "1"}
+    alias = api.get(f"{RESOURCES}/{res['id']}/endpoints", params=params)
+    generic = api.get(f"{RESOURCES}/{res['id']}/children/endpoints", params=params)
+    assert alias.status_code == generic.status_code == 200, generic.text
+    assert generic.json() == alias.json()
+    assert [e["id"] for e in generic.json()["data"]] == [
+        f"api-00002-00{k}" for k in range(1, 4)]
+    assert generic.json()["meta"]["page"] == {"number": 1, "size": 3, "total": 4}
+    # a kind Traceable does not list
+    problem = contract.check(api.get(f"{RESOURCES}/{res['id']}/children/owners"), 404)
+    assert "[owners]" in problem["detail"] and "endpoints" in problem["detail"]
+    # another integration's resource: neither path offers endpoints
+    custom = api.post("/v1/integration-instances", json={
+        "integration_name": "custom", "name": "pushed", "display_name": "Pushed",
+        "config": {}}).json()
+    pushed = api.post(f"/v1/integration-instances/{custom['id']}/resources", json={
+        "type": "custom_resource", "config": {"id": "c-1"}})
+    assert pushed.status_code == 201, pushed.text
+    for path in ("children/endpoints", "endpoints"):
+        problem = contract.check(api.get(f"{RESOURCES}/{pushed.json()['id']}/{path}"), 404)
+        assert "custom_resource" in problem["detail"] and "[endpoints]" in problem["detail"]

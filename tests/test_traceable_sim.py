@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service_catalog.integrations.connectors import traceable_graphql as gql
+from service_catalog.integrations.connectors.traceable import graphql as gql
 from service_catalog.testing.traceable_sim import TraceableSimulator
 
 TOKEN = "sim-secret-token"

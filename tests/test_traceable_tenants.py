@@ -14,15 +14,15 @@ import httpx
 import pytest
 
 from conftest import LiveServer
-from service_catalog.integrations.connectors import traceable_graphql as gql
 from service_catalog.integrations.connectors.base import (
     ConnectorError,
     Credential,
     ResourceRecord,
     UpstreamHTTP,
 )
-from service_catalog.integrations.connectors.traceable import DESCRIPTOR, TraceableConnector
-from service_catalog.integrations.connectors.traceable_data import (
+from service_catalog.integrations.connectors.traceable import INTEGRATION, TraceableConnector
+from service_catalog.integrations.connectors.traceable import graphql as gql
+from service_catalog.integrations.connectors.traceable.data import (
     app_url,
     integration_data,
     service_link,
@@ -308,7 +308,7 @@ def test_the_discovery_states_option_through_the_api(api: httpx.Client, server: 
 
 def test_the_regional_base_urls_are_offered_and_free_urls_allowed(
         api: httpx.Client, sim: TraceableSimulator) -> None:
-    spec = DESCRIPTOR["config_schema"]["base_url"]
+    spec = INTEGRATION.descriptor["config_schema"]["base_url"]
     assert spec["examples"] == ["https://api.traceable.ai", "https://api.eu.traceable.ai"]
     assert "EU https://api.eu.traceable.ai" in spec["description"]
     listed = api.get("/v1/integrations", params={"filter[name]": "traceable"}).json()

@@ -22,6 +22,7 @@ from service_catalog.core.errors import Problem, install_error_handlers, problem
 from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
+from service_catalog.integrations import registry
 from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.app")
@@ -46,6 +47,8 @@ def _routers() -> list[Any]:
                 continue
             raise
         routers.append(mod.router)
+    # Routes the installed connector packages contribute (Traceable's /v2/catalog/...).
+    routers.extend(registry.contributed_routers())
     return routers
 
 
@@ -54,7 +57,6 @@ _OPTIONAL_ROUTERS = [
     "service_catalog.resources.api",
     "service_catalog.sync.api",
     "service_catalog.events.api",
-    "service_catalog.integrations.v2_api",
     "service_catalog.web.routes",
 ]
 

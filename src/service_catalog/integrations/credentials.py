@@ -42,7 +42,11 @@ from service_catalog.integrations.connectors.base import (
     redact_secrets,
 )
 from service_catalog.integrations.models import AuthConfig, AuthCredential, IntegrationInstance
-from service_catalog.integrations.schemas import CREDENTIAL_TYPES, UpsertOAuthAuthConfig
+from service_catalog.integrations.schemas import (
+    CREDENTIAL_TYPES,
+    CredentialType,
+    UpsertOAuthAuthConfig,
+)
 from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.integrations")
@@ -89,20 +93,13 @@ def credential_to_dict(cred: AuthCredential, inst: IntegrationInstance) -> dict[
     out["verification_error"] = (dict(failure) if isinstance(failure, dict)
                                  and cred.verification != "verified" else None)
     out["upstream_origin"] = public.get("origin")
-    if cred.type == "multi_key_auth":
-        out["config"] = {"headers": [{"name": n} for n in public.get("headers", [])]}
-    elif cred.type == "github_app_installation":
-        out["config"] = {"installation_id": public.get("installation_id", ""),
-                         "app_installed_by": public.get("app_installed_by")}
-    elif cred.type == "aws_role_delegation":
-        out["config"] = {"role_arn": public.get("role_arn", "")}
-    elif cred.type == "oauth":
-        out["config"] = {"grant_type": public.get("grant_type"),
-                         "redirect_uri": public.get("redirect_uri")}
+    kind = CREDENTIAL_TYPES.get(cred.type)
+    if kind is not None:
+        out["config"] = kind.public_view(public)
     return out
 
 
-def _parse_credential(body: Any) -> Any:
+def _parse_credential(body: Any) -> CredentialType:
     if not isinstance(body, dict):
         raise bad_request("Invalid request: body must be an object", "body", "must be an object",
                           rule="is_object")
@@ -122,27 +119,9 @@ def _parse_credential(body: Any) -> Any:
         raise validation_problem(list(exc.errors())) from None
 
 
-def _split_secret(parsed: Any) -> tuple[dict[str, Any], dict[str, Any], Credential]:
-    """(public parts, secret parts, in-memory Credential) of a parsed credential body."""
-    cfg = parsed.config
-    if parsed.type == "multi_key_auth":
-        headers = {h.name: h.key for h in cfg.headers}
-        return ({"headers": list(headers)}, {"headers": headers},
-                Credential(type=parsed.type, headers=headers))
-    if parsed.type == "oauth":
-        public = {"grant_type": cfg.grant_type, "redirect_uri": cfg.redirect_uri}
-        return public, {"code": cfg.code}, Credential(type=parsed.type,
-                                                      values={**public, "code": cfg.code})
-    if parsed.type == "github_app_installation":
-        public = {"installation_id": cfg.installation_id, "app_installed_by": cfg.app_installed_by}
-        return public, {"code": cfg.code}, Credential(type=parsed.type,
-                                                      values={**public, "code": cfg.code})
-    public = {"role_arn": cfg.role_arn}
-    return public, {}, Credential(type=parsed.type, values=dict(public))
-
-
-def _check_fits(integ: registry.Integration, parsed: Any) -> None:
-    """The credential's type and header names must be what the integration declares."""
+def _check_fits(integ: registry.Integration, parsed: CredentialType) -> None:
+    """The credential's type (and what the type checks, e.g. header names) must be what
+    the integration declares."""
     want = integ.auth_type
     if want is None:
         return
@@ -150,25 +129,7 @@ def _check_fits(integ: registry.Integration, parsed: Any) -> None:
         raise bad_request(f"Invalid request: integration {integ.name} takes a {want} credential",
                           "type", f"must be {want} for integration {integ.name}", rule="enum",
                           choices=[want])
-    if want == "multi_key_auth":
-        declared = {h.lower(): h for h in integ.auth_headers}
-        given = [h.name for h in parsed.config.headers]
-        lowered = [g.lower() for g in given]
-        for i, name in enumerate(given):
-            if name.lower() not in declared:
-                raise bad_request(
-                    f"Invalid request: header [{name}] is not one integration {integ.name} uses "
-                    f"(expected: {', '.join(declared.values())})",
-                    f"config.headers.{i}.name", f"must be one of {', '.join(declared.values())}",
-                    rule="enum", choices=list(declared.values()))
-            if name.lower() in lowered[:i]:
-                raise bad_request(f"Invalid request: header [{name}] is given twice",
-                                  f"config.headers.{i}.name", "is given twice", rule="invalid")
-        for low, name in declared.items():
-            if low not in lowered:
-                raise bad_request(f"Invalid request: header [{name}] is required by integration "
-                                  f"{integ.name}", "config.headers", f"must include [{name}]",
-                                  rule="required")
+    parsed.check_fits(integ)
 
 
 #: Longest reason kept for a failed verification (the upstream's words are an excerpt).
@@ -266,7 +227,8 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
     parsed = _parse_credential(body)
     integ = _integration(inst.integration_name)
     _check_fits(integ, parsed)
-    public, secret, credential = _split_secret(parsed)
+    public, secret = parsed.split()
+    credential = parsed.credential(public, secret)
     origin = registry.instance_origin(inst)
     if origin is not None:
         public["origin"] = credential.origin = origin
@@ -363,10 +325,10 @@ def load_credential(session: Session, instance: IntegrationInstance, *,
     # the instance's (which cannot change while the credential exists).
     origin = public.pop("origin", None) or registry.instance_origin(instance)
     public.pop("verification", None)
-    if cred.type == "multi_key_auth":
-        return Credential(type=cred.type, headers=dict(secret.get("headers") or {}),
-                          origin=origin)
-    return Credential(type=cred.type, values={**public, **(secret or {})}, origin=origin)
+    kind = CREDENTIAL_TYPES.get(cred.type)
+    if kind is None:  # a type this catalog no longer knows: its parts as they are
+        return Credential(type=cred.type, values={**public, **(secret or {})}, origin=origin)
+    return kind.credential(public, secret or {}, origin)
 
 
 def taint_credential(session: Session, instance: IntegrationInstance, reason: str, *,

@@ -1,114 +1,72 @@
-"""The integrations we ship, discovered from :mod:`service_catalog.integrations.connectors`.
+"""The installed integrations, found through the ``service_catalog.connectors`` entry points.
 
-Each connector module exposes ``DESCRIPTOR`` (a dict shaped like the contract's
-``CatalogIntegration``) and ``CONNECTOR`` (a :class:`Connector` subclass, or None for a
-push-only integration). Adding an integration is adding one module; nothing else lists
-them. This module also validates an instance's ``config`` against its integration's
-``config_schema``.
+Every connector package (built in, or shipped as a distribution of its own) names one
+:class:`~service_catalog.integrations.connectors.base.Integration` in that entry-point
+group (``pyproject.toml``: ``[project.entry-points."service_catalog.connectors"]``, the
+entry point's name being the integration's); adding an integration is adding a package and
+that one line. This module also checks an instance's ``config`` against its integration's
+config model.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import pkgutil
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from service_catalog.core import outbound
 from service_catalog.core.errors import Problem
-from service_catalog.integrations import connectors as connectors_pkg
-from service_catalog.integrations.connectors.base import Connector, Credential, UpstreamHTTP
+from service_catalog.integrations.connectors.base import (
+    DESCRIPTOR_KEYS,
+    Connector,
+    Credential,
+    Integration,
+    UpstreamHTTP,
+)
+from service_catalog.integrations.connectors.config import config_faults
 
 if TYPE_CHECKING:
     from service_catalog.integrations.models import IntegrationInstance
 
 log = logging.getLogger("service_catalog.integrations")
 
-REQUIRED_KEYS = ("name", "display_name", "description", "built_in", "version", "visibility",
-                 "authorization", "config_schema", "resource_types", "discovery",
-                 "api_spec_provider", "events")
-FIELD_TYPES = ("string", "enum", "boolean", "integer")
-MAX_STRING = 2048
-
-
-@dataclass(frozen=True)
-class Integration:
-    """One shipped integration: its descriptor and its connector class (None: push-only)."""
-
-    descriptor: Mapping[str, Any]
-    connector: type[Connector] | None
-    module: str
-
-    @property
-    def name(self) -> str:
-        """The integration's machine name."""
-        return str(self.descriptor["name"])
-
-    @property
-    def display_name(self) -> str:
-        """The integration's display name."""
-        return str(self.descriptor["display_name"])
-
-    @property
-    def auth_type(self) -> str | None:
-        """The credential type the integration takes (``multi_key_auth``...), or None."""
-        auth = self.descriptor.get("authorization")
-        return str(auth["type"]) if isinstance(auth, Mapping) and auth.get("type") else None
-
-    @property
-    def auth_headers(self) -> list[str]:
-        """The header names a ``multi_key_auth`` integration expects."""
-        auth = self.descriptor.get("authorization") or {}
-        headers = (auth.get("config") or {}).get("headers") or []
-        return [str(h["name"]) for h in headers]
-
-    @property
-    def config_schema(self) -> Mapping[str, Any]:
-        """The integration's config fields by name."""
-        return self.descriptor.get("config_schema") or {}
-
-    @property
-    def push_only(self) -> bool:
-        """True when nothing is polled (no connector): authorized without a credential."""
-        return self.connector is None
-
+#: The entry-point group connector packages register in.
+ENTRY_POINT_GROUP = "service_catalog.connectors"
+REQUIRED_KEYS = DESCRIPTOR_KEYS
 
 _cache: dict[str, Integration] | None = None
 _lock = threading.Lock()
 
 
-def _check_descriptor(desc: Any, module: str) -> None:
-    if not isinstance(desc, Mapping):
-        raise TypeError(f"{module}.DESCRIPTOR must be a dict")
-    missing = [k for k in REQUIRED_KEYS if k not in desc]
-    if missing:
-        raise TypeError(f"{module}.DESCRIPTOR lacks {', '.join(missing)}")
-    for key, spec in (desc["config_schema"] or {}).items():
-        if not isinstance(spec, Mapping) or spec.get("type") not in FIELD_TYPES:
-            raise TypeError(f"{module}.DESCRIPTOR config_schema.{key} has no known type")
-
-
 def _discover() -> dict[str, Integration]:
     found: dict[str, Integration] = {}
-    for info in pkgutil.iter_modules(connectors_pkg.__path__):
-        if info.name.startswith("_") or info.name == "base":
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            integ = ep.load()
+        except Exception:  # a broken third-party package must not take the catalog down
+            log.exception("connector entry point %s (%s) cannot be loaded", ep.name, ep.value)
             continue
-        modname = f"{connectors_pkg.__name__}.{info.name}"
-        module = importlib.import_module(modname)
-        desc = getattr(module, "DESCRIPTOR", None)
-        if desc is None:
+        if not isinstance(integ, Integration):
+            log.error("connector entry point %s (%s) is not an Integration", ep.name, ep.value)
             continue
-        _check_descriptor(desc, modname)
-        connector = getattr(module, "CONNECTOR", None)
-        integ = Integration(descriptor=desc, connector=connector, module=modname)
+        if integ.name != ep.name:
+            log.error("connector entry point %s names integration %s; the names must match",
+                      ep.name, integ.name)
+            continue
         if integ.name in found:
-            raise TypeError(f"integration {integ.name} is defined twice ({modname}, "
-                            f"{found[integ.name].module})")
-        found[integ.name] = integ
+            log.error("integration %s is registered twice (%s, %s); the first one counts",
+                      integ.name, found[integ.name].module or "?", ep.value)
+            continue
+        found[integ.name] = integ if integ.module else _with_module(integ, ep.value)
     return found
+
+
+def _with_module(integ: Integration, where: str) -> Integration:
+    object.__setattr__(integ, "module", where)  # where it was found, for messages
+    return integ
 
 
 def integrations() -> dict[str, Integration]:
@@ -122,7 +80,8 @@ def integrations() -> dict[str, Integration]:
 
 
 def reload() -> dict[str, Integration]:
-    """Discover the connector modules again (after adding one at runtime, e.g. in tests)."""
+    """Read the entry points again (after installing a connector at runtime, e.g. in
+    tests)."""
     global _cache
     with _lock:
         _cache = _discover()
@@ -134,6 +93,14 @@ def get_integration(name: str) -> Integration | None:
     return integrations().get(name)
 
 
+def resource_types_for(name: str, config: Mapping[str, Any] | None
+                       ) -> Mapping[str, Any] | None:
+    """The resource types (name -> declaration) an instance of integration ``name`` with
+    ``config`` holds; None when the integration is not installed."""
+    integ = get_integration(name)
+    return integ.resource_types_for(config) if integ else None
+
+
 def get_descriptor(name: str) -> dict[str, Any] | None:
     """The ``CatalogIntegration`` descriptor of ``name``, or None."""
     integ = get_integration(name)
@@ -143,6 +110,17 @@ def get_descriptor(name: str) -> dict[str, Any] | None:
 def list_integrations() -> list[Integration]:
     """Every shipped integration, by display name."""
     return sorted(integrations().values(), key=lambda i: (i.display_name, i.name))
+
+
+def contributed_routers() -> list[Any]:
+    """The FastAPI routers the installed integrations contribute (each one's declared
+    ``routes``, ``"module:attribute"``), imported here, by the app only."""
+    out: list[Any] = []
+    for integ in list_integrations():
+        if integ.routes:
+            module, _, attr = integ.routes.partition(":")
+            out.append(getattr(importlib.import_module(module), attr or "router"))
+    return out
 
 
 def display_name_of(name: str) -> str:
@@ -196,43 +174,12 @@ def instance_origin(instance: IntegrationInstance) -> str | None:
 # --- config validation ----------------------------------------------------------------
 
 
-def _param(key: str, rule: str, reason: str, **extra: Any) -> dict[str, Any]:
-    return {"field": f"config.{key}", "rule": rule, "reason": reason, "source": "body", **extra}
-
-
-def _check_value(key: str, spec: Mapping[str, Any], value: Any) -> dict[str, Any] | None:
-    ftype = spec.get("type")
-    if ftype == "string":
-        if not isinstance(value, str):
-            return _param(key, "is_string", "must be a string")
-        if len(value) > MAX_STRING:
-            return _param(key, "max_length", f"must not have more than {MAX_STRING} characters",
-                          maximum=MAX_STRING)
-    elif ftype == "boolean":
-        if not isinstance(value, bool):
-            return _param(key, "is_boolean", "must be a boolean")
-    elif ftype == "integer":
-        if not isinstance(value, int) or isinstance(value, bool):
-            return _param(key, "is_integer", "must be an integer")
-        if "minimum" in spec and value < spec["minimum"]:
-            return _param(key, "min", f"must be at least {spec['minimum']}",
-                          minimum=spec["minimum"])
-        if "maximum" in spec and value > spec["maximum"]:
-            return _param(key, "max", f"must be at most {spec['maximum']}",
-                          maximum=spec["maximum"])
-    elif ftype == "enum":
-        choices = [str(c["value"]) for c in spec.get("choices") or []]
-        if not isinstance(value, str) or value not in choices:
-            return _param(key, "enum", f"must be one of {', '.join(choices)}", choices=choices)
-    return None
-
-
 def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
                     current: Mapping[str, Any] | None = None, authorized: bool = False
                     ) -> dict[str, Any]:
-    """The instance config ``config`` checked against the integration's config_schema.
+    """The instance config ``config`` checked against the integration's config model.
 
-    Types, enum choices and required fields are checked; unknown keys are refused
+    Types, bounds, enum choices and required fields are checked; unknown keys are refused
     (``unknown_property``); a null value counts as missing; a ``base_url`` must pass the
     outbound policy (:mod:`service_catalog.core.outbound`). The result holds what was
     given, as given: defaults are not written into it (:func:`effective_config` applies
@@ -242,39 +189,30 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
     every fault.
     """
     schema = integ.config_schema
-    given = dict(config or {})
-    problems: list[dict[str, Any]] = []
-    for key in given:
-        if key not in schema:
-            known = ", ".join(schema) or "none"
-            problems.append(_param(key, "unknown_property",
-                                   f"is not a config field of integration {integ.name} "
-                                   f"(known: {known})"))
-    out: dict[str, Any] = {}
+    # A null value counts as missing; an unknown key is refused whatever its value.
+    given = {k: v for k, v in (config or {}).items() if v is not None or k not in schema}
+    problems = config_faults(integ.config, given, integ.name)
+    faulty = {p["field"] for p in problems}
     for key, spec in schema.items():
-        value = given.get(key)
-        if value is None:
-            if "default" not in spec and spec.get("required"):
-                problems.append(_param(key, "required", "is a required config field"))
-            continue
-        fault = _check_value(key, spec, value)
-        if fault is None and key == "base_url" and spec.get("type") == "string":
+        if key == "base_url" and spec.get("type") == "string" and key in given and \
+                f"config.{key}" not in faulty:
             try:
-                outbound.check_base_url(value)
+                outbound.check_base_url(given[key])
             except outbound.OutboundRefused as exc:
-                fault = _param(key, "invalid", str(exc))
-        if fault:
-            problems.append(fault)
-            continue
-        out[key] = value
+                problems.append({"field": f"config.{key}", "rule": "invalid",
+                                 "reason": str(exc), "source": "body"})
+    order = {f"config.{key}": i for i, key in enumerate(schema)}
+    problems.sort(key=lambda p: (p["rule"] != "unknown_property", order.get(p["field"], -1)))
+    out = {k: v for k, v in given.items() if k in schema}
     if current is not None and authorized:
         after, before = effective_config(integ, out), effective_config(integ, current)
         for key, spec in schema.items():
             if spec.get("mutable_condition") == "unauthorized" and \
                     after.get(key) != before.get(key):
-                problems.append(_param(key, "invalid",
-                                       "cannot change while the instance is authorized; "
-                                       "delete its auth credential first"))
+                problems.append({"field": f"config.{key}", "rule": "invalid",
+                                 "reason": "cannot change while the instance is authorized; "
+                                           "delete its auth credential first",
+                                 "source": "body"})
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -283,6 +221,8 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
     return out
 
 
-__all__ = ["Integration", "connector_for", "display_name_of", "effective_config",
-           "get_descriptor", "get_integration", "instance_origin", "integrations",
-           "list_integrations", "reload", "upstream_origin", "validate_config"]
+__all__ = ["ENTRY_POINT_GROUP", "Integration", "connector_for", "contributed_routers",
+           "display_name_of",
+           "effective_config", "get_descriptor", "get_integration", "instance_origin",
+           "integrations", "list_integrations", "reload", "resource_types_for",
+           "upstream_origin", "validate_config"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -18,7 +19,9 @@ from pydantic import (
 )
 
 from service_catalog.catalog_services.schemas import PaginatedMeta
+from service_catalog.core.errors import bad_request
 from service_catalog.core.validation import check_labels
+from service_catalog.integrations.connectors.base import Credential, Integration
 
 MachineName = Annotated[
     str, StringConstraints(min_length=1, max_length=120, pattern=r"^[0-9a-z.-]+$", strict=True)
@@ -186,13 +189,91 @@ class MultiKeyAuthConfig(BaseModel):
     headers: list[KeyAuthHeader] = Field(min_length=1, max_length=20)
 
 
-class CreateMultiKeyAuthCredential(BaseModel):
-    """Body of a ``multi_key_auth`` credential."""
+class CredentialType(BaseModel):
+    """A credential type: the body that creates one, and how it splits into a public view
+    (stored in clear, shown) and a secret (stored encrypted, never shown), and how the two
+    become the in-memory :class:`Credential` a connector uses."""
 
     model_config = ConfigDict(extra="forbid")
 
+    #: The fields of ``config`` a read of the credential shows (from its public part).
+    shown: ClassVar[tuple[str, ...]] = ()
+    #: The fields of ``config`` that are secret.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    type: str
+    config: Any
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(public part, secret part) of this body."""
+        values = self.config.model_dump(mode="json")
+        return ({k: v for k, v in values.items() if k not in self.secret_fields},
+                {k: values[k] for k in self.secret_fields})
+
+    @classmethod
+    def public_view(cls, public: Mapping[str, Any]) -> dict[str, Any]:
+        """The credential's ``config`` as a read shows it: its public part only."""
+        return {k: public.get(k) for k in cls.shown}
+
+    @classmethod
+    def credential(cls, public: Mapping[str, Any], secret: Mapping[str, Any],
+                   origin: str | None = None) -> Credential:
+        """The in-memory credential of a stored (or just split) public and secret part."""
+        return Credential(type=cls.type_name(), values={**public, **secret}, origin=origin)
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The ``type`` this class stands for (its ``Literal``)."""
+        return str(get_args(cls.model_fields["type"].annotation)[0])
+
+    def check_fits(self, integ: Integration) -> None:
+        """400 unless the integration takes this credential (its type is checked by the
+        caller); a type with more to check overrides this."""
+
+
+class CreateMultiKeyAuthCredential(CredentialType):
+    """Body of a ``multi_key_auth`` credential: header names public, values secret."""
+
     type: Literal["multi_key_auth"]
     config: MultiKeyAuthConfig
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Header names public, header values secret."""
+        headers = {h.name: h.key for h in self.config.headers}
+        return {"headers": list(headers)}, {"headers": headers}
+
+    @classmethod
+    def public_view(cls, public: Mapping[str, Any]) -> dict[str, Any]:
+        """The header names."""
+        return {"headers": [{"name": n} for n in public.get("headers", [])]}
+
+    @classmethod
+    def credential(cls, public: Mapping[str, Any], secret: Mapping[str, Any],
+                   origin: str | None = None) -> Credential:
+        """The headers by name, with their values."""
+        return Credential(type="multi_key_auth", headers=dict(secret.get("headers") or {}),
+                          origin=origin)
+
+    def check_fits(self, integ: Integration) -> None:
+        """Exactly the header names the integration declares (any case), each once."""
+        declared = {h.lower(): h for h in integ.auth_headers}
+        given = [h.name for h in self.config.headers]
+        lowered = [g.lower() for g in given]
+        for i, name in enumerate(given):
+            if name.lower() not in declared:
+                raise bad_request(
+                    f"Invalid request: header [{name}] is not one integration {integ.name} uses "
+                    f"(expected: {', '.join(declared.values())})",
+                    f"config.headers.{i}.name", f"must be one of {', '.join(declared.values())}",
+                    rule="enum", choices=list(declared.values()))
+            if name.lower() in lowered[:i]:
+                raise bad_request(f"Invalid request: header [{name}] is given twice",
+                                  f"config.headers.{i}.name", "is given twice", rule="invalid")
+        for low, name in declared.items():
+            if low not in lowered:
+                raise bad_request(f"Invalid request: header [{name}] is required by integration "
+                                  f"{integ.name}", "config.headers", f"must include [{name}]",
+                                  rule="required")
 
 
 class OAuthCredentialConfig(BaseModel):
@@ -205,10 +286,11 @@ class OAuthCredentialConfig(BaseModel):
     redirect_uri: HttpUrl
 
 
-class CreateOAuthCredential(BaseModel):
-    """Body of an ``oauth`` credential."""
+class CreateOAuthCredential(CredentialType):
+    """Body of an ``oauth`` credential: the code secret."""
 
-    model_config = ConfigDict(extra="forbid")
+    shown = ("grant_type", "redirect_uri")
+    secret_fields = ("code",)
 
     type: Literal["oauth"]
     config: OAuthCredentialConfig
@@ -224,10 +306,11 @@ class GitHubAppInstallationConfig(BaseModel):
     app_installed_by: ShortText | None = None
 
 
-class CreateGitHubAppInstallationCredential(BaseModel):
-    """Body of a ``github_app_installation`` credential."""
+class CreateGitHubAppInstallationCredential(CredentialType):
+    """Body of a ``github_app_installation`` credential: the code secret."""
 
-    model_config = ConfigDict(extra="forbid")
+    shown = ("installation_id", "app_installed_by")
+    secret_fields = ("code",)
 
     type: Literal["github_app_installation"]
     config: GitHubAppInstallationConfig
@@ -242,16 +325,17 @@ class AWSRoleDelegationConfig(BaseModel):
                                                pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/.+$")]
 
 
-class CreateAWSRoleDelegationAuthCredential(BaseModel):
-    """Body of an ``aws_role_delegation`` credential."""
+class CreateAWSRoleDelegationAuthCredential(CredentialType):
+    """Body of an ``aws_role_delegation`` credential: nothing secret (a role to assume)."""
 
-    model_config = ConfigDict(extra="forbid")
+    shown = ("role_arn",)
 
     type: Literal["aws_role_delegation"]
     config: AWSRoleDelegationConfig
 
 
-CREDENTIAL_TYPES: dict[str, type[BaseModel]] = {
+#: Every credential type by its ``type``.
+CREDENTIAL_TYPES: dict[str, type[CredentialType]] = {
     "multi_key_auth": CreateMultiKeyAuthCredential,
     "oauth": CreateOAuthCredential,
     "github_app_installation": CreateGitHubAppInstallationCredential,

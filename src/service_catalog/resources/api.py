@@ -15,6 +15,7 @@ from service_catalog.core.deps import CtxDep
 from service_catalog.core.openapi import PROBLEMS, filter_param, list_params
 from service_catalog.core.render import json_response
 from service_catalog.resources import service
+from service_catalog.resources.children import PAGE_PARAMS, children_page
 from service_catalog.resources.schemas import (
     ResourceInitialize,
     ResourceList,
@@ -72,6 +73,17 @@ def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
     return json_response(service.to_dict(ctx.session,
                                          service.get_resource(ctx.session, resource_id=id)))
+
+
+@resources.get("/resources/{id}/children/{kind}", responses=PROBLEMS,
+               operation_id="list-resource-children", summary="List a Resource's children",
+               openapi_extra={"parameters": PAGE_PARAMS})
+def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
+    """A page of the resource's children of ``kind`` (e.g. a Traceable Service's
+    ``endpoints``), read from the upstream now; 404 when its connector lists no such
+    children."""
+    return json_response(children_page(ctx.session, resource_id=id, kind=kind, query=ctx.query,
+                                       settings=ctx.request.app.state.settings))
 
 
 @resources.post("/integration-instances/{id}/resources", status_code=201,

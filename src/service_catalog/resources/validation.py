@@ -50,15 +50,12 @@ def check_resource(instance: IntegrationInstance, type_: str, config: dict[str, 
     prefixes the reported field names (``data.3.``)."""
     no_nul(type_, f"{field}type")
     json_checked(config, f"{field}config", limit=MAX_CONFIG_BYTES)
-    desc = descriptor_of(instance.integration_name)
-    types = desc.get("resource_types") if desc else None
-    if not isinstance(types, dict):
+    # The integration says which types an instance with this config holds.
+    types = registry.resource_types_for(instance.integration_name, instance.config)
+    if types is None:
         return  # unknown integration: nothing to check against
-    configured = (instance.config or {}).get("resource_type")
     if type_ not in types:
-        allowed = sorted({*types, *([configured] if isinstance(configured, str) else [])})
-        if type_ == configured:
-            return
+        allowed = sorted(types)
         raise bad_request(
             f"Invalid request: {field}type [{type_}] is not a resource type of integration "
             f"[{instance.integration_name}]; use one of {', '.join(allowed)}",

@@ -33,12 +33,8 @@ from sqlalchemy.orm import Session
 
 from service_catalog.core.db import Database, utcnow
 from service_catalog.events.service import record_integration_events
-from service_catalog.integrations.connectors.base import (
-    Connector,
-    ConnectorError,
-    UpstreamHTTP,
-    fewer_gc_passes,
-)
+from service_catalog.integrations.connections import build_connector
+from service_catalog.integrations.connectors.base import Connector, ConnectorError
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ingest import (
     KnownResources,
@@ -51,6 +47,7 @@ from service_catalog.resources.ingest import (
 )
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.settings import Settings
+from service_catalog.sync.gc import fewer_gc_passes
 from service_catalog.sync.pages import PageMemo
 from service_catalog.sync.service import Outcome
 
@@ -105,28 +102,6 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
-
-
-def build_connector(session: Session, instance: IntegrationInstance, settings: Settings
-                    ) -> Connector | None:
-    """The instance's connector from the registry, with its decrypted credential and an
-    HTTP client using the configured timeout and retries; None for a push-only integration.
-    ConnectorError('config') when the integration is not installed."""
-    from service_catalog.integrations import registry
-    from service_catalog.integrations.credentials import load_credential
-
-    credential = load_credential(session, instance, settings=settings)
-    http = UpstreamHTTP(timeout=settings.connector_timeout_seconds,
-                        retries=settings.connector_retries)
-    try:
-        return registry.connector_for(instance, credential, http=http)
-    except LookupError:
-        http.close()
-        raise ConnectorError(
-            "config", f"The integration [{instance.integration_name}] of this instance is not "
-                      "installed in this catalog",
-            remediation="Install a catalog version that ships this integration, or delete "
-                        "the instance.") from None
 
 
 def _prefetch(batches: Iterator[T], depth: int = 2,
@@ -342,9 +317,9 @@ def _record_events(ctx: SyncContext, session: Session, changes: list[ResourceCha
 
 
 def derives_events(connector: Connector) -> bool:
-    """Whether the connector derives integration events (overrides ``diff_events``);
+    """Whether the connector derives integration events (it declares ``derives_events``);
     when not, a sync neither reads the stored data of changed resources nor calls it."""
-    return type(connector).diff_events is not Connector.diff_events
+    return connector.derives_events
 
 
 def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[str]) -> int:
@@ -487,4 +462,4 @@ def _connector_failure(db: Database, settings: Settings, instance_id: uuid.UUID,
                     reason=message, remediation=remediation, retry_after=exc.retry_after)
 
 
-__all__ = ["LeaseLost", "Progress", "build_connector", "run_sync"]
+__all__ = ["LeaseLost", "Progress", "run_sync"]

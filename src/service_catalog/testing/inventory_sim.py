@@ -1,7 +1,7 @@
 """A simulator of the ``rest-inventory`` upstream: a real HTTP server on loopback.
 
 Used by tests, benchmarks and the demo; never by production code. It serves the small
-JSON API that :mod:`service_catalog.integrations.connectors.rest_inventory` calls::
+JSON API that :mod:`service_catalog_rest_inventory` calls::
 
     GET /whoami                        -> 200 {"name": "inventory-bot"}
     GET /items?page=N&per_page=M       -> 200 {"items": [...], "page": N, "per_page": M,

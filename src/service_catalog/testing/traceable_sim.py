@@ -85,7 +85,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
-from service_catalog.integrations.connectors.traceable_graphql import subset_schema
+from service_catalog.integrations.connectors.traceable.graphql import subset_schema
 from service_catalog.testing.traceable_tenant import VULN_FIELD_TYPES, Tenant
 
 __all__ = ["TraceableSimulator"]

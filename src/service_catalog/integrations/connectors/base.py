@@ -1,9 +1,21 @@
-"""The contract between the sync engine and a connector, and the HTTP plumbing connectors share.
+"""The contract between the catalog and a connector, and the HTTP plumbing connectors share.
 
-The sync engine knows only this module: it builds a connector from an instance's
-config and decrypted credential, asks it to ``verify()``, streams ``discover()``
-batches into storage, and asks ``diff_events()`` which integration events a change
-in a resource means. A connector never touches the database.
+A connector package declares one :class:`Integration` (its descriptor, its config model,
+its :class:`Connector` class, the routes it contributes) and names it in the
+``service_catalog.connectors`` entry-point group; :mod:`service_catalog.integrations.registry`
+finds it there. The catalog knows only this module: it builds a connector from an
+instance's config and decrypted credential, asks it to ``verify()``, streams
+``discover()`` batches into storage and uses the optional capabilities a connector
+declares (never guessed from which methods it overrides):
+
+* ``derives_events``: :meth:`Connector.diff_events` says which integration events a
+  change in a resource means;
+* ``child_kinds``: :meth:`Connector.list_children` pages through a resource's children
+  (``GET /v1/resources/{id}/children/{kind}``);
+* ``polls_events``: :meth:`Connector.poll_events` lists the upstream's events since a time;
+* ``Integration.routes``: an ``APIRouter`` the app mounts.
+
+A connector never touches the database.
 """
 
 from __future__ import annotations
@@ -11,13 +23,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
-import gc
 import hashlib
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, quote_plus
@@ -26,6 +35,7 @@ import httpx
 import orjson
 
 from service_catalog.core.outbound import OutboundPolicy, OutboundRefused, current_policy, origin_of
+from service_catalog.integrations.connectors.config import ConnectorConfig, NoConfig, config_schema
 
 
 @dataclass
@@ -197,13 +207,39 @@ class ConnectorError(Exception):
         self.status = status
 
 
+@dataclass(frozen=True, slots=True)
+class ChildPage:
+    """One page of a resource's children, read from the upstream, and how many there are."""
+
+    items: list[dict[str, Any]]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolledEvent:
+    """An event the upstream reported about one of its objects (``poll_events``): the
+    resource it concerns, by type and config as ``discover()`` reports it."""
+
+    resource_type: str
+    resource_config: dict[str, Any]
+    event: EventRecord
+
+
 class Connector(ABC):
-    """What every integration implements. Subclasses set ``integration_name``."""
+    """What every polled integration implements. Subclasses set ``integration_name`` and
+    declare the optional capabilities they have (see the module doc)."""
 
     integration_name: ClassVar[str]
     #: Bump when the same upstream bytes would give different records (what a connector
     #: builds changed): page digests remembered by an older version then no longer match.
     records_version: ClassVar[int] = 1
+    #: True when :meth:`diff_events` derives events; when False a sync neither reads the
+    #: stored data of changed resources nor calls it.
+    derives_events: ClassVar[bool] = False
+    #: The children :meth:`list_children` lists, by resource type: ``{type: (kind, ...)}``.
+    child_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: True when :meth:`poll_events` lists the upstream's events since a time.
+    polls_events: ClassVar[bool] = False
 
     def __init__(self, *, config: Mapping[str, Any], credential: Credential | None,
                  http: UpstreamHTTP | None = None) -> None:
@@ -230,42 +266,99 @@ class Connector(ABC):
     def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
                     ) -> list[EventRecord]:
         """Integration events that the change from ``before`` (stored integration_data, or
-        None for a new resource) to ``after`` means. Default: none."""
+        None for a new resource) to ``after`` means (when ``derives_events``)."""
         return []
+
+    def list_children(self, resource_type: str, resource_config: Mapping[str, Any], kind: str,
+                      *, limit: int, offset: int) -> ChildPage:
+        """One page of a resource's children of ``kind`` (one of ``child_kinds[type]``),
+        straight from the upstream; ConnectorError when it fails."""
+        raise NotImplementedError(f"{type(self).__name__} lists no children")
+
+    def poll_events(self, since: dt.datetime | None) -> Iterator[PolledEvent]:
+        """The upstream's events since ``since`` (None: as far back as it keeps them),
+        when ``polls_events``; ConnectorError when it fails."""
+        raise NotImplementedError(f"{type(self).__name__} polls no events")
 
     def close(self) -> None:
         """Release HTTP connections."""
         self.http.close()
 
 
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] = (700, 10, 10)
+#: The descriptor keys, in the order ``GET /v1/integrations`` shows them.
+DESCRIPTOR_KEYS = ("name", "display_name", "description", "built_in", "version", "visibility",
+                   "authorization", "config_schema", "resource_types", "discovery",
+                   "api_spec_provider", "events")
 
 
-@contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """Raise the cyclic GC's first threshold while a sync runs.
+@dataclass(frozen=True, eq=False)
+class Integration:
+    """What a connector package declares (and names in the ``service_catalog.connectors``
+    entry-point group): its descriptor, shaped like the contract's ``CatalogIntegration``,
+    with ``config_schema`` generated from ``config``; its connector class (None: a
+    push-only integration, nothing polled); and the routes it contributes
+    (``"module:attribute"`` of a FastAPI ``APIRouter``, imported only by the app)."""
 
-    A sync allocates millions of containers (decoded pages, records, rows to write) that
-    live a while (a page, or a Traceable tenant's per-service aggregates); with the
-    default threshold (700) the collector walks them over and over: a third of a
-    Traceable sync's CPU, and of a rest-inventory connector's. Nothing a sync allocates
-    forms cycles; the threshold goes back when the last running sync ends (process-wide,
-    so counted across threads). The engine runs every sync under it."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], 200_000), _gc_saved[1], max(_gc_saved[2], 100))
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_saved)
+    name: str
+    display_name: str
+    description: str
+    connector: type[Connector] | None
+    config: type[ConnectorConfig] = NoConfig
+    authorization: Mapping[str, Any] | None = None
+    resource_types: Mapping[str, Any] = field(default_factory=dict)
+    discovery: Mapping[str, Any] | None = None
+    events: Mapping[str, Any] | None = None
+    built_in: bool = False
+    version: str = "v1"
+    visibility: str = "public"
+    api_spec_provider: Mapping[str, Any] | None = None
+    routes: str | None = None
+    #: Where it was found (the entry point's value), for messages.
+    module: str = ""
+    descriptor: Mapping[str, Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        values = {"name": self.name, "display_name": self.display_name,
+                  "description": self.description, "built_in": self.built_in,
+                  "version": self.version, "visibility": self.visibility,
+                  "authorization": self.authorization, "config_schema": config_schema(self.config),
+                  "resource_types": self.resource_types, "discovery": self.discovery,
+                  "api_spec_provider": self.api_spec_provider, "events": self.events}
+        object.__setattr__(self, "descriptor", {k: values[k] for k in DESCRIPTOR_KEYS})
+
+    @property
+    def auth_type(self) -> str | None:
+        """The credential type the integration takes (``multi_key_auth``...), or None."""
+        auth = self.authorization
+        return str(auth["type"]) if isinstance(auth, Mapping) and auth.get("type") else None
+
+    @property
+    def auth_headers(self) -> list[str]:
+        """The header names a ``multi_key_auth`` integration expects."""
+        auth = self.authorization or {}
+        headers = (auth.get("config") or {}).get("headers") or []
+        return [str(h["name"]) for h in headers]
+
+    @property
+    def config_schema(self) -> Mapping[str, Any]:
+        """The integration's config fields by name (generated from ``config``)."""
+        return self.descriptor["config_schema"]  # type: ignore[no-any-return]
+
+    @property
+    def push_only(self) -> bool:
+        """True when nothing is polled (no connector): authorized without a credential."""
+        return self.connector is None
+
+    def resource_types_for(self, config: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        """The resource types an instance with ``config`` holds, by name, with their
+        schema: the declared ones. An integration whose instances choose a type of their
+        own overrides this."""
+        return self.resource_types
+
+    def child_kinds(self, resource_type: str) -> tuple[str, ...]:
+        """The kinds of children the connector lists for a resource of ``resource_type``."""
+        return tuple(self.connector.child_kinds.get(resource_type, ())) if self.connector \
+            else ()
 
 
 def decode_json(content: bytes) -> Any:

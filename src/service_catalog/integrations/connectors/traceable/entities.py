@@ -1,6 +1,8 @@
-"""The seed's Traceable "entities": import a Traceable service, map it, list its endpoints.
+"""The seed's Traceable "entities": import a Traceable service, map it to a catalog service.
 
-Service functions behind ``integrations.v2_api``:
+Service functions behind :mod:`.routes` (this module and that one are the part of the
+Traceable package that works with the catalog's domains; the rest knows only the connector
+contract):
 
 * :func:`import_entity` - ``POST /v2/catalog/entities`` ``{name, type: "traceable",
   metadata: {service_id}}``: import the ``traceable_service`` resource of the Traceable
@@ -8,33 +10,26 @@ Service functions behind ``integrations.v2_api``:
   name, which holds until the next sync that finds the service writes Traceable's own.
 * :func:`map_entity` - ``POST /v2/catalog/entity-mappings`` ``{catalog_entity,
   traceable_service_id}``: import when needed, then map it to the catalog service.
-* :func:`endpoints_page` - ``GET /v1/resources/{id}/endpoints``: one page of a Traceable
-  Service's endpoints, straight from Traceable (the resource itself lists only the
-  riskiest :data:`~.connectors.traceable_data.ENDPOINTS_LISTED`).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
-from service_catalog.core import query as q
+from service_catalog.catalog_services.service import find_service
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, bad_request, not_found
+from service_catalog.core.errors import bad_request, not_found
 from service_catalog.events.models import Event
 from service_catalog.events.service import record_action
-from service_catalog.integrations.connectors.base import ConnectorError
-from service_catalog.integrations.connectors.traceable import RESOURCE_TYPE
+from service_catalog.integrations.connectors.traceable.data import RESOURCE_TYPE
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource, ResourceMapping
-from service_catalog.settings import Settings
-
-log = logging.getLogger("service_catalog.integrations")
+from service_catalog.resources.service import create_mapping, find_instance, initialize_resource
 
 INTEGRATION = "traceable"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
@@ -81,8 +76,6 @@ def traceable_instance(session: Session, ref: str | None) -> IntegrationInstance
     400 when there is none, when ``ref`` names a non-Traceable instance, or when there
     are several and ``ref`` is missing; 404 when ``ref`` names no instance.
     """
-    from service_catalog.resources.service import find_instance
-
     if ref is not None:
         inst = find_instance(session, ref)
         if inst is None:
@@ -124,8 +117,6 @@ def import_entity(session: Session, *, data: EntityCreate, actor: Actor
     Traceable's own name and data (an import clears the stored content hash so that sync
     rewrites it).
     """
-    from service_catalog.resources.service import initialize_resource
-
     inst = traceable_instance(session, data.integration_instance)
     row, _ = initialize_resource(session, instance=inst, type=RESOURCE_TYPE,
                                  config={"service_id": data.metadata.service_id},
@@ -150,56 +141,9 @@ def map_entity(session: Session, *, data: EntityMappingCreate, actor: Actor
     """Map the Traceable service to the catalog service ``catalog_entity`` (importing the
     service first when it is not yet a resource). 404 for an unknown catalog service,
     409 when the mapping exists."""
-    from service_catalog.catalog_services.service import find_service
-    from service_catalog.resources.service import create_mapping
-
     if find_service(session, data.catalog_entity) is None:
         raise not_found("Catalog service", data.catalog_entity)
     inst = traceable_instance(session, data.integration_instance)
     return create_mapping(session, service=data.catalog_entity, resource={
         "integration_instance": str(inst.id), "type": RESOURCE_TYPE,
         "config": {"service_id": data.traceable_service_id}}, actor=actor)
-
-
-def endpoints_page(session: Session, *, resource_id: str, query: list[tuple[str, str]],
-                   settings: Settings) -> dict[str, Any]:
-    """One number page (``page[size]``, ``page[number]``) of a Traceable Service's
-    endpoints, fetched from Traceable with the instance's credential.
-
-    404 for an unknown resource or one that is not a Traceable Service; 400 when its
-    instance is not authorized; 502 (with the reason, never the token) when Traceable
-    fails.
-    """
-    from service_catalog.sync.engine import build_connector
-
-    page = q.page_request(dict(query))
-    row = session.get(Resource, resource_id) if 0 < len(resource_id) <= 64 else None
-    if row is None:
-        raise not_found("Resource", resource_id)
-    if row.integration_name != INTEGRATION or row.type != RESOURCE_TYPE:
-        raise Problem(404, f"Resource [{resource_id}] is a {row.type}, not a Traceable Service; "
-                           "only Traceable Services have endpoints")
-    inst = session.get(IntegrationInstance, row.instance_id)
-    if inst is None or not inst.authorized:
-        name = inst.name if inst else row.instance_id
-        raise bad_request(f"Invalid request: integration instance [{name}] is not authorized; "
-                          "its endpoints cannot be read from Traceable until it is",
-                          "id", "the resource's integration instance is not authorized",
-                          source="path")
-    from service_catalog.integrations.connectors.traceable import TraceableConnector
-
-    connector = build_connector(session, inst, settings)
-    assert isinstance(connector, TraceableConnector)
-    try:
-        rows, total = connector.endpoints_page(
-            str(row.config.get("service_id")), limit=page.size,
-            offset=(page.number - 1) * page.size)
-    except ConnectorError as exc:
-        from service_catalog.integrations.service import scrub
-
-        log.warning("reading endpoints of resource %s failed: %s", resource_id, exc.kind)
-        raise Problem(502, f"Traceable could not list the endpoints: "
-                           f"{scrub(exc.message, connector.credential)}") from None
-    finally:
-        connector.close()
-    return {"data": rows, "meta": q.page_meta(page, total)}

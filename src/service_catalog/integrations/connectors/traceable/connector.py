@@ -3,7 +3,7 @@
 Speaks Traceable's public GraphQL API exactly as ``contracts/traceable-subset.graphql``
 describes: ``POST {base_url}/graphql`` with the raw platform API token in
 ``Authorization`` (no ``Bearer``). Every document it sends is in
-:mod:`.traceable_graphql` and validates against the subset schema.
+:mod:`.graphql` and validates against the subset schema.
 
 A sync (``discover``) makes, in this order:
 
@@ -27,7 +27,7 @@ listing whose ``total`` reaches ``row_cap``, or whose pages repeat, is split by 
 ``apiRiskScoreCategory``, whichever ``metadata`` lists. A token Traceable refuses is an
 ``auth`` error whether it says so with HTTP 401/403 or in a 200 answer (``error``, or
 ``errors`` saying Forbidden/Unauthorized/Authorization). Memory stays bounded by the
-number of services times the listed endpoints per service (see :mod:`.traceable_data`).
+number of services times the listed endpoints per service (see :mod:`.data`).
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ import re
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from service_catalog.integrations.connectors import traceable_graphql as gql
 from service_catalog.integrations.connectors.base import (
+    ChildPage,
     Connector,
     ConnectorError,
     Credential,
@@ -52,11 +52,16 @@ from service_catalog.integrations.connectors.base import (
     VerifyResult,
     decode_json,
 )
-from service_catalog.integrations.connectors.traceable_data import (
-    ENDPOINTS_LISTED,
-    EVENT_SENSITIVE_ENDPOINT,
-    EVENT_VULNERABILITY_FIXED,
-    EVENT_VULNERABILITY_OPENED,
+from service_catalog.integrations.connectors.traceable import graphql as gql
+from service_catalog.integrations.connectors.traceable.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DISCOVERY_STATES,
+    DEFAULT_LOOKBACK,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_ROW_CAP,
+    LOOKBACK_CHOICES,
+)
+from service_catalog.integrations.connectors.traceable.data import (
     RESOURCE_TYPE,
     ServiceAggregate,
     diff_events,
@@ -64,193 +69,12 @@ from service_catalog.integrations.connectors.traceable_data import (
     integration_data,
 )
 
-DEFAULT_BASE_URL = "https://api.traceable.ai"
-# Traceable's regional API hosts (its web apps are app.traceable.ai and app.eu.traceable.ai).
-BASE_URL_PRESETS: dict[str, str] = {"US": DEFAULT_BASE_URL, "EU": "https://api.eu.traceable.ai"}
-# Discovery states an instance lists endpoints in: Traceable's public clients (and its own
-# API inventory) show DISCOVERED and UNDER_DISCOVERY.
-DISCOVERY_STATE_CHOICES: dict[str, str] = {
-    "DISCOVERED,UNDER_DISCOVERY": "Discovered and under discovery (as Traceable shows them)",
-    "DISCOVERED": "Discovered only",
-    "UNDER_DISCOVERY": "Under discovery only",
-    "ALL": "Every discovery state (no filter)",
-}
-DEFAULT_DISCOVERY_STATES = ",".join(gql.DEFAULT_DISCOVERY_STATES)
-# Traceable's query layer (Hypertrace's gateway) returns at most this many rows of one
-# entity query and drops offsets beyond it.
-DEFAULT_ROW_CAP = 10_000
 # A 200 answer whose error message says this is a rejected credential.
 _AUTH_WORDS = re.compile(r"\b(forbidden|unauthori[sz]ed|authori[sz]ation|access denied)\b|"
                          r"\b(invalid|expired)\s+(api\s+)?token\b", re.IGNORECASE)
-LOOKBACK_CHOICES = {"1d": 1, "7d": 7, "14d": 14, "30d": 30, "90d": 90}
-DEFAULT_LOOKBACK = "7d"
-DEFAULT_PAGE_SIZE = 1000
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
 # Pages fetched ahead (in helper threads) while the current one is processed.
 FETCH_AHEAD = 2
-
-_EXAMPLE = {
-    "service_id": "svc-auth-123",
-    "service_name": "traceable-auth-service",
-    "environments": ["production"],
-    "link": "https://app.traceable.ai/service/svc-auth-123/overview",
-    "endpoints": {
-        "total": 3, "calls": 15230.0, "last_seen": "2026-11-20T10:00:00Z",
-        "groups": {
-            "risk": {"HIGH": 1, "MEDIUM": 1, "LOW": 1},
-            "exposure": {"external": 2, "internal": 1},
-            "authentication": {"authenticated": 2, "unauthenticated": 1},
-            "sensitive_data": {"email": 1, "password": 1},
-            "discovery_state": {"DISCOVERED": 3},
-        },
-        "exposed_sensitive": [{"id": "api-7", "method": "POST", "path": "/v1/login",
-                               "sensitive_data_types": ["email", "password"]}],
-        "exposed_sensitive_total": 1,
-        "listed": 3,
-        "items": [
-            {"id": "api-7", "method": "POST", "path": "/v1/login", "environment": "production",
-             "risk": "HIGH", "risk_score": 7.4, "external": True,
-             "authenticated": False, "sensitive_data_types": ["email", "password"],
-             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T10:00:00Z",
-             "calls": 12000.0},
-            {"id": "api-8", "method": "GET", "path": "/v1/users/{id}",
-             "environment": "production", "risk": "MEDIUM", "risk_score": 5.1,
-             "external": True, "authenticated": True, "sensitive_data_types": [],
-             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:58:00Z",
-             "calls": 3200.0},
-            {"id": "api-9", "method": "GET", "path": "/internal/health",
-             "environment": "production", "risk": "LOW", "risk_score": 1.0,
-             "external": False, "authenticated": True, "sensitive_data_types": [],
-             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:59:00Z",
-             "calls": 30.0},
-        ],
-    },
-    "vulnerabilities": {
-        "open": 1, "by_severity": {"HIGH": 1}, "listed": 1,
-        "items": [{"id": "vuln-1", "title": "Unauthenticated access to sensitive API",
-                   "category": "UNAUTHENTICATED_ACCESS", "severity": "HIGH", "status": "OPEN",
-                   "endpoint": "POST /v1/login", "endpoint_id": "api-7",
-                   "opened_at": "2026-11-18T08:00:00Z"}],
-    },
-}
-
-DESCRIPTOR: dict[str, Any] = {
-    "name": "traceable",
-    "display_name": "Traceable",
-    "description": "Connect Traceable services to your catalog services: each Traceable "
-                   "Service brings its API endpoints grouped by risk, exposure, "
-                   "authentication, sensitive data and discovery state, and its open "
-                   "vulnerabilities.",
-    "built_in": False,
-    "version": "v1",
-    "visibility": "public",
-    "authorization": {
-        "type": "multi_key_auth",
-        "config": {
-            "headers": [{
-                "name": "authorization",
-                "display_name": "Traceable platform API token",
-                "description": "A Traceable platform API token (Traceable: My Preferences > "
-                               "API Tokens). Sent as is in the Authorization header.",
-            }],
-        },
-    },
-    "config_schema": {
-        "include_inactive": {
-            "type": "boolean",
-            "display_name": "Include inactive services",
-            "description": "Also import services (and endpoints) that saw no traffic in the "
-                           "lookback window.",
-            "required": False,
-            "default": False,
-        },
-        "base_url": {
-            "type": "string",
-            "display_name": "Traceable API URL",
-            "description": "Traceable's API host for your region: US "
-                           f"{BASE_URL_PRESETS['US']} (the default), EU "
-                           f"{BASE_URL_PRESETS['EU']}, or your own Traceable host. Links "
-                           "to Traceable are built from the same origin.",
-            "required": False,
-            "default": DEFAULT_BASE_URL,
-            "examples": list(BASE_URL_PRESETS.values()),
-            "mutable_condition": "unauthorized",
-        },
-        "discovery_states": {
-            "type": "enum",
-            "display_name": "Endpoint discovery states",
-            "description": "Which endpoints to import, by Traceable discovery state "
-                           "(apiDiscoveryState). The default matches what Traceable's API "
-                           "inventory shows.",
-            "required": False,
-            "default": DEFAULT_DISCOVERY_STATES,
-            "choices": [{"value": k, "display_name": v}
-                        for k, v in DISCOVERY_STATE_CHOICES.items()],
-        },
-        "lookback": {
-            "type": "enum",
-            "display_name": "Activity window",
-            "description": "How far back traffic counts as activity (and call counts are "
-                           "summed).",
-            "required": False,
-            "default": DEFAULT_LOOKBACK,
-            "choices": [{"value": k, "display_name": f"{v} day{'s' if v > 1 else ''}"}
-                        for k, v in LOOKBACK_CHOICES.items()],
-        },
-        "page_size": {
-            "type": "integer",
-            "display_name": "Page size",
-            "description": "Entities requested per Traceable query (100 to 10000, 1000 by "
-                           "default); lower it if Traceable times out.",
-            "required": False,
-            "default": DEFAULT_PAGE_SIZE,
-            "minimum": 100,
-            "maximum": 10_000,
-        },
-        "row_cap": {
-            "type": "integer",
-            "display_name": "Rows per Traceable query",
-            "description": "The most rows Traceable returns for one entity query (10000). A "
-                           "listing that reaches it is split by service so that no endpoint "
-                           "is missed; change it only if Traceable changes its limit.",
-            "required": False,
-            "default": DEFAULT_ROW_CAP,
-            "minimum": 100,
-            "maximum": 1_000_000,
-        },
-    },
-    "resource_types": {
-        RESOURCE_TYPE: {
-            "display_name": "Traceable Service",
-            "schema": {"type": "simple", "definition": {"service_id": "string"}},
-        },
-    },
-    "discovery": {"resource_integration_data_examples": {RESOURCE_TYPE: _EXAMPLE}},
-    "api_spec_provider": None,
-    "events": {
-        RESOURCE_TYPE: {
-            EVENT_VULNERABILITY_OPENED: {
-                "display_name": "Vulnerability opened",
-                "description": "Traceable found (or reopened) a vulnerability on the service.",
-                "events_feed": {"enabled": True},
-            },
-            EVENT_VULNERABILITY_FIXED: {
-                "display_name": "Vulnerability fixed",
-                "description": "A vulnerability of the service is no longer open in "
-                               "Traceable.",
-                "events_feed": {"enabled": True},
-            },
-            EVENT_SENSITIVE_ENDPOINT: {
-                "display_name": "Sensitive endpoint exposed",
-                "description": "A new external endpoint accepts unauthenticated requests "
-                               "and carries sensitive data.",
-                "events_feed": {"enabled": True},
-            },
-        },
-    },
-}
-
-BINDABLE_ENTITIES = ("Traceable Service",)
 
 
 class _Truncated(Exception):
@@ -303,6 +127,10 @@ class TraceableConnector(Connector):
     """Traceable's GraphQL API as the catalog's connector contract (see module doc)."""
 
     integration_name = "traceable"
+    derives_events = True
+    #: A Traceable Service's API endpoints, read from Traceable (its resource lists only
+    #: the riskiest).
+    child_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {RESOURCE_TYPE: ("endpoints",)}
 
     def __init__(self, *, config: Mapping[str, Any], credential: Credential | None,
                  http: UpstreamHTTP | None = None) -> None:
@@ -749,8 +577,17 @@ class TraceableConnector(Connector):
     def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
                     ) -> list[EventRecord]:
         """Vulnerabilities opened or fixed, and newly exposed sensitive endpoints (see
-        :func:`.traceable_data.diff_events`)."""
+        :func:`.data.diff_events`)."""
         return diff_events(before, after.integration_data)
+
+    def list_children(self, resource_type: str, resource_config: Mapping[str, Any], kind: str,
+                      *, limit: int, offset: int) -> ChildPage:
+        """A Traceable Service's ``endpoints``, a page at a time (:meth:`endpoints_page`)."""
+        if resource_type != RESOURCE_TYPE or kind != "endpoints":
+            raise NotImplementedError(f"Traceable lists no {kind} of a {resource_type}")
+        rows, total = self.endpoints_page(str(resource_config.get("service_id")), limit=limit,
+                                          offset=offset)
+        return ChildPage(rows, total)
 
     def endpoints_page(self, service_id: str, *, limit: int, offset: int
                        ) -> tuple[list[dict[str, Any]], int]:
@@ -773,7 +610,5 @@ class TraceableConnector(Connector):
         return rows, total if isinstance(total, int) else len(rows)
 
 
-CONNECTOR = TraceableConnector
 
-__all__ = ["BINDABLE_ENTITIES", "CONNECTOR", "DESCRIPTOR", "ENDPOINTS_LISTED",
-           "RESOURCE_TYPE", "TraceableConnector", "service_groups"]
+__all__ = ["TraceableConnector", "service_groups"]

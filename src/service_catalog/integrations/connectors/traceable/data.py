@@ -174,7 +174,7 @@ class ServiceAggregate:
                 self.last_ms = last
         else:
             last = None
-        category = get("riskScoreCategory")  # aliased so (see traceable_graphql)
+        category = get("riskScoreCategory")  # aliased so (see .graphql)
         if category.__class__ is str and category:
             category = category.upper()
             rank = RISK_ORDER.get(category, 0)

@@ -1,4 +1,5 @@
-"""HTTP routes of the seed's Traceable how-to and of a Traceable Service's endpoints.
+"""The routes the Traceable package contributes (mounted by the app through the
+integration's declared ``routes``).
 
 * ``POST /v2/catalog/entities`` - import a Traceable service (the seed's *Import
   entities*): 201 with the ``CatalogResource`` named as given the first time the service
@@ -6,9 +7,10 @@
 * ``POST /v2/catalog/entity-mappings`` - map a Traceable service to a catalog service
   (the seed's *Map entities*): 201 with the ``CatalogResourceMapping``;
 * ``GET /v1/resources/{id}/endpoints`` - a paged list of a Traceable Service's API
-  endpoints, read from Traceable.
+  endpoints, read from Traceable: an alias of the generic
+  ``GET /v1/resources/{id}/children/endpoints``.
 
-Same bearer authentication as ``/v1``. Logic in :mod:`.traceable_entities`.
+Same bearer authentication as ``/v1``. Logic in :mod:`.entities`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from fastapi.responses import JSONResponse
 from service_catalog.core.deps import CtxDep
 from service_catalog.core.openapi import PROBLEMS
 from service_catalog.core.render import json_response
-from service_catalog.integrations import traceable_entities as entities
+from service_catalog.integrations.connectors.traceable import entities
+from service_catalog.resources.children import PAGE_PARAMS, children_page
+from service_catalog.resources.service import mapping_dicts, to_dict
 
 router = APIRouter(tags=["Traceable"])
 
@@ -30,8 +34,6 @@ def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
     """Import the Traceable Service ``metadata.service_id`` of the Traceable integration
     instance under ``name`` (201 the first time, 200 when repeated); the next sync that
     finds the service in Traceable writes Traceable's own name and data."""
-    from service_catalog.resources.service import to_dict
-
     row, created = entities.import_entity(ctx.session, data=body, actor=ctx.actor)
     ctx.session.commit()
     return json_response(to_dict(ctx.session, row), 201 if created else 200)
@@ -42,8 +44,6 @@ def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
 def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map the Traceable service to the catalog service ``catalog_entity`` (name or id),
     importing it first when needed."""
-    from service_catalog.resources.service import mapping_dicts
-
     mapping = entities.map_entity(ctx.session, data=body, actor=ctx.actor)
     ctx.session.commit()
     return json_response(mapping_dicts(ctx.session, [mapping])[0], 201)
@@ -52,14 +52,11 @@ def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
 @router.get("/v1/resources/{id}/endpoints", responses=PROBLEMS,
             operation_id="list-traceable-service-endpoints",
             summary="List a Traceable Service's endpoints",
-            openapi_extra={"parameters": [
-                {"name": "page[size]", "in": "query", "schema": {"type": "integer"},
-                 "description": "Endpoints per page (1-1000, default 10)"},
-                {"name": "page[number]", "in": "query", "schema": {"type": "integer"},
-                 "description": "Page number, from 1"}]})
+            openapi_extra={"parameters": PAGE_PARAMS})
 def endpoints(id: str, ctx: CtxDep) -> JSONResponse:
     """Every endpoint of a Traceable Service, page by page, as Traceable reports them now
-    (the resource's ``integration_data.endpoints.items`` holds only the riskiest)."""
-    body = entities.endpoints_page(ctx.session, resource_id=id, query=ctx.query,
-                                   settings=ctx.request.app.state.settings)
+    (the resource's ``integration_data.endpoints.items`` holds only the riskiest); the
+    same as ``GET /v1/resources/{id}/children/endpoints``."""
+    body = children_page(ctx.session, resource_id=id, kind="endpoints", query=ctx.query,
+                         settings=ctx.request.app.state.settings)
     return json_response(body)

@@ -9,11 +9,16 @@ The upstream lists objects page by page with a bearer token (see
 
 Each item becomes ``ResourceRecord(type=<resource_type>, config={"item_id": id}, name,
 integration_data=<item without id>)``.
+
+This package is deliberately outside ``service_catalog``: it shows that a connector is one
+package plus one entry-point line (``rest-inventory`` in
+``[project.entry-points."service_catalog.connectors"]`` of ``pyproject.toml``), found by
+the registry exactly as a connector shipped in a distribution of its own would be.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -21,85 +26,36 @@ import httpx
 from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
+    Integration,
     RecordBatch,
     ResourceRecord,
     VerifyResult,
     decode_json,
     digest_of,
 )
+from service_catalog.integrations.connectors.config import ConfigText, ConnectorConfig, setting
 
 RESOURCE_TYPE = "inventory_item"
 MAX_PAGES = 1_000_000  # a guard against an upstream that never says it is done
 
-DESCRIPTOR: dict[str, Any] = {
-    "name": "rest-inventory",
-    "display_name": "REST Inventory",
-    "description": "Lists inventory items from an HTTP JSON API authenticated with a bearer "
-                   "token, page by page.",
-    "built_in": False,
-    "version": "v1",
-    "visibility": "public",
-    "authorization": {
-        "type": "multi_key_auth",
-        "config": {
-            "headers": [
-                {
-                    "name": "authorization",
-                    "display_name": "Bearer token",
-                    "description": "The API token; sent as 'Authorization: Bearer <token>' "
-                                   "(a value already starting with 'Bearer ' is sent as is).",
-                }
-            ]
-        },
-    },
-    "config_schema": {
-        "base_url": {
-            "type": "string",
-            "display_name": "Base URL",
-            "description": "The inventory API's base URL, e.g. https://inventory.example.com/api",
-            "required": True,
-            "mutable_condition": "unauthorized",
-        },
-        "resource_type": {
-            "type": "string",
-            "display_name": "Resource type",
-            "description": "The resource type items are recorded as.",
-            "required": False,
-            "default": RESOURCE_TYPE,
-        },
-        "page_size": {
-            "type": "integer",
-            "display_name": "Page size",
-            "description": "Items requested per page (1 to 1000).",
-            "required": False,
-            "default": 100,
-            "minimum": 1,
-            "maximum": 1000,
-        },
-        "sync_interval": {
-            "type": "integer",
-            "display_name": "Sync interval (seconds)",
-            "description": "How often the catalog syncs this instance; default: the server's "
-                           "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
-            "required": False,
-            "minimum": 10,
-        },
-    },
-    "resource_types": {
-        RESOURCE_TYPE: {
-            "display_name": "Inventory Item",
-            "schema": {"type": "simple", "definition": {"item_id": "string"}},
-        }
-    },
-    "discovery": {
-        "resource_integration_data_examples": {
-            RESOURCE_TYPE: {"name": "Item 1", "kind": "server", "owner": "team-1",
-                            "tags": ["env:prod"]},
-        }
-    },
-    "api_spec_provider": None,
-    "events": None,
-}
+
+
+class RestInventoryConfig(ConnectorConfig):
+    """A rest-inventory instance's config: where the API is, what its items become."""
+
+    base_url: ConfigText = setting(
+        display_name="Base URL",
+        description="The inventory API's base URL, e.g. https://inventory.example.com/api",
+        mutable_condition="unauthorized")
+    resource_type: ConfigText = setting(
+        RESOURCE_TYPE, display_name="Resource type",
+        description="The resource type items are recorded as.")
+    page_size: int = setting(100, display_name="Page size",
+                             description="Items requested per page (1 to 1000).", ge=1, le=1000)
+    sync_interval: int | None = setting(
+        None, display_name="Sync interval (seconds)",
+        description="How often the catalog syncs this instance; default: the server's "
+                    "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.", ge=10)
 
 
 class RestInventoryConnector(Connector):
@@ -213,4 +169,52 @@ def to_record(item: Any, rtype: str, page: int) -> ResourceRecord:
     return ResourceRecord(rtype, {"item_id": item_id}, name, item)
 
 
-CONNECTOR = RestInventoryConnector
+
+class RestInventoryIntegration(Integration):
+    """rest-inventory's declaration: an instance may record its items under a resource
+    type of its own choosing (``config.resource_type``)."""
+
+    def resource_types_for(self, config: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        """The declared ``inventory_item`` and the instance's configured type (no schema)."""
+        configured = (config or {}).get("resource_type")
+        if isinstance(configured, str) and configured not in self.resource_types:
+            return {**self.resource_types, configured: {}}
+        return self.resource_types
+
+
+INTEGRATION = RestInventoryIntegration(
+    name="rest-inventory",
+    display_name="REST Inventory",
+    description="Lists inventory items from an HTTP JSON API authenticated with a bearer "
+                "token, page by page.",
+    connector=RestInventoryConnector,
+    config=RestInventoryConfig,
+    authorization={
+        "type": "multi_key_auth",
+        "config": {
+            "headers": [
+                {
+                    "name": "authorization",
+                    "display_name": "Bearer token",
+                    "description": "The API token; sent as 'Authorization: Bearer <token>' "
+                                   "(a value already starting with 'Bearer ' is sent as is).",
+                }
+            ]
+        },
+    },
+    resource_types={
+        RESOURCE_TYPE: {
+            "display_name": "Inventory Item",
+            "schema": {"type": "simple", "definition": {"item_id": "string"}},
+        }
+    },
+    discovery={
+        "resource_integration_data_examples": {
+            RESOURCE_TYPE: {"name": "Item 1", "kind": "server", "owner": "team-1",
+                            "tags": ["env:prod"]},
+        }
+    },
+)
+
+__all__ = ["INTEGRATION", "RESOURCE_TYPE", "RestInventoryConfig", "RestInventoryConnector",
+           "parse_page", "to_record"]
