@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from contract import Contract
 from conftest import LiveServer
+from contract import Contract
 from service_catalog.core.db import Database
 from service_catalog.integrations import registry
 from service_catalog.settings import Settings
