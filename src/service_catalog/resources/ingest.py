@@ -15,7 +15,9 @@ those states come from:
 Two shortcuts apply the same rule to a whole batch, reading the same states:
 :meth:`PreparedBatch.settled` (nothing to write, so no transaction is opened) and the
 sync's page digests (``sync.pages``: an upstream page met again whose resources are stored
-as the last complete sync left them is not even prepared).
+as the last complete sync left them is not even prepared). The digests are what keeps a
+no-change re-sync within its target (``bench/bench_sync.py``): without them every record
+is hashed again, which is most of such a sync's work.
 
 New and changed records are written with ONE ``INSERT ... ON CONFLICT (id) DO UPDATE ...
 WHERE content_hash IS DISTINCT FROM excluded.content_hash`` (executemany); the ON CONFLICT

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -104,6 +104,35 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+class _Pump(Generic[T]):
+    """A helper thread iterating ``batches`` ahead into a queue of ``depth`` items:
+    ``("batch", batch)``, then ``("done", None)`` or ``("error", exception)``."""
+
+    def __init__(self, batches: Iterator[T], depth: int) -> None:
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(batches,), name="sync-prefetch",
+                                       daemon=True)
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, batches: Iterator[T]) -> None:
+        try:
+            for batch in batches:
+                if not self._put(("batch", batch)):
+                    return
+            self._put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put(("error", exc))
+
+
 def _prefetch(batches: Iterator[T], depth: int = 2,
               before_wait: Callable[[], None] | None = None) -> Iterator[T]:
     """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here.
@@ -113,37 +142,16 @@ def _prefetch(batches: Iterator[T], depth: int = 2,
     When the consumer stops early, the helper stops at its next page; the consumer waits
     for it a few seconds at most (a request in flight may take up to its timeout).
     """
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for batch in batches:
-                if not put(("batch", batch)):
-                    return
-            put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(("error", exc))
-
-    thread = threading.Thread(target=pump, name="sync-prefetch", daemon=True)
-    thread.start()
+    pump = _Pump(batches, depth)
+    pump.thread.start()
     try:
         while True:
             try:
-                kind, value = q.get_nowait()
+                kind, value = pump.queue.get_nowait()
             except queue.Empty:
                 if before_wait is not None:
                     before_wait()
-                kind, value = q.get()
+                kind, value = pump.queue.get()
             if kind == "batch":
                 yield value
             elif kind == "done":
@@ -151,8 +159,8 @@ def _prefetch(batches: Iterator[T], depth: int = 2,
             else:
                 raise value
     finally:
-        stop.set()
-        thread.join(5.0)
+        pump.stop.set()
+        pump.thread.join(5.0)
 
 
 def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, list[uuid.UUID]]:
