@@ -86,9 +86,17 @@ def lists(api: httpx.Client, server: LiveServer, settings: Settings,
     for _ in range(3):
         sync_now(api, settings, server.db, iid)
     svc = api.post("/v1/catalog-services", json={"name": "cur", "display_name": "Cur"}).json()
-    for n in range(3):
+    for n in range(3):  # audit entries
         resp = api.patch(f"/v1/catalog-services/{svc['id']}", json={"description": f"d{n}"})
         assert resp.status_code == 200, resp.text
+    pushy = api.post("/v1/integration-instances", json={
+        "integration_name": "custom", "name": "pushy", "display_name": "Pushy", "config": {}})
+    assert pushy.status_code == 201, pushy.text
+    resp = api.post(f"/v1/integration-instances/{pushy.json()['id']}/integration-events",
+                    json={"data": [{"type": "deploy.finished", "deduplication_id": f"d{n}",
+                                    "detail": f"Deployment {n}", "service": "cur"}
+                                   for n in range(3)]})
+    assert resp.status_code == 202, resp.text
     return {
         "/v1/resources": "data",
         "/v1/integration-events": "data",
