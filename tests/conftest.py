@@ -91,6 +91,15 @@ def pg() -> Iterator[PgProvider]:
         server.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take the PostgreSQL server directly carry the ``postgres`` marker too (the
+    database fixtures' PostgreSQL parameters carry it already), so ``-m "not postgres"``
+    runs without one."""
+    for item in items:
+        if "pg" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 # --- SQLite ---------------------------------------------------------------------------
 
 
@@ -106,7 +115,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path,
                  sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated database: each storage test runs once on SQLite, once on PostgreSQL."""
@@ -121,7 +130,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path,
     provider.drop(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with no schema at all, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":

@@ -40,6 +40,13 @@ def test_canonical_json_falls_back_to_the_strict_encoder() -> None:
         == '{"n":18446744073709551616,"t":"2024-01-02 03:04:05+00:00"}'
     )
     assert ids.canonical_json({"u": INSTANCE}) == f'{{"u":"{INSTANCE}"}}'
+    # orjson writes what it can (its float text differs from the json module's: 1e-7 vs
+    # 1e-07), including values beside a datetime or a tuple
+    assert ids.canonical_json({"f": 1e-7}) == '{"f":1e-7}'
+    assert ids.canonical_json({"t": when, "f": 1e-7}) == (
+        '{"f":1e-7,"t":"2024-01-02 03:04:05+00:00"}'
+    )
+    assert ids.canonical_json({"f": (1e-7, 2)}) == '{"f":[1e-7,2]}'
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])

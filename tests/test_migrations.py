@@ -16,7 +16,7 @@ from service_catalog.core.migrate import upgrade
 from service_catalog.models import load_all
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A database with no tables at all."""
     if request.param == "sqlite":

@@ -117,13 +117,9 @@ class _JsonOps:
                     func.json_type(column, path).in_(["integer", "real"]),
                     func.json_extract(column, path),
                 ),
-                else_=None,
-            )
+            )  # anything else (text, true, an object) is NULL: no number to compare
         node = column[tuple(segs)]
-        return case(
-            (func.jsonb_typeof(node) == "number", node.as_float()),
-            else_=None,
-        )
+        return case((func.jsonb_typeof(node) == "number", node.as_float()))
 
 
 def _split(value: str) -> list[str]:
@@ -136,7 +132,8 @@ _SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d:\d\d)$")
 
 
 def _parse_datetime(param: str, value: str) -> dt.datetime:
-    text = _SPACED_OFFSET.sub(r"+\1", value.replace("Z", "+00:00").replace("z", "+00:00"))
+    # fromisoformat reads "Z" (Python 3.11+), not "z".
+    text = _SPACED_OFFSET.sub(r"+\1", value.replace("z", "Z"))
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -173,7 +170,7 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _contains(col: ColumnElement[Any], value: str, sqlite: bool = False) -> ColumnElement[bool]:
+def _contains(col: ColumnElement[Any], value: str, sqlite: bool) -> ColumnElement[bool]:
     pattern = f"%{_like_escape(value)}%"
     if sqlite:
         # SQLite's LIKE is already case-insensitive (for ASCII, exactly like its lower()),
@@ -183,7 +180,7 @@ def _contains(col: ColumnElement[Any], value: str, sqlite: bool = False) -> Colu
 
 
 def _string_clause(
-    col: ColumnElement[Any], op: str, value: str, sqlite: bool = False
+    col: ColumnElement[Any], op: str, value: str, sqlite: bool
 ) -> ColumnElement[bool]:
     if op == "eq":
         return col == value
@@ -193,9 +190,8 @@ def _string_clause(
         return _contains(col, value, sqlite)
     if op == "oeq":
         return col.in_(_split(value))
-    if op == "ocontains":
-        return or_(*[_contains(col, v, sqlite) for v in _split(value)])
-    raise AssertionError(op)
+    # ocontains (filter_clauses checked the operator against the field's kind)
+    return or_(*[_contains(col, v, sqlite) for v in _split(value)])
 
 
 def _compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
@@ -453,7 +449,7 @@ def numbered_page(
         return rows, total
     # Sort only the narrow keys of the matches (the wide rows would be carried through
     # the sorter), then read the page's rows by their unique tiebreak key.
-    keys = [getattr(t, "element", t) for t in order]
+    keys = [t.element for t in order]  # the columns of order_by()'s asc()/desc() terms
     narrow = stmt.with_only_columns(keys[-1], func.count().over(), maintain_column_froms=True)
     found = session.execute(
         narrow.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
@@ -565,7 +561,7 @@ def _cursor_value(v: Any, kind: str) -> Any:
         return v
     if not isinstance(v, str) or "\x00" in v:
         raise ValueError
-    v.encode("utf-8")  # no lone surrogates
+    v.encode()  # UTF-8: no lone surrogates
     return v
 
 
@@ -583,7 +579,7 @@ def decode_cursor(cursor: str, param: str, kinds: Sequence[str]) -> list[Any]:
         values = json.loads(payload)
         if not isinstance(values, list) or len(values) != len(kinds):
             raise ValueError
-        return [_cursor_value(v, k) for v, k in zip(values, kinds, strict=True)]
+        return list(map(_cursor_value, values, kinds))  # lengths checked equal above
     except (
         ValueError,
         TypeError,

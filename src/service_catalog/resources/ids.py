@@ -114,7 +114,7 @@ def scrub_json_nul_bytes(text: bytes) -> bytes:
 
 def scrub_nul(text: str) -> str:
     """A string with every NUL character replaced by U+FFFD."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    return text.replace("\x00", "\ufffd")
 
 
 def looks_like_resource_id(value: str) -> bool:
