@@ -13,7 +13,7 @@ from service_catalog.catalog_services.schemas import (
     CatalogServiceUpdate,
 )
 from service_catalog.core.deps import CtxDep, authenticate_request, run_short_read
-from service_catalog.core.openapi import LIST_PARAMS, PROBLEMS
+from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 
 ID_PARAM = {"name": "id", "in": "path", "required": True, "description": "The service's id.",
@@ -33,7 +33,7 @@ def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
 
 @router.get("", response_model=CatalogServiceList, responses=PROBLEMS,
             operation_id="list-catalog-services", summary="List Services",
-            openapi_extra=LIST_PARAMS["catalog_services"])
+            openapi_extra=list_params(service.FILTERS, service.SORTS))
 def list_(ctx: CtxDep) -> JSONResponse:
     """A page of catalog services, filtered and sorted."""
     rows, meta = service.list_services(ctx.session, query=ctx.query)

@@ -1,10 +1,20 @@
-"""Pieces of our own OpenAPI description: problem responses and list query parameters."""
+"""Pieces of our own OpenAPI description: problem responses and list query parameters
+(generated from each list's FilterSpec and sort fields)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
+
+from service_catalog.core.query import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    OPS,
+    FilterField,
+    FilterSpec,
+)
 
 
 class InvalidParameter(BaseModel):
@@ -28,8 +38,7 @@ class ProblemModel(BaseModel):
 
 
 def _problem(desc: str) -> dict[str, Any]:
-    return {"model": ProblemModel, "description": desc,
-            "content": {"application/problem+json": {}}}
+    return {"model": ProblemModel, "description": desc, "content": {"application/problem+json": {}}}
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -40,54 +49,134 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _params(*extra: dict[str, Any], sort_fields: list[str], cursor: bool = False
-            ) -> dict[str, Any]:
-    paging: list[dict[str, Any]]
-    if cursor:
-        paging = [
-            {"name": "page[size]", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                             "maximum": 1000}},
-            {"name": "page[after]", "in": "query", "schema": {"type": "string"}},
-            {"name": "page[before]", "in": "query", "schema": {"type": "string"}},
-        ]
-    else:
-        paging = [
-            {"name": "page[size]", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                             "maximum": 1000}},
-            {"name": "page[number]", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        ]
-    return {"parameters": [
-        *paging,
-        {"name": "sort", "in": "query", "schema": {"type": "string"},
-         "description": "Comma-separated fields, each optionally followed by asc or desc: "
-                        + ", ".join(sort_fields)},
-        *extra,
-    ]}
+# --- list query parameters, generated from each list's FilterSpec and sort fields -------
 
+SpecSource = FilterSpec | Callable[[], FilterSpec]
+SortSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
-def filter_param(name: str, ops: list[str], description: str = "") -> dict[str, Any]:
-    """One documented ``filter[name][op]`` parameter per operator."""
-    return {"name": f"filter[{name}]", "in": "query", "schema": {"type": "string"},
-            "description": description or f"Operators: {', '.join(ops)} as filter[{name}][op]"}
-
-
-LIST_PARAMS: dict[str, dict[str, Any]] = {
-    "catalog_services": _params(
-        filter_param("name", ["eq", "neq", "contains", "oeq", "ocontains"]),
-        filter_param("display_name", ["eq", "neq", "contains", "oeq", "ocontains"]),
-        {"name": "filter[name][contains]", "in": "query", "schema": {"type": "string"}},
-        {"name": "filter[created_at][gte]", "in": "query",
-         "schema": {"type": "string", "format": "date-time"}},
-        sort_fields=["name", "display_name", "created_at", "updated_at"],
-    ),
+_OP_TEXT = {
+    "eq": "equals",
+    "neq": "does not equal (rows without a value match too)",
+    "contains": "contains, case-insensitive",
+    "oeq": "equals one of the comma-separated values",
+    "ocontains": "contains one of the comma-separated values, case-insensitive",
+    "lt": "is less than",
+    "lte": "is at most",
+    "gt": "is greater than",
+    "gte": "is at least",
 }
+_KIND_SCHEMA: dict[str, dict[str, Any]] = {
+    "uuid": {"type": "string", "format": "uuid"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+}
+_PAGE_SIZE = {
+    "name": "page[size]",
+    "in": "query",
+    "schema": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_PAGE_SIZE,
+        "default": DEFAULT_PAGE_SIZE,
+    },
+}
+_NUMBER_PAGING = [
+    _PAGE_SIZE,
+    {
+        "name": "page[number]",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "default": 1},
+    },
+]
+_CURSOR_PAGING = [
+    _PAGE_SIZE,
+    {
+        "name": "page[after]",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "The next page: the cursor from meta.page.next.",
+    },
+    {
+        "name": "page[before]",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "The previous page: the cursor from meta.page.previous.",
+    },
+]
+_LISTS: dict[str, tuple[SpecSource, SortSource | None, bool]] = {}
+_MARK = "x-list-params"
 
 
-def list_params(key: str, *filters: dict[str, Any], sort_fields: list[str], cursor: bool = False
-                ) -> dict[str, Any]:
-    """Register and return the documented query parameters of a list endpoint."""
-    LIST_PARAMS[key] = _params(*filters, sort_fields=sort_fields, cursor=cursor)
-    return LIST_PARAMS[key]
+def _op_schema(ff: FilterField, op: str) -> dict[str, Any]:
+    if op in ("oeq", "ocontains"):
+        return {"type": "string"}  # comma-separated values
+    if ff.choices:
+        return {"type": "string", "enum": list(ff.choices)}
+    return dict(_KIND_SCHEMA.get(ff.kind, {"type": "string"}))
+
+
+def filter_parameters(spec: FilterSpec) -> list[dict[str, Any]]:
+    """One query parameter per field and operator of ``spec``: ``filter[field]`` (equality)
+    and ``filter[field][op]``; a JSON prefix is one ``filter[prefix.<key>]`` parameter."""
+    params: list[dict[str, Any]] = []
+    for name, ff in sorted(spec.fields.items()):
+        for op in OPS[ff.kind]:
+            params.append(
+                {
+                    "name": f"filter[{name}]" if op == "eq" else f"filter[{name}][{op}]",
+                    "in": "query",
+                    "schema": _op_schema(ff, op),
+                    "description": f"{name} {_OP_TEXT[op]}",
+                }
+            )
+    for prefix, ff in sorted(spec.json_prefixes.items()):
+        ops = OPS[ff.kind]
+        how = "one key, which may hold dots" if ff.flat else "a dot path into the object"
+        params.append(
+            {
+                "name": f"filter[{prefix}.<key>]",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": f"A value inside {prefix} ({how}), e.g. filter[{prefix}.env]=prod; "
+                f"operators as filter[{prefix}.<key>][op]: {', '.join(ops)}",
+            }
+        )
+    return params
+
+
+def sort_parameter(sorts: Iterable[str]) -> dict[str, Any]:
+    """The ``sort`` query parameter naming the sortable fields."""
+    return {
+        "name": "sort",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Comma-separated fields, each optionally followed by asc or desc: "
+        + ", ".join(sorts),
+    }
+
+
+def list_params(
+    filters: SpecSource, sorts: SortSource | None = None, *, cursor: bool = False
+) -> dict[str, Any]:
+    """``openapi_extra`` of a list route: its paging, ``sort`` and ``filter[...]`` query
+    parameters, generated from the list's own FilterSpec and sort fields (a spec or sorts
+    given as a function are read when the OpenAPI document is built, not at import)."""
+    key = f"list-{len(_LISTS)}"
+    _LISTS[key] = (filters, sorts, cursor)
+    return {_MARK: key}
+
+
+def _expand_list_params(op: dict[str, Any]) -> None:
+    filters, sorts, cursor = _LISTS[op.pop(_MARK)]
+    spec = filters() if callable(filters) else filters
+    params = [dict(p) for p in (_CURSOR_PAGING if cursor else _NUMBER_PAGING)]
+    if sorts is not None:
+        params.append(sort_parameter(sorts() if callable(sorts) else sorts))
+    params += filter_parameters(spec)
+    existing = op.setdefault("parameters", [])
+    taken = {(p.get("name"), p.get("in")) for p in existing}
+    existing += [p for p in params if (p["name"], p["in"]) not in taken]
 
 
 def finalize_openapi(doc: dict[str, Any]) -> dict[str, Any]:
@@ -95,24 +184,29 @@ def finalize_openapi(doc: dict[str, Any]) -> dict[str, Any]:
 
     Problems are ``application/problem+json`` (FastAPI files their schema under
     ``application/json``); validation errors are our 400s, never FastAPI's 422;
-    every ``/v1``, ``/v2`` and ``/v3`` operation needs a bearer token.
+    every ``/v1``, ``/v2`` and ``/v3`` operation needs a bearer token; list routes
+    declared with :func:`list_params` get their query parameters.
     """
     problem_ref = {"$ref": "#/components/schemas/ProblemModel"}
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     if "ProblemModel" not in schemas:
         schemas["ProblemModel"] = ProblemModel.model_json_schema(
-            ref_template="#/components/schemas/{model}")
+            ref_template="#/components/schemas/{model}"
+        )
         schemas.setdefault("InvalidParameter", InvalidParameter.model_json_schema())
         schemas["ProblemModel"].pop("$defs", None)
     components.setdefault("securitySchemes", {})["bearerAuth"] = {
-        "type": "http", "scheme": "bearer",
+        "type": "http",
+        "scheme": "bearer",
         "description": "An access token from `service-catalog token create`.",
     }
     for path, item in doc.get("paths", {}).items():
         for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
+            if _MARK in op:
+                _expand_list_params(op)
             responses = op["responses"]
             responses.pop("422", None)
             for status, resp in responses.items():
@@ -125,10 +219,13 @@ def finalize_openapi(doc: dict[str, Any]) -> dict[str, Any]:
             if path.startswith(("/v1/", "/v2/", "/v3/")) and path != "/v1/openapi.json":
                 op.setdefault("security", [{"bearerAuth": []}])
                 for status, desc in (("400", "Bad Request"), ("401", "Unauthorized")):
-                    responses.setdefault(status, {
-                        "description": desc,
-                        "content": {"application/problem+json": {"schema": problem_ref}},
-                    })
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": desc,
+                            "content": {"application/problem+json": {"schema": problem_ref}},
+                        },
+                    )
     unused = "HTTPValidationError" not in str(doc.get("paths"))
     if unused:
         schemas.pop("HTTPValidationError", None)

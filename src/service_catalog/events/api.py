@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from service_catalog.catalog_services.service import get_service
 from service_catalog.core.deps import CtxDep
-from service_catalog.core.openapi import PROBLEMS, filter_param, list_params
+from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.events import service
 from service_catalog.events.schemas import (
@@ -24,28 +24,7 @@ from service_catalog.events.schemas import (
 
 router = APIRouter(tags=["Integration Events"])
 
-_STR = ["eq", "neq", "contains", "oeq", "ocontains"]
-_LIST_PARAMS = list_params(
-    "integration_events",
-    filter_param("type", _STR),
-    {"name": "filter[ts][gte]", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    {"name": "filter[ts][lte]", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    filter_param("integration.name", _STR),
-    filter_param("integration.instance.id", ["eq", "neq", "oeq"]),
-    filter_param("binding", _STR),
-    {"name": "filter[detail][contains]", "in": "query", "schema": {"type": "string"},
-     "description": "Keyword search in the event's detail (case-insensitive)."},
-    filter_param("attributes.<key>", _STR,
-                 "A value inside attributes, by dot path (filter[attributes.severity]=high); "
-                 "operators eq, neq, contains, oeq, ocontains, lt, lte, gt, gte"),
-    filter_param("actor.name", _STR),
-    filter_param("actor.type", _STR, "token (user actions), system, integration, or the "
-                                     "upstream's own actor type"),
-    filter_param("service_id", ["eq", "neq", "oeq"]),
-    filter_param("resource_id", _STR),
-    sort_fields=["ts"],
-    cursor=True,
-)
+_LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
 
 
 @router.get("/v1/integration-events", response_model=IntegrationEventList, responses=PROBLEMS,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.core.deps import Ctx, CtxDep
-from service_catalog.core.openapi import PROBLEMS, filter_param, list_params
+from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
@@ -28,25 +28,8 @@ from service_catalog.integrations.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-_STRING_OPS = ["eq", "neq", "contains", "oeq", "ocontains"]
-_INTEGRATION_PARAMS = list_params(
-    "integrations",
-    filter_param("name", _STRING_OPS),
-    filter_param("display_name", _STRING_OPS),
-    sort_fields=["display_name", "name"],
-)
-_INSTANCE_PARAMS = list_params(
-    "integration_instances",
-    filter_param("name", _STRING_OPS),
-    filter_param("display_name", _STRING_OPS),
-    filter_param("integration.name", _STRING_OPS),
-    filter_param("integration.display_name", _STRING_OPS),
-    filter_param("authorized", ["eq"], "true or false"),
-    filter_param("labels.<key>", _STRING_OPS, "filter[labels.env]=prod, [neq], [contains]..."),
-    filter_param("created_at", ["eq", "lt", "lte", "gt", "gte"]),
-    filter_param("updated_at", ["eq", "lt", "lte", "gt", "gte"]),
-    sort_fields=["display_name", "name", "created_at", "updated_at", "integration.display_name"],
-)
+_INTEGRATION_PARAMS = list_params(service.integration_filters, service.integration_sorts)
+_INSTANCE_PARAMS = list_params(service.instance_filters, service.instance_sorts)
 
 _CREDENTIAL_EXAMPLE = {"type": "multi_key_auth",
                        "config": {"headers": [{"name": "authorization", "key": "<token>"}]}}

@@ -62,16 +62,28 @@ def _integrations_table() -> Any:
     return union_all(*rows).subquery("integrations")
 
 
+def integration_filters(table: Any = None) -> q.FilterSpec:
+    """The ``filter[...]`` fields of ``GET /v1/integrations`` (over the registry's rows)."""
+    t = _integrations_table() if table is None else table
+    return q.FilterSpec(fields={
+        "name": q.FilterField("string", t.c.name),
+        "display_name": q.FilterField("string", t.c.display_name),
+    })
+
+
+def integration_sorts(table: Any = None) -> dict[str, Any]:
+    """The ``sort`` fields of ``GET /v1/integrations``."""
+    t = _integrations_table() if table is None else table
+    return {"name": t.c.name, "display_name": t.c.display_name}
+
+
 def list_integrations(session: Session, *, query: list[tuple[str, str]]
                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One page of shipped integrations (contract ``CatalogIntegration``), filtered by
     ``filter[name]``/``filter[display_name]`` and sorted by ``name``/``display_name``."""
     table = _integrations_table()
-    spec = q.FilterSpec(fields={
-        "name": q.FilterField("string", table.c.name),
-        "display_name": q.FilterField("string", table.c.display_name),
-    })
-    sorts = {"name": table.c.name, "display_name": table.c.display_name}
+    spec = integration_filters(table)
+    sorts = integration_sorts(table)
     qd = dict(query)
     clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
     sort = q.parse_sort(qd.get("sort"), sorts, "display_name")

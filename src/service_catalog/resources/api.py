@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.schemas import CatalogServiceList
 from service_catalog.core.deps import CtxDep
-from service_catalog.core.openapi import PROBLEMS, filter_param, list_params
+from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.resources import service
 from service_catalog.resources.children import PAGE_PARAMS, children_page
+from service_catalog.resources.mappings import mapping_filters
 from service_catalog.resources.schemas import (
     ResourceInitialize,
     ResourceList,
@@ -29,27 +30,6 @@ from service_catalog.resources.schemas import (
     ServiceResourceList,
 )
 
-_STRING = ["eq", "neq", "contains", "oeq", "ocontains"]
-_EXACT = ["eq", "neq", "oeq"]
-
-_RESOURCE_FILTERS = [
-    filter_param("id", _EXACT), filter_param("name", _STRING), filter_param("type", _EXACT),
-    filter_param("integration.name", _STRING), filter_param("integration.display_name", _STRING),
-    filter_param("integration.instance.id", _EXACT),
-    filter_param("integration.instance.name", _STRING),
-    filter_param("integration.instance.display_name", _STRING),
-    filter_param("archived", ["eq"], "true or false"),
-    filter_param("discovered", ["eq"], "true or false: false once a complete sync no longer "
-                                       "returned the resource"),
-    filter_param("service_associations", ["eq", "lt", "lte", "gt", "gte"]),
-    filter_param("created_at", ["eq", "lt", "lte", "gt", "gte"]),
-    filter_param("updated_at", ["eq", "lt", "lte", "gt", "gte"]),
-    filter_param("config.<path>", _STRING, "A dot path into config, e.g. filter[config.id]"),
-    filter_param("integration_data.<path>", _STRING,
-                 "A dot path into integration_data, e.g. filter[integration_data.owner]"),
-]
-_SORTS = ["created_at", "updated_at", "name", "id"]
-
 resources = APIRouter(prefix="/v1", tags=["Catalog Resources"])
 resource_services = APIRouter(prefix="/v1", tags=["Catalog Resource Services"])
 mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
@@ -58,7 +38,7 @@ service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
 
 @resources.get("/resources", response_model=ResourceList, responses=PROBLEMS,
                operation_id="list-resources", summary="List Resources",
-               openapi_extra=list_params("resources", *_RESOURCE_FILTERS, sort_fields=_SORTS,
+               openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS,
                                          cursor=True))
 def list_resources(ctx: CtxDep) -> JSONResponse:
     """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
@@ -132,10 +112,7 @@ def update(integrationInstanceId: str, resourceId: str, body: ResourceUpdate,
 @resource_services.get("/resources/{id}/catalog-services", response_model=CatalogServiceList,
                        responses=PROBLEMS, operation_id="list-catalog-resource-services",
                        summary="List Resource Services",
-                       openapi_extra=list_params(
-                           "resource_services",
-                           filter_param("name", _STRING), filter_param("display_name", _STRING),
-                           sort_fields=["name", "display_name", "created_at", "updated_at"]))
+                       openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS))
 def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the catalog services a resource is mapped to."""
     rows, meta = service.list_resource_services(ctx.session, resource_id=id, query=ctx.query)
@@ -154,18 +131,7 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
 
 @mappings.get("", response_model=ResourceMappingList, responses=PROBLEMS,
               operation_id="list-resource-mappings", summary="List Resource Mappings",
-              openapi_extra=list_params(
-                  "resource_mappings",
-                  filter_param("resource.id", _EXACT), filter_param("resource.name", _STRING),
-                  filter_param("resource.type", _STRING),
-                  filter_param("resource.config.<path>", _STRING),
-                  filter_param("resource.integration.name", _STRING),
-                  filter_param("resource.integration.instance.id", _EXACT),
-                  filter_param("resource.integration.instance.name", _STRING),
-                  filter_param("service.id", _EXACT), filter_param("service.name", _STRING),
-                  filter_param("service.display_name", _STRING),
-                  filter_param("created_at", ["eq", "lt", "lte", "gt", "gte"]),
-                  sort_fields=["created_at"]))
+              openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS))
 def list_mappings(ctx: CtxDep) -> JSONResponse:
     """A page of resource mappings (default sort ``created_at desc``)."""
     rows, meta = service.list_mappings(ctx.session, query=ctx.query)
@@ -193,10 +159,8 @@ def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
                        responses=PROBLEMS, operation_id="list-catalog-service-resources",
                        summary="List Service Resources",
                        openapi_extra=list_params(
-                           "service_resources",
-                           *[f for f in _RESOURCE_FILTERS
-                             if f["name"] not in ("filter[archived]",)],
-                           sort_fields=_SORTS))
+                           lambda: service.resource_filters(archived=False),
+                           service.RESOURCE_SORTS))
 def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resources mapped to a catalog service."""
     rows, meta = service.list_service_resources(ctx.session, service_id=id, query=ctx.query)

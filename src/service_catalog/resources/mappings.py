@@ -23,7 +23,8 @@ from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.resources.queries import display_name_expr, find_instance
 
 
-def _mapping_filters() -> q.FilterSpec:
+def mapping_filters() -> q.FilterSpec:
+    """The ``filter[...]`` fields of ``GET /v1/resource-mappings``."""
     from service_catalog.catalog_services.models import CatalogService
 
     return q.FilterSpec(
@@ -55,7 +56,7 @@ def _mapping_clauses(session: Session, query: list[tuple[str, str]]) -> list[Any
     # The core grammar splits a JSON prefix at the first dot; ``resource.config.<path>``
     # has a dotted prefix, so those terms are compiled against a ``config`` prefix and
     # errors are renamed back to the parameter the user wrote.
-    spec = _mapping_filters()
+    spec = mapping_filters()
     plain: list[tuple[str, str]] = []
     json_terms: list[tuple[str, str]] = []
     for key, value in query:

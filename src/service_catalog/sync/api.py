@@ -6,23 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service_catalog.core.deps import CtxDep
-from service_catalog.core.openapi import PROBLEMS
+from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.sync import service
 from service_catalog.sync.schemas import ResourceIngestion, ResourceIngestionRequest, SyncRunList
 
 router = APIRouter(prefix="/v1/integration-instances", tags=["Integration Instances"])
 
-_RUN_LIST_PARAMS = {"parameters": [
-    {"name": "page[size]", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                     "maximum": 1000}},
-    {"name": "page[after]", "in": "query", "schema": {"type": "string"}},
-    {"name": "page[before]", "in": "query", "schema": {"type": "string"}},
-    {"name": "filter[status]", "in": "query",
-     "schema": {"type": "string", "enum": ["running", "succeeded", "failed"]}},
-    {"name": "filter[trigger]", "in": "query",
-     "schema": {"type": "string", "enum": ["schedule", "manual", "cli"]}},
-]}
+_RUN_LIST_PARAMS = list_params(service.RUN_FILTERS, cursor=True)  # newest first, no sort
 
 
 @router.put("/{id}/resource-ingestion", response_model=ResourceIngestion, responses=PROBLEMS,
