@@ -27,7 +27,6 @@ router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
 def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
     """Create a catalog service."""
     svc = service.create_service(ctx.session, data=body, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.to_dict(svc), 201)
 
 
@@ -60,7 +59,6 @@ async def get(request: Request) -> JSONResponse:
 def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a catalog service."""
     svc = service.update_service(ctx.session, service_id=id, data=body, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.to_dict(svc))
 
 
@@ -69,5 +67,4 @@ def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a catalog service; its resources stay, its mappings go."""
     service.delete_service(ctx.session, service_id=id, actor=ctx.actor)
-    ctx.session.commit()
     return Response(status_code=204)

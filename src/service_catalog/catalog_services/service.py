@@ -1,4 +1,8 @@
-"""Rules of catalog services: the only place that changes them."""
+"""Rules of catalog services: the only place that changes them.
+
+Every function works in the caller's unit of work (:class:`service_catalog.core.db.UnitOfWork`)
+and never commits or rolls back; a name taken by a concurrent writer is caught in a savepoint.
+"""
 
 from __future__ import annotations
 
@@ -75,11 +79,10 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
         created_at=now,
         updated_at=now,
     )
-    session.add(svc)
     try:
-        session.flush()
+        with session.begin_nested():  # a concurrent create of the same name wins
+            session.add(svc)
     except IntegrityError:
-        session.rollback()
         raise _name_taken(data.name) from None
     record_action(session, actor=actor, type="catalog_service.created", service_id=svc.id,
                   detail=f"Catalog service {svc.name} created by {actor.name}",
@@ -138,7 +141,11 @@ def update_service(session: Session, *, service_id: str, data: CatalogServiceUpd
     if data.name is not None and data.name != svc.name:
         if session.scalar(select(CatalogService.id).where(CatalogService.name == data.name)):
             raise _name_taken(data.name)
-        svc.name = data.name
+        try:
+            with session.begin_nested():  # a concurrent write of the same name wins
+                svc.name = data.name
+        except IntegrityError:
+            raise _name_taken(data.name) from None
         changed.append("name")
     if data.display_name is not None and data.display_name != svc.display_name:
         svc.display_name = data.display_name
@@ -162,11 +169,7 @@ def update_service(session: Session, *, service_id: str, data: CatalogServiceUpd
             changed.append("custom_fields")
     if changed:
         svc.updated_at = utcnow()
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise _name_taken(data.name or "") from None
+        session.flush()
         record_action(session, actor=actor, type="catalog_service.updated", service_id=svc.id,
                       detail=f"Catalog service {svc.name} updated by {actor.name}: "
                              f"{', '.join(changed)}",

@@ -8,7 +8,7 @@ import os
 import threading
 import uuid
 from collections import deque, namedtuple
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -327,6 +327,112 @@ class _WriterSession(Session):
                 self.turn.release()
 
 
+class UnitOfWork:
+    """One unit of work: the one owner of a transaction, and the only code that commits it.
+
+    Service functions work in the caller's transaction: they take a unit's ``session`` and
+    never commit, roll back or close it. A conflict they expect (a name a concurrent
+    writer took first) is caught in a savepoint (``with session.begin_nested():``), which
+    undoes that statement alone, never by rolling back the caller's transaction. The owner
+    (a request's :class:`service_catalog.core.deps.Ctx`, :meth:`Database.session` for the
+    CLI and the sync worker) ends the unit once with :meth:`finish`: commit when the work
+    succeeded, roll back otherwise; a request commits before its response is sent.
+
+    **Phases.** A unit that writes holds a write session from its start (on a SQLite file
+    with the writer's turn, which a request awaits before its handler runs). A unit made
+    with ``deferred=True`` starts in a *read phase* instead, holding no turn: the caller
+    validates and prepares with ``session`` (a read session), :meth:`release` ends that
+    transaction so it can wait on something slow (an upstream's answer) holding neither a
+    transaction nor the writer's turn, and :meth:`begin_write` enters the *write phase*
+    (taking the turn, opening the write session, where what was read is read again). So a
+    slow upstream never holds up the other writes of the process.
+    """
+
+    def __init__(self, db: Database, *, write: bool = False, turn: Turn | None = None,
+                 deferred: bool = False) -> None:
+        self.db = db
+        #: Whether the unit writes (in its write phase, for a deferred one).
+        self.write = write
+        #: The SQLite writer's turn, when it was taken before the session was opened.
+        self.turn = turn
+        self._deferred = deferred and write
+        self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def writing(self) -> bool:
+        """Whether the unit is in its write phase (a writing unit that was not deferred,
+        or a deferred one after :meth:`begin_write`)."""
+        return self.write and not self._deferred
+
+    @property
+    def session(self) -> Session:
+        """The current phase's session (opened on first use, in the thread that uses it)."""
+        if self._session is None:
+            self._session = self.db.new_session(write=self.writing, turn=self.turn)
+        return self._session
+
+    @property
+    def dialect(self) -> str:
+        """The database dialect name."""
+        return self.db.dialect
+
+    def release(self) -> None:
+        """End the read phase's transaction (closing its session; loaded objects stay
+        readable, detached), so the caller holds no transaction and no writer's turn while
+        it waits. Only in the read phase: a write phase's changes are the unit's to commit."""
+        if self.writing:
+            raise RuntimeError("a unit of work in its write phase cannot be released")
+        session, self._session = self._session, None
+        if session is not None:
+            if session.new or session.dirty or session.deleted:
+                session.close()
+                raise RuntimeError("the read phase changed objects; write them after "
+                                   "begin_write()")
+            session.close()
+
+    def begin_write(self) -> Session:
+        """Enter the write phase: end the read phase, take the SQLite writer's turn (see
+        :meth:`take_turn`) and return the write session. In the write phase already: its
+        session."""
+        if not self.writing:
+            self.release()
+            self._deferred, self.write = False, True
+            if self.db.writer is not None and self.turn is None:
+                self.turn = self.take_turn(self.db.writer)
+        return self.session
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once the unit has committed (not when it rolls back): to tell
+        others about what it stored, e.g. wake the sync workers."""
+        self._after_commit.append(fn)
+
+    def take_turn(self, writer: WriterQueue) -> Turn:
+        """Wait in this thread for the writer's turn (WriterBusy after
+        ``WRITE_WAIT_SECONDS``); a request's unit awaits it on the event loop instead."""
+        return writer.turn()
+
+    def finish(self, ok: bool) -> None:
+        """Commit (``ok``) or roll back, close the session if one was opened, and give the
+        writer's turn back."""
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                try:
+                    if ok:
+                        session.commit()
+                    else:
+                        session.rollback()
+                finally:
+                    session.close()
+        finally:
+            if self.turn is not None:
+                self.turn.release()
+        if ok:
+            for fn in self._after_commit:
+                fn()
+
+
 class Database:
     """An engine and its session factory: the one handle on storage an app or worker holds.
 
@@ -381,7 +487,9 @@ class Database:
     @contextmanager
     def session(self, *, write: bool = True,
                 timeout: float | None = WRITE_WAIT_SECONDS) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
+        """A unit of work for the CLI, the sync worker and scripts (a request has its
+        :class:`service_catalog.core.deps.Ctx`): a session whose transaction commits when
+        the block succeeds and rolls back on error; what runs inside never commits."""
         with self.new_session(write=write, timeout=timeout) as session:
             try:
                 yield session

@@ -1,16 +1,15 @@
-"""Request dependencies: a database session and the authenticated actor."""
+"""Request dependencies: the request's unit of work and the authenticated actor."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
+from anyio import from_thread
 from fastapi import Depends, Request
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service_catalog.auth.service import (
@@ -20,7 +19,7 @@ from service_catalog.auth.service import (
     lookup_token,
     touch_token,
 )
-from service_catalog.core.db import Database, Turn, WriterBusy
+from service_catalog.core.db import Database, Turn, UnitOfWork, WriterBusy, WriterQueue
 from service_catalog.core.errors import Problem
 
 log = logging.getLogger("service_catalog.auth")
@@ -28,56 +27,44 @@ T = TypeVar("T")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-@dataclass
-class Ctx:
-    """What a request handler gets: a session (committed when the handler succeeds) and who asks.
+class Ctx(UnitOfWork):
+    """What a request handler gets: the request's unit of work and who asks.
 
-    The session is opened on first use, in the thread that uses it, so a handler costs one
-    trip to the thread pool, not three. A writing request on SQLite holds its ``turn`` at
-    the database writer (awaited before the handler runs) until it finishes.
+    The request's one transaction: services work in ``session`` and never commit; the
+    dependency (:func:`get_ctx`) commits it when the handler returns, before the response
+    is sent (a handler that raises rolls it back), and no router commits. The session is
+    opened on first use, in the thread that uses it, so a handler costs one trip to the
+    thread pool, not three. A writing request on SQLite holds its ``turn`` at the database
+    writer (awaited before the handler runs) until it finishes; a route declared with
+    :data:`DeferredWriteCtxDep` starts in a read phase and takes its turn only at
+    :meth:`begin_write` (see :class:`service_catalog.core.db.UnitOfWork`).
     """
 
-    db: Database
-    actor: Actor
-    request: Request
-    write: bool = False
-    turn: Turn | None = None
-    _session: Session | None = field(default=None, repr=False)
-
-    @property
-    def session(self) -> Session:
-        """The request's session (opened on first use)."""
-        if self._session is None:
-            self._session = self.db.new_session(write=self.write, turn=self.turn)
-        return self._session
-
-    @property
-    def dialect(self) -> str:
-        """The database dialect name."""
-        return self.db.dialect
+    def __init__(self, db: Database, actor: Actor, request: Request, *, write: bool = False,
+                 deferred: bool = False) -> None:
+        super().__init__(db, write=write, deferred=deferred)
+        self.actor = actor
+        self.request = request
 
     @property
     def query(self) -> list[tuple[str, str]]:
         """The query string as (key, value) pairs."""
         return self.request.query_params.multi_items()
 
-    def finish(self, ok: bool) -> None:
-        """Commit (``ok``) or roll back, close the session if one was opened, and give the
-        writer's turn back."""
-        session, self._session = self._session, None
+    def take_turn(self, writer: WriterQueue) -> Turn:
+        """Await the writer's turn on the event loop from the handler's worker thread
+        (first come, first served with every other write; a 503 after
+        ``WRITE_WAIT_SECONDS``)."""
         try:
-            if session is None:
-                return
-            try:
-                if ok:
-                    session.commit()
-                else:
-                    session.rollback()
-            finally:
-                session.close()
-        finally:
-            if self.turn is not None:
-                self.turn.release()
+            return from_thread.run(writer.turn_async)
+        except WriterBusy:
+            raise _writer_busy() from None
+
+
+def _writer_busy() -> Problem:
+    log.warning("a write waited too long for the database writer")
+    return Problem(503, "The database is busy with other writes; retry later",
+                   headers={"Retry-After": "5"})
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -126,38 +113,62 @@ async def authenticate_request(request: Request) -> Actor:
     return actor
 
 
+async def _open(request: Request, *, deferred: bool) -> Ctx:
+    actor = await authenticate_request(request)
+    db: Database = request.app.state.db
+    ctx = Ctx(db, actor, request, write=request.method in WRITE_METHODS, deferred=deferred)
+    if ctx.writing and db.writer is not None:
+        try:
+            ctx.turn = await db.writer.turn_async()
+        except WriterBusy:
+            raise _writer_busy() from None
+    return ctx
+
+
+async def _close(ctx: Ctx, ok: bool) -> None:
+    if ctx._session is None or (ctx.dialect == "sqlite" and not ctx.write):
+        ctx.finish(ok)  # nothing opened, or a read on a local file: not worth a hop
+    else:
+        await run_in_threadpool(ctx.finish, ok)
+
+
 async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """Authenticate the bearer token; give the handler a session, committed when it returns.
+    """Authenticate the bearer token; give the handler the request's unit of work,
+    committed when the handler returns (``CtxDep`` runs this end before the response is
+    sent, so a client that got its answer finds the change stored).
 
     A writing request on SQLite first awaits its turn at the database writer (first come,
     first served, holding no thread while it waits; a 503 with ``Retry-After`` after
     ``WRITE_WAIT_SECONDS``), so writers never pile up in the thread pool ahead of reads.
     """
-    actor = await authenticate_request(request)
-    db: Database = request.app.state.db
-    ctx = Ctx(db=db, actor=actor, request=request, write=request.method in WRITE_METHODS)
-    if ctx.write and db.writer is not None:
-        try:
-            ctx.turn = await db.writer.turn_async()
-        except WriterBusy:
-            log.warning("a write waited too long for the database writer")
-            raise Problem(503, "The database is busy with other writes; retry later",
-                          headers={"Retry-After": "5"}) from None
+    ctx = await _open(request, deferred=False)
     ok = False
     try:
         yield ctx
         ok = True
     finally:
-        if ctx._session is None:
-            if ctx.turn is not None:
-                ctx.turn.release()
-        elif db.dialect == "sqlite" and not ctx.write:
-            ctx.finish(ok)  # ending a read on a local file: microseconds, not worth a hop
-        else:
-            await run_in_threadpool(ctx.finish, ok)
+        await _close(ctx, ok)
 
 
-CtxDep = Annotated[Ctx, Depends(get_ctx)]
+async def get_deferred_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """As :func:`get_ctx`, but a writing request starts in its read phase, holding no
+    writer's turn: the handler calls ``ctx.release()`` before waiting on something slow
+    and ``ctx.begin_write()`` to store (for routes that call an upstream between reading
+    and writing, such as a credential's verification)."""
+    ctx = await _open(request, deferred=True)
+    ok = False
+    try:
+        yield ctx
+        ok = True
+    finally:
+        await _close(ctx, ok)
+
+
+CtxDep = Annotated[Ctx, Depends(get_ctx, scope="function")]
+"""The request's unit of work, committed before the response is sent."""
+
+DeferredWriteCtxDep = Annotated[Ctx, Depends(get_deferred_ctx, scope="function")]
+"""The request's unit of work, whose write phase the handler enters with ``begin_write()``."""
 
 
 ActorDep = Annotated[Actor, Depends(authenticate_request)]

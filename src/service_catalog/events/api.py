@@ -66,5 +66,4 @@ def list_audit(ctx: CtxDep) -> JSONResponse:
 def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
     """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""
     counts = service.post_integration_events(ctx.session, instance_id=id, items=body.data)
-    ctx.session.commit()
     return json_response(counts, 202)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 
-from service_catalog.core.deps import Ctx, CtxDep
+from service_catalog.core.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.core.secrets import SecretBox, get_box
@@ -83,7 +83,6 @@ _TAG: list[str | Enum] = ["Integration Instances"]
 def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONResponse:
     """Install an integration: config validated against the integration's config_schema."""
     inst = service.create_instance(ctx.session, data=body, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.to_dict(inst), 201)
 
 
@@ -110,7 +109,6 @@ def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
 def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an instance; labels and config merge (null removes a key)."""
     inst = service.update_instance(ctx.session, instance_id=id, data=body, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.to_dict(inst))
 
 
@@ -119,7 +117,6 @@ def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JS
 def delete_instance(id: str, ctx: CtxDep) -> Response:
     """Delete an instance with its credential, resources and their mappings."""
     service.delete_instance(ctx.session, instance_id=id, actor=ctx.actor)
-    ctx.session.commit()
     return Response(status_code=204)
 
 
@@ -132,13 +129,11 @@ _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
              responses=PROBLEMS, operation_id="create-integration-instance-auth-credential",
              summary="Create Integration Instance Auth Credential",
              openapi_extra=_credential_body_doc())
-def create_credential(integrationInstanceId: str, ctx: CtxDep,
+def create_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep,
                       body: Annotated[Any, Body()]) -> JSONResponse:
     """Add the instance's credential; the upstream verifies it first (rejected: 400)."""
-    cred = service.create_credential(ctx.session, instance_id=integrationInstanceId, body=body,
-                                     actor=ctx.actor, box=_box(ctx))
-    ctx.session.commit()
-    inst = service.get_instance(ctx.session, instance_id=integrationInstanceId)
+    cred, inst = service.create_credential(ctx, instance_id=integrationInstanceId, body=body,
+                                           actor=ctx.actor, box=_box(ctx))
     return json_response(service.credential_to_dict(cred, inst), 201)
 
 
@@ -154,12 +149,11 @@ def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
 @router.post(_CRED + "/verify", tags=_TAG, response_model=AuthCredentialRead,
              responses=PROBLEMS, operation_id="verify-integration-instance-auth-credential",
              summary="Verify Integration Instance Auth Credential again")
-def verify_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
+def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> JSONResponse:
     """Ask the upstream again (e.g. after it was unreachable); beyond the contract."""
-    cred, inst = service.reverify_credential(ctx.session, instance_id=integrationInstanceId,
+    cred, inst = service.reverify_credential(ctx, instance_id=integrationInstanceId,
                                              actor=ctx.actor,
                                              settings=ctx.request.app.state.settings)
-    ctx.session.commit()
     return json_response(service.credential_to_dict(cred, inst))
 
 
@@ -169,7 +163,6 @@ def verify_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
 def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the credential; the instance becomes unauthorized."""
     service.delete_credential(ctx.session, instance_id=integrationInstanceId, actor=ctx.actor)
-    ctx.session.commit()
     return Response(status_code=204)
 
 
@@ -195,7 +188,6 @@ def put_auth_config(integrationInstanceId: str, body: UpsertOAuthAuthConfig,
     """Create or replace the instance's OAuth config; the client secret is encrypted."""
     cfg = service.put_auth_config(ctx.session, instance_id=integrationInstanceId, data=body,
                                   actor=ctx.actor, box=_box(ctx))
-    ctx.session.commit()
     return json_response(service.auth_config_to_dict(cfg))
 
 
@@ -205,5 +197,4 @@ def put_auth_config(integrationInstanceId: str, body: UpsertOAuthAuthConfig,
 def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the instance's auth config."""
     service.delete_auth_config(ctx.session, instance_id=integrationInstanceId, actor=ctx.actor)
-    ctx.session.commit()
     return Response(status_code=204)

@@ -15,6 +15,12 @@ Why a verification failed is stored classified (``unauthorized``, ``forbidden``,
 ``unreachable``, ``invalid_response``) with the upstream's status, and the reason text
 has every 6+ character piece of the secrets removed, in any encoding or case
 (:func:`service_catalog.integrations.connectors.base.redact_secrets`).
+
+Nothing here commits: functions work in the caller's unit of work. Those that ask the
+upstream (:func:`create_credential`, :func:`reverify_credential`) take the unit itself, a
+deferred one (:data:`service_catalog.core.deps.DeferredWriteCtxDep`): they read in its read
+phase, release it, ask the upstream holding no transaction and no SQLite writer's turn,
+and write in its write phase.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import SYSTEM, Actor
-from service_catalog.core.db import utcnow
+from service_catalog.core.db import UnitOfWork, utcnow
 from service_catalog.core.errors import Problem, bad_request, conflict, validation_problem
 from service_catalog.core.render import ts
 from service_catalog.core.secrets import SecretBox, get_box
@@ -213,14 +219,20 @@ def _existing_credential(session: Session, inst: IntegrationInstance) -> AuthCre
     return session.scalar(select(AuthCredential).where(AuthCredential.instance_id == inst.id))
 
 
-def create_credential(session: Session, *, instance_id: str, body: Any, actor: Actor,
-                      box: SecretBox, http: UpstreamHTTP | None = None) -> AuthCredential:
+def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Actor,
+                      box: SecretBox, http: UpstreamHTTP | None = None
+                      ) -> tuple[AuthCredential, IntegrationInstance]:
     """Store the instance's one credential (409 when it has one) after the upstream
     verified it: rejected is a 400 saying what the upstream said and stores nothing;
     unreachable stores it unverified (instance stays unauthorized); accepted authorizes
-    the instance. A push-only integration takes it without verification."""
-    inst = _instance(session, instance_id)
-    if _existing_credential(session, inst) is not None:
+    the instance. A push-only integration takes it without verification.
+
+    In three steps of the caller's deferred unit of work: validate and prepare (its read
+    phase), ask the upstream holding no transaction and not the SQLite writer's turn (a
+    slow upstream holds up no other write), then store (its write phase, where what
+    could have changed meanwhile is looked at again)."""
+    inst = _instance(uow.session, instance_id)
+    if _existing_credential(uow.session, inst) is not None:
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential; "
                        f"verify it again with POST /v1/integration-instances/{inst.id}/"
                        "auth-credential/verify, or DELETE it first to replace it")
@@ -232,18 +244,25 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
     origin = registry.instance_origin(inst)
     if origin is not None:
         public["origin"] = credential.origin = origin
-    # Hold no transaction across the upstream call: nothing is written yet, and a stale
-    # SQLite read snapshot could not be upgraded to a write afterwards.
-    session.commit()
+    uow.release()
     result = verify_connection(inst, credential, http)
+    if result is not None and result.status == "rejected":
+        raise Problem(400, f"The upstream rejected the credential: {result.reason}",
+                      invalid_parameters=[{"field": "config", "rule": "invalid",
+                                           "reason": result.reason, "source": "body"}])
+    session = uow.begin_write()
     now = utcnow()
     # Write first, then look: the instance row's lock serializes concurrent credential
     # writes (PostgreSQL row lock; SQLite takes its write lock before reading a snapshot).
     session.execute(update(IntegrationInstance).where(IntegrationInstance.id == inst.id)
                     .values(updated_at=now))
+    current = session.get(IntegrationInstance, inst.id, populate_existing=True)
+    if current is None:
+        raise Problem(404, f"Integration instance [{inst.name}] was deleted while the "
+                           "credential was being verified")
+    inst = current
     if _existing_credential(session, inst) is not None:  # another request was quicker
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential")
-    session.refresh(inst)
     if registry.instance_origin(inst) != origin:  # its base_url changed meanwhile
         raise conflict(f"The upstream of integration instance [{inst.name}] changed while the "
                        "credential was being verified; POST it again")
@@ -253,10 +272,6 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
         cred.verification, cred.verification_reason = "unverified", (
             f"Integration {integ.name} does not verify credentials")
         inst.authorized = True
-    elif result.status == "rejected":
-        raise Problem(400, f"The upstream rejected the credential: {result.reason}",
-                      invalid_parameters=[{"field": "config", "rule": "invalid",
-                                           "reason": result.reason, "source": "body"}])
     elif result.status == "accepted":
         cred.verification, cred.last_verified_at = "verified", now
         inst.authorized = True
@@ -265,11 +280,10 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
         cred.public = {**public, "verification": _failure_record(result)}
         inst.authorized = False
     inst.updated_at = now
-    session.add(cred)
     try:
-        session.flush()
+        with session.begin_nested():  # a concurrent POST for the same instance wins
+            session.add(cred)
     except IntegrityError:
-        session.rollback()
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential"
                        ) from None
     log.info("auth credential of instance %s stored (%s)", inst.name, cred.verification)
@@ -279,7 +293,7 @@ def create_credential(session: Session, *, instance_id: str, body: Any, actor: A
                   attributes={"instance_id": str(inst.id), "instance": inst.name,
                               "type": cred.type, "verification": cred.verification,
                               **({"headers": public["headers"]} if "headers" in public else {})})
-    return cred
+    return cred, inst
 
 
 def get_credential(session: Session, *, instance_id: str
@@ -358,20 +372,26 @@ def taint_credential(session: Session, instance: IntegrationInstance, reason: st
                   attributes={"instance_id": str(instance.id), "instance": instance.name})
 
 
-def reverify_credential(session: Session, *, instance_id: str, actor: Actor,
+def reverify_credential(uow: UnitOfWork, *, instance_id: str, actor: Actor,
                         settings: Settings | None = None, http: UpstreamHTTP | None = None
                         ) -> tuple[AuthCredential, IntegrationInstance]:
     """Verify the stored credential again and record the answer: accepted clears
     ``tainted`` and authorizes the instance; rejected taints it; unreachable leaves it
-    unverified and the instance unauthorized."""
-    cred, inst = get_credential(session, instance_id=instance_id)
+    unverified and the instance unauthorized. Read, ask the upstream outside any
+    transaction, then write, as :func:`create_credential` does."""
+    cred, inst = get_credential(uow.session, instance_id=instance_id)
     mismatch = _origin_mismatch(inst, (cred.public or {}).get("origin"))
     if mismatch is not None:
         raise mismatch
-    credential = load_credential(session, inst, settings=settings)
+    credential = load_credential(uow.session, inst, settings=settings)
     assert credential is not None
-    session.commit()  # no transaction across the upstream call (nothing written yet)
+    verified_id = cred.id
+    uow.release()
     result = verify_connection(inst, credential, http)
+    cred, inst = get_credential(uow.begin_write(), instance_id=str(inst.id))
+    if cred.id != verified_id:  # deleted and stored again meanwhile
+        raise conflict(f"The auth credential of integration instance [{inst.name}] was "
+                       "replaced while it was being verified; verify it again")
     now = utcnow()
     public = {k: v for k, v in (cred.public or {}).items() if k != "verification"}
     if credential.origin is not None:
@@ -392,7 +412,7 @@ def reverify_credential(session: Session, *, instance_id: str, actor: Actor,
         inst.authorized = False
     cred.public = public
     inst.updated_at = now
-    record_action(session, actor=actor, type="auth_credential.verified",
+    record_action(uow.session, actor=actor, type="auth_credential.verified",
                   detail=f"Auth credential of integration instance {inst.name} verified by "
                          f"{actor.name}: {cred.verification}",
                   attributes={"instance_id": str(inst.id), "instance": inst.name,

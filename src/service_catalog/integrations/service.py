@@ -2,6 +2,9 @@
 
 Auth credentials and auth configs live in :mod:`service_catalog.integrations.credentials`
 (re-exported here: ``load_credential``, ``taint_credential`` ...).
+
+Every function works in the caller's unit of work (:class:`service_catalog.core.db.UnitOfWork`)
+and never commits or rolls back; a name taken by a concurrent writer is caught in a savepoint.
 """
 
 from __future__ import annotations
@@ -186,11 +189,10 @@ def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor:
         integration_name=integ.name, config=config, labels=dict(data.labels or {}),
         authorized=integ.push_only, created_at=now, updated_at=now,
     )
-    session.add(inst)
     try:
-        session.flush()
+        with session.begin_nested():  # a concurrent create of the same name wins
+            session.add(inst)
     except IntegrityError:
-        session.rollback()
         raise _name_taken(data.name) from None
     record_action(session, actor=actor, type="integration_instance.created",
                   detail=f"Integration instance {inst.name} ({integ.display_name}) created by "
@@ -282,7 +284,11 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
         if session.scalar(select(IntegrationInstance.id)
                           .where(IntegrationInstance.name == data.name)):
             raise _name_taken(data.name)
-        inst.name = data.name
+        try:
+            with session.begin_nested():  # a concurrent write of the same name wins
+                inst.name = data.name
+        except IntegrityError:
+            raise _name_taken(data.name) from None
         changed.append("name")
     if data.display_name is not None and data.display_name != inst.display_name:
         inst.display_name = data.display_name
@@ -313,11 +319,7 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
             changed.append("config")
     if changed:
         inst.updated_at = utcnow()
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            raise _name_taken(data.name or "") from None
+        session.flush()
         record_action(session, actor=actor, type="integration_instance.updated",
                       detail=f"Integration instance {inst.name} updated by {actor.name}: "
                              f"{', '.join(changed)}",

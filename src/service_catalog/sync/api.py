@@ -23,10 +23,9 @@ def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None)
     data = body or ResourceIngestionRequest()
     state = service.request_sync(ctx.session, instance_id=id, ingest_from=data.ingest_from,
                                  actor=ctx.actor)
-    ctx.session.commit()
     from service_catalog.sync.worker import notify
 
-    notify()
+    ctx.after_commit(notify)  # wake the workers once the request is stored
     return json_response(state)
 
 
@@ -35,7 +34,6 @@ def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None)
 def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
     """When the instance last synced and syncs next, and whether its schedule is healthy."""
     state = service.get_ingestion(ctx.session, instance_id=id)
-    ctx.session.commit()
     return json_response(state)
 
 

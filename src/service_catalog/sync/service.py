@@ -12,6 +12,9 @@ A lease is free when nobody holds it, when its last heartbeat is older than the 
 timeout *of the worker looking* (no expiry is stamped, so a worker started with a shorter
 timeout does not wait out a longer one), or at once when its holder is a process of this
 host that is gone (worker names carry host and pid: :func:`worker_name`).
+
+Nothing here commits: each function is one step of the caller's unit of work (a request's
+``Ctx``; for the worker, one short ``Database.session()`` per claim, heartbeat and finish).
 """
 
 from __future__ import annotations
@@ -289,7 +292,7 @@ def lease_free(now: dt.datetime, settings: Settings) -> Any:
 
 def release_gone_owners(session: Session) -> int:
     """Free the leases held by workers of this host whose process is gone (a server killed
-    and restarted) and mark their runs failed, saying why; how many. Commits."""
+    and restarted) and mark their runs failed, saying why; how many."""
     held = session.execute(
         select(SyncState.instance_id, SyncState.lease_owner, SyncState.lease_renewed_at)
         .where(SyncState.lease_owner.startswith(f"{_HOST}:", autoescape=True))).all()
@@ -313,8 +316,6 @@ def release_gone_owners(session: Session) -> int:
                     error=f"Abandoned: the worker process running this sync (pid {pid} on "
                           f"{_HOST}) is gone (killed, crashed or restarted); a worker of this "
                           "host took the instance over at once and syncs it again."))
-    if gone:
-        session.commit()
     return released
 
 
@@ -379,10 +380,10 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     With ``force`` the instance need not be due (``service-catalog sync``), but its
     lease must still be free (per this worker's ``lease_timeout_seconds``): one instance
     syncs on one worker at a time. Leases of gone processes of this host are freed first.
-    Commits. Returns None when there is nothing to take.
+    Returns None when there is nothing to take (the states created and leases freed on the
+    way are the caller's to commit all the same).
     """
     create_missing_states(session)
-    session.commit()
     release_gone_owners(session)
     now = utcnow()
     if force:
@@ -398,7 +399,6 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     if dialect == "postgresql":
         picked = session.scalar(pick.with_for_update(of=SyncState, skip_locked=True))
         if picked is None:
-            session.rollback()
             return None
         session.execute(update(SyncState).where(SyncState.instance_id == picked)
                         .values(lease_owner=owner, lease_renewed_at=now))
@@ -411,7 +411,6 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
             .values(lease_owner=owner, lease_renewed_at=now)
             .returning(SyncState.instance_id))
         if picked is None:
-            session.rollback()
             return None
     state = session.get(SyncState, picked, populate_existing=True)
     assert state is not None
@@ -433,7 +432,7 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     run = SyncRun(instance_id=picked, trigger=run_trigger, worker=owner, status="running",
                   started_at=now)
     session.add(run)
-    session.commit()
+    session.flush()
     return Claim(instance_id=picked, run_id=run.id, owner=owner, trigger=run_trigger,
                  ingest_from=ingest_from)
 
@@ -442,7 +441,7 @@ def renew_lease(session: Session, *, claim: Claim, counters: Mapping[str, int] |
                 ) -> bool:
     """Renew the lease (a heartbeat) and store the run's ``counters`` so far (``pages``,
     ``created``, ...), so a sync's progress shows in its run while it runs. False when the
-    lease was lost to another worker. Commits."""
+    lease was lost to another worker."""
     res = session.execute(
         update(SyncState)
         .where(SyncState.instance_id == claim.instance_id, SyncState.lease_owner == claim.owner)
@@ -452,7 +451,6 @@ def renew_lease(session: Session, *, claim: Claim, counters: Mapping[str, int] |
         session.execute(update(SyncRun)
                         .where(SyncRun.id == claim.run_id, SyncRun.status == "running")
                         .values(**{k: counters[k] for k in RUN_COUNTERS if k in counters}))
-    session.commit()
     return held
 
 
@@ -493,12 +491,11 @@ def backoff_seconds(failures: int, interval: int, retry_after: float | None) -> 
 def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Settings
                ) -> SyncRun | None:
     """Record the run's end, set the schedule's health, plan the next run and release the
-    lease. A sync requested while this one ran is due at once. Commits. None when the
-    instance (and so the run) was deleted meanwhile."""
+    lease. A sync requested while this one ran is due at once. None when the instance
+    (and so the run) was deleted meanwhile."""
     now = utcnow()
     run = session.get(SyncRun, claim.run_id, populate_existing=True)
     if run is None:
-        session.commit()
         return None
     for name in ("status", "pages", "created", "updated", "unchanged", "vanished", "events",
                  "error"):
@@ -530,7 +527,7 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
         state.next_run_at = next_at
         state.lease_owner = None
         state.lease_renewed_at = None
-    session.commit()
+    session.flush()
     return run
 
 

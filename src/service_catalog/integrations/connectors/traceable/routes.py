@@ -35,7 +35,6 @@ def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
     instance under ``name`` (201 the first time, 200 when repeated); the next sync that
     finds the service in Traceable writes Traceable's own name and data."""
     row, created = entities.import_entity(ctx.session, data=body, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(to_dict(ctx.session, row), 201 if created else 200)
 
 
@@ -45,7 +44,6 @@ def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map the Traceable service to the catalog service ``catalog_entity`` (name or id),
     importing it first when needed."""
     mapping = entities.map_entity(ctx.session, data=body, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(mapping_dicts(ctx.session, [mapping])[0], 201)
 
 
