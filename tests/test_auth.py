@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -81,10 +82,9 @@ def test_revoked_token(server: Any, contract: Contract, database_url: str,
     token = server.token("to-revoke")
     with server.client(token=token) as c:
         assert c.get(URL).status_code == 200
-        listing = cli(database_url, "token", "list", tmp=tmp_path)
+        listing = cli(database_url, "token", "list", "--output", "json", tmp=tmp_path)
         assert listing.returncode == 0, listing.stderr
-        ident = next(line.split()[1] for line in listing.stdout.splitlines()
-                     if "to-revoke" in line)
+        ident = next(t["id"] for t in json.loads(listing.stdout) if t["name"] == "to-revoke")
         revoked = cli(database_url, "token", "revoke", ident, tmp=tmp_path)
         assert revoked.returncode == 0, revoked.stderr
         assert "Revoked" in revoked.stdout
