@@ -23,9 +23,10 @@ from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import new_uuid, utcnow
 from service_catalog.core.errors import Problem, bad_request
-from service_catalog.core.lookup import get_by_id_or_name
 from service_catalog.core.render import ts
 from service_catalog.events.models import Event
+from service_catalog.integrations import registry
+from service_catalog.integrations.instances import get_instance
 
 if TYPE_CHECKING:  # imported for types only: integrations import this module
     from service_catalog.events.schemas import CreateIntegrationEvent
@@ -91,28 +92,6 @@ def record_action(
     return event
 
 
-def integration_display_name(name: str) -> str:
-    """The display name of an integration from the registry, or its name when unknown."""
-    try:
-        from service_catalog.integrations import registry
-    except ImportError:
-        return name
-    for getter in ("get_descriptor", "get", "descriptor"):
-        fn = getattr(registry, getter, None)
-        if callable(fn):
-            try:
-                desc = fn(name)
-            except Exception:  # noqa: BLE001 - an unknown integration keeps its name
-                desc = None
-            if desc is None:
-                continue
-            value = desc.get("display_name") if isinstance(desc, dict) else getattr(
-                desc, "display_name", None)
-            if isinstance(value, str) and value:
-                return value
-    return name
-
-
 def _dedup_key(dedup_id: str, service_id: uuid.UUID | None) -> str:
     """The stored deduplication key of a derived event: unique per (event, service)."""
     key = dedup_id if service_id is None else f"{dedup_id}:{service_id}"
@@ -137,7 +116,7 @@ def _integration_actor(instance: IntegrationInstance) -> dict[str, str]:
 def _instance_columns(instance: IntegrationInstance) -> dict[str, Any]:
     return {
         "integration_name": instance.integration_name,
-        "integration_display_name": integration_display_name(instance.integration_name),
+        "integration_display_name": registry.display_name_of(instance.integration_name),
         "instance_id": instance.id,
         "instance_name": instance.name,
         "instance_display_name": instance.display_name,
@@ -222,14 +201,6 @@ def record_integration_events(
             }
     known = _existing_keys(session, instance.id, list(candidates))
     return _insert_new(session, [row for key, row in candidates.items() if key not in known])
-
-
-def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id or name; 404 when there is none."""
-    from service_catalog.integrations.models import IntegrationInstance
-
-    return get_by_id_or_name(session, IntegrationInstance, instance_id,
-                             what="Integration instance", listing="/v1/integration-instances")
 
 
 def _resolve_targets(session: Session, instance: IntegrationInstance,
@@ -437,6 +408,6 @@ def list_events(
 
 
 __all__ = [
-    "DEFAULT_SORT", "FILTERS", "SORTS", "get_instance", "integration_display_name", "list_events",
+    "DEFAULT_SORT", "FILTERS", "SORTS", "list_events",
     "post_integration_events", "record_action", "record_integration_events", "to_dict",
 ]

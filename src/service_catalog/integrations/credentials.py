@@ -47,6 +47,7 @@ from service_catalog.integrations.connectors.base import (
     VerifyResult,
     redact_secrets,
 )
+from service_catalog.integrations.instances import get_instance
 from service_catalog.integrations.models import AuthConfig, AuthCredential, IntegrationInstance
 from service_catalog.integrations.schemas import (
     CREDENTIAL_TYPES,
@@ -58,20 +59,8 @@ from service_catalog.settings import Settings
 log = logging.getLogger("service_catalog.integrations")
 
 
-def _instance(session: Session, instance_id: str) -> IntegrationInstance:
-    from service_catalog.integrations.service import get_instance
-
-    return get_instance(session, instance_id=instance_id)
-
-
 def _ref(inst: IntegrationInstance) -> dict[str, Any]:
     return {"id": str(inst.id), "name": inst.name, "display_name": inst.display_name}
-
-
-def _integration(name: str) -> registry.Integration:
-    from service_catalog.integrations.service import _integration as lookup
-
-    return lookup(name)
 
 
 # --- auth credentials ------------------------------------------------------------------
@@ -231,13 +220,13 @@ def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Ac
     phase), ask the upstream holding no transaction and not the SQLite writer's turn (a
     slow upstream holds up no other write), then store (its write phase, where what
     could have changed meanwhile is looked at again)."""
-    inst = _instance(uow.session, instance_id)
+    inst = get_instance(uow.session, instance_id=instance_id)
     if _existing_credential(uow.session, inst) is not None:
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential; "
                        f"verify it again with POST /v1/integration-instances/{inst.id}/"
                        "auth-credential/verify, or DELETE it first to replace it")
     parsed = _parse_credential(body)
-    integ = _integration(inst.integration_name)
+    integ = registry.require_integration(inst.integration_name)
     _check_fits(integ, parsed)
     public, secret = parsed.split()
     credential = parsed.credential(public, secret)
@@ -299,7 +288,7 @@ def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Ac
 def get_credential(session: Session, *, instance_id: str
                    ) -> tuple[AuthCredential, IntegrationInstance]:
     """The instance's credential (metadata); 404 when the instance or credential is missing."""
-    inst = _instance(session, instance_id)
+    inst = get_instance(session, instance_id=instance_id)
     cred = _existing_credential(session, inst)
     if cred is None:
         raise Problem(404, f"Integration instance [{inst.name}] has no auth credential")
@@ -437,7 +426,7 @@ def _existing_config(session: Session, inst: IntegrationInstance) -> AuthConfig 
 
 def get_auth_config(session: Session, *, instance_id: str) -> AuthConfig:
     """The instance's auth config; 404 when the instance or the config is missing."""
-    inst = _instance(session, instance_id)
+    inst = get_instance(session, instance_id=instance_id)
     cfg = _existing_config(session, inst)
     if cfg is None:
         raise Problem(404, f"Integration instance [{inst.name}] has no auth config")
@@ -449,8 +438,8 @@ def put_auth_config(session: Session, *, instance_id: str, data: UpsertOAuthAuth
     """Create or replace the instance's auth config; the client secret is encrypted. A
     type the instance's integration does not take is a 400 (an integration that declares
     no authorization, such as ``custom``, takes any, as it takes any credential)."""
-    inst = _instance(session, instance_id)
-    integ = _integration(inst.integration_name)
+    inst = get_instance(session, instance_id=instance_id)
+    integ = registry.require_integration(inst.integration_name)
     if integ.auth_type is not None and data.type != integ.auth_type:
         raise bad_request(
             f"Invalid request: integration {integ.name} does not take a {data.type} auth "
@@ -478,7 +467,7 @@ def put_auth_config(session: Session, *, instance_id: str, data: UpsertOAuthAuth
 def delete_auth_config(session: Session, *, instance_id: str, actor: Actor) -> None:
     """Remove the instance's auth config (404 when it has none)."""
     cfg = get_auth_config(session, instance_id=instance_id)
-    inst = _instance(session, instance_id)
+    inst = get_instance(session, instance_id=instance_id)
     session.execute(delete(AuthConfig).where(AuthConfig.id == cfg.id))
     record_action(session, actor=actor, type="auth_config.deleted",
                   detail=f"Auth config of integration instance {inst.name} removed by "

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import case
+
 from service_catalog.core import outbound
-from service_catalog.core.errors import Problem
+from service_catalog.core.errors import Problem, bad_request
 from service_catalog.integrations.connectors.base import (
     DESCRIPTOR_KEYS,
     Connector,
@@ -93,6 +95,19 @@ def get_integration(name: str) -> Integration | None:
     return integrations().get(name)
 
 
+def require_integration(name: str) -> Integration:
+    """The integration named ``name``; a 400 on ``integration_name`` listing the installed
+    ones when there is none."""
+    integ = get_integration(name)
+    if integ is None:
+        known = [i.name for i in list_integrations()]
+        raise bad_request(f"Invalid request: integration [{name}] does not exist "
+                          f"(known: {', '.join(known)})",
+                          "integration_name", f"integration [{name}] does not exist",
+                          rule="enum", choices=known)
+    return integ
+
+
 def resource_types_for(name: str, config: Mapping[str, Any] | None
                        ) -> Mapping[str, Any] | None:
     """The resource types (name -> declaration) an instance of integration ``name`` with
@@ -127,6 +142,13 @@ def display_name_of(name: str) -> str:
     """The display name of integration ``name`` (its name when it is not shipped)."""
     integ = get_integration(name)
     return integ.display_name if integ else name
+
+
+def display_name_sql(name_column: Any) -> Any:
+    """SQL for :func:`display_name_of` over a column holding integration names, for filters
+    and sorts (descriptors are data in code, so a ``CASE``)."""
+    names = {n: i.display_name for n, i in integrations().items()}
+    return case(names, value=name_column, else_=name_column) if names else name_column
 
 
 def connector_for(instance: IntegrationInstance, credential: Credential | None, *,
@@ -222,7 +244,7 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
 
 
 __all__ = ["ENTRY_POINT_GROUP", "Integration", "connector_for", "contributed_routers",
-           "display_name_of",
+           "display_name_of", "display_name_sql",
            "effective_config", "get_descriptor", "get_integration", "instance_origin",
-           "integrations", "list_integrations", "reload", "resource_types_for",
+           "integrations", "list_integrations", "reload", "require_integration", "resource_types_for",
            "upstream_origin", "validate_config"]

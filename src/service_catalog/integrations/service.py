@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, String, case, delete, func, literal, select, union_all
+from sqlalchemy import Select, String, delete, func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,6 @@ from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem, bad_request, conflict
-from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
@@ -42,6 +41,7 @@ from service_catalog.integrations.credentials import (
     taint_credential,
     verify_connection,
 )
+from service_catalog.integrations.instances import find_instance, get_instance
 from service_catalog.integrations.models import AuthCredential, IntegrationInstance
 from service_catalog.integrations.schemas import (
     IntegrationInstanceCreate,
@@ -100,12 +100,6 @@ def list_integrations(session: Session, *, query: list[tuple[str, str]]
 # --- instances -----------------------------------------------------------------------
 
 
-def _integration_display_name_sql() -> Any:
-    col = IntegrationInstance.integration_name
-    mapping = {i.name: i.display_name for i in registry.list_integrations()}
-    return case(mapping, value=col, else_=col) if mapping else col
-
-
 def instance_filters() -> q.FilterSpec:
     """The ``filter[...]`` fields of ``GET /v1/integration-instances``."""
     return q.FilterSpec(
@@ -114,7 +108,8 @@ def instance_filters() -> q.FilterSpec:
             "name": q.FilterField("string", IntegrationInstance.name),
             "display_name": q.FilterField("string", IntegrationInstance.display_name),
             "integration.name": q.FilterField("string", IntegrationInstance.integration_name),
-            "integration.display_name": q.FilterField("string", _integration_display_name_sql()),
+            "integration.display_name": q.FilterField(
+                "string", registry.display_name_sql(IntegrationInstance.integration_name)),
             "authorized": q.FilterField("boolean", IntegrationInstance.authorized),
             "created_at": q.FilterField("datetime", IntegrationInstance.created_at),
             "updated_at": q.FilterField("datetime", IntegrationInstance.updated_at),
@@ -130,7 +125,8 @@ def instance_sorts() -> dict[str, Any]:
         "name": IntegrationInstance.name,
         "created_at": IntegrationInstance.created_at,
         "updated_at": IntegrationInstance.updated_at,
-        "integration.display_name": _integration_display_name_sql(),
+        "integration.display_name":
+            registry.display_name_sql(IntegrationInstance.integration_name),
     }
 
 
@@ -163,23 +159,13 @@ def _name_taken(name: str) -> Problem:
     return conflict(f"An integration instance named [{name}] already exists")
 
 
-def _integration(name: str) -> registry.Integration:
-    integ = registry.get_integration(name)
-    if integ is None:
-        known = ", ".join(i.name for i in registry.list_integrations())
-        raise bad_request(f"Invalid request: integration [{name}] does not exist (known: {known})",
-                          "integration_name", f"integration [{name}] does not exist",
-                          rule="enum", choices=[i.name for i in registry.list_integrations()])
-    return integ
-
-
 def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor: Actor
                     ) -> IntegrationInstance:
     """Create an instance: the integration must exist, the name must be free (409) and the
     config must match the integration's config_schema. The config is stored as sent
     (defaults apply where it is used), so the client reads back what it sent. A push-only
     integration's instance is authorized at once."""
-    integ = _integration(data.integration_name)
+    integ = registry.require_integration(data.integration_name)
     config = registry.validate_config(integ, data.config)
     if session.scalar(select(IntegrationInstance.id).where(IntegrationInstance.name == data.name)):
         raise _name_taken(data.name)
@@ -200,17 +186,6 @@ def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor:
                   attributes={"instance_id": str(inst.id), "name": inst.name,
                               "integration": integ.name})
     return inst
-
-
-def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
-    """An integration instance by id or, failing that, by name."""
-    return find_by_id_or_name(session, IntegrationInstance, ref)
-
-
-def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id or name; 404 when there is none."""
-    return get_by_id_or_name(session, IntegrationInstance, instance_id,
-                             what="Integration instance", listing="/v1/integration-instances")
 
 
 def list_statement(clauses: Iterable[Any]) -> Select[Any]:
@@ -306,7 +281,7 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
             inst.labels = labels
             changed.append("labels")
     if data.config is not None:
-        integ = _integration(inst.integration_name)
+        integ = registry.require_integration(inst.integration_name)
         merged = _merge(inst.config or {}, data.config)
         for key, value in data.config.items():
             if value is None and key not in integ.config_schema:

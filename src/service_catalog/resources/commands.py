@@ -16,11 +16,11 @@ from service_catalog.core.db import utcnow
 from service_catalog.core.errors import not_found
 from service_catalog.events.service import record_action
 from service_catalog.integrations.connectors.base import ResourceRecord
+from service_catalog.integrations.instances import get_instance
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import looks_like_resource_id, resource_id
 from service_catalog.resources.ingest import UpsertResult, upsert_resources
 from service_catalog.resources.models import Resource, ResourceMapping
-from service_catalog.resources.queries import get_instance
 from service_catalog.resources.schemas import ResourcePushItem
 from service_catalog.resources.store import column_in
 from service_catalog.resources.validation import check_resource, json_checked, no_nul

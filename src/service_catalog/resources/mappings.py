@@ -16,11 +16,12 @@ from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem, bad_request, not_found
 from service_catalog.events.service import record_action
+from service_catalog.integrations import registry
+from service_catalog.integrations.instances import find_instance
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.commands import initialize_resource
 from service_catalog.resources.ids import looks_like_resource_id
 from service_catalog.resources.models import Resource, ResourceMapping
-from service_catalog.resources.queries import display_name_expr, find_instance
 
 
 def mapping_filters() -> q.FilterSpec:
@@ -33,7 +34,8 @@ def mapping_filters() -> q.FilterSpec:
             "resource.name": q.FilterField("string", Resource.name),
             "resource.type": q.FilterField("string", Resource.type),
             "resource.integration.name": q.FilterField("string", Resource.integration_name),
-            "resource.integration.display_name": q.FilterField("string", display_name_expr()),
+            "resource.integration.display_name": q.FilterField(
+                "string", registry.display_name_sql(Resource.integration_name)),
             "resource.integration.instance.id": q.FilterField("uuid", Resource.instance_id),
             "resource.integration.instance.name": q.FilterField("string",
                                                                 IntegrationInstance.name),

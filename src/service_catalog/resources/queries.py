@@ -6,35 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from service_catalog.core import query as q
 from service_catalog.core.errors import Problem, not_found
-from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name
 from service_catalog.integrations import registry
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import looks_like_resource_id
 from service_catalog.resources.models import Resource, ResourceMapping
-
-
-def display_name_expr() -> Any:
-    """SQL for an integration's display name (descriptors are data in code, so a CASE)."""
-    names = {n: i.display_name for n, i in registry.integrations().items()}
-    if not names:
-        return Resource.integration_name
-    return case(names, value=Resource.integration_name, else_=Resource.integration_name)
-
-
-def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
-    """An integration instance by id or, failing that, by name."""
-    return find_by_id_or_name(session, IntegrationInstance, ref)
-
-
-def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id or name; 404 when there is none."""
-    return get_by_id_or_name(session, IntegrationInstance, instance_id,
-                             what="Integration instance", listing="/v1/integration-instances")
 
 
 def _count_expr() -> Any:
@@ -49,7 +29,8 @@ def _resource_filter_fields(archived: bool) -> dict[str, q.FilterField]:
         "name": q.FilterField("string", Resource.name),
         "type": q.FilterField("enum", Resource.type),
         "integration.name": q.FilterField("string", Resource.integration_name),
-        "integration.display_name": q.FilterField("string", display_name_expr()),
+        "integration.display_name": q.FilterField(
+            "string", registry.display_name_sql(Resource.integration_name)),
         "integration.instance.id": q.FilterField("uuid", Resource.instance_id),
         "integration.instance.name": q.FilterField("string", IntegrationInstance.name),
         "integration.instance.display_name": q.FilterField("string",
@@ -168,6 +149,5 @@ def list_service_resources(session: Session, *, service_id: str, query: list[tup
     return rows, q.page_meta(page, total)
 
 
-__all__ = ["DEFAULT_RESOURCE_SORT", "JSON_PREFIXES", "RESOURCE_SORTS", "display_name_expr",
-           "find_instance", "get_instance", "get_resource", "list_resource_services",
+__all__ = ["DEFAULT_RESOURCE_SORT", "JSON_PREFIXES", "RESOURCE_SORTS", "get_resource", "list_resource_services",
            "list_resources", "list_service_resources", "resource_filters"]

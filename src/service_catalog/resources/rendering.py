@@ -17,16 +17,11 @@ from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.resources.store import column_in
 
 
-def integration_display_name(integration_name: str) -> str:
-    """The integration's display name (its name when it is not shipped)."""
-    return registry.display_name_of(integration_name)
-
-
 def integration_ref(instance: IntegrationInstance) -> dict[str, Any]:
     """``integration`` of a resource (``IntegrationRef``)."""
     return {
         "name": instance.integration_name,
-        "display_name": integration_display_name(instance.integration_name),
+        "display_name": registry.display_name_of(instance.integration_name),
         "instance": {"id": str(instance.id), "name": instance.name,
                      "display_name": instance.display_name},
     }
@@ -102,5 +97,4 @@ def mapping_dicts(session: Session, rows: Sequence[ResourceMapping]) -> list[dic
     return out
 
 
-__all__ = ["integration_display_name", "integration_ref", "mapping_dicts", "resource_dicts",
-           "to_dict"]
+__all__ = ["integration_ref", "mapping_dicts", "resource_dicts", "to_dict"]

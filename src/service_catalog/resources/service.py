@@ -9,6 +9,8 @@ Routers and other domains import them from here.
 
 from __future__ import annotations
 
+# Routers find the instance a path names through this facade too.
+from service_catalog.integrations.instances import find_instance, get_instance
 from service_catalog.resources.commands import (
     initialize_resource,
     push_resources,
@@ -25,8 +27,6 @@ from service_catalog.resources.mappings import (
 from service_catalog.resources.queries import (
     DEFAULT_RESOURCE_SORT,
     RESOURCE_SORTS,
-    find_instance,
-    get_instance,
     get_resource,
     list_resource_services,
     list_resources,
@@ -34,7 +34,6 @@ from service_catalog.resources.queries import (
     resource_filters,
 )
 from service_catalog.resources.rendering import (
-    integration_display_name,
     integration_ref,
     mapping_dicts,
     resource_dicts,
@@ -50,7 +49,7 @@ __all__ = [
     "DEFAULT_MAPPING_SORT", "DEFAULT_RESOURCE_SORT", "MAPPING_SORTS", "MAX_CONFIG_BYTES",
     "RESOURCE_SORTS", "check_resource", "create_mapping", "delete_mapping", "descriptor_of",
     "find_instance", "get_instance", "get_mapping", "get_resource", "initialize_resource",
-    "integration_display_name", "integration_ref", "list_mappings", "list_resource_services",
+    "integration_ref", "list_mappings", "list_resource_services",
     "list_resources", "list_service_resources", "mapping_dicts", "push_resources",
     "resource_dicts", "resource_filters", "to_dict", "update_resource",
 ]

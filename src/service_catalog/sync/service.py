@@ -39,6 +39,7 @@ from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
+from service_catalog.integrations.instances import find_instance, get_instance
 from service_catalog.integrations.models import AuthCredential, IntegrationInstance
 from service_catalog.settings import Settings
 from service_catalog.sync.models import SyncRun, SyncState
@@ -72,20 +73,6 @@ def has_credential(session: Session | None, instance: IntegrationInstance) -> bo
 
 
 # --- instances and states ------------------------------------------------------------
-
-
-def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
-    """An integration instance by id or, failing that, by name."""
-    from service_catalog.integrations.service import find_instance as find
-
-    return find(session, ref)
-
-
-def get_instance(session: Session, instance_id: str) -> IntegrationInstance:
-    """An integration instance by id or name; 404 when there is none."""
-    from service_catalog.integrations.service import get_instance as get
-
-    return get(session, instance_id=instance_id)
 
 
 def ensure_state(session: Session, instance: IntegrationInstance) -> SyncState:
@@ -145,7 +132,7 @@ def state_to_dict(state: SyncState, instance: IntegrationInstance, *, polled: bo
 
 def get_ingestion(session: Session, *, instance_id: str) -> dict[str, Any]:
     """``GET .../resource-ingestion``: the instance's schedule and its health."""
-    inst = get_instance(session, instance_id)
+    inst = get_instance(session, instance_id=instance_id)
     state = ensure_state(session, inst)
     return state_to_dict(state, inst, polled=inst.integration_name in polled_integrations())
 
@@ -156,7 +143,7 @@ def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime
 
     An unauthorized instance is a 400 that says to authorize it first.
     """
-    inst = get_instance(session, instance_id)
+    inst = get_instance(session, instance_id=instance_id)
     if not inst.authorized:
         cred = f"/v1/integration-instances/{inst.id}/auth-credential"
         todo = (f"verify its auth credential again (POST {cred}/verify)"
@@ -221,7 +208,7 @@ RUN_FILTERS = q.FilterSpec(fields={
 def list_runs(session: Session, *, instance_id: str, query: list[tuple[str, str]]
               ) -> tuple[list[SyncRun], dict[str, Any]]:
     """A cursor page of the instance's sync runs, newest first."""
-    inst = get_instance(session, instance_id)
+    inst = get_instance(session, instance_id=instance_id)
     qd: Mapping[str, str] = dict(query)
     req = q.cursor_request(qd)
     stmt = select(SyncRun).where(SyncRun.instance_id == inst.id)
@@ -533,7 +520,7 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
 
 __all__ = [
     "Claim", "Outcome", "backoff_seconds", "claim_due", "create_missing_states", "ensure_state",
-    "find_instance", "finish_run", "get_ingestion", "get_instance", "lease_free", "list_runs",
+    "find_instance", "finish_run", "get_ingestion", "lease_free", "list_runs",
     "owner_is_gone", "release_gone_owners", "renew_lease", "request_sync", "run_to_dict",
     "state_to_dict", "worker_name",
 ]

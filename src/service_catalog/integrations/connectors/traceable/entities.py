@@ -27,9 +27,10 @@ from service_catalog.core.errors import bad_request, not_found
 from service_catalog.events.models import Event
 from service_catalog.events.service import record_action
 from service_catalog.integrations.connectors.traceable.data import RESOURCE_TYPE
+from service_catalog.integrations.instances import find_instance
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource, ResourceMapping
-from service_catalog.resources.service import create_mapping, find_instance, initialize_resource
+from service_catalog.resources.service import create_mapping, initialize_resource
 
 INTEGRATION = "traceable"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
