@@ -19,8 +19,9 @@ from service_catalog.catalog_services.models import CatalogService
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
 from service_catalog.core.db import Database, utcnow
-from service_catalog.core.errors import Problem, bad_request, conflict
+from service_catalog.core.errors import Problem, conflict
 from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
+from service_catalog.core.patch import merge_map, patch_named
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 
@@ -118,52 +119,14 @@ def read_service(db: Database, *, service_id: str) -> dict[str, Any]:
     return to_dict(row)
 
 
-def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(current)
-    for key, value in changes.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
-
-
 def update_service(session: Session, *, service_id: str, data: CatalogServiceUpdate, actor: Actor
                    ) -> CatalogService:
     """Apply a PATCH: given fields replace, labels and custom fields merge (null removes a key)."""
     svc = get_service(session, service_id=service_id)
-    given = data.model_fields_set
-    for required in ("name", "display_name"):
-        if required in given and getattr(data, required) is None:
-            raise bad_request(f"Invalid request: {required} must be a string", required,
-                              "must be a string", rule="is_string")
-    changed: list[str] = []
-    if data.name is not None and data.name != svc.name:
-        if session.scalar(select(CatalogService.id).where(CatalogService.name == data.name)):
-            raise _name_taken(data.name)
-        try:
-            with session.begin_nested():  # a concurrent write of the same name wins
-                svc.name = data.name
-        except IntegrityError:
-            raise _name_taken(data.name) from None
-        changed.append("name")
-    if data.display_name is not None and data.display_name != svc.display_name:
-        svc.display_name = data.display_name
-        changed.append("display_name")
-    if "description" in given and data.description != svc.description:
-        svc.description = data.description
-        changed.append("description")
-    if "labels" in given:
-        labels = {} if data.labels is None else _merge(svc.labels or {}, data.labels)
-        if len(labels) > 50:
-            raise bad_request("Invalid request: labels must not have more than 50 labels",
-                              "labels", "must not have more than 50 labels")
-        if labels != svc.labels:
-            svc.labels = labels
-            changed.append("labels")
-    if "custom_fields" in given:
-        fields = {} if data.custom_fields is None else _merge(svc.custom_fields or {},
-                                                              data.custom_fields)
+    changed = patch_named(session, svc, data, name_taken=_name_taken)
+    if "custom_fields" in data.model_fields_set:
+        fields = {} if data.custom_fields is None else merge_map(svc.custom_fields or {},
+                                                                 data.custom_fields)
         if fields != svc.custom_fields:
             svc.custom_fields = fields
             changed.append("custom_fields")
@@ -180,22 +143,10 @@ def update_service(session: Session, *, service_id: str, data: CatalogServiceUpd
 def delete_service(session: Session, *, service_id: str, actor: Actor) -> None:
     """Delete a catalog service and its resource mappings; resources stay."""
     svc = get_service(session, service_id=service_id)
-    for hook in _delete_hooks:
-        hook(session, svc.id)
     record_action(session, actor=actor, type="catalog_service.deleted", service_id=svc.id,
                   detail=f"Catalog service {svc.name} deleted by {actor.name}",
                   attributes={"name": svc.name})
     session.execute(delete(CatalogService).where(CatalogService.id == svc.id))
-
-
-_delete_hooks: list[Any] = []
-
-
-def on_delete(hook: Any) -> Any:
-    """Register ``hook(session, service_id)`` to run before a catalog service is deleted
-    (other domains use it to remove what hangs off a service, such as mappings)."""
-    _delete_hooks.append(hook)
-    return hook
 
 
 def list_statement(clauses: Iterable[Any]) -> Select[Any]:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, bad_request, conflict
+from service_catalog.core.errors import Problem, conflict
+from service_catalog.core.patch import merge_map, patch_named
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
@@ -206,16 +207,6 @@ def list_instances(session: Session, *, query: list[tuple[str, str]]
     return rows, q.page_meta(page, total)
 
 
-def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(current)
-    for key, value in changes.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
-
-
 def _keep_credential_origin(session: Session, inst: IntegrationInstance,
                             integ: registry.Integration, config: dict[str, Any]) -> None:
     """A 400 when ``config`` moves the instance to another upstream origin while it has an
@@ -247,42 +238,10 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
     instance is authorized, and the upstream origin cannot change while the instance has
     an auth credential (which is bound to its origin)."""
     inst = get_instance(session, instance_id=instance_id)
-    given = data.model_fields_set
-    for required in ("name", "display_name", "config"):
-        if required in given and getattr(data, required) is None:
-            kind = "an object" if required == "config" else "a string"
-            raise bad_request(f"Invalid request: {required} must be {kind}", required,
-                              f"must be {kind}",
-                              rule="is_object" if required == "config" else "is_string")
-    changed: list[str] = []
-    if data.name is not None and data.name != inst.name:
-        if session.scalar(select(IntegrationInstance.id)
-                          .where(IntegrationInstance.name == data.name)):
-            raise _name_taken(data.name)
-        try:
-            with session.begin_nested():  # a concurrent write of the same name wins
-                inst.name = data.name
-        except IntegrityError:
-            raise _name_taken(data.name) from None
-        changed.append("name")
-    if data.display_name is not None and data.display_name != inst.display_name:
-        inst.display_name = data.display_name
-        changed.append("display_name")
-    if "description" in given and data.description != inst.description:
-        inst.description = data.description
-        changed.append("description")
-    if "labels" in given:
-        labels = {} if data.labels is None else _merge(inst.labels or {}, data.labels)
-        if len(labels) > 50:
-            raise bad_request("Invalid request: labels must not have more than 50 labels",
-                              "labels", "must not have more than 50 labels", rule="max_items",
-                              maximum=50)
-        if labels != inst.labels:
-            inst.labels = labels
-            changed.append("labels")
+    changed = patch_named(session, inst, data, name_taken=_name_taken, objects=("config",))
     if data.config is not None:
         integ = registry.require_integration(inst.integration_name)
-        merged = _merge(inst.config or {}, data.config)
+        merged = merge_map(inst.config or {}, data.config)
         for key, value in data.config.items():
             if value is None and key not in integ.config_schema:
                 merged[key] = None  # let validation name the unknown key
