@@ -164,8 +164,8 @@ def test_an_answered_write_is_stored_and_a_conflict_stores_nothing(
 
 
 def test_concurrent_creates_of_one_name_are_one_201_and_409s(server: LiveServer) -> None:
-    # On PostgreSQL some pass the name check together and meet the unique index: the
-    # service's savepoint turns that into the same 409, never a 500.
+    # On PostgreSQL they race for the unique name: the insert that loses inserts nothing
+    # and is the same 409, never a 500, nor a rolled-back request.
     clients = [server.client() for _ in range(8)]
     barrier = threading.Barrier(len(clients))
 

@@ -75,7 +75,6 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     instance = service.get_instance(ctx.session, instance_id=id)
     row, created = service.initialize_resource(ctx.session, instance=instance, type=body.type,
                                                config=body.config, actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.to_dict(ctx.session, row), 201 if created else 200)
 
 
@@ -88,7 +87,6 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     the body are left alone."""
     rows, result = service.push_resources(ctx.session, instance_id=id, items=body.data,
                                           actor=ctx.actor)
-    ctx.session.commit()
     return json_response({
         "data": service.resource_dicts(ctx.session, rows),
         "meta": {"created": result.created, "updated": result.updated,
@@ -105,7 +103,6 @@ def update(integrationInstanceId: str, resourceId: str, body: ResourceUpdate,
     row = service.update_resource(ctx.session, instance_id=integrationInstanceId,
                                   resource_id=resourceId, archived=body.archived,
                                   actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.to_dict(ctx.session, row))
 
 
@@ -125,7 +122,6 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a resource (by id, or by integration instance, type and config) to a service."""
     row = service.create_mapping(ctx.session, service=body.service, resource=body.resource,
                                  actor=ctx.actor)
-    ctx.session.commit()
     return json_response(service.mapping_dicts(ctx.session, [row])[0], 201)
 
 
@@ -151,7 +147,6 @@ def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
 def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
     """Remove a resource mapping."""
     service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
-    ctx.session.commit()
     return Response(status_code=204)
 
 
