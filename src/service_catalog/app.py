@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -16,14 +18,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service_catalog import __version__
+from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, install_error_handlers, problem_response
+from service_catalog.core.logs import configure_logging
 from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
+from service_catalog.events import api as events_api
+from service_catalog.integrations import api as integrations_api
 from service_catalog.integrations import registry
+from service_catalog.resources import api as resources_api
 from service_catalog.settings import Settings
+from service_catalog.sync import api as sync_api
+from service_catalog.sync.worker import BackgroundWorker
 
 log = logging.getLogger("service_catalog.app")
 
@@ -35,30 +44,10 @@ DESCRIPTION = (
 
 
 def _routers() -> list[Any]:
-    from service_catalog.catalog_services.api import router as catalog_services
-
-    routers = [catalog_services]
-    # Domains added later register here; importing them also wires their hooks.
-    for module in _OPTIONAL_ROUTERS:
-        try:
-            mod = __import__(module, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        routers.append(mod.router)
-    # Routes the installed connector packages contribute (Traceable's /v2/catalog/...).
-    routers.extend(registry.contributed_routers())
-    return routers
-
-
-_OPTIONAL_ROUTERS = [
-    "service_catalog.integrations.api",
-    "service_catalog.resources.api",
-    "service_catalog.sync.api",
-    "service_catalog.events.api",
-    "service_catalog.web.routes",
-]
+    # Each domain's router, then the routes the installed connector packages contribute
+    # (Traceable's /v2/catalog/...).
+    return [catalog_services_api.router, integrations_api.router, resources_api.router,
+            sync_api.router, events_api.router, *registry.contributed_routers()]
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None,
@@ -78,15 +67,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if want_worker:
-            import importlib
-
-            try:  # the sync engine is optional at this stage
-                worker_mod: Any = importlib.import_module("service_catalog.sync.worker")
-            except ModuleNotFoundError:
-                worker_mod = None
-            if worker_mod is not None:
-                worker = worker_mod.BackgroundWorker(settings, database)
-                worker.start()
+            worker = BackgroundWorker(settings, database)
+            worker.start()
         try:
             yield
         finally:
@@ -117,10 +99,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     for router in _routers():
         app.include_router(router)
 
-    import fastapi_offline
-
-    static_dir = __import__("os").path.join(__import__("os").path.dirname(fastapi_offline.__file__),
-                                            "static")
+    static_dir = os.path.join(os.path.dirname(fastapi_offline.__file__), "static")
     app.mount("/_docs-static", StaticFiles(directory=static_dir), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
@@ -171,8 +150,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
 
 def app_from_env() -> FastAPI:
     """The app built from environment settings (uvicorn's factory for ``serve``)."""
-    from service_catalog.core.logs import configure_logging
-
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     return create_app(settings)

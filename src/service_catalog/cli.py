@@ -18,6 +18,8 @@ from sqlalchemy import inspect, text
 from service_catalog.cli_output import Output, OutputOpt, console, print_rows
 from service_catalog.core.db import Database, redact_url, utcnow
 from service_catalog.settings import Settings
+from service_catalog.sync import cli as sync_cli
+from service_catalog.testing import demo, simulate
 
 app = typer.Typer(
     help="A self-hosted service catalog, wire-compatible with Kong Konnect's Service Catalog API.",
@@ -322,22 +324,10 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (or a un
     console.print(f"Revoked token {label}.")
 
 
-def _register_optional_commands() -> None:
-    """Commands of later domains (worker, sync, demo) register themselves when present."""
-    import importlib
-
-    for module in ("service_catalog.sync.cli", "service_catalog.testing.demo",
-                   "service_catalog.testing.simulate"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        mod.register(app)
-
-
-_register_optional_commands()
+# The commands that live with what they run: worker and sync, demo, simulate.
+sync_cli.register(app)
+demo.register(app)
+simulate.register(app)
 
 
 def main() -> None:

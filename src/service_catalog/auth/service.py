@@ -80,28 +80,6 @@ def count_tokens(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(AccessToken)) or 0)
 
 
-def authenticate(session: Session, token: str) -> Actor | None:
-    """The actor a bearer token stands for, or None when it is unknown, expired or revoked."""
-    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    # Record use at most once a minute, so reads do not become writes.
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        row.last_used_at = now
-    return Actor(type="token", id=str(row.id), name=row.name)
-
-
-def token_uuid(value: str) -> uuid.UUID | None:
-    """``value`` as a UUID, or None."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class TokenInfo:
     """What a successful token lookup tells: who, until when, and whether to record use."""
@@ -158,7 +136,3 @@ class TokenCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[hash_token(token)] = (now, info)
-
-    def forget_all(self) -> None:
-        """Drop every entry (after a revocation in this process)."""
-        self._entries.clear()

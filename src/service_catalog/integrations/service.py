@@ -134,11 +134,6 @@ def instance_sorts() -> dict[str, Any]:
 DEFAULT_INSTANCE_SORT = "integration.display_name"
 
 
-def instance_ref(inst: IntegrationInstance) -> dict[str, Any]:
-    """The contract's ``IntegrationInstanceRef``."""
-    return {"id": str(inst.id), "name": inst.name, "display_name": inst.display_name}
-
-
 def to_dict(inst: IntegrationInstance) -> dict[str, Any]:
     """An instance as the contract's ``IntegrationInstance``."""
     return {
@@ -280,7 +275,7 @@ def delete_instance(session: Session, *, instance_id: str, actor: Actor) -> None
 __all__ = [
     "auth_config_to_dict", "create_credential", "create_instance", "credential_to_dict",
     "delete_auth_config", "delete_credential", "delete_instance", "find_instance",
-    "get_auth_config", "get_credential", "get_instance", "instance_filters", "instance_ref",
+    "get_auth_config", "get_credential", "get_instance", "instance_filters",
     "instance_sorts", "list_instances", "list_integrations", "load_credential",
     "put_auth_config", "reverify_credential", "scrub", "taint_credential", "to_dict",
     "update_instance", "verify_connection",
