@@ -1,4 +1,5 @@
-"""Helpers of the sync tests: an authorized rest-inventory instance over HTTP, runs, rows."""
+"""Helpers shared by the tests: integration instances created over HTTP (an authorized
+rest-inventory one for the sync tests), sync runs, stored rows."""
 
 from __future__ import annotations
 
@@ -16,14 +17,23 @@ from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 
 
+def create_instance(api: httpx.Client, name: str = "custom-prod", *,
+                    integration: str = "custom", display_name: str | None = None,
+                    **config: Any) -> dict[str, Any]:
+    """An integration instance created through the API (its display name ``name.title()``
+    unless given); the 201's body."""
+    resp = api.post("/v1/integration-instances", json={
+        "integration_name": integration, "name": name,
+        "display_name": display_name or name.title(), "config": config})
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
 def make_instance(api: httpx.Client, sim: InventorySimulator, name: str = "inventory",
                   *, authorize: bool = True, **config: Any) -> str:
     """Create a rest-inventory instance pointing at ``sim`` (and authorize it); its id."""
-    body = {"integration_name": "rest-inventory", "name": name, "display_name": name.title(),
-            "config": {"base_url": sim.url, **config}}
-    resp = api.post("/v1/integration-instances", json=body)
-    assert resp.status_code == 201, resp.text
-    iid = str(resp.json()["id"])
+    iid = str(create_instance(api, name, integration="rest-inventory", base_url=sim.url,
+                              **config)["id"])
     if authorize:
         resp = api.post(f"/v1/integration-instances/{iid}/auth-credential",
                         json={"type": "multi_key_auth",

@@ -23,6 +23,7 @@ from service_catalog.integrations.connectors.base import Credential
 from service_catalog.integrations.models import AuthConfig, AuthCredential, IntegrationInstance
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
+from sync_support import create_instance
 
 URL = "/v1/integration-instances"
 SECRET = "s3cr3t-Token-Value-9f2a3b4c"
@@ -30,10 +31,8 @@ CRED_RESPONSE = "IntegrationInstanceAuthCredentialResponse"
 
 
 def mk_instance(api: httpx.Client, base_url: str, name: str = "inv") -> dict[str, Any]:
-    resp = api.post(URL, json={"integration_name": "rest-inventory", "name": name,
-                               "display_name": name.upper(), "config": {"base_url": base_url}})
-    assert resp.status_code == 201, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return create_instance(api, name, integration="rest-inventory", display_name=name.upper(),
+                           base_url=base_url)
 
 
 def multi_key(value: str = SECRET, name: str = "authorization") -> dict[str, Any]:

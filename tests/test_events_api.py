@@ -17,6 +17,7 @@ from service_catalog.events.service import record_integration_events
 from service_catalog.integrations.connectors.base import EventRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource
+from sync_support import create_instance
 
 EVENT_KEYS = {"id", "type", "ts", "service_id", "resource_id", "deduplication_id", "actor",
               "attributes", "integration", "binding", "detail", "link_html"}
@@ -35,12 +36,12 @@ def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
 
 def make_instance(server: LiveServer, name: str = "pushy", integration: str = "custom"
                   ) -> IntegrationInstance:
-    """An integration instance stored directly: these tests are about events, not instances."""
+    """An integration instance created through the API, as its stored row (what
+    ``record_integration_events`` takes)."""
+    with server.client() as client:
+        made = create_instance(client, name, integration=integration)
     with server.db.session() as s:
-        inst = IntegrationInstance(name=name, display_name=name.title(),
-                                   integration_name=integration, config={})
-        s.add(inst)
-        s.flush()
+        inst = s.get_one(IntegrationInstance, uuid.UUID(made["id"]))
         s.expunge(inst)
     return inst
 
@@ -223,11 +224,12 @@ def test_filters(server: LiveServer, api: httpx.Client, contract: Contract) -> N
     assert q(**{"filter[service_id]": s["b"]["id"]}) == ["deploy-4", "deploy-2", "deploy-0"]
     assert q(**{"filter[resource_id]": "repo-00000000001"}) == ["v-2", "v-1", "v-0"]
 
-    # audit entries (the two services' creation) are a feed of their own
+    # audit entries (the two services' and two instances' creation) are a feed of their own
     assert listing(api, contract, **{"filter[actor.type]": "token"})["data"] == []
     audit = listing(api, contract, path="/v1/audit-log", **{"filter[actor.type]": "token"})[
         "data"]
-    assert [e["type"] for e in audit] == ["catalog_service.created"] * 2
+    assert [e["type"] for e in audit] == (["integration_instance.created"] * 2
+                                          + ["catalog_service.created"] * 2)
     assert all(e["integration"] is None for e in audit)
     everything = listing(api, contract, **{"page[size]": 100})["data"]
     assert len(everything) == 9
@@ -308,8 +310,9 @@ def test_service_events_and_audit_log(server: LiveServer, api: httpx.Client,
     assert dedups(by_name) == dedups(body)  # paths take the service's name too
 
     audit = listing(api, contract, path="/v1/audit-log", **{"page[size]": 100})
-    assert [e["type"] for e in audit["data"]] == ["catalog_service.created"] * 2
-    assert {e["service_id"] for e in audit["data"]} == {a["id"], s["b"]["id"]}
+    assert [e["type"] for e in audit["data"]] == (["integration_instance.created"] * 2
+                                                  + ["catalog_service.created"] * 2)
+    assert {e["service_id"] for e in audit["data"]} == {a["id"], s["b"]["id"], None}
     contract.check(api.get("/v1/audit-log", params={"filter[bogus]": "1"}), 400)
 
 

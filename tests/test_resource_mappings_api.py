@@ -17,19 +17,10 @@ from sqlalchemy import select
 from contract import Contract
 from service_catalog.events.models import Event
 from service_catalog.resources.ids import resource_id
+from sync_support import create_instance
 
 CUSTOM = "custom_resource"
 URL = "/v1/resource-mappings"
-
-
-def make_instance(server: Any, name: str) -> dict[str, str]:
-    """A ``custom`` integration instance, created through its API."""
-    with server.client() as client:
-        resp = client.post("/v1/integration-instances", json={
-            "integration_name": "custom", "name": name, "display_name": name.title(),
-            "config": {}})
-    assert resp.status_code == 201, resp.text
-    return {"id": resp.json()["id"], "name": name}
 
 
 def push(api: httpx.Client, iid: str, *numbers: int) -> list[dict[str, Any]]:
@@ -47,9 +38,9 @@ def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(server: Any, api: httpx.Client) -> dict[str, Any]:
-    prod = make_instance(server, "custom-prod")
-    dev = make_instance(server, "custom-dev")
+def world(api: httpx.Client) -> dict[str, Any]:
+    prod = create_instance(api, "custom-prod")
+    dev = create_instance(api, "custom-dev")
     return {
         "prod": prod, "dev": dev,
         "res": push(api, prod["id"], 0, 1, 2),

@@ -14,25 +14,14 @@ from contract import Contract
 from service_catalog.events.models import Event
 from service_catalog.resources.ids import resource_id
 from service_catalog.resources.models import Resource
+from sync_support import create_instance
 
 CUSTOM = "custom_resource"
 
 
-def make_instance(server: Any, name: str = "custom-prod", integration: str = "custom",
-                  display_name: str | None = None, config: dict[str, Any] | None = None
-                  ) -> dict[str, str]:
-    """An integration instance, created through its API."""
-    with server.client() as client:
-        resp = client.post("/v1/integration-instances", json={
-            "integration_name": integration, "name": name,
-            "display_name": display_name or name.title(), "config": config or {}})
-    assert resp.status_code == 201, resp.text
-    return {"id": resp.json()["id"], "name": name}
-
-
 @pytest.fixture
-def inst(server: Any) -> dict[str, str]:
-    return make_instance(server)
+def inst(api: httpx.Client) -> dict[str, Any]:
+    return create_instance(api)
 
 
 def push(api: httpx.Client, contract: Contract, iid: str, items: list[dict[str, Any]],
@@ -176,8 +165,8 @@ def test_initialize_validation(api: httpx.Client, contract: Contract, server: An
 
 def test_instance_with_configured_resource_type(api: httpx.Client, contract: Contract,
                                                 server: Any) -> None:
-    other = make_instance(server, "inv", "rest-inventory",
-                          config={"base_url": "http://127.0.0.1:1", "resource_type": "server"})
+    other = create_instance(api, "inv", integration="rest-inventory",
+                            base_url="http://127.0.0.1:1", resource_type="server")
     url = f"/v1/integration-instances/{other['id']}/resources"
     ok = contract.check(api.post(url, json={"type": "server", "config": {"item_id": "1"}}), 201,
                         response="CatalogResourceResponse")
@@ -246,7 +235,7 @@ def test_bad_cursor_and_page_size(api: httpx.Client, contract: Contract) -> None
 
 def test_filters(api: httpx.Client, contract: Contract, server: Any,
                  inst: dict[str, str]) -> None:
-    other = make_instance(server, "custom-dev", display_name="Development")
+    other = create_instance(api, "custom-dev", display_name="Development")
     data = push(api, contract, inst["id"], [item(i) for i in range(6)])["data"]
     push(api, contract, other["id"], [item(100)])
     svc = make_service(api, "svc-a")
@@ -332,7 +321,7 @@ def test_archive_removes_mappings_and_restore_does_not_bring_them_back(
 def test_archive_errors(api: httpx.Client, contract: Contract, server: Any,
                         inst: dict[str, str]) -> None:
     res = push(api, contract, inst["id"], [item(0)])["data"][0]
-    other = make_instance(server, "custom-dev")
+    other = create_instance(api, "custom-dev")
     contract.check(api.patch(f"/v1/integration-instances/{other['id']}/resources/{res['id']}",
                              json={"archived": True}), 404)
     contract.check(api.patch(f"/v1/integration-instances/{inst['id']}/resources/"

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import LiveServer
 from service_catalog.testing.inventory_sim import InventorySimulator
+from sync_support import create_instance
 
 SECRET = "uow-Secret-Token-4e1f9a"
 URL = "/v1/integration-instances"
@@ -56,10 +57,8 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
 
 
 def instance(api: httpx.Client, base_url: str, name: str) -> str:
-    resp = api.post(URL, json={"integration_name": "rest-inventory", "name": name,
-                               "display_name": name, "config": {"base_url": base_url}})
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
+    return str(create_instance(api, name, integration="rest-inventory", display_name=name,
+                               base_url=base_url)["id"])
 
 
 def credential() -> dict[str, Any]:
