@@ -215,6 +215,15 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture
+def sim(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The upstream simulator the test module declares as ``SIMULATOR`` (what makes one,
+    e.g. ``partial(InventorySimulator, items=3, token=TOKEN)``), serving on loopback for
+    the test."""
+    with request.module.SIMULATOR() as simulator:
+        yield simulator
+
+
 # --- the contract -------------------------------------------------------------------
 
 from contract import SPEC, Contract, contract_path

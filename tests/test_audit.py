@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
-import pytest
 
 from conftest import LiveServer
 from contract import Contract
@@ -21,10 +20,7 @@ AUDIT_KEYS = {"id", "type", "ts", "service_id", "resource_id", "deduplication_id
               "attributes", "integration", "binding", "detail", "link_html"}
 
 
-@pytest.fixture
-def sim() -> Iterator[InventorySimulator]:
-    with InventorySimulator(items=2, token=SECRET) as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=2, token=SECRET)
 
 
 def audit(api: httpx.Client, contract: Contract, **params: Any) -> list[dict[str, Any]]:

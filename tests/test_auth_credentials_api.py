@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 import httpx
@@ -43,10 +44,7 @@ def rules(problem: dict[str, Any]) -> list[tuple[str, str]]:
     return [(p["field"], p.get("rule")) for p in problem["invalid_parameters"]]
 
 
-@pytest.fixture
-def sim() -> Any:
-    with InventorySimulator(items=3, token=SECRET) as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=3, token=SECRET)
 
 
 def test_accepted_credential_authorizes_the_instance(api: httpx.Client, contract: Contract,

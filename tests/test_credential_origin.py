@@ -18,6 +18,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import quote
@@ -79,10 +80,7 @@ class Listener:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def sim() -> Iterator[TraceableSimulator]:
-    with TraceableSimulator(3, 2, TOKEN) as s:
-        yield s
+SIMULATOR = partial(TraceableSimulator, 3, 2, TOKEN)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,10 +72,7 @@ def _assert_refused(api: httpx.Client, contract: Contract, path: str, cursor: st
         assert body["detail"].startswith(f"Invalid query parameter [{body['invalid_parameters'][0]['field']}]")
 
 
-@pytest.fixture
-def sim() -> Iterator[InventorySimulator]:
-    with InventorySimulator(items=3, token="cursor-token-1") as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=3, token="cursor-token-1")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -44,10 +45,7 @@ REFUSED = [
 ]
 
 
-@pytest.fixture
-def sim() -> Iterator[InventorySimulator]:
-    with InventorySimulator(items=2, token="tok-outbound-1") as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=2, token="tok-outbound-1")
 
 
 @pytest.fixture

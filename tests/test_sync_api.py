@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -20,10 +21,7 @@ from sync_support import ingestion, make_instance, resources, sync_now
 TOKEN = "api-secret-51c0"
 
 
-@pytest.fixture
-def sim() -> Iterator[InventorySimulator]:
-    with InventorySimulator(items=30, token=TOKEN) as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=30, token=TOKEN)
 
 
 def _path(iid: str, what: str = "resource-ingestion") -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
-import pytest
 
 from conftest import LiveServer
 from serveproc import cli_env as _cli_env
@@ -21,10 +20,7 @@ from sync_support import ingestion, make_instance, resources
 TOKEN = "cli-secret-e4a7d2"
 
 
-@pytest.fixture
-def sim() -> Iterator[InventorySimulator]:
-    with InventorySimulator(items=120, token=TOKEN) as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=120, token=TOKEN)
 
 
 def cli_env(server: LiveServer, tmp: Path, **extra: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -28,10 +29,7 @@ from sync_support import ingestion, latest_run, make_instance, resources, sync_n
 TOKEN = "inv-secret-7f3a9c"
 
 
-@pytest.fixture
-def sim() -> Iterator[InventorySimulator]:
-    with InventorySimulator(items=250, token=TOKEN) as s:
-        yield s
+SIMULATOR = partial(InventorySimulator, items=250, token=TOKEN)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ sends, what a Traceable Service resource holds, paging, faults and events."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -46,10 +46,7 @@ def records(conn: TraceableConnector) -> dict[str, ResourceRecord]:
     return out
 
 
-@pytest.fixture
-def sim() -> Iterator[TraceableSimulator]:
-    with TraceableSimulator(25, 6, TOKEN, inactive_every=5, vulnerable_every=2) as s:
-        yield s
+SIMULATOR = partial(TraceableSimulator, 25, 6, TOKEN, inactive_every=5, vulnerable_every=2)
 
 
 # --- the descriptor -------------------------------------------------------------------

@@ -6,7 +6,7 @@ events, and the endpoints sub-list."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -22,10 +22,7 @@ TOKEN = "trc-platform-token-5e1f"
 RESOURCES = "/v1/resources"
 
 
-@pytest.fixture
-def sim() -> Iterator[TraceableSimulator]:
-    with TraceableSimulator(12, 4, TOKEN, inactive_every=4, vulnerable_every=3) as s:
-        yield s
+SIMULATOR = partial(TraceableSimulator, 12, 4, TOKEN, inactive_every=4, vulnerable_every=3)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,10 +24,7 @@ def window(days: int = 7) -> dict[str, str]:
             "endTime": now.strftime(fmt)}
 
 
-@pytest.fixture
-def sim() -> Iterator[TraceableSimulator]:
-    with TraceableSimulator(20, 4, TOKEN, inactive_every=5, vulnerable_every=3) as s:
-        yield s
+SIMULATOR = partial(TraceableSimulator, 20, 4, TOKEN, inactive_every=5, vulnerable_every=3)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -256,10 +256,7 @@ def sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str
     return latest_run(api, iid)
 
 
-@pytest.fixture
-def sim() -> Iterator[TraceableSimulator]:
-    with TraceableSimulator(6, 12, TOKEN, inactive_every=0, vulnerable_every=3) as s:
-        yield s
+SIMULATOR = partial(TraceableSimulator, 6, 12, TOKEN, inactive_every=0, vulnerable_every=3)
 
 
 @pytest.mark.parametrize("shape", ["error", "errors"])

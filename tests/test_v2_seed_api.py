@@ -5,11 +5,10 @@ for the base URL and the tokens, and the errors of ``/v2/catalog/entities`` and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
-import pytest
 
 from conftest import LiveServer
 from service_catalog.settings import Settings
@@ -24,10 +23,7 @@ IMPORT_BODY = {"name": "traceable-auth-service", "type": "traceable",
 MAP_BODY = {"catalog_entity": "my-service", "traceable_service_id": "svc-auth-123"}
 
 
-@pytest.fixture
-def sim() -> Iterator[TraceableSimulator]:
-    with TraceableSimulator(6, 3, TRACEABLE_API_KEY, inactive_every=0) as s:
-        yield s
+SIMULATOR = partial(TraceableSimulator, 6, 3, TRACEABLE_API_KEY, inactive_every=0)
 
 
 def terraform_install(api: httpx.Client, sim: TraceableSimulator, name: str = "traceable"
