@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from service_catalog.auth.deps import CtxDep, authenticate_request, run_short_read
 from service_catalog.catalog_services import service
 from service_catalog.catalog_services.schemas import (
     CatalogServiceCreate,
@@ -12,7 +13,6 @@ from service_catalog.catalog_services.schemas import (
     CatalogServiceRead,
     CatalogServiceUpdate,
 )
-from service_catalog.core.deps import CtxDep, authenticate_request, run_short_read
 from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 

@@ -334,7 +334,7 @@ class UnitOfWork:
     never commit, roll back or close it. A conflict they expect (a name a concurrent
     writer took first) is caught in a savepoint (``with session.begin_nested():``), which
     undoes that statement alone, never by rolling back the caller's transaction. The owner
-    (a request's :class:`service_catalog.core.deps.Ctx`, :meth:`Database.session` for the
+    (a request's :class:`service_catalog.auth.deps.Ctx`, :meth:`Database.session` for the
     CLI and the sync worker) ends the unit once with :meth:`finish`: commit when the work
     succeeded, roll back otherwise; a request commits before its response is sent.
 
@@ -488,7 +488,7 @@ class Database:
     def session(self, *, write: bool = True,
                 timeout: float | None = WRITE_WAIT_SECONDS) -> Iterator[Session]:
         """A unit of work for the CLI, the sync worker and scripts (a request has its
-        :class:`service_catalog.core.deps.Ctx`): a session whose transaction commits when
+        :class:`service_catalog.auth.deps.Ctx`): a session whose transaction commits when
         the block succeeds and rolls back on error; what runs inside never commits."""
         with self.new_session(write=write, timeout=timeout) as session:
             try:

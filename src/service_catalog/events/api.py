@@ -11,8 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from service_catalog.auth.deps import CtxDep
 from service_catalog.catalog_services.service import get_service
-from service_catalog.core.deps import CtxDep
 from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.events import service

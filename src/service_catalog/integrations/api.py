@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 
-from service_catalog.core.deps import Ctx, CtxDep, DeferredWriteCtxDep
+from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.core.secrets import SecretBox, get_box

@@ -18,7 +18,7 @@ has every 6+ character piece of the secrets removed, in any encoding or case
 
 Nothing here commits: functions work in the caller's unit of work. Those that ask the
 upstream (:func:`create_credential`, :func:`reverify_credential`) take the unit itself, a
-deferred one (:data:`service_catalog.core.deps.DeferredWriteCtxDep`): they read in its read
+deferred one (:data:`service_catalog.auth.deps.DeferredWriteCtxDep`): they read in its read
 phase, release it, ask the upstream holding no transaction and no SQLite writer's turn,
 and write in its write phase.
 """

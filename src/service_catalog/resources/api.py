@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from service_catalog.auth.deps import CtxDep
 from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.schemas import CatalogServiceList
-from service_catalog.core.deps import CtxDep
 from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.resources import service

@@ -14,15 +14,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from service_catalog.cli_output import Output, OutputOpt
+from service_catalog.core.bootstrap import fail, load_settings, open_database
 from service_catalog.core.db import redact_url
+from service_catalog.core.logs import configure_logging
 
 console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def worker(
@@ -32,9 +28,14 @@ def worker(
                                        "exit.")] = False,
 ) -> None:
     """Run sync workers (without the HTTP API). Many may share one PostgreSQL database."""
-    from service_catalog.cli import load_settings, open_database
-    from service_catalog.core.logs import configure_logging
-    from service_catalog.sync.worker import Worker, run_workers, worker_name
+    # The sync engine and the domains under it load when a sync command runs, not with
+    # every command of the CLI (which imports this module to register these two).
+    from service_catalog.sync.worker import (  # noqa: PLC0415 - see above
+        Worker,
+        notify,
+        run_workers,
+        worker_name,
+    )
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -43,8 +44,6 @@ def worker(
 
     def _stop(_signum: int, _frame: Any) -> None:
         stop.set()
-        from service_catalog.sync.worker import notify
-
         notify()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -69,12 +68,11 @@ def sync(
     output: OutputOpt = Output.table,
 ) -> None:
     """Sync one integration instance now, in the foreground, and print what changed."""
-    from service_catalog.cli import load_settings, open_database
-    from service_catalog.core.logs import configure_logging
-    from service_catalog.sync import service
-    from service_catalog.sync.engine import Progress as SyncProgress
-    from service_catalog.sync.models import SyncState
-    from service_catalog.sync.worker import Worker
+    # Loaded when the command runs, as in worker() above.
+    from service_catalog.sync import service  # noqa: PLC0415 - see worker()
+    from service_catalog.sync.engine import Progress as SyncProgress  # noqa: PLC0415
+    from service_catalog.sync.models import SyncState  # noqa: PLC0415 - see worker()
+    from service_catalog.sync.worker import Worker  # noqa: PLC0415 - see worker()
 
     settings = load_settings()
     configure_logging(settings.log_format, "ERROR")
@@ -83,7 +81,7 @@ def sync(
         with db.session() as session:
             inst = service.find_instance(session, instance)
             if inst is None:
-                raise _fail(f"no integration instance with id or name {instance!r} in the "
+                raise fail(f"no integration instance with id or name {instance!r} in the "
                             f"database {redact_url(settings.database_url)}; list them with "
                             "GET /v1/integration-instances (or point "
                             "SERVICE_CATALOG_DATABASE_URL at the catalog's database)")
@@ -92,9 +90,9 @@ def sync(
                 todo = (f"verify its auth credential again (POST {cred}/verify)"
                         if service.has_credential(session, inst)
                         else f"add a valid auth credential first (POST {cred})")
-                raise _fail(f"integration instance {inst.name!r} is not authorized; {todo}")
+                raise fail(f"integration instance {inst.name!r} is not authorized; {todo}")
             if inst.integration_name not in service.polled_integrations():
-                raise _fail(f"integration instance {inst.name!r} is push-based: its resources "
+                raise fail(f"integration instance {inst.name!r} is push-based: its resources "
                             "arrive by PUT .../resources, so there is nothing to sync")
             service.ensure_state(session, inst)
             inst_id, inst_name = inst.id, inst.name
@@ -119,7 +117,7 @@ def sync(
             with db.session() as session:
                 state = session.get(SyncState, inst_id)
                 owner = state.lease_owner if state is not None else None
-            raise _fail(f"integration instance {inst_name!r} is being synced by worker "
+            raise fail(f"integration instance {inst_name!r} is being synced by worker "
                         f"{owner or 'another worker'} right now; try again when it finishes")
         duration = time.monotonic() - started
         summary = {"run_id": str(run.id), "instance": inst_name, "status": run.status,
@@ -144,7 +142,7 @@ def sync(
             with db.session() as session:
                 state_view = service.get_ingestion(session, instance_id=str(inst_id))
             remediation = state_view["scheduler_state"].get("remediation")
-            raise _fail(f"the sync failed: {run.error}"
+            raise fail(f"the sync failed: {run.error}"
                         + (f"\n  what to do: {remediation}" if remediation else ""))
     finally:
         db.dispose()

@@ -22,7 +22,14 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+import uvicorn
 
+from service_catalog.auth.service import create_token
+from service_catalog.cli_output import console
+from service_catalog.core.bootstrap import fail, parse_bind
+from service_catalog.core.db import Database
+from service_catalog.core.migrate import upgrade
+from service_catalog.settings import Settings
 from service_catalog.testing.traceable_tenant import Tenant
 
 DEMO_LABELS = {"demo": "true"}
@@ -127,15 +134,10 @@ def demo(
 ) -> None:
     """Start the catalog with a simulated Traceable tenant installed, synced and partly
     mapped (demo data), print the URL and an admin token, and serve until Ctrl-C."""
-    import uvicorn
-
-    from service_catalog.app import create_app
-    from service_catalog.auth.service import create_token
-    from service_catalog.cli import console, fail, parse_bind
-    from service_catalog.core.db import Database
-    from service_catalog.core.migrate import upgrade
-    from service_catalog.settings import Settings
-    from service_catalog.testing.traceable_sim import TraceableSimulator
+    # The API app (every domain) and the simulator (graphql) load when the demo runs, not
+    # with every command of the CLI, which imports this module to register the command.
+    from service_catalog.app import create_app  # noqa: PLC0415 - see above
+    from service_catalog.testing.traceable_sim import TraceableSimulator  # noqa: PLC0415
 
     host, port = parse_bind(bind) if not bind.endswith(":0") else (bind[:-2], 0)
     port = port or _free_port()

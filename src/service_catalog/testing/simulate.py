@@ -14,6 +14,9 @@ from typing import Annotated
 
 import typer
 
+from service_catalog.cli_output import console
+from service_catalog.core.bootstrap import fail, parse_bind
+
 simulate_app = typer.Typer(help="Run a bundled simulator of an upstream system (generated "
                                 "demo data, on loopback).", no_args_is_help=True,
                            rich_markup_mode=None)
@@ -31,8 +34,8 @@ def traceable(
                                            help="API endpoints per service.")] = 8,
 ) -> None:
     """Serve a simulated Traceable tenant until Ctrl-C; prints the base_url and token."""
-    from service_catalog.cli import console, fail, parse_bind
-    from service_catalog.testing.traceable_sim import TraceableSimulator
+    # The simulator (graphql) loads when the command runs, not with every command of the CLI.
+    from service_catalog.testing.traceable_sim import TraceableSimulator  # noqa: PLC0415
 
     host, port = parse_bind(bind)
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service_catalog.core.deps import CtxDep
+from service_catalog.auth.deps import CtxDep
 from service_catalog.core.openapi import PROBLEMS
 from service_catalog.core.render import json_response
 from service_catalog.integrations.connectors.traceable import entities
