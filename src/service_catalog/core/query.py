@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from sqlalchemy import Select, and_, case, func, literal, or_, true
 from sqlalchemy.ext.compiler import compiles
@@ -654,8 +655,6 @@ def cursor_page(
     }
 
     def link(extra: dict[str, str]) -> str:
-        from urllib.parse import urlencode
-
         return f"{path}?{urlencode({**base, **extra})}"
 
     has_next = more if not reverse else True

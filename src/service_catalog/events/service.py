@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
+from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core import query as q
 from service_catalog.core.db import new_uuid, utcnow
 from service_catalog.core.errors import Problem, bad_request
@@ -27,6 +28,7 @@ from service_catalog.core.render import ts
 from service_catalog.events.models import Event
 from service_catalog.integrations import registry
 from service_catalog.integrations.instances import get_instance
+from service_catalog.resources.models import Resource
 
 if TYPE_CHECKING:  # imported for types only: integrations import this module
     from service_catalog.events.schemas import CreateIntegrationEvent
@@ -208,9 +210,6 @@ def _resolve_targets(session: Session, instance: IntegrationInstance,
                      ) -> tuple[list[uuid.UUID | None], list[str | None]]:
     """The catalog service and binding of each pushed event; unknown ones are a 400 naming
     ``data.N.<field>``. Two queries whatever the number of events."""
-    from service_catalog.catalog_services.models import CatalogService
-    from service_catalog.resources.models import Resource
-
     refs: set[str] = {i.service for i in items if i.service is not None}
     ids: set[uuid.UUID] = {i.service_id for i in items if i.service_id is not None}
     for ref in refs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from service_catalog.core.db import make_engine
 from service_catalog.models import load_all
 
 target_metadata = load_all().metadata
@@ -14,8 +15,6 @@ def run() -> None:
     """Run migrations on ``config.attributes['connection']`` or on the configured URL."""
     connection = config.attributes.get("connection")
     if connection is None:
-        from service_catalog.core.db import make_engine
-
         engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.connect() as conn:
             context.configure(connection=conn, target_metadata=target_metadata,

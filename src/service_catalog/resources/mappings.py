@@ -7,14 +7,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
+from service_catalog.catalog_services.models import CatalogService
+from service_catalog.catalog_services.service import find_service
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, bad_request, not_found
+from service_catalog.core.errors import (
+    Problem,
+    bad_request,
+    conflict,
+    not_found,
+    validation_problem,
+)
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
 from service_catalog.integrations.instances import find_instance
@@ -22,12 +31,11 @@ from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.commands import initialize_resource
 from service_catalog.resources.ids import looks_like_resource_id
 from service_catalog.resources.models import Resource, ResourceMapping
+from service_catalog.resources.schemas import ResourceByConfig
 
 
 def mapping_filters() -> q.FilterSpec:
     """The ``filter[...]`` fields of ``GET /v1/resource-mappings``."""
-    from service_catalog.catalog_services.models import CatalogService
-
     return q.FilterSpec(
         fields={
             "resource.id": q.FilterField("enum", Resource.id),
@@ -85,8 +93,6 @@ def _mapping_clauses(session: Session, query: list[tuple[str, str]]) -> list[Any
 
 
 def _resolve_mapping_resource(session: Session, ref: Any, actor: Actor) -> Resource:
-    from service_catalog.resources.schemas import ResourceByConfig
-
     if isinstance(ref, str):
         row = session.get(Resource, ref) if looks_like_resource_id(ref) else None
         if row is None:
@@ -97,10 +103,6 @@ def _resolve_mapping_resource(session: Session, ref: Any, actor: Actor) -> Resou
                           "{integration_instance, type, config}", "resource",
                           "must be a resource id or an object {integration_instance, type, "
                           "config}", rule="invalid")
-    from pydantic import ValidationError
-
-    from service_catalog.core.errors import validation_problem
-
     try:
         by_config = ResourceByConfig.model_validate(ref)
     except ValidationError as exc:
@@ -122,9 +124,6 @@ def create_mapping(session: Session, *, service: str, resource: Any, actor: Acto
     existing mapping: 409. A resource named by config that does not exist yet is
     initialized first.
     """
-    from service_catalog.catalog_services.service import find_service
-    from service_catalog.core.errors import conflict
-
     svc = find_service(session, service) if "\x00" not in service else None
     if svc is None:
         raise not_found("Catalog service", service)
@@ -179,8 +178,6 @@ def delete_mapping(session: Session, *, mapping_id: str, actor: Actor) -> None:
 def list_mappings(session: Session, *, query: list[tuple[str, str]]
                   ) -> tuple[list[ResourceMapping], dict[str, Any]]:
     """A page of resource mappings (number paging), filtered and sorted."""
-    from service_catalog.catalog_services.models import CatalogService
-
     qd = dict(query)
     clauses = _mapping_clauses(session, query)
     sort = q.parse_sort(qd.get("sort"), MAPPING_SORTS, DEFAULT_MAPPING_SORT)

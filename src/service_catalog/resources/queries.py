@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from service_catalog.catalog_services import service as svc_service
+from service_catalog.catalog_services.models import CatalogService
+from service_catalog.catalog_services.service import get_service
 from service_catalog.core import query as q
 from service_catalog.core.errors import Problem, not_found
 from service_catalog.integrations import registry
@@ -113,9 +116,6 @@ def list_resource_services(session: Session, *, resource_id: str, query: list[tu
                            ) -> tuple[list[Any], dict[str, Any]]:
     """A page of the catalog services a resource is mapped to (number paging, the catalog
     services' filters and sort)."""
-    from service_catalog.catalog_services import service as svc_service
-    from service_catalog.catalog_services.models import CatalogService
-
     get_resource(session, resource_id=resource_id)
     qd = dict(query)
     clauses = q.filter_clauses(svc_service.FILTERS, query, session.get_bind().dialect.name)
@@ -133,8 +133,6 @@ def list_service_resources(session: Session, *, service_id: str, query: list[tup
                            ) -> tuple[list[Resource], dict[str, Any]]:
     """A page of the resources mapped to a catalog service (``CatalogResourceRefFilter``,
     number paging, sort as on ``/resources``)."""
-    from service_catalog.catalog_services.service import get_service
-
     svc = get_service(session, service_id=service_id)
     qd = dict(query)
     clauses = q.filter_clauses(resource_filters(archived=False), query,

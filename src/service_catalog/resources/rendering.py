@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.render import ts
 from service_catalog.integrations import registry
 from service_catalog.integrations.models import IntegrationInstance
@@ -76,8 +77,6 @@ def to_dict(session: Session, row: Resource) -> dict[str, Any]:
 
 def mapping_dicts(session: Session, rows: Sequence[ResourceMapping]) -> list[dict[str, Any]]:
     """Mappings as the contract's ``CatalogResourceMapping`` (three queries per list)."""
-    from service_catalog.catalog_services.models import CatalogService
-
     if not rows:
         return []
     resources = {r.id: r for r in session.scalars(

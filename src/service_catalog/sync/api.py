@@ -10,6 +10,7 @@ from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 from service_catalog.sync import service
 from service_catalog.sync.schemas import ResourceIngestion, ResourceIngestionRequest, SyncRunList
+from service_catalog.sync.worker import notify
 
 router = APIRouter(prefix="/v1/integration-instances", tags=["Integration Instances"])
 
@@ -23,7 +24,6 @@ def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None)
     data = body or ResourceIngestionRequest()
     state = service.request_sync(ctx.session, instance_id=id, ingest_from=data.ingest_from,
                                  actor=ctx.actor)
-    from service_catalog.sync.worker import notify
 
     ctx.after_commit(notify)  # wake the workers once the request is stored
     return json_response(state)

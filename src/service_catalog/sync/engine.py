@@ -35,6 +35,7 @@ from service_catalog.core.db import Database, utcnow
 from service_catalog.events.service import record_integration_events
 from service_catalog.integrations.connections import build_connector
 from service_catalog.integrations.connectors.base import Connector, ConnectorError
+from service_catalog.integrations.credentials import scrub, taint_credential
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ingest import (
     KnownResources,
@@ -450,15 +451,11 @@ def _outcome(progress: Progress, *, status: str, vanished: int = 0, error: str |
 def _connector_failure(db: Database, settings: Settings, instance_id: uuid.UUID,
                        progress: Progress, exc: ConnectorError,
                        connector: Connector | None) -> Outcome:
-    from service_catalog.integrations.credentials import scrub
-
     # Connector messages never carry a credential; scrub anyway, they are shown to users.
     message = scrub(exc.message, connector.credential if connector is not None else None)
     remediation = exc.remediation or REMEDIATION.get(exc.kind, "The next sync retries.")
     log.warning("sync of instance %s failed: %s (%s)", instance_id, message, exc.kind)
     if exc.kind == "auth":
-        from service_catalog.integrations.credentials import taint_credential
-
         remediation = REMEDIATION["auth"].replace("{id}", str(instance_id))
         with db.session() as session:
             instance = session.get(IntegrationInstance, instance_id)

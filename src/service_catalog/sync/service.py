@@ -29,16 +29,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # no stubs installed
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session
 
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
-from service_catalog.core.db import utcnow
+from service_catalog.core.db import UTCDateTime, utcnow
 from service_catalog.core.errors import Problem
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
+from service_catalog.integrations import registry
 from service_catalog.integrations.instances import find_instance, get_instance
 from service_catalog.integrations.models import AuthCredential, IntegrationInstance
 from service_catalog.settings import Settings
@@ -319,8 +320,6 @@ class Claim:
 
 def polled_integrations() -> list[str]:
     """Names of the shipped integrations that are polled (have a connector)."""
-    from service_catalog.integrations import registry
-
     return sorted(i.name for i in registry.list_integrations() if not i.push_only)
 
 
@@ -342,10 +341,6 @@ def create_missing_states(session: Session) -> None:
 
 
 def _literal_dt(value: dt.datetime) -> Any:
-    from sqlalchemy import literal
-
-    from service_catalog.core.db import UTCDateTime
-
     return literal(value, UTCDateTime())
 
 
