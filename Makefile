@@ -26,8 +26,10 @@ run: $(VENV)/.installed
 system-deps:
 	@./scripts/system-deps.sh
 
-## test: install what is needed (Python packages, PostgreSQL server) and run every test
+## test: install what is needed (Python packages, PostgreSQL server), check the layers
+## (.importlinter) and run every test
 test: $(VENV)/.installed-test system-deps
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 ## bench: run the benchmarks; each prints its figures, its limit and the ratio
