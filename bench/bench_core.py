@@ -22,9 +22,10 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import psutil
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from bench.loadgen import Result, build, run
 
@@ -53,7 +54,7 @@ def seed(url: str, n: int) -> tuple[list[str], str]:
     rnd = random.Random(42)
     base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     ids: list[str] = []
-    table = CatalogService.__table__
+    table = cast(Table, CatalogService.__table__)
     batch = 10_000
     with db.engine.begin() as conn:
         for start in range(0, n, batch):

@@ -79,10 +79,12 @@ class Contract:
         jsonschema.Draft4Validator(sch).validate(instance)
 
     def check(self, resp: httpx.Response, status: int, *, schema: str | None = None,
-              response: str | None = None) -> Any:
-        """Assert ``resp`` has ``status`` and its body matches the contract; return the body."""
+              response: str | None = None) -> dict[str, Any]:
+        """Assert ``resp`` has ``status`` and its body (a JSON object) matches the contract;
+        return the body."""
         assert resp.status_code == status, f"{resp.status_code} != {status}: {resp.text[:2000]}"
         body = resp.json()
+        assert isinstance(body, dict), body
         if status >= 400:
             assert resp.headers["content-type"].startswith("application/problem+json")
             self.validate(body, schema="BadRequestError" if status == 400 else "BaseError")

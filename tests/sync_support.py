@@ -4,7 +4,7 @@ rest-inventory one for the sync tests), sync runs, stored rows."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import func, select
@@ -82,3 +82,14 @@ def run_count(db: Database, iid: str) -> int:
     with db.session() as s:
         return int(s.scalar(select(func.count()).select_from(SyncRun)
                             .where(SyncRun.instance_id == uuid.UUID(iid))) or 0)
+
+
+class _HasIntegrationData(Protocol):
+    @property
+    def integration_data(self) -> dict[str, Any] | None: ...
+
+
+def data_of(record: _HasIntegrationData) -> dict[str, Any]:
+    """A stored resource's (or a discovered record's) integration data, which it must have."""
+    assert record.integration_data is not None, record
+    return record.integration_data

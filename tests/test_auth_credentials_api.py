@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from conftest import LiveServer
 from contract import Contract
 from service_catalog.core.db import Database
 from service_catalog.core.secrets import get_box
@@ -228,8 +229,9 @@ def test_other_credential_types_on_a_push_integration(api: httpx.Client, contrac
         assert "SECRET" not in json.dumps(cred) and SECRET not in json.dumps(cred)
         assert api.get(f"{URL}/{inst['id']}").json()["authorized"] is True
         with db.session() as s:
-            loaded = service.load_credential(s, s.get(IntegrationInstance,
-                                                      uuid.UUID(inst["id"])), settings=settings)
+            stored = s.get(IntegrationInstance, uuid.UUID(inst["id"]))
+            assert stored is not None
+            loaded = service.load_credential(s, stored, settings=settings)
         assert loaded is not None and loaded.type == ctype
         if ctype == "aws_role_delegation":
             assert cred["config"]["role_arn"].endswith("KonnectServiceCatalogRole")
@@ -391,7 +393,7 @@ def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimula
     assert types == ["auth_config.updated", "auth_config.updated", "auth_config.deleted"]
 
 
-def test_concurrent_posts_store_one_credential(server: Any, contract: Contract,
+def test_concurrent_posts_store_one_credential(server: LiveServer, contract: Contract,
                                                sim: InventorySimulator, db: Database) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -124,8 +124,8 @@ def test_labels_rules(api: httpx.Client, contract: Contract) -> None:
         body = bad(api, contract, "POST", URL, {"name": "x", "display_name": "X",
                                                  "labels": labels})
         assert body["invalid_parameters"][0]["field"].startswith("labels"), body
-    for labels in ({"env": 1}, {"env": True}, {"env": None}, {"env": {"a": "b"}}, ["env"], "env"):
-        bad(api, contract, "POST", URL, {"name": "x", "display_name": "X", "labels": labels})
+    for wrong in ({"env": 1}, {"env": True}, {"env": None}, {"env": {"a": "b"}}, ["env"], "env"):
+        bad(api, contract, "POST", URL, {"name": "x", "display_name": "X", "labels": wrong})
     fifty = {f"k{i}": "v" for i in range(50)}
     create(api, contract, name="fifty", labels=fifty)
     body = bad(api, contract, "POST", URL, {"name": "x", "display_name": "X",

@@ -31,7 +31,8 @@ def iso(t: dt.datetime) -> str:
 def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
     resp = api.post("/v1/catalog-services", json={"name": name, "display_name": name.title()})
     assert resp.status_code == 201, resp.text
-    return resp.json()
+    body: dict[str, Any] = resp.json()
+    return body
 
 
 def make_instance(server: LiveServer, name: str = "pushy", integration: str = "custom"
@@ -231,7 +232,7 @@ def test_filters(server: LiveServer, api: httpx.Client, contract: Contract) -> N
     assert [e["type"] for e in audit] == (["integration_instance.created"] * 2
                                           + ["catalog_service.created"] * 2)
     assert all(e["integration"] is None for e in audit)
-    everything = listing(api, contract, **{"page[size]": 100})["data"]
+    everything = listing(api, contract, **{"page[size]": "100"})["data"]
     assert len(everything) == 9
 
     for params, field in (({"filter[nope]": "x"}, "filter[nope]"),
@@ -364,7 +365,7 @@ def test_record_integration_events_fans_out_per_service_once(
     assert e0["integration"]["instance"] == {"id": str(inst.id), "name": "tracer",
                                              "display_name": "Tracer"}
     everything = listing(api, contract, **{"filter[integration.instance.id]": str(inst.id),
-                                           "page[size]": 100})
+                                           "page[size]": "100"})
     assert len(everything["data"]) == 10
     assert sum(1 for e in everything["data"] if e["service_id"] is None) == 1
 
@@ -415,6 +416,6 @@ def test_odd_input_is_a_client_error_never_a_500(server: LiveServer, api: httpx.
         if resp.status_code == 200:
             listing(api, contract, **params)
     # whatever was accepted lists cleanly
-    listing(api, contract, **{"page[size]": 100})
+    listing(api, contract, **{"page[size]": "100"})
     contract.check(api.post(f"/v1/integration-instances/{inst.id}/integration-events",
                             json={"data": [ev(f"m{n}") for n in range(1001)]}), 400)

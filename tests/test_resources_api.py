@@ -31,7 +31,7 @@ def push(api: httpx.Client, contract: Contract, iid: str, items: list[dict[str, 
     if status == 200:
         for item in body["data"]:
             contract.validate(item, schema="CatalogResource")
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def item(n: int, **extra: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from service_catalog.sync.models import SyncPageDigest, SyncState
 from service_catalog.sync.worker import BackgroundWorker, Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 from service_catalog_rest_inventory import RestInventoryConnector
-from sync_support import ingestion, latest_run, make_instance, resources, sync_now
+from sync_support import data_of, ingestion, latest_run, make_instance, resources, sync_now
 
 TOKEN = "inv-secret-7f3a9c"
 
@@ -50,7 +50,7 @@ def test_first_sync_creates_then_unchanged_resync_writes_nothing(
     stored = resources(server.db, iid)
     assert len(stored) == 250
     assert stored["item-00007"].name == "Item 7"
-    assert stored["item-00007"].integration_data["owner"] == "team-0"
+    assert data_of(stored["item-00007"])["owner"] == "team-0"
     # The resource is visible through the API.
     got = api.get(f"/v1/resources/{stored['item-00007'].id}")
     assert got.status_code == 200 and got.json()["name"] == "Item 7"
@@ -153,8 +153,9 @@ def test_401_taints_credential_unauthorizes_and_halts(
     state = ingestion(api, iid)
     assert state["scheduler_state"] == {"status": "ok"}
     assert state["next_scheduled_at"] <= utcnow().isoformat().replace("+00:00", "Z")
-    run = Worker(settings, server.db, name="w2").run_once()
-    assert run is not None and run.status == "succeeded" and run.trigger == "schedule"
+    scheduled = Worker(settings, server.db, name="w2").run_once()
+    assert scheduled is not None and scheduled.status == "succeeded"
+    assert scheduled.trigger == "schedule"
 
 
 def test_slow_upstream_times_out_with_a_clear_reason(
@@ -349,7 +350,7 @@ def test_unchanged_pages_are_remembered_yet_a_push_in_between_is_undone(
     run = sync_now(api, settings, server.db, iid)
     assert (run["created"], run["updated"], run["unchanged"]) == (0, 1, 249)
     item = resources(server.db, iid)["item-00007"]
-    assert item.name == "Item 7" and item.integration_data["kind"] != "pushed"
+    assert item.name == "Item 7" and data_of(item)["kind"] != "pushed"
     assert page_digests(server.db, iid) == pages  # the same pages, stored as before
 
     # A changed page is processed and remembered anew; the others stay.
@@ -368,7 +369,7 @@ def test_unchanged_pages_are_remembered_yet_a_push_in_between_is_undone(
     sim.fail_on_page = None
     run = sync_now(api, settings, server.db, iid)
     assert (run["status"], run["updated"], run["unchanged"]) == ("succeeded", 0, 250)
-    assert resources(server.db, iid)["item-00001"].integration_data["owner"] == "team-x"
+    assert data_of(resources(server.db, iid)["item-00001"])["owner"] == "team-x"
     assert len(set(page_digests(server.db, iid)) & set(after)) == 2
 
 

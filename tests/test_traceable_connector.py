@@ -26,6 +26,7 @@ from service_catalog.integrations.connectors.traceable.data import (
     split_name,
 )
 from service_catalog.testing.traceable_sim import TraceableSimulator
+from sync_support import data_of
 
 TOKEN = "tr-platform-token-123"
 
@@ -226,7 +227,7 @@ def test_whole_tenant_pages_not_one_query_per_service() -> None:
         assert all(r["variables"]["limit"] == 100 for r in sim.requests
                    if r["operation"] in ("Services", "ApiEndpoints"))
         # A later service got its endpoints although they came on many different pages.
-        assert recs["svc-00450"].integration_data["endpoints"]["total"] == 3  # type: ignore[index]
+        assert data_of(recs["svc-00450"])["endpoints"]["total"] == 3
         between = {str(r["variables"].get("between")) for r in sim.requests
                    if "between" in r["variables"]}
         assert len(between) == 1, "one window for the whole sync"
@@ -448,8 +449,7 @@ def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_
     assert set(interleaved) == set(grouped)
     for sid, rec in grouped.items():
         assert interleaved[sid].integration_data == rec.integration_data, sid
-    assert sum(r.integration_data["endpoints"]["total"]  # type: ignore[index]
-               for r in grouped.values()) == 480
+    assert sum(data_of(r)["endpoints"]["total"] for r in grouped.values()) == 480
 
 
 def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -> None:
@@ -465,10 +465,8 @@ def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -
     sim.order_override = {"API": [{"keyExpression": {"key": "id"}, "direction": "ASC"}]}
     after = records(connector(sim))
     assert set(after) == set(before)
-    lost = sum(before[s].integration_data["endpoints"]["total"]  # type: ignore[index]
-               for s in before) - \
-        sum(after[s].integration_data["endpoints"]["total"]  # type: ignore[index]
-            for s in after)
+    lost = (sum(data_of(before[s])["endpoints"]["total"] for s in before)
+            - sum(data_of(after[s])["endpoints"]["total"] for s in after))
     assert lost == 3
 
 

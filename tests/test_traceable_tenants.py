@@ -30,7 +30,7 @@ from service_catalog.integrations.connectors.traceable.data import (
 from service_catalog.settings import Settings
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.traceable_sim import TraceableSimulator
-from sync_support import ingestion, latest_run
+from sync_support import data_of, ingestion, latest_run
 
 TOKEN = "trc-tenant-token-4c2d"
 RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -205,8 +205,7 @@ def test_the_real_cap_of_10000() -> None:
         sim.row_cap = 10_000
         got = records(connector(sim))
         assert len(got) == 1100
-        assert sum(r.integration_data["endpoints"]["total"]  # type: ignore[index]
-                   for r in got.values()) == 11_000
+        assert sum(data_of(r)["endpoints"]["total"] for r in got.values()) == 11_000
         assert all(r["variables"]["limit"] <= 1000 for r in endpoint_queries(sim))
 
 

@@ -9,9 +9,9 @@ import httpx
 from conftest import LiveServer
 from service_catalog.settings import Settings
 from service_catalog.testing.traceable_sim import TraceableSimulator
-from test_v2_seed_api import IMPORT_BODY, SEED_HEADERS, run_sync, sim, terraform_install
+from test_v2_seed_api import IMPORT_BODY, SEED_HEADERS, SIMULATOR, run_sync, terraform_install
 
-__all__ = ["sim"]  # the simulator fixture, shared with the seed's how-to tests
+__all__ = ["SIMULATOR"]  # what the sim fixture (conftest) runs: the seed's how-to tests' simulator
 
 
 def test_import_of_a_synced_service_is_created_with_its_name(
