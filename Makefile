@@ -27,9 +27,12 @@ system-deps:
 	@./scripts/system-deps.sh
 
 ## test: install what is needed (Python packages, PostgreSQL server), check the layers
-## (.importlinter) and run every test
+## (.importlinter), types (mypy strict) and lint (ruff) of src, tests and bench, and run
+## every test
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/lint-imports
+	$(BIN)/mypy src tests bench
+	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 ## bench: run the benchmarks; each prints its figures, its limit and the ratio

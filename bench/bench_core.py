@@ -24,10 +24,15 @@ import uuid
 from pathlib import Path
 from typing import cast
 
+import httpx
 import psutil
 from sqlalchemy import Table, insert
 
 from bench.loadgen import Result, build, run
+from service_catalog.auth.service import create_token
+from service_catalog.catalog_services.models import CatalogService
+from service_catalog.core.db import Database
+from service_catalog.core.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(ROOT / ".venv" / "bin" / "service-catalog")
@@ -44,11 +49,6 @@ TARGET_RSS_MB = 300.0
 
 def seed(url: str, n: int) -> tuple[list[str], str]:
     """Migrate and bulk-insert ``n`` catalog services; returns their ids and an admin token."""
-    from service_catalog.auth.service import create_token
-    from service_catalog.catalog_services.models import CatalogService
-    from service_catalog.core.db import Database
-    from service_catalog.core.migrate import upgrade
-
     db = Database(url)
     upgrade(db)
     rnd = random.Random(42)
@@ -126,7 +126,7 @@ def main() -> int:
     watcher.start()
     try:
         wait_healthy(port, proc)
-        results = measure(port, token, ids)
+        results, single = measure(port, token, ids)
     finally:
         watcher.done.set()
         proc.send_signal(signal.SIGINT)
@@ -144,11 +144,11 @@ def main() -> int:
     print()
     print("targets (single serve process, SQLite, "
           f"{N_SERVICES} services, {THREADS} client connections):")
-    single = listing.single  # type: ignore[attr-defined]
     print(single.line())
     rows = [
         ("filtered list page p99, 1 client", f"{single.pct(99):.1f} ms",
-         f"<= {TARGET_LIST_P99_MS:.0f} ms", f"{single.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit",
+         f"<= {TARGET_LIST_P99_MS:.0f} ms",
+         f"{single.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit",
          single.pct(99) <= TARGET_LIST_P99_MS),
         (f"filtered list page p99, {THREADS} clients", f"{listing.pct(99):.1f} ms",
          "(queueing)", f"{listing.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit", True),
@@ -174,8 +174,6 @@ def main() -> int:
 
 
 def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
-    import httpx
-
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -189,8 +187,9 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("serve did not become healthy")
 
 
-def measure(port: int, token: str, ids: list[str]) -> list[Result]:
-    """The four measured endpoints, one after the other."""
+def measure(port: int, token: str, ids: list[str]) -> tuple[list[Result], Result]:
+    """The four measured endpoints, one after the other, and the filtered list with one
+    client (whose p99 has the target)."""
     rnd = random.Random(7)
     health_req = build("GET", "/health", None)
     health = run("GET /health (the limit)", port, lambda t, i: health_req, threads=THREADS,
@@ -207,7 +206,6 @@ def measure(port: int, token: str, ids: list[str]) -> list[Result]:
     listing_1 = run("GET filtered list, 1 client", port, list_req, threads=1, seconds=SECONDS)
     listing = run("GET filtered list (contains, 100)", port, list_req, threads=THREADS,
                   seconds=SECONDS)
-    listing.single = listing_1  # type: ignore[attr-defined]
 
     def create_req(t: int, i: int) -> bytes:
         body = json.dumps({"name": f"bench-{t}-{i}-{uuid.uuid4().hex[:8]}",
@@ -217,7 +215,7 @@ def measure(port: int, token: str, ids: list[str]) -> list[Result]:
 
     create = run("POST /v1/catalog-services", port, create_req, threads=THREADS,
                  seconds=SECONDS, ok=(201,))
-    return [health, by_id, listing, create]
+    return [health, by_id, listing, create], listing_1
 
 
 if __name__ == "__main__":

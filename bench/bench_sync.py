@@ -201,7 +201,8 @@ def _child(db_url: str, key_file: str, instance_id: str) -> None:
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert run is not None
     print(json.dumps({
-        "seconds": elapsed, "cpu_seconds": cpu, "status": run.status, "error": run.error, "pages": run.pages,
+        "seconds": elapsed, "cpu_seconds": cpu, "status": run.status, "error": run.error,
+        "pages": run.pages,
         "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
         "vanished": run.vanished, "resource_rows_written": written["resource_rows"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -256,8 +257,9 @@ def report(r: dict[str, Any]) -> None:
     print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
     print(f"  connector alone       {r['connector_only_s']:8.2f} s   rest-inventory discover(): "
           "fetch, decode, build records, store nothing")
-    print(f"  SQLite insert alone   {r['insert_floor_s']:8.2f} s   the rows it stored, inserted as they "
-          f"are by plain sqlite3 = {r['insert_floor_s'] / r['raw_fetch_s']:.1f}x the raw fetch: "
+    print(f"  SQLite insert alone   {r['insert_floor_s']:8.2f} s   the rows it stored, inserted "
+          f"as they are by plain sqlite3 = {r['insert_floor_s'] / r['raw_fetch_s']:.1f}x "
+          "the raw fetch: "
           "no sync that stores them can do better")
     print(f"  ratio first/raw       {ratio:8.1f} x   (target <= 2x)   "
           f"[vs raw+JSON: {ratio_json:.1f}x; vs connector alone: "

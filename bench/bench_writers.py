@@ -37,6 +37,10 @@ import httpx
 
 from bench.bench_core import CLI, free_port, wait_healthy
 from bench.loadgen import Conn, build
+from service_catalog.auth.service import create_token
+from service_catalog.core.db import Database
+from service_catalog.core.migrate import upgrade
+from service_catalog.testing.inventory_sim import InventorySimulator, make_items
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = int(os.environ.get("BENCH_WRITERS", "50"))
@@ -97,10 +101,6 @@ def database(kind: str, tmp: Path) -> Iterator[str | None]:
 
 def prepare(url: str) -> str:
     """Migrate the database and create an admin token; the token."""
-    from service_catalog.auth.service import create_token
-    from service_catalog.core.db import Database
-    from service_catalog.core.migrate import upgrade
-
     db = Database(url)
     try:
         upgrade(db)
@@ -157,8 +157,6 @@ class SyncDriver(threading.Thread):
         return dict(data[0]) if data else None
 
     def run(self) -> None:
-        from service_catalog.testing.inventory_sim import make_items
-
         base = make_items(ITEMS)
         generation = 0
         try:
@@ -179,7 +177,7 @@ class SyncDriver(threading.Thread):
                 generation += 1
                 self.sim.items = [dict(item, name=f"{item['name']} v{generation}")
                                   for item in base]
-        except Exception as exc:  # noqa: BLE001 - reported with the figures
+        except Exception as exc:  # any failure is reported with the figures
             self.error = f"{type(exc).__name__}: {exc}"
 
     def _wait_finished(self, previous: str | None) -> dict[str, Any] | None:
@@ -195,6 +193,29 @@ class SyncDriver(threading.Thread):
         return None
 
 
+def next_request(op: str, t: int, i: int, own: list[str], rnd: random.Random,
+                 token: str) -> tuple[str, bytes, int]:
+    """Writer ``t``'s ``i``-th request for ``op`` (a list when ``op`` needs a service it
+    has not created yet): the operation done, the raw request and the expected status.
+    A delete takes the oldest of ``own``."""
+    if op == "create":
+        body: dict[str, Any] = {"name": f"w{t}-{i}", "display_name": f"Writer {t} #{i}",
+                                "labels": {"bench": "writers"}}
+        return op, build("POST", "/v1/catalog-services", token, json.dumps(body).encode()), 201
+    if op == "patch" and own:
+        return op, build("PATCH", f"/v1/catalog-services/{own[-1]}", token,
+                         json.dumps({"description": f"patched {i}"}).encode()), 200
+    if op == "map" and own:
+        body = {"service": own[-1], "resource": {
+            "integration_instance": "bench-inventory", "type": "inventory_item",
+            "config": {"item_id": f"item-{rnd.randint(1, ITEMS):05d}"}}}
+        return op, build("POST", "/v1/resource-mappings", token, json.dumps(body).encode()), 201
+    if op == "delete" and len(own) > 1:
+        return op, build("DELETE", f"/v1/catalog-services/{own.pop(0)}", token), 204
+    return "list", build("GET", "/v1/catalog-services?filter%5Blabels.bench%5D=writers"
+                                "&page%5Bsize%5D=20", token), 200
+
+
 def writer(port: int, token: str, t: int, deadline: float, out: Outcome,
            lock: threading.Lock) -> None:
     """One client: create, patch, map, list, delete catalog services until ``deadline``."""
@@ -206,27 +227,8 @@ def writer(port: int, token: str, t: int, deadline: float, out: Outcome,
     conn = Conn("127.0.0.1", port)
     i = 0
     while time.perf_counter() < deadline:
-        op = OPS[i % len(OPS)]
         i += 1
-        if op == "create":
-            body = {"name": f"w{t}-{i}", "display_name": f"Writer {t} #{i}",
-                    "labels": {"bench": "writers"}}
-            raw, ok = build("POST", "/v1/catalog-services", token, json.dumps(body).encode()), 201
-        elif op == "patch" and own:
-            raw, ok = build("PATCH", f"/v1/catalog-services/{own[-1]}", token,
-                            json.dumps({"description": f"patched {i}"}).encode()), 200
-        elif op == "map" and own:
-            body = {"service": own[-1], "resource": {
-                "integration_instance": "bench-inventory", "type": "inventory_item",
-                "config": {"item_id": f"item-{rnd.randint(1, ITEMS):05d}"}}}
-            raw, ok = build("POST", "/v1/resource-mappings", token,
-                            json.dumps(body).encode()), 201
-        elif op == "delete" and len(own) > 1:
-            raw, ok = build("DELETE", f"/v1/catalog-services/{own.pop(0)}", token), 204
-        else:
-            op = "list"
-            raw, ok = build("GET", "/v1/catalog-services?filter%5Blabels.bench%5D=writers"
-                                   "&page%5Bsize%5D=20", token), 200
+        op, raw, ok = next_request(OPS[(i - 1) % len(OPS)], t, i, own, rnd, token)
         start = time.perf_counter()
         try:
             status, body_bytes = conn.request(raw)
@@ -255,8 +257,6 @@ def writer(port: int, token: str, t: int, deadline: float, out: Outcome,
 
 def measure(kind: str, url: str, tmp: Path) -> Outcome:
     """Serve ``url``, start the syncs, drive the writers; what happened."""
-    from service_catalog.testing.inventory_sim import InventorySimulator
-
     out = Outcome(kind)
     token = prepare(url)
     with InventorySimulator(items=ITEMS, token=SIM_TOKEN) as sim, serve(url, tmp) as port, \

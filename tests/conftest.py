@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from contract import SPEC, Contract, contract_path
 from pgserver import PostgresServer, free_port
 from service_catalog.app import create_app
 from service_catalog.auth.service import create_token
@@ -80,7 +81,7 @@ def pg() -> Iterator[PgProvider]:
         try:
             server = PostgresServer()
             url = server.start()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # whatever keeps it from starting: skip (fail under CI)
             if IN_CI:
                 pytest.fail(f"PostgreSQL is required under CI=true but could not start: {exc}")
             pytest.skip(f"PostgreSQL server not available: {exc}")
@@ -225,8 +226,6 @@ def sim(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 # --- the contract -------------------------------------------------------------------
-
-from contract import SPEC, Contract, contract_path
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -77,9 +78,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
                       "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.tmp, ignore_errors=True)

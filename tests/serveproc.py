@@ -88,7 +88,7 @@ class ServeProcess:
             self.proc.kill()
             return self.proc.wait(5)
 
-    def __enter__(self) -> ServeProcess:  # noqa: PYI034 - start() returns self
+    def __enter__(self) -> ServeProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

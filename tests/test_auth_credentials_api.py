@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -395,8 +396,6 @@ def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimula
 
 def test_concurrent_posts_store_one_credential(server: LiveServer, contract: Contract,
                                                sim: InventorySimulator, db: Database) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     token = server.token()
     with server.client(token) as api:
         inst = mk_instance(api, sim.url)

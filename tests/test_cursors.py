@@ -69,7 +69,8 @@ def _assert_refused(api: httpx.Client, contract: Contract, path: str, cursor: st
         assert body["invalid_parameters"][0]["field"] == (
             "page[before]" if "before" in param else "page[after]"), (param, cursor, body)
         assert body["invalid_parameters"][0]["source"] == "query"
-        assert body["detail"].startswith(f"Invalid query parameter [{body['invalid_parameters'][0]['field']}]")
+        field = body["invalid_parameters"][0]["field"]
+        assert body["detail"].startswith(f"Invalid query parameter [{field}]")
 
 
 SIMULATOR = partial(InventorySimulator, items=3, token="cursor-token-1")

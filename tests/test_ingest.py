@@ -56,7 +56,7 @@ class WriteCounter:
         self.db = db
         self.statements: list[str] = []
 
-    def __enter__(self) -> WriteCounter:  # noqa: PYI034
+    def __enter__(self) -> WriteCounter:
         event.listen(self.db.engine, "before_cursor_execute", self._on)
         return self
 

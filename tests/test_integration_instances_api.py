@@ -5,15 +5,19 @@ paging, the audit trail, and deleting an instance with its resources and mapping
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from contract import Contract
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.db import Database
+from service_catalog.core.errors import Problem
 from service_catalog.events.models import Event
+from service_catalog.integrations import registry
+from service_catalog.integrations.connectors.config import ConnectorConfig, setting
 from service_catalog.integrations.models import AuthCredential, IntegrationInstance
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.testing.inventory_sim import InventorySimulator
@@ -151,11 +155,6 @@ def test_config_is_validated_against_the_config_schema(api: httpx.Client, contra
 
 
 def test_enum_and_boolean_fields(api: httpx.Client, contract: Contract) -> None:
-    from typing import Literal
-
-    from service_catalog.integrations import registry
-    from service_catalog.integrations.connectors.config import ConnectorConfig, setting
-
     class RegionConfig(ConnectorConfig):
         region: Literal["eu", "us"] = setting(display_name="Region", description="Where.",
                                               choices={"eu": "EU", "us": "US"})
@@ -171,12 +170,10 @@ def test_enum_and_boolean_fields(api: httpx.Client, contract: Contract) -> None:
     assert registry.validate_config(integ, {"region": "us", "flag": True})["flag"] is True
     for config, rule in (({"region": "mars"}, "enum"), ({"region": "eu", "flag": "yes"},
                                                          "is_boolean"), ({}, "required")):
-        try:
+        with pytest.raises(Problem) as err:
             registry.validate_config(integ, config)
-        except Exception as exc:  # noqa: BLE001
-            assert exc.invalid_parameters[0]["rule"] == rule  # type: ignore[attr-defined]
-        else:
-            raise AssertionError(config)
+        assert err.value.invalid_parameters is not None, config
+        assert err.value.invalid_parameters[0]["rule"] == rule, config
 
 
 def test_patch_config_merges_and_is_validated(api: httpx.Client, contract: Contract) -> None:

@@ -8,9 +8,15 @@ import time
 import httpx
 import pytest
 
+from conftest import LiveServer
 from contract import Contract
 from service_catalog.integrations import registry
-from service_catalog.integrations.connectors.base import ConnectorError, Credential, UpstreamHTTP
+from service_catalog.integrations.connectors.base import (
+    ConnectorError,
+    Credential,
+    ResourceRecord,
+    UpstreamHTTP,
+)
 from service_catalog.testing.inventory_sim import InventorySimulator
 from service_catalog_rest_inventory import RestInventoryConnector
 
@@ -92,8 +98,8 @@ def test_bad_queries_are_400s_naming_the_parameter(api: httpx.Client, contract: 
         assert body["invalid_parameters"][0]["field"] == key
 
 
-def test_needs_a_token(server: object, contract: Contract) -> None:
-    with server.client(token="") as anon:  # type: ignore[attr-defined]
+def test_needs_a_token(server: LiveServer, contract: Contract) -> None:
+    with server.client(token="") as anon:
         contract.check(anon.get(URL), 401)
 
 
@@ -102,7 +108,8 @@ def test_registry_discovers_modules_and_builds_connectors() -> None:
     assert found["rest-inventory"].connector is not None
     assert found["custom"].connector is None and found["custom"].push_only
     assert registry.get_integration("nope") is None
-    assert registry.get_descriptor("custom")["display_name"] == "Custom"  # type: ignore[index]
+    custom = registry.get_descriptor("custom")
+    assert custom is not None and custom["display_name"] == "Custom"
     assert registry.display_name_of("rest-inventory") == "REST Inventory"
     assert registry.display_name_of("gone") == "gone"
     for integ in found.values():
@@ -122,7 +129,7 @@ def _connector(sim: InventorySimulator, token: str = "t", **config: object
         http=UpstreamHTTP(timeout=2.0, retries=2, backoff=0.01, max_sleep=1.5))
 
 
-def _all(conn: RestInventoryConnector) -> list[object]:
+def _all(conn: RestInventoryConnector) -> list[ResourceRecord]:
     return [r for batch in conn.discover() for r in batch]
 
 
@@ -138,15 +145,15 @@ def test_connector_discovers_every_page_as_records() -> None:
         assert first.integration_data == {k: v for k, v in sim.items[0].items() if k != "id"}
         assert [(r["page"], r["per_page"]) for r in sim.requests[1:]] == [(1, 10), (2, 10),
                                                                             (3, 10)]
-        assert all("t" != v for r in sim.requests for v in r.values())
+        assert all(v != "t" for r in sim.requests for v in r.values())
         # in-place changes to the simulator's items show on the next listing
         sim.items[0]["name"] = "Renamed"
         del sim.items[1]
         sim.items.append({"id": "new", "name": "New"})
         records = _all(_connector(sim, page_size=1000, resource_type="host"))
         assert len(records) == 25
-        assert records[0].name == "Renamed" and records[0].type == "host"  # type: ignore[attr-defined]
-        assert records[-1].config == {"item_id": "new"}  # type: ignore[attr-defined]
+        assert records[0].name == "Renamed" and records[0].type == "host"
+        assert records[-1].config == {"item_id": "new"}
         sim.items = []
         assert _all(conn) == []
 

@@ -104,7 +104,8 @@ def test_a_killed_server_is_taken_over_at_once_by_its_restart(
                                         and r["pages"] == 3 and r["created"] == 12],
                                why=lambda: f"{runs_of(c, iid)}\n{first.stderr}")[0]
             assert gated.held.is_set() and running["finished_at"] is None
-            assert running["worker"].split(":")[1] == str(first.proc.pid)  # type: ignore[union-attr]
+            assert first.proc is not None
+            assert running["worker"].split(":")[1] == str(first.proc.pid)
     finally:
         assert first.proc is not None
         first.proc.kill()  # SIGKILL: no chance to release the lease
@@ -116,7 +117,8 @@ def test_a_killed_server_is_taken_over_at_once_by_its_restart(
             return runs if len(runs) == 2 and runs[1]["status"] == "succeeded" else []
 
         old, new = wait_for(settled, why=lambda: f"{runs_of(c, iid)}\n{second.stderr}")
-        assert new["worker"].split(":")[1] == str(second.proc.pid)  # type: ignore[union-attr]
+        assert second.proc is not None
+        assert new["worker"].split(":")[1] == str(second.proc.pid)
         sched = c.get(f"/v1/integration-instances/{iid}/resource-ingestion").json()
     assert old["id"] == running["id"] and old["status"] == "failed"
     assert old["error"].startswith("Abandoned:")

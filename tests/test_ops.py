@@ -11,8 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import LiveServer
 from contract import Contract
 from serveproc import ServeProcess, cli_env
+from service_catalog.core.db import Database
+from service_catalog.settings import Settings
 
 TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
 
@@ -43,10 +46,6 @@ def _not_ready(server: Any, contract: Contract) -> None:
 
 def test_ready_is_503_when_postgres_database_is_dropped(pg: Any, tmp_path: Path,
                                                         contract: Contract) -> None:
-    from conftest import LiveServer
-    from service_catalog.core.db import Database
-    from service_catalog.settings import Settings
-
     url = pg.new_database()
     db = Database(url)
     live = LiveServer(Settings(database_url=url, run_worker=False,
@@ -67,10 +66,6 @@ def test_ready_is_503_when_postgres_database_is_dropped(pg: Any, tmp_path: Path,
 
 def test_ready_is_503_when_sqlite_file_is_gone(tmp_path: Path, sqlite_template: Path,
                                                contract: Contract) -> None:
-    from conftest import LiveServer
-    from service_catalog.core.db import Database
-    from service_catalog.settings import Settings
-
     home = tmp_path / "data"
     home.mkdir()
     shutil.copy(sqlite_template, home / "catalog.db")

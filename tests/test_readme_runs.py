@@ -95,7 +95,8 @@ def readme_script(api: str, traceable: str) -> str:
     """The README's runnable shell blocks as one script, pointed at this test's servers."""
     run, _ = shell_blocks()
     body = "\n".join(run)
-    body = re.sub(r"^TOKEN=scat_\.\.\..*$", ": token from the environment", body, flags=re.MULTILINE)
+    body = re.sub(r"^TOKEN=scat_\.\.\..*$", ": token from the environment", body,
+                  flags=re.MULTILINE)
     body = body.replace("http://127.0.0.1:8080", api).replace("http://127.0.0.1:8090",
                                                                 traceable)
     assert "127.0.0.1:80" not in body, "a README block names another local address"

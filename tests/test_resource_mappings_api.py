@@ -28,13 +28,15 @@ def push(api: httpx.Client, iid: str, *numbers: int) -> list[dict[str, Any]]:
               "integration_data": {"n": n}} for n in numbers]
     resp = api.put(f"/v1/integration-instances/{iid}/resources", json={"data": items})
     assert resp.status_code == 200, resp.text
-    return resp.json()["data"]  # type: ignore[no-any-return]
+    data: list[dict[str, Any]] = resp.json()["data"]
+    return data
 
 
 def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
     resp = api.post("/v1/catalog-services", json={"name": name, "display_name": name.title()})
     assert resp.status_code == 201, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    body: dict[str, Any] = resp.json()
+    return body
 
 
 @pytest.fixture

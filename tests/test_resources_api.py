@@ -44,7 +44,8 @@ def item(n: int, **extra: Any) -> dict[str, Any]:
 def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
     resp = api.post("/v1/catalog-services", json={"name": name, "display_name": name.title()})
     assert resp.status_code == 201, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    body: dict[str, Any] = resp.json()
+    return body
 
 
 # --- push and initialize ------------------------------------------------------------

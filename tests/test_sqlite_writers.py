@@ -50,7 +50,7 @@ def run_threads(n: int, target: Callable[[int], None]) -> None:
     def guarded(i: int) -> None:
         try:
             target(i)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:  # re-raised below
             failures.append(exc)
 
     threads = [threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(n)]
@@ -203,12 +203,15 @@ def test_writer_queue_serves_in_arrival_order() -> None:
         cancelled.cancel()
         await asyncio.gather(*tasks)
 
+    def waiting(n: int) -> Callable[[], bool]:
+        return lambda: queue.waiting == n
+
     threads = []
     for k in range(3):
         th = threading.Thread(target=thread_writer, args=(f"thread-{k}",), daemon=True)
         th.start()
         threads.append(th)
-        wait_until(lambda k=k: queue.waiting == k + 1, f"thread {k} queued")  # type: ignore[misc]
+        wait_until(waiting(k + 1), f"thread {k} queued")
     with pytest.raises(RuntimeError):
         queue.turn()  # this thread holds the turn: it would wait for itself
     gave_up: list[BaseException] = []

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pgserver import free_port
 from service_catalog.integrations import registry
 from service_catalog.integrations.connectors.base import (
     ConnectorError,
@@ -27,6 +28,8 @@ from service_catalog.integrations.connectors.traceable.data import (
 )
 from service_catalog.testing.traceable_sim import TraceableSimulator
 from sync_support import data_of
+
+EXAMPLES = INTEGRATION.descriptor["discovery"]["resource_integration_data_examples"]
 
 TOKEN = "tr-platform-token-123"
 
@@ -67,7 +70,7 @@ def test_descriptor_is_a_catalog_integration(contract: Any) -> None:
     rtype = INTEGRATION.descriptor["resource_types"]["traceable_service"]
     assert rtype["display_name"] == "Traceable Service"
     assert rtype["schema"]["definition"] == {"service_id": "string"}
-    example = INTEGRATION.descriptor["discovery"]["resource_integration_data_examples"]["traceable_service"]
+    example = EXAMPLES["traceable_service"]
     assert set(example["endpoints"]["groups"]) == {
         "risk", "exposure", "authentication", "sensitive_data", "discovery_state"}
     assert set(INTEGRATION.descriptor["events"]["traceable_service"]) == {
@@ -75,7 +78,7 @@ def test_descriptor_is_a_catalog_integration(contract: Any) -> None:
 
 
 def test_the_discovery_example_has_the_shape_a_sync_produces(sim: TraceableSimulator) -> None:
-    example = INTEGRATION.descriptor["discovery"]["resource_integration_data_examples"]["traceable_service"]
+    example = EXAMPLES["traceable_service"]
     real = records(connector(sim))["svc-00002"].integration_data
     assert real is not None
 
@@ -137,8 +140,6 @@ def test_verify(sim: TraceableSimulator) -> None:
 
 
 def test_verify_unreachable_and_bad_base_url() -> None:
-    from pgserver import free_port
-
     conn = TraceableConnector(
         config={"base_url": f"http://127.0.0.1:{free_port()}"},
         credential=Credential("multi_key_auth", headers={"authorization": TOKEN}),

@@ -13,6 +13,7 @@ import pytest
 
 from service_catalog.integrations.connectors.traceable import graphql as gql
 from service_catalog.testing.traceable_sim import TraceableSimulator
+from service_catalog.testing.traceable_tenant import Tenant
 
 TOKEN = "sim-secret-token"
 
@@ -43,7 +44,8 @@ def services(client: httpx.Client, **variables: Any) -> dict[str, Any]:
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert "errors" not in body, body
-    return body["data"]["entities"]  # type: ignore[no-any-return]
+    entities: dict[str, Any] = body["data"]["entities"]
+    return entities
 
 
 def test_token_is_checked_raw(sim: TraceableSimulator) -> None:
@@ -63,7 +65,8 @@ def test_token_is_checked_raw(sim: TraceableSimulator) -> None:
 
 
 def test_queries_the_schema_rejects_get_graphql_errors(client: httpx.Client) -> None:
-    unknown_field = post(client, '{ entities(scope: "API", between: {startTime: "2026-01-01T00:00:00Z", '
+    unknown_field = post(client, '{ entities(scope: "API", between: '
+                                 '{startTime: "2026-01-01T00:00:00Z", '
                                  'endTime: "2026-01-02T00:00:00Z"}) { total nope } }').json()
     assert "Cannot query field 'nope'" in unknown_field["errors"][0]["message"]
     no_between = post(client, '{ entities(scope: "API") { total } }').json()
@@ -225,8 +228,6 @@ def test_introspection(client: httpx.Client) -> None:
 
 
 def test_a_large_tenant_is_generated_deterministically() -> None:
-    from service_catalog.testing.traceable_tenant import Tenant
-
     a = Tenant(300, 20, now_ms=1_790_000_000_000)
     b = Tenant(300, 20, now_ms=1_790_000_000_000)
     assert len(a.endpoints) == 6000
