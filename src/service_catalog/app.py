@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import fastapi_offline
@@ -50,18 +50,10 @@ def _routers() -> list[Any]:
             sync_api.router, events_api.router, *registry.contributed_routers()]
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None,
-               run_worker: bool | None = None) -> FastAPI:
-    """Build the application on ``settings`` (from the environment when omitted).
-
-    Migrations are applied by the caller (``serve`` and ``migrate``); the app
-    only opens the database.
-    """
-    settings = settings or Settings()
-    outbound.configure(settings)  # where connectors may send requests (upstream_allow)
-    database = db or Database(settings.database_url)
-    metrics = Metrics()
-    want_worker = settings.run_worker if run_worker is None else run_worker
+def _lifespan(settings: Settings, database: Database, *, want_worker: bool,
+              owns_db: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the background sync worker when wanted, the database closed
+    at the end when the app opened it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,31 +66,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         finally:
             if worker is not None:
                 worker.stop()
-            if db is None:
+            if owns_db:
                 database.dispose()
 
-    app = FastAPI(
-        title="Service Catalog",
-        version=__version__,
-        description=DESCRIPTION,
-        openapi_url="/v1/openapi.json",
-        docs_url=None,
-        redoc_url=None,
-        lifespan=lifespan,
-    )
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = finalize_openapi(FastAPI.openapi(app))
-        return app.openapi_schema
+    return lifespan
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    app.state.settings = settings
-    app.state.db = database
-    app.state.metrics = metrics
-    install_error_handlers(app)
-    for router in _routers():
-        app.include_router(router)
 
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs, served from fastapi_offline's bundled files."""
     static_dir = os.path.join(os.path.dirname(fastapi_offline.__file__), "static")
     app.mount("/_docs-static", StaticFiles(directory=static_dir), name="docs-static")
 
@@ -110,6 +85,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
             swagger_css_url="/_docs-static/swagger-ui.css",
             swagger_favicon_url="/_docs-static/favicon.png",
         )
+
+
+def _add_operations(app: FastAPI, settings: Settings, database: Database,
+                    metrics: Metrics) -> None:
+    """/health, /ready and /metrics."""
 
     @app.get("/health", tags=["Operations"], summary="Process is up")
     async def health() -> JSONResponse:
@@ -128,7 +108,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
                 raise FileNotFoundError(str(sqlite_file))
             with database.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:  # any failure means not ready
             log.warning("readiness check failed: %s", type(exc).__name__)
             return problem_response(request, Problem(503, "The database is not reachable"))
         return JSONResponse({"status": "ready"})
@@ -136,6 +116,44 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics")
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None,
+               run_worker: bool | None = None) -> FastAPI:
+    """Build the application on ``settings`` (from the environment when omitted).
+
+    Migrations are applied by the caller (``serve`` and ``migrate``); the app
+    only opens the database.
+    """
+    settings = settings or Settings()
+    outbound.configure(settings)  # where connectors may send requests (upstream_allow)
+    database = db or Database(settings.database_url)
+    metrics = Metrics()
+    want_worker = settings.run_worker if run_worker is None else run_worker
+
+    app = FastAPI(
+        title="Service Catalog",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(settings, database, want_worker=want_worker, owns_db=db is None),
+    )
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finalize_openapi(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.settings = settings
+    app.state.db = database
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for router in _routers():
+        app.include_router(router)
+    _add_docs(app)
+    _add_operations(app, settings, database, metrics)
 
     @functools.cache
     def cursor_key() -> bytes:

@@ -67,14 +67,14 @@ def open_database(settings: Settings, *, migrate: bool = True, create: bool = Fa
                    "service-catalog.db")
     try:
         db = Database(settings.database_url)
-    except Exception as exc:  # noqa: BLE001 - any bad URL is a user error here
+    except Exception as exc:  # any bad URL is a user error here
         raise fail(f"cannot use database URL {safe}: {type(exc).__name__}: "
                    f"{_scrub(str(exc), settings.database_url)}") from None
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
             empty = not create and not inspect(conn).has_table("alembic_version")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = _scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0]
                         if str(exc).strip() else type(exc).__name__, settings.database_url)
         db.dispose()
@@ -86,7 +86,7 @@ def open_database(settings: Settings, *, migrate: bool = True, create: bool = Fa
     if migrate:
         try:
             upgrade(db)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             db.dispose()
             raise fail(f"could not migrate the database at {safe}: "
                        f"{_scrub(str(exc).splitlines()[0], settings.database_url)}") from None
@@ -96,7 +96,7 @@ def open_database(settings: Settings, *, migrate: bool = True, create: bool = Fa
 def _scrub(message: str, url: str) -> str:
     try:
         password = make_url(url).password
-    except Exception:  # noqa: BLE001
+    except Exception:
         password = None
     if password:
         message = message.replace(str(password), "***")

@@ -87,7 +87,7 @@ def redact_url(url: str) -> str:
     """The database URL with its password hidden, safe to show a user."""
     try:
         parsed: URL = make_url(url)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown without its userinfo
+    except Exception:  # a URL we cannot parse is shown without its userinfo
         return url.split("@")[-1]
     return parsed.render_as_string(hide_password=True)
 
@@ -112,7 +112,7 @@ def sqlite_file(url: str) -> str | None:
         return None
     try:
         database = make_url(url).database
-    except Exception:  # noqa: BLE001 - create_engine reports a bad URL to the user
+    except Exception:  # create_engine reports a bad URL to the user
         return None
     if not database or database == ":memory:" or database.startswith("file:"):
         return None

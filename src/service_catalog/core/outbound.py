@@ -229,7 +229,7 @@ def parse_allow_list(value: object) -> list[str]:
         text = value.strip()
         value = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
     if not isinstance(value, list | tuple):
-        raise ValueError("must be a list of CIDRs or host patterns")  # noqa: TRY004 - pydantic
+        raise ValueError("must be a list of CIDRs or host patterns")  # pydantic wants ValueError
     entries = [str(v).strip() for v in value if str(v).strip()]
     for entry in entries:
         parse_allow_entry(entry)

@@ -177,7 +177,7 @@ def verify_connection(inst: IntegrationInstance, credential: Credential,
         result = connector.verify()
     except ConnectorError as exc:
         result = VerifyResult("rejected" if exc.kind == "auth" else "unreachable", exc.message)
-    except Exception as exc:  # noqa: BLE001 - a connector bug must not leak or 500
+    except Exception as exc:  # a connector bug must not leak or 500
         log.warning("verifying instance %s failed: %s", inst.name, type(exc).__name__)
         result = VerifyResult("unreachable", f"The connector failed: {type(exc).__name__}")
     finally:
@@ -344,7 +344,7 @@ def taint_credential(session: Session, instance: IntegrationInstance, reason: st
         try:
             loaded = load_credential(session, instance, settings=settings)
             reason = _short_reason(reason, loaded) if loaded else reason
-        except Exception:  # noqa: BLE001 - an undecryptable secret cannot be in the reason
+        except Exception:  # an undecryptable secret cannot be in the reason
             log.debug("cannot decrypt the credential of %s to scrub a reason", instance.name)
         status = 403 if "HTTP 403" in reason else 401 if "HTTP 401" in reason else None
         cred.tainted = True

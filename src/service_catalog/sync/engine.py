@@ -130,7 +130,7 @@ class _Pump(Generic[T]):
                 if not self._put(("batch", batch)):
                     return
             self._put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:  # handed to the consumer
             self._put(("error", exc))
 
 
@@ -434,7 +434,7 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
         if connector is not None:
             try:
                 connector.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("closing the connector of instance %s failed", instance_id)
 
 

@@ -173,7 +173,7 @@ def demo(
                           timeout=60) as api:
             made = seed(api, traceable_url=sim.url, traceable_token=token_value)
             stirred = stir(api, made["instance_id"], sim.tenant)
-    except Exception as exc:  # noqa: BLE001 - shown to the user, then stop cleanly
+    except Exception as exc:  # shown to the user, then stop cleanly
         server.should_exit = True
         thread.join(10)
         sim.stop()

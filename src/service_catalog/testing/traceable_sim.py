@@ -526,7 +526,7 @@ class TraceableSimulator:
             assert doc is not None
             errors: list[dict[str, Any]] = [dict(e.formatted)
                                             for e in validate(subset_schema(), doc)]
-        except Exception as exc:  # noqa: BLE001 - a syntax error is a GraphQL error
+        except Exception as exc:  # a syntax error is a GraphQL error
             doc, errors = None, [{"message": str(exc)}]
         with self._lock:
             self._docs[query] = (doc, errors)

@@ -431,7 +431,7 @@ class UpstreamHTTP:
                         if isinstance(v, str) and len(v.partition(" ")[2]) >= 4]
         try:
             text = resp.text
-        except Exception:  # noqa: BLE001 - an undecodable body has no excerpt
+        except Exception:  # an undecodable body has no excerpt
             return ""
         text = " ".join(text.split())
         # Redact before cutting, so a secret cut in half is still found.
