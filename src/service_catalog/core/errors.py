@@ -151,15 +151,74 @@ def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
     return (".".join(clean) or ("body" if source == "body" else source)), source
 
 
+_UNION_TAGS = (
+    "str", "float", "int", "bool", "UrlField", "constrained-str",
+    "json-or-python[json=float,python=float]",
+)
+
+
 def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and (
-        part.startswith("function-") or part in ("str", "float", "int", "bool", "UrlField",
-                                                  "constrained-str", "json-or-python[json=float,python=float]")
+        part.startswith("function-") or part in _UNION_TAGS
     )
 
 
 def _count(prefix: str, n: Any, noun: str) -> str:
     return f"{prefix} {n} {noun}{'' if n == 1 else 's'}"
+
+
+def _size_rule(etype: str, ctx: dict[str, Any], msg: str) -> dict[str, Any] | None:
+    """The rule of a length or bound error, None for any other error."""
+    if etype == "string_too_short":
+        return dict(rule="min_length", minimum=int(ctx.get("min_length", 0)),
+                    reason=_count("must have at least", ctx.get("min_length"), "character"))
+    if etype == "string_too_long":
+        return dict(rule="max_length", maximum=int(ctx.get("max_length", 0)),
+                    reason=_count("must not have more than", ctx.get("max_length"), "character"))
+    if etype == "too_short":
+        return dict(rule="min_items", minimum=int(ctx.get("min_length", 0)),
+                    reason=f"must have at least {ctx.get('min_length')} items")
+    if etype == "too_long":
+        return dict(rule="max_items", maximum=int(ctx.get("max_length", 0)),
+                    reason=f"must not have more than {ctx.get('max_length')} items")
+    if etype in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt", 0))
+        return dict(rule="min", minimum=int(bound), reason=msg.lower())
+    if etype in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt", 0))
+        return dict(rule="max", maximum=int(bound), reason=msg.lower())
+    return None
+
+
+def _rule_of(etype: str, ctx: dict[str, Any], msg: str, field: str) -> dict[str, Any]:
+    """What an error adds to its ``invalid_parameters`` entry (a rule, a reason, bounds;
+    our own rules may name the entry at fault in ``field``)."""
+    sized = _size_rule(etype, ctx, msg)
+    if sized is not None:
+        return sized
+    if etype in ("enum", "literal_error"):
+        choices = ctx.get("expected", "")
+        items = [c.strip().strip("'\"") for c in str(choices).replace(" or ", ",").split(",")]
+        return dict(rule="enum", choices=[c for c in items if c] or ["?"],
+                    reason=f"must be one of {choices}")
+    if "rule" in ctx:
+        # our own rules (core/validation.py): the entry at fault and the bound, if any
+        own: dict[str, Any] = {}
+        if ctx.get("key") is not None:
+            own["field"] = f"{field}.{ctx['key']}"
+        own.update(rule=ctx["rule"], reason=str(ctx.get("reason", msg)))
+        for bound in ("minimum", "maximum"):
+            if bound in ctx:
+                own[bound] = int(ctx[bound])
+        return own
+    if etype in _TYPE_RULES:
+        rule, reason = _TYPE_RULES[etype]
+        if etype == "string_pattern_mismatch":
+            reason = f"must match the pattern {ctx.get('pattern')}"
+        if etype in ("json_invalid", "json_type"):
+            reason = "is not valid JSON" + (f": {ctx['error']}" if ctx.get("error") else "")
+        return dict(rule=rule, reason=reason)
+    return dict(rule="invalid", reason=msg.removeprefix("Value error, "))
 
 
 def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
@@ -174,48 +233,7 @@ def invalid_parameters_from(errors: list[Any]) -> list[dict[str, Any]]:
         if etype in ("json_invalid", "json_type"):
             field = "body"
         param: dict[str, Any] = {"field": field, "source": source}
-        if etype == "string_too_short":
-            param.update(rule="min_length", minimum=int(ctx.get("min_length", 0)),
-                         reason=_count("must have at least", ctx.get("min_length"), "character"))
-        elif etype == "string_too_long":
-            param.update(rule="max_length", maximum=int(ctx.get("max_length", 0)),
-                         reason=_count("must not have more than", ctx.get("max_length"), "character"))
-        elif etype in ("too_short",):
-            param.update(rule="min_items", minimum=int(ctx.get("min_length", 0)),
-                         reason=f"must have at least {ctx.get('min_length')} items")
-        elif etype in ("too_long",):
-            param.update(rule="max_items", maximum=int(ctx.get("max_length", 0)),
-                         reason=f"must not have more than {ctx.get('max_length')} items")
-        elif etype in ("greater_than_equal", "greater_than"):
-            bound = ctx.get("ge", ctx.get("gt", 0))
-            param.update(rule="min", minimum=int(bound), reason=msg.lower())
-        elif etype in ("less_than_equal", "less_than"):
-            bound = ctx.get("le", ctx.get("lt", 0))
-            param.update(rule="max", maximum=int(bound), reason=msg.lower())
-        elif etype in ("enum", "literal_error"):
-            choices = ctx.get("expected", "")
-            items = [c.strip().strip("'\"") for c in str(choices).replace(" or ", ",").split(",")]
-            param.update(rule="enum", choices=[c for c in items if c] or ["?"],
-                         reason=f"must be one of {choices}")
-        elif "rule" in ctx:
-            # our own rules (core/validation.py): the entry at fault and the bound, if any
-            if ctx.get("key") is not None:
-                param["field"] = f"{field}.{ctx['key']}"
-            param.update(rule=ctx["rule"], reason=str(ctx.get("reason", msg)))
-            for bound in ("minimum", "maximum"):
-                if bound in ctx:
-                    param[bound] = int(ctx[bound])
-        elif etype in _TYPE_RULES:
-            rule, reason = _TYPE_RULES[etype]
-            if etype == "string_pattern_mismatch":
-                reason = f"must match the pattern {ctx.get('pattern')}"
-            if etype in ("json_invalid", "json_type"):
-                reason = "is not valid JSON" + (f": {ctx['error']}" if ctx.get("error") else "")
-            param.update(rule=rule, reason=reason)
-        else:
-            reason = msg
-            reason = reason.removeprefix("Value error, ")
-            param.update(rule="invalid", reason=reason)
+        param.update(_rule_of(etype, ctx, msg, field))
         key = (param["field"], param["reason"])
         if key in seen:
             continue
@@ -264,7 +282,8 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"Method [{request.method}] is not allowed on [{request.url.path}]"
         else:
             detail = str(exc.detail)
-        return problem_response(request, Problem(status, detail, headers=getattr(exc, "headers", None)))
+        headers = getattr(exc, "headers", None)
+        return problem_response(request, Problem(status, detail, headers=headers))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

@@ -3,7 +3,8 @@
 Query strings follow the contract: ``filter[field]=v`` (equality),
 ``filter[field][op]=v``, dot paths into JSON columns (``filter[labels.env]``,
 ``filter[config.service_id]``), ``sort=name desc,created_at`` and number
-paging (``page[size]``, ``page[number]``) or cursor paging (``page[after]``, with opaque cursors signed by the server).
+paging (``page[size]``, ``page[number]``) or cursor paging (``page[after]``, with opaque
+cursors signed by the server).
 Filters compile to SQL; nothing loads a table into Python.
 """
 
@@ -215,38 +216,34 @@ def _uuid_values(param: str, value: str) -> list[uuid.UUID]:
     return out
 
 
-def _clause(
+def _check_choices(ff: FilterField, op: str, value: str, param: str) -> None:
+    for v in _split(value) if op == "oeq" else [value]:
+        if v not in ff.choices:
+            raise _qproblem(
+                param,
+                f"must be one of {', '.join(ff.choices)}",
+                "enum",
+                choices=list(ff.choices),
+            )
+
+
+def _uuid_clause(ff: FilterField, op: str, value: str, param: str) -> ColumnElement[bool]:
+    ids = _uuid_values(param, value)
+    if op == "oeq":
+        return ff.column.in_(ids)  # type: ignore[no-any-return]
+    if len(ids) != 1:
+        raise _qproblem(param, "takes one UUID; use [oeq] for several", "is_uuid")
+    if op == "eq":
+        return ff.column == ids[0]  # type: ignore[no-any-return]
+    # As for strings, neq keeps the rows without a value.
+    return or_(ff.column != ids[0], ff.column.is_(None))
+
+
+def _json_clause(
     ff: FilterField, segs: Sequence[str], op: str, value: str, param: str, jops: _JsonOps
 ) -> ColumnElement[bool]:
-    kind = ff.kind
-    if kind in ("string", "enum"):
-        if ff.choices:
-            for v in _split(value) if op == "oeq" else [value]:
-                if v not in ff.choices:
-                    raise _qproblem(
-                        param,
-                        f"must be one of {', '.join(ff.choices)}",
-                        "enum",
-                        choices=list(ff.choices),
-                    )
-        return _string_clause(ff.column, op, value, jops.sqlite)
-    if kind == "uuid":
-        ids = _uuid_values(param, value)
-        if op == "oeq":
-            return ff.column.in_(ids)  # type: ignore[no-any-return]
-        if len(ids) != 1:
-            raise _qproblem(param, "takes one UUID; use [oeq] for several", "is_uuid")
-        if op == "eq":
-            return ff.column == ids[0]  # type: ignore[no-any-return]
-        # As for strings, neq keeps the rows without a value.
-        return or_(ff.column != ids[0], ff.column.is_(None))
-    if kind == "datetime":
-        return _compare(ff.column, op, _parse_datetime(param, value))
-    if kind == "number":
-        return _compare(ff.column, op, _parse_number(param, value))
-    if kind == "boolean":
-        return ff.column == _parse_bool(param, value)  # type: ignore[no-any-return]
-    # json: a path inside a JSON column
+    """A path inside a JSON column: numbers compare as numbers, eq matches the text or,
+    for a numeric value, the number."""
     if op in ("lt", "lte", "gt", "gte"):
         return _compare(jops.number(ff.column, segs), op, _parse_number(param, value))
     text = jops.text(ff.column, segs)
@@ -260,6 +257,25 @@ def _clause(
             alts.append(jops.number(ff.column, segs) == num)
         return or_(*alts)
     return _string_clause(text, op, value, jops.sqlite)
+
+
+def _clause(
+    ff: FilterField, segs: Sequence[str], op: str, value: str, param: str, jops: _JsonOps
+) -> ColumnElement[bool]:
+    kind = ff.kind
+    if kind in ("string", "enum"):
+        if ff.choices:
+            _check_choices(ff, op, value, param)
+        return _string_clause(ff.column, op, value, jops.sqlite)
+    if kind == "uuid":
+        return _uuid_clause(ff, op, value, param)
+    if kind == "datetime":
+        return _compare(ff.column, op, _parse_datetime(param, value))
+    if kind == "number":
+        return _compare(ff.column, op, _parse_number(param, value))
+    if kind == "boolean":
+        return ff.column == _parse_bool(param, value)  # type: ignore[no-any-return]
+    return _json_clause(ff, segs, op, value, param, jops)
 
 
 @dataclass
