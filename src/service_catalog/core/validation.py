@@ -52,6 +52,44 @@ def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None
     return value
 
 
+def _check_url_field(key: str, val: dict[str, Any]) -> None:
+    """A custom field's ``{name, link}`` value."""
+    extra = set(val) - {"name", "link"}
+    if extra:
+        raise _err("unknown_property", f"[{key}] has unknown properties {sorted(extra)}; "
+                                       "a URL field is {name, link}", key=key)
+    if not isinstance(val.get("name"), str) or not isinstance(val.get("link"), str):
+        raise _err("required", f"[{key}] is a URL field and needs string name and link",
+                   key=key)
+    if len(val["link"]) > 2048 or len(val["name"]) > 255:
+        raise _err("max_length", f"[{key}] name must not have more than 255 and link "
+                   "more than 2048 characters", key=key,
+                   maximum=255 if len(val["name"]) > 255 else 2048)
+
+
+def _check_custom_field(key: str, val: Any, allow_null_values: bool) -> None:
+    if not (1 <= len(key) <= 120) or "." in key:
+        raise _err("invalid", f"key [{key}] must be 1-120 characters without '.'", key=key)
+    if val is None:
+        if not allow_null_values:
+            raise _err("invalid", f"[{key}] must not be null", key=key)
+        return
+    if isinstance(val, bool | int | float):
+        if isinstance(val, float) and not math.isfinite(val):
+            raise _err("is_number", f"[{key}] must be a finite number", key=key)
+        return
+    if isinstance(val, str):
+        if len(val) > 2048:
+            raise _err("max_length", f"[{key}] must not have more than 2048 characters",
+                       key=key, maximum=2048)
+        return
+    if isinstance(val, dict):
+        _check_url_field(key, val)
+        return
+    raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}",
+               key=key)
+
+
 def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[str, Any] | None:
     """Validate custom fields: each a string, number, boolean, null or ``{name, link}``."""
     if value is None:
@@ -61,33 +99,5 @@ def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[s
     if len(value) > 100:
         raise _err("max_items", "must not have more than 100 fields", maximum=100)
     for key, val in value.items():
-        if not (1 <= len(key) <= 120) or "." in key:
-            raise _err("invalid", f"key [{key}] must be 1-120 characters without '.'", key=key)
-        if val is None:
-            if not allow_null_values:
-                raise _err("invalid", f"[{key}] must not be null", key=key)
-            continue
-        if isinstance(val, bool | int | float):
-            if isinstance(val, float) and not math.isfinite(val):
-                raise _err("is_number", f"[{key}] must be a finite number", key=key)
-            continue
-        if isinstance(val, str):
-            if len(val) > 2048:
-                raise _err("max_length", f"[{key}] must not have more than 2048 characters",
-                           key=key, maximum=2048)
-            continue
-        if isinstance(val, dict):
-            extra = set(val) - {"name", "link"}
-            if extra:
-                raise _err("unknown_property", f"[{key}] has unknown properties {sorted(extra)}; "
-                                               "a URL field is {name, link}", key=key)
-            if not isinstance(val.get("name"), str) or not isinstance(val.get("link"), str):
-                raise _err("required", f"[{key}] is a URL field and needs string name and link", key=key)
-            if len(val["link"]) > 2048 or len(val["name"]) > 255:
-                raise _err("max_length", f"[{key}] name must not have more than 255 and link "
-                           "more than 2048 characters", key=key,
-                           maximum=255 if len(val["name"]) > 255 else 2048)
-            continue
-        raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}",
-                   key=key)
+        _check_custom_field(key, val, allow_null_values)
     return value

@@ -8,6 +8,7 @@ of type ``token`` (or ``system``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -205,18 +206,14 @@ def record_integration_events(
     return _insert_new(session, [row for key, row in candidates.items() if key not in known])
 
 
-def _resolve_targets(session: Session, instance: IntegrationInstance,
-                     items: Sequence[CreateIntegrationEvent]
-                     ) -> tuple[list[uuid.UUID | None], list[str | None]]:
-    """The catalog service and binding of each pushed event; unknown ones are a 400 naming
-    ``data.N.<field>``. Two queries whatever the number of events."""
+def _known_services(session: Session, items: Sequence[CreateIntegrationEvent]
+                    ) -> tuple[dict[uuid.UUID, uuid.UUID], dict[str, uuid.UUID]]:
+    """The catalog services the events name, by id and by name, in one query."""
     refs: set[str] = {i.service for i in items if i.service is not None}
     ids: set[uuid.UUID] = {i.service_id for i in items if i.service_id is not None}
     for ref in refs:
-        try:
+        with contextlib.suppress(ValueError):
             ids.add(uuid.UUID(ref))
-        except ValueError:
-            pass
     by_id: dict[uuid.UUID, uuid.UUID] = {}
     by_name: dict[str, uuid.UUID] = {}
     if ids or refs:
@@ -226,6 +223,45 @@ def _resolve_targets(session: Session, instance: IntegrationInstance,
                 or_(CatalogService.id.in_(list(ids)), CatalogService.name.in_(names)))):
             by_id[found_id] = found_id
             by_name[name] = found_id
+    return by_id, by_name
+
+
+def _service_of(n: int, item: CreateIntegrationEvent, by_id: dict[uuid.UUID, uuid.UUID],
+                by_name: dict[str, uuid.UUID], problems: list[dict[str, Any]]
+                ) -> uuid.UUID | None:
+    """The catalog service event ``n`` names (service_id, service, or both agreeing);
+    what is wrong is added to ``problems``."""
+    sid: uuid.UUID | None = None
+    if item.service_id is not None:
+        sid = by_id.get(item.service_id)
+        if sid is None:
+            problems.append(_param(f"data.{n}.service_id", "is not a known catalog service",
+                                   "missing_reference"))
+    if item.service is not None:
+        found = by_name.get(item.service)
+        if found is None:
+            try:
+                found = by_id.get(uuid.UUID(item.service))
+            except ValueError:
+                found = None
+        if found is None:
+            problems.append(_param(f"data.{n}.service",
+                                   f"names no catalog service [{item.service}]",
+                                   "missing_reference"))
+        elif sid is not None and found != sid:
+            problems.append(_param(f"data.{n}.service",
+                                   "names another catalog service than service_id",
+                                   "invalid"))
+        sid = sid or found
+    return sid
+
+
+def _resolve_targets(session: Session, instance: IntegrationInstance,
+                     items: Sequence[CreateIntegrationEvent]
+                     ) -> tuple[list[uuid.UUID | None], list[str | None]]:
+    """The catalog service and binding of each pushed event; unknown ones are a 400 naming
+    ``data.N.<field>``. Two queries whatever the number of events."""
+    by_id, by_name = _known_services(session, items)
     rids = {i.resource_id for i in items if i.resource_id is not None}
     types: dict[str, str] = {}
     if rids:
@@ -236,28 +272,7 @@ def _resolve_targets(session: Session, instance: IntegrationInstance,
     services: list[uuid.UUID | None] = []
     bindings: list[str | None] = []
     for n, item in enumerate(items):
-        sid: uuid.UUID | None = None
-        if item.service_id is not None:
-            sid = by_id.get(item.service_id)
-            if sid is None:
-                problems.append(_param(f"data.{n}.service_id", "is not a known catalog service",
-                                       "missing_reference"))
-        if item.service is not None:
-            found = by_name.get(item.service)
-            if found is None:
-                try:
-                    found = by_id.get(uuid.UUID(item.service))
-                except ValueError:
-                    found = None
-            if found is None:
-                problems.append(_param(f"data.{n}.service",
-                                       f"names no catalog service [{item.service}]",
-                                       "missing_reference"))
-            elif sid is not None and found != sid:
-                problems.append(_param(f"data.{n}.service",
-                                       "names another catalog service than service_id",
-                                       "invalid"))
-            sid = sid or found
+        sid = _service_of(n, item, by_id, by_name, problems)
         binding = None
         if item.resource_id is not None:
             binding = types.get(item.resource_id)

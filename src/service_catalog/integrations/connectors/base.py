@@ -93,6 +93,21 @@ def _encodings(secret: str) -> set[str]:
     return {f.lower() for f in forms if f}
 
 
+def _cover(low: str, form: str, covered: bytearray) -> None:
+    """Mark in ``covered`` where ``low`` holds ``form``: whole when it is shorter than
+    REDACT_MIN, else every REDACT_MIN-character piece of it."""
+    if len(form) < REDACT_MIN:
+        start = low.find(form)
+        while start >= 0:
+            covered[start:start + len(form)] = b"\1" * len(form)
+            start = low.find(form, start + 1)
+        return
+    grams = {form[i:i + REDACT_MIN] for i in range(len(form) - REDACT_MIN + 1)}
+    for i in range(len(low) - REDACT_MIN + 1):
+        if low[i:i + REDACT_MIN] in grams:
+            covered[i:i + REDACT_MIN] = b"\1" * REDACT_MIN
+
+
 def redact_secrets(text: str, secrets: list[str] | tuple[str, ...]) -> str:
     """``text`` with every substring of 6+ characters of any secret (raw, base64,
     URL-encoded, in any letter case) replaced by ``[redacted]``; a secret shorter than that
@@ -105,16 +120,7 @@ def redact_secrets(text: str, secrets: list[str] | tuple[str, ...]) -> str:
         if not secret:
             continue
         for form in _encodings(secret):
-            if len(form) < REDACT_MIN:
-                start = low.find(form)
-                while start >= 0:
-                    covered[start:start + len(form)] = b"\1" * len(form)
-                    start = low.find(form, start + 1)
-                continue
-            grams = {form[i:i + REDACT_MIN] for i in range(len(form) - REDACT_MIN + 1)}
-            for i in range(len(low) - REDACT_MIN + 1):
-                if low[i:i + REDACT_MIN] in grams:
-                    covered[i:i + REDACT_MIN] = b"\1" * REDACT_MIN
+            _cover(low, form, covered)
     if not any(covered):
         return text
     out: list[str] = []
