@@ -37,6 +37,7 @@ import re
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
@@ -83,6 +84,76 @@ class _Truncated(Exception):
     def __init__(self, total: int | None) -> None:
         super().__init__(total)
         self.total = total
+
+
+def _check_capped_page(rows: list[dict[str, Any]], count: int, read: int, total: int,
+                       seen: set[tuple[int, str, str]]) -> None:
+    """Raise :class:`_Truncated` for a page of a capped listing that is empty before
+    ``total`` or repeats an earlier page (an offset beyond the cap was dropped)."""
+    if not rows:
+        if read < total:
+            raise _Truncated(total)
+    else:
+        key = (count, str(rows[0].get("id")), str(rows[-1].get("id")))
+        if key in seen:
+            raise _Truncated(total)
+        seen.add(key)
+
+
+@dataclass(slots=True)
+class _Discovery:
+    """What :meth:`TraceableConnector.discover` knows as it reads: each service's name
+    (``unnamed``: known only through its endpoints, named at the end) and aggregate, the
+    services complete (``done``) and those whose endpoints came back after that (``late``),
+    and the batch of records being filled."""
+
+    names: dict[str, str]
+    aggregates: dict[str, ServiceAggregate]
+    services_capped: bool
+    base_url: str
+    page_size: int
+    unnamed: set[str] = field(default_factory=set)
+    done: set[str] = field(default_factory=set)
+    late: set[str] = field(default_factory=set)
+    batch: list[ResourceRecord] = field(default_factory=list)
+
+    def admit(self, sid: str) -> bool:
+        """Whether the endpoints of a service not in the service list are kept: only when
+        that list was capped, the service then known by its id until named."""
+        if not self.services_capped or not sid:
+            return False
+        self.names[sid] = sid
+        self.unnamed.add(sid)
+        return True
+
+    def record(self, sid: str) -> ResourceRecord:
+        name = self.names[sid]
+        data = integration_data(service_id=sid, name=name, agg=self.aggregates.get(sid),
+                                base_url=self.base_url)
+        return ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
+                              name=name[:255], integration_data=data)
+
+    def add(self, sid: str) -> list[ResourceRecord] | None:
+        """Add the record of ``sid`` to the batch; the batch, once full."""
+        self.batch.append(self.record(sid))
+        if len(self.batch) >= self.page_size:
+            full, self.batch = self.batch, []
+            return full
+        return None
+
+    def fold(self, rows: list[dict[str, Any]]) -> None:
+        """Add endpoint rows to their services' aggregates."""
+        names, aggregates = self.names, self.aggregates
+        for row in rows:
+            sid = row.get("serviceId")
+            if sid.__class__ is not str or not row.get("id"):
+                continue
+            if sid not in names and not self.admit(sid):
+                continue
+            agg = aggregates.get(sid)
+            if agg is None:
+                agg = aggregates[sid] = ServiceAggregate()
+            agg.add_endpoint(row)
 
 
 def _error_message(payload: Any) -> str | None:
@@ -257,12 +328,19 @@ class TraceableConnector(Connector):
             yield rows
         if not count or total is None or count >= total:
             return
-        offset = count
+        yield from self._next_pages(document, variables, root, count, total,
+                                    seen if capped else None)
+
+    def _next_pages(self, document: str, variables: dict[str, Any], root: str, read: int,
+                    total: int, seen: set[tuple[int, str, str]] | None
+                    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of :meth:`_paged` after the first (``read`` rows, of ``total``),
+        fetched ahead in helper threads; ``seen`` (a capped listing) holds the first and
+        last ids of the pages read."""
         with ThreadPoolExecutor(max_workers=FETCH_AHEAD,
                                 thread_name_prefix="traceable-fetch") as pool:
             pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
-            next_offset = offset
-            read = count
+            next_offset = read
             pages = 1
             try:
                 while True:
@@ -277,15 +355,8 @@ class TraceableConnector(Connector):
                     if pages > MAX_PAGES:
                         raise ConnectorError("malformed", f"Traceable kept paging {root} "
                                                           f"past {MAX_PAGES} pages")
-                    if capped:
-                        if not rows:
-                            if read < total:
-                                raise _Truncated(total)
-                        else:
-                            key = (count, str(rows[0].get("id")), str(rows[-1].get("id")))
-                            if key in seen:
-                                raise _Truncated(total)
-                            seen.add(key)
+                    if seen is not None:
+                        _check_capped_page(rows, count, read, total, seen)
                     read += count
                     if rows:
                         yield rows
@@ -470,109 +541,96 @@ class TraceableConnector(Connector):
         attributes, metrics = self.api_attributes()
         aggregates = self._open_vulnerabilities()
         names, services_capped = self._service_names(between)
-        unnamed: set[str] = set()  # services known only through their endpoints
-
-        def record(sid: str) -> ResourceRecord:
-            name = names[sid]
-            data = integration_data(service_id=sid, name=name, agg=aggregates.get(sid),
-                                    base_url=self.base_url)
-            return ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
-                                  name=name[:255], integration_data=data)
-
-        def fold(rows: list[dict[str, Any]]) -> None:
-            for row in rows:
-                sid = row.get("serviceId")
-                if sid.__class__ is not str or not row.get("id"):
-                    continue
-                if sid not in names:
-                    if not services_capped or not sid:
-                        continue
-                    names[sid] = sid
-                    unnamed.add(sid)
-                agg = aggregates.get(sid)
-                if agg is None:
-                    agg = aggregates[sid] = ServiceAggregate()
-                agg.add_endpoint(row)
-
-        done: set[str] = set()
-        late: set[str] = set()
-        batch: list[ResourceRecord] = []
-        current: str | None = None
+        d = _Discovery(names, aggregates, services_capped, self.base_url, self.page_size)
         document = gql.endpoints_query(attributes, metrics)
         filters = self._endpoint_filters(attributes)
         variables = {"between": between, "includeInactive": self.include_inactive,
                      "filterBy": filters}
         try:
-            for rows in self._paged(document, variables, "entities", capped=True,
-                                    split_at_cap=True):
-                for row in rows:
-                    sid = row.get("serviceId")
-                    if sid.__class__ is not str or not row.get("id"):
-                        continue  # no service (or no id): not stored
-                    if sid not in names:
-                        if not services_capped or not sid:
-                            continue  # not a listed service
-                        names[sid] = sid
-                        unnamed.add(sid)
-                    if sid != current:
-                        if current is not None and current not in done:
-                            done.add(current)
-                            if current not in unnamed:
-                                batch.append(record(current))
-                                if len(batch) >= self.page_size:
-                                    yield batch
-                                    batch = []
-                        if sid in done:
-                            late.add(sid)
-                        current = sid
-                    agg = aggregates.get(sid)
-                    if agg is None:
-                        agg = aggregates[sid] = ServiceAggregate()
-                    agg.add_endpoint(row)
+            yield from self._read_endpoints(document, variables, d)
         except _Truncated as cut:
-            # The services already complete stay; every other is listed again, whole.
-            redo = [sid for sid in names if sid not in done or sid in late]
-            for sid in redo:
-                if sid in aggregates:
-                    aggregates[sid] = aggregates[sid].without_endpoints()
-            late.clear()
-            for group, rows in self._split_listing(document, variables, redo, cut.total):
-                fold(rows)
-                for sid in group:
-                    done.add(sid)
-                    if sid not in unnamed:
-                        batch.append(record(sid))
-                        if len(batch) >= self.page_size:
-                            yield batch
-                            batch = []
-            if services_capped:
-                # Endpoints of services that the capped service list left out.
-                others = {"keyExpression": {"key": "serviceId"}, "operator": "NOT_IN",
-                          "type": "ATTRIBUTE", "value": list(names)}
-                try:
-                    fold(self._rows(document, {**variables, "filterBy": [*filters, others]}))
-                except _Truncated:
-                    raise ConnectorError(
-                        "upstream", f"This Traceable tenant has more than {self.row_cap} "
-                                    "services with endpoints beyond its service list; they "
-                                    "cannot all be read",
-                        remediation="Set include_inactive to false or a shorter lookback."
-                    ) from None
-        rest = [sid for sid in names if sid not in done and sid not in unnamed]
-        for sid in [*rest, *sorted(late - unnamed)]:
-            batch.append(record(sid))
-            if len(batch) >= self.page_size:
-                yield batch
-                batch = []
-        if unnamed:
-            names.update(self._names_of(between, sorted(unnamed)))
-            for sid in sorted(unnamed):
-                batch.append(record(sid))
-                if len(batch) >= self.page_size:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
+            yield from self._read_split(document, variables, filters, d, cut.total)
+        yield from self._the_rest(between, d)
+
+    def _read_endpoints(self, document: str, variables: dict[str, Any], d: _Discovery
+                        ) -> Iterator[list[ResourceRecord]]:
+        """The tenant's endpoint listing, ordered by service, folded into ``d``; each
+        service's record is batched when the listing moves past it (the hot loop of a
+        sync: what it reads from ``d`` is bound to locals)."""
+        names, aggregates, done, late, unnamed = d.names, d.aggregates, d.done, d.late, d.unnamed
+        current: str | None = None
+        for rows in self._paged(document, variables, "entities", capped=True,
+                                split_at_cap=True):
+            for row in rows:
+                sid = row.get("serviceId")
+                if sid.__class__ is not str or not row.get("id"):
+                    continue  # no service (or no id): not stored
+                if sid not in names and not d.admit(sid):
+                    continue  # not a listed service
+                if sid != current:
+                    if current is not None and current not in done:
+                        done.add(current)
+                        if current not in unnamed:
+                            full = d.add(current)
+                            if full:
+                                yield full
+                    if sid in done:
+                        late.add(sid)
+                    current = sid
+                agg = aggregates.get(sid)
+                if agg is None:
+                    agg = aggregates[sid] = ServiceAggregate()
+                agg.add_endpoint(row)
+
+    def _read_split(self, document: str, variables: dict[str, Any],
+                    filters: list[dict[str, Any]], d: _Discovery, total: int | None
+                    ) -> Iterator[list[ResourceRecord]]:
+        """After the endpoint listing reached the row cap: the services already complete
+        stay; every other is listed again, whole, a group of services at a time."""
+        redo = [sid for sid in d.names if sid not in d.done or sid in d.late]
+        for sid in redo:
+            if sid in d.aggregates:
+                d.aggregates[sid] = d.aggregates[sid].without_endpoints()
+        d.late.clear()
+        for group, rows in self._split_listing(document, variables, redo, total):
+            d.fold(rows)
+            for sid in group:
+                d.done.add(sid)
+                if sid not in d.unnamed:
+                    full = d.add(sid)
+                    if full:
+                        yield full
+        if d.services_capped:
+            # Endpoints of services that the capped service list left out.
+            others = {"keyExpression": {"key": "serviceId"}, "operator": "NOT_IN",
+                      "type": "ATTRIBUTE", "value": list(d.names)}
+            try:
+                d.fold(self._rows(document, {**variables, "filterBy": [*filters, others]}))
+            except _Truncated:
+                raise ConnectorError(
+                    "upstream", f"This Traceable tenant has more than {self.row_cap} "
+                                "services with endpoints beyond its service list; they "
+                                "cannot all be read",
+                    remediation="Set include_inactive to false or a shorter lookback."
+                ) from None
+
+    def _the_rest(self, between: dict[str, str], d: _Discovery
+                  ) -> Iterator[list[ResourceRecord]]:
+        """The services not yielded yet (no endpoints, or endpoints that came back late),
+        then those known only through their endpoints, named now; the last batch."""
+        rest = [sid for sid in d.names if sid not in d.done and sid not in d.unnamed]
+        for sid in [*rest, *sorted(d.late - d.unnamed)]:
+            full = d.add(sid)
+            if full:
+                yield full
+        if d.unnamed:
+            d.names.update(self._names_of(between, sorted(d.unnamed)))
+            for sid in sorted(d.unnamed):
+                full = d.add(sid)
+                if full:
+                    yield full
+        if d.batch:
+            yield d.batch
 
     def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
                     ) -> list[EventRecord]:

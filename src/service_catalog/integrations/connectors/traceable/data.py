@@ -123,6 +123,15 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def _count_strings(value: Any, counter: dict[str, int]) -> tuple[str, ...]:
+    """The distinct strings of a list value (:func:`_strings`), each counted once in
+    ``counter``."""
+    found = _strings(value)
+    for t in found:
+        counter[t] = counter.get(t, 0) + 1
+    return found
+
+
 @dataclass(slots=True)
 class ServiceAggregate:
     """What the connector keeps about one service's endpoints and open vulnerabilities."""
@@ -155,19 +164,16 @@ class ServiceAggregate:
         env = get("environment")
         if env.__class__ is str and env:
             self.environments.add(env)
-        calls = None
-        metric = get("numCalls")
-        if metric.__class__ is dict:
-            inner = metric.get("sum")
-            if inner.__class__ is dict:
-                calls = inner.get("value")
-                if calls.__class__ is int:
-                    calls = float(calls)
-                if calls.__class__ is float:
-                    self.calls += calls
-                    self.has_calls = True
-                else:
-                    calls = None
+        metric = get("numCalls")  # {"sum": {"value": n}}
+        calls = metric.get("sum") if metric.__class__ is dict else None
+        calls = calls.get("value") if calls.__class__ is dict else None
+        if calls.__class__ is int:
+            calls = float(calls)
+        if calls.__class__ is float:
+            self.calls += calls
+            self.has_calls = True
+        else:
+            calls = None
         last = get("lastCalledTimestamp")
         if last.__class__ is int or last.__class__ is float:
             if self.last_ms is None or last > self.last_ms:
@@ -175,11 +181,8 @@ class ServiceAggregate:
         else:
             last = None
         category = get("riskScoreCategory")  # aliased so (see .graphql)
-        if category.__class__ is str and category:
-            category = category.upper()
-            rank = RISK_ORDER.get(category, 0)
-        else:
-            category, rank = "unknown", 0
+        category = category.upper() if category.__class__ is str and category else "unknown"
+        rank = RISK_ORDER.get(category, 0)
         counter = self.risk
         counter[category] = counter.get(category, 0) + 1
         external = get("isExternal")
@@ -193,11 +196,7 @@ class ServiceAggregate:
         counter = self.authentication
         counter[key] = counter.get(key, 0) + 1
         raw_types = get("dataTypeIds")
-        types: tuple[str, ...] = _strings(raw_types) if raw_types else ()
-        if types:
-            counter = self.sensitive
-            for t in types:
-                counter[t] = counter.get(t, 0) + 1
+        types = _count_strings(raw_types, self.sensitive) if raw_types else ()
         state = get("apiDiscoveryState")
         key = state if state.__class__ is str and state else "unknown"
         counter = self.discovery
@@ -214,21 +213,23 @@ class ServiceAggregate:
         if name.__class__ is not str or not name:
             name = eid
         if types and external is True and authenticated is False:
-            self.exposed_total += 1
-            if len(self.exposed) < EXPOSED_LISTED:
-                method, path = split_name(name)
-                self.exposed.append({"id": eid, "method": method, "path": path,
-                                     "sensitive_data_types": list(types)})
+            self._add_exposed(eid, name, types)
         heap_key = (-1.0 if score is None else score, rank, -total)
         top = self.top
-        if len(top) < ENDPOINTS_LISTED:
-            heapq.heappush(top, (heap_key, eid, name, env, external, authenticated, state,
-                                 score, None if category == "unknown" else category, types,
-                                 last, calls))
-        elif heap_key > top[0][0]:
-            heapq.heapreplace(top, (heap_key, eid, name, env, external, authenticated, state,
-                                    score, None if category == "unknown" else category, types,
-                                    last, calls))
+        if len(top) < ENDPOINTS_LISTED or heap_key > top[0][0]:
+            # The ENDPOINTS_LISTED riskiest: a min-heap, the least risky kept first.
+            keep = heapq.heappush if len(top) < ENDPOINTS_LISTED else heapq.heapreplace
+            keep(top, (heap_key, eid, name, env, external, authenticated, state, score,
+                       None if category == "unknown" else category, types, last, calls))
+
+    def _add_exposed(self, eid: str, name: str, types: tuple[str, ...]) -> None:
+        """Count an external, unauthenticated endpoint with sensitive data; list the
+        first EXPOSED_LISTED."""
+        self.exposed_total += 1
+        if len(self.exposed) < EXPOSED_LISTED:
+            method, path = split_name(name)
+            self.exposed.append({"id": eid, "method": method, "path": path,
+                                 "sensitive_data_types": list(types)})
 
     def without_endpoints(self) -> ServiceAggregate:
         """A new aggregate with this one's vulnerabilities and no endpoints (a service
