@@ -53,7 +53,8 @@ def _options(
 
 def command_name() -> str:
     """This command as the user can type it again: ``service-catalog`` when that is what
-    the shell finds on PATH, else the path it was started by (e.g. ``.venv/bin/service-catalog``)."""
+    the shell finds on PATH, else the path it was started by (e.g.
+    ``.venv/bin/service-catalog``)."""
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "service-catalog"
     started = Path(argv0)
     if started.name != "service-catalog":

@@ -40,7 +40,10 @@ class CatalogServiceCreate(BaseModel):
 
 
 class CatalogServiceUpdate(BaseModel):
-    """Body of ``PATCH /v1/catalog-services/{id}``. A label or custom field set to null is removed."""
+    """Body of ``PATCH /v1/catalog-services/{id}``.
+
+    A label or custom field set to null is removed.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -553,8 +553,8 @@ class TraceableSimulator:
         op = chosen[0]
         if op.operation.value != "query":
             return {"errors": [{"message": f"{op.operation.value} is not supported"}]}
-        if any(isinstance(s, FieldNode) and s.name.value.startswith("__schema")
-               or isinstance(s, FieldNode) and s.name.value == "__type"
+        if any(isinstance(s, FieldNode) and (s.name.value.startswith("__schema")
+                                             or s.name.value == "__type")
                for s in op.selection_set.selections):
             result = execute(subset_schema(), doc, variable_values=variables,
                              operation_name=name)
@@ -641,10 +641,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._entry = entry
         self._answer(sim, body, raw, operation, variables)
 
-    def _answer(self, sim: TraceableSimulator, body: Any, raw: bytes, operation: str | None,
-                variables: dict[str, Any]) -> None:
-        if sim.delay:
-            time.sleep(sim.delay)
+    def _throttled(self, sim: TraceableSimulator) -> bool:
+        """Answer a request the simulator was told to rate-limit (429) or fail; whether it
+        did."""
         with sim._lock:
             limited = sim.rate_limit_next > 0
             if limited:
@@ -655,19 +654,29 @@ class _Handler(BaseHTTPRequestHandler):
         if limited:
             self._json(429, {"errors": [{"message": "Too many requests"}]},
                        {"Retry-After": sim.retry_after})
-            return
-        if failing:
+        elif failing:
             self._json(sim.fail_status, {"errors": [{"message": "Internal error"}]})
+        return limited or failing
+
+    def _reject_token(self, sim: TraceableSimulator) -> None:
+        """Refuse a wrong token the way the simulator was told to (see ``reject_shape``)."""
+        if sim.reject_shape == "error":
+            self._json(200, {"error": "Forbidden"})
+        elif sim.reject_shape == "errors":
+            self._json(200, {"data": None, "errors": [
+                {"message": "Authorization failed: Unauthorized API token"}]})
+        else:
+            self._json(sim.reject_status, {"errors": [
+                {"message": "Unauthorized: invalid or expired API token"}]})
+
+    def _answer(self, sim: TraceableSimulator, body: Any, raw: bytes, operation: str | None,
+                variables: dict[str, Any]) -> None:
+        if sim.delay:
+            time.sleep(sim.delay)
+        if self._throttled(sim):
             return
         if self.headers.get("Authorization") != sim.token:
-            if sim.reject_shape == "error":
-                self._json(200, {"error": "Forbidden"})
-            elif sim.reject_shape == "errors":
-                self._json(200, {"data": None, "errors": [
-                    {"message": "Authorization failed: Unauthorized API token"}]})
-            else:
-                self._json(sim.reject_status, {"errors": [
-                    {"message": "Unauthorized: invalid or expired API token"}]})
+            self._reject_token(sim)
             return
         if body is None:
             self._json(400, {"errors": [{"message": "The body is not valid JSON"}]})
