@@ -63,6 +63,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self
 
@@ -327,7 +328,7 @@ class _Execution:
                 raise GraphQLFailure(f"Cannot order by unknown attribute {scope}.{key}")
             desc = o.get("direction") == "DESC"
             present = sorted((e for e in rows if e.get(key) is not None),
-                             key=lambda e, k=key: e[k], reverse=desc)  # type: ignore[misc]
+                             key=itemgetter(key), reverse=desc)
             rows = present + [e for e in rows if e.get(key) is None]
         return rows
 
@@ -360,7 +361,7 @@ class _Execution:
             for o in reversed([o for o in orders if o]):
                 key = o["key"]
                 present = sorted((v for v in rows if v.get(key) is not None),
-                                 key=lambda v, k=key: v[k], reverse=o["direction"] == "DESC")  # type: ignore[misc]
+                                 key=itemgetter(key), reverse=o["direction"] == "DESC")
                 rows = present + [v for v in rows if v.get(key) is None]
             return rows
 
