@@ -17,8 +17,10 @@ def main(argv: list[str]) -> int:
     wanted = [a if a.startswith("bench_") else f"bench_{a}" for a in argv] or available
     unknown = [w for w in wanted if w not in available]
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}",
-              file=sys.stderr)
+        print(
+            f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}",
+            file=sys.stderr,
+        )
         return 2
     failed = 0
     for name in wanted:

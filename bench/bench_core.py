@@ -39,9 +39,28 @@ CLI = str(ROOT / ".venv" / "bin" / "service-catalog")
 N_SERVICES = int(os.environ.get("BENCH_SERVICES", "100000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
-WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
-         "sierra", "tango"]
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+]
 TARGET_LIST_P99_MS = 50.0
 TARGET_GET_RATIO = 0.40
 TARGET_RSS_MB = 300.0
@@ -64,14 +83,18 @@ def seed(url: str, n: int) -> tuple[list[str], str]:
                 ids.append(str(ident))
                 word = WORDS[i % len(WORDS)]
                 when = base + dt.timedelta(seconds=i)
-                rows.append({
-                    "id": ident, "name": f"{word}-svc-{i:06d}",
-                    "display_name": f"{word.title()} service {i}",
-                    "description": f"Service number {i}",
-                    "labels": {"env": rnd.choice(["prod", "staging", "dev"]), "team": word},
-                    "custom_fields": {"owner": f"owner{i % 97}", "tier": i % 4},
-                    "created_at": when, "updated_at": when,
-                })
+                rows.append(
+                    {
+                        "id": ident,
+                        "name": f"{word}-svc-{i:06d}",
+                        "display_name": f"{word.title()} service {i}",
+                        "description": f"Service number {i}",
+                        "labels": {"env": rnd.choice(["prod", "staging", "dev"]), "team": word},
+                        "custom_fields": {"owner": f"owner{i % 97}", "tier": i % 4},
+                        "created_at": when,
+                        "updated_at": when,
+                    }
+                )
             conn.execute(insert(table), rows)
     with db.session() as s:
         _, token = create_token(s, name="bench")
@@ -112,16 +135,26 @@ def main() -> int:
     url = f"sqlite:///{tmp / 'bench.db'}"
     t0 = time.perf_counter()
     ids, token = seed(url, N_SERVICES)
-    print(f"seeded {N_SERVICES} catalog services in {time.perf_counter() - t0:.1f}s "
-          f"({(tmp / 'bench.db').stat().st_size / 1e6:.0f} MB SQLite file)", flush=True)
+    print(
+        f"seeded {N_SERVICES} catalog services in {time.perf_counter() - t0:.1f}s "
+        f"({(tmp / 'bench.db').stat().st_size / 1e6:.0f} MB SQLite file)",
+        flush=True,
+    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
-    env.update(SERVICE_CATALOG_DATABASE_URL=url, SERVICE_CATALOG_KEY_FILE=str(tmp / "k"),
-               SERVICE_CATALOG_BOOTSTRAP_TOKEN="false")
+    env.update(
+        SERVICE_CATALOG_DATABASE_URL=url,
+        SERVICE_CATALOG_KEY_FILE=str(tmp / "k"),
+        SERVICE_CATALOG_BOOTSTRAP_TOKEN="false",
+    )
     out = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                             "--no-worker"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-worker"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     watcher = RssWatcher(proc.pid)
     watcher.start()
     try:
@@ -142,29 +175,61 @@ def main() -> int:
         print(r.line())
     ratio = by_id.rps / health.rps if health.rps else 0.0
     print()
-    print("targets (single serve process, SQLite, "
-          f"{N_SERVICES} services, {THREADS} client connections):")
+    print(
+        "targets (single serve process, SQLite, "
+        f"{N_SERVICES} services, {THREADS} client connections):"
+    )
     print(single.line())
     rows = [
-        ("filtered list page p99, 1 client", f"{single.pct(99):.1f} ms",
-         f"<= {TARGET_LIST_P99_MS:.0f} ms",
-         f"{single.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit",
-         single.pct(99) <= TARGET_LIST_P99_MS),
-        (f"filtered list page p99, {THREADS} clients", f"{listing.pct(99):.1f} ms",
-         "(queueing)", f"{listing.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit", True),
-        ("GET by id / GET /health throughput", f"{by_id.rps:.0f} / {health.rps:.0f} req/s",
-         f">= {TARGET_GET_RATIO:.0%}", f"{ratio:.0%}", ratio >= TARGET_GET_RATIO),
-        ("peak RSS of the server", f"{peak_mb:.0f} MB", f"<= {TARGET_RSS_MB:.0f} MB",
-         f"{peak_mb / TARGET_RSS_MB:.2f} of the limit", peak_mb <= TARGET_RSS_MB),
-        ("create / GET /health throughput", f"{create.rps:.0f} / {health.rps:.0f} req/s",
-         "(no target)", f"{create.rps / health.rps:.0%}" if health.rps else "-", True),
-        ("filtered list / GET /health throughput", f"{listing.rps:.0f} / {health.rps:.0f} req/s",
-         "(no target)", f"{listing.rps / health.rps:.0%}" if health.rps else "-", True),
+        (
+            "filtered list page p99, 1 client",
+            f"{single.pct(99):.1f} ms",
+            f"<= {TARGET_LIST_P99_MS:.0f} ms",
+            f"{single.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit",
+            single.pct(99) <= TARGET_LIST_P99_MS,
+        ),
+        (
+            f"filtered list page p99, {THREADS} clients",
+            f"{listing.pct(99):.1f} ms",
+            "(queueing)",
+            f"{listing.pct(99) / TARGET_LIST_P99_MS:.2f} of the limit",
+            True,
+        ),
+        (
+            "GET by id / GET /health throughput",
+            f"{by_id.rps:.0f} / {health.rps:.0f} req/s",
+            f">= {TARGET_GET_RATIO:.0%}",
+            f"{ratio:.0%}",
+            ratio >= TARGET_GET_RATIO,
+        ),
+        (
+            "peak RSS of the server",
+            f"{peak_mb:.0f} MB",
+            f"<= {TARGET_RSS_MB:.0f} MB",
+            f"{peak_mb / TARGET_RSS_MB:.2f} of the limit",
+            peak_mb <= TARGET_RSS_MB,
+        ),
+        (
+            "create / GET /health throughput",
+            f"{create.rps:.0f} / {health.rps:.0f} req/s",
+            "(no target)",
+            f"{create.rps / health.rps:.0%}" if health.rps else "-",
+            True,
+        ),
+        (
+            "filtered list / GET /health throughput",
+            f"{listing.rps:.0f} / {health.rps:.0f} req/s",
+            "(no target)",
+            f"{listing.rps / health.rps:.0%}" if health.rps else "-",
+            True,
+        ),
     ]
     missed = 0
     for name, value, target, ratio_s, ok in rows:
-        print(f"  {name:<40} {value:>22}   target {target:<10} ratio {ratio_s:<18} "
-              f"{'ok' if ok else 'MISSED'}")
+        print(
+            f"  {name:<40} {value:>22}   target {target:<10} ratio {ratio_s:<18} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
         missed += not ok
     errors = sum(r.errors for r in results)
     if errors:
@@ -192,29 +257,45 @@ def measure(port: int, token: str, ids: list[str]) -> tuple[list[Result], Result
     client (whose p99 has the target)."""
     rnd = random.Random(7)
     health_req = build("GET", "/health", None)
-    health = run("GET /health (the limit)", port, lambda t, i: health_req, threads=THREADS,
-                 seconds=SECONDS)
-    by_id = run("GET /v1/catalog-services/{id}", port,
-                lambda t, i: build("GET", f"/v1/catalog-services/{rnd.choice(ids)}", token),
-                threads=THREADS, seconds=SECONDS)
+    health = run(
+        "GET /health (the limit)", port, lambda t, i: health_req, threads=THREADS, seconds=SECONDS
+    )
+    by_id = run(
+        "GET /v1/catalog-services/{id}",
+        port,
+        lambda t, i: build("GET", f"/v1/catalog-services/{rnd.choice(ids)}", token),
+        threads=THREADS,
+        seconds=SECONDS,
+    )
 
     def list_req(t: int, i: int) -> bytes:
         word = rnd.choice(WORDS)
-        return build("GET", f"/v1/catalog-services?filter%5Bname%5D%5Bcontains%5D={word}"
-                            f"&page%5Bsize%5D=100&page%5Bnumber%5D={rnd.randint(1, 20)}", token)
+        return build(
+            "GET",
+            f"/v1/catalog-services?filter%5Bname%5D%5Bcontains%5D={word}"
+            f"&page%5Bsize%5D=100&page%5Bnumber%5D={rnd.randint(1, 20)}",
+            token,
+        )
 
     listing_1 = run("GET filtered list, 1 client", port, list_req, threads=1, seconds=SECONDS)
-    listing = run("GET filtered list (contains, 100)", port, list_req, threads=THREADS,
-                  seconds=SECONDS)
+    listing = run(
+        "GET filtered list (contains, 100)", port, list_req, threads=THREADS, seconds=SECONDS
+    )
 
     def create_req(t: int, i: int) -> bytes:
-        body = json.dumps({"name": f"bench-{t}-{i}-{uuid.uuid4().hex[:8]}",
-                           "display_name": "Bench", "labels": {"env": "bench"},
-                           "custom_fields": {"owner": "bench"}}).encode()
+        body = json.dumps(
+            {
+                "name": f"bench-{t}-{i}-{uuid.uuid4().hex[:8]}",
+                "display_name": "Bench",
+                "labels": {"env": "bench"},
+                "custom_fields": {"owner": "bench"},
+            }
+        ).encode()
         return build("POST", "/v1/catalog-services", token, body)
 
-    create = run("POST /v1/catalog-services", port, create_req, threads=THREADS,
-                 seconds=SECONDS, ok=(201,))
+    create = run(
+        "POST /v1/catalog-services", port, create_req, threads=THREADS, seconds=SECONDS, ok=(201,)
+    )
     return [health, by_id, listing, create], listing_1
 
 

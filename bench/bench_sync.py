@@ -38,8 +38,9 @@ def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
     from service_catalog.core.migrate import upgrade
     from service_catalog.settings import Settings
 
-    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file,
-                        bootstrap_token=False)
+    settings = Settings(
+        database_url=db_url, run_worker=False, key_file=key_file, bootstrap_token=False
+    )
     db = Database(db_url)
     upgrade(db)
     app = create_app(settings, db=db)
@@ -48,8 +49,11 @@ def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 20
@@ -68,17 +72,27 @@ def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) ->
     try:
         with db.session() as s:
             _, token = create_token(s, name="bench")
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=30) as api:
-            resp = api.post("/v1/integration-instances", json={
-                "integration_name": "rest-inventory", "name": "bench-inventory",
-                "display_name": "Bench inventory",
-                "config": {"base_url": sim_url, "page_size": page_size}})
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as api:
+            resp = api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": "rest-inventory",
+                    "name": "bench-inventory",
+                    "display_name": "Bench inventory",
+                    "config": {"base_url": sim_url, "page_size": page_size},
+                },
+            )
             resp.raise_for_status()
             iid = str(resp.json()["id"])
-            resp = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-                "type": "multi_key_auth",
-                "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+            resp = api.post(
+                f"/v1/integration-instances/{iid}/auth-credential",
+                json={
+                    "type": "multi_key_auth",
+                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+                },
+            )
             resp.raise_for_status()
         return iid
     finally:
@@ -97,16 +111,24 @@ def _raw_fetch(sim_url: str, items: int, page_size: int) -> tuple[float, float]:
             start = time.perf_counter()
             size = 0
             for page in range(1, pages + 1):
-                size += len(client.get(f"{sim_url}/items",
-                                       params={"page": page, "per_page": page_size},
-                                       headers=headers).content)
+                size += len(
+                    client.get(
+                        f"{sim_url}/items",
+                        params={"page": page, "per_page": page_size},
+                        headers=headers,
+                    ).content
+                )
             assert size > 0
             best_raw = min(best_raw, time.perf_counter() - start)
             start = time.perf_counter()
             for page in range(1, pages + 1):
-                json.loads(client.get(f"{sim_url}/items",
-                                      params={"page": page, "per_page": page_size},
-                                      headers=headers).content)
+                json.loads(
+                    client.get(
+                        f"{sim_url}/items",
+                        params={"page": page, "per_page": page_size},
+                        headers=headers,
+                    ).content
+                )
             best_json = min(best_json, time.perf_counter() - start)
     return best_raw, best_json
 
@@ -122,7 +144,8 @@ def _connector_only(sim_url: str, page_size: int) -> float:
     for _ in range(2):
         conn = RestInventoryConnector(
             config={"base_url": sim_url, "page_size": page_size},
-            credential=Credential(type="multi_key_auth", headers={"authorization": TOKEN}))
+            credential=Credential(type="multi_key_auth", headers={"authorization": TOKEN}),
+        )
         start = time.perf_counter()
         with fewer_gc_passes():  # as a sync runs it
             count = sum(len(batch) for batch in conn.discover())
@@ -156,14 +179,15 @@ def _insert_floor(db_path: Path, tmp: str) -> float:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA foreign_keys=ON")
-        con.executemany("INSERT INTO integration_instances VALUES "
-                        f"({', '.join('?' for _ in instances[0])})", instances)
-        sql = (f"INSERT INTO resources ({', '.join(cols)}) "
-               f"VALUES ({', '.join('?' for _ in cols)})")
+        con.executemany(
+            f"INSERT INTO integration_instances VALUES ({', '.join('?' for _ in instances[0])})",
+            instances,
+        )
+        sql = f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
         start = time.perf_counter()
         con.execute("BEGIN IMMEDIATE")
         for at in range(0, len(rows), 1000):
-            con.executemany(sql, rows[at:at + 1000])
+            con.executemany(sql, rows[at : at + 1000])
         con.execute("COMMIT")
         best = min(best, time.perf_counter() - start)
         assert con.execute("SELECT count(*) FROM resources").fetchone()[0] == len(rows)
@@ -187,32 +211,50 @@ def _child(db_url: str, key_file: str, instance_id: str) -> None:
     written = {"resource_rows": 0, "statements": 0}
 
     @event.listens_for(db.engine, "after_cursor_execute")
-    def _count(_conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any,
-               _many: bool) -> None:
+    def _count(
+        _conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any, _many: bool
+    ) -> None:
         head = statement.lstrip()[:40].upper()
-        if head.startswith(("INSERT", "UPDATE", "DELETE")) and " RESOURCES" in \
-                statement.upper()[:60]:
+        if (
+            head.startswith(("INSERT", "UPDATE", "DELETE"))
+            and " RESOURCES" in statement.upper()[:60]
+        ):
             written["statements"] += 1
             written["resource_rows"] += max(0, cursor.rowcount)
 
     start, cpu = time.perf_counter(), time.process_time()
-    run = Worker(settings, db, name="bench").run_once(instance_id=uuid.UUID(instance_id),
-                                                      force=True, trigger="cli")
+    run = Worker(settings, db, name="bench").run_once(
+        instance_id=uuid.UUID(instance_id), force=True, trigger="cli"
+    )
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert run is not None
-    print(json.dumps({
-        "seconds": elapsed, "cpu_seconds": cpu, "status": run.status, "error": run.error,
-        "pages": run.pages,
-        "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
-        "vanished": run.vanished, "resource_rows_written": written["resource_rows"],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "status": run.status,
+                "error": run.error,
+                "pages": run.pages,
+                "created": run.created,
+                "updated": run.updated,
+                "unchanged": run.unchanged,
+                "vanished": run.vanished,
+                "resource_rows_written": written["resource_rows"],
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
     db.dispose()
 
 
 def _sync_in_child(db_url: str, key_file: str, instance_id: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", db_url, key_file, instance_id],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", db_url, key_file, instance_id],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"the sync process failed:\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -222,8 +264,10 @@ def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     from service_catalog.testing.inventory_sim import InventorySimulator
 
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, \
-            InventorySimulator(items=items, token=TOKEN) as sim:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp,
+        InventorySimulator(items=items, token=TOKEN) as sim,
+    ):
         sim.prerender(page_size)
         db_url = f"sqlite:///{Path(tmp) / 'catalog.db'}"
         key_file = str(Path(tmp) / "catalog.key")
@@ -233,9 +277,16 @@ def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
         first = _sync_in_child(db_url, key_file, instance_id)
         second = _sync_in_child(db_url, key_file, instance_id)
         floor = _insert_floor(Path(tmp) / "catalog.db", tmp)
-    return {"items": items, "page_size": page_size, "raw_fetch_s": raw,
-            "raw_fetch_json_s": raw_json, "connector_only_s": connector,
-            "insert_floor_s": floor, "first": first, "second": second}
+    return {
+        "items": items,
+        "page_size": page_size,
+        "raw_fetch_s": raw,
+        "raw_fetch_json_s": raw_json,
+        "connector_only_s": connector,
+        "insert_floor_s": floor,
+        "first": first,
+        "second": second,
+    }
 
 
 def report(r: dict[str, Any]) -> None:
@@ -245,32 +296,50 @@ def report(r: dict[str, Any]) -> None:
     ratio_json = first["seconds"] / r["raw_fetch_json_s"]
     resync = second["seconds"] / first["seconds"]
     rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
-    ok = (first["status"] == "succeeded" and first["created"] == r["items"]
-          and second["status"] == "succeeded" and second["unchanged"] == r["items"])
-    print(f"bench_sync: {r['items']:,} upstream resources, pages of {r['page_size']}, "
-          "inventory simulator on loopback, fresh SQLite database")
-    print(f"  first sync            {first['seconds']:8.2f} s   "
-          f"{r['items'] / first['seconds']:10,.0f} resources/s   "
-          f"(created {first['created']:,}, {first['pages']} pages, {first['status']}; "
-          f"CPU {first['cpu_seconds']:.2f} s)")
+    ok = (
+        first["status"] == "succeeded"
+        and first["created"] == r["items"]
+        and second["status"] == "succeeded"
+        and second["unchanged"] == r["items"]
+    )
+    print(
+        f"bench_sync: {r['items']:,} upstream resources, pages of {r['page_size']}, "
+        "inventory simulator on loopback, fresh SQLite database"
+    )
+    print(
+        f"  first sync            {first['seconds']:8.2f} s   "
+        f"{r['items'] / first['seconds']:10,.0f} resources/s   "
+        f"(created {first['created']:,}, {first['pages']} pages, {first['status']}; "
+        f"CPU {first['cpu_seconds']:.2f} s)"
+    )
     print(f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   plain httpx loop, bytes only")
     print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
-    print(f"  connector alone       {r['connector_only_s']:8.2f} s   rest-inventory discover(): "
-          "fetch, decode, build records, store nothing")
-    print(f"  SQLite insert alone   {r['insert_floor_s']:8.2f} s   the rows it stored, inserted "
-          f"as they are by plain sqlite3 = {r['insert_floor_s'] / r['raw_fetch_s']:.1f}x "
-          "the raw fetch: "
-          "no sync that stores them can do better")
-    print(f"  ratio first/raw       {ratio:8.1f} x   (target <= 2x)   "
-          f"[vs raw+JSON: {ratio_json:.1f}x; vs connector alone: "
-          f"{first['seconds'] / r['connector_only_s']:.1f}x]")
-    print(f"  second sync, no change{second['seconds']:8.2f} s   "
-          f"{resync:.0%} of the first (target <= 50%)   unchanged {second['unchanged']:,}; "
-          f"CPU {second['cpu_seconds']:.2f} s = "
-          f"{second['cpu_seconds'] / first['cpu_seconds']:.0%} of the first's")
+    print(
+        f"  connector alone       {r['connector_only_s']:8.2f} s   rest-inventory discover(): "
+        "fetch, decode, build records, store nothing"
+    )
+    print(
+        f"  SQLite insert alone   {r['insert_floor_s']:8.2f} s   the rows it stored, inserted "
+        f"as they are by plain sqlite3 = {r['insert_floor_s'] / r['raw_fetch_s']:.1f}x "
+        "the raw fetch: "
+        "no sync that stores them can do better"
+    )
+    print(
+        f"  ratio first/raw       {ratio:8.1f} x   (target <= 2x)   "
+        f"[vs raw+JSON: {ratio_json:.1f}x; vs connector alone: "
+        f"{first['seconds'] / r['connector_only_s']:.1f}x]"
+    )
+    print(
+        f"  second sync, no change{second['seconds']:8.2f} s   "
+        f"{resync:.0%} of the first (target <= 50%)   unchanged {second['unchanged']:,}; "
+        f"CPU {second['cpu_seconds']:.2f} s = "
+        f"{second['cpu_seconds'] / first['cpu_seconds']:.0%} of the first's"
+    )
     print(f"  rows written by it    {second['resource_rows_written']:8d}     (target 0)")
-    print(f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB; first "
-          f"{first['peak_rss_mb']:.0f}, second {second['peak_rss_mb']:.0f})")
+    print(
+        f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB; first "
+        f"{first['peak_rss_mb']:.0f}, second {second['peak_rss_mb']:.0f})"
+    )
     if not ok:
         print(f"  RESULT INVALID: first={first} second={second}")
 
@@ -282,8 +351,9 @@ def main(argv: list[str] | None = None) -> None:
         _child(*args[1:4])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--items", type=int, default=int(os.environ.get("BENCH_SYNC_ITEMS",
-                                                                        "100000")))
+    parser.add_argument(
+        "--items", type=int, default=int(os.environ.get("BENCH_SYNC_ITEMS", "100000"))
+    )
     parser.add_argument("--page-size", type=int, default=1000)
     ns = parser.parse_args(args)
     report(run(ns.items, ns.page_size))

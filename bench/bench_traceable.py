@@ -33,10 +33,22 @@ TOKEN = "bench-traceable-token-77c1"
 
 def _start_simulator(services: int, endpoints: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service_catalog.testing.traceable_sim", "--services",
-         str(services), "--endpoints", str(endpoints), "--token", TOKEN,
-         "--inactive-every", "0"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "service_catalog.testing.traceable_sim",
+            "--services",
+            str(services),
+            "--endpoints",
+            str(endpoints),
+            "--token",
+            TOKEN,
+            "--inactive-every",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
@@ -57,16 +69,24 @@ def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
     from service_catalog.core.migrate import upgrade
     from service_catalog.settings import Settings
 
-    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file,
-                        bootstrap_token=False)
+    settings = Settings(
+        database_url=db_url, run_worker=False, key_file=key_file, bootstrap_token=False
+    )
     db = Database(db_url)
     upgrade(db)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, db=db), host="127.0.0.1",
-                                           port=port, log_level="warning", access_log=False,
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, db=db),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.time() + 20
     while not server.started:
@@ -84,18 +104,31 @@ def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) ->
     try:
         with db.session() as s:
             _, token = create_token(s, name="bench")
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=60) as api:
-            resp = api.post("/v1/integration-instances", json={
-                "integration_name": "traceable", "name": "bench-traceable",
-                "display_name": "Bench Traceable",
-                "config": {"base_url": sim_url, "page_size": page_size,
-                           "include_inactive": False}})
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as api:
+            resp = api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": "traceable",
+                    "name": "bench-traceable",
+                    "display_name": "Bench Traceable",
+                    "config": {
+                        "base_url": sim_url,
+                        "page_size": page_size,
+                        "include_inactive": False,
+                    },
+                },
+            )
             resp.raise_for_status()
             iid = str(resp.json()["id"])
-            resp = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-                "type": "multi_key_auth",
-                "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+            resp = api.post(
+                f"/v1/integration-instances/{iid}/auth-credential",
+                json={
+                    "type": "multi_key_auth",
+                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+                },
+            )
             resp.raise_for_status()
         return iid
     finally:
@@ -115,8 +148,10 @@ def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
 
     now = dt.datetime.now(dt.UTC)
     fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    between = {"startTime": (now - dt.timedelta(days=7)).strftime(fmt),
-               "endTime": now.strftime(fmt)}
+    between = {
+        "startTime": (now - dt.timedelta(days=7)).strftime(fmt),
+        "endTime": now.strftime(fmt),
+    }
     endpoints_doc = gql.endpoints_query(gql.API_ATTRIBUTES, gql.API_METRICS)
     states = [gql.discovery_filter(gql.DEFAULT_DISCOVERY_STATES)]
     window = {"between": between, "includeInactive": False}
@@ -124,54 +159,96 @@ def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
     with httpx.Client(timeout=120) as client:
         # The request list (one pass to learn the totals); then timed passes.
         bodies: list[dict[str, Any]] = [
-            {"query": gql.METADATA, "variables": {}, "operationName": "AttributeCatalogue"}]
+            {"query": gql.METADATA, "variables": {}, "operationName": "AttributeCatalogue"}
+        ]
 
-        def listing(op: str, doc: str, variables: dict[str, Any], root: str
-                    ) -> dict[str, Any]:
-            first = client.post(f"{sim_url}/graphql", headers=headers, json={
-                "query": doc, "operationName": op,
-                "variables": {**variables, "limit": page_size, "offset": 0}}).json()
+        def listing(op: str, doc: str, variables: dict[str, Any], root: str) -> dict[str, Any]:
+            first = client.post(
+                f"{sim_url}/graphql",
+                headers=headers,
+                json={
+                    "query": doc,
+                    "operationName": op,
+                    "variables": {**variables, "limit": page_size, "offset": 0},
+                },
+            ).json()
             total = first["data"][root]["total"]
             for offset in range(0, max(total, 1), page_size):
-                bodies.append({"query": doc, "operationName": op,
-                               "variables": {**variables, "limit": page_size,
-                                             "offset": offset}})
+                bodies.append(
+                    {
+                        "query": doc,
+                        "operationName": op,
+                        "variables": {**variables, "limit": page_size, "offset": offset},
+                    }
+                )
             return dict(first["data"][root])
 
-        listing("OpenVulnerabilities", gql.VULNERABILITIES,
-                {"filter": gql.OPEN_VULNERABILITIES_FILTER}, "vulnerabilitiesV3")
+        listing(
+            "OpenVulnerabilities",
+            gql.VULNERABILITIES,
+            {"filter": gql.OPEN_VULNERABILITIES_FILTER},
+            "vulnerabilitiesV3",
+        )
         services = listing("Services", gql.SERVICES, window, "entities")
         ids = [r["id"] for r in services["results"]]
         while len(ids) < services["total"]:
-            more = client.post(f"{sim_url}/graphql", headers=headers, json={
-                "query": gql.SERVICES, "operationName": "Services",
-                "variables": {**window, "limit": page_size, "offset": len(ids)}}).json()
+            more = client.post(
+                f"{sim_url}/graphql",
+                headers=headers,
+                json={
+                    "query": gql.SERVICES,
+                    "operationName": "Services",
+                    "variables": {**window, "limit": page_size, "offset": len(ids)},
+                },
+            ).json()
             ids += [r["id"] for r in more["data"]["entities"]["results"]]
-        first = client.post(f"{sim_url}/graphql", headers=headers, json={
-            "query": endpoints_doc, "operationName": "ApiEndpoints",
-            "variables": {**window, "filterBy": states, "limit": page_size, "offset": 0}}
-            ).json()["data"]["entities"]
+        first = client.post(
+            f"{sim_url}/graphql",
+            headers=headers,
+            json={
+                "query": endpoints_doc,
+                "operationName": "ApiEndpoints",
+                "variables": {**window, "filterBy": states, "limit": page_size, "offset": 0},
+            },
+        ).json()["data"]["entities"]
         if first["total"] < DEFAULT_ROW_CAP:
             listing("ApiEndpoints", endpoints_doc, {**window, "filterBy": states}, "entities")
         else:
-            bodies.append({"query": endpoints_doc, "operationName": "ApiEndpoints",
-                           "variables": {**window, "filterBy": states, "limit": page_size,
-                                         "offset": 0}})
+            bodies.append(
+                {
+                    "query": endpoints_doc,
+                    "operationName": "ApiEndpoints",
+                    "variables": {**window, "filterBy": states, "limit": page_size, "offset": 0},
+                }
+            )
             for group in service_groups(ids, first["total"], DEFAULT_ROW_CAP):
-                listing("ApiEndpoints", endpoints_doc,
-                        {**window, "filterBy": [*states, gql.services_filter(group)]},
-                        "entities")
+                listing(
+                    "ApiEndpoints",
+                    endpoints_doc,
+                    {**window, "filterBy": [*states, gql.services_filter(group)]},
+                    "entities",
+                )
             if services["total"] >= DEFAULT_ROW_CAP:
-                others = {"keyExpression": {"key": "serviceId"}, "operator": "NOT_IN",
-                          "type": "ATTRIBUTE", "value": ids}
-                listing("ApiEndpoints", endpoints_doc,
-                        {**window, "filterBy": [*states, others]}, "entities")
+                others = {
+                    "keyExpression": {"key": "serviceId"},
+                    "operator": "NOT_IN",
+                    "type": "ATTRIBUTE",
+                    "value": ids,
+                }
+                listing(
+                    "ApiEndpoints",
+                    endpoints_doc,
+                    {**window, "filterBy": [*states, others]},
+                    "entities",
+                )
         best_raw = best_json = float("inf")
         size = 0
         for _ in range(2):
             start = time.perf_counter()
-            size = sum(len(client.post(f"{sim_url}/graphql", headers=headers, json=b).content)
-                       for b in bodies)
+            size = sum(
+                len(client.post(f"{sim_url}/graphql", headers=headers, json=b).content)
+                for b in bodies
+            )
             best_raw = min(best_raw, time.perf_counter() - start)
             start = time.perf_counter()
             for b in bodies:
@@ -202,30 +279,46 @@ def _child(db_url: str, key_file: str, instance_id: str) -> None:
     registry.integrations()
 
     @event.listens_for(db.engine, "after_cursor_execute")
-    def _count(_conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any,
-               _many: bool) -> None:
+    def _count(
+        _conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any, _many: bool
+    ) -> None:
         head = statement.lstrip()[:60].upper()
         if head.startswith(("INSERT", "UPDATE", "DELETE")) and " RESOURCES" in head:
             written["resource_rows"] += max(0, cursor.rowcount)
 
     start, cpu = time.perf_counter(), time.process_time()
-    run = Worker(settings, db, name="bench").run_once(instance_id=uuid.UUID(instance_id),
-                                                      force=True, trigger="cli")
+    run = Worker(settings, db, name="bench").run_once(
+        instance_id=uuid.UUID(instance_id), force=True, trigger="cli"
+    )
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert run is not None
-    print(json.dumps({
-        "seconds": elapsed, "cpu_seconds": cpu, "status": run.status, "error": run.error,
-        "pages": run.pages, "created": run.created, "updated": run.updated,
-        "unchanged": run.unchanged, "vanished": run.vanished,
-        "resource_rows_written": written["resource_rows"],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "status": run.status,
+                "error": run.error,
+                "pages": run.pages,
+                "created": run.created,
+                "updated": run.updated,
+                "unchanged": run.unchanged,
+                "vanished": run.vanished,
+                "resource_rows_written": written["resource_rows"],
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
     db.dispose()
 
 
 def _sync_in_child(db_url: str, key_file: str, instance_id: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", db_url, key_file, instance_id],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", db_url, key_file, instance_id],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"the sync process failed:\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -242,8 +335,9 @@ def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> d
             for k in (1, 2):
                 db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
                 key_file = str(Path(tmp) / f"catalog{k}.key")
-                targets.append((db_url, key_file,
-                                _setup_instance(db_url, key_file, sim_url, page_size), k))
+                targets.append(
+                    (db_url, key_file, _setup_instance(db_url, key_file, sim_url, page_size), k)
+                )
             raw, raw_json, requests, size = _raw_fetch(sim_url, page_size)
             firsts = [(_sync_in_child(u, kf, iid), u, kf, iid, k) for u, kf, iid, k in targets]
             first, db_url, key_file, instance_id, k = min(firsts, key=lambda f: f[0]["seconds"])
@@ -254,9 +348,18 @@ def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> d
     finally:
         sim.terminate()
         sim.wait(10)
-    return {"services": services, "endpoints": services * endpoints, "page_size": page_size,
-            "raw_fetch_s": raw, "raw_fetch_json_s": raw_json, "requests": requests,
-            "bytes": size, "db_mb": db_mb, "first": first, "second": second}
+    return {
+        "services": services,
+        "endpoints": services * endpoints,
+        "page_size": page_size,
+        "raw_fetch_s": raw,
+        "raw_fetch_json_s": raw_json,
+        "requests": requests,
+        "bytes": size,
+        "db_mb": db_mb,
+        "first": first,
+        "second": second,
+    }
 
 
 def report(r: dict[str, Any]) -> None:
@@ -265,28 +368,44 @@ def report(r: dict[str, Any]) -> None:
     ratio = first["seconds"] / r["raw_fetch_s"]
     ratio_json = first["seconds"] / r["raw_fetch_json_s"]
     rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
-    ok = (first["status"] == "succeeded" and first["created"] == r["services"]
-          and second["status"] == "succeeded" and second["unchanged"] == r["services"])
-    print(f"bench_traceable: {r['services']:,} Traceable services x "
-          f"{r['endpoints'] // max(r['services'], 1)} endpoints = {r['endpoints']:,} endpoints, "
-          f"pages of {r['page_size']}, simulator (own process) on loopback, fresh SQLite")
-    print(f"  first sync            {first['seconds']:8.2f} s   "
-          f"{r['services'] / first['seconds']:8,.0f} services/s   "
-          f"{r['endpoints'] / first['seconds']:9,.0f} endpoints/s   "
-          f"(created {first['created']:,}, {first['status']}; CPU {first['cpu_seconds']:.2f} s; "
-          f"best of 2, the other {first['other_seconds']:.2f} s)")
-    print(f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   the same {r['requests']} GraphQL "
-          f"requests ({r['bytes'] / 1e6:.0f} MB), plain httpx loop, bytes only")
+    ok = (
+        first["status"] == "succeeded"
+        and first["created"] == r["services"]
+        and second["status"] == "succeeded"
+        and second["unchanged"] == r["services"]
+    )
+    print(
+        f"bench_traceable: {r['services']:,} Traceable services x "
+        f"{r['endpoints'] // max(r['services'], 1)} endpoints = {r['endpoints']:,} endpoints, "
+        f"pages of {r['page_size']}, simulator (own process) on loopback, fresh SQLite"
+    )
+    print(
+        f"  first sync            {first['seconds']:8.2f} s   "
+        f"{r['services'] / first['seconds']:8,.0f} services/s   "
+        f"{r['endpoints'] / first['seconds']:9,.0f} endpoints/s   "
+        f"(created {first['created']:,}, {first['status']}; CPU {first['cpu_seconds']:.2f} s; "
+        f"best of 2, the other {first['other_seconds']:.2f} s)"
+    )
+    print(
+        f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   the same {r['requests']} GraphQL "
+        f"requests ({r['bytes'] / 1e6:.0f} MB), plain httpx loop, bytes only"
+    )
     print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
-    print(f"  ratio first/raw       {ratio:8.2f} x   (target <= 2x)   "
-          f"[vs raw+JSON: {ratio_json:.2f}x]")
-    print(f"  unchanged re-sync     {second['seconds']:8.2f} s   "
-          f"{second['seconds'] / first['seconds']:.0%} of the first; unchanged "
-          f"{second['unchanged']:,}; resource rows written {second['resource_rows_written']}"
-          " (target 0)")
-    print(f"  peak RSS              {rss:8.0f} MB  (target <= 400 MB; first "
-          f"{first['peak_rss_mb']:.0f}, re-sync {second['peak_rss_mb']:.0f}); "
-          f"database {r['db_mb']:.0f} MB")
+    print(
+        f"  ratio first/raw       {ratio:8.2f} x   (target <= 2x)   "
+        f"[vs raw+JSON: {ratio_json:.2f}x]"
+    )
+    print(
+        f"  unchanged re-sync     {second['seconds']:8.2f} s   "
+        f"{second['seconds'] / first['seconds']:.0%} of the first; unchanged "
+        f"{second['unchanged']:,}; resource rows written {second['resource_rows_written']}"
+        " (target 0)"
+    )
+    print(
+        f"  peak RSS              {rss:8.0f} MB  (target <= 400 MB; first "
+        f"{first['peak_rss_mb']:.0f}, re-sync {second['peak_rss_mb']:.0f}); "
+        f"database {r['db_mb']:.0f} MB"
+    )
     if not ok:
         print(f"  RESULT INVALID: first={first} second={second}")
 
@@ -298,8 +417,9 @@ def main(argv: list[str] | None = None) -> None:
         _child(*args[1:4])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--services", type=int,
-                        default=int(os.environ.get("BENCH_TRACEABLE_SERVICES", "10000")))
+    parser.add_argument(
+        "--services", type=int, default=int(os.environ.get("BENCH_TRACEABLE_SERVICES", "10000"))
+    )
     parser.add_argument("--endpoints", type=int, default=20)
     parser.add_argument("--page-size", type=int, default=1000)
     ns = parser.parse_args(args)

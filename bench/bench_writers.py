@@ -116,12 +116,20 @@ def serve(url: str, tmp: Path) -> Iterator[int]:
     """``service-catalog serve`` on a free port, with its in-process sync worker."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
-    env.update(SERVICE_CATALOG_DATABASE_URL=url, SERVICE_CATALOG_KEY_FILE=str(tmp / "key"),
-               SERVICE_CATALOG_BOOTSTRAP_TOKEN="false", SERVICE_CATALOG_WORKER_POLL_SECONDS="1")
+    env.update(
+        SERVICE_CATALOG_DATABASE_URL=url,
+        SERVICE_CATALOG_KEY_FILE=str(tmp / "key"),
+        SERVICE_CATALOG_BOOTSTRAP_TOKEN="false",
+        SERVICE_CATALOG_WORKER_POLL_SECONDS="1",
+    )
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         wait_healthy(port, proc)
         yield port
@@ -150,8 +158,9 @@ class SyncDriver(threading.Thread):
         self.error = ""
 
     def latest(self) -> dict[str, Any] | None:
-        resp = self.api.get(f"/v1/integration-instances/{self.iid}/sync-runs",
-                            params={"page[size]": 1})
+        resp = self.api.get(
+            f"/v1/integration-instances/{self.iid}/sync-runs", params={"page[size]": 1}
+        )
         resp.raise_for_status()
         data = resp.json()["data"]
         return dict(data[0]) if data else None
@@ -163,8 +172,9 @@ class SyncDriver(threading.Thread):
             while not self.stop.is_set():
                 before = self.latest()
                 started = time.monotonic()
-                self.api.put(f"/v1/integration-instances/{self.iid}/resource-ingestion",
-                             json={}).raise_for_status()
+                self.api.put(
+                    f"/v1/integration-instances/{self.iid}/resource-ingestion", json={}
+                ).raise_for_status()
                 run = self._wait_finished(before["id"] if before else None)
                 if run is None:
                     return
@@ -175,8 +185,7 @@ class SyncDriver(threading.Thread):
                 self.syncs += 1
                 self.rows += int(run["created"]) + int(run["updated"])
                 generation += 1
-                self.sim.items = [dict(item, name=f"{item['name']} v{generation}")
-                                  for item in base]
+                self.sim.items = [dict(item, name=f"{item['name']} v{generation}") for item in base]
         except Exception as exc:  # any failure is reported with the figures
             self.error = f"{type(exc).__name__}: {exc}"
 
@@ -193,31 +202,54 @@ class SyncDriver(threading.Thread):
         return None
 
 
-def next_request(op: str, t: int, i: int, own: list[str], rnd: random.Random,
-                 token: str) -> tuple[str, bytes, int]:
+def next_request(
+    op: str, t: int, i: int, own: list[str], rnd: random.Random, token: str
+) -> tuple[str, bytes, int]:
     """Writer ``t``'s ``i``-th request for ``op`` (a list when ``op`` needs a service it
     has not created yet): the operation done, the raw request and the expected status.
     A delete takes the oldest of ``own``."""
     if op == "create":
-        body: dict[str, Any] = {"name": f"w{t}-{i}", "display_name": f"Writer {t} #{i}",
-                                "labels": {"bench": "writers"}}
+        body: dict[str, Any] = {
+            "name": f"w{t}-{i}",
+            "display_name": f"Writer {t} #{i}",
+            "labels": {"bench": "writers"},
+        }
         return op, build("POST", "/v1/catalog-services", token, json.dumps(body).encode()), 201
     if op == "patch" and own:
-        return op, build("PATCH", f"/v1/catalog-services/{own[-1]}", token,
-                         json.dumps({"description": f"patched {i}"}).encode()), 200
+        return (
+            op,
+            build(
+                "PATCH",
+                f"/v1/catalog-services/{own[-1]}",
+                token,
+                json.dumps({"description": f"patched {i}"}).encode(),
+            ),
+            200,
+        )
     if op == "map" and own:
-        body = {"service": own[-1], "resource": {
-            "integration_instance": "bench-inventory", "type": "inventory_item",
-            "config": {"item_id": f"item-{rnd.randint(1, ITEMS):05d}"}}}
+        body = {
+            "service": own[-1],
+            "resource": {
+                "integration_instance": "bench-inventory",
+                "type": "inventory_item",
+                "config": {"item_id": f"item-{rnd.randint(1, ITEMS):05d}"},
+            },
+        }
         return op, build("POST", "/v1/resource-mappings", token, json.dumps(body).encode()), 201
     if op == "delete" and len(own) > 1:
         return op, build("DELETE", f"/v1/catalog-services/{own.pop(0)}", token), 204
-    return "list", build("GET", "/v1/catalog-services?filter%5Blabels.bench%5D=writers"
-                                "&page%5Bsize%5D=20", token), 200
+    return (
+        "list",
+        build(
+            "GET", "/v1/catalog-services?filter%5Blabels.bench%5D=writers&page%5Bsize%5D=20", token
+        ),
+        200,
+    )
 
 
-def writer(port: int, token: str, t: int, deadline: float, out: Outcome,
-           lock: threading.Lock) -> None:
+def writer(
+    port: int, token: str, t: int, deadline: float, out: Outcome, lock: threading.Lock
+) -> None:
     """One client: create, patch, map, list, delete catalog services until ``deadline``."""
     rnd = random.Random(t)
     own: list[str] = []
@@ -259,20 +291,34 @@ def measure(kind: str, url: str, tmp: Path) -> Outcome:
     """Serve ``url``, start the syncs, drive the writers; what happened."""
     out = Outcome(kind)
     token = prepare(url)
-    with InventorySimulator(items=ITEMS, token=SIM_TOKEN) as sim, serve(url, tmp) as port, \
-            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                         headers={"Authorization": f"Bearer {token}"}) as api:
+    with (
+        InventorySimulator(items=ITEMS, token=SIM_TOKEN) as sim,
+        serve(url, tmp) as port,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api,
+    ):
         sim.prerender(1000)
-        resp = api.post("/v1/integration-instances", json={
-            "integration_name": "rest-inventory", "name": "bench-inventory",
-            "display_name": "Bench inventory",
-            "config": {"base_url": sim.url, "page_size": 1000}})
+        resp = api.post(
+            "/v1/integration-instances",
+            json={
+                "integration_name": "rest-inventory",
+                "name": "bench-inventory",
+                "display_name": "Bench inventory",
+                "config": {"base_url": sim.url, "page_size": 1000},
+            },
+        )
         resp.raise_for_status()
         iid = str(resp.json()["id"])
-        api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-            "type": "multi_key_auth",
-            "config": {"headers": [{"name": "authorization", "key": SIM_TOKEN}]},
-        }).raise_for_status()
+        api.post(
+            f"/v1/integration-instances/{iid}/auth-credential",
+            json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": SIM_TOKEN}]},
+            },
+        ).raise_for_status()
         driver = SyncDriver(api, iid, sim)
         driver.start()
         if not driver.running.wait(60):
@@ -280,8 +326,10 @@ def measure(kind: str, url: str, tmp: Path) -> Outcome:
         lock = threading.Lock()
         start = time.perf_counter()
         deadline = start + SECONDS
-        threads = [threading.Thread(target=writer, args=(port, token, t, deadline, out, lock),
-                                    daemon=True) for t in range(WRITERS)]
+        threads = [
+            threading.Thread(target=writer, args=(port, token, t, deadline, out, lock), daemon=True)
+            for t in range(WRITERS)
+        ]
         for th in threads:
             th.start()
         for th in threads:
@@ -299,32 +347,50 @@ def report(out: Outcome) -> int:
     """Print one database's figures against the targets; the number of misses."""
     data = out.all()
     n = len(data)
-    print(f"\n{out.database}: {WRITERS} clients for {out.seconds:.1f} s (create, patch, map, "
-          f"list, delete), {out.syncs} syncs of {ITEMS:,} items meanwhile "
-          f"({out.synced_rows:,} resource rows written, {out.sync_running_s:.1f} s syncing)")
+    print(
+        f"\n{out.database}: {WRITERS} clients for {out.seconds:.1f} s (create, patch, map, "
+        f"list, delete), {out.syncs} syncs of {ITEMS:,} items meanwhile "
+        f"({out.synced_rows:,} resource rows written, {out.sync_running_s:.1f} s syncing)"
+    )
     print(f"  throughput {n / out.seconds if out.seconds else 0:8.0f} req/s   n={n}")
     for op in OPS:
         lat = sorted(out.latencies[op])
-        print(f"  {op:<8} n={len(lat):<6} p50 {pct(lat, 50) * 1000:8.1f} ms   "
-              f"p99 {pct(lat, 99) * 1000:8.1f} ms   max {max(lat, default=0) * 1000:8.1f} ms")
+        print(
+            f"  {op:<8} n={len(lat):<6} p50 {pct(lat, 50) * 1000:8.1f} ms   "
+            f"p99 {pct(lat, 99) * 1000:8.1f} ms   max {max(lat, default=0) * 1000:8.1f} ms"
+        )
     p50, p99, worst = pct(data, 50), pct(data, 99), max(data, default=float("nan"))
     rows = [
         ("5xx answers", f"{out.server_errors}", "0", "-", out.server_errors == 0),
         ("p50 latency, all requests", f"{p50 * 1000:.1f} ms", "(no target)", "-", True),
-        ("p99 latency, all requests", f"{p99:.3f} s", f"<= {TARGET_P99_S:g} s",
-         f"{p99 / TARGET_P99_S:.2f} of the limit", p99 <= TARGET_P99_S),
-        ("max latency, all requests", f"{worst:.3f} s", f"<= {TARGET_MAX_S:g} s",
-         f"{worst / TARGET_MAX_S:.2f} of the limit", worst <= TARGET_MAX_S),
+        (
+            "p99 latency, all requests",
+            f"{p99:.3f} s",
+            f"<= {TARGET_P99_S:g} s",
+            f"{p99 / TARGET_P99_S:.2f} of the limit",
+            p99 <= TARGET_P99_S,
+        ),
+        (
+            "max latency, all requests",
+            f"{worst:.3f} s",
+            f"<= {TARGET_MAX_S:g} s",
+            f"{worst / TARGET_MAX_S:.2f} of the limit",
+            worst <= TARGET_MAX_S,
+        ),
         ("syncs completed meanwhile", f"{out.syncs}", ">= 1", "-", out.syncs >= 1),
     ]
     missed = 0
     for name, value, target, ratio, ok in rows:
-        print(f"  {name:<28} {value:>12}   target {target:<10} ratio {ratio:<18} "
-              f"{'ok' if ok else 'MISSED'}")
+        print(
+            f"  {name:<28} {value:>12}   target {target:<10} ratio {ratio:<18} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
         missed += not ok
     if out.unexpected:
-        print(f"  {out.unexpected} requests answered with an unexpected (non-5xx) status: "
-              "RESULT INVALID")
+        print(
+            f"  {out.unexpected} requests answered with an unexpected (non-5xx) status: "
+            "RESULT INVALID"
+        )
         missed += 1
     if out.first_unexpected:
         print(f"  first unexpected answer: {out.first_unexpected}")

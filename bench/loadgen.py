@@ -33,8 +33,10 @@ class Result:
         return data[k] * 1000
 
     def line(self) -> str:
-        return (f"{self.label:<34} {self.rps:9.0f} req/s   p50 {self.pct(50):7.2f} ms   "
-                f"p99 {self.pct(99):7.2f} ms   n={self.requests} errors={self.errors}")
+        return (
+            f"{self.label:<34} {self.rps:9.0f} req/s   p50 {self.pct(50):7.2f} ms   "
+            f"p99 {self.pct(99):7.2f} ms   n={self.requests} errors={self.errors}"
+        )
 
     def mean_ms(self) -> float:
         return statistics.fmean(self.latencies) * 1000 if self.latencies else float("nan")
@@ -85,9 +87,17 @@ def build(method: str, path: str, token: str | None, body: bytes = b"") -> bytes
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def run(label: str, port: int, make: Callable[[int, int], bytes], *, threads: int = 4,
-        seconds: float = 5.0, max_requests: int = 20000, warmup: float = 0.5,
-        ok: tuple[int, ...] = (200,)) -> Result:
+def run(
+    label: str,
+    port: int,
+    make: Callable[[int, int], bytes],
+    *,
+    threads: int = 4,
+    seconds: float = 5.0,
+    max_requests: int = 20000,
+    warmup: float = 0.5,
+    ok: tuple[int, ...] = (200,),
+) -> Result:
     """Send requests from ``threads`` connections for ``seconds`` (after a warm-up), at most
     ``max_requests`` in all. ``make(thread, i)`` builds the i-th request of a thread."""
     lat: list[list[float]] = [[] for _ in range(threads)]

@@ -117,8 +117,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path,
-                 sqlite_template: Path) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
     """A fresh, migrated database: each storage test runs once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":
         path = tmp_path / "catalog.db"
@@ -163,8 +164,14 @@ class LiveServer:
         self.app = create_app(settings, db=db, **app_kwargs)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -197,8 +204,12 @@ class LiveServer:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for a test server on the test's database (no background worker)."""
-    return Settings(database_url=database_url, run_worker=False,
-                    key_file=str(tmp_path / "test.key"), secret_key=None)
+    return Settings(
+        database_url=database_url,
+        run_worker=False,
+        key_file=str(tmp_path / "test.key"),
+        secret_key=None,
+    )
 
 
 @pytest.fixture
@@ -236,8 +247,10 @@ def contract() -> Contract:
     under CI=true, where it must be checked)."""
     path = contract_path()
     if path is None:
-        message = (f"Kong's published spec {SPEC} not found (looked in ../shared/contracts "
-                   "and tests/contracts)")
+        message = (
+            f"Kong's published spec {SPEC} not found (looked in ../shared/contracts "
+            "and tests/contracts)"
+        )
         if IN_CI:
             pytest.fail(message + "; it is required under CI=true")
         pytest.skip(message)

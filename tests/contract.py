@@ -35,12 +35,27 @@ def _to_jsonschema(node: Any) -> Any:
         return [_to_jsonschema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _to_jsonschema(v) for k, v in node.items()
-           if k not in ("nullable", "example", "examples", "x-examples", "readOnly", "writeOnly",
-                        "discriminator", "x-speakeasy-unknown-values", "x-convert-oneOf")}
+    out = {
+        k: _to_jsonschema(v)
+        for k, v in node.items()
+        if k
+        not in (
+            "nullable",
+            "example",
+            "examples",
+            "x-examples",
+            "readOnly",
+            "writeOnly",
+            "discriminator",
+            "x-speakeasy-unknown-values",
+            "x-convert-oneOf",
+        )
+    }
     if node.get("nullable"):
-        if "type" in out and isinstance(out["type"], str) and not any(
-            k in out for k in ("allOf", "oneOf", "anyOf", "$ref")
+        if (
+            "type" in out
+            and isinstance(out["type"], str)
+            and not any(k in out for k in ("allOf", "oneOf", "anyOf", "$ref"))
         ):
             out["type"] = [out["type"], "null"]
             if "enum" in out:
@@ -72,14 +87,21 @@ class Contract:
         media = resp.get("application/json") or resp.get("application/problem+json")
         return {**media["schema"], "components": self.components}
 
-    def validate(self, instance: Any, *, schema: str | None = None,
-                 response: str | None = None) -> None:
+    def validate(
+        self, instance: Any, *, schema: str | None = None, response: str | None = None
+    ) -> None:
         """Raise when ``instance`` breaks the named schema or response."""
         sch = self.schema(schema) if schema else self.response_schema(response or "")
         jsonschema.Draft4Validator(sch).validate(instance)
 
-    def check(self, resp: httpx.Response, status: int, *, schema: str | None = None,
-              response: str | None = None) -> dict[str, Any]:
+    def check(
+        self,
+        resp: httpx.Response,
+        status: int,
+        *,
+        schema: str | None = None,
+        response: str | None = None,
+    ) -> dict[str, Any]:
         """Assert ``resp`` has ``status`` and its body (a JSON object) matches the contract;
         return the body."""
         assert resp.status_code == status, f"{resp.status_code} != {status}: {resp.text[:2000]}"

@@ -56,13 +56,33 @@ class PostgresServer:
 
     def start(self) -> str:
         """Start the server; returns a SQLAlchemy URL of its ``postgres`` database."""
-        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync")
-        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off "
-                f"-c unix_socket_directories={self.tmp} -c max_connections=200")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
-                  "-l", str(self.tmp / "log"), "-w", "start")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off "
+            f"-c unix_socket_directories={self.tmp} -c max_connections=200"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            opts,
+            "-l",
+            str(self.tmp / "log"),
+            "-w",
+            "start",
+        )
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
@@ -79,6 +99,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server and remove its files."""
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                      "stop")
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"
+            )
         shutil.rmtree(self.tmp, ignore_errors=True)

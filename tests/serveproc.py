@@ -20,18 +20,33 @@ CLI = str(ROOT / ".venv" / "bin" / "service-catalog")
 def cli_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run on ``database_url`` (no colours, wide terminal)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
-    env.update({"SERVICE_CATALOG_DATABASE_URL": database_url,
-                "SERVICE_CATALOG_KEY_FILE": str(tmp / "test.key"),
-                "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    env.update(
+        {
+            "SERVICE_CATALOG_DATABASE_URL": database_url,
+            "SERVICE_CATALOG_KEY_FILE": str(tmp / "test.key"),
+            "COLUMNS": "200",
+            "NO_COLOR": "1",
+            "TERM": "dumb",
+        }
+    )
     env.update(extra)
     return env
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 60, cwd: Path | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``service-catalog ARGS`` to completion (in ``cwd``, else this folder)."""
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False, cwd=cwd, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [CLI, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 class ServeProcess:
@@ -50,8 +65,9 @@ class ServeProcess:
     def start(self, timeout: float = 60) -> ServeProcess:
         """Start and wait until ``/health`` answers."""
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([CLI, *self.args], env=self.env, stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [CLI, *self.args], env=self.env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+            )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -17,36 +17,58 @@ from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 
 
-def create_instance(api: httpx.Client, name: str = "custom-prod", *,
-                    integration: str = "custom", display_name: str | None = None,
-                    **config: Any) -> dict[str, Any]:
+def create_instance(
+    api: httpx.Client,
+    name: str = "custom-prod",
+    *,
+    integration: str = "custom",
+    display_name: str | None = None,
+    **config: Any,
+) -> dict[str, Any]:
     """An integration instance created through the API (its display name ``name.title()``
     unless given); the 201's body."""
-    resp = api.post("/v1/integration-instances", json={
-        "integration_name": integration, "name": name,
-        "display_name": display_name or name.title(), "config": config})
+    resp = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": integration,
+            "name": name,
+            "display_name": display_name or name.title(),
+            "config": config,
+        },
+    )
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
 
 
-def make_instance(api: httpx.Client, sim: InventorySimulator, name: str = "inventory",
-                  *, authorize: bool = True, **config: Any) -> str:
+def make_instance(
+    api: httpx.Client,
+    sim: InventorySimulator,
+    name: str = "inventory",
+    *,
+    authorize: bool = True,
+    **config: Any,
+) -> str:
     """Create a rest-inventory instance pointing at ``sim`` (and authorize it); its id."""
-    iid = str(create_instance(api, name, integration="rest-inventory", base_url=sim.url,
-                              **config)["id"])
+    iid = str(
+        create_instance(api, name, integration="rest-inventory", base_url=sim.url, **config)["id"]
+    )
     if authorize:
-        resp = api.post(f"/v1/integration-instances/{iid}/auth-credential",
-                        json={"type": "multi_key_auth",
-                              "config": {"headers": [{"name": "authorization",
-                                                      "key": sim.token}]}})
+        resp = api.post(
+            f"/v1/integration-instances/{iid}/auth-credential",
+            json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": sim.token}]},
+            },
+        )
         assert resp.status_code == 201, resp.text
         inst = api.get(f"/v1/integration-instances/{iid}").json()
         assert inst["authorized"] is True, inst
     return iid
 
 
-def sync_now(api: httpx.Client, settings: Settings, db: Database, iid: str,
-             **overrides: Any) -> dict[str, Any]:
+def sync_now(
+    api: httpx.Client, settings: Settings, db: Database, iid: str, **overrides: Any
+) -> dict[str, Any]:
     """Ask for a sync over HTTP, run it on an in-test worker, return the run as listed."""
     resp = api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={})
     assert resp.status_code == 200, resp.text
@@ -80,8 +102,14 @@ def resources(db: Database, iid: str) -> dict[str, Resource]:
 def run_count(db: Database, iid: str) -> int:
     """How many runs the instance has."""
     with db.session() as s:
-        return int(s.scalar(select(func.count()).select_from(SyncRun)
-                            .where(SyncRun.instance_id == uuid.UUID(iid))) or 0)
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(SyncRun)
+                .where(SyncRun.instance_id == uuid.UUID(iid))
+            )
+            or 0
+        )
 
 
 class _HasIntegrationData(Protocol):

@@ -24,10 +24,16 @@ URL = "/v1/catalog-services"
 
 
 def cli(database_url: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SERVICE_CATALOG_DATABASE_URL": database_url,
-           "SERVICE_CATALOG_KEY_FILE": str(tmp / "k.key"), "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+    env = {
+        **os.environ,
+        "SERVICE_CATALOG_DATABASE_URL": database_url,
+        "SERVICE_CATALOG_KEY_FILE": str(tmp / "k.key"),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    return subprocess.run(
+        [CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def unauthorized(resp: httpx.Response, contract: Contract) -> dict[str, Any]:
@@ -37,17 +43,35 @@ def unauthorized(resp: httpx.Response, contract: Contract) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  x y", "Basic dXNlcjpwYXNz",
-                                    "Token abc", "Bearer scat_wrong", "Bearer a b c",
-                                    "bearer nope"])
-def test_missing_wrong_or_malformed_header(server: Any, contract: Contract,
-                                           header: str | None) -> None:
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer  x y",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer scat_wrong",
+        "Bearer a b c",
+        "bearer nope",
+    ],
+)
+def test_missing_wrong_or_malformed_header(
+    server: Any, contract: Contract, header: str | None
+) -> None:
     headers = {} if header is None else {"Authorization": header}
     with httpx.Client(base_url=server.url, timeout=30) as anon:
-        for method, path in (("GET", URL), ("POST", URL), ("GET", f"{URL}/x"),
-                             ("DELETE", f"{URL}/x")):
-            body = unauthorized(anon.request(method, path, headers=headers,
-                                             json={} if method == "POST" else None), contract)
+        for method, path in (
+            ("GET", URL),
+            ("POST", URL),
+            ("GET", f"{URL}/x"),
+            ("DELETE", f"{URL}/x"),
+        ):
+            body = unauthorized(
+                anon.request(method, path, headers=headers, json={} if method == "POST" else None),
+                contract,
+            )
             assert "Authorization" in body["detail"] or "credentials" in body["detail"]
     # nothing was created by the refused POSTs
     with server.client() as ok:
@@ -77,8 +101,7 @@ def test_expired_token(server: Any, contract: Contract) -> None:
         assert c.get(URL).status_code == 200
 
 
-def test_revoked_token(server: Any, contract: Contract, database_url: str,
-                       tmp_path: Path) -> None:
+def test_revoked_token(server: Any, contract: Contract, database_url: str, tmp_path: Path) -> None:
     token = server.token("to-revoke")
     with server.client(token=token) as c:
         assert c.get(URL).status_code == 200
@@ -107,9 +130,9 @@ def _cli_token(database_url: str, tmp: Path, name: str) -> str:
     return found[0]
 
 
-def test_cli_token_works_over_http_and_is_never_listed(server: Any, database_url: str,
-                                                        tmp_path: Path, contract: Contract
-                                                        ) -> None:
+def test_cli_token_works_over_http_and_is_never_listed(
+    server: Any, database_url: str, tmp_path: Path, contract: Contract
+) -> None:
     token = _cli_token(database_url, tmp_path, "from-cli")
     with server.client(token=token) as c:
         created = c.post(URL, json={"name": "made-by-cli", "display_name": "X"})

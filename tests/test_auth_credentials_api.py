@@ -34,8 +34,9 @@ CRED_RESPONSE = "IntegrationInstanceAuthCredentialResponse"
 
 
 def mk_instance(api: httpx.Client, base_url: str, name: str = "inv") -> dict[str, Any]:
-    return create_instance(api, name, integration="rest-inventory", display_name=name.upper(),
-                           base_url=base_url)
+    return create_instance(
+        api, name, integration="rest-inventory", display_name=name.upper(), base_url=base_url
+    )
 
 
 def multi_key(value: str = SECRET, name: str = "authorization") -> dict[str, Any]:
@@ -49,16 +50,16 @@ def rules(problem: dict[str, Any]) -> list[tuple[str, str]]:
 SIMULATOR = partial(InventorySimulator, items=3, token=SECRET)
 
 
-def test_accepted_credential_authorizes_the_instance(api: httpx.Client, contract: Contract,
-                                                     sim: InventorySimulator) -> None:
+def test_accepted_credential_authorizes_the_instance(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator
+) -> None:
     inst = mk_instance(api, sim.url)
     path = f"{URL}/{inst['id']}/auth-credential"
     contract.check(api.get(path), 404)
     cred = contract.check(api.post(path, json=multi_key()), 201, response=CRED_RESPONSE)
     assert cred["type"] == "multi_key_auth" and cred["tainted"] is False
     assert cred["verified"] is True and cred["last_verified_at"] is not None
-    assert cred["integration_instance"] == {"id": inst["id"], "name": "inv",
-                                            "display_name": "INV"}
+    assert cred["integration_instance"] == {"id": inst["id"], "name": "inv", "display_name": "INV"}
     assert cred["missing_permissions"] == [] and cred["expires_at"] is None
     assert cred["config"] == {"headers": [{"name": "authorization"}]}
     assert [r["path"] for r in sim.requests] == ["/whoami"]
@@ -71,14 +72,15 @@ def test_accepted_credential_authorizes_the_instance(api: httpx.Client, contract
     assert len(sim.requests) == 1
     # the bearer prefix may be given or not
     assert api.delete(path).status_code == 204
-    again = contract.check(api.post(path, json=multi_key(f"Bearer {SECRET}")), 201,
-                           response=CRED_RESPONSE)
+    again = contract.check(
+        api.post(path, json=multi_key(f"Bearer {SECRET}")), 201, response=CRED_RESPONSE
+    )
     assert again["verified"] is True and again["id"] != cred["id"]
 
 
-def test_rejected_credential_is_a_400_and_stores_nothing(api: httpx.Client, contract: Contract,
-                                                         sim: InventorySimulator,
-                                                         db: Database) -> None:
+def test_rejected_credential_is_a_400_and_stores_nothing(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator, db: Database
+) -> None:
     inst = mk_instance(api, sim.url)
     path = f"{URL}/{inst['id']}/auth-credential"
     problem = contract.check(api.post(path, json=multi_key("wrong-token")), 400)
@@ -96,8 +98,9 @@ def test_rejected_credential_is_a_400_and_stores_nothing(api: httpx.Client, cont
     contract.check(api.post(path, json=multi_key()), 201, response=CRED_RESPONSE)
 
 
-def test_unreachable_upstream_stores_it_unverified(api: httpx.Client, contract: Contract,
-                                                   sim: InventorySimulator) -> None:
+def test_unreachable_upstream_stores_it_unverified(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator
+) -> None:
     with InventorySimulator() as closed:
         dead_url = closed.url  # a loopback port nobody listens on once this block ends
     inst = mk_instance(api, dead_url)
@@ -109,14 +112,18 @@ def test_unreachable_upstream_stores_it_unverified(api: httpx.Client, contract: 
     assert cred["verification_error"] == {"reason": "unreachable", "upstream_status": None}
     # the credential is bound to the origin it was stored for: moving the instance to
     # another upstream is refused until it is deleted
-    moved = contract.check(api.patch(f"{URL}/{inst['id']}",
-                                     json={"config": {"base_url": sim.url}}), 400)
+    moved = contract.check(
+        api.patch(f"{URL}/{inst['id']}", json={"config": {"base_url": sim.url}}), 400
+    )
     assert f"DELETE /v1/integration-instances/{inst['id']}/auth-credential" in moved["detail"]
     assert rules(moved) == [("config.base_url", "invalid")]
     assert api.get(f"{URL}/{inst['id']}").json()["config"] == {"base_url": dead_url}
     assert api.delete(path).status_code == 204
-    contract.check(api.patch(f"{URL}/{inst['id']}", json={"config": {"base_url": sim.url}}), 200,
-                   response="IntegrationInstanceResponse")
+    contract.check(
+        api.patch(f"{URL}/{inst['id']}", json={"config": {"base_url": sim.url}}),
+        200,
+        response="IntegrationInstanceResponse",
+    )
     again = contract.check(api.post(path, json=multi_key()), 201, response=CRED_RESPONSE)
     assert again["verified"] is True and again["verification_reason"] is None
     assert again["verification_error"] is None
@@ -125,21 +132,29 @@ def test_unreachable_upstream_stores_it_unverified(api: httpx.Client, contract: 
 
 
 def test_upstream_errors_and_rate_limits_during_verification(
-        api: httpx.Client, contract: Contract, sim: InventorySimulator) -> None:
+    api: httpx.Client, contract: Contract, sim: InventorySimulator
+) -> None:
     inst = mk_instance(api, sim.url + "/missing-prefix")
-    cred = contract.check(api.post(f"{URL}/{inst['id']}/auth-credential", json=multi_key()),
-                          201, response=CRED_RESPONSE)
+    cred = contract.check(
+        api.post(f"{URL}/{inst['id']}/auth-credential", json=multi_key()),
+        201,
+        response=CRED_RESPONSE,
+    )
     assert cred["verified"] is False and "404" in cred["verification_reason"]
     inst2 = mk_instance(api, sim.url, name="inv2")
     sim.rate_limit_next = 1  # one 429 with Retry-After: 1, then the answer
-    cred2 = contract.check(api.post(f"{URL}/{inst2['id']}/auth-credential", json=multi_key()),
-                           201, response=CRED_RESPONSE)
+    cred2 = contract.check(
+        api.post(f"{URL}/{inst2['id']}/auth-credential", json=multi_key()),
+        201,
+        response=CRED_RESPONSE,
+    )
     assert cred2["verified"] is True
     assert [r["status"] for r in sim.requests[-2:]] == [429, 200]
 
 
-def test_delete_credential(api: httpx.Client, contract: Contract, sim: InventorySimulator,
-                           db: Database) -> None:
+def test_delete_credential(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator, db: Database
+) -> None:
     inst = mk_instance(api, sim.url)
     path = f"{URL}/{inst['id']}/auth-credential"
     contract.check(api.delete(path), 404)
@@ -149,8 +164,12 @@ def test_delete_credential(api: httpx.Client, contract: Contract, sim: Inventory
     assert api.get(f"{URL}/{inst['id']}").json()["authorized"] is False
     contract.check(api.delete(path), 404)
     with db.session() as s:
-        types = [e.type for e in s.scalars(select(Event).where(
-            Event.type.like("auth_credential.%")).order_by(Event.ts))]
+        types = [
+            e.type
+            for e in s.scalars(
+                select(Event).where(Event.type.like("auth_credential.%")).order_by(Event.ts)
+            )
+        ]
     assert types == ["auth_credential.created", "auth_credential.deleted"]
 
 
@@ -162,8 +181,7 @@ def test_unknown_instance_is_404(api: httpx.Client, contract: Contract) -> None:
         contract.check(api.delete(path), 404)
 
 
-def test_credential_shapes(api: httpx.Client, contract: Contract, sim: InventorySimulator
-                           ) -> None:
+def test_credential_shapes(api: httpx.Client, contract: Contract, sim: InventorySimulator) -> None:
     inst = mk_instance(api, sim.url)
     path = f"{URL}/{inst['id']}/auth-credential"
     hdr = {"name": "authorization", "key": "k"}
@@ -173,24 +191,45 @@ def test_credential_shapes(api: httpx.Client, contract: Contract, sim: Inventory
         ({"type": "multi_key_auth"}, ("config", "required")),
         ({"type": "multi_key_auth", "config": {}}, ("config.headers", "required")),
         ({"type": "multi_key_auth", "config": {"headers": []}}, ("config.headers", "min_items")),
-        ({"type": "multi_key_auth", "config": {"headers": [{"name": "authorization"}]}},
-         ("config.headers.0.key", "required")),
-        ({"type": "multi_key_auth", "config": {"headers": [{"name": "authorization",
-                                                             "key": 5}]}},
-         ("config.headers.0.key", "is_string")),
-        ({"type": "multi_key_auth", "config": {"headers": [{"name": "authorization",
-                                                             "key": ""}]}},
-         ("config.headers.0.key", "min_length")),
-        ({"type": "multi_key_auth", "config": {"headers": [hdr], "x": 1}},
-         ("config.x", "unknown_property")),
+        (
+            {"type": "multi_key_auth", "config": {"headers": [{"name": "authorization"}]}},
+            ("config.headers.0.key", "required"),
+        ),
+        (
+            {
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": 5}]},
+            },
+            ("config.headers.0.key", "is_string"),
+        ),
+        (
+            {
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": ""}]},
+            },
+            ("config.headers.0.key", "min_length"),
+        ),
+        (
+            {"type": "multi_key_auth", "config": {"headers": [hdr], "x": 1}},
+            ("config.x", "unknown_property"),
+        ),
         ({**multi_key(), "extra": True}, ("extra", "unknown_property")),
-        ({"type": "multi_key_auth", "config": {"headers": [{**hdr, "name": "bad name"}]}},
-         ("config.headers.0.name", "matches_regex")),
+        (
+            {"type": "multi_key_auth", "config": {"headers": [{**hdr, "name": "bad name"}]}},
+            ("config.headers.0.name", "matches_regex"),
+        ),
         (multi_key(name="x-api-key"), ("config.headers.0.name", "enum")),
-        ({"type": "multi_key_auth", "config": {"headers": [hdr, hdr]}},
-         ("config.headers.1.name", "invalid")),
-        ({"type": "aws_role_delegation",
-          "config": {"role_arn": "arn:aws:iam::123456789012:role/R"}}, ("type", "enum")),
+        (
+            {"type": "multi_key_auth", "config": {"headers": [hdr, hdr]}},
+            ("config.headers.1.name", "invalid"),
+        ),
+        (
+            {
+                "type": "aws_role_delegation",
+                "config": {"role_arn": "arn:aws:iam::123456789012:role/R"},
+            },
+            ("type", "enum"),
+        ),
         ([1], ("body", "is_object")),
     ]
     for body, expected in cases:
@@ -200,28 +239,45 @@ def test_credential_shapes(api: httpx.Client, contract: Contract, sim: Inventory
     problem = contract.check(api.post(path, json=multi_key(SECRET + "\r\nX-Evil: 1")), 400)
     assert ("config.headers.0.key", "invalid") in rules(problem)
     assert SECRET not in json.dumps(problem)
-    contract.check(api.post(path, content=b"{nope", headers={"content-type":
-                                                             "application/json"}), 400)
+    contract.check(
+        api.post(path, content=b"{nope", headers={"content-type": "application/json"}), 400
+    )
     contract.check(api.get(path), 404)
     assert sim.requests == []  # nothing malformed reached the upstream
 
 
-def test_other_credential_types_on_a_push_integration(api: httpx.Client, contract: Contract,
-                                                      db: Database, settings: Settings) -> None:
+def test_other_credential_types_on_a_push_integration(
+    api: httpx.Client, contract: Contract, db: Database, settings: Settings
+) -> None:
     bodies = {
-        "oauth": {"type": "oauth", "config": {"grant_type": "authorization_code",
-                                              "code": "oauth-code-SECRET",
-                                              "redirect_uri": "https://app.example/cb"}},
-        "github_app_installation": {"type": "github_app_installation",
-                                    "config": {"installation_id": "46952218",
-                                               "code": "gh-code-SECRET"}},
-        "aws_role_delegation": {"type": "aws_role_delegation", "config": {
-            "role_arn": "arn:aws:iam::084735895545:role/KonnectServiceCatalogRole"}},
+        "oauth": {
+            "type": "oauth",
+            "config": {
+                "grant_type": "authorization_code",
+                "code": "oauth-code-SECRET",
+                "redirect_uri": "https://app.example/cb",
+            },
+        },
+        "github_app_installation": {
+            "type": "github_app_installation",
+            "config": {"installation_id": "46952218", "code": "gh-code-SECRET"},
+        },
+        "aws_role_delegation": {
+            "type": "aws_role_delegation",
+            "config": {"role_arn": "arn:aws:iam::084735895545:role/KonnectServiceCatalogRole"},
+        },
         "multi_key_auth": multi_key(),
     }
     for i, (ctype, body) in enumerate(bodies.items()):
-        resp = api.post(URL, json={"integration_name": "custom", "name": f"push-{i}",
-                                   "display_name": "P", "config": {}})
+        resp = api.post(
+            URL,
+            json={
+                "integration_name": "custom",
+                "name": f"push-{i}",
+                "display_name": "P",
+                "config": {},
+            },
+        )
         inst = resp.json()
         path = f"{URL}/{inst['id']}/auth-credential"
         cred = contract.check(api.post(path, json=body), 201, response=CRED_RESPONSE)
@@ -245,15 +301,22 @@ def test_other_credential_types_on_a_push_integration(api: httpx.Client, contrac
         # deleting a push-only instance's credential leaves it authorized
         assert api.delete(path).status_code == 204
         assert api.get(f"{URL}/{inst['id']}").json()["authorized"] is True
-    bad = contract.check(api.post(f"{URL}/{inst['id']}/auth-credential", json={
-        "type": "oauth", "config": {"grant_type": "password", "code": "c",
-                                    "redirect_uri": "not a url"}}), 400)
+    bad = contract.check(
+        api.post(
+            f"{URL}/{inst['id']}/auth-credential",
+            json={
+                "type": "oauth",
+                "config": {"grant_type": "password", "code": "c", "redirect_uri": "not a url"},
+            },
+        ),
+        400,
+    )
     assert {"config.grant_type", "config.redirect_uri"} <= {f for f, _ in rules(bad)}
 
 
-def test_taint_and_load_for_the_sync_engine(api: httpx.Client, contract: Contract,
-                                            sim: InventorySimulator, db: Database,
-                                            settings: Settings) -> None:
+def test_taint_and_load_for_the_sync_engine(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator, db: Database, settings: Settings
+) -> None:
     inst = mk_instance(api, sim.url)
     path = f"{URL}/{inst['id']}/auth-credential"
     contract.check(api.post(path, json=multi_key()), 201, response=CRED_RESPONSE)
@@ -285,10 +348,14 @@ def test_taint_and_load_for_the_sync_engine(api: httpx.Client, contract: Contrac
         assert service.load_credential(s, other, settings=settings) is None
 
 
-def test_secret_never_leaves_the_process(api: httpx.Client, contract: Contract,
-                                         sim: InventorySimulator, db: Database,
-                                         settings: Settings,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_secret_never_leaves_the_process(
+    api: httpx.Client,
+    contract: Contract,
+    sim: InventorySimulator,
+    db: Database,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
 
@@ -307,12 +374,23 @@ def test_secret_never_leaves_the_process(api: httpx.Client, contract: Contract,
     keep(api.get("/v1/integrations"))
     other = mk_instance(api, sim.url, name="other")
     keep(api.post(f"{URL}/{other['id']}/auth-credential", json=multi_key(SECRET + "x")))  # 400
-    oauth_cfg = {"type": "oauth", "client_id": "cid", "client_secret": SECRET,
-                 "authorization_endpoint": "https://idp/authorize",
-                 "token_endpoint": "https://idp/t"}
+    oauth_cfg = {
+        "type": "oauth",
+        "client_id": "cid",
+        "client_secret": SECRET,
+        "authorization_endpoint": "https://idp/authorize",
+        "token_endpoint": "https://idp/t",
+    }
     keep(api.put(f"{URL}/{inst['id']}/auth-config", json=oauth_cfg))  # 400: not oauth
-    pushed = api.post(URL, json={"integration_name": "custom", "name": "pushed",
-                                 "display_name": "Pushed", "config": {}}).json()
+    pushed = api.post(
+        URL,
+        json={
+            "integration_name": "custom",
+            "name": "pushed",
+            "display_name": "Pushed",
+            "config": {},
+        },
+    ).json()
     keep(api.put(f"{URL}/{pushed['id']}/auth-config", json=oauth_cfg))
     keep(api.get(f"{URL}/{pushed['id']}/auth-config"))
     for events_path in ("/v1/integration-events",):
@@ -344,11 +422,16 @@ def test_secret_never_leaves_the_process(api: httpx.Client, contract: Contract,
     assert get_box(settings).decrypt(stored) == {"headers": {"authorization": SECRET}}
 
 
-def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimulator,
-                     db: Database) -> None:
-    body = {"type": "oauth", "client_id": "cid-1", "client_secret": "cs-SECRET-1",
-            "authorization_endpoint": "https://idp.example/oauth/authorize",
-            "token_endpoint": "https://idp.example/oauth/token"}
+def test_auth_config(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator, db: Database
+) -> None:
+    body = {
+        "type": "oauth",
+        "client_id": "cid-1",
+        "client_secret": "cs-SECRET-1",
+        "authorization_endpoint": "https://idp.example/oauth/authorize",
+        "token_endpoint": "https://idp.example/oauth/token",
+    }
     # an integration that authorizes with another type refuses an oauth auth config
     keyed = mk_instance(api, sim.url)
     refused = contract.check(api.put(f"{URL}/{keyed['id']}/auth-config", json=body), 400)
@@ -358,30 +441,41 @@ def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimula
     contract.check(api.get(f"{URL}/{keyed['id']}/auth-config"), 404)
     # a push-only integration (no authorization of its own) takes it, as it takes any
     # credential
-    inst = api.post(URL, json={"integration_name": "custom", "name": "pushed",
-                               "display_name": "Pushed", "config": {}}).json()
+    inst = api.post(
+        URL,
+        json={
+            "integration_name": "custom",
+            "name": "pushed",
+            "display_name": "Pushed",
+            "config": {},
+        },
+    ).json()
     path = f"{URL}/{inst['id']}/auth-config"
     contract.check(api.get(path), 404)
     contract.check(api.delete(path), 404)
-    cfg = contract.check(api.put(path, json=body), 200,
-                         response="IntegrationInstanceAuthConfigResponse")
+    cfg = contract.check(
+        api.put(path, json=body), 200, response="IntegrationInstanceAuthConfigResponse"
+    )
     assert cfg == {k: v for k, v in body.items() if k != "client_secret"}
-    assert contract.check(api.get(path), 200,
-                          response="IntegrationInstanceAuthConfigResponse") == cfg
-    replaced = contract.check(api.put(path, json={**body, "client_id": "cid-2",
-                                                  "client_secret": "cs-SECRET-2"}), 200,
-                              response="IntegrationInstanceAuthConfigResponse")
+    assert (
+        contract.check(api.get(path), 200, response="IntegrationInstanceAuthConfigResponse") == cfg
+    )
+    replaced = contract.check(
+        api.put(path, json={**body, "client_id": "cid-2", "client_secret": "cs-SECRET-2"}),
+        200,
+        response="IntegrationInstanceAuthConfigResponse",
+    )
     assert replaced["client_id"] == "cid-2"
     with db.session() as s:
         rows = s.scalars(select(AuthConfig)).all()
     assert len(rows) == 1 and "cs-SECRET" not in (rows[0].secret or "")
     for bad_body, expected in (
-            ({k: v for k, v in body.items() if k != "client_secret"},
-             ("client_secret", "required")),
-            ({**body, "type": "basic"}, ("type", "enum")),
-            ({**body, "token_endpoint": "ftp://x"}, ("token_endpoint", "invalid")),
-            ({**body, "scope": ["read"]}, ("scope", "unknown_property")),
-            ({**body, "client_id": ""}, ("client_id", "min_length"))):
+        ({k: v for k, v in body.items() if k != "client_secret"}, ("client_secret", "required")),
+        ({**body, "type": "basic"}, ("type", "enum")),
+        ({**body, "token_endpoint": "ftp://x"}, ("token_endpoint", "invalid")),
+        ({**body, "scope": ["read"]}, ("scope", "unknown_property")),
+        ({**body, "client_id": ""}, ("client_id", "min_length")),
+    ):
         problem = contract.check(api.put(path, json=bad_body), 400)
         assert expected in rules(problem), (bad_body, problem)
         assert "cs-SECRET" not in json.dumps(problem)
@@ -389,13 +483,18 @@ def test_auth_config(api: httpx.Client, contract: Contract, sim: InventorySimula
     assert api.delete(path).status_code == 204
     contract.check(api.get(path), 404)
     with db.session() as s:
-        types = [e.type for e in s.scalars(select(Event).where(Event.type.like("auth_config.%"))
-                                           .order_by(Event.ts))]
+        types = [
+            e.type
+            for e in s.scalars(
+                select(Event).where(Event.type.like("auth_config.%")).order_by(Event.ts)
+            )
+        ]
     assert types == ["auth_config.updated", "auth_config.updated", "auth_config.deleted"]
 
 
-def test_concurrent_posts_store_one_credential(server: LiveServer, contract: Contract,
-                                               sim: InventorySimulator, db: Database) -> None:
+def test_concurrent_posts_store_one_credential(
+    server: LiveServer, contract: Contract, sim: InventorySimulator, db: Database
+) -> None:
     token = server.token()
     with server.client(token) as api:
         inst = mk_instance(api, sim.url)

@@ -11,22 +11,33 @@ from contract import Contract
 
 def create(api: httpx.Client, contract: Contract, **body: Any) -> dict[str, Any]:
     body.setdefault("display_name", body["name"].title())
-    return contract.check(api.post("/v1/catalog-services", json=body), 201,
-                          response="CatalogServiceResponse")
+    return contract.check(
+        api.post("/v1/catalog-services", json=body), 201, response="CatalogServiceResponse"
+    )
 
 
 def test_create_get_patch_delete(api: httpx.Client, contract: Contract) -> None:
-    svc = create(api, contract, name="user-svc", display_name="User Service",
-                 labels={"env": "prod"},
-                 custom_fields={"owner": "John", "dashboard": {"name": "D", "link": "https://d"}})
+    svc = create(
+        api,
+        contract,
+        name="user-svc",
+        display_name="User Service",
+        labels={"env": "prod"},
+        custom_fields={"owner": "John", "dashboard": {"name": "D", "link": "https://d"}},
+    )
     assert svc["labels"] == {"env": "prod"}
-    got = contract.check(api.get(f"/v1/catalog-services/{svc['id']}"), 200,
-                         response="CatalogServiceResponse")
+    got = contract.check(
+        api.get(f"/v1/catalog-services/{svc['id']}"), 200, response="CatalogServiceResponse"
+    )
     assert got == svc
     patched = contract.check(
-        api.patch(f"/v1/catalog-services/{svc['id']}",
-                  json={"labels": {"env": None, "team": "core"}, "description": "Users"}),
-        200, response="CatalogServiceResponse")
+        api.patch(
+            f"/v1/catalog-services/{svc['id']}",
+            json={"labels": {"env": None, "team": "core"}, "description": "Users"},
+        ),
+        200,
+        response="CatalogServiceResponse",
+    )
     assert patched["labels"] == {"team": "core"}
     assert patched["description"] == "Users"
     assert patched["updated_at"] >= svc["updated_at"]
@@ -36,22 +47,27 @@ def test_create_get_patch_delete(api: httpx.Client, contract: Contract) -> None:
 
 def test_duplicate_name_is_409(api: httpx.Client, contract: Contract) -> None:
     create(api, contract, name="dup")
-    body = contract.check(api.post("/v1/catalog-services", json={"name": "dup",
-                                                                 "display_name": "x"}), 409)
+    body = contract.check(
+        api.post("/v1/catalog-services", json={"name": "dup", "display_name": "x"}), 409
+    )
     assert "dup" in body["detail"]
 
 
 def test_list_filters_and_paging(api: httpx.Client, contract: Contract) -> None:
     for i in range(12):
         create(api, contract, name=f"svc-{i:02d}", labels={"tier": "gold" if i % 2 else "silver"})
-    page = contract.check(api.get("/v1/catalog-services", params={"page[size]": 5,
-                                                                  "page[number]": 3,
-                                                                  "sort": "name desc"}),
-                          200, response="ListCatalogServicesResponse")
+    page = contract.check(
+        api.get(
+            "/v1/catalog-services", params={"page[size]": 5, "page[number]": 3, "sort": "name desc"}
+        ),
+        200,
+        response="ListCatalogServicesResponse",
+    )
     assert page["meta"]["page"] == {"number": 3, "size": 5, "total": 12}
     assert [s["name"] for s in page["data"]] == ["svc-01", "svc-00"]
-    gold = api.get("/v1/catalog-services", params={"filter[labels.tier]": "gold",
-                                                    "page[size]": 100}).json()
+    gold = api.get(
+        "/v1/catalog-services", params={"filter[labels.tier]": "gold", "page[size]": 100}
+    ).json()
     assert gold["meta"]["page"]["total"] == 6
     assert all(s["labels"]["tier"] == "gold" for s in gold["data"])
     bad = contract.check(api.get("/v1/catalog-services", params={"filter[nope][eq]": "x"}), 400)
@@ -63,8 +79,9 @@ def test_list_filters_and_paging(api: httpx.Client, contract: Contract) -> None:
 URL = "/v1/catalog-services"
 
 
-def bad(api: httpx.Client, contract: Contract, method: str, path: str, body: Any,
-        status: int = 400) -> dict[str, Any]:
+def bad(
+    api: httpx.Client, contract: Contract, method: str, path: str, body: Any, status: int = 400
+) -> dict[str, Any]:
     """Send ``body`` and assert a contract-shaped problem with ``status``."""
     return contract.check(api.request(method, path, json=body), status)
 
@@ -76,9 +93,14 @@ def rules(problem: dict[str, Any]) -> list[tuple[str, str]]:
 def test_name_pattern_and_lengths(api: httpx.Client, contract: Contract) -> None:
     for name in ("a", "a" * 120, "user-svc.v2", "0-9"):
         create(api, contract, name=name, display_name="X")
-    for name, rule in (("", "min_length"), ("a" * 121, "max_length"), ("User", "matches_regex"),
-                       ("a b", "matches_regex"), ("a_b", "matches_regex"),
-                       ("ü", "matches_regex")):
+    for name, rule in (
+        ("", "min_length"),
+        ("a" * 121, "max_length"),
+        ("User", "matches_regex"),
+        ("a b", "matches_regex"),
+        ("a_b", "matches_regex"),
+        ("ü", "matches_regex"),
+    ):
         body = bad(api, contract, "POST", URL, {"name": name, "display_name": "X"})
         assert ("name", rule) in rules(body), (name, body)
         assert body["invalid_parameters"][0]["source"] == "body"
@@ -95,18 +117,29 @@ def test_display_name_and_description(api: httpx.Client, contract: Contract) -> 
     svc = create(api, contract, name="d", display_name="Any thing: ü & 🙂 " + "x" * 100)
     assert svc["description"] is None
     assert ("display_name", "min_length") in rules(
-        bad(api, contract, "POST", URL, {"name": "e", "display_name": ""}))
+        bad(api, contract, "POST", URL, {"name": "e", "display_name": ""})
+    )
     assert ("display_name", "max_length") in rules(
-        bad(api, contract, "POST", URL, {"name": "e", "display_name": "x" * 121}))
+        bad(api, contract, "POST", URL, {"name": "e", "display_name": "x" * 121})
+    )
     assert ("display_name", "required") in rules(bad(api, contract, "POST", URL, {"name": "e"}))
     assert ("description", "max_length") in rules(
-        bad(api, contract, "POST", URL, {"name": "e", "display_name": "E",
-                                         "description": "x" * 2049}))
+        bad(
+            api,
+            contract,
+            "POST",
+            URL,
+            {"name": "e", "display_name": "E", "description": "x" * 2049},
+        )
+    )
     ok = create(api, contract, name="e", display_name="E", description="x" * 2048)
     assert len(ok["description"]) == 2048
     # PATCH description to null clears it; display_name null is refused
-    patched = contract.check(api.patch(f"{URL}/{ok['id']}", json={"description": None}), 200,
-                             response="CatalogServiceResponse")
+    patched = contract.check(
+        api.patch(f"{URL}/{ok['id']}", json={"description": None}),
+        200,
+        response="CatalogServiceResponse",
+    )
     assert patched["description"] is None
     refused = bad(api, contract, "PATCH", f"{URL}/{ok['id']}", {"display_name": None})
     assert refused["invalid_parameters"][0]["field"] == "display_name"
@@ -117,57 +150,101 @@ def test_labels_rules(api: httpx.Client, contract: Contract) -> None:
     good = {"env": "prod", "a": "b", "Team.Name-1_x": "V.v-1_z", "k" * 63: "v" * 63}
     svc = create(api, contract, name="lab", labels=good)
     assert svc["labels"] == good
-    for labels in ({"-x": "v"}, {"x-": "v"}, {"k" * 64: "v"}, {"a b": "v"},
-                   {"env": "-v"}, {"env": "v" * 64}, {"env": ""}, {"": "v"},
-                   {"kong-x": "v"}, {"konnect": "v"}, {"mesh.a": "v"}, {"kic1": "v"},
-                   {"_x": "v"}, {"KONG": "v"}):
-        body = bad(api, contract, "POST", URL, {"name": "x", "display_name": "X",
-                                                 "labels": labels})
+    for labels in (
+        {"-x": "v"},
+        {"x-": "v"},
+        {"k" * 64: "v"},
+        {"a b": "v"},
+        {"env": "-v"},
+        {"env": "v" * 64},
+        {"env": ""},
+        {"": "v"},
+        {"kong-x": "v"},
+        {"konnect": "v"},
+        {"mesh.a": "v"},
+        {"kic1": "v"},
+        {"_x": "v"},
+        {"KONG": "v"},
+    ):
+        body = bad(api, contract, "POST", URL, {"name": "x", "display_name": "X", "labels": labels})
         assert body["invalid_parameters"][0]["field"].startswith("labels"), body
     for wrong in ({"env": 1}, {"env": True}, {"env": None}, {"env": {"a": "b"}}, ["env"], "env"):
         bad(api, contract, "POST", URL, {"name": "x", "display_name": "X", "labels": wrong})
     fifty = {f"k{i}": "v" for i in range(50)}
     create(api, contract, name="fifty", labels=fifty)
-    body = bad(api, contract, "POST", URL, {"name": "x", "display_name": "X",
-                                             "labels": {**fifty, "one-more": "v"}})
+    body = bad(
+        api,
+        contract,
+        "POST",
+        URL,
+        {"name": "x", "display_name": "X", "labels": {**fifty, "one-more": "v"}},
+    )
     assert "50" in body["detail"]
     # PATCH: null removes a key, other keys merge; going over 50 by merging is refused
     fid = api.get(URL, params={"filter[name]": "fifty"}).json()["data"][0]["id"]
     over = bad(api, contract, "PATCH", f"{URL}/{fid}", {"labels": {"extra": "v"}})
     assert "50" in over["detail"]
-    swapped = contract.check(api.patch(f"{URL}/{fid}", json={"labels": {"k0": None, "new": "v"}}),
-                             200, response="CatalogServiceResponse")
+    swapped = contract.check(
+        api.patch(f"{URL}/{fid}", json={"labels": {"k0": None, "new": "v"}}),
+        200,
+        response="CatalogServiceResponse",
+    )
     assert "k0" not in swapped["labels"] and swapped["labels"]["new"] == "v"
     assert len(swapped["labels"]) == 50
-    cleared = contract.check(api.patch(f"{URL}/{fid}", json={"labels": None}), 200,
-                             response="CatalogServiceResponse")
+    cleared = contract.check(
+        api.patch(f"{URL}/{fid}", json={"labels": None}), 200, response="CatalogServiceResponse"
+    )
     assert cleared["labels"] == {}
     bad(api, contract, "PATCH", f"{URL}/{svc['id']}", {"labels": {"kong": "x"}})
     assert api.get(f"{URL}/{svc['id']}").json()["labels"] == good
 
 
 def test_custom_fields(api: httpx.Client, contract: Contract) -> None:
-    fields = {"owner": "John", "tier": 2, "cost": 12.5, "oncall": True, "legacy": False,
-              "dashboard": {"name": "On-Call", "link": "https://dash.example/1"}}
+    fields = {
+        "owner": "John",
+        "tier": 2,
+        "cost": 12.5,
+        "oncall": True,
+        "legacy": False,
+        "dashboard": {"name": "On-Call", "link": "https://dash.example/1"},
+    }
     svc = create(api, contract, name="cf", custom_fields=fields)
     assert svc["custom_fields"] == fields
     got = api.get(f"{URL}/{svc['id']}").json()
     assert got["custom_fields"] == fields
     assert isinstance(got["custom_fields"]["tier"], int)
     assert got["custom_fields"]["oncall"] is True
-    for value in ({"name": "x"}, {"link": "https://x"}, {"name": 1, "link": "x"},
-                  {"name": "x", "link": "y", "other": 1}, [1, 2], {"a": {"b": 1}}):
-        body = bad(api, contract, "POST", URL, {"name": "x", "display_name": "X",
-                                                 "custom_fields": {"f": value}})
+    for value in (
+        {"name": "x"},
+        {"link": "https://x"},
+        {"name": 1, "link": "x"},
+        {"name": "x", "link": "y", "other": 1},
+        [1, 2],
+        {"a": {"b": 1}},
+    ):
+        body = bad(
+            api,
+            contract,
+            "POST",
+            URL,
+            {"name": "x", "display_name": "X", "custom_fields": {"f": value}},
+        )
         assert body["invalid_parameters"][0]["field"].startswith("custom_fields"), body
     bad(api, contract, "POST", URL, {"name": "x", "display_name": "X", "custom_fields": [1]})
     bad(api, contract, "POST", URL, {"name": "x", "display_name": "X", "custom_fields": "x"})
-    bad(api, contract, "POST", URL, {"name": "x", "display_name": "X",
-                                     "custom_fields": {"f": "x" * 5000}})
+    bad(
+        api,
+        contract,
+        "POST",
+        URL,
+        {"name": "x", "display_name": "X", "custom_fields": {"f": "x" * 5000}},
+    )
     # PATCH merges; null removes one field
     patched = contract.check(
         api.patch(f"{URL}/{svc['id']}", json={"custom_fields": {"owner": None, "tier": 3}}),
-        200, response="CatalogServiceResponse")
+        200,
+        response="CatalogServiceResponse",
+    )
     assert "owner" not in patched["custom_fields"]
     assert patched["custom_fields"]["tier"] == 3
     assert patched["custom_fields"]["dashboard"] == fields["dashboard"]
@@ -179,12 +256,18 @@ def test_unique_name_on_rename(api: httpx.Client, contract: Contract) -> None:
     body = contract.check(api.patch(f"{URL}/{a['id']}", json={"name": "beta"}), 409)
     assert "beta" in body["detail"]
     assert api.get(f"{URL}/{a['id']}").json()["name"] == "alpha"
-    renamed = contract.check(api.patch(f"{URL}/{a['id']}", json={"name": "gamma"}), 200,
-                             response="CatalogServiceResponse")
+    renamed = contract.check(
+        api.patch(f"{URL}/{a['id']}", json={"name": "gamma"}),
+        200,
+        response="CatalogServiceResponse",
+    )
     assert renamed["name"] == "gamma"
     # renaming to its own name is no conflict
-    contract.check(api.patch(f"{URL}/{a['id']}", json={"name": "gamma"}), 200,
-                   response="CatalogServiceResponse")
+    contract.check(
+        api.patch(f"{URL}/{a['id']}", json={"name": "gamma"}),
+        200,
+        response="CatalogServiceResponse",
+    )
     create(api, contract, name="alpha")  # the old name is free again
 
 
@@ -212,9 +295,11 @@ def test_paging_meta(api: httpx.Client, contract: Contract) -> None:
     assert len(first["data"]) == 10
     seen: list[str] = []
     for number in (1, 2, 3):
-        page = contract.check(api.get(URL, params={"page[size]": 10, "page[number]": number,
-                                                    "sort": "name"}),
-                              200, response="ListCatalogServicesResponse")
+        page = contract.check(
+            api.get(URL, params={"page[size]": 10, "page[number]": number, "sort": "name"}),
+            200,
+            response="ListCatalogServicesResponse",
+        )
         assert page["meta"]["page"] == {"number": number, "size": 10, "total": 23}
         seen += [s["name"] for s in page["data"]]
     assert seen == [f"p{i:02d}" for i in range(23)]
@@ -222,10 +307,13 @@ def test_paging_meta(api: httpx.Client, contract: Contract) -> None:
     assert beyond["data"] == [] and beyond["meta"]["page"]["total"] == 23
     ok = api.get(URL, params={"page[size]": 1000})
     assert len(contract.check(ok, 200, response="ListCatalogServicesResponse")["data"]) == 23
-    for params, field in (({"page[size]": 1001}, "page[size]"), ({"page[size]": 0}, "page[size]"),
-                          ({"page[size]": "x"}, "page[size]"),
-                          ({"page[number]": 0}, "page[number]"),
-                          ({"page[number]": "-1"}, "page[number]")):
+    for params, field in (
+        ({"page[size]": 1001}, "page[size]"),
+        ({"page[size]": 0}, "page[size]"),
+        ({"page[size]": "x"}, "page[size]"),
+        ({"page[number]": 0}, "page[number]"),
+        ({"page[number]": "-1"}, "page[number]"),
+    ):
         body = contract.check(api.get(URL, params=params), 400)
         assert body["invalid_parameters"][0]["field"] == field
         assert body["invalid_parameters"][0]["source"] == "query"
@@ -234,19 +322,40 @@ def test_paging_meta(api: httpx.Client, contract: Contract) -> None:
 
 def _seed(api: httpx.Client, contract: Contract) -> dict[str, dict[str, Any]]:
     out = {}
-    out["users"] = create(api, contract, name="users", display_name="User Service",
-                          labels={"env": "prod", "team": "core"},
-                          custom_fields={"owner": "alice", "tier": 1, "oncall": True,
-                                         "dashboard": {"name": "Dash",
-                                                       "link": "https://grafana.example/u"}})
-    out["billing"] = create(api, contract, name="billing", display_name="Billing API",
-                            labels={"env": "staging", "team": "money"},
-                            custom_fields={"owner": "bob", "tier": 2, "oncall": False,
-                                           "dashboard": {"name": "Dash",
-                                                         "link": "https://kibana.example/b"}})
-    out["user-admin"] = create(api, contract, name="user-admin", display_name="Admin of users",
-                               labels={"env": "prod"},
-                               custom_fields={"owner": "carol", "tier": 3.5})
+    out["users"] = create(
+        api,
+        contract,
+        name="users",
+        display_name="User Service",
+        labels={"env": "prod", "team": "core"},
+        custom_fields={
+            "owner": "alice",
+            "tier": 1,
+            "oncall": True,
+            "dashboard": {"name": "Dash", "link": "https://grafana.example/u"},
+        },
+    )
+    out["billing"] = create(
+        api,
+        contract,
+        name="billing",
+        display_name="Billing API",
+        labels={"env": "staging", "team": "money"},
+        custom_fields={
+            "owner": "bob",
+            "tier": 2,
+            "oncall": False,
+            "dashboard": {"name": "Dash", "link": "https://kibana.example/b"},
+        },
+    )
+    out["user-admin"] = create(
+        api,
+        contract,
+        name="user-admin",
+        display_name="Admin of users",
+        labels={"env": "prod"},
+        custom_fields={"owner": "carol", "tier": 3.5},
+    )
     out["search"] = create(api, contract, name="search", display_name="Search")
     return out
 
@@ -319,10 +428,11 @@ def test_created_at_and_id_filters(api: httpx.Client, contract: Contract) -> Non
     everyone = sorted(seeded)
     cases: list[tuple[dict[str, str], list[str]]] = [
         ({"filter[created_at][gte]": first["created_at"]}, everyone),
-        ({"filter[created_at][gt]": first["created_at"]},
-         sorted(s["name"] for s in order[1:])),
-        ({"filter[created_at][lte]": second["created_at"]},
-         sorted([first["name"], second["name"]])),
+        ({"filter[created_at][gt]": first["created_at"]}, sorted(s["name"] for s in order[1:])),
+        (
+            {"filter[created_at][lte]": second["created_at"]},
+            sorted([first["name"], second["name"]]),
+        ),
         ({"filter[created_at][lt]": second["created_at"]}, [first["name"]]),
         ({"filter[created_at][eq]": second["created_at"]}, [second["name"]]),
         ({"filter[created_at]": second["created_at"]}, [second["name"]]),
@@ -331,14 +441,19 @@ def test_created_at_and_id_filters(api: httpx.Client, contract: Contract) -> Non
         ({"filter[updated_at][gte]": first["updated_at"]}, everyone),
         ({"filter[id]": seeded["users"]["id"]}, ["users"]),
         ({"filter[id][eq]": seeded["search"]["id"]}, ["search"]),
-        ({"filter[id][oeq]": f"{seeded['users']['id']},{seeded['billing']['id']}"},
-         ["billing", "users"]),
+        (
+            {"filter[id][oeq]": f"{seeded['users']['id']},{seeded['billing']['id']}"},
+            ["billing", "users"],
+        ),
         ({"filter[id][neq]": seeded["users"]["id"]}, ["billing", "search", "user-admin"]),
     ]
     for params, expected in cases:
         assert names(api.get(URL, params=params), contract) == expected, params
-    for params in ({"filter[created_at][gte]": "yesterday"}, {"filter[id]": "nope"},
-                   {"filter[id][oeq]": f"{seeded['users']['id']},x"}):
+    for params in (
+        {"filter[created_at][gte]": "yesterday"},
+        {"filter[id]": "nope"},
+        {"filter[id][oeq]": f"{seeded['users']['id']},x"},
+    ):
         body = contract.check(api.get(URL, params=params), 400)
         assert body["invalid_parameters"][0]["field"] == next(iter(params))
 
@@ -346,11 +461,14 @@ def test_created_at_and_id_filters(api: httpx.Client, contract: Contract) -> Non
 def test_sort(api: httpx.Client, contract: Contract) -> None:
     for name, display in (("b", "Same"), ("a", "Same"), ("c", "Other"), ("a2", "Zed")):
         create(api, contract, name=name, display_name=display)
+
     def order(sort: str | None) -> list[str]:
         params = {"sort": sort} if sort is not None else {}
-        body = contract.check(api.get(URL, params=params), 200,
-                              response="ListCatalogServicesResponse")
+        body = contract.check(
+            api.get(URL, params=params), 200, response="ListCatalogServicesResponse"
+        )
         return [s["name"] for s in body["data"]]
+
     assert order("name desc,created_at") == ["c", "b", "a2", "a"]
     assert order("name") == ["a", "a2", "b", "c"]
     assert order("name asc") == ["a", "a2", "b", "c"]
@@ -377,6 +495,12 @@ def test_unknown_filter_field_and_operator(api: httpx.Client, contract: Contract
     assert "contains" in body["detail"]
     body = contract.check(api.get(URL, params={"filter[id][contains]": "x"}), 400)
     assert "contains" in body["detail"]
-    for key in ("filter[labels.]", "filter[custom_fields..x]", "filter[name][eq][x]",
-                "filter", "filter[]", "filter[labels]"):
+    for key in (
+        "filter[labels.]",
+        "filter[custom_fields..x]",
+        "filter[name][eq][x]",
+        "filter",
+        "filter[]",
+        "filter[labels]",
+    ):
         contract.check(api.get(URL, params={key: "x"}), 400)

@@ -26,8 +26,9 @@ def test_help_reads_well(tmp_path: Path) -> None:
     assert top.returncode == 0, top.stderr
     assert "service catalog" in top.stdout.lower()
     for command in ("serve", "migrate", "token"):
-        line = next((ln for ln in top.stdout.splitlines() if re.search(rf"\b{command}\b\s+\w", ln)),
-                    None)
+        line = next(
+            (ln for ln in top.stdout.splitlines() if re.search(rf"\b{command}\b\s+\w", ln)), None
+        )
         assert line, f"{command} has no help line:\n{top.stdout}"
     bare = run_cli(env=env)
     assert "Usage" in bare.stdout + bare.stderr
@@ -81,10 +82,12 @@ def test_token_create_list_revoke(database_url: str, tmp_path: Path) -> None:
     missing = run_cli("token", "revoke", "00000000-0000-0000-0000-000000000000", env=env)
     assert missing.returncode != 0
     assert "no single token" in missing.stderr
-    for bad in (["token", "create", "--name", ""], ["token", "create", "--name", "x",
-                                                    "--expires-in-days", "0"],
-                ["token", "create", "--name", "x", "--role", "wizard"],
-                ["token", "create"]):
+    for bad in (
+        ["token", "create", "--name", ""],
+        ["token", "create", "--name", "x", "--expires-in-days", "0"],
+        ["token", "create", "--name", "x", "--role", "wizard"],
+        ["token", "create"],
+    ):
         result = run_cli(*bad, env=env)
         assert result.returncode != 0, bad
         no_traceback(result)
@@ -116,8 +119,7 @@ def test_unreachable_postgres_names_url_without_password(tmp_path: Path) -> None
     port = free_port()
     url = f"postgresql+psycopg://catalog:s3cr3t-pw@127.0.0.1:{port}/catalog"
     env = cli_env(url, tmp_path)
-    for args in (["migrate"], ["serve", "--bind", f"127.0.0.1:{free_port()}"],
-                 ["token", "list"]):
+    for args in (["migrate"], ["serve", "--bind", f"127.0.0.1:{free_port()}"], ["token", "list"]):
         result = run_cli(*args, env=env)
         assert result.returncode != 0, args
         output = result.stdout + result.stderr
@@ -127,8 +129,11 @@ def test_unreachable_postgres_names_url_without_password(tmp_path: Path) -> None
 
 
 def test_unusable_database_url(tmp_path: Path) -> None:
-    for url in ("nosuchdriver://x:pw-secret@h/db", "not a url at all",
-                f"sqlite:///{tmp_path}/missing-dir/x.db"):
+    for url in (
+        "nosuchdriver://x:pw-secret@h/db",
+        "not a url at all",
+        f"sqlite:///{tmp_path}/missing-dir/x.db",
+    ):
         result = run_cli("migrate", env=cli_env(url, tmp_path))
         assert result.returncode != 0, url
         assert "pw-secret" not in result.stdout + result.stderr
@@ -136,9 +141,16 @@ def test_unusable_database_url(tmp_path: Path) -> None:
         no_traceback(result)
 
 
-@pytest.mark.parametrize(("name", "value"), [("WORKERS", "abc"), ("WORKERS", "0"),
-                                             ("LOG_FORMAT", "xml"), ("RUN_WORKER", "maybe"),
-                                             ("MAX_BODY_BYTES", "-1")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WORKERS", "abc"),
+        ("WORKERS", "0"),
+        ("LOG_FORMAT", "xml"),
+        ("RUN_WORKER", "maybe"),
+        ("MAX_BODY_BYTES", "-1"),
+    ],
+)
 def test_invalid_setting_is_a_clear_error(tmp_path: Path, name: str, value: str) -> None:
     env = cli_env(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, **{f"SERVICE_CATALOG_{name}": value})
     for args in (["serve"], ["migrate"]):

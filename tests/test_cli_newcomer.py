@@ -18,10 +18,12 @@ def no_traceback(result: Any) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", [("sync", "traceable-prod"), ("token", "create", "--name",
-                                                                    "ci"), ("token", "list")])
-def test_commands_refuse_to_start_a_new_catalog_elsewhere(tmp_path: Path,
-                                                          command: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "command", [("sync", "traceable-prod"), ("token", "create", "--name", "ci"), ("token", "list")]
+)
+def test_commands_refuse_to_start_a_new_catalog_elsewhere(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     elsewhere = tmp_path / "some-other-folder"
     elsewhere.mkdir()
     env = cli_env("sqlite:///./service-catalog.db", tmp_path)
@@ -90,12 +92,16 @@ def test_postgres_urls_as_providers_write_them(pg: Any, tmp_path: Path) -> None:
 
 def test_first_start_hint_is_a_command_that_runs(tmp_path: Path) -> None:
     env = cli_env(f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path)
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if not (Path(p) / "service-catalog").exists())
+    env["PATH"] = os.pathsep.join(
+        p
+        for p in env.get("PATH", "").split(os.pathsep)
+        if not (Path(p) / "service-catalog").exists()
+    )
     with ServeProcess(env, tmp_path) as first:
         out = " ".join(first.stdout.split())
     assert f"'{CLI} token create --name NAME'" in out or (
-        "'.venv/bin/service-catalog token create --name NAME'" in out), out
+        "'.venv/bin/service-catalog token create --name NAME'" in out
+    ), out
     hinted = run_cli("token", "create", "--name", "from-hint", env=env, cwd=tmp_path)
     assert hinted.returncode == 0, hinted.stderr
 

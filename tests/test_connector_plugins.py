@@ -67,7 +67,7 @@ INTEGRATION = Integration(
     routes="acme_shelves.routes:router")
 '''
 
-ROUTES = '''
+ROUTES = """
 from fastapi import APIRouter
 
 router = APIRouter()
@@ -76,7 +76,7 @@ router = APIRouter()
 @router.get("/v1/acme/ping")
 def ping() -> dict[str, bool]:
     return {"pong": True}
-'''
+"""
 
 
 @pytest.fixture
@@ -95,7 +95,8 @@ def acme(tmp_path: Path) -> Iterator[str]:
     (info / "entry_points.txt").write_text(
         "[service_catalog.connectors]\n"
         "acme-shelves = acme_shelves:INTEGRATION\n"
-        "acme-broken = acme_shelves:NOT_THERE\n")
+        "acme-broken = acme_shelves:NOT_THERE\n"
+    )
     sys.path.insert(0, str(site))
     registry.reload()
     try:
@@ -108,57 +109,101 @@ def acme(tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_connector_distribution_is_found_and_served(
-        acme: str, settings: Settings, db: Database, contract: Contract) -> None:
+    acme: str, settings: Settings, db: Database, contract: Contract
+) -> None:
     assert "acme-broken" not in registry.integrations()
     live = LiveServer(settings, db).start()  # after the install: its routes are mounted
     try:
         with live.client() as api:
-            listed = contract.check(api.get("/v1/integrations",
-                                            params={"filter[name]": acme}), 200,
-                                    response="ListCatalogIntegrationsResponse")
+            listed = contract.check(
+                api.get("/v1/integrations", params={"filter[name]": acme}),
+                200,
+                response="ListCatalogIntegrationsResponse",
+            )
             [desc] = listed["data"]
             contract.validate(desc, schema="CatalogIntegration")
             assert desc["display_name"] == "Acme Shelves"
             assert desc["config_schema"] == {
-                "region": {"type": "enum", "display_name": "Region",
-                           "description": "Which library.", "required": True,
-                           "choices": [{"value": "north", "display_name": "North wing"},
-                                       {"value": "south", "display_name": "South wing"}]},
-                "depth": {"type": "integer", "display_name": "Depth",
-                          "description": "Shelves.", "required": False, "default": 2,
-                          "minimum": 1, "maximum": 5}}
+                "region": {
+                    "type": "enum",
+                    "display_name": "Region",
+                    "description": "Which library.",
+                    "required": True,
+                    "choices": [
+                        {"value": "north", "display_name": "North wing"},
+                        {"value": "south", "display_name": "South wing"},
+                    ],
+                },
+                "depth": {
+                    "type": "integer",
+                    "display_name": "Depth",
+                    "description": "Shelves.",
+                    "required": False,
+                    "default": 2,
+                    "minimum": 1,
+                    "maximum": 5,
+                },
+            }
             assert {i["name"] for i in api.get("/v1/integrations").json()["data"]} >= {
-                "custom", "rest-inventory", "traceable", acme}
+                "custom",
+                "rest-inventory",
+                "traceable",
+                acme,
+            }
 
-            bad = api.post("/v1/integration-instances", json={
-                "integration_name": acme, "name": "shelves", "display_name": "Shelves",
-                "config": {"region": "east", "depth": 9}})
+            bad = api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": acme,
+                    "name": "shelves",
+                    "display_name": "Shelves",
+                    "config": {"region": "east", "depth": 9},
+                },
+            )
             problem = contract.check(bad, 400)
             assert [(p["field"], p["rule"]) for p in problem["invalid_parameters"]] == [
-                ("config.region", "enum"), ("config.depth", "max")]
+                ("config.region", "enum"),
+                ("config.depth", "max"),
+            ]
 
-            created = api.post("/v1/integration-instances", json={
-                "integration_name": acme, "name": "shelves", "display_name": "Shelves",
-                "config": {"region": "north"}})
+            created = api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": acme,
+                    "name": "shelves",
+                    "display_name": "Shelves",
+                    "config": {"region": "north"},
+                },
+            )
             assert created.status_code == 201, created.text
             iid = created.json()["id"]
-            cred = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-                "type": "multi_key_auth",
-                "config": {"headers": [{"name": "x-acme-key", "key": "k-123456"}]}})
+            cred = api.post(
+                f"/v1/integration-instances/{iid}/auth-credential",
+                json={
+                    "type": "multi_key_auth",
+                    "config": {"headers": [{"name": "x-acme-key", "key": "k-123456"}]},
+                },
+            )
             assert cred.status_code == 201 and cred.json()["verified"] is True, cred.text
             run = sync_now(api, settings, db, iid)
             assert run["status"] == "succeeded" and run["created"] == 2, run
 
-            shelves = api.get("/v1/resources", params={"filter[integration.name]": acme}
-                              ).json()["data"]
+            shelves = api.get("/v1/resources", params={"filter[integration.name]": acme}).json()[
+                "data"
+            ]
             assert sorted(r["name"] for r in shelves) == ["Shelf 1", "Shelf 2"]
-            books = api.get(f"/v1/resources/{shelves[0]['id']}/children/books",
-                            params={"page[size]": "3", "page[number]": "3"})
+            books = api.get(
+                f"/v1/resources/{shelves[0]['id']}/children/books",
+                params={"page[size]": "3", "page[number]": "3"},
+            )
             assert books.status_code == 200, books.text
-            assert books.json() == {"data": [{"title": "Book 7"}],
-                                    "meta": {"page": {"number": 3, "size": 3, "total": 7}}}
-            other = contract.check(api.get(f"/v1/resources/{shelves[0]['id']}/children/endpoints"),
-                                   404)
+            assert books.json() == {
+                "data": [{"title": "Book 7"}],
+                "meta": {"page": {"number": 3, "size": 3, "total": 7}},
+            }
+            other = contract.check(
+                api.get(f"/v1/resources/{shelves[0]['id']}/children/endpoints"), 404
+            )
             assert "[endpoints]" in other["detail"] and "books" in other["detail"]
             # Traceable's alias is Traceable's: a shelf has no endpoints there either.
             contract.check(api.get(f"/v1/resources/{shelves[0]['id']}/endpoints"), 404)

@@ -12,4 +12,5 @@ def test_vendored_spec_matches_the_shared_one() -> None:
     if not SHARED_SPEC.exists():
         pytest.skip("no ../shared/contracts beside this clone: nothing to compare with")
     assert VENDORED_SPEC.read_bytes() == SHARED_SPEC.read_bytes(), (
-        "tests/contracts/ is out of date: copy ../shared/contracts/" + SHARED_SPEC.name)
+        "tests/contracts/ is out of date: copy ../shared/contracts/" + SHARED_SPEC.name
+    )

@@ -54,10 +54,17 @@ class Listener:
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                owner.requests.append({"method": self.command, "path": self.path,
-                                       "headers": dict(self.headers), "body": body})
-                status, headers, payload = (owner.answer(self) if owner.answer
-                                            else (200, {}, b'{"data": {}}'))
+                owner.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
+                )
+                status, headers, payload = (
+                    owner.answer(self) if owner.answer else (200, {}, b'{"data": {}}')
+                )
                 self.send_response(status)
                 for k, v in {"Content-Type": "application/json", **headers}.items():
                     self.send_header(k, v)
@@ -90,31 +97,45 @@ def elsewhere() -> Iterator[Listener]:
 
 
 def install(api: httpx.Client, base_url: str, name: str = "traceable") -> str:
-    resp = api.post(URL, json={"integration_name": "traceable", "name": name,
-                               "display_name": "Traceable",
-                               "config": {"include_inactive": True, "base_url": base_url}})
+    resp = api.post(
+        URL,
+        json={
+            "integration_name": "traceable",
+            "name": name,
+            "display_name": "Traceable",
+            "config": {"include_inactive": True, "base_url": base_url},
+        },
+    )
     assert resp.status_code == 201, resp.text
     iid = str(resp.json()["id"])
-    resp = api.post(f"{URL}/{iid}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+    resp = api.post(
+        f"{URL}/{iid}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+        },
+    )
     assert resp.status_code == 201, resp.text
     assert resp.json()["verified"] is True
     return iid
 
 
-def run_sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str
-             ) -> dict[str, Any]:
+def run_sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str) -> dict[str, Any]:
     resp = api.put(f"{URL}/{iid}/resource-ingestion", json={})
     assert resp.status_code == 200, resp.text
-    Worker(settings.model_copy(update={"connector_retries": 0}), server.db,
-           name="test-worker").run_once(instance_id=uuid.UUID(iid))
+    Worker(
+        settings.model_copy(update={"connector_retries": 0}), server.db, name="test-worker"
+    ).run_once(instance_id=uuid.UUID(iid))
     return latest_run(api, iid)
 
 
 def test_a_credential_never_follows_the_instance_to_another_host(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator,
-        elsewhere: Listener) -> None:
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: TraceableSimulator,
+    elsewhere: Listener,
+) -> None:
     iid = install(api, sim.url)
     cred_path = f"{URL}/{iid}/auth-credential"
     run = run_sync(api, settings, server, iid)
@@ -134,8 +155,16 @@ def test_a_credential_never_follows_the_instance_to_another_host(
     assert f"POST {cred_path}/verify" in halted["remediation"], halted
     refused = api.put(f"{URL}/{iid}/resource-ingestion", json={})
     assert refused.status_code == 400 and f"POST {cred_path}/verify" in refused.json()["detail"]
-    assert api.post(cred_path, json={"type": "multi_key_auth", "config": {"headers": [
-        {"name": "authorization", "key": TOKEN}]}}).status_code == 409
+    assert (
+        api.post(
+            cred_path,
+            json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+            },
+        ).status_code
+        == 409
+    )
 
     # Item 1: moving the instance to another host is refused while the credential exists.
     moved = api.patch(f"{URL}/{iid}", json={"config": {"base_url": elsewhere.url}})
@@ -155,9 +184,11 @@ def test_a_credential_never_follows_the_instance_to_another_host(
     # Defence in depth: the row points elsewhere anyway (an older version, a restore, a
     # hand edit), and even says authorized. Nothing is sent there.
     with server.db.session() as s:
-        s.execute(update(IntegrationInstance).where(IntegrationInstance.id == uuid.UUID(iid))
-                  .values(config={"include_inactive": True, "base_url": elsewhere.url},
-                          authorized=True))
+        s.execute(
+            update(IntegrationInstance)
+            .where(IntegrationInstance.id == uuid.UUID(iid))
+            .values(config={"include_inactive": True, "base_url": elsewhere.url}, authorized=True)
+        )
     verify = api.post(f"{cred_path}/verify")
     assert verify.status_code == 400, verify.text
     assert sim.url in verify.json()["detail"] and "DELETE" in verify.json()["detail"]
@@ -170,19 +201,41 @@ def test_a_credential_never_follows_the_instance_to_another_host(
     # deleting the credential is the way to move: then a new one is bound to the new host
     assert api.delete(cred_path).status_code == 204
     with server.db.session() as s:
-        s.execute(update(IntegrationInstance).where(IntegrationInstance.id == uuid.UUID(iid))
-                  .values(authorized=False))
-    assert api.post(cred_path, json={"type": "multi_key_auth", "config": {"headers": [
-        {"name": "authorization", "key": "another-token-for-elsewhere"}]}}).status_code == 201
+        s.execute(
+            update(IntegrationInstance)
+            .where(IntegrationInstance.id == uuid.UUID(iid))
+            .values(authorized=False)
+        )
+    assert (
+        api.post(
+            cred_path,
+            json={
+                "type": "multi_key_auth",
+                "config": {
+                    "headers": [{"name": "authorization", "key": "another-token-for-elsewhere"}]
+                },
+            },
+        ).status_code
+        == 201
+    )
     assert [r["headers"].get("Authorization") for r in elsewhere.requests] == [
-        "another-token-for-elsewhere"]
+        "another-token-for-elsewhere"
+    ]
     assert api.get(cred_path).json()["upstream_origin"] == elsewhere.url
 
 
 def _copies(token: str) -> list[str]:
     b64 = base64.b64encode(token.encode()).decode()
-    return [token, token.upper(), token.lower(), b64, b64.upper(), b64.lower(),
-            quote(token, safe=""), base64.b64encode(f"user:{token}".encode()).decode()]
+    return [
+        token,
+        token.upper(),
+        token.lower(),
+        b64,
+        b64.upper(),
+        b64.lower(),
+        quote(token, safe=""),
+        base64.b64encode(f"user:{token}".encode()).decode(),
+    ]
 
 
 def _assert_no_copy(text: str, token: str) -> None:
@@ -190,11 +243,12 @@ def _assert_no_copy(text: str, token: str) -> None:
     for copy in _copies(token):
         assert copy.lower() not in low, (copy, text)
     for i in range(len(token) - 5):
-        assert token[i:i + 6].lower() not in low, (token[i:i + 6], text)
+        assert token[i : i + 6].lower() not in low, (token[i : i + 6], text)
 
 
 def test_encoded_copies_of_the_token_never_come_back(
-        api: httpx.Client, server: LiveServer, settings: Settings, elsewhere: Listener) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, elsewhere: Listener
+) -> None:
     """A Traceable-shaped upstream that accepts the token, then answers 401 quoting it
     base64-encoded and upper-cased (and plain, upper-cased)."""
     b64 = base64.b64encode(TOKEN.encode()).decode()
@@ -203,8 +257,10 @@ def test_encoded_copies_of_the_token_never_come_back(
     def answer(handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
         if not quoting["on"]:
             return 200, {}, b'{"data": {"entities": {"total": 0, "results": []}}}'
-        body = {"error": f"invalid credential {b64.upper()} (token {TOKEN.upper()}, "
-                         f"header {handler.headers.get('Authorization', '')!s:.8}...)"}
+        body = {
+            "error": f"invalid credential {b64.upper()} (token {TOKEN.upper()}, "
+            f"header {handler.headers.get('Authorization', '')!s:.8}...)"
+        }
         return 401, {}, json.dumps(body).encode()
 
     elsewhere.answer = answer
@@ -219,16 +275,25 @@ def test_encoded_copies_of_the_token_never_come_back(
     assert got["tainted"] is True and "401" in got["verification_reason"]
     assert got["verification_error"] == {"reason": "unauthorized", "upstream_status": 401}
     assert "invalid credential [redacted]" in got["verification_reason"]  # the excerpt
-    seen = [cred.text, json.dumps(run), api.get(f"{URL}/{iid}/sync-runs").text,
-            api.get(f"{URL}/{iid}/resource-ingestion").text,
-            api.get("/v1/audit-log", params={"page[size]": 100}).text]
+    seen = [
+        cred.text,
+        json.dumps(run),
+        api.get(f"{URL}/{iid}/sync-runs").text,
+        api.get(f"{URL}/{iid}/resource-ingestion").text,
+        api.get("/v1/audit-log", params={"page[size]": 100}).text,
+    ]
     # verifying again meets the same answer: stored the same way
     verified = api.post(f"{cred_path}/verify")
     assert verified.status_code == 200
-    assert verified.json()["verification_error"] == {"reason": "unauthorized",
-                                                     "upstream_status": 401}
-    seen += [verified.text, api.get(cred_path).text,
-             api.get("/v1/audit-log", params={"page[size]": 100}).text]
+    assert verified.json()["verification_error"] == {
+        "reason": "unauthorized",
+        "upstream_status": 401,
+    }
+    seen += [
+        verified.text,
+        api.get(cred_path).text,
+        api.get("/v1/audit-log", params={"page[size]": 100}).text,
+    ]
     # a new credential the upstream rejects: the 400 says why, without the token
     other = install_unverified(api, elsewhere.url)
     seen.append(other)
@@ -237,29 +302,54 @@ def test_encoded_copies_of_the_token_never_come_back(
 
 
 def install_unverified(api: httpx.Client, base_url: str) -> str:
-    resp = api.post(URL, json={"integration_name": "traceable", "name": "traceable-2",
-                               "display_name": "Traceable", "config": {"base_url": base_url}})
+    resp = api.post(
+        URL,
+        json={
+            "integration_name": "traceable",
+            "name": "traceable-2",
+            "display_name": "Traceable",
+            "config": {"base_url": base_url},
+        },
+    )
     assert resp.status_code == 201, resp.text
-    rejected = api.post(f"{URL}/{resp.json()['id']}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+    rejected = api.post(
+        f"{URL}/{resp.json()['id']}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+        },
+    )
     assert rejected.status_code == 400, rejected.text
     assert "401" in rejected.json()["detail"]
     return rejected.text
 
 
 def test_redirects_are_not_followed_with_the_credential(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator,
-        elsewhere: Listener) -> None:
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: TraceableSimulator,
+    elsewhere: Listener,
+) -> None:
     with Listener() as redirecting:
-        iid_resp = api.post(URL, json={"integration_name": "traceable", "name": "redirected",
-                                       "display_name": "R",
-                                       "config": {"base_url": redirecting.url}})
+        iid_resp = api.post(
+            URL,
+            json={
+                "integration_name": "traceable",
+                "name": "redirected",
+                "display_name": "R",
+                "config": {"base_url": redirecting.url},
+            },
+        )
         iid = iid_resp.json()["id"]
         redirecting.answer = lambda h: (307, {"Location": f"{elsewhere.url}/graphql"}, b"")
-        cred = api.post(f"{URL}/{iid}/auth-credential", json={
-            "type": "multi_key_auth",
-            "config": {"headers": [{"name": "authorization", "key": TOKEN}]}})
+        cred = api.post(
+            f"{URL}/{iid}/auth-credential",
+            json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+            },
+        )
         assert cred.status_code == 201, cred.text
         body = cred.json()
         assert body["verified"] is False and "redirect" in body["verification_reason"]

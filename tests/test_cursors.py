@@ -34,8 +34,17 @@ FORGED = [
     b64([{"t": "0001-01-01T00:00:00+14:00"}, "a"]),  # no UTC equivalent: was a 500
     b64([{"t": "9999-12-31T23:59:59-05:00"}, "a"]),  # past year 9999 in UTC
     b64([{"t": "9999-12-31T23:59:59+00:00"}, "00000000-0000-0000-0000-000000000000"]),
-    b64({"x": 1}), b64([]), b64(None), b64("a"), b64([1e308, 2]), b64([[], {}]),
-    "garbage!!", "=" * 8, "A" * 5000, "%00", "\u00e9t\u00e9",
+    b64({"x": 1}),
+    b64([]),
+    b64(None),
+    b64("a"),
+    b64([1e308, 2]),
+    b64([[], {}]),
+    "garbage!!",
+    "=" * 8,
+    "A" * 5000,
+    "%00",
+    "\u00e9t\u00e9",
 ]
 
 
@@ -61,13 +70,15 @@ def _variants(cursor: str) -> list[str]:
     ]
 
 
-def _assert_refused(api: httpx.Client, contract: Contract, path: str, cursor: str,
-                    params: tuple[str, ...] = PARAMS) -> None:
+def _assert_refused(
+    api: httpx.Client, contract: Contract, path: str, cursor: str, params: tuple[str, ...] = PARAMS
+) -> None:
     for param in params:
         resp = api.get(path, params={param: cursor, "page[size]": 2})
         body = contract.check(resp, 400)
         assert body["invalid_parameters"][0]["field"] == (
-            "page[before]" if "before" in param else "page[after]"), (param, cursor, body)
+            "page[before]" if "before" in param else "page[after]"
+        ), (param, cursor, body)
         assert body["invalid_parameters"][0]["source"] == "query"
         field = body["invalid_parameters"][0]["field"]
         assert body["detail"].startswith(f"Invalid query parameter [{field}]")
@@ -77,8 +88,9 @@ SIMULATOR = partial(InventorySimulator, items=3, token="cursor-token-1")
 
 
 @pytest.fixture
-def lists(api: httpx.Client, server: LiveServer, settings: Settings,
-          sim: InventorySimulator) -> dict[str, str]:
+def lists(
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> dict[str, str]:
     """Every cursor-paged list, each holding at least three items."""
     iid = make_instance(api, sim, "cursors")
     for _ in range(3):
@@ -87,13 +99,25 @@ def lists(api: httpx.Client, server: LiveServer, settings: Settings,
     for n in range(3):  # audit entries
         resp = api.patch(f"/v1/catalog-services/{svc['id']}", json={"description": f"d{n}"})
         assert resp.status_code == 200, resp.text
-    pushy = api.post("/v1/integration-instances", json={
-        "integration_name": "custom", "name": "pushy", "display_name": "Pushy", "config": {}})
+    pushy = api.post(
+        "/v1/integration-instances",
+        json={"integration_name": "custom", "name": "pushy", "display_name": "Pushy", "config": {}},
+    )
     assert pushy.status_code == 201, pushy.text
-    resp = api.post(f"/v1/integration-instances/{pushy.json()['id']}/integration-events",
-                    json={"data": [{"type": "deploy.finished", "deduplication_id": f"d{n}",
-                                    "detail": f"Deployment {n}", "service": "cur"}
-                                   for n in range(3)]})
+    resp = api.post(
+        f"/v1/integration-instances/{pushy.json()['id']}/integration-events",
+        json={
+            "data": [
+                {
+                    "type": "deploy.finished",
+                    "deduplication_id": f"d{n}",
+                    "detail": f"Deployment {n}",
+                    "service": "cur",
+                }
+                for n in range(3)
+            ]
+        },
+    )
     assert resp.status_code == 202, resp.text
     return {
         "/v1/resources": "data",
@@ -104,8 +128,7 @@ def lists(api: httpx.Client, server: LiveServer, settings: Settings,
     }
 
 
-def test_issued_cursors_page_through_every_list(api: httpx.Client,
-                                                lists: dict[str, str]) -> None:
+def test_issued_cursors_page_through_every_list(api: httpx.Client, lists: dict[str, str]) -> None:
     for path in lists:
         every = [x["id"] for x in api.get(path, params={"page[size]": 1000}).json()["data"]]
         assert len(every) >= 3, path
@@ -121,12 +144,14 @@ def test_issued_cursors_page_through_every_list(api: httpx.Client,
         assert [x["id"] for x in back["data"]] == every[-2:-1], path
         # the bare spelling takes the same cursor
         after = _cursor(api.get(path, params={"size": 1}).json()["meta"]["page"]["next"])
-        assert [x["id"] for x in api.get(path, params={"size": 1, "after": after}).json()
-                ["data"]] == every[1:2], path
+        assert [
+            x["id"] for x in api.get(path, params={"size": 1, "after": after}).json()["data"]
+        ] == every[1:2], path
 
 
 def test_forged_altered_and_truncated_cursors_are_400_on_every_list(
-        api: httpx.Client, contract: Contract, lists: dict[str, str]) -> None:
+    api: httpx.Client, contract: Contract, lists: dict[str, str]
+) -> None:
     for path in lists:
         for cursor in FORGED:
             _assert_refused(api, contract, path, cursor)
@@ -139,8 +164,9 @@ def test_forged_altered_and_truncated_cursors_are_400_on_every_list(
             _assert_refused(api, contract, path, cursor, ("page[before]", "before"))
 
 
-def test_a_cursor_for_another_sort_is_400(api: httpx.Client, contract: Contract,
-                                          lists: dict[str, str]) -> None:
+def test_a_cursor_for_another_sort_is_400(
+    api: httpx.Client, contract: Contract, lists: dict[str, str]
+) -> None:
     by_name = api.get("/v1/resources", params={"page[size]": 1, "sort": "name"}).json()
     cursor = _cursor(by_name["meta"]["page"]["next"])
     resp = api.get("/v1/resources", params={"page[after]": cursor, "sort": "created_at"})
@@ -151,10 +177,11 @@ def test_a_cursor_for_another_sort_is_400(api: httpx.Client, contract: Contract,
 
 
 def test_a_cursor_signed_by_another_server_key_is_400(
-        api: httpx.Client, contract: Contract, lists: dict[str, str], settings: Settings,
-        db: Database) -> None:
-    other = LiveServer(settings.model_copy(update={"secret_key": "another server's key"}),
-                       db).start()
+    api: httpx.Client, contract: Contract, lists: dict[str, str], settings: Settings, db: Database
+) -> None:
+    other = LiveServer(
+        settings.model_copy(update={"secret_key": "another server's key"}), db
+    ).start()
     try:
         with other.client() as foreign:
             for path in lists:
@@ -169,21 +196,24 @@ def test_a_cursor_signed_by_another_server_key_is_400(
 
 
 def test_same_key_servers_accept_each_others_cursors(
-        api: httpx.Client, lists: dict[str, str], settings: Settings, db: Database) -> None:
+    api: httpx.Client, lists: dict[str, str], settings: Settings, db: Database
+) -> None:
     # replicas sharing the database and its key (serve --workers N, or many machines)
     twin = LiveServer(settings, db).start()
     try:
         with twin.client() as other:
             for path in lists:
-                cursor = _cursor(api.get(path, params={"page[size]": 1}).json()
-                                 ["meta"]["page"]["next"])
+                cursor = _cursor(
+                    api.get(path, params={"page[size]": 1}).json()["meta"]["page"]["next"]
+                )
                 assert other.get(path, params={"page[after]": cursor}).status_code == 200
     finally:
         twin.stop()
 
 
-def test_signed_cursors_are_still_validated(api: httpx.Client, contract: Contract,
-                                            lists: dict[str, str], settings: Settings) -> None:
+def test_signed_cursors_are_still_validated(
+    api: httpx.Client, contract: Contract, lists: dict[str, str], settings: Settings
+) -> None:
     # Even with the server's own key (so the signature holds), a sort key that is no real
     # instant or not of the column's kind is a 400, never a 500.
     key = derive_subkey(load_secret(settings), "cursor-signing")
@@ -198,10 +228,11 @@ def test_signed_cursors_are_still_validated(api: httpx.Client, contract: Contrac
             encode_cursor([{"t": "2024-01-01T00:00:00Z"}, "a\x00"], ["datetime", "string"]),
         ]
         bad_events = [
-            encode_cursor([{"t": "0001-01-01T00:00:00+14:00"},
-                           "00000000-0000-0000-0000-000000000000"], ["datetime", "uuid"]),
-            encode_cursor([{"t": "2024-01-01T00:00:00+00:00"}, "not-a-uuid"],
-                          ["datetime", "uuid"]),
+            encode_cursor(
+                [{"t": "0001-01-01T00:00:00+14:00"}, "00000000-0000-0000-0000-000000000000"],
+                ["datetime", "uuid"],
+            ),
+            encode_cursor([{"t": "2024-01-01T00:00:00+00:00"}, "not-a-uuid"], ["datetime", "uuid"]),
         ]
     finally:
         reset_cursor_key(token)

@@ -14,15 +14,20 @@ from pathlib import Path
 import httpx
 
 
-def _start(tmp_path: Path, *, own_dir: bool = True
-           ) -> tuple[subprocess.Popen[str], str, str, list[str]]:
+def _start(
+    tmp_path: Path, *, own_dir: bool = True
+) -> tuple[subprocess.Popen[str], str, str, list[str]]:
     exe = Path(sys.executable).with_name("service-catalog")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     where = ["--dir", str(tmp_path / "demo")] if own_dir else []
-    proc = subprocess.Popen([str(exe), "demo", "--bind", "127.0.0.1:0", *where,
-                             "--services", "24", "--endpoints", "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [str(exe), "demo", "--bind", "127.0.0.1:0", *where, "--services", "24", "--endpoints", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     url = token = ""
@@ -47,8 +52,9 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
     try:
         assert url.startswith("http://127.0.0.1:") and token
         assert any("demo data" in line for line in lines)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=30) as api:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as api:
             instances = api.get("/v1/integration-instances").json()["data"]
             assert len(instances) == 1
             inst = instances[0]
@@ -56,11 +62,14 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             assert inst["authorized"] is True
             assert inst["labels"] == {"demo": "true"}
             assert "Demo data" in inst["description"]
-            res = api.get("/v1/resources", params={"filter[integration.name]": "traceable",
-                                                   "page[size]": "100"}).json()["data"]
+            res = api.get(
+                "/v1/resources",
+                params={"filter[integration.name]": "traceable", "page[size]": "100"},
+            ).json()["data"]
             assert len(res) == 20  # 24 services, every 6th inactive
-            totals = {r["config"]["service_id"]: r["integration_data"]["endpoints"]["total"]
-                      for r in res}
+            totals = {
+                r["config"]["service_id"]: r["integration_data"]["endpoints"]["total"] for r in res
+            }
             assert totals.pop("svc-00004") == 6  # the demo's second sync found a new one
             assert set(totals.values()) == {5}
             services = api.get("/v1/catalog-services").json()["data"]
@@ -68,15 +77,14 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             assert all(s["labels"] == {"demo": "true"} for s in services)
             checkout = next(s for s in services if s["name"] == "checkout")
             mapped = api.get(f"/v1/catalog-services/{checkout['id']}/resources").json()
-            assert {r["config"]["service_id"] for r in mapped["data"]} == {
-                "svc-00001", "svc-00002"}
-            unmapped = api.get("/v1/resources", params={
-                "filter[service_associations]": "0", "page[size]": "100"}).json()["data"]
+            assert {r["config"]["service_id"] for r in mapped["data"]} == {"svc-00001", "svc-00002"}
+            unmapped = api.get(
+                "/v1/resources", params={"filter[service_associations]": "0", "page[size]": "100"}
+            ).json()["data"]
             assert len(unmapped) == 15  # partly mapped
             # A second sync after the tenant changed: the feed shows Traceable's events on
             # the mapped services, and no audit entries.
-            events = api.get("/v1/integration-events", params={"page[size]": "100"}).json()[
-                "data"]
+            events = api.get("/v1/integration-events", params={"page[size]": "100"}).json()["data"]
             by_type = {(e["type"], e["service_id"]) for e in events}
             ids = {s["name"]: s["id"] for s in services}
             assert ("vulnerability_opened", ids["checkout"]) in by_type, by_type
@@ -100,13 +108,19 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
 def test_demo_try_line_runs_as_pasted_and_its_temporary_folder_goes(tmp_path: Path) -> None:
     proc, _, _, lines = _start(tmp_path, own_dir=False)
     try:
-        database = next(line.split("Database: ", 1)[1] for line in lines
-                        if line.startswith("Database: "))
+        database = next(
+            line.split("Database: ", 1)[1] for line in lines if line.startswith("Database: ")
+        )
         folder = Path(database).parent
         assert folder.is_dir()
         tried = next(line.split("Try:", 1)[1].strip() for line in lines if "Try:" in line)
-        ran = subprocess.run(["bash", "-c", tried + " -sS --fail"], capture_output=True,
-                             text=True, timeout=60, check=False)
+        ran = subprocess.run(
+            ["bash", "-c", tried + " -sS --fail"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert ran.returncode == 0, ran.stderr
         assert len(json.loads(ran.stdout)["data"]) > 0
     finally:

@@ -28,8 +28,9 @@ def problem(resp: httpx.Response, status: int, contract: Contract) -> dict[str, 
     return body
 
 
-def post_raw(api: httpx.Client, content: bytes, ctype: str = "application/json",
-             path: str = URL) -> httpx.Response:
+def post_raw(
+    api: httpx.Client, content: bytes, ctype: str = "application/json", path: str = URL
+) -> httpx.Response:
     return api.post(path, content=content, headers={"content-type": ctype})
 
 
@@ -40,8 +41,13 @@ def test_malformed_json(api: httpx.Client, contract: Contract) -> None:
         assert "JSON" in body["detail"] or "JSON" in body["invalid_parameters"][0]["reason"]
     # the same through PATCH
     svc = api.post(URL, json={"name": "p", "display_name": "P"}).json()
-    problem(api.patch(f"{URL}/{svc['id']}", content=b"{oops",
-                      headers={"content-type": "application/json"}), 400, contract)
+    problem(
+        api.patch(
+            f"{URL}/{svc['id']}", content=b"{oops", headers={"content-type": "application/json"}
+        ),
+        400,
+        contract,
+    )
 
 
 def test_empty_body(api: httpx.Client, contract: Contract) -> None:
@@ -49,8 +55,7 @@ def test_empty_body(api: httpx.Client, contract: Contract) -> None:
     assert body["invalid_parameters"][0]["field"] in ("body", "name")
 
 
-@pytest.mark.parametrize("raw", [b"[]", b'[{"name": "x"}]', b'"a string"', b"42", b"true",
-                                 b"null"])
+@pytest.mark.parametrize("raw", [b"[]", b'[{"name": "x"}]', b'"a string"', b"42", b"true", b"null"])
 def test_non_object_body(api: httpx.Client, contract: Contract, raw: bytes) -> None:
     body = problem(post_raw(api, raw), 400, contract)
     p = body["invalid_parameters"][0]
@@ -59,13 +64,14 @@ def test_non_object_body(api: httpx.Client, contract: Contract, raw: bytes) -> N
 
 
 def test_wrong_types(api: httpx.Client, contract: Contract) -> None:
-    cases = [({"name": 5, "display_name": "X"}, "name", "is_string"),
-             ({"name": ["a"], "display_name": "X"}, "name", "is_string"),
-             ({"name": "a", "display_name": True}, "display_name", "is_string"),
-             ({"name": "a", "display_name": "X", "description": 1}, "description", "is_string"),
-             ({"name": "a", "display_name": "X", "labels": "x"}, "labels", "is_object"),
-             ({"name": "a", "display_name": "X", "custom_fields": 3}, "custom_fields",
-              "is_object")]
+    cases = [
+        ({"name": 5, "display_name": "X"}, "name", "is_string"),
+        ({"name": ["a"], "display_name": "X"}, "name", "is_string"),
+        ({"name": "a", "display_name": True}, "display_name", "is_string"),
+        ({"name": "a", "display_name": "X", "description": 1}, "description", "is_string"),
+        ({"name": "a", "display_name": "X", "labels": "x"}, "labels", "is_object"),
+        ({"name": "a", "display_name": "X", "custom_fields": 3}, "custom_fields", "is_object"),
+    ]
     for payload, field, rule in cases:
         body = problem(api.post(URL, json=payload), 400, contract)
         found = [(p["field"], p["rule"]) for p in body["invalid_parameters"]]
@@ -109,11 +115,17 @@ def test_unknown_path_and_wrong_method(api: httpx.Client, contract: Contract) ->
 
 
 def test_unknown_property(api: httpx.Client, contract: Contract) -> None:
-    body = problem(api.post(URL, json={"name": "a", "display_name": "A", "colour": "red"}), 400,
-                   contract)
-    assert body["invalid_parameters"] == [{"field": "colour", "rule": "unknown_property",
-                                           "reason": "is not a known property",
-                                           "source": "body"}]
+    body = problem(
+        api.post(URL, json={"name": "a", "display_name": "A", "colour": "red"}), 400, contract
+    )
+    assert body["invalid_parameters"] == [
+        {
+            "field": "colour",
+            "rule": "unknown_property",
+            "reason": "is not a known property",
+            "source": "body",
+        }
+    ]
     svc = api.post(URL, json={"name": "a", "display_name": "A"}).json()
     body = problem(api.patch(f"{URL}/{svc['id']}", json={"id": "x"}), 400, contract)
     assert body["invalid_parameters"][0]["rule"] == "unknown_property"
@@ -133,9 +145,13 @@ def test_matches_regex_and_lengths(api: httpx.Client, contract: Contract) -> Non
     assert (p["field"], p["rule"]) == ("name", "matches_regex")
     assert "^[0-9a-z.-]+$" in p["reason"]
     body = problem(api.post(URL, json={"name": "", "display_name": "X"}), 400, contract)
-    assert body["invalid_parameters"][0] == {"field": "name", "rule": "min_length", "minimum": 1,
-                                             "reason": "must have at least 1 character",
-                                             "source": "body"}
+    assert body["invalid_parameters"][0] == {
+        "field": "name",
+        "rule": "min_length",
+        "minimum": 1,
+        "reason": "must have at least 1 character",
+        "source": "body",
+    }
     body = problem(api.post(URL, json={"name": "a", "display_name": "X" * 121}), 400, contract)
     p = body["invalid_parameters"][0]
     assert (p["field"], p["rule"], p["maximum"]) == ("display_name", "max_length", 120)
@@ -160,12 +176,15 @@ def test_form_encoded_body_is_415(api: httpx.Client) -> None:
 
 def test_unstorable_text_is_400(api: httpx.Client, contract: Contract) -> None:
     # PostgreSQL cannot store NUL; unpaired surrogates are not UTF-8: both are a 400 everywhere
-    for raw, field in ((b'{"name": "a", "display_name": "x\\u0000"}', "display_name"),
-                       (b'{"name": "a", "display_name": "x\\ud800"}', "display_name"),
-                       (b'{"name": "a", "display_name": "x", "custom_fields": {"k": "\\u0000"}}',
-                        "custom_fields.k"),
-                       (b'{"name": "a", "display_name": "x", "labels": {"\\u0000": "v"}}',
-                        "labels")):
+    for raw, field in (
+        (b'{"name": "a", "display_name": "x\\u0000"}', "display_name"),
+        (b'{"name": "a", "display_name": "x\\ud800"}', "display_name"),
+        (
+            b'{"name": "a", "display_name": "x", "custom_fields": {"k": "\\u0000"}}',
+            "custom_fields.k",
+        ),
+        (b'{"name": "a", "display_name": "x", "labels": {"\\u0000": "v"}}', "labels"),
+    ):
         body = problem(post_raw(api, raw), 400, contract)
         assert body["invalid_parameters"][0]["field"] == field
     problem(api.get(URL, params={"filter[name]": "a\x00b"}), 400, contract)
@@ -175,6 +194,9 @@ def test_unstorable_text_is_400(api: httpx.Client, contract: Contract) -> None:
 
 
 def test_deeply_nested_json_is_400(api: httpx.Client, contract: Contract) -> None:
-    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-                b'{"x": "\\u00e9", "a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+    for raw in (
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"x": "\\u00e9", "a":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ):
         problem(post_raw(api, raw), 400, contract)

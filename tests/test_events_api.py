@@ -19,8 +19,20 @@ from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource
 from sync_support import create_instance
 
-EVENT_KEYS = {"id", "type", "ts", "service_id", "resource_id", "deduplication_id", "actor",
-              "attributes", "integration", "binding", "detail", "link_html"}
+EVENT_KEYS = {
+    "id",
+    "type",
+    "ts",
+    "service_id",
+    "resource_id",
+    "deduplication_id",
+    "actor",
+    "attributes",
+    "integration",
+    "binding",
+    "detail",
+    "link_html",
+}
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -35,8 +47,9 @@ def make_service(api: httpx.Client, name: str) -> dict[str, Any]:
     return body
 
 
-def make_instance(server: LiveServer, name: str = "pushy", integration: str = "custom"
-                  ) -> IntegrationInstance:
+def make_instance(
+    server: LiveServer, name: str = "pushy", integration: str = "custom"
+) -> IntegrationInstance:
     """An integration instance created through the API, as its stored row (what
     ``record_integration_events`` takes)."""
     with server.client() as client:
@@ -49,17 +62,27 @@ def make_instance(server: LiveServer, name: str = "pushy", integration: str = "c
 
 def make_resource(server: LiveServer, inst: IntegrationInstance, rid: str, type_: str) -> None:
     with server.db.session() as s:
-        s.add(Resource(id=rid, instance_id=inst.id, integration_name=inst.integration_name,
-                       type=type_, config={"id": rid}, name=rid))
+        s.add(
+            Resource(
+                id=rid,
+                instance_id=inst.id,
+                integration_name=inst.integration_name,
+                type=type_,
+                config={"id": rid},
+                name=rid,
+            )
+        )
 
 
 def push(api: httpx.Client, inst_id: Any, *items: dict[str, Any]) -> httpx.Response:
-    return api.post(f"/v1/integration-instances/{inst_id}/integration-events",
-                    json={"data": list(items)})
+    return api.post(
+        f"/v1/integration-instances/{inst_id}/integration-events", json={"data": list(items)}
+    )
 
 
-def listing(api: httpx.Client, contract: Contract, path: str = "/v1/integration-events",
-            **params: Any) -> dict[str, Any]:
+def listing(
+    api: httpx.Client, contract: Contract, path: str = "/v1/integration-events", **params: Any
+) -> dict[str, Any]:
     # httpx replaces a URL's query string with ``params`` even when empty
     body = contract.check(api.get(path, params=params) if params else api.get(path), 200)
     contract.validate(body["meta"], schema="CursorMeta")
@@ -69,47 +92,66 @@ def listing(api: httpx.Client, contract: Contract, path: str = "/v1/integration-
 
 
 def ev(dedup: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "deploy.finished", "deduplication_id": dedup,
-            "detail": f"Deployment {dedup} finished", **kw}
+    return {
+        "type": "deploy.finished",
+        "deduplication_id": dedup,
+        "detail": f"Deployment {dedup} finished",
+        **kw,
+    }
 
 
 # --- push ---------------------------------------------------------------------------
 
 
-def test_push_then_list_shows_the_event_object(server: LiveServer, api: httpx.Client,
-                                               contract: Contract) -> None:
+def test_push_then_list_shows_the_event_object(
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     svc = make_service(api, "billing")
     inst = make_instance(server)
     make_resource(server, inst, "res-billing-0001", "gateway_svc")
-    resp = push(api, inst.id, ev("d-1", service="billing", resource_id="res-billing-0001",
-                                 ts=iso(T0), attributes={"env": "prod", "build": 42},
-                                 link_html='<a href="https://ci/42">#42</a>',
-                                 actor={"type": "user", "id": "u-7", "name": "Ada"}))
+    resp = push(
+        api,
+        inst.id,
+        ev(
+            "d-1",
+            service="billing",
+            resource_id="res-billing-0001",
+            ts=iso(T0),
+            attributes={"env": "prod", "build": 42},
+            link_html='<a href="https://ci/42">#42</a>',
+            actor={"type": "user", "id": "u-7", "name": "Ada"},
+        ),
+    )
     assert resp.status_code == 202, resp.text
     assert resp.json() == {"accepted": 1, "duplicates": 0}
     body = listing(api, contract, **{"filter[integration.instance.id]": str(inst.id)})
-    assert body["data"] == [{
-        "id": body["data"][0]["id"],
-        "type": "deploy.finished",
-        "ts": "2026-01-01T12:00:00Z",
-        "service_id": svc["id"],
-        "resource_id": "res-billing-0001",
-        "deduplication_id": "d-1",
-        "actor": {"type": "user", "id": "u-7", "name": "Ada"},
-        "attributes": {"env": "prod", "build": 42},
-        "integration": {"name": "custom", "display_name": body["data"][0]["integration"][
-            "display_name"], "instance": {"id": str(inst.id), "name": "pushy",
-                                          "display_name": "Pushy"}},
-        "binding": "gateway_svc",
-        "detail": "Deployment d-1 finished",
-        "link_html": '<a href="https://ci/42">#42</a>',
-    }]
+    assert body["data"] == [
+        {
+            "id": body["data"][0]["id"],
+            "type": "deploy.finished",
+            "ts": "2026-01-01T12:00:00Z",
+            "service_id": svc["id"],
+            "resource_id": "res-billing-0001",
+            "deduplication_id": "d-1",
+            "actor": {"type": "user", "id": "u-7", "name": "Ada"},
+            "attributes": {"env": "prod", "build": 42},
+            "integration": {
+                "name": "custom",
+                "display_name": body["data"][0]["integration"]["display_name"],
+                "instance": {"id": str(inst.id), "name": "pushy", "display_name": "Pushy"},
+            },
+            "binding": "gateway_svc",
+            "detail": "Deployment d-1 finished",
+            "link_html": '<a href="https://ci/42">#42</a>',
+        }
+    ]
     uuid.UUID(body["data"][0]["id"])
     assert body["data"][0]["integration"]["display_name"]
 
 
-def test_push_is_idempotent_by_deduplication_id(server: LiveServer, api: httpx.Client,
-                                                contract: Contract) -> None:
+def test_push_is_idempotent_by_deduplication_id(
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     make_service(api, "orders")
     inst = make_instance(server)
     other = make_instance(server, "other")
@@ -119,18 +161,23 @@ def test_push_is_idempotent_by_deduplication_id(server: LiveServer, api: httpx.C
     # the same id on another instance is another event
     assert push(api, other.id, ev("a")).json() == {"accepted": 1, "duplicates": 0}
     body = listing(api, contract, **{"filter[actor.type]": "integration", "sort": "ts asc"})
-    stored = sorted((e["integration"]["instance"]["name"], e["deduplication_id"])
-                    for e in body["data"])
+    stored = sorted(
+        (e["integration"]["instance"]["name"], e["deduplication_id"]) for e in body["data"]
+    )
     assert stored == [("other", "a"), ("pushy", "a"), ("pushy", "b")]
-    first_a = [e for e in body["data"] if e["integration"]["instance"]["name"] == "pushy"
-               and e["deduplication_id"] == "a"]
+    first_a = [
+        e
+        for e in body["data"]
+        if e["integration"]["instance"]["name"] == "pushy" and e["deduplication_id"] == "a"
+    ]
     assert first_a[0]["detail"] == "Deployment a finished"
     # without an actor, the instance is the actor
     assert first_a[0]["actor"] == {"type": "integration", "id": str(inst.id), "name": "pushy"}
 
 
 def test_push_validation_errors_name_the_item_and_store_nothing(
-        server: LiveServer, api: httpx.Client, contract: Contract) -> None:
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     make_service(api, "known")
     inst = make_instance(server)
     other = make_instance(server, "other")
@@ -141,7 +188,8 @@ def test_push_validation_errors_name_the_item_and_store_nothing(
         return {(p["field"], p.get("rule")) for p in body["invalid_parameters"]}
 
     assert ("data.1.deduplication_id", "required") in fields(
-        push(api, inst.id, ev("ok"), {"type": "x", "detail": "no dedup"}))
+        push(api, inst.id, ev("ok"), {"type": "x", "detail": "no dedup"})
+    )
     assert ("data.0.color", "unknown_property") in fields(push(api, inst.id, ev("x", color=1)))
     assert ("data.0.ts", "is_date_time") in fields(push(api, inst.id, ev("x", ts="yesterday")))
     assert ("data.0.type", "matches_regex") in fields(push(api, inst.id, ev("x", type="a b")))
@@ -150,16 +198,30 @@ def test_push_validation_errors_name_the_item_and_store_nothing(
     assert ("data.0.deduplication_id", "max_length") in fields(push(api, inst.id, ev("x" * 256)))
     assert ("data", "min_items") in fields(push(api, inst.id))
     assert ("data", "required") in fields(
-        api.post(f"/v1/integration-instances/{inst.id}/integration-events", json={}))
+        api.post(f"/v1/integration-instances/{inst.id}/integration-events", json={})
+    )
     assert ("body", "invalid") in fields(
-        api.post(f"/v1/integration-instances/{inst.id}/integration-events", content=b"{nope",
-                 headers={"content-type": "application/json"}))
-    got = fields(push(api, inst.id, ev("1", service="known"), ev("2", service="ghost"),
-                      ev("3", service_id=str(uuid.uuid4())),
-                      ev("4", resource_id="res-of-other-001")))
-    assert got == {("data.1.service", "missing_reference"),
-                   ("data.2.service_id", "missing_reference"),
-                   ("data.3.resource_id", "missing_reference")}
+        api.post(
+            f"/v1/integration-instances/{inst.id}/integration-events",
+            content=b"{nope",
+            headers={"content-type": "application/json"},
+        )
+    )
+    got = fields(
+        push(
+            api,
+            inst.id,
+            ev("1", service="known"),
+            ev("2", service="ghost"),
+            ev("3", service_id=str(uuid.uuid4())),
+            ev("4", resource_id="res-of-other-001"),
+        )
+    )
+    assert got == {
+        ("data.1.service", "missing_reference"),
+        ("data.2.service_id", "missing_reference"),
+        ("data.3.resource_id", "missing_reference"),
+    }
     # a rejected batch stores nothing, not even its valid items
     assert listing(api, contract, **{"filter[actor.type]": "integration"})["data"] == []
 
@@ -178,15 +240,30 @@ def seed(server: LiveServer, api: httpx.Client) -> dict[str, Any]:
     i1 = make_instance(server, "ci", "custom")
     i2 = make_instance(server, "scanner", "custom")
     make_resource(server, i2, "repo-00000000001", "repository")
-    items1 = [ev(f"deploy-{n}", service="svc-a" if n % 2 else "svc-b",
-                 ts=iso(T0 + dt.timedelta(minutes=n)), attributes={"n": n, "env": "prod"})
-              for n in range(6)]
-    items2 = [{"type": "vulnerability.opened", "deduplication_id": f"v-{n}",
-               "service_id": a["id"], "resource_id": "repo-00000000001",
-               "ts": iso(T0 + dt.timedelta(minutes=60 + n)),
-               "detail": f"Critical SQL injection #{n} found" if n == 0 else f"Minor issue {n}",
-               "attributes": {"severity": "critical" if n == 0 else "low",
-                              "cvss": {"score": 9.8 if n == 0 else 2.0}}} for n in range(3)]
+    items1 = [
+        ev(
+            f"deploy-{n}",
+            service="svc-a" if n % 2 else "svc-b",
+            ts=iso(T0 + dt.timedelta(minutes=n)),
+            attributes={"n": n, "env": "prod"},
+        )
+        for n in range(6)
+    ]
+    items2 = [
+        {
+            "type": "vulnerability.opened",
+            "deduplication_id": f"v-{n}",
+            "service_id": a["id"],
+            "resource_id": "repo-00000000001",
+            "ts": iso(T0 + dt.timedelta(minutes=60 + n)),
+            "detail": f"Critical SQL injection #{n} found" if n == 0 else f"Minor issue {n}",
+            "attributes": {
+                "severity": "critical" if n == 0 else "low",
+                "cvss": {"score": 9.8 if n == 0 else 2.0},
+            },
+        }
+        for n in range(3)
+    ]
     assert push(api, i1.id, *items1).status_code == 202
     assert push(api, i2.id, *items2).status_code == 202
     return {"a": a, "b": b, "i1": i1, "i2": i2}
@@ -203,13 +280,26 @@ def test_filters(server: LiveServer, api: httpx.Client, contract: Contract) -> N
     def q(**params: Any) -> list[str]:
         return dedups(listing(api, contract, **{**integ, **params}))
 
-    assert q() == ["v-2", "v-1", "v-0", "deploy-5", "deploy-4", "deploy-3", "deploy-2",
-                   "deploy-1", "deploy-0"]  # default sort: ts desc
+    assert q() == [
+        "v-2",
+        "v-1",
+        "v-0",
+        "deploy-5",
+        "deploy-4",
+        "deploy-3",
+        "deploy-2",
+        "deploy-1",
+        "deploy-0",
+    ]  # default sort: ts desc
     assert q(sort="ts asc")[:2] == ["deploy-0", "deploy-1"]
     assert q(**{"filter[type]": "vulnerability.opened"}) == ["v-2", "v-1", "v-0"]
     assert q(**{"filter[type][contains]": "deploy"})[-1] == "deploy-0"
-    assert q(**{"filter[ts][gte]": iso(T0 + dt.timedelta(minutes=2)),
-                "filter[ts][lt]": iso(T0 + dt.timedelta(minutes=4))}) == ["deploy-3", "deploy-2"]
+    assert q(
+        **{
+            "filter[ts][gte]": iso(T0 + dt.timedelta(minutes=2)),
+            "filter[ts][lt]": iso(T0 + dt.timedelta(minutes=4)),
+        }
+    ) == ["deploy-3", "deploy-2"]
     assert q(**{"filter[ts][lte]": "2026-01-01T12:01:00Z"}) == ["deploy-1", "deploy-0"]
     assert q(**{"filter[ts][gt]": "2026-01-01T13:01:00+00:00"}) == ["v-2"]
     assert q(**{"filter[integration.name]": "custom"})[0] == "v-2"
@@ -227,29 +317,32 @@ def test_filters(server: LiveServer, api: httpx.Client, contract: Contract) -> N
 
     # audit entries (the two services' and two instances' creation) are a feed of their own
     assert listing(api, contract, **{"filter[actor.type]": "token"})["data"] == []
-    audit = listing(api, contract, path="/v1/audit-log", **{"filter[actor.type]": "token"})[
-        "data"]
-    assert [e["type"] for e in audit] == (["integration_instance.created"] * 2
-                                          + ["catalog_service.created"] * 2)
+    audit = listing(api, contract, path="/v1/audit-log", **{"filter[actor.type]": "token"})["data"]
+    assert [e["type"] for e in audit] == (
+        ["integration_instance.created"] * 2 + ["catalog_service.created"] * 2
+    )
     assert all(e["integration"] is None for e in audit)
     everything = listing(api, contract, **{"page[size]": "100"})["data"]
     assert len(everything) == 9
 
-    for params, field in (({"filter[nope]": "x"}, "filter[nope]"),
-                          ({"filter[ts][gte]": "soon"}, "filter[ts][gte]"),
-                          ({"filter[type][gte]": "x"}, "filter[type][gte]"),
-                          ({"filter[service_id]": "x"}, "filter[service_id]"),
-                          ({"sort": "detail"}, "sort"),
-                          ({"page[size]": "1001"}, "page[size]"),
-                          ({"page[size]": "0"}, "page[size]"),
-                          ({"size": "ten"}, "size"),
-                          ({"page[after]": "garbage!"}, "page[after]")):
+    for params, field in (
+        ({"filter[nope]": "x"}, "filter[nope]"),
+        ({"filter[ts][gte]": "soon"}, "filter[ts][gte]"),
+        ({"filter[type][gte]": "x"}, "filter[type][gte]"),
+        ({"filter[service_id]": "x"}, "filter[service_id]"),
+        ({"sort": "detail"}, "sort"),
+        ({"page[size]": "1001"}, "page[size]"),
+        ({"page[size]": "0"}, "page[size]"),
+        ({"size": "ten"}, "size"),
+        ({"page[after]": "garbage!"}, "page[after]"),
+    ):
         body = contract.check(api.get("/v1/integration-events", params=params), 400)
         assert body["invalid_parameters"][0]["field"] == field, (params, body)
 
 
-def test_cursor_paging_walks_every_event_once(server: LiveServer, api: httpx.Client,
-                                              contract: Contract) -> None:
+def test_cursor_paging_walks_every_event_once(
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     inst = make_instance(server)
     # 25 events, several sharing a timestamp, so the id tiebreak matters
     items = [ev(f"e{n:02d}", ts=iso(T0 + dt.timedelta(seconds=n // 3))) for n in range(25)]
@@ -274,8 +367,9 @@ def test_cursor_paging_walks_every_event_once(server: LiveServer, api: httpx.Cli
     assert dedups(back) == dedups(pages[1])
     # bare size/after are accepted too
     cursor = pages[0]["meta"]["page"]["next"].split("page%5Bafter%5D=")[1]
-    bare = listing(api, contract, **{"filter[actor.type]": "integration", "size": 10,
-                                     "after": cursor})
+    bare = listing(
+        api, contract, **{"filter[actor.type]": "integration", "size": 10, "after": cursor}
+    )
     assert dedups(bare) == dedups(pages[1])
     # ascending paging yields the reverse order
     asc: list[str] = []
@@ -287,32 +381,49 @@ def test_cursor_paging_walks_every_event_once(server: LiveServer, api: httpx.Cli
     assert asc == list(reversed(seen))
 
 
-def test_service_events_and_audit_log(server: LiveServer, api: httpx.Client,
-                                      contract: Contract) -> None:
+def test_service_events_and_audit_log(
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     s = seed(server, api)
     a = s["a"]
-    body = listing(api, contract, path=f"/v1/catalog-services/{a['id']}/integration-events",
-                   **{"page[size]": 100})
+    body = listing(
+        api,
+        contract,
+        path=f"/v1/catalog-services/{a['id']}/integration-events",
+        **{"page[size]": 100},
+    )
     assert {e["service_id"] for e in body["data"]} == {a["id"]}
     assert sorted(dedups(body), key=str) == sorted(
-        ["deploy-1", "deploy-3", "deploy-5", "v-0", "v-1", "v-2"], key=str)
+        ["deploy-1", "deploy-3", "deploy-5", "v-0", "v-1", "v-2"], key=str
+    )
     assert all(e["integration"] is not None for e in body["data"]), "no audit entries here"
-    created = listing(api, contract, path="/v1/audit-log",
-                      **{"filter[service_id]": a["id"], "filter[type]": "catalog_service.created"})
+    created = listing(
+        api,
+        contract,
+        path="/v1/audit-log",
+        **{"filter[service_id]": a["id"], "filter[type]": "catalog_service.created"},
+    )
     assert [e["actor"]["type"] for e in created["data"]] == ["token"]
-    narrowed = listing(api, contract, path=f"/v1/catalog-services/{a['id']}/integration-events",
-                       **{"filter[detail][contains]": "critical"})
+    narrowed = listing(
+        api,
+        contract,
+        path=f"/v1/catalog-services/{a['id']}/integration-events",
+        **{"filter[detail][contains]": "critical"},
+    )
     assert dedups(narrowed) == ["v-0"]
     assert narrowed["meta"]["page"]["first"].startswith(
-        f"/v1/catalog-services/{a['id']}/integration-events?")
+        f"/v1/catalog-services/{a['id']}/integration-events?"
+    )
     contract.check(api.get(f"/v1/catalog-services/{uuid.uuid4()}/integration-events"), 404)
-    by_name = listing(api, contract, path="/v1/catalog-services/svc-a/integration-events",
-                      **{"page[size]": 100})
+    by_name = listing(
+        api, contract, path="/v1/catalog-services/svc-a/integration-events", **{"page[size]": 100}
+    )
     assert dedups(by_name) == dedups(body)  # paths take the service's name too
 
     audit = listing(api, contract, path="/v1/audit-log", **{"page[size]": 100})
-    assert [e["type"] for e in audit["data"]] == (["integration_instance.created"] * 2
-                                                  + ["catalog_service.created"] * 2)
+    assert [e["type"] for e in audit["data"]] == (
+        ["integration_instance.created"] * 2 + ["catalog_service.created"] * 2
+    )
     assert {e["service_id"] for e in audit["data"]} == {a["id"], s["b"]["id"], None}
     contract.check(api.get("/v1/audit-log", params={"filter[bogus]": "1"}), 400)
 
@@ -321,51 +432,98 @@ def test_lists_need_a_token(server: LiveServer, contract: Contract) -> None:
     with server.client(token="") as anon:
         contract.check(anon.get("/v1/integration-events"), 401)
         contract.check(anon.get("/v1/audit-log"), 401)
-        contract.check(anon.post(f"/v1/integration-instances/{uuid.uuid4()}/integration-events",
-                                 json={"data": [ev("x")]}), 401)
+        contract.check(
+            anon.post(
+                f"/v1/integration-instances/{uuid.uuid4()}/integration-events",
+                json={"data": [ev("x")]},
+            ),
+            401,
+        )
 
 
 # --- what the sync engine calls ------------------------------------------------------
 
 
 def test_record_integration_events_fans_out_per_service_once(
-        server: LiveServer, api: httpx.Client, contract: Contract) -> None:
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     a = make_service(api, "fan-a")
     b = make_service(api, "fan-b")
     inst = make_instance(server, "tracer", "custom")
-    events = [EventRecord(type="vulnerability.opened", deduplication_id=f"vuln-{n}",
-                          detail=f"Vulnerability {n} opened", attributes={"n": n},
-                          ts=T0 + dt.timedelta(minutes=n), link_html=None)
-              for n in range(3)]
+    events = [
+        EventRecord(
+            type="vulnerability.opened",
+            deduplication_id=f"vuln-{n}",
+            detail=f"Vulnerability {n} opened",
+            attributes={"n": n},
+            ts=T0 + dt.timedelta(minutes=n),
+            link_html=None,
+        )
+        for n in range(3)
+    ]
     sids = [uuid.UUID(a["id"]), uuid.UUID(b["id"])]
     with server.db.session() as s:
-        stored = record_integration_events(s, instance=inst, resource_id="svc-res-00000001",
-                                           binding="service", service_ids=sids, events=events)
+        stored = record_integration_events(
+            s,
+            instance=inst,
+            resource_id="svc-res-00000001",
+            binding="service",
+            service_ids=sids,
+            events=events,
+        )
     assert stored == 6
     with server.db.session() as s:  # a later sync derives the same events: nothing new
-        again = record_integration_events(s, instance=inst, resource_id="svc-res-00000001",
-                                          binding="service", service_ids=sids,
-                                          events=[*events, events[0]])
+        again = record_integration_events(
+            s,
+            instance=inst,
+            resource_id="svc-res-00000001",
+            binding="service",
+            service_ids=sids,
+            events=[*events, events[0]],
+        )
     assert again == 0
     c = make_service(api, "fan-c")
     with server.db.session() as s:  # a new mapping gets its own copy; unmapped gets one
-        assert record_integration_events(
-            s, instance=inst, resource_id="svc-res-00000001", binding="service",
-            service_ids=[*sids, uuid.UUID(c["id"])], events=events) == 3
-        assert record_integration_events(s, instance=inst, resource_id="svc-res-00000002",
-                                          binding="service", service_ids=[],
-                                          events=events[:1]) == 1
-    per_b = listing(api, contract, path=f"/v1/catalog-services/{b['id']}/integration-events",
-                    **{"filter[actor.type]": "integration"})
-    assert [e["detail"] for e in per_b["data"]] == [f"Vulnerability {n} opened"
-                                                    for n in (2, 1, 0)]
+        assert (
+            record_integration_events(
+                s,
+                instance=inst,
+                resource_id="svc-res-00000001",
+                binding="service",
+                service_ids=[*sids, uuid.UUID(c["id"])],
+                events=events,
+            )
+            == 3
+        )
+        assert (
+            record_integration_events(
+                s,
+                instance=inst,
+                resource_id="svc-res-00000002",
+                binding="service",
+                service_ids=[],
+                events=events[:1],
+            )
+            == 1
+        )
+    per_b = listing(
+        api,
+        contract,
+        path=f"/v1/catalog-services/{b['id']}/integration-events",
+        **{"filter[actor.type]": "integration"},
+    )
+    assert [e["detail"] for e in per_b["data"]] == [f"Vulnerability {n} opened" for n in (2, 1, 0)]
     e0 = per_b["data"][-1]
     assert e0["binding"] == "service" and e0["resource_id"] == "svc-res-00000001"
     assert e0["attributes"] == {"n": 0} and e0["ts"] == "2026-01-01T12:00:00Z"
-    assert e0["integration"]["instance"] == {"id": str(inst.id), "name": "tracer",
-                                             "display_name": "Tracer"}
-    everything = listing(api, contract, **{"filter[integration.instance.id]": str(inst.id),
-                                           "page[size]": "100"})
+    assert e0["integration"]["instance"] == {
+        "id": str(inst.id),
+        "name": "tracer",
+        "display_name": "Tracer",
+    }
+    everything = listing(
+        api, contract, **{"filter[integration.instance.id]": str(inst.id), "page[size]": "100"}
+    )
     assert len(everything["data"]) == 10
     assert sum(1 for e in everything["data"] if e["service_id"] is None) == 1
 
@@ -377,8 +535,9 @@ def nested(depth: int) -> Any:
     return value
 
 
-def test_odd_input_is_a_client_error_never_a_500(server: LiveServer, api: httpx.Client,
-                                                 contract: Contract) -> None:
+def test_odd_input_is_a_client_error_never_a_500(
+    server: LiveServer, api: httpx.Client, contract: Contract
+) -> None:
     make_service(api, "odd")
     inst = make_instance(server)
     bodies = [
@@ -390,32 +549,44 @@ def test_odd_input_is_a_client_error_never_a_500(server: LiveServer, api: httpx.
         ev("n4", attributes={"k": "v\x00"}),
         ev("n5", service="odd\x00"),
         ev("n6", resource_id="\x00"),
-        ev("big", attributes={"n": 10 ** 400}),
+        ev("big", attributes={"n": 10**400}),
         ev("deep", attributes={"a": nested(200)}),
         ev("huge", attributes={"blob": "x" * 70_000}),
         ev("u", detail="\ud800"),
     ]
     for body in bodies:  # sent as ASCII JSON: a lone surrogate travels as its \u escape
-        resp = api.post(f"/v1/integration-instances/{inst.id}/integration-events",
-                        content=json.dumps({"data": [body]}),
-                        headers={"content-type": "application/json"})
+        resp = api.post(
+            f"/v1/integration-instances/{inst.id}/integration-events",
+            content=json.dumps({"data": [body]}),
+            headers={"content-type": "application/json"},
+        )
         assert resp.status_code in (202, 400), (body, resp.status_code, resp.text)
         if resp.status_code == 400:
             contract.check(resp, 400)
-    for params in ({"filter[ts][gte]": "0001-01-01T00:00:00+14:00"},
-                   {"filter[ts][lte]": "9999-12-31T23:59:59-14:00"},
-                   {"filter[detail][contains]": "\x00"},
-                   {"filter[attributes.n][gt]": "1e400"},
-                   {"filter[attributes.a\x00]": "1"},
-                   {"page[after]": "W251bGwsbnVsbF0"},  # [null,null]
-                   {"page[before]": base64.urlsafe_b64encode(json.dumps(
-                       [{"t": "0001-01-01T00:00:00+14:00"}, str(uuid.uuid4())]).encode()).decode()},
-                   {"sort": "ts sideways"}):
+    for params in (
+        {"filter[ts][gte]": "0001-01-01T00:00:00+14:00"},
+        {"filter[ts][lte]": "9999-12-31T23:59:59-14:00"},
+        {"filter[detail][contains]": "\x00"},
+        {"filter[attributes.n][gt]": "1e400"},
+        {"filter[attributes.a\x00]": "1"},
+        {"page[after]": "W251bGwsbnVsbF0"},  # [null,null]
+        {
+            "page[before]": base64.urlsafe_b64encode(
+                json.dumps([{"t": "0001-01-01T00:00:00+14:00"}, str(uuid.uuid4())]).encode()
+            ).decode()
+        },
+        {"sort": "ts sideways"},
+    ):
         resp = api.get("/v1/integration-events", params=params)
         assert resp.status_code in (200, 400), (params, resp.status_code, resp.text)
         if resp.status_code == 200:
             listing(api, contract, **params)
     # whatever was accepted lists cleanly
     listing(api, contract, **{"page[size]": "100"})
-    contract.check(api.post(f"/v1/integration-instances/{inst.id}/integration-events",
-                            json={"data": [ev(f"m{n}") for n in range(1001)]}), 400)
+    contract.check(
+        api.post(
+            f"/v1/integration-instances/{inst.id}/integration-events",
+            json={"data": [ev(f"m{n}") for n in range(1001)]},
+        ),
+        400,
+    )

@@ -46,8 +46,11 @@ def test_lists_every_shipped_integration(api: httpx.Client, contract: Contract) 
 
 
 def test_filters(api: httpx.Client, contract: Contract) -> None:
-    one = contract.check(api.get(URL, params={"filter[name]": "custom"}), 200,
-                         response="ListCatalogIntegrationsResponse")
+    one = contract.check(
+        api.get(URL, params={"filter[name]": "custom"}),
+        200,
+        response="ListCatalogIntegrationsResponse",
+    )
     assert [i["name"] for i in one["data"]] == ["custom"]
     assert one["meta"]["page"]["total"] == 1
     eq = api.get(URL, params={"filter[name][eq]": "rest-inventory"}).json()
@@ -70,17 +73,18 @@ def test_sort_and_paging(api: httpx.Client, contract: Contract) -> None:
     desc = api.get(URL, params={"sort": "name desc"}).json()
     names = [i["name"] for i in desc["data"]]
     assert names == sorted(names, reverse=True)
-    page = contract.check(api.get(URL, params={"page[size]": 1, "page[number]": 2,
-                                               "sort": "name"}), 200,
-                          response="ListCatalogIntegrationsResponse")
+    page = contract.check(
+        api.get(URL, params={"page[size]": 1, "page[number]": 2, "sort": "name"}),
+        200,
+        response="ListCatalogIntegrationsResponse",
+    )
     assert page["meta"]["page"] == {"number": 2, "size": 1, "total": total}
     assert [i["name"] for i in page["data"]] == [sorted(registry.integrations())[1]]
     beyond = api.get(URL, params={"page[number]": 99}).json()
     assert beyond["data"] == [] and beyond["meta"]["page"]["total"] == total
 
 
-def test_bad_queries_are_400s_naming_the_parameter(api: httpx.Client, contract: Contract
-                                                   ) -> None:
+def test_bad_queries_are_400s_naming_the_parameter(api: httpx.Client, contract: Contract) -> None:
     cases = {
         "filter[built_in]": "unknown_property",
         "filter[name][gt]": "enum",
@@ -120,13 +124,14 @@ def test_registry_discovers_modules_and_builds_connectors() -> None:
 # --- the rest-inventory connector against its simulator ---------------------------------
 
 
-
-def _connector(sim: InventorySimulator, token: str = "t", **config: object
-               ) -> RestInventoryConnector:
+def _connector(
+    sim: InventorySimulator, token: str = "t", **config: object
+) -> RestInventoryConnector:
     return RestInventoryConnector(
         config={"base_url": sim.url, **config},
         credential=Credential("multi_key_auth", headers={"authorization": token}),
-        http=UpstreamHTTP(timeout=2.0, retries=2, backoff=0.01, max_sleep=1.5))
+        http=UpstreamHTTP(timeout=2.0, retries=2, backoff=0.01, max_sleep=1.5),
+    )
 
 
 def _all(conn: RestInventoryConnector) -> list[ResourceRecord]:
@@ -143,8 +148,7 @@ def test_connector_discovers_every_page_as_records() -> None:
         assert first.type == "inventory_item" and first.config == {"item_id": "item-00001"}
         assert first.name == "Item 1" and "id" not in (first.integration_data or {})
         assert first.integration_data == {k: v for k, v in sim.items[0].items() if k != "id"}
-        assert [(r["page"], r["per_page"]) for r in sim.requests[1:]] == [(1, 10), (2, 10),
-                                                                            (3, 10)]
+        assert [(r["page"], r["per_page"]) for r in sim.requests[1:]] == [(1, 10), (2, 10), (3, 10)]
         assert all(v != "t" for r in sim.requests for v in r.values())
         # in-place changes to the simulator's items show on the next listing
         sim.items[0]["name"] = "Renamed"
@@ -166,8 +170,11 @@ def test_connector_faults() -> None:
             _all(_connector(sim))
         assert err.value.kind == "auth"
         sim.reject_all = False
-        for mode, words in (("json", "not valid JSON"), ("shape", "no 'items' list"),
-                            ("item", "without an id")):
+        for mode, words in (
+            ("json", "not valid JSON"),
+            ("shape", "no 'items' list"),
+            ("item", "without an id"),
+        ):
             sim.malformed_page, sim.malformed_mode = 2, mode
             with pytest.raises(ConnectorError) as err:
                 _all(_connector(sim, page_size=10))
@@ -198,8 +205,11 @@ def test_connector_faults() -> None:
 
 
 def test_connector_config_errors() -> None:
-    conn = RestInventoryConnector(config={"base_url": "ftp://x"}, credential=Credential(
-        "multi_key_auth", headers={"authorization": "t"}), http=UpstreamHTTP(retries=0))
+    conn = RestInventoryConnector(
+        config={"base_url": "ftp://x"},
+        credential=Credential("multi_key_auth", headers={"authorization": "t"}),
+        http=UpstreamHTTP(retries=0),
+    )
     assert conn.verify().status == "unreachable"
     with pytest.raises(ConnectorError) as err:
         _all(RestInventoryConnector(config={}, credential=None))

@@ -42,8 +42,9 @@ class GatedSimulator(InventorySimulator):
         self.gate = threading.Event()
         self.held = threading.Event()  # a request is waiting at the gate
 
-    def _answer(self, method: str, target: str, authorization: str | None
-                ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
+    def _answer(
+        self, method: str, target: str, authorization: str | None
+    ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
         parts = urlsplit(target)
         page = parse_qs(parts.query).get("page", ["1"])[0]
         if parts.path == "/items" and page.isdigit() and int(page) >= self.hold_from:
@@ -60,8 +61,9 @@ class ServeWithWorker(ServeProcess):
         self.args.remove("--no-worker")
 
 
-def wait_for(what: Callable[[], T | None], *, timeout: float = 60, why: Callable[[], str]
-             = lambda: "") -> T:
+def wait_for(
+    what: Callable[[], T | None], *, timeout: float = 60, why: Callable[[], str] = lambda: ""
+) -> T:
     """Poll ``what`` until it gives a truthy value; fail (saying ``why``) past ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -88,21 +90,30 @@ def gated() -> Iterator[GatedSimulator]:
 
 
 def test_a_killed_server_is_taken_over_at_once_by_its_restart(
-        server: LiveServer, api: httpx.Client, database_url: str, tmp_path: Path,
-        gated: GatedSimulator) -> None:
+    server: LiveServer, api: httpx.Client, database_url: str, tmp_path: Path, gated: GatedSimulator
+) -> None:
     iid = make_instance(api, gated, "slow", page_size=4)  # 10 pages; the 4th waits
     # A lease timeout far longer than the test: only seeing the process gone frees it.
-    env = cli_env(database_url, tmp_path, SERVICE_CATALOG_WORKER_POLL_SECONDS="0.2",
-                  SERVICE_CATALOG_LEASE_TIMEOUT_SECONDS="3600",
-                  SERVICE_CATALOG_BOOTSTRAP_TOKEN="false")
+    env = cli_env(
+        database_url,
+        tmp_path,
+        SERVICE_CATALOG_WORKER_POLL_SECONDS="0.2",
+        SERVICE_CATALOG_LEASE_TIMEOUT_SECONDS="3600",
+        SERVICE_CATALOG_BOOTSTRAP_TOKEN="false",
+    )
     token = server.token()
     first = ServeWithWorker(env, tmp_path).start()
     try:
         with first.client(token) as c:
             # Progress shows while the sync runs (here: waiting on the 4th page).
-            running = wait_for(lambda: [r for r in runs_of(c, iid) if r["status"] == "running"
-                                        and r["pages"] == 3 and r["created"] == 12],
-                               why=lambda: f"{runs_of(c, iid)}\n{first.stderr}")[0]
+            running = wait_for(
+                lambda: [
+                    r
+                    for r in runs_of(c, iid)
+                    if r["status"] == "running" and r["pages"] == 3 and r["created"] == 12
+                ],
+                why=lambda: f"{runs_of(c, iid)}\n{first.stderr}",
+            )[0]
             assert gated.held.is_set() and running["finished_at"] is None
             assert first.proc is not None
             assert running["worker"].split(":")[1] == str(first.proc.pid)
@@ -112,6 +123,7 @@ def test_a_killed_server_is_taken_over_at_once_by_its_restart(
         first.proc.wait(10)
     gated.gate.set()
     with ServeWithWorker(env, tmp_path) as second, second.client(token) as c:
+
         def settled() -> list[dict[str, Any]]:
             runs = runs_of(c, iid)
             return runs if len(runs) == 2 and runs[1]["status"] == "succeeded" else []
@@ -131,14 +143,16 @@ def test_a_killed_server_is_taken_over_at_once_by_its_restart(
 
 
 def test_a_dead_workers_lease_is_judged_by_the_readers_timeout(
-        server: LiveServer, api: httpx.Client, db: Database, settings: Settings) -> None:
+    server: LiveServer, api: httpx.Client, db: Database, settings: Settings
+) -> None:
     with InventorySimulator(items=10, token=TOKEN) as sim:
         iid = make_instance(api, sim, "orphan", page_size=5)
         # A worker on another host took the instance under a one-hour timeout, then died.
         long = settings.model_copy(update={"lease_timeout_seconds": 3600})
         with db.session() as s:
-            claim = service.claim_due(s, owner="elsewhere:4242:dead01", settings=long,
-                                      instance_id=uuid.UUID(iid))
+            claim = service.claim_due(
+                s, owner="elsewhere:4242:dead01", settings=long, instance_id=uuid.UUID(iid)
+            )
         assert claim is not None
         short = settings.model_copy(update={"lease_timeout_seconds": 5})
         here = Worker(short, db)
@@ -153,14 +167,15 @@ def test_a_dead_workers_lease_is_judged_by_the_readers_timeout(
 
 
 def test_a_slow_upstream_page_keeps_the_lease(
-        server: LiveServer, api: httpx.Client, db: Database, settings: Settings,
-        gated: GatedSimulator) -> None:
+    server: LiveServer, api: httpx.Client, db: Database, settings: Settings, gated: GatedSimulator
+) -> None:
     iid = make_instance(api, gated, "patient", page_size=4)
     short = settings.model_copy(update={"lease_timeout_seconds": 5})
     holder = Worker(short, db, name=worker_name("/holder"))
     result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(
-        holder.run_once(instance_id=uuid.UUID(iid))), daemon=True)
+    thread = threading.Thread(
+        target=lambda: result.append(holder.run_once(instance_id=uuid.UUID(iid))), daemon=True
+    )
     thread.start()
     try:
         wait_for(gated.held.is_set)

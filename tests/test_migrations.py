@@ -39,8 +39,9 @@ def test_migrations_apply_and_match_the_models(empty_db: Database) -> None:
     tables = set(inspect(empty_db.engine).get_table_names())
     assert set(metadata.tables) <= tables
     with empty_db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                     "compare_server_default": False})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": False}
+        )
         diff = compare_metadata(ctx, metadata)
         head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert diff == [], f"the migrations and the models differ: {diff}"

@@ -32,13 +32,16 @@ class Recorder:
     def hook(self, response: httpx.Response) -> None:
         response.read()
         headers = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
-        self.seen.append(f"{response.request.method} {response.request.url.path} -> "
-                         f"{response.status_code}\n{headers}\n{response.text}")
+        self.seen.append(
+            f"{response.request.method} {response.request.url.path} -> "
+            f"{response.status_code}\n{headers}\n{response.text}"
+        )
 
 
 def ok(resp: httpx.Response, status: int) -> Any:
-    assert resp.status_code == status, f"{resp.request.method} {resp.request.url}: " \
-                                       f"{resp.status_code} {resp.text[:500]}"
+    assert resp.status_code == status, (
+        f"{resp.request.method} {resp.request.url}: {resp.status_code} {resp.text[:500]}"
+    )
     if not resp.content or "json" not in resp.headers.get("content-type", ""):
         return resp.text
     return resp.json()
@@ -89,8 +92,9 @@ def sqlite_bytes(url: str) -> bytes:
 def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) -> None:
     secret = "s3cr3t-" + secrets.token_hex(12)
     wrong = secret + "-wrong"
-    env = cli_env(database_url, tmp_path, SERVICE_CATALOG_LOG_FORMAT="json",
-                  SERVICE_CATALOG_LOG_LEVEL="DEBUG")
+    env = cli_env(
+        database_url, tmp_path, SERVICE_CATALOG_LOG_FORMAT="json", SERVICE_CATALOG_LOG_LEVEL="DEBUG"
+    )
     outputs: list[str] = []  # every CLI stdout/stderr
 
     made = run_cli("token", "create", "--name", "leak-hunter", env=env)
@@ -99,22 +103,37 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
     token = TOKEN.findall(made.stdout)[0]
 
     rec = Recorder()
-    with InventorySimulator(items=5, token=secret) as sim, \
-            ServeProcess(env, tmp_path) as serve, \
-            serve.client(token, event_hooks={"response": [rec.hook]}) as api, \
-            httpx.Client(base_url=serve.url, event_hooks={"response": [rec.hook]}) as anon:
+    with (
+        InventorySimulator(items=5, token=secret) as sim,
+        ServeProcess(env, tmp_path) as serve,
+        serve.client(token, event_hooks={"response": [rec.hook]}) as api,
+        httpx.Client(base_url=serve.url, event_hooks={"response": [rec.hook]}) as anon,
+    ):
         ok(api.get("/v1/integrations"), 200)
-        svc = ok(api.post("/v1/catalog-services",
-                          json={"name": "payments", "display_name": "Payments"}), 201)
-        inst = ok(api.post("/v1/integration-instances", json={
-            "integration_name": "rest-inventory", "name": "inventory",
-            "display_name": "Inventory", "config": {"base_url": sim.url}}), 201)
+        svc = ok(
+            api.post("/v1/catalog-services", json={"name": "payments", "display_name": "Payments"}),
+            201,
+        )
+        inst = ok(
+            api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": "rest-inventory",
+                    "name": "inventory",
+                    "display_name": "Inventory",
+                    "config": {"base_url": sim.url},
+                },
+            ),
+            201,
+        )
         iid = inst["id"]
         cred_path = f"/v1/integration-instances/{iid}/auth-credential"
 
         def cred_body(value: str) -> dict[str, Any]:
-            return {"type": "multi_key_auth",
-                    "config": {"headers": [{"name": "authorization", "key": value}]}}
+            return {
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": value}]},
+            }
 
         # a credential the upstream rejects: a 400 that says why, nothing stored
         rejected = ok(api.post(cred_path, json=cred_body(wrong)), 400)
@@ -126,17 +145,44 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         assert ok(api.get(f"/v1/integration-instances/{iid}"), 200)["authorized"] is True
         # rest-inventory takes multi_key_auth only: an oauth auth config is a 400 (without
         # the secret); custom (no authorization of its own) takes it
-        ok(api.put(f"/v1/integration-instances/{iid}/auth-config", json={
-            "type": "oauth", "client_id": "cid", "client_secret": secret,
-            "authorization_endpoint": "https://idp.example/authorize",
-            "token_endpoint": "https://idp.example/token"}), 400)
-        pid = ok(api.post("/v1/integration-instances", json={
-            "integration_name": "custom", "name": "pushed", "display_name": "Pushed",
-            "config": {}}), 201)["id"]
-        ok(api.put(f"/v1/integration-instances/{pid}/auth-config", json={
-            "type": "oauth", "client_id": "cid", "client_secret": secret,
-            "authorization_endpoint": "https://idp.example/authorize",
-            "token_endpoint": "https://idp.example/token"}), 200)
+        ok(
+            api.put(
+                f"/v1/integration-instances/{iid}/auth-config",
+                json={
+                    "type": "oauth",
+                    "client_id": "cid",
+                    "client_secret": secret,
+                    "authorization_endpoint": "https://idp.example/authorize",
+                    "token_endpoint": "https://idp.example/token",
+                },
+            ),
+            400,
+        )
+        pid = ok(
+            api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": "custom",
+                    "name": "pushed",
+                    "display_name": "Pushed",
+                    "config": {},
+                },
+            ),
+            201,
+        )["id"]
+        ok(
+            api.put(
+                f"/v1/integration-instances/{pid}/auth-config",
+                json={
+                    "type": "oauth",
+                    "client_id": "cid",
+                    "client_secret": secret,
+                    "authorization_endpoint": "https://idp.example/authorize",
+                    "token_endpoint": "https://idp.example/token",
+                },
+            ),
+            200,
+        )
 
         # a sync by a real worker process, with debug JSON logs
         ok(api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}), 200)
@@ -145,12 +191,31 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         assert worker.returncode == 0, worker.stderr
         resources = all_pages(api, f"/v1/resources?filter[integration.instance.id]={iid}")
         assert len(resources) == 5, resources
-        ok(api.post("/v1/resource-mappings",
-                    json={"service": "payments", "resource": resources[0]["id"]}), 201)
-        ok(api.post(f"/v1/integration-instances/{iid}/integration-events", json={"data": [
-            {"type": "deploy.finished", "deduplication_id": "dep-1", "service": "payments",
-             "resource_id": resources[0]["id"], "detail": "Deployed payments 1.2.3",
-             "attributes": {"version": "1.2.3"}}]}), 202)
+        ok(
+            api.post(
+                "/v1/resource-mappings",
+                json={"service": "payments", "resource": resources[0]["id"]},
+            ),
+            201,
+        )
+        ok(
+            api.post(
+                f"/v1/integration-instances/{iid}/integration-events",
+                json={
+                    "data": [
+                        {
+                            "type": "deploy.finished",
+                            "deduplication_id": "dep-1",
+                            "service": "payments",
+                            "resource_id": resources[0]["id"],
+                            "detail": "Deployed payments 1.2.3",
+                            "attributes": {"version": "1.2.3"},
+                        }
+                    ]
+                },
+            ),
+            202,
+        )
 
         # the upstream rotates the token: the next sync (401) taints the credential; verify fails
         sim.token = "rotated-" + secrets.token_hex(4)
@@ -174,18 +239,25 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         events = all_pages(api, "/v1/integration-events")
         audit = all_pages(api, "/v1/audit-log")
         assert {e["type"] for e in events} == {"deploy.finished"}
-        assert {"auth_credential.created", "auth_credential.tainted"} <= {
-            e["type"] for e in audit}
+        assert {"auth_credential.created", "auth_credential.tainted"} <= {e["type"] for e in audit}
         all_pages(api, f"/v1/catalog-services/{svc['id']}/integration-events")
-        for path in ("/v1/integration-instances", "/v1/resources", "/v1/resource-mappings",
-                     "/v1/catalog-services", "/v1/integrations",
-                     f"/v1/catalog-services/{svc['id']}/resources"):
+        for path in (
+            "/v1/integration-instances",
+            "/v1/resources",
+            "/v1/resource-mappings",
+            "/v1/catalog-services",
+            "/v1/integrations",
+            f"/v1/catalog-services/{svc['id']}/resources",
+        ):
             all_pages(api, path)
-        for path in (f"/v1/integration-instances/{iid}", cred_path,
-                     f"/v1/integration-instances/{pid}/auth-config",
-                     f"/v1/resources/{resources[0]['id']}",
-                     f"/v1/resources/{resources[0]['id']}/catalog-services",
-                     "/v1/openapi.json"):
+        for path in (
+            f"/v1/integration-instances/{iid}",
+            cred_path,
+            f"/v1/integration-instances/{pid}/auth-config",
+            f"/v1/resources/{resources[0]['id']}",
+            f"/v1/resources/{resources[0]['id']}/catalog-services",
+            "/v1/openapi.json",
+        ):
             ok(api.get(path), 200)
         for path in ("/metrics", "/health"):
             ok(anon.get(path), 200)
@@ -212,8 +284,12 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         assert b"leak-hunter" in files  # the raw files are searchable
 
     assert len(rec.seen) >= 35
-    for name, texts in (("response", rec.seen), ("server log", log_lines),
-                        ("CLI output", outputs), ("stored row", rows.splitlines())):
+    for name, texts in (
+        ("response", rec.seen),
+        ("server log", log_lines),
+        ("CLI output", outputs),
+        ("stored row", rows.splitlines()),
+    ):
         for text in texts:
             for needle in (secret, wrong):
                 assert needle not in text, f"secret in a {name}: {text[:3000]}"

@@ -44,12 +44,14 @@ def _not_ready(server: Any, contract: Contract) -> None:
         assert anon.get("/health").status_code == 200  # the process itself is still up
 
 
-def test_ready_is_503_when_postgres_database_is_dropped(pg: Any, tmp_path: Path,
-                                                        contract: Contract) -> None:
+def test_ready_is_503_when_postgres_database_is_dropped(
+    pg: Any, tmp_path: Path, contract: Contract
+) -> None:
     url = pg.new_database()
     db = Database(url)
-    live = LiveServer(Settings(database_url=url, run_worker=False,
-                               key_file=str(tmp_path / "k")), db).start()
+    live = LiveServer(
+        Settings(database_url=url, run_worker=False, key_file=str(tmp_path / "k")), db
+    ).start()
     try:
         with live.client(token="") as anon:
             assert anon.get("/ready").status_code == 200
@@ -64,15 +66,17 @@ def test_ready_is_503_when_postgres_database_is_dropped(pg: Any, tmp_path: Path,
         db.dispose()
 
 
-def test_ready_is_503_when_sqlite_file_is_gone(tmp_path: Path, sqlite_template: Path,
-                                               contract: Contract) -> None:
+def test_ready_is_503_when_sqlite_file_is_gone(
+    tmp_path: Path, sqlite_template: Path, contract: Contract
+) -> None:
     home = tmp_path / "data"
     home.mkdir()
     shutil.copy(sqlite_template, home / "catalog.db")
     url = f"sqlite:///{home / 'catalog.db'}"
     db = Database(url)
-    live = LiveServer(Settings(database_url=url, run_worker=False,
-                               key_file=str(tmp_path / "k")), db).start()
+    live = LiveServer(
+        Settings(database_url=url, run_worker=False, key_file=str(tmp_path / "k")), db
+    ).start()
     try:
         with live.client(token="") as anon:
             assert anon.get("/ready").status_code == 200
@@ -98,12 +102,17 @@ def test_metrics_by_route_template_and_status(server: Any, api: httpx.Client) ->
     assert api.get("/v1/nothing-here/12345").status_code == 404
     text = httpx.get(f"{server.url}/metrics").text
     reqs = _metric_lines(text, "service_catalog_http_requests_total")
+
     def count(method: str, route: str, status: str) -> float:
         for ln in reqs:
-            if (f'method="{method}"' in ln and f'route="{route}"' in ln
-                    and f'status="{status}"' in ln):
+            if (
+                f'method="{method}"' in ln
+                and f'route="{route}"' in ln
+                and f'status="{status}"' in ln
+            ):
                 return float(ln.rsplit(" ", 1)[1])
         return 0.0
+
     assert count("GET", "/v1/catalog-services/{id}", "200") == 3
     assert count("GET", "/v1/catalog-services/{id}", "404") == 1
     assert count("POST", "/v1/catalog-services", "201") == 1
@@ -145,8 +154,7 @@ def test_openapi_and_offline_docs(server: Any) -> None:
 
 
 def test_json_logs_carry_the_trace_id(tmp_path: Path, contract: Contract) -> None:
-    env = cli_env(f"sqlite:///{tmp_path / 'logs.db'}", tmp_path,
-                  SERVICE_CATALOG_LOG_FORMAT="json")
+    env = cli_env(f"sqlite:///{tmp_path / 'logs.db'}", tmp_path, SERVICE_CATALOG_LOG_FORMAT="json")
     with ServeProcess(env, tmp_path) as proc:
         token = TOKEN.findall(proc.stdout)[0]
         with proc.client(token) as c:
@@ -173,8 +181,7 @@ def test_json_logs_carry_the_trace_id(tmp_path: Path, contract: Contract) -> Non
 
 @pytest.mark.parametrize("fmt", ["text"])
 def test_text_logs_carry_the_trace_id(tmp_path: Path, fmt: str) -> None:
-    env = cli_env(f"sqlite:///{tmp_path / 'logs.db'}", tmp_path,
-                  SERVICE_CATALOG_LOG_FORMAT=fmt)
+    env = cli_env(f"sqlite:///{tmp_path / 'logs.db'}", tmp_path, SERVICE_CATALOG_LOG_FORMAT=fmt)
     with ServeProcess(env, tmp_path) as proc:
         resp = httpx.get(f"{proc.url}/v1/catalog-services")
         assert resp.status_code == 401

@@ -59,67 +59,105 @@ def rules(problem: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("integration", ["rest-inventory", "traceable"])
-def test_base_url_accepts_only_http_origins_off_metadata(api: httpx.Client,
-                                                         integration: str) -> None:
+def test_base_url_accepts_only_http_origins_off_metadata(
+    api: httpx.Client, integration: str
+) -> None:
     for i, (base_url, why) in enumerate(REFUSED):
-        resp = api.post(URL, json={"integration_name": integration, "name": f"bad-{i}",
-                                   "display_name": "B", "config": {"base_url": base_url}})
+        resp = api.post(
+            URL,
+            json={
+                "integration_name": integration,
+                "name": f"bad-{i}",
+                "display_name": "B",
+                "config": {"base_url": base_url},
+            },
+        )
         assert resp.status_code == 400, (base_url, resp.text)
         problem = resp.json()
         assert ("config.base_url", "invalid") in rules(problem), (base_url, problem)
         assert why in problem["detail"], (base_url, problem["detail"])
     # loopback, private addresses and names, with a path, are fine
-    for i, base_url in enumerate(("http://127.0.0.1:9/api", "https://10.1.2.3:8443",
-                                  "http://localhost:9", "https://inventory.internal/v2/",
-                                  "http://[::1]:9/x")):
-        resp = api.post(URL, json={"integration_name": integration, "name": f"ok-{i}",
-                                   "display_name": "O", "config": {"base_url": base_url}})
+    for i, base_url in enumerate(
+        (
+            "http://127.0.0.1:9/api",
+            "https://10.1.2.3:8443",
+            "http://localhost:9",
+            "https://inventory.internal/v2/",
+            "http://[::1]:9/x",
+        )
+    ):
+        resp = api.post(
+            URL,
+            json={
+                "integration_name": integration,
+                "name": f"ok-{i}",
+                "display_name": "O",
+                "config": {"base_url": base_url},
+            },
+        )
         assert resp.status_code == 201, (base_url, resp.text)
         assert resp.json()["config"]["base_url"] == base_url
         # and a PATCH is held to the same rules
-        moved = api.patch(f"{URL}/{resp.json()['id']}",
-                          json={"config": {"base_url": "http://169.254.169.254/"}})
+        moved = api.patch(
+            f"{URL}/{resp.json()['id']}", json={"config": {"base_url": "http://169.254.169.254/"}}
+        )
         assert moved.status_code == 400 and "cloud-metadata" in moved.json()["detail"]
 
 
 def test_request_time_checks_refuse_a_metadata_address(
-        api: httpx.Client, server: LiveServer, settings: Settings, db: Database,
-        sim: InventorySimulator) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, db: Database, sim: InventorySimulator
+) -> None:
     """A row that points at the metadata service anyway (written before this check
     existed, or by hand) syncs nothing: the request is refused before it is sent."""
     iid = make_instance(api, sim)
     with db.session() as s:
-        s.execute(update(IntegrationInstance).where(IntegrationInstance.id == uuid.UUID(iid))
-                  .values(config={"base_url": "http://169.254.169.254/latest"}))
+        s.execute(
+            update(IntegrationInstance)
+            .where(IntegrationInstance.id == uuid.UUID(iid))
+            .values(config={"base_url": "http://169.254.169.254/latest"})
+        )
     assert api.put(f"{URL}/{iid}/resource-ingestion", json={}).status_code == 200
     before = len(sim.requests)
-    Worker(settings.model_copy(update={"connector_retries": 0}), db,
-           name="test-worker").run_once(instance_id=uuid.UUID(iid))
+    Worker(settings.model_copy(update={"connector_retries": 0}), db, name="test-worker").run_once(
+        instance_id=uuid.UUID(iid)
+    )
     run = latest_run(api, iid)
     assert run["status"] == "failed" and "cloud-metadata" in run["error"], run
     assert len(sim.requests) == before
 
 
 def test_upstream_allow_narrows_where_requests_go(
-        api: httpx.Client, settings: Settings, db: Database, sim: InventorySimulator,
-        policy_reset: None) -> None:
+    api: httpx.Client, settings: Settings, db: Database, sim: InventorySimulator, policy_reset: None
+) -> None:
     iid = make_instance(api, sim)  # stored under the default policy (loopback allowed)
     port = httpx.URL(sim.url).port
-    narrowed = LiveServer(settings.model_copy(update={"upstream_allow": ["localhost",
-                                                                         "10.0.0.0/8"]}),
-                          db).start()
+    narrowed = LiveServer(
+        settings.model_copy(update={"upstream_allow": ["localhost", "10.0.0.0/8"]}), db
+    ).start()
     try:
         with narrowed.client() as api2:
             # configuring: 127.0.0.1 is neither "localhost" nor inside 10.0.0.0/8
-            resp = api2.post(URL, json={"integration_name": "rest-inventory", "name": "far",
-                                        "display_name": "F",
-                                        "config": {"base_url": sim.url}})
+            resp = api2.post(
+                URL,
+                json={
+                    "integration_name": "rest-inventory",
+                    "name": "far",
+                    "display_name": "F",
+                    "config": {"base_url": sim.url},
+                },
+            )
             assert resp.status_code == 400, resp.text
             assert "SERVICE_CATALOG_UPSTREAM_ALLOW" in resp.json()["detail"]
             for i, ok_url in enumerate((f"http://localhost:{port}", "http://10.20.30.40/api")):
-                created = api2.post(URL, json={
-                    "integration_name": "rest-inventory", "name": f"near-{i}",
-                    "display_name": "N", "config": {"base_url": ok_url}})
+                created = api2.post(
+                    URL,
+                    json={
+                        "integration_name": "rest-inventory",
+                        "name": f"near-{i}",
+                        "display_name": "N",
+                        "config": {"base_url": ok_url},
+                    },
+                )
                 assert created.status_code == 201, created.text
             # at request time: the instance stored before is refused, nothing is sent
             before = len(sim.requests)

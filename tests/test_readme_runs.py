@@ -27,8 +27,11 @@ from pgserver import free_port
 from serveproc import CLI, ROOT, ServeProcess, cli_env
 
 README = ROOT / "README.md"
-BLOCK = re.compile(r"(<!-- readme-test: skip \((?P<why>[^)]*)\) -->\n)?```(?P<lang>\w*)\n"
-                   r"(?P<body>.*?)```", re.DOTALL)
+BLOCK = re.compile(
+    r"(<!-- readme-test: skip \((?P<why>[^)]*)\) -->\n)?```(?P<lang>\w*)\n"
+    r"(?P<body>.*?)```",
+    re.DOTALL,
+)
 TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
 
 
@@ -60,12 +63,20 @@ def test_every_readme_shell_block_runs(tmp_path: Path) -> None:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    env = cli_env(f"sqlite:///{tmp_path / 'service-catalog.db'}", tmp_path,
-                  SERVICE_CATALOG_WORKER_POLL_SECONDS="0.5")
+    env = cli_env(
+        f"sqlite:///{tmp_path / 'service-catalog.db'}",
+        tmp_path,
+        SERVICE_CATALOG_WORKER_POLL_SECONDS="0.5",
+    )
     sim_port = free_port()
-    sim = subprocess.Popen([CLI, "simulate", "traceable", "--bind", f"127.0.0.1:{sim_port}"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, stdin=subprocess.DEVNULL)
+    sim = subprocess.Popen(
+        [CLI, "simulate", "traceable", "--bind", f"127.0.0.1:{sim_port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         assert sim.stdout is not None
         deadline = time.time() + 60
@@ -80,11 +91,18 @@ def test_every_readme_shell_block_runs(tmp_path: Path) -> None:
             assert len(token) == 1, catalog.stdout
             script = readme_script(catalog.url, f"http://127.0.0.1:{sim_port}")
             (tmp_path / "readme.sh").write_text(script)
-            ran = subprocess.run(["bash", str(tmp_path / "readme.sh")], cwd=ROOT,
-                                 env={**env, "TOKEN": token[0]}, capture_output=True,
-                                 text=True, timeout=240, check=False)
-            assert ran.returncode == 0, (f"a README step failed:\n{ran.stderr[-3000:]}\n"
-                                         f"output:\n{ran.stdout[-3000:]}")
+            ran = subprocess.run(
+                ["bash", str(tmp_path / "readme.sh")],
+                cwd=ROOT,
+                env={**env, "TOKEN": token[0]},
+                capture_output=True,
+                text=True,
+                timeout=240,
+                check=False,
+            )
+            assert ran.returncode == 0, (
+                f"a README step failed:\n{ran.stderr[-3000:]}\noutput:\n{ran.stdout[-3000:]}"
+            )
             check_outcome(catalog.url, token[0])
     finally:
         sim.send_signal(signal.SIGINT)
@@ -95,20 +113,20 @@ def readme_script(api: str, traceable: str) -> str:
     """The README's runnable shell blocks as one script, pointed at this test's servers."""
     run, _ = shell_blocks()
     body = "\n".join(run)
-    body = re.sub(r"^TOKEN=scat_\.\.\..*$", ": token from the environment", body,
-                  flags=re.MULTILINE)
-    body = body.replace("http://127.0.0.1:8080", api).replace("http://127.0.0.1:8090",
-                                                                traceable)
+    body = re.sub(
+        r"^TOKEN=scat_\.\.\..*$", ": token from the environment", body, flags=re.MULTILINE
+    )
+    body = body.replace("http://127.0.0.1:8080", api).replace("http://127.0.0.1:8090", traceable)
     assert "127.0.0.1:80" not in body, "a README block names another local address"
-    return ("set -euo pipefail\n"
-            'curl() { command curl --fail-with-body --max-time 30 "$@"; echo; }\n'
-            + body)
+    return (
+        "set -euo pipefail\n"
+        'curl() { command curl --fail-with-body --max-time 30 "$@"; echo; }\n' + body
+    )
 
 
 def check_outcome(api: str, token: str) -> None:
     """What a user following the README has at the end."""
-    with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"},
-                      timeout=30) as c:
+    with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
         svc = c.get("/v1/catalog-services/user-svc").json()
         assert svc["labels"] == {"env": "prod"}
         inst = c.get("/v1/integration-instances/traceable-prod").json()
@@ -116,6 +134,7 @@ def check_outcome(api: str, token: str) -> None:
         mapped = c.get("/v1/catalog-services/user-svc/resources").json()["data"]
         assert [r["config"]["service_id"] for r in mapped] == ["svc-00001"]
         assert mapped[0]["name"], "the mapped resource was synced from the simulator"
-        events = c.get("/v1/integration-events", params={
-            "filter[type]": "deployment.finished"}).json()["data"]
+        events = c.get(
+            "/v1/integration-events", params={"filter[type]": "deployment.finished"}
+        ).json()["data"]
         assert [e["deduplication_id"] for e in events] == ["deploy-42"]

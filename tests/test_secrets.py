@@ -43,8 +43,9 @@ def test_wrong_key_or_garbage_is_a_clear_error() -> None:
 
 def test_setting_wins_over_the_key_file(tmp_path: Path) -> None:
     key_file = tmp_path / "k.key"
-    settings = Settings(secret_key="from-env", key_file=str(key_file),
-                        database_url=f"sqlite:///{tmp_path}/x.db")
+    settings = Settings(
+        secret_key="from-env", key_file=str(key_file), database_url=f"sqlite:///{tmp_path}/x.db"
+    )
     assert secrets.load_secret(settings) == "from-env"
     assert not key_file.exists()
     token = secrets.get_box(settings).encrypt("v")
@@ -52,8 +53,9 @@ def test_setting_wins_over_the_key_file(tmp_path: Path) -> None:
 
 
 def test_key_file_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/sub/catalog.db", secret_key=None,
-                        key_file=None)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/sub/catalog.db", secret_key=None, key_file=None
+    )
     path = settings.resolved_key_file()
     assert path == tmp_path / "sub" / "service-catalog.key"
     first = secrets.load_secret(settings)
@@ -69,8 +71,10 @@ def test_key_file_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
 def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
     settings = Settings(key_file=str(tmp_path / "race.key"), secret_key=None)
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(secrets.load_secret(settings)))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(secrets.load_secret(settings)))
+        for _ in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -78,8 +82,9 @@ def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
     assert len(results) == 8 and len(set(results)) == 1
 
 
-def test_world_readable_key_file_is_warned_about(tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_world_readable_key_file_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "open.key"
     path.write_text("a-key-someone-wrote\n")
     path.chmod(0o644)

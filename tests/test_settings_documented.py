@@ -20,8 +20,11 @@ def _configuration_section() -> str:
 def test_every_setting_is_in_the_readme_configuration_section() -> None:
     section = _configuration_section()
     documented = set(re.findall(r"`(SERVICE_CATALOG_[A-Z0-9_]+)`", section))
-    missing = [f"SERVICE_CATALOG_{name.upper()}" for name in Settings.model_fields
-               if f"SERVICE_CATALOG_{name.upper()}" not in documented]
+    missing = [
+        f"SERVICE_CATALOG_{name.upper()}"
+        for name in Settings.model_fields
+        if f"SERVICE_CATALOG_{name.upper()}" not in documented
+    ]
     assert not missing, f"settings missing from README.md's Configuration section: {missing}"
 
 
@@ -30,8 +33,9 @@ def test_readme_documents_no_setting_that_does_not_exist() -> None:
     known = {f"SERVICE_CATALOG_{name.upper()}" for name in Settings.model_fields}
     table_rows = re.findall(r"^\|\s*`(SERVICE_CATALOG_[A-Z0-9_]+)`", section, re.MULTILINE)
     assert table_rows, "the Configuration section has no settings table"
-    unknown = [row for row in table_rows if row not in known
-               and row != "SERVICE_CATALOG_TEST_DATABASE_URL"]
+    unknown = [
+        row for row in table_rows if row not in known and row != "SERVICE_CATALOG_TEST_DATABASE_URL"
+    ]
     assert not unknown, f"README documents settings that do not exist: {unknown}"
 
 

@@ -63,21 +63,27 @@ def run_threads(n: int, target: Callable[[int], None]) -> None:
         raise failures[0]
 
 
-def test_writers_and_a_sync_at_once_all_land(server: LiveServer, api: httpx.Client,
-                                             settings: Settings, db: Database) -> None:
+def test_writers_and_a_sync_at_once_all_land(
+    server: LiveServer, api: httpx.Client, settings: Settings, db: Database
+) -> None:
     """Many keep-alive clients create, patch, map, list and delete services while a sync
     stores thousands of resources in the same process: no 5xx, every row is there."""
     token = server.token("writers")
     with InventorySimulator(items=3000, token="inv-token") as sim:
         iid = make_instance(api, sim, page_size=50)
-        assert api.put(f"/v1/integration-instances/{iid}/resource-ingestion",
-                       json={}).status_code == 200
+        assert (
+            api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}).status_code
+            == 200
+        )
         first_page = threading.Event()
         runs: list[Any] = []
 
         def sync() -> None:
-            runs.append(Worker(settings, db, name="writers-test").run_once(
-                instance_id=uuid.UUID(iid), on_progress=lambda _p: first_page.set()))
+            runs.append(
+                Worker(settings, db, name="writers-test").run_once(
+                    instance_id=uuid.UUID(iid), on_progress=lambda _p: first_page.set()
+                )
+            )
 
         syncing = threading.Thread(target=sync, daemon=True)
         syncing.start()
@@ -87,21 +93,43 @@ def test_writers_and_a_sync_at_once_all_land(server: LiveServer, api: httpx.Clie
 
         def writer(t: int) -> None:
             with server.client(token) as c:
+
                 def call(op: str, resp: httpx.Response) -> httpx.Response:
                     statuses.append((op, resp.status_code, resp.text[:200]))
                     return resp
 
-                made = [call("create", c.post("/v1/catalog-services", json={
-                    "name": f"writer-{t}-{k}", "display_name": f"Writer {t} {k}"}))
-                    for k in range(3)]
+                made = [
+                    call(
+                        "create",
+                        c.post(
+                            "/v1/catalog-services",
+                            json={"name": f"writer-{t}-{k}", "display_name": f"Writer {t} {k}"},
+                        ),
+                    )
+                    for k in range(3)
+                ]
                 ids = [m.json()["id"] for m in made if m.status_code == 201]
                 for sid in ids:
-                    call("patch", c.patch(f"/v1/catalog-services/{sid}",
-                                          json={"description": f"patched by {t}"}))
-                call("map", c.post("/v1/resource-mappings", json={
-                    "service": ids[0], "resource": {
-                        "integration_instance": "inventory", "type": "inventory_item",
-                        "config": {"item_id": f"item-{t + 1:05d}"}}}))
+                    call(
+                        "patch",
+                        c.patch(
+                            f"/v1/catalog-services/{sid}", json={"description": f"patched by {t}"}
+                        ),
+                    )
+                call(
+                    "map",
+                    c.post(
+                        "/v1/resource-mappings",
+                        json={
+                            "service": ids[0],
+                            "resource": {
+                                "integration_instance": "inventory",
+                                "type": "inventory_item",
+                                "config": {"item_id": f"item-{t + 1:05d}"},
+                            },
+                        },
+                    ),
+                )
                 call("list", c.get("/v1/catalog-services", params={"page[size]": 5}))
                 call("delete", c.delete(f"/v1/catalog-services/{ids[2]}"))
                 kept.extend(ids[:2])
@@ -110,8 +138,9 @@ def test_writers_and_a_sync_at_once_all_land(server: LiveServer, api: httpx.Clie
         syncing.join(120)
     assert not [s for s in statuses if s[1] >= 500], statuses
     expected = {"create": 201, "patch": 200, "map": 201, "list": 200, "delete": 204}
-    assert all(code == expected[op] for op, code, _ in statuses), \
-        [s for s in statuses if s[1] != expected[s[0]]]
+    assert all(code == expected[op] for op, code, _ in statuses), [
+        s for s in statuses if s[1] != expected[s[0]]
+    ]
     assert runs and runs[0] is not None and runs[0].status == "succeeded", runs
     assert runs[0].created + runs[0].updated == 3000
     # every row is there: the services kept (and none deleted), the mappings, the resources
@@ -122,8 +151,9 @@ def test_writers_and_a_sync_at_once_all_land(server: LiveServer, api: httpx.Clie
         assert got["description"].startswith("patched by"), got
     mappings = api.get("/v1/resource-mappings", params={"page[size]": 1}).json()
     assert mappings["meta"]["page"]["total"] == WRITERS
-    resources = api.get("/v1/resources", params={"filter[integration.name]": "rest-inventory",
-                                                 "page[size]": 1000}).json()
+    resources = api.get(
+        "/v1/resources", params={"filter[integration.name]": "rest-inventory", "page[size]": 1000}
+    ).json()
     total = len(resources["data"])
     while resources["meta"]["page"].get("next"):
         resources = api.get(resources["meta"]["page"]["next"]).json()
@@ -132,21 +162,26 @@ def test_writers_and_a_sync_at_once_all_land(server: LiveServer, api: httpx.Clie
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_reads_answer_while_writers_wait_for_the_lock(server: LiveServer, api: httpx.Client,
-                                                      database_url: str, db: Database) -> None:
+def test_reads_answer_while_writers_wait_for_the_lock(
+    server: LiveServer, api: httpx.Client, database_url: str, db: Database
+) -> None:
     """While another process holds SQLite's write lock (a ``service-catalog worker``),
     fifty writes wait for it in order, and reads still answer; once it is released,
     every write lands."""
     token = server.token("waiting")
-    existing = api.post("/v1/catalog-services", json={"name": "already-here",
-                                                      "display_name": "Already here"}).json()
+    existing = api.post(
+        "/v1/catalog-services", json={"name": "already-here", "display_name": "Already here"}
+    ).json()
     n = 50
     other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # the other process's write transaction
     statuses: list[int] = []
     try:
-        writers = threading.Thread(target=run_threads, daemon=True, args=(n, lambda t: (
-            statuses.append(_create(server, token, f"queued-{t}")))))
+        writers = threading.Thread(
+            target=run_threads,
+            daemon=True,
+            args=(n, lambda t: statuses.append(_create(server, token, f"queued-{t}"))),
+        )
         writers.start()
         # one write waits on SQLite's lock at the writer connection, the others queue
         wait_until(lambda: db.writers_waiting() >= n - 1, "every write is queued")
@@ -166,14 +201,14 @@ def test_reads_answer_while_writers_wait_for_the_lock(server: LiveServer, api: h
 
 
 def _client(server: LiveServer, token: str, *, timeout: float) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
-                        timeout=timeout)
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+    )
 
 
 def _create(server: LiveServer, token: str, name: str) -> int:
     with _client(server, token, timeout=60) as c:
-        return c.post("/v1/catalog-services", json={"name": name,
-                                                    "display_name": name}).status_code
+        return c.post("/v1/catalog-services", json={"name": name, "display_name": name}).status_code
 
 
 def test_writer_queue_serves_in_arrival_order() -> None:

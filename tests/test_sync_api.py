@@ -29,20 +29,24 @@ def _path(iid: str, what: str = "resource-ingestion") -> str:
 
 
 def test_unauthorized_instance_is_halted_and_sync_now_is_a_400(
-        api: httpx.Client, contract: Contract, sim: InventorySimulator) -> None:
+    api: httpx.Client, contract: Contract, sim: InventorySimulator
+) -> None:
     iid = make_instance(api, sim, "not-yet", authorize=False)
     state = ingestion(api, iid)
     assert state["last_scheduled"] is None and state["next_scheduled_at"] is None
     assert state["scheduler_state"]["status"] == "halted"
     assert "not authorized" in state["scheduler_state"]["reason"]
-    assert f"/v1/integration-instances/{iid}/auth-credential" in \
-        state["scheduler_state"]["remediation"]
+    assert (
+        f"/v1/integration-instances/{iid}/auth-credential"
+        in state["scheduler_state"]["remediation"]
+    )
     body = contract.check(api.put(_path(iid), json={}), 400)
     assert "not authorized" in body["detail"] and "authorize it first" in body["detail"]
 
 
-def test_sync_now_schedules_at_once(api: httpx.Client, contract: Contract,
-                                    sim: InventorySimulator) -> None:
+def test_sync_now_schedules_at_once(
+    api: httpx.Client, contract: Contract, sim: InventorySimulator
+) -> None:
     iid = make_instance(api, sim, "ready")
     before = ingestion(api, iid)
     assert before["scheduler_state"] == {"status": "ok"}
@@ -57,53 +61,79 @@ def test_sync_now_schedules_at_once(api: httpx.Client, contract: Contract,
     # A body is optional.
     assert api.put(_path(iid)).status_code == 200
     # Sync now is an audited user action.
-    audit = api.get("/v1/audit-log",
-                    params={"filter[type]": "integration_instance.sync_requested"})
+    audit = api.get("/v1/audit-log", params={"filter[type]": "integration_instance.sync_requested"})
     assert audit.status_code == 200, audit.text
-    assert any(e["type"] == "integration_instance.sync_requested"
-               for e in audit.json()["data"])
+    assert any(e["type"] == "integration_instance.sync_requested" for e in audit.json()["data"])
 
 
-@pytest.mark.parametrize("body,field,rule", [
-    ({"nope": 1}, "nope", "unknown_property"),
-    ({"ingest_from": "yesterday"}, "ingest_from", "is_date_time"),
-    ({"ingest_from": 5}, "ingest_from", None),
-])
-def test_bad_bodies_are_400s(api: httpx.Client, contract: Contract, sim: InventorySimulator,
-                             body: dict[str, Any], field: str, rule: str | None) -> None:
+@pytest.mark.parametrize(
+    "body,field,rule",
+    [
+        ({"nope": 1}, "nope", "unknown_property"),
+        ({"ingest_from": "yesterday"}, "ingest_from", "is_date_time"),
+        ({"ingest_from": 5}, "ingest_from", None),
+    ],
+)
+def test_bad_bodies_are_400s(
+    api: httpx.Client,
+    contract: Contract,
+    sim: InventorySimulator,
+    body: dict[str, Any],
+    field: str,
+    rule: str | None,
+) -> None:
     iid = make_instance(api, sim, "bodies")
     problem = contract.check(api.put(_path(iid), json=body), 400)
     param = problem["invalid_parameters"][0]
     assert param["field"] == field
     if rule:
         assert param["rule"] == rule
-    bad_json = api.put(_path(iid), content=b"{not json", headers={"content-type":
-                                                                 "application/json"})
+    bad_json = api.put(
+        _path(iid), content=b"{not json", headers={"content-type": "application/json"}
+    )
     contract.check(bad_json, 400)
 
 
 def test_unknown_instance_is_404(api: httpx.Client, contract: Contract) -> None:
     missing = str(uuid.uuid4())
-    for resp in (api.get(_path(missing)), api.put(_path(missing), json={}),
-                 api.get(_path(missing, "sync-runs")), api.get(_path("not-a-uuid"))):
+    for resp in (
+        api.get(_path(missing)),
+        api.put(_path(missing), json={}),
+        api.get(_path(missing, "sync-runs")),
+        api.get(_path("not-a-uuid")),
+    ):
         body = contract.check(resp, 404)
         assert "Integration instance" in body["detail"]
 
 
 def test_push_only_instance_has_nothing_to_sync(api: httpx.Client, contract: Contract) -> None:
-    resp = api.post("/v1/integration-instances", json={
-        "integration_name": "custom", "name": "pushed", "display_name": "Pushed", "config": {}})
+    resp = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": "custom",
+            "name": "pushed",
+            "display_name": "Pushed",
+            "config": {},
+        },
+    )
     assert resp.status_code == 201, resp.text
     iid = resp.json()["id"]
-    assert ingestion(api, iid) == {"last_scheduled": None, "next_scheduled_at": None,
-                                   "scheduler_state": {"status": "ok"}}
+    assert ingestion(api, iid) == {
+        "last_scheduled": None,
+        "next_scheduled_at": None,
+        "scheduler_state": {"status": "ok"},
+    }
     body = contract.check(api.put(_path(iid), json={}), 400)
     assert "push-based" in body["detail"]
 
 
 def test_sync_runs_are_listed_newest_first_with_cursor_paging(
-        api: httpx.Client, contract: Contract, server: LiveServer, settings: Settings,
-        sim: InventorySimulator) -> None:
+    api: httpx.Client,
+    contract: Contract,
+    server: LiveServer,
+    settings: Settings,
+    sim: InventorySimulator,
+) -> None:
     iid = make_instance(api, sim, "runs", page_size=10)
     first = sync_now(api, settings, server.db, iid)
     sim.fail_on_page = 2
@@ -115,11 +145,22 @@ def test_sync_runs_are_listed_newest_first_with_cursor_paging(
     assert [r["id"] for r in page["data"]] == [third["id"], second["id"]]
     assert page["meta"]["page"]["size"] == 2 and page["meta"]["page"]["next"]
     run = page["data"][0]
-    assert set(run) == {"id", "trigger", "worker", "status", "started_at", "finished_at",
-                        "pages", "created", "updated", "unchanged", "vanished", "events",
-                        "error"}
-    assert (run["trigger"], run["pages"], run["unchanged"], run["error"]) == \
-        ("manual", 3, 30, None)
+    assert set(run) == {
+        "id",
+        "trigger",
+        "worker",
+        "status",
+        "started_at",
+        "finished_at",
+        "pages",
+        "created",
+        "updated",
+        "unchanged",
+        "vanished",
+        "events",
+        "error",
+    }
+    assert (run["trigger"], run["pages"], run["unchanged"], run["error"]) == ("manual", 3, 30, None)
     assert run["finished_at"] >= run["started_at"]
     nxt = api.get(page["meta"]["page"]["next"]).json()
     assert [r["id"] for r in nxt["data"]] == [first["id"]]
@@ -152,7 +193,8 @@ def _wait_for(fn: Any, timeout: float = 20.0) -> Any:
 
 
 def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
-        worker_server: LiveServer, sim: InventorySimulator) -> None:
+    worker_server: LiveServer, sim: InventorySimulator
+) -> None:
     with worker_server.client() as api:
         iid = make_instance(api, sim, "background")
 

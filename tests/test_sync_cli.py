@@ -24,12 +24,14 @@ SIMULATOR = partial(InventorySimulator, items=120, token=TOKEN)
 
 
 def cli_env(server: LiveServer, tmp: Path, **extra: str) -> dict[str, str]:
-    return _cli_env(server.settings.database_url, tmp, SERVICE_CATALOG_CONNECTOR_RETRIES="0",
-                    **extra)
+    return _cli_env(
+        server.settings.database_url, tmp, SERVICE_CATALOG_CONNECTOR_RETRIES="0", **extra
+    )
 
 
 def test_sync_prints_a_summary_and_a_second_run_changes_nothing(
-        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path
+) -> None:
     iid = make_instance(api, sim, "warehouse", page_size=50)
     out = run_cli("sync", "warehouse", env=cli_env(server, tmp_path))
     assert out.returncode == 0, out.stderr
@@ -41,15 +43,19 @@ def test_sync_prints_a_summary_and_a_second_run_changes_nothing(
     # By id, and a second time: all unchanged.
     again = run_cli("sync", iid, env=cli_env(server, tmp_path))
     assert again.returncode == 0, again.stderr
-    lines = {ln.split()[1]: ln.split()[-2] for ln in again.stdout.splitlines()
-             if ln.strip().startswith("│") and len(ln.split()) >= 4}
+    lines = {
+        ln.split()[1]: ln.split()[-2]
+        for ln in again.stdout.splitlines()
+        if ln.strip().startswith("│") and len(ln.split()) >= 4
+    }
     assert lines.get("unchanged") == "120" and lines.get("created") == "0", again.stdout
     runs = api.get(f"/v1/integration-instances/{iid}/sync-runs").json()["data"]
     assert [r["trigger"] for r in runs] == ["cli", "cli"]
 
 
 def test_sync_output_json_and_unknown_instance_names_the_database(
-        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path
+) -> None:
     make_instance(api, sim, "warehouse", page_size=50)
     out = run_cli("sync", "warehouse", "--output", "json", env=cli_env(server, tmp_path))
     assert out.returncode == 0, out.stderr
@@ -63,7 +69,8 @@ def test_sync_output_json_and_unknown_instance_names_the_database(
 
 
 def test_failed_sync_exits_non_zero_with_the_reason_and_what_to_do(
-        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path
+) -> None:
     make_instance(api, sim, "flaky", page_size=50)
     sim.fail_on_page = 2
     out = run_cli("sync", "flaky", env=cli_env(server, tmp_path))
@@ -74,7 +81,8 @@ def test_failed_sync_exits_non_zero_with_the_reason_and_what_to_do(
 
 
 def test_rejected_credential_halts_and_says_so(
-        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path
+) -> None:
     iid = make_instance(api, sim, "rotated")
     sim.reject_all = True
     out = run_cli("sync", "rotated", env=cli_env(server, tmp_path))
@@ -94,7 +102,8 @@ def test_unknown_instance_is_a_clear_error(server: LiveServer, tmp_path: Path) -
 
 
 def test_instance_held_by_another_worker_is_refused(
-        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path
+) -> None:
     iid = make_instance(api, sim, "busy")
     with server.db.session() as s:
         state = s.get(SyncState, uuid.UUID(iid))
@@ -109,7 +118,8 @@ def test_instance_held_by_another_worker_is_refused(
 
 
 def test_worker_once_runs_due_syncs_and_exits(
-        api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path) -> None:
+    api: httpx.Client, server: LiveServer, sim: InventorySimulator, tmp_path: Path
+) -> None:
     a = make_instance(api, sim, "first")
     b = make_instance(api, sim, "second")
     out = run_cli("worker", "--once", env=cli_env(server, tmp_path))

@@ -39,13 +39,18 @@ def fast(settings: Settings) -> Settings:
 
 
 def test_first_sync_creates_then_unchanged_resync_writes_nothing(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     run = sync_now(api, settings, server.db, iid)
     assert run["status"] == "succeeded", run
-    assert (run["pages"], run["created"], run["updated"], run["unchanged"], run["vanished"]) == \
-        (3, 250, 0, 0, 0)
+    assert (run["pages"], run["created"], run["updated"], run["unchanged"], run["vanished"]) == (
+        3,
+        250,
+        0,
+        0,
+        0,
+    )
     assert run["trigger"] == "manual" and run["worker"] == "test-worker"
     stored = resources(server.db, iid)
     assert len(stored) == 250
@@ -58,8 +63,12 @@ def test_first_sync_creates_then_unchanged_resync_writes_nothing(
 
     again = sync_now(api, settings, server.db, iid)
     assert again["status"] == "succeeded"
-    assert (again["created"], again["updated"], again["unchanged"], again["vanished"]) == \
-        (0, 0, 250, 0)
+    assert (again["created"], again["updated"], again["unchanged"], again["vanished"]) == (
+        0,
+        0,
+        250,
+        0,
+    )
     after = resources(server.db, iid)
     assert {k: r.updated_at for k, r in after.items()} == stamps  # no row written
     state = ingestion(api, iid)
@@ -69,12 +78,13 @@ def test_first_sync_creates_then_unchanged_resync_writes_nothing(
 
 
 def test_page_failing_midway_marks_nothing_and_keeps_resources(
-        api: httpx.Client, server: LiveServer, fast: Settings, sim: InventorySimulator) -> None:
+    api: httpx.Client, server: LiveServer, fast: Settings, sim: InventorySimulator
+) -> None:
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, fast, server.db, iid)["status"] == "succeeded"
-    sim.items.pop(0)          # would vanish on a complete listing
+    sim.items.pop(0)  # would vanish on a complete listing
     sim.items[150]["name"] = "Changed on page 2"
-    sim.fail_on_page = 2      # page 2 answers 500, every time
+    sim.fail_on_page = 2  # page 2 answers 500, every time
     run = sync_now(api, fast, server.db, iid)
     assert run["status"] == "failed"
     assert "HTTP 500" in run["error"] and "2 attempts" in run["error"]
@@ -93,7 +103,7 @@ def test_page_failing_midway_marks_nothing_and_keeps_resources(
 
 
 def test_429_with_retry_after_is_retried_and_succeeds(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     sim.requests.clear()
@@ -109,7 +119,7 @@ def test_429_with_retry_after_is_retried_and_succeeds(
 
 
 def test_transient_5xx_is_retried_inside_the_run(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     sim.requests.clear()
@@ -121,7 +131,7 @@ def test_transient_5xx_is_retried_inside_the_run(
 
 
 def test_401_taints_credential_unauthorizes_and_halts(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
@@ -146,9 +156,13 @@ def test_401_taints_credential_unauthorizes_and_halts(
     assert len(resources(server.db, iid)) == 250  # nothing lost
     # Following the remediation resumes syncing at once.
     assert api.delete(f"/v1/integration-instances/{iid}/auth-credential").status_code == 204
-    new = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": sim.token}]}})
+    new = api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": sim.token}]},
+        },
+    )
     assert new.status_code == 201, new.text
     state = ingestion(api, iid)
     assert state["scheduler_state"] == {"status": "ok"}
@@ -159,12 +173,13 @@ def test_401_taints_credential_unauthorizes_and_halts(
 
 
 def test_slow_upstream_times_out_with_a_clear_reason(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     sim.delay = 1.0
-    run = sync_now(api, settings, server.db, iid, connector_timeout_seconds=0.2,
-                   connector_retries=1)
+    run = sync_now(
+        api, settings, server.db, iid, connector_timeout_seconds=0.2, connector_retries=1
+    )
     sim.delay = 0
     assert run["status"] == "failed"
     assert "did not answer in time" in run["error"]
@@ -173,12 +188,18 @@ def test_slow_upstream_times_out_with_a_clear_reason(
     assert "retries" in state["remediation"]
 
 
-@pytest.mark.parametrize("mode,message", [("json", "not valid JSON"),
-                                          ("shape", "no 'items' list"),
-                                          ("item", "without an id")])
+@pytest.mark.parametrize(
+    "mode,message",
+    [("json", "not valid JSON"), ("shape", "no 'items' list"), ("item", "without an id")],
+)
 def test_malformed_page_fails_clearly_and_loses_nothing(
-        api: httpx.Client, server: LiveServer, fast: Settings, sim: InventorySimulator,
-        mode: str, message: str) -> None:
+    api: httpx.Client,
+    server: LiveServer,
+    fast: Settings,
+    sim: InventorySimulator,
+    mode: str,
+    message: str,
+) -> None:
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, fast, server.db, iid)["status"] == "succeeded"
     sim.malformed_page, sim.malformed_mode = 2, mode
@@ -192,7 +213,7 @@ def test_malformed_page_fails_clearly_and_loses_nothing(
 
 
 def test_removed_item_is_kept_as_not_discovered_with_its_mapping(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
@@ -210,15 +231,22 @@ def test_removed_item_is_kept_as_not_discovered_with_its_mapping(
     maps = api.get(f"/v1/resources/{rid}/catalog-services").json()
     assert [s["name"] for s in maps["data"]] == ["billing"]
     # It comes back when the upstream lists it again.
-    sim.items.append({"id": "item-00010", "name": "Item 10", "kind": "queue", "owner": "team-3",
-                      "tags": ["env:dev"]})
+    sim.items.append(
+        {
+            "id": "item-00010",
+            "name": "Item 10",
+            "kind": "queue",
+            "owner": "team-3",
+            "tags": ["env:dev"],
+        }
+    )
     back = sync_now(api, settings, server.db, iid)
     assert back["status"] == "succeeded" and back["vanished"] == 0
     assert resources(server.db, iid)["item-00010"].discovered is True
 
 
 def test_renamed_item_keeps_its_id(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
@@ -237,15 +265,21 @@ class OwnerWatchingInventory(RestInventoryConnector):
 
     derives_events = True
 
-    def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
-                    ) -> list[EventRecord]:
+    def diff_events(
+        self, before: dict[str, Any] | None, after: ResourceRecord
+    ) -> list[EventRecord]:
         owner = (after.integration_data or {}).get("owner")
         if before is None or before.get("owner") == owner:
             return []
         item = after.config["item_id"]
-        return [EventRecord(type="owner.changed", deduplication_id=f"{item}:owner:{owner}",
-                            detail=f"{after.name} is now owned by {owner}",
-                            attributes={"owner": owner})]
+        return [
+            EventRecord(
+                type="owner.changed",
+                deduplication_id=f"{item}:owner:{owner}",
+                detail=f"{after.name} is now owned by {owner}",
+                attributes={"owner": owner},
+            )
+        ]
 
 
 @pytest.fixture
@@ -254,36 +288,58 @@ def eventful() -> Iterator[str]:
     base = registry.get_integration("rest-inventory")
     assert base is not None
     registry.integrations()["inventory-events"] = dataclasses.replace(
-        base, name="inventory-events", display_name="Inventory Events",
-        connector=OwnerWatchingInventory, module=__name__)
+        base,
+        name="inventory-events",
+        display_name="Inventory Events",
+        connector=OwnerWatchingInventory,
+        module=__name__,
+    )
     yield "inventory-events"
     registry.integrations().pop("inventory-events", None)
 
 
 def test_changed_resources_become_events_for_their_mapped_services(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator,
-        eventful: str) -> None:
-    resp = api.post("/v1/integration-instances", json={
-        "integration_name": eventful, "name": "watched", "display_name": "Watched",
-        "config": {"base_url": sim.url, "page_size": 100}})
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: InventorySimulator,
+    eventful: str,
+) -> None:
+    resp = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": eventful,
+            "name": "watched",
+            "display_name": "Watched",
+            "config": {"base_url": sim.url, "page_size": 100},
+        },
+    )
     assert resp.status_code == 201, resp.text
     iid = resp.json()["id"]
-    cred = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-        "type": "multi_key_auth", "config": {"headers": [{"name": "authorization",
-                                                          "key": TOKEN}]}})
+    cred = api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+        },
+    )
     assert cred.status_code == 201, cred.text
     first = sync_now(api, settings, server.db, iid)
     assert (first["created"], first["events"]) == (250, 0)  # new resources: nothing changed
     rid = resources(server.db, iid)["item-00005"].id
     svc = api.post("/v1/catalog-services", json={"name": "billing", "display_name": "Billing"})
-    assert api.post("/v1/resource-mappings", json={"service": "billing", "resource": rid}
-                    ).status_code == 201
-    sim.items[4]["owner"] = "team-new"   # mapped to billing
-    sim.items[5]["owner"] = "team-new"   # mapped to nothing
+    assert (
+        api.post("/v1/resource-mappings", json={"service": "billing", "resource": rid}).status_code
+        == 201
+    )
+    sim.items[4]["owner"] = "team-new"  # mapped to billing
+    sim.items[5]["owner"] = "team-new"  # mapped to nothing
     run = sync_now(api, settings, server.db, iid)
     assert (run["updated"], run["events"]) == (2, 2)
-    listed = api.get(f"/v1/catalog-services/{svc.json()['id']}/integration-events",
-                     params={"filter[type]": "owner.changed"}).json()
+    listed = api.get(
+        f"/v1/catalog-services/{svc.json()['id']}/integration-events",
+        params={"filter[type]": "owner.changed"},
+    ).json()
     assert [e["detail"] for e in listed["data"]] == ["Item 5 is now owned by team-new"]
     event = listed["data"][0]
     assert event["type"] == "owner.changed" and event["resource_id"] == rid
@@ -297,12 +353,11 @@ def test_changed_resources_become_events_for_their_mapped_services(
 
 
 def test_stopping_a_worker_mid_sync_releases_the_instance_for_the_next_run(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     iid = make_instance(api, sim, page_size=10)  # 25 pages
     sim.delay = 0.1
-    worker = BackgroundWorker(settings.model_copy(update={"worker_poll_seconds": 0.1}),
-                              server.db)
+    worker = BackgroundWorker(settings.model_copy(update={"worker_poll_seconds": 0.1}), server.db)
     worker.start()
     deadline = time.monotonic() + 20
     while sum(1 for r in sim.requests if r["path"] == "/items") < 3:
@@ -325,14 +380,21 @@ def test_stopping_a_worker_mid_sync_releases_the_instance_for_the_next_run(
 def page_digests(db: Database, iid: str) -> dict[str, list[str]]:
     """The page digests the instance's last complete sync remembered: digest -> ids."""
     with db.session() as s:
-        rows = s.execute(select(SyncPageDigest.digest, SyncPageDigest.resource_ids)
-                         .where(SyncPageDigest.instance_id == uuid.UUID(iid)))
+        rows = s.execute(
+            select(SyncPageDigest.digest, SyncPageDigest.resource_ids).where(
+                SyncPageDigest.instance_id == uuid.UUID(iid)
+            )
+        )
         return {digest: ids.split() for digest, ids in rows}
 
 
 def test_unchanged_pages_are_remembered_yet_a_push_in_between_is_undone(
-        api: httpx.Client, server: LiveServer, settings: Settings, fast: Settings,
-        sim: InventorySimulator) -> None:
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    fast: Settings,
+    sim: InventorySimulator,
+) -> None:
     """A page the upstream serves unchanged is not processed again, unless its resources
     are no longer stored as the last sync left them: then the upstream's data wins."""
     iid = make_instance(api, sim, page_size=100)
@@ -343,9 +405,19 @@ def test_unchanged_pages_are_remembered_yet_a_push_in_between_is_undone(
     assert {rid for ids in pages.values() for rid in ids} == {r.id for r in stored.values()}
 
     # Someone pushes other data for an item whose upstream page does not change.
-    pushed = api.put(f"/v1/integration-instances/{iid}/resources", json={"data": [{
-        "type": "inventory_item", "config": {"item_id": "item-00007"}, "name": "Pushed",
-        "integration_data": {"kind": "pushed"}}]})
+    pushed = api.put(
+        f"/v1/integration-instances/{iid}/resources",
+        json={
+            "data": [
+                {
+                    "type": "inventory_item",
+                    "config": {"item_id": "item-00007"},
+                    "name": "Pushed",
+                    "integration_data": {"kind": "pushed"},
+                }
+            ]
+        },
+    )
     assert pushed.status_code == 200, pushed.text
     run = sync_now(api, settings, server.db, iid)
     assert (run["created"], run["updated"], run["unchanged"]) == (0, 1, 249)
@@ -374,8 +446,8 @@ def test_unchanged_pages_are_remembered_yet_a_push_in_between_is_undone(
 
 
 def test_a_resource_vanished_and_back_on_an_unchanged_page_is_rediscovered(
-        api: httpx.Client, server: LiveServer, settings: Settings,
-        sim: InventorySimulator) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, settings, server.db, iid)["created"] == 250
     last = sim.items.pop()  # the last page changes; pages 1 and 2 do not
@@ -387,7 +459,7 @@ def test_a_resource_vanished_and_back_on_an_unchanged_page_is_rediscovered(
 
 
 def test_a_slow_upstream_never_keeps_the_database_locked(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
 ) -> None:
     """Batches share a write transaction, but it is committed before waiting for the
     upstream: other writers get the SQLite lock while the sync waits for a page."""
@@ -395,10 +467,10 @@ def test_a_slow_upstream_never_keeps_the_database_locked(
         pytest.skip("the write lock is SQLite's")
     iid = make_instance(api, sim, page_size=25)  # 10 pages
     sim.delay = 0.6
-    worker = BackgroundWorker(settings.model_copy(update={"worker_poll_seconds": 0.1}),
-                              server.db)
-    assert api.put(f"/v1/integration-instances/{iid}/resource-ingestion",
-                   json={}).status_code == 200
+    worker = BackgroundWorker(settings.model_copy(update={"worker_poll_seconds": 0.1}), server.db)
+    assert (
+        api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}).status_code == 200
+    )
     worker.start()
     path = server.db.engine.url.database
     assert path
@@ -435,22 +507,35 @@ class FailingInventory(RestInventoryConnector):
 
 
 def test_an_unexpected_error_reports_only_what_was_stored(
-        api: httpx.Client, server: LiveServer, settings: Settings,
-        sim: InventorySimulator) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
     base = registry.get_integration("rest-inventory")
     assert base is not None
     registry.integrations()["inventory-buggy"] = dataclasses.replace(
-        base, name="inventory-buggy", connector=FailingInventory, module=__name__)
+        base, name="inventory-buggy", connector=FailingInventory, module=__name__
+    )
     try:
-        resp = api.post("/v1/integration-instances", json={
-            "integration_name": "inventory-buggy", "name": "buggy", "display_name": "Buggy",
-            "config": {"base_url": sim.url, "page_size": 50}})
+        resp = api.post(
+            "/v1/integration-instances",
+            json={
+                "integration_name": "inventory-buggy",
+                "name": "buggy",
+                "display_name": "Buggy",
+                "config": {"base_url": sim.url, "page_size": 50},
+            },
+        )
         assert resp.status_code == 201, resp.text
         iid = resp.json()["id"]
-        assert api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-            "type": "multi_key_auth", "config": {"headers": [{"name": "authorization",
-                                                              "key": TOKEN}]}}
-                        ).status_code == 201
+        assert (
+            api.post(
+                f"/v1/integration-instances/{iid}/auth-credential",
+                json={
+                    "type": "multi_key_auth",
+                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
+                },
+            ).status_code
+            == 201
+        )
         run = sync_now(api, settings, server.db, iid)
     finally:
         registry.integrations().pop("inventory-buggy", None)
@@ -460,18 +545,22 @@ def test_an_unexpected_error_reports_only_what_was_stored(
 
 
 def test_pages_remembered_under_another_config_are_processed_again(
-        api: httpx.Client, server: LiveServer, settings: Settings,
-        sim: InventorySimulator) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: InventorySimulator
+) -> None:
     """The same upstream bytes make other resources once the instance's config changes
     (here the type items are recorded as): remembered pages must not stand for them."""
     iid = make_instance(api, sim, page_size=100)
     assert sync_now(api, settings, server.db, iid)["created"] == 250
-    resp = api.patch(f"/v1/integration-instances/{iid}", json={"config": {
-        "base_url": sim.url, "page_size": 100, "resource_type": "server"}})
+    resp = api.patch(
+        f"/v1/integration-instances/{iid}",
+        json={"config": {"base_url": sim.url, "page_size": 100, "resource_type": "server"}},
+    )
     assert resp.status_code == 200, resp.text
     run = sync_now(api, settings, server.db, iid)
     assert (run["status"], run["created"], run["vanished"]) == ("succeeded", 250, 250)
-    listed = api.get("/v1/resources", params={"filter[integration.instance.id]": iid,
-                                              "filter[type]": "server", "page[size]": 1})
+    listed = api.get(
+        "/v1/resources",
+        params={"filter[integration.instance.id]": iid, "filter[type]": "server", "page[size]": 1},
+    )
     assert listed.status_code == 200, listed.text
     assert listed.json()["data"][0]["type"] == "server"

@@ -34,8 +34,9 @@ def pg_url(pg: PgProvider) -> Iterator[str]:
 
 @pytest.fixture
 def pg_server(pg_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(database_url=pg_url, run_worker=False,
-                        key_file=str(tmp_path / "test.key"), secret_key=None)
+    settings = Settings(
+        database_url=pg_url, run_worker=False, key_file=str(tmp_path / "test.key"), secret_key=None
+    )
     db = Database(pg_url)
     live = LiveServer(settings, db).start()
     yield live
@@ -53,8 +54,9 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         n = len(self.procs)
         with open(self.tmp / f"worker-{n}.log", "wb") as log:
-            proc = subprocess.Popen([CLI, "worker"], env=self.env, stdout=log, stderr=log,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [CLI, "worker"], env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
         self.procs.append(proc)
         return proc
 
@@ -75,8 +77,13 @@ class Workers:
 
 @pytest.fixture
 def workers(pg_url: str, tmp_path: Path) -> Iterator[Workers]:
-    env = cli_env(pg_url, tmp_path, SERVICE_CATALOG_WORKER_POLL_SECONDS="0.2",
-                  SERVICE_CATALOG_LEASE_TIMEOUT_SECONDS="5", SERVICE_CATALOG_LOG_LEVEL="INFO")
+    env = cli_env(
+        pg_url,
+        tmp_path,
+        SERVICE_CATALOG_WORKER_POLL_SECONDS="0.2",
+        SERVICE_CATALOG_LEASE_TIMEOUT_SECONDS="5",
+        SERVICE_CATALOG_LOG_LEVEL="INFO",
+    )
     w = Workers(env, tmp_path)
     yield w
     w.stop_all()
@@ -100,12 +107,15 @@ def _wait_for(done: Callable[[], bool], why: Callable[[], str], timeout: float =
 
 
 def test_two_workers_sync_each_instance_exactly_once_per_schedule(
-        pg_server: LiveServer, workers: Workers) -> None:
+    pg_server: LiveServer, workers: Workers
+) -> None:
     interval = 10
     with InventorySimulator(items=30, token=TOKEN) as sim, pg_server.client() as api:
         sim.delay = 0.05  # every sync takes a moment, so the two workers overlap
-        ids = [make_instance(api, sim, f"inv-{i}", page_size=10, sync_interval=interval)
-               for i in range(6)]
+        ids = [
+            make_instance(api, sim, f"inv-{i}", page_size=10, sync_interval=interval)
+            for i in range(6)
+        ]
         a, b = workers.start(), workers.start()
 
         def three_runs_each() -> bool:
@@ -142,7 +152,8 @@ def test_two_workers_sync_each_instance_exactly_once_per_schedule(
 
 
 def test_killed_worker_loses_its_lease_and_another_takes_over(
-        pg_server: LiveServer, workers: Workers) -> None:
+    pg_server: LiveServer, workers: Workers
+) -> None:
     with InventorySimulator(items=40, token=TOKEN) as sim, pg_server.client() as api:
         sim.delay = 0.3  # 20 pages: a sync of several seconds
         make_instance(api, sim, "slow", page_size=2)

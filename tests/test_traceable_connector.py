@@ -38,7 +38,8 @@ def connector(sim: TraceableSimulator, token: str = TOKEN, **config: Any) -> Tra
     return TraceableConnector(
         config={"base_url": sim.url, **config},
         credential=Credential("multi_key_auth", headers={"authorization": token}),
-        http=UpstreamHTTP(timeout=5, retries=3, backoff=0.01, max_sleep=2))
+        http=UpstreamHTTP(timeout=5, retries=3, backoff=0.01, max_sleep=2),
+    )
 
 
 def records(conn: TraceableConnector) -> dict[str, ResourceRecord]:
@@ -61,7 +62,8 @@ def test_descriptor_is_a_catalog_integration(contract: Any) -> None:
     assert registry.get_integration("traceable") is not None
     assert INTEGRATION.descriptor["authorization"]["type"] == "multi_key_auth"
     assert [h["name"] for h in INTEGRATION.descriptor["authorization"]["config"]["headers"]] == [
-        "authorization"]
+        "authorization"
+    ]
     cfg = INTEGRATION.descriptor["config_schema"]
     assert cfg["include_inactive"]["type"] == "boolean"
     assert cfg["include_inactive"]["default"] is False
@@ -72,9 +74,17 @@ def test_descriptor_is_a_catalog_integration(contract: Any) -> None:
     assert rtype["schema"]["definition"] == {"service_id": "string"}
     example = EXAMPLES["traceable_service"]
     assert set(example["endpoints"]["groups"]) == {
-        "risk", "exposure", "authentication", "sensitive_data", "discovery_state"}
+        "risk",
+        "exposure",
+        "authentication",
+        "sensitive_data",
+        "discovery_state",
+    }
     assert set(INTEGRATION.descriptor["events"]["traceable_service"]) == {
-        "vulnerability_opened", "vulnerability_fixed", "sensitive_endpoint_exposed"}
+        "vulnerability_opened",
+        "vulnerability_fixed",
+        "sensitive_endpoint_exposed",
+    }
 
 
 def test_the_discovery_example_has_the_shape_a_sync_produces(sim: TraceableSimulator) -> None:
@@ -84,9 +94,16 @@ def test_the_discovery_example_has_the_shape_a_sync_produces(sim: TraceableSimul
 
     def shape(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: shape(v) for k, v in value.items()} if "CRITICAL" not in value and \
-                "HIGH" not in value and "email" not in value and "external" not in value \
-                and "DISCOVERED" not in value and "authenticated" not in value else "counts"
+            return (
+                {k: shape(v) for k, v in value.items()}
+                if "CRITICAL" not in value
+                and "HIGH" not in value
+                and "email" not in value
+                and "external" not in value
+                and "DISCOVERED" not in value
+                and "authenticated" not in value
+                else "counts"
+            )
         if isinstance(value, list):
             return [shape(value[0])] if value else []
         return type(value).__name__
@@ -143,12 +160,14 @@ def test_verify_unreachable_and_bad_base_url() -> None:
     conn = TraceableConnector(
         config={"base_url": f"http://127.0.0.1:{free_port()}"},
         credential=Credential("multi_key_auth", headers={"authorization": TOKEN}),
-        http=UpstreamHTTP(timeout=1, retries=0))
+        http=UpstreamHTTP(timeout=1, retries=0),
+    )
     result = conn.verify()
     assert result.status == "unreachable" and "Cannot reach" in result.reason
-    bad = TraceableConnector(config={"base_url": "ftp://example"},
-                             credential=Credential("multi_key_auth",
-                                                   headers={"authorization": TOKEN}))
+    bad = TraceableConnector(
+        config={"base_url": "ftp://example"},
+        credential=Credential("multi_key_auth", headers={"authorization": TOKEN}),
+    )
     assert bad.verify().status == "unreachable"
     assert "not an http(s) URL" in bad.verify().reason
     no_cred = TraceableConnector(config={}, credential=None)
@@ -163,13 +182,17 @@ def test_include_inactive(sim: TraceableSimulator) -> None:
     everything = records(connector(sim, include_inactive=True))
     assert len(active) == 20 and len(everything) == 25
     assert set(everything) - set(active) == {f"svc-{i:05d}" for i in (5, 10, 15, 20, 25)}
-    sent = [r["variables"].get("includeInactive") for r in sim.requests
-            if r["operation"] in ("Services", "ApiEndpoints")]
+    sent = [
+        r["variables"].get("includeInactive")
+        for r in sim.requests
+        if r["operation"] in ("Services", "ApiEndpoints")
+    ]
     assert set(sent) == {False, True}
 
 
 def test_a_record_holds_the_service_its_grouped_endpoints_and_vulnerabilities(
-        sim: TraceableSimulator) -> None:
+    sim: TraceableSimulator,
+) -> None:
     tenant = sim.tenant
     rec = records(connector(sim))["svc-00004"]
     assert rec.type == "traceable_service"
@@ -189,10 +212,12 @@ def test_a_record_holds_the_service_its_grouped_endpoints_and_vulnerabilities(
             assert sum(group.values()) == 6
     assert e["groups"]["exposure"]["external"] == sum(1 for x in eps if x["isExternal"])
     assert e["groups"]["authentication"].get("unauthenticated", 0) == sum(
-        1 for x in eps if not x["isAuthenticated"])
+        1 for x in eps if not x["isAuthenticated"]
+    )
     for cat in ("LOW", "MEDIUM", "HIGH", "CRITICAL"):
         assert e["groups"]["risk"].get(cat, 0) == sum(
-            1 for x in eps if x["apiRiskScoreCategory"] == cat)
+            1 for x in eps if x["apiRiskScoreCategory"] == cat
+        )
     scores = [i["risk_score"] for i in e["items"]]
     assert scores == sorted(scores, reverse=True)
     item = next(i for i in e["items"] if i["id"] == "api-00004-001")
@@ -204,8 +229,7 @@ def test_a_record_holds_the_service_its_grouped_endpoints_and_vulnerabilities(
     assert item["sensitive_data_types"] == src["dataTypeIds"]
     assert item["calls"] == src["_metrics"]["numCalls"]
     assert item["last_seen"] and item["last_seen"].endswith("Z")
-    assert (item["risk"], item["risk_score"]) == (src["apiRiskScoreCategory"],
-                                                  src["apiRiskScore"])
+    assert (item["risk"], item["risk_score"]) == (src["apiRiskScoreCategory"], src["apiRiskScore"])
     v = data["vulnerabilities"]
     open_ids = tenant.open_vulnerabilities_of("svc-00004")
     assert v["open"] == len(open_ids) > 0
@@ -222,15 +246,20 @@ def test_whole_tenant_pages_not_one_query_per_service() -> None:
         assert ops.count("Services") == 5
         assert ops.count("ApiEndpoints") == 14  # 1350 endpoints / 100
         assert ops.count("AttributeCatalogue") == 1
-        offsets = [r["variables"]["offset"] for r in sim.requests
-                   if r["operation"] == "ApiEndpoints"]
+        offsets = [
+            r["variables"]["offset"] for r in sim.requests if r["operation"] == "ApiEndpoints"
+        ]
         assert sorted(offsets) == list(range(0, 1400, 100))
-        assert all(r["variables"]["limit"] == 100 for r in sim.requests
-                   if r["operation"] in ("Services", "ApiEndpoints"))
+        assert all(
+            r["variables"]["limit"] == 100
+            for r in sim.requests
+            if r["operation"] in ("Services", "ApiEndpoints")
+        )
         # A later service got its endpoints although they came on many different pages.
         assert data_of(recs["svc-00450"])["endpoints"]["total"] == 3
-        between = {str(r["variables"].get("between")) for r in sim.requests
-                   if "between" in r["variables"]}
+        between = {
+            str(r["variables"].get("between")) for r in sim.requests if "between" in r["variables"]
+        }
         assert len(between) == 1, "one window for the whole sync"
 
 
@@ -240,18 +269,31 @@ def test_many_endpoints_are_capped_riskiest_first() -> None:
         assert data is not None
         e = data["endpoints"]
         assert e["total"] == 120 and e["listed"] == ENDPOINTS_LISTED == len(e["items"])
-        all_scores = sorted((x["apiRiskScore"] for x in sim.tenant.endpoints.values()
-                             if x["serviceId"] == "svc-00001"), reverse=True)
+        all_scores = sorted(
+            (
+                x["apiRiskScore"]
+                for x in sim.tenant.endpoints.values()
+                if x["serviceId"] == "svc-00001"
+            ),
+            reverse=True,
+        )
         assert [i["risk_score"] for i in e["items"]] == all_scores[:ENDPOINTS_LISTED]
         rows, total = connector(sim, discovery_states="ALL").endpoints_page(
-            "svc-00001", limit=100, offset=100)
+            "svc-00001", limit=100, offset=100
+        )
         assert total == 120 and len(rows) == 20
         assert rows[0]["id"] == "api-00001-101" and rows[0]["method"]
 
 
 def test_a_tenant_lacking_optional_attributes_still_syncs(sim: TraceableSimulator) -> None:
-    for name in ("riskScoreCategory", "riskScore", "apiRiskScoreCategory", "apiRiskScore",
-                 "numCalls", "isAuthenticated"):
+    for name in (
+        "riskScoreCategory",
+        "riskScore",
+        "apiRiskScoreCategory",
+        "apiRiskScore",
+        "numCalls",
+        "isAuthenticated",
+    ):
         sim.tenant.drop_attribute(name)
     data = records(connector(sim))["svc-00001"].integration_data
     assert data is not None
@@ -265,8 +307,7 @@ def test_a_tenant_lacking_optional_attributes_still_syncs(sim: TraceableSimulato
     assert sent and all("iskScore" not in q and "numCalls" not in q for q in sent)
 
 
-def test_a_tenant_without_service_ids_on_endpoints_fails_clearly(
-        sim: TraceableSimulator) -> None:
+def test_a_tenant_without_service_ids_on_endpoints_fails_clearly(sim: TraceableSimulator) -> None:
     sim.tenant.drop_attribute("serviceId")
     with pytest.raises(ConnectorError) as err:
         records(connector(sim))
@@ -283,10 +324,13 @@ def test_rate_limits_and_5xx_are_retried(sim: TraceableSimulator) -> None:
     assert statuses.count(429) == 2 and statuses.count(502) == 1
 
 
-@pytest.mark.parametrize("fault,kind", [("5xx", "upstream"), ("malformed", "malformed"),
-                                        ("token", "auth"), ("slow", "timeout")])
-def test_a_failing_sync_raises_a_connector_error(sim: TraceableSimulator, fault: str,
-                                                 kind: str) -> None:
+@pytest.mark.parametrize(
+    "fault,kind",
+    [("5xx", "upstream"), ("malformed", "malformed"), ("token", "auth"), ("slow", "timeout")],
+)
+def test_a_failing_sync_raises_a_connector_error(
+    sim: TraceableSimulator, fault: str, kind: str
+) -> None:
     conn = connector(sim, page_size=100)
     conn.http = UpstreamHTTP(timeout=0.5, retries=1, backoff=0.01, max_sleep=0.1)
     if fault == "5xx":
@@ -347,8 +391,7 @@ def test_diff_events(sim: TraceableSimulator) -> None:
     assert exposed.link_html and "svc-00001" in exposed.link_html
     # The same change derived again (e.g. a retried sync) has the same dedup ids.
     again = conn.diff_events(first.integration_data, records(conn)["svc-00001"])
-    assert sorted(e.deduplication_id for e in again) == sorted(
-        e.deduplication_id for e in events)
+    assert sorted(e.deduplication_id for e in again) == sorted(e.deduplication_id for e in events)
     # Nothing changed: nothing to report.
     assert conn.diff_events(second.integration_data, second) == []
     sim.tenant.fix_vulnerability(vid)
@@ -361,12 +404,29 @@ def test_diff_events(sim: TraceableSimulator) -> None:
 
 def test_diff_events_baseline_and_reopen() -> None:
     now = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
-    base = {"service_id": "s", "service_name": "S", "link": "http://x/service/s/overview",
-            "endpoints": {"exposed_sensitive": []},
-            "vulnerabilities": {"open": 0, "listed": 0, "items": []}}
-    reopened = {**base, "vulnerabilities": {"open": 1, "listed": 1, "items": [
-        {"id": "v1", "severity": "LOW", "status": "REOPENED", "title": "T",
-         "opened_at": "2026-01-01T00:00:00Z"}]}}
+    base = {
+        "service_id": "s",
+        "service_name": "S",
+        "link": "http://x/service/s/overview",
+        "endpoints": {"exposed_sensitive": []},
+        "vulnerabilities": {"open": 0, "listed": 0, "items": []},
+    }
+    reopened = {
+        **base,
+        "vulnerabilities": {
+            "open": 1,
+            "listed": 1,
+            "items": [
+                {
+                    "id": "v1",
+                    "severity": "LOW",
+                    "status": "REOPENED",
+                    "title": "T",
+                    "opened_at": "2026-01-01T00:00:00Z",
+                }
+            ],
+        },
+    }
     assert diff_events(None, reopened) == []
     events = diff_events(base, reopened, now=now)
     assert [e.type for e in events] == ["vulnerability_opened"]
@@ -397,8 +457,11 @@ def test_a_service_list_that_shifts_while_paging_fails_instead_of_losing_service
 
         def shift(operation: str | None, variables: dict[str, Any]) -> None:
             # A service sorting first appears once page 1 was read: every later page shifts.
-            if operation == "Services" and variables.get("offset") == 100 \
-                    and "svc-00000" not in sim.tenant.services:
+            if (
+                operation == "Services"
+                and variables.get("offset") == 100
+                and "svc-00000" not in sim.tenant.services
+            ):
                 sim.tenant.add_service("svc-00000", "early-bird", endpoints=1)
 
         sim.before_answer = shift
@@ -423,8 +486,7 @@ def test_services_are_yielded_while_the_endpoint_listing_is_still_read() -> None
         assert sim.calls("ApiEndpoints") == 14
 
 
-def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_services(
-        ) -> None:
+def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_services() -> None:
     """Should Traceable ignore the order by service, a service whose endpoints come back
     after it was yielded is yielded again, complete: the last record of each service is
     the same as with grouped endpoints."""
@@ -442,8 +504,7 @@ def test_an_upstream_that_does_not_group_endpoints_by_service_still_gives_whole_
         grouped = last_records(sim)
         assert len(yields) == 120  # grouped: each service once
         # Riskiest endpoints first, whatever their service: services interleave.
-        sim.order_override = {"API": [{"keyExpression": {"key": "riskScore"},
-                                       "direction": "DESC"}]}
+        sim.order_override = {"API": [{"keyExpression": {"key": "riskScore"}, "direction": "DESC"}]}
         interleaved = last_records(sim)
     assert len(yields) > 120  # some services were yielded early, then again complete
     assert len(grouped) == 120
@@ -466,8 +527,9 @@ def test_endpoints_with_an_odd_service_id_are_skipped(sim: TraceableSimulator) -
     sim.order_override = {"API": [{"keyExpression": {"key": "id"}, "direction": "ASC"}]}
     after = records(connector(sim))
     assert set(after) == set(before)
-    lost = (sum(data_of(before[s])["endpoints"]["total"] for s in before)
-            - sum(data_of(after[s])["endpoints"]["total"] for s in after))
+    lost = sum(data_of(before[s])["endpoints"]["total"] for s in before) - sum(
+        data_of(after[s])["endpoints"]["total"] for s in after
+    )
     assert lost == 3
 
 
@@ -476,8 +538,9 @@ def test_upstream_json_is_strict_json() -> None:
     integer as a float); what is not strict JSON is a ValueError, which the connectors
     report as a malformed answer."""
     assert decode_json(b'{"n": 12345678901234567890123, "s": "\xc3\xa9"}') == {
-        "n": 1.2345678901234568e22, "s": "\u00e9"}
-    for bad in (b"{", b"NaN", b'{"x": Infinity}', b"\xff\xfe", b"[" * 2000 + b"]" * 2000,
-                b""):
+        "n": 1.2345678901234568e22,
+        "s": "\u00e9",
+    }
+    for bad in (b"{", b"NaN", b'{"x": Infinity}', b"\xff\xfe", b"[" * 2000 + b"]" * 2000, b""):
         with pytest.raises(ValueError):
             decode_json(bad)

@@ -30,11 +30,21 @@ def fast(settings: Settings) -> Settings:
     return settings.model_copy(update={"connector_retries": 1})
 
 
-def install(api: httpx.Client, sim: TraceableSimulator, name: str = "traceable", *,
-            token: str | None = TOKEN, **config: Any) -> str:
+def install(
+    api: httpx.Client,
+    sim: TraceableSimulator,
+    name: str = "traceable",
+    *,
+    token: str | None = TOKEN,
+    **config: Any,
+) -> str:
     """Create a Traceable instance on ``sim`` (authorized with ``token`` unless None)."""
-    body = {"integration_name": "traceable", "name": name, "display_name": "Traceable",
-            "config": {"include_inactive": False, "base_url": sim.url, **config}}
+    body = {
+        "integration_name": "traceable",
+        "name": name,
+        "display_name": "Traceable",
+        "config": {"include_inactive": False, "base_url": sim.url, **config},
+    }
     resp = api.post("/v1/integration-instances", json=body)
     assert resp.status_code == 201, resp.text
     iid = str(resp.json()["id"])
@@ -45,9 +55,13 @@ def install(api: httpx.Client, sim: TraceableSimulator, name: str = "traceable",
 
 
 def authorize(api: httpx.Client, iid: str, token: str) -> httpx.Response:
-    return api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": token}]}})
+    return api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": token}]},
+        },
+    )
 
 
 def sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str) -> dict[str, Any]:
@@ -78,18 +92,30 @@ def by_service_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["config"]["service_id"]: r for r in items}
 
 
-def test_the_seed_flow(api: httpx.Client, server: LiveServer, settings: Settings,
-                       sim: TraceableSimulator, contract: Any) -> None:
+def test_the_seed_flow(
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: TraceableSimulator,
+    contract: Any,
+) -> None:
     # Install (include_inactive: false, as the seed's Terraform) and authorize.
-    resp = api.post("/v1/integration-instances", json={
-        "integration_name": "traceable", "name": "traceable", "display_name": "Traceable",
-        "config": {"include_inactive": False, "base_url": sim.url}})
+    resp = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": "traceable",
+            "name": "traceable",
+            "display_name": "Traceable",
+            "config": {"include_inactive": False, "base_url": sim.url},
+        },
+    )
     inst = contract.check(resp, 201, response="IntegrationInstanceResponse")
     assert inst["authorized"] is False
     assert inst["config"] == {"include_inactive": False, "base_url": sim.url}  # as sent
     iid = inst["id"]
-    cred = contract.check(authorize(api, iid, TOKEN), 201,
-                          response="IntegrationInstanceAuthCredentialResponse")
+    cred = contract.check(
+        authorize(api, iid, TOKEN), 201, response="IntegrationInstanceAuthCredentialResponse"
+    )
     assert TOKEN not in str(cred)
     assert api.get(f"/v1/integration-instances/{iid}").json()["authorized"] is True
     integ = [i for i in api.get("/v1/integrations").json()["data"] if i["name"] == "traceable"]
@@ -102,9 +128,11 @@ def test_the_seed_flow(api: httpx.Client, server: LiveServer, settings: Settings
     assert ingestion(api, iid)["scheduler_state"] == {"status": "ok"}
 
     # Traceable services are discoverable.
-    listing = contract.check(api.get(RESOURCES, params={"filter[integration.name]": "traceable",
-                                                        "page[size]": "100"}),
-                             200, response="ListCatalogResourcesResponse")
+    listing = contract.check(
+        api.get(RESOURCES, params={"filter[integration.name]": "traceable", "page[size]": "100"}),
+        200,
+        response="ListCatalogResourcesResponse",
+    )
     found = by_service_id(listing["data"])
     assert len(found) == 9 and "svc-00004" not in found
     auth = found["svc-00001"]
@@ -114,27 +142,45 @@ def test_the_seed_flow(api: httpx.Client, server: LiveServer, settings: Settings
     assert auth["integration"]["instance"]["id"] == iid
 
     # Create the catalog service and map one service by id, one by config.
-    svc = api.post("/v1/catalog-services", json={"name": "my-service",
-                                                 "display_name": "My Service"})
+    svc = api.post(
+        "/v1/catalog-services", json={"name": "my-service", "display_name": "My Service"}
+    )
     assert svc.status_code == 201, svc.text
     sid = svc.json()["id"]
-    m1 = contract.check(api.post("/v1/resource-mappings", json={
-        "service": "my-service", "resource": auth["id"]}), 201,
-        response="CatalogResourceMappingResponse")
-    m2 = contract.check(api.post("/v1/resource-mappings", json={
-        "service": sid, "resource": {"integration_instance": "traceable",
-                                     "type": "traceable_service",
-                                     "config": {"service_id": "svc-00003"}}}), 201,
-        response="CatalogResourceMappingResponse")
+    m1 = contract.check(
+        api.post("/v1/resource-mappings", json={"service": "my-service", "resource": auth["id"]}),
+        201,
+        response="CatalogResourceMappingResponse",
+    )
+    m2 = contract.check(
+        api.post(
+            "/v1/resource-mappings",
+            json={
+                "service": sid,
+                "resource": {
+                    "integration_instance": "traceable",
+                    "type": "traceable_service",
+                    "config": {"service_id": "svc-00003"},
+                },
+            },
+        ),
+        201,
+        response="CatalogResourceMappingResponse",
+    )
     assert m2["resource"]["id"] == found["svc-00003"]["id"]  # the same resource, not a new one
     assert m1["service"]["name"] == "my-service"
 
     # Validate: the service shows the linked Traceable services with grouped endpoints.
-    mapped = contract.check(api.get(f"/v1/catalog-services/{sid}/resources"), 200,
-                            response="ListCatalogServiceResourcesResponse")
+    mapped = contract.check(
+        api.get(f"/v1/catalog-services/{sid}/resources"),
+        200,
+        response="ListCatalogServiceResourcesResponse",
+    )
     names = {r["name"] for r in mapped["data"]}
-    assert names == {sim.tenant.services["svc-00001"]["name"],
-                     sim.tenant.services["svc-00003"]["name"]}
+    assert names == {
+        sim.tenant.services["svc-00001"]["name"],
+        sim.tenant.services["svc-00003"]["name"],
+    }
     one = api.get(f"{RESOURCES}/{auth['id']}").json()
     data = one["integration_data"]
     assert data["service_id"] == "svc-00001"
@@ -148,12 +194,17 @@ def test_the_seed_flow(api: httpx.Client, server: LiveServer, settings: Settings
     # An unchanged re-sync writes nothing.
     again = sync(api, settings, server, iid)
     assert (again["status"], again["created"], again["updated"], again["unchanged"]) == (
-        "succeeded", 0, 0, 9)
+        "succeeded",
+        0,
+        0,
+        9,
+    )
     assert api.get(f"{RESOURCES}/{auth['id']}").json()["updated_at"] == one["updated_at"]
 
 
-def test_include_inactive_true_vs_false(api: httpx.Client, server: LiveServer,
-                                        settings: Settings, sim: TraceableSimulator) -> None:
+def test_include_inactive_true_vs_false(
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
+) -> None:
     active = install(api, sim, "traceable-active")
     everything = install(api, sim, "traceable-all", include_inactive=True)
     assert sync(api, settings, server, active)["created"] == 9
@@ -162,14 +213,17 @@ def test_include_inactive_true_vs_false(api: httpx.Client, server: LiveServer,
     e = by_service_id(all_resources(api, **{"filter[integration.instance.id]": everything}))
     assert set(e) - set(a) == {"svc-00004", "svc-00008", "svc-00012"}
     # Editing the config takes effect on the next sync.
-    resp = api.patch(f"/v1/integration-instances/{active}", json={
-        "config": {"include_inactive": True, "base_url": sim.url}})
+    resp = api.patch(
+        f"/v1/integration-instances/{active}",
+        json={"config": {"include_inactive": True, "base_url": sim.url}},
+    )
     assert resp.status_code == 200, resp.text
     assert sync(api, settings, server, active)["created"] == 3
 
 
-def test_paging_across_many_pages(api: httpx.Client, server: LiveServer,
-                                  settings: Settings) -> None:
+def test_paging_across_many_pages(
+    api: httpx.Client, server: LiveServer, settings: Settings
+) -> None:
     with TraceableSimulator(1050, 2, TOKEN, inactive_every=0, vulnerable_every=5) as big:
         iid = install(api, big, page_size=100)
         run = sync(api, settings, server, iid)
@@ -182,15 +236,23 @@ def test_paging_across_many_pages(api: httpx.Client, server: LiveServer,
 
 
 def test_a_vanished_service_is_kept_flagged_and_stays_mapped(
-        api: httpx.Client, server: LiveServer, settings: Settings,
-        sim: TraceableSimulator) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
+) -> None:
     iid = install(api, sim)
     sync(api, settings, server, iid)
     gone = by_service_id(all_resources(api))["svc-00002"]
-    assert api.post("/v1/catalog-services", json={"name": "billing",
-                                                  "display_name": "Billing"}).status_code == 201
-    assert api.post("/v1/resource-mappings", json={"service": "billing",
-                                                   "resource": gone["id"]}).status_code == 201
+    assert (
+        api.post(
+            "/v1/catalog-services", json={"name": "billing", "display_name": "Billing"}
+        ).status_code
+        == 201
+    )
+    assert (
+        api.post(
+            "/v1/resource-mappings", json={"service": "billing", "resource": gone["id"]}
+        ).status_code
+        == 201
+    )
     sim.tenant.remove_service("svc-00002")
     run = sync(api, settings, server, iid)
     assert (run["status"], run["vanished"]) == ("succeeded", 1)
@@ -204,9 +266,9 @@ def test_a_vanished_service_is_kept_flagged_and_stays_mapped(
     assert [r["id"] for r in undiscovered] == [gone["id"]]
 
 
-def test_a_renamed_service_keeps_its_resource_id(api: httpx.Client, server: LiveServer,
-                                                 settings: Settings,
-                                                 sim: TraceableSimulator) -> None:
+def test_a_renamed_service_keeps_its_resource_id(
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
+) -> None:
     iid = install(api, sim)
     sync(api, settings, server, iid)
     before = by_service_id(all_resources(api))["svc-00005"]
@@ -219,8 +281,13 @@ def test_a_renamed_service_keeps_its_resource_id(api: httpx.Client, server: Live
     assert after["integration_data"]["service_name"] == "payments-v2"
 
 
-def test_a_rejected_token(api: httpx.Client, server: LiveServer, settings: Settings,
-                          sim: TraceableSimulator, contract: Any) -> None:
+def test_a_rejected_token(
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: TraceableSimulator,
+    contract: Any,
+) -> None:
     iid = install(api, sim, token=None)
     resp = authorize(api, iid, "not-the-token")
     body = contract.check(resp, 400)
@@ -245,8 +312,9 @@ def test_a_rejected_token(api: httpx.Client, server: LiveServer, settings: Setti
         assert TOKEN not in text
 
 
-def test_upstream_faults_during_a_sync(api: httpx.Client, server: LiveServer, fast: Settings,
-                                       sim: TraceableSimulator) -> None:
+def test_upstream_faults_during_a_sync(
+    api: httpx.Client, server: LiveServer, fast: Settings, sim: TraceableSimulator
+) -> None:
     iid = install(api, sim)
     assert sync(api, fast, server, iid)["created"] == 9
     sim.tenant.remove_service("svc-00001")
@@ -262,9 +330,9 @@ def test_upstream_faults_during_a_sync(api: httpx.Client, server: LiveServer, fa
     assert (ok["status"], ok["vanished"]) == ("succeeded", 1)
 
 
-def test_events_on_the_mapped_catalog_service(api: httpx.Client, server: LiveServer,
-                                              settings: Settings,
-                                              sim: TraceableSimulator) -> None:
+def test_events_on_the_mapped_catalog_service(
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
+) -> None:
     iid = install(api, sim)
     sync(api, settings, server, iid)
     res = by_service_id(all_resources(api))["svc-00001"]
@@ -274,8 +342,10 @@ def test_events_on_the_mapped_catalog_service(api: httpx.Client, server: LiveSer
     sim.tenant.add_endpoint("svc-00001", "POST /v1/login", data_types=("password",))
     run = sync(api, settings, server, iid)
     assert (run["updated"], run["events"]) == (1, 2)
-    events = api.get(f"/v1/catalog-services/{svc['id']}/integration-events",
-                     params={"filter[integration.name]": "traceable"}).json()["data"]
+    events = api.get(
+        f"/v1/catalog-services/{svc['id']}/integration-events",
+        params={"filter[integration.name]": "traceable"},
+    ).json()["data"]
     types = sorted(e["type"] for e in events)
     assert types == ["sensitive_endpoint_exposed", "vulnerability_opened"]
     opened = next(e for e in events if e["type"] == "vulnerability_opened")
@@ -286,33 +356,51 @@ def test_events_on_the_mapped_catalog_service(api: httpx.Client, server: LiveSer
     sim.tenant.fix_vulnerability(vid)
     assert sync(api, settings, server, iid)["events"] == 1
     assert sync(api, settings, server, iid)["events"] == 0
-    events = api.get(f"/v1/catalog-services/{svc['id']}/integration-events",
-                     params={"filter[integration.name]": "traceable"}).json()["data"]
+    events = api.get(
+        f"/v1/catalog-services/{svc['id']}/integration-events",
+        params={"filter[integration.name]": "traceable"},
+    ).json()["data"]
     assert sorted(e["type"] for e in events) == [
-        "sensitive_endpoint_exposed", "vulnerability_fixed", "vulnerability_opened"]
-    search = api.get("/v1/integration-events",
-                     params={"filter[detail][contains]": "POST /v1/login"}).json()["data"]
+        "sensitive_endpoint_exposed",
+        "vulnerability_fixed",
+        "vulnerability_opened",
+    ]
+    search = api.get(
+        "/v1/integration-events", params={"filter[detail][contains]": "POST /v1/login"}
+    ).json()["data"]
     assert [e["type"] for e in search] == ["sensitive_endpoint_exposed"]
 
 
-def test_the_endpoints_sub_list(api: httpx.Client, server: LiveServer, settings: Settings,
-                                sim: TraceableSimulator, contract: Any) -> None:
+def test_the_endpoints_sub_list(
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: TraceableSimulator,
+    contract: Any,
+) -> None:
     iid = install(api, sim)
     sync(api, settings, server, iid)
     res = by_service_id(all_resources(api))["svc-00002"]
-    page = api.get(f"{RESOURCES}/{res['id']}/endpoints",
-                   params={"page[size]": "3", "page[number]": "2"})
+    page = api.get(
+        f"{RESOURCES}/{res['id']}/endpoints", params={"page[size]": "3", "page[number]": "2"}
+    )
     assert page.status_code == 200, page.text
     body = page.json()
     assert body["meta"]["page"] == {"number": 2, "size": 3, "total": 4}
     assert [e["id"] for e in body["data"]] == ["api-00002-004"]
     first = api.get(f"{RESOURCES}/{res['id']}/endpoints").json()
     assert [e["id"] for e in first["data"]] == [f"api-00002-00{k}" for k in range(1, 5)]
-    assert set(first["data"][0]) >= {"method", "path", "risk", "authenticated",
-                                     "sensitive_data_types", "last_seen", "calls"}
+    assert set(first["data"][0]) >= {
+        "method",
+        "path",
+        "risk",
+        "authenticated",
+        "sensitive_data_types",
+        "last_seen",
+        "calls",
+    }
     contract.check(api.get(f"{RESOURCES}/AAAAAAAAAAAAAAAA/endpoints"), 404)
-    contract.check(api.get(f"{RESOURCES}/{res['id']}/endpoints",
-                           params={"page[size]": "0"}), 400)
+    contract.check(api.get(f"{RESOURCES}/{res['id']}/endpoints", params={"page[size]": "0"}), 400)
     sim.fail_on("ApiEndpoints", status=500)
     failed = api.get(f"{RESOURCES}/{res['id']}/endpoints")
     assert failed.status_code == 502 and "HTTP 500" in failed.json()["detail"]
@@ -320,8 +408,12 @@ def test_the_endpoints_sub_list(api: httpx.Client, server: LiveServer, settings:
 
 
 def test_endpoints_through_the_generic_children_route(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator,
-        contract: Any) -> None:
+    api: httpx.Client,
+    server: LiveServer,
+    settings: Settings,
+    sim: TraceableSimulator,
+    contract: Any,
+) -> None:
     iid = install(api, sim)
     sync(api, settings, server, iid)
     res = by_service_id(all_resources(api))["svc-00002"]
@@ -330,18 +422,25 @@ def test_endpoints_through_the_generic_children_route(
     generic = api.get(f"{RESOURCES}/{res['id']}/children/endpoints", params=params)
     assert alias.status_code == generic.status_code == 200, generic.text
     assert generic.json() == alias.json()
-    assert [e["id"] for e in generic.json()["data"]] == [
-        f"api-00002-00{k}" for k in range(1, 4)]
+    assert [e["id"] for e in generic.json()["data"]] == [f"api-00002-00{k}" for k in range(1, 4)]
     assert generic.json()["meta"]["page"] == {"number": 1, "size": 3, "total": 4}
     # a kind Traceable does not list
     problem = contract.check(api.get(f"{RESOURCES}/{res['id']}/children/owners"), 404)
     assert "[owners]" in problem["detail"] and "endpoints" in problem["detail"]
     # another integration's resource: neither path offers endpoints
-    custom = api.post("/v1/integration-instances", json={
-        "integration_name": "custom", "name": "pushed", "display_name": "Pushed",
-        "config": {}}).json()
-    pushed = api.post(f"/v1/integration-instances/{custom['id']}/resources", json={
-        "type": "custom_resource", "config": {"id": "c-1"}})
+    custom = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": "custom",
+            "name": "pushed",
+            "display_name": "Pushed",
+            "config": {},
+        },
+    ).json()
+    pushed = api.post(
+        f"/v1/integration-instances/{custom['id']}/resources",
+        json={"type": "custom_resource", "config": {"id": "c-1"}},
+    )
     assert pushed.status_code == 201, pushed.text
     for path in ("children/endpoints", "endpoints"):
         problem = contract.check(api.get(f"{RESOURCES}/{pushed.json()['id']}/{path}"), 404)

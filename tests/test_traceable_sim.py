@@ -21,8 +21,10 @@ TOKEN = "sim-secret-token"
 def window(days: int = 7) -> dict[str, str]:
     now = dt.datetime.now(dt.UTC)
     fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    return {"startTime": (now - dt.timedelta(days=days)).strftime(fmt),
-            "endTime": now.strftime(fmt)}
+    return {
+        "startTime": (now - dt.timedelta(days=days)).strftime(fmt),
+        "endTime": now.strftime(fmt),
+    }
 
 
 SIMULATOR = partial(TraceableSimulator, 20, 4, TOKEN, inactive_every=5, vulnerable_every=3)
@@ -34,8 +36,9 @@ def client(sim: TraceableSimulator) -> Iterator[httpx.Client]:
         yield c
 
 
-def post(client: httpx.Client, query: str, variables: dict[str, Any] | None = None,
-         **kw: Any) -> httpx.Response:
+def post(
+    client: httpx.Client, query: str, variables: dict[str, Any] | None = None, **kw: Any
+) -> httpx.Response:
     return client.post("/graphql", json={"query": query, "variables": variables or {}}, **kw)
 
 
@@ -60,14 +63,19 @@ def test_token_is_checked_raw(sim: TraceableSimulator) -> None:
     sim.reject_status = 403
     sim.token = "rotated"
     with httpx.Client(base_url=sim.url, timeout=10) as c:
-        assert post(c, gql.VERIFY, {"between": window()},
-                    headers={"Authorization": TOKEN}).status_code == 403
+        assert (
+            post(c, gql.VERIFY, {"between": window()}, headers={"Authorization": TOKEN}).status_code
+            == 403
+        )
 
 
 def test_queries_the_schema_rejects_get_graphql_errors(client: httpx.Client) -> None:
-    unknown_field = post(client, '{ entities(scope: "API", between: '
-                                 '{startTime: "2026-01-01T00:00:00Z", '
-                                 'endTime: "2026-01-02T00:00:00Z"}) { total nope } }').json()
+    unknown_field = post(
+        client,
+        '{ entities(scope: "API", between: '
+        '{startTime: "2026-01-01T00:00:00Z", '
+        'endTime: "2026-01-02T00:00:00Z"}) { total nope } }',
+    ).json()
     assert "Cannot query field 'nope'" in unknown_field["errors"][0]["message"]
     no_between = post(client, '{ entities(scope: "API") { total } }').json()
     assert "between" in no_between["errors"][0]["message"]
@@ -75,8 +83,9 @@ def test_queries_the_schema_rejects_get_graphql_errors(client: httpx.Client) -> 
     assert syntax["errors"] and "Syntax Error" in syntax["errors"][0]["message"]
     bad_var = post(client, gql.SERVICES, {"between": window(), "limit": "ten"}).json()
     assert "Int cannot represent" in bad_var["errors"][0]["message"]
-    bad_enum = post(client, "{ vulnerabilitiesV3(orderBy: [{key: NOPE, direction: ASC}]) "
-                            "{ total } }").json()
+    bad_enum = post(
+        client, "{ vulnerabilitiesV3(orderBy: [{key: NOPE, direction: ASC}]) { total } }"
+    ).json()
     assert bad_enum["errors"]
     assert client.post("/graphql", content=b"{not json").status_code == 400
     assert client.get("/graphql").status_code == 405
@@ -108,10 +117,22 @@ def test_limit_offset_total_and_stable_order(client: httpx.Client) -> None:
 
 def test_endpoint_attributes_metrics_filters(client: httpx.Client) -> None:
     doc = gql.endpoints_query(gql.API_ATTRIBUTES, gql.API_METRICS, service_filter=True)
-    body = post(client, doc, {
-        "between": window(), "limit": 50,
-        "filterBy": [{"keyExpression": {"key": "serviceId"}, "operator": "EQUALS",
-                      "type": "ATTRIBUTE", "value": "svc-00002"}]}).json()
+    body = post(
+        client,
+        doc,
+        {
+            "between": window(),
+            "limit": 50,
+            "filterBy": [
+                {
+                    "keyExpression": {"key": "serviceId"},
+                    "operator": "EQUALS",
+                    "type": "ATTRIBUTE",
+                    "value": "svc-00002",
+                }
+            ],
+        },
+    ).json()
     rows = body["data"]["entities"]["results"]
     assert body["data"]["entities"]["total"] == 4
     assert {r["serviceId"] for r in rows} == {"svc-00002"}
@@ -121,32 +142,52 @@ def test_endpoint_attributes_metrics_filters(client: httpx.Client) -> None:
     assert isinstance(first["isExternal"], bool) and isinstance(first["riskScore"], float)
     assert first["riskScoreCategory"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
     assert isinstance(first["numCalls"]["sum"]["value"], float)
-    ordered = post(client, """
+    ordered = post(
+        client,
+        """
         query($b: InputTimeRange!) { entities(scope: "API", between: $b, limit: 100,
             orderBy: [{keyExpression: {key: "riskScore"}, direction: DESC}]) {
-          results { id score: attribute(key: "riskScore") } } }""", {"b": window()}).json()
+          results { id score: attribute(key: "riskScore") } } }""",
+        {"b": window()},
+    ).json()
     scores = [r["score"] for r in ordered["data"]["entities"]["results"]]
     assert scores == sorted(scores, reverse=True) and len(scores) == 64
 
 
 def test_fragments_aliases_typename_and_directives(client: httpx.Client) -> None:
-    body = post(client, """
+    body = post(
+        client,
+        """
         query Q($b: InputTimeRange!, $skip: Boolean!) {
           s: entities(type: SERVICE, between: $b, limit: 1) { ...set }
           e: entities(scope: "API", between: $b, limit: 1) { total @skip(if: $skip) }
         }
         fragment set on EntityResultSet { __typename results { ... on Entity { id type
           n: attribute(expression: {key: "name"}) labels { total } } } }
-    """, {"b": window(), "skip": True}).json()
-    assert body == {"data": {
-        "s": {"__typename": "EntityResultSet",
-              "results": [{"id": "svc-00001", "type": "SERVICE", "n": "billing-0001",
-                           "labels": {"total": 0}}]},
-        "e": {}}}
+    """,
+        {"b": window(), "skip": True},
+    ).json()
+    assert body == {
+        "data": {
+            "s": {
+                "__typename": "EntityResultSet",
+                "results": [
+                    {
+                        "id": "svc-00001",
+                        "type": "SERVICE",
+                        "n": "billing-0001",
+                        "labels": {"total": 0},
+                    }
+                ],
+            },
+            "e": {},
+        }
+    }
 
 
-def test_metadata_and_a_tenant_lacking_an_attribute(client: httpx.Client,
-                                                    sim: TraceableSimulator) -> None:
+def test_metadata_and_a_tenant_lacking_an_attribute(
+    client: httpx.Client, sim: TraceableSimulator
+) -> None:
     meta = post(client, gql.METADATA).json()["data"]["metadata"]
     api = {m["name"] for m in meta if m["scope"] == "API"}
     assert {"serviceId", "riskScoreCategory", "numCalls"} <= api
@@ -159,28 +200,53 @@ def test_metadata_and_a_tenant_lacking_an_attribute(client: httpx.Client,
     assert "riskScoreCategory" in body["errors"][0]["message"]
 
 
-def test_vulnerabilities_filter_and_selection(client: httpx.Client,
-                                              sim: TraceableSimulator) -> None:
-    body = post(client, gql.VULNERABILITIES, {"filter": gql.OPEN_VULNERABILITIES_FILTER,
-                                              "limit": 1000}).json()
+def test_vulnerabilities_filter_and_selection(
+    client: httpx.Client, sim: TraceableSimulator
+) -> None:
+    body = post(
+        client, gql.VULNERABILITIES, {"filter": gql.OPEN_VULNERABILITIES_FILTER, "limit": 1000}
+    ).json()
     rows = body["data"]["vulnerabilitiesV3"]["results"]
-    expected = [v for v in sim.tenant.vulnerabilities.values()
-                if v["STATUS"] in gql.OPEN_STATUSES]
+    expected = [v for v in sim.tenant.vulnerabilities.values() if v["STATUS"] in gql.OPEN_STATUSES]
     assert len(rows) == len(expected) > 0
     assert {r["status"]["value"] for r in rows} <= set(gql.OPEN_STATUSES)
     assert rows[0]["id"]["value"] < rows[-1]["id"]["value"]
     vid = rows[0]["id"]["value"]
     sim.tenant.fix_vulnerability(vid)
-    after = post(client, gql.VULNERABILITIES, {"filter": gql.OPEN_VULNERABILITIES_FILTER,
-                                               "limit": 1000}).json()
+    after = post(
+        client, gql.VULNERABILITIES, {"filter": gql.OPEN_VULNERABILITIES_FILTER, "limit": 1000}
+    ).json()
     assert vid not in {r["id"]["value"] for r in after["data"]["vulnerabilitiesV3"]["results"]}
-    nested = post(client, gql.VULNERABILITIES, {"filter": {"logicalFilter": {
-        "operator": "AND", "filters": [
-            {"relationalFilter": {"key": "SEVERITY", "operator": "EQUALS", "value": "HIGH"}},
-            {"relationalFilter": {"key": "STATUS", "operator": "NOT_EQUALS",
-                                  "value": "VULNERABILITY_STATUS_FIXED"}}]}}}).json()
-    assert {r["severity"]["value"] for r in
-            nested["data"]["vulnerabilitiesV3"]["results"]} <= {"HIGH"}
+    nested = post(
+        client,
+        gql.VULNERABILITIES,
+        {
+            "filter": {
+                "logicalFilter": {
+                    "operator": "AND",
+                    "filters": [
+                        {
+                            "relationalFilter": {
+                                "key": "SEVERITY",
+                                "operator": "EQUALS",
+                                "value": "HIGH",
+                            }
+                        },
+                        {
+                            "relationalFilter": {
+                                "key": "STATUS",
+                                "operator": "NOT_EQUALS",
+                                "value": "VULNERABILITY_STATUS_FIXED",
+                            }
+                        },
+                    ],
+                }
+            }
+        },
+    ).json()
+    assert {r["severity"]["value"] for r in nested["data"]["vulnerabilitiesV3"]["results"]} <= {
+        "HIGH"
+    }
 
 
 def test_tenant_changes_show_at_once(client: httpx.Client, sim: TraceableSimulator) -> None:
@@ -208,12 +274,30 @@ def test_faults(client: httpx.Client, sim: TraceableSimulator) -> None:
     with pytest.raises(ValueError):
         resp.json()
     sim.fail_on("Services", offset=6, status=500, times=1)
-    ok = client.post("/graphql", json={"query": gql.SERVICES, "operationName": "Services",
-                                       "variables": {"between": window(), "offset": 0}})
-    failing = client.post("/graphql", json={"query": gql.SERVICES, "operationName": "Services",
-                                            "variables": {"between": window(), "offset": 6}})
-    again = client.post("/graphql", json={"query": gql.SERVICES, "operationName": "Services",
-                                          "variables": {"between": window(), "offset": 6}})
+    ok = client.post(
+        "/graphql",
+        json={
+            "query": gql.SERVICES,
+            "operationName": "Services",
+            "variables": {"between": window(), "offset": 0},
+        },
+    )
+    failing = client.post(
+        "/graphql",
+        json={
+            "query": gql.SERVICES,
+            "operationName": "Services",
+            "variables": {"between": window(), "offset": 6},
+        },
+    )
+    again = client.post(
+        "/graphql",
+        json={
+            "query": gql.SERVICES,
+            "operationName": "Services",
+            "variables": {"between": window(), "offset": 6},
+        },
+    )
     assert (ok.status_code, failing.status_code, again.status_code) == (200, 500, 200)
     assert sim.calls("Services") == 3
     assert all("variables" in r and TOKEN not in str(r) for r in sim.requests)
@@ -232,6 +316,9 @@ def test_a_large_tenant_is_generated_deterministically() -> None:
     b = Tenant(300, 20, now_ms=1_790_000_000_000)
     assert len(a.endpoints) == 6000
     assert a.endpoints == b.endpoints and a.vulnerabilities == b.vulnerabilities
-    exposed = [e for e in a.endpoints.values()
-               if e["isExternal"] and not e["isAuthenticated"] and e["dataTypeIds"]]
+    exposed = [
+        e
+        for e in a.endpoints.values()
+        if e["isExternal"] and not e["isAuthenticated"] and e["dataTypeIds"]
+    ]
     assert exposed, "the generated tenant has external unauthenticated sensitive endpoints"

@@ -41,7 +41,8 @@ def connector(sim: TraceableSimulator, token: str = TOKEN, **config: Any) -> Tra
     return TraceableConnector(
         config={"base_url": sim.url, **config},
         credential=Credential("multi_key_auth", headers={"authorization": token}),
-        http=UpstreamHTTP(timeout=10, retries=1, backoff=0.01, max_sleep=0.1))
+        http=UpstreamHTTP(timeout=10, retries=1, backoff=0.01, max_sleep=0.1),
+    )
 
 
 def records(conn: TraceableConnector) -> dict[str, ResourceRecord]:
@@ -59,13 +60,17 @@ def endpoint_queries(sim: TraceableSimulator) -> list[dict[str, Any]]:
 # --- 11: risk attributes ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("naming,asked", [("current", "riskScore"), ("legacy", "apiRiskScore"),
-                                          ("both", "riskScore")])
+@pytest.mark.parametrize(
+    "naming,asked", [("current", "riskScore"), ("legacy", "apiRiskScore"), ("both", "riskScore")]
+)
 def test_risk_comes_from_whichever_names_the_tenant_has(naming: str, asked: str) -> None:
     with TraceableSimulator(6, 8, TOKEN, inactive_every=0, risk_naming=naming) as sim:
         meta = {m["name"] for m in connector(sim).query(gql.METADATA)["metadata"]}
         assert ("riskScore" in meta, "apiRiskScore" in meta) == {
-            "current": (True, False), "legacy": (False, True), "both": (True, True)}[naming]
+            "current": (True, False),
+            "legacy": (False, True),
+            "both": (True, True),
+        }[naming]
         recs = records(connector(sim))
         for sid, rec in recs.items():
             data = rec.integration_data
@@ -73,12 +78,15 @@ def test_risk_comes_from_whichever_names_the_tenant_has(naming: str, asked: str)
             eps = [e for e in sim.tenant.endpoints.values() if e["serviceId"] == sid]
             risk = data["endpoints"]["groups"]["risk"]
             assert "unknown" not in risk, (naming, risk)
-            assert risk == {c: n for c in RISKS
-                            if (n := sum(1 for e in eps if e["riskScoreCategory"] == c))}
+            assert risk == {
+                c: n for c in RISKS if (n := sum(1 for e in eps if e["riskScoreCategory"] == c))
+            }
             for item in data["endpoints"]["items"]:
                 src = sim.tenant.endpoints[item["id"]]
-                assert (item["risk"], item["risk_score"]) == (src["riskScoreCategory"],
-                                                              src["riskScore"])
+                assert (item["risk"], item["risk_score"]) == (
+                    src["riskScoreCategory"],
+                    src["riskScore"],
+                )
         rows, _ = connector(sim).endpoints_page("svc-00001", limit=3, offset=0)
         assert all(r["risk"] in RISKS and isinstance(r["risk_score"], float) for r in rows)
         for req in endpoint_queries(sim):
@@ -99,34 +107,54 @@ def test_endpoints_are_filtered_by_discovery_state_by_default() -> None:
         assert data is not None
         # Of 25 endpoints, k = 11 and 22 are REJECTED; k = 7, 14, 21 UNDER_DISCOVERY.
         assert data["endpoints"]["total"] == 23
-        assert data["endpoints"]["groups"]["discovery_state"] == {"DISCOVERED": 20,
-                                                                  "UNDER_DISCOVERY": 3}
-        assert sum(sum(r.integration_data["endpoints"]["groups"]["risk"].values())
-                   for r in records(connector(sim)).values()
-                   if r.integration_data) == 69
+        assert data["endpoints"]["groups"]["discovery_state"] == {
+            "DISCOVERED": 20,
+            "UNDER_DISCOVERY": 3,
+        }
+        assert (
+            sum(
+                sum(r.integration_data["endpoints"]["groups"]["risk"].values())
+                for r in records(connector(sim)).values()
+                if r.integration_data
+            )
+            == 69
+        )
         for req in endpoint_queries(sim):
-            assert {"keyExpression": {"key": "apiDiscoveryState"}, "operator": "IN",
-                    "type": "ATTRIBUTE", "value": ["DISCOVERED", "UNDER_DISCOVERY"]
-                    } in req["variables"]["filterBy"]
+            assert {
+                "keyExpression": {"key": "apiDiscoveryState"},
+                "operator": "IN",
+                "type": "ATTRIBUTE",
+                "value": ["DISCOVERED", "UNDER_DISCOVERY"],
+            } in req["variables"]["filterBy"]
         rows, total = connector(sim).endpoints_page("svc-00002", limit=100, offset=0)
         assert total == 23 and {r["discovery_state"] for r in rows} == {
-            "DISCOVERED", "UNDER_DISCOVERY"}
+            "DISCOVERED",
+            "UNDER_DISCOVERY",
+        }
 
 
-@pytest.mark.parametrize("states,total,groups", [
-    ("ALL", 25, {"DISCOVERED": 20, "REJECTED": 2, "UNDER_DISCOVERY": 3}),
-    ("DISCOVERED", 20, {"DISCOVERED": 20}),
-    ("UNDER_DISCOVERY", 3, {"UNDER_DISCOVERY": 3}),
-])
-def test_the_discovery_states_are_an_instance_option(states: str, total: int,
-                                                     groups: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    "states,total,groups",
+    [
+        ("ALL", 25, {"DISCOVERED": 20, "REJECTED": 2, "UNDER_DISCOVERY": 3}),
+        ("DISCOVERED", 20, {"DISCOVERED": 20}),
+        ("UNDER_DISCOVERY", 3, {"UNDER_DISCOVERY": 3}),
+    ],
+)
+def test_the_discovery_states_are_an_instance_option(
+    states: str, total: int, groups: dict[str, int]
+) -> None:
     with TraceableSimulator(2, 25, TOKEN, inactive_every=0, vulnerable_every=0) as sim:
         data = records(connector(sim, discovery_states=states))["svc-00001"].integration_data
         assert data is not None
         assert data["endpoints"]["total"] == total
         assert data["endpoints"]["groups"]["discovery_state"] == groups
-        assert connector(sim, discovery_states=states).endpoints_page(
-            "svc-00001", limit=5, offset=0)[1] == total
+        assert (
+            connector(sim, discovery_states=states).endpoints_page("svc-00001", limit=5, offset=0)[
+                1
+            ]
+            == total
+        )
 
 
 def test_a_tenant_without_discovery_states_is_not_filtered() -> None:
@@ -142,15 +170,18 @@ def test_a_tenant_without_discovery_states_is_not_filtered() -> None:
 
 
 def capped_sim(services: int, endpoints: int) -> TraceableSimulator:
-    return TraceableSimulator(services, endpoints, TOKEN, inactive_every=0, vulnerable_every=3,
-                              now_ms=NOW_MS)
+    return TraceableSimulator(
+        services, endpoints, TOKEN, inactive_every=0, vulnerable_every=3, now_ms=NOW_MS
+    )
 
 
 def reference(services: int, endpoints: int, **config: Any) -> dict[str, Any]:
     """What an uncapped tenant gives: service id -> integration_data."""
     with capped_sim(services, endpoints) as sim:
-        return {sid: rec.integration_data for sid, rec in
-                records(connector(sim, page_size=20, **config)).items()}
+        return {
+            sid: rec.integration_data
+            for sid, rec in records(connector(sim, page_size=20, **config)).items()
+        }
 
 
 def links_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -166,8 +197,11 @@ def test_a_capped_endpoint_listing_is_split_by_service() -> None:
         assert links_of({sid: r.integration_data for sid, r in got.items()}) == want
         queries = endpoint_queries(sim)
         assert all(r["variables"]["offset"] < 50 for r in queries)  # never past the cap
-        split = [r for r in queries if any(f["keyExpression"]["key"] == "serviceId"
-                                           for f in r["variables"]["filterBy"])]
+        split = [
+            r
+            for r in queries
+            if any(f["keyExpression"]["key"] == "serviceId" for f in r["variables"]["filterBy"])
+        ]
         assert split, "the listing was split by service"
 
 
@@ -189,7 +223,8 @@ def test_a_capped_service_list_is_completed_from_the_endpoints() -> None:
         got = records(connector(sim, page_size=20, row_cap=50))
         assert links_of({sid: r.integration_data for sid, r in got.items()}) == want
         assert {sid: r.name for sid, r in got.items()} == {
-            sid: s["name"] for sid, s in sim.tenant.services.items()}
+            sid: s["name"] for sid, s in sim.tenant.services.items()
+        }
 
 
 def test_a_service_with_more_endpoints_than_the_cap_fails_the_sync_clearly() -> None:
@@ -234,23 +269,33 @@ def test_other_errors_in_a_200_answer_are_upstream_errors() -> None:
 
 
 def install(api: httpx.Client, sim: TraceableSimulator, **config: Any) -> str:
-    resp = api.post("/v1/integration-instances", json={
-        "integration_name": "traceable", "name": f"traceable-{uuid.uuid4().hex[:6]}",
-        "display_name": "Traceable", "config": {"base_url": sim.url, **config}})
+    resp = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": "traceable",
+            "name": f"traceable-{uuid.uuid4().hex[:6]}",
+            "display_name": "Traceable",
+            "config": {"base_url": sim.url, **config},
+        },
+    )
     assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])
 
 
 def authorize(api: httpx.Client, iid: str, token: str) -> httpx.Response:
-    return api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": token}]}})
+    return api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": token}]},
+        },
+    )
 
 
-def sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str
-         ) -> dict[str, Any]:
-    assert api.put(f"/v1/integration-instances/{iid}/resource-ingestion",
-                   json={}).status_code == 200
+def sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str) -> dict[str, Any]:
+    assert (
+        api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}).status_code == 200
+    )
     assert Worker(settings, server.db, name="t").run_once(instance_id=uuid.UUID(iid))
     return latest_run(api, iid)
 
@@ -260,8 +305,8 @@ SIMULATOR = partial(TraceableSimulator, 6, 12, TOKEN, inactive_every=0, vulnerab
 
 @pytest.mark.parametrize("shape", ["error", "errors"])
 def test_verify_and_sync_through_the_api_when_the_token_is_refused_in_a_200(
-        api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator,
-        shape: str) -> None:
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator, shape: str
+) -> None:
     sim.reject_shape = shape
     iid = install(api, sim)
     resp = authorize(api, iid, "not-the-token")
@@ -278,12 +323,18 @@ def test_verify_and_sync_through_the_api_when_the_token_is_refused_in_a_200(
     assert TOKEN not in str(run) + str(cred)
 
 
-def test_the_discovery_states_option_through_the_api(api: httpx.Client, server: LiveServer,
-                                                     settings: Settings,
-                                                     sim: TraceableSimulator) -> None:
-    bad = api.post("/v1/integration-instances", json={
-        "integration_name": "traceable", "name": "bad", "display_name": "Bad",
-        "config": {"base_url": sim.url, "discovery_states": "EVERYTHING"}})
+def test_the_discovery_states_option_through_the_api(
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
+) -> None:
+    bad = api.post(
+        "/v1/integration-instances",
+        json={
+            "integration_name": "traceable",
+            "name": "bad",
+            "display_name": "Bad",
+            "config": {"base_url": sim.url, "discovery_states": "EVERYTHING"},
+        },
+    )
     assert bad.status_code == 400
     assert bad.json()["invalid_parameters"][0]["field"] == "config.discovery_states"
     totals = {}
@@ -291,11 +342,13 @@ def test_the_discovery_states_option_through_the_api(api: httpx.Client, server: 
         iid = install(api, sim, discovery_states=states)
         assert authorize(api, iid, TOKEN).status_code == 201
         assert sync(api, settings, server, iid)["status"] == "succeeded"
-        items = api.get("/v1/resources", params={"page[size]": "100",
-                                                 "filter[integration.instance.id]": iid})
+        items = api.get(
+            "/v1/resources", params={"page[size]": "100", "filter[integration.instance.id]": iid}
+        )
         assert items.status_code == 200, items.text
-        totals[states] = sum(r["integration_data"]["endpoints"]["total"]
-                             for r in items.json()["data"])
+        totals[states] = sum(
+            r["integration_data"]["endpoints"]["total"] for r in items.json()["data"]
+        )
     assert totals == {"DISCOVERED,UNDER_DISCOVERY": 6 * 11, "ALL": 6 * 12}
 
 
@@ -303,7 +356,8 @@ def test_the_discovery_states_option_through_the_api(api: httpx.Client, server: 
 
 
 def test_the_regional_base_urls_are_offered_and_free_urls_allowed(
-        api: httpx.Client, sim: TraceableSimulator) -> None:
+    api: httpx.Client, sim: TraceableSimulator
+) -> None:
     spec = INTEGRATION.descriptor["config_schema"]["base_url"]
     assert spec["examples"] == ["https://api.traceable.ai", "https://api.eu.traceable.ai"]
     assert "EU https://api.eu.traceable.ai" in spec["description"]
@@ -315,10 +369,12 @@ def test_the_regional_base_urls_are_offered_and_free_urls_allowed(
 
 
 def test_the_service_link_is_built_from_the_same_origin() -> None:
-    for base, app in [("https://api.traceable.ai", "https://app.traceable.ai"),
-                      ("https://api.eu.traceable.ai/", "https://app.eu.traceable.ai"),
-                      ("https://API.EU.Traceable.ai:443/graphql", "https://app.eu.traceable.ai"),
-                      ("http://127.0.0.1:8123/prefix", "http://127.0.0.1:8123")]:
+    for base, app in [
+        ("https://api.traceable.ai", "https://app.traceable.ai"),
+        ("https://api.eu.traceable.ai/", "https://app.eu.traceable.ai"),
+        ("https://API.EU.Traceable.ai:443/graphql", "https://app.eu.traceable.ai"),
+        ("http://127.0.0.1:8123/prefix", "http://127.0.0.1:8123"),
+    ]:
         assert app_url(base) == app, base
         assert service_link(base, "svc/1") == f"{app}/service/svc%2F1/overview"
         data = integration_data(service_id="svc-1", name="s", agg=None, base_url=base)

@@ -32,8 +32,9 @@ class SlowWhoami(InventorySimulator):
         self.gate = threading.Event()
         self.held = threading.Event()  # a verification is waiting at the gate
 
-    def _answer(self, method: str, target: str, authorization: str | None
-                ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
+    def _answer(
+        self, method: str, target: str, authorization: str | None
+    ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
         if urlsplit(target).path == "/whoami" and not self.gate.is_set():
             self.held.set()
             self.gate.wait(120)
@@ -57,17 +58,26 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
 
 
 def instance(api: httpx.Client, base_url: str, name: str) -> str:
-    return str(create_instance(api, name, integration="rest-inventory", display_name=name,
-                               base_url=base_url)["id"])
+    return str(
+        create_instance(
+            api, name, integration="rest-inventory", display_name=name, base_url=base_url
+        )["id"]
+    )
 
 
 def credential() -> dict[str, Any]:
-    return {"type": "multi_key_auth",
-            "config": {"headers": [{"name": "authorization", "key": SECRET}]}}
+    return {
+        "type": "multi_key_auth",
+        "config": {"headers": [{"name": "authorization", "key": SECRET}]},
+    }
 
 
-def writes_while_held(server: LiveServer, api: httpx.Client, slow: SlowWhoami,
-                      verify: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
+def writes_while_held(
+    server: LiveServer,
+    api: httpx.Client,
+    slow: SlowWhoami,
+    verify: Callable[[httpx.Client], httpx.Response],
+) -> httpx.Response:
     """Start ``verify`` in another connection; while the upstream holds it, create, change
     and delete catalog services (each answered, and stored when answered); then let the
     upstream answer, and return the verification's response."""
@@ -75,14 +85,18 @@ def writes_while_held(server: LiveServer, api: httpx.Client, slow: SlowWhoami,
         try:
             verifying = pool.submit(verify, other)
             wait_until(slow.held.is_set, "the verification reached the upstream")
-            created = api.post("/v1/catalog-services",
-                               json={"name": "meanwhile", "display_name": "Meanwhile"})
+            created = api.post(
+                "/v1/catalog-services", json={"name": "meanwhile", "display_name": "Meanwhile"}
+            )
             assert created.status_code == 201, created.text
-            changed = api.patch(f"/v1/catalog-services/{created.json()['id']}",
-                                json={"description": "written while a verify waits"})
+            changed = api.patch(
+                f"/v1/catalog-services/{created.json()['id']}",
+                json={"description": "written while a verify waits"},
+            )
             assert changed.status_code == 200, changed.text
             assert api.get("/v1/catalog-services/meanwhile").json()["description"] == (
-                "written while a verify waits")
+                "written while a verify waits"
+            )
             assert api.delete("/v1/catalog-services/meanwhile").status_code == 204
             # ...all while the verification is still waiting for its upstream
             assert not verifying.done()
@@ -92,7 +106,8 @@ def writes_while_held(server: LiveServer, api: httpx.Client, slow: SlowWhoami,
 
 
 def test_writes_complete_while_a_credential_is_verified_against_a_slow_upstream(
-        server: LiveServer, api: httpx.Client, slow: SlowWhoami) -> None:
+    server: LiveServer, api: httpx.Client, slow: SlowWhoami
+) -> None:
     iid = instance(api, slow.url, "slow-inv")
     path = f"{URL}/{iid}/auth-credential"
     resp = writes_while_held(server, api, slow, lambda c: c.post(path, json=credential()))
@@ -104,7 +119,8 @@ def test_writes_complete_while_a_credential_is_verified_against_a_slow_upstream(
 
 
 def test_writes_complete_while_a_credential_is_verified_again(
-        server: LiveServer, api: httpx.Client, slow: SlowWhoami) -> None:
+    server: LiveServer, api: httpx.Client, slow: SlowWhoami
+) -> None:
     iid = instance(api, slow.url, "slow-again")
     path = f"{URL}/{iid}/auth-credential"
     slow.gate.set()
@@ -119,7 +135,8 @@ def test_writes_complete_while_a_credential_is_verified_again(
 
 
 def test_a_credential_deleted_while_it_was_verified_again_is_not_written_back(
-        server: LiveServer, api: httpx.Client, slow: SlowWhoami) -> None:
+    server: LiveServer, api: httpx.Client, slow: SlowWhoami
+) -> None:
     iid = instance(api, slow.url, "slow-gone")
     path = f"{URL}/{iid}/auth-credential"
     slow.gate.set()
@@ -140,23 +157,28 @@ def test_a_credential_deleted_while_it_was_verified_again_is_not_written_back(
 
 
 def test_an_answered_write_is_stored_and_a_conflict_stores_nothing(
-        server: LiveServer, api: httpx.Client) -> None:
+    server: LiveServer, api: httpx.Client
+) -> None:
     # Each answer comes after its commit: another connection sees the change at once.
     with server.client() as other:
         for i in range(20):
-            made = api.post("/v1/catalog-services", json={"name": f"svc-{i}",
-                                                          "display_name": f"S {i}"})
+            made = api.post(
+                "/v1/catalog-services", json={"name": f"svc-{i}", "display_name": f"S {i}"}
+            )
             assert made.status_code == 201, made.text
             assert other.get(f"/v1/catalog-services/{made.json()['id']}").status_code == 200
     # A name taken is a 409 that stores nothing; the catalog is unchanged after it.
     taken = api.post("/v1/catalog-services", json={"name": "svc-1", "display_name": "Again"})
     assert taken.status_code == 409
-    renamed = api.patch("/v1/catalog-services/svc-2", json={"name": "svc-3",
-                                                             "display_name": "Changed"})
+    renamed = api.patch(
+        "/v1/catalog-services/svc-2", json={"name": "svc-3", "display_name": "Changed"}
+    )
     assert renamed.status_code == 409
     assert api.get("/v1/catalog-services/svc-2").json()["display_name"] == "S 2"
-    assert api.get("/v1/catalog-services", params={"page[size]": 100}).json()["meta"][
-        "page"]["total"] == 20
+    assert (
+        api.get("/v1/catalog-services", params={"page[size]": 100}).json()["meta"]["page"]["total"]
+        == 20
+    )
     audit = api.get("/v1/audit-log", params={"page[size]": 100}).json()["data"]
     assert len([e for e in audit if e["type"] == "catalog_service.created"]) == 20
     assert not [e for e in audit if e["type"] == "catalog_service.updated"]
@@ -170,8 +192,9 @@ def test_concurrent_creates_of_one_name_are_one_201_and_409s(server: LiveServer)
 
     def create(client: httpx.Client) -> int:
         barrier.wait(30)
-        return client.post("/v1/catalog-services",
-                           json={"name": "contested", "display_name": "C"}).status_code
+        return client.post(
+            "/v1/catalog-services", json={"name": "contested", "display_name": "C"}
+        ).status_code
 
     try:
         with ThreadPoolExecutor(len(clients)) as pool:

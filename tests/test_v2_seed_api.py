@@ -18,52 +18,68 @@ from service_catalog.testing.traceable_sim import TraceableSimulator
 TRACEABLE_API_KEY = "trc-seed-token-91b2"
 # The seed's request headers and bodies, exactly.
 SEED_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
-IMPORT_BODY = {"name": "traceable-auth-service", "type": "traceable",
-               "metadata": {"service_id": "svc-auth-123"}}
+IMPORT_BODY = {
+    "name": "traceable-auth-service",
+    "type": "traceable",
+    "metadata": {"service_id": "svc-auth-123"},
+}
 MAP_BODY = {"catalog_entity": "my-service", "traceable_service_id": "svc-auth-123"}
 
 
 SIMULATOR = partial(TraceableSimulator, 6, 3, TRACEABLE_API_KEY, inactive_every=0)
 
 
-def terraform_install(api: httpx.Client, sim: TraceableSimulator, name: str = "traceable"
-                      ) -> str:
+def terraform_install(api: httpx.Client, sim: TraceableSimulator, name: str = "traceable") -> str:
     """The seed's Terraform resources as API calls (the instance and its credential);
     base_url is the only addition: it points the instance at the simulator."""
-    resp = api.post("/v1/integration-instances", json={
-        "name": name, "display_name": "Traceable", "integration_name": "traceable",
-        "config": {"include_inactive": False, "base_url": sim.url}})
+    resp = api.post(
+        "/v1/integration-instances",
+        json={
+            "name": name,
+            "display_name": "Traceable",
+            "integration_name": "traceable",
+            "config": {"include_inactive": False, "base_url": sim.url},
+        },
+    )
     assert resp.status_code == 201, resp.text
     iid = str(resp.json()["id"])
-    resp = api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": TRACEABLE_API_KEY}]}})
+    resp = api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={
+            "type": "multi_key_auth",
+            "config": {"headers": [{"name": "authorization", "key": TRACEABLE_API_KEY}]},
+        },
+    )
     assert resp.status_code == 201, resp.text
     return iid
 
 
 def run_sync(api: httpx.Client, server: LiveServer, settings: Settings, iid: str) -> None:
-    assert api.put(f"/v1/integration-instances/{iid}/resource-ingestion",
-                   json={}).status_code == 200
+    assert (
+        api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}).status_code == 200
+    )
     run = Worker(settings, server.db).run_once(instance_id=uuid.UUID(iid))
     assert run is not None and run.status == "succeeded", run and run.error
 
 
-def test_the_seed_how_to_verbatim(server: LiveServer, settings: Settings,
-                                  sim: TraceableSimulator, contract: Any) -> None:
+def test_the_seed_how_to_verbatim(
+    server: LiveServer, settings: Settings, sim: TraceableSimulator, contract: Any
+) -> None:
     token = server.token("seed")
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=server.url, headers=auth, timeout=30) as api:
         iid = terraform_install(api, sim)
-        assert api.post("/v1/catalog-services", json={
-            "name": "my-service", "display_name": "My Service"}).status_code == 201
+        assert (
+            api.post(
+                "/v1/catalog-services", json={"name": "my-service", "display_name": "My Service"}
+            ).status_code
+            == 201
+        )
 
         # "Import entities"
-        imported = api.post("/v2/catalog/entities", json=IMPORT_BODY,
-                            headers=SEED_HEADERS)
+        imported = api.post("/v2/catalog/entities", json=IMPORT_BODY, headers=SEED_HEADERS)
         assert imported.status_code == 201, imported.text
-        resource = contract.validate(imported.json(), schema="CatalogResource") or \
-            imported.json()
+        resource = contract.validate(imported.json(), schema="CatalogResource") or imported.json()
         assert resource["type"] == "traceable_service"
         assert resource["config"] == {"service_id": "svc-auth-123"}
         assert resource["name"] == "traceable-auth-service"
@@ -84,8 +100,9 @@ def test_the_seed_how_to_verbatim(server: LiveServer, settings: Settings,
 
         # "Validate": the catalog service shows the linked Traceable service with grouped
         # endpoint metadata and a verified connection.
-        svc_id = api.get("/v1/catalog-services", params={"filter[name]": "my-service"}
-                         ).json()["data"][0]["id"]
+        svc_id = api.get("/v1/catalog-services", params={"filter[name]": "my-service"}).json()[
+            "data"
+        ][0]["id"]
         listed = api.get(f"/v1/catalog-services/{svc_id}/resources").json()["data"]
         assert [r["id"] for r in listed] == [resource["id"]]
         linked = api.get(f"/v1/resources/{resource['id']}").json()
@@ -105,8 +122,9 @@ def test_the_seed_how_to_verbatim(server: LiveServer, settings: Settings,
         assert again.json()["name"] == "auth-service"
 
 
-def test_mapping_imports_an_unknown_service_first(api: httpx.Client, sim: TraceableSimulator
-                                                  ) -> None:
+def test_mapping_imports_an_unknown_service_first(
+    api: httpx.Client, sim: TraceableSimulator
+) -> None:
     terraform_install(api, sim)
     api.post("/v1/catalog-services", json={"name": "my-service", "display_name": "My"})
     resp = api.post("/v2/catalog/entity-mappings", json=MAP_BODY)
@@ -119,8 +137,9 @@ def test_mapping_imports_an_unknown_service_first(api: httpx.Client, sim: Tracea
     assert dup.status_code == 409
 
 
-def test_errors(api: httpx.Client, server: LiveServer, sim: TraceableSimulator,
-                contract: Any) -> None:
+def test_errors(
+    api: httpx.Client, server: LiveServer, sim: TraceableSimulator, contract: Any
+) -> None:
     none = contract.check(api.post("/v2/catalog/entities", json=IMPORT_BODY), 400)
     assert "no Traceable integration instance" in none["detail"]
     first = terraform_install(api, sim, "traceable-us")
@@ -134,31 +153,42 @@ def test_errors(api: httpx.Client, server: LiveServer, sim: TraceableSimulator,
     for body, field in bad:
         problem = contract.check(api.post("/v2/catalog/entities", json=body), 400)
         assert field in {p["field"] for p in problem["invalid_parameters"]}, problem
-    assert api.post("/v2/catalog/entities", content=b"{nope",
-                    headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        api.post(
+            "/v2/catalog/entities", content=b"{nope", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
     # Two Traceable instances: the caller must say which.
     terraform_install(api, sim, "traceable-eu")
     ambiguous = contract.check(api.post("/v2/catalog/entities", json=IMPORT_BODY), 400)
     assert "several Traceable integration instances" in ambiguous["detail"]
     assert "traceable-eu" in ambiguous["detail"]
-    chosen = api.post("/v2/catalog/entities",
-                      json={**IMPORT_BODY, "integration_instance": "traceable-us"})
+    chosen = api.post(
+        "/v2/catalog/entities", json={**IMPORT_BODY, "integration_instance": "traceable-us"}
+    )
     assert chosen.status_code == 201
     assert chosen.json()["integration"]["instance"]["id"] == first
-    by_id = api.post("/v2/catalog/entities", json={**IMPORT_BODY,
-                                                    "integration_instance": first})
+    by_id = api.post("/v2/catalog/entities", json={**IMPORT_BODY, "integration_instance": first})
     assert by_id.status_code == 200 and by_id.json()["id"] == chosen.json()["id"]
-    contract.check(api.post("/v2/catalog/entities",
-                            json={**IMPORT_BODY, "integration_instance": "nope"}), 404)
-    made = api.post("/v1/integration-instances", json={"integration_name": "custom",
-                                                       "name": "mine", "display_name": "Mine",
-                                                       "config": {}})
+    contract.check(
+        api.post("/v2/catalog/entities", json={**IMPORT_BODY, "integration_instance": "nope"}), 404
+    )
+    made = api.post(
+        "/v1/integration-instances",
+        json={"integration_name": "custom", "name": "mine", "display_name": "Mine", "config": {}},
+    )
     assert made.status_code == 201, made.text
-    wrong = contract.check(api.post("/v2/catalog/entities",
-                                    json={**IMPORT_BODY, "integration_instance": "mine"}), 400)
+    wrong = contract.check(
+        api.post("/v2/catalog/entities", json={**IMPORT_BODY, "integration_instance": "mine"}), 400
+    )
     assert "not a Traceable one" in wrong["detail"]
-    missing = contract.check(api.post("/v2/catalog/entity-mappings", json={
-        **MAP_BODY, "integration_instance": "traceable-us"}), 404)
+    missing = contract.check(
+        api.post(
+            "/v2/catalog/entity-mappings", json={**MAP_BODY, "integration_instance": "traceable-us"}
+        ),
+        404,
+    )
     assert "my-service" in missing["detail"]
     contract.check(api.post("/v2/catalog/entity-mappings", json={"catalog_entity": "x"}), 400)
     with httpx.Client(base_url=server.url) as anon:
@@ -169,14 +199,18 @@ def test_errors(api: httpx.Client, server: LiveServer, sim: TraceableSimulator,
 def test_nul_characters_are_client_errors(api: httpx.Client, sim: TraceableSimulator) -> None:
     terraform_install(api, sim)
     api.post("/v1/catalog-services", json={"name": "my-service", "display_name": "My"})
-    for body in ({**IMPORT_BODY, "metadata": {"service_id": "svc\u0000x"}},
-                 {**IMPORT_BODY, "name": "a\u0000b"},
-                 {**IMPORT_BODY, "integration_instance": "t\u0000"}):
+    for body in (
+        {**IMPORT_BODY, "metadata": {"service_id": "svc\u0000x"}},
+        {**IMPORT_BODY, "name": "a\u0000b"},
+        {**IMPORT_BODY, "integration_instance": "t\u0000"},
+    ):
         resp = api.post("/v2/catalog/entities", json=body)
         assert 400 <= resp.status_code < 500, resp.text
-    for mapping in ({**MAP_BODY, "traceable_service_id": "svc\u0000x"},
-                    {**MAP_BODY, "catalog_entity": "my\u0000service"},
-                    {**MAP_BODY, "integration_instance": "t\u0000"}):
+    for mapping in (
+        {**MAP_BODY, "traceable_service_id": "svc\u0000x"},
+        {**MAP_BODY, "catalog_entity": "my\u0000service"},
+        {**MAP_BODY, "integration_instance": "t\u0000"},
+    ):
         resp = api.post("/v2/catalog/entity-mappings", json=mapping)
         assert 400 <= resp.status_code < 500, resp.text
     assert api.get("/v1/resources/%00abc/endpoints").status_code in (400, 404)

@@ -46,12 +46,19 @@ DESCRIPTION = (
 def _routers() -> list[Any]:
     # Each domain's router, then the routes the installed connector packages contribute
     # (Traceable's /v2/catalog/...).
-    return [catalog_services_api.router, integrations_api.router, resources_api.router,
-            sync_api.router, events_api.router, *registry.contributed_routers()]
+    return [
+        catalog_services_api.router,
+        integrations_api.router,
+        resources_api.router,
+        sync_api.router,
+        events_api.router,
+        *registry.contributed_routers(),
+    ]
 
 
-def _lifespan(settings: Settings, database: Database, *, want_worker: bool,
-              owns_db: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    settings: Settings, database: Database, *, want_worker: bool, owns_db: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan: the background sync worker when wanted, the database closed
     at the end when the app opened it."""
 
@@ -80,15 +87,15 @@ def _add_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/v1/openapi.json", title="Service Catalog API",
+            openapi_url="/v1/openapi.json",
+            title="Service Catalog API",
             swagger_js_url="/_docs-static/swagger-ui-bundle.js",
             swagger_css_url="/_docs-static/swagger-ui.css",
             swagger_favicon_url="/_docs-static/favicon.png",
         )
 
 
-def _add_operations(app: FastAPI, settings: Settings, database: Database,
-                    metrics: Metrics) -> None:
+def _add_operations(app: FastAPI, settings: Settings, database: Database, metrics: Metrics) -> None:
     """/health, /ready and /metrics."""
 
     @app.get("/health", tags=["Operations"], summary="Process is up")
@@ -118,8 +125,9 @@ def _add_operations(app: FastAPI, settings: Settings, database: Database,
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None,
-               run_worker: bool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, run_worker: bool | None = None
+) -> FastAPI:
     """Build the application on ``settings`` (from the environment when omitted).
 
     Migrations are applied by the caller (``serve`` and ``migrate``); the app
@@ -140,6 +148,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         redoc_url=None,
         lifespan=_lifespan(settings, database, want_worker=want_worker, owns_db=db is None),
     )
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = finalize_openapi(FastAPI.openapi(app))
@@ -161,8 +170,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         # database (and its key) accepts the others' cursors.
         return derive_subkey(load_secret(settings), "cursor-signing")
 
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
-                       cursor_key=cursor_key)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        cursor_key=cursor_key,
+    )
     return app
 
 

@@ -31,22 +31,26 @@ from service_catalog.testing import demo, simulate
 app = typer.Typer(
     help="A self-hosted service catalog, wire-compatible with Kong Konnect's Service Catalog API.",
     epilog="Settings come from SERVICE_CATALOG_* environment variables (see the README). "
-           "Start with 'service-catalog serve'; it migrates the database and, on first start, "
-           "prints an admin token.",
+    "Start with 'service-catalog serve'; it migrates the database and, on first start, "
+    "prints an admin token.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     # Plain click help: rich mode mislabels flags as "<bool>" with click 8.2+.
     rich_markup_mode=None,
 )
-token_app = typer.Typer(help="Create, list and revoke API access tokens.", no_args_is_help=True,
-                        rich_markup_mode=None)
+token_app = typer.Typer(
+    help="Create, list and revoke API access tokens.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(token_app, name="token")
+
 
 @app.callback()
 def _options(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which database and "
-                                          "settings each command uses.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Say which database and settings each command uses."),
+    ] = False,
 ) -> None:
     Options.verbose = verbose
 
@@ -82,16 +86,24 @@ def bootstrap_admin_token(db: Database, settings: Settings) -> str | None:
 
 @app.command()
 def serve(
-    bind: Annotated[str | None, typer.Option(
-        metavar="HOST:PORT",
-        help="Address to listen on (default: SERVICE_CATALOG_BIND, else 127.0.0.1:8080).",
-    )] = None,
-    workers: Annotated[int | None, typer.Option(
-        min=1, metavar="N",
-        help="uvicorn worker processes (default: SERVICE_CATALOG_WORKERS, else 1).",
-    )] = None,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the sync worker "
-                                            "in this process.")] = False,
+    bind: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Address to listen on (default: SERVICE_CATALOG_BIND, else 127.0.0.1:8080).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="uvicorn worker processes (default: SERVICE_CATALOG_WORKERS, else 1).",
+        ),
+    ] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the sync worker in this process.")
+    ] = False,
 ) -> None:
     """Start the catalog's HTTP API (and, by default, a sync worker)."""
     settings = load_settings()
@@ -114,12 +126,22 @@ def serve(
     if no_worker:
         os.environ["SERVICE_CATALOG_RUN_WORKER"] = "false"
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"Service catalog listening on http://{shown}:{port} "
-                  f"(API docs at http://{shown}:{port}/docs, database "
-                  f"{redact_url(settings.database_url)})", soft_wrap=True)
+    console.print(
+        f"Service catalog listening on http://{shown}:{port} "
+        f"(API docs at http://{shown}:{port}/docs, database "
+        f"{redact_url(settings.database_url)})",
+        soft_wrap=True,
+    )
     sys.stdout.flush()
-    config = uvicorn.Config("service_catalog.app:app_from_env", factory=True, host=host,
-                            port=port, workers=n_workers, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        "service_catalog.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=n_workers,
+        log_level="warning",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     if n_workers > 1:
         Multiprocess(config, sockets=[sock]).run()  # each worker process runs its own Server
@@ -138,11 +160,13 @@ def migrate() -> None:
 
 @token_app.command("create")
 def token_create(
-    name: Annotated[str, typer.Option(metavar="NAME",
-                                      help="What the token is for, e.g. 'ci' or 'alice'.")],
-    expires_in_days: Annotated[int | None, typer.Option(min=1, metavar="DAYS",
-                                                        help="Expire after this many "
-                                                        "days (default: never).")] = None,
+    name: Annotated[
+        str, typer.Option(metavar="NAME", help="What the token is for, e.g. 'ci' or 'alice'.")
+    ],
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="DAYS", help="Expire after this many days (default: never)."),
+    ] = None,
     role: Annotated[str, typer.Option(metavar="ROLE", help="Role of the token.")] = "admin",
 ) -> None:
     """Create an access token and print it once."""
@@ -170,12 +194,25 @@ def token_list(output: OutputOpt = Output.table) -> None:
     db = open_database(settings)
     now = utcnow()
     with db.session() as session:
-        rows = [{"id": str(t.id), "name": t.name, "role": t.role, "prefix": t.prefix + "…",
-                 "created": _d(t.created_at, output), "expires": _d(t.expires_at, output),
-                 "last_used": _d(t.last_used_at, output),
-                 "state": ("revoked" if t.revoked_at else
-                           "expired" if t.expires_at and t.expires_at <= now else "active")}
-                for t in list_tokens(session)]
+        rows = [
+            {
+                "id": str(t.id),
+                "name": t.name,
+                "role": t.role,
+                "prefix": t.prefix + "…",
+                "created": _d(t.created_at, output),
+                "expires": _d(t.expires_at, output),
+                "last_used": _d(t.last_used_at, output),
+                "state": (
+                    "revoked"
+                    if t.revoked_at
+                    else "expired"
+                    if t.expires_at and t.expires_at <= now
+                    else "active"
+                ),
+            }
+            for t in list_tokens(session)
+        ]
     db.dispose()
     if not rows and output is Output.table:
         console.print("No tokens.")
@@ -190,8 +227,9 @@ def _d(value: dt.datetime | None, output: Output = Output.table) -> str | None:
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (or a unique prefix).")]
-                 ) -> None:
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="Token id (or a unique prefix).")],
+) -> None:
     """Revoke a token; requests with it get 401 from then on."""
     settings = load_settings()
     db = open_database(settings)
@@ -199,7 +237,9 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (or a un
         with db.session() as session:
             row = revoke_token(session, token_id=token_id)
             if row is None:
-                raise fail(f"no single token matches {token_id!r}; see 'service-catalog token list'")
+                raise fail(
+                    f"no single token matches {token_id!r}; see 'service-catalog token list'"
+                )
             label = f"{row.id} ({row.name})"
     finally:
         db.dispose()

@@ -21,8 +21,14 @@ class Output(str, Enum):
     json = "json"
 
 
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table (for people) or "
-                                           "json (for scripts: whole values, one document).")]
+OutputOpt = Annotated[
+    Output,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table (for people) or json (for scripts: whole values, one document).",
+    ),
+]
 
 
 def print_rows(rows: list[dict[str, Any]], output: Output) -> None:

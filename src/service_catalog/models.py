@@ -11,8 +11,14 @@ from service_catalog.resources import models as resources_models
 from service_catalog.sync import models as sync_models
 
 #: The modules imported for their tables (named so that the imports are used).
-MODEL_MODULES = (auth_models, catalog_services_models, events_models, integrations_models,
-                 resources_models, sync_models)
+MODEL_MODULES = (
+    auth_models,
+    catalog_services_models,
+    events_models,
+    integrations_models,
+    resources_models,
+    sync_models,
+)
 
 
 def load_all() -> type[Base]:

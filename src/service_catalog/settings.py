@@ -23,6 +23,7 @@ class Settings(BaseSettings):
         default="sqlite:///./service-catalog.db",
         description="SQLAlchemy URL of the database (SQLite file or postgresql+psycopg://...).",
     )
+
     @field_validator("database_url")
     @classmethod
     def _driver(cls, url: str) -> str:
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
         PostgreSQL through psycopg 3, the driver the catalog ships with."""
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     bind: str = Field(default="127.0.0.1:8080", description="host:port that `serve` listens on.")
@@ -52,15 +53,18 @@ class Settings(BaseSettings):
         default=900, ge=10, description="Default sync interval of an integration instance."
     )
     lease_timeout_seconds: int = Field(
-        default=30, ge=5,
+        default=30,
+        ge=5,
         description="A sync lease whose heartbeat stopped for this long (this worker's "
-                    "setting, whatever the holder's) is taken over.",
+        "setting, whatever the holder's) is taken over.",
     )
     connector_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of one HTTP request a connector sends upstream."
     )
     connector_retries: int = Field(
-        default=4, ge=0, le=10,
+        default=4,
+        ge=0,
+        le=10,
         description="Retries of an upstream request that timed out or answered 429/5xx.",
     )
     worker_poll_seconds: float = Field(
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
     upstream_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="CIDRs and host patterns connectors may reach (empty: any host but "
-                    "link-local/cloud-metadata addresses).",
+        "link-local/cloud-metadata addresses).",
     )
 
     @field_validator("upstream_allow", mode="before")

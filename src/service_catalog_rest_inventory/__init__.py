@@ -39,23 +39,33 @@ RESOURCE_TYPE = "inventory_item"
 MAX_PAGES = 1_000_000  # a guard against an upstream that never says it is done
 
 
-
 class RestInventoryConfig(ConnectorConfig):
     """A rest-inventory instance's config: where the API is, what its items become."""
 
     base_url: ConfigText = setting(
         display_name="Base URL",
         description="The inventory API's base URL, e.g. https://inventory.example.com/api",
-        mutable_condition="unauthorized")
+        mutable_condition="unauthorized",
+    )
     resource_type: ConfigText = setting(
-        RESOURCE_TYPE, display_name="Resource type",
-        description="The resource type items are recorded as.")
-    page_size: int = setting(100, display_name="Page size",
-                             description="Items requested per page (1 to 1000).", ge=1, le=1000)
+        RESOURCE_TYPE,
+        display_name="Resource type",
+        description="The resource type items are recorded as.",
+    )
+    page_size: int = setting(
+        100,
+        display_name="Page size",
+        description="Items requested per page (1 to 1000).",
+        ge=1,
+        le=1000,
+    )
     sync_interval: int | None = setting(
-        None, display_name="Sync interval (seconds)",
+        None,
+        display_name="Sync interval (seconds)",
         description="How often the catalog syncs this instance; default: the server's "
-                    "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.", ge=10)
+        "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
+        ge=10,
+    )
 
 
 class RestInventoryConnector(Connector):
@@ -68,22 +78,31 @@ class RestInventoryConnector(Connector):
         """The configured base URL without a trailing slash."""
         url = str(self.config.get("base_url") or "").rstrip("/")
         if not url:
-            raise ConnectorError("config", "The instance has no base_url",
-                                 remediation="Set config.base_url on the integration instance.")
+            raise ConnectorError(
+                "config",
+                "The instance has no base_url",
+                remediation="Set config.base_url on the integration instance.",
+            )
         return url
 
     def _headers(self) -> dict[str, str]:
         if self.credential is None:
-            raise ConnectorError("auth", "The instance has no auth credential",
-                                 remediation="POST an auth credential to the instance.")
+            raise ConnectorError(
+                "auth",
+                "The instance has no auth credential",
+                remediation="POST an auth credential to the instance.",
+            )
         token = ""
         for name, value in self.credential.headers.items():
             if name.lower() == "authorization":
                 token = value
         if not token:
-            raise ConnectorError("auth", "The credential has no 'authorization' header",
-                                 remediation="Replace the credential with one whose header "
-                                             "is named 'authorization'.")
+            raise ConnectorError(
+                "auth",
+                "The credential has no 'authorization' header",
+                remediation="Replace the credential with one whose header "
+                "is named 'authorization'.",
+            )
         if not token.lower().startswith("bearer "):
             token = f"Bearer {token}"
         return {"Authorization": token, "Accept": "application/json"}
@@ -97,8 +116,11 @@ class RestInventoryConnector(Connector):
         try:
             return self.http.request("GET", url, params=params, headers=self._headers())
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConnectorError("config", f"The base_url is not a usable URL: {exc}",
-                                 remediation="Fix config.base_url (http:// or https://).") from None
+            raise ConnectorError(
+                "config",
+                f"The base_url is not a usable URL: {exc}",
+                remediation="Fix config.base_url (http:// or https://).",
+            ) from None
 
     def verify(self) -> VerifyResult:
         """One ``GET /whoami``: 2xx accepted, 401/403 rejected (with the upstream's words),
@@ -111,8 +133,7 @@ class RestInventoryConnector(Connector):
             return VerifyResult("unreachable", exc.message)
         if resp.is_success:
             return VerifyResult("accepted")
-        return VerifyResult("unreachable",
-                            f"GET /whoami answered HTTP {resp.status_code}")
+        return VerifyResult("unreachable", f"GET /whoami answered HTTP {resp.status_code}")
 
     def discover(self) -> Iterator[list[ResourceRecord]]:
         """Yield one batch per upstream page until a page is empty or says no more."""
@@ -121,8 +142,9 @@ class RestInventoryConnector(Connector):
         for page in range(1, MAX_PAGES + 1):
             resp = self._get("/items", {"page": page, "per_page": per_page})
             if not resp.is_success:
-                raise ConnectorError("upstream", f"GET /items page {page} answered HTTP "
-                                                 f"{resp.status_code}")
+                raise ConnectorError(
+                    "upstream", f"GET /items page {page} answered HTTP {resp.status_code}"
+                )
             items, has_more = parse_page(resp, page)
             if items:
                 batch = RecordBatch(to_record(item, rtype, page) for item in items)
@@ -139,12 +161,17 @@ def parse_page(resp: httpx.Response, page: int) -> tuple[list[dict[str, Any]], b
     try:
         body = decode_json(resp.content)
     except ValueError:
-        raise ConnectorError("malformed", f"Page {page} of /items is not valid JSON",
-                             remediation="Check that base_url points at the inventory API."
-                             ) from None
+        raise ConnectorError(
+            "malformed",
+            f"Page {page} of /items is not valid JSON",
+            remediation="Check that base_url points at the inventory API.",
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        raise ConnectorError("malformed", f"Page {page} of /items has no 'items' list",
-                             remediation="Check that base_url points at the inventory API.")
+        raise ConnectorError(
+            "malformed",
+            f"Page {page} of /items has no 'items' list",
+            remediation="Check that base_url points at the inventory API.",
+        )
     has_more = body.get("has_more", True)
     if not isinstance(has_more, bool):
         raise ConnectorError("malformed", f"Page {page} of /items has a non-boolean 'has_more'")
@@ -164,10 +191,8 @@ def to_record(item: Any, rtype: str, page: int) -> ResourceRecord:
         raise ConnectorError("malformed", f"Page {page} of /items holds an item without an id")
     name = item.get("name")
     if name is not None and type(name) is not str:
-        raise ConnectorError("malformed",
-                             f"Item {item_id!r} on page {page} has a non-string name")
+        raise ConnectorError("malformed", f"Item {item_id!r} on page {page} has a non-string name")
     return ResourceRecord(rtype, {"item_id": item_id}, name, item)
-
 
 
 class RestInventoryIntegration(Integration):
@@ -186,7 +211,7 @@ INTEGRATION = RestInventoryIntegration(
     name="rest-inventory",
     display_name="REST Inventory",
     description="Lists inventory items from an HTTP JSON API authenticated with a bearer "
-                "token, page by page.",
+    "token, page by page.",
     connector=RestInventoryConnector,
     config=RestInventoryConfig,
     authorization={
@@ -197,7 +222,7 @@ INTEGRATION = RestInventoryIntegration(
                     "name": "authorization",
                     "display_name": "Bearer token",
                     "description": "The API token; sent as 'Authorization: Bearer <token>' "
-                                   "(a value already starting with 'Bearer ' is sent as is).",
+                    "(a value already starting with 'Bearer ' is sent as is).",
                 }
             ]
         },
@@ -210,11 +235,21 @@ INTEGRATION = RestInventoryIntegration(
     },
     discovery={
         "resource_integration_data_examples": {
-            RESOURCE_TYPE: {"name": "Item 1", "kind": "server", "owner": "team-1",
-                            "tags": ["env:prod"]},
+            RESOURCE_TYPE: {
+                "name": "Item 1",
+                "kind": "server",
+                "owner": "team-1",
+                "tags": ["env:prod"],
+            },
         }
     },
 )
 
-__all__ = ["INTEGRATION", "RESOURCE_TYPE", "RestInventoryConfig", "RestInventoryConnector",
-           "parse_page", "to_record"]
+__all__ = [
+    "INTEGRATION",
+    "RESOURCE_TYPE",
+    "RestInventoryConfig",
+    "RestInventoryConnector",
+    "parse_page",
+    "to_record",
+]

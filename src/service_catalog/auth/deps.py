@@ -40,8 +40,15 @@ class Ctx(UnitOfWork):
     :meth:`begin_write` (see :class:`service_catalog.core.db.UnitOfWork`).
     """
 
-    def __init__(self, db: Database, actor: Actor, request: Request, *, write: bool = False,
-                 deferred: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        actor: Actor,
+        request: Request,
+        *,
+        write: bool = False,
+        deferred: bool = False,
+    ) -> None:
         super().__init__(db, write=write, deferred=deferred)
         self.actor = actor
         self.request = request
@@ -63,8 +70,9 @@ class Ctx(UnitOfWork):
 
 def _writer_busy() -> Problem:
     log.warning("a write waited too long for the database writer")
-    return Problem(503, "The database is busy with other writes; retry later",
-                   headers={"Retry-After": "5"})
+    return Problem(
+        503, "The database is busy with other writes; retry later", headers={"Retry-After": "5"}
+    )
 
 
 def _unauthorized(detail: str) -> Problem:

@@ -51,7 +51,10 @@ def create_token(
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = AccessToken(
-        name=name, token_hash=hash_token(token), prefix=token[:12], role=role,
+        name=name,
+        token_hash=hash_token(token),
+        prefix=token[:12],
+        role=role,
         expires_at=expires_at,
     )
     session.add(row)
@@ -66,7 +69,9 @@ def list_tokens(session: Session) -> list[AccessToken]:
 
 def revoke_token(session: Session, *, token_id: str) -> AccessToken | None:
     """Revoke a token by id (or unique id prefix); None when there is no such token."""
-    rows = [t for t in list_tokens(session) if str(t.id) == token_id or str(t.id).startswith(token_id)]
+    rows = [
+        t for t in list_tokens(session) if str(t.id) == token_id or str(t.id).startswith(token_id)
+    ]
     if len(rows) != 1:
         return None
     row = rows[0]
@@ -99,8 +104,9 @@ def lookup_token(session: Session, token: str) -> TokenInfo | None:
     if row.expires_at is not None and row.expires_at <= now:
         return None
     stale = row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1)
-    return TokenInfo(Actor(type="token", id=str(row.id), name=row.name), row.id, row.expires_at,
-                     stale)
+    return TokenInfo(
+        Actor(type="token", id=str(row.id), name=row.name), row.id, row.expires_at, stale
+    )
 
 
 def touch_token(session: Session, token_id: uuid.UUID) -> None:

@@ -16,32 +16,53 @@ from service_catalog.catalog_services.schemas import (
 from service_catalog.core.openapi import PROBLEMS, list_params
 from service_catalog.core.render import json_response
 
-ID_PARAM = {"name": "id", "in": "path", "required": True, "description": "The service's id.",
-            "schema": {"type": "string", "title": "Id"}}
+ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The service's id.",
+    "schema": {"type": "string", "title": "Id"},
+}
 
 router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
 
 
-@router.post("", status_code=201, response_model=CatalogServiceRead, responses=PROBLEMS,
-             operation_id="create-catalog-service", summary="Create Service")
+@router.post(
+    "",
+    status_code=201,
+    response_model=CatalogServiceRead,
+    responses=PROBLEMS,
+    operation_id="create-catalog-service",
+    summary="Create Service",
+)
 def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
     """Create a catalog service."""
     svc = service.create_service(ctx.session, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc), 201)
 
 
-@router.get("", response_model=CatalogServiceList, responses=PROBLEMS,
-            operation_id="list-catalog-services", summary="List Services",
-            openapi_extra=list_params(service.FILTERS, service.SORTS))
+@router.get(
+    "",
+    response_model=CatalogServiceList,
+    responses=PROBLEMS,
+    operation_id="list-catalog-services",
+    summary="List Services",
+    openapi_extra=list_params(service.FILTERS, service.SORTS),
+)
 def list_(ctx: CtxDep) -> JSONResponse:
     """A page of catalog services, filtered and sorted."""
     rows, meta = service.list_services(ctx.session, query=ctx.query)
     return json_response({"data": [service.to_dict(s) for s in rows], "meta": meta})
 
 
-@router.get("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
-            operation_id="fetch-catalog-service", summary="Get a Service",
-            openapi_extra={"parameters": [ID_PARAM]})
+@router.get(
+    "/{id}",
+    response_model=CatalogServiceRead,
+    responses=PROBLEMS,
+    operation_id="fetch-catalog-service",
+    summary="Get a Service",
+    openapi_extra={"parameters": [ID_PARAM]},
+)
 async def get(request: Request) -> JSONResponse:
     """One catalog service."""
     # The hottest route takes the request alone and authenticates it itself, sparing
@@ -50,20 +71,31 @@ async def get(request: Request) -> JSONResponse:
     await authenticate_request(request)
     db = request.app.state.db
     service_id = request.path_params["id"]
-    return json_response(await run_short_read(
-        db, lambda: service.read_service(db, service_id=service_id)))
+    return json_response(
+        await run_short_read(db, lambda: service.read_service(db, service_id=service_id))
+    )
 
 
-@router.patch("/{id}", response_model=CatalogServiceRead, responses=PROBLEMS,
-              operation_id="update-catalog-service", summary="Update Service")
+@router.patch(
+    "/{id}",
+    response_model=CatalogServiceRead,
+    responses=PROBLEMS,
+    operation_id="update-catalog-service",
+    summary="Update Service",
+)
 def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a catalog service."""
     svc = service.update_service(ctx.session, service_id=id, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc))
 
 
-@router.delete("/{id}", status_code=204, responses=PROBLEMS,
-               operation_id="delete-catalog-service", summary="Delete Service")
+@router.delete(
+    "/{id}",
+    status_code=204,
+    responses=PROBLEMS,
+    operation_id="delete-catalog-service",
+    summary="Delete Service",
+)
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a catalog service; its resources stay, its mappings go."""
     service.delete_service(ctx.session, service_id=id, actor=ctx.actor)

@@ -19,8 +19,9 @@ class CatalogService(Base):
     # Covers filters on name/display_name and sorts by name, display_name or created_at:
     # a filtered list scans this narrow index instead of the wide rows (half the time of
     # a `contains` page over 100,000 services on SQLite).
-    __table_args__ = (Index("ix_catalog_services_list", "name", "display_name", "created_at",
-                            "id"),)
+    __table_args__ = (
+        Index("ix_catalog_services_list", "name", "display_name", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(120), unique=True)

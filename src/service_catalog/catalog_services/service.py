@@ -67,8 +67,7 @@ def _name_taken(name: str) -> Problem:
     return conflict(f"A catalog service named [{name}] already exists")
 
 
-def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
-                   ) -> CatalogService:
+def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor) -> CatalogService:
     """Create a catalog service; a taken name is a 409.
 
     One ``INSERT ... ON CONFLICT (name) DO NOTHING RETURNING``: a name taken, also by a
@@ -77,18 +76,30 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
     now = utcnow()
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     svc: CatalogService | None = session.scalar(
-        insert(CatalogService).values(
-            id=new_uuid(), name=data.name, display_name=data.display_name,
-            description=data.description, labels=dict(data.labels or {}),
+        insert(CatalogService)
+        .values(
+            id=new_uuid(),
+            name=data.name,
+            display_name=data.display_name,
+            description=data.description,
+            labels=dict(data.labels or {}),
             custom_fields={k: v for k, v in (data.custom_fields or {}).items() if v is not None},
-            created_at=now, updated_at=now)
+            created_at=now,
+            updated_at=now,
+        )
         .on_conflict_do_nothing(index_elements=[CatalogService.name])
-        .returning(CatalogService))
+        .returning(CatalogService)
+    )
     if svc is None:
         raise _name_taken(data.name)
-    record_action(session, actor=actor, type="catalog_service.created", service_id=svc.id,
-                  detail=f"Catalog service {svc.name} created by {actor.name}",
-                  attributes={"name": svc.name})
+    record_action(
+        session,
+        actor=actor,
+        type="catalog_service.created",
+        service_id=svc.id,
+        detail=f"Catalog service {svc.name} created by {actor.name}",
+        attributes={"name": svc.name},
+    )
     return svc
 
 
@@ -99,8 +110,9 @@ def find_service(session: Session, ref: str) -> CatalogService | None:
 
 def get_service(session: Session, *, service_id: str) -> CatalogService:
     """A catalog service by id or name; 404 when there is none."""
-    return get_by_id_or_name(session, CatalogService, service_id, what="Catalog service",
-                             listing="/v1/catalog-services")
+    return get_by_id_or_name(
+        session, CatalogService, service_id, what="Catalog service", listing="/v1/catalog-services"
+    )
 
 
 _TABLE = cast(Table, CatalogService.__table__)
@@ -120,33 +132,46 @@ def read_service(db: Database, *, service_id: str) -> dict[str, Any]:
     return to_dict(row)
 
 
-def update_service(session: Session, *, service_id: str, data: CatalogServiceUpdate, actor: Actor
-                   ) -> CatalogService:
+def update_service(
+    session: Session, *, service_id: str, data: CatalogServiceUpdate, actor: Actor
+) -> CatalogService:
     """Apply a PATCH: given fields replace, labels and custom fields merge (null removes a key)."""
     svc = get_service(session, service_id=service_id)
     changed = patch_named(session, svc, data, name_taken=_name_taken)
     if "custom_fields" in data.model_fields_set:
-        fields = {} if data.custom_fields is None else merge_map(svc.custom_fields or {},
-                                                                 data.custom_fields)
+        fields = (
+            {}
+            if data.custom_fields is None
+            else merge_map(svc.custom_fields or {}, data.custom_fields)
+        )
         if fields != svc.custom_fields:
             svc.custom_fields = fields
             changed.append("custom_fields")
     if changed:
         svc.updated_at = utcnow()
         session.flush()
-        record_action(session, actor=actor, type="catalog_service.updated", service_id=svc.id,
-                      detail=f"Catalog service {svc.name} updated by {actor.name}: "
-                             f"{', '.join(changed)}",
-                      attributes={"name": svc.name, "changed": changed})
+        record_action(
+            session,
+            actor=actor,
+            type="catalog_service.updated",
+            service_id=svc.id,
+            detail=f"Catalog service {svc.name} updated by {actor.name}: {', '.join(changed)}",
+            attributes={"name": svc.name, "changed": changed},
+        )
     return svc
 
 
 def delete_service(session: Session, *, service_id: str, actor: Actor) -> None:
     """Delete a catalog service and its resource mappings; resources stay."""
     svc = get_service(session, service_id=service_id)
-    record_action(session, actor=actor, type="catalog_service.deleted", service_id=svc.id,
-                  detail=f"Catalog service {svc.name} deleted by {actor.name}",
-                  attributes={"name": svc.name})
+    record_action(
+        session,
+        actor=actor,
+        type="catalog_service.deleted",
+        service_id=svc.id,
+        detail=f"Catalog service {svc.name} deleted by {actor.name}",
+        attributes={"name": svc.name},
+    )
     session.execute(delete(CatalogService).where(CatalogService.id == svc.id))
 
 
@@ -155,13 +180,15 @@ def list_statement(clauses: Iterable[Any]) -> Select[Any]:
     return select(CatalogService).where(*clauses)
 
 
-def list_services(session: Session, *, query: list[tuple[str, str]]
-                  ) -> tuple[list[CatalogService], dict[str, Any]]:
+def list_services(
+    session: Session, *, query: list[tuple[str, str]]
+) -> tuple[list[CatalogService], dict[str, Any]]:
     """One page of catalog services filtered and sorted as the query string asks."""
     qd = dict(query)
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     page = q.page_request(qd)
-    rows, total = q.numbered_page(session, list_statement(clauses),
-                                  q.order_by(sort, SORTS, CatalogService.id), page)
+    rows, total = q.numbered_page(
+        session, list_statement(clauses), q.order_by(sort, SORTS, CatalogService.id), page
+    )
     return rows, q.page_meta(page, total)

@@ -61,35 +61,47 @@ def open_database(settings: Settings, *, migrate: bool = True, create: bool = Fa
     if Options.verbose:
         err.print(f"using database {where}", highlight=False, soft_wrap=True)
     if path is not None and not create and not path.exists():
-        raise fail(f"no catalog database at {where}. Run this command where "
-                   "'service-catalog serve' runs, or point SERVICE_CATALOG_DATABASE_URL at the "
-                   "catalog's database, e.g. SERVICE_CATALOG_DATABASE_URL=sqlite:////abs/path/"
-                   "service-catalog.db")
+        raise fail(
+            f"no catalog database at {where}. Run this command where "
+            "'service-catalog serve' runs, or point SERVICE_CATALOG_DATABASE_URL at the "
+            "catalog's database, e.g. SERVICE_CATALOG_DATABASE_URL=sqlite:////abs/path/"
+            "service-catalog.db"
+        )
     try:
         db = Database(settings.database_url)
     except Exception as exc:  # any bad URL is a user error here
-        raise fail(f"cannot use database URL {safe}: {type(exc).__name__}: "
-                   f"{_scrub(str(exc), settings.database_url)}") from None
+        raise fail(
+            f"cannot use database URL {safe}: {type(exc).__name__}: "
+            f"{_scrub(str(exc), settings.database_url)}"
+        ) from None
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
             empty = not create and not inspect(conn).has_table("alembic_version")
     except Exception as exc:
-        reason = _scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-                        if str(exc).strip() else type(exc).__name__, settings.database_url)
+        reason = _scrub(
+            str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            if str(exc).strip()
+            else type(exc).__name__,
+            settings.database_url,
+        )
         db.dispose()
         raise fail(f"cannot reach the database at {safe}: {reason}") from None
     if empty:
         db.dispose()
-        raise fail(f"the database at {where} holds no catalog yet; start "
-                   "'service-catalog serve' (or run 'service-catalog migrate') on it first")
+        raise fail(
+            f"the database at {where} holds no catalog yet; start "
+            "'service-catalog serve' (or run 'service-catalog migrate') on it first"
+        )
     if migrate:
         try:
             upgrade(db)
         except Exception as exc:
             db.dispose()
-            raise fail(f"could not migrate the database at {safe}: "
-                       f"{_scrub(str(exc).splitlines()[0], settings.database_url)}") from None
+            raise fail(
+                f"could not migrate the database at {safe}: "
+                f"{_scrub(str(exc).splitlines()[0], settings.database_url)}"
+            ) from None
     return db
 
 
@@ -122,9 +134,11 @@ def listen_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise fail(f"cannot listen on {host}:{port}: the port is already in use (another "
-                       "catalog running?); choose another with --bind HOST:PORT or "
-                       "SERVICE_CATALOG_BIND") from None
+            raise fail(
+                f"cannot listen on {host}:{port}: the port is already in use (another "
+                "catalog running?); choose another with --bind HOST:PORT or "
+                "SERVICE_CATALOG_BIND"
+            ) from None
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)  # from here a second server's bind fails, even before uvicorn starts
     sock.set_inheritable(True)

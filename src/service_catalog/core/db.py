@@ -69,8 +69,10 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(),
-                                                      dict[str, Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+    }
 
 
 def utcnow() -> dt.datetime:
@@ -348,8 +350,9 @@ class UnitOfWork:
     slow upstream never holds up the other writes of the process.
     """
 
-    def __init__(self, db: Database, *, write: bool = False, turn: Turn | None = None,
-                 deferred: bool = False) -> None:
+    def __init__(
+        self, db: Database, *, write: bool = False, turn: Turn | None = None, deferred: bool = False
+    ) -> None:
         self.db = db
         #: Whether the unit writes (in its write phase, for a deferred one).
         self.write = write
@@ -387,8 +390,7 @@ class UnitOfWork:
         if session is not None:
             if session.new or session.dirty or session.deleted:
                 session.close()
-                raise RuntimeError("the read phase changed objects; write them after "
-                                   "begin_write()")
+                raise RuntimeError("the read phase changed objects; write them after begin_write()")
             session.close()
 
     def begin_write(self) -> Session:
@@ -451,8 +453,11 @@ class Database:
         self.writer: WriterQueue | None = WriterQueue() if sqlite_file(url) else None
         # Every transaction of a write session takes the write lock up front (BEGIN
         # IMMEDIATE), also after a commit part-way; same pool, same event listeners.
-        self._write_sessions = sessionmaker(self.engine.execution_options(sqlite_write=True),
-                                            class_=_WriterSession, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_write=True),
+            class_=_WriterSession,
+            expire_on_commit=False,
+        )
 
     @property
     def dialect(self) -> str:
@@ -464,8 +469,13 @@ class Database:
         (0 on PostgreSQL): a long transaction commits early when others wait."""
         return self.writer.waiting if self.writer is not None else 0
 
-    def new_session(self, *, write: bool = False, turn: Turn | None = None,
-                    timeout: float | None = WRITE_WAIT_SECONDS) -> Session:
+    def new_session(
+        self,
+        *,
+        write: bool = False,
+        turn: Turn | None = None,
+        timeout: float | None = WRITE_WAIT_SECONDS,
+    ) -> Session:
         """A session; ``write=True`` when it will write.
 
         On a SQLite file a write session waits (up to ``timeout`` s, then WriterBusy) for
@@ -485,8 +495,9 @@ class Database:
         return session
 
     @contextmanager
-    def session(self, *, write: bool = True,
-                timeout: float | None = WRITE_WAIT_SECONDS) -> Iterator[Session]:
+    def session(
+        self, *, write: bool = True, timeout: float | None = WRITE_WAIT_SECONDS
+    ) -> Iterator[Session]:
         """A unit of work for the CLI, the sync worker and scripts (a request has its
         :class:`service_catalog.auth.deps.Ctx`): a session whose transaction commits when
         the block succeeds and rolls back on error; what runs inside never commits."""
@@ -511,7 +522,8 @@ class Database:
         plan = self._key_reads.get((table.name, key.name))
         if plan is None:
             plan = self._key_reads[(table.name, key.name)] = KeyedSelect(
-                self.engine.dialect, list(table.columns), key)
+                self.engine.dialect, list(table.columns), key
+            )
         if self.dialect != "sqlite":
             with self.engine.connect() as conn:
                 return conn.execute(plan.statement, {"k": value}).first()
@@ -538,15 +550,17 @@ class KeyedSelect:
     machinery would cost more than the query; ``row`` turns a fetched row into a named
     tuple through the columns' own result processors."""
 
-    def __init__(self, dialect: Any, columns: Sequence[ColumnElement[Any]],
-                 key: ColumnElement[Any]) -> None:
+    def __init__(
+        self, dialect: Any, columns: Sequence[ColumnElement[Any]], key: ColumnElement[Any]
+    ) -> None:
         self.statement = select(*columns).where(key == bindparam("k"))
         compiled = self.statement.compile(dialect=dialect)
         self.sql = compiled.string
         self._positional = bool(compiled.positiontup)
         self._bind = key.type.dialect_impl(dialect).bind_processor(dialect)
-        self._results = [c.type.dialect_impl(dialect).result_processor(dialect, None)
-                         for c in columns]
+        self._results = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        ]
         self._row: Any = namedtuple("Row", [str(c.key) for c in columns])  # type: ignore[misc]
 
     def bound(self, value: Any) -> Any:

@@ -62,7 +62,12 @@ class Problem(Exception):
 
 
 def bad_request(
-    detail: str, field: str, reason: str, *, rule: str | None = "invalid", source: str = "body",
+    detail: str,
+    field: str,
+    reason: str,
+    *,
+    rule: str | None = "invalid",
+    source: str = "body",
     **extra: Any,
 ) -> Problem:
     """A 400 naming one invalid parameter."""
@@ -109,7 +114,9 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     elif problem.invalid_parameters:
         body["invalid_parameters"] = problem.invalid_parameters
     return JSONResponse(
-        body, status_code=problem.status, media_type="application/problem+json",
+        body,
+        status_code=problem.status,
+        media_type="application/problem+json",
         headers=problem.headers,
     )
 
@@ -152,15 +159,18 @@ def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
 
 
 _UNION_TAGS = (
-    "str", "float", "int", "bool", "UrlField", "constrained-str",
+    "str",
+    "float",
+    "int",
+    "bool",
+    "UrlField",
+    "constrained-str",
     "json-or-python[json=float,python=float]",
 )
 
 
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (
-        part.startswith("function-") or part in _UNION_TAGS
-    )
+    return isinstance(part, str) and (part.startswith("function-") or part in _UNION_TAGS)
 
 
 def _count(prefix: str, n: Any, noun: str) -> str:
@@ -170,17 +180,29 @@ def _count(prefix: str, n: Any, noun: str) -> str:
 def _size_rule(etype: str, ctx: dict[str, Any], msg: str) -> dict[str, Any] | None:
     """The rule of a length or bound error, None for any other error."""
     if etype == "string_too_short":
-        return dict(rule="min_length", minimum=int(ctx.get("min_length", 0)),
-                    reason=_count("must have at least", ctx.get("min_length"), "character"))
+        return dict(
+            rule="min_length",
+            minimum=int(ctx.get("min_length", 0)),
+            reason=_count("must have at least", ctx.get("min_length"), "character"),
+        )
     if etype == "string_too_long":
-        return dict(rule="max_length", maximum=int(ctx.get("max_length", 0)),
-                    reason=_count("must not have more than", ctx.get("max_length"), "character"))
+        return dict(
+            rule="max_length",
+            maximum=int(ctx.get("max_length", 0)),
+            reason=_count("must not have more than", ctx.get("max_length"), "character"),
+        )
     if etype == "too_short":
-        return dict(rule="min_items", minimum=int(ctx.get("min_length", 0)),
-                    reason=f"must have at least {ctx.get('min_length')} items")
+        return dict(
+            rule="min_items",
+            minimum=int(ctx.get("min_length", 0)),
+            reason=f"must have at least {ctx.get('min_length')} items",
+        )
     if etype == "too_long":
-        return dict(rule="max_items", maximum=int(ctx.get("max_length", 0)),
-                    reason=f"must not have more than {ctx.get('max_length')} items")
+        return dict(
+            rule="max_items",
+            maximum=int(ctx.get("max_length", 0)),
+            reason=f"must not have more than {ctx.get('max_length')} items",
+        )
     if etype in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt", 0))
         return dict(rule="min", minimum=int(bound), reason=msg.lower())
@@ -199,8 +221,11 @@ def _rule_of(etype: str, ctx: dict[str, Any], msg: str, field: str) -> dict[str,
     if etype in ("enum", "literal_error"):
         choices = ctx.get("expected", "")
         items = [c.strip().strip("'\"") for c in str(choices).replace(" or ", ",").split(",")]
-        return dict(rule="enum", choices=[c for c in items if c] or ["?"],
-                    reason=f"must be one of {choices}")
+        return dict(
+            rule="enum",
+            choices=[c for c in items if c] or ["?"],
+            reason=f"must be one of {choices}",
+        )
     if "rule" in ctx:
         # our own rules (core/validation.py): the entry at fault and the bound, if any
         own: dict[str, Any] = {}
@@ -292,19 +317,34 @@ def install_error_handlers(app: FastAPI) -> None:
         # The database is gone, locked past the busy timeout, refusing connections, or
         # every pooled connection stayed busy past the pool timeout: a retryable 503,
         # not a 500.
-        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__,
-                    extra={"trace_id": trace_id_of(request)})
-        return problem_response(request, Problem(
-            503, "The database is not reachable right now; retry later",
-            headers={"Retry-After": "5"}))
+        log.warning(
+            "database unavailable: %s",
+            type(getattr(exc, "orig", exc)).__name__,
+            extra={"trace_id": trace_id_of(request)},
+        )
+        return problem_response(
+            request,
+            Problem(
+                503,
+                "The database is not reachable right now; retry later",
+                headers={"Retry-After": "5"},
+            ),
+        )
 
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:
         # The database refused a value (out of range, unstorable text): the client's input.
-        log.warning("database refused a value: %s", type(exc.orig).__name__,
-                    extra={"trace_id": trace_id_of(request)})
-        return problem_response(request, Problem(
-            400, "Invalid request: a value cannot be stored (out of range or unstorable text)"))
+        log.warning(
+            "database refused a value: %s",
+            type(exc.orig).__name__,
+            extra={"trace_id": trace_id_of(request)},
+        )
+        return problem_response(
+            request,
+            Problem(
+                400, "Invalid request: a value cannot be stored (out of range or unstorable text)"
+            ),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

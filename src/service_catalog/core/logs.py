@@ -32,9 +32,14 @@ class TextFormatter(logging.Formatter):
     """Human-readable lines, with extra fields as key=value."""
 
     def format(self, record: logging.LogRecord) -> str:
-        base = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
-        extras = [f"{k}={v}" for k, v in record.__dict__.items()
-                  if k not in _STD and not k.startswith("_")]
+        base = (
+            f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        )
+        extras = [
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STD and not k.startswith("_")
+        ]
         line = base + (" " + " ".join(extras) if extras else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

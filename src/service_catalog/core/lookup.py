@@ -36,12 +36,12 @@ def find_by_id_or_name(session: Session, model: type[T], ref: str) -> T | None:
 
 def missing(what: str, ref: object, listing: str) -> Problem:
     """The 404 for a reference that names nothing: says what paths take and where to look."""
-    return Problem(404, f"{what} [{ref}] not found (give its id or its name; "
-                        f"list them with GET {listing})")
+    return Problem(
+        404, f"{what} [{ref}] not found (give its id or its name; list them with GET {listing})"
+    )
 
 
-def get_by_id_or_name(session: Session, model: type[T], ref: str, *, what: str,
-                      listing: str) -> T:
+def get_by_id_or_name(session: Session, model: type[T], ref: str, *, what: str, listing: str) -> T:
     """:func:`find_by_id_or_name`, or a 404 (:func:`missing`)."""
     row = find_by_id_or_name(session, model, ref)
     if row is None:

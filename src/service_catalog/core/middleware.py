@@ -29,12 +29,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "service_catalog_http_requests_total", "HTTP requests by route and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "service_catalog_http_requests_total",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "service_catalog_http_request_duration_seconds", "HTTP request latency by route.",
-            ["method", "route"], registry=self.registry,
+            "service_catalog_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
 
@@ -42,8 +46,15 @@ class Metrics:
 class _BodyProblem(Exception):
     """A request body refused before the route sees it."""
 
-    def __init__(self, status: int, detail: str, *, field: str = "body",
-                 reason: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        field: str = "body",
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -61,8 +72,14 @@ class RequestMiddleware:
     (see :func:`service_catalog.core.query.use_cursor_key`).
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
-                 cursor_key: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        cursor_key: Callable[[], bytes] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
@@ -98,9 +115,15 @@ class RequestMiddleware:
                     body = await self._read_body(scope, receive)
                     body, doc = _check_json_body(scope, body)
                 except _BodyProblem as problem:
-                    await self._problem(send_wrapper, problem.status, problem.detail, trace_id,
-                                        field=problem.field, reason=problem.reason,
-                                        headers=problem.headers)
+                    await self._problem(
+                        send_wrapper,
+                        problem.status,
+                        problem.detail,
+                        trace_id,
+                        field=problem.field,
+                        reason=problem.reason,
+                        headers=problem.headers,
+                    )
                     return
                 receive = _replay(body, receive)
             else:
@@ -108,8 +131,15 @@ class RequestMiddleware:
             bad = _unstorable_text(scope, body, doc)
             if bad is not None:
                 field, source, reason = bad
-                await self._problem(send_wrapper, 400, f"Invalid request: {field} {reason}",
-                                    trace_id, field=field, source=source, reason=reason)
+                await self._problem(
+                    send_wrapper,
+                    400,
+                    f"Invalid request: {field} {reason}",
+                    trace_id,
+                    field=field,
+                    source=source,
+                    reason=reason,
+                )
                 return
             await self._call_app(scope, receive, send_wrapper, trace_id, progress)
         finally:
@@ -123,14 +153,23 @@ class RequestMiddleware:
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)
             if template not in ("/health", "/metrics"):
                 log.info(
-                    "%s %s %s", scope["method"], scope["path"], status,
-                    extra={"method": scope["method"], "path": scope["path"], "status": status,
-                           "route": template, "duration_ms": round(elapsed * 1000, 2),
-                           "trace_id": trace_id},
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "route": template,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "trace_id": trace_id,
+                    },
                 )
 
-    async def _call_app(self, scope: Scope, receive: Receive, send: Send, trace_id: str,
-                        progress: dict[str, bool]) -> None:
+    async def _call_app(
+        self, scope: Scope, receive: Receive, send: Send, trace_id: str, progress: dict[str, bool]
+    ) -> None:
         """Run the app; an exception that escapes it is logged once with the trace id and,
         while nothing was sent yet, answered as a problem+json 500. Not re-raising it keeps
         the client's keep-alive connection open (the server closes a connection whose
@@ -138,8 +177,12 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send)
         except Exception:
-            log_error.exception("unhandled error on %s %s", scope["method"], scope["path"],
-                                extra={"trace_id": trace_id})
+            log_error.exception(
+                "unhandled error on %s %s",
+                scope["method"],
+                scope["path"],
+                extra={"trace_id": trace_id},
+            )
             if progress["started"] and not progress["done"]:
                 raise  # half a response went out: only closing the connection tells the client
             if not progress["started"]:
@@ -174,22 +217,40 @@ class RequestMiddleware:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise _BodyProblem(
-                    400, f"Request body is not valid UTF-8 (byte {exc.start})") from None
+                    400, f"Request body is not valid UTF-8 (byte {exc.start})"
+                ) from None
         return body
 
-    async def _problem(self, send: Send, status: int, detail: str, trace_id: str, *,
-                       field: str = "body", source: str = "body",
-                       reason: str | None = None, headers: dict[str, str] | None = None
-                       ) -> None:
+    async def _problem(
+        self,
+        send: Send,
+        status: int,
+        detail: str,
+        trace_id: str,
+        *,
+        field: str = "body",
+        source: str = "body",
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         body = problem_body(status, TITLES.get(status, "Error"), detail, trace_id)
         if status == 400:
             body["invalid_parameters"] = [
-                {"field": field, "rule": "invalid", "reason": reason or detail, "source": source}]
+                {"field": field, "rule": "invalid", "reason": reason or detail, "source": source}
+            ]
         raw = json.dumps(body).encode()
         extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(raw)).encode()), *extra]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(raw)).encode()),
+                    *extra,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": raw})
 
 
@@ -216,7 +277,9 @@ def _json_media_type(value: bytes) -> bool:
     for param in params:
         name, _, val = param.partition("=")
         if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in (
-                "utf-8", "utf8"):
+            "utf-8",
+            "utf8",
+        ):
             return False
     return True
 
@@ -251,13 +314,16 @@ def _check_json_body(scope: Scope, body: bytes) -> tuple[bytes, Any]:
     if ctype is None or not _json_media_type(ctype):
         got = f"[{ctype.decode('latin-1')}]" if ctype is not None else "no Content-Type"
         accept = {"PATCH": "Accept-Patch", "POST": "Accept-Post"}.get(scope["method"])
-        raise _BodyProblem(415, f"Request body must be JSON: send Content-Type "
-                                f"{_JSON_EXPECTED}; got {got}",
-                           headers={accept: "application/json"} if accept else None)
+        raise _BodyProblem(
+            415,
+            f"Request body must be JSON: send Content-Type {_JSON_EXPECTED}; got {got}",
+            headers={accept: "application/json"} if accept else None,
+        )
     if body.startswith(_BOM):
-        body = body[len(_BOM):]
-        scope["headers"] = [(k, str(len(body)).encode() if k == b"content-length" else v)
-                            for k, v in headers]
+        body = body[len(_BOM) :]
+        scope["headers"] = [
+            (k, str(len(body)).encode() if k == b"content-length" else v) for k, v in headers
+        ]
     repeated: list[bool] = []
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -270,15 +336,15 @@ def _check_json_body(scope: Scope, body: bytes) -> tuple[bytes, Any]:
     try:
         doc = json.JSONDecoder(object_pairs_hook=pairs_hook).decode(body.decode("utf-8"))
     except RecursionError:
-        raise _BodyProblem(400, "Invalid request: body is nested too deeply",
-                           reason="is nested too deeply") from None
+        raise _BodyProblem(
+            400, "Invalid request: body is nested too deeply", reason="is nested too deeply"
+        ) from None
     except ValueError:
         return body, None  # the route reports malformed JSON, with its position
     where = _duplicate_key(doc) if repeated else None
     if where is not None:
         reason = "is a key repeated in the same JSON object"
-        raise _BodyProblem(400, f"Invalid request: {where} {reason}", field=where,
-                           reason=reason)
+        raise _BodyProblem(400, f"Invalid request: {where} {reason}", field=where, reason=reason)
     return body, doc
 
 

@@ -38,15 +38,18 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Never an upstream: link-local (where every cloud's metadata service answers) and the
 #: metadata addresses that are not link-local.
-BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.0.0/16",      # IPv4 link-local: AWS, GCP, Azure, OCI, DigitalOcean metadata
-    "fe80::/10",           # IPv6 link-local
-    "fd00:ec2::254/128",   # AWS metadata over IPv6
-    "100.100.100.200/32",  # Alibaba Cloud metadata
-    "192.0.0.192/32",      # Oracle Cloud (classic) metadata
-    "0.0.0.0/32",          # "this host": not a destination
-    "::/128",
-))
+BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.0.0/16",  # IPv4 link-local: AWS, GCP, Azure, OCI, DigitalOcean metadata
+        "fe80::/10",  # IPv6 link-local
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "192.0.0.192/32",  # Oracle Cloud (classic) metadata
+        "0.0.0.0/32",  # "this host": not a destination
+        "::/128",
+    )
+)
 
 ALLOWED_SCHEMES = ("http", "https")
 
@@ -79,8 +82,10 @@ def origin_of(url: str) -> str:
 
 def _host_and_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url.strip())
-    return ((parts.hostname or "").lower().rstrip("."),
-            parts.port or _default_port(parts.scheme.lower()))
+    return (
+        (parts.hostname or "").lower().rstrip("."),
+        parts.port or _default_port(parts.scheme.lower()),
+    )
 
 
 def _literal_ip(host: str) -> IPAddress | None:
@@ -101,8 +106,9 @@ def _normalize(addr: IPAddress) -> IPAddress:
 def is_blocked_address(addr: IPAddress) -> bool:
     """True for a link-local or cloud-metadata address (also as IPv4-mapped IPv6)."""
     addr = _normalize(addr)
-    return addr.is_link_local or any(addr in net for net in BLOCKED_NETWORKS
-                                     if net.version == addr.version)
+    return addr.is_link_local or any(
+        addr in net for net in BLOCKED_NETWORKS if net.version == addr.version
+    )
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -152,8 +158,13 @@ class OutboundPolicy:
         if any(fnmatch.fnmatchcase(host, p) for p in self.patterns):
             return True
         return bool(addresses) and all(
-            any(_normalize(a) in net for net in self.networks
-                if net.version == _normalize(a).version) for a in addresses)
+            any(
+                _normalize(a) in net
+                for net in self.networks
+                if net.version == _normalize(a).version
+            )
+            for a in addresses
+        )
 
     def check_host(self, host: str, port: int, *, must_resolve: bool) -> None:
         """Refuse a host that resolves to a blocked address or is outside the allow list.
@@ -164,12 +175,12 @@ class OutboundPolicy:
         if blocked:
             raise OutboundRefused(
                 f"resolves to {blocked[0]}, a link-local or cloud-metadata address; the "
-                "catalog never sends requests there")
+                "catalog never sends requests there"
+            )
         if not addresses and must_resolve:
             raise OutboundRefused(f"names a host ({host}) that does not resolve")
         if not self._host_allowed(host, addresses):
-            raise OutboundRefused(
-                f"names a host ({host}) outside SERVICE_CATALOG_UPSTREAM_ALLOW")
+            raise OutboundRefused(f"names a host ({host}) outside SERVICE_CATALOG_UPSTREAM_ALLOW")
 
     def check_base_url(self, url: str) -> str:
         """Check a configured base URL; its canonical origin. OutboundRefused says why."""
@@ -179,8 +190,10 @@ class OutboundPolicy:
         origin = origin_of(raw)
         parts = urlsplit(raw)
         if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-            raise OutboundRefused("must not contain user-info (user:password@); put "
-                                  "credentials in the auth credential")
+            raise OutboundRefused(
+                "must not contain user-info (user:password@); put "
+                "credentials in the auth credential"
+            )
         if parts.query or "?" in raw:
             raise OutboundRefused("must not contain a query string")
         if parts.fragment or "#" in raw:
@@ -215,8 +228,9 @@ def parse_allow_entry(entry: str) -> IPNetwork | str:
     pattern = text.lower().rstrip(".")
     allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-.*?_")
     if not set(pattern) <= allowed or "/" in pattern:
-        raise ValueError(f"{entry!r} is neither a CIDR (10.0.0.0/8) nor a host pattern "
-                         "(*.example.com)")
+        raise ValueError(
+            f"{entry!r} is neither a CIDR (10.0.0.0/8) nor a host pattern (*.example.com)"
+        )
     return pattern
 
 
@@ -257,7 +271,8 @@ def current_policy() -> OutboundPolicy:
     if policy is None:
         # Not configured by create_app (a bare worker or a script): the environment's.
         policy = OutboundPolicy.from_entries(
-            parse_allow_list(os.environ.get("SERVICE_CATALOG_UPSTREAM_ALLOW", "")))
+            parse_allow_list(os.environ.get("SERVICE_CATALOG_UPSTREAM_ALLOW", ""))
+        )
         with _lock:
             _policy = policy
     return policy
@@ -273,6 +288,17 @@ def check_request_url(url: str) -> str:
     return current_policy().check_request_url(url)
 
 
-__all__ = ["BLOCKED_NETWORKS", "OutboundPolicy", "OutboundRefused", "check_base_url",
-           "check_request_url", "configure", "current_policy", "is_blocked_address",
-           "origin_of", "parse_allow_entry", "parse_allow_list", "resolve"]
+__all__ = [
+    "BLOCKED_NETWORKS",
+    "OutboundPolicy",
+    "OutboundRefused",
+    "check_base_url",
+    "check_request_url",
+    "configure",
+    "current_policy",
+    "is_blocked_address",
+    "origin_of",
+    "parse_allow_entry",
+    "parse_allow_list",
+    "resolve",
+]

@@ -29,8 +29,14 @@ def merge_map(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[st
     return out
 
 
-def patch_named(session: Session, row: Any, data: Any, *,
-                name_taken: Callable[[str], Problem], objects: Sequence[str] = ()) -> list[str]:
+def patch_named(
+    session: Session,
+    row: Any,
+    data: Any,
+    *,
+    name_taken: Callable[[str], Problem],
+    objects: Sequence[str] = (),
+) -> list[str]:
     """Apply the shared fields of a PATCH body ``data`` (a pydantic model: only the fields it
     was given count) to ``row``; the names of the fields that changed.
 
@@ -44,10 +50,15 @@ def patch_named(session: Session, row: Any, data: Any, *,
     given = data.model_fields_set
     for required in ("name", "display_name", *objects):
         if required in given and getattr(data, required) is None:
-            kind, rule = ("an object", "is_object") if required in objects else \
-                ("a string", "is_string")
-            raise bad_request(f"Invalid request: {required} must be {kind}", required,
-                              f"must be {kind}", rule=rule)
+            kind, rule = (
+                ("an object", "is_object") if required in objects else ("a string", "is_string")
+            )
+            raise bad_request(
+                f"Invalid request: {required} must be {kind}",
+                required,
+                f"must be {kind}",
+                rule=rule,
+            )
     changed: list[str] = []
     model = type(row)
     if data.name is not None and data.name != row.name:
@@ -69,8 +80,13 @@ def patch_named(session: Session, row: Any, data: Any, *,
         labels = {} if data.labels is None else merge_map(row.labels or {}, data.labels)
         if len(labels) > MAX_LABELS:
             reason = f"must not have more than {MAX_LABELS} labels"
-            raise bad_request(f"Invalid request: labels {reason}", "labels", reason,
-                              rule="max_items", maximum=MAX_LABELS)
+            raise bad_request(
+                f"Invalid request: labels {reason}",
+                "labels",
+                reason,
+                rule="max_items",
+                maximum=MAX_LABELS,
+            )
         if labels != row.labels:
             row.labels = labels
             changed.append("labels")

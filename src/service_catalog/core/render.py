@@ -15,7 +15,8 @@ def ts(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> JSONResponse:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """A JSON response, skipping FastAPI's re-validation of response models (built by hand)."""
     return JSONResponse(body, status_code=status, headers=headers)

@@ -41,7 +41,8 @@ def derive_fernet_key(secret: str) -> bytes:
     if not secret:
         raise ValueError("the secret key must not be empty")
     raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=_INFO).derive(
-        secret.encode("utf-8"))
+        secret.encode("utf-8")
+    )
     return base64.urlsafe_b64encode(raw)
 
 
@@ -51,8 +52,9 @@ def derive_subkey(secret: str, purpose: str) -> bytes:
     every other purpose's key."""
     if not secret:
         raise ValueError("the secret key must not be empty")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT,
-                info=f"subkey:{purpose}".encode()).derive(secret.encode("utf-8"))
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=_SALT, info=f"subkey:{purpose}".encode()
+    ).derive(secret.encode("utf-8"))
 
 
 class SecretBox:
@@ -79,7 +81,8 @@ class SecretBox:
         except (InvalidToken, UnicodeEncodeError, AttributeError):
             raise SecretDecryptError(
                 "A stored secret cannot be decrypted with the configured key; was "
-                "SERVICE_CATALOG_SECRET_KEY or the key file changed?") from None
+                "SERVICE_CATALOG_SECRET_KEY or the key file changed?"
+            ) from None
         return json.loads(data.decode("utf-8"))
 
 
@@ -103,8 +106,11 @@ def _create_key_file(path: Path) -> None:
             os.fsync(fh.fileno())
         try:
             os.link(tmp, path)  # atomic: fails when the key file already exists
-            log.warning("Generated a new secret key into %s (mode 0600); back it up: "
-                        "credentials cannot be decrypted without it", path)
+            log.warning(
+                "Generated a new secret key into %s (mode 0600); back it up: "
+                "credentials cannot be decrypted without it",
+                path,
+            )
         except FileExistsError:
             pass
     finally:
@@ -121,8 +127,9 @@ def load_secret(settings: Settings) -> str:
         if secret:
             mode = path.stat().st_mode & 0o777
             if mode & 0o077:
-                log.warning("The key file %s is readable by others (mode %o); chmod 600 it",
-                            path, mode)
+                log.warning(
+                    "The key file %s is readable by others (mode %o); chmod 600 it", path, mode
+                )
             return secret
         if not path.exists():
             _create_key_file(path)
@@ -160,5 +167,12 @@ def configure(settings: Settings) -> SecretBox:
     return box
 
 
-__all__ = ["SecretBox", "SecretDecryptError", "configure", "derive_fernet_key", "derive_subkey",
-           "get_box", "load_secret"]
+__all__ = [
+    "SecretBox",
+    "SecretDecryptError",
+    "configure",
+    "derive_fernet_key",
+    "derive_subkey",
+    "get_box",
+    "load_secret",
+]

@@ -14,8 +14,7 @@ RESERVED_LABEL_PREFIXES = ("kong", "konnect", "mesh", "kic", "_")
 MAX_LABELS = 50
 
 
-def _err(rule: str, reason: str, *, key: str | None = None, **extra: Any
-         ) -> PydanticCustomError:
+def _err(rule: str, reason: str, *, key: str | None = None, **extra: Any) -> PydanticCustomError:
     """A validation error carrying the contract's rule; ``key`` names the entry at fault
     (reported as ``field.key``), ``extra`` adds ``minimum``/``maximum`` where the rule needs it."""
     ctx: dict[str, Any] = {"rule": rule, "reason": reason, **extra}
@@ -31,15 +30,21 @@ def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None
     if not isinstance(value, dict):
         raise _err("is_object", "must be an object")
     if len(value) > MAX_LABELS:
-        raise _err("max_items", f"must not have more than {MAX_LABELS} labels",
-                   maximum=MAX_LABELS)
+        raise _err("max_items", f"must not have more than {MAX_LABELS} labels", maximum=MAX_LABELS)
     for key, val in value.items():
         if not (1 <= len(key) <= 63) or not LABEL_KEY.match(key):
-            raise _err("is_label", f"key [{key}] must be 1-63 letters, digits, '-', '.' or '_', "
-                                   "starting and ending with a letter or digit", key=key)
+            raise _err(
+                "is_label",
+                f"key [{key}] must be 1-63 letters, digits, '-', '.' or '_', "
+                "starting and ending with a letter or digit",
+                key=key,
+            )
         if key.lower().startswith(RESERVED_LABEL_PREFIXES):
-            raise _err("is_label", f"key [{key}] must not start with kong, konnect, mesh, kic or _",
-                       key=key)
+            raise _err(
+                "is_label",
+                f"key [{key}] must not start with kong, konnect, mesh, kic or _",
+                key=key,
+            )
         if val is None:
             if allow_null_values:
                 continue
@@ -47,8 +52,12 @@ def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None
         if not isinstance(val, str):
             raise _err("is_string", f"value of [{key}] must be a string", key=key)
         if not (1 <= len(val) <= 63) or not LABEL_VALUE.match(val):
-            raise _err("is_label", f"value of [{key}] must be 1-63 letters, digits, '-', '.' or "
-                                   "'_', starting and ending with a letter or digit", key=key)
+            raise _err(
+                "is_label",
+                f"value of [{key}] must be 1-63 letters, digits, '-', '.' or "
+                "'_', starting and ending with a letter or digit",
+                key=key,
+            )
     return value
 
 
@@ -56,15 +65,20 @@ def _check_url_field(key: str, val: dict[str, Any]) -> None:
     """A custom field's ``{name, link}`` value."""
     extra = set(val) - {"name", "link"}
     if extra:
-        raise _err("unknown_property", f"[{key}] has unknown properties {sorted(extra)}; "
-                                       "a URL field is {name, link}", key=key)
+        raise _err(
+            "unknown_property",
+            f"[{key}] has unknown properties {sorted(extra)}; a URL field is {{name, link}}",
+            key=key,
+        )
     if not isinstance(val.get("name"), str) or not isinstance(val.get("link"), str):
-        raise _err("required", f"[{key}] is a URL field and needs string name and link",
-                   key=key)
+        raise _err("required", f"[{key}] is a URL field and needs string name and link", key=key)
     if len(val["link"]) > 2048 or len(val["name"]) > 255:
-        raise _err("max_length", f"[{key}] name must not have more than 255 and link "
-                   "more than 2048 characters", key=key,
-                   maximum=255 if len(val["name"]) > 255 else 2048)
+        raise _err(
+            "max_length",
+            f"[{key}] name must not have more than 255 and link more than 2048 characters",
+            key=key,
+            maximum=255 if len(val["name"]) > 255 else 2048,
+        )
 
 
 def _check_custom_field(key: str, val: Any, allow_null_values: bool) -> None:
@@ -80,14 +94,17 @@ def _check_custom_field(key: str, val: Any, allow_null_values: bool) -> None:
         return
     if isinstance(val, str):
         if len(val) > 2048:
-            raise _err("max_length", f"[{key}] must not have more than 2048 characters",
-                       key=key, maximum=2048)
+            raise _err(
+                "max_length",
+                f"[{key}] must not have more than 2048 characters",
+                key=key,
+                maximum=2048,
+            )
         return
     if isinstance(val, dict):
         _check_url_field(key, val)
         return
-    raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}",
-               key=key)
+    raise _err("invalid", f"[{key}] must be a string, number, boolean or {{name, link}}", key=key)
 
 
 def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[str, Any] | None:

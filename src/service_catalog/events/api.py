@@ -27,42 +27,62 @@ router = APIRouter(tags=["Integration Events"])
 _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
 
 
-@router.get("/v1/integration-events", response_model=IntegrationEventList, responses=PROBLEMS,
-            operation_id="list-integration-events", summary="List Integration Events",
-            openapi_extra=_LIST_PARAMS)
+@router.get(
+    "/v1/integration-events",
+    response_model=IntegrationEventList,
+    responses=PROBLEMS,
+    operation_id="list-integration-events",
+    summary="List Integration Events",
+    openapi_extra=_LIST_PARAMS,
+)
 def list_all(ctx: CtxDep) -> JSONResponse:
     """Integration events (what upstream systems reported), newest first by default."""
-    rows, meta = service.list_events(ctx.session, query=ctx.query,
-                                     path=ctx.request.url.path)
+    rows, meta = service.list_events(ctx.session, query=ctx.query, path=ctx.request.url.path)
     return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
 
 
-@router.get("/v1/catalog-services/{serviceId}/integration-events",
-            response_model=IntegrationEventList, responses=PROBLEMS,
-            operation_id="list-catalog-service-integration-events",
-            summary="List a Service's Integration Events", openapi_extra=_LIST_PARAMS)
+@router.get(
+    "/v1/catalog-services/{serviceId}/integration-events",
+    response_model=IntegrationEventList,
+    responses=PROBLEMS,
+    operation_id="list-catalog-service-integration-events",
+    summary="List a Service's Integration Events",
+    openapi_extra=_LIST_PARAMS,
+)
 def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """The integration events of one catalog service (its audit entries are in
     ``/v1/audit-log?filter[service_id]=...``)."""
     svc = get_service(ctx.session, service_id=serviceId)
-    rows, meta = service.list_events(ctx.session, query=ctx.query,
-                                     path=ctx.request.url.path, service_id=svc.id)
+    rows, meta = service.list_events(
+        ctx.session, query=ctx.query, path=ctx.request.url.path, service_id=svc.id
+    )
     return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
 
 
-@router.get("/v1/audit-log", response_model=IntegrationEventList, responses=PROBLEMS,
-            operation_id="list-audit-log", summary="List the Audit Trail",
-            openapi_extra=_LIST_PARAMS)
+@router.get(
+    "/v1/audit-log",
+    response_model=IntegrationEventList,
+    responses=PROBLEMS,
+    operation_id="list-audit-log",
+    summary="List the Audit Trail",
+    openapi_extra=_LIST_PARAMS,
+)
 def list_audit(ctx: CtxDep) -> JSONResponse:
     """User actions that changed the catalog (who, what, when), newest first by default."""
-    rows, meta = service.list_events(ctx.session, query=ctx.query,
-                                     path=ctx.request.url.path, audit_only=True)
+    rows, meta = service.list_events(
+        ctx.session, query=ctx.query, path=ctx.request.url.path, audit_only=True
+    )
     return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
 
 
-@router.post("/v1/integration-instances/{id}/integration-events", status_code=202,
-             response_model=IntegrationEventsAccepted, responses=PROBLEMS,
-             operation_id="create-integration-events", summary="Push Integration Events")
+@router.post(
+    "/v1/integration-instances/{id}/integration-events",
+    status_code=202,
+    response_model=IntegrationEventsAccepted,
+    responses=PROBLEMS,
+    operation_id="create-integration-events",
+    summary="Push Integration Events",
+)
 def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
     """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""
     counts = service.post_integration_events(ctx.session, instance_id=id, items=body.data)

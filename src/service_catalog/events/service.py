@@ -112,8 +112,7 @@ def _jsonable(value: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _integration_actor(instance: IntegrationInstance) -> dict[str, str]:
-    return {"actor_type": "integration", "actor_id": str(instance.id),
-            "actor_name": instance.name}
+    return {"actor_type": "integration", "actor_id": str(instance.id), "actor_name": instance.name}
 
 
 def _instance_columns(instance: IntegrationInstance) -> dict[str, Any]:
@@ -129,10 +128,14 @@ def _instance_columns(instance: IntegrationInstance) -> dict[str, Any]:
 def _existing_keys(session: Session, instance_id: uuid.UUID, keys: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
-        found.update(session.scalars(
-            select(Event.deduplication_id).where(Event.instance_id == instance_id,
-                                                 Event.deduplication_id.in_(chunk))))
+        chunk = keys[i : i + _CHUNK]
+        found.update(
+            session.scalars(
+                select(Event.deduplication_id).where(
+                    Event.instance_id == instance_id, Event.deduplication_id.in_(chunk)
+                )
+            )
+        )
     return found
 
 
@@ -143,7 +146,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     dialect = session.get_bind().dialect.name
     stored = 0
     for i in range(0, len(rows), _CHUNK):
-        chunk = rows[i:i + _CHUNK]
+        chunk = rows[i : i + _CHUNK]
         if dialect == "postgresql":
             stmt: Any = postgresql.insert(Event).on_conflict_do_nothing()
         elif dialect == "sqlite":
@@ -206,8 +209,9 @@ def record_integration_events(
     return _insert_new(session, [row for key, row in candidates.items() if key not in known])
 
 
-def _known_services(session: Session, items: Sequence[CreateIntegrationEvent]
-                    ) -> tuple[dict[uuid.UUID, uuid.UUID], dict[str, uuid.UUID]]:
+def _known_services(
+    session: Session, items: Sequence[CreateIntegrationEvent]
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[str, uuid.UUID]]:
     """The catalog services the events name, by id and by name, in one query."""
     refs: set[str] = {i.service for i in items if i.service is not None}
     ids: set[uuid.UUID] = {i.service_id for i in items if i.service_id is not None}
@@ -220,23 +224,32 @@ def _known_services(session: Session, items: Sequence[CreateIntegrationEvent]
         names = [r for r in refs if len(r) <= 120]
         for found_id, name in session.execute(
             select(CatalogService.id, CatalogService.name).where(
-                or_(CatalogService.id.in_(list(ids)), CatalogService.name.in_(names)))):
+                or_(CatalogService.id.in_(list(ids)), CatalogService.name.in_(names))
+            )
+        ):
             by_id[found_id] = found_id
             by_name[name] = found_id
     return by_id, by_name
 
 
-def _service_of(n: int, item: CreateIntegrationEvent, by_id: dict[uuid.UUID, uuid.UUID],
-                by_name: dict[str, uuid.UUID], problems: list[dict[str, Any]]
-                ) -> uuid.UUID | None:
+def _service_of(
+    n: int,
+    item: CreateIntegrationEvent,
+    by_id: dict[uuid.UUID, uuid.UUID],
+    by_name: dict[str, uuid.UUID],
+    problems: list[dict[str, Any]],
+) -> uuid.UUID | None:
     """The catalog service event ``n`` names (service_id, service, or both agreeing);
     what is wrong is added to ``problems``."""
     sid: uuid.UUID | None = None
     if item.service_id is not None:
         sid = by_id.get(item.service_id)
         if sid is None:
-            problems.append(_param(f"data.{n}.service_id", "is not a known catalog service",
-                                   "missing_reference"))
+            problems.append(
+                _param(
+                    f"data.{n}.service_id", "is not a known catalog service", "missing_reference"
+                )
+            )
     if item.service is not None:
         found = by_name.get(item.service)
         if found is None:
@@ -245,29 +258,39 @@ def _service_of(n: int, item: CreateIntegrationEvent, by_id: dict[uuid.UUID, uui
             except ValueError:
                 found = None
         if found is None:
-            problems.append(_param(f"data.{n}.service",
-                                   f"names no catalog service [{item.service}]",
-                                   "missing_reference"))
+            problems.append(
+                _param(
+                    f"data.{n}.service",
+                    f"names no catalog service [{item.service}]",
+                    "missing_reference",
+                )
+            )
         elif sid is not None and found != sid:
-            problems.append(_param(f"data.{n}.service",
-                                   "names another catalog service than service_id",
-                                   "invalid"))
+            problems.append(
+                _param(
+                    f"data.{n}.service", "names another catalog service than service_id", "invalid"
+                )
+            )
         sid = sid or found
     return sid
 
 
-def _resolve_targets(session: Session, instance: IntegrationInstance,
-                     items: Sequence[CreateIntegrationEvent]
-                     ) -> tuple[list[uuid.UUID | None], list[str | None]]:
+def _resolve_targets(
+    session: Session, instance: IntegrationInstance, items: Sequence[CreateIntegrationEvent]
+) -> tuple[list[uuid.UUID | None], list[str | None]]:
     """The catalog service and binding of each pushed event; unknown ones are a 400 naming
     ``data.N.<field>``. Two queries whatever the number of events."""
     by_id, by_name = _known_services(session, items)
     rids = {i.resource_id for i in items if i.resource_id is not None}
     types: dict[str, str] = {}
     if rids:
-        types = dict(session.execute(
-            select(Resource.id, Resource.type).where(Resource.instance_id == instance.id,
-                                                     Resource.id.in_(list(rids)))).all())
+        types = dict(
+            session.execute(
+                select(Resource.id, Resource.type).where(
+                    Resource.instance_id == instance.id, Resource.id.in_(list(rids))
+                )
+            ).all()
+        )
     problems: list[dict[str, Any]] = []
     services: list[uuid.UUID | None] = []
     bindings: list[str | None] = []
@@ -277,16 +300,23 @@ def _resolve_targets(session: Session, instance: IntegrationInstance,
         if item.resource_id is not None:
             binding = types.get(item.resource_id)
             if binding is None:
-                problems.append(_param(f"data.{n}.resource_id",
-                                       f"is not a resource of integration instance "
-                                       f"[{instance.name}]", "missing_reference"))
+                problems.append(
+                    _param(
+                        f"data.{n}.resource_id",
+                        f"is not a resource of integration instance [{instance.name}]",
+                        "missing_reference",
+                    )
+                )
         services.append(sid)
         bindings.append(binding)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Problem(400, f"Invalid request: {first['field']} {first['reason']}{more}",
-                      invalid_parameters=problems[:100])
+        raise Problem(
+            400,
+            f"Invalid request: {first['field']} {first['reason']}{more}",
+            invalid_parameters=problems[:100],
+        )
     return services, bindings
 
 
@@ -318,9 +348,11 @@ def post_integration_events(
             continue
         actor = _integration_actor(instance)
         if item.actor is not None:
-            actor = {"actor_type": item.actor.type or "user",
-                     "actor_id": item.actor.id or item.actor.name,
-                     "actor_name": item.actor.name}
+            actor = {
+                "actor_type": item.actor.type or "user",
+                "actor_id": item.actor.id or item.actor.name,
+                "actor_name": item.actor.name,
+            }
         when = item.ts or now
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
@@ -388,8 +420,12 @@ def _check_cursor(param: str, values: Sequence[Any]) -> None:
             raise ValueError
         values[0].astimezone(dt.UTC)
     except (ValueError, OverflowError, AttributeError):
-        raise bad_request(f"Invalid query parameter [{param}]: is not a cursor this API issued",
-                          param, "is not a cursor this API issued", source="query") from None
+        raise bad_request(
+            f"Invalid query parameter [{param}]: is not a cursor this API issued",
+            param,
+            "is not a cursor this API issued",
+            source="query",
+        ) from None
 
 
 def list_events(
@@ -408,12 +444,15 @@ def list_events(
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
     if service_id is not None:
         clauses.append(Event.service_id == service_id)
-    clauses.append(Event.integration_name.is_(None) if audit_only
-                   else Event.integration_name.is_not(None))
+    clauses.append(
+        Event.integration_name.is_(None) if audit_only else Event.integration_name.is_not(None)
+    )
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     desc = sort[0][1] if sort else True
-    cols = [q.CursorColumn(Event.ts, "datetime", "ts", desc=desc),
-            q.CursorColumn(Event.id, "uuid", "id", desc=desc)]
+    cols = [
+        q.CursorColumn(Event.ts, "datetime", "ts", desc=desc),
+        q.CursorColumn(Event.id, "uuid", "id", desc=desc),
+    ]
     req = q.cursor_request(qd)
     for param, cursor in (("page[after]", req.after), ("page[before]", req.before)):
         if cursor:
@@ -422,6 +461,12 @@ def list_events(
 
 
 __all__ = [
-    "DEFAULT_SORT", "FILTERS", "SORTS", "list_events",
-    "post_integration_events", "record_action", "record_integration_events", "to_dict",
+    "DEFAULT_SORT",
+    "FILTERS",
+    "SORTS",
+    "list_events",
+    "post_integration_events",
+    "record_action",
+    "record_integration_events",
+    "to_dict",
 ]

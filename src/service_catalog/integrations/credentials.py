@@ -85,8 +85,9 @@ def credential_to_dict(cred: AuthCredential, inst: IntegrationInstance) -> dict[
     }
     public = dict(cred.public or {})
     failure = public.get("verification")
-    out["verification_error"] = (dict(failure) if isinstance(failure, dict)
-                                 and cred.verification != "verified" else None)
+    out["verification_error"] = (
+        dict(failure) if isinstance(failure, dict) and cred.verification != "verified" else None
+    )
     out["upstream_origin"] = public.get("origin")
     kind = CREDENTIAL_TYPES.get(cred.type)
     if kind is not None:
@@ -96,18 +97,24 @@ def credential_to_dict(cred: AuthCredential, inst: IntegrationInstance) -> dict[
 
 def _parse_credential(body: Any) -> CredentialType:
     if not isinstance(body, dict):
-        raise bad_request("Invalid request: body must be an object", "body", "must be an object",
-                          rule="is_object")
+        raise bad_request(
+            "Invalid request: body must be an object", "body", "must be an object", rule="is_object"
+        )
     ctype = body.get("type")
     model = CREDENTIAL_TYPES.get(ctype) if isinstance(ctype, str) else None
     if model is None:
         choices = list(CREDENTIAL_TYPES)
         if ctype is None:
-            raise bad_request("Invalid request: type is a required field", "type",
-                              "is a required field", rule="required")
+            raise bad_request(
+                "Invalid request: type is a required field",
+                "type",
+                "is a required field",
+                rule="required",
+            )
         reason = f"must be one of {', '.join(choices)}"
-        raise bad_request(f"Invalid request: type {reason}", "type", reason, rule="enum",
-                          choices=choices)
+        raise bad_request(
+            f"Invalid request: type {reason}", "type", reason, rule="enum", choices=choices
+        )
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -121,9 +128,13 @@ def _check_fits(integ: registry.Integration, parsed: CredentialType) -> None:
     if want is None:
         return
     if parsed.type != want:
-        raise bad_request(f"Invalid request: integration {integ.name} takes a {want} credential",
-                          "type", f"must be {want} for integration {integ.name}", rule="enum",
-                          choices=[want])
+        raise bad_request(
+            f"Invalid request: integration {integ.name} takes a {want} credential",
+            "type",
+            f"must be {want} for integration {integ.name}",
+            rule="enum",
+            choices=[want],
+        )
     parsed.check_fits(integ)
 
 
@@ -147,9 +158,10 @@ def _classify(result: VerifyResult, failure: ConnectorError | None) -> VerifyRes
         return VerifyResult("accepted", "")
     if result.status == "rejected":
         error = "forbidden" if status == 403 else "unauthorized"
-    elif failure is not None and (failure.kind in ("timeout", "unreachable", "rate_limited",
-                                                   "config")
-                                  or (status is not None and status >= 500)):
+    elif failure is not None and (
+        failure.kind in ("timeout", "unreachable", "rate_limited", "config")
+        or (status is not None and status >= 500)
+    ):
         error = "unreachable"
     else:  # no failure seen by the HTTP client (an answer it could not use), 4xx, malformed
         error = "invalid_response"
@@ -158,11 +170,12 @@ def _classify(result: VerifyResult, failure: ConnectorError | None) -> VerifyRes
 
 def _short_reason(text: str, credential: Credential) -> str:
     text = scrub(" ".join(str(text).split()), credential)
-    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 3] + "..."
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
-def verify_connection(inst: IntegrationInstance, credential: Credential,
-                      http: UpstreamHTTP | None = None) -> VerifyResult | None:
+def verify_connection(
+    inst: IntegrationInstance, credential: Credential, http: UpstreamHTTP | None = None
+) -> VerifyResult | None:
     """Ask the instance's connector whether the upstream accepts ``credential``; None for
     a push-only integration. The reason never contains the credential's secrets (in any
     encoding), and says why by a class (``error``) and the upstream's status."""
@@ -196,21 +209,35 @@ def _origin_mismatch(inst: IntegrationInstance, bound: str | None) -> Problem | 
     if bound is None or current is None or bound == current:
         return None
     return Problem(
-        400, f"The auth credential of integration instance [{inst.name}] was stored for "
-             f"{bound}, but the instance now points at {current}; it is never sent to "
-             f"another origin. DELETE /v1/integration-instances/{inst.id}/auth-credential and "
-             "POST it again for the new upstream",
-        invalid_parameters=[{"field": "config.base_url", "rule": "invalid", "source": "body",
-                             "reason": f"the auth credential is bound to {bound}"}])
+        400,
+        f"The auth credential of integration instance [{inst.name}] was stored for "
+        f"{bound}, but the instance now points at {current}; it is never sent to "
+        f"another origin. DELETE /v1/integration-instances/{inst.id}/auth-credential and "
+        "POST it again for the new upstream",
+        invalid_parameters=[
+            {
+                "field": "config.base_url",
+                "rule": "invalid",
+                "source": "body",
+                "reason": f"the auth credential is bound to {bound}",
+            }
+        ],
+    )
 
 
 def _existing_credential(session: Session, inst: IntegrationInstance) -> AuthCredential | None:
     return session.scalar(select(AuthCredential).where(AuthCredential.instance_id == inst.id))
 
 
-def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Actor,
-                      box: SecretBox, http: UpstreamHTTP | None = None
-                      ) -> tuple[AuthCredential, IntegrationInstance]:
+def create_credential(
+    uow: UnitOfWork,
+    *,
+    instance_id: str,
+    body: Any,
+    actor: Actor,
+    box: SecretBox,
+    http: UpstreamHTTP | None = None,
+) -> tuple[AuthCredential, IntegrationInstance]:
     """Store the instance's one credential (409 when it has one) after the upstream
     verified it: rejected is a 400 saying what the upstream said and stores nothing;
     unreachable stores it unverified (instance stays unauthorized); accepted authorizes
@@ -222,9 +249,11 @@ def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Ac
     could have changed meanwhile is looked at again)."""
     inst = get_instance(uow.session, instance_id=instance_id)
     if _existing_credential(uow.session, inst) is not None:
-        raise conflict(f"Integration instance [{inst.name}] already has an auth credential; "
-                       f"verify it again with POST /v1/integration-instances/{inst.id}/"
-                       "auth-credential/verify, or DELETE it first to replace it")
+        raise conflict(
+            f"Integration instance [{inst.name}] already has an auth credential; "
+            f"verify it again with POST /v1/integration-instances/{inst.id}/"
+            "auth-credential/verify, or DELETE it first to replace it"
+        )
     parsed = _parse_credential(body)
     integ = registry.require_integration(inst.integration_name)
     _check_fits(integ, parsed)
@@ -236,30 +265,47 @@ def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Ac
     uow.release()
     result = verify_connection(inst, credential, http)
     if result is not None and result.status == "rejected":
-        raise Problem(400, f"The upstream rejected the credential: {result.reason}",
-                      invalid_parameters=[{"field": "config", "rule": "invalid",
-                                           "reason": result.reason, "source": "body"}])
+        raise Problem(
+            400,
+            f"The upstream rejected the credential: {result.reason}",
+            invalid_parameters=[
+                {"field": "config", "rule": "invalid", "reason": result.reason, "source": "body"}
+            ],
+        )
     session = uow.begin_write()
     now = utcnow()
     # Write first, then look: the instance row's lock serializes concurrent credential
     # writes (PostgreSQL row lock; SQLite takes its write lock before reading a snapshot).
-    session.execute(update(IntegrationInstance).where(IntegrationInstance.id == inst.id)
-                    .values(updated_at=now))
+    session.execute(
+        update(IntegrationInstance).where(IntegrationInstance.id == inst.id).values(updated_at=now)
+    )
     current = session.get(IntegrationInstance, inst.id, populate_existing=True)
     if current is None:
-        raise Problem(404, f"Integration instance [{inst.name}] was deleted while the "
-                           "credential was being verified")
+        raise Problem(
+            404,
+            f"Integration instance [{inst.name}] was deleted while the "
+            "credential was being verified",
+        )
     inst = current
     if _existing_credential(session, inst) is not None:  # another request was quicker
         raise conflict(f"Integration instance [{inst.name}] already has an auth credential")
     if registry.instance_origin(inst) != origin:  # its base_url changed meanwhile
-        raise conflict(f"The upstream of integration instance [{inst.name}] changed while the "
-                       "credential was being verified; POST it again")
-    cred = AuthCredential(instance_id=inst.id, type=parsed.type, public=public,
-                          secret=box.encrypt(secret), created_at=now)
+        raise conflict(
+            f"The upstream of integration instance [{inst.name}] changed while the "
+            "credential was being verified; POST it again"
+        )
+    cred = AuthCredential(
+        instance_id=inst.id,
+        type=parsed.type,
+        public=public,
+        secret=box.encrypt(secret),
+        created_at=now,
+    )
     if result is None:
-        cred.verification, cred.verification_reason = "unverified", (
-            f"Integration {integ.name} does not verify credentials")
+        cred.verification, cred.verification_reason = (
+            "unverified",
+            (f"Integration {integ.name} does not verify credentials"),
+        )
         inst.authorized = True
     elif result.status == "accepted":
         cred.verification, cred.last_verified_at = "verified", now
@@ -273,20 +319,30 @@ def create_credential(uow: UnitOfWork, *, instance_id: str, body: Any, actor: Ac
         with session.begin_nested():  # a concurrent POST for the same instance wins
             session.add(cred)
     except IntegrityError:
-        raise conflict(f"Integration instance [{inst.name}] already has an auth credential"
-                       ) from None
+        raise conflict(
+            f"Integration instance [{inst.name}] already has an auth credential"
+        ) from None
     log.info("auth credential of instance %s stored (%s)", inst.name, cred.verification)
-    record_action(session, actor=actor, type="auth_credential.created",
-                  detail=f"Auth credential ({cred.type}) of integration instance {inst.name} "
-                         f"added by {actor.name}; {cred.verification}",
-                  attributes={"instance_id": str(inst.id), "instance": inst.name,
-                              "type": cred.type, "verification": cred.verification,
-                              **({"headers": public["headers"]} if "headers" in public else {})})
+    record_action(
+        session,
+        actor=actor,
+        type="auth_credential.created",
+        detail=f"Auth credential ({cred.type}) of integration instance {inst.name} "
+        f"added by {actor.name}; {cred.verification}",
+        attributes={
+            "instance_id": str(inst.id),
+            "instance": inst.name,
+            "type": cred.type,
+            "verification": cred.verification,
+            **({"headers": public["headers"]} if "headers" in public else {}),
+        },
+    )
     return cred, inst
 
 
-def get_credential(session: Session, *, instance_id: str
-                   ) -> tuple[AuthCredential, IntegrationInstance]:
+def get_credential(
+    session: Session, *, instance_id: str
+) -> tuple[AuthCredential, IntegrationInstance]:
     """The instance's credential (metadata); 404 when the instance or credential is missing."""
     inst = get_instance(session, instance_id=instance_id)
     cred = _existing_credential(session, inst)
@@ -303,15 +359,19 @@ def delete_credential(session: Session, *, instance_id: str, actor: Actor) -> No
     session.execute(delete(AuthCredential).where(AuthCredential.id == cred.id))
     inst.authorized = bool(integ and integ.push_only)
     inst.updated_at = utcnow()
-    record_action(session, actor=actor, type="auth_credential.deleted",
-                  detail=f"Auth credential ({cred.type}) of integration instance {inst.name} "
-                         f"removed by {actor.name}",
-                  attributes={"instance_id": str(inst.id), "instance": inst.name,
-                              "type": cred.type})
+    record_action(
+        session,
+        actor=actor,
+        type="auth_credential.deleted",
+        detail=f"Auth credential ({cred.type}) of integration instance {inst.name} "
+        f"removed by {actor.name}",
+        attributes={"instance_id": str(inst.id), "instance": inst.name, "type": cred.type},
+    )
 
 
-def load_credential(session: Session, instance: IntegrationInstance, *,
-                    settings: Settings | None = None) -> Credential | None:
+def load_credential(
+    session: Session, instance: IntegrationInstance, *, settings: Settings | None = None
+) -> Credential | None:
     """The instance's credential decrypted (in memory only), or None when it has none.
 
     Pass the process's ``settings`` (key); without them, the key configured with
@@ -334,8 +394,13 @@ def load_credential(session: Session, instance: IntegrationInstance, *,
     return kind.credential(public, secret or {}, origin)
 
 
-def taint_credential(session: Session, instance: IntegrationInstance, reason: str, *,
-                     settings: Settings | None = None) -> None:
+def taint_credential(
+    session: Session,
+    instance: IntegrationInstance,
+    reason: str,
+    *,
+    settings: Settings | None = None,
+) -> None:
     """Mark the instance's credential as no longer valid (``tainted: true``, with the
     reason, scrubbed of the secret) and the instance unauthorized, in the caller's
     transaction. For the sync engine, when the upstream rejects the credential."""
@@ -350,20 +415,33 @@ def taint_credential(session: Session, instance: IntegrationInstance, reason: st
         cred.tainted = True
         cred.tainted_reason = reason
         cred.verification = "rejected"
-        cred.public = {**(cred.public or {}), "verification": {
-            "reason": "forbidden" if status == 403 else "unauthorized",
-            "upstream_status": status}}
+        cred.public = {
+            **(cred.public or {}),
+            "verification": {
+                "reason": "forbidden" if status == 403 else "unauthorized",
+                "upstream_status": status,
+            },
+        }
     instance.authorized = False
     instance.updated_at = utcnow()
-    record_action(session, actor=SYSTEM, type="auth_credential.tainted",
-                  detail=f"The upstream rejected the credential of integration instance "
-                         f"{instance.name}: {reason}",
-                  attributes={"instance_id": str(instance.id), "instance": instance.name})
+    record_action(
+        session,
+        actor=SYSTEM,
+        type="auth_credential.tainted",
+        detail=f"The upstream rejected the credential of integration instance "
+        f"{instance.name}: {reason}",
+        attributes={"instance_id": str(instance.id), "instance": instance.name},
+    )
 
 
-def reverify_credential(uow: UnitOfWork, *, instance_id: str, actor: Actor,
-                        settings: Settings | None = None, http: UpstreamHTTP | None = None
-                        ) -> tuple[AuthCredential, IntegrationInstance]:
+def reverify_credential(
+    uow: UnitOfWork,
+    *,
+    instance_id: str,
+    actor: Actor,
+    settings: Settings | None = None,
+    http: UpstreamHTTP | None = None,
+) -> tuple[AuthCredential, IntegrationInstance]:
     """Verify the stored credential again and record the answer: accepted clears
     ``tainted`` and authorizes the instance; rejected taints it; unreachable leaves it
     unverified and the instance unauthorized. Read, ask the upstream outside any
@@ -379,8 +457,10 @@ def reverify_credential(uow: UnitOfWork, *, instance_id: str, actor: Actor,
     result = verify_connection(inst, credential, http)
     cred, inst = get_credential(uow.begin_write(), instance_id=str(inst.id))
     if cred.id != verified_id:  # deleted and stored again meanwhile
-        raise conflict(f"The auth credential of integration instance [{inst.name}] was "
-                       "replaced while it was being verified; verify it again")
+        raise conflict(
+            f"The auth credential of integration instance [{inst.name}] was "
+            "replaced while it was being verified; verify it again"
+        )
     now = utcnow()
     public = {k: v for k, v in (cred.public or {}).items() if k != "verification"}
     if credential.origin is not None:
@@ -389,7 +469,10 @@ def reverify_credential(uow: UnitOfWork, *, instance_id: str, actor: Actor,
         cred.tainted, cred.tainted_reason = False, None
         if result is not None:
             cred.verification, cred.verification_reason, cred.last_verified_at = (
-                "verified", None, now)
+                "verified",
+                None,
+                now,
+            )
         inst.authorized = True
     elif result.status == "rejected":
         cred.tainted, cred.tainted_reason, cred.verification = True, result.reason, "rejected"
@@ -401,11 +484,18 @@ def reverify_credential(uow: UnitOfWork, *, instance_id: str, actor: Actor,
         inst.authorized = False
     cred.public = public
     inst.updated_at = now
-    record_action(uow.session, actor=actor, type="auth_credential.verified",
-                  detail=f"Auth credential of integration instance {inst.name} verified by "
-                         f"{actor.name}: {cred.verification}",
-                  attributes={"instance_id": str(inst.id), "instance": inst.name,
-                              "verification": cred.verification})
+    record_action(
+        uow.session,
+        actor=actor,
+        type="auth_credential.verified",
+        detail=f"Auth credential of integration instance {inst.name} verified by "
+        f"{actor.name}: {cred.verification}",
+        attributes={
+            "instance_id": str(inst.id),
+            "instance": inst.name,
+            "verification": cred.verification,
+        },
+    )
     return cred, inst
 
 
@@ -415,9 +505,12 @@ def reverify_credential(uow: UnitOfWork, *, instance_id: str, actor: Actor,
 def auth_config_to_dict(cfg: AuthConfig) -> dict[str, Any]:
     """An auth config as the contract's ``OAuthAuthConfig`` (never the client secret)."""
     public = cfg.public or {}
-    return {"type": cfg.type, "client_id": public.get("client_id", ""),
-            "authorization_endpoint": public.get("authorization_endpoint", ""),
-            "token_endpoint": public.get("token_endpoint", "")}
+    return {
+        "type": cfg.type,
+        "client_id": public.get("client_id", ""),
+        "authorization_endpoint": public.get("authorization_endpoint", ""),
+        "token_endpoint": public.get("token_endpoint", ""),
+    }
 
 
 def _existing_config(session: Session, inst: IntegrationInstance) -> AuthConfig | None:
@@ -433,8 +526,9 @@ def get_auth_config(session: Session, *, instance_id: str) -> AuthConfig:
     return cfg
 
 
-def put_auth_config(session: Session, *, instance_id: str, data: UpsertOAuthAuthConfig,
-                    actor: Actor, box: SecretBox) -> AuthConfig:
+def put_auth_config(
+    session: Session, *, instance_id: str, data: UpsertOAuthAuthConfig, actor: Actor, box: SecretBox
+) -> AuthConfig:
     """Create or replace the instance's auth config; the client secret is encrypted. A
     type the instance's integration does not take is a 400 (an integration that declares
     no authorization, such as ``custom``, takes any, as it takes any credential)."""
@@ -444,23 +538,35 @@ def put_auth_config(session: Session, *, instance_id: str, data: UpsertOAuthAuth
         raise bad_request(
             f"Invalid request: integration {integ.name} does not take a {data.type} auth "
             f"config (it authorizes with {integ.auth_type}: POST .../auth-credential)",
-            "type", f"integration {integ.name} does not support {data.type}", rule="enum",
-            choices=[integ.auth_type])
+            "type",
+            f"integration {integ.name} does not support {data.type}",
+            rule="enum",
+            choices=[integ.auth_type],
+        )
     cfg = _existing_config(session, inst)
     now = utcnow()
-    public = {"client_id": data.client_id, "authorization_endpoint": data.authorization_endpoint,
-              "token_endpoint": data.token_endpoint}
+    public = {
+        "client_id": data.client_id,
+        "authorization_endpoint": data.authorization_endpoint,
+        "token_endpoint": data.token_endpoint,
+    }
     if cfg is None:
         cfg = AuthConfig(instance_id=inst.id, created_at=now, type=data.type)
         session.add(cfg)
     cfg.type, cfg.public, cfg.updated_at = data.type, public, now
     cfg.secret = box.encrypt({"client_secret": data.client_secret})
     session.flush()
-    record_action(session, actor=actor, type="auth_config.updated",
-                  detail=f"Auth config ({data.type}) of integration instance {inst.name} set by "
-                         f"{actor.name}",
-                  attributes={"instance_id": str(inst.id), "instance": inst.name,
-                              "client_id": data.client_id})
+    record_action(
+        session,
+        actor=actor,
+        type="auth_config.updated",
+        detail=f"Auth config ({data.type}) of integration instance {inst.name} set by {actor.name}",
+        attributes={
+            "instance_id": str(inst.id),
+            "instance": inst.name,
+            "client_id": data.client_id,
+        },
+    )
     return cfg
 
 
@@ -469,7 +575,10 @@ def delete_auth_config(session: Session, *, instance_id: str, actor: Actor) -> N
     cfg = get_auth_config(session, instance_id=instance_id)
     inst = get_instance(session, instance_id=instance_id)
     session.execute(delete(AuthConfig).where(AuthConfig.id == cfg.id))
-    record_action(session, actor=actor, type="auth_config.deleted",
-                  detail=f"Auth config of integration instance {inst.name} removed by "
-                         f"{actor.name}",
-                  attributes={"instance_id": str(inst.id), "instance": inst.name})
+    record_action(
+        session,
+        actor=actor,
+        type="auth_config.deleted",
+        detail=f"Auth config of integration instance {inst.name} removed by {actor.name}",
+        attributes={"instance_id": str(inst.id), "instance": inst.name},
+    )

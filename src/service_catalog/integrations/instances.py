@@ -16,8 +16,13 @@ def find_instance(session: Session, ref: str) -> IntegrationInstance | None:
 
 def get_instance(session: Session, *, instance_id: str) -> IntegrationInstance:
     """:func:`find_instance`, or a 404 saying what paths take and where to list them."""
-    return get_by_id_or_name(session, IntegrationInstance, instance_id,
-                             what="Integration instance", listing="/v1/integration-instances")
+    return get_by_id_or_name(
+        session,
+        IntegrationInstance,
+        instance_id,
+        what="Integration instance",
+        listing="/v1/integration-instances",
+    )
 
 
 __all__ = ["find_instance", "get_instance"]

@@ -39,7 +39,8 @@ class AuthCredential(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True)
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True
+    )
     type: Mapped[str] = mapped_column(String(40))
     public: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret: Mapped[str] = mapped_column(Text)
@@ -61,7 +62,8 @@ class AuthConfig(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True)
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True
+    )
     type: Mapped[str] = mapped_column(String(40))
     public: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret: Mapped[str | None] = mapped_column(Text, default=None)

@@ -55,12 +55,19 @@ def _discover() -> dict[str, Integration]:
             log.error("connector entry point %s (%s) is not an Integration", ep.name, ep.value)
             continue
         if integ.name != ep.name:
-            log.error("connector entry point %s names integration %s; the names must match",
-                      ep.name, integ.name)
+            log.error(
+                "connector entry point %s names integration %s; the names must match",
+                ep.name,
+                integ.name,
+            )
             continue
         if integ.name in found:
-            log.error("integration %s is registered twice (%s, %s); the first one counts",
-                      integ.name, found[integ.name].module or "?", ep.value)
+            log.error(
+                "integration %s is registered twice (%s, %s); the first one counts",
+                integ.name,
+                found[integ.name].module or "?",
+                ep.value,
+            )
             continue
         found[integ.name] = integ if integ.module else _with_module(integ, ep.value)
     return found
@@ -101,15 +108,17 @@ def require_integration(name: str) -> Integration:
     integ = get_integration(name)
     if integ is None:
         known = [i.name for i in list_integrations()]
-        raise bad_request(f"Invalid request: integration [{name}] does not exist "
-                          f"(known: {', '.join(known)})",
-                          "integration_name", f"integration [{name}] does not exist",
-                          rule="enum", choices=known)
+        raise bad_request(
+            f"Invalid request: integration [{name}] does not exist (known: {', '.join(known)})",
+            "integration_name",
+            f"integration [{name}] does not exist",
+            rule="enum",
+            choices=known,
+        )
     return integ
 
 
-def resource_types_for(name: str, config: Mapping[str, Any] | None
-                       ) -> Mapping[str, Any] | None:
+def resource_types_for(name: str, config: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The resource types (name -> declaration) an instance of integration ``name`` with
     ``config`` holds; None when the integration is not installed."""
     integ = get_integration(name)
@@ -151,8 +160,12 @@ def display_name_sql(name_column: Any) -> Any:
     return case(names, value=name_column, else_=name_column) if names else name_column
 
 
-def connector_for(instance: IntegrationInstance, credential: Credential | None, *,
-                  http: UpstreamHTTP | None = None) -> Connector | None:
+def connector_for(
+    instance: IntegrationInstance,
+    credential: Credential | None,
+    *,
+    http: UpstreamHTTP | None = None,
+) -> Connector | None:
     """A connector for ``instance`` with its (decrypted) credential; None when the
     integration is push-only. LookupError when the integration is not shipped."""
     integ = get_integration(instance.integration_name)
@@ -160,8 +173,9 @@ def connector_for(instance: IntegrationInstance, credential: Credential | None, 
         raise LookupError(f"integration [{instance.integration_name}] is not installed")
     if integ.connector is None:
         return None
-    return integ.connector(config=effective_config(integ, instance.config), credential=credential,
-                           http=http)
+    return integ.connector(
+        config=effective_config(integ, instance.config), credential=credential, http=http
+    )
 
 
 def effective_config(integ: Integration, config: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -196,9 +210,13 @@ def instance_origin(instance: IntegrationInstance) -> str | None:
 # --- config validation ----------------------------------------------------------------
 
 
-def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
-                    current: Mapping[str, Any] | None = None, authorized: bool = False
-                    ) -> dict[str, Any]:
+def validate_config(
+    integ: Integration,
+    config: Mapping[str, Any] | None,
+    *,
+    current: Mapping[str, Any] | None = None,
+    authorized: bool = False,
+) -> dict[str, Any]:
     """The instance config ``config`` checked against the integration's config model.
 
     Types, bounds, enum choices and required fields are checked; unknown keys are refused
@@ -216,35 +234,68 @@ def validate_config(integ: Integration, config: Mapping[str, Any] | None, *,
     problems = config_faults(integ.config, given, integ.name)
     faulty = {p["field"] for p in problems}
     for key, spec in schema.items():
-        if key == "base_url" and spec.get("type") == "string" and key in given and \
-                f"config.{key}" not in faulty:
+        if (
+            key == "base_url"
+            and spec.get("type") == "string"
+            and key in given
+            and f"config.{key}" not in faulty
+        ):
             try:
                 outbound.check_base_url(given[key])
             except outbound.OutboundRefused as exc:
-                problems.append({"field": f"config.{key}", "rule": "invalid",
-                                 "reason": str(exc), "source": "body"})
+                problems.append(
+                    {
+                        "field": f"config.{key}",
+                        "rule": "invalid",
+                        "reason": str(exc),
+                        "source": "body",
+                    }
+                )
     order = {f"config.{key}": i for i, key in enumerate(schema)}
     problems.sort(key=lambda p: (p["rule"] != "unknown_property", order.get(p["field"], -1)))
     out = {k: v for k, v in given.items() if k in schema}
     if current is not None and authorized:
         after, before = effective_config(integ, out), effective_config(integ, current)
         for key, spec in schema.items():
-            if spec.get("mutable_condition") == "unauthorized" and \
-                    after.get(key) != before.get(key):
-                problems.append({"field": f"config.{key}", "rule": "invalid",
-                                 "reason": "cannot change while the instance is authorized; "
-                                           "delete its auth credential first",
-                                 "source": "body"})
+            if spec.get("mutable_condition") == "unauthorized" and after.get(key) != before.get(
+                key
+            ):
+                problems.append(
+                    {
+                        "field": f"config.{key}",
+                        "rule": "invalid",
+                        "reason": "cannot change while the instance is authorized; "
+                        "delete its auth credential first",
+                        "source": "body",
+                    }
+                )
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Problem(400, f"Invalid request: {first['field']} {first['reason']}{more}",
-                      invalid_parameters=problems)
+        raise Problem(
+            400,
+            f"Invalid request: {first['field']} {first['reason']}{more}",
+            invalid_parameters=problems,
+        )
     return out
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Integration", "connector_for", "contributed_routers",
-           "display_name_of", "display_name_sql",
-           "effective_config", "get_descriptor", "get_integration", "instance_origin",
-           "integrations", "list_integrations", "reload", "require_integration", "resource_types_for",
-           "upstream_origin", "validate_config"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Integration",
+    "connector_for",
+    "contributed_routers",
+    "display_name_of",
+    "display_name_sql",
+    "effective_config",
+    "get_descriptor",
+    "get_integration",
+    "instance_origin",
+    "integrations",
+    "list_integrations",
+    "reload",
+    "require_integration",
+    "resource_types_for",
+    "upstream_origin",
+    "validate_config",
+]

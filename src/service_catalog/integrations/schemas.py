@@ -31,8 +31,10 @@ Description = Annotated[str, StringConstraints(max_length=2048, strict=True)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1024, strict=True)]
 # An HTTP header field name (RFC 9110 token).
 HeaderName = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-                           strict=True)
+    str,
+    StringConstraints(
+        min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", strict=True
+    ),
 ]
 
 
@@ -45,7 +47,8 @@ def _no_control_chars(value: str) -> str:
 
 
 SecretText = Annotated[
-    str, StringConstraints(min_length=1, max_length=8192, strict=True),
+    str,
+    StringConstraints(min_length=1, max_length=8192, strict=True),
     AfterValidator(_no_control_chars),
 ]
 
@@ -57,8 +60,9 @@ def _http_url(value: str) -> str:
     return value
 
 
-HttpUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048, strict=True),
-                    AfterValidator(_http_url)]
+HttpUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=2048, strict=True), AfterValidator(_http_url)
+]
 
 
 # --- integrations ---------------------------------------------------------------------
@@ -207,8 +211,10 @@ class CredentialType(BaseModel):
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(public part, secret part) of this body."""
         values = self.config.model_dump(mode="json")
-        return ({k: v for k, v in values.items() if k not in self.secret_fields},
-                {k: values[k] for k in self.secret_fields})
+        return (
+            {k: v for k, v in values.items() if k not in self.secret_fields},
+            {k: values[k] for k in self.secret_fields},
+        )
 
     @classmethod
     def public_view(cls, public: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,8 +222,9 @@ class CredentialType(BaseModel):
         return {k: public.get(k) for k in cls.shown}
 
     @classmethod
-    def credential(cls, public: Mapping[str, Any], secret: Mapping[str, Any],
-                   origin: str | None = None) -> Credential:
+    def credential(
+        cls, public: Mapping[str, Any], secret: Mapping[str, Any], origin: str | None = None
+    ) -> Credential:
         """The in-memory credential of a stored (or just split) public and secret part."""
         return Credential(type=cls.type_name(), values={**public, **secret}, origin=origin)
 
@@ -248,11 +255,13 @@ class CreateMultiKeyAuthCredential(CredentialType):
         return {"headers": [{"name": n} for n in public.get("headers", [])]}
 
     @classmethod
-    def credential(cls, public: Mapping[str, Any], secret: Mapping[str, Any],
-                   origin: str | None = None) -> Credential:
+    def credential(
+        cls, public: Mapping[str, Any], secret: Mapping[str, Any], origin: str | None = None
+    ) -> Credential:
         """The headers by name, with their values."""
-        return Credential(type="multi_key_auth", headers=dict(secret.get("headers") or {}),
-                          origin=origin)
+        return Credential(
+            type="multi_key_auth", headers=dict(secret.get("headers") or {}), origin=origin
+        )
 
     def check_fits(self, integ: Integration) -> None:
         """Exactly the header names the integration declares (any case), each once."""
@@ -264,16 +273,26 @@ class CreateMultiKeyAuthCredential(CredentialType):
                 raise bad_request(
                     f"Invalid request: header [{name}] is not one integration {integ.name} uses "
                     f"(expected: {', '.join(declared.values())})",
-                    f"config.headers.{i}.name", f"must be one of {', '.join(declared.values())}",
-                    rule="enum", choices=list(declared.values()))
+                    f"config.headers.{i}.name",
+                    f"must be one of {', '.join(declared.values())}",
+                    rule="enum",
+                    choices=list(declared.values()),
+                )
             if name.lower() in lowered[:i]:
-                raise bad_request(f"Invalid request: header [{name}] is given twice",
-                                  f"config.headers.{i}.name", "is given twice", rule="invalid")
+                raise bad_request(
+                    f"Invalid request: header [{name}] is given twice",
+                    f"config.headers.{i}.name",
+                    "is given twice",
+                    rule="invalid",
+                )
         for low, name in declared.items():
             if low not in lowered:
-                raise bad_request(f"Invalid request: header [{name}] is required by integration "
-                                  f"{integ.name}", "config.headers", f"must include [{name}]",
-                                  rule="required")
+                raise bad_request(
+                    f"Invalid request: header [{name}] is required by integration {integ.name}",
+                    "config.headers",
+                    f"must include [{name}]",
+                    rule="required",
+                )
 
 
 class OAuthCredentialConfig(BaseModel):
@@ -321,8 +340,15 @@ class AWSRoleDelegationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    role_arn: Annotated[str, StringConstraints(min_length=20, max_length=2048, strict=True,
-                                               pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/.+$")]
+    role_arn: Annotated[
+        str,
+        StringConstraints(
+            min_length=20,
+            max_length=2048,
+            strict=True,
+            pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/.+$",
+        ),
+    ]
 
 
 class CreateAWSRoleDelegationAuthCredential(CredentialType):
@@ -342,9 +368,12 @@ CREDENTIAL_TYPES: dict[str, type[CredentialType]] = {
     "aws_role_delegation": CreateAWSRoleDelegationAuthCredential,
 }
 
-CreateAuthCredential = (CreateMultiKeyAuthCredential | CreateOAuthCredential
-                        | CreateGitHubAppInstallationCredential
-                        | CreateAWSRoleDelegationAuthCredential)
+CreateAuthCredential = (
+    CreateMultiKeyAuthCredential
+    | CreateOAuthCredential
+    | CreateGitHubAppInstallationCredential
+    | CreateAWSRoleDelegationAuthCredential
+)
 
 
 class MissingPermission(BaseModel):
@@ -369,7 +398,8 @@ class AuthCredentialRead(BaseModel):
     verified: bool = Field(description="Whether the upstream accepted the credential.")
     last_verified_at: dt.datetime | None = None
     verification_reason: str | None = Field(
-        default=None, description="Why the credential is unverified or tainted.")
+        default=None, description="Why the credential is unverified or tainted."
+    )
 
 
 # --- auth config ----------------------------------------------------------------------

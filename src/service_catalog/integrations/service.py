@@ -60,19 +60,25 @@ INTEGRATION_SORT_FIELDS = ("name", "display_name")
 def _integrations_table() -> Any:
     """The registry as a tiny SQL row source, so the shared filter grammar compiles
     against it exactly as it does against a table."""
-    rows = [select(literal(i.name, String()).label("name"),
-                   literal(i.display_name, String()).label("display_name"))
-            for i in registry.list_integrations()]
+    rows = [
+        select(
+            literal(i.name, String()).label("name"),
+            literal(i.display_name, String()).label("display_name"),
+        )
+        for i in registry.list_integrations()
+    ]
     return union_all(*rows).subquery("integrations")
 
 
 def integration_filters(table: Any = None) -> q.FilterSpec:
     """The ``filter[...]`` fields of ``GET /v1/integrations`` (over the registry's rows)."""
     t = _integrations_table() if table is None else table
-    return q.FilterSpec(fields={
-        "name": q.FilterField("string", t.c.name),
-        "display_name": q.FilterField("string", t.c.display_name),
-    })
+    return q.FilterSpec(
+        fields={
+            "name": q.FilterField("string", t.c.name),
+            "display_name": q.FilterField("string", t.c.display_name),
+        }
+    )
 
 
 def integration_sorts(table: Any = None) -> dict[str, Any]:
@@ -81,8 +87,9 @@ def integration_sorts(table: Any = None) -> dict[str, Any]:
     return {"name": t.c.name, "display_name": t.c.display_name}
 
 
-def list_integrations(session: Session, *, query: list[tuple[str, str]]
-                      ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def list_integrations(
+    session: Session, *, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One page of shipped integrations (contract ``CatalogIntegration``), filtered by
     ``filter[name]``/``filter[display_name]`` and sorted by ``name``/``display_name``."""
     table = _integrations_table()
@@ -110,7 +117,8 @@ def instance_filters() -> q.FilterSpec:
             "display_name": q.FilterField("string", IntegrationInstance.display_name),
             "integration.name": q.FilterField("string", IntegrationInstance.integration_name),
             "integration.display_name": q.FilterField(
-                "string", registry.display_name_sql(IntegrationInstance.integration_name)),
+                "string", registry.display_name_sql(IntegrationInstance.integration_name)
+            ),
             "authorized": q.FilterField("boolean", IntegrationInstance.authorized),
             "created_at": q.FilterField("datetime", IntegrationInstance.created_at),
             "updated_at": q.FilterField("datetime", IntegrationInstance.updated_at),
@@ -126,8 +134,7 @@ def instance_sorts() -> dict[str, Any]:
         "name": IntegrationInstance.name,
         "created_at": IntegrationInstance.created_at,
         "updated_at": IntegrationInstance.updated_at,
-        "integration.display_name":
-            registry.display_name_sql(IntegrationInstance.integration_name),
+        "integration.display_name": registry.display_name_sql(IntegrationInstance.integration_name),
     }
 
 
@@ -141,8 +148,10 @@ def to_dict(inst: IntegrationInstance) -> dict[str, Any]:
         "name": inst.name,
         "display_name": inst.display_name,
         "description": inst.description,
-        "integration": {"name": inst.integration_name,
-                        "display_name": registry.display_name_of(inst.integration_name)},
+        "integration": {
+            "name": inst.integration_name,
+            "display_name": registry.display_name_of(inst.integration_name),
+        },
         "authorized": bool(inst.authorized),
         "labels": inst.labels or {},
         "config": inst.config or {},
@@ -155,8 +164,9 @@ def _name_taken(name: str) -> Problem:
     return conflict(f"An integration instance named [{name}] already exists")
 
 
-def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor: Actor
-                    ) -> IntegrationInstance:
+def create_instance(
+    session: Session, *, data: IntegrationInstanceCreate, actor: Actor
+) -> IntegrationInstance:
     """Create an instance: the integration must exist, the name must be free (409) and the
     config must match the integration's config_schema. The config is stored as sent
     (defaults apply where it is used), so the client reads back what it sent. A push-only
@@ -167,20 +177,28 @@ def create_instance(session: Session, *, data: IntegrationInstanceCreate, actor:
         raise _name_taken(data.name)
     now = utcnow()
     inst = IntegrationInstance(
-        name=data.name, display_name=data.display_name, description=data.description,
-        integration_name=integ.name, config=config, labels=dict(data.labels or {}),
-        authorized=integ.push_only, created_at=now, updated_at=now,
+        name=data.name,
+        display_name=data.display_name,
+        description=data.description,
+        integration_name=integ.name,
+        config=config,
+        labels=dict(data.labels or {}),
+        authorized=integ.push_only,
+        created_at=now,
+        updated_at=now,
     )
     try:
         with session.begin_nested():  # a concurrent create of the same name wins
             session.add(inst)
     except IntegrityError:
         raise _name_taken(data.name) from None
-    record_action(session, actor=actor, type="integration_instance.created",
-                  detail=f"Integration instance {inst.name} ({integ.display_name}) created by "
-                         f"{actor.name}",
-                  attributes={"instance_id": str(inst.id), "name": inst.name,
-                              "integration": integ.name})
+    record_action(
+        session,
+        actor=actor,
+        type="integration_instance.created",
+        detail=f"Integration instance {inst.name} ({integ.display_name}) created by {actor.name}",
+        attributes={"instance_id": str(inst.id), "name": inst.name, "integration": integ.name},
+    )
     return inst
 
 
@@ -189,21 +207,24 @@ def list_statement(clauses: Iterable[Any]) -> Select[Any]:
     return select(IntegrationInstance).where(*clauses)
 
 
-def list_instances(session: Session, *, query: list[tuple[str, str]]
-                   ) -> tuple[list[IntegrationInstance], dict[str, Any]]:
+def list_instances(
+    session: Session, *, query: list[tuple[str, str]]
+) -> tuple[list[IntegrationInstance], dict[str, Any]]:
     """One page of instances, filtered and sorted as the query string asks."""
     qd = dict(query)
     clauses = q.filter_clauses(instance_filters(), query, session.get_bind().dialect.name)
     sorts = instance_sorts()
     sort = q.parse_sort(qd.get("sort"), sorts, DEFAULT_INSTANCE_SORT)
     page = q.page_request(qd)
-    rows, total = q.numbered_page(session, list_statement(clauses),
-                                  q.order_by(sort, sorts, IntegrationInstance.id), page)
+    rows, total = q.numbered_page(
+        session, list_statement(clauses), q.order_by(sort, sorts, IntegrationInstance.id), page
+    )
     return rows, q.page_meta(page, total)
 
 
-def _keep_credential_origin(session: Session, inst: IntegrationInstance,
-                            integ: registry.Integration, config: dict[str, Any]) -> None:
+def _keep_credential_origin(
+    session: Session, inst: IntegrationInstance, integ: registry.Integration, config: dict[str, Any]
+) -> None:
     """A 400 when ``config`` moves the instance to another upstream origin while it has an
     auth credential: the credential stays bound to the origin it was stored for."""
     before = registry.upstream_origin(integ, inst.config)
@@ -216,18 +237,27 @@ def _keep_credential_origin(session: Session, inst: IntegrationInstance,
     bound = (cred.public or {}).get("origin") or before
     path = f"/v1/integration-instances/{inst.id}/auth-credential"
     raise Problem(
-        400, f"Invalid request: config.base_url cannot move integration instance [{inst.name}] "
-             f"to another upstream ({after or 'none'}) while it has an auth credential, which "
-             f"is bound to {bound}; DELETE {path} first, then change it and POST the "
-             "credential again",
-        invalid_parameters=[{"field": "config.base_url", "rule": "invalid", "source": "body",
-                             "reason": f"cannot change the upstream origin while an auth "
-                                       f"credential bound to {bound} exists; delete the "
-                                       "credential first"}])
+        400,
+        f"Invalid request: config.base_url cannot move integration instance [{inst.name}] "
+        f"to another upstream ({after or 'none'}) while it has an auth credential, which "
+        f"is bound to {bound}; DELETE {path} first, then change it and POST the "
+        "credential again",
+        invalid_parameters=[
+            {
+                "field": "config.base_url",
+                "rule": "invalid",
+                "source": "body",
+                "reason": f"cannot change the upstream origin while an auth "
+                f"credential bound to {bound} exists; delete the "
+                "credential first",
+            }
+        ],
+    )
 
 
-def update_instance(session: Session, *, instance_id: str, data: IntegrationInstanceUpdate,
-                    actor: Actor) -> IntegrationInstance:
+def update_instance(
+    session: Session, *, instance_id: str, data: IntegrationInstanceUpdate, actor: Actor
+) -> IntegrationInstance:
     """Apply a PATCH. Labels and config merge (null removes a key); config is validated
     again, fields with ``mutable_condition: unauthorized`` cannot change while the
     instance is authorized, and the upstream origin cannot change while the instance has
@@ -240,8 +270,9 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
         for key, value in data.config.items():
             if value is None and key not in integ.config_schema:
                 merged[key] = None  # let validation name the unknown key
-        config = registry.validate_config(integ, merged, current=inst.config or {},
-                                          authorized=inst.authorized)
+        config = registry.validate_config(
+            integ, merged, current=inst.config or {}, authorized=inst.authorized
+        )
         _keep_credential_origin(session, inst, integ, config)
         if config != inst.config:
             inst.config = config
@@ -249,11 +280,14 @@ def update_instance(session: Session, *, instance_id: str, data: IntegrationInst
     if changed:
         inst.updated_at = utcnow()
         session.flush()
-        record_action(session, actor=actor, type="integration_instance.updated",
-                      detail=f"Integration instance {inst.name} updated by {actor.name}: "
-                             f"{', '.join(changed)}",
-                      attributes={"instance_id": str(inst.id), "name": inst.name,
-                                  "changed": changed})
+        record_action(
+            session,
+            actor=actor,
+            type="integration_instance.updated",
+            detail=f"Integration instance {inst.name} updated by {actor.name}: "
+            f"{', '.join(changed)}",
+            attributes={"instance_id": str(inst.id), "name": inst.name, "changed": changed},
+        )
     return inst
 
 
@@ -261,22 +295,51 @@ def delete_instance(session: Session, *, instance_id: str, actor: Actor) -> None
     """Delete an instance with its credential, auth config, resources and their mappings,
     in the caller's transaction (the database cascades from the instance row)."""
     inst = get_instance(session, instance_id=instance_id)
-    resources = session.scalar(select(func.count()).select_from(Resource)
-                               .where(Resource.instance_id == inst.id)) or 0
-    record_action(session, actor=actor, type="integration_instance.deleted",
-                  detail=f"Integration instance {inst.name} deleted by {actor.name} "
-                         f"with its {resources} resources",
-                  attributes={"instance_id": str(inst.id), "name": inst.name,
-                              "integration": inst.integration_name, "resources": resources})
+    resources = (
+        session.scalar(
+            select(func.count()).select_from(Resource).where(Resource.instance_id == inst.id)
+        )
+        or 0
+    )
+    record_action(
+        session,
+        actor=actor,
+        type="integration_instance.deleted",
+        detail=f"Integration instance {inst.name} deleted by {actor.name} "
+        f"with its {resources} resources",
+        attributes={
+            "instance_id": str(inst.id),
+            "name": inst.name,
+            "integration": inst.integration_name,
+            "resources": resources,
+        },
+    )
     session.execute(delete(IntegrationInstance).where(IntegrationInstance.id == inst.id))
     session.expunge(inst)
 
 
 __all__ = [
-    "auth_config_to_dict", "create_credential", "create_instance", "credential_to_dict",
-    "delete_auth_config", "delete_credential", "delete_instance", "find_instance",
-    "get_auth_config", "get_credential", "get_instance", "instance_filters",
-    "instance_sorts", "list_instances", "list_integrations", "load_credential",
-    "put_auth_config", "reverify_credential", "scrub", "taint_credential", "to_dict",
-    "update_instance", "verify_connection",
+    "auth_config_to_dict",
+    "create_credential",
+    "create_instance",
+    "credential_to_dict",
+    "delete_auth_config",
+    "delete_credential",
+    "delete_instance",
+    "find_instance",
+    "get_auth_config",
+    "get_credential",
+    "get_instance",
+    "instance_filters",
+    "instance_sorts",
+    "list_instances",
+    "list_integrations",
+    "load_credential",
+    "put_auth_config",
+    "reverify_credential",
+    "scrub",
+    "taint_credential",
+    "to_dict",
+    "update_instance",
+    "verify_connection",
 ]

@@ -36,10 +36,14 @@ mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Map
 service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
 
 
-@resources.get("/resources", response_model=ResourceList, responses=PROBLEMS,
-               operation_id="list-resources", summary="List Resources",
-               openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS,
-                                         cursor=True))
+@resources.get(
+    "/resources",
+    response_model=ResourceList,
+    responses=PROBLEMS,
+    operation_id="list-resources",
+    summary="List Resources",
+    openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
+)
 def list_resources(ctx: CtxDep) -> JSONResponse:
     """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
     ``page[before]``/``before``), filtered and sorted (default ``created_at desc``)."""
@@ -47,115 +51,187 @@ def list_resources(ctx: CtxDep) -> JSONResponse:
     return json_response({"data": service.resource_dicts(ctx.session, rows), "meta": meta})
 
 
-@resources.get("/resources/{id}", response_model=ResourceRead, responses=PROBLEMS,
-               operation_id="fetch-resource", summary="Get a Resource")
+@resources.get(
+    "/resources/{id}",
+    response_model=ResourceRead,
+    responses=PROBLEMS,
+    operation_id="fetch-resource",
+    summary="Get a Resource",
+)
 def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
-    return json_response(service.to_dict(ctx.session,
-                                         service.get_resource(ctx.session, resource_id=id)))
+    return json_response(
+        service.to_dict(ctx.session, service.get_resource(ctx.session, resource_id=id))
+    )
 
 
-@resources.get("/resources/{id}/children/{kind}", responses=PROBLEMS,
-               operation_id="list-resource-children", summary="List a Resource's children",
-               openapi_extra={"parameters": PAGE_PARAMS})
+@resources.get(
+    "/resources/{id}/children/{kind}",
+    responses=PROBLEMS,
+    operation_id="list-resource-children",
+    summary="List a Resource's children",
+    openapi_extra={"parameters": PAGE_PARAMS},
+)
 def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resource's children of ``kind`` (e.g. a Traceable Service's
     ``endpoints``), read from the upstream now; 404 when its connector lists no such
     children."""
-    return json_response(children_page(ctx.session, resource_id=id, kind=kind, query=ctx.query,
-                                       settings=ctx.request.app.state.settings))
+    return json_response(
+        children_page(
+            ctx.session,
+            resource_id=id,
+            kind=kind,
+            query=ctx.query,
+            settings=ctx.request.app.state.settings,
+        )
+    )
 
 
-@resources.post("/integration-instances/{id}/resources", status_code=201,
-                response_model=ResourceRead, responses=PROBLEMS,
-                operation_id="initialize-resource", summary="Initialize a Resource")
+@resources.post(
+    "/integration-instances/{id}/resources",
+    status_code=201,
+    response_model=ResourceRead,
+    responses=PROBLEMS,
+    operation_id="initialize-resource",
+    summary="Initialize a Resource",
+)
 def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     """Initialize a resource (name and integration_data null until the integration hydrates
     it): 201 when created, 200 with the existing resource when it already exists."""
     instance = service.get_instance(ctx.session, instance_id=id)
-    row, created = service.initialize_resource(ctx.session, instance=instance, type=body.type,
-                                               config=body.config, actor=ctx.actor)
+    row, created = service.initialize_resource(
+        ctx.session, instance=instance, type=body.type, config=body.config, actor=ctx.actor
+    )
     return json_response(service.to_dict(ctx.session, row), 201 if created else 200)
 
 
-@resources.put("/integration-instances/{id}/resources", response_model=ResourcePushResult,
-               responses=PROBLEMS, operation_id="upsert-resources",
-               summary="Bulk upsert Resources")
+@resources.put(
+    "/integration-instances/{id}/resources",
+    response_model=ResourcePushResult,
+    responses=PROBLEMS,
+    operation_id="upsert-resources",
+    summary="Bulk upsert Resources",
+)
 def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     """Create or update up to 1000 resources pushed by an integration. Returns them (request
     order, a duplicate once) and ``meta {created, updated, unchanged}``; resources not in
     the body are left alone."""
-    rows, result = service.push_resources(ctx.session, instance_id=id, items=body.data,
-                                          actor=ctx.actor)
-    return json_response({
-        "data": service.resource_dicts(ctx.session, rows),
-        "meta": {"created": result.created, "updated": result.updated,
-                 "unchanged": result.unchanged},
-    })
+    rows, result = service.push_resources(
+        ctx.session, instance_id=id, items=body.data, actor=ctx.actor
+    )
+    return json_response(
+        {
+            "data": service.resource_dicts(ctx.session, rows),
+            "meta": {
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+            },
+        }
+    )
 
 
-@resources.patch("/integration-instances/{integrationInstanceId}/resources/{resourceId}",
-                 response_model=ResourceRead, responses=PROBLEMS,
-                 operation_id="update-resource", summary="Update a Resource")
-def update(integrationInstanceId: str, resourceId: str, body: ResourceUpdate,
-           ctx: CtxDep) -> JSONResponse:
+@resources.patch(
+    "/integration-instances/{integrationInstanceId}/resources/{resourceId}",
+    response_model=ResourceRead,
+    responses=PROBLEMS,
+    operation_id="update-resource",
+    summary="Update a Resource",
+)
+def update(
+    integrationInstanceId: str, resourceId: str, body: ResourceUpdate, ctx: CtxDep
+) -> JSONResponse:
     """Archive (removing its mappings) or restore a resource."""
-    row = service.update_resource(ctx.session, instance_id=integrationInstanceId,
-                                  resource_id=resourceId, archived=body.archived,
-                                  actor=ctx.actor)
+    row = service.update_resource(
+        ctx.session,
+        instance_id=integrationInstanceId,
+        resource_id=resourceId,
+        archived=body.archived,
+        actor=ctx.actor,
+    )
     return json_response(service.to_dict(ctx.session, row))
 
 
-@resource_services.get("/resources/{id}/catalog-services", response_model=CatalogServiceList,
-                       responses=PROBLEMS, operation_id="list-catalog-resource-services",
-                       summary="List Resource Services",
-                       openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS))
+@resource_services.get(
+    "/resources/{id}/catalog-services",
+    response_model=CatalogServiceList,
+    responses=PROBLEMS,
+    operation_id="list-catalog-resource-services",
+    summary="List Resource Services",
+    openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
+)
 def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the catalog services a resource is mapped to."""
     rows, meta = service.list_resource_services(ctx.session, resource_id=id, query=ctx.query)
     return json_response({"data": [svc_service.to_dict(s) for s in rows], "meta": meta})
 
 
-@mappings.post("", status_code=201, response_model=ResourceMappingRead, responses=PROBLEMS,
-               operation_id="create-resource-mapping", summary="Create Resource Mapping")
+@mappings.post(
+    "",
+    status_code=201,
+    response_model=ResourceMappingRead,
+    responses=PROBLEMS,
+    operation_id="create-resource-mapping",
+    summary="Create Resource Mapping",
+)
 def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a resource (by id, or by integration instance, type and config) to a service."""
-    row = service.create_mapping(ctx.session, service=body.service, resource=body.resource,
-                                 actor=ctx.actor)
+    row = service.create_mapping(
+        ctx.session, service=body.service, resource=body.resource, actor=ctx.actor
+    )
     return json_response(service.mapping_dicts(ctx.session, [row])[0], 201)
 
 
-@mappings.get("", response_model=ResourceMappingList, responses=PROBLEMS,
-              operation_id="list-resource-mappings", summary="List Resource Mappings",
-              openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS))
+@mappings.get(
+    "",
+    response_model=ResourceMappingList,
+    responses=PROBLEMS,
+    operation_id="list-resource-mappings",
+    summary="List Resource Mappings",
+    openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
+)
 def list_mappings(ctx: CtxDep) -> JSONResponse:
     """A page of resource mappings (default sort ``created_at desc``)."""
     rows, meta = service.list_mappings(ctx.session, query=ctx.query)
     return json_response({"data": service.mapping_dicts(ctx.session, rows), "meta": meta})
 
 
-@mappings.get("/{resourceMappingId}", response_model=ResourceMappingRead, responses=PROBLEMS,
-              operation_id="fetch-resource-mapping", summary="Get a Resource Mapping")
+@mappings.get(
+    "/{resourceMappingId}",
+    response_model=ResourceMappingRead,
+    responses=PROBLEMS,
+    operation_id="fetch-resource-mapping",
+    summary="Get a Resource Mapping",
+)
 def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     """One resource mapping."""
     row = service.get_mapping(ctx.session, mapping_id=resourceMappingId)
     return json_response(service.mapping_dicts(ctx.session, [row])[0])
 
 
-@mappings.delete("/{resourceMappingId}", status_code=204, responses=PROBLEMS,
-                 operation_id="delete-resource-mapping", summary="Delete Resource Mapping")
+@mappings.delete(
+    "/{resourceMappingId}",
+    status_code=204,
+    responses=PROBLEMS,
+    operation_id="delete-resource-mapping",
+    summary="Delete Resource Mapping",
+)
 def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
     """Remove a resource mapping."""
     service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
     return Response(status_code=204)
 
 
-@service_resources.get("/catalog-services/{id}/resources", response_model=ServiceResourceList,
-                       responses=PROBLEMS, operation_id="list-catalog-service-resources",
-                       summary="List Service Resources",
-                       openapi_extra=list_params(
-                           lambda: service.resource_filters(archived=False),
-                           service.RESOURCE_SORTS))
+@service_resources.get(
+    "/catalog-services/{id}/resources",
+    response_model=ServiceResourceList,
+    responses=PROBLEMS,
+    operation_id="list-catalog-service-resources",
+    summary="List Service Resources",
+    openapi_extra=list_params(
+        lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
+    ),
+)
 def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resources mapped to a catalog service."""
     rows, meta = service.list_service_resources(ctx.session, service_id=id, query=ctx.query)

@@ -26,15 +26,29 @@ log = logging.getLogger("service_catalog.resources")
 
 #: The OpenAPI query parameters of a children page.
 PAGE_PARAMS: list[dict[str, Any]] = [
-    {"name": "page[size]", "in": "query", "schema": {"type": "integer"},
-     "description": "Children per page (1-1000, default 10)"},
-    {"name": "page[number]", "in": "query", "schema": {"type": "integer"},
-     "description": "Page number, from 1"},
+    {
+        "name": "page[size]",
+        "in": "query",
+        "schema": {"type": "integer"},
+        "description": "Children per page (1-1000, default 10)",
+    },
+    {
+        "name": "page[number]",
+        "in": "query",
+        "schema": {"type": "integer"},
+        "description": "Page number, from 1",
+    },
 ]
 
 
-def children_page(session: Session, *, resource_id: str, kind: str,
-                  query: list[tuple[str, str]], settings: Settings) -> dict[str, Any]:
+def children_page(
+    session: Session,
+    *,
+    resource_id: str,
+    kind: str,
+    query: list[tuple[str, str]],
+    settings: Settings,
+) -> dict[str, Any]:
     """One number page (``page[size]``, ``page[number]``) of the resource's children of
     ``kind``, read from the upstream with the instance's credential.
 
@@ -50,27 +64,39 @@ def children_page(session: Session, *, resource_id: str, kind: str,
     kinds = integ.child_kinds(row.type) if integ else ()
     if kind not in kinds:
         offered = f"; it has {', '.join(kinds)}" if kinds else ""
-        raise Problem(404, f"Resource [{resource_id}] is a {row.type} of integration "
-                           f"[{row.integration_name}], which lists no [{kind}] children of "
-                           f"it{offered}")
+        raise Problem(
+            404,
+            f"Resource [{resource_id}] is a {row.type} of integration "
+            f"[{row.integration_name}], which lists no [{kind}] children of "
+            f"it{offered}",
+        )
     display = integ.display_name if integ else row.integration_name
     inst = session.get(IntegrationInstance, row.instance_id)
     if inst is None or not inst.authorized:
         name = inst.name if inst else row.instance_id
-        raise bad_request(f"Invalid request: integration instance [{name}] is not authorized; "
-                          f"its {kind} cannot be read from {display} until it is",
-                          "id", "the resource's integration instance is not authorized",
-                          source="path")
+        raise bad_request(
+            f"Invalid request: integration instance [{name}] is not authorized; "
+            f"its {kind} cannot be read from {display} until it is",
+            "id",
+            "the resource's integration instance is not authorized",
+            source="path",
+        )
     connector = build_connector(session, inst, settings)
     if connector is None:  # a push-only integration declares no children
         raise not_found("Resource", resource_id)
     try:
-        result = connector.list_children(row.type, dict(row.config or {}), kind,
-                                         limit=page.size, offset=(page.number - 1) * page.size)
+        result = connector.list_children(
+            row.type,
+            dict(row.config or {}),
+            kind,
+            limit=page.size,
+            offset=(page.number - 1) * page.size,
+        )
     except ConnectorError as exc:
         log.warning("reading the %s of resource %s failed: %s", kind, resource_id, exc.kind)
-        raise Problem(502, f"{display} could not list the {kind}: "
-                           f"{scrub(exc.message, connector.credential)}") from None
+        raise Problem(
+            502, f"{display} could not list the {kind}: {scrub(exc.message, connector.credential)}"
+        ) from None
     finally:
         connector.close()
     return {"data": result.items, "meta": q.page_meta(page, result.total)}

@@ -17,10 +17,15 @@ from typing import Any
 import orjson
 
 # One encoder for every call: json.dumps() with options builds a new one each time.
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                            allow_nan=False, default=str)
-_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+)
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 def _canonical(value: Any) -> bytes | str:
@@ -87,8 +92,9 @@ def content_hash_from_bytes(name_json: bytes, data_json: bytes) -> str:
 
 def content_hash(name: str | None, integration_data: dict[str, Any] | None) -> str:
     """A 32-hex-character hash of what a sync may change (name and integration_data)."""
-    return content_hash_from_bytes(canonical_json_bytes(name),
-                                   canonical_json_bytes(integration_data))
+    return content_hash_from_bytes(
+        canonical_json_bytes(name), canonical_json_bytes(integration_data)
+    )
 
 
 # A NUL character as canonical JSON writes it (``\u0000`` not itself escaped). PostgreSQL

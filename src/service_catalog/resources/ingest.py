@@ -122,15 +122,15 @@ class PreparedBatch:
     def settled(self, known: Mapping[str, StoredState]) -> bool:
         """Whether every resource is unchanged against ``known``: storing the batch would
         write nothing, so a sync need not open a transaction for it."""
-        return all(unchanged(known.get(rid), row.content_hash)
-                   for rid, row in self.by_id.items())
+        return all(unchanged(known.get(rid), row.content_hash) for rid, row in self.by_id.items())
 
     def __len__(self) -> int:
         return len(self.by_id)
 
 
-def prepare_records(instance_id: uuid.UUID | str, records: Sequence[ResourceRecord]
-                    ) -> PreparedBatch:
+def prepare_records(
+    instance_id: uuid.UUID | str, records: Sequence[ResourceRecord]
+) -> PreparedBatch:
     """Compute the ids, canonical JSON and content hashes of ``records`` for the
     resources of the instance ``instance_id``. A NUL character (which PostgreSQL cannot
     store) becomes U+FFFD; NaN or Infinity is a ValueError.
@@ -149,9 +149,14 @@ def prepare_records(instance_id: uuid.UUID | str, records: Sequence[ResourceReco
             prefix = prefixes[rtype] = id_prefix(iid, rtype)
         rid = resource_id_from_bytes(prefix, config_json)
         by_id[rid] = ResourceRow(
-            rid, rtype, name, config_json.decode(),
+            rid,
+            rtype,
+            name,
+            config_json.decode(),
             None if rec.integration_data is None else data_json.decode(),
-            content_hash_from_bytes(name_json, data_json), rec)
+            content_hash_from_bytes(name_json, data_json),
+            rec,
+        )
     return PreparedBatch(iid, by_id)
 
 
@@ -164,8 +169,10 @@ def _canonical(rec: ResourceRecord) -> tuple[str, str | None, bytes, bytes, byte
         data_json = canonical_json_bytes(rec.integration_data)
         name_json = canonical_json_bytes(name)
     except ValueError:
-        raise ValueError(f"resource {rec.type} {rec.config!r} carries a value JSON cannot "
-                         f"hold (NaN, Infinity or a lone surrogate)") from None
+        raise ValueError(
+            f"resource {rec.type} {rec.config!r} carries a value JSON cannot "
+            f"hold (NaN, Infinity or a lone surrogate)"
+        ) from None
     if b"\\u0000" in config_json:
         config_json = scrub_json_nul_bytes(config_json)
     if b"\\u0000" in data_json:
@@ -237,16 +244,34 @@ def upsert_resources(
     store = ResourceStore.of(session)
     stored = _stored_states(store, ids, known)
     plan = _Plan.of(by_id, stored)
-    result = UpsertResult(ids=ids, unchanged=plan.unchanged + len(plan.rediscover),
-                          rediscovered=len(plan.rediscover))
+    result = UpsertResult(
+        ids=ids, unchanged=plan.unchanged + len(plan.rediscover), rediscovered=len(plan.rediscover)
+    )
     if plan.write:
-        _write(store, by_id, plan.write, stored, result, instance=instance, run_id=run_id,
-               now=now, changes=changes)
-    store.update_ids(plan.rediscover, discovered=True, vanished_at=None,
-                     last_discovered_at=now, last_seen_run_id=run_id, updated_at=now)
+        _write(
+            store,
+            by_id,
+            plan.write,
+            stored,
+            result,
+            instance=instance,
+            run_id=run_id,
+            now=now,
+            changes=changes,
+        )
+    store.update_ids(
+        plan.rediscover,
+        discovered=True,
+        vanished_at=None,
+        last_discovered_at=now,
+        last_seen_run_id=run_id,
+        updated_at=now,
+    )
     if known is not None:
-        known.update((rid, StoredState(by_id[rid].content_hash, True))
-                     for rid in (*plan.write, *plan.rediscover))
+        known.update(
+            (rid, StoredState(by_id[rid].content_hash, True))
+            for rid in (*plan.write, *plan.rediscover)
+        )
         if plan.write:
             store.note_written(known)
     if plan.write or plan.rediscover:
@@ -254,8 +279,9 @@ def upsert_resources(
     return result
 
 
-def _rows_of(instance: IntegrationInstance, records: Sequence[ResourceRecord] | PreparedBatch
-             ) -> dict[str, ResourceRow]:
+def _rows_of(
+    instance: IntegrationInstance, records: Sequence[ResourceRecord] | PreparedBatch
+) -> dict[str, ResourceRow]:
     if isinstance(records, PreparedBatch):
         if records.instance_id != str(uuid.UUID(str(instance.id))):
             raise ValueError("the batch was prepared for another instance")
@@ -263,8 +289,9 @@ def _rows_of(instance: IntegrationInstance, records: Sequence[ResourceRecord] | 
     return prepare_records(instance.id, records).by_id
 
 
-def _stored_states(store: ResourceStore, ids: list[str], known: KnownResources | None
-                   ) -> dict[str, StoredState]:
+def _stored_states(
+    store: ResourceStore, ids: list[str], known: KnownResources | None
+) -> dict[str, StoredState]:
     """The stored states of the resources among ``ids`` that exist: from ``known`` where
     it holds them (brought up to date first), looked up otherwise."""
     stored: dict[str, StoredState] = {}
@@ -284,23 +311,39 @@ def _stored_states(store: ResourceStore, ids: list[str], known: KnownResources |
     return stored
 
 
-def _write(store: ResourceStore, by_id: dict[str, ResourceRow], ids: list[str],
-           stored: Mapping[str, StoredState], result: UpsertResult, *,
-           instance: IntegrationInstance, run_id: uuid.UUID | None, now: dt.datetime,
-           changes: bool) -> None:
+def _write(
+    store: ResourceStore,
+    by_id: dict[str, ResourceRow],
+    ids: list[str],
+    stored: Mapping[str, StoredState],
+    result: UpsertResult,
+    *,
+    instance: IntegrationInstance,
+    run_id: uuid.UUID | None,
+    now: dt.datetime,
+    changes: bool,
+) -> None:
     """Upsert the new and changed rows ``ids``, counting them into ``result`` and, when
     ``changes``, recording each with the integration_data it replaced (read before the
     write, only for changed rows: it may be big)."""
     updated = [rid for rid in ids if rid in stored]
     before = dict(store.stored_data(updated)) if changes and updated else {}
-    store.upsert([by_id[rid] for rid in ids], instance_id=uuid.UUID(str(instance.id)),
-                 integration_name=instance.integration_name, run_id=run_id, now=now)
+    store.upsert(
+        [by_id[rid] for rid in ids],
+        instance_id=uuid.UUID(str(instance.id)),
+        integration_name=instance.integration_name,
+        run_id=run_id,
+        now=now,
+    )
     result.updated = len(updated)
     result.created = len(ids) - len(updated)
     if changes:
-        result.changes = [ResourceChange(id=rid, before=before.get(rid),
-                                         record=by_id[rid].record, created=rid not in stored)
-                          for rid in ids]
+        result.changes = [
+            ResourceChange(
+                id=rid, before=before.get(rid), record=by_id[rid].record, created=rid not in stored
+            )
+            for rid in ids
+        ]
 
 
 def _expire_loaded(session: Session, ids: Collection[str]) -> None:
@@ -341,12 +384,21 @@ def mark_vanished(
         .execution_options(yield_per=5000)
     )
     gone = [rid for (rid,) in rows if rid not in seen]
-    ResourceStore.of(session).update_ids(gone, discovered=False, vanished_at=now,
-                                         updated_at=now)
+    ResourceStore.of(session).update_ids(gone, discovered=False, vanished_at=now, updated_at=now)
     if gone:
         _expire_loaded(session, set(gone))
     return len(gone)
 
 
-__all__ = ["KnownResources", "PreparedBatch", "ResourceChange", "StoredState", "UpsertResult",
-           "known_resources", "mark_vanished", "prepare_records", "unchanged", "upsert_resources"]
+__all__ = [
+    "KnownResources",
+    "PreparedBatch",
+    "ResourceChange",
+    "StoredState",
+    "UpsertResult",
+    "known_resources",
+    "mark_vanished",
+    "prepare_records",
+    "unchanged",
+    "upsert_resources",
+]

@@ -43,12 +43,13 @@ def mapping_filters() -> q.FilterSpec:
             "resource.type": q.FilterField("string", Resource.type),
             "resource.integration.name": q.FilterField("string", Resource.integration_name),
             "resource.integration.display_name": q.FilterField(
-                "string", registry.display_name_sql(Resource.integration_name)),
+                "string", registry.display_name_sql(Resource.integration_name)
+            ),
             "resource.integration.instance.id": q.FilterField("uuid", Resource.instance_id),
-            "resource.integration.instance.name": q.FilterField("string",
-                                                                IntegrationInstance.name),
+            "resource.integration.instance.name": q.FilterField("string", IntegrationInstance.name),
             "resource.integration.instance.display_name": q.FilterField(
-                "string", IntegrationInstance.display_name),
+                "string", IntegrationInstance.display_name
+            ),
             "service.id": q.FilterField("uuid", CatalogService.id),
             "service.name": q.FilterField("string", CatalogService.name),
             "service.display_name": q.FilterField("string", CatalogService.display_name),
@@ -71,8 +72,7 @@ def _mapping_clauses(session: Session, query: list[tuple[str, str]]) -> list[Any
     json_terms: list[tuple[str, str]] = []
     for key, value in query:
         if key.startswith("filter[resource.config."):
-            json_terms.append((key.replace("filter[resource.config.", "filter[config.", 1),
-                               value))
+            json_terms.append((key.replace("filter[resource.config.", "filter[config.", 1), value))
         else:
             plain.append((key, value))
     dialect = session.get_bind().dialect.name
@@ -80,13 +80,18 @@ def _mapping_clauses(session: Session, query: list[tuple[str, str]]) -> list[Any
     if json_terms:
         try:
             clauses += q.filter_clauses(
-                q.FilterSpec(fields={}, json_prefixes={"config": spec.json_prefixes[
-                    "resource.config"]}), json_terms, dialect)
+                q.FilterSpec(
+                    fields={}, json_prefixes={"config": spec.json_prefixes["resource.config"]}
+                ),
+                json_terms,
+                dialect,
+            )
         except Problem as exc:
             # Name the parameter as the user wrote it.
             for p in exc.invalid_parameters or []:
-                p["field"] = str(p.get("field", "")).replace("filter[config.",
-                                                             "filter[resource.config.", 1)
+                p["field"] = str(p.get("field", "")).replace(
+                    "filter[config.", "filter[resource.config.", 1
+                )
             exc.detail = exc.detail.replace("[filter[config.", "[filter[resource.config.", 1)
             raise
     return clauses
@@ -99,10 +104,13 @@ def _resolve_mapping_resource(session: Session, ref: Any, actor: Actor) -> Resou
             raise not_found("Resource", ref)
         return row
     if not isinstance(ref, dict):
-        raise bad_request("Invalid request: resource must be a resource id or an object "
-                          "{integration_instance, type, config}", "resource",
-                          "must be a resource id or an object {integration_instance, type, "
-                          "config}", rule="invalid")
+        raise bad_request(
+            "Invalid request: resource must be a resource id or an object "
+            "{integration_instance, type, config}",
+            "resource",
+            "must be a resource id or an object {integration_instance, type, config}",
+            rule="invalid",
+        )
     try:
         by_config = ResourceByConfig.model_validate(ref)
     except ValidationError as exc:
@@ -111,13 +119,20 @@ def _resolve_mapping_resource(session: Session, ref: Any, actor: Actor) -> Resou
     instance = find_instance(session, by_config.integration_instance)
     if instance is None:
         raise not_found("Integration instance", by_config.integration_instance)
-    row, _ = initialize_resource(session, instance=instance, type=by_config.type,
-                                 config=by_config.config, actor=actor, field="resource.")
+    row, _ = initialize_resource(
+        session,
+        instance=instance,
+        type=by_config.type,
+        config=by_config.config,
+        actor=actor,
+        field="resource.",
+    )
     return row
 
 
-def create_mapping(session: Session, *, service: str, resource: Any, actor: Actor
-                   ) -> ResourceMapping:
+def create_mapping(
+    session: Session, *, service: str, resource: Any, actor: Actor
+) -> ResourceMapping:
     """Map a resource to a catalog service.
 
     Unknown service or resource: 404 naming which; an archived resource: 400; an
@@ -129,11 +144,18 @@ def create_mapping(session: Session, *, service: str, resource: Any, actor: Acto
         raise not_found("Catalog service", service)
     row = _resolve_mapping_resource(session, resource, actor)
     if row.archived:
-        raise bad_request(f"Invalid request: resource [{row.id}] is archived and cannot be "
-                          f"mapped; restore it first", "resource", "is archived",
-                          rule="invalid")
-    if session.scalar(select(ResourceMapping.id).where(ResourceMapping.service_id == svc.id,
-                                                       ResourceMapping.resource_id == row.id)):
+        raise bad_request(
+            f"Invalid request: resource [{row.id}] is archived and cannot be "
+            f"mapped; restore it first",
+            "resource",
+            "is archived",
+            rule="invalid",
+        )
+    if session.scalar(
+        select(ResourceMapping.id).where(
+            ResourceMapping.service_id == svc.id, ResourceMapping.resource_id == row.id
+        )
+    ):
         raise conflict(f"Resource [{row.id}] is already mapped to catalog service [{svc.name}]")
     mapping = ResourceMapping(service_id=svc.id, resource_id=row.id, created_at=utcnow())
     session.add(mapping)
@@ -141,13 +163,18 @@ def create_mapping(session: Session, *, service: str, resource: Any, actor: Acto
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise conflict(f"Resource [{row.id}] is already mapped to catalog service "
-                       f"[{svc.name}]") from None
-    record_action(session, actor=actor, type="resource_mapping.created", service_id=svc.id,
-                  resource_id=row.id,
-                  detail=f"Resource {row.name or row.id} mapped to {svc.name} by {actor.name}",
-                  attributes={"service": svc.name, "resource_type": row.type,
-                              "mapping_id": str(mapping.id)})
+        raise conflict(
+            f"Resource [{row.id}] is already mapped to catalog service [{svc.name}]"
+        ) from None
+    record_action(
+        session,
+        actor=actor,
+        type="resource_mapping.created",
+        service_id=svc.id,
+        resource_id=row.id,
+        detail=f"Resource {row.name or row.id} mapped to {svc.name} by {actor.name}",
+        attributes={"service": svc.name, "resource_type": row.type, "mapping_id": str(mapping.id)},
+    )
     return mapping
 
 
@@ -167,30 +194,45 @@ def delete_mapping(session: Session, *, mapping_id: str, actor: Actor) -> None:
     """Remove a resource mapping (the resource and the service stay)."""
     row = get_mapping(session, mapping_id=mapping_id)
     res = session.get(Resource, row.resource_id)
-    record_action(session, actor=actor, type="resource_mapping.deleted",
-                  service_id=row.service_id, resource_id=row.resource_id,
-                  detail=f"Resource {(res.name if res else None) or row.resource_id} unmapped "
-                         f"by {actor.name}",
-                  attributes={"mapping_id": str(row.id)})
+    record_action(
+        session,
+        actor=actor,
+        type="resource_mapping.deleted",
+        service_id=row.service_id,
+        resource_id=row.resource_id,
+        detail=f"Resource {(res.name if res else None) or row.resource_id} unmapped "
+        f"by {actor.name}",
+        attributes={"mapping_id": str(row.id)},
+    )
     session.execute(delete(ResourceMapping).where(ResourceMapping.id == row.id))
 
 
-def list_mappings(session: Session, *, query: list[tuple[str, str]]
-                  ) -> tuple[list[ResourceMapping], dict[str, Any]]:
+def list_mappings(
+    session: Session, *, query: list[tuple[str, str]]
+) -> tuple[list[ResourceMapping], dict[str, Any]]:
     """A page of resource mappings (number paging), filtered and sorted."""
     qd = dict(query)
     clauses = _mapping_clauses(session, query)
     sort = q.parse_sort(qd.get("sort"), MAPPING_SORTS, DEFAULT_MAPPING_SORT)
     page = q.page_request(qd)
-    stmt = (select(ResourceMapping)
-            .join(Resource, Resource.id == ResourceMapping.resource_id)
-            .join(IntegrationInstance, IntegrationInstance.id == Resource.instance_id)
-            .join(CatalogService, CatalogService.id == ResourceMapping.service_id)
-            .where(*clauses))
-    rows, total = q.numbered_page(session, stmt, q.order_by(sort, MAPPING_SORTS,
-                                                            ResourceMapping.id), page)
+    stmt = (
+        select(ResourceMapping)
+        .join(Resource, Resource.id == ResourceMapping.resource_id)
+        .join(IntegrationInstance, IntegrationInstance.id == Resource.instance_id)
+        .join(CatalogService, CatalogService.id == ResourceMapping.service_id)
+        .where(*clauses)
+    )
+    rows, total = q.numbered_page(
+        session, stmt, q.order_by(sort, MAPPING_SORTS, ResourceMapping.id), page
+    )
     return rows, q.page_meta(page, total)
 
 
-__all__ = ["DEFAULT_MAPPING_SORT", "MAPPING_SORTS", "create_mapping", "delete_mapping",
-           "get_mapping", "list_mappings"]
+__all__ = [
+    "DEFAULT_MAPPING_SORT",
+    "MAPPING_SORTS",
+    "create_mapping",
+    "delete_mapping",
+    "get_mapping",
+    "list_mappings",
+]

@@ -30,7 +30,8 @@ class Resource(Base):
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"))
+        ForeignKey("integration_instances.id", ondelete="CASCADE")
+    )
     integration_name: Mapped[str] = mapped_column(String(120), index=True)
     type: Mapped[str] = mapped_column(String(120))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -56,12 +57,15 @@ class ResourceMapping(Base):
     """A resource mapped to a catalog service. Deleting either side removes the mapping."""
 
     __tablename__ = "resource_mappings"
-    __table_args__ = (UniqueConstraint("service_id", "resource_id",
-                                       name="uq_resource_mappings_service_resource"),)
+    __table_args__ = (
+        UniqueConstraint("service_id", "resource_id", name="uq_resource_mappings_service_resource"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     service_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("catalog_services.id", ondelete="CASCADE"), index=True)
+        ForeignKey("catalog_services.id", ondelete="CASCADE"), index=True
+    )
     resource_id: Mapped[str] = mapped_column(
-        ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -21,9 +21,12 @@ from service_catalog.resources.models import Resource, ResourceMapping
 
 
 def _count_expr() -> Any:
-    return (select(func.count(ResourceMapping.id))
-            .where(ResourceMapping.resource_id == Resource.id)
-            .correlate(Resource).scalar_subquery())
+    return (
+        select(func.count(ResourceMapping.id))
+        .where(ResourceMapping.resource_id == Resource.id)
+        .correlate(Resource)
+        .scalar_subquery()
+    )
 
 
 def _resource_filter_fields(archived: bool) -> dict[str, q.FilterField]:
@@ -33,11 +36,13 @@ def _resource_filter_fields(archived: bool) -> dict[str, q.FilterField]:
         "type": q.FilterField("enum", Resource.type),
         "integration.name": q.FilterField("string", Resource.integration_name),
         "integration.display_name": q.FilterField(
-            "string", registry.display_name_sql(Resource.integration_name)),
+            "string", registry.display_name_sql(Resource.integration_name)
+        ),
         "integration.instance.id": q.FilterField("uuid", Resource.instance_id),
         "integration.instance.name": q.FilterField("string", IntegrationInstance.name),
-        "integration.instance.display_name": q.FilterField("string",
-                                                           IntegrationInstance.display_name),
+        "integration.instance.display_name": q.FilterField(
+            "string", IntegrationInstance.display_name
+        ),
         "service_associations": q.FilterField("number", _count_expr()),
         "discovered": q.FilterField("boolean", Resource.discovered),
         "created_at": q.FilterField("datetime", Resource.created_at),
@@ -52,8 +57,12 @@ JSON_PREFIXES = {
     "config": q.FilterField("json", Resource.config),
     "integration_data": q.FilterField("json", Resource.integration_data),
 }
-RESOURCE_SORTS = {"created_at": Resource.created_at, "updated_at": Resource.updated_at,
-                  "name": func.coalesce(Resource.name, ""), "id": Resource.id}
+RESOURCE_SORTS = {
+    "created_at": Resource.created_at,
+    "updated_at": Resource.updated_at,
+    "name": func.coalesce(Resource.name, ""),
+    "id": Resource.id,
+}
 DEFAULT_RESOURCE_SORT = "created_at desc"
 
 
@@ -64,9 +73,11 @@ def resource_filters(*, archived: bool = True) -> q.FilterSpec:
 
 
 def _resource_select(clauses: Iterable[Any]) -> Select[Any]:
-    return (select(Resource)
-            .join(IntegrationInstance, IntegrationInstance.id == Resource.instance_id)
-            .where(*clauses))
+    return (
+        select(Resource)
+        .join(IntegrationInstance, IntegrationInstance.id == Resource.instance_id)
+        .where(*clauses)
+    )
 
 
 def get_resource(session: Session, *, resource_id: str) -> Resource:
@@ -77,8 +88,9 @@ def get_resource(session: Session, *, resource_id: str) -> Resource:
     return row
 
 
-def list_resources(session: Session, *, query: list[tuple[str, str]], path: str
-                   ) -> tuple[list[Resource], dict[str, Any]]:
+def list_resources(
+    session: Session, *, query: list[tuple[str, str]], path: str
+) -> tuple[list[Resource], dict[str, Any]]:
     """One cursor page of resources, filtered and sorted as the query string asks.
 
     ``sort`` takes one field (``created_at``, ``updated_at``, ``name`` or ``id``, asc or
@@ -88,13 +100,21 @@ def list_resources(session: Session, *, query: list[tuple[str, str]], path: str
     clauses = q.filter_clauses(resource_filters(), query, session.get_bind().dialect.name)
     sort = q.parse_sort(qd.get("sort"), RESOURCE_SORTS, DEFAULT_RESOURCE_SORT)
     if len(sort) > 1:
-        raise Problem(400, "Invalid query parameter [sort]: resources sort by one field",
-                      invalid_parameters=[{"field": "sort", "rule": "invalid", "source": "query",
-                                           "reason": "takes one field with cursor paging"}])
+        raise Problem(
+            400,
+            "Invalid query parameter [sort]: resources sort by one field",
+            invalid_parameters=[
+                {
+                    "field": "sort",
+                    "rule": "invalid",
+                    "source": "query",
+                    "reason": "takes one field with cursor paging",
+                }
+            ],
+        )
     req = q.cursor_request(qd)
     field, desc = sort[0]
-    kinds = {"created_at": "datetime", "updated_at": "datetime", "name": "string",
-             "id": "string"}
+    kinds = {"created_at": "datetime", "updated_at": "datetime", "name": "string", "id": "string"}
     if field == "name":
         # Keyset paging cannot compare NULLs: order by coalesce(name, '') instead.
         cols = [q.CursorColumn(func.coalesce(Resource.name, ""), "string", "sort_name", desc)]
@@ -105,15 +125,24 @@ def list_resources(session: Session, *, query: list[tuple[str, str]], path: str
     for param, cursor in (("page[after]", req.after), ("page[before]", req.before)):
         # Our sort keys are never NULL; a cursor saying otherwise was not issued by us.
         if cursor and None in q.decode_cursor(cursor, param, [c.kind for c in cols]):
-            raise Problem(400, f"Invalid query parameter [{param}]: is not a cursor this API "
-                               f"issued", invalid_parameters=[{
-                                   "field": param, "rule": "invalid", "source": "query",
-                                   "reason": "is not a cursor this API issued"}])
+            raise Problem(
+                400,
+                f"Invalid query parameter [{param}]: is not a cursor this API issued",
+                invalid_parameters=[
+                    {
+                        "field": param,
+                        "rule": "invalid",
+                        "source": "query",
+                        "reason": "is not a cursor this API issued",
+                    }
+                ],
+            )
     return q.cursor_page(session, _resource_select(clauses), cols, req, path=path, query=qd)
 
 
-def list_resource_services(session: Session, *, resource_id: str, query: list[tuple[str, str]]
-                           ) -> tuple[list[Any], dict[str, Any]]:
+def list_resource_services(
+    session: Session, *, resource_id: str, query: list[tuple[str, str]]
+) -> tuple[list[Any], dict[str, Any]]:
     """A page of the catalog services a resource is mapped to (number paging, the catalog
     services' filters and sort)."""
     get_resource(session, resource_id=resource_id)
@@ -121,31 +150,47 @@ def list_resource_services(session: Session, *, resource_id: str, query: list[tu
     clauses = q.filter_clauses(svc_service.FILTERS, query, session.get_bind().dialect.name)
     sort = q.parse_sort(qd.get("sort"), svc_service.SORTS, svc_service.DEFAULT_SORT)
     page = q.page_request(qd)
-    stmt = (select(CatalogService)
-            .join(ResourceMapping, ResourceMapping.service_id == CatalogService.id)
-            .where(ResourceMapping.resource_id == resource_id, *clauses))
-    rows, total = q.numbered_page(session, stmt, q.order_by(sort, svc_service.SORTS,
-                                                            CatalogService.id), page)
+    stmt = (
+        select(CatalogService)
+        .join(ResourceMapping, ResourceMapping.service_id == CatalogService.id)
+        .where(ResourceMapping.resource_id == resource_id, *clauses)
+    )
+    rows, total = q.numbered_page(
+        session, stmt, q.order_by(sort, svc_service.SORTS, CatalogService.id), page
+    )
     return rows, q.page_meta(page, total)
 
 
-def list_service_resources(session: Session, *, service_id: str, query: list[tuple[str, str]]
-                           ) -> tuple[list[Resource], dict[str, Any]]:
+def list_service_resources(
+    session: Session, *, service_id: str, query: list[tuple[str, str]]
+) -> tuple[list[Resource], dict[str, Any]]:
     """A page of the resources mapped to a catalog service (``CatalogResourceRefFilter``,
     number paging, sort as on ``/resources``)."""
     svc = get_service(session, service_id=service_id)
     qd = dict(query)
-    clauses = q.filter_clauses(resource_filters(archived=False), query,
-                               session.get_bind().dialect.name)
+    clauses = q.filter_clauses(
+        resource_filters(archived=False), query, session.get_bind().dialect.name
+    )
     sort = q.parse_sort(qd.get("sort"), RESOURCE_SORTS, DEFAULT_RESOURCE_SORT)
     page = q.page_request(qd)
-    stmt = (_resource_select(clauses)
-            .join(ResourceMapping, ResourceMapping.resource_id == Resource.id)
-            .where(ResourceMapping.service_id == svc.id))
-    rows, total = q.numbered_page(session, stmt, q.order_by(sort, RESOURCE_SORTS, Resource.id),
-                                  page)
+    stmt = (
+        _resource_select(clauses)
+        .join(ResourceMapping, ResourceMapping.resource_id == Resource.id)
+        .where(ResourceMapping.service_id == svc.id)
+    )
+    rows, total = q.numbered_page(
+        session, stmt, q.order_by(sort, RESOURCE_SORTS, Resource.id), page
+    )
     return rows, q.page_meta(page, total)
 
 
-__all__ = ["DEFAULT_RESOURCE_SORT", "JSON_PREFIXES", "RESOURCE_SORTS", "get_resource", "list_resource_services",
-           "list_resources", "list_service_resources", "resource_filters"]
+__all__ = [
+    "DEFAULT_RESOURCE_SORT",
+    "JSON_PREFIXES",
+    "RESOURCE_SORTS",
+    "get_resource",
+    "list_resource_services",
+    "list_resources",
+    "list_service_resources",
+    "resource_filters",
+]

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=120, strict=True)]
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
-ResourceIdStr = Annotated[str, StringConstraints(min_length=16, max_length=16, strict=True,
-                                                 pattern=r"^[A-Za-z0-9_-]{16}$")]
+ResourceIdStr = Annotated[
+    str,
+    StringConstraints(min_length=16, max_length=16, strict=True, pattern=r"^[A-Za-z0-9_-]{16}$"),
+]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
 
 MAX_PUSH_ITEMS = 1000
@@ -74,9 +76,16 @@ class ResourceMappingCreate(BaseModel):
     service: Ref = Field(examples=["user-svc"])
     # A resource id (string) or a ResourceByConfig object; checked by the service layer so
     # that errors name ``resource.<field>`` rather than pydantic's union branches.
-    resource: Any = Field(examples=["4UdXnoaDYYJsH_Ir",
-                                    {"integration_instance": "custom-prod",
-                                     "type": "custom_resource", "config": {"id": "abc"}}])
+    resource: Any = Field(
+        examples=[
+            "4UdXnoaDYYJsH_Ir",
+            {
+                "integration_instance": "custom-prod",
+                "type": "custom_resource",
+                "config": {"id": "abc"},
+            },
+        ]
+    )
 
 
 class InstanceRef(BaseModel):

@@ -98,8 +98,9 @@ class ResourceStore(ABC):
         conn = self.session.connection()
         plan = _known_select(conn.dialect)
         rows = conn.exec_driver_sql(plan.sql, plan.params(instance_id)).cursor.fetchall()
-        return KnownResources((rid, StoredState(chash, bool(discovered)))
-                              for rid, chash, discovered in rows)
+        return KnownResources(
+            (rid, StoredState(chash, bool(discovered))) for rid, chash, discovered in rows
+        )
 
     def refresh(self, known: KnownResources) -> bool:
         """Bring ``known`` up to date with what other writers inserted since it was read;
@@ -118,7 +119,7 @@ class ResourceStore(ABC):
     def stored_data(self, ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """``(id, integration_data)`` of the resources among ``ids`` that exist."""
         for start in range(0, len(ids), CHUNK):
-            stmt = self._by_ids(ids[start:start + CHUNK], Resource.integration_data)
+            stmt = self._by_ids(ids[start : start + CHUNK], Resource.integration_data)
             yield from self.session.execute(stmt)
 
     def _by_ids(self, ids: Sequence[str], *columns: Any) -> Any:
@@ -127,8 +128,15 @@ class ResourceStore(ABC):
 
     # --- writing ----------------------------------------------------------------------
 
-    def upsert(self, rows: Sequence[ResourceRow], *, instance_id: uuid.UUID, integration_name: str,
-               run_id: uuid.UUID | None, now: dt.datetime) -> None:
+    def upsert(
+        self,
+        rows: Sequence[ResourceRow],
+        *,
+        instance_id: uuid.UUID,
+        integration_name: str,
+        run_id: uuid.UUID | None,
+        now: dt.datetime,
+    ) -> None:
         """``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE the content hash differs`` of
         ``rows``, as one executemany.
 
@@ -139,8 +147,12 @@ class ResourceStore(ABC):
         """
         conn = self.session.connection()
         sql, positions, procs = _upsert_sql(type(self), conn.dialect)
-        consts: dict[str, Any] = {"instance_id": instance_id, "run_id": run_id, "now": now,
-                                  "integration_name": integration_name}
+        consts: dict[str, Any] = {
+            "instance_id": instance_id,
+            "run_id": run_id,
+            "now": now,
+            "integration_name": integration_name,
+        }
         for key, proc in procs.items():
             if proc is not None and consts[key] is not None:
                 consts[key] = proc(consts[key])
@@ -159,9 +171,10 @@ class ResourceStore(ABC):
         for start in range(0, len(ids), CHUNK):
             self.session.execute(
                 update(Resource)
-                .where(self.id_in(Resource.id, ids[start:start + CHUNK]))
+                .where(self.id_in(Resource.id, ids[start : start + CHUNK]))
                 .values(**values)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
 
     def id_in(self, column: Any, values: Sequence[str]) -> Any:
         """``column`` is one of ``values``."""
@@ -204,7 +217,9 @@ class SQLiteStore(ResourceStore):
         if current > mark:
             rows = self.session.connection().exec_driver_sql(
                 "SELECT id, content_hash, discovered FROM resources "
-                "WHERE rowid > ? AND instance_id = ?", (mark, known.instance_key))
+                "WHERE rowid > ? AND instance_id = ?",
+                (mark, known.instance_key),
+            )
             for rid, chash, discovered in rows.cursor.fetchall():
                 known[rid] = StoredState(chash, bool(discovered))
             known.rowid_mark = current
@@ -220,14 +235,17 @@ class SQLiteStore(ResourceStore):
         array that ``json_each`` walks, where an ``IN`` list costs a parameter per id."""
         result = self.session.connection().exec_driver_sql(
             "SELECT r.id, r.content_hash, r.discovered FROM json_each(?) AS j "
-            "CROSS JOIN resources AS r ON r.id = j.value", (orjson.dumps(list(ids)).decode(),))
+            "CROSS JOIN resources AS r ON r.id = j.value",
+            (orjson.dumps(list(ids)).decode(),),
+        )
         rows: Iterable[tuple[str, str | None, Any]] = result.cursor.fetchall()
         return rows
 
     def _max_rowid(self) -> int:
         """The highest rowid of ``resources`` (0 when empty): one step down its b-tree."""
-        found = self.session.connection().exec_driver_sql(
-            "SELECT max(rowid) FROM resources").scalar()
+        found = (
+            self.session.connection().exec_driver_sql("SELECT max(rowid) FROM resources").scalar()
+        )
         return int(found or 0)
 
     @staticmethod
@@ -254,14 +272,16 @@ class PostgresStore(ResourceStore):
     def states(self, ids: Sequence[str]) -> Iterable[tuple[str, str | None, Any]]:
         """Looked up by primary key, a chunk at a time."""
         for start in range(0, len(ids), CHUNK):
-            stmt = self._by_ids(ids[start:start + CHUNK], Resource.content_hash,
-                                Resource.discovered)
+            stmt = self._by_ids(
+                ids[start : start + CHUNK], Resource.content_hash, Resource.discovered
+            )
             yield from self.session.execute(stmt)
 
     def _by_ids(self, ids: Sequence[str], *columns: Any) -> Any:
         keys = func.unnest(_text_array(ids)).table_valued("id").render_derived(name="k")
-        return (select(Resource.id, *columns)
-                .select_from(keys.join(Resource, Resource.id == keys.c.id)))
+        return select(Resource.id, *columns).select_from(
+            keys.join(Resource, Resource.id == keys.c.id)
+        )
 
     def id_in(self, column: Any, values: Sequence[str]) -> Any:
         """One array parameter."""
@@ -279,8 +299,9 @@ class PostgresStore(ResourceStore):
 
 
 def _text_array(values: Sequence[str]) -> Any:
-    return cast(bindparam("ids", list(values), type_=postgresql.ARRAY(Text)),
-                postgresql.ARRAY(Text))
+    return cast(
+        bindparam("ids", list(values), type_=postgresql.ARRAY(Text)), postgresql.ARRAY(Text)
+    )
 
 
 def column_in(session: Session, column: Any, values: Sequence[str]) -> Any:
@@ -295,26 +316,36 @@ def column_in(session: Session, column: Any, values: Sequence[str]) -> Any:
 def _known_select(dialect: Dialect) -> KeyedSelect:
     """The SELECT of :meth:`ResourceStore.known`, compiled once per dialect."""
     table = Resource.__table__
-    return KeyedSelect(dialect, [table.c.id, table.c.content_hash, table.c.discovered],
-                       table.c.instance_id)
+    return KeyedSelect(
+        dialect, [table.c.id, table.c.content_hash, table.c.discovered], table.c.instance_id
+    )
 
 
 @lru_cache(maxsize=4)
-def _upsert_sql(store: type[ResourceStore], dialect: Dialect
-                ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+def _upsert_sql(
+    store: type[ResourceStore], dialect: Dialect
+) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
     """The compiled upsert of ``store`` for ``dialect``: its SQL text, its positional
     parameter names (None for named styles) and the bind processors of the per-batch
     constants."""
     table = Resource.__table__
     now = bindparam("now", type_=UTCDateTime())
     stmt = store.insert_for(table).values(
-        id=bindparam("id", type_=Text), instance_id=bindparam("instance_id"),
+        id=bindparam("id", type_=Text),
+        instance_id=bindparam("instance_id"),
         integration_name=bindparam("integration_name", type_=Text),
-        type=bindparam("type", type_=Text), config=store.json_param("config_json"),
-        name=bindparam("name", type_=Text), integration_data=store.json_param("data_json"),
-        content_hash=bindparam("content_hash", type_=Text), archived=false(),
-        discovered=true(), last_seen_run_id=bindparam("run_id"),
-        last_discovered_at=now, vanished_at=null(), created_at=now, updated_at=now,
+        type=bindparam("type", type_=Text),
+        config=store.json_param("config_json"),
+        name=bindparam("name", type_=Text),
+        integration_data=store.json_param("data_json"),
+        content_hash=bindparam("content_hash", type_=Text),
+        archived=false(),
+        discovered=true(),
+        last_seen_run_id=bindparam("run_id"),
+        last_discovered_at=now,
+        vanished_at=null(),
+        created_at=now,
+        updated_at=now,
     )
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(

@@ -22,10 +22,12 @@ console = Console()
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Syncs this process runs at "
-                                             "the same time (threads).")] = 1,
-    once: Annotated[bool, typer.Option("--once", help="Run the syncs that are due now, then "
-                                       "exit.")] = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Syncs this process runs at the same time (threads).")
+    ] = 1,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the syncs that are due now, then exit.")
+    ] = False,
 ) -> None:
     """Run sync workers (without the HTTP API). Many may share one PostgreSQL database."""
     # The sync engine and the domains under it load when a sync command runs, not with
@@ -56,8 +58,10 @@ def worker(
                 count += 1
             console.print(f"Ran {count} due sync(s).")
             return
-        console.print(f"Sync worker running ({concurrency} at a time, polling every "
-                      f"{settings.worker_poll_seconds:g}s); Ctrl+C stops it.")
+        console.print(
+            f"Sync worker running ({concurrency} at a time, polling every "
+            f"{settings.worker_poll_seconds:g}s); Ctrl+C stops it."
+        )
         run_workers(settings, db, concurrency=concurrency, stop=stop)
     finally:
         db.dispose()
@@ -81,50 +85,78 @@ def sync(
         with db.session() as session:
             inst = service.find_instance(session, instance)
             if inst is None:
-                raise fail(f"no integration instance with id or name {instance!r} in the "
-                            f"database {redact_url(settings.database_url)}; list them with "
-                            "GET /v1/integration-instances (or point "
-                            "SERVICE_CATALOG_DATABASE_URL at the catalog's database)")
+                raise fail(
+                    f"no integration instance with id or name {instance!r} in the "
+                    f"database {redact_url(settings.database_url)}; list them with "
+                    "GET /v1/integration-instances (or point "
+                    "SERVICE_CATALOG_DATABASE_URL at the catalog's database)"
+                )
             if not inst.authorized:
                 cred = f"/v1/integration-instances/{inst.id}/auth-credential"
-                todo = (f"verify its auth credential again (POST {cred}/verify)"
-                        if service.has_credential(session, inst)
-                        else f"add a valid auth credential first (POST {cred})")
+                todo = (
+                    f"verify its auth credential again (POST {cred}/verify)"
+                    if service.has_credential(session, inst)
+                    else f"add a valid auth credential first (POST {cred})"
+                )
                 raise fail(f"integration instance {inst.name!r} is not authorized; {todo}")
             if inst.integration_name not in service.polled_integrations():
-                raise fail(f"integration instance {inst.name!r} is push-based: its resources "
-                            "arrive by PUT .../resources, so there is nothing to sync")
+                raise fail(
+                    f"integration instance {inst.name!r} is push-based: its resources "
+                    "arrive by PUT .../resources, so there is nothing to sync"
+                )
             service.ensure_state(session, inst)
             inst_id, inst_name = inst.id, inst.name
 
         started = time.monotonic()
-        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"),
-                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                      console=console, transient=False,
-                      disable=output is Output.json) as bar:
-            task = bar.add_task(f"Syncing {inst_name}", total=None,
-                                detail="waiting for the first page")
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=output is Output.json,
+        ) as bar:
+            task = bar.add_task(
+                f"Syncing {inst_name}", total=None, detail="waiting for the first page"
+            )
 
             def on_progress(p: SyncProgress) -> None:
-                bar.update(task, detail=f"{p.pages} pages, {p.resources:,} resources, "
-                                        f"{p.rate:,.0f}/s")
+                bar.update(
+                    task, detail=f"{p.pages} pages, {p.resources:,} resources, {p.rate:,.0f}/s"
+                )
 
-            run = Worker(settings, db).run_once(instance_id=inst_id, force=True, trigger="cli",
-                                                on_progress=on_progress)
-            bar.update(task, description=f"Synced {inst_name}" if run is not None
-                       and run.status == "succeeded" else f"Sync of {inst_name} ended")
+            run = Worker(settings, db).run_once(
+                instance_id=inst_id, force=True, trigger="cli", on_progress=on_progress
+            )
+            bar.update(
+                task,
+                description=f"Synced {inst_name}"
+                if run is not None and run.status == "succeeded"
+                else f"Sync of {inst_name} ended",
+            )
         if run is None:
             with db.session() as session:
                 state = session.get(SyncState, inst_id)
                 owner = state.lease_owner if state is not None else None
-            raise fail(f"integration instance {inst_name!r} is being synced by worker "
-                        f"{owner or 'another worker'} right now; try again when it finishes")
+            raise fail(
+                f"integration instance {inst_name!r} is being synced by worker "
+                f"{owner or 'another worker'} right now; try again when it finishes"
+            )
         duration = time.monotonic() - started
-        summary = {"run_id": str(run.id), "instance": inst_name, "status": run.status,
-                   "pages": run.pages, "created": run.created, "updated": run.updated,
-                   "unchanged": run.unchanged, "vanished": run.vanished,
-                   "events": run.events, "duration_seconds": round(duration, 3),
-                   "error": run.error}
+        summary = {
+            "run_id": str(run.id),
+            "instance": inst_name,
+            "status": run.status,
+            "pages": run.pages,
+            "created": run.created,
+            "updated": run.updated,
+            "unchanged": run.unchanged,
+            "vanished": run.vanished,
+            "events": run.events,
+            "duration_seconds": round(duration, 3),
+            "error": run.error,
+        }
         if output is Output.json:
             console.print_json(json.dumps(summary))
         else:
@@ -142,8 +174,10 @@ def sync(
             with db.session() as session:
                 state_view = service.get_ingestion(session, instance_id=str(inst_id))
             remediation = state_view["scheduler_state"].get("remediation")
-            raise fail(f"the sync failed: {run.error}"
-                        + (f"\n  what to do: {remediation}" if remediation else ""))
+            raise fail(
+                f"the sync failed: {run.error}"
+                + (f"\n  what to do: {remediation}" if remediation else "")
+            )
     finally:
         db.dispose()
 

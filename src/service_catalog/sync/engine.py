@@ -60,18 +60,18 @@ log = logging.getLogger("service_catalog.sync")
 REMEDIATION = {
     "rate_limited": "The upstream is rate limiting the catalog; the next sync waits and retries.",
     "upstream": "The upstream answered with an error; the next sync retries. If this persists, "
-                "check the upstream's health.",
+    "check the upstream's health.",
     "timeout": "The upstream did not answer in time; the next sync retries. If this persists, "
-               "check the upstream's health and load.",
+    "check the upstream's health and load.",
     "unreachable": "The catalog cannot reach the upstream; check the instance's base URL and "
-                   "the network. The next sync retries.",
+    "the network. The next sync retries.",
     "malformed": "The upstream sent data the integration cannot read; check that the instance "
-                 "points at the right API. Nothing was lost; the next sync retries.",
+    "points at the right API. Nothing was lost; the next sync retries.",
     "config": "Fix the integration instance's config; the next sync retries.",
     "auth": "The upstream rejected the credential. Replace the instance's auth credential "
-            "(DELETE then POST /v1/integration-instances/{id}/auth-credential), or, if the "
-            "rejection was temporary, verify it again (POST /v1/integration-instances/{id}"
-            "/auth-credential/verify); syncing resumes once the upstream accepts it.",
+    "(DELETE then POST /v1/integration-instances/{id}/auth-credential), or, if the "
+    "rejection was temporary, verify it again (POST /v1/integration-instances/{id}"
+    "/auth-credential/verify); syncing resumes once the upstream accepts it.",
 }
 
 
@@ -112,8 +112,9 @@ class _Pump(Generic[T]):
     def __init__(self, batches: Iterator[T], depth: int) -> None:
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(batches,), name="sync-prefetch",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, args=(batches,), name="sync-prefetch", daemon=True
+        )
 
     def _put(self, item: tuple[str, Any]) -> bool:
         while not self.stop.is_set():
@@ -134,8 +135,9 @@ class _Pump(Generic[T]):
             self._put(("error", exc))
 
 
-def _prefetch(batches: Iterator[T], depth: int = 2,
-              before_wait: Callable[[], None] | None = None) -> Iterator[T]:
+def _prefetch(
+    batches: Iterator[T], depth: int = 2, before_wait: Callable[[], None] | None = None
+) -> Iterator[T]:
     """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here.
     ``before_wait`` is called whenever the next batch is not ready yet (a sync commits
     then, so a slow upstream never keeps the write lock held).
@@ -167,10 +169,12 @@ def _prefetch(batches: Iterator[T], depth: int = 2,
 def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, list[uuid.UUID]]:
     out: dict[str, list[uuid.UUID]] = {}
     for start in range(0, len(resource_ids), 500):
-        chunk = resource_ids[start:start + 500]
+        chunk = resource_ids[start : start + 500]
         for rid, sid in session.execute(
-                select(ResourceMapping.resource_id, ResourceMapping.service_id)
-                .where(ResourceMapping.resource_id.in_(chunk))):
+            select(ResourceMapping.resource_id, ResourceMapping.service_id).where(
+                ResourceMapping.resource_id.in_(chunk)
+            )
+        ):
             out.setdefault(rid, []).append(sid)
     return out
 
@@ -298,9 +302,15 @@ def _store_batch(ctx: SyncContext, writer: _BatchWriter, batch: PreparedBatch) -
         return
     derives = derives_events(ctx.connector)
     session = writer.session()
-    result = upsert_resources(session, instance=ctx.instance, records=batch,
-                              run_id=ctx.run_id, now=utcnow(), known=ctx.known,
-                              changes=derives)
+    result = upsert_resources(
+        session,
+        instance=ctx.instance,
+        records=batch,
+        run_id=ctx.run_id,
+        now=utcnow(),
+        known=ctx.known,
+        changes=derives,
+    )
     ctx.seen.update(result.ids)
     progress = ctx.progress
     progress.created += result.created
@@ -321,8 +331,13 @@ def _record_events(ctx: SyncContext, session: Session, changes: list[ResourceCha
     services = _mapped_services(session, [ch.id for ch, _ in derived])
     for ch, evs in derived:
         ctx.progress.events += record_integration_events(
-            session, instance=ctx.instance, resource_id=ch.id, binding=ch.record.type,
-            service_ids=services.get(ch.id, []), events=evs)
+            session,
+            instance=ctx.instance,
+            resource_id=ch.id,
+            binding=ch.record.type,
+            service_ids=services.get(ch.id, []),
+            events=evs,
+        )
 
 
 def derives_events(connector: Connector) -> bool:
@@ -339,8 +354,10 @@ def _mark_vanished(session: Session, instance: IntegrationInstance, seen: set[st
     vanished, and one COUNT spares reading every id (the common, unchanged case).
     """
     discovered = session.scalar(
-        select(func.count()).select_from(Resource)
-        .where(Resource.instance_id == instance.id, Resource.discovered.is_(True)))
+        select(func.count())
+        .select_from(Resource)
+        .where(Resource.instance_id == instance.id, Resource.discovered.is_(True))
+    )
     if discovered == len(seen):
         return 0
     return mark_vanished(session, instance=instance, seen_ids=seen, now=utcnow())
@@ -379,10 +396,16 @@ def _stream(ctx: SyncContext) -> int:
     return vanished
 
 
-def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id: uuid.UUID,
-             on_progress: ProgressFn | None = None,
-             lease_ok: Callable[[], bool] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> Outcome:
+def run_sync(
+    db: Database,
+    settings: Settings,
+    *,
+    instance_id: uuid.UUID,
+    run_id: uuid.UUID,
+    on_progress: ProgressFn | None = None,
+    lease_ok: Callable[[], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Outcome:
     """Sync one instance and say how it went; never raises for an upstream failure.
 
     ``on_progress`` is called after every stored page; ``lease_ok`` is asked before each
@@ -403,33 +426,48 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
             # A push-only integration: nothing to poll, and nothing may vanish.
             return _outcome(progress, status="succeeded")
         with db.session(write=False) as session:
-            ctx = SyncContext(db=db, connector=connector, instance=instance, run_id=run_id,
-                              progress=progress, known=known_resources(session, instance_id),
-                              memo=PageMemo.load(session, connector, instance),
-                              on_progress=on_progress, lease_ok=lease_ok,
-                              should_stop=should_stop)
+            ctx = SyncContext(
+                db=db,
+                connector=connector,
+                instance=instance,
+                run_id=run_id,
+                progress=progress,
+                known=known_resources(session, instance_id),
+                memo=PageMemo.load(session, connector, instance),
+                on_progress=on_progress,
+                lease_ok=lease_ok,
+                should_stop=should_stop,
+            )
         with fewer_gc_passes():
             vanished = _stream(ctx)
         return _outcome(progress, status="succeeded", vanished=vanished)
     except ConnectorError as exc:
         return _connector_failure(db, settings, instance_id, progress, exc, connector)
     except Stopped:
-        return _outcome(progress, status="failed",
-                        error="The worker was stopped during the sync; the next sync runs it "
-                              "again.", schedule="retry")
+        return _outcome(
+            progress,
+            status="failed",
+            error="The worker was stopped during the sync; the next sync runs it again.",
+            schedule="retry",
+        )
     except LeaseLost:
-        return _outcome(progress, status="failed",
-                        error="Another worker took this sync over (this worker's lease expired).",
-                        reason="A worker stopped renewing its lease; another worker resumed.",
-                        remediation="None needed; the sync continues on another worker.",
-                        schedule="retry")
+        return _outcome(
+            progress,
+            status="failed",
+            error="Another worker took this sync over (this worker's lease expired).",
+            reason="A worker stopped renewing its lease; another worker resumed.",
+            remediation="None needed; the sync continues on another worker.",
+            schedule="retry",
+        )
     except Exception as exc:
         log.exception("sync of instance %s failed unexpectedly", instance_id)
-        return _outcome(progress, status="failed",
-                        error=f"The sync failed unexpectedly ({type(exc).__name__}); "
-                              "see the worker's log.",
-                        reason="The last sync failed unexpectedly.",
-                        remediation="Check the worker's log; the next sync retries.")
+        return _outcome(
+            progress,
+            status="failed",
+            error=f"The sync failed unexpectedly ({type(exc).__name__}); see the worker's log.",
+            reason="The last sync failed unexpectedly.",
+            remediation="Check the worker's log; the next sync retries.",
+        )
     finally:
         if connector is not None:
             try:
@@ -438,19 +476,41 @@ def run_sync(db: Database, settings: Settings, *, instance_id: uuid.UUID, run_id
                 log.warning("closing the connector of instance %s failed", instance_id)
 
 
-def _outcome(progress: Progress, *, status: str, vanished: int = 0, error: str | None = None,
-             reason: str | None = None, remediation: str | None = None,
-             schedule: str = "ok", retry_after: float | None = None) -> Outcome:
-    return Outcome(status=status, pages=progress.pages, created=progress.created,
-                   updated=progress.updated, unchanged=progress.unchanged, vanished=vanished,
-                   events=progress.events, error=error, schedule=schedule,
-                   reason=reason if reason is not None else error,
-                   remediation=remediation, retry_after=retry_after)
+def _outcome(
+    progress: Progress,
+    *,
+    status: str,
+    vanished: int = 0,
+    error: str | None = None,
+    reason: str | None = None,
+    remediation: str | None = None,
+    schedule: str = "ok",
+    retry_after: float | None = None,
+) -> Outcome:
+    return Outcome(
+        status=status,
+        pages=progress.pages,
+        created=progress.created,
+        updated=progress.updated,
+        unchanged=progress.unchanged,
+        vanished=vanished,
+        events=progress.events,
+        error=error,
+        schedule=schedule,
+        reason=reason if reason is not None else error,
+        remediation=remediation,
+        retry_after=retry_after,
+    )
 
 
-def _connector_failure(db: Database, settings: Settings, instance_id: uuid.UUID,
-                       progress: Progress, exc: ConnectorError,
-                       connector: Connector | None) -> Outcome:
+def _connector_failure(
+    db: Database,
+    settings: Settings,
+    instance_id: uuid.UUID,
+    progress: Progress,
+    exc: ConnectorError,
+    connector: Connector | None,
+) -> Outcome:
     # Connector messages never carry a credential; scrub anyway, they are shown to users.
     message = scrub(exc.message, connector.credential if connector is not None else None)
     remediation = exc.remediation or REMEDIATION.get(exc.kind, "The next sync retries.")
@@ -461,10 +521,23 @@ def _connector_failure(db: Database, settings: Settings, instance_id: uuid.UUID,
             instance = session.get(IntegrationInstance, instance_id)
             if instance is not None:
                 taint_credential(session, instance, message, settings=settings)
-        return _outcome(progress, status="failed", error=message, schedule="halted",
-                        reason=message, remediation=remediation)
-    return _outcome(progress, status="failed", error=message, schedule="delayed",
-                    reason=message, remediation=remediation, retry_after=exc.retry_after)
+        return _outcome(
+            progress,
+            status="failed",
+            error=message,
+            schedule="halted",
+            reason=message,
+            remediation=remediation,
+        )
+    return _outcome(
+        progress,
+        status="failed",
+        error=message,
+        schedule="delayed",
+        reason=message,
+        remediation=remediation,
+        retry_after=exc.retry_after,
+    )
 
 
 __all__ = ["LeaseLost", "Progress", "run_sync"]

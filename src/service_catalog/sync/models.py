@@ -24,7 +24,8 @@ class SyncState(Base):
     __tablename__ = "sync_states"
 
     instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True
+    )
     interval_seconds: Mapped[int | None] = mapped_column(default=None)
     next_run_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
     last_scheduled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -48,7 +49,8 @@ class SyncRun(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"))
+        ForeignKey("integration_instances.id", ondelete="CASCADE")
+    )
     trigger: Mapped[str] = mapped_column(String(20), default="schedule")
     worker: Mapped[str | None] = mapped_column(String(120), default=None)
     # running | succeeded | failed
@@ -73,7 +75,8 @@ class SyncPageDigest(Base):
     __tablename__ = "sync_page_digests"
 
     instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True
+    )
     digest: Mapped[str] = mapped_column(String(32), primary_key=True)
     # The page's resource ids, space-separated, in the order the page lists them.
     resource_ids: Mapped[str] = mapped_column(Text)

@@ -59,24 +59,36 @@ class PageMemo:
     """The page digests of one instance: those the last complete sync stored, and those
     this sync will store if it completes."""
 
-    def __init__(self, connector: Connector, instance: IntegrationInstance,
-                 stored: dict[str, Remembered]) -> None:
+    def __init__(
+        self, connector: Connector, instance: IntegrationInstance, stored: dict[str, Remembered]
+    ) -> None:
         self.stored = stored
         self.next: dict[str, Remembered] = {}
-        self._prefix = b"\n".join((
-            __version__.encode(), instance.integration_name.encode(),
-            str(type(connector).records_version).encode(),
-            canonical_json_bytes(instance.config), b""))
+        self._prefix = b"\n".join(
+            (
+                __version__.encode(),
+                instance.integration_name.encode(),
+                str(type(connector).records_version).encode(),
+                canonical_json_bytes(instance.config),
+                b"",
+            )
+        )
 
     @classmethod
-    def load(cls, session: Session, connector: Connector, instance: IntegrationInstance
-             ) -> PageMemo:
+    def load(
+        cls, session: Session, connector: Connector, instance: IntegrationInstance
+    ) -> PageMemo:
         """The memo of ``instance`` with the digests its last complete sync stored."""
-        rows = session.execute(select(SyncPageDigest.digest, SyncPageDigest.resource_ids,
-                                      SyncPageDigest.state)
-                               .where(SyncPageDigest.instance_id == instance.id))
-        return cls(connector, instance,
-                   {digest: Remembered(ids.split(), state) for digest, ids, state in rows})
+        rows = session.execute(
+            select(SyncPageDigest.digest, SyncPageDigest.resource_ids, SyncPageDigest.state).where(
+                SyncPageDigest.instance_id == instance.id
+            )
+        )
+        return cls(
+            connector,
+            instance,
+            {digest: Remembered(ids.split(), state) for digest, ids, state in rows},
+        )
 
     def key(self, source_digest: bytes) -> str:
         """The page key of a batch built from bytes whose digest is ``source_digest``."""
@@ -112,9 +124,18 @@ class PageMemo:
             return
         session.execute(delete(SyncPageDigest).where(SyncPageDigest.instance_id == instance_id))
         if self.next:
-            session.execute(insert(SyncPageDigest), [
-                {"instance_id": instance_id, "digest": key, "resource_ids": " ".join(ids),
-                 "state": state} for key, (ids, state) in self.next.items()])
+            session.execute(
+                insert(SyncPageDigest),
+                [
+                    {
+                        "instance_id": instance_id,
+                        "digest": key,
+                        "resource_ids": " ".join(ids),
+                        "state": state,
+                    }
+                    for key, (ids, state) in self.next.items()
+                ],
+            )
 
 
 __all__ = ["PageMemo", "Remembered", "state_of"]

@@ -15,7 +15,8 @@ class ResourceIngestionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ingest_from: dt.datetime | None = Field(
-        default=None, description="Ingest upstream changes from this time on (optional).")
+        default=None, description="Ingest upstream changes from this time on (optional)."
+    )
 
     @field_validator("ingest_from", mode="before")
     @classmethod

@@ -57,20 +57,24 @@ def not_authorized_remediation(instance_id: uuid.UUID, *, has_credential: bool =
     (POSTing another would be a 409)."""
     path = f"/v1/integration-instances/{instance_id}/auth-credential"
     if has_credential:
-        return (f"Its auth credential is stored but the upstream has not accepted it yet; "
-                f"verify it again (POST {path}/verify) once the upstream is reachable, or "
-                f"replace it (DELETE then POST {path}); syncing resumes once the upstream "
-                "accepts it.")
-    return (f"Add a valid auth credential (POST {path}); syncing resumes once the upstream "
-            "accepts it.")
+        return (
+            f"Its auth credential is stored but the upstream has not accepted it yet; "
+            f"verify it again (POST {path}/verify) once the upstream is reachable, or "
+            f"replace it (DELETE then POST {path}); syncing resumes once the upstream "
+            "accepts it."
+        )
+    return (
+        f"Add a valid auth credential (POST {path}); syncing resumes once the upstream accepts it."
+    )
 
 
 def has_credential(session: Session | None, instance: IntegrationInstance) -> bool:
     """Whether ``instance`` has an auth credential (False without a session to ask)."""
     if session is None:
         return False
-    return session.scalar(select(exists().where(AuthCredential.instance_id == instance.id))
-                          ) or False
+    return (
+        session.scalar(select(exists().where(AuthCredential.instance_id == instance.id))) or False
+    )
 
 
 # --- instances and states ------------------------------------------------------------
@@ -86,8 +90,9 @@ def ensure_state(session: Session, instance: IntegrationInstance) -> SyncState:
     return state
 
 
-def interval_of(state: SyncState, settings: Settings,
-                instance: IntegrationInstance | None = None) -> int:
+def interval_of(
+    state: SyncState, settings: Settings, instance: IntegrationInstance | None = None
+) -> int:
     """Seconds between two scheduled syncs of the instance: its state's interval, else its
     config's ``sync_interval``, else the server's default."""
     if state.interval_seconds:
@@ -98,8 +103,9 @@ def interval_of(state: SyncState, settings: Settings,
     return settings.sync_interval_seconds
 
 
-def state_to_dict(state: SyncState, instance: IntegrationInstance, *, polled: bool = True
-                  ) -> dict[str, Any]:
+def state_to_dict(
+    state: SyncState, instance: IntegrationInstance, *, polled: bool = True
+) -> dict[str, Any]:
     """The contract's resource-ingestion state: when syncs ran and run next, and their health.
 
     An unauthorized instance is shown halted (it does not sync) with what to do; a
@@ -110,17 +116,25 @@ def state_to_dict(state: SyncState, instance: IntegrationInstance, *, polled: bo
     if not polled:
         sched, next_at = {"status": "ok"}, None
     elif not instance.authorized:
-        reason = state.reason if state.status == "halted" and state.reason else NOT_AUTHORIZED_REASON
-        remediation = (state.remediation if state.status == "halted" and state.remediation
-                       else not_authorized_remediation(
-                           instance.id, has_credential=has_credential(object_session(instance),
-                                                                      instance)))
+        reason = (
+            state.reason if state.status == "halted" and state.reason else NOT_AUTHORIZED_REASON
+        )
+        remediation = (
+            state.remediation
+            if state.status == "halted" and state.remediation
+            else not_authorized_remediation(
+                instance.id, has_credential=has_credential(object_session(instance), instance)
+            )
+        )
         sched = {"status": "halted", "reason": reason, "remediation": remediation}
         next_at = None
     else:
         if state.status == "delayed":
-            sched = {"status": "delayed", "reason": state.reason or "The last sync failed.",
-                     "remediation": state.remediation or "The next sync retries."}
+            sched = {
+                "status": "delayed",
+                "reason": state.reason or "The last sync failed.",
+                "remediation": state.remediation or "The next sync retries.",
+            }
         else:
             sched = {"status": "ok"}
         next_at = state.next_run_at or utcnow()
@@ -138,8 +152,9 @@ def get_ingestion(session: Session, *, instance_id: str) -> dict[str, Any]:
     return state_to_dict(state, inst, polled=inst.integration_name in polled_integrations())
 
 
-def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime | None,
-                 actor: Actor) -> dict[str, Any]:
+def request_sync(
+    session: Session, *, instance_id: str, ingest_from: dt.datetime | None, actor: Actor
+) -> dict[str, Any]:
     """``PUT .../resource-ingestion``: schedule a sync of an authorized instance now.
 
     An unauthorized instance is a 400 that says to authorize it first.
@@ -147,22 +162,37 @@ def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime
     inst = get_instance(session, instance_id=instance_id)
     if not inst.authorized:
         cred = f"/v1/integration-instances/{inst.id}/auth-credential"
-        todo = (f"verify its auth credential again (POST {cred}/verify)"
-                if has_credential(session, inst) else f"authorize it first (POST {cred})")
+        todo = (
+            f"verify its auth credential again (POST {cred}/verify)"
+            if has_credential(session, inst)
+            else f"authorize it first (POST {cred})"
+        )
         raise Problem(
             400,
-            f"Integration instance [{inst.name}] is not authorized; {todo}, then schedule a "
-            "sync",
-            invalid_parameters=[{"field": "id", "rule": "invalid", "source": "path",
-                                 "reason": "the integration instance is not authorized"}],
+            f"Integration instance [{inst.name}] is not authorized; {todo}, then schedule a sync",
+            invalid_parameters=[
+                {
+                    "field": "id",
+                    "rule": "invalid",
+                    "source": "path",
+                    "reason": "the integration instance is not authorized",
+                }
+            ],
         )
     if inst.integration_name not in polled_integrations():
         raise Problem(
             400,
             f"Integration instance [{inst.name}] is push-based: its resources arrive by "
             f"PUT /v1/integration-instances/{inst.id}/resources, so there is nothing to sync",
-            invalid_parameters=[{"field": "id", "rule": "invalid", "source": "path",
-                                 "reason": "the integration instance is push-based"}])
+            invalid_parameters=[
+                {
+                    "field": "id",
+                    "rule": "invalid",
+                    "source": "path",
+                    "reason": "the integration instance is push-based",
+                }
+            ],
+        )
     state = ensure_state(session, inst)
     now = utcnow()
     state.requested_at = now
@@ -170,9 +200,13 @@ def request_sync(session: Session, *, instance_id: str, ingest_from: dt.datetime
     state.next_run_at = now
     if state.status == "halted":
         state.status, state.reason, state.remediation = "ok", None, None
-    record_action(session, actor=actor, type="integration_instance.sync_requested",
-                  detail=f"Sync of integration instance {inst.name} requested by {actor.name}",
-                  attributes={"instance_id": str(inst.id), "instance_name": inst.name})
+    record_action(
+        session,
+        actor=actor,
+        type="integration_instance.sync_requested",
+        detail=f"Sync of integration instance {inst.name} requested by {actor.name}",
+        attributes={"instance_id": str(inst.id), "instance_name": inst.name},
+    )
     session.flush()
     return state_to_dict(state, inst)
 
@@ -199,15 +233,18 @@ def run_to_dict(run: SyncRun) -> dict[str, Any]:
     }
 
 
-RUN_FILTERS = q.FilterSpec(fields={
-    "status": q.FilterField("enum", SyncRun.status, choices=("running", "succeeded", "failed")),
-    "trigger": q.FilterField("enum", SyncRun.trigger, choices=("schedule", "manual", "cli")),
-    "started_at": q.FilterField("datetime", SyncRun.started_at),
-})
+RUN_FILTERS = q.FilterSpec(
+    fields={
+        "status": q.FilterField("enum", SyncRun.status, choices=("running", "succeeded", "failed")),
+        "trigger": q.FilterField("enum", SyncRun.trigger, choices=("schedule", "manual", "cli")),
+        "started_at": q.FilterField("datetime", SyncRun.started_at),
+    }
+)
 
 
-def list_runs(session: Session, *, instance_id: str, query: list[tuple[str, str]]
-              ) -> tuple[list[SyncRun], dict[str, Any]]:
+def list_runs(
+    session: Session, *, instance_id: str, query: list[tuple[str, str]]
+) -> tuple[list[SyncRun], dict[str, Any]]:
     """A cursor page of the instance's sync runs, newest first."""
     inst = get_instance(session, instance_id=instance_id)
     qd: Mapping[str, str] = dict(query)
@@ -216,10 +253,13 @@ def list_runs(session: Session, *, instance_id: str, query: list[tuple[str, str]
     clauses = q.filter_clauses(RUN_FILTERS, query, session.get_bind().dialect.name)
     if clauses:
         stmt = stmt.where(*clauses)
-    cols = [q.CursorColumn(SyncRun.started_at, "datetime", "started_at", desc=True),
-            q.CursorColumn(SyncRun.id, "uuid", "id", desc=True)]
-    return q.cursor_page(session, stmt, cols, req,
-                         path=f"/v1/integration-instances/{inst.id}/sync-runs", query=qd)
+    cols = [
+        q.CursorColumn(SyncRun.started_at, "datetime", "started_at", desc=True),
+        q.CursorColumn(SyncRun.id, "uuid", "id", desc=True),
+    ]
+    return q.cursor_page(
+        session, stmt, cols, req, path=f"/v1/integration-instances/{inst.id}/sync-runs", query=qd
+    )
 
 
 # --- leases --------------------------------------------------------------------------
@@ -274,36 +314,49 @@ def lease_free(now: dt.datetime, settings: Settings) -> Any:
     """SQL: the instance's lease is free for a worker with ``settings``: not held, or not
     renewed for longer than this worker's lease timeout."""
     stale = now - dt.timedelta(seconds=settings.lease_timeout_seconds)
-    return or_(SyncState.lease_owner.is_(None), SyncState.lease_renewed_at.is_(None),
-               SyncState.lease_renewed_at < stale)
+    return or_(
+        SyncState.lease_owner.is_(None),
+        SyncState.lease_renewed_at.is_(None),
+        SyncState.lease_renewed_at < stale,
+    )
 
 
 def release_gone_owners(session: Session) -> int:
     """Free the leases held by workers of this host whose process is gone (a server killed
     and restarted) and mark their runs failed, saying why; how many."""
     held = session.execute(
-        select(SyncState.instance_id, SyncState.lease_owner, SyncState.lease_renewed_at)
-        .where(SyncState.lease_owner.startswith(f"{_HOST}:", autoescape=True))).all()
-    gone = [(iid, owner) for iid, owner, renewed in held
-            if owner is not None and owner_is_gone(owner, renewed)]
+        select(SyncState.instance_id, SyncState.lease_owner, SyncState.lease_renewed_at).where(
+            SyncState.lease_owner.startswith(f"{_HOST}:", autoescape=True)
+        )
+    ).all()
+    gone = [
+        (iid, owner)
+        for iid, owner, renewed in held
+        if owner is not None and owner_is_gone(owner, renewed)
+    ]
     released = 0
     for iid, owner in gone:
         now = utcnow()
         res = session.execute(
-            update(SyncState).where(SyncState.instance_id == iid, SyncState.lease_owner == owner)
-            .values(lease_owner=None, lease_renewed_at=None))
+            update(SyncState)
+            .where(SyncState.instance_id == iid, SyncState.lease_owner == owner)
+            .values(lease_owner=None, lease_renewed_at=None)
+        )
         if not res.rowcount:  # type: ignore[attr-defined]
             continue  # someone else freed or took it meanwhile
         released += 1
         pid = owner.split(":", 2)[1]
         session.execute(
             update(SyncRun)
-            .where(SyncRun.instance_id == iid, SyncRun.status == "running",
-                   SyncRun.worker == owner)
-            .values(status="failed", finished_at=now,
-                    error=f"Abandoned: the worker process running this sync (pid {pid} on "
-                          f"{_HOST}) is gone (killed, crashed or restarted); a worker of this "
-                          "host took the instance over at once and syncs it again."))
+            .where(SyncRun.instance_id == iid, SyncRun.status == "running", SyncRun.worker == owner)
+            .values(
+                status="failed",
+                finished_at=now,
+                error=f"Abandoned: the worker process running this sync (pid {pid} on "
+                f"{_HOST}) is gone (killed, crashed or restarted); a worker of this "
+                "host took the instance over at once and syncs it again.",
+            )
+        )
     return released
 
 
@@ -354,9 +407,15 @@ def _due(now: dt.datetime, settings: Settings) -> Any:
     )
 
 
-def claim_due(session: Session, *, owner: str, settings: Settings,
-              instance_id: uuid.UUID | None = None, trigger: str | None = None,
-              force: bool = False) -> Claim | None:
+def claim_due(
+    session: Session,
+    *,
+    owner: str,
+    settings: Settings,
+    instance_id: uuid.UUID | None = None,
+    trigger: str | None = None,
+    force: bool = False,
+) -> Claim | None:
     """Take the lease of one due instance (or of ``instance_id``) and record a run.
 
     With ``force`` the instance need not be due (``service-catalog sync``), but its
@@ -369,8 +428,7 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     release_gone_owners(session)
     now = utcnow()
     if force:
-        cond: Any = and_(SyncState.instance_id == IntegrationInstance.id,
-                         lease_free(now, settings))
+        cond: Any = and_(SyncState.instance_id == IntegrationInstance.id, lease_free(now, settings))
     else:
         cond = _due(now, settings)
     pick = select(SyncState.instance_id).join(IntegrationInstance, cond)
@@ -382,8 +440,11 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
         picked = session.scalar(pick.with_for_update(of=SyncState, skip_locked=True))
         if picked is None:
             return None
-        session.execute(update(SyncState).where(SyncState.instance_id == picked)
-                        .values(lease_owner=owner, lease_renewed_at=now))
+        session.execute(
+            update(SyncState)
+            .where(SyncState.instance_id == picked)
+            .values(lease_owner=owner, lease_renewed_at=now)
+        )
     else:
         # One statement: SQLite runs it under its single writer lock, so two workers can
         # never both see the lease free.
@@ -391,7 +452,8 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
             update(SyncState)
             .where(SyncState.instance_id == pick.scalar_subquery(), lease_free(now, settings))
             .values(lease_owner=owner, lease_renewed_at=now)
-            .returning(SyncState.instance_id))
+            .returning(SyncState.instance_id)
+        )
         if picked is None:
             return None
     state = session.get(SyncState, picked, populate_existing=True)
@@ -400,10 +462,14 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     session.execute(
         update(SyncRun)
         .where(SyncRun.instance_id == picked, SyncRun.status == "running")
-        .values(status="failed", finished_at=now,
-                error="Abandoned: the worker running this sync stopped responding (its lease "
-                      f"was not renewed for over {settings.lease_timeout_seconds} s); another "
-                      "worker took over."))
+        .values(
+            status="failed",
+            finished_at=now,
+            error="Abandoned: the worker running this sync stopped responding (its lease "
+            f"was not renewed for over {settings.lease_timeout_seconds} s); another "
+            "worker took over.",
+        )
+    )
     run_trigger = trigger or ("manual" if state.requested_at is not None else "schedule")
     ingest_from = state.ingest_from
     state.requested_at = None
@@ -411,28 +477,34 @@ def claim_due(session: Session, *, owner: str, settings: Settings,
     state.last_scheduled_at = now
     if state.status == "halted":
         state.status, state.reason, state.remediation = "ok", None, None
-    run = SyncRun(instance_id=picked, trigger=run_trigger, worker=owner, status="running",
-                  started_at=now)
+    run = SyncRun(
+        instance_id=picked, trigger=run_trigger, worker=owner, status="running", started_at=now
+    )
     session.add(run)
     session.flush()
-    return Claim(instance_id=picked, run_id=run.id, owner=owner, trigger=run_trigger,
-                 ingest_from=ingest_from)
+    return Claim(
+        instance_id=picked, run_id=run.id, owner=owner, trigger=run_trigger, ingest_from=ingest_from
+    )
 
 
-def renew_lease(session: Session, *, claim: Claim, counters: Mapping[str, int] | None = None
-                ) -> bool:
+def renew_lease(
+    session: Session, *, claim: Claim, counters: Mapping[str, int] | None = None
+) -> bool:
     """Renew the lease (a heartbeat) and store the run's ``counters`` so far (``pages``,
     ``created``, ...), so a sync's progress shows in its run while it runs. False when the
     lease was lost to another worker."""
     res = session.execute(
         update(SyncState)
         .where(SyncState.instance_id == claim.instance_id, SyncState.lease_owner == claim.owner)
-        .values(lease_renewed_at=utcnow()))
+        .values(lease_renewed_at=utcnow())
+    )
     held = bool(res.rowcount)  # type: ignore[attr-defined]
     if held and counters:
-        session.execute(update(SyncRun)
-                        .where(SyncRun.id == claim.run_id, SyncRun.status == "running")
-                        .values(**{k: counters[k] for k in RUN_COUNTERS if k in counters}))
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == claim.run_id, SyncRun.status == "running")
+            .values(**{k: counters[k] for k in RUN_COUNTERS if k in counters})
+        )
     return held
 
 
@@ -464,14 +536,15 @@ def backoff_seconds(failures: int, interval: int, retry_after: float | None) -> 
     """Wait before the next try after ``failures`` failed runs in a row: exponential from
     30 s, never beyond the instance's interval, never sooner than the upstream's Retry-After."""
     exponent = min(max(0, failures - 1), 20)  # capped: a long outage must not overflow
-    wait = min(float(interval), BACKOFF_BASE_SECONDS * float(2 ** exponent))
+    wait = min(float(interval), BACKOFF_BASE_SECONDS * float(2**exponent))
     if retry_after is not None:
         wait = max(wait, retry_after)
     return wait
 
 
-def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Settings
-               ) -> SyncRun | None:
+def finish_run(
+    session: Session, *, claim: Claim, outcome: Outcome, settings: Settings
+) -> SyncRun | None:
     """Record the run's end, set the schedule's health, plan the next run and release the
     lease. A sync requested while this one ran is due at once. None when the instance
     (and so the run) was deleted meanwhile."""
@@ -479,15 +552,22 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
     run = session.get(SyncRun, claim.run_id, populate_existing=True)
     if run is None:
         return None
-    for name in ("status", "pages", "created", "updated", "unchanged", "vanished", "events",
-                 "error"):
+    for name in (
+        "status",
+        "pages",
+        "created",
+        "updated",
+        "unchanged",
+        "vanished",
+        "events",
+        "error",
+    ):
         setattr(run, name, getattr(outcome, name))
     run.finished_at = now
     state = session.get(SyncState, claim.instance_id, populate_existing=True)
     # A worker that lost its lease records its run but leaves the schedule to the new owner.
     if state is not None and state.lease_owner == claim.owner:
-        interval = interval_of(state, settings,
-                               session.get(IntegrationInstance, claim.instance_id))
+        interval = interval_of(state, settings, session.get(IntegrationInstance, claim.instance_id))
         if outcome.schedule == "retry":
             next_at = now
         elif outcome.status == "succeeded":
@@ -499,8 +579,9 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
             state.status = outcome.schedule if outcome.schedule != "ok" else "delayed"
             state.reason = outcome.reason or outcome.error
             state.remediation = outcome.remediation
-            next_at = now + dt.timedelta(seconds=backoff_seconds(
-                state.consecutive_failures, interval, outcome.retry_after))
+            next_at = now + dt.timedelta(
+                seconds=backoff_seconds(state.consecutive_failures, interval, outcome.retry_after)
+            )
             if outcome.schedule == "halted":
                 # Not claimed while unauthorized; due at once when authorized again.
                 next_at = now
@@ -514,8 +595,22 @@ def finish_run(session: Session, *, claim: Claim, outcome: Outcome, settings: Se
 
 
 __all__ = [
-    "Claim", "Outcome", "backoff_seconds", "claim_due", "create_missing_states", "ensure_state",
-    "find_instance", "finish_run", "get_ingestion", "lease_free", "list_runs",
-    "owner_is_gone", "release_gone_owners", "renew_lease", "request_sync", "run_to_dict",
-    "state_to_dict", "worker_name",
+    "Claim",
+    "Outcome",
+    "backoff_seconds",
+    "claim_due",
+    "create_missing_states",
+    "ensure_state",
+    "find_instance",
+    "finish_run",
+    "get_ingestion",
+    "lease_free",
+    "list_runs",
+    "owner_is_gone",
+    "release_gone_owners",
+    "renew_lease",
+    "request_sync",
+    "run_to_dict",
+    "state_to_dict",
+    "worker_name",
 ]

@@ -85,8 +85,11 @@ class _Heartbeat:
         every = heartbeat_seconds(self.settings)
         while not self._stop.wait(every):
             latest = self._latest
-            counters = ({k: v for k, v in asdict(latest).items() if isinstance(v, int)}
-                        if latest is not None else None)
+            counters = (
+                {k: v for k, v in asdict(latest).items() if isinstance(v, int)}
+                if latest is not None
+                else None
+            )
             try:
                 with self.db.session() as session:
                     if not service.renew_lease(session, claim=self.claim, counters=counters):
@@ -94,8 +97,11 @@ class _Heartbeat:
                         log.warning("lost the lease of instance %s", self.claim.instance_id)
                         return
             except Exception:
-                log.warning("renewing the lease of instance %s failed", self.claim.instance_id,
-                            exc_info=True)
+                log.warning(
+                    "renewing the lease of instance %s failed",
+                    self.claim.instance_id,
+                    exc_info=True,
+                )
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -114,22 +120,38 @@ class Worker:
         self.db = db
         self.name = name or worker_name()
 
-    def run_once(self, *, instance_id: uuid.UUID | None = None, force: bool = False,
-                 trigger: str | None = None, on_progress: ProgressFn | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 on_claim: Callable[[service.Claim], None] | None = None) -> SyncRun | None:
+    def run_once(
+        self,
+        *,
+        instance_id: uuid.UUID | None = None,
+        force: bool = False,
+        trigger: str | None = None,
+        on_progress: ProgressFn | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_claim: Callable[[service.Claim], None] | None = None,
+    ) -> SyncRun | None:
         """Claim one due instance (or ``instance_id``; with ``force`` even when not due),
         sync it and record the run. None when nothing could be claimed (or the instance
         was deleted during its sync)."""
         with self.db.session() as session:
-            claim = service.claim_due(session, owner=self.name, settings=self.settings,
-                                      instance_id=instance_id, force=force, trigger=trigger)
+            claim = service.claim_due(
+                session,
+                owner=self.name,
+                settings=self.settings,
+                instance_id=instance_id,
+                force=force,
+                trigger=trigger,
+            )
         if claim is None:
             return None
         if on_claim is not None:
             on_claim(claim)
-        log.info("sync of instance %s started (run %s, %s)", claim.instance_id, claim.run_id,
-                 claim.trigger)
+        log.info(
+            "sync of instance %s started (run %s, %s)",
+            claim.instance_id,
+            claim.run_id,
+            claim.trigger,
+        )
         with _Heartbeat(self.db, self.settings, claim) as beat:
 
             def progressed(progress: Progress) -> None:
@@ -137,18 +159,31 @@ class Worker:
                 if on_progress is not None:
                     on_progress(progress)
 
-            outcome = run_sync(self.db, self.settings, instance_id=claim.instance_id,
-                               run_id=claim.run_id, on_progress=progressed,
-                               lease_ok=lambda: not beat.lost, should_stop=should_stop)
+            outcome = run_sync(
+                self.db,
+                self.settings,
+                instance_id=claim.instance_id,
+                run_id=claim.run_id,
+                on_progress=progressed,
+                lease_ok=lambda: not beat.lost,
+                should_stop=should_stop,
+            )
         with self.db.session() as session:
             run = service.finish_run(session, claim=claim, outcome=outcome, settings=self.settings)
         if run is None:
             log.info("instance %s was deleted during its sync", claim.instance_id)
             return None
-        log.info("sync of instance %s %s: %s pages, %s created, %s updated, %s unchanged, "
-                 "%s vanished%s", claim.instance_id, run.status, run.pages, run.created,
-                 run.updated, run.unchanged, run.vanished,
-                 f" ({run.error})" if run.error else "")
+        log.info(
+            "sync of instance %s %s: %s pages, %s created, %s updated, %s unchanged, %s vanished%s",
+            claim.instance_id,
+            run.status,
+            run.pages,
+            run.created,
+            run.updated,
+            run.unchanged,
+            run.vanished,
+            f" ({run.error})" if run.error else "",
+        )
         return run
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -164,13 +199,20 @@ class Worker:
                 _wait(self.settings.worker_poll_seconds, stop)
 
 
-def run_workers(settings: Settings, db: Database, *, concurrency: int, stop: threading.Event
-                ) -> None:
+def run_workers(
+    settings: Settings, db: Database, *, concurrency: int, stop: threading.Event
+) -> None:
     """Run ``concurrency`` workers in threads of this process until ``stop`` is set."""
     base = worker_name()
-    threads = [threading.Thread(target=Worker(settings, db, name=f"{base}/{i}").run_forever,
-                                args=(stop,), name=f"sync-worker-{i}", daemon=True)
-               for i in range(concurrency)]
+    threads = [
+        threading.Thread(
+            target=Worker(settings, db, name=f"{base}/{i}").run_forever,
+            args=(stop,),
+            name=f"sync-worker-{i}",
+            daemon=True,
+        )
+        for i in range(concurrency)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -191,8 +233,9 @@ class BackgroundWorker:
     def start(self) -> None:
         """Start syncing in the background."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self.worker.run_forever, args=(self._stop,),
-                                        name="sync-worker", daemon=True)
+        self._thread = threading.Thread(
+            target=self.worker.run_forever, args=(self._stop,), name="sync-worker", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -33,8 +33,10 @@ from service_catalog.settings import Settings
 from service_catalog.testing.traceable_tenant import Tenant
 
 DEMO_LABELS = {"demo": "true"}
-DEMO_NOTE = ("Demo data created by 'service-catalog demo' from a simulated Traceable tenant; "
-             "not a real system.")
+DEMO_NOTE = (
+    "Demo data created by 'service-catalog demo' from a simulated Traceable tenant; "
+    "not a real system."
+)
 # Catalog services the demo creates, and the simulated Traceable services mapped to each.
 DEMO_SERVICES: list[tuple[str, str, list[str]]] = [
     ("checkout", "Checkout", ["svc-00001", "svc-00002"]),
@@ -56,17 +58,22 @@ def _check(resp: httpx.Response, what: str) -> dict[str, Any]:
 
 
 def sync_and_wait(api: httpx.Client, iid: str) -> dict[str, Any]:
-    """"Sync now" through the API; the catalog's own background worker runs it. The run,
+    """ "Sync now" through the API; the catalog's own background worker runs it. The run,
     once it ended successfully (an error otherwise)."""
-    before = _check(api.get(f"/v1/integration-instances/{iid}/sync-runs",
-                            params={"page[size]": 1}), "read the sync runs")["data"]
-    _check(api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}),
-           "schedule a sync")
+    before = _check(
+        api.get(f"/v1/integration-instances/{iid}/sync-runs", params={"page[size]": 1}),
+        "read the sync runs",
+    )["data"]
+    _check(
+        api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}), "schedule a sync"
+    )
     run: dict[str, Any] = {}
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        runs = _check(api.get(f"/v1/integration-instances/{iid}/sync-runs",
-                              params={"page[size]": 1}), "read the sync runs")["data"]
+        runs = _check(
+            api.get(f"/v1/integration-instances/{iid}/sync-runs", params={"page[size]": 1}),
+            "read the sync runs",
+        )["data"]
         run = runs[0] if runs and runs[:1] != before else {}
         if run and run.get("status") != "running":
             break
@@ -85,8 +92,9 @@ def stir(api: httpx.Client, iid: str, tenant: Tenant) -> dict[str, Any]:
     fixed = tenant.open_vulnerabilities_of("svc-00003")[:1]
     for vid in fixed:
         tenant.fix_vulnerability(vid)
-    endpoint = tenant.add_endpoint("svc-00004", "POST /v1/password-reset",
-                                   data_types=("email", "password"))
+    endpoint = tenant.add_endpoint(
+        "svc-00004", "POST /v1/password-reset", data_types=("email", "password")
+    )
     run = sync_and_wait(api, iid)
     return {"opened": opened, "fixed": fixed, "endpoint": endpoint, "run": run}
 
@@ -94,43 +102,83 @@ def stir(api: httpx.Client, iid: str, tenant: Tenant) -> dict[str, Any]:
 def seed(api: httpx.Client, *, traceable_url: str, traceable_token: str) -> dict[str, Any]:
     """Install, authorize and sync a Traceable instance and map some of its services,
     all through the HTTP API (the running catalog's worker syncs); what was created."""
-    inst = _check(api.post("/v1/integration-instances", json={
-        "integration_name": "traceable", "name": "traceable-demo",
-        "display_name": "Traceable (demo data)", "description": DEMO_NOTE,
-        "labels": DEMO_LABELS,
-        "config": {"include_inactive": False, "base_url": traceable_url}}),
-        "install the Traceable instance")
+    inst = _check(
+        api.post(
+            "/v1/integration-instances",
+            json={
+                "integration_name": "traceable",
+                "name": "traceable-demo",
+                "display_name": "Traceable (demo data)",
+                "description": DEMO_NOTE,
+                "labels": DEMO_LABELS,
+                "config": {"include_inactive": False, "base_url": traceable_url},
+            },
+        ),
+        "install the Traceable instance",
+    )
     iid = str(inst["id"])
-    _check(api.post(f"/v1/integration-instances/{iid}/auth-credential", json={
-        "type": "multi_key_auth",
-        "config": {"headers": [{"name": "authorization", "key": traceable_token}]}}),
-        "authorize the Traceable instance")
+    _check(
+        api.post(
+            f"/v1/integration-instances/{iid}/auth-credential",
+            json={
+                "type": "multi_key_auth",
+                "config": {"headers": [{"name": "authorization", "key": traceable_token}]},
+            },
+        ),
+        "authorize the Traceable instance",
+    )
     run = sync_and_wait(api, iid)
     mapped = 0
     for name, display, service_ids in DEMO_SERVICES:
-        _check(api.post("/v1/catalog-services", json={
-            "name": name, "display_name": f"{display} (demo)", "description": DEMO_NOTE,
-            "labels": DEMO_LABELS}), f"create catalog service {name}")
+        _check(
+            api.post(
+                "/v1/catalog-services",
+                json={
+                    "name": name,
+                    "display_name": f"{display} (demo)",
+                    "description": DEMO_NOTE,
+                    "labels": DEMO_LABELS,
+                },
+            ),
+            f"create catalog service {name}",
+        )
         for sid in service_ids:
-            _check(api.post("/v1/resource-mappings", json={
-                "service": name, "resource": {"integration_instance": iid,
-                                              "type": "traceable_service",
-                                              "config": {"service_id": sid}}}),
-                f"map Traceable service {sid} to {name}")
+            _check(
+                api.post(
+                    "/v1/resource-mappings",
+                    json={
+                        "service": name,
+                        "resource": {
+                            "integration_instance": iid,
+                            "type": "traceable_service",
+                            "config": {"service_id": sid},
+                        },
+                    },
+                ),
+                f"map Traceable service {sid} to {name}",
+            )
             mapped += 1
     return {"instance_id": iid, "resources": run.get("created"), "mapped": mapped}
 
 
 def demo(
-    bind: Annotated[str, typer.Option(help="host:port for the catalog (port 0: any free "
-                                           "port).")] = "127.0.0.1:8080",
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Where the demo's SQLite database goes (default: a new temporary "
-                      "directory; an existing demo database there is replaced).")] = None,
-    services: Annotated[int, typer.Option(min=8, max=5000,
-                                          help="Simulated Traceable services.")] = 40,
-    endpoints: Annotated[int, typer.Option(min=1, max=200,
-                                           help="Endpoints per simulated service.")] = 8,
+    bind: Annotated[
+        str, typer.Option(help="host:port for the catalog (port 0: any free port).")
+    ] = "127.0.0.1:8080",
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Where the demo's SQLite database goes (default: a new temporary "
+            "directory; an existing demo database there is replaced).",
+        ),
+    ] = None,
+    services: Annotated[
+        int, typer.Option(min=8, max=5000, help="Simulated Traceable services.")
+    ] = 40,
+    endpoints: Annotated[
+        int, typer.Option(min=1, max=200, help="Endpoints per simulated service.")
+    ] = 8,
 ) -> None:
     """Start the catalog with a simulated Traceable tenant installed, synced and partly
     mapped (demo data), print the URL and an admin token, and serve until Ctrl-C."""
@@ -147,18 +195,27 @@ def demo(
     db_path = base / "demo.db"
     for old in (db_path, base / "demo.db-wal", base / "demo.db-shm"):
         old.unlink(missing_ok=True)
-    settings = Settings(database_url=f"sqlite:///{db_path}", key_file=str(base / "demo.key"),
-                        run_worker=True, bootstrap_token=False, bind=f"{host}:{port}")
+    settings = Settings(
+        database_url=f"sqlite:///{db_path}",
+        key_file=str(base / "demo.key"),
+        run_worker=True,
+        bootstrap_token=False,
+        bind=f"{host}:{port}",
+    )
     token_value = f"demo-{secrets.token_urlsafe(16)}"
-    sim = TraceableSimulator(services, endpoints, token_value, inactive_every=6,
-                             vulnerable_every=3).start()
+    sim = TraceableSimulator(
+        services, endpoints, token_value, inactive_every=6, vulnerable_every=3
+    ).start()
     db = Database(settings.database_url)
     upgrade(db)
     with db.session() as session:
         _, admin_token = create_token(session, name="demo admin", role="admin")
     app = create_app(settings, db=db)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        )
+    )
     thread = threading.Thread(target=server.run, name="demo-server", daemon=True)
     thread.start()
     deadline = time.time() + 30
@@ -169,8 +226,9 @@ def demo(
         time.sleep(0.05)
     url = f"http://{host}:{port}"
     try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"},
-                          timeout=60) as api:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
+        ) as api:
             made = seed(api, traceable_url=sim.url, traceable_token=token_value)
             stirred = stir(api, made["instance_id"], sim.tenant)
     except Exception as exc:  # shown to the user, then stop cleanly
@@ -182,11 +240,13 @@ def demo(
             shutil.rmtree(base, ignore_errors=True)
         raise fail(f"demo setup failed: {exc}") from None
 
-    console.print(f"\n[bold green]Service catalog demo[/] (demo data: a simulated Traceable "
-                  f"tenant on {sim.url})", soft_wrap=True)
+    console.print(
+        f"\n[bold green]Service catalog demo[/] (demo data: a simulated Traceable "
+        f"tenant on {sim.url})",
+        soft_wrap=True,
+    )
     console.print(f"URL: {url}", soft_wrap=True, highlight=False, markup=False)
-    console.print(f"Admin token: {admin_token}", soft_wrap=True, highlight=False,
-                  markup=False)
+    console.print(f"Admin token: {admin_token}", soft_wrap=True, highlight=False, markup=False)
     console.print(
         f"Database: {db_path}\n"
         f"Traceable instance 'traceable-demo' synced {made['resources']} services; "
@@ -197,7 +257,11 @@ def demo(
         f"Try:  curl -g -H 'Authorization: Bearer {admin_token}' "
         f"'{url}/v1/resources?filter[integration.name]=traceable'\n"
         f"      API docs at {url}/docs\n"
-        "Press Ctrl-C to stop.", soft_wrap=True, highlight=False, markup=False)
+        "Press Ctrl-C to stop.",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -192,8 +192,14 @@ class InventorySimulator:
 
     max_per_page = 1000
 
-    def __init__(self, items: int | Iterable[dict[str, Any]] = 0, token: str = "t", *,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        items: int | Iterable[dict[str, Any]] = 0,
+        token: str = "t",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self._lock = threading.Lock()
         self._version = 0
         self._cache: dict[tuple[int, int], bytes] = {}
@@ -242,11 +248,17 @@ class InventorySimulator:
             version = self._version
             items = list(self._items)
         start = (page - 1) * per_page
-        chunk = items[start:start + per_page]
-        body = json.dumps({
-            "items": chunk, "page": page, "per_page": per_page, "total": len(items),
-            "has_more": start + per_page < len(items),
-        }, separators=(",", ":")).encode()
+        chunk = items[start : start + per_page]
+        body = json.dumps(
+            {
+                "items": chunk,
+                "page": page,
+                "per_page": per_page,
+                "total": len(items),
+                "has_more": start + per_page < len(items),
+            },
+            separators=(",", ":"),
+        ).encode()
         with self._lock:
             if self._version == version:
                 self._cache[(page, per_page)] = body
@@ -273,9 +285,12 @@ class InventorySimulator:
         handler = type("Handler", (_Handler,), {"simulator": self})
         self._server = ThreadingHTTPServer((self._host, self._port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="inventory-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="inventory-sim",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -292,8 +307,12 @@ class InventorySimulator:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # --- request handling --------------------------------------------------------
@@ -316,16 +335,21 @@ class InventorySimulator:
                 return True
             return False
 
-    def _answer(self, method: str, target: str, authorization: str | None
-                ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
+    def _answer(
+        self, method: str, target: str, authorization: str | None
+    ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
         parts = urlsplit(target)
         query = parse_qs(parts.query)
-        log: dict[str, Any] = {"method": method, "path": parts.path, "page": None,
-                               "per_page": None}
+        log: dict[str, Any] = {"method": method, "path": parts.path, "page": None, "per_page": None}
         if self.delay:
             time.sleep(self.delay)
         if self._take_rate_limit():
-            return 429, {"Retry-After": str(self.retry_after)}, _json({"error": "rate limited"}), log
+            return (
+                429,
+                {"Retry-After": str(self.retry_after)},
+                _json({"error": "rate limited"}),
+                log,
+            )
         if self.reject_all or authorization != f"Bearer {self.token}":
             return 401, {}, _json({"error": "invalid token"}), log
         if method != "GET":
@@ -341,8 +365,12 @@ class InventorySimulator:
             return 400, {}, _json({"error": "page and per_page must be integers"}), log
         log["page"], log["per_page"] = page, per_page
         if page < 1 or per_page < 1 or per_page > self.max_per_page:
-            return 400, {}, _json({"error": f"page must be >= 1 and per_page in "
-                                            f"1..{self.max_per_page}"}), log
+            return (
+                400,
+                {},
+                _json({"error": f"page must be >= 1 and per_page in 1..{self.max_per_page}"}),
+                log,
+            )
         if self._take_failure(page):
             return self.fail_status, {}, _json({"error": "internal error"}), log
         if self.malformed_page is not None and page == self.malformed_page:
@@ -377,8 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        status, headers, body, log = sim._answer(self.command, self.path,
-                                                 self.headers.get("Authorization"))
+        status, headers, body, log = sim._answer(
+            self.command, self.path, self.headers.get("Authorization")
+        )
         log["status"] = status
         with sim._lock:
             sim.requests.append(log)

@@ -17,21 +17,28 @@ import typer
 from service_catalog.cli_output import console
 from service_catalog.core.bootstrap import fail, parse_bind
 
-simulate_app = typer.Typer(help="Run a bundled simulator of an upstream system (generated "
-                                "demo data, on loopback).", no_args_is_help=True,
-                           rich_markup_mode=None)
+simulate_app = typer.Typer(
+    help="Run a bundled simulator of an upstream system (generated demo data, on loopback).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @simulate_app.command("traceable")
 def traceable(
-    bind: Annotated[str, typer.Option(metavar="HOST:PORT", help="Where the simulator listens.")
-                    ] = "127.0.0.1:8090",
-    token: Annotated[str, typer.Option(metavar="TOKEN", help="The platform API token it "
-                                       "accepts in the Authorization header.")] = "sim-token",
-    services: Annotated[int, typer.Option(min=1, max=100_000,
-                                          help="Simulated Traceable services.")] = 40,
-    endpoints: Annotated[int, typer.Option(min=0, max=1000,
-                                           help="API endpoints per service.")] = 8,
+    bind: Annotated[
+        str, typer.Option(metavar="HOST:PORT", help="Where the simulator listens.")
+    ] = "127.0.0.1:8090",
+    token: Annotated[
+        str,
+        typer.Option(
+            metavar="TOKEN", help="The platform API token it accepts in the Authorization header."
+        ),
+    ] = "sim-token",
+    services: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Simulated Traceable services.")
+    ] = 40,
+    endpoints: Annotated[int, typer.Option(min=0, max=1000, help="API endpoints per service.")] = 8,
 ) -> None:
     """Serve a simulated Traceable tenant until Ctrl-C; prints the base_url and token."""
     # The simulator (graphql) loads when the command runs, not with every command of the CLI.
@@ -39,16 +46,23 @@ def traceable(
 
     host, port = parse_bind(bind)
     try:
-        sim = TraceableSimulator(services, endpoints, token, host=host, port=port,
-                                 inactive_every=6, vulnerable_every=3).start()
+        sim = TraceableSimulator(
+            services, endpoints, token, host=host, port=port, inactive_every=6, vulnerable_every=3
+        ).start()
     except OSError as exc:
-        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another "
-                   "with --bind HOST:PORT") from None
-    console.print(f"Simulated Traceable tenant (generated demo data) on {sim.url}\n"
-                  f"base_url: {sim.url}\n"
-                  f"token:    {token}\n"
-                  f"{services} services, {endpoints} endpoints each. Press Ctrl-C to stop.",
-                  soft_wrap=True, highlight=False, markup=False)
+        raise fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another "
+            "with --bind HOST:PORT"
+        ) from None
+    console.print(
+        f"Simulated Traceable tenant (generated demo data) on {sim.url}\n"
+        f"base_url: {sim.url}\n"
+        f"token:    {token}\n"
+        f"{services} services, {endpoints} endpoints each. Press Ctrl-C to stop.",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -134,9 +134,12 @@ def _compare(actual: Any, op: str, value: Any) -> bool:
     if op in ("LESS_THAN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN", "GREATER_THAN_OR_EQUAL_TO"):
         if not isinstance(actual, int | float) or not isinstance(value, int | float):
             return False
-        return {"LESS_THAN": actual < value, "LESS_THAN_OR_EQUAL_TO": actual <= value,
-                "GREATER_THAN": actual > value,
-                "GREATER_THAN_OR_EQUAL_TO": actual >= value}[op]
+        return {
+            "LESS_THAN": actual < value,
+            "LESS_THAN_OR_EQUAL_TO": actual <= value,
+            "GREATER_THAN": actual > value,
+            "GREATER_THAN_OR_EQUAL_TO": actual >= value,
+        }[op]
     raise GraphQLFailure(f"Filter operator {op} is not supported here")
 
 
@@ -144,14 +147,20 @@ class _Execution:
     """One request's execution: builds a plan of getters from the validated document,
     then runs it over the tenant's dicts (no per-object argument coercion)."""
 
-    def __init__(self, sim: TraceableSimulator, document: DocumentNode,
-                 operation: OperationDefinitionNode, variables: Any) -> None:
+    def __init__(
+        self,
+        sim: TraceableSimulator,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Any,
+    ) -> None:
         self.sim = sim
         self.tenant = sim.tenant
         self.schema = subset_schema()
         self.variables = variables
-        self.fragments = {d.name.value: d for d in document.definitions
-                          if isinstance(d, FragmentDefinitionNode)}
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
         self.operation = operation
         self.scope = ""
 
@@ -169,9 +178,12 @@ class _Execution:
                 return False
         return True
 
-    def _collect(self, type_name: str, sets: list[SelectionSetNode],
-                 out: OrderedDict[str, list[FieldNode]] | None = None
-                 ) -> OrderedDict[str, list[FieldNode]]:
+    def _collect(
+        self,
+        type_name: str,
+        sets: list[SelectionSetNode],
+        out: OrderedDict[str, list[FieldNode]] | None = None,
+    ) -> OrderedDict[str, list[FieldNode]]:
         out = OrderedDict() if out is None else out
         for sel_set in sets:
             for sel in sel_set.selections:
@@ -215,11 +227,27 @@ class _Execution:
             sub_sets = [n.selection_set for n in nodes if n.selection_set]
             sub = self.plan(inner.name, sub_sets)
             if isinstance(ftype, GraphQLList):
-                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None  # type: ignore[misc]
-                             else [None if x is None else _complete(x, p) for x in v]))
+                plan.append(
+                    (
+                        key,
+                        lambda o, r=resolver, p=sub: (
+                            None
+                            if (v := r(o)) is None  # type: ignore[misc]
+                            else [None if x is None else _complete(x, p) for x in v]
+                        ),
+                    )
+                )
             else:
-                plan.append((key, lambda o, r=resolver, p=sub: None if (v := r(o)) is None  # type: ignore[misc]
-                             else _complete(v, p)))
+                plan.append(
+                    (
+                        key,
+                        lambda o, r=resolver, p=sub: (
+                            None
+                            if (v := r(o)) is None  # type: ignore[misc]
+                            else _complete(v, p)
+                        ),
+                    )
+                )
         return plan
 
     def _resolver(self, type_name: str, fname: str, args: dict[str, Any]) -> Getter:
@@ -294,15 +322,16 @@ class _Execution:
         # simulator is never that close to a window's edge).
         view = self.sim.cached_view(
             ("entities", scope, inactive, start // 60_000, filters, orders),
-            lambda: self._entity_view(scope, inactive, start, filters, orders))
+            lambda: self._entity_view(scope, inactive, start, filters, orders),
+        )
         end = offset + limit if cap is None else min(offset + limit, cap)
         page = view[offset:end]
-        total = len(view) if cap is None or self.sim.row_cap_counts_all else min(len(view),
-                                                                                  cap)
+        total = len(view) if cap is None or self.sim.row_cap_counts_all else min(len(view), cap)
         return {"count": len(page), "total": total, "results": page}
 
-    def _entity_view(self, scope: str, inactive: bool, start: int, filters: list[Any],
-                     orders: list[Any]) -> list[dict[str, Any]]:
+    def _entity_view(
+        self, scope: str, inactive: bool, start: int, filters: list[Any], orders: list[Any]
+    ) -> list[dict[str, Any]]:
         rows = self.tenant.entities_of(scope)
         if not inactive:
             rows = [e for e in rows if e["_last"] >= start]
@@ -316,8 +345,11 @@ class _Execution:
             elif key not in known:
                 raise GraphQLFailure(f"Attribute {scope}.{key} is not defined for this tenant")
             op, value = f["operator"], f["value"]
-            if op in ("IN", "NOT_IN") and isinstance(value, list) \
-                    and all(isinstance(v, str) for v in value):
+            if (
+                op in ("IN", "NOT_IN")
+                and isinstance(value, list)
+                and all(isinstance(v, str) for v in value)
+            ):
                 wanted, keep = set(value), op == "IN"  # a set: lists of 10,000 ids
                 rows = [e for e in rows if (e.get(key) in wanted) == keep]
                 continue
@@ -327,8 +359,9 @@ class _Execution:
             if key not in known:
                 raise GraphQLFailure(f"Cannot order by unknown attribute {scope}.{key}")
             desc = o.get("direction") == "DESC"
-            present = sorted((e for e in rows if e.get(key) is not None),
-                             key=itemgetter(key), reverse=desc)
+            present = sorted(
+                (e for e in rows if e.get(key) is not None), key=itemgetter(key), reverse=desc
+            )
             rows = present + [e for e in rows if e.get(key) is None]
         return rows
 
@@ -348,25 +381,33 @@ class _Execution:
         seen = args.get("lastSeenBetween")
         window = None
         if seen:
-            window = (_parse_time(seen.get("startTime"), "lastSeenBetween.startTime"),
-                      _parse_time(seen.get("endTime"), "lastSeenBetween.endTime"))
+            window = (
+                _parse_time(seen.get("startTime"), "lastSeenBetween.startTime"),
+                _parse_time(seen.get("endTime"), "lastSeenBetween.endTime"),
+            )
 
         def build() -> list[dict[str, Any]]:
             rows = list(self.tenant.vulnerabilities.values())
             if window:
-                rows = [v for v in rows
-                        if window[0] <= (v["LAST_SEEN_TIMESTAMP_MILLIS"] or 0) <= window[1]]
+                rows = [
+                    v
+                    for v in rows
+                    if window[0] <= (v["LAST_SEEN_TIMESTAMP_MILLIS"] or 0) <= window[1]
+                ]
             if flt:
                 rows = [v for v in rows if _vuln_match(v, flt)]
             for o in reversed([o for o in orders if o]):
                 key = o["key"]
-                present = sorted((v for v in rows if v.get(key) is not None),
-                                 key=itemgetter(key), reverse=o["direction"] == "DESC")
+                present = sorted(
+                    (v for v in rows if v.get(key) is not None),
+                    key=itemgetter(key),
+                    reverse=o["direction"] == "DESC",
+                )
                 rows = present + [v for v in rows if v.get(key) is None]
             return rows
 
         view = self.sim.cached_view(("vulns", flt, orders, window), build)
-        page = view[offset:offset + limit]
+        page = view[offset : offset + limit]
         return {"count": len(page), "total": len(view), "results": page}
 
 
@@ -391,26 +432,39 @@ def _vuln_match(v: dict[str, Any], flt: dict[str, Any]) -> bool:
 
 def _attribute_meta(name: str, scope: str, atype: str, *, metric: bool) -> dict[str, Any]:
     return {
-        "name": name, "scope": scope, "displayName": name, "type": atype,
-        "groupable": not metric, "onlySupportsAggregation": metric,
-        "onlySupportsGrouping": False, "isCustom": False, "units": "",
+        "name": name,
+        "scope": scope,
+        "displayName": name,
+        "type": atype,
+        "groupable": not metric,
+        "onlySupportsAggregation": metric,
+        "onlySupportsGrouping": False,
+        "isCustom": False,
+        "units": "",
         "description": None,
         "supportedAggregations": ["SUM", "AVG", "MIN", "MAX", "COUNT"] if metric else [],
     }
 
 
 class _FailRule:
-    def __init__(self, operation: str, offset: int | None, status: int, times: int | None
-                 ) -> None:
+    def __init__(self, operation: str, offset: int | None, status: int, times: int | None) -> None:
         self.operation, self.offset, self.status, self.times = operation, offset, status, times
 
 
 class TraceableSimulator:
     """Traceable's GraphQL API over a generated tenant, on a loopback port (see module doc)."""
 
-    def __init__(self, services: int = 10, endpoints_per_service: int = 5,
-                 token: str = "sim-token", *, tenant: Tenant | None = None,
-                 host: str = "127.0.0.1", port: int = 0, **tenant_kwargs: Any) -> None:
+    def __init__(
+        self,
+        services: int = 10,
+        endpoints_per_service: int = 5,
+        token: str = "sim-token",
+        *,
+        tenant: Tenant | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **tenant_kwargs: Any,
+    ) -> None:
         self.tenant = tenant or Tenant(services, endpoints_per_service, **tenant_kwargs)
         self.token = token
         self.reject_status = 401
@@ -442,7 +496,8 @@ class TraceableSimulator:
         self._rules: list[_FailRule] = []
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[DocumentNode | None, list[dict[str, Any]]]] = (
-            OrderedDict())
+            OrderedDict()
+        )
         self._views: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._views_version = -1
         handler = type("Handler", (_Handler,), {"sim": self})
@@ -458,8 +513,9 @@ class TraceableSimulator:
 
     def start(self) -> TraceableSimulator:
         """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="traceable-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="traceable-sim", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -474,12 +530,17 @@ class TraceableSimulator:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
-    def fail_on(self, operation: str, offset: int | None = None, status: int = 500,
-                times: int | None = None) -> None:
+    def fail_on(
+        self, operation: str, offset: int | None = None, status: int = 500, times: int | None = None
+    ) -> None:
         """Fail requests of ``operation`` (at page ``offset``) with ``status``."""
         with self._lock:
             self._rules.append(_FailRule(operation, offset, status, times))
@@ -497,8 +558,9 @@ class TraceableSimulator:
 
     # -- used by the executor ----------------------------------------------------------
 
-    def cached_view(self, key: Any, build: Callable[[], list[dict[str, Any]]]
-                    ) -> list[dict[str, Any]]:
+    def cached_view(
+        self, key: Any, build: Callable[[], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
         """A filtered, ordered entity list, cached until the tenant changes."""
         skey = json.dumps(key, sort_keys=True, default=str)
         with self._lock:
@@ -525,8 +587,9 @@ class TraceableSimulator:
         try:
             doc: DocumentNode | None = parse(query)
             assert doc is not None
-            errors: list[dict[str, Any]] = [dict(e.formatted)
-                                            for e in validate(subset_schema(), doc)]
+            errors: list[dict[str, Any]] = [
+                dict(e.formatted) for e in validate(subset_schema(), doc)
+            ]
         except Exception as exc:  # a syntax error is a GraphQL error
             doc, errors = None, [{"message": str(exc)}]
         with self._lock:
@@ -549,16 +612,16 @@ class TraceableSimulator:
         name = body.get("operationName")
         chosen = [o for o in ops if (o.name.value if o.name else None) == name] if name else ops
         if len(chosen) != 1:
-            return {"errors": [{"message": "Provide a single operation or a valid "
-                                           "operationName"}]}
+            return {"errors": [{"message": "Provide a single operation or a valid operationName"}]}
         op = chosen[0]
         if op.operation.value != "query":
             return {"errors": [{"message": f"{op.operation.value} is not supported"}]}
-        if any(isinstance(s, FieldNode) and (s.name.value.startswith("__schema")
-                                             or s.name.value == "__type")
-               for s in op.selection_set.selections):
-            result = execute(subset_schema(), doc, variable_values=variables,
-                             operation_name=name)
+        if any(
+            isinstance(s, FieldNode)
+            and (s.name.value.startswith("__schema") or s.name.value == "__type")
+            for s in op.selection_set.selections
+        ):
+            result = execute(subset_schema(), doc, variable_values=variables, operation_name=name)
             assert isinstance(result, ExecutionResult)
             out: dict[str, Any] = {"data": result.data}
             if result.errors:
@@ -636,9 +699,12 @@ class _Handler(BaseHTTPRequestHandler):
         variables = body.get("variables") if isinstance(body, dict) else None
         variables = variables if isinstance(variables, dict) else {}
         query = body.get("query") if isinstance(body, dict) else None
-        entry: dict[str, Any] = {"operation": operation, "variables": variables,
-                                 "query": query if isinstance(query, str) else None,
-                                 "status": 0}
+        entry: dict[str, Any] = {
+            "operation": operation,
+            "variables": variables,
+            "query": query if isinstance(query, str) else None,
+            "status": 0,
+        }
         self._entry = entry
         self._answer(sim, body, raw, operation, variables)
 
@@ -653,8 +719,11 @@ class _Handler(BaseHTTPRequestHandler):
             if failing:
                 sim.fail_next -= 1
         if limited:
-            self._json(429, {"errors": [{"message": "Too many requests"}]},
-                       {"Retry-After": sim.retry_after})
+            self._json(
+                429,
+                {"errors": [{"message": "Too many requests"}]},
+                {"Retry-After": sim.retry_after},
+            )
         elif failing:
             self._json(sim.fail_status, {"errors": [{"message": "Internal error"}]})
         return limited or failing
@@ -664,14 +733,27 @@ class _Handler(BaseHTTPRequestHandler):
         if sim.reject_shape == "error":
             self._json(200, {"error": "Forbidden"})
         elif sim.reject_shape == "errors":
-            self._json(200, {"data": None, "errors": [
-                {"message": "Authorization failed: Unauthorized API token"}]})
+            self._json(
+                200,
+                {
+                    "data": None,
+                    "errors": [{"message": "Authorization failed: Unauthorized API token"}],
+                },
+            )
         else:
-            self._json(sim.reject_status, {"errors": [
-                {"message": "Unauthorized: invalid or expired API token"}]})
+            self._json(
+                sim.reject_status,
+                {"errors": [{"message": "Unauthorized: invalid or expired API token"}]},
+            )
 
-    def _answer(self, sim: TraceableSimulator, body: Any, raw: bytes, operation: str | None,
-                variables: dict[str, Any]) -> None:
+    def _answer(
+        self,
+        sim: TraceableSimulator,
+        body: Any,
+        raw: bytes,
+        operation: str | None,
+        variables: dict[str, Any],
+    ) -> None:
         if sim.delay:
             time.sleep(sim.delay)
         if self._throttled(sim):
@@ -706,11 +788,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default="sim-token")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--inactive-every", type=int, default=5)
-    parser.add_argument("--row-cap", type=int, default=None,
-                        help="enforce Hypertrace's row cap on entity queries (e.g. 10000)")
+    parser.add_argument(
+        "--row-cap",
+        type=int,
+        default=None,
+        help="enforce Hypertrace's row cap on entity queries (e.g. 10000)",
+    )
     args = parser.parse_args(argv)
-    sim = TraceableSimulator(args.services, args.endpoints, args.token, port=args.port,
-                             inactive_every=args.inactive_every)
+    sim = TraceableSimulator(
+        args.services,
+        args.endpoints,
+        args.token,
+        port=args.port,
+        inactive_every=args.inactive_every,
+    )
     sim.row_cap = args.row_cap
     print(json.dumps({"url": sim.url, "token": sim.token}), flush=True)
     try:

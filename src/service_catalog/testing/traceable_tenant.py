@@ -26,15 +26,29 @@ __all__ = ["API_ATTRIBUTE_TYPES", "RISK_NAMINGS", "SERVICE_ATTRIBUTE_TYPES", "Te
 DAY_MS = 86_400_000
 
 # Attribute name -> AttributeMetadata.type, per scope (what `metadata` reports).
-SERVICE_ATTRIBUTE_TYPES: dict[str, str] = {"id": "STRING", "name": "STRING",
-                                           "environment": "STRING"}
+SERVICE_ATTRIBUTE_TYPES: dict[str, str] = {
+    "id": "STRING",
+    "name": "STRING",
+    "environment": "STRING",
+}
 API_ATTRIBUTE_TYPES: dict[str, str] = {
-    "id": "STRING", "name": "STRING", "serviceId": "STRING", "serviceName": "STRING",
-    "environment": "STRING", "isExternal": "BOOLEAN", "isAuthenticated": "BOOLEAN",
-    "isLearnt": "BOOLEAN", "apiDiscoveryState": "STRING", "discoverySources": "STRING_ARRAY",
-    "riskScore": "DOUBLE", "riskScoreCategory": "STRING",
-    "apiRiskScore": "DOUBLE", "apiRiskScoreCategory": "STRING", "dataTypeIds": "STRING_ARRAY",
-    "piiTypes": "STRING_ARRAY", "lastCalledTimestamp": "TIMESTAMP",
+    "id": "STRING",
+    "name": "STRING",
+    "serviceId": "STRING",
+    "serviceName": "STRING",
+    "environment": "STRING",
+    "isExternal": "BOOLEAN",
+    "isAuthenticated": "BOOLEAN",
+    "isLearnt": "BOOLEAN",
+    "apiDiscoveryState": "STRING",
+    "discoverySources": "STRING_ARRAY",
+    "riskScore": "DOUBLE",
+    "riskScoreCategory": "STRING",
+    "apiRiskScore": "DOUBLE",
+    "apiRiskScoreCategory": "STRING",
+    "dataTypeIds": "STRING_ARRAY",
+    "piiTypes": "STRING_ARRAY",
+    "lastCalledTimestamp": "TIMESTAMP",
 }
 API_METRIC_NAMES: tuple[str, ...] = ("numCalls", "errorCount")
 # How a tenant names an endpoint's risk: today's tenants riskScore / riskScoreCategory,
@@ -48,19 +62,57 @@ RISK_NAMINGS: dict[str, tuple[str, ...]] = {
 # 11th REJECTED (a state Traceable's own inventory does not show).
 OTHER_DISCOVERY_STATE = "REJECTED"
 VULN_FIELD_TYPES: dict[str, str] = {
-    "VULNERABILITY_ID": "STRING", "VULNERABILITY_CATEGORY": "STRING",
-    "VULNERABILITY_TITLE": "STRING", "DISPLAY_NAME": "STRING", "OWASP_API_TOP10": "STRING",
-    "SEVERITY": "STRING", "STATUS": "STRING", "CVSS_SCORE": "DOUBLE", "ENTITY_ID": "STRING",
-    "ENTITY_NAME": "STRING", "SERVICE_ID": "STRING", "API_ID": "STRING",
-    "ENVIRONMENT_ID": "STRING", "DESCRIPTION": "STRING", "MITIGATION": "STRING",
-    "CREATED_TIMESTAMP_MILLIS": "LONG", "CLOSED_TIMESTAMP_MILLIS": "LONG",
+    "VULNERABILITY_ID": "STRING",
+    "VULNERABILITY_CATEGORY": "STRING",
+    "VULNERABILITY_TITLE": "STRING",
+    "DISPLAY_NAME": "STRING",
+    "OWASP_API_TOP10": "STRING",
+    "SEVERITY": "STRING",
+    "STATUS": "STRING",
+    "CVSS_SCORE": "DOUBLE",
+    "ENTITY_ID": "STRING",
+    "ENTITY_NAME": "STRING",
+    "SERVICE_ID": "STRING",
+    "API_ID": "STRING",
+    "ENVIRONMENT_ID": "STRING",
+    "DESCRIPTION": "STRING",
+    "MITIGATION": "STRING",
+    "CREATED_TIMESTAMP_MILLIS": "LONG",
+    "CLOSED_TIMESTAMP_MILLIS": "LONG",
     "LAST_SEEN_TIMESTAMP_MILLIS": "LONG",
 }
 
-_WORDS = ("auth", "billing", "cart", "catalog", "checkout", "inventory", "ledger", "orders",
-          "payments", "profile", "search", "shipping", "users", "notifications", "reports")
-_RESOURCES = ("users", "orders", "accounts", "items", "payments", "sessions", "tokens",
-              "invoices", "carts", "reports", "files", "events")
+_WORDS = (
+    "auth",
+    "billing",
+    "cart",
+    "catalog",
+    "checkout",
+    "inventory",
+    "ledger",
+    "orders",
+    "payments",
+    "profile",
+    "search",
+    "shipping",
+    "users",
+    "notifications",
+    "reports",
+)
+_RESOURCES = (
+    "users",
+    "orders",
+    "accounts",
+    "items",
+    "payments",
+    "sessions",
+    "tokens",
+    "invoices",
+    "carts",
+    "reports",
+    "files",
+    "events",
+)
 _METHODS = ("GET", "GET", "GET", "POST", "PUT", "PATCH", "DELETE")
 _DATA_TYPES = ("email", "credit-card-number", "ssn", "phone-number", "password", "iban")
 _VULNS = (
@@ -102,18 +154,25 @@ class Tenant:
     k % 11 == 0, else ``DISCOVERED``.
     """
 
-    def __init__(self, services: int = 10, endpoints_per_service: int = 5, *,
-                 inactive_every: int = 5, vulnerable_every: int = 3, seed: int = 7,
-                 missing_attributes: Iterable[str] = (), now_ms: int | None = None,
-                 risk_naming: str = "current") -> None:
+    def __init__(
+        self,
+        services: int = 10,
+        endpoints_per_service: int = 5,
+        *,
+        inactive_every: int = 5,
+        vulnerable_every: int = 3,
+        seed: int = 7,
+        missing_attributes: Iterable[str] = (),
+        now_ms: int | None = None,
+        risk_naming: str = "current",
+    ) -> None:
         self.lock = threading.RLock()
         self.version = 0
         self.now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         self.services: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.vulnerabilities: dict[str, dict[str, Any]] = {}
-        self.missing_attributes: set[str] = set(missing_attributes) | set(
-            RISK_NAMINGS[risk_naming])
+        self.missing_attributes: set[str] = set(missing_attributes) | set(RISK_NAMINGS[risk_naming])
         self._vuln_seq = 0
         rng = random.Random(seed)
         for i in range(1, services + 1):
@@ -121,18 +180,25 @@ class Tenant:
             apis = self._generate_service(i, endpoints_per_service, inactive, rng)
             if vulnerable_every > 0 and i % vulnerable_every == 0:
                 for n in range(1 + i % 3):
-                    self._generate_vulnerability(f"svc-{i:05d}", rng,
-                                                 api_id=apis[n % len(apis)] if apis else "")
+                    self._generate_vulnerability(
+                        f"svc-{i:05d}", rng, api_id=apis[n % len(apis)] if apis else ""
+                    )
 
     # --- generation ------------------------------------------------------------------
 
-    def _generate_service(self, i: int, n_endpoints: int, inactive: bool,
-                          rng: random.Random) -> list[str]:
+    def _generate_service(
+        self, i: int, n_endpoints: int, inactive: bool, rng: random.Random
+    ) -> list[str]:
         sid = f"svc-{i:05d}"
         last = self.now_ms - (40 * DAY_MS if inactive else rng.randint(60_000, DAY_MS))
         env = "production" if i % 4 else "staging"
-        self.services[sid] = {"id": sid, "name": f"{_WORDS[i % len(_WORDS)]}-{i:04d}",
-                              "environment": env, "_last": last, "_metrics": {}}
+        self.services[sid] = {
+            "id": sid,
+            "name": f"{_WORDS[i % len(_WORDS)]}-{i:04d}",
+            "environment": env,
+            "_last": last,
+            "_metrics": {},
+        }
         name = self.services[sid]["name"]
         rand = rng.random
         n_types = len(_DATA_TYPES)
@@ -151,37 +217,51 @@ class Tenant:
                 types = sorted({_DATA_TYPES[a], _DATA_TYPES[b]})
             else:
                 types = []
-            self._put_endpoint({
-                "id": f"api-{i:05d}-{k:03d}",
-                "name": f"{method} {path}",
-                "serviceId": sid,
-                "serviceName": name,
-                "environment": env,
-                "isExternal": k % 3 == 1,
-                "isAuthenticated": k % 4 != 1,
-                "isLearnt": True,
-                "apiDiscoveryState": (OTHER_DISCOVERY_STATE if k % 11 == 0 else
-                                      "UNDER_DISCOVERY" if k % 7 == 0 else "DISCOVERED"),
-                "discoverySources": _SOURCES,
-                "riskScore": score,
-                "riskScoreCategory": category,
-                "apiRiskScore": score,
-                "apiRiskScoreCategory": category,
-                "dataTypeIds": types,
-                "piiTypes": _EMPTY,
-                "lastCalledTimestamp": last - int(rand() * 3_600_000),
-                "_last": last,
-                "_metrics": {"numCalls": float(int(rand() * 50_000)),
-                             "errorCount": float(int(rand() * 50))},
-            })
+            self._put_endpoint(
+                {
+                    "id": f"api-{i:05d}-{k:03d}",
+                    "name": f"{method} {path}",
+                    "serviceId": sid,
+                    "serviceName": name,
+                    "environment": env,
+                    "isExternal": k % 3 == 1,
+                    "isAuthenticated": k % 4 != 1,
+                    "isLearnt": True,
+                    "apiDiscoveryState": (
+                        OTHER_DISCOVERY_STATE
+                        if k % 11 == 0
+                        else "UNDER_DISCOVERY"
+                        if k % 7 == 0
+                        else "DISCOVERED"
+                    ),
+                    "discoverySources": _SOURCES,
+                    "riskScore": score,
+                    "riskScoreCategory": category,
+                    "apiRiskScore": score,
+                    "apiRiskScoreCategory": category,
+                    "dataTypeIds": types,
+                    "piiTypes": _EMPTY,
+                    "lastCalledTimestamp": last - int(rand() * 3_600_000),
+                    "_last": last,
+                    "_metrics": {
+                        "numCalls": float(int(rand() * 50_000)),
+                        "errorCount": float(int(rand() * 50)),
+                    },
+                }
+            )
         return [f"api-{i:05d}-{k:03d}" for k in range(1, min(n_endpoints, 3) + 1)]
 
     def _put_endpoint(self, endpoint: dict[str, Any]) -> None:
         self.endpoints[endpoint["id"]] = endpoint
 
-    def _generate_vulnerability(self, sid: str, rng: random.Random,
-                                status: str | None = None, severity: str | None = None,
-                                api_id: str | None = None) -> str:
+    def _generate_vulnerability(
+        self,
+        sid: str,
+        rng: random.Random,
+        status: str | None = None,
+        severity: str | None = None,
+        api_id: str | None = None,
+    ) -> str:
         self._vuln_seq += 1
         vid = f"vuln-{self._vuln_seq:06d}"
         cat, title, owasp = _VULNS[self._vuln_seq % len(_VULNS)]
@@ -190,9 +270,13 @@ class Tenant:
             api_id = apis[self._vuln_seq % len(apis)]["id"] if apis else ""
         api = self.endpoints.get(api_id) if api_id else None
         if status is None:
-            status = ("VULNERABILITY_STATUS_FIXED" if self._vuln_seq % 4 == 0 else
-                      "VULNERABILITY_STATUS_REOPENED" if self._vuln_seq % 7 == 0 else
-                      "VULNERABILITY_STATUS_OPEN")
+            status = (
+                "VULNERABILITY_STATUS_FIXED"
+                if self._vuln_seq % 4 == 0
+                else "VULNERABILITY_STATUS_REOPENED"
+                if self._vuln_seq % 7 == 0
+                else "VULNERABILITY_STATUS_OPEN"
+            )
         created = self.now_ms - rng.randint(1, 30) * DAY_MS
         self.vulnerabilities[vid] = {
             "VULNERABILITY_ID": vid,
@@ -221,18 +305,35 @@ class Tenant:
 
     # --- changes tests make -----------------------------------------------------------
 
-    def add_service(self, service_id: str, name: str, *, endpoints: int = 2,
-                    inactive: bool = False, environment: str = "production") -> None:
+    def add_service(
+        self,
+        service_id: str,
+        name: str,
+        *,
+        endpoints: int = 2,
+        inactive: bool = False,
+        environment: str = "production",
+    ) -> None:
         """Add a service with ``endpoints`` generated endpoints."""
         with self.lock:
             last = self.now_ms - (40 * DAY_MS if inactive else 60_000)
-            self.services[service_id] = {"id": service_id, "name": name,
-                                         "environment": environment, "_last": last,
-                                         "_metrics": {}}
+            self.services[service_id] = {
+                "id": service_id,
+                "name": name,
+                "environment": environment,
+                "_last": last,
+                "_metrics": {},
+            }
             for k in range(1, endpoints + 1):
-                self.add_endpoint(service_id, f"GET /{name}/items/{k}", external=False,
-                                  authenticated=True, data_types=(), risk_score=2.0,
-                                  endpoint_id=f"api-{service_id}-{k:03d}")
+                self.add_endpoint(
+                    service_id,
+                    f"GET /{name}/items/{k}",
+                    external=False,
+                    authenticated=True,
+                    data_types=(),
+                    risk_score=2.0,
+                    endpoint_id=f"api-{service_id}-{k:03d}",
+                )
             self._changed()
 
     def rename_service(self, service_id: str, name: str) -> None:
@@ -250,8 +351,9 @@ class Tenant:
             del self.services[service_id]
             for eid in [k for k, e in self.endpoints.items() if e["serviceId"] == service_id]:
                 del self.endpoints[eid]
-            for vid in [k for k, v in self.vulnerabilities.items()
-                        if v["SERVICE_ID"] == service_id]:
+            for vid in [
+                k for k, v in self.vulnerabilities.items() if v["SERVICE_ID"] == service_id
+            ]:
                 del self.vulnerabilities[vid]
             self._changed()
 
@@ -266,36 +368,62 @@ class Tenant:
                     e["lastCalledTimestamp"] = last
             self._changed()
 
-    def add_endpoint(self, service_id: str, name: str, *, external: bool = True,
-                     authenticated: bool = False, data_types: Iterable[str] = ("email",),
-                     risk_score: float = 7.5, discovery_state: str = "DISCOVERED",
-                     calls: float = 10.0, endpoint_id: str | None = None) -> str:
+    def add_endpoint(
+        self,
+        service_id: str,
+        name: str,
+        *,
+        external: bool = True,
+        authenticated: bool = False,
+        data_types: Iterable[str] = ("email",),
+        risk_score: float = 7.5,
+        discovery_state: str = "DISCOVERED",
+        calls: float = 10.0,
+        endpoint_id: str | None = None,
+    ) -> str:
         """Add an endpoint (by default external, unauthenticated, carrying an e-mail
         address: the kind that raises an event); returns its id."""
         with self.lock:
             svc = self.services[service_id]
             eid = endpoint_id or f"api-{service_id}-new-{len(self.endpoints) + 1}"
-            self._put_endpoint({
-                "id": eid, "name": name, "serviceId": service_id, "serviceName": svc["name"],
-                "environment": svc["environment"], "isExternal": external,
-                "isAuthenticated": authenticated, "isLearnt": True,
-                "apiDiscoveryState": discovery_state, "discoverySources": ["TRAFFIC"],
-                "riskScore": risk_score, "riskScoreCategory": risk_category(risk_score),
-                "apiRiskScore": risk_score, "apiRiskScoreCategory": risk_category(risk_score),
-                "dataTypeIds": sorted(data_types), "piiTypes": [],
-                "lastCalledTimestamp": svc["_last"], "_last": svc["_last"],
-                "_metrics": {"numCalls": calls, "errorCount": 0.0},
-            })
+            self._put_endpoint(
+                {
+                    "id": eid,
+                    "name": name,
+                    "serviceId": service_id,
+                    "serviceName": svc["name"],
+                    "environment": svc["environment"],
+                    "isExternal": external,
+                    "isAuthenticated": authenticated,
+                    "isLearnt": True,
+                    "apiDiscoveryState": discovery_state,
+                    "discoverySources": ["TRAFFIC"],
+                    "riskScore": risk_score,
+                    "riskScoreCategory": risk_category(risk_score),
+                    "apiRiskScore": risk_score,
+                    "apiRiskScoreCategory": risk_category(risk_score),
+                    "dataTypeIds": sorted(data_types),
+                    "piiTypes": [],
+                    "lastCalledTimestamp": svc["_last"],
+                    "_last": svc["_last"],
+                    "_metrics": {"numCalls": calls, "errorCount": 0.0},
+                }
+            )
             self._changed()
             return eid
 
-    def open_vulnerability(self, service_id: str, *, severity: str = "HIGH",
-                           api_id: str | None = None) -> str:
+    def open_vulnerability(
+        self, service_id: str, *, severity: str = "HIGH", api_id: str | None = None
+    ) -> str:
         """Open a new vulnerability on a service; returns its id."""
         with self.lock:
-            vid = self._generate_vulnerability(service_id, random.Random(self._vuln_seq),
-                                               status="VULNERABILITY_STATUS_OPEN",
-                                               severity=severity, api_id=api_id)
+            vid = self._generate_vulnerability(
+                service_id,
+                random.Random(self._vuln_seq),
+                status="VULNERABILITY_STATUS_OPEN",
+                severity=severity,
+                api_id=api_id,
+            )
             self._changed()
             return vid
 
@@ -304,8 +432,9 @@ class Tenant:
         with self.lock:
             v = self.vulnerabilities[vuln_id]
             v["STATUS"] = status
-            v["CLOSED_TIMESTAMP_MILLIS"] = (self.now_ms if status.endswith(("FIXED", "RISK"))
-                                            else None)
+            v["CLOSED_TIMESTAMP_MILLIS"] = (
+                self.now_ms if status.endswith(("FIXED", "RISK")) else None
+            )
             self._changed()
 
     def fix_vulnerability(self, vuln_id: str) -> None:
@@ -322,17 +451,21 @@ class Tenant:
 
     def open_vulnerabilities_of(self, service_id: str) -> list[str]:
         """Ids of the open or reopened vulnerabilities of a service."""
-        return [vid for vid, v in self.vulnerabilities.items()
-                if v["SERVICE_ID"] == service_id and v["STATUS"] in
-                ("VULNERABILITY_STATUS_OPEN", "VULNERABILITY_STATUS_REOPENED")]
+        return [
+            vid
+            for vid, v in self.vulnerabilities.items()
+            if v["SERVICE_ID"] == service_id
+            and v["STATUS"] in ("VULNERABILITY_STATUS_OPEN", "VULNERABILITY_STATUS_REOPENED")
+        ]
 
     def attribute_types(self, scope: str) -> dict[str, str]:
         """The attributes this tenant has in ``scope`` (name -> type)."""
         if scope == "SERVICE":
             return dict(SERVICE_ATTRIBUTE_TYPES)
         if scope == "API":
-            return {k: v for k, v in API_ATTRIBUTE_TYPES.items()
-                    if k not in self.missing_attributes}
+            return {
+                k: v for k, v in API_ATTRIBUTE_TYPES.items() if k not in self.missing_attributes
+            }
         return {}
 
     def metric_names(self, scope: str) -> tuple[str, ...]:

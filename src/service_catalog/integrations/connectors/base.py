@@ -59,10 +59,14 @@ class Credential:
     def secret_values(self) -> list[str]:
         """The secret strings of this credential (header values, codes, client secrets),
         and the token alone of a ``Bearer <token>`` value."""
-        values = [*self.headers.values(),
-                  *(v for k, v in self.values.items()
-                    if k in ("code", "client_secret", "token", "access_token",
-                             "refresh_token"))]
+        values = [
+            *self.headers.values(),
+            *(
+                v
+                for k, v in self.values.items()
+                if k in ("code", "client_secret", "token", "access_token", "refresh_token")
+            ),
+        ]
         out: list[str] = []
         for v in values:
             if isinstance(v, str) and v:
@@ -88,7 +92,7 @@ def _encodings(secret: str) -> set[str]:
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             text = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
             skip = (0, 2, 3)[shift]  # characters that carry bits of the filler bytes
-            forms.add(text[skip:len(text) - 2] if len(text) - skip > 2 else "")
+            forms.add(text[skip : len(text) - 2] if len(text) - skip > 2 else "")
     forms.add(base64.b64encode(raw).decode("ascii"))
     return {f.lower() for f in forms if f}
 
@@ -99,13 +103,13 @@ def _cover(low: str, form: str, covered: bytearray) -> None:
     if len(form) < REDACT_MIN:
         start = low.find(form)
         while start >= 0:
-            covered[start:start + len(form)] = b"\1" * len(form)
+            covered[start : start + len(form)] = b"\1" * len(form)
             start = low.find(form, start + 1)
         return
-    grams = {form[i:i + REDACT_MIN] for i in range(len(form) - REDACT_MIN + 1)}
+    grams = {form[i : i + REDACT_MIN] for i in range(len(form) - REDACT_MIN + 1)}
     for i in range(len(low) - REDACT_MIN + 1):
-        if low[i:i + REDACT_MIN] in grams:
-            covered[i:i + REDACT_MIN] = b"\1" * REDACT_MIN
+        if low[i : i + REDACT_MIN] in grams:
+            covered[i : i + REDACT_MIN] = b"\1" * REDACT_MIN
 
 
 def redact_secrets(text: str, secrets: list[str] | tuple[str, ...]) -> str:
@@ -193,8 +197,9 @@ class VerifyResult:
     upstream_status: int | None = None
 
 
-ErrorKind = Literal["auth", "rate_limited", "upstream", "timeout", "unreachable", "malformed",
-                    "config"]
+ErrorKind = Literal[
+    "auth", "rate_limited", "upstream", "timeout", "unreachable", "malformed", "config"
+]
 
 
 class ConnectorError(Exception):
@@ -202,8 +207,15 @@ class ConnectorError(Exception):
     ``auth`` taints the credential and halts the schedule; the others fail the run and
     delay the next one. ``remediation`` is shown to the user."""
 
-    def __init__(self, kind: ErrorKind, message: str, *, remediation: str | None = None,
-                 retry_after: float | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        remediation: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -247,8 +259,13 @@ class Connector(ABC):
     #: True when :meth:`poll_events` lists the upstream's events since a time.
     polls_events: ClassVar[bool] = False
 
-    def __init__(self, *, config: Mapping[str, Any], credential: Credential | None,
-                 http: UpstreamHTTP | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any],
+        credential: Credential | None,
+        http: UpstreamHTTP | None = None,
+    ) -> None:
         self.config = dict(config)
         self.credential = credential
         self.http = http or UpstreamHTTP()
@@ -269,14 +286,22 @@ class Connector(ABC):
         vanished. Returning normally means the listing was complete.
         """
 
-    def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
-                    ) -> list[EventRecord]:
+    def diff_events(
+        self, before: dict[str, Any] | None, after: ResourceRecord
+    ) -> list[EventRecord]:
         """Integration events that the change from ``before`` (stored integration_data, or
         None for a new resource) to ``after`` means (when ``derives_events``)."""
         return []
 
-    def list_children(self, resource_type: str, resource_config: Mapping[str, Any], kind: str,
-                      *, limit: int, offset: int) -> ChildPage:
+    def list_children(
+        self,
+        resource_type: str,
+        resource_config: Mapping[str, Any],
+        kind: str,
+        *,
+        limit: int,
+        offset: int,
+    ) -> ChildPage:
         """One page of a resource's children of ``kind`` (one of ``child_kinds[type]``),
         straight from the upstream; ConnectorError when it fails."""
         raise NotImplementedError(f"{type(self).__name__} lists no children")
@@ -292,9 +317,20 @@ class Connector(ABC):
 
 
 #: The descriptor keys, in the order ``GET /v1/integrations`` shows them.
-DESCRIPTOR_KEYS = ("name", "display_name", "description", "built_in", "version", "visibility",
-                   "authorization", "config_schema", "resource_types", "discovery",
-                   "api_spec_provider", "events")
+DESCRIPTOR_KEYS = (
+    "name",
+    "display_name",
+    "description",
+    "built_in",
+    "version",
+    "visibility",
+    "authorization",
+    "config_schema",
+    "resource_types",
+    "discovery",
+    "api_spec_provider",
+    "events",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,12 +360,20 @@ class Integration:
     descriptor: Mapping[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        values = {"name": self.name, "display_name": self.display_name,
-                  "description": self.description, "built_in": self.built_in,
-                  "version": self.version, "visibility": self.visibility,
-                  "authorization": self.authorization, "config_schema": config_schema(self.config),
-                  "resource_types": self.resource_types, "discovery": self.discovery,
-                  "api_spec_provider": self.api_spec_provider, "events": self.events}
+        values = {
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "built_in": self.built_in,
+            "version": self.version,
+            "visibility": self.visibility,
+            "authorization": self.authorization,
+            "config_schema": config_schema(self.config),
+            "resource_types": self.resource_types,
+            "discovery": self.discovery,
+            "api_spec_provider": self.api_spec_provider,
+            "events": self.events,
+        }
         object.__setattr__(self, "descriptor", {k: values[k] for k in DESCRIPTOR_KEYS})
 
     @property
@@ -363,8 +407,7 @@ class Integration:
 
     def child_kinds(self, resource_type: str) -> tuple[str, ...]:
         """The kinds of children the connector lists for a resource of ``resource_type``."""
-        return tuple(self.connector.child_kinds.get(resource_type, ())) if self.connector \
-            else ()
+        return tuple(self.connector.child_kinds.get(resource_type, ())) if self.connector else ()
 
 
 def decode_json(content: bytes) -> Any:
@@ -387,9 +430,16 @@ class UpstreamHTTP:
     ``last_failure`` is the last error raised or the last non-2xx answer returned (kind,
     status), for a caller that classifies a verification."""
 
-    def __init__(self, *, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 max_sleep: float = 60.0, client: httpx.Client | None = None,
-                 policy: OutboundPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_sleep: float = 60.0,
+        client: httpx.Client | None = None,
+        policy: OutboundPolicy | None = None,
+    ) -> None:
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
         self.retries = retries
         self.backoff = backoff
@@ -411,17 +461,24 @@ class UpstreamHTTP:
         try:
             origin = policy.check_request_url(str(url))
         except OutboundRefused as exc:
-            raise self._fail(ConnectorError(
-                "config", f"Refused to send {method} to {_origin(url)}: the URL {exc}",
-                remediation="Fix the instance's base_url (http(s), not a link-local or "
-                            "cloud-metadata address, inside SERVICE_CATALOG_UPSTREAM_ALLOW "
-                            "when it is set).")) from None
+            raise self._fail(
+                ConnectorError(
+                    "config",
+                    f"Refused to send {method} to {_origin(url)}: the URL {exc}",
+                    remediation="Fix the instance's base_url (http(s), not a link-local or "
+                    "cloud-metadata address, inside SERVICE_CATALOG_UPSTREAM_ALLOW "
+                    "when it is set).",
+                )
+            ) from None
         if self.origin is not None and origin != self.origin:
-            raise self._fail(ConnectorError(
-                "config", f"Refused to send the credential to {origin}: it was stored for "
-                          f"{self.origin}",
-                remediation="DELETE the instance's auth credential and POST it again for the "
-                            "new upstream."))
+            raise self._fail(
+                ConnectorError(
+                    "config",
+                    f"Refused to send the credential to {origin}: it was stored for {self.origin}",
+                    remediation="DELETE the instance's auth credential and POST it again for the "
+                    "new upstream.",
+                )
+            )
 
     def _fail(self, exc: ConnectorError) -> ConnectorError:
         self.last_failure = exc
@@ -433,8 +490,11 @@ class UpstreamHTTP:
         secrets = list(self._secrets)
         if isinstance(headers, Mapping):
             secrets += [v for v in headers.values() if isinstance(v, str) and v]
-            secrets += [v.partition(" ")[2] for v in headers.values()
-                        if isinstance(v, str) and len(v.partition(" ")[2]) >= 4]
+            secrets += [
+                v.partition(" ")[2]
+                for v in headers.values()
+                if isinstance(v, str) and len(v.partition(" ")[2]) >= 4
+            ]
         try:
             text = resp.text
         except Exception:  # an undecodable body has no excerpt
@@ -458,30 +518,39 @@ class UpstreamHTTP:
                     self.retried += 1
                     time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_sleep))
                     continue
-                raise self._fail(ConnectorError(
-                    "timeout", f"The upstream at {_origin(url)} did not answer in time "
-                               f"({attempt + 1} attempts)",
-                    remediation="Check that the upstream is healthy; the next sync retries.",
-                )) from None
+                raise self._fail(
+                    ConnectorError(
+                        "timeout",
+                        f"The upstream at {_origin(url)} did not answer in time "
+                        f"({attempt + 1} attempts)",
+                        remediation="Check that the upstream is healthy; the next sync retries.",
+                    )
+                ) from None
             except httpx.HTTPError as exc:
                 if attempt < self.retries:
                     attempt += 1
                     self.retried += 1
                     time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_sleep))
                     continue
-                raise self._fail(ConnectorError(
-                    "unreachable", f"Cannot reach {_origin(url)}: {type(exc).__name__}",
-                    remediation="Check the instance's base URL and the network.",
-                )) from None
+                raise self._fail(
+                    ConnectorError(
+                        "unreachable",
+                        f"Cannot reach {_origin(url)}: {type(exc).__name__}",
+                        remediation="Check the instance's base URL and the network.",
+                    )
+                ) from None
             if resp.status_code in (401, 403):
                 excerpt = self.excerpt(resp, kwargs.get("headers"))
-                raise self._fail(ConnectorError(
-                    "auth", f"The upstream rejected the credential (HTTP {resp.status_code}"
-                            f"{': ' + excerpt if excerpt else ''})",
-                    remediation="Replace the instance's auth credential with a valid one "
-                                "(DELETE then POST .../auth-credential).",
-                    status=resp.status_code,
-                ))
+                raise self._fail(
+                    ConnectorError(
+                        "auth",
+                        f"The upstream rejected the credential (HTTP {resp.status_code}"
+                        f"{': ' + excerpt if excerpt else ''})",
+                        remediation="Replace the instance's auth credential with a valid one "
+                        "(DELETE then POST .../auth-credential).",
+                        status=resp.status_code,
+                    )
+                )
             if resp.status_code == 429 or resp.status_code >= 500:
                 wait = retry_after_seconds(resp.headers.get("retry-after"))
                 if attempt < self.retries:
@@ -491,24 +560,34 @@ class UpstreamHTTP:
                     time.sleep(min(delay, self.max_sleep))
                     continue
                 kind: ErrorKind = "rate_limited" if resp.status_code == 429 else "upstream"
-                raise self._fail(ConnectorError(
-                    kind, f"The upstream answered HTTP {resp.status_code} after "
-                          f"{attempt + 1} attempts",
-                    remediation="The next sync retries; if this persists, check the upstream.",
-                    retry_after=wait, status=resp.status_code,
-                ))
+                raise self._fail(
+                    ConnectorError(
+                        kind,
+                        f"The upstream answered HTTP {resp.status_code} after "
+                        f"{attempt + 1} attempts",
+                        remediation="The next sync retries; if this persists, check the upstream.",
+                        retry_after=wait,
+                        status=resp.status_code,
+                    )
+                )
             if resp.is_redirect and resp.status_code != 304:
                 target = resp.headers.get("location", "")
-                raise self._fail(ConnectorError(
-                    "config", f"The upstream answered HTTP {resp.status_code}, a redirect"
-                              f"{' to ' + _origin_or_path(target) if target else ''}; the "
-                              "catalog does not follow redirects with a credential",
-                    remediation="Set the instance's base_url to the address the upstream "
-                                "redirects to (DELETE the auth credential first if the origin "
-                                "changes).", status=resp.status_code))
+                raise self._fail(
+                    ConnectorError(
+                        "config",
+                        f"The upstream answered HTTP {resp.status_code}, a redirect"
+                        f"{' to ' + _origin_or_path(target) if target else ''}; the "
+                        "catalog does not follow redirects with a credential",
+                        remediation="Set the instance's base_url to the address the upstream "
+                        "redirects to (DELETE the auth credential first if the origin "
+                        "changes).",
+                        status=resp.status_code,
+                    )
+                )
             if not resp.is_success:
-                self.last_failure = ConnectorError("upstream", f"HTTP {resp.status_code}",
-                                                   status=resp.status_code)
+                self.last_failure = ConnectorError(
+                    "upstream", f"HTTP {resp.status_code}", status=resp.status_code
+                )
             return resp
 
     def close(self) -> None:
@@ -546,4 +625,4 @@ def _origin_or_path(target: str) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -40,10 +40,17 @@ class NoConfig(ConnectorConfig):
     """The config of an integration that takes none."""
 
 
-def setting(default: Any = ..., *, display_name: str, description: str,
-            examples: list[Any] | None = None, mutable_condition: str | None = None,
-            choices: Mapping[str, str] | None = None, ge: int | None = None,
-            le: int | None = None) -> Any:
+def setting(
+    default: Any = ...,
+    *,
+    display_name: str,
+    description: str,
+    examples: list[Any] | None = None,
+    mutable_condition: str | None = None,
+    choices: Mapping[str, str] | None = None,
+    ge: int | None = None,
+    le: int | None = None,
+) -> Any:
     """A config field: what the descriptor shows about it. ``default=...`` makes it
     required; ``choices`` gives an enum field's display names by value;
     ``mutable_condition="unauthorized"`` keeps it fixed while the instance is authorized."""
@@ -52,8 +59,15 @@ def setting(default: Any = ..., *, display_name: str, description: str,
         extra["mutable_condition"] = mutable_condition
     if choices is not None:
         extra["choices"] = dict(choices)
-    return Field(default, title=display_name, description=description, examples=examples,
-                 ge=ge, le=le, json_schema_extra=extra or None)
+    return Field(
+        default,
+        title=display_name,
+        description=description,
+        examples=examples,
+        ge=ge,
+        le=le,
+        json_schema_extra=extra or None,
+    )
 
 
 def _kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
@@ -96,9 +110,12 @@ def config_schema(model: type[ConnectorConfig]) -> dict[str, dict[str, Any]]:
     for name, info in model.model_fields.items():
         kind, values = _kind(info.annotation)
         extra = _extra(info)
-        spec: dict[str, Any] = {"type": kind, "display_name": info.title or name,
-                                "description": info.description or "",
-                                "required": info.is_required()}
+        spec: dict[str, Any] = {
+            "type": kind,
+            "display_name": info.title or name,
+            "description": info.description or "",
+            "required": info.is_required(),
+        }
         if not info.is_required() and info.default is not None:
             spec["default"] = info.default
         if info.examples:
@@ -124,16 +141,20 @@ def _string_limit(info: FieldInfo) -> int:
     return MAX_STRING
 
 
-def _as_fault(model: type[ConnectorConfig], error: Mapping[str, Any], integration: str
-              ) -> dict[str, Any]:
+def _as_fault(
+    model: type[ConnectorConfig], error: Mapping[str, Any], integration: str
+) -> dict[str, Any]:
     """One pydantic error as an ``invalid_parameters`` entry, in the API's words."""
     key = str(error["loc"][0]) if error.get("loc") else "config"
     kind = error["type"]
     info = model.model_fields.get(key)
     if kind == "extra_forbidden" or info is None:
         known = ", ".join(model.model_fields) or "none"
-        return _fault(key, "unknown_property",
-                      f"is not a config field of integration {integration} (known: {known})")
+        return _fault(
+            key,
+            "unknown_property",
+            f"is not a config field of integration {integration} (known: {known})",
+        )
     if kind == "missing":
         return _fault(key, "required", "is a required config field")
     ftype, values = _kind(info.annotation)
@@ -145,21 +166,25 @@ def _as_fault(model: type[ConnectorConfig], error: Mapping[str, Any], integratio
         return _fault(key, "is_boolean", "must be a boolean")
     if ftype == "integer":
         if kind == "greater_than_equal":
-            return _fault(key, "min", f"must be at least {bounds['minimum']}",
-                          minimum=bounds["minimum"])
+            return _fault(
+                key, "min", f"must be at least {bounds['minimum']}", minimum=bounds["minimum"]
+            )
         if kind == "less_than_equal":
-            return _fault(key, "max", f"must be at most {bounds['maximum']}",
-                          maximum=bounds["maximum"])
+            return _fault(
+                key, "max", f"must be at most {bounds['maximum']}", maximum=bounds["maximum"]
+            )
         return _fault(key, "is_integer", "must be an integer")
     if kind == "string_too_long":
         limit = _string_limit(info)
-        return _fault(key, "max_length", f"must not have more than {limit} characters",
-                      maximum=limit)
+        return _fault(
+            key, "max_length", f"must not have more than {limit} characters", maximum=limit
+        )
     return _fault(key, "is_string", "must be a string")
 
 
-def config_faults(model: type[ConnectorConfig], given: Mapping[str, Any], integration: str
-                  ) -> list[dict[str, Any]]:
+def config_faults(
+    model: type[ConnectorConfig], given: Mapping[str, Any], integration: str
+) -> list[dict[str, Any]]:
     """What is wrong with ``given`` (null values already dropped) against ``model``, as
     ``invalid_parameters`` entries: unknown keys first, then the fields in order, one
     fault a field. Empty when it is valid."""
@@ -177,10 +202,19 @@ def config_faults(model: type[ConnectorConfig], given: Mapping[str, Any], integr
             seen.add(fault["field"])
             unique.append(fault)
     unknown = [f for f in unique if f["rule"] == "unknown_property"]
-    known = sorted((f for f in unique if f["rule"] != "unknown_property"),
-                   key=lambda f: order.get(f["field"][len("config."):], 0))
+    known = sorted(
+        (f for f in unique if f["rule"] != "unknown_property"),
+        key=lambda f: order.get(f["field"][len("config.") :], 0),
+    )
     return [*unknown, *known]
 
 
-__all__ = ["MAX_STRING", "ConfigText", "ConnectorConfig", "NoConfig", "config_faults",
-           "config_schema", "setting"]
+__all__ = [
+    "MAX_STRING",
+    "ConfigText",
+    "ConnectorConfig",
+    "NoConfig",
+    "config_faults",
+    "config_schema",
+    "setting",
+]

@@ -15,8 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_catalog_services_list", "catalog_services",
-                    ["name", "display_name", "created_at", "id"], unique=False)
+    op.create_index(
+        "ix_catalog_services_list",
+        "catalog_services",
+        ["name", "display_name", "created_at", "id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:

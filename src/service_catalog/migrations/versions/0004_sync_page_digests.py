@@ -23,9 +23,11 @@ def upgrade() -> None:
         sa.Column("resource_ids", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
-            ["instance_id"], ["integration_instances.id"],
+            ["instance_id"],
+            ["integration_instances.id"],
             name=op.f("fk_sync_page_digests_instance_id_integration_instances"),
-            ondelete="CASCADE"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("instance_id", "digest", name=op.f("pk_sync_page_digests")),
     )
 

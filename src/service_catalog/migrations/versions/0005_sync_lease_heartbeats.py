@@ -29,27 +29,34 @@ OLD_LEASE_TIMEOUT = dt.timedelta(seconds=300)
 
 
 def _states(column: str) -> sa.TableClause:
-    return sa.table("sync_states", sa.column("lease_owner", sa.String(120)),
-                    sa.column(column, UTCDateTime(timezone=True)))
+    return sa.table(
+        "sync_states",
+        sa.column("lease_owner", sa.String(120)),
+        sa.column(column, UTCDateTime(timezone=True)),
+    )
 
 
 def upgrade() -> None:
     with op.batch_alter_table("sync_states") as batch:
-        batch.add_column(sa.Column("lease_renewed_at", UTCDateTime(timezone=True),
-                                   nullable=True))
+        batch.add_column(sa.Column("lease_renewed_at", UTCDateTime(timezone=True), nullable=True))
     states = _states("lease_renewed_at")
-    op.execute(states.update().where(states.c.lease_owner.is_not(None))
-               .values(lease_renewed_at=dt.datetime.now(dt.UTC)))
+    op.execute(
+        states.update()
+        .where(states.c.lease_owner.is_not(None))
+        .values(lease_renewed_at=dt.datetime.now(dt.UTC))
+    )
     with op.batch_alter_table("sync_states") as batch:
         batch.drop_column("lease_expires_at")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sync_states") as batch:
-        batch.add_column(sa.Column("lease_expires_at", UTCDateTime(timezone=True),
-                                   nullable=True))
+        batch.add_column(sa.Column("lease_expires_at", UTCDateTime(timezone=True), nullable=True))
     states = _states("lease_expires_at")
-    op.execute(states.update().where(states.c.lease_owner.is_not(None))
-               .values(lease_expires_at=dt.datetime.now(dt.UTC) + OLD_LEASE_TIMEOUT))
+    op.execute(
+        states.update()
+        .where(states.c.lease_owner.is_not(None))
+        .values(lease_expires_at=dt.datetime.now(dt.UTC) + OLD_LEASE_TIMEOUT)
+    )
     with op.batch_alter_table("sync_states") as batch:
         batch.drop_column("lease_renewed_at")

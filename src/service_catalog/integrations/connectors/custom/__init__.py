@@ -14,7 +14,7 @@ INTEGRATION = Integration(
     name="custom",
     display_name="Custom",
     description="Resources and events pushed by your own tooling through the API "
-                "(PUT /v1/integration-instances/{id}/resources); nothing is polled.",
+    "(PUT /v1/integration-instances/{id}/resources); nothing is polled.",
     built_in=True,
     # Push-only: the sync engine never polls a custom instance.
     connector=None,
@@ -24,9 +24,11 @@ INTEGRATION = Integration(
             "schema": {"type": "simple", "definition": {"id": "string"}},
         }
     },
-    discovery={"resource_integration_data_examples": {
-        "custom_resource": {"owner": "team-payments", "tier": "1"},
-    }},
+    discovery={
+        "resource_integration_data_examples": {
+            "custom_resource": {"owner": "team-payments", "tier": "1"},
+        }
+    },
 )
 
 __all__ = ["INTEGRATION"]

@@ -28,7 +28,9 @@ _EXAMPLE = {
     "environments": ["production"],
     "link": "https://app.traceable.ai/service/svc-auth-123/overview",
     "endpoints": {
-        "total": 3, "calls": 15230.0, "last_seen": "2026-11-20T10:00:00Z",
+        "total": 3,
+        "calls": 15230.0,
+        "last_seen": "2026-11-20T10:00:00Z",
         "groups": {
             "risk": {"HIGH": 1, "MEDIUM": 1, "LOW": 1},
             "exposure": {"external": 2, "internal": 1},
@@ -36,34 +38,77 @@ _EXAMPLE = {
             "sensitive_data": {"email": 1, "password": 1},
             "discovery_state": {"DISCOVERED": 3},
         },
-        "exposed_sensitive": [{"id": "api-7", "method": "POST", "path": "/v1/login",
-                               "sensitive_data_types": ["email", "password"]}],
+        "exposed_sensitive": [
+            {
+                "id": "api-7",
+                "method": "POST",
+                "path": "/v1/login",
+                "sensitive_data_types": ["email", "password"],
+            }
+        ],
         "exposed_sensitive_total": 1,
         "listed": 3,
         "items": [
-            {"id": "api-7", "method": "POST", "path": "/v1/login", "environment": "production",
-             "risk": "HIGH", "risk_score": 7.4, "external": True,
-             "authenticated": False, "sensitive_data_types": ["email", "password"],
-             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T10:00:00Z",
-             "calls": 12000.0},
-            {"id": "api-8", "method": "GET", "path": "/v1/users/{id}",
-             "environment": "production", "risk": "MEDIUM", "risk_score": 5.1,
-             "external": True, "authenticated": True, "sensitive_data_types": [],
-             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:58:00Z",
-             "calls": 3200.0},
-            {"id": "api-9", "method": "GET", "path": "/internal/health",
-             "environment": "production", "risk": "LOW", "risk_score": 1.0,
-             "external": False, "authenticated": True, "sensitive_data_types": [],
-             "discovery_state": "DISCOVERED", "last_seen": "2026-11-20T09:59:00Z",
-             "calls": 30.0},
+            {
+                "id": "api-7",
+                "method": "POST",
+                "path": "/v1/login",
+                "environment": "production",
+                "risk": "HIGH",
+                "risk_score": 7.4,
+                "external": True,
+                "authenticated": False,
+                "sensitive_data_types": ["email", "password"],
+                "discovery_state": "DISCOVERED",
+                "last_seen": "2026-11-20T10:00:00Z",
+                "calls": 12000.0,
+            },
+            {
+                "id": "api-8",
+                "method": "GET",
+                "path": "/v1/users/{id}",
+                "environment": "production",
+                "risk": "MEDIUM",
+                "risk_score": 5.1,
+                "external": True,
+                "authenticated": True,
+                "sensitive_data_types": [],
+                "discovery_state": "DISCOVERED",
+                "last_seen": "2026-11-20T09:58:00Z",
+                "calls": 3200.0,
+            },
+            {
+                "id": "api-9",
+                "method": "GET",
+                "path": "/internal/health",
+                "environment": "production",
+                "risk": "LOW",
+                "risk_score": 1.0,
+                "external": False,
+                "authenticated": True,
+                "sensitive_data_types": [],
+                "discovery_state": "DISCOVERED",
+                "last_seen": "2026-11-20T09:59:00Z",
+                "calls": 30.0,
+            },
         ],
     },
     "vulnerabilities": {
-        "open": 1, "by_severity": {"HIGH": 1}, "listed": 1,
-        "items": [{"id": "vuln-1", "title": "Unauthenticated access to sensitive API",
-                   "category": "UNAUTHENTICATED_ACCESS", "severity": "HIGH", "status": "OPEN",
-                   "endpoint": "POST /v1/login", "endpoint_id": "api-7",
-                   "opened_at": "2026-11-18T08:00:00Z"}],
+        "open": 1,
+        "by_severity": {"HIGH": 1},
+        "listed": 1,
+        "items": [
+            {
+                "id": "vuln-1",
+                "title": "Unauthenticated access to sensitive API",
+                "category": "UNAUTHENTICATED_ACCESS",
+                "severity": "HIGH",
+                "status": "OPEN",
+                "endpoint": "POST /v1/login",
+                "endpoint_id": "api-7",
+                "opened_at": "2026-11-18T08:00:00Z",
+            }
+        ],
     },
 }
 
@@ -71,20 +116,22 @@ INTEGRATION = Integration(
     name="traceable",
     display_name="Traceable",
     description="Connect Traceable services to your catalog services: each Traceable "
-                "Service brings its API endpoints grouped by risk, exposure, "
-                "authentication, sensitive data and discovery state, and its open "
-                "vulnerabilities.",
+    "Service brings its API endpoints grouped by risk, exposure, "
+    "authentication, sensitive data and discovery state, and its open "
+    "vulnerabilities.",
     connector=TraceableConnector,
     config=TraceableConfig,
     authorization={
         "type": "multi_key_auth",
         "config": {
-            "headers": [{
-                "name": "authorization",
-                "display_name": "Traceable platform API token",
-                "description": "A Traceable platform API token (Traceable: My Preferences > "
-                               "API Tokens). Sent as is in the Authorization header.",
-            }],
+            "headers": [
+                {
+                    "name": "authorization",
+                    "display_name": "Traceable platform API token",
+                    "description": "A Traceable platform API token (Traceable: My Preferences > "
+                    "API Tokens). Sent as is in the Authorization header.",
+                }
+            ],
         },
     },
     resource_types={
@@ -103,14 +150,13 @@ INTEGRATION = Integration(
             },
             EVENT_VULNERABILITY_FIXED: {
                 "display_name": "Vulnerability fixed",
-                "description": "A vulnerability of the service is no longer open in "
-                               "Traceable.",
+                "description": "A vulnerability of the service is no longer open in Traceable.",
                 "events_feed": {"enabled": True},
             },
             EVENT_SENSITIVE_ENDPOINT: {
                 "display_name": "Sensitive endpoint exposed",
                 "description": "A new external endpoint accepts unauthenticated requests "
-                               "and carries sensitive data.",
+                "and carries sensitive data.",
                 "events_feed": {"enabled": True},
             },
         },

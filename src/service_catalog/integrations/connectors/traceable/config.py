@@ -33,34 +33,49 @@ class TraceableConfig(ConnectorConfig):
     """A Traceable instance's config: region, activity window, discovery states, paging."""
 
     include_inactive: bool = setting(
-        False, display_name="Include inactive services",
+        False,
+        display_name="Include inactive services",
         description="Also import services (and endpoints) that saw no traffic in the "
-                    "lookback window.")
+        "lookback window.",
+    )
     base_url: ConfigText = setting(
-        DEFAULT_BASE_URL, display_name="Traceable API URL",
+        DEFAULT_BASE_URL,
+        display_name="Traceable API URL",
         description="Traceable's API host for your region: US "
-                    f"{BASE_URL_PRESETS['US']} (the default), EU "
-                    f"{BASE_URL_PRESETS['EU']}, or your own Traceable host. Links "
-                    "to Traceable are built from the same origin.",
-        examples=list(BASE_URL_PRESETS.values()), mutable_condition="unauthorized")
+        f"{BASE_URL_PRESETS['US']} (the default), EU "
+        f"{BASE_URL_PRESETS['EU']}, or your own Traceable host. Links "
+        "to Traceable are built from the same origin.",
+        examples=list(BASE_URL_PRESETS.values()),
+        mutable_condition="unauthorized",
+    )
     discovery_states: DiscoveryStates = setting(
-        DEFAULT_DISCOVERY_STATES, display_name="Endpoint discovery states",
+        DEFAULT_DISCOVERY_STATES,
+        display_name="Endpoint discovery states",
         description="Which endpoints to import, by Traceable discovery state "
-                    "(apiDiscoveryState). The default matches what Traceable's API "
-                    "inventory shows.",
-        choices=DISCOVERY_STATE_CHOICES)
+        "(apiDiscoveryState). The default matches what Traceable's API "
+        "inventory shows.",
+        choices=DISCOVERY_STATE_CHOICES,
+    )
     lookback: Lookback = setting(
-        DEFAULT_LOOKBACK, display_name="Activity window",
+        DEFAULT_LOOKBACK,
+        display_name="Activity window",
         description="How far back traffic counts as activity (and call counts are summed).",
-        choices={k: f"{v} day{'s' if v > 1 else ''}" for k, v in LOOKBACK_CHOICES.items()})
+        choices={k: f"{v} day{'s' if v > 1 else ''}" for k, v in LOOKBACK_CHOICES.items()},
+    )
     page_size: int = setting(
-        DEFAULT_PAGE_SIZE, display_name="Page size",
+        DEFAULT_PAGE_SIZE,
+        display_name="Page size",
         description="Entities requested per Traceable query (100 to 10000, 1000 by "
-                    "default); lower it if Traceable times out.",
-        ge=100, le=10_000)
+        "default); lower it if Traceable times out.",
+        ge=100,
+        le=10_000,
+    )
     row_cap: int = setting(
-        DEFAULT_ROW_CAP, display_name="Rows per Traceable query",
+        DEFAULT_ROW_CAP,
+        display_name="Rows per Traceable query",
         description="The most rows Traceable returns for one entity query (10000). A "
-                    "listing that reaches it is split by service so that no endpoint "
-                    "is missed; change it only if Traceable changes its limit.",
-        ge=100, le=1_000_000)
+        "listing that reaches it is split by service so that no endpoint "
+        "is missed; change it only if Traceable changes its limit.",
+        ge=100,
+        le=1_000_000,
+    )

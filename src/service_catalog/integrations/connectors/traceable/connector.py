@@ -71,8 +71,11 @@ from service_catalog.integrations.connectors.traceable.data import (
 )
 
 # A 200 answer whose error message says this is a rejected credential.
-_AUTH_WORDS = re.compile(r"\b(forbidden|unauthori[sz]ed|authori[sz]ation|access denied)\b|"
-                         r"\b(invalid|expired)\s+(api\s+)?token\b", re.IGNORECASE)
+_AUTH_WORDS = re.compile(
+    r"\b(forbidden|unauthori[sz]ed|authori[sz]ation|access denied)\b|"
+    r"\b(invalid|expired)\s+(api\s+)?token\b",
+    re.IGNORECASE,
+)
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
 # Pages fetched ahead (in helper threads) while the current one is processed.
 FETCH_AHEAD = 2
@@ -86,8 +89,9 @@ class _Truncated(Exception):
         self.total = total
 
 
-def _check_capped_page(rows: list[dict[str, Any]], count: int, read: int, total: int,
-                       seen: set[tuple[int, str, str]]) -> None:
+def _check_capped_page(
+    rows: list[dict[str, Any]], count: int, read: int, total: int, seen: set[tuple[int, str, str]]
+) -> None:
     """Raise :class:`_Truncated` for a page of a capped listing that is empty before
     ``total`` or repeats an earlier page (an offset beyond the cap was dropped)."""
     if not rows:
@@ -128,10 +132,12 @@ class _Discovery:
 
     def record(self, sid: str) -> ResourceRecord:
         name = self.names[sid]
-        data = integration_data(service_id=sid, name=name, agg=self.aggregates.get(sid),
-                                base_url=self.base_url)
-        return ResourceRecord(type=RESOURCE_TYPE, config={"service_id": sid},
-                              name=name[:255], integration_data=data)
+        data = integration_data(
+            service_id=sid, name=name, agg=self.aggregates.get(sid), base_url=self.base_url
+        )
+        return ResourceRecord(
+            type=RESOURCE_TYPE, config={"service_id": sid}, name=name[:255], integration_data=data
+        )
 
     def add(self, sid: str) -> list[ResourceRecord] | None:
         """Add the record of ``sid`` to the batch; the batch, once full."""
@@ -167,15 +173,17 @@ def _error_message(payload: Any) -> str | None:
         message = first.get("message") if isinstance(first, dict) else first
     elif payload.get("error"):
         error = payload["error"]
-        message = (error.get("message") or error.get("error") or error) \
-            if isinstance(error, dict) else error
+        message = (
+            (error.get("message") or error.get("error") or error)
+            if isinstance(error, dict)
+            else error
+        )
     else:
         return None
     return " ".join(str(message).split())[:300]
 
 
-def service_groups(service_ids: list[str], total: int | None, row_cap: int
-                   ) -> list[list[str]]:
+def service_groups(service_ids: list[str], total: int | None, row_cap: int) -> list[list[str]]:
     """The groups of services whose endpoints a listing that reached the row cap is split
     into first: sized for about half the cap each when Traceable said how many endpoints
     there are in all (``total`` beyond the cap), else halves (a group that still reaches
@@ -187,7 +195,7 @@ def service_groups(service_ids: list[str], total: int | None, row_cap: int
     else:
         per = len(service_ids) // 2
     per = min(max(per, 1), 1000)
-    return [service_ids[i:i + per] for i in range(0, len(service_ids), per)]
+    return [service_ids[i : i + per] for i in range(0, len(service_ids), per)]
 
 
 def _iso(when: dt.datetime) -> str:
@@ -203,8 +211,13 @@ class TraceableConnector(Connector):
     #: the riskiest).
     child_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {RESOURCE_TYPE: ("endpoints",)}
 
-    def __init__(self, *, config: Mapping[str, Any], credential: Credential | None,
-                 http: UpstreamHTTP | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any],
+        credential: Credential | None,
+        http: UpstreamHTTP | None = None,
+    ) -> None:
         super().__init__(config=config, credential=credential, http=http)
         self.include_inactive = bool(self.config.get("include_inactive", False))
         lookback = self.config.get("lookback") or DEFAULT_LOOKBACK
@@ -216,8 +229,11 @@ class TraceableConnector(Connector):
         self.page_size = min(max(size, 1), 10_000)
         self.base_url = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         states = str(self.config.get("discovery_states") or DEFAULT_DISCOVERY_STATES)
-        self.discovery_states: tuple[str, ...] = () if states.upper() == "ALL" else tuple(
-            s.strip() for s in states.split(",") if s.strip())
+        self.discovery_states: tuple[str, ...] = (
+            ()
+            if states.upper() == "ALL"
+            else tuple(s.strip() for s in states.split(",") if s.strip())
+        )
         try:
             cap = int(self.config.get("row_cap") or DEFAULT_ROW_CAP)
         except (TypeError, ValueError):
@@ -230,80 +246,107 @@ class TraceableConnector(Connector):
 
     def _token(self) -> str:
         if self.credential is None:
-            raise ConnectorError("auth", "The instance has no auth credential",
-                                 remediation="POST an auth credential with the header "
-                                             "'authorization' to the instance.")
+            raise ConnectorError(
+                "auth",
+                "The instance has no auth credential",
+                remediation="POST an auth credential with the header "
+                "'authorization' to the instance.",
+            )
         for name, value in self.credential.headers.items():
             if name.lower() == "authorization" and value.strip():
                 return value.strip()
-        raise ConnectorError("auth", "The credential has no 'authorization' header",
-                             remediation="Replace the credential with one whose header is "
-                                         "named 'authorization'.")
+        raise ConnectorError(
+            "auth",
+            "The credential has no 'authorization' header",
+            remediation="Replace the credential with one whose header is named 'authorization'.",
+        )
 
     def _endpoint(self) -> str:
         url = f"{self.base_url}/graphql"
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise ConnectorError("config", f"The base_url is not a valid URL: {exc}",
-                                 remediation="Fix config.base_url, e.g. "
-                                             "https://api.traceable.ai.") from None
+            raise ConnectorError(
+                "config",
+                f"The base_url is not a valid URL: {exc}",
+                remediation="Fix config.base_url, e.g. https://api.traceable.ai.",
+            ) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConnectorError("config", f"The base_url {self.base_url!r} is not an http(s) "
-                                           "URL", remediation="Fix config.base_url, e.g. "
-                                                              "https://api.traceable.ai.")
+            raise ConnectorError(
+                "config",
+                f"The base_url {self.base_url!r} is not an http(s) URL",
+                remediation="Fix config.base_url, e.g. https://api.traceable.ai.",
+            )
         return url
 
     def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one GraphQL document; return its ``data`` or raise ConnectorError."""
         operation = document.split("(", 1)[0].split("{", 1)[0].split()[-1]
         body = {"query": document, "variables": variables or {}, "operationName": operation}
-        headers = {"Authorization": self._token(), "Content-Type": "application/json",
-                   "Accept": "application/json"}
+        headers = {
+            "Authorization": self._token(),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         try:
             resp = self.http.request("POST", self._endpoint(), json=body, headers=headers)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConnectorError("config", f"The base_url is not a usable URL: {exc}",
-                                 remediation="Fix config.base_url (http:// or https://)."
-                                 ) from None
+            raise ConnectorError(
+                "config",
+                f"The base_url is not a usable URL: {exc}",
+                remediation="Fix config.base_url (http:// or https://).",
+            ) from None
         try:
             payload = decode_json(resp.content)
         except ValueError:
             raise ConnectorError(
-                "malformed", f"Traceable answered {operation} with HTTP {resp.status_code} and "
-                             "a body that is not JSON",
+                "malformed",
+                f"Traceable answered {operation} with HTTP {resp.status_code} and "
+                "a body that is not JSON",
                 remediation="Check that base_url points at Traceable's API "
-                            "(e.g. https://api.traceable.ai).") from None
+                "(e.g. https://api.traceable.ai).",
+            ) from None
         message = _error_message(payload)
         if message is not None:
             if _AUTH_WORDS.search(message):
                 # Traceable (and the gateways before it) may refuse a token with a 200 and
                 # an error body instead of a 401/403: still a rejected credential.
                 raise ConnectorError(
-                    "auth", f"The upstream rejected the credential (HTTP {resp.status_code}: "
-                            f"{message})",
+                    "auth",
+                    f"The upstream rejected the credential (HTTP {resp.status_code}: {message})",
                     remediation="Replace the instance's auth credential with a valid one "
-                                "(DELETE then POST .../auth-credential).")
+                    "(DELETE then POST .../auth-credential).",
+                )
             raise ConnectorError(
-                "upstream", f"Traceable answered {operation} with an error: {message}",
+                "upstream",
+                f"Traceable answered {operation} with an error: {message}",
                 remediation="The next sync retries; if this persists, check the Traceable "
-                            "tenant and the token's permissions.")
+                "tenant and the token's permissions.",
+            )
         if not resp.is_success:
-            raise ConnectorError("upstream", f"Traceable answered {operation} with HTTP "
-                                             f"{resp.status_code}")
+            raise ConnectorError(
+                "upstream", f"Traceable answered {operation} with HTTP {resp.status_code}"
+            )
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, dict):
-            raise ConnectorError("malformed", f"Traceable's answer to {operation} has no "
-                                              "'data' object")
+            raise ConnectorError(
+                "malformed", f"Traceable's answer to {operation} has no 'data' object"
+            )
         return data
 
     def _between(self, now: dt.datetime) -> dict[str, str]:
         start = now - dt.timedelta(days=self.lookback_days)
         return {"startTime": _iso(start), "endTime": _iso(now)}
 
-    def _paged(self, document: str, variables: dict[str, Any], root: str, *,
-               capped: bool = False, split_at_cap: bool = False
-               ) -> Iterator[list[dict[str, Any]]]:
+    def _paged(
+        self,
+        document: str,
+        variables: dict[str, Any],
+        root: str,
+        *,
+        capped: bool = False,
+        split_at_cap: bool = False,
+    ) -> Iterator[list[dict[str, Any]]]:
         """The result pages of a limit/offset listing, in order, until ``total``.
 
         The first page says how many there are; the next pages are then fetched
@@ -328,33 +371,43 @@ class TraceableConnector(Connector):
             yield rows
         if not count or total is None or count >= total:
             return
-        yield from self._next_pages(document, variables, root, count, total,
-                                    seen if capped else None)
+        yield from self._next_pages(
+            document, variables, root, count, total, seen if capped else None
+        )
 
-    def _next_pages(self, document: str, variables: dict[str, Any], root: str, read: int,
-                    total: int, seen: set[tuple[int, str, str]] | None
-                    ) -> Iterator[list[dict[str, Any]]]:
+    def _next_pages(
+        self,
+        document: str,
+        variables: dict[str, Any],
+        root: str,
+        read: int,
+        total: int,
+        seen: set[tuple[int, str, str]] | None,
+    ) -> Iterator[list[dict[str, Any]]]:
         """The pages of :meth:`_paged` after the first (``read`` rows, of ``total``),
         fetched ahead in helper threads; ``seen`` (a capped listing) holds the first and
         last ids of the pages read."""
-        with ThreadPoolExecutor(max_workers=FETCH_AHEAD,
-                                thread_name_prefix="traceable-fetch") as pool:
+        with ThreadPoolExecutor(
+            max_workers=FETCH_AHEAD, thread_name_prefix="traceable-fetch"
+        ) as pool:
             pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
             next_offset = read
             pages = 1
             try:
                 while True:
                     while len(pending) < FETCH_AHEAD and next_offset < total:
-                        pending.append(pool.submit(self._page, document, variables, root,
-                                                   next_offset))
+                        pending.append(
+                            pool.submit(self._page, document, variables, root, next_offset)
+                        )
                         next_offset += self.page_size
                     if not pending:
                         return
                     rows, count, page_total = pending.popleft().result()
                     pages += 1
                     if pages > MAX_PAGES:
-                        raise ConnectorError("malformed", f"Traceable kept paging {root} "
-                                                          f"past {MAX_PAGES} pages")
+                        raise ConnectorError(
+                            "malformed", f"Traceable kept paging {root} past {MAX_PAGES} pages"
+                        )
                     if seen is not None:
                         _check_capped_page(rows, count, read, total, seen)
                     read += count
@@ -369,8 +422,9 @@ class TraceableConnector(Connector):
                 for fut in pending:
                     fut.cancel()
 
-    def _page(self, document: str, variables: dict[str, Any], root: str, offset: int
-              ) -> tuple[list[dict[str, Any]], int, int | None]:
+    def _page(
+        self, document: str, variables: dict[str, Any], root: str, offset: int
+    ) -> tuple[list[dict[str, Any]], int, int | None]:
         """One page: its rows, how many results it had, and the listing's ``total``."""
         data = self.query(document, {**variables, "limit": self.page_size, "offset": offset})
         result = data.get(root)
@@ -389,8 +443,12 @@ class TraceableConnector(Connector):
             self.query(gql.VERIFY, {"between": self._between(dt.datetime.now(dt.UTC))})
         except ConnectorError as exc:
             if exc.kind == "auth":
-                return VerifyResult("rejected", exc.message.replace(
-                    "The upstream rejected the credential", "Traceable rejected the API token"))
+                return VerifyResult(
+                    "rejected",
+                    exc.message.replace(
+                        "The upstream rejected the credential", "Traceable rejected the API token"
+                    ),
+                )
             return VerifyResult("unreachable", exc.message)
         return VerifyResult("accepted")
 
@@ -406,15 +464,23 @@ class TraceableConnector(Connector):
             if exc.kind != "upstream":
                 raise
             return set(gql.API_ATTRIBUTES), set(gql.API_METRICS)
-        names = {str(m.get("name")) for m in data.get("metadata") or []
-                 if isinstance(m, dict) and m.get("scope") == "API"}
+        names = {
+            str(m.get("name"))
+            for m in data.get("metadata") or []
+            if isinstance(m, dict) and m.get("scope") == "API"
+        }
         missing = [a for a in gql.REQUIRED_API_ATTRIBUTES if a not in names]
         if missing:
-            raise ConnectorError("upstream", "This Traceable tenant has no API attribute "
-                                             f"{', '.join(missing)}; endpoints cannot be "
-                                             "placed under their services")
-        return ({a for a in gql.API_ATTRIBUTES if a in names},
-                {m for m in gql.API_METRICS if m in names})
+            raise ConnectorError(
+                "upstream",
+                "This Traceable tenant has no API attribute "
+                f"{', '.join(missing)}; endpoints cannot be "
+                "placed under their services",
+            )
+        return (
+            {a for a in gql.API_ATTRIBUTES if a in names},
+            {m for m in gql.API_METRICS if m in names},
+        )
 
     def _endpoint_filters(self, attributes: set[str]) -> list[dict[str, Any]]:
         """The ``filterBy`` of every endpoint listing: the configured discovery states (when
@@ -426,12 +492,14 @@ class TraceableConnector(Connector):
     def _open_vulnerabilities(self) -> dict[str, ServiceAggregate]:
         """Per service, an aggregate holding its open vulnerabilities."""
         aggregates: dict[str, ServiceAggregate] = {}
-        for rows in self._paged(gql.VULNERABILITIES,
-                                {"filter": gql.OPEN_VULNERABILITIES_FILTER},
-                                "vulnerabilitiesV3"):
+        for rows in self._paged(
+            gql.VULNERABILITIES, {"filter": gql.OPEN_VULNERABILITIES_FILTER}, "vulnerabilitiesV3"
+        ):
             for row in rows:
-                v = {k: (val.get("value") if isinstance(val, dict) else None)
-                     for k, val in row.items()}
+                v = {
+                    k: (val.get("value") if isinstance(val, dict) else None)
+                    for k, val in row.items()
+                }
                 sid = v.get("serviceId")
                 if not isinstance(sid, str) or not sid or not v.get("id"):
                     continue
@@ -450,9 +518,12 @@ class TraceableConnector(Connector):
         names: dict[str, str] = {}
         capped = False
         try:
-            for rows in self._paged(gql.SERVICES, {"between": between,
-                                                   "includeInactive": self.include_inactive},
-                                    "entities", capped=True):
+            for rows in self._paged(
+                gql.SERVICES,
+                {"between": between, "includeInactive": self.include_inactive},
+                "entities",
+                capped=True,
+            ):
                 for row in rows:
                     sid = row.get("id")
                     if not isinstance(sid, str) or not sid or sid in names:
@@ -468,21 +539,29 @@ class TraceableConnector(Connector):
             # added before the current offset). Failing here, before anything is stored,
             # keeps the engine from marking the skipped ones as vanished.
             raise ConnectorError(
-                "upstream", f"Traceable's service list changed while it was read ({len(names)} "
-                            f"of {total} services seen)",
-                remediation="None needed: the next sync reads the list again.")
+                "upstream",
+                f"Traceable's service list changed while it was read ({len(names)} "
+                f"of {total} services seen)",
+                remediation="None needed: the next sync reads the list again.",
+            )
         return names, capped
 
     def _names_of(self, between: dict[str, str], service_ids: list[str]) -> dict[str, str]:
         """The names of the given services (found through their endpoints)."""
         names: dict[str, str] = {}
         for i in range(0, len(service_ids), 1000):
-            chunk = service_ids[i:i + 1000]
-            flt = {"keyExpression": {"key": "id"}, "operator": "IN", "type": "ATTRIBUTE",
-                   "value": chunk}
-            for rows in self._paged(gql.SERVICES, {"between": between,
-                                                   "includeInactive": True,
-                                                   "filterBy": [flt]}, "entities"):
+            chunk = service_ids[i : i + 1000]
+            flt = {
+                "keyExpression": {"key": "id"},
+                "operator": "IN",
+                "type": "ATTRIBUTE",
+                "value": chunk,
+            }
+            for rows in self._paged(
+                gql.SERVICES,
+                {"between": between, "includeInactive": True, "filterBy": [flt]},
+                "entities",
+            ):
                 for row in rows:
                     name = row.get("name")
                     if isinstance(row.get("id"), str) and isinstance(name, str) and name:
@@ -491,11 +570,15 @@ class TraceableConnector(Connector):
 
     def _rows(self, document: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
         """Every row of one entity listing that stays under the row cap (else _Truncated)."""
-        return [row for rows in self._paged(document, variables, "entities", capped=True,
-                                            split_at_cap=True) for row in rows]
+        return [
+            row
+            for rows in self._paged(document, variables, "entities", capped=True, split_at_cap=True)
+            for row in rows
+        ]
 
-    def _split_listing(self, document: str, variables: dict[str, Any], service_ids: list[str],
-                       total: int | None) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+    def _split_listing(
+        self, document: str, variables: dict[str, Any], service_ids: list[str], total: int | None
+    ) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
         """The endpoints of ``service_ids``, listed a group of services at a time, each
         group small enough to stay under the row cap (a group that reaches it is halved):
         (group, its endpoint rows), in order. A single service that reaches the cap alone
@@ -505,16 +588,19 @@ class TraceableConnector(Connector):
         while stack:
             group = stack.pop()
             try:
-                rows = self._rows(document, {**variables,
-                                             "filterBy": [*base, gql.services_filter(group)]})
+                rows = self._rows(
+                    document, {**variables, "filterBy": [*base, gql.services_filter(group)]}
+                )
             except _Truncated:
                 if len(group) == 1:
                     raise ConnectorError(
-                        "upstream", f"Traceable service {group[0]} has {self.row_cap} or more "
-                                    "endpoints in the activity window: more than Traceable "
-                                    "lists for one query, so they cannot all be read",
+                        "upstream",
+                        f"Traceable service {group[0]} has {self.row_cap} or more "
+                        "endpoints in the activity window: more than Traceable "
+                        "lists for one query, so they cannot all be read",
                         remediation="Set include_inactive to false, a shorter lookback or "
-                                    "narrower discovery_states.") from None
+                        "narrower discovery_states.",
+                    ) from None
                 half = len(group) // 2
                 stack += [group[half:], group[:half]]
                 continue
@@ -544,23 +630,26 @@ class TraceableConnector(Connector):
         d = _Discovery(names, aggregates, services_capped, self.base_url, self.page_size)
         document = gql.endpoints_query(attributes, metrics)
         filters = self._endpoint_filters(attributes)
-        variables = {"between": between, "includeInactive": self.include_inactive,
-                     "filterBy": filters}
+        variables = {
+            "between": between,
+            "includeInactive": self.include_inactive,
+            "filterBy": filters,
+        }
         try:
             yield from self._read_endpoints(document, variables, d)
         except _Truncated as cut:
             yield from self._read_split(document, variables, filters, d, cut.total)
         yield from self._the_rest(between, d)
 
-    def _read_endpoints(self, document: str, variables: dict[str, Any], d: _Discovery
-                        ) -> Iterator[list[ResourceRecord]]:
+    def _read_endpoints(
+        self, document: str, variables: dict[str, Any], d: _Discovery
+    ) -> Iterator[list[ResourceRecord]]:
         """The tenant's endpoint listing, ordered by service, folded into ``d``; each
         service's record is batched when the listing moves past it (the hot loop of a
         sync: what it reads from ``d`` is bound to locals)."""
         names, aggregates, done, late, unnamed = d.names, d.aggregates, d.done, d.late, d.unnamed
         current: str | None = None
-        for rows in self._paged(document, variables, "entities", capped=True,
-                                split_at_cap=True):
+        for rows in self._paged(document, variables, "entities", capped=True, split_at_cap=True):
             for row in rows:
                 sid = row.get("serviceId")
                 if sid.__class__ is not str or not row.get("id"):
@@ -582,9 +671,14 @@ class TraceableConnector(Connector):
                     agg = aggregates[sid] = ServiceAggregate()
                 agg.add_endpoint(row)
 
-    def _read_split(self, document: str, variables: dict[str, Any],
-                    filters: list[dict[str, Any]], d: _Discovery, total: int | None
-                    ) -> Iterator[list[ResourceRecord]]:
+    def _read_split(
+        self,
+        document: str,
+        variables: dict[str, Any],
+        filters: list[dict[str, Any]],
+        d: _Discovery,
+        total: int | None,
+    ) -> Iterator[list[ResourceRecord]]:
         """After the endpoint listing reached the row cap: the services already complete
         stay; every other is listed again, whole, a group of services at a time."""
         redo = [sid for sid in d.names if sid not in d.done or sid in d.late]
@@ -602,20 +696,24 @@ class TraceableConnector(Connector):
                         yield full
         if d.services_capped:
             # Endpoints of services that the capped service list left out.
-            others = {"keyExpression": {"key": "serviceId"}, "operator": "NOT_IN",
-                      "type": "ATTRIBUTE", "value": list(d.names)}
+            others = {
+                "keyExpression": {"key": "serviceId"},
+                "operator": "NOT_IN",
+                "type": "ATTRIBUTE",
+                "value": list(d.names),
+            }
             try:
                 d.fold(self._rows(document, {**variables, "filterBy": [*filters, others]}))
             except _Truncated:
                 raise ConnectorError(
-                    "upstream", f"This Traceable tenant has more than {self.row_cap} "
-                                "services with endpoints beyond its service list; they "
-                                "cannot all be read",
-                    remediation="Set include_inactive to false or a shorter lookback."
+                    "upstream",
+                    f"This Traceable tenant has more than {self.row_cap} "
+                    "services with endpoints beyond its service list; they "
+                    "cannot all be read",
+                    remediation="Set include_inactive to false or a shorter lookback.",
                 ) from None
 
-    def _the_rest(self, between: dict[str, str], d: _Discovery
-                  ) -> Iterator[list[ResourceRecord]]:
+    def _the_rest(self, between: dict[str, str], d: _Discovery) -> Iterator[list[ResourceRecord]]:
         """The services not yielded yet (no endpoints, or endpoints that came back late),
         then those known only through their endpoints, named now; the last batch."""
         rest = [sid for sid in d.names if sid not in d.done and sid not in d.unnamed]
@@ -632,41 +730,58 @@ class TraceableConnector(Connector):
         if d.batch:
             yield d.batch
 
-    def diff_events(self, before: dict[str, Any] | None, after: ResourceRecord
-                    ) -> list[EventRecord]:
+    def diff_events(
+        self, before: dict[str, Any] | None, after: ResourceRecord
+    ) -> list[EventRecord]:
         """Vulnerabilities opened or fixed, and newly exposed sensitive endpoints (see
         :func:`.data.diff_events`)."""
         return diff_events(before, after.integration_data)
 
-    def list_children(self, resource_type: str, resource_config: Mapping[str, Any], kind: str,
-                      *, limit: int, offset: int) -> ChildPage:
+    def list_children(
+        self,
+        resource_type: str,
+        resource_config: Mapping[str, Any],
+        kind: str,
+        *,
+        limit: int,
+        offset: int,
+    ) -> ChildPage:
         """A Traceable Service's ``endpoints``, a page at a time (:meth:`endpoints_page`)."""
         if resource_type != RESOURCE_TYPE or kind != "endpoints":
             raise NotImplementedError(f"Traceable lists no {kind} of a {resource_type}")
-        rows, total = self.endpoints_page(str(resource_config.get("service_id")), limit=limit,
-                                          offset=offset)
+        rows, total = self.endpoints_page(
+            str(resource_config.get("service_id")), limit=limit, offset=offset
+        )
         return ChildPage(rows, total)
 
-    def endpoints_page(self, service_id: str, *, limit: int, offset: int
-                       ) -> tuple[list[dict[str, Any]], int]:
+    def endpoints_page(
+        self, service_id: str, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
         """One page of a service's endpoints straight from Traceable (ordered by id), and
         how many there are: the full list behind the resource's capped ``items``."""
         attributes, metrics = self.api_attributes()
         document = gql.endpoints_query(attributes, metrics, service_filter=True)
-        data = self.query(document, {
-            "between": self._between(dt.datetime.now(dt.UTC)),
-            "includeInactive": self.include_inactive, "limit": limit, "offset": offset,
-            "filterBy": [*self._endpoint_filters(attributes),
-                         gql.services_filter([service_id])],
-        })
+        data = self.query(
+            document,
+            {
+                "between": self._between(dt.datetime.now(dt.UTC)),
+                "includeInactive": self.include_inactive,
+                "limit": limit,
+                "offset": offset,
+                "filterBy": [
+                    *self._endpoint_filters(attributes),
+                    gql.services_filter([service_id]),
+                ],
+            },
+        )
         result = data.get("entities")
         if not isinstance(result, dict) or not isinstance(result.get("results"), list):
             raise ConnectorError("malformed", "Traceable's entities answer has no results list")
-        rows = [endpoint_from_row(r) for r in result["results"]
-                if isinstance(r, dict) and r.get("id")]
+        rows = [
+            endpoint_from_row(r) for r in result["results"] if isinstance(r, dict) and r.get("id")
+        ]
         total = result.get("total")
         return rows, total if isinstance(total, int) else len(rows)
-
 
 
 __all__ = ["TraceableConnector", "service_groups"]

@@ -60,8 +60,9 @@ EXPOSED_LISTED = 500
 VULNERABILITIES_LISTED = 200
 RISK_ORDER = {"CRITICAL": 4, "HIGH": 3, "MEDIUM": 2, "LOW": 1}
 SEVERITY_ORDER = RISK_ORDER
-_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
-                           "TRACE", "CONNECT"})
+_HTTP_METHODS = frozenset(
+    {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 EVENT_VULNERABILITY_OPENED = "vulnerability_opened"
 EVENT_VULNERABILITY_FIXED = "vulnerability_fixed"
@@ -72,8 +73,9 @@ EVENT_SENSITIVE_ENDPOINT = "sensitive_endpoint_exposed"
 #  risk score, risk category, sensitive data types, last called ms, calls).
 # The heap key (score, category rank, -arrival) keeps the riskiest; on a tie the endpoint
 # that came first (the upstream lists by id) wins, so the choice is deterministic.
-Endpoint = tuple[tuple[float, int, int], str, str, Any, Any, Any, Any, Any, Any,
-                 tuple[str, ...], Any, Any]
+Endpoint = tuple[
+    tuple[float, int, int], str, str, Any, Any, Any, Any, Any, Any, tuple[str, ...], Any, Any
+]
 
 
 _MINUTES: dict[int, str] = {}
@@ -111,8 +113,6 @@ def split_name(name: str) -> tuple[str | None, str]:
     if sep and method.upper() in _HTTP_METHODS:
         return method.upper(), path.strip()
     return None, name
-
-
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -186,13 +186,15 @@ class ServiceAggregate:
         counter = self.risk
         counter[category] = counter.get(category, 0) + 1
         external = get("isExternal")
-        key = ("external" if external else "internal") if external.__class__ is bool \
-            else "unknown"
+        key = ("external" if external else "internal") if external.__class__ is bool else "unknown"
         counter = self.exposure
         counter[key] = counter.get(key, 0) + 1
         authenticated = get("isAuthenticated")
-        key = ("authenticated" if authenticated else "unauthenticated") \
-            if authenticated.__class__ is bool else "unknown"
+        key = (
+            ("authenticated" if authenticated else "unauthenticated")
+            if authenticated.__class__ is bool
+            else "unknown"
+        )
         counter = self.authentication
         counter[key] = counter.get(key, 0) + 1
         raw_types = get("dataTypeIds")
@@ -219,8 +221,23 @@ class ServiceAggregate:
         if len(top) < ENDPOINTS_LISTED or heap_key > top[0][0]:
             # The ENDPOINTS_LISTED riskiest: a min-heap, the least risky kept first.
             keep = heapq.heappush if len(top) < ENDPOINTS_LISTED else heapq.heapreplace
-            keep(top, (heap_key, eid, name, env, external, authenticated, state, score,
-                       None if category == "unknown" else category, types, last, calls))
+            keep(
+                top,
+                (
+                    heap_key,
+                    eid,
+                    name,
+                    env,
+                    external,
+                    authenticated,
+                    state,
+                    score,
+                    None if category == "unknown" else category,
+                    types,
+                    last,
+                    calls,
+                ),
+            )
 
     def _add_exposed(self, eid: str, name: str, types: tuple[str, ...]) -> None:
         """Count an external, unauthenticated endpoint with sensitive data; list the
@@ -228,14 +245,16 @@ class ServiceAggregate:
         self.exposed_total += 1
         if len(self.exposed) < EXPOSED_LISTED:
             method, path = split_name(name)
-            self.exposed.append({"id": eid, "method": method, "path": path,
-                                 "sensitive_data_types": list(types)})
+            self.exposed.append(
+                {"id": eid, "method": method, "path": path, "sensitive_data_types": list(types)}
+            )
 
     def without_endpoints(self) -> ServiceAggregate:
         """A new aggregate with this one's vulnerabilities and no endpoints (a service
         whose endpoints are read again)."""
-        return ServiceAggregate(vulns=self.vulns, vuln_total=self.vuln_total,
-                                by_severity=self.by_severity)
+        return ServiceAggregate(
+            vulns=self.vulns, vuln_total=self.vuln_total, by_severity=self.by_severity
+        )
 
     def add_vulnerability(self, v: dict[str, Any]) -> None:
         """Fold one open vulnerability (a row of ``OpenVulnerabilities``, values unwrapped)."""
@@ -244,11 +263,14 @@ class ServiceAggregate:
         severity = severity.upper() if isinstance(severity, str) and severity else "unknown"
         self.by_severity[severity] = self.by_severity.get(severity, 0) + 1
         item: dict[str, Any] = {
-            "id": str(v.get("id")), "title": v.get("title"), "category": v.get("category"),
+            "id": str(v.get("id")),
+            "title": v.get("title"),
+            "category": v.get("category"),
             "severity": None if severity == "unknown" else severity,
             "status": _short_status(v.get("status")),
             "endpoint": v.get("entityName") if v.get("apiId") else None,
-            "endpoint_id": v.get("apiId"), "opened_at": iso_ms(v.get("created")),
+            "endpoint_id": v.get("apiId"),
+            "opened_at": iso_ms(v.get("created")),
         }
         self.vulns.append(((-SEVERITY_ORDER.get(severity, 0), str(item["id"])), item))
         if len(self.vulns) > VULNERABILITIES_LISTED * 2:
@@ -291,8 +313,9 @@ def service_link(base_url: str, service_id: str) -> str:
 def endpoint_item(item: Endpoint) -> dict[str, Any]:
     """One listed endpoint as the resource shows it (flat: it is built 200,000 times in a
     sync of a large tenant)."""
-    (_key, eid, name, env, external, authenticated, state, score, category, types, last,
-     calls) = item
+    (_key, eid, name, env, external, authenticated, state, score, category, types, last, calls) = (
+        item
+    )
     method: str | None
     method, sep, path = name.partition(" ")
     if not sep or method not in _HTTP_METHODS:
@@ -300,14 +323,18 @@ def endpoint_item(item: Endpoint) -> dict[str, Any]:
     if last is not None:
         last = iso_ms(last)
     return {
-        "id": eid, "method": method, "path": path,
+        "id": eid,
+        "method": method,
+        "path": path,
         "environment": env if env.__class__ is str else None,
-        "risk": category, "risk_score": score,
+        "risk": category,
+        "risk_score": score,
         "external": external if external.__class__ is bool else None,
         "authenticated": authenticated if authenticated.__class__ is bool else None,
         "sensitive_data_types": list(types),
         "discovery_state": state if state.__class__ is str else None,
-        "last_seen": last, "calls": calls,
+        "last_seen": last,
+        "calls": calls,
     }
 
 
@@ -318,8 +345,9 @@ def endpoint_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return endpoint_item(agg.top[0])
 
 
-def integration_data(*, service_id: str, name: str | None, agg: ServiceAggregate | None,
-                     base_url: str) -> dict[str, Any]:
+def integration_data(
+    *, service_id: str, name: str | None, agg: ServiceAggregate | None, base_url: str
+) -> dict[str, Any]:
     """The ``integration_data`` of one Traceable Service (shape in the module doc)."""
     agg = agg or ServiceAggregate()
     # Heap keys are unique (they end with the arrival rank), so this compares keys only:
@@ -363,8 +391,9 @@ def _ordered(counter: dict[str, int], order: dict[str, int]) -> dict[str, int]:
 # --- events -------------------------------------------------------------------------
 
 
-def diff_events(before: dict[str, Any] | None, after: dict[str, Any] | None, *,
-                now: dt.datetime | None = None) -> list[EventRecord]:
+def diff_events(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, *, now: dt.datetime | None = None
+) -> list[EventRecord]:
     """The integration events of a Traceable Service changing from ``before`` to ``after``.
 
     None for ``before`` (a new resource, or one initialized but not yet hydrated) is the
@@ -399,50 +428,69 @@ def diff_events(before: dict[str, Any] | None, after: dict[str, Any] | None, *,
         reopened = v.get("status") == "REOPENED"
         stamp = f"reopened:{now:%Y-%m-%d}" if reopened else f"opened:{v.get('opened_at')}"
         where = f" on {v['endpoint']}" if v.get("endpoint") else ""
-        events.append(EventRecord(
-            type=EVENT_VULNERABILITY_OPENED,
-            deduplication_id=f"traceable:{sid}:vulnerability:{vid}:{stamp}",
-            detail=(f"{v.get('severity') or 'Unknown-severity'} vulnerability "
+        events.append(
+            EventRecord(
+                type=EVENT_VULNERABILITY_OPENED,
+                deduplication_id=f"traceable:{sid}:vulnerability:{vid}:{stamp}",
+                detail=(
+                    f"{v.get('severity') or 'Unknown-severity'} vulnerability "
                     f"'{v.get('title') or vid}' {'reopened' if reopened else 'opened'}"
-                    f"{where} (Traceable service {name})"),
-            attributes=_vuln_attrs(sid, v),
-            ts=(_parse_iso(v.get("opened_at")) or now) if not reopened else now,
-            link_html=link_html,
-        ))
+                    f"{where} (Traceable service {name})"
+                ),
+                attributes=_vuln_attrs(sid, v),
+                ts=(_parse_iso(v.get("opened_at")) or now) if not reopened else now,
+                link_html=link_html,
+            )
+        )
     for vid, v in old_v.items():
         if vid in new_v or new_capped:
             continue
         where = f" on {v['endpoint']}" if v.get("endpoint") else ""
-        events.append(EventRecord(
-            type=EVENT_VULNERABILITY_FIXED,
-            deduplication_id=f"traceable:{sid}:vulnerability:{vid}:closed:{now:%Y-%m-%d}",
-            detail=(f"{v.get('severity') or 'Unknown-severity'} vulnerability "
+        events.append(
+            EventRecord(
+                type=EVENT_VULNERABILITY_FIXED,
+                deduplication_id=f"traceable:{sid}:vulnerability:{vid}:closed:{now:%Y-%m-%d}",
+                detail=(
+                    f"{v.get('severity') or 'Unknown-severity'} vulnerability "
                     f"'{v.get('title') or vid}'{where} is no longer open (Traceable service "
-                    f"{name})"),
-            attributes=_vuln_attrs(sid, v),
-            ts=now,
-            link_html=link_html,
-        ))
+                    f"{name})"
+                ),
+                attributes=_vuln_attrs(sid, v),
+                ts=now,
+                link_html=link_html,
+            )
+        )
 
-    old_e = {e.get("id") for e in ((before.get("endpoints") or {}).get("exposed_sensitive")
-                                   or []) if isinstance(e, dict)}
+    old_e = {
+        e.get("id")
+        for e in ((before.get("endpoints") or {}).get("exposed_sensitive") or [])
+        if isinstance(e, dict)
+    }
     old_e_capped = len(old_e) >= EXPOSED_LISTED
     for e in (after.get("endpoints") or {}).get("exposed_sensitive") or []:
         if not isinstance(e, dict) or e.get("id") in old_e or old_e_capped:
             continue
         label = f"{e.get('method') or ''} {e.get('path')}".strip()
         types = ", ".join(e.get("sensitive_data_types") or [])
-        events.append(EventRecord(
-            type=EVENT_SENSITIVE_ENDPOINT,
-            deduplication_id=f"traceable:{sid}:endpoint:{e.get('id')}:exposed",
-            detail=(f"New external endpoint {label} accepts unauthenticated requests and "
-                    f"carries sensitive data ({types}) (Traceable service {name})"),
-            attributes={"service_id": sid, "endpoint_id": e.get("id"),
-                        "method": e.get("method"), "path": e.get("path"),
-                        "sensitive_data_types": e.get("sensitive_data_types") or []},
-            ts=now,
-            link_html=link_html,
-        ))
+        events.append(
+            EventRecord(
+                type=EVENT_SENSITIVE_ENDPOINT,
+                deduplication_id=f"traceable:{sid}:endpoint:{e.get('id')}:exposed",
+                detail=(
+                    f"New external endpoint {label} accepts unauthenticated requests and "
+                    f"carries sensitive data ({types}) (Traceable service {name})"
+                ),
+                attributes={
+                    "service_id": sid,
+                    "endpoint_id": e.get("id"),
+                    "method": e.get("method"),
+                    "path": e.get("path"),
+                    "sensitive_data_types": e.get("sensitive_data_types") or [],
+                },
+                ts=now,
+                link_html=link_html,
+            )
+        )
     return events
 
 
@@ -458,9 +506,14 @@ def _capped(section: Any) -> bool:
 
 
 def _vuln_attrs(sid: str, v: dict[str, Any]) -> dict[str, Any]:
-    return {"service_id": sid, "vulnerability_id": v.get("id"), "severity": v.get("severity"),
-            "category": v.get("category"), "status": v.get("status"),
-            "endpoint": v.get("endpoint")}
+    return {
+        "service_id": sid,
+        "vulnerability_id": v.get("id"),
+        "severity": v.get("severity"),
+        "category": v.get("category"),
+        "status": v.get("status"),
+        "endpoint": v.get("endpoint"),
+    }
 
 
 def _parse_iso(value: Any) -> dt.datetime | None:

@@ -54,8 +54,10 @@ class EntityCreate(BaseModel):
     type: Literal["traceable"] = Field(examples=["traceable"])
     metadata: TraceableMetadata
     integration_instance: Name | None = Field(
-        default=None, description="The Traceable integration instance (id or name); needed "
-                                  "only when there are several.")
+        default=None,
+        description="The Traceable integration instance (id or name); needed "
+        "only when there are several.",
+    )
 
 
 class EntityMappingCreate(BaseModel):
@@ -63,12 +65,15 @@ class EntityMappingCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    catalog_entity: Name = Field(description="The catalog service, by name or id.",
-                                 examples=["my-service"])
+    catalog_entity: Name = Field(
+        description="The catalog service, by name or id.", examples=["my-service"]
+    )
     traceable_service_id: ServiceId = Field(examples=["svc-auth-123"])
     integration_instance: Name | None = Field(
-        default=None, description="The Traceable integration instance (id or name); needed "
-                                  "only when there are several.")
+        default=None,
+        description="The Traceable integration instance (id or name); needed "
+        "only when there are several.",
+    )
 
 
 def traceable_instance(session: Session, ref: str | None) -> IntegrationInstance:
@@ -85,29 +90,39 @@ def traceable_instance(session: Session, ref: str | None) -> IntegrationInstance
             raise bad_request(
                 f"Invalid request: integration instance [{inst.name}] is a "
                 f"{inst.integration_name} instance, not a Traceable one",
-                "integration_instance", "must name a Traceable integration instance")
+                "integration_instance",
+                "must name a Traceable integration instance",
+            )
         return inst
-    rows = list(session.scalars(select(IntegrationInstance)
-                                .where(IntegrationInstance.integration_name == INTEGRATION)
-                                .order_by(IntegrationInstance.name).limit(11)))
+    rows = list(
+        session.scalars(
+            select(IntegrationInstance)
+            .where(IntegrationInstance.integration_name == INTEGRATION)
+            .order_by(IntegrationInstance.name)
+            .limit(11)
+        )
+    )
     if not rows:
         raise bad_request(
             "Invalid request: there is no Traceable integration instance; install one first "
             "(POST /v1/integration-instances with integration_name 'traceable')",
-            "integration_instance", "no Traceable integration instance exists",
-            rule="required")
+            "integration_instance",
+            "no Traceable integration instance exists",
+            rule="required",
+        )
     if len(rows) > 1:
         names = ", ".join(r.name for r in rows[:10])
         raise bad_request(
             f"Invalid request: there are several Traceable integration instances ({names}); "
             "say which one with integration_instance (its id or name)",
-            "integration_instance", "is required when there are several Traceable "
-                                    "integration instances", rule="required")
+            "integration_instance",
+            "is required when there are several Traceable integration instances",
+            rule="required",
+        )
     return rows[0]
 
 
-def import_entity(session: Session, *, data: EntityCreate, actor: Actor
-                  ) -> tuple[Resource, bool]:
+def import_entity(session: Session, *, data: EntityCreate, actor: Actor) -> tuple[Resource, bool]:
     """Import the Traceable service as a catalog entity named ``data.name``;
     ``(resource, imported)``.
 
@@ -119,32 +134,53 @@ def import_entity(session: Session, *, data: EntityCreate, actor: Actor
     rewrites it).
     """
     inst = traceable_instance(session, data.integration_instance)
-    row, _ = initialize_resource(session, instance=inst, type=RESOURCE_TYPE,
-                                 config={"service_id": data.metadata.service_id},
-                                 actor=actor)
-    last = session.scalar(select(Event.attributes)
-                          .where(Event.type == "resource.imported", Event.resource_id == row.id)
-                          .order_by(Event.ts.desc()).limit(1))
+    row, _ = initialize_resource(
+        session,
+        instance=inst,
+        type=RESOURCE_TYPE,
+        config={"service_id": data.metadata.service_id},
+        actor=actor,
+    )
+    last = session.scalar(
+        select(Event.attributes)
+        .where(Event.type == "resource.imported", Event.resource_id == row.id)
+        .order_by(Event.ts.desc())
+        .limit(1)
+    )
     if last is not None and last.get("name") == data.name:
         return row, False
     row.name, row.content_hash, row.updated_at = data.name, None, utcnow()
-    record_action(session, actor=actor, type="resource.imported", resource_id=row.id,
-                  detail=f"Traceable service {data.metadata.service_id} imported as "
-                         f"{data.name} on instance {inst.name} by {actor.name}",
-                  attributes={"instance": inst.name, "service_id": data.metadata.service_id,
-                              "name": data.name})
+    record_action(
+        session,
+        actor=actor,
+        type="resource.imported",
+        resource_id=row.id,
+        detail=f"Traceable service {data.metadata.service_id} imported as "
+        f"{data.name} on instance {inst.name} by {actor.name}",
+        attributes={
+            "instance": inst.name,
+            "service_id": data.metadata.service_id,
+            "name": data.name,
+        },
+    )
     session.flush()
     return row, last is None
 
 
-def map_entity(session: Session, *, data: EntityMappingCreate, actor: Actor
-               ) -> ResourceMapping:
+def map_entity(session: Session, *, data: EntityMappingCreate, actor: Actor) -> ResourceMapping:
     """Map the Traceable service to the catalog service ``catalog_entity`` (importing the
     service first when it is not yet a resource). 404 for an unknown catalog service,
     409 when the mapping exists."""
     if find_service(session, data.catalog_entity) is None:
         raise not_found("Catalog service", data.catalog_entity)
     inst = traceable_instance(session, data.integration_instance)
-    return create_mapping(session, service=data.catalog_entity, resource={
-        "integration_instance": str(inst.id), "type": RESOURCE_TYPE,
-        "config": {"service_id": data.traceable_service_id}}, actor=actor)
+    return create_mapping(
+        session,
+        service=data.catalog_entity,
+        resource={
+            "integration_instance": str(inst.id),
+            "type": RESOURCE_TYPE,
+            "config": {"service_id": data.traceable_service_id},
+        },
+        actor=actor,
+    )

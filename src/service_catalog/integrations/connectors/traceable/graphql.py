@@ -32,9 +32,13 @@ RISK_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "riskScoreCategory": ("riskScoreCategory", "apiRiskScoreCategory"),
 }
 OPTIONAL_API_ATTRIBUTES: tuple[str, ...] = (
-    "environment", "isExternal", "isAuthenticated", "apiDiscoveryState",
+    "environment",
+    "isExternal",
+    "isAuthenticated",
+    "apiDiscoveryState",
     *(name for names in RISK_ATTRIBUTES.values() for name in names),
-    "dataTypeIds", "lastCalledTimestamp",
+    "dataTypeIds",
+    "lastCalledTimestamp",
 )
 API_ATTRIBUTES: tuple[str, ...] = REQUIRED_API_ATTRIBUTES + OPTIONAL_API_ATTRIBUTES
 # Public clients (Traceable's Terraform provider) list endpoints in these discovery states
@@ -116,7 +120,8 @@ query Services($between: InputTimeRange!, $includeInactive: Boolean, $filterBy: 
 }
 """.strip()
 
-VULNERABILITIES = """
+VULNERABILITIES = (
+    """
 query OpenVulnerabilities($filter: InputVulnerabilityV3NestedFilter, $limit: Int, $offset: Int) {
   vulnerabilitiesV3(
     filter: $filter
@@ -131,8 +136,11 @@ query OpenVulnerabilities($filter: InputVulnerabilityV3NestedFilter, $limit: Int
     }
   }
 }
-""".strip() % "\n".join(
-    f"      {alias}: selection(key: {key}) {{ value }}" for alias, key in VULNERABILITY_FIELDS.items()
+""".strip()
+    % "\n".join(
+        f"      {alias}: selection(key: {key}) {{ value }}"
+        for alias, key in VULNERABILITY_FIELDS.items()
+    )
 )
 
 OPEN_VULNERABILITIES_FILTER = {
@@ -164,22 +172,35 @@ def selected_attributes(attributes: Iterable[str]) -> dict[str, str]:
 def discovery_filter(states: Iterable[str]) -> dict[str, object]:
     """The ``filterBy`` entry keeping endpoints whose ``apiDiscoveryState`` is in
     ``states``, as Traceable's public clients send it."""
-    return {"keyExpression": {"key": "apiDiscoveryState"}, "operator": "IN",
-            "type": "ATTRIBUTE", "value": list(states)}
+    return {
+        "keyExpression": {"key": "apiDiscoveryState"},
+        "operator": "IN",
+        "type": "ATTRIBUTE",
+        "value": list(states),
+    }
 
 
 def services_filter(service_ids: Iterable[str]) -> dict[str, object]:
     """The ``filterBy`` entry keeping endpoints of the given services."""
     ids = list(service_ids)
     if len(ids) == 1:
-        return {"keyExpression": {"key": "serviceId"}, "operator": "EQUALS",
-                "type": "ATTRIBUTE", "value": ids[0]}
-    return {"keyExpression": {"key": "serviceId"}, "operator": "IN", "type": "ATTRIBUTE",
-            "value": ids}
+        return {
+            "keyExpression": {"key": "serviceId"},
+            "operator": "EQUALS",
+            "type": "ATTRIBUTE",
+            "value": ids[0],
+        }
+    return {
+        "keyExpression": {"key": "serviceId"},
+        "operator": "IN",
+        "type": "ATTRIBUTE",
+        "value": ids,
+    }
 
 
-def endpoints_query(attributes: Iterable[str], metrics: Iterable[str], *,
-                    service_filter: bool = False) -> str:
+def endpoints_query(
+    attributes: Iterable[str], metrics: Iterable[str], *, service_filter: bool = False
+) -> str:
     """The API-scope (endpoint) listing asking for ``attributes`` and ``metrics`` only
     (the risk pair under its current names, see :func:`selected_attributes`).
 
@@ -187,16 +208,25 @@ def endpoints_query(attributes: Iterable[str], metrics: Iterable[str], *,
     ``service_filter`` it orders by id (the endpoints of one service); without, it lists
     endpoints ordered by serviceId, then id.
     """
-    lines = [f'      {alias}: attribute(expression: {{key: "{key}"}})'
-             for alias, key in selected_attributes(attributes).items()]
-    lines += [f'      {m}: metric(expression: {{key: "{m}"}}) {{ sum {{ value }} }}'
-              for m in API_METRICS if m in set(metrics)]
-    params = ("$between: InputTimeRange!, $includeInactive: Boolean, $filterBy: [InputFilter], "
-              "$limit: Int, $offset: Int")
+    lines = [
+        f'      {alias}: attribute(expression: {{key: "{key}"}})'
+        for alias, key in selected_attributes(attributes).items()
+    ]
+    lines += [
+        f'      {m}: metric(expression: {{key: "{m}"}}) {{ sum {{ value }} }}'
+        for m in API_METRICS
+        if m in set(metrics)
+    ]
+    params = (
+        "$between: InputTimeRange!, $includeInactive: Boolean, $filterBy: [InputFilter], "
+        "$limit: Int, $offset: Int"
+    )
     # The tenant-wide listing comes grouped by service (serviceId, then id), so a sync
     # can store each service as soon as the listing has moved past its endpoints.
-    order = ('[{keyExpression: {key: "serviceId"}, direction: ASC}, '
-             '{keyExpression: {key: "id"}, direction: ASC}]')
+    order = (
+        '[{keyExpression: {key: "serviceId"}, direction: ASC}, '
+        '{keyExpression: {key: "id"}, direction: ASC}]'
+    )
     if service_filter:
         order = '[{keyExpression: {key: "id"}, direction: ASC}]'
     fields = "\n".join(lines)

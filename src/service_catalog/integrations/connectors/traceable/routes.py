@@ -28,8 +28,13 @@ from service_catalog.resources.service import mapping_dicts, to_dict
 router = APIRouter(tags=["Traceable"])
 
 
-@router.post("/v2/catalog/entities", status_code=201, responses=PROBLEMS,
-             operation_id="import-catalog-entity", summary="Import a Traceable service")
+@router.post(
+    "/v2/catalog/entities",
+    status_code=201,
+    responses=PROBLEMS,
+    operation_id="import-catalog-entity",
+    summary="Import a Traceable service",
+)
 def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
     """Import the Traceable Service ``metadata.service_id`` of the Traceable integration
     instance under ``name`` (201 the first time, 200 when repeated); the next sync that
@@ -38,8 +43,13 @@ def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(to_dict(ctx.session, row), 201 if created else 200)
 
 
-@router.post("/v2/catalog/entity-mappings", status_code=201, responses=PROBLEMS,
-             operation_id="map-catalog-entity", summary="Map a Traceable service")
+@router.post(
+    "/v2/catalog/entity-mappings",
+    status_code=201,
+    responses=PROBLEMS,
+    operation_id="map-catalog-entity",
+    summary="Map a Traceable service",
+)
 def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map the Traceable service to the catalog service ``catalog_entity`` (name or id),
     importing it first when needed."""
@@ -47,14 +57,22 @@ def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(mapping_dicts(ctx.session, [mapping])[0], 201)
 
 
-@router.get("/v1/resources/{id}/endpoints", responses=PROBLEMS,
-            operation_id="list-traceable-service-endpoints",
-            summary="List a Traceable Service's endpoints",
-            openapi_extra={"parameters": PAGE_PARAMS})
+@router.get(
+    "/v1/resources/{id}/endpoints",
+    responses=PROBLEMS,
+    operation_id="list-traceable-service-endpoints",
+    summary="List a Traceable Service's endpoints",
+    openapi_extra={"parameters": PAGE_PARAMS},
+)
 def endpoints(id: str, ctx: CtxDep) -> JSONResponse:
     """Every endpoint of a Traceable Service, page by page, as Traceable reports them now
     (the resource's ``integration_data.endpoints.items`` holds only the riskiest); the
     same as ``GET /v1/resources/{id}/children/endpoints``."""
-    body = children_page(ctx.session, resource_id=id, kind="endpoints", query=ctx.query,
-                         settings=ctx.request.app.state.settings)
+    body = children_page(
+        ctx.session,
+        resource_id=id,
+        kind="endpoints",
+        query=ctx.query,
+        settings=ctx.request.app.state.settings,
+    )
     return json_response(body)
