@@ -27,12 +27,13 @@ system-deps:
 	@./scripts/system-deps.sh
 
 ## test: install what is needed (Python packages, PostgreSQL server), check the layers
-## (.importlinter), types (mypy strict) and lint (ruff) of src, tests and bench, and run
-## every test
+## (.importlinter), types (mypy strict), lint and formatting (ruff) of src, tests and bench,
+## and run every test
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/lint-imports
 	$(BIN)/mypy src tests bench
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 ## bench: run the benchmarks; each prints its figures, its limit and the ratio
@@ -48,6 +49,7 @@ mutation: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache mutants
