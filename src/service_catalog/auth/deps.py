@@ -140,36 +140,47 @@ async def _close(ctx: Ctx, ok: bool) -> None:
         await run_in_threadpool(ctx.finish, ok)
 
 
-async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """Authenticate the bearer token; give the handler the request's unit of work,
+def _ctx_dependency(
+    *, deferred: bool, name: str, doc: str
+) -> Callable[[Request], AsyncIterator[Ctx]]:
+    """A request dependency that opens the request's unit of work (:func:`_open`), yields
+    it to the handler and commits it when the handler returns, or rolls it back when it
+    raises (:func:`_close`)."""
+
+    async def dependency(request: Request) -> AsyncIterator[Ctx]:
+        ctx = await _open(request, deferred=deferred)
+        ok = False
+        try:
+            yield ctx
+            ok = True
+        finally:
+            await _close(ctx, ok)
+
+    dependency.__name__ = dependency.__qualname__ = name
+    dependency.__doc__ = doc
+    return dependency
+
+
+get_ctx = _ctx_dependency(
+    deferred=False,
+    name="get_ctx",
+    doc="""Authenticate the bearer token; give the handler the request's unit of work,
     committed when the handler returns (``CtxDep`` runs this end before the response is
     sent, so a client that got its answer finds the change stored).
 
     A writing request on SQLite first awaits its turn at the database writer (first come,
     first served, holding no thread while it waits; a 503 with ``Retry-After`` after
     ``WRITE_WAIT_SECONDS``), so writers never pile up in the thread pool ahead of reads.
-    """
-    ctx = await _open(request, deferred=False)
-    ok = False
-    try:
-        yield ctx
-        ok = True
-    finally:
-        await _close(ctx, ok)
-
-
-async def get_deferred_ctx(request: Request) -> AsyncIterator[Ctx]:
-    """As :func:`get_ctx`, but a writing request starts in its read phase, holding no
+    """,
+)
+get_deferred_ctx = _ctx_dependency(
+    deferred=True,
+    name="get_deferred_ctx",
+    doc="""As :func:`get_ctx`, but a writing request starts in its read phase, holding no
     writer's turn: the handler calls ``ctx.release()`` before waiting on something slow
     and ``ctx.begin_write()`` to store (for routes that call an upstream between reading
-    and writing, such as a credential's verification)."""
-    ctx = await _open(request, deferred=True)
-    ok = False
-    try:
-        yield ctx
-        ok = True
-    finally:
-        await _close(ctx, ok)
+    and writing, such as a credential's verification).""",
+)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx, scope="function")]

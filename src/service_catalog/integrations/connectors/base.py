@@ -512,26 +512,22 @@ class UpstreamHTTP:
             self._check(method, url)
             try:
                 resp = self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException:
+            except httpx.HTTPError as exc:  # a timeout or a transport failure: retried
                 if attempt < self.retries:
                     attempt += 1
                     self.retried += 1
                     time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_sleep))
                     continue
-                raise self._fail(
-                    ConnectorError(
-                        "timeout",
-                        f"The upstream at {_origin(url)} did not answer in time "
-                        f"({attempt + 1} attempts)",
-                        remediation="Check that the upstream is healthy; the next sync retries.",
-                    )
-                ) from None
-            except httpx.HTTPError as exc:
-                if attempt < self.retries:
-                    attempt += 1
-                    self.retried += 1
-                    time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_sleep))
-                    continue
+                if isinstance(exc, httpx.TimeoutException):
+                    raise self._fail(
+                        ConnectorError(
+                            "timeout",
+                            f"The upstream at {_origin(url)} did not answer in time "
+                            f"({attempt + 1} attempts)",
+                            remediation="Check that the upstream is healthy; "
+                            "the next sync retries.",
+                        )
+                    ) from None
                 raise self._fail(
                     ConnectorError(
                         "unreachable",
