@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from service_catalog.core.pages import PaginatedMeta
 from service_catalog.core.validation import check_custom_fields, check_labels
 
 ServiceName = Annotated[
@@ -75,20 +76,6 @@ class CatalogServiceRead(BaseModel):
     custom_fields: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-class PageMeta(BaseModel):
-    """``meta.page`` of a number-paged list."""
-
-    number: int
-    size: int
-    total: int
-
-
-class PaginatedMeta(BaseModel):
-    """``meta`` of a number-paged list."""
-
-    page: PageMeta
 
 
 class CatalogServiceList(BaseModel):

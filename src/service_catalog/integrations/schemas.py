@@ -18,8 +18,8 @@ from pydantic import (
     field_validator,
 )
 
-from service_catalog.catalog_services.schemas import PaginatedMeta
 from service_catalog.core.errors import bad_request
+from service_catalog.core.pages import PaginatedMeta
 from service_catalog.core.validation import check_labels
 from service_catalog.integrations.connectors.base import Credential, Integration
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from service_catalog.core.pages import PaginatedMeta
+
 ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=120, strict=True)]
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
 ResourceIdStr = Annotated[
@@ -185,20 +187,6 @@ class ResourceMappingRead(BaseModel):
     resource: ResourceRef
     service: ServiceRef
     created_at: dt.datetime
-
-
-class PageMeta(BaseModel):
-    """``meta.page`` of a number-paged list."""
-
-    number: int
-    size: int
-    total: int
-
-
-class PaginatedMeta(BaseModel):
-    """``meta`` of a number-paged list."""
-
-    page: PageMeta
 
 
 class ResourceMappingList(BaseModel):
