@@ -13,8 +13,9 @@ from service_catalog.catalog_services.schemas import (
     CatalogServiceRead,
     CatalogServiceUpdate,
 )
-from service_catalog.core.openapi import PROBLEMS, list_params
-from service_catalog.core.render import json_response
+from service_catalog.core.openapi import list_params
+from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.routes import operation
 
 ID_PARAM = {
     "name": "id",
@@ -28,12 +29,7 @@ router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
 
 
 @router.post(
-    "",
-    status_code=201,
-    response_model=CatalogServiceRead,
-    responses=PROBLEMS,
-    operation_id="create-catalog-service",
-    summary="Create Service",
+    "", **operation("create-catalog-service", "Create Service", CatalogServiceRead, status=201)
 )
 def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
     """Create a catalog service."""
@@ -43,25 +39,27 @@ def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
 
 @router.get(
     "",
-    response_model=CatalogServiceList,
-    responses=PROBLEMS,
-    operation_id="list-catalog-services",
-    summary="List Services",
-    openapi_extra=list_params(service.FILTERS, service.SORTS),
+    **operation(
+        "list-catalog-services",
+        "List Services",
+        CatalogServiceList,
+        openapi_extra=list_params(service.FILTERS, service.SORTS),
+    ),
 )
 def list_(ctx: CtxDep) -> JSONResponse:
     """A page of catalog services, filtered and sorted."""
     rows, meta = service.list_services(ctx.session, query=ctx.query)
-    return json_response({"data": [service.to_dict(s) for s in rows], "meta": meta})
+    return page([service.to_dict(s) for s in rows], meta)
 
 
 @router.get(
     "/{id}",
-    response_model=CatalogServiceRead,
-    responses=PROBLEMS,
-    operation_id="fetch-catalog-service",
-    summary="Get a Service",
-    openapi_extra={"parameters": [ID_PARAM]},
+    **operation(
+        "fetch-catalog-service",
+        "Get a Service",
+        CatalogServiceRead,
+        openapi_extra={"parameters": [ID_PARAM]},
+    ),
 )
 async def get(request: Request) -> JSONResponse:
     """One catalog service."""
@@ -76,27 +74,15 @@ async def get(request: Request) -> JSONResponse:
     )
 
 
-@router.patch(
-    "/{id}",
-    response_model=CatalogServiceRead,
-    responses=PROBLEMS,
-    operation_id="update-catalog-service",
-    summary="Update Service",
-)
+@router.patch("/{id}", **operation("update-catalog-service", "Update Service", CatalogServiceRead))
 def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a catalog service."""
     svc = service.update_service(ctx.session, service_id=id, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc))
 
 
-@router.delete(
-    "/{id}",
-    status_code=204,
-    responses=PROBLEMS,
-    operation_id="delete-catalog-service",
-    summary="Delete Service",
-)
+@router.delete("/{id}", **operation("delete-catalog-service", "Delete Service", status=204))
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a catalog service; its resources stay, its mappings go."""
     service.delete_service(ctx.session, service_id=id, actor=ctx.actor)
-    return Response(status_code=204)
+    return no_content()

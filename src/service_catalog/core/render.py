@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 
 def ts(value: dt.datetime | None) -> str | None:
@@ -20,3 +20,13 @@ def json_response(
 ) -> JSONResponse:
     """A JSON response, skipping FastAPI's re-validation of response models (built by hand)."""
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def page(data: list[Any], meta: Any) -> JSONResponse:
+    """A list's JSON response: ``{"data": [...], "meta": {...}}``."""
+    return JSONResponse({"data": data, "meta": meta})
+
+
+def no_content() -> Response:
+    """An empty ``204 No Content``."""
+    return Response(status_code=204)

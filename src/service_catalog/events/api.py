@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.catalog_services.service import get_service
-from service_catalog.core.openapi import PROBLEMS, list_params
-from service_catalog.core.render import json_response
+from service_catalog.core.openapi import list_params
+from service_catalog.core.render import json_response, page
+from service_catalog.core.routes import operation
 from service_catalog.events import service
 from service_catalog.events.schemas import (
     CreateIntegrationEvents,
@@ -29,25 +30,27 @@ _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
 
 @router.get(
     "/v1/integration-events",
-    response_model=IntegrationEventList,
-    responses=PROBLEMS,
-    operation_id="list-integration-events",
-    summary="List Integration Events",
-    openapi_extra=_LIST_PARAMS,
+    **operation(
+        "list-integration-events",
+        "List Integration Events",
+        IntegrationEventList,
+        openapi_extra=_LIST_PARAMS,
+    ),
 )
 def list_all(ctx: CtxDep) -> JSONResponse:
     """Integration events (what upstream systems reported), newest first by default."""
     rows, meta = service.list_events(ctx.session, query=ctx.query, path=ctx.request.url.path)
-    return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
+    return page([service.to_dict(e) for e in rows], meta)
 
 
 @router.get(
     "/v1/catalog-services/{serviceId}/integration-events",
-    response_model=IntegrationEventList,
-    responses=PROBLEMS,
-    operation_id="list-catalog-service-integration-events",
-    summary="List a Service's Integration Events",
-    openapi_extra=_LIST_PARAMS,
+    **operation(
+        "list-catalog-service-integration-events",
+        "List a Service's Integration Events",
+        IntegrationEventList,
+        openapi_extra=_LIST_PARAMS,
+    ),
 )
 def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """The integration events of one catalog service (its audit entries are in
@@ -56,32 +59,31 @@ def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     rows, meta = service.list_events(
         ctx.session, query=ctx.query, path=ctx.request.url.path, service_id=svc.id
     )
-    return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
+    return page([service.to_dict(e) for e in rows], meta)
 
 
 @router.get(
     "/v1/audit-log",
-    response_model=IntegrationEventList,
-    responses=PROBLEMS,
-    operation_id="list-audit-log",
-    summary="List the Audit Trail",
-    openapi_extra=_LIST_PARAMS,
+    **operation(
+        "list-audit-log", "List the Audit Trail", IntegrationEventList, openapi_extra=_LIST_PARAMS
+    ),
 )
 def list_audit(ctx: CtxDep) -> JSONResponse:
     """User actions that changed the catalog (who, what, when), newest first by default."""
     rows, meta = service.list_events(
         ctx.session, query=ctx.query, path=ctx.request.url.path, audit_only=True
     )
-    return json_response({"data": [service.to_dict(e) for e in rows], "meta": meta})
+    return page([service.to_dict(e) for e in rows], meta)
 
 
 @router.post(
     "/v1/integration-instances/{id}/integration-events",
-    status_code=202,
-    response_model=IntegrationEventsAccepted,
-    responses=PROBLEMS,
-    operation_id="create-integration-events",
-    summary="Push Integration Events",
+    **operation(
+        "create-integration-events",
+        "Push Integration Events",
+        IntegrationEventsAccepted,
+        status=202,
+    ),
 )
 def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
     """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
-from service_catalog.core.openapi import PROBLEMS, list_params
-from service_catalog.core.render import json_response
+from service_catalog.core.openapi import list_params
+from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.routes import operation
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
 from service_catalog.integrations.schemas import (
@@ -78,17 +79,18 @@ def _box(ctx: Ctx) -> SecretBox:
 
 @router.get(
     "/integrations",
-    tags=["Integrations"],
-    response_model=CatalogIntegrationList,
-    responses=PROBLEMS,
-    operation_id="list-catalog-integrations",
-    summary="List Integrations",
-    openapi_extra=_INTEGRATION_PARAMS,
+    **operation(
+        "list-catalog-integrations",
+        "List Integrations",
+        CatalogIntegrationList,
+        tags=["Integrations"],
+        openapi_extra=_INTEGRATION_PARAMS,
+    ),
 )
 def list_integrations(ctx: CtxDep) -> JSONResponse:
     """A page of the integrations this catalog ships, filtered and sorted."""
     data, meta = service.list_integrations(ctx.session, query=ctx.query)
-    return json_response({"data": data, "meta": meta})
+    return page(data, meta)
 
 
 # --- instances ------------------------------------------------------------------------
@@ -98,12 +100,13 @@ _TAG: list[str | Enum] = ["Integration Instances"]
 
 @router.post(
     "/integration-instances",
-    tags=_TAG,
-    status_code=201,
-    response_model=IntegrationInstanceRead,
-    responses=PROBLEMS,
-    operation_id="create-integration-instance",
-    summary="Create Integration Instance",
+    **operation(
+        "create-integration-instance",
+        "Create Integration Instance",
+        IntegrationInstanceRead,
+        status=201,
+        tags=_TAG,
+    ),
 )
 def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONResponse:
     """Install an integration: config validated against the integration's config_schema."""
@@ -113,26 +116,28 @@ def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONRespons
 
 @router.get(
     "/integration-instances",
-    tags=_TAG,
-    response_model=IntegrationInstanceList,
-    responses=PROBLEMS,
-    operation_id="list-integration-instances",
-    summary="List Integration Instances",
-    openapi_extra=_INSTANCE_PARAMS,
+    **operation(
+        "list-integration-instances",
+        "List Integration Instances",
+        IntegrationInstanceList,
+        tags=_TAG,
+        openapi_extra=_INSTANCE_PARAMS,
+    ),
 )
 def list_instances(ctx: CtxDep) -> JSONResponse:
     """A page of integration instances, filtered and sorted."""
     rows, meta = service.list_instances(ctx.session, query=ctx.query)
-    return json_response({"data": [service.to_dict(i) for i in rows], "meta": meta})
+    return page([service.to_dict(i) for i in rows], meta)
 
 
 @router.get(
     "/integration-instances/{id}",
-    tags=_TAG,
-    response_model=IntegrationInstanceRead,
-    responses=PROBLEMS,
-    operation_id="fetch-integration-instance",
-    summary="Get an Integration Instance",
+    **operation(
+        "fetch-integration-instance",
+        "Get an Integration Instance",
+        IntegrationInstanceRead,
+        tags=_TAG,
+    ),
 )
 def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     """One integration instance."""
@@ -141,11 +146,12 @@ def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
 
 @router.patch(
     "/integration-instances/{id}",
-    tags=_TAG,
-    response_model=IntegrationInstanceRead,
-    responses=PROBLEMS,
-    operation_id="update-integration-instance",
-    summary="Update Integration Instance",
+    **operation(
+        "update-integration-instance",
+        "Update Integration Instance",
+        IntegrationInstanceRead,
+        tags=_TAG,
+    ),
 )
 def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an instance; labels and config merge (null removes a key)."""
@@ -155,16 +161,14 @@ def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JS
 
 @router.delete(
     "/integration-instances/{id}",
-    tags=_TAG,
-    status_code=204,
-    responses=PROBLEMS,
-    operation_id="delete-integration-instance",
-    summary="Delete Integration Instance",
+    **operation(
+        "delete-integration-instance", "Delete Integration Instance", status=204, tags=_TAG
+    ),
 )
 def delete_instance(id: str, ctx: CtxDep) -> Response:
     """Delete an instance with its credential, resources and their mappings."""
     service.delete_instance(ctx.session, instance_id=id, actor=ctx.actor)
-    return Response(status_code=204)
+    return no_content()
 
 
 # --- auth credential ------------------------------------------------------------------
@@ -174,13 +178,14 @@ _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
 
 @router.post(
     _CRED,
-    tags=_TAG,
-    status_code=201,
-    response_model=AuthCredentialRead,
-    responses=PROBLEMS,
-    operation_id="create-integration-instance-auth-credential",
-    summary="Create Integration Instance Auth Credential",
-    openapi_extra=_credential_body_doc(),
+    **operation(
+        "create-integration-instance-auth-credential",
+        "Create Integration Instance Auth Credential",
+        AuthCredentialRead,
+        status=201,
+        tags=_TAG,
+        openapi_extra=_credential_body_doc(),
+    ),
 )
 def create_credential(
     integrationInstanceId: str, ctx: DeferredWriteCtxDep, body: Annotated[Any, Body()]
@@ -194,11 +199,12 @@ def create_credential(
 
 @router.get(
     _CRED,
-    tags=_TAG,
-    response_model=AuthCredentialRead,
-    responses=PROBLEMS,
-    operation_id="get-integration-instance-auth-credential",
-    summary="Get Integration Instance Auth Credential",
+    **operation(
+        "get-integration-instance-auth-credential",
+        "Get Integration Instance Auth Credential",
+        AuthCredentialRead,
+        tags=_TAG,
+    ),
 )
 def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's credential metadata (never its secret)."""
@@ -208,11 +214,12 @@ def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
 
 @router.post(
     _CRED + "/verify",
-    tags=_TAG,
-    response_model=AuthCredentialRead,
-    responses=PROBLEMS,
-    operation_id="verify-integration-instance-auth-credential",
-    summary="Verify Integration Instance Auth Credential again",
+    **operation(
+        "verify-integration-instance-auth-credential",
+        "Verify Integration Instance Auth Credential again",
+        AuthCredentialRead,
+        tags=_TAG,
+    ),
 )
 def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> JSONResponse:
     """Ask the upstream again (e.g. after it was unreachable); beyond the contract."""
@@ -227,16 +234,17 @@ def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> J
 
 @router.delete(
     _CRED,
-    tags=_TAG,
-    status_code=204,
-    responses=PROBLEMS,
-    operation_id="delete-integration-instance-auth-credential",
-    summary="Delete Integration Instance Auth Credential",
+    **operation(
+        "delete-integration-instance-auth-credential",
+        "Delete Integration Instance Auth Credential",
+        status=204,
+        tags=_TAG,
+    ),
 )
 def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the credential; the instance becomes unauthorized."""
     service.delete_credential(ctx.session, instance_id=integrationInstanceId, actor=ctx.actor)
-    return Response(status_code=204)
+    return no_content()
 
 
 # --- auth config ----------------------------------------------------------------------
@@ -246,11 +254,12 @@ _CFG = "/integration-instances/{integrationInstanceId}/auth-config"
 
 @router.get(
     _CFG,
-    tags=_TAG,
-    response_model=OAuthAuthConfigRead,
-    responses=PROBLEMS,
-    operation_id="get-integration-instance-auth-config",
-    summary="Get Integration Instance Auth Config",
+    **operation(
+        "get-integration-instance-auth-config",
+        "Get Integration Instance Auth Config",
+        OAuthAuthConfigRead,
+        tags=_TAG,
+    ),
 )
 def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's OAuth config (never the client secret)."""
@@ -260,11 +269,12 @@ def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
 
 @router.put(
     _CFG,
-    tags=_TAG,
-    response_model=OAuthAuthConfigRead,
-    responses=PROBLEMS,
-    operation_id="upsert-integration-instance-auth-config",
-    summary="Update Integration Instance Auth Config",
+    **operation(
+        "upsert-integration-instance-auth-config",
+        "Update Integration Instance Auth Config",
+        OAuthAuthConfigRead,
+        tags=_TAG,
+    ),
 )
 def put_auth_config(
     integrationInstanceId: str, body: UpsertOAuthAuthConfig, ctx: CtxDep
@@ -278,13 +288,14 @@ def put_auth_config(
 
 @router.delete(
     _CFG,
-    tags=_TAG,
-    status_code=204,
-    responses=PROBLEMS,
-    operation_id="delete-integration-instance-auth-config",
-    summary="Delete Integration Instance Auth Config",
+    **operation(
+        "delete-integration-instance-auth-config",
+        "Delete Integration Instance Auth Config",
+        status=204,
+        tags=_TAG,
+    ),
 )
 def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the instance's auth config."""
     service.delete_auth_config(ctx.session, instance_id=integrationInstanceId, actor=ctx.actor)
-    return Response(status_code=204)
+    return no_content()

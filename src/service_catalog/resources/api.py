@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from service_catalog.auth.deps import CtxDep
 from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.schemas import CatalogServiceList
-from service_catalog.core.openapi import PROBLEMS, list_params
-from service_catalog.core.render import json_response
+from service_catalog.core.openapi import list_params
+from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.routes import operation
 from service_catalog.resources import service
 from service_catalog.resources.children import PAGE_PARAMS, children_page
 from service_catalog.resources.mappings import mapping_filters
@@ -38,26 +39,21 @@ service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
 
 @resources.get(
     "/resources",
-    response_model=ResourceList,
-    responses=PROBLEMS,
-    operation_id="list-resources",
-    summary="List Resources",
-    openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
+    **operation(
+        "list-resources",
+        "List Resources",
+        ResourceList,
+        openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
+    ),
 )
 def list_resources(ctx: CtxDep) -> JSONResponse:
     """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
     ``page[before]``/``before``), filtered and sorted (default ``created_at desc``)."""
     rows, meta = service.list_resources(ctx.session, query=ctx.query, path="/v1/resources")
-    return json_response({"data": service.resource_dicts(ctx.session, rows), "meta": meta})
+    return page(service.resource_dicts(ctx.session, rows), meta)
 
 
-@resources.get(
-    "/resources/{id}",
-    response_model=ResourceRead,
-    responses=PROBLEMS,
-    operation_id="fetch-resource",
-    summary="Get a Resource",
-)
+@resources.get("/resources/{id}", **operation("fetch-resource", "Get a Resource", ResourceRead))
 def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
     return json_response(
@@ -67,10 +63,11 @@ def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
 
 @resources.get(
     "/resources/{id}/children/{kind}",
-    responses=PROBLEMS,
-    operation_id="list-resource-children",
-    summary="List a Resource's children",
-    openapi_extra={"parameters": PAGE_PARAMS},
+    **operation(
+        "list-resource-children",
+        "List a Resource's children",
+        openapi_extra={"parameters": PAGE_PARAMS},
+    ),
 )
 def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resource's children of ``kind`` (e.g. a Traceable Service's
@@ -89,11 +86,7 @@ def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
 
 @resources.post(
     "/integration-instances/{id}/resources",
-    status_code=201,
-    response_model=ResourceRead,
-    responses=PROBLEMS,
-    operation_id="initialize-resource",
-    summary="Initialize a Resource",
+    **operation("initialize-resource", "Initialize a Resource", ResourceRead, status=201),
 )
 def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     """Initialize a resource (name and integration_data null until the integration hydrates
@@ -107,10 +100,7 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
 
 @resources.put(
     "/integration-instances/{id}/resources",
-    response_model=ResourcePushResult,
-    responses=PROBLEMS,
-    operation_id="upsert-resources",
-    summary="Bulk upsert Resources",
+    **operation("upsert-resources", "Bulk upsert Resources", ResourcePushResult),
 )
 def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     """Create or update up to 1000 resources pushed by an integration. Returns them (request
@@ -133,10 +123,7 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
 
 @resources.patch(
     "/integration-instances/{integrationInstanceId}/resources/{resourceId}",
-    response_model=ResourceRead,
-    responses=PROBLEMS,
-    operation_id="update-resource",
-    summary="Update a Resource",
+    **operation("update-resource", "Update a Resource", ResourceRead),
 )
 def update(
     integrationInstanceId: str, resourceId: str, body: ResourceUpdate, ctx: CtxDep
@@ -154,25 +141,24 @@ def update(
 
 @resource_services.get(
     "/resources/{id}/catalog-services",
-    response_model=CatalogServiceList,
-    responses=PROBLEMS,
-    operation_id="list-catalog-resource-services",
-    summary="List Resource Services",
-    openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
+    **operation(
+        "list-catalog-resource-services",
+        "List Resource Services",
+        CatalogServiceList,
+        openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
+    ),
 )
 def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the catalog services a resource is mapped to."""
     rows, meta = service.list_resource_services(ctx.session, resource_id=id, query=ctx.query)
-    return json_response({"data": [svc_service.to_dict(s) for s in rows], "meta": meta})
+    return page([svc_service.to_dict(s) for s in rows], meta)
 
 
 @mappings.post(
     "",
-    status_code=201,
-    response_model=ResourceMappingRead,
-    responses=PROBLEMS,
-    operation_id="create-resource-mapping",
-    summary="Create Resource Mapping",
+    **operation(
+        "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead, status=201
+    ),
 )
 def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a resource (by id, or by integration instance, type and config) to a service."""
@@ -184,24 +170,22 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
 
 @mappings.get(
     "",
-    response_model=ResourceMappingList,
-    responses=PROBLEMS,
-    operation_id="list-resource-mappings",
-    summary="List Resource Mappings",
-    openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
+    **operation(
+        "list-resource-mappings",
+        "List Resource Mappings",
+        ResourceMappingList,
+        openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
+    ),
 )
 def list_mappings(ctx: CtxDep) -> JSONResponse:
     """A page of resource mappings (default sort ``created_at desc``)."""
     rows, meta = service.list_mappings(ctx.session, query=ctx.query)
-    return json_response({"data": service.mapping_dicts(ctx.session, rows), "meta": meta})
+    return page(service.mapping_dicts(ctx.session, rows), meta)
 
 
 @mappings.get(
     "/{resourceMappingId}",
-    response_model=ResourceMappingRead,
-    responses=PROBLEMS,
-    operation_id="fetch-resource-mapping",
-    summary="Get a Resource Mapping",
+    **operation("fetch-resource-mapping", "Get a Resource Mapping", ResourceMappingRead),
 )
 def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     """One resource mapping."""
@@ -211,31 +195,29 @@ def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
 
 @mappings.delete(
     "/{resourceMappingId}",
-    status_code=204,
-    responses=PROBLEMS,
-    operation_id="delete-resource-mapping",
-    summary="Delete Resource Mapping",
+    **operation("delete-resource-mapping", "Delete Resource Mapping", status=204),
 )
 def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
     """Remove a resource mapping."""
     service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
-    return Response(status_code=204)
+    return no_content()
 
 
 @service_resources.get(
     "/catalog-services/{id}/resources",
-    response_model=ServiceResourceList,
-    responses=PROBLEMS,
-    operation_id="list-catalog-service-resources",
-    summary="List Service Resources",
-    openapi_extra=list_params(
-        lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
+    **operation(
+        "list-catalog-service-resources",
+        "List Service Resources",
+        ServiceResourceList,
+        openapi_extra=list_params(
+            lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
+        ),
     ),
 )
 def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resources mapped to a catalog service."""
     rows, meta = service.list_service_resources(ctx.session, service_id=id, query=ctx.query)
-    return json_response({"data": service.resource_dicts(ctx.session, rows), "meta": meta})
+    return page(service.resource_dicts(ctx.session, rows), meta)
 
 
 router = APIRouter()

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
-from service_catalog.core.openapi import PROBLEMS, list_params
-from service_catalog.core.render import json_response
+from service_catalog.core.openapi import list_params
+from service_catalog.core.render import json_response, page
+from service_catalog.core.routes import operation
 from service_catalog.sync import service
 from service_catalog.sync.schemas import ResourceIngestion, ResourceIngestionRequest, SyncRunList
 from service_catalog.sync.worker import notify
@@ -19,10 +20,7 @@ _RUN_LIST_PARAMS = list_params(service.RUN_FILTERS, cursor=True)  # newest first
 
 @router.put(
     "/{id}/resource-ingestion",
-    response_model=ResourceIngestion,
-    responses=PROBLEMS,
-    operation_id="schedule-resource-ingestion",
-    summary="Sync now",
+    **operation("schedule-resource-ingestion", "Sync now", ResourceIngestion),
 )
 def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None) -> JSONResponse:
     """Schedule a sync of an authorized instance now; an unauthorized one is a 400."""
@@ -37,10 +35,7 @@ def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None)
 
 @router.get(
     "/{id}/resource-ingestion",
-    response_model=ResourceIngestion,
-    responses=PROBLEMS,
-    operation_id="get-resource-ingestion",
-    summary="Get the sync schedule",
+    **operation("get-resource-ingestion", "Get the sync schedule", ResourceIngestion),
 )
 def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
     """When the instance last synced and syncs next, and whether its schedule is healthy."""
@@ -50,13 +45,9 @@ def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
 
 @router.get(
     "/{id}/sync-runs",
-    response_model=SyncRunList,
-    responses=PROBLEMS,
-    operation_id="list-sync-runs",
-    summary="List sync runs",
-    openapi_extra=_RUN_LIST_PARAMS,
+    **operation("list-sync-runs", "List sync runs", SyncRunList, openapi_extra=_RUN_LIST_PARAMS),
 )
 def list_runs(id: str, ctx: CtxDep) -> JSONResponse:
     """Every sync run of the instance, newest first, cursor-paged."""
     rows, meta = service.list_runs(ctx.session, instance_id=id, query=ctx.query)
-    return json_response({"data": [service.run_to_dict(r) for r in rows], "meta": meta})
+    return page([service.run_to_dict(r) for r in rows], meta)
