@@ -49,6 +49,30 @@ SORTS = {
 DEFAULT_SORT = "display_name"
 
 
+def _record(
+    session: Session,
+    actor: Actor,
+    svc: CatalogService,
+    verb: str,
+    changed: list[str] | None = None,
+) -> None:
+    """The audit event ``catalog_service.<verb>`` of ``svc`` (with the fields ``changed``
+    of an update)."""
+    detail = f"Catalog service {svc.name} {verb} by {actor.name}"
+    attributes: dict[str, Any] = {"name": svc.name}
+    if changed is not None:
+        detail += f": {', '.join(changed)}"
+        attributes["changed"] = changed
+    record_action(
+        session,
+        actor=actor,
+        type=f"catalog_service.{verb}",
+        service_id=svc.id,
+        detail=detail,
+        attributes=attributes,
+    )
+
+
 def to_dict(svc: CatalogService | Row[Any]) -> dict[str, Any]:
     """A catalog service as the contract's ``CatalogService``."""
     return {
@@ -92,14 +116,7 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
     )
     if svc is None:
         raise _name_taken(data.name)
-    record_action(
-        session,
-        actor=actor,
-        type="catalog_service.created",
-        service_id=svc.id,
-        detail=f"Catalog service {svc.name} created by {actor.name}",
-        attributes={"name": svc.name},
-    )
+    _record(session, actor, svc, "created")
     return svc
 
 
@@ -150,28 +167,14 @@ def update_service(
     if changed:
         svc.updated_at = utcnow()
         session.flush()
-        record_action(
-            session,
-            actor=actor,
-            type="catalog_service.updated",
-            service_id=svc.id,
-            detail=f"Catalog service {svc.name} updated by {actor.name}: {', '.join(changed)}",
-            attributes={"name": svc.name, "changed": changed},
-        )
+        _record(session, actor, svc, "updated", changed)
     return svc
 
 
 def delete_service(session: Session, *, service_id: str, actor: Actor) -> None:
     """Delete a catalog service and its resource mappings; resources stay."""
     svc = get_service(session, service_id=service_id)
-    record_action(
-        session,
-        actor=actor,
-        type="catalog_service.deleted",
-        service_id=svc.id,
-        detail=f"Catalog service {svc.name} deleted by {actor.name}",
-        attributes={"name": svc.name},
-    )
+    _record(session, actor, svc, "deleted")
     session.execute(delete(CatalogService).where(CatalogService.id == svc.id))
 
 

@@ -59,6 +59,26 @@ from service_catalog.settings import Settings
 log = logging.getLogger("service_catalog.integrations")
 
 
+def _record(
+    session: Session,
+    actor: Actor,
+    inst: IntegrationInstance,
+    event_type: str,
+    detail: str,
+    /,
+    **attributes: Any,
+) -> None:
+    """Record ``event_type`` about ``inst``'s auth in the audit trail; its attributes name the
+    instance (``instance_id``, ``instance``), then ``attributes``."""
+    record_action(
+        session,
+        actor=actor,
+        type=event_type,
+        detail=detail,
+        attributes={"instance_id": str(inst.id), "instance": inst.name, **attributes},
+    )
+
+
 def _ref(inst: IntegrationInstance) -> dict[str, Any]:
     return {"id": str(inst.id), "name": inst.name, "display_name": inst.display_name}
 
@@ -323,19 +343,16 @@ def create_credential(
             f"Integration instance [{inst.name}] already has an auth credential"
         ) from None
     log.info("auth credential of instance %s stored (%s)", inst.name, cred.verification)
-    record_action(
+    _record(
         session,
-        actor=actor,
-        type="auth_credential.created",
-        detail=f"Auth credential ({cred.type}) of integration instance {inst.name} "
+        actor,
+        inst,
+        "auth_credential.created",
+        f"Auth credential ({cred.type}) of integration instance {inst.name} "
         f"added by {actor.name}; {cred.verification}",
-        attributes={
-            "instance_id": str(inst.id),
-            "instance": inst.name,
-            "type": cred.type,
-            "verification": cred.verification,
-            **({"headers": public["headers"]} if "headers" in public else {}),
-        },
+        type=cred.type,
+        verification=cred.verification,
+        **({"headers": public["headers"]} if "headers" in public else {}),
     )
     return cred, inst
 
@@ -359,13 +376,14 @@ def delete_credential(session: Session, *, instance_id: str, actor: Actor) -> No
     session.execute(delete(AuthCredential).where(AuthCredential.id == cred.id))
     inst.authorized = bool(integ and integ.push_only)
     inst.updated_at = utcnow()
-    record_action(
+    _record(
         session,
-        actor=actor,
-        type="auth_credential.deleted",
-        detail=f"Auth credential ({cred.type}) of integration instance {inst.name} "
+        actor,
+        inst,
+        "auth_credential.deleted",
+        f"Auth credential ({cred.type}) of integration instance {inst.name} "
         f"removed by {actor.name}",
-        attributes={"instance_id": str(inst.id), "instance": inst.name, "type": cred.type},
+        type=cred.type,
     )
 
 
@@ -424,13 +442,12 @@ def taint_credential(
         }
     instance.authorized = False
     instance.updated_at = utcnow()
-    record_action(
+    _record(
         session,
-        actor=SYSTEM,
-        type="auth_credential.tainted",
-        detail=f"The upstream rejected the credential of integration instance "
-        f"{instance.name}: {reason}",
-        attributes={"instance_id": str(instance.id), "instance": instance.name},
+        SYSTEM,
+        instance,
+        "auth_credential.tainted",
+        f"The upstream rejected the credential of integration instance {instance.name}: {reason}",
     )
 
 
@@ -484,17 +501,14 @@ def reverify_credential(
         inst.authorized = False
     cred.public = public
     inst.updated_at = now
-    record_action(
+    _record(
         uow.session,
-        actor=actor,
-        type="auth_credential.verified",
-        detail=f"Auth credential of integration instance {inst.name} verified by "
+        actor,
+        inst,
+        "auth_credential.verified",
+        f"Auth credential of integration instance {inst.name} verified by "
         f"{actor.name}: {cred.verification}",
-        attributes={
-            "instance_id": str(inst.id),
-            "instance": inst.name,
-            "verification": cred.verification,
-        },
+        verification=cred.verification,
     )
     return cred, inst
 
@@ -556,16 +570,13 @@ def put_auth_config(
     cfg.type, cfg.public, cfg.updated_at = data.type, public, now
     cfg.secret = box.encrypt({"client_secret": data.client_secret})
     session.flush()
-    record_action(
+    _record(
         session,
-        actor=actor,
-        type="auth_config.updated",
-        detail=f"Auth config ({data.type}) of integration instance {inst.name} set by {actor.name}",
-        attributes={
-            "instance_id": str(inst.id),
-            "instance": inst.name,
-            "client_id": data.client_id,
-        },
+        actor,
+        inst,
+        "auth_config.updated",
+        f"Auth config ({data.type}) of integration instance {inst.name} set by {actor.name}",
+        client_id=data.client_id,
     )
     return cfg
 
@@ -575,10 +586,10 @@ def delete_auth_config(session: Session, *, instance_id: str, actor: Actor) -> N
     cfg = get_auth_config(session, instance_id=instance_id)
     inst = get_instance(session, instance_id=instance_id)
     session.execute(delete(AuthConfig).where(AuthConfig.id == cfg.id))
-    record_action(
+    _record(
         session,
-        actor=actor,
-        type="auth_config.deleted",
-        detail=f"Auth config of integration instance {inst.name} removed by {actor.name}",
-        attributes={"instance_id": str(inst.id), "instance": inst.name},
+        actor,
+        inst,
+        "auth_config.deleted",
+        f"Auth config of integration instance {inst.name} removed by {actor.name}",
     )
