@@ -59,9 +59,10 @@ import threading
 import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self, SupportsIndex
 from urllib.parse import parse_qs, urlsplit
+
+from service_catalog.testing.serving import Serving
 
 __all__ = ["InventorySimulator", "make_items"]
 
@@ -187,7 +188,7 @@ class _TrackedList(list[dict[str, Any]]):
         self._touch()
 
 
-class InventorySimulator:
+class InventorySimulator(Serving):
     """The rest-inventory upstream on a loopback port; see the module docstring."""
 
     max_per_page = 1000
@@ -303,17 +304,6 @@ class InventorySimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- request handling --------------------------------------------------------
 

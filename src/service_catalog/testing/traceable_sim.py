@@ -64,7 +64,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from operator import itemgetter
-from types import TracebackType
 from typing import Any, Self
 
 from graphql import (
@@ -87,6 +86,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 
 from service_catalog.integrations.connectors.traceable.graphql import subset_schema
+from service_catalog.testing.serving import Serving
 from service_catalog.testing.traceable_tenant import VULN_FIELD_TYPES, Tenant
 
 __all__ = ["TraceableSimulator"]
@@ -451,7 +451,7 @@ class _FailRule:
         self.operation, self.offset, self.status, self.times = operation, offset, status, times
 
 
-class TraceableSimulator:
+class TraceableSimulator(Serving):
     """Traceable's GraphQL API over a generated tenant, on a loopback port (see module doc)."""
 
     def __init__(
@@ -511,7 +511,7 @@ class TraceableSimulator:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> TraceableSimulator:
+    def start(self) -> Self:
         """Serve in a daemon thread."""
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="traceable-sim", daemon=True
@@ -525,18 +525,6 @@ class TraceableSimulator:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def fail_on(
         self, operation: str, offset: int | None = None, status: int = 500, times: int | None = None

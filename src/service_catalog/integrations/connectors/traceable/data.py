@@ -432,11 +432,8 @@ def diff_events(
             EventRecord(
                 type=EVENT_VULNERABILITY_OPENED,
                 deduplication_id=f"traceable:{sid}:vulnerability:{vid}:{stamp}",
-                detail=(
-                    f"{v.get('severity') or 'Unknown-severity'} vulnerability "
-                    f"'{v.get('title') or vid}' {'reopened' if reopened else 'opened'}"
-                    f"{where} (Traceable service {name})"
-                ),
+                detail=f"{_vuln_label(v, vid)} {'reopened' if reopened else 'opened'}{where} "
+                f"(Traceable service {name})",
                 attributes=_vuln_attrs(sid, v),
                 ts=(_parse_iso(v.get("opened_at")) or now) if not reopened else now,
                 link_html=link_html,
@@ -450,11 +447,7 @@ def diff_events(
             EventRecord(
                 type=EVENT_VULNERABILITY_FIXED,
                 deduplication_id=f"traceable:{sid}:vulnerability:{vid}:closed:{now:%Y-%m-%d}",
-                detail=(
-                    f"{v.get('severity') or 'Unknown-severity'} vulnerability "
-                    f"'{v.get('title') or vid}'{where} is no longer open (Traceable service "
-                    f"{name})"
-                ),
+                detail=f"{_vuln_label(v, vid)}{where} is no longer open (Traceable service {name})",
                 attributes=_vuln_attrs(sid, v),
                 ts=now,
                 link_html=link_html,
@@ -503,6 +496,12 @@ def _capped(section: Any) -> bool:
     if not isinstance(section, dict):
         return False
     return bool((section.get("listed") or 0) < (section.get("open") or 0))
+
+
+def _vuln_label(v: dict[str, Any], vid: str) -> str:
+    """A vulnerability in an event's detail: its severity and title (``High vulnerability
+    'SQL injection'``)."""
+    return f"{v.get('severity') or 'Unknown-severity'} vulnerability '{v.get('title') or vid}'"
 
 
 def _vuln_attrs(sid: str, v: dict[str, Any]) -> dict[str, Any]:
