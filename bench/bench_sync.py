@@ -11,7 +11,7 @@ first), the resource rows it wrote (target 0) and the peak RSS of the syncing pr
 
 The simulator runs in this process on loopback; each sync runs in a child process
 (``service-catalog``'s own worker code, exactly as ``service-catalog sync`` runs it) so
-its peak RSS is its own. Run: ``python bench/bench_sync.py [--items N] [--page-size N]``
+its peak RSS is its own. Run: ``python -m bench.bench_sync [--items N] [--page-size N]``
 (or through the bench runner, which calls :func:`main`).
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.sync_child import sync_in_child
 
 TOKEN = "bench-token-3b9f"
 
@@ -199,71 +200,6 @@ def _insert_floor(db_path: Path, tmp: str) -> float:
     return best
 
 
-def _child(db_url: str, key_file: str, instance_id: str) -> None:
-    """Run one sync in this (child) process and print what it measured as JSON."""
-    import resource
-    import uuid
-
-    from sqlalchemy import event
-
-    from service_catalog.core.db import Database
-    from service_catalog.settings import Settings
-    from service_catalog.sync.worker import Worker
-
-    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file)
-    db = Database(db_url)
-    written = {"resource_rows": 0, "statements": 0}
-
-    @event.listens_for(db.engine, "after_cursor_execute")
-    def _count(
-        _conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any, _many: bool
-    ) -> None:
-        head = statement.lstrip()[:40].upper()
-        if (
-            head.startswith(("INSERT", "UPDATE", "DELETE"))
-            and " RESOURCES" in statement.upper()[:60]
-        ):
-            written["statements"] += 1
-            written["resource_rows"] += max(0, cursor.rowcount)
-
-    start, cpu = time.perf_counter(), time.process_time()
-    run = Worker(settings, db, name="bench").run_once(
-        instance_id=uuid.UUID(instance_id), force=True, trigger="cli"
-    )
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    assert run is not None
-    print(
-        json.dumps(
-            {
-                "seconds": elapsed,
-                "cpu_seconds": cpu,
-                "status": run.status,
-                "error": run.error,
-                "pages": run.pages,
-                "created": run.created,
-                "updated": run.updated,
-                "unchanged": run.unchanged,
-                "vanished": run.vanished,
-                "resource_rows_written": written["resource_rows"],
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
-    db.dispose()
-
-
-def _sync_in_child(db_url: str, key_file: str, instance_id: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", db_url, key_file, instance_id],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"the sync process failed:\n{out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     from service_catalog.testing.inventory_sim import InventorySimulator
@@ -278,8 +214,8 @@ def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
         instance_id = _setup_instance(db_url, key_file, sim.url, page_size)
         raw, raw_json = _raw_fetch(sim.url, items, page_size)
         connector = _connector_only(sim.url, page_size)
-        first = _sync_in_child(db_url, key_file, instance_id)
-        second = _sync_in_child(db_url, key_file, instance_id)
+        first = sync_in_child(db_url, key_file, instance_id)
+        second = sync_in_child(db_url, key_file, instance_id)
         floor = _insert_floor(Path(tmp) / "catalog.db", tmp)
     return {
         "items": items,
@@ -362,12 +298,9 @@ def report(r: dict[str, Any]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the bench runner and of ``python bench/bench_sync.py``: 0 when every
+    """Entry point of the bench runner and of ``python -m bench.bench_sync``: 0 when every
     target is met, 1 otherwise."""
     args = list(argv or [])
-    if args[:1] == ["--child"]:
-        _child(*args[1:4])
-        return 0
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--items", type=int, default=int(os.environ.get("BENCH_SYNC_ITEMS", "100000"))

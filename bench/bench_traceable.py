@@ -9,7 +9,7 @@ documents and variables - with a plain httpx loop and no processing); their rati
 
 The Traceable simulator runs in its own process (its tenant is not counted in the sync's
 memory); each sync runs in a child process with the catalog's own worker code, exactly as
-``service-catalog sync`` runs it. Run: ``python bench/bench_traceable.py [--services N]
+``service-catalog sync`` runs it. Run: ``python -m bench.bench_traceable [--services N]
 [--endpoints M] [--page-size N]`` (or through the bench runner, which calls :func:`main`).
 """
 
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.sync_child import sync_in_child
 
 TOKEN = "bench-traceable-token-77c1"
 
@@ -257,73 +259,6 @@ def _raw_fetch(sim_url: str, page_size: int) -> tuple[float, float, int, int]:
     return best_raw, best_json, len(bodies), size
 
 
-def _child(db_url: str, key_file: str, instance_id: str) -> None:
-    """Run one sync in this (child) process and print what it measured as JSON."""
-    import resource
-    import uuid
-
-    from sqlalchemy import event
-
-    from service_catalog.core.db import Database
-    from service_catalog.settings import Settings
-    from service_catalog.sync.worker import Worker
-
-    settings = Settings(database_url=db_url, run_worker=False, key_file=key_file)
-    db = Database(db_url)
-    written = {"resource_rows": 0}
-    # A running worker has its modules loaded: import them before timing, not during.
-    import service_catalog.events.service
-    import service_catalog.resources.ingest  # noqa: F401
-    from service_catalog.integrations import registry
-
-    registry.integrations()
-
-    @event.listens_for(db.engine, "after_cursor_execute")
-    def _count(
-        _conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any, _many: bool
-    ) -> None:
-        head = statement.lstrip()[:60].upper()
-        if head.startswith(("INSERT", "UPDATE", "DELETE")) and " RESOURCES" in head:
-            written["resource_rows"] += max(0, cursor.rowcount)
-
-    start, cpu = time.perf_counter(), time.process_time()
-    run = Worker(settings, db, name="bench").run_once(
-        instance_id=uuid.UUID(instance_id), force=True, trigger="cli"
-    )
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    assert run is not None
-    print(
-        json.dumps(
-            {
-                "seconds": elapsed,
-                "cpu_seconds": cpu,
-                "status": run.status,
-                "error": run.error,
-                "pages": run.pages,
-                "created": run.created,
-                "updated": run.updated,
-                "unchanged": run.unchanged,
-                "vanished": run.vanished,
-                "resource_rows_written": written["resource_rows"],
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
-    db.dispose()
-
-
-def _sync_in_child(db_url: str, key_file: str, instance_id: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", db_url, key_file, instance_id],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"the sync process failed:\n{out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     sim, sim_url = _start_simulator(services, endpoints)
@@ -339,11 +274,13 @@ def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> d
                     (db_url, key_file, _setup_instance(db_url, key_file, sim_url, page_size), k)
                 )
             raw, raw_json, requests, size = _raw_fetch(sim_url, page_size)
-            firsts = [(_sync_in_child(u, kf, iid), u, kf, iid, k) for u, kf, iid, k in targets]
+            firsts = [
+                (sync_in_child(u, kf, iid, warm=True), u, kf, iid, k) for u, kf, iid, k in targets
+            ]
             first, db_url, key_file, instance_id, k = min(firsts, key=lambda f: f[0]["seconds"])
             first["other_seconds"] = max(f[0]["seconds"] for f in firsts)
             first["peak_rss_mb"] = max(f[0]["peak_rss_mb"] for f in firsts)
-            second = _sync_in_child(db_url, key_file, instance_id)
+            second = sync_in_child(db_url, key_file, instance_id, warm=True)
             db_mb = (Path(tmp) / f"catalog{k}.db").stat().st_size / 1e6
     finally:
         sim.terminate()
@@ -411,11 +348,8 @@ def report(r: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the bench runner and of ``python bench/bench_traceable.py``."""
+    """Entry point of the bench runner and of ``python -m bench.bench_traceable``."""
     args = list(argv or [])
-    if args[:1] == ["--child"]:
-        _child(*args[1:4])
-        return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--services", type=int, default=int(os.environ.get("BENCH_TRACEABLE_SERVICES", "10000"))
