@@ -121,3 +121,20 @@ def data_of(record: _HasIntegrationData) -> dict[str, Any]:
     """A stored resource's (or a discovered record's) integration data, which it must have."""
     assert record.integration_data is not None, record
     return record.integration_data
+
+
+EVENT_KEYS = {
+    "id",
+    "type",
+    "ts",
+    "service_id",
+    "resource_id",
+    "deduplication_id",
+    "actor",
+    "attributes",
+    "integration",
+    "binding",
+    "detail",
+    "link_html",
+}
+"""The fields of an integration event or audit entry, as the API answers them."""

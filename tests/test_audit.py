@@ -13,23 +13,9 @@ import httpx
 from conftest import LiveServer
 from contract import Contract
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import make_instance
+from sync_support import EVENT_KEYS, make_instance
 
 SECRET = "s3cr3t-audit-7Qx2LmN9"
-AUDIT_KEYS = {
-    "id",
-    "type",
-    "ts",
-    "service_id",
-    "resource_id",
-    "deduplication_id",
-    "actor",
-    "attributes",
-    "integration",
-    "binding",
-    "detail",
-    "link_html",
-}
 
 
 SIMULATOR = partial(InventorySimulator, items=2, token=SECRET)
@@ -145,7 +131,7 @@ def test_every_change_is_audited_with_the_token_name(
     positions = [types.index(t) for t in expected]
     assert positions == sorted(positions), types
     for entry in entries:
-        assert set(entry) == AUDIT_KEYS
+        assert set(entry) == EVENT_KEYS
         assert entry["integration"] is None
         assert entry["actor"]["type"] == "token"
         assert entry["actor"]["name"] == "alice-laptop"

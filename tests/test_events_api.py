@@ -17,22 +17,8 @@ from service_catalog.events.service import record_integration_events
 from service_catalog.integrations.connectors.base import EventRecord
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource
-from sync_support import create_instance
+from sync_support import EVENT_KEYS, create_instance
 
-EVENT_KEYS = {
-    "id",
-    "type",
-    "ts",
-    "service_id",
-    "resource_id",
-    "deduplication_id",
-    "actor",
-    "attributes",
-    "integration",
-    "binding",
-    "detail",
-    "link_html",
-}
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
