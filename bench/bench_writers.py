@@ -1,17 +1,27 @@
 """Issue 8's benchmark: concurrent writers while a 50,000-item sync runs, on SQLite and
-PostgreSQL.
+PostgreSQL; and issue 11's: writes alone, without write stalls.
 
-For each database: starts ``service-catalog serve`` as a user would (one process, its
-in-process sync worker on), installs a ``rest-inventory`` instance on the inventory
-simulator (50,000 items) through the API, starts its sync and, while syncs run back to
-back (the simulator renames every item between two, so each one writes 50,000 rows),
-drives 50 keep-alive clients for 20 s, each cycling create, patch, map, list and delete
-of catalog services. Prints throughput, p50/p99/max latency and the 5xx count against
-the targets (no 5xx, p99 <= 2 s, max <= 5 s) with the ratio to each limit; a miss prints
-MISSED and makes the exit status non-zero.
+For each database, first the steady writers (issue 11): ``service-catalog serve`` with no
+sync, 16 keep-alive clients loading catalog services through the API (creates with two
+labels each, every fourth request a PATCH of one of the client's own) for 10 s, after a
+warm-up; prints n, req/s, p50, p99 and max of the writes, against the target write p99
+<= 5x write p50 (no steps of a second behind a lock or a back-off).
+
+Then the writers beside a sync (issue 8): starts ``service-catalog serve`` as a user
+would (one process, its in-process sync worker on), installs a ``rest-inventory``
+instance on the inventory simulator (50,000 items) through the API, starts its sync
+and, while syncs run back to back (the simulator renames every item between two, so
+each one writes 50,000 rows), drives 50 keep-alive clients for 20 s, each cycling
+create, patch, map, list and delete of catalog services. Prints throughput, p50/p99/max
+latency and the 5xx count against the targets (no 5xx, p99 <= 2 s, max <= 5 s) with the
+ratio to each limit.
+
+A miss prints MISSED and makes the exit status non-zero.
 
 Environment: ``BENCH_WRITERS`` (50), ``BENCH_WRITERS_SECONDS`` (20),
-``BENCH_WRITERS_ITEMS`` (50000), ``BENCH_WRITERS_DATABASES`` (``sqlite,postgresql``).
+``BENCH_WRITERS_ITEMS`` (50000), ``BENCH_WRITERS_DATABASES`` (``sqlite,postgresql``);
+for the steady writers ``BENCH_WRITERS_STEADY`` (16 clients) and
+``BENCH_WRITERS_STEADY_SECONDS`` (10; 0 skips the phase).
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from bench.bench_core import CLI, free_port, wait_healthy
 from bench.loadgen import Conn, build
@@ -48,6 +60,10 @@ SECONDS = float(os.environ.get("BENCH_WRITERS_SECONDS", "20"))
 ITEMS = int(os.environ.get("BENCH_WRITERS_ITEMS", "50000"))
 DATABASES = os.environ.get("BENCH_WRITERS_DATABASES", "sqlite,postgresql").split(",")
 TARGET_P99_S = 2.0
+STEADY_WRITERS = int(os.environ.get("BENCH_WRITERS_STEADY", "16"))
+STEADY_SECONDS = float(os.environ.get("BENCH_WRITERS_STEADY_SECONDS", "10"))
+STEADY_WARMUP_S = 1.0
+TARGET_STEADY_RATIO = 5.0  # write p99 <= 5x write p50
 TARGET_MAX_S = 5.0
 SIM_TOKEN = "bench-writers-token"
 OPS = ("create", "patch", "map", "list", "delete")
@@ -97,6 +113,20 @@ def database(kind: str, tmp: Path) -> Iterator[str | None]:
         yield server.start()
     finally:
         server.stop()
+
+
+def second_database(url: str, tmp: Path) -> str:
+    """A fresh, empty database beside ``url`` (a file in ``tmp`` on SQLite, a database
+    named ``steady`` on the same PostgreSQL server), so one phase starts from nothing."""
+    if url.startswith("sqlite"):
+        return f"sqlite:///{tmp / 'catalog.db'}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE steady")
+    finally:
+        engine.dispose()
+    return make_url(url).set(database="steady").render_as_string(hide_password=False)
 
 
 def prepare(url: str) -> str:
@@ -400,6 +430,134 @@ def report(out: Outcome) -> int:
     return missed
 
 
+@dataclass
+class Steady:
+    """What the steady writers did on one database (no sync running)."""
+
+    database: str
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    first_unexpected: str = ""
+
+
+def steady_writer(
+    port: int,
+    token: str,
+    t: int,
+    measure_from: float,
+    deadline: float,
+    out: Steady,
+    lock: threading.Lock,
+) -> None:
+    """One steady client: create services with two labels, every fourth request a PATCH
+    of one of its own, until ``deadline``; latencies counted from ``measure_from``."""
+    own: list[str] = []
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    first = ""
+    conn = Conn("127.0.0.1", port)
+    i = 0
+    try:
+        while (now := time.perf_counter()) < deadline:
+            i += 1
+            if i % 4 == 0 and own:
+                body = {"description": f"patched {i}", "labels": {"team": f"team-{i % 7}"}}
+                raw = build(
+                    "PATCH",
+                    f"/v1/catalog-services/{own[i % len(own)]}",
+                    token,
+                    json.dumps(body).encode(),
+                )
+                expected = 200
+            else:
+                body = {
+                    "name": f"steady-{t}-{i}",
+                    "display_name": f"Steady {t} #{i}",
+                    "labels": {"team": f"team-{(t + i) % 7}", "bench_shard": f"s{i % 100}"},
+                }
+                raw = build("POST", "/v1/catalog-services", token, json.dumps(body).encode())
+                expected = 201
+            start = time.perf_counter()
+            try:
+                status, answer = conn.request(raw)
+            except OSError as exc:
+                status, answer = 599, str(exc).encode()
+                conn.close()
+                conn = Conn("127.0.0.1", port)
+            took = time.perf_counter() - start
+            if now >= measure_from:
+                lat.append(took)
+                statuses[status] = statuses.get(status, 0) + 1
+                if status != expected and not first:
+                    first = f"{status} {answer[:300]!r}"
+            if status == 201:
+                own.append(json.loads(answer)["id"])
+    finally:
+        conn.close()
+    with lock:
+        out.latencies.extend(lat)
+        for status, count in statuses.items():
+            out.statuses[status] = out.statuses.get(status, 0) + count
+        if first and not out.first_unexpected:
+            out.first_unexpected = first
+
+
+def measure_steady(kind: str, url: str, tmp: Path) -> Steady:
+    """Serve ``url`` (no sync) and drive the steady writers; what happened."""
+    out = Steady(kind)
+    token = prepare(url)
+    with serve(url, tmp) as port:
+        lock = threading.Lock()
+        measure_from = time.perf_counter() + STEADY_WARMUP_S
+        deadline = measure_from + STEADY_SECONDS
+        threads = [
+            threading.Thread(
+                target=steady_writer,
+                args=(port, token, t, measure_from, deadline, out, lock),
+                daemon=True,
+            )
+            for t in range(STEADY_WRITERS)
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(STEADY_SECONDS + 120)
+        out.seconds = time.perf_counter() - measure_from
+    return out
+
+
+def report_steady(out: Steady) -> int:
+    """Print the steady writers' figures against the target; the number of misses."""
+    data = sorted(out.latencies)
+    n = len(data)
+    p50, p99, worst = pct(data, 50), pct(data, 99), max(data, default=float("nan"))
+    ratio = p99 / p50 if p50 else float("nan")
+    print(
+        f"\n{out.database}: {STEADY_WRITERS} writers for {out.seconds:.1f} s, no sync "
+        "(creates with 2 labels, every 4th a PATCH)"
+    )
+    print(
+        f"  writes   n={n:<6} {n / out.seconds if out.seconds else 0:8.0f} req/s   "
+        f"p50 {p50 * 1000:8.1f} ms   p99 {p99 * 1000:8.1f} ms   max {worst * 1000:8.1f} ms"
+    )
+    ok_ratio = ratio <= TARGET_STEADY_RATIO
+    limit = f"<= {TARGET_STEADY_RATIO:g}x"
+    share = f"{ratio / TARGET_STEADY_RATIO:.2f} of the limit"
+    print(
+        f"  {'write p99 / p50':<28} {ratio:>11.2f}x   target {limit:<10} ratio {share:<18} "
+        f"{'ok' if ok_ratio else 'MISSED'}"
+    )
+    missed = 0 if ok_ratio else 1
+    bad = {s: c for s, c in out.statuses.items() if s not in (200, 201)}
+    if bad:
+        print(f"  unexpected statuses {bad}: RESULT INVALID")
+        missed += 1
+    if out.first_unexpected:
+        print(f"  first unexpected answer: {out.first_unexpected}")
+    return missed
+
+
 def main() -> int:
     """Measure every configured database; 1 when a target is missed."""
     missed = 0
@@ -410,7 +568,15 @@ def main() -> int:
                 if url is None:
                     print(f"\n{kind}: not measured (no PostgreSQL server binaries here)")
                     continue
-                missed += report(measure(kind, url, tmp))
+                if STEADY_SECONDS > 0:
+                    steady_tmp = tmp / "steady"
+                    steady_tmp.mkdir()
+                    steady_url = (
+                        url if kind != "sqlite" else f"sqlite:///{steady_tmp / 'steady.db'}"
+                    )
+                    missed += report_steady(measure_steady(kind, steady_url, steady_tmp))
+                if SECONDS > 0:
+                    missed += report(measure(kind, url, tmp))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return 1 if missed else 0
