@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -359,7 +359,31 @@ class TraceableConnector(Connector):
         before ``total`` raises :class:`_Truncated`; with ``split_at_cap`` too, so does a
         first page whose ``total`` reaches :attr:`row_cap` (before any row is yielded).
         """
-        first = self._page(document, variables, root, 0)
+        yield from self._pages_after(
+            self._page(document, variables, root, 0),
+            document,
+            variables,
+            root,
+            capped=capped,
+            split_at_cap=split_at_cap,
+        )
+
+    def _pages_after(
+        self,
+        first: tuple[list[dict[str, Any]], int, int | None],
+        document: str,
+        variables: dict[str, Any],
+        root: str,
+        *,
+        capped: bool = False,
+        split_at_cap: bool = False,
+        pool: ThreadPoolExecutor | None = None,
+        on_last: Callable[[], None] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of :meth:`_paged` given its first page (already fetched): that page's
+        rows, then the next pages. ``pool`` (else one of its own) fetches them; ``on_last``
+        is called once every page of the listing is requested (then the caller may request
+        what comes after it, so the upstream is never left idle between listings)."""
         rows, count, total = first
         self.listing_total = total
         if split_at_cap and total is not None and total >= self.row_cap:
@@ -367,60 +391,72 @@ class TraceableConnector(Connector):
         seen: set[tuple[int, str, str]] = set()
         if capped and rows:
             seen.add((count, str(rows[0].get("id")), str(rows[-1].get("id"))))
+        if not count or total is None or count >= total:
+            if on_last is not None:
+                on_last()
+            if rows:
+                yield rows
+            return
         if rows:
             yield rows
-        if not count or total is None or count >= total:
+        if pool is None:
+            with ThreadPoolExecutor(
+                max_workers=FETCH_AHEAD, thread_name_prefix="traceable-fetch"
+            ) as own:
+                yield from self._next_pages(
+                    own, document, variables, root, count, total, seen if capped else None
+                )
             return
         yield from self._next_pages(
-            document, variables, root, count, total, seen if capped else None
+            pool, document, variables, root, count, total, seen if capped else None, on_last
         )
 
     def _next_pages(
         self,
+        pool: ThreadPoolExecutor,
         document: str,
         variables: dict[str, Any],
         root: str,
         read: int,
         total: int,
         seen: set[tuple[int, str, str]] | None,
+        on_last: Callable[[], None] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """The pages of :meth:`_paged` after the first (``read`` rows, of ``total``),
-        fetched ahead in helper threads; ``seen`` (a capped listing) holds the first and
-        last ids of the pages read."""
-        with ThreadPoolExecutor(
-            max_workers=FETCH_AHEAD, thread_name_prefix="traceable-fetch"
-        ) as pool:
-            pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
-            next_offset = read
-            pages = 1
-            try:
-                while True:
-                    while len(pending) < FETCH_AHEAD and next_offset < total:
-                        pending.append(
-                            pool.submit(self._page, document, variables, root, next_offset)
-                        )
-                        next_offset += self.page_size
-                    if not pending:
-                        return
-                    rows, count, page_total = pending.popleft().result()
-                    pages += 1
-                    if pages > MAX_PAGES:
-                        raise ConnectorError(
-                            "malformed", f"Traceable kept paging {root} past {MAX_PAGES} pages"
-                        )
-                    if seen is not None:
-                        _check_capped_page(rows, count, read, total, seen)
-                    read += count
-                    if rows:
-                        yield rows
-                    if page_total is not None and page_total > total:
-                        total = page_total  # the listing grew while paging: read on
-                        self.listing_total = total
-                    if not count:
-                        return
-            finally:
-                for fut in pending:
-                    fut.cancel()
+        fetched :data:`FETCH_AHEAD` ahead by ``pool``; ``seen`` (a capped listing) holds
+        the first and last ids of the pages read; ``on_last`` as :meth:`_pages_after`."""
+        pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
+        next_offset = read
+        pages = 1
+        try:
+            while True:
+                while len(pending) < FETCH_AHEAD and next_offset < total:
+                    pending.append(pool.submit(self._page, document, variables, root, next_offset))
+                    next_offset += self.page_size
+                    if next_offset >= total and on_last is not None:
+                        on_last()
+                        on_last = None
+                if not pending:
+                    return
+                rows, count, page_total = pending.popleft().result()
+                pages += 1
+                if pages > MAX_PAGES:
+                    raise ConnectorError(
+                        "malformed", f"Traceable kept paging {root} past {MAX_PAGES} pages"
+                    )
+                if seen is not None:
+                    _check_capped_page(rows, count, read, total, seen)
+                read += count
+                if rows:
+                    yield rows
+                if page_total is not None and page_total > total:
+                    total = page_total  # the listing grew while paging: read on
+                    self.listing_total = total
+                if not count:
+                    return
+        finally:
+            for fut in pending:
+                fut.cancel()
 
     def _page(
         self, document: str, variables: dict[str, Any], root: str, offset: int
@@ -582,29 +618,72 @@ class TraceableConnector(Connector):
         """The endpoints of ``service_ids``, listed a group of services at a time, each
         group small enough to stay under the row cap (a group that reaches it is halved):
         (group, its endpoint rows), in order. A single service that reaches the cap alone
-        cannot be listed whole: that fails the sync rather than miss endpoints."""
-        stack = service_groups(service_ids, total, self.row_cap)[::-1]
+        cannot be listed whole: that fails the sync rather than miss endpoints.
+
+        The groups' pages are fetched by one pool: once every page of a group is requested,
+        the next group's first page is, so Traceable is not left idle while a group's rows
+        are processed (at most one group's rows and the next group's first page are held).
+        """
+        todo = deque(service_groups(service_ids, total, self.row_cap))
         base = list(variables.get("filterBy") or [])
-        while stack:
-            group = stack.pop()
+
+        def group_variables(group: list[str]) -> dict[str, Any]:
+            return {**variables, "filterBy": [*base, gql.services_filter(group)]}
+
+        with ThreadPoolExecutor(
+            max_workers=FETCH_AHEAD, thread_name_prefix="traceable-fetch"
+        ) as pool:
+            # The first page of the group at the head of ``todo``, once requested.
+            ahead: dict[int, Future[tuple[list[dict[str, Any]], int, int | None]]] = {}
+
+            def request_next() -> None:
+                if todo and id(todo[0]) not in ahead:
+                    ahead[id(todo[0])] = pool.submit(
+                        self._page, document, group_variables(todo[0]), "entities", 0
+                    )
+
             try:
-                rows = self._rows(
-                    document, {**variables, "filterBy": [*base, gql.services_filter(group)]}
-                )
-            except _Truncated:
-                if len(group) == 1:
-                    raise ConnectorError(
-                        "upstream",
-                        f"Traceable service {group[0]} has {self.row_cap} or more "
-                        "endpoints in the activity window: more than Traceable "
-                        "lists for one query, so they cannot all be read",
-                        remediation="Set include_inactive to false, a shorter lookback or "
-                        "narrower discovery_states.",
-                    ) from None
-                half = len(group) // 2
-                stack += [group[half:], group[:half]]
-                continue
-            yield group, rows
+                while todo:
+                    group = todo.popleft()
+                    first = ahead.pop(id(group), None)
+                    group_vars = group_variables(group)
+                    page = (
+                        first.result()
+                        if first is not None
+                        else self._page(document, group_vars, "entities", 0)
+                    )
+                    try:
+                        rows = [
+                            row
+                            for rows in self._pages_after(
+                                page,
+                                document,
+                                group_vars,
+                                "entities",
+                                capped=True,
+                                split_at_cap=True,
+                                pool=pool,
+                                on_last=request_next,
+                            )
+                            for row in rows
+                        ]
+                    except _Truncated:
+                        if len(group) == 1:
+                            raise ConnectorError(
+                                "upstream",
+                                f"Traceable service {group[0]} has {self.row_cap} or more "
+                                "endpoints in the activity window: more than Traceable "
+                                "lists for one query, so they cannot all be read",
+                                remediation="Set include_inactive to false, a shorter "
+                                "lookback or narrower discovery_states.",
+                            ) from None
+                        half = len(group) // 2
+                        todo.extendleft([group[half:], group[:half]])
+                        continue
+                    yield group, rows
+            finally:
+                for fut in ahead.values():
+                    fut.cancel()
 
     def discover(self) -> Iterator[list[ResourceRecord]]:
         """Yield batches of ``traceable_service`` records (at most a page each) as the

@@ -45,6 +45,7 @@ last-seen times, which are Traceable's data.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,12 +285,13 @@ def _short_status(status: Any) -> str | None:
     return status.removeprefix("VULNERABILITY_STATUS_")
 
 
+@functools.lru_cache(maxsize=64)
 def app_url(base_url: str) -> str:
     """Traceable's web app for an API base URL, from the same origin: the API host
     ``api.<region>.traceable.ai`` becomes the app host ``app.<region>.traceable.ai``
     (``https://api.eu.traceable.ai`` -> ``https://app.eu.traceable.ai``; any ``api.`` host
     likewise); any other host (a simulator) keeps its origin (scheme, host, port; no
-    path)."""
+    path). Cached: every service's link is built from it."""
     try:
         url = httpx.URL(base_url)
     except (httpx.InvalidURL, TypeError):
