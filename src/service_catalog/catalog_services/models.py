@@ -6,10 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, new_uuid, utcnow
+from service_catalog.core.jsonindex import SHORT_MAX
 
 
 class CatalogService(Base):
@@ -31,3 +32,25 @@ class CatalogService(Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CatalogServiceAttribute(Base):
+    """One value inside a catalog service's labels or custom fields, kept in step with
+    them so that filters and facets on ``labels.*``/``custom_fields.*`` read an index
+    (see :mod:`service_catalog.core.jsonindex`)."""
+
+    __tablename__ = "catalog_service_attributes"
+    __table_args__ = (
+        Index("ix_catalog_service_attributes_short", "path", "short", "service_id"),
+        Index("ix_catalog_service_attributes_num", "path", "num", "service_id"),
+    )
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        "service_id",
+        ForeignKey("catalog_services.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
+    value: Mapped[str | None] = mapped_column(Text)
+    num: Mapped[float | None] = mapped_column(Float)

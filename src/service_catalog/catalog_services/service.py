@@ -7,21 +7,23 @@ and never commits or rolls back: a name taken by a concurrent writer inserts not
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, delete, select
+from sqlalchemy import Row, Select, Table, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
-from service_catalog.catalog_services.models import CatalogService
+from service_catalog.catalog_services.models import CatalogService, CatalogServiceAttribute
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
-from service_catalog.core.db import Database, new_uuid, utcnow
+from service_catalog.core.db import Database, KeyedSelect, keyed_select, new_uuid, utcnow
 from service_catalog.core.errors import Problem, conflict
+from service_catalog.core.jsonindex import JsonIndex, attribute_rows
 from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
 from service_catalog.core.patch import merge_map, patch_named
 from service_catalog.core.render import ts
@@ -36,8 +38,17 @@ FILTERS = q.FilterSpec(
         "updated_at": q.FilterField("datetime", CatalogService.updated_at),
     },
     json_prefixes={
-        "labels": q.FilterField("json", CatalogService.labels, flat=True),
-        "custom_fields": q.FilterField("json", CatalogService.custom_fields),
+        "labels": q.FilterField(
+            "json",
+            CatalogService.labels,
+            flat=True,
+            index=JsonIndex(CatalogServiceAttribute, CatalogService.id, "labels"),
+        ),
+        "custom_fields": q.FilterField(
+            "json",
+            CatalogService.custom_fields,
+            index=JsonIndex(CatalogServiceAttribute, CatalogService.id, "custom_fields"),
+        ),
     },
 )
 SORTS = {
@@ -47,6 +58,8 @@ SORTS = {
     "updated_at": CatalogService.updated_at,
 }
 DEFAULT_SORT = "display_name"
+#: Rendered rows kept by :func:`_render_raw` (about 1 KB each).
+RENDERED_ROWS = 10_000
 
 
 def _record(
@@ -71,6 +84,28 @@ def _record(
         detail=detail,
         attributes=attributes,
     )
+
+
+def attribute_rows_of(
+    service_id: uuid.UUID, labels: dict[str, Any] | None, custom_fields: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The ``catalog_service_attributes`` rows that index a service's labels and custom
+    fields (label keys are whole names; custom fields nest)."""
+    return attribute_rows(
+        service_id, {"labels": (labels, False), "custom_fields": (custom_fields, True)}
+    )
+
+
+def _index_attributes(session: Session, svc: CatalogService, *, replace: bool) -> None:
+    """Write the side-table rows of ``svc``'s labels and custom fields (replacing the old
+    ones), in the caller's transaction."""
+    if replace:
+        session.execute(
+            delete(CatalogServiceAttribute).where(CatalogServiceAttribute.owner_id == svc.id)
+        )
+    rows = attribute_rows_of(svc.id, svc.labels, svc.custom_fields)
+    if rows:
+        session.execute(insert(CatalogServiceAttribute), rows)
 
 
 def to_dict(svc: CatalogService | Row[Any]) -> dict[str, Any]:
@@ -116,6 +151,7 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
     )
     if svc is None:
         raise _name_taken(data.name)
+    _index_attributes(session, svc, replace=False)
     _record(session, actor, svc, "created")
     return svc
 
@@ -149,6 +185,32 @@ def read_service(db: Database, *, service_id: str) -> dict[str, Any]:
     return to_dict(row)
 
 
+def read_services(session: Session, keys: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The catalog services with ids ``keys``, in that order, as the contract's dicts (one
+    deleted meanwhile is left out; the dicts may be shared: do not change them).
+
+    On SQLite the rows come straight from the driver (:meth:`KeyedSelect.fetch_in`) and
+    each distinct raw row is rendered once (:func:`_render_raw`), through the same
+    :func:`to_dict` as GET by id."""
+    if not keys:
+        return []
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        plan = keyed_select(bind.dialect, _TABLE, _TABLE.c.id)
+        raw = {r[0]: r for r in plan.fetch_in(session.connection(), keys)}
+        return [_render_raw(plan, raw[b]) for b in map(plan.bound, keys) if b in raw]
+    found = {r.id: r for r in session.execute(select(_TABLE).where(_TABLE.c.id.in_(keys)))}
+    return [to_dict(found[k]) for k in keys if k in found]
+
+
+@functools.lru_cache(maxsize=RENDERED_ROWS)
+def _render_raw(plan: KeyedSelect, raw: tuple[Any, ...]) -> dict[str, Any]:
+    """A raw catalog service row as the contract's dict. A pure function of the row's
+    stored values, so memoised: a page read again renders only what changed (a changed
+    service is another raw row; the oldest entries go first)."""
+    return to_dict(plan.row(raw))
+
+
 def update_service(
     session: Session, *, service_id: str, data: CatalogServiceUpdate, actor: Actor
 ) -> CatalogService:
@@ -167,6 +229,8 @@ def update_service(
     if changed:
         svc.updated_at = utcnow()
         session.flush()
+        if "labels" in changed or "custom_fields" in changed:
+            _index_attributes(session, svc, replace=True)
         _record(session, actor, svc, "updated", changed)
     return svc
 
@@ -184,14 +248,37 @@ def list_statement(clauses: Iterable[Any]) -> Select[Any]:
 
 
 def list_services(
-    session: Session, *, query: list[tuple[str, str]]
-) -> tuple[list[CatalogService], dict[str, Any]]:
-    """One page of catalog services filtered and sorted as the query string asks."""
+    session: Session, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One page of catalog services filtered and sorted as the query string asks, as the
+    contract's dicts: the page's keys in one query (with the total), then their rows by
+    key (:func:`read_services`)."""
     qd = dict(query)
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     page = q.page_request(qd)
-    rows, total = q.numbered_page(
-        session, list_statement(clauses), q.order_by(sort, SORTS, CatalogService.id), page
+    keys, total = q.numbered_keys(
+        session,
+        select(CatalogService.id).where(*clauses),
+        q.order_by(sort, SORTS, CatalogService.id),
+        page,
     )
-    return rows, q.page_meta(page, total)
+    return read_services(session, keys), q.page_meta(page, total)
+
+
+def service_facets(
+    session: Session, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The values of one label or custom field (``field=labels.team``) among the catalog
+    services the query's filters match, each with its count, most frequent first."""
+    req = q.facet_request(dict(query))
+    clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
+    data, truncated = q.facet_counts(
+        session,
+        spec=FILTERS,
+        columns={},
+        rows=list_statement(clauses),
+        key=CatalogService.id,
+        req=req,
+    )
+    return data, {"field": req.field, "limit": req.limit, "truncated": truncated}

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -104,7 +104,24 @@ _CURSOR_PAGING = [
         "description": "The previous page: the cursor from meta.page.previous.",
     },
 ]
-_LISTS: dict[str, tuple[SpecSource, SortSource | None, bool]] = {}
+_FACET_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "field",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The field whose values to count, e.g. labels.team",
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+        "description": "At most this many values, the most frequent first.",
+    },
+]
+Paging = Literal["number", "cursor", "facets"]
+_LISTS: dict[str, tuple[SpecSource, SortSource | None, Paging]] = {}
+
 _MARK = "x-list-params"
 
 
@@ -162,15 +179,26 @@ def list_params(
     """``openapi_extra`` of a list route: its paging, ``sort`` and ``filter[...]`` query
     parameters, generated from the list's own FilterSpec and sort fields (a spec or sorts
     given as a function are read when the OpenAPI document is built, not at import)."""
+    return _register(filters, sorts, "cursor" if cursor else "number")
+
+
+def facet_params(filters: SpecSource) -> dict[str, Any]:
+    """``openapi_extra`` of a facets route: ``field``, ``limit`` and the list's
+    ``filter[...]`` parameters."""
+    return _register(filters, None, "facets")
+
+
+def _register(filters: SpecSource, sorts: SortSource | None, paging: Paging) -> dict[str, Any]:
     key = f"list-{len(_LISTS)}"
-    _LISTS[key] = (filters, sorts, cursor)
+    _LISTS[key] = (filters, sorts, paging)
     return {_MARK: key}
 
 
 def _expand_list_params(op: dict[str, Any]) -> None:
-    filters, sorts, cursor = _LISTS[op.pop(_MARK)]
+    filters, sorts, paging = _LISTS[op.pop(_MARK)]
     spec = filters() if callable(filters) else filters
-    params = [dict(p) for p in (_CURSOR_PAGING if cursor else _NUMBER_PAGING)]
+    first = {"number": _NUMBER_PAGING, "cursor": _CURSOR_PAGING, "facets": _FACET_PARAMS}
+    params = [dict(p) for p in first[paging]]
     if sorts is not None:
         params.append(sort_parameter(sorts() if callable(sorts) else sorts))
     params += filter_parameters(spec)

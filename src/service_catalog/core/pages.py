@@ -1,4 +1,5 @@
-"""The ``meta`` of number-paged lists, shared by every domain's list schemas."""
+"""The ``meta`` of number-paged lists and the body of facet counts, shared by every
+domain's list schemas."""
 
 from __future__ import annotations
 
@@ -17,3 +18,27 @@ class PaginatedMeta(BaseModel):
     """``meta`` of a number-paged list."""
 
     page: PageMeta
+
+
+class FacetValue(BaseModel):
+    """One value of a facet and how many of the matching items hold it."""
+
+    value: str | bool | None
+    count: int
+
+
+class FacetMeta(BaseModel):
+    """``meta`` of facet counts: the field counted, the limit, and whether more values
+    exist than were returned."""
+
+    field: str
+    limit: int
+    truncated: bool
+
+
+class FacetList(BaseModel):
+    """Facet counts: each value of one field among a list's matching items (an extension:
+    Konnect has no facets)."""
+
+    data: list[FacetValue]
+    meta: FacetMeta

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, and_, case, func, literal, or_, true
+from sqlalchemy import Select, and_, case, func, literal, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from service_catalog.core.errors import Problem
+from service_catalog.core.jsonindex import SHORT_MAX, JsonIndex
 
 Kind = Literal["string", "uuid", "datetime", "boolean", "number", "json", "enum"]
 
@@ -60,13 +61,15 @@ class FilterField:
     ``column`` is a column expression, or for ``json`` a JSON column whose
     dotted sub-path comes from the query (``labels.env`` -> ``labels['env']``).
     ``flat`` JSON fields treat everything after the prefix as one key
-    (label keys may contain dots).
+    (label keys may contain dots). A JSON field with an ``index`` is filtered through
+    its side table (:mod:`service_catalog.core.jsonindex`) instead of the JSON itself.
     """
 
     kind: Kind
     column: Any
     flat: bool = False
     choices: tuple[str, ...] = ()
+    index: JsonIndex | None = None
 
 
 @dataclass
@@ -249,14 +252,57 @@ def _json_clause(
     text = jops.text(ff.column, segs)
     if op == "eq":
         alts: list[ColumnElement[bool]] = [text == value]
-        try:
-            num = float(value)
-        except ValueError:
-            num = None
-        if num is not None and math.isfinite(num):
+        num = _finite(value)
+        if num is not None:
             alts.append(jops.number(ff.column, segs) == num)
         return or_(*alts)
     return _string_clause(text, op, value, jops.sqlite)
+
+
+def _short_eq(t: Any, value: str) -> ColumnElement[bool]:
+    if len(value) <= SHORT_MAX:
+        return t.short == value  # type: ignore[no-any-return]
+    return and_(t.short.is_(None), t.value == value)
+
+
+def _short_contains(t: Any, value: str, sqlite: bool) -> ColumnElement[bool]:
+    return or_(_contains(t.short, value, sqlite), _contains(t.value, value, sqlite))
+
+
+def _indexed_clause(
+    index: JsonIndex, path: str, op: str, value: str, param: str, sqlite: bool
+) -> ColumnElement[bool]:
+    """A JSON path filter read from the side table ``index``: the owners whose row for
+    ``path`` matches, through the ``(path, short)`` or ``(path, num)`` index. Same
+    answers as :func:`_json_clause` on the JSON."""
+    t = index.table
+    rows = select(t.owner_id).where(t.path == path)
+    if op in ("lt", "lte", "gt", "gte"):
+        return index.owner.in_(  # type: ignore[no-any-return]
+            rows.where(_compare(t.num, op, _parse_number(param, value)))
+        )
+    if op == "neq":  # as for strings, neq keeps the rows without the key
+        return index.owner.not_in(rows.where(_short_eq(t, value)))  # type: ignore[no-any-return]
+    if op == "eq":
+        matching: Any = rows.where(_short_eq(t, value))
+        num = _finite(value)
+        if num is not None:  # or the number: "2" finds 2.0 (one index range each)
+            matching = union_all(matching, rows.where(t.num == num))
+    elif op == "oeq":
+        matching = rows.where(or_(*[_short_eq(t, v) for v in _split(value)]))
+    elif op == "contains":
+        matching = rows.where(_short_contains(t, value, sqlite))
+    else:  # ocontains
+        matching = rows.where(or_(*[_short_contains(t, v, sqlite) for v in _split(value)]))
+    return index.owner.in_(matching)  # type: ignore[no-any-return]
+
+
+def _finite(value: str) -> float | None:
+    try:
+        num = float(value)
+    except ValueError:
+        return None
+    return num if math.isfinite(num) else None
 
 
 def _clause(
@@ -333,7 +379,12 @@ def filter_clauses(
                 "enum",
                 choices=list(ops),
             )
-        clauses.append(_clause(ff, segs, pf.op, pf.value, pf.param, jops))
+        if ff.index is not None and segs:
+            clauses.append(
+                _indexed_clause(ff.index, pf.name, pf.op, pf.value, pf.param, jops.sqlite)
+            )
+        else:
+            clauses.append(_clause(ff, segs, pf.op, pf.value, pf.param, jops))
     return clauses
 
 
@@ -449,37 +500,156 @@ def _count(session: Session, stmt: Select[Any]) -> int:
     return int(session.scalar(counting) or 0)
 
 
+def numbered_keys(
+    session: Session, stmt: Select[Any], order: list[Any], page: PageRequest
+) -> tuple[list[Any], int]:
+    """The unique keys (``order``'s last term, its tiebreak) of one number page of
+    ``stmt``'s rows, in order, and the total count of matches.
+
+    Unfiltered, the page walks the sort index and the count is a plain ``count(*)``.
+    Filtered, one query returns the page's keys and, with ``count(*) OVER ()``, the total:
+    the matches are found in a single scan instead of two, and only their narrow sort
+    keys go through the sorter (the wide rows are read by key afterwards).
+    """
+    offset = (page.number - 1) * page.size
+    keys = [t.element for t in order]  # the columns of order_by()'s asc()/desc() terms
+    if stmt.whereclause is None:
+        found = session.scalars(
+            stmt.with_only_columns(keys[-1], maintain_column_froms=True)
+            .order_by(*order)
+            .limit(page.size)
+            .offset(offset)
+        ).all()
+        return list(found), _count(session, stmt)
+    narrow = stmt.with_only_columns(keys[-1], func.count().over(), maintain_column_froms=True)
+    rows = session.execute(
+        narrow.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
+    ).all()
+    if not rows:
+        return [], (_count(session, stmt) if offset else 0)
+    return [r[0] for r in rows], int(rows[0][1])
+
+
 def numbered_page(
     session: Session, stmt: Select[Any], order: list[Any], page: PageRequest
 ) -> tuple[list[Any], int]:
     """Rows of one number page of ``stmt`` (a single-entity SELECT) and the total count of
-    matches.
-
-    Unfiltered, the page walks the sort index and the count is a plain ``count(*)``.
-    Filtered, one query returns the page and, with ``count(*) OVER ()``, the total: the
-    matches are found in a single scan instead of two.
-    """
-    offset = (page.number - 1) * page.size
+    matches (see :func:`numbered_keys`; unfiltered, the rows come in one query)."""
     if stmt.whereclause is None:
+        offset = (page.number - 1) * page.size
         total = _count(session, stmt)
         rows = list(session.scalars(stmt.order_by(*order).limit(page.size).offset(offset)))
         return rows, total
-    # Sort only the narrow keys of the matches (the wide rows would be carried through
-    # the sorter), then read the page's rows by their unique tiebreak key.
-    keys = [t.element for t in order]  # the columns of order_by()'s asc()/desc() terms
-    narrow = stmt.with_only_columns(keys[-1], func.count().over(), maintain_column_froms=True)
-    found = session.execute(
-        narrow.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
-    ).all()
+    found, total = numbered_keys(session, stmt, order, page)
     if not found:
-        return [], (_count(session, stmt) if offset else 0)
-    rows = list(session.scalars(stmt.where(keys[-1].in_([r[0] for r in found])).order_by(*order)))
-    return rows, int(found[0][1])
+        return [], total
+    key = order[-1].element
+    return list(session.scalars(stmt.where(key.in_(found)).order_by(*order))), total
 
 
 def page_meta(page: PageRequest, total: int) -> dict[str, Any]:
     """The contract's ``meta`` for a number page."""
     return {"page": {"number": page.number, "size": page.size, "total": total}}
+
+
+# --- facets -----------------------------------------------------------------------
+
+DEFAULT_FACET_LIMIT = 100
+MAX_FACET_LIMIT = 1000
+
+
+@dataclass
+class FacetRequest:
+    """``field`` to count the values of, and at most ``limit`` values."""
+
+    field: str
+    limit: int
+
+
+def facet_request(query: Mapping[str, str]) -> FacetRequest:
+    """Read ``field`` (required) and ``limit`` (default 100, at most 1000)."""
+    field = query.get("field", "")
+    if not field:
+        raise _qproblem("field", "is required: the field whose values to count", "required")
+    if "\x00" in field:
+        raise _qproblem("field", "must not contain NUL characters")
+    lname, limit = _int_param(query, ("limit",), DEFAULT_FACET_LIMIT)
+    if not 1 <= limit <= MAX_FACET_LIMIT:
+        raise _qproblem(lname, f"must be between 1 and {MAX_FACET_LIMIT}", "max")
+    return FacetRequest(field=field, limit=limit)
+
+
+def facet_counts(
+    session: Session,
+    *,
+    spec: FilterSpec,
+    columns: Mapping[str, Any],
+    rows: Select[Any],
+    key: Any,
+    req: FacetRequest,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Each value of ``req.field`` among the rows of ``rows`` (a list's filtered SELECT)
+    with its count, most frequent first (ties by value), and whether more values exist
+    than ``req.limit``.
+
+    ``field`` is one of ``columns`` (counted by grouping the rows) or a path under an
+    indexed JSON prefix of ``spec`` (``labels.team``: counted from the side table's
+    ``(path, short)`` index, restricted to the rows' ``key`` when the list is filtered).
+    Values are the text that filters compare, so a value can be sent back as a filter.
+    """
+    value: Any
+    col = columns.get(req.field)
+    if col is not None:
+        value = col
+        stmt = rows.with_only_columns(value, func.count(), maintain_column_froms=True)
+    else:
+        prefix, _, rest = req.field.partition(".")
+        ff = spec.json_prefixes.get(prefix)
+        if ff is None or ff.index is None or not rest:
+            known = [*columns, *(f"{p}.<key>" for p, f in spec.json_prefixes.items() if f.index)]
+            raise _qproblem(
+                "field",
+                f"cannot count values of [{req.field}]; use one of {', '.join(known)}",
+                "enum",
+            )
+        return _indexed_facets(session, ff.index, rows, key, req)
+    found = session.execute(
+        stmt.group_by(value).order_by(func.count().desc(), value).limit(req.limit + 1)
+    ).all()
+    return _top(found, req.limit)
+
+
+def _top(found: Sequence[Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+    data = [{"value": v, "count": int(n)} for v, n in found[:limit]]
+    return data, len(found) > limit
+
+
+def _indexed_facets(
+    session: Session, index: JsonIndex, rows: Select[Any], key: Any, req: FacetRequest
+) -> tuple[list[dict[str, Any]], bool]:
+    """Facet counts of a JSON path from its side table: short values grouped along the
+    covering ``(path, short)`` index; the rare long ones (``short`` NULL) by their text."""
+    t = index.table
+    where = [t.path == req.field]
+    if rows.whereclause is not None:
+        where.append(t.owner_id.in_(rows.with_only_columns(key, maintain_column_froms=True)))
+    counted = func.count()
+    found = list(
+        session.execute(
+            select(t.short, counted)
+            .where(*where)
+            .group_by(t.short)
+            .order_by(counted.desc(), t.short)
+            .limit(req.limit + 2)  # one more than asked, and maybe the long values' NULL
+        ).all()
+    )
+    if any(v is None for v, _ in found):
+        found = [r for r in found if r[0] is not None]
+        found += session.execute(
+            select(t.value, counted).where(*where, t.short.is_(None)).group_by(t.value)
+        ).all()
+        found.sort(key=lambda r: (-r[1], r[0]))
+    return _top(found, req.limit)
 
 
 # --- cursor paging ----------------------------------------------------------------
@@ -689,6 +859,7 @@ def cursor_page(
 __all__ = [
     "CursorColumn",
     "CursorRequest",
+    "FacetRequest",
     "FilterField",
     "FilterSpec",
     "PageRequest",
@@ -696,7 +867,10 @@ __all__ = [
     "cursor_request",
     "decode_cursor",
     "encode_cursor",
+    "facet_counts",
+    "facet_request",
     "filter_clauses",
+    "numbered_keys",
     "numbered_page",
     "order_by",
     "page_meta",

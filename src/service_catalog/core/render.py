@@ -7,6 +7,16 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
+from service_catalog.core import jsonio
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON response written by orjson (several times faster than the ``json`` module
+    on a page of 100 items; the same bytes but for number spelling, e.g. ``1e20``)."""
+
+    def render(self, content: Any) -> bytes:
+        return jsonio.dumps(content)
+
 
 def ts(value: dt.datetime | None) -> str | None:
     """An RFC 3339 UTC timestamp with a ``Z`` suffix."""
@@ -22,12 +32,12 @@ def json_response(
 
     tests/test_response_schemas.py checks each route's body against its ``response_model``
     instead (validating at runtime measured about 2 us an item, 0.13 ms a 100-item page)."""
-    return JSONResponse(body, status_code=status, headers=headers)
+    return FastJSONResponse(body, status_code=status, headers=headers)
 
 
 def page(data: list[Any], meta: Any) -> JSONResponse:
     """A list's JSON response: ``{"data": [...], "meta": {...}}``."""
-    return JSONResponse({"data": data, "meta": meta})
+    return FastJSONResponse({"data": data, "meta": meta})
 
 
 def no_content() -> Response:

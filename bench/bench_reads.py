@@ -1,0 +1,243 @@
+"""Issue 11's benchmark: reads at scale, on SQLite and PostgreSQL, at 10,000 and 100,000
+catalog services.
+
+For each database and size: seeds a fresh database (bulk SQL, not the API) with services
+of 2 labels each (``team``, one of 20 words, and ``bench_shard``, 1%-selective) and 2
+custom fields, starts ``service-catalog serve`` as a user would (one process, no sync
+worker), and drives 16 keep-alive connections (bench/loadgen.py, in this process; the
+server is another) at GET /health (the limit: the same server doing no work), GET by
+id, a lookup by name (``filter[name][eq]``), the 1% label query (page of 100), a facet
+count (``/facets?field=labels.team``) and a two-filter query (a label and a custom field,
+page of 100). Prints req/s, p50 and p99 of each and, against the targets, the ratio to
+/health at 10,000 (by-name >= 25%, label page >= 15%, facets >= 10%) and at 100,000 to
+the same query's rate at 10,000 (>= 50%). A miss prints MISSED and makes the exit status
+non-zero.
+
+Environment: ``BENCH_READS_SECONDS`` (4), ``BENCH_READS_SIZES`` (``10000,100000``),
+``BENCH_READS_DATABASES`` (``sqlite,postgresql``), ``BENCH_READS_CLIENTS`` (16).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import cast
+
+from sqlalchemy import Table, insert
+
+from bench.bench_core import CLI, WORDS, free_port, wait_healthy
+from bench.bench_writers import database
+from bench.loadgen import Result, build, run
+from service_catalog.auth.service import create_token
+from service_catalog.catalog_services.models import CatalogService, CatalogServiceAttribute
+from service_catalog.catalog_services.service import attribute_rows_of
+from service_catalog.core.db import Database
+from service_catalog.core.migrate import upgrade
+
+SECONDS = float(os.environ.get("BENCH_READS_SECONDS", "4"))
+SIZES = [int(n) for n in os.environ.get("BENCH_READS_SIZES", "10000,100000").split(",")]
+DATABASES = os.environ.get("BENCH_READS_DATABASES", "sqlite,postgresql").split(",")
+CLIENTS = int(os.environ.get("BENCH_READS_CLIENTS", "16"))
+SHARDS = 100
+#: Share of /health each query must reach at the smallest size.
+TARGETS = {"by name": 0.25, "1% label page": 0.15, "facets": 0.10}
+#: Share of its rate at the smallest size each query keeps at the larger ones.
+SCALE_TARGET = 0.5
+QUERIES = ("by id", "by name", "1% label page", "facets", "two filters")
+
+
+def seed(url: str, n: int) -> tuple[list[tuple[str, str]], str]:
+    """Migrate and bulk-insert ``n`` catalog services with their attribute rows; their
+    (id, name) pairs and an admin token."""
+    db = Database(url)
+    upgrade(db)
+    rnd = random.Random(11)
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    out: list[tuple[str, str]] = []
+    table = cast(Table, CatalogService.__table__)
+    batch = 5_000
+    try:
+        for start in range(0, n, batch):
+            services, attrs = [], []
+            for i in range(start, min(n, start + batch)):
+                ident = uuid.UUID(int=rnd.getrandbits(128), version=4)
+                word = rnd.choice(WORDS)
+                name = f"{word}-svc-{i:07d}"
+                labels = {"team": word, "bench_shard": f"s{i % SHARDS}"}
+                fields = {"owner": f"owner{i % 97}", "tier": i % 4}
+                when = base + dt.timedelta(seconds=i)
+                services.append(
+                    {
+                        "id": ident,
+                        "name": name,
+                        "display_name": f"{word.title()} service {i}",
+                        "description": f"Service number {i}",
+                        "labels": labels,
+                        "custom_fields": fields,
+                        "created_at": when,
+                        "updated_at": when,
+                    }
+                )
+                attrs.extend(attribute_rows_of(ident, labels, fields))
+                out.append((str(ident), name))
+            with db.session() as s:
+                s.execute(insert(table), services)
+                s.execute(insert(CatalogServiceAttribute), attrs)
+        with db.session() as s:
+            _, token = create_token(s, name="bench-reads", role="admin")
+        if db.dialect == "sqlite":
+            with db.engine.connect() as c:
+                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        db.dispose()
+    return out, token
+
+
+@contextmanager
+def serve(url: str, tmp: Path) -> Iterator[int]:
+    """``service-catalog serve`` (one process, no sync worker) on a free port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
+    env.update(
+        SERVICE_CATALOG_DATABASE_URL=url,
+        SERVICE_CATALOG_KEY_FILE=str(tmp / "key"),
+        SERVICE_CATALOG_BOOTSTRAP_TOKEN="false",
+    )
+    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_healthy(port, proc)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def requests(services: list[tuple[str, str]], token: str) -> dict[str, Callable[[int, int], bytes]]:
+    """How to build each measured query's i-th request."""
+    rnd = random.Random(5)
+    lists = "/v1/catalog-services?"
+
+    def get(path: str) -> bytes:
+        return build("GET", path, token)
+
+    return {
+        "by id": lambda t, i: get(f"/v1/catalog-services/{rnd.choice(services)[0]}"),
+        "by name": lambda t, i: get(f"{lists}filter%5Bname%5D%5Beq%5D={rnd.choice(services)[1]}"),
+        "1% label page": lambda t, i: get(
+            f"{lists}filter%5Blabels.bench_shard%5D=s{rnd.randrange(SHARDS)}&page%5Bsize%5D=100"
+        ),
+        "facets": lambda t, i: get("/v1/catalog-services/facets?field=labels.team"),
+        "two filters": lambda t, i: get(
+            f"{lists}filter%5Blabels.team%5D={rnd.choice(WORDS)}"
+            f"&filter%5Bcustom_fields.tier%5D={rnd.randrange(4)}&page%5Bsize%5D=100"
+        ),
+    }
+
+
+def measure(kind: str, n: int, tmp: Path, url: str) -> dict[str, Result]:
+    """Seed ``n`` services into ``url``, serve it and measure each query."""
+    services, token = seed(url, n)
+    with serve(url, tmp) as port:
+        health_req = build("GET", "/health", None)
+        results = {
+            "health": run(
+                f"{kind} {n}: GET /health (the limit)",
+                port,
+                lambda t, i: health_req,
+                threads=CLIENTS,
+                seconds=SECONDS,
+                max_requests=10**6,
+            )
+        }
+        print(results["health"].line(), flush=True)
+        for label, make in requests(services, token).items():
+            results[label] = run(
+                f"{kind} {n}: {label}",
+                port,
+                make,
+                threads=CLIENTS,
+                seconds=SECONDS,
+                max_requests=10**6,
+            )
+            print(results[label].line(), flush=True)
+    return results
+
+
+def verdicts(kind: str, by_size: dict[int, dict[str, Result]]) -> int:
+    """Print the target rows of one database; the number missed."""
+    missed = 0
+    small = min(by_size)
+    rows: list[tuple[str, float, float, str]] = []
+    base = by_size[small]
+    for label, target in TARGETS.items():
+        share = base[label].rps / base["health"].rps if base["health"].rps else 0.0
+        rows.append((f"{label} at {small} / GET /health", share, target, "of /health"))
+    for n, results in sorted(by_size.items()):
+        if n == small:
+            continue
+        for label in QUERIES:
+            share = results[label].rps / base[label].rps if base[label].rps else 0.0
+            rows.append((f"{label} at {n} / at {small}", share, SCALE_TARGET, f"of its {small}"))
+    for name, share, target, unit in rows:
+        ok = share >= target
+        missed += not ok
+        print(
+            f"  {kind:<10} {name:<42} {share:6.0%} {unit:<12} target >= {target:.0%}   "
+            f"ratio {share / target:5.2f} of the limit   {'ok' if ok else 'MISSED'}"
+        )
+    errors = sum(r.errors for results in by_size.values() for r in results.values())
+    if errors:
+        print(f"  {kind}: {errors} requests answered with an unexpected status   MISSED")
+        missed += 1
+    return missed
+
+
+def main() -> int:
+    """Measure every database and size; 1 when a target is missed."""
+    missed = 0
+    for kind in DATABASES:
+        by_size: dict[int, dict[str, Result]] = {}
+        for n in SIZES:
+            tmp = Path(tempfile.mkdtemp(prefix="bench-reads-"))
+            try:
+                with database(kind, tmp) as url:
+                    if url is None:
+                        print(f"{kind}: no server binaries here; skipped")
+                        break
+                    by_size[n] = measure(kind, n, tmp, url)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        if by_size:
+            print()
+            missed += verdicts(kind, by_size)
+            print()
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

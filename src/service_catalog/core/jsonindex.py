@@ -1,0 +1,93 @@
+"""Side tables that index the values inside JSON columns (labels, custom fields).
+
+A JSON column cannot be indexed by key on both databases alike, so each value inside it is
+also kept as one row of a side table ``(owner_id, path, short, value, num)``, written in the
+same transaction as the JSON (the owner's domain calls :func:`attribute_rows` on every
+write) and indexed by ``(path, short, owner_id)`` and ``(path, num, owner_id)``. A filter
+``filter[labels.team]=core`` then reads one index range instead of every row's JSON
+(:mod:`service_catalog.core.query` compiles it), and facet counts group that range.
+
+Rows hold what the JSON filters compare: ``path`` is the filter's field name
+(``labels.team``, ``custom_fields.dashboard.link``); ``short`` the value's text when at
+most :data:`SHORT_MAX` characters (strings as they are, booleans ``true``/``false``,
+numbers as JSON writes them, objects as compact JSON), else NULL with the text in
+``value`` (an index entry must stay small on PostgreSQL); ``num`` the number of a JSON
+number. JSON nulls and arrays' items have no row (no filter path reaches them).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: The longest value text kept in the indexed ``short`` column.
+SHORT_MAX = 200
+
+
+@dataclass(frozen=True)
+class JsonIndex:
+    """Where a JSON column's values are indexed: ``table`` (a side table model with
+    ``owner_id``, ``path``, ``short``, ``value`` and ``num``) and ``owner`` (the list
+    table's key column that ``owner_id`` holds); ``prefix`` is the filter prefix
+    (``labels``)."""
+
+    table: Any
+    owner: Any
+    prefix: str
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a double: compared as text only
+        return None
+
+
+def _walk(path: str, value: Any, nested: bool) -> Iterator[tuple[str, Any]]:
+    if value is None:
+        return
+    yield path, value
+    if nested and isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(f"{path}.{key}", child, nested)
+
+
+def attribute_rows(
+    owner_id: uuid.UUID, documents: Mapping[str, tuple[Mapping[str, Any] | None, bool]]
+) -> list[dict[str, Any]]:
+    """The side-table rows of one owner: ``documents`` maps each filter prefix to its JSON
+    object and whether paths go into nested objects (custom fields) or each key is one
+    name (labels, whose keys may hold dots)."""
+    rows: list[dict[str, Any]] = []
+    for prefix, (doc, nested) in documents.items():
+        for key, value in (doc or {}).items():
+            for path, node in _walk(f"{prefix}.{key}", value, nested):
+                text = _text(node)
+                short = len(text) <= SHORT_MAX
+                number = _number(node)
+                rows.append(
+                    {
+                        "owner_id": owner_id,
+                        "path": path,
+                        "short": text if short else None,
+                        "value": None if short else text,
+                        "num": number,
+                    }
+                )
+    return rows
+
+
+__all__ = ["SHORT_MAX", "JsonIndex", "attribute_rows"]
