@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, new_uuid, utcnow
@@ -54,3 +54,15 @@ class CatalogServiceAttribute(Base):
     short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
     value: Mapped[str | None] = mapped_column(Text)
     num: Mapped[float | None] = mapped_column(Float)
+
+
+class CatalogServiceValueCount(Base):
+    """How many catalog services hold each short label or custom field value (kept with
+    :class:`CatalogServiceAttribute`): facet counts over the whole catalog read these
+    rows instead of every service's."""
+
+    __tablename__ = "catalog_service_value_counts"
+
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str] = mapped_column(String(SHORT_MAX), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

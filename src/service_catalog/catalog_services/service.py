@@ -12,18 +12,27 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, delete, insert, select
+from sqlalchemy import Row, Select, Table, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
-from service_catalog.catalog_services.models import CatalogService, CatalogServiceAttribute
+from service_catalog.catalog_services.models import (
+    CatalogService,
+    CatalogServiceAttribute,
+    CatalogServiceValueCount,
+)
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
 from service_catalog.core.db import Database, KeyedSelect, keyed_select, new_uuid, utcnow
 from service_catalog.core.errors import Problem, conflict
-from service_catalog.core.jsonindex import JsonIndex, attribute_rows
+from service_catalog.core.jsonindex import (
+    JsonIndex,
+    apply_value_counts,
+    attribute_rows,
+    value_count_deltas,
+)
 from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
 from service_catalog.core.patch import merge_map, patch_named
 from service_catalog.core.render import ts
@@ -42,12 +51,19 @@ FILTERS = q.FilterSpec(
             "json",
             CatalogService.labels,
             flat=True,
-            index=JsonIndex(CatalogServiceAttribute, CatalogService.id, "labels"),
+            index=JsonIndex(
+                CatalogServiceAttribute, CatalogService.id, "labels", CatalogServiceValueCount
+            ),
         ),
         "custom_fields": q.FilterField(
             "json",
             CatalogService.custom_fields,
-            index=JsonIndex(CatalogServiceAttribute, CatalogService.id, "custom_fields"),
+            index=JsonIndex(
+                CatalogServiceAttribute,
+                CatalogService.id,
+                "custom_fields",
+                CatalogServiceValueCount,
+            ),
         ),
     },
 )
@@ -96,16 +112,42 @@ def attribute_rows_of(
     )
 
 
-def _index_attributes(session: Session, svc: CatalogService, *, replace: bool) -> None:
-    """Write the side-table rows of ``svc``'s labels and custom fields (replacing the old
-    ones), in the caller's transaction."""
-    if replace:
-        session.execute(
-            delete(CatalogServiceAttribute).where(CatalogServiceAttribute.owner_id == svc.id)
+def recount_values(session: Session) -> None:
+    """Rebuild the value counts from the side table (after rows were loaded in bulk,
+    bypassing :func:`create_service`)."""
+    attrs = CatalogServiceAttribute
+    session.execute(delete(CatalogServiceValueCount))
+    session.execute(
+        insert(CatalogServiceValueCount).from_select(
+            ["path", "short", "count"],
+            select(attrs.path, attrs.short, func.count())
+            .where(attrs.short.is_not(None))
+            .group_by(attrs.path, attrs.short),
         )
-    rows = attribute_rows_of(svc.id, svc.labels, svc.custom_fields)
+    )
+
+
+def _index_attributes(session: Session, svc: CatalogService, *, old: bool, new: bool) -> None:
+    """Keep the side table and its value counts in step with ``svc``'s labels and custom
+    fields, in the caller's transaction: drop its ``old`` rows (an update, a delete),
+    write its ``new`` ones (a create, an update)."""
+    attrs = CatalogServiceAttribute
+    removed: list[tuple[str, str | None]] = []
+    if old:
+        removed = [
+            (r.path, r.short)
+            for r in session.execute(
+                delete(attrs).where(attrs.owner_id == svc.id).returning(attrs.path, attrs.short)
+            )
+        ]
+    rows = attribute_rows_of(svc.id, svc.labels, svc.custom_fields) if new else []
     if rows:
-        session.execute(insert(CatalogServiceAttribute), rows)
+        session.execute(insert(attrs), rows)
+    apply_value_counts(
+        session,
+        CatalogServiceValueCount,
+        value_count_deltas(removed, [(r["path"], r["short"]) for r in rows]),
+    )
 
 
 def to_dict(svc: CatalogService | Row[Any]) -> dict[str, Any]:
@@ -151,7 +193,7 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
     )
     if svc is None:
         raise _name_taken(data.name)
-    _index_attributes(session, svc, replace=False)
+    _index_attributes(session, svc, old=False, new=True)
     _record(session, actor, svc, "created")
     return svc
 
@@ -230,7 +272,7 @@ def update_service(
         svc.updated_at = utcnow()
         session.flush()
         if "labels" in changed or "custom_fields" in changed:
-            _index_attributes(session, svc, replace=True)
+            _index_attributes(session, svc, old=True, new=True)
         _record(session, actor, svc, "updated", changed)
     return svc
 
@@ -239,6 +281,7 @@ def delete_service(session: Session, *, service_id: str, actor: Actor) -> None:
     """Delete a catalog service and its resource mappings; resources stay."""
     svc = get_service(session, service_id=service_id)
     _record(session, actor, svc, "deleted")
+    _index_attributes(session, svc, old=True, new=False)
     session.execute(delete(CatalogService).where(CatalogService.id == svc.id))
 
 

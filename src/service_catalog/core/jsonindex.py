@@ -13,15 +13,26 @@ most :data:`SHORT_MAX` characters (strings as they are, booleans ``true``/``fals
 numbers as JSON writes them, objects as compact JSON), else NULL with the text in
 ``value`` (an index entry must stay small on PostgreSQL); ``num`` the number of a JSON
 number. JSON nulls and arrays' items have no row (no filter path reaches them).
+
+An index may also keep a count table ``(path, short, count)``: how many owners hold each
+short value, updated in the same transaction (:func:`value_count_deltas`,
+:func:`apply_value_counts`), so that facet counts over the whole list read a few rows
+instead of every owner's. Deltas are applied in key order, one statement per
+transaction, so concurrent writers on PostgreSQL lock count rows in the same order.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 #: The longest value text kept in the indexed ``short`` column.
 SHORT_MAX = 200
@@ -32,11 +43,13 @@ class JsonIndex:
     """Where a JSON column's values are indexed: ``table`` (a side table model with
     ``owner_id``, ``path``, ``short``, ``value`` and ``num``) and ``owner`` (the list
     table's key column that ``owner_id`` holds); ``prefix`` is the filter prefix
-    (``labels``)."""
+    (``labels``); ``counts``, when kept, the count table model (``path``, ``short``,
+    ``count``)."""
 
     table: Any
     owner: Any
     prefix: str
+    counts: Any = None
 
 
 def _text(value: Any) -> str:
@@ -90,4 +103,45 @@ def attribute_rows(
     return rows
 
 
-__all__ = ["SHORT_MAX", "JsonIndex", "attribute_rows"]
+def value_count_deltas(
+    removed: Iterable[tuple[str, str | None]], added: Iterable[tuple[str, str | None]]
+) -> list[dict[str, Any]]:
+    """The count-table changes for side-table rows ``removed`` and ``added`` (as
+    ``(path, short)``; long values, whose ``short`` is NULL, are not counted there), in
+    key order, without the ones that cancel out."""
+    delta: Counter[tuple[str, str]] = Counter()
+    for path, short in added:
+        if short is not None:
+            delta[(path, short)] += 1
+    for path, short in removed:
+        if short is not None:
+            delta[(path, short)] -= 1
+    return [
+        {"path": path, "short": short, "count": n}
+        for (path, short), n in sorted(delta.items())
+        if n
+    ]
+
+
+def apply_value_counts(session: Session, table: Any, deltas: list[dict[str, Any]]) -> None:
+    """Add ``deltas`` (from :func:`value_count_deltas`) to the count table, in one
+    statement (a value seen for the first time gets its row)."""
+    if not deltas:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(deltas)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.path, table.short],
+            set_={"count": table.count + stmt.excluded["count"]},
+        )
+    )
+
+
+__all__ = [
+    "SHORT_MAX",
+    "JsonIndex",
+    "apply_value_counts",
+    "attribute_rows",
+    "value_count_deltas",
+]

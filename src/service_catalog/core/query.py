@@ -627,28 +627,30 @@ def _top(found: Sequence[Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
 def _indexed_facets(
     session: Session, index: JsonIndex, rows: Select[Any], key: Any, req: FacetRequest
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Facet counts of a JSON path from its side table: short values grouped along the
-    covering ``(path, short)`` index; the rare long ones (``short`` NULL) by their text."""
+    """Facet counts of a JSON path from its side table. Over the whole list, from the
+    index's count table when it keeps one (a few rows, whatever the list's size);
+    filtered, by grouping the side table's ``(path, short)`` index over the matches.
+    The rare long values (``short`` NULL) are grouped by their text either way."""
     t = index.table
     where = [t.path == req.field]
+    counted: Any = func.count()
     if rows.whereclause is not None:
         where.append(t.owner_id.in_(rows.with_only_columns(key, maintain_column_froms=True)))
-    counted = func.count()
+    if rows.whereclause is None and index.counts is not None:
+        c = index.counts
+        shorts = select(c.short, c.count).where(c.path == req.field, c.count > 0)
+        counted = c.count
+    else:
+        shorts = select(t.short, counted).where(*where, t.short.is_not(None)).group_by(t.short)
     found = list(
         session.execute(
-            select(t.short, counted)
-            .where(*where)
-            .group_by(t.short)
-            .order_by(counted.desc(), t.short)
-            .limit(req.limit + 2)  # one more than asked, and maybe the long values' NULL
+            shorts.order_by(counted.desc(), shorts.selected_columns[0]).limit(req.limit + 1)
         ).all()
     )
-    if any(v is None for v, _ in found):
-        found = [r for r in found if r[0] is not None]
-        found += session.execute(
-            select(t.value, counted).where(*where, t.short.is_(None)).group_by(t.value)
-        ).all()
-        found.sort(key=lambda r: (-r[1], r[0]))
+    longs = select(t.value, func.count()).where(*where, t.short.is_(None)).group_by(t.value)
+    extra = session.execute(longs).all()
+    if extra:
+        found = sorted([*found, *extra], key=lambda r: (-r[1], r[0]))
     return _top(found, req.limit)
 
 

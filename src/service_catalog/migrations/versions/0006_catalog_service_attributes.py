@@ -3,7 +3,8 @@
 Each value inside a catalog service's ``labels`` and ``custom_fields`` becomes a row of
 ``catalog_service_attributes`` (see ``service_catalog.core.jsonindex``), so filters and
 facets on ``labels.*``/``custom_fields.*`` read an index instead of every row's JSON.
-Existing services are indexed here, in batches.
+``catalog_service_value_counts`` keeps how many services hold each short value, for facet
+counts over the whole catalog. Existing services are indexed here, in batches.
 
 Revision ID: 0006
 Revises: 0005
@@ -67,6 +68,22 @@ def upgrade() -> None:
         if rows:
             conn.execute(attrs.insert(), rows)
         last = batch[-1].id
+    counts = op.create_table(
+        "catalog_service_value_counts",
+        sa.Column("path", sa.String(200), nullable=False),
+        sa.Column("short", sa.String(SHORT_MAX), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("path", "short", name="pk_catalog_service_value_counts"),
+    )
+    assert counts is not None
+    conn.execute(
+        counts.insert().from_select(
+            ["path", "short", "count"],
+            sa.select(attrs.c.path, attrs.c.short, sa.func.count())
+            .where(attrs.c.short.is_not(None))
+            .group_by(attrs.c.path, attrs.c.short),
+        )
+    )
     op.create_index(
         "ix_catalog_service_attributes_short",
         "catalog_service_attributes",
@@ -80,4 +97,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("catalog_service_value_counts")
     op.drop_table("catalog_service_attributes")
