@@ -8,8 +8,9 @@ worker), and drives 16 keep-alive connections (bench/loadgen.py, in this process
 server is another) at GET /health (the limit: the same server doing no work), GET by
 id, a lookup by name (``filter[name][eq]``), the 1% label query (page of 100), a facet
 count (``/facets?field=labels.team``) and a two-filter query (the 1% label and a ~1%
-custom field, ``owner``: a drill-down, page of 100). Prints req/s, p50 and p99 of each and, against the targets, the ratio to
-/health at 10,000 (by-name >= 25%, label page >= 15%, facets >= 10%) and at 100,000 to
+custom field, ``owner``: a drill-down, page of 100). Prints req/s, p50 and p99 of each
+and, against the targets, the ratio to /health at 10,000 (by-name >= 25%, label page
+>= 15%, facets >= 10%) and at 100,000 to
 the same query's rate at 10,000 (>= 50%). A miss prints MISSED and makes the exit status
 non-zero.
 
