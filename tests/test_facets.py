@@ -172,12 +172,6 @@ def test_values_sent_back_as_filters_find_count_services(
         ), (field, filters)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 finding: the facet value '2' of a custom field holding 2 and the "
-    "value '2.0' of one holding 2.0 are counted apart (1 each), but filter[...]=2 matches "
-    "numbers too and finds both services: a facet value sent back finds more than its count",
-)
 def test_integral_float_and_int_values_count_as_the_filter_finds(api: httpx.Client) -> None:
     _create(api, "int", custom_fields={"tier": 2})
     _create(api, "float", custom_fields={"tier": 2.0})

@@ -10,7 +10,8 @@ write) and indexed by ``(path, short, owner_id)`` and ``(path, num, owner_id)``.
 Rows hold what the JSON filters compare: ``path`` is the filter's field name
 (``labels.team``, ``custom_fields.dashboard.link``); ``short`` the value's text when at
 most :data:`SHORT_MAX` characters (strings as they are, booleans ``true``/``false``,
-numbers as JSON writes them, objects as compact JSON), else NULL with the text in
+numbers as JSON writes them but integral ones as integers, ``2`` for 2.0, objects as
+compact JSON), else NULL with the text in
 ``value`` (an index entry must stay small on PostgreSQL); ``num`` the number of a JSON
 number. JSON nulls and arrays' items have no row (no filter path reaches them).
 
@@ -36,6 +37,8 @@ from sqlalchemy.orm import Session
 
 #: The longest value text kept in the indexed ``short`` column.
 SHORT_MAX = 200
+#: Integral floats below this are exact integers.
+_EXACT = 2**53
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT:
+        # 2.0 is the number 2: one spelling, so that facets count 2 and 2.0 as the one
+        # value that filter[...]=2 finds.
+        return str(int(value))
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
