@@ -166,6 +166,17 @@ def _prefetch(
         pump.thread.join(5.0)
 
 
+def _built_ahead(memo: PageMemo, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """``batches``, each one the last complete sync did not store as a page measured first
+    (``len``): a connector that builds a batch's records only when it is read (so that a
+    page the engine skips costs no shaping) then builds it here, in the prefetch thread,
+    as it would have without that laziness, not in the storing thread."""
+    for records in batches:
+        if memo.lookup(records)[1] is None:
+            len(records)
+        yield records
+
+
 def _mapped_services(session: Session, resource_ids: list[str]) -> dict[str, list[uuid.UUID]]:
     out: dict[str, list[uuid.UUID]] = {}
     for start in range(0, len(resource_ids), 500):
@@ -371,7 +382,8 @@ def _stream(ctx: SyncContext) -> int:
     try:
         # The helper thread fetches (and the connector decodes) the next page while this
         # one is processed and written here: the upstream keeps answering meanwhile.
-        for records in _prefetch(ctx.connector.discover(), before_wait=writer.commit):
+        batches = _built_ahead(ctx.memo, ctx.connector.discover())
+        for records in _prefetch(batches, before_wait=writer.commit):
             ctx.check()
             ctx.progress.pages += 1
             _store_page(ctx, writer, records)

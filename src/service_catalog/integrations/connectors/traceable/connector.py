@@ -33,6 +33,7 @@ number of services times the listed endpoints per service (see :mod:`.data`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -48,10 +49,12 @@ from service_catalog.integrations.connectors.base import (
     ConnectorError,
     Credential,
     EventRecord,
+    RecordBatch,
     ResourceRecord,
     UpstreamHTTP,
     VerifyResult,
     decode_json,
+    digest_of,
 )
 from service_catalog.integrations.connectors.traceable import graphql as gql
 from service_catalog.integrations.connectors.traceable.config import (
@@ -79,6 +82,61 @@ _AUTH_WORDS = re.compile(
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
 # Pages fetched ahead (in helper threads) while the current one is processed.
 FETCH_AHEAD = 2
+
+
+#: One page of a listing: its rows, how many results it had, the listing's ``total`` and a
+#: digest of the answer's bytes.
+_Page = tuple[list[dict[str, Any]], int, int | None, bytes]
+
+
+class _LazyBatch(RecordBatch):
+    """A batch whose records are built when it is first read (iterated, measured, indexed,
+    compared or changed): a sync that finds the batch's ``source_digest`` settled (its page
+    digests, ``sync.pages``) never reads it, so an unchanged page costs no shaping.
+
+    ``build`` must give the same records whenever it runs: it reads only the aggregates
+    handed to it, which :class:`_Discovery` never changes once a service is batched (it
+    folds later rows into a copy)."""
+
+    _build: Callable[[], list[ResourceRecord]] | None = None  # (also once unpickled)
+
+    def __init__(self, build: Callable[[], list[ResourceRecord]], digest: bytes) -> None:
+        super().__init__()
+        self.source_digest = digest
+        self._build = build
+
+    def _records(self) -> list[ResourceRecord]:
+        build = self._build
+        if build is not None:
+            self._build = None
+            list.extend(self, build())
+        return self
+
+    def __radd__(self, other: list[ResourceRecord]) -> list[ResourceRecord]:
+        return [*other, *self._records()]
+
+
+def _materializing(name: str) -> Callable[..., Any]:
+    method = getattr(list, name)
+
+    def call(self: _LazyBatch, *args: Any, **kwargs: Any) -> Any:
+        for arg in args:  # another lazy batch (compared, added) is read by its storage too
+            if isinstance(arg, _LazyBatch):
+                arg._records()
+        return method(self._records(), *args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+# Every list method reads the records built first (list's own methods read its storage).
+for _name in (
+    "__iter__", "__len__", "__getitem__", "__contains__", "__reversed__", "__eq__", "__ne__",
+    "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__mul__", "__rmul__", "__iadd__",
+    "__imul__", "__setitem__", "__delitem__", "__repr__", "__reduce_ex__", "copy", "index",
+    "count", "append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear",
+):  # fmt: skip
+    setattr(_LazyBatch, _name, _materializing(_name))
 
 
 class _Truncated(Exception):
@@ -116,10 +174,14 @@ class _Discovery:
     services_capped: bool
     base_url: str
     page_size: int
+    #: A digest of every answer read so far, in order (see :meth:`_batch`).
+    read: Any = None
     unnamed: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)
     late: set[str] = field(default_factory=set)
-    batch: list[ResourceRecord] = field(default_factory=list)
+    #: Services whose current aggregate a batch holds (folding into it copies it first).
+    batched: set[str] = field(default_factory=set)
+    batch: list[tuple[str, str, ServiceAggregate | None]] = field(default_factory=list)
 
     def admit(self, sid: str) -> bool:
         """Whether the endpoints of a service not in the service list are kept: only when
@@ -130,22 +192,48 @@ class _Discovery:
         self.unnamed.add(sid)
         return True
 
-    def record(self, sid: str) -> ResourceRecord:
-        name = self.names[sid]
-        data = integration_data(
-            service_id=sid, name=name, agg=self.aggregates.get(sid), base_url=self.base_url
-        )
-        return ResourceRecord(
-            type=RESOURCE_TYPE, config={"service_id": sid}, name=name[:255], integration_data=data
-        )
-
     def add(self, sid: str) -> list[ResourceRecord] | None:
         """Add the record of ``sid`` to the batch; the batch, once full."""
-        self.batch.append(self.record(sid))
+        self.batch.append((sid, self.names[sid], self.aggregates.get(sid)))
+        self.batched.add(sid)
         if len(self.batch) >= self.page_size:
-            full, self.batch = self.batch, []
-            return full
+            return self.take()
         return None
+
+    def take(self) -> list[ResourceRecord]:
+        """The batch so far, as records built when first read (a :class:`_LazyBatch`).
+
+        Its ``source_digest`` digests every answer read until now: the connector's state,
+        and so these records, are a function of those answers (in order) and the instance's
+        config alone, so the same digest means the same records."""
+        members, self.batch = self.batch, []
+        base_url = self.base_url
+
+        def build() -> list[ResourceRecord]:
+            return [
+                ResourceRecord(
+                    type=RESOURCE_TYPE,
+                    config={"service_id": sid},
+                    name=name[:255],
+                    integration_data=integration_data(
+                        service_id=sid, name=name, agg=agg, base_url=base_url
+                    ),
+                )
+                for sid, name, agg in members
+            ]
+
+        return _LazyBatch(build, self.read.copy().digest())
+
+    def aggregate(self, sid: str) -> ServiceAggregate:
+        """The aggregate rows of ``sid`` are folded into: a copy when the service was
+        batched already (a batch's records may be built later, from what it was then)."""
+        agg = self.aggregates.get(sid)
+        if agg is None:
+            agg = self.aggregates[sid] = ServiceAggregate()
+        elif sid in self.batched:
+            self.batched.discard(sid)
+            agg = self.aggregates[sid] = agg.copy()
+        return agg
 
     def fold(self, rows: list[dict[str, Any]]) -> None:
         """Add endpoint rows to their services' aggregates."""
@@ -157,8 +245,8 @@ class _Discovery:
             if sid not in names and not self.admit(sid):
                 continue
             agg = aggregates.get(sid)
-            if agg is None:
-                agg = aggregates[sid] = ServiceAggregate()
+            if agg is None or sid in self.batched:
+                agg = self.aggregate(sid)
             agg.add_endpoint(row)
 
 
@@ -241,6 +329,8 @@ class TraceableConnector(Connector):
         self.row_cap = max(cap, 2)
         self.page_size = min(self.page_size, self.row_cap)
         self.listing_total: int | None = None
+        # A digest of every answer a listing has read, in order (see _Discovery.take).
+        self._read = hashlib.blake2b(digest_size=16)
 
     # -- transport -----------------------------------------------------------------------
 
@@ -281,6 +371,12 @@ class TraceableConnector(Connector):
 
     def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one GraphQL document; return its ``data`` or raise ConnectorError."""
+        return self._query(document, variables)[0]
+
+    def _query(
+        self, document: str, variables: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """:meth:`query`, and a digest of the answer's bytes."""
         operation = document.split("(", 1)[0].split("{", 1)[0].split()[-1]
         body = {"query": document, "variables": variables or {}, "operationName": operation}
         headers = {
@@ -332,7 +428,7 @@ class TraceableConnector(Connector):
             raise ConnectorError(
                 "malformed", f"Traceable's answer to {operation} has no 'data' object"
             )
-        return data
+        return data, digest_of(resp.content)
 
     def _between(self, now: dt.datetime) -> dict[str, str]:
         start = now - dt.timedelta(days=self.lookback_days)
@@ -370,7 +466,7 @@ class TraceableConnector(Connector):
 
     def _pages_after(
         self,
-        first: tuple[list[dict[str, Any]], int, int | None],
+        first: _Page,
         document: str,
         variables: dict[str, Any],
         root: str,
@@ -384,7 +480,8 @@ class TraceableConnector(Connector):
         rows, then the next pages. ``pool`` (else one of its own) fetches them; ``on_last``
         is called once every page of the listing is requested (then the caller may request
         what comes after it, so the upstream is never left idle between listings)."""
-        rows, count, total = first
+        rows, count, total, digest = first
+        self._read.update(digest)
         self.listing_total = total
         if split_at_cap and total is not None and total >= self.row_cap:
             raise _Truncated(total)
@@ -425,7 +522,7 @@ class TraceableConnector(Connector):
         """The pages of :meth:`_paged` after the first (``read`` rows, of ``total``),
         fetched :data:`FETCH_AHEAD` ahead by ``pool``; ``seen`` (a capped listing) holds
         the first and last ids of the pages read; ``on_last`` as :meth:`_pages_after`."""
-        pending: deque[Future[tuple[list[dict[str, Any]], int, int | None]]] = deque()
+        pending: deque[Future[_Page]] = deque()
         next_offset = read
         pages = 1
         try:
@@ -438,7 +535,8 @@ class TraceableConnector(Connector):
                         on_last = None
                 if not pending:
                     return
-                rows, count, page_total = pending.popleft().result()
+                rows, count, page_total, digest = pending.popleft().result()
+                self._read.update(digest)
                 pages += 1
                 if pages > MAX_PAGES:
                     raise ConnectorError(
@@ -458,17 +556,18 @@ class TraceableConnector(Connector):
             for fut in pending:
                 fut.cancel()
 
-    def _page(
-        self, document: str, variables: dict[str, Any], root: str, offset: int
-    ) -> tuple[list[dict[str, Any]], int, int | None]:
-        """One page: its rows, how many results it had, and the listing's ``total``."""
-        data = self.query(document, {**variables, "limit": self.page_size, "offset": offset})
+    def _page(self, document: str, variables: dict[str, Any], root: str, offset: int) -> _Page:
+        """One page: its rows, how many results it had, the listing's ``total`` and a
+        digest of its bytes."""
+        data, digest = self._query(
+            document, {**variables, "limit": self.page_size, "offset": offset}
+        )
         result = data.get(root)
         if not isinstance(result, dict) or not isinstance(result.get("results"), list):
             raise ConnectorError("malformed", f"Traceable's {root} answer has no results list")
         total = result.get("total")
         rows = [r for r in result["results"] if isinstance(r, dict)]
-        return rows, len(result["results"]), total if isinstance(total, int) else None
+        return rows, len(result["results"]), total if isinstance(total, int) else None, digest
 
     # -- the contract ------------------------------------------------------------------
 
@@ -634,7 +733,7 @@ class TraceableConnector(Connector):
             max_workers=FETCH_AHEAD, thread_name_prefix="traceable-fetch"
         ) as pool:
             # The first page of the group at the head of ``todo``, once requested.
-            ahead: dict[int, Future[tuple[list[dict[str, Any]], int, int | None]]] = {}
+            ahead: dict[int, Future[_Page]] = {}
 
             def request_next() -> None:
                 if todo and id(todo[0]) not in ahead:
@@ -704,9 +803,13 @@ class TraceableConnector(Connector):
         now = dt.datetime.now(dt.UTC)
         between = self._between(now)
         attributes, metrics = self.api_attributes()
+        self._read = hashlib.blake2b(digest_size=16)
+        self._read.update(" ".join([*sorted(attributes), "|", *sorted(metrics)]).encode())
         aggregates = self._open_vulnerabilities()
         names, services_capped = self._service_names(between)
-        d = _Discovery(names, aggregates, services_capped, self.base_url, self.page_size)
+        d = _Discovery(
+            names, aggregates, services_capped, self.base_url, self.page_size, self._read
+        )
         document = gql.endpoints_query(attributes, metrics)
         filters = self._endpoint_filters(attributes)
         variables = {
@@ -740,10 +843,11 @@ class TraceableConnector(Connector):
                         done.add(current)
                         if current not in unnamed:
                             full = d.add(current)
-                            if full:
+                            if full is not None:
                                 yield full
                     if sid in done:
                         late.add(sid)
+                        d.aggregate(sid)  # a copy: the batch holding it keeps its own
                     current = sid
                 agg = aggregates.get(sid)
                 if agg is None:
@@ -771,7 +875,7 @@ class TraceableConnector(Connector):
                 d.done.add(sid)
                 if sid not in d.unnamed:
                     full = d.add(sid)
-                    if full:
+                    if full is not None:
                         yield full
         if d.services_capped:
             # Endpoints of services that the capped service list left out.
@@ -798,16 +902,16 @@ class TraceableConnector(Connector):
         rest = [sid for sid in d.names if sid not in d.done and sid not in d.unnamed]
         for sid in [*rest, *sorted(d.late - d.unnamed)]:
             full = d.add(sid)
-            if full:
+            if full is not None:
                 yield full
         if d.unnamed:
             d.names.update(self._names_of(between, sorted(d.unnamed)))
             for sid in sorted(d.unnamed):
                 full = d.add(sid)
-                if full:
+                if full is not None:
                     yield full
         if d.batch:
-            yield d.batch
+            yield d.take()
 
     def diff_events(
         self, before: dict[str, Any] | None, after: ResourceRecord

@@ -250,6 +250,27 @@ class ServiceAggregate:
                 {"id": eid, "method": method, "path": path, "sensitive_data_types": list(types)}
             )
 
+    def copy(self) -> ServiceAggregate:
+        """An aggregate equal to this one that shares nothing it changes when folding."""
+        return ServiceAggregate(
+            total=self.total,
+            calls=self.calls,
+            has_calls=self.has_calls,
+            last_ms=self.last_ms,
+            environments=set(self.environments),
+            risk=dict(self.risk),
+            exposure=dict(self.exposure),
+            authentication=dict(self.authentication),
+            sensitive=dict(self.sensitive),
+            discovery=dict(self.discovery),
+            top=list(self.top),
+            exposed=list(self.exposed),
+            exposed_total=self.exposed_total,
+            vulns=list(self.vulns),
+            vuln_total=self.vuln_total,
+            by_severity=dict(self.by_severity),
+        )
+
     def without_endpoints(self) -> ServiceAggregate:
         """A new aggregate with this one's vulnerabilities and no endpoints (a service
         whose endpoints are read again)."""
