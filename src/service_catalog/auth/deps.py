@@ -208,7 +208,7 @@ async def run_read(request: Request, fn: Callable[[Session, list[tuple[str, str]
     query = request.query_params.multi_items()
 
     def read() -> T:
-        with db.new_session() as session:
+        with db.read_session() as session:
             return fn(session, query)
 
     if db.dialect == "sqlite":

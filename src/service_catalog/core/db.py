@@ -18,7 +18,9 @@ from sqlalchemy import (
     DateTime,
     MetaData,
     Table,
+    Text,
     bindparam,
+    cast,
     create_engine,
     event,
     select,
@@ -465,6 +467,17 @@ class Database:
             class_=_WriterSession,
             expire_on_commit=False,
         )
+        # Reads: on PostgreSQL in autocommit (under READ COMMITTED each statement sees its
+        # own snapshot anyway, so a transaction would only add BEGIN and ROLLBACK round
+        # trips); on SQLite in a transaction, whose snapshot spans the read's statements.
+        self._read_sessions = (
+            sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+            if self.dialect == "postgresql"
+            else self.sessionmaker
+        )
 
     @property
     def dialect(self) -> str:
@@ -500,6 +513,11 @@ class Database:
         if write and self.dialect == "sqlite":  # in memory: one engine, BEGIN IMMEDIATE
             session.connection(execution_options={"sqlite_write": True})
         return session
+
+    def read_session(self) -> Session:
+        """A session for a read that writes nothing (a list, facet counts): nothing to
+        commit, and on PostgreSQL no transaction at all."""
+        return self._read_sessions()
 
     @contextmanager
     def session(
@@ -565,19 +583,33 @@ class KeyedSelect:
         self.sql = compiled.string
         self._positional = bool(compiled.positiontup)
         self._bind = key.type.dialect_impl(dialect).bind_processor(dialect)
-        self._results = [
+        self._results: list[Any] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]
         self._row: Any = namedtuple("Row", [str(c.key) for c in columns])  # type: ignore[misc]
-        self._columns, self._key, self._dialect = list(columns), key, dialect
+        # Rows read by fetch_in: on PostgreSQL, JSON columns come as their text (psycopg
+        # would build dicts, which a caller memoising rows cannot hash) and are parsed by
+        # row(); SQLite hands back text anyway.
+        pg = dialect.name == "postgresql"
+        as_text = [pg and isinstance(c.type, JSON) for c in columns]
+        self._raw_columns = [
+            cast(c, Text).label(str(c.key)) if text else c
+            for c, text in zip(columns, as_text, strict=True)
+        ]
+        if pg:
+            self._results = [
+                jsonio.loads if text else p for p, text in zip(self._results, as_text, strict=True)
+            ]
+        self._key, self._dialect = key, dialect
         self._sql_in: dict[int, str] = {}
 
     def sql_in(self, n: int) -> str:
-        """``SELECT columns WHERE key IN (?, ...)`` for ``n`` positional values (SQLite)."""
+        """``SELECT columns WHERE key IN (:k0, ...)`` for ``n`` values, as the driver takes
+        it (``?`` on SQLite, ``%(k0)s`` on PostgreSQL)."""
         sql = self._sql_in.get(n)
         if sql is None:
             marks: list[Any] = [bindparam(f"k{i}") for i in range(n)]
-            stmt = select(*self._columns).where(self._key.in_(marks))
+            stmt = select(*self._raw_columns).where(self._key.in_(marks))
             sql = self._sql_in[n] = stmt.compile(dialect=self._dialect).string
         return sql
 
@@ -590,19 +622,24 @@ class KeyedSelect:
         return (self.bound(value),) if self._positional else {"k": self.bound(value)}
 
     def row(self, found: Any) -> Any:
-        """A fetched row as a named tuple of the columns' Python values."""
+        """A row fetched by :attr:`sql` (SQLite) or :meth:`fetch_in` as a named tuple of
+        the columns' Python values."""
         return self._row(*[p(v) if p else v for p, v in zip(self._results, found, strict=True)])
 
-    def fetch_in(self, conn: Connection, values: Sequence[Any]) -> list[Any]:
-        """The rows whose key is one of ``values`` (in no order), read on ``conn`` (the
-        caller's transaction) as the driver returns them (tuples; :meth:`row` gives their
-        Python values, :meth:`bound` a key's raw form). Spares SQLAlchemy's per-value
-        result processing for a page of rows."""
-        if not values:
+    def fetch_in(self, conn: Connection, bound: Sequence[Any]) -> list[Any]:
+        """The rows whose key is one of ``bound`` (keys as the driver takes them:
+        :meth:`bound`), in no order, read on ``conn`` (the caller's transaction) as the
+        driver returns them (tuples of hashable values, JSON as text; :meth:`row` gives
+        their Python values). Spares SQLAlchemy's per-value result processing for a page
+        of rows."""
+        if not bound:
             return []
+        params: Any = (
+            tuple(bound) if self._positional else {f"k{i}": v for i, v in enumerate(bound)}
+        )
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(self.sql_in(len(values)), tuple(map(self.bound, values)))
+            cursor.execute(self.sql_in(len(bound)), params)
             return list(cursor.fetchall())
         finally:
             cursor.close()

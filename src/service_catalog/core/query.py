@@ -513,16 +513,17 @@ def numbered_keys(
     """
     offset = (page.number - 1) * page.size
     keys = [t.element for t in order]  # the columns of order_by()'s asc()/desc() terms
+    conn = session.connection()  # Core rows: no ORM loading for a column of keys
     if stmt.whereclause is None:
-        found = session.scalars(
+        found = conn.execute(
             stmt.with_only_columns(keys[-1], maintain_column_froms=True)
             .order_by(*order)
             .limit(page.size)
             .offset(offset)
-        ).all()
+        ).scalars()
         return list(found), _count(session, stmt)
     narrow = stmt.with_only_columns(keys[-1], func.count().over(), maintain_column_froms=True)
-    rows = session.execute(
+    rows = conn.execute(
         narrow.order_by(*[_unindexed(t) for t in order]).limit(page.size).offset(offset)
     ).all()
     if not rows:
