@@ -506,3 +506,40 @@ def test_nul_characters_and_forged_cursors_are_client_errors(
     )
     assert problem["invalid_parameters"][0]["field"] == "page[after]"
     assert api.get("/v1/resources", params={"filter[name]": "a\x00"}).status_code < 500
+
+
+# --- facets ---------------------------------------------------------------------------
+
+
+def _facet_pairs(api: httpx.Client, params: dict[str, str]) -> list[tuple[Any, int]]:
+    resp = api.get("/v1/resources/facets", params=params)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["meta"]["field"] == params["field"]
+    return [(f["value"], f["count"]) for f in body["data"]]
+
+
+def test_resource_facets_count_the_matching_resources(
+    api: httpx.Client, contract: Contract, inst: dict[str, str]
+) -> None:
+    other = create_instance(api, "custom-staging")
+    push(api, contract, inst["id"], [item(n) for n in range(3)])
+    push(api, contract, other["id"], [item(n) for n in range(10, 12)])
+    by_instance = {"field": "integration.instance.name"}
+    assert _facet_pairs(api, by_instance) == [("custom-prod", 3), ("custom-staging", 2)]
+    assert _facet_pairs(api, {"field": "integration.name"}) == [("custom", 5)]
+    assert _facet_pairs(api, {"field": "discovered"}) == [(True, 5)]
+    # the list's filters narrow what is counted
+    narrowed = {**by_instance, "filter[name][oeq]": "res-001,res-002,res-010"}
+    assert _facet_pairs(api, narrowed) == [("custom-prod", 2), ("custom-staging", 1)]
+    assert _facet_pairs(api, {**by_instance, "limit": "1"}) == [("custom-prod", 3)]
+    for params, field in (
+        ({"field": "config.id"}, "field"),
+        ({"field": "nope"}, "field"),
+        ({}, "field"),
+        ({"field": "type", "limit": "0"}, "limit"),
+        ({"field": "type", "filter[nope]": "x"}, "filter[nope]"),
+    ):
+        resp = api.get("/v1/resources/facets", params=params)
+        assert resp.status_code == 400, (params, resp.text)
+        assert resp.json()["invalid_parameters"][0]["field"] == field, resp.text

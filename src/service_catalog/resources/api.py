@@ -6,13 +6,14 @@ archive), ``/v1/resource-mappings`` and ``/v1/catalog-services/{id}/resources``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service_catalog.auth.deps import CtxDep
+from service_catalog.auth.deps import CtxDep, run_read
 from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.schemas import CatalogServiceList
-from service_catalog.core.openapi import list_params
+from service_catalog.core.openapi import facet_params, list_params
+from service_catalog.core.pages import FacetList
 from service_catalog.core.render import json_response, no_content, page
 from service_catalog.core.routes import operation
 from service_catalog.resources import service
@@ -51,6 +52,25 @@ def list_resources(ctx: CtxDep) -> JSONResponse:
     ``page[before]``/``before``), filtered and sorted (default ``created_at desc``)."""
     rows, meta = service.list_resources(ctx.session, query=ctx.query, path="/v1/resources")
     return page(service.resource_dicts(ctx.session, rows), meta)
+
+
+@resources.get(
+    "/resources/facets",
+    **operation(
+        "list-resource-facets",
+        "Count Resource Field Values",
+        FacetList,
+        openapi_extra=facet_params(service.resource_filters),
+        description="Each value of one resource field (``field=type``, ``integration.name``, "
+        "``integration.instance.name``, ``discovered``, ``archived``) among the resources the "
+        "``filter[...]`` parameters match, with its count, the most frequent first. An "
+        "extension: Konnect has no facets.",
+    ),
+)
+async def resource_facets(request: Request) -> JSONResponse:
+    """Value counts of one field among the matching resources."""
+    data, meta = await run_read(request, service.resource_facets)
+    return page(data, meta)
 
 
 @resources.get("/resources/{id}", **operation("fetch-resource", "Get a Resource", ResourceRead))

@@ -184,13 +184,45 @@ def list_service_resources(
     return rows, q.page_meta(page, total)
 
 
+#: The fields whose values ``/v1/resources/facets`` counts.
+RESOURCE_FACETS = {
+    "type": Resource.type,
+    "integration.name": Resource.integration_name,
+    "integration.instance.name": IntegrationInstance.name,
+    "discovered": Resource.discovered,
+    "archived": Resource.archived,
+}
+
+
+def resource_facets(
+    session: Session, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The values of one resource field (``field=type``, ``integration.name``, ...)
+    among the resources the query's filters match, each with its count, most frequent
+    first."""
+    req = q.facet_request(dict(query))
+    spec = resource_filters()
+    clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
+    data, truncated = q.facet_counts(
+        session,
+        spec=spec,
+        columns=RESOURCE_FACETS,
+        rows=_resource_select(clauses),
+        key=Resource.id,
+        req=req,
+    )
+    return data, {"field": req.field, "limit": req.limit, "truncated": truncated}
+
+
 __all__ = [
     "DEFAULT_RESOURCE_SORT",
     "JSON_PREFIXES",
+    "RESOURCE_FACETS",
     "RESOURCE_SORTS",
     "get_resource",
     "list_resource_services",
     "list_resources",
     "list_service_resources",
+    "resource_facets",
     "resource_filters",
 ]

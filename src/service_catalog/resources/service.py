@@ -31,6 +31,7 @@ from service_catalog.resources.queries import (
     list_resource_services,
     list_resources,
     list_service_resources,
+    resource_facets,
     resource_filters,
 )
 from service_catalog.resources.rendering import (
@@ -68,6 +69,7 @@ __all__ = [
     "mapping_dicts",
     "push_resources",
     "resource_dicts",
+    "resource_facets",
     "resource_filters",
     "to_dict",
     "update_resource",
