@@ -55,18 +55,6 @@ def _const(path: str) -> Callable[[Mapping[str, str]], str]:
 
 UNFILTERED = "an unfiltered list counts every row (meta.page.total)"
 SORT_WALK = "unfiltered: walks the sort index and stops at the page's LIMIT"
-NO_TYPE_INDEX = pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 finding: filter[type] alone has no index (ix_resources_instance_type "
-    "leads with instance_id): SQLite walks ix_resources_created_id, PostgreSQL the whole "
-    "of ix_resources_instance_type",
-)
-NO_KIND_INDEX = pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 finding: integration events and audit entries share the events table "
-    "and no index tells them apart; each list walks ix_events_ts_id filtering on "
-    "integration_name IS [NOT] NULL, a walk of the whole index when its kind is rare",
-)
 CASES = [
     # catalog services
     Case("services-by-name", _const("/v1/catalog-services"), {"filter[name]": "svc-07"}),
@@ -175,7 +163,6 @@ CASES = [
         "resources-by-type",
         _const("/v1/resources"),
         {"filter[type]": "custom_resource"},
-        marks=(NO_TYPE_INDEX,),
     ),
     Case(
         "resources-by-integration-name-and-type",
@@ -212,13 +199,13 @@ CASES = [
         {"filter[resource.name]": "res-1"},
     ),
     # events
-    Case("integration-events", _const("/v1/integration-events"), {}, marks=(NO_KIND_INDEX,)),
+    Case("integration-events", _const("/v1/integration-events"), {}),
     Case(
         "integration-events-of-a-service",
         lambda w: f"/v1/catalog-services/{w['service']}/integration-events",
         {},
     ),
-    Case("audit-log", _const("/v1/audit-log"), {}, marks=(NO_KIND_INDEX,)),
+    Case("audit-log", _const("/v1/audit-log"), {}),
 ]
 
 

@@ -19,12 +19,20 @@ class Resource(Base):
     same upstream object always has the same id. ``content_hash`` covers name and
     integration_data: a sync writes a row only when it changes. ``discovered`` is false
     once a complete listing no longer returned the object (kept, mappings untouched).
+
+    Lists page by (created_at, id) by default: ``filter[type]`` and
+    ``filter[integration.name]`` each read an index that leads with the filtered column
+    and goes on in that order, so a page is a range of the index, not a sort of every
+    match (``ix_resources_integration_created_id`` serves the equality alone too, so it
+    replaces the index on integration_name).
     """
 
     __tablename__ = "resources"
     __table_args__ = (
         Index("ix_resources_instance_type", "instance_id", "type"),
         Index("ix_resources_created_id", "created_at", "id"),
+        Index("ix_resources_type_created_id", "type", "created_at", "id"),
+        Index("ix_resources_integration_created_id", "integration_name", "created_at", "id"),
         Index("ix_resources_name", "name"),
     )
 
@@ -32,7 +40,7 @@ class Resource(Base):
     instance_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("integration_instances.id", ondelete="CASCADE")
     )
-    integration_name: Mapped[str] = mapped_column(String(120), index=True)
+    integration_name: Mapped[str] = mapped_column(String(120))
     type: Mapped[str] = mapped_column(String(120))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     name: Mapped[str | None] = mapped_column(String(255), default=None)
