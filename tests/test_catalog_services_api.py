@@ -504,3 +504,31 @@ def test_unknown_filter_field_and_operator(api: httpx.Client, contract: Contract
         "filter[labels]",
     ):
         contract.check(api.get(URL, params={key: "x"}), 400)
+
+
+def test_lookup_by_name_or_id_pages_like_any_list(api: httpx.Client, contract: Contract) -> None:
+    """``filter[name][eq]`` and ``filter[id]`` alone answer at most one service (read by its
+    key): the same body as GET by id, and the page's meta as any list would give it."""
+    seeded = _seed(api, contract)
+    users = api.get(f"{URL}/{seeded['users']['id']}").json()
+    for params in (
+        {"filter[name]": "users"},
+        {"filter[name][eq]": "users", "sort": "name desc", "page[size]": "1"},
+        {"filter[id]": users["id"]},
+        {"filter[id][eq]": users["id"]},
+    ):
+        body = contract.check(api.get(URL, params=params), 200)
+        assert body["data"] == [users], params
+        assert body["meta"]["page"]["total"] == 1, params
+    second = contract.check(
+        api.get(URL, params={"filter[name]": "users", "page[number]": "2"}), 200
+    )
+    assert second["data"] == [] and second["meta"]["page"] == {"number": 2, "size": 10, "total": 1}
+    none = contract.check(api.get(URL, params={"filter[name][eq]": "nobody"}), 200)
+    assert none["data"] == [] and none["meta"]["page"]["total"] == 0
+    # Still checked like any list: a bad sort or page is a 400, not a lookup.
+    for params in (
+        {"filter[name]": "users", "sort": "nope"},
+        {"filter[name]": "users", "page[size]": "0"},
+    ):
+        contract.check(api.get(URL, params=params), 400)

@@ -297,6 +297,10 @@ def list_services(
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     page = q.page_request(qd)
+    unique = _unique_lookup(query)
+    if unique is not None:  # at most one service: read it by its key, as GET by id does
+        found = _read_by(session, *unique)
+        return (found if page.number == 1 else []), q.page_meta(page, len(found))
     keys, total = q.numbered_keys(
         session,
         select(CatalogService.id).where(*clauses),
@@ -304,6 +308,27 @@ def list_services(
         page,
     )
     return read_services(session, keys), q.page_meta(page, total)
+
+
+def _unique_lookup(query: list[tuple[str, str]]) -> tuple[Any, Any] | None:
+    """``(column, value)`` when the query's only filter is ``name`` or ``id`` equal to one
+    value (already validated by ``filter_clauses``): a lookup of one row by key."""
+    filters = [(k, v) for k, v in query if k.startswith("filter")]
+    if len(filters) != 1:
+        return None
+    key, value = filters[0]
+    if key in ("filter[name]", "filter[name][eq]"):
+        return _TABLE.c.name, value
+    if key in ("filter[id]", "filter[id][eq]"):
+        return _TABLE.c.id, uuid.UUID(value)
+    return None
+
+
+def _read_by(session: Session, column: Any, value: Any) -> list[dict[str, Any]]:
+    """The service whose unique ``column`` is ``value`` (as a list of at most one), read
+    and rendered as :func:`read_services` reads a page's rows."""
+    plan = keyed_select(session.get_bind().dialect, _TABLE, column)
+    return [_render_raw(plan, r) for r in plan.fetch_in(session.connection(), [plan.bound(value)])]
 
 
 def service_facets(
