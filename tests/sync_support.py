@@ -1,9 +1,10 @@
 """Helpers shared by the tests: integration instances created over HTTP (an authorized
-rest-inventory one for the sync tests), sync runs, stored rows."""
+rest-inventory one for the sync tests), catalog services, sync runs, stored rows."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -36,6 +37,24 @@ def create_instance(
             "config": config,
         },
     )
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def create_service(
+    api: httpx.Client,
+    name: str,
+    labels: Mapping[str, str] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A catalog service created through the API (display name ``name.title()``, the
+    labels and custom fields given); the 201's body."""
+    body: dict[str, Any] = {"name": name, "display_name": name.title()}
+    if labels is not None:
+        body["labels"] = dict(labels)
+    if custom_fields is not None:
+        body["custom_fields"] = dict(custom_fields)
+    resp = api.post("/v1/catalog-services", json=body)
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
 

@@ -26,28 +26,12 @@ from service_catalog.catalog_services.models import CatalogService, CatalogServi
 from service_catalog.core.db import Database, UTCDateTime
 from service_catalog.core.migrate import alembic_config, upgrade
 from service_catalog.settings import Settings
+from sync_support import create_service as _create
 
 LIST = "/v1/catalog-services"
 LONG = "x" * 150 + "needle" + "y" * 100  # 256 characters: beyond the indexed 200
 AT_LIMIT = "z" * 200
 OVER_LIMIT = "z" * 201
-
-
-def _create(
-    api: httpx.Client,
-    name: str,
-    labels: Mapping[str, str] | None = None,
-    custom_fields: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "display_name": name.title()}
-    if labels is not None:
-        body["labels"] = dict(labels)
-    if custom_fields is not None:
-        body["custom_fields"] = dict(custom_fields)
-    resp = api.post(LIST, json=body)
-    assert resp.status_code == 201, resp.text
-    created: dict[str, Any] = resp.json()
-    return created
 
 
 def _patch(api: httpx.Client, ref: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,26 +12,10 @@ import httpx
 import pytest
 
 from conftest import LiveServer
+from sync_support import create_service as _create
 
 LIST = "/v1/catalog-services"
 FACETS = "/v1/catalog-services/facets"
-
-
-def _create(
-    api: httpx.Client,
-    name: str,
-    labels: Mapping[str, str] | None = None,
-    custom_fields: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "display_name": name.title()}
-    if labels is not None:
-        body["labels"] = dict(labels)
-    if custom_fields is not None:
-        body["custom_fields"] = dict(custom_fields)
-    resp = api.post(LIST, json=body)
-    assert resp.status_code == 201, resp.text
-    created: dict[str, Any] = resp.json()
-    return created
 
 
 def _facets(api: httpx.Client, params: Mapping[str, str]) -> dict[str, Any]:
