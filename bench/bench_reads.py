@@ -24,20 +24,17 @@ import datetime as dt
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 from sqlalchemy import Table, insert
 
-from bench.bench_core import CLI, WORDS, free_port, wait_healthy
-from bench.bench_writers import database
+from bench.bench_core import WORDS
+from bench.bench_writers import database, serve
 from bench.loadgen import Result, build, run
 from service_catalog.auth.service import create_token
 from service_catalog.catalog_services.models import CatalogService, CatalogServiceAttribute
@@ -108,37 +105,6 @@ def seed(url: str, n: int) -> tuple[list[tuple[str, str]], str]:
     return out, token
 
 
-@contextmanager
-def serve(url: str, tmp: Path) -> Iterator[int]:
-    """``service-catalog serve`` (one process, no sync worker) on a free port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
-    env.update(
-        SERVICE_CATALOG_DATABASE_URL=url,
-        SERVICE_CATALOG_KEY_FILE=str(tmp / "key"),
-        SERVICE_CATALOG_BOOTSTRAP_TOKEN="false",
-    )
-    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(port, proc)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 def requests(services: list[tuple[str, str]], token: str) -> dict[str, Callable[[int, int], bytes]]:
     """How to build each measured query's i-th request."""
     rnd = random.Random(5)
@@ -164,7 +130,7 @@ def requests(services: list[tuple[str, str]], token: str) -> dict[str, Callable[
 def measure(kind: str, n: int, tmp: Path, url: str) -> dict[str, Result]:
     """Seed ``n`` services into ``url``, serve it and measure each query."""
     services, token = seed(url, n)
-    with serve(url, tmp) as port:
+    with serve(url, tmp, worker=False) as port:
         health_req = build("GET", "/health", None)
         results = {
             "health": run(

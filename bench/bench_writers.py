@@ -142,8 +142,9 @@ def prepare(url: str) -> str:
 
 
 @contextmanager
-def serve(url: str, tmp: Path) -> Iterator[int]:
-    """``service-catalog serve`` on a free port, with its in-process sync worker."""
+def serve(url: str, tmp: Path, *, worker: bool = True) -> Iterator[int]:
+    """``service-catalog serve`` (one process) on a free port, as a user starts it: with
+    its in-process sync worker (polling every second), or with ``--no-worker``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_CATALOG_")}
     env.update(
@@ -154,7 +155,8 @@ def serve(url: str, tmp: Path) -> Iterator[int]:
     )
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        + ([] if worker else ["--no-worker"]),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
