@@ -28,6 +28,12 @@ listing whose ``total`` reaches ``row_cap``, or whose pages repeat, is split by 
 ``auth`` error whether it says so with HTTP 401/403 or in a 200 answer (``error``, or
 ``errors`` saying Forbidden/Unauthorized/Authorization). Memory stays bounded by the
 number of services times the listed endpoints per service (see :mod:`.data`).
+
+Each batch says which answers it was built from (``source_digest``: a digest of every answer
+read before it, in order) and builds its records only when it is first read, so a sync that
+finds the batch's page unchanged since the last complete sync (``sync.pages``) skips its
+shaping and hashing; it still reads and folds every page, as it cannot know a page is
+unchanged before reading it (Traceable offers no conditional requests or change feed).
 """
 
 from __future__ import annotations
