@@ -161,7 +161,8 @@ def _connector_only(sim_url: str, page_size: int) -> float:
 
 
 def _insert_floor(db_path: Path, tmp: str) -> float:
-    """Seconds to insert the rows the first sync stored, as they are (no processing at
+    """Seconds to insert the rows the first sync stored (resources and their
+    resource_attributes), as they are (no processing at
     all), into a fresh catalog database with plain sqlite3 executemany in one
     transaction: what storing them costs at the least, whatever the sync does."""
     import sqlite3
@@ -172,6 +173,9 @@ def _insert_floor(db_path: Path, tmp: str) -> float:
     src = sqlite3.connect(db_path)
     cols = [r[1] for r in src.execute("PRAGMA table_info(resources)")]
     rows = src.execute(f"SELECT {', '.join(cols)} FROM resources").fetchall()
+    # the side table that indexes config and integration_data is stored by the sync too
+    attr_cols = [r[1] for r in src.execute("PRAGMA table_info(resource_attributes)")]
+    attrs = src.execute(f"SELECT {', '.join(attr_cols)} FROM resource_attributes").fetchall()
     instances = src.execute("SELECT * FROM integration_instances").fetchall()
     src.close()
     best = float("inf")
@@ -189,13 +193,21 @@ def _insert_floor(db_path: Path, tmp: str) -> float:
             instances,
         )
         sql = f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        attr_sql = (
+            f"INSERT INTO resource_attributes ({', '.join(attr_cols)}) "
+            f"VALUES ({', '.join('?' for _ in attr_cols)})"
+        )
         start = time.perf_counter()
         con.execute("BEGIN IMMEDIATE")
         for at in range(0, len(rows), 1000):
             con.executemany(sql, rows[at : at + 1000])
+        for at in range(0, len(attrs), 5000):
+            con.executemany(attr_sql, attrs[at : at + 5000])
         con.execute("COMMIT")
         best = min(best, time.perf_counter() - start)
         assert con.execute("SELECT count(*) FROM resources").fetchone()[0] == len(rows)
+        found = con.execute("SELECT count(*) FROM resource_attributes").fetchone()[0]
+        assert found == len(attrs)
         con.close()
     return best
 

@@ -32,7 +32,14 @@ from sqlalchemy import event
 from conftest import LiveServer
 from service_catalog.core.db import Database
 
-BIG = ("catalog_services", "catalog_service_attributes", "resources", "resource_mappings", "events")
+BIG = (
+    "catalog_services",
+    "catalog_service_attributes",
+    "resources",
+    "resource_attributes",
+    "resource_mappings",
+    "events",
+)
 _MENTIONS = re.compile(r"\b(" + "|".join(BIG) + r")\b")
 _SQLITE_SCAN = re.compile(r"\bSCAN (" + "|".join(BIG) + r")\b")
 
@@ -174,6 +181,27 @@ CASES = [
         lambda w: "/v1/resources",
         {"filter[integration.instance.name]": "custom-prod"},
     ),
+    Case("resources-by-config", _const("/v1/resources"), {"filter[config.id]": "r3"}),
+    Case(
+        "resources-by-config-oeq",
+        _const("/v1/resources"),
+        {"filter[config.id][oeq]": "r3,r4"},
+    ),
+    Case(
+        "resources-by-integration-data",
+        _const("/v1/resources"),
+        {"filter[integration_data.owner]": "team-1"},
+    ),
+    Case(
+        "resources-by-integration-data-number",
+        _const("/v1/resources"),
+        {"filter[integration_data.n][gte]": "4"},
+    ),
+    Case(
+        "resources-facets-integration-data",
+        _const("/v1/resources/facets"),
+        {"field": "integration_data.owner", "filter[config.id][oeq]": "r1,r2,r3"},
+    ),
     Case("resources-unfiltered", _const("/v1/resources"), {}, {"resources": SORT_WALK}),
     Case("resources-of-a-service", lambda w: f"/v1/catalog-services/{w['service']}/resources", {}),
     Case(
@@ -197,6 +225,11 @@ CASES = [
         "mappings-by-resource-name",
         lambda w: "/v1/resource-mappings",
         {"filter[resource.name]": "res-1"},
+    ),
+    Case(
+        "mappings-by-resource-config",
+        _const("/v1/resource-mappings"),
+        {"filter[resource.config.id]": "r1"},
     ),
     # events
     Case("integration-events", _const("/v1/integration-events"), {}),
@@ -242,7 +275,13 @@ def world(api: httpx.Client) -> dict[str, str]:
     assert resp.status_code == 201, resp.text
     instance = resp.json()["id"]
     items = [
-        {"name": f"res-{n}", "type": "custom_resource", "config": {"id": f"r{n}"}} for n in range(6)
+        {
+            "name": f"res-{n}",
+            "type": "custom_resource",
+            "config": {"id": f"r{n}"},
+            "integration_data": {"owner": f"team-{n % 2}", "n": n},
+        }
+        for n in range(6)
     ]
     resp = api.put(f"/v1/integration-instances/{instance}/resources", json={"data": items})
     assert resp.status_code == 200, resp.text

@@ -37,6 +37,8 @@ from sqlalchemy.orm import Session
 
 #: The longest value text kept in the indexed ``short`` column.
 SHORT_MAX = 200
+#: The longest path :func:`nested_rows` and :func:`top_level_rows` write a row for.
+PATH_MAX = 200
 #: Integral floats below this are exact integers.
 _EXACT = 2**53
 
@@ -53,6 +55,23 @@ class JsonIndex:
     owner: Any
     prefix: str
     counts: Any = None
+    #: How many path segments after the prefix are indexed (None: any). A filter on a
+    #: deeper path reads the JSON itself.
+    depth: int | None = None
+    #: For an index that keeps a marker row (``short``, ``value`` and ``num`` NULL) for
+    #: each object or array it does not index the value of (:func:`top_level_rows`):
+    #: ``(json column, key column)`` of an alias of the owner's table, through which a
+    #: filter compares those owners' JSON as before.
+    marked: tuple[Any, Any] | None = None
+
+    #: The longest path with rows (None: no limit): a longer one reads the JSON itself.
+    path_max: int | None = None
+
+    def covers(self, path: str, segments: int) -> bool:
+        """Whether ``path``, of ``segments`` segments after the prefix, is indexed."""
+        return (self.depth is None or segments <= self.depth) and (
+            self.path_max is None or len(path) <= self.path_max
+        )
 
 
 def _text(value: Any) -> str:
@@ -110,6 +129,70 @@ def attribute_rows(
     return rows
 
 
+def _row(owner_id: Any, path: str, node: Any) -> dict[str, Any]:
+    text = _text(node)
+    short = len(text) <= SHORT_MAX
+    return {
+        "owner_id": owner_id,
+        "path": path,
+        "short": text if short else None,
+        "value": None if short else text,
+        "num": _number(node),
+    }
+
+
+def _reachable(key: Any) -> bool:
+    # A filter path splits at dots and has no empty segment: a key with a dot, or an
+    # empty one, is never compared by a filter (and could collide with a nested path).
+    return isinstance(key, str) and key != "" and "." not in key
+
+
+def nested_rows(owner_id: Any, prefix: str, doc: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The side-table rows of every path of ``doc`` that a filter ``prefix.a.b`` can
+    reach (objects also as their compact JSON, as custom fields); keys holding a dot
+    (which no filter path names) have none, so no two rows share a path."""
+    rows: list[dict[str, Any]] = []
+    stack: list[tuple[str, Mapping[str, Any]]] = [(prefix, doc or {})]
+    while stack:
+        base, node = stack.pop()
+        for key, value in node.items():
+            if value is None or not _reachable(key):
+                continue
+            path = f"{base}.{key}"
+            if len(path) > PATH_MAX:  # (and so are the paths below it)
+                continue
+            rows.append(_row(owner_id, path, value))
+            if isinstance(value, dict):
+                stack.append((path, value))
+    return rows
+
+
+def top_level_rows(
+    owner_id: Any, prefix: str, doc: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The side-table rows of ``doc``'s top-level keys only (a large nested document):
+    a string, number or boolean as its value; an object or array as a marker row
+    (``short``, ``value`` and ``num`` NULL: its JSON is read where a filter needs it,
+    see :attr:`JsonIndex.marked`) so that its text is never built here."""
+    rows: list[dict[str, Any]] = []
+    for key, value in (doc or {}).items():
+        if value is None or not _reachable(key) or len(prefix) + len(key) >= PATH_MAX:
+            continue
+        if isinstance(value, dict | list):
+            rows.append(
+                {
+                    "owner_id": owner_id,
+                    "path": f"{prefix}.{key}",
+                    "short": None,
+                    "value": None,
+                    "num": None,
+                }
+            )
+        else:
+            rows.append(_row(owner_id, f"{prefix}.{key}", value))
+    return rows
+
+
 def value_count_deltas(
     removed: Iterable[tuple[str, str | None]], added: Iterable[tuple[str, str | None]]
 ) -> list[dict[str, Any]]:
@@ -146,9 +229,12 @@ def apply_value_counts(session: Session, table: Any, deltas: list[dict[str, Any]
 
 
 __all__ = [
+    "PATH_MAX",
     "SHORT_MAX",
     "JsonIndex",
     "apply_value_counts",
     "attribute_rows",
+    "nested_rows",
+    "top_level_rows",
     "value_count_deltas",
 ]

@@ -7,20 +7,21 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.service import Actor
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import not_found
+from service_catalog.core.jsonindex import nested_rows
 from service_catalog.events.service import record_action
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.instances import get_instance
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import looks_like_resource_id, resource_id
 from service_catalog.resources.ingest import UpsertResult, upsert_resources
-from service_catalog.resources.models import Resource, ResourceMapping
+from service_catalog.resources.models import Resource, ResourceAttribute, ResourceMapping
 from service_catalog.resources.schemas import ResourcePushItem
 from service_catalog.resources.store import column_in
 from service_catalog.resources.validation import check_resource, json_checked, no_nul
@@ -62,6 +63,9 @@ def initialize_resource(
         with session.begin_nested():  # a concurrent initialize of the same resource wins
             session.add(row)
             session.flush()
+            attrs = nested_rows(rid, "config", config)  # (no integration_data yet)
+            if attrs:
+                session.execute(insert(ResourceAttribute), attrs)
     except IntegrityError:
         existing = session.get(Resource, rid)
         if existing is None:

@@ -328,13 +328,16 @@ def _write(
     write, only for changed rows: it may be big)."""
     updated = [rid for rid in ids if rid in stored]
     before = dict(store.stored_data(updated)) if changes and updated else {}
+    rows = [by_id[rid] for rid in ids]
     store.upsert(
-        [by_id[rid] for rid in ids],
+        rows,
         instance_id=uuid.UUID(str(instance.id)),
         integration_name=instance.integration_name,
         run_id=run_id,
         now=now,
     )
+    # The side table that indexes config and integration_data, in the same transaction.
+    store.index(rows, created={rid for rid in ids if rid not in stored})
     result.updated = len(updated)
     result.created = len(ids) - len(updated)
     if changes:

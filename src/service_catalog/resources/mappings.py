@@ -31,6 +31,7 @@ from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.commands import initialize_resource
 from service_catalog.resources.ids import looks_like_resource_id
 from service_catalog.resources.models import Resource, ResourceMapping
+from service_catalog.resources.queries import CONFIG_INDEX
 from service_catalog.resources.schemas import ResourceByConfig
 
 
@@ -55,7 +56,9 @@ def mapping_filters() -> q.FilterSpec:
             "service.display_name": q.FilterField("string", CatalogService.display_name),
             "created_at": q.FilterField("datetime", ResourceMapping.created_at),
         },
-        json_prefixes={"resource.config": q.FilterField("json", Resource.config)},
+        json_prefixes={
+            "resource.config": q.FilterField("json", Resource.config, index=CONFIG_INDEX)
+        },
     )
 
 

@@ -6,10 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, JSONType, new_uuid, utcnow
+from service_catalog.core.jsonindex import SHORT_MAX
 
 
 class Resource(Base):
@@ -59,6 +60,31 @@ class Resource(Base):
         """The name as keyset paging orders it (``coalesce(name, '')``): a resource not
         hydrated yet sorts first instead of falling out of a name-sorted list."""
         return self.name or ""
+
+
+class ResourceAttribute(Base):
+    """One value inside a resource's ``config`` (every path) or ``integration_data``
+    (top-level keys only; an object or array there is a marker row), kept in step with
+    them so that filters and facets on ``config.*``/``integration_data.*`` read an index
+    (see :mod:`service_catalog.core.jsonindex`). Written with the resource: on
+    initialize, and by the ingest path for new and changed resources."""
+
+    __tablename__ = "resource_attributes"
+    __table_args__ = (
+        Index("ix_resource_attributes_short", "path", "short", "resource_id"),
+        Index("ix_resource_attributes_num", "path", "num", "resource_id"),
+    )
+
+    owner_id: Mapped[str] = mapped_column(
+        "resource_id",
+        String(16),
+        ForeignKey("resources.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
+    value: Mapped[str | None] = mapped_column(Text)
+    num: Mapped[float | None] = mapped_column(Float)
 
 
 class ResourceMapping(Base):

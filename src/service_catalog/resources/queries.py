@@ -7,17 +7,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.catalog_services.service import get_service
 from service_catalog.core import query as q
 from service_catalog.core.errors import Problem, not_found
+from service_catalog.core.jsonindex import PATH_MAX, JsonIndex
 from service_catalog.integrations import registry
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.ids import looks_like_resource_id
-from service_catalog.resources.models import Resource, ResourceMapping
+from service_catalog.resources.models import Resource, ResourceAttribute, ResourceMapping
 
 
 def _count_expr() -> Any:
@@ -53,9 +54,22 @@ def _resource_filter_fields(archived: bool) -> dict[str, q.FilterField]:
     return fields
 
 
+#: Where ``config.*`` (every path) and ``integration_data.*`` (top-level keys) filters
+#: read the side table; deeper integration_data paths read the JSON, and so do the
+#: resources holding an object or array at a top-level key (a marker row names them).
+CONFIG_INDEX = JsonIndex(ResourceAttribute, Resource.id, "config", path_max=PATH_MAX)
+_MARKED = aliased(Resource, name="marked_resources")
+DATA_INDEX = JsonIndex(
+    ResourceAttribute,
+    Resource.id,
+    "integration_data",
+    depth=1,
+    marked=(_MARKED.integration_data, _MARKED.id),
+    path_max=PATH_MAX,
+)
 JSON_PREFIXES = {
-    "config": q.FilterField("json", Resource.config),
-    "integration_data": q.FilterField("json", Resource.integration_data),
+    "config": q.FilterField("json", Resource.config, index=CONFIG_INDEX),
+    "integration_data": q.FilterField("json", Resource.integration_data, index=DATA_INDEX),
 }
 RESOURCE_SORTS = {
     "created_at": Resource.created_at,
@@ -215,6 +229,8 @@ def resource_facets(
 
 
 __all__ = [
+    "CONFIG_INDEX",
+    "DATA_INDEX",
     "DEFAULT_RESOURCE_SORT",
     "JSON_PREFIXES",
     "RESOURCE_FACETS",

@@ -14,19 +14,32 @@ import datetime as dt
 import operator
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Text, any_, bindparam, cast, false, func, null, select, true, update
+from sqlalchemy import (
+    Text,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    false,
+    func,
+    null,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from service_catalog.core.db import KeyedSelect, UTCDateTime
+from service_catalog.core.jsonindex import nested_rows, top_level_rows
 from service_catalog.integrations.connectors.base import ResourceRecord
-from service_catalog.resources.models import Resource
+from service_catalog.resources.models import Resource, ResourceAttribute
 
 # Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
 CHUNK = 500
@@ -166,6 +179,44 @@ class ResourceStore(ABC):
             params = [{**consts, **dict(zip(_WRITTEN, row, strict=False))} for row in rows]
         conn.exec_driver_sql(sql, params)
 
+    def index(self, rows: Sequence[ResourceRow], created: Collection[str]) -> None:
+        """Keep ``resource_attributes`` in step with ``rows``, just upserted: the config
+        and integration_data rows of the ``created`` resources inserted, the
+        integration_data rows of the others (changed) replaced (their config, part of
+        their id, cannot change). One DELETE per chunk of changed resources by primary
+        key range, one executemany of the new rows (a row already there, written by a
+        concurrent writer of the same resource, is overwritten)."""
+        changed = [row.id for row in rows if row.id not in created]
+        table = ResourceAttribute
+        for start in range(0, len(changed), CHUNK):
+            self.session.execute(
+                delete(table)
+                .where(
+                    self.id_in(table.owner_id, changed[start : start + CHUNK]),
+                    table.path >= "integration_data.",
+                    table.path < "integration_data/",  # ("/" follows ".")
+                )
+                .execution_options(synchronize_session=False)
+            )
+        attrs: list[dict[str, Any]] = []
+        for row in rows:
+            if row.id in created:
+                config = _document(row.config_json, row.record.config)
+                attrs += nested_rows(row.id, "config", config)
+            attrs += top_level_rows(
+                row.id, "integration_data", _document(row.data_json, row.record.integration_data)
+            )
+        if not attrs:
+            return
+        conn = self.session.connection()
+        sql, positional = _attributes_sql(type(self), conn.dialect)
+        params: list[Any]
+        if positional:
+            params = [(a["owner_id"], a["path"], a["short"], a["value"], a["num"]) for a in attrs]
+        else:
+            params = attrs
+        conn.exec_driver_sql(sql, params)
+
     def update_ids(self, ids: Sequence[str], **values: Any) -> None:
         """Set ``values`` on the resources ``ids`` (in chunks)."""
         for start in range(0, len(ids), CHUNK):
@@ -298,6 +349,14 @@ class PostgresStore(ResourceStore):
         return cast(bindparam(name, type_=Text), postgresql.JSONB)
 
 
+def _document(json_text: str | None, value: Any) -> Any:
+    """A record's config or integration_data as stored: ``value`` itself, or when the
+    canonical JSON had NUL characters replaced (``\\ufffd``; rare), that JSON read back."""
+    if json_text is not None and "\\ufffd" in json_text:
+        return orjson.loads(json_text)
+    return value
+
+
 def _text_array(values: Sequence[str]) -> Any:
     return cast(
         bindparam("ids", list(values), type_=postgresql.ARRAY(Text)), postgresql.ARRAY(Text)
@@ -319,6 +378,31 @@ def _known_select(dialect: Dialect) -> KeyedSelect:
     return KeyedSelect(
         dialect, [table.c.id, table.c.content_hash, table.c.discovered], table.c.instance_id
     )
+
+
+@lru_cache(maxsize=4)
+def _attributes_sql(store: type[ResourceStore], dialect: Dialect) -> tuple[str, bool]:
+    """The compiled INSERT of ``resource_attributes`` rows for ``dialect`` (overwriting a
+    row already there) and whether its parameters are positional, in the order
+    ``(owner_id, path, short, value, num)``."""
+    table = ResourceAttribute.__table__
+    stmt = store.insert_for(table).values(
+        resource_id=bindparam("owner_id", type_=Text),
+        path=bindparam("path", type_=Text),
+        short=bindparam("short", type_=Text),
+        value=bindparam("value", type_=Text),
+        num=bindparam("num", type_=table.c.num.type),
+    )
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.resource_id, table.c.path],
+        set_={"short": excluded["short"], "value": excluded["value"], "num": excluded["num"]},
+    )
+    compiled = stmt.compile(dialect=dialect)
+    positions = tuple(compiled.positiontup) if compiled.positiontup else None
+    if positions is not None:
+        assert positions == ("owner_id", "path", "short", "value", "num"), positions
+    return compiled.string, positions is not None
 
 
 @lru_cache(maxsize=4)
