@@ -40,8 +40,9 @@ test: $(VENV)/.installed-test system-deps
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
-## mutation: mutation score of core/query.py and resources/ids.py (mutmut; each mutant is
-## judged by the fast unit tests only); survivors must be explained in tests/mutation-equivalents.md
+## mutation: mutation score of core/query.py, core/jsonindex.py and resources/ids.py (mutmut;
+## each mutant is judged by the fast unit tests only); survivors must be explained in
+## tests/mutation-equivalents.md
 mutation: $(VENV)/.installed-test
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from sqlalchemy import Select, String, create_engine, event, func, select
+from sqlalchemy import Select, String, Text, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
@@ -21,6 +21,13 @@ from sqlalchemy.pool import StaticPool
 from service_catalog.core import query as q
 from service_catalog.core.db import JSONType, UTCDateTime
 from service_catalog.core.errors import Problem
+from service_catalog.core.jsonindex import (
+    SHORT_MAX,
+    JsonIndex,
+    apply_value_counts,
+    attribute_rows,
+    value_count_deltas,
+)
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy types no dialect __init__
 
@@ -1077,3 +1084,425 @@ def test_cursor_length_limit_and_alphabet() -> None:
     _refused(over, ["string"])
     good = q.encode_cursor(["abc"], ["string"])
     _refused(good[:8] + "!!!!" + good[8:], ["string"])  # not base64url: not skipped over
+
+
+# --- filters and facets through a side table (core/jsonindex.py) ---------------------
+
+
+class ThingAttr(_Base):
+    """The side table indexing ``Thing.data`` and ``Thing.labels`` (as the catalog's
+    ``catalog_service_attributes`` does labels and custom fields)."""
+
+    __tablename__ = "thing_attrs"
+    owner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
+    value: Mapped[str | None] = mapped_column(Text)
+    num: Mapped[float | None]
+
+
+class ThingCount(_Base):
+    """How many things hold each short value (``catalog_service_value_counts``)."""
+
+    __tablename__ = "thing_counts"
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str] = mapped_column(String(SHORT_MAX), primary_key=True)
+    count: Mapped[int]
+
+
+LONG_A = "L" * 250
+LONG_B = "L" * 249 + "%"
+#: Rows beyond ROWS for the side-table tests: long values, 2 and 2.0, a 200-character value.
+EXTRA = [
+    Thing(
+        id=_uid(7),
+        name="long a",
+        kind="red",
+        flag=True,
+        n=None,
+        at=_at("2024-02-01T00:00:00+00:00"),
+        data={"env": LONG_A, "count": 2.0, "w": "x" * 200, "deep": {"a": {"b": 1}}},
+        labels={"tier": "1"},
+    ),
+    Thing(
+        id=_uid(8),
+        name="long b",
+        kind="blue",
+        flag=False,
+        n=None,
+        at=_at("2024-02-02T00:00:00+00:00"),
+        data={"env": LONG_B, "count": 2, "w": "x" * 201},
+        labels={"tier": "1", "team.name": "core"},
+    ),
+    Thing(
+        id=_uid(9),
+        name="twos",
+        kind="green",
+        flag=True,
+        n=None,
+        at=_at("2024-02-03T00:00:00+00:00"),
+        data={"count": "2", "env": "prod"},
+        labels={"tier": "2"},
+    ),
+]
+ALL_NAMES = {r.id: r.name or "-none" for r in [*ROWS, *EXTRA]}
+
+
+def _index(prefix: str, counts: Any = ThingCount) -> JsonIndex:
+    return JsonIndex(ThingAttr, Thing.id, prefix, counts)
+
+
+ISPEC = q.FilterSpec(
+    fields=SPEC.fields,
+    json_prefixes={
+        "data": q.FilterField("json", Thing.data, index=_index("data")),
+        "labels": q.FilterField("json", Thing.labels, flat=True, index=_index("labels")),
+        "plain": q.FilterField("json", Thing.data),
+    },
+)
+#: As ISPEC, with no count table: facets over the whole list group the side table.
+NO_COUNTS = q.FilterSpec(
+    fields=SPEC.fields,
+    json_prefixes={
+        "data": q.FilterField("json", Thing.data, index=_index("data", None)),
+        "labels": q.FilterField("json", Thing.labels, flat=True, index=_index("labels", None)),
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def indexed() -> Iterator[Session]:
+    """ROWS and EXTRA with their side-table rows and value counts."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    _Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        things = [*ROWS, *EXTRA]
+        s.add_all(
+            [Thing(**{c.key: getattr(r, c.key) for c in Thing.__table__.columns}) for r in things]
+        )
+        attrs = [
+            a
+            for r in things
+            for a in attribute_rows(r.id, {"data": (r.data, True), "labels": (r.labels, False)})
+        ]
+        s.add_all([ThingAttr(**a) for a in attrs])
+        s.flush()
+        apply_value_counts(
+            s, ThingCount, value_count_deltas([], [(a["path"], a["short"]) for a in attrs])
+        )
+        s.commit()
+        yield s
+    engine.dispose()
+
+
+def imatch(s: Session, *terms: tuple[str, str], spec: q.FilterSpec = ISPEC) -> list[str]:
+    """Sorted names of the things matching ``filter[...]`` terms under ``spec``."""
+    clauses = q.filter_clauses(spec, list(terms), "sqlite")
+    return sorted(ALL_NAMES[i] for i in s.scalars(select(Thing.id).where(*clauses)))
+
+
+INDEXED_TERMS = [
+    ("filter[data.env]", "prod"),
+    ("filter[data.env][eq]", "PROD"),
+    ("filter[data.env][neq]", "prod"),
+    ("filter[data.env][contains]", "RO"),
+    ("filter[data.env][contains]", "L%"),
+    ("filter[data.env][contains]", "LLL"),
+    ("filter[data.env][contains]", "de,uot"),  # the whole value, comma and all
+    ("filter[data.env][oeq]", "dev,Prod"),
+    ("filter[data.env][oeq]", f"dev,{LONG_A}"),
+    ("filter[data.env][ocontains]", "de,uot"),
+    ("filter[data.env][ocontains]", "zz,L%"),
+    ("filter[data.env]", LONG_A),
+    ("filter[data.env]", LONG_B),
+    ("filter[data.env][neq]", LONG_A),
+    ("filter[data.env]", 'q"uote'),
+    ("filter[data.count]", "2"),
+    ("filter[data.count]", "2.0"),
+    ("filter[data.count]", "3"),
+    ("filter[data.count]", "3.0"),
+    ("filter[data.count]", "nan"),
+    ("filter[data.count]", "inf"),
+    ("filter[data.count]", "x"),
+    ("filter[data.count][gt]", "2"),
+    ("filter[data.count][gte]", "2"),
+    ("filter[data.count][lt]", "10"),
+    ("filter[data.count][lte]", "10"),
+    ("filter[data.score][gt]", "1"),
+    ("filter[data.score]", "1.5"),
+    ("filter[data.ok]", "true"),
+    ("filter[data.ok]", "false"),
+    ("filter[data.nested.x]", "y"),
+    ("filter[data.deep.a.b]", "1"),
+    ("filter[data.w]", "x" * 200),
+    ("filter[data.w]", "x" * 201),
+    ("filter[data.w][oeq]", "x" * 201),
+    ("filter[data.w][neq]", "x" * 201),
+    ("filter[data.w][neq]", "x" * 200),
+    ("filter[labels.team.name]", "core"),
+    ("filter[labels.tier][oeq]", "1,2"),
+    ("filter[labels.tier][neq]", "1"),
+    ("filter[data.missing]", "1"),
+]
+
+
+@pytest.mark.parametrize("term", INDEXED_TERMS, ids=lambda t: f"{t[0][7:]}={t[1][:12]}")
+def test_indexed_filters_answer_as_the_json_does(indexed: Session, term: tuple[str, str]) -> None:
+    assert imatch(indexed, term) == imatch(indexed, term, spec=SPEC)
+
+
+def test_indexed_filters(indexed: Session) -> None:
+    everyone = sorted(ALL_NAMES.values())
+    assert imatch(indexed, ("filter[data.env]", "prod")) == ["alpha", "twos"]
+    assert imatch(indexed, ("filter[data.env][neq]", "prod")) == sorted(
+        set(everyone) - {"alpha", "twos"}
+    )
+    assert imatch(indexed, ("filter[data.env][contains]", "RO")) == ["alpha", "gamma_1", "twos"]
+    # long values (no short text) are found by their whole text and inside it
+    assert imatch(indexed, ("filter[data.env]", LONG_A)) == ["long a"]
+    assert imatch(indexed, ("filter[data.env][contains]", "L%")) == ["long b"]
+    assert imatch(indexed, ("filter[data.env][oeq]", f"dev,{LONG_B}")) == ["beta 50%", "long b"]
+    assert imatch(indexed, ("filter[data.env][ocontains]", "zz,L%")) == ["long b"]
+    assert imatch(indexed, ("filter[data.env][ocontains]", "de,uot")) == [
+        "500, gammax1",
+        "beta 50%",
+    ]
+    assert imatch(indexed, ("filter[data.env][neq]", LONG_A)) == sorted(set(everyone) - {"long a"})
+    # exactly SHORT_MAX characters is short, one more is long
+    assert imatch(indexed, ("filter[data.w]", "x" * 200)) == ["long a"]
+    assert imatch(indexed, ("filter[data.w]", "x" * 201)) == ["long b"]
+    # a number finds the number and its text: 2, 2.0 and "2"
+    assert imatch(indexed, ("filter[data.count]", "2")) == ["long a", "long b", "twos"]
+    assert imatch(indexed, ("filter[data.count]", "2.0")) == ["long a", "long b"]
+    assert imatch(indexed, ("filter[data.count]", "3")) == ["alpha", "beta 50%"]
+    for word in ("nan", "inf", "-inf", "x"):
+        assert imatch(indexed, ("filter[data.count]", word)) == []
+    assert imatch(indexed, ("filter[data.count][gt]", "2")) == ["alpha", "gamma_1"]
+    assert imatch(indexed, ("filter[data.count][gte]", "3")) == ["alpha", "gamma_1"]
+    assert imatch(indexed, ("filter[data.count][lt]", "3")) == ["long a", "long b"]
+    assert imatch(indexed, ("filter[data.count][lte]", "3")) == ["alpha", "long a", "long b"]
+    assert imatch(indexed, ("filter[data.deep.a.b]", "1")) == ["long a"]
+    assert imatch(indexed, ("filter[labels.team.name]", "core")) == ["alpha", "long b"]
+    assert imatch(indexed, ("filter[labels.tier][oeq]", "1,2")) == ["long a", "long b", "twos"]
+    # each term is its own condition on the same side table
+    assert imatch(indexed, ("filter[labels.tier]", "1"), ("filter[data.env][contains]", "%")) == [
+        "long b"
+    ]
+    p = problem(imatch, indexed, ("filter[data.count][lt]", "inf"))
+    assert p["rule"] == "is_number" and p["field"] == "filter[data.count][lt]"
+
+
+def test_indexed_filters_read_the_side_table() -> None:
+    def sql(term: tuple[str, str], dialect: Any) -> str:
+        clauses = q.filter_clauses(ISPEC, [term], dialect.name)
+        return str(select(Thing.id).where(*clauses).compile(dialect=dialect))
+
+    for term in INDEXED_TERMS:
+        text = sql(term, sqlite.dialect())
+        assert "thing_attrs" in text and "json_extract" not in text, text
+    for term in (("filter[data.env][contains]", "x"), ("filter[data.env][ocontains]", "x,y")):
+        text = sql(term, sqlite.dialect())
+        assert " LIKE " in text and "lower(" not in text
+    text = sql(("filter[data.env][ocontains]", "x,y"), _PG)
+    assert " ILIKE " in text and "#>>" not in text
+    # a number is looked up by the (path, num) index too, one range each
+    assert "UNION ALL" in sql(("filter[data.count]", "2"), _PG)
+    assert "UNION ALL" not in sql(("filter[data.count]", "two"), _PG)
+    assert "UNION ALL" not in sql(("filter[data.count]", "inf"), _PG)
+    assert "NOT IN" in sql(("filter[data.env][neq]", "x"), _PG)
+    # the JSON prefix itself, or an unindexed prefix, still reads the JSON
+    assert "thing_attrs" not in sql(("filter[plain.env]", "x"), sqlite.dialect())
+
+
+def test_finite() -> None:
+    assert q._finite("2") == 2.0 and q._finite("-1.5e3") == -1500.0
+    for word in ("inf", "-inf", "nan", "x", ""):
+        assert q._finite(word) is None
+
+
+# --- number pages: the keys alone --------------------------------------------------------
+
+
+def test_numbered_keys(session: Session, statements: list[tuple[str, Any]]) -> None:
+    # the keys are the last term's (the tiebreak), however many terms come before it
+    order = q.order_by([("kind", False), ("n", True)], SORTS, Thing.id)
+    for stmt in (select(Thing), select(Thing).where(Thing.id.is_not(None))):
+        keys, total = q.numbered_keys(session, stmt, order, q.PageRequest(1, 3))
+        assert keys == [_uid(2), _uid(5), _uid(6)] and total == 6
+    statements.clear()
+    order = q.order_by([("kind", False)], SORTS, Thing.id)
+    keys, total = q.numbered_keys(session, select(Thing), order, q.PageRequest(2, 2))
+    assert [NAMES[k] for k in keys] == ["gamma_1", "back\\slash"] and total == 6
+    assert len(statements) == 2 and "OVER" not in statements[0][0]
+    statements.clear()
+    flagged = select(Thing).where(Thing.flag.is_(False))
+    keys, total = q.numbered_keys(session, flagged, order, q.PageRequest(1, 2))
+    assert [NAMES[k] for k in keys] == ["beta 50%", "500, gammax1"] and total == 3
+    assert len(statements) == 1
+    statements.clear()
+    # past the last page: counted apart
+    assert q.numbered_keys(session, flagged, order, q.PageRequest(3, 2)) == ([], 3)
+    assert len(statements) == 2
+    assert q.numbered_keys(session, select(Thing), order, q.PageRequest(4, 2))[0] == []
+
+
+# --- facets ------------------------------------------------------------------------------
+
+
+def test_facet_request() -> None:
+    assert q.facet_request({"field": "labels.team"}) == q.FacetRequest("labels.team", 100)
+    assert q.facet_request({"field": "kind", "limit": "1"}).limit == 1
+    assert q.facet_request({"field": "kind", "limit": "1000"}).limit == 1000
+    assert q.facet_request({"field": "kind", "limit": ""}).limit == 100
+    for query in ({}, {"field": ""}):
+        assert problem(q.facet_request, query) == {
+            "field": "field",
+            "rule": "required",
+            "source": "query",
+            "reason": "is required: the field whose values to count",
+        }
+    assert problem(q.facet_request, {"field": "a\x00"}) == {
+        "field": "field",
+        "rule": "invalid",
+        "source": "query",
+        "reason": "must not contain NUL characters",
+    }
+    for limit in ("0", "1001", "-1"):
+        assert problem(q.facet_request, {"field": "kind", "limit": limit}) == {
+            "field": "limit",
+            "rule": "max",
+            "source": "query",
+            "reason": "must be between 1 and 1000",
+        }
+    assert problem(q.facet_request, {"field": "kind", "limit": "x"})["rule"] == "is_integer"
+
+
+def facets(
+    s: Session,
+    field: str,
+    limit: int = 100,
+    where: Any = None,
+    spec: q.FilterSpec = ISPEC,
+) -> tuple[list[tuple[Any, int]], bool]:
+    rows = select(Thing) if where is None else select(Thing).where(where)
+    data, truncated = q.facet_counts(
+        s,
+        spec=spec,
+        columns={"kind": Thing.kind, "flag": Thing.flag},
+        rows=rows,
+        key=Thing.id,
+        req=q.FacetRequest(field, limit),
+    )
+    assert all(set(d) == {"value", "count"} and type(d["count"]) is int for d in data)
+    return [(d["value"], d["count"]) for d in data], truncated
+
+
+def test_facets_of_columns(indexed: Session) -> None:
+    # most frequent first, ties by value
+    assert facets(indexed, "kind") == ([("blue", 3), ("green", 3), ("red", 3)], False)
+    assert facets(indexed, "kind", 2) == ([("blue", 3), ("green", 3)], True)
+    assert facets(indexed, "kind", 3) == ([("blue", 3), ("green", 3), ("red", 3)], False)
+    assert facets(indexed, "flag", where=Thing.kind != "green") == ([(False, 4), (True, 2)], False)
+    assert facets(indexed, "kind", where=Thing.flag.is_(True)) == (
+        [("green", 3), ("red", 2)],
+        False,
+    )
+    assert facets(indexed, "kind", where=Thing.kind == "none") == ([], False)
+    # the more frequent first, though its value sorts last
+    early = Thing.at < _at("2024-01-01T12:00:00+00:00")
+    assert facets(indexed, "kind", where=early) == ([("blue", 2), ("red", 2), ("green", 1)], False)
+    assert facets(indexed, "kind", 2, where=early) == ([("blue", 2), ("red", 2)], True)
+
+
+@pytest.fixture
+def indexed_statements(indexed: Session) -> Iterator[list[tuple[str, Any]]]:
+    """As ``statements``, on the ``indexed`` session's engine."""
+    seen: list[tuple[str, Any]] = []
+    engine = indexed.get_bind()
+
+    def record(_c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((sql, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_facets_read_one_value_more_than_the_limit(
+    indexed: Session, indexed_statements: list[tuple[str, Any]]
+) -> None:
+    """One value beyond the limit says whether there are more, in one ordered query (no
+    read of every value)."""
+    for field, spec, where, order in (
+        ("kind", ISPEC, None, "ORDER BY count(*) DESC, things.kind"),
+        ("labels.tier", ISPEC, None, "ORDER BY thing_counts.count DESC, thing_counts.short"),
+        ("labels.tier", NO_COUNTS, None, "ORDER BY count(*) DESC, thing_attrs.short"),
+        ("labels.tier", ISPEC, Thing.flag, "ORDER BY count(*) DESC, thing_attrs.short"),
+    ):
+        indexed_statements.clear()
+        facets(indexed, field, 2, where=where, spec=spec)
+        sql, params = indexed_statements[0]
+        assert order in sql and "LIMIT" in sql and tuple(params)[-2:] == (3, 0), (sql, params)
+
+
+@pytest.mark.parametrize("spec", [ISPEC, NO_COUNTS], ids=["counts", "grouped"])
+def test_facets_of_indexed_paths(indexed: Session, spec: q.FilterSpec) -> None:
+    everything = [
+        ("prod", 2),
+        (LONG_B, 1),  # ties by value, the long ones among them
+        (LONG_A, 1),
+        ("Prod", 1),
+        ("dev", 1),
+        ('q"uote', 1),
+    ]
+    assert facets(indexed, "data.env", spec=spec) == (everything, False)
+    assert facets(indexed, "data.env", 6, spec=spec) == (everything, False)
+    assert facets(indexed, "data.env", 5, spec=spec) == (everything[:5], True)
+    assert facets(indexed, "data.env", 2, spec=spec) == (everything[:2], True)
+    assert facets(indexed, "data.env", 1, spec=spec) == (everything[:1], True)
+    # numbers as their text, 2.0 as 2
+    assert facets(indexed, "data.count", spec=spec) == (
+        [("2", 3), ("3", 2), ("10", 1)],
+        False,
+    )
+    assert facets(indexed, "labels.team.name", spec=spec) == ([("core", 2)], False)
+    assert facets(indexed, "data.w", spec=spec) == ([("x" * 200, 1), ("x" * 201, 1)], False)
+    assert facets(indexed, "data.nope", spec=spec) == ([], False)
+    # filtered: only the matching rows' values
+    assert facets(indexed, "data.env", where=Thing.flag.is_(False), spec=spec) == (
+        [(LONG_B, 1), ("dev", 1), ('q"uote', 1)],
+        False,
+    )
+    assert facets(indexed, "labels.tier", where=Thing.kind == "blue", spec=spec) == (
+        [("1", 1)],
+        False,
+    )
+    assert facets(indexed, "data.env", where=Thing.kind == "none", spec=spec) == ([], False)
+
+
+def test_whole_list_facets_read_the_count_table(indexed: Session) -> None:
+    indexed.add(ThingCount(path="labels.tier", short="9", count=5))
+    indexed.add(ThingCount(path="labels.tier", short="0", count=0))
+    indexed.flush()
+    try:
+        assert facets(indexed, "labels.tier") == ([("9", 5), ("1", 2), ("2", 1)], False)
+        # a value no row holds any more (count 0) is not listed
+        assert facets(indexed, "labels.tier", spec=NO_COUNTS) == ([("1", 2), ("2", 1)], False)
+        # filtered, the side table is grouped, whatever the count table says
+        assert facets(indexed, "labels.tier", where=Thing.id.is_not(None)) == (
+            [("1", 2), ("2", 1)],
+            False,
+        )
+    finally:
+        indexed.rollback()
+
+
+def test_facets_of_unknown_fields(indexed: Session) -> None:
+    for field in ("nope", "data", "data.", "plain.env", "nope.x", "name"):
+        assert problem(facets, indexed, field) == {
+            "field": "field",
+            "rule": "enum",
+            "source": "query",
+            "reason": f"cannot count values of [{field}]; use one of kind, flag, data.<key>, "
+            "labels.<key>",
+        }

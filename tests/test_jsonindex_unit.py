@@ -1,0 +1,199 @@
+"""The side-table rows and value counts of indexed JSON (``core/jsonindex.py``) without a
+server: rows computed in Python, counts applied to a table in an in-memory SQLite database
+(and, for PostgreSQL, the statement compiled with its dialect). Fast enough to run once
+per mutant under ``make mutation``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import String, create_engine, event, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import StaticPool
+
+from service_catalog.core import jsonindex as ji
+
+OWNER = uuid.UUID(int=7)
+
+
+class _Base(DeclarativeBase):
+    """A metadata of its own: no part of the catalog's schema."""
+
+
+class Count(_Base):
+    """A count table as ``catalog_service_value_counts``."""
+
+    __tablename__ = "counts"
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int]
+
+
+def rows(doc: dict[str, Any] | None, nested: bool = True) -> list[tuple[Any, ...]]:
+    """``(path, short, value, num)`` of each side-table row of ``doc`` under ``p``."""
+    out = ji.attribute_rows(OWNER, {"p": (doc, nested)})
+    assert all(r["owner_id"] == OWNER and len(r) == 5 for r in out)
+    return [(r["path"], r["short"], r["value"], r["num"]) for r in out]
+
+
+def test_short_max_is_what_the_schema_keeps() -> None:
+    assert ji.SHORT_MAX == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "short", "num"),
+    [
+        ("text", "text", None),
+        ("", "", None),
+        (True, "true", None),
+        (False, "false", None),
+        (2, "2", 2.0),
+        (-3, "-3", -3.0),
+        (0, "0", 0.0),
+        (2.0, "2", 2.0),
+        (-3.0, "-3", -3.0),
+        (2.5, "2.5", 2.5),
+        (0.0, "0", 0.0),
+        # integral floats from 2**53 on are not exact integers: as JSON writes them
+        (9007199254740991.0, "9007199254740991", 9007199254740991.0),
+        (9007199254740992.0, "9007199254740992.0", 9007199254740992.0),
+        (-9007199254740992.0, "-9007199254740992.0", -9007199254740992.0),
+        (1e300, "1e+300", 1e300),
+        (10**30, "1000000000000000000000000000000", 1e30),
+        (10**400, None, None),  # beyond a double: text only (long, see below)
+        ([1, "é"], '[1,"é"]', None),
+    ],
+)
+def test_values_as_text_and_number(value: Any, short: str | None, num: float | None) -> None:
+    [(path, got_short, long, got_num)] = rows({"k": value})
+    assert path == "p.k"
+    if short is None:
+        assert got_short is None and long == str(value)
+    else:
+        assert (got_short, long) == (short, None)
+    assert got_num == num and type(got_num) is type(num)
+
+
+def test_objects_nest_or_stay_whole() -> None:
+    doc = {"a": {"b": {"c": 1}, "d": "x"}, "e": None, "f": {"g": None}}
+    assert rows(doc) == [
+        ("p.a", '{"b":{"c":1},"d":"x"}', None, None),
+        ("p.a.b", '{"c":1}', None, None),
+        ("p.a.b.c", "1", None, 1.0),
+        ("p.a.d", "x", None, None),
+        ("p.f", '{"g":null}', None, None),
+    ]
+    # flat (labels): each key is one name, its object one value
+    assert rows({"team.name": {"x": "é"}}, nested=False) == [
+        ("p.team.name", '{"x":"é"}', None, None)
+    ]
+    assert rows({}) == [] and rows(None) == []
+
+
+def test_long_values_keep_their_text_apart() -> None:
+    assert rows({"a": "x" * 200, "b": "x" * 201}) == [
+        ("p.a", "x" * 200, None, None),
+        ("p.b", None, "x" * 201, None),
+    ]
+    assert rows({"a": {"k": "y" * 200}}) == [
+        ("p.a", None, '{"k":"' + "y" * 200 + '"}', None),
+        ("p.a.k", "y" * 200, None, None),
+    ]
+
+
+def test_several_documents() -> None:
+    out = ji.attribute_rows(
+        OWNER, {"labels": ({"a.b": {"c": 1}}, False), "custom_fields": ({"a": {"b": 2}}, True)}
+    )
+    assert [(r["path"], r["short"]) for r in out] == [
+        ("labels.a.b", '{"c":1}'),
+        ("custom_fields.a", '{"b":2}'),
+        ("custom_fields.a.b", "2"),
+    ]
+
+
+def test_value_count_deltas() -> None:
+    added = [("p.a", "x"), ("p.a", "x"), ("p.b", "y"), ("p.c", None), ("p.a", "w")]
+    removed = [("p.b", "y"), ("p.a", "x"), ("p.d", "z"), ("p.e", None)]
+    assert ji.value_count_deltas(removed, added) == [
+        {"path": "p.a", "short": "w", "count": 1},
+        {"path": "p.a", "short": "x", "count": 1},
+        {"path": "p.d", "short": "z", "count": -1},
+    ]
+    assert ji.value_count_deltas([], []) == []
+    assert ji.value_count_deltas(added, added) == []
+    assert ji.value_count_deltas([], [("b", "1"), ("a", "2"), ("a", "1")]) == [
+        {"path": "a", "short": "1", "count": 1},
+        {"path": "a", "short": "2", "count": 1},
+        {"path": "b", "short": "1", "count": 1},
+    ]
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    eng = create_engine("sqlite://", poolclass=StaticPool)
+    _Base.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+def counts(s: Session) -> list[tuple[str, str, int]]:
+    return [tuple(r) for r in s.execute(select(Count.path, Count.short, Count.count)).all()]  # type: ignore[misc]
+
+
+def test_apply_value_counts(engine: Engine) -> None:
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    with Session(engine) as s:
+        ji.apply_value_counts(s, Count, [])
+        assert seen == []  # nothing to add: no statement
+        ji.apply_value_counts(
+            s,
+            Count,
+            [{"path": "a", "short": "x", "count": 2}, {"path": "a", "short": "y", "count": 1}],
+        )
+        assert len(seen) == 1
+        ji.apply_value_counts(
+            s,
+            Count,
+            [
+                {"path": "a", "short": "x", "count": -1},
+                {"path": "a", "short": "z", "count": 3},
+                {"path": "b", "short": "x", "count": 1},
+            ],
+        )
+        assert len(seen) == 2  # one statement for every delta
+        assert sorted(counts(s)) == [("a", "x", 1), ("a", "y", 1), ("a", "z", 3), ("b", "x", 1)]
+        ji.apply_value_counts(s, Count, [{"path": "a", "short": "y", "count": -1}])
+        assert ("a", "y", 0) in counts(s)
+
+
+class _Recording(Session):
+    """A session on a PostgreSQL engine that keeps the statements it is given instead of
+    running them (these unit tests start no server; the PostgreSQL tests run them)."""
+
+    def __init__(self) -> None:
+        super().__init__(bind=create_engine("postgresql+psycopg://"))
+        self.statements: list[Any] = []
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(statement)
+
+
+def test_apply_value_counts_on_postgresql() -> None:
+    s = _Recording()
+    ji.apply_value_counts(s, Count, [])
+    assert s.statements == []
+    ji.apply_value_counts(s, Count, [{"path": "a", "short": "x", "count": 2}])
+    [stmt] = s.statements
+    sql = str(stmt.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    assert sql == (
+        "INSERT INTO counts (path, short, count) VALUES (%(path_m0)s::VARCHAR, "
+        "%(short_m0)s::VARCHAR, %(count_m0)s::INTEGER) ON CONFLICT (path, short) "
+        "DO UPDATE SET count = (counts.count + excluded.count)"
+    )
