@@ -197,3 +197,79 @@ def test_apply_value_counts_on_postgresql() -> None:
         "%(short_m0)s::VARCHAR, %(count_m0)s::INTEGER) ON CONFLICT (path, short) "
         "DO UPDATE SET count = (counts.count + excluded.count)"
     )
+
+
+def test_covers() -> None:
+    assert ji.JsonIndex(None, None, "p").covers("p." + "a" * 500, 99)
+    deep = ji.JsonIndex(None, None, "p", depth=2)
+    assert deep.covers("p.a.b", 2) and deep.covers("p.a", 1) and not deep.covers("p.a.b.c", 3)
+    short = ji.JsonIndex(None, None, "p", path_max=10)
+    assert short.covers("p.abcdefgh", 1) and not short.covers("p.abcdefghi", 1)
+    both = ji.JsonIndex(None, None, "p", depth=1, path_max=10)
+    assert both.covers("p.a", 1)
+    assert not both.covers("p.a.b", 2)  # too deep, though short
+    assert not both.covers("p.abcdefghi", 1)  # too long, though shallow
+
+
+def paths(out: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    assert all(r["owner_id"] == OWNER and len(r) == 5 for r in out)
+    return [(r["path"], r["short"], r["value"], r["num"]) for r in out]
+
+
+def test_nested_rows() -> None:
+    doc = {
+        "a": {"b": {"c": 1.0}, "d": "x"},
+        "e": None,
+        "f.g": "dotted",  # no filter path names it
+        "": "empty",
+        "h": {"i.j": 1, "k": [1, 2], "l": None},
+        "m": True,
+    }
+    assert sorted(paths(ji.nested_rows(OWNER, "cfg", doc))) == [
+        ("cfg.a", '{"b":{"c":1.0},"d":"x"}', None, None),
+        ("cfg.a.b", '{"c":1.0}', None, None),
+        ("cfg.a.b.c", "1", None, 1.0),
+        ("cfg.a.d", "x", None, None),
+        ("cfg.h", '{"i.j":1,"k":[1,2],"l":null}', None, None),
+        ("cfg.h.k", "[1,2]", None, None),
+        ("cfg.m", "true", None, None),
+    ]
+    assert ji.nested_rows(OWNER, "cfg", None) == [] and ji.nested_rows(OWNER, "cfg", {}) == []
+    long = {"v": "y" * 201, "w": "y" * 200}
+    assert sorted(paths(ji.nested_rows(OWNER, "c", long))) == [
+        ("c.v", None, "y" * 201, None),
+        ("c.w", "y" * 200, None, None),
+    ]
+
+
+def test_nested_rows_stop_at_the_longest_path() -> None:
+    assert ji.PATH_MAX == 200
+    key = "k" * (ji.PATH_MAX - len("c."))  # c.kkk...: exactly PATH_MAX characters
+    doc = {key: {"x": 1}, key + "k": 2, "a": {key: 3}}
+    assert sorted(r["path"] for r in ji.nested_rows(OWNER, "c", doc)) == ["c.a", "c." + key]
+
+
+def test_top_level_rows() -> None:
+    doc = {
+        "a": {"b": 1},
+        "l": [1, {"x": 2}],
+        "s": "text",
+        "n": 2.0,
+        "t": False,
+        "z": None,
+        "d.e": "dotted",
+        "": "empty",
+        "long": "y" * 201,
+    }
+    assert paths(ji.top_level_rows(OWNER, "data", doc)) == [
+        ("data.a", None, None, None),  # a marker: its JSON is read where a filter needs it
+        ("data.l", None, None, None),
+        ("data.s", "text", None, None),
+        ("data.n", "2", None, 2.0),
+        ("data.t", "false", None, None),
+        ("data.long", None, "y" * 201, None),
+    ]
+    assert ji.top_level_rows(OWNER, "data", None) == []
+    key = "k" * (ji.PATH_MAX - len("data."))  # data.kkk...: exactly PATH_MAX characters
+    out = ji.top_level_rows(OWNER, "data", {key: 1, key + "k": 2, "m" + key: {"x": 1}})
+    assert [r["path"] for r in out] == ["data." + key]

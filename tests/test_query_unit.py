@@ -15,17 +15,19 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from sqlalchemy import Select, String, Text, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from service_catalog.core import query as q
 from service_catalog.core.db import JSONType, UTCDateTime
 from service_catalog.core.errors import Problem
 from service_catalog.core.jsonindex import (
+    PATH_MAX,
     SHORT_MAX,
     JsonIndex,
     apply_value_counts,
     attribute_rows,
+    top_level_rows,
     value_count_deltas,
 )
 
@@ -1148,17 +1150,35 @@ EXTRA = [
 ALL_NAMES = {r.id: r.name or "-none" for r in [*ROWS, *EXTRA]}
 
 
-def _index(prefix: str, counts: Any = ThingCount) -> JsonIndex:
-    return JsonIndex(ThingAttr, Thing.id, prefix, counts)
+def _index(prefix: str, counts: Any = ThingCount, depth: int | None = None) -> JsonIndex:
+    return JsonIndex(ThingAttr, Thing.id, prefix, counts, depth=depth)
 
 
+_MARKED = aliased(Thing, name="marked_things")
+#: ``top.*``: ``Thing.data`` again, its top-level keys indexed, an object there a marker
+#: row whose owners' JSON is compared (as resources' ``integration_data``).
+TOP = JsonIndex(
+    ThingAttr,
+    Thing.id,
+    "top",
+    depth=1,
+    marked=(_MARKED.data, _MARKED.id),
+    path_max=PATH_MAX,
+)
 ISPEC = q.FilterSpec(
     fields=SPEC.fields,
     json_prefixes={
         "data": q.FilterField("json", Thing.data, index=_index("data")),
-        "labels": q.FilterField("json", Thing.labels, flat=True, index=_index("labels")),
+        # flat: one segment, whatever dots the key holds
+        "labels": q.FilterField("json", Thing.labels, flat=True, index=_index("labels", depth=1)),
         "plain": q.FilterField("json", Thing.data),
+        "top": q.FilterField("json", Thing.data, index=TOP),
     },
+)
+#: What ISPEC's indexed filters must answer alike: the same JSON, read as JSON.
+JSPEC = q.FilterSpec(
+    fields=SPEC.fields,
+    json_prefixes={**SPEC.json_prefixes, "top": q.FilterField("json", Thing.data)},
 )
 #: As ISPEC, with no count table: facets over the whole list group the side table.
 NO_COUNTS = q.FilterSpec(
@@ -1183,7 +1203,10 @@ def indexed() -> Iterator[Session]:
         attrs = [
             a
             for r in things
-            for a in attribute_rows(r.id, {"data": (r.data, True), "labels": (r.labels, False)})
+            for a in [
+                *attribute_rows(r.id, {"data": (r.data, True), "labels": (r.labels, False)}),
+                *top_level_rows(r.id, "top", r.data),
+            ]
         ]
         s.add_all([ThingAttr(**a) for a in attrs])
         s.flush()
@@ -1243,12 +1266,28 @@ INDEXED_TERMS = [
     ("filter[labels.tier][oeq]", "1,2"),
     ("filter[labels.tier][neq]", "1"),
     ("filter[data.missing]", "1"),
+    ("filter[top.env]", "prod"),
+    ("filter[top.env][neq]", "prod"),
+    ("filter[top.count]", "2"),
+    ("filter[top.count][gt]", "2"),
+    # objects: marker rows, their JSON compared
+    ("filter[top.nested]", '{"x":"y"}'),
+    ("filter[top.nested][neq]", '{"x":"y"}'),
+    ("filter[top.nested][contains]", "x"),
+    ("filter[top.nested][ocontains]", "q,y"),
+    ("filter[top.nested][oeq]", 'a,{"x":"y"}'),
+    ("filter[top.deep]", '{"a":{"b":1}}'),
+    ("filter[top.deep][neq]", "x"),
+    # deeper than the index: the JSON
+    ("filter[top.nested.x]", "y"),
+    ("filter[top.deep.a.b]", "1"),
+    ("filter[top.deep.a.b][neq]", "1"),
 ]
 
 
 @pytest.mark.parametrize("term", INDEXED_TERMS, ids=lambda t: f"{t[0][7:]}={t[1][:12]}")
 def test_indexed_filters_answer_as_the_json_does(indexed: Session, term: tuple[str, str]) -> None:
-    assert imatch(indexed, term) == imatch(indexed, term, spec=SPEC)
+    assert imatch(indexed, term) == imatch(indexed, term, spec=JSPEC)
 
 
 def test_indexed_filters(indexed: Session) -> None:
@@ -1299,7 +1338,17 @@ def test_indexed_filters_read_the_side_table() -> None:
 
     for term in INDEXED_TERMS:
         text = sql(term, sqlite.dialect())
-        assert "thing_attrs" in text and "json_extract" not in text, text
+        if term[0].startswith(("filter[top.nested.", "filter[top.deep.")):
+            assert "thing_attrs" not in text, text  # deeper than the index: the JSON
+        elif term[0].startswith("filter[top."):
+            # the JSON is read only for the owners a marker row names
+            assert "thing_attrs" in text and "json_extract(things.data" not in text, text
+            assert "json_extract(marked_things.data" in text or "[gt]" in term[0], text
+        else:
+            assert "thing_attrs" in text and "json_extract" not in text, text
+    text = sql(("filter[top.nested][neq]", "x"), _PG)
+    assert "NOT IN" in text and "UNION ALL" in text and "marked_things.data" in text
+    assert "thing_attrs.short IS NULL AND thing_attrs.value IS NULL" in text
     for term in (("filter[data.env][contains]", "x"), ("filter[data.env][ocontains]", "x,y")):
         text = sql(term, sqlite.dialect())
         assert " LIKE " in text and "lower(" not in text
@@ -1498,11 +1547,23 @@ def test_whole_list_facets_read_the_count_table(indexed: Session) -> None:
 
 
 def test_facets_of_unknown_fields(indexed: Session) -> None:
-    for field in ("nope", "data", "data.", "plain.env", "nope.x", "name"):
+    for field in ("nope", "data", "data.", "plain.env", "nope.x", "name", "top.nested.x"):
         assert problem(facets, indexed, field) == {
             "field": "field",
             "rule": "enum",
             "source": "query",
             "reason": f"cannot count values of [{field}]; use one of kind, flag, data.<key>, "
-            "labels.<key>",
+            "labels.<key>, top.<key>",
         }
+
+
+def test_facets_of_indexed_top_level_keys(indexed: Session) -> None:
+    assert facets(indexed, "top.env") == facets(indexed, "data.env")
+    assert facets(indexed, "top.env", where=Thing.flag) == facets(
+        indexed, "data.env", where=Thing.flag
+    )
+    # an object there is a marker row: no value of its own to count
+    assert facets(indexed, "top.nested") == ([], False)
+    assert facets(indexed, "top.nested", where=Thing.flag) == ([], False)
+    # a flat key is one segment, however many dots it holds
+    assert facets(indexed, "labels.team.name") == ([("core", 2)], False)
