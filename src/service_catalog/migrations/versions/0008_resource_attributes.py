@@ -40,6 +40,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("resource_id", "path", name="pk_resource_attributes"),
+        sqlite_with_rowid=False,
     )
     assert attrs is not None
     resources = sa.table(
@@ -72,7 +73,11 @@ def upgrade() -> None:
         "ix_resource_attributes_short", "resource_attributes", ["path", "short", "resource_id"]
     )
     op.create_index(
-        "ix_resource_attributes_num", "resource_attributes", ["path", "num", "resource_id"]
+        "ix_resource_attributes_num",
+        "resource_attributes",
+        ["path", "num", "resource_id"],
+        sqlite_where=sa.text("num IS NOT NULL"),
+        postgresql_where=sa.text("num IS NOT NULL"),
     )
 
 
