@@ -637,12 +637,9 @@ class KeyedSelect:
         params: Any = (
             tuple(bound) if self._positional else {f"k{i}": v for i, v in enumerate(bound)}
         )
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(self.sql_in(len(bound)), params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
+        # Driver SQL through the connection (statement events and logging see it),
+        # whose rows come back unprocessed.
+        return list(conn.exec_driver_sql(self.sql_in(len(bound)), params).all())
 
 
 _KEYED: dict[tuple[str, str, str], KeyedSelect] = {}
