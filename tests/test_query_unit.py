@@ -1143,7 +1143,7 @@ EXTRA = [
         flag=True,
         n=None,
         at=_at("2024-02-03T00:00:00+00:00"),
-        data={"count": "2", "env": "prod"},
+        data={"count": "2", "env": "prod", "nested": {"x": "z"}},
         labels={"tier": "2"},
     ),
 ]
@@ -1273,6 +1273,9 @@ INDEXED_TERMS = [
     # objects: marker rows, their JSON compared
     ("filter[top.nested]", '{"x":"y"}'),
     ("filter[top.nested][neq]", '{"x":"y"}'),
+    ("filter[top.nested]", "x"),  # equal, not contained
+    ("filter[top.nested][neq]", "x"),
+    ("filter[top.nested][contains]", "x,zzz"),  # the whole value, comma and all
     ("filter[top.nested][contains]", "x"),
     ("filter[top.nested][ocontains]", "q,y"),
     ("filter[top.nested][oeq]", 'a,{"x":"y"}'),
