@@ -170,7 +170,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # writers in other processes (a separate ``service-catalog worker``).
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
 
         @event.listens_for(engine, "begin")
