@@ -62,6 +62,10 @@ def _const(path: str) -> Callable[[Mapping[str, str]], str]:
 
 UNFILTERED = "an unfiltered list counts every row (meta.page.total)"
 SORT_WALK = "unfiltered: walks the sort index and stops at the page's LIMIT"
+INTEGRATION_DATA = (
+    "integration_data is not indexed: the side rows of even its top-level keys cost a "
+    "100,000-item first sync 3.3 -> 7.6 s (issue 11's note); its filters read the JSON"
+)
 CASES = [
     # catalog services
     Case("services-by-name", _const("/v1/catalog-services"), {"filter[name]": "svc-07"}),
@@ -191,16 +195,13 @@ CASES = [
         "resources-by-integration-data",
         _const("/v1/resources"),
         {"filter[integration_data.owner]": "team-1"},
+        {"resources": INTEGRATION_DATA},
     ),
     Case(
         "resources-by-integration-data-number",
         _const("/v1/resources"),
         {"filter[integration_data.n][gte]": "4"},
-    ),
-    Case(
-        "resources-facets-integration-data",
-        _const("/v1/resources/facets"),
-        {"field": "integration_data.owner", "filter[config.id][oeq]": "r1,r2,r3"},
+        {"resources": INTEGRATION_DATA},
     ),
     Case("resources-unfiltered", _const("/v1/resources"), {}, {"resources": SORT_WALK}),
     Case("resources-of-a-service", lambda w: f"/v1/catalog-services/{w['service']}/resources", {}),

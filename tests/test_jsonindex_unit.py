@@ -200,15 +200,9 @@ def test_apply_value_counts_on_postgresql() -> None:
 
 
 def test_covers() -> None:
-    assert ji.JsonIndex(None, None, "p").covers("p." + "a" * 500, 99)
-    deep = ji.JsonIndex(None, None, "p", depth=2)
-    assert deep.covers("p.a.b", 2) and deep.covers("p.a", 1) and not deep.covers("p.a.b.c", 3)
+    assert ji.JsonIndex(None, None, "p").covers("p." + "a" * 500)
     short = ji.JsonIndex(None, None, "p", path_max=10)
-    assert short.covers("p.abcdefgh", 1) and not short.covers("p.abcdefghi", 1)
-    both = ji.JsonIndex(None, None, "p", depth=1, path_max=10)
-    assert both.covers("p.a", 1)
-    assert not both.covers("p.a.b", 2)  # too deep, though short
-    assert not both.covers("p.abcdefghi", 1)  # too long, though shallow
+    assert short.covers("p.abcdefgh") and not short.covers("p.abcdefghi")
 
 
 def paths(out: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -247,29 +241,3 @@ def test_nested_rows_stop_at_the_longest_path() -> None:
     key = "k" * (ji.PATH_MAX - len("c."))  # c.kkk...: exactly PATH_MAX characters
     doc = {key: {"x": 1}, key + "k": 2, "a": {key: 3}}
     assert sorted(r["path"] for r in ji.nested_rows(OWNER, "c", doc)) == ["c.a", "c." + key]
-
-
-def test_top_level_rows() -> None:
-    doc = {
-        "a": {"b": 1},
-        "l": [1, {"x": 2}],
-        "s": "text",
-        "n": 2.0,
-        "t": False,
-        "z": None,
-        "d.e": "dotted",
-        "": "empty",
-        "long": "y" * 201,
-    }
-    assert paths(ji.top_level_rows(OWNER, "data", doc)) == [
-        ("data.a", None, None, None),  # a marker: its JSON is read where a filter needs it
-        ("data.l", None, None, None),
-        ("data.s", "text", None, None),
-        ("data.n", "2", None, 2.0),
-        ("data.t", "false", None, None),
-        ("data.long", None, "y" * 201, None),
-    ]
-    assert ji.top_level_rows(OWNER, "data", None) == []
-    key = "k" * (ji.PATH_MAX - len("data."))  # data.kkk...: exactly PATH_MAX characters
-    out = ji.top_level_rows(OWNER, "data", {key: 1, key + "k": 2, "m" + key: {"x": 1}})
-    assert [r["path"] for r in out] == ["data." + key]

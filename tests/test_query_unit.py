@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from sqlalchemy import Select, String, Text, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from service_catalog.core import query as q
@@ -27,7 +27,7 @@ from service_catalog.core.jsonindex import (
     JsonIndex,
     apply_value_counts,
     attribute_rows,
-    top_level_rows,
+    nested_rows,
     value_count_deltas,
 )
 
@@ -1150,27 +1150,19 @@ EXTRA = [
 ALL_NAMES = {r.id: r.name or "-none" for r in [*ROWS, *EXTRA]}
 
 
-def _index(prefix: str, counts: Any = ThingCount, depth: int | None = None) -> JsonIndex:
-    return JsonIndex(ThingAttr, Thing.id, prefix, counts, depth=depth)
+def _index(prefix: str, counts: Any = ThingCount) -> JsonIndex:
+    return JsonIndex(ThingAttr, Thing.id, prefix, counts)
 
 
-_MARKED = aliased(Thing, name="marked_things")
-#: ``top.*``: ``Thing.data`` again, its top-level keys indexed, an object there a marker
-#: row whose owners' JSON is compared (as resources' ``integration_data``).
-TOP = JsonIndex(
-    ThingAttr,
-    Thing.id,
-    "top",
-    depth=1,
-    marked=(_MARKED.data, _MARKED.id),
-    path_max=PATH_MAX,
-)
+#: ``top.*``: ``Thing.data`` again, indexed by :func:`nested_rows` with no count table
+#: and a longest path (as resources' ``config``).
+TOP = JsonIndex(ThingAttr, Thing.id, "top", path_max=PATH_MAX)
 ISPEC = q.FilterSpec(
     fields=SPEC.fields,
     json_prefixes={
         "data": q.FilterField("json", Thing.data, index=_index("data")),
         # flat: one segment, whatever dots the key holds
-        "labels": q.FilterField("json", Thing.labels, flat=True, index=_index("labels", depth=1)),
+        "labels": q.FilterField("json", Thing.labels, flat=True, index=_index("labels")),
         "plain": q.FilterField("json", Thing.data),
         "top": q.FilterField("json", Thing.data, index=TOP),
     },
@@ -1205,7 +1197,7 @@ def indexed() -> Iterator[Session]:
             for r in things
             for a in [
                 *attribute_rows(r.id, {"data": (r.data, True), "labels": (r.labels, False)}),
-                *top_level_rows(r.id, "top", r.data),
+                *nested_rows(r.id, "top", r.data),
             ]
         ]
         s.add_all([ThingAttr(**a) for a in attrs])
@@ -1270,7 +1262,7 @@ INDEXED_TERMS = [
     ("filter[top.env][neq]", "prod"),
     ("filter[top.count]", "2"),
     ("filter[top.count][gt]", "2"),
-    # objects: marker rows, their JSON compared
+    # objects: their compact JSON
     ("filter[top.nested]", '{"x":"y"}'),
     ("filter[top.nested][neq]", '{"x":"y"}'),
     ("filter[top.nested]", "x"),  # equal, not contained
@@ -1281,10 +1273,9 @@ INDEXED_TERMS = [
     ("filter[top.nested][oeq]", 'a,{"x":"y"}'),
     ("filter[top.deep]", '{"a":{"b":1}}'),
     ("filter[top.deep][neq]", "x"),
-    # deeper than the index: the JSON
+    # nested paths
     ("filter[top.nested.x]", "y"),
     ("filter[top.deep.a.b]", "1"),
-    ("filter[top.deep.a.b][neq]", "1"),
 ]
 
 
@@ -1324,6 +1315,10 @@ def test_indexed_filters(indexed: Session) -> None:
     assert imatch(indexed, ("filter[data.count][lt]", "3")) == ["long a", "long b"]
     assert imatch(indexed, ("filter[data.count][lte]", "3")) == ["alpha", "long a", "long b"]
     assert imatch(indexed, ("filter[data.deep.a.b]", "1")) == ["long a"]
+    # neq on a number leaves out the number (SQLite's JSON compare kept it, text never
+    # equalling an integer there; PostgreSQL's left it out, as the index does)
+    assert "long a" not in imatch(indexed, ("filter[top.deep.a.b][neq]", "1"))
+    assert "long a" in imatch(indexed, ("filter[top.deep.a.b][neq]", "1"), spec=JSPEC)
     assert imatch(indexed, ("filter[labels.team.name]", "core")) == ["alpha", "long b"]
     assert imatch(indexed, ("filter[labels.tier][oeq]", "1,2")) == ["long a", "long b", "twos"]
     # each term is its own condition on the same side table
@@ -1341,17 +1336,12 @@ def test_indexed_filters_read_the_side_table() -> None:
 
     for term in INDEXED_TERMS:
         text = sql(term, sqlite.dialect())
-        if term[0].startswith(("filter[top.nested.", "filter[top.deep.")):
-            assert "thing_attrs" not in text, text  # deeper than the index: the JSON
-        elif term[0].startswith("filter[top."):
-            # the JSON is read only for the owners a marker row names
-            assert "thing_attrs" in text and "json_extract(things.data" not in text, text
-            assert "json_extract(marked_things.data" in text or "[gt]" in term[0], text
-        else:
-            assert "thing_attrs" in text and "json_extract" not in text, text
+        assert "thing_attrs" in text and "json_extract" not in text, text
+    # a path longer than the index keeps reads the JSON
+    text = sql((f"filter[top.{'k' * PATH_MAX}]", "x"), sqlite.dialect())
+    assert "thing_attrs" not in text and "json_extract" in text, text
     text = sql(("filter[top.nested][neq]", "x"), _PG)
-    assert "NOT IN" in text and "UNION ALL" in text and "marked_things.data" in text
-    assert "thing_attrs.short IS NULL AND thing_attrs.value IS NULL" in text
+    assert "NOT IN" in text and "thing_attrs" in text, text
     for term in (("filter[data.env][contains]", "x"), ("filter[data.env][ocontains]", "x,y")):
         text = sql(term, sqlite.dialect())
         assert " LIKE " in text and "lower(" not in text
@@ -1550,7 +1540,7 @@ def test_whole_list_facets_read_the_count_table(indexed: Session) -> None:
 
 
 def test_facets_of_unknown_fields(indexed: Session) -> None:
-    for field in ("nope", "data", "data.", "plain.env", "nope.x", "name", "top.nested.x"):
+    for field in ("nope", "data", "data.", "plain.env", "nope.x", "name", f"top.{'k' * PATH_MAX}"):
         assert problem(facets, indexed, field) == {
             "field": "field",
             "rule": "enum",
@@ -1560,13 +1550,13 @@ def test_facets_of_unknown_fields(indexed: Session) -> None:
         }
 
 
-def test_facets_of_indexed_top_level_keys(indexed: Session) -> None:
-    assert facets(indexed, "top.env") == facets(indexed, "data.env")
-    assert facets(indexed, "top.env", where=Thing.flag) == facets(
-        indexed, "data.env", where=Thing.flag
-    )
-    # an object there is a marker row: no value of its own to count
-    assert facets(indexed, "top.nested") == ([], False)
-    assert facets(indexed, "top.nested", where=Thing.flag) == ([], False)
+def test_facets_of_an_index_without_counts(indexed: Session) -> None:
+    """``top`` keeps no count table: its facets group the side table, as ``data``'s
+    filtered ones do, and answer the same."""
+    for path in ("env", "nested", "nested.x", "count"):
+        assert facets(indexed, f"top.{path}") == facets(indexed, f"data.{path}"), path
+        assert facets(indexed, f"top.{path}", where=Thing.flag) == facets(
+            indexed, f"data.{path}", where=Thing.flag
+        ), path
     # a flat key is one segment, however many dots it holds
     assert facets(indexed, "labels.team.name") == ([("core", 2)], False)

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 #: The longest value text kept in the indexed ``short`` column.
 SHORT_MAX = 200
-#: The longest path :func:`nested_rows` and :func:`top_level_rows` write a row for.
+#: The longest path :func:`nested_rows` writes a row for.
 PATH_MAX = 200
 #: Integral floats below this are exact integers.
 _EXACT = 2**53
@@ -55,23 +55,12 @@ class JsonIndex:
     owner: Any
     prefix: str
     counts: Any = None
-    #: How many path segments after the prefix are indexed (None: any). A filter on a
-    #: deeper path reads the JSON itself.
-    depth: int | None = None
-    #: For an index that keeps a marker row (``short``, ``value`` and ``num`` NULL) for
-    #: each object or array it does not index the value of (:func:`top_level_rows`):
-    #: ``(json column, key column)`` of an alias of the owner's table, through which a
-    #: filter compares those owners' JSON as before.
-    marked: tuple[Any, Any] | None = None
-
     #: The longest path with rows (None: no limit): a longer one reads the JSON itself.
     path_max: int | None = None
 
-    def covers(self, path: str, segments: int) -> bool:
-        """Whether ``path``, of ``segments`` segments after the prefix, is indexed."""
-        return (self.depth is None or segments <= self.depth) and (
-            self.path_max is None or len(path) <= self.path_max
-        )
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` (a filter's field name, prefix included) has rows."""
+        return self.path_max is None or len(path) <= self.path_max
 
 
 def _text(value: Any) -> str:
@@ -167,32 +156,6 @@ def nested_rows(owner_id: Any, prefix: str, doc: Mapping[str, Any] | None) -> li
     return rows
 
 
-def top_level_rows(
-    owner_id: Any, prefix: str, doc: Mapping[str, Any] | None
-) -> list[dict[str, Any]]:
-    """The side-table rows of ``doc``'s top-level keys only (a large nested document):
-    a string, number or boolean as its value; an object or array as a marker row
-    (``short``, ``value`` and ``num`` NULL: its JSON is read where a filter needs it,
-    see :attr:`JsonIndex.marked`) so that its text is never built here."""
-    rows: list[dict[str, Any]] = []
-    for key, value in (doc or {}).items():
-        if value is None or not _reachable(key) or len(prefix) + len(key) >= PATH_MAX:
-            continue
-        if isinstance(value, dict | list):
-            rows.append(
-                {
-                    "owner_id": owner_id,
-                    "path": f"{prefix}.{key}",
-                    "short": None,
-                    "value": None,
-                    "num": None,
-                }
-            )
-        else:
-            rows.append(_row(owner_id, f"{prefix}.{key}", value))
-    return rows
-
-
 def value_count_deltas(
     removed: Iterable[tuple[str, str | None]], added: Iterable[tuple[str, str | None]]
 ) -> list[dict[str, Any]]:
@@ -235,6 +198,5 @@ __all__ = [
     "apply_value_counts",
     "attribute_rows",
     "nested_rows",
-    "top_level_rows",
     "value_count_deltas",
 ]

@@ -269,64 +269,31 @@ def _short_contains(t: Any, value: str, sqlite: bool) -> ColumnElement[bool]:
     return or_(_contains(t.short, value, sqlite), _contains(t.value, value, sqlite))
 
 
-def _marked_rows(
-    index: JsonIndex, path: str, segs: Sequence[str], op: str, value: str, param: str, jops: Any
-) -> Any:
-    """The owners holding an object or array at ``path`` (a marker row of ``index``)
-    whose JSON matches, compared as :func:`_json_clause` does; None without markers."""
-    if index.marked is None or jops is None:
-        return None
-    column, key = index.marked
-    t = index.table
-    return select(t.owner_id).where(
-        t.path == path,
-        t.short.is_(None),
-        t.value.is_(None),
-        key == t.owner_id,
-        _json_clause(FilterField("json", column), segs, op, value, param, jops),
-    )
-
-
 def _indexed_clause(
-    index: JsonIndex,
-    path: str,
-    op: str,
-    value: str,
-    param: str,
-    sqlite: bool,
-    segs: Sequence[str] = (),
-    jops: Any = None,
+    index: JsonIndex, path: str, op: str, value: str, param: str, sqlite: bool
 ) -> ColumnElement[bool]:
     """A JSON path filter read from the side table ``index``: the owners whose row for
-    ``path`` matches, through the ``(path, short)`` or ``(path, num)`` index (and, for
-    an index with markers, the marked owners whose JSON matches). Same answers as
-    :func:`_json_clause` on the JSON."""
+    ``path`` matches, through the ``(path, short)`` or ``(path, num)`` index. Same
+    answers as :func:`_json_clause` on the JSON."""
     t = index.table
     rows = select(t.owner_id).where(t.path == path)
     if op in ("lt", "lte", "gt", "gte"):
         return index.owner.in_(  # type: ignore[no-any-return]
             rows.where(_compare(t.num, op, _parse_number(param, value)))
         )
-    marked = _marked_rows(index, path, segs, "eq" if op == "neq" else op, value, param, jops)
     if op == "neq":  # as for strings, neq keeps the rows without the key
-        equal: Any = rows.where(_short_eq(t, value))
-        if marked is not None:
-            equal = union_all(equal, marked)
-        return index.owner.not_in(equal)  # type: ignore[no-any-return]
-    parts: list[Any] = [] if marked is None else [marked]
+        return index.owner.not_in(rows.where(_short_eq(t, value)))  # type: ignore[no-any-return]
     if op == "eq":
         matching: Any = rows.where(_short_eq(t, value))
         num = _finite(value)
         if num is not None:  # or the number: "2" finds 2.0 (one index range each)
-            parts.append(rows.where(t.num == num))
+            matching = union_all(matching, rows.where(t.num == num))
     elif op == "oeq":
         matching = rows.where(or_(*[_short_eq(t, v) for v in _split(value)]))
     elif op == "contains":
         matching = rows.where(_short_contains(t, value, sqlite))
     else:  # ocontains
         matching = rows.where(or_(*[_short_contains(t, v, sqlite) for v in _split(value)]))
-    if parts:  # (one compound: SQLite does not nest them)
-        matching = union_all(matching, *parts)
     return index.owner.in_(matching)  # type: ignore[no-any-return]
 
 
@@ -412,11 +379,9 @@ def filter_clauses(
                 "enum",
                 choices=list(ops),
             )
-        if ff.index is not None and segs and ff.index.covers(pf.name, len(segs)):
+        if ff.index is not None and segs and ff.index.covers(pf.name):
             clauses.append(
-                _indexed_clause(
-                    ff.index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, segs, jops
-                )
+                _indexed_clause(ff.index, pf.name, pf.op, pf.value, pf.param, jops.sqlite)
             )
         else:
             clauses.append(_clause(ff, segs, pf.op, pf.value, pf.param, jops))
@@ -641,12 +606,7 @@ def facet_counts(
     else:
         prefix, _, rest = req.field.partition(".")
         ff = spec.json_prefixes.get(prefix)
-        if (
-            ff is None
-            or ff.index is None
-            or not rest
-            or not ff.index.covers(req.field, 1 if ff.flat else len(rest.split(".")))
-        ):
+        if ff is None or ff.index is None or not rest or not ff.index.covers(req.field):
             known = [*columns, *(f"{p}.<key>" for p, f in spec.json_prefixes.items() if f.index)]
             raise _qproblem(
                 "field",
@@ -688,11 +648,7 @@ def _indexed_facets(
             shorts.order_by(counted.desc(), shorts.selected_columns[0]).limit(req.limit + 1)
         ).all()
     )
-    longs = (  # (a marker row, short and value NULL, holds no value to count)
-        select(t.value, func.count())
-        .where(*where, t.short.is_(None), t.value.is_not(None))
-        .group_by(t.value)
-    )
+    longs = select(t.value, func.count()).where(*where, t.short.is_(None)).group_by(t.value)
     extra = session.execute(longs).all()
     if extra:
         found = sorted([*found, *extra], key=lambda r: (-r[1], r[0]))

@@ -63,11 +63,10 @@ class Resource(Base):
 
 
 class ResourceAttribute(Base):
-    """One value inside a resource's ``config`` (every path) or ``integration_data``
-    (top-level keys only; an object or array there is a marker row), kept in step with
-    them so that filters and facets on ``config.*``/``integration_data.*`` read an index
-    (see :mod:`service_catalog.core.jsonindex`). Written with the resource: on
-    initialize, and by the ingest path for new and changed resources."""
+    """One value inside a resource's ``config`` (every path), kept in step with it so
+    that filters and facets on ``config.*`` read an index (see
+    :mod:`service_catalog.core.jsonindex`). Written with the resource (on initialize, and
+    by the ingest path for new resources: a resource's config never changes)."""
 
     __tablename__ = "resource_attributes"
     __table_args__ = (

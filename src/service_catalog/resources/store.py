@@ -24,7 +24,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
-    delete,
     false,
     func,
     null,
@@ -37,7 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from service_catalog.core.db import KeyedSelect, UTCDateTime
-from service_catalog.core.jsonindex import nested_rows, top_level_rows
+from service_catalog.core.jsonindex import nested_rows
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.resources.models import Resource, ResourceAttribute
 
@@ -180,32 +179,17 @@ class ResourceStore(ABC):
         conn.exec_driver_sql(sql, params)
 
     def index(self, rows: Sequence[ResourceRow], created: Collection[str]) -> None:
-        """Keep ``resource_attributes`` in step with ``rows``, just upserted: the config
-        and integration_data rows of the ``created`` resources inserted, the
-        integration_data rows of the others (changed) replaced (their config, part of
-        their id, cannot change). One DELETE per chunk of changed resources by primary
-        key range, one executemany of the new rows (a row already there, written by a
-        concurrent writer of the same resource, is overwritten)."""
-        changed = [row.id for row in rows if row.id not in created]
-        table = ResourceAttribute
-        for start in range(0, len(changed), CHUNK):
-            self.session.execute(
-                delete(table)
-                .where(
-                    self.id_in(table.owner_id, changed[start : start + CHUNK]),
-                    table.path >= "integration_data.",
-                    table.path < "integration_data/",  # ("/" follows ".")
-                )
-                .execution_options(synchronize_session=False)
-            )
+        """Write the ``resource_attributes`` rows of the ``created`` resources among
+        ``rows``, just upserted: every path of their config (a resource's config, part of
+        its id, never changes afterwards, so a changed resource needs nothing here). One
+        executemany (a row already there, written by a concurrent writer of the same
+        resource, is overwritten)."""
         attrs: list[dict[str, Any]] = []
         for row in rows:
             if row.id in created:
-                config = _document(row.config_json, row.record.config)
-                attrs += nested_rows(row.id, "config", config)
-            attrs += top_level_rows(
-                row.id, "integration_data", _document(row.data_json, row.record.integration_data)
-            )
+                attrs += nested_rows(
+                    row.id, "config", _document(row.config_json, row.record.config)
+                )
         if not attrs:
             return
         conn = self.session.connection()

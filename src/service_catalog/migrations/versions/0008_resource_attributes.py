@@ -1,10 +1,8 @@
-"""resources: config and integration_data indexed in a side table
+"""resources: config indexed in a side table
 
-Each path of a resource's ``config`` and each top-level key of its ``integration_data``
-becomes a row of ``resource_attributes`` (see ``service_catalog.core.jsonindex``; an
-object or array at a top-level key of integration_data is a marker row), so filters and
-facets on ``config.*``/``integration_data.*`` read an index instead of every row's JSON.
-Existing resources are indexed here, in batches.
+Each path of a resource's ``config`` becomes a row of ``resource_attributes`` (see
+``service_catalog.core.jsonindex``), so filters and facets on ``config.*`` read an index
+instead of every row's JSON. Existing resources are indexed here, in batches.
 
 Revision ID: 0008
 Revises: 0007
@@ -15,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from service_catalog.core.jsonindex import SHORT_MAX, nested_rows, top_level_rows
+from service_catalog.core.jsonindex import SHORT_MAX, nested_rows
 
 revision = "0008"
 down_revision = "0007"
@@ -47,12 +45,11 @@ def upgrade() -> None:
         "resources",
         sa.column("id", sa.String(16)),
         sa.column("config", sa.JSON()),
-        sa.column("integration_data", sa.JSON()),
     )
     conn = op.get_bind()
     last = None
     while True:
-        stmt = sa.select(resources.c.id, resources.c.config, resources.c.integration_data)
+        stmt = sa.select(resources.c.id, resources.c.config)
         if last is not None:
             stmt = stmt.where(resources.c.id > last)
         batch = conn.execute(stmt.order_by(resources.c.id).limit(BATCH)).all()
@@ -60,10 +57,7 @@ def upgrade() -> None:
             break
         rows = []
         for row in batch:
-            for attr in [
-                *nested_rows(row.id, "config", row.config),
-                *top_level_rows(row.id, "integration_data", row.integration_data),
-            ]:
+            for attr in nested_rows(row.id, "config", row.config):
                 attr["resource_id"] = attr.pop("owner_id")
                 rows.append(attr)
         if rows:
