@@ -22,10 +22,6 @@ class CatalogService(Base):
     # a `contains` page over 100,000 services on SQLite).
     __table_args__ = (
         Index("ix_catalog_services_list", "name", "display_name", "created_at", "id"),
-        # The sort keys by id: a page filtered through the attribute index looks each
-        # match up here to sort it, without reading the wide row (SQLite is told to use
-        # it: see catalog_services.service.list_services).
-        Index("ix_catalog_services_keys", "id", "display_name", "name", "created_at", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)

@@ -295,7 +295,6 @@ def list_services(
     key (:func:`read_services`)."""
     qd = dict(query)
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
-    filters = q.parse_filters(query)
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     page = q.page_request(qd)
     unique = _unique_lookup(query)
@@ -303,12 +302,6 @@ def list_services(
         found = _read_by(session, *unique)
         return (found if page.number == 1 else []), q.page_meta(page, len(found))
     narrow = select(CatalogService.id).where(*clauses)
-    if clauses and all(f.name.partition(".")[0] in FILTERS.json_prefixes for f in filters):
-        # Only label and custom-field filters: the matches come from the attribute
-        # index, and each is looked up by id for its sort key. SQLite would read the
-        # wide row through the primary key; the covering (id, sort keys) index does it
-        # in one narrow b-tree (a third less for a 1% label page of 100,000).
-        narrow = narrow.with_hint(CatalogService, "INDEXED BY ix_catalog_services_keys", "sqlite")
     keys, total = q.numbered_keys(session, narrow, q.order_by(sort, SORTS, CatalogService.id), page)
     return read_services(session, keys), q.page_meta(page, total)
 

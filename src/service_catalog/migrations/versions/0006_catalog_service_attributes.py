@@ -95,14 +95,7 @@ def upgrade() -> None:
         ["path", "num", "service_id"],
     )
 
-    op.create_index(
-        "ix_catalog_services_keys",
-        "catalog_services",
-        ["id", "display_name", "name", "created_at", "updated_at"],
-    )
-
 
 def downgrade() -> None:
-    op.drop_index("ix_catalog_services_keys", table_name="catalog_services")
     op.drop_table("catalog_service_value_counts")
     op.drop_table("catalog_service_attributes")
