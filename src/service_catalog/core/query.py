@@ -598,12 +598,8 @@ def facet_counts(
     ``(path, short)`` index, restricted to the rows' ``key`` when the list is filtered).
     Values are the text that filters compare, so a value can be sent back as a filter.
     """
-    value: Any
     col = columns.get(req.field)
-    if col is not None:
-        value = col
-        stmt = rows.with_only_columns(value, func.count(), maintain_column_froms=True)
-    else:
+    if col is None:
         prefix, _, rest = req.field.partition(".")
         ff = spec.json_prefixes.get(prefix)
         if ff is None or ff.index is None or not rest or not ff.index.covers(req.field):
@@ -615,7 +611,10 @@ def facet_counts(
             )
         return _indexed_facets(session, ff.index, rows, key, req)
     found = session.execute(
-        stmt.group_by(value).order_by(func.count().desc(), value).limit(req.limit + 1)
+        rows.with_only_columns(col, func.count(), maintain_column_froms=True)
+        .group_by(col)
+        .order_by(func.count().desc(), col)
+        .limit(req.limit + 1)
     ).all()
     return _top(found, req.limit)
 
@@ -634,24 +633,25 @@ def _indexed_facets(
     The rare long values (``short`` NULL) are grouped by their text either way."""
     t = index.table
     where = [t.path == req.field]
-    counted: Any = func.count()
     if rows.whereclause is not None:
         where.append(t.owner_id.in_(rows.with_only_columns(key, maintain_column_froms=True)))
+    shorts: Select[Any]
     if rows.whereclause is None and index.counts is not None:
         c = index.counts
-        shorts = select(c.short, c.count).where(c.path == req.field, c.count > 0)
-        counted = c.count
+        shorts = select(c.short.label("value"), c.count.label("n")).where(
+            c.path == req.field, c.count > 0
+        )
     else:
-        shorts = select(t.short, counted).where(*where, t.short.is_not(None)).group_by(t.short)
-    found = list(
-        session.execute(
-            shorts.order_by(counted.desc(), shorts.selected_columns[0]).limit(req.limit + 1)
-        ).all()
-    )
+        shorts = (
+            select(t.short.label("value"), func.count().label("n"))
+            .where(*where, t.short.is_not(None))
+            .group_by(t.short)
+        )
     longs = select(t.value, func.count()).where(*where, t.short.is_(None)).group_by(t.value)
-    extra = session.execute(longs).all()
-    if extra:
-        found = sorted([*found, *extra], key=lambda r: (-r[1], r[0]))
+    both = union_all(shorts, longs).subquery()  # one statement, one round trip
+    found = session.execute(
+        select(both.c.value, both.c.n).order_by(both.c.n.desc(), both.c.value).limit(req.limit + 1)
+    ).all()
     return _top(found, req.limit)
 
 
