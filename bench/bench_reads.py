@@ -86,7 +86,9 @@ def seed(url: str, n: int) -> tuple[list[tuple[str, str]], str]:
                         "updated_at": when,
                     }
                 )
-                attrs.extend(attribute_rows_of(ident, labels, fields))
+                attrs.extend(
+                    attribute_rows_of(ident, f"{word.title()} service {i}", labels, fields)
+                )
                 out.append((str(ident), name))
             with db.session() as s:
                 s.execute(insert(table), services)

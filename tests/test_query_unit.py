@@ -1101,6 +1101,10 @@ class ThingAttr(_Base):
     short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
     value: Mapped[str | None] = mapped_column(Text)
     num: Mapped[float | None]
+    #: The thing's ``name`` and ``kind`` mirrored (as ``display_name`` in the catalog's):
+    #: the sort keys an index walk pages by.
+    name: Mapped[str | None] = mapped_column(String(50), default=None)
+    kind: Mapped[str | None] = mapped_column(String(10), default=None)
 
 
 class ThingCount(_Base):
@@ -1200,7 +1204,8 @@ def indexed() -> Iterator[Session]:
                 *nested_rows(r.id, "top", r.data),
             ]
         ]
-        s.add_all([ThingAttr(**a) for a in attrs])
+        mirrored = {r.id: {"name": r.name, "kind": r.kind} for r in things}
+        s.add_all([ThingAttr(**a, **mirrored[a["owner_id"]]) for a in attrs])
         s.flush()
         apply_value_counts(
             s, ThingCount, value_count_deltas([], [(a["path"], a["short"]) for a in attrs])
@@ -1564,3 +1569,105 @@ def test_facets_of_an_index_without_counts(indexed: Session) -> None:
         ), path
     # a flat key is one segment, however many dots it holds
     assert facets(indexed, "labels.team.name") == ([("core", 2)], False)
+
+
+# --- index walks: pages read from the side table alone ------------------------------
+
+#: As ISPEC, with ``name`` and ``kind`` mirrored in the side table.
+WSPEC = q.FilterSpec(
+    fields=SPEC.fields,
+    json_prefixes={
+        "data": q.FilterField(
+            "json", Thing.data, index=JsonIndex(ThingAttr, Thing.id, "data", sorts=("name", "kind"))
+        ),
+        "labels": q.FilterField(
+            "json",
+            Thing.labels,
+            flat=True,
+            index=JsonIndex(ThingAttr, Thing.id, "labels", sorts=("name", "kind")),
+        ),
+        "top": q.FilterField("json", Thing.data, index=TOP),
+    },
+)
+WALKS = [
+    [("filter[data.env]", "prod")],
+    [("filter[data.env][eq]", "dev")],
+    [("filter[data.env][oeq]", "dev,prod")],
+    [("filter[labels.team.name]", "core")],
+    [("filter[labels.team.name][oeq]", "core,edge,x")],
+    [("filter[labels.team.name]", "core"), ("filter[data.env][neq]", LONG_A)],
+    [("filter[data.env][neq]", "dev"), ("filter[data.env][oeq]", "prod,dev")],
+    [("filter[data.env][oeq]", "prod,dev"), ("filter[data.count][gte]", "2")],
+    [("filter[labels.team.name][oeq]", "core,x"), ("filter[data.env][contains]", "L")],
+    [("filter[labels.tier]", "1"), ("filter[data.env][eq]", LONG_B[-10:])],
+    [("filter[data.env]", "nobody")],
+]
+
+
+def _general_keys(s: Session, terms: list[tuple[str, str]], sort: Any, page: Any) -> Any:
+    clauses = q.filter_clauses(WSPEC, terms, "sqlite")
+    order = q.order_by(sort, SORTS, Thing.id)
+    return q.numbered_keys(s, select(Thing.id).where(*clauses), order, page)
+
+
+@pytest.mark.parametrize("terms", WALKS, ids=lambda t: "&".join(f"{k[7:]}={v[:8]}" for k, v in t))
+@pytest.mark.parametrize(
+    "sort", [[("name", False)], [("name", True)], [("kind", False), ("name", True)]], ids=str
+)
+def test_index_walks_page_as_the_general_path(
+    indexed: Session, terms: list[tuple[str, str]], sort: Any
+) -> None:
+    walk = q.index_walk(WSPEC, terms, "sqlite", sort)
+    assert walk is not None
+    for size in (1, 2, 3, 100):
+        for number in range(1, 6):
+            page = q.PageRequest(number, size)
+            assert q.walked_keys(indexed, walk, page) == _general_keys(indexed, terms, sort, page)
+
+
+def test_index_walk_needs_an_equality_of_text_on_mirrored_sorts() -> None:
+    def walk(terms: list[tuple[str, str]], sort: Any = (("name", False),)) -> Any:
+        return q.index_walk(WSPEC, terms, "sqlite", list(sort))
+
+    assert walk([("filter[data.env]", "prod")]) is not None
+    assert walk([("filter[data.env]", "prod")], [("kind", True)]) is not None
+    assert walk([("filter[data.env]", "x" * SHORT_MAX)]) is not None
+    assert walk([]) is None  # nothing to walk
+    assert walk([("filter[data.env]", "prod")], []) is None  # no sort to follow
+    assert walk([("filter[data.env]", "prod")], [("n", False)]) is None  # not mirrored
+    assert walk([("filter[data.env]", "prod"), ("filter[name]", "alpha")]) is None  # a column
+    assert walk([("filter[data.env]", "prod"), ("filter[top.env]", "prod")]) is None  # unmirrored
+    assert walk([("filter[data.env][neq]", "prod")]) is None  # no equality
+    assert walk([("filter[data.env][contains]", "prod")]) is None
+    assert walk([("filter[data.count]", "2")]) is None  # a number: also its num rows
+    assert walk([("filter[data.env][oeq]", "prod,2")]) is None
+    assert walk([("filter[data.env]", "x" * (SHORT_MAX + 1))]) is None  # not in short
+    assert walk([("filter[data.env][oeq]", "prod," + "x" * (SHORT_MAX + 1))]) is None
+    # the equality drives even when it is not the first term
+    both = walk([("filter[data.count][gt]", "1"), ("filter[data.env]", "prod")])
+    assert both is not None
+    sql = str(both.stmt.compile(dialect=sqlite.dialect()))
+    assert sql.count("thing_attrs_walk.short = ?") == 1
+
+
+def test_index_walk_checks_its_terms() -> None:
+    with pytest.raises(Problem) as bad:
+        q.index_walk(WSPEC, [("filter[nope]", "x")], "sqlite", [("name", False)])
+    assert bad.value.status == 400
+    with pytest.raises(Problem):
+        q.index_walk(
+            WSPEC,
+            [("filter[data.env][lt]", "x"), ("filter[data.a]", "b")],
+            "sqlite",
+            [("name", False)],
+        )
+
+
+def test_walked_totals_past_the_end(indexed: Session) -> None:
+    walk = q.index_walk(WSPEC, [("filter[data.env][oeq]", "prod,dev")], "sqlite", [("name", False)])
+    assert walk is not None
+    assert q.walked_keys(indexed, walk, q.PageRequest(1, 2))[1] == 3
+    assert q.walked_keys(indexed, walk, q.PageRequest(9, 2)) == ([], 3)
+    nobody = q.index_walk(WSPEC, [("filter[data.env]", "zz")], "sqlite", [("name", False)])
+    assert nobody is not None
+    assert q.walked_keys(indexed, nobody, q.PageRequest(1, 2)) == ([], 0)

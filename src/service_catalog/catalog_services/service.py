@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, delete, func, insert, select
+from sqlalchemy import Row, Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -52,7 +52,11 @@ FILTERS = q.FilterSpec(
             CatalogService.labels,
             flat=True,
             index=JsonIndex(
-                CatalogServiceAttribute, CatalogService.id, "labels", CatalogServiceValueCount
+                CatalogServiceAttribute,
+                CatalogService.id,
+                "labels",
+                CatalogServiceValueCount,
+                sorts=("display_name",),
             ),
         ),
         "custom_fields": q.FilterField(
@@ -63,6 +67,7 @@ FILTERS = q.FilterSpec(
                 CatalogService.id,
                 "custom_fields",
                 CatalogServiceValueCount,
+                sorts=("display_name",),
             ),
         ),
     },
@@ -103,13 +108,20 @@ def _record(
 
 
 def attribute_rows_of(
-    service_id: uuid.UUID, labels: dict[str, Any] | None, custom_fields: dict[str, Any] | None
+    service_id: uuid.UUID,
+    display_name: str,
+    labels: dict[str, Any] | None,
+    custom_fields: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
     """The ``catalog_service_attributes`` rows that index a service's labels and custom
-    fields (label keys are whole names; custom fields nest)."""
-    return attribute_rows(
+    fields (label keys are whole names; custom fields nest), each with the service's
+    ``display_name`` (the side table's sort key)."""
+    rows = attribute_rows(
         service_id, {"labels": (labels, False), "custom_fields": (custom_fields, True)}
     )
+    for row in rows:
+        row["display_name"] = display_name
+    return rows
 
 
 def recount_values(session: Session) -> None:
@@ -140,7 +152,7 @@ def _index_attributes(session: Session, svc: CatalogService, *, old: bool, new: 
                 delete(attrs).where(attrs.owner_id == svc.id).returning(attrs.path, attrs.short)
             )
         ]
-    rows = attribute_rows_of(svc.id, svc.labels, svc.custom_fields) if new else []
+    rows = attribute_rows_of(svc.id, svc.display_name, svc.labels, svc.custom_fields) if new else []
     if rows:
         session.execute(insert(attrs), rows)
     apply_value_counts(
@@ -270,6 +282,12 @@ def update_service(
         session.flush()
         if "labels" in changed or "custom_fields" in changed:
             _index_attributes(session, svc, old=True, new=True)
+        elif "display_name" in changed:  # the side table's sort key follows
+            session.execute(
+                update(CatalogServiceAttribute)
+                .where(CatalogServiceAttribute.owner_id == svc.id)
+                .values(display_name=svc.display_name)
+            )
         _record(session, actor, svc, "updated", changed)
     return svc
 
@@ -291,18 +309,25 @@ def list_services(
     session: Session, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One page of catalog services filtered and sorted as the query string asks, as the
-    contract's dicts: the page's keys in one query (with the total), then their rows by
-    key (:func:`read_services`)."""
+    contract's dicts: the page's keys (from the side table's index alone when the filters
+    are on labels/custom fields and the sort is by display_name: :func:`q.index_walk`; else
+    in one query with the total), then their rows by key (:func:`read_services`)."""
     qd = dict(query)
-    clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     page = q.page_request(qd)
-    unique = _unique_lookup(query)
-    if unique is not None:  # at most one service: read it by its key, as GET by id does
-        found = _read_by(session, *unique)
-        return (found if page.number == 1 else []), q.page_meta(page, len(found))
-    narrow = select(CatalogService.id).where(*clauses)
-    keys, total = q.numbered_keys(session, narrow, q.order_by(sort, SORTS, CatalogService.id), page)
+    walk = q.index_walk(FILTERS, query, dialect, sort)  # (checks the filters)
+    if walk is not None:  # labels/custom fields alone, sorted by display_name
+        keys, total = q.walked_keys(session, walk, page)
+    else:
+        clauses = q.filter_clauses(FILTERS, query, dialect)
+        unique = _unique_lookup(query)
+        if unique is not None:  # at most one service: read it by its key, as GET by id
+            found = _read_by(session, *unique)
+            return (found if page.number == 1 else []), q.page_meta(page, len(found))
+        narrow = select(CatalogService.id).where(*clauses)
+        order = q.order_by(sort, SORTS, CatalogService.id)
+        keys, total = q.numbered_keys(session, narrow, order, page)
     return read_services(session, keys), q.page_meta(page, total)
 
 

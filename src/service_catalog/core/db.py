@@ -638,7 +638,9 @@ class KeyedSelect:
         )
         # Driver SQL through the connection (statement events and logging see it),
         # whose rows come back unprocessed.
-        return list(conn.exec_driver_sql(self.sql_in(len(bound)), params).all())
+        # Plain tuples, not Rows: a caller memoising rows compares them (tuple equality
+        # runs in C; a Row's goes through Python per column).
+        return list(map(tuple, conn.exec_driver_sql(self.sql_in(len(bound)), params)))
 
 
 _KEYED: dict[tuple[str, str, str], KeyedSelect] = {}

@@ -5,7 +5,10 @@ also kept as one row of a side table ``(owner_id, path, short, value, num)``, wr
 same transaction as the JSON (the owner's domain calls :func:`attribute_rows` on every
 write) and indexed by ``(path, short, owner_id)`` and ``(path, num, owner_id)``. A filter
 ``filter[labels.team]=core`` then reads one index range instead of every row's JSON
-(:mod:`service_catalog.core.query` compiles it), and facet counts group that range.
+(:mod:`service_catalog.core.query` compiles it), and facet counts group that range. A side
+table may also mirror owner columns that lists sort by (:attr:`JsonIndex.sorts`; the
+catalog's ``display_name``, indexed as ``(path, short, display_name, owner_id)``), so a
+label's range is already in list order and a page is read without sorting every match.
 
 Rows hold what the JSON filters compare: ``path`` is the filter's field name
 (``labels.team``, ``custom_fields.dashboard.link``); ``short`` the value's text when at
@@ -57,6 +60,10 @@ class JsonIndex:
     counts: Any = None
     #: The longest path with rows (None: no limit): a longer one reads the JSON itself.
     path_max: int | None = None
+    #: Owner columns the side table mirrors under the same names (written with every
+    #: row, updated when the owner's change), so that a filtered list sorted by them
+    #: pages through the side table's index alone (:func:`~service_catalog.core.query.index_walk`).
+    sorts: tuple[str, ...] = ()
 
     def covers(self, path: str) -> bool:
         """Whether ``path`` (a filter's field name, prefix included) has rows."""

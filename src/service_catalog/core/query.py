@@ -14,6 +14,7 @@ import base64
 import binascii
 import contextvars
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -28,7 +29,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Select, and_, case, func, literal, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -270,19 +271,20 @@ def _short_contains(t: Any, value: str, sqlite: bool) -> ColumnElement[bool]:
 
 
 def _indexed_clause(
-    index: JsonIndex, path: str, op: str, value: str, param: str, sqlite: bool
+    index: JsonIndex, path: str, op: str, value: str, param: str, sqlite: bool, owner: Any
 ) -> ColumnElement[bool]:
-    """A JSON path filter read from the side table ``index``: the owners whose row for
-    ``path`` matches, through the ``(path, short)`` or ``(path, num)`` index. Same
-    answers as :func:`_json_clause` on the JSON."""
+    """A JSON path filter read from the side table ``index``: ``owner`` (the list's key
+    column, or the side table's own ``owner_id``) is one whose row for ``path`` matches,
+    through the ``(path, short)`` or ``(path, num)`` index. Same answers as
+    :func:`_json_clause` on the JSON."""
     t = index.table
     rows = select(t.owner_id).where(t.path == path)
     if op in ("lt", "lte", "gt", "gte"):
-        return index.owner.in_(  # type: ignore[no-any-return]
+        return owner.in_(  # type: ignore[no-any-return]
             rows.where(_compare(t.num, op, _parse_number(param, value)))
         )
     if op == "neq":  # as for strings, neq keeps the rows without the key
-        return index.owner.not_in(rows.where(_short_eq(t, value)))  # type: ignore[no-any-return]
+        return owner.not_in(rows.where(_short_eq(t, value)))  # type: ignore[no-any-return]
     if op == "eq":
         matching: Any = rows.where(_short_eq(t, value))
         num = _finite(value)
@@ -294,7 +296,7 @@ def _indexed_clause(
         matching = rows.where(_short_contains(t, value, sqlite))
     else:  # ocontains
         matching = rows.where(or_(*[_short_contains(t, v, sqlite) for v in _split(value)]))
-    return index.owner.in_(matching)  # type: ignore[no-any-return]
+    return owner.in_(matching)  # type: ignore[no-any-return]
 
 
 def _finite(value: str) -> float | None:
@@ -350,12 +352,25 @@ def parse_filters(query: Iterable[tuple[str, str]]) -> list[ParsedFilter]:
     return out
 
 
-def filter_clauses(
-    spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str
-) -> list[ColumnElement[bool]]:
-    """Compile a query string's filters against ``spec``; unknown fields or ops are a 400."""
-    jops = _JsonOps(dialect)
-    clauses: list[ColumnElement[bool]] = []
+@dataclass(frozen=True)
+class _Term:
+    """One validated filter term: its field, the JSON path segments after a prefix (empty
+    for a plain field) and the parsed ``filter[...]``."""
+
+    ff: FilterField
+    segs: list[str]
+    pf: ParsedFilter
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the term reads a JSON side table."""
+        return self.ff.index is not None and bool(self.segs) and self.ff.index.covers(self.pf.name)
+
+
+def _terms(spec: FilterSpec, query: Iterable[tuple[str, str]]) -> list[_Term]:
+    """A query string's filter terms checked against ``spec``; unknown fields or ops are a
+    400."""
+    terms: list[_Term] = []
     for pf in parse_filters(query):
         ff = spec.fields.get(pf.name)
         segs: list[str] = []
@@ -379,13 +394,114 @@ def filter_clauses(
                 "enum",
                 choices=list(ops),
             )
-        if ff.index is not None and segs and ff.index.covers(pf.name):
+        terms.append(_Term(ff, segs, pf))
+    return terms
+
+
+def _term_clause(term: _Term, jops: _JsonOps) -> ColumnElement[bool]:
+    pf = term.pf
+    if term.indexed:
+        assert term.ff.index is not None
+        return _indexed_clause(
+            term.ff.index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, term.ff.index.owner
+        )
+    return _clause(term.ff, term.segs, pf.op, pf.value, pf.param, jops)
+
+
+def filter_clauses(
+    spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str
+) -> list[ColumnElement[bool]]:
+    """Compile a query string's filters against ``spec``; unknown fields or ops are a 400."""
+    jops = _JsonOps(dialect)
+    return [_term_clause(t, jops) for t in _terms(spec, query)]
+
+
+@dataclass(frozen=True)
+class IndexWalk:
+    """A list's page keys read from a JSON side table alone (:func:`index_walk`):
+    ``stmt`` selects the owners' keys, ``order`` its ORDER BY terms, which the side
+    table's ``(path, short, <sort key>, owner_id)`` index delivers."""
+
+    stmt: Select[Any]
+    order: list[Any]
+
+
+def _text_values(term: _Term) -> list[str] | None:
+    """The values an ``eq``/``oeq`` term compares as text alone (no number spelling, each
+    short enough for the index's ``short`` column), or None."""
+    op, value = term.pf.op, term.pf.value
+    if op not in ("eq", "oeq"):
+        return None
+    values = _split(value) if op == "oeq" else [value]
+    if any(_finite(v) is not None or len(v) > SHORT_MAX for v in values):
+        return None
+    return values
+
+
+def index_walk(
+    spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str, sort: list[tuple[str, bool]]
+) -> IndexWalk | None:
+    """Page keys straight from a JSON side table, when that answers the same as the list:
+    every filter term reads the same side table, one of them is an equality of text values
+    (``filter[labels.team]=core``, ``oeq``), and the sort is by owner fields the side
+    table mirrors (:attr:`JsonIndex.sorts`, e.g. ``display_name``). The equality term's
+    index range then holds the matches already in sort order: a page reads ``size``
+    index entries instead of looking up every match's row to sort them (at 100,000
+    services a 1% label page is 1,000 matches); the other terms test the owner key
+    against their own index range. None otherwise (the list takes its general path)."""
+    terms = _terms(spec, query)
+    if not terms or not all(t.indexed for t in terms):
+        return None
+    index = terms[0].ff.index
+    assert index is not None
+    names = {name for name, _ in sort}
+    if not names or any(
+        t.ff.index is None or t.ff.index.table is not index.table or names - set(t.ff.index.sorts)
+        for t in terms
+    ):
+        return None
+    driver = next((t for t in terms if _text_values(t) is not None), None)
+    if driver is None:
+        return None
+    values = _text_values(driver)
+    assert values is not None
+    t = _walk_alias(index.table)  # not the table itself: the terms' subqueries read that
+    jops = _JsonOps(dialect)
+    clauses: list[ColumnElement[bool]] = [
+        t.path == driver.pf.name,
+        t.short == values[0] if len(values) == 1 else t.short.in_(values),
+    ]
+    for term in terms:
+        if term is not driver:
+            pf = term.pf
             clauses.append(
-                _indexed_clause(ff.index, pf.name, pf.op, pf.value, pf.param, jops.sqlite)
+                _indexed_clause(index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, t.owner_id)
             )
-        else:
-            clauses.append(_clause(ff, segs, pf.op, pf.value, pf.param, jops))
-    return clauses
+    columns = {name: getattr(t, name) for name in index.sorts}
+    return IndexWalk(select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id))
+
+
+@functools.lru_cache(maxsize=16)
+def _walk_alias(table: Any) -> Any:
+    """One alias per side table (an alias is built column by column: not per request)."""
+    return aliased(table, name=f"{table.__tablename__}_walk")
+
+
+def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[list[Any], int]:
+    """The keys of one number page of an :class:`IndexWalk`, in order, and the total: the
+    page reads its entries in index order and stops at its LIMIT; the total is an
+    uncorrelated scalar subquery counting the same index range (evaluated once, reading
+    no table row: cheaper than sorting every match to count them with a window)."""
+    offset = (page.number - 1) * page.size
+    total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
+    rows = (
+        session.connection()
+        .execute(walk.stmt.add_columns(total).order_by(*walk.order).limit(page.size).offset(offset))
+        .all()
+    )
+    if rows:
+        return [r[0] for r in rows], int(rows[0][1])
+    return [], (_count(session, walk.stmt) if offset else 0)
 
 
 # --- sorting ----------------------------------------------------------------------
