@@ -2,37 +2,79 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from service_catalog.core.db import Database
-from service_catalog.core.migrate import upgrade
+from service_catalog.core.migrate import alembic_config, upgrade
 from service_catalog.models import load_all
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A database with no tables at all."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield db
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Database]]:
+    """Makes databases with no tables at all, of one kind."""
+    made: list[tuple[Database, str | None]] = []
+    pg: Any = request.getfixturevalue("pg") if request.param == "postgresql" else None
+
+    def make() -> Database:
+        url = pg.empty_database() if pg else f"sqlite:///{tmp_path / f'empty{len(made)}.db'}"
+        made.append((Database(url), url if pg else None))
+        return made[-1][0]
+
+    yield make
+    for db, url in made:
         db.dispose()
-        return
-    pg: Any = request.getfixturevalue("pg")
-    url = pg.empty_database()
-    db = Database(url)
-    yield db
-    db.dispose()
-    pg.drop(url)
+        if url:
+            pg.drop(url)
 
 
-def test_migrations_apply_and_match_the_models(empty_db: Database) -> None:
+def _schema(db: Database) -> dict[str, dict[str, Any]]:
+    """What the database says of each table: columns (type, nullable), the primary key in
+    its column order, foreign keys, unique constraints and indexes (columns in order, or the
+    expression, unique, partial-index condition)."""
+    insp = inspect(db.engine)
+    tables: dict[str, dict[str, Any]] = {}
+    for table in insp.get_table_names():
+        if table == "alembic_version":
+            continue
+        indexes = {
+            ix["name"]: (
+                [str(e) for e in ix.get("expressions") or ix["column_names"]],
+                bool(ix["unique"]),
+                {k: str(v) for k, v in ix.get("dialect_options", {}).items()},
+            )
+            for ix in insp.get_indexes(table)
+        }
+        tables[table] = {
+            "columns": {
+                c["name"]: (repr(c["type"]), c["nullable"]) for c in insp.get_columns(table)
+            },
+            "pk": insp.get_pk_constraint(table),
+            "fks": sorted(repr(fk) for fk in insp.get_foreign_keys(table)),
+            "uniques": sorted(repr(uq) for uq in insp.get_unique_constraints(table)),
+            "indexes": indexes,
+        }
+    if db.engine.dialect.name == "sqlite":  # its reflection skips expression indexes
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master"
+                    " WHERE type = 'index' AND tbl_name != 'alembic_version'"
+                )
+            )
+            tables["(sqlite indexes)"] = {"sql": dict(rows.tuples().all())}
+    return tables
+
+
+def test_migrations_apply_and_match_the_models(empty: Callable[[], Database]) -> None:
+    empty_db = empty()
     assert inspect(empty_db.engine).get_table_names() == []
     upgrade(empty_db)
     metadata = load_all().metadata
@@ -46,6 +88,24 @@ def test_migrations_apply_and_match_the_models(empty_db: Database) -> None:
         head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert diff == [], f"the migrations and the models differ: {diff}"
     assert head
+    # compare_metadata passes over the primary keys' column order and indexes' options:
+    # the schema the models create themselves must be the migrated one, as the database says.
+    models_db = empty()
+    metadata.create_all(models_db.engine)
+    assert _schema(empty_db) == _schema(models_db)
     upgrade(empty_db)  # applying again is a no-op
     with empty_db.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+
+
+def test_migrations_downgrade_to_nothing_and_back(empty: Callable[[], Database]) -> None:
+    db = empty()
+    upgrade(db)
+    migrated = _schema(db)
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    upgrade(db)
+    assert _schema(db) == migrated

@@ -6,9 +6,13 @@ The upstream lists objects page by page with a bearer token (see
     GET {base_url}/whoami                          (verify)
     GET {base_url}/items?page=N&per_page=M         (discover; 1-based pages)
         -> {"items": [{"id": "...", "name": "...", ...}], "has_more": bool}
+    GET {base_url}{events_path}?since=<ISO 8601>   (poll_events, when events_path is set)
+        -> {"events": [{"id": "...", "item_id": "...", "type": "...", "ts": "<ISO 8601>",
+                        "detail": "...", "attributes": {...}}]}
 
 Each item becomes ``ResourceRecord(type=<resource_type>, config={"item_id": id}, name,
-integration_data=<item without id>)``.
+integration_data=<item without id>)``; each event an integration event of its item's
+resource, deduplicated by the upstream event's ``id``.
 
 This package is deliberately outside ``service_catalog``: it shows that a connector is one
 package plus one entry-point line (``rest-inventory`` in
@@ -18,6 +22,7 @@ the registry exactly as a connector shipped in a distribution of its own would b
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,7 +31,9 @@ import httpx
 from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
+    EventRecord,
     Integration,
+    PolledEvent,
     RecordBatch,
     ResourceRecord,
     VerifyResult,
@@ -66,12 +73,23 @@ class RestInventoryConfig(ConnectorConfig):
         "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
         ge=10,
     )
+    events_path: ConfigText | None = setting(
+        None,
+        display_name="Events path",
+        description="The path of the API's event listing (e.g. /events), polled after each "
+        "sync for the events since the last poll; unset: no events are polled.",
+    )
 
 
 class RestInventoryConnector(Connector):
-    """Verifies with ``GET /whoami`` and discovers with ``GET /items`` page by page."""
+    """Verifies with ``GET /whoami``, discovers with ``GET /items`` page by page and, when
+    the instance names an ``events_path``, polls the events there."""
 
     integration_name = "rest-inventory"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.polls_events = bool(self.config.get("events_path"))
 
     @property
     def base_url(self) -> str:
@@ -153,6 +171,47 @@ class RestInventoryConnector(Connector):
             if not items or not has_more:
                 return
         raise ConnectorError("malformed", f"The upstream kept listing past {MAX_PAGES} pages")
+
+    def poll_events(self, since: dt.datetime | None) -> Iterator[PolledEvent]:
+        """``GET {events_path}?since=...``: each listed event, of its item's resource."""
+        path = str(self.config.get("events_path") or "")
+        params = {"since": since.isoformat()} if since is not None else None
+        resp = self._get(path if path.startswith("/") else f"/{path}", params)
+        if not resp.is_success:
+            raise ConnectorError("upstream", f"GET {path} answered HTTP {resp.status_code}")
+        rtype = str(self.config.get("resource_type") or RESOURCE_TYPE)
+        for raw in parse_events(resp, path):
+            yield to_polled_event(raw, rtype, path)
+
+
+def parse_events(resp: httpx.Response, path: str) -> list[Any]:
+    """The ``events`` list of an event listing; ConnectorError('malformed') otherwise."""
+    try:
+        body = decode_json(resp.content)
+    except ValueError:
+        raise ConnectorError("malformed", f"{path} is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise ConnectorError("malformed", f"{path} has no 'events' list")
+    events: list[Any] = body["events"]
+    return events
+
+
+def to_polled_event(raw: Any, rtype: str, path: str) -> PolledEvent:
+    """One listed event; ConnectorError('malformed') when it lacks a string ``id``,
+    ``item_id``, ``type`` or ``detail``, or its ``ts`` is not an ISO 8601 time."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(raw.get(key), str) and raw[key] for key in ("id", "item_id", "type")
+    ):
+        raise ConnectorError("malformed", f"{path} holds an event without id, item_id or type")
+    detail, attributes, ts = raw.get("detail", ""), raw.get("attributes", {}), raw.get("ts")
+    if not isinstance(detail, str) or not isinstance(attributes, dict):
+        raise ConnectorError("malformed", f"Event {raw['id']!r} of {path} is malformed")
+    try:
+        when = dt.datetime.fromisoformat(ts) if ts is not None else None
+    except (TypeError, ValueError):
+        raise ConnectorError("malformed", f"Event {raw['id']!r} of {path} has a bad ts") from None
+    event = EventRecord(raw["type"], f"event:{raw['id']}", detail, attributes, when)
+    return PolledEvent(rtype, {"item_id": raw["item_id"]}, event)
 
 
 def parse_page(resp: httpx.Response, page: int) -> tuple[list[dict[str, Any]], bool]:
@@ -250,6 +309,8 @@ __all__ = [
     "RESOURCE_TYPE",
     "RestInventoryConfig",
     "RestInventoryConnector",
+    "parse_events",
     "parse_page",
+    "to_polled_event",
     "to_record",
 ]

@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, new_uuid, utcnow
-from service_catalog.core.jsonindex import SHORT_MAX
+from service_catalog.core.jsonindex import SHORT_MAX, AttributeColumns
 
 
 class CatalogService(Base):
@@ -34,7 +34,7 @@ class CatalogService(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
-class CatalogServiceAttribute(Base):
+class CatalogServiceAttribute(AttributeColumns, Base):
     """One value inside a catalog service's labels or custom fields, kept in step with
     them so that filters and facets on ``labels.*``/``custom_fields.*`` read an index
     (see :mod:`service_catalog.core.jsonindex`). Each row also carries its service's
@@ -53,10 +53,7 @@ class CatalogServiceAttribute(Base):
         ForeignKey("catalog_services.id", ondelete="CASCADE"),
         primary_key=True,
     )
-    path: Mapped[str] = mapped_column(String(200), primary_key=True)
-    short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
-    value: Mapped[str | None] = mapped_column(Text)
-    num: Mapped[float | None] = mapped_column(Float)
+    # (after the mixin's path/short/value/num in the migrated table: added by 0009)
     display_name: Mapped[str | None] = mapped_column(String(120))
 
 

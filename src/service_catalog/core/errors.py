@@ -273,6 +273,12 @@ def _describe(params: list[dict[str, Any]]) -> str:
     return f"Invalid request: {first['field']} {first['reason']}{more}"
 
 
+def invalid_request(params: list[dict[str, Any]], *, shown: int | None = None) -> Problem:
+    """A 400 naming the first of the invalid parameters ``params`` in its detail (and how
+    many more there are) and listing them (the first ``shown`` when given)."""
+    return Problem(400, _describe(params), invalid_parameters=params[:shown])
+
+
 def validation_problem(errors: list[Any]) -> Problem:
     """A 400 problem for a list of pydantic errors."""
     params = invalid_parameters_from(errors) or [

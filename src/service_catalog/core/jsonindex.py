@@ -34,14 +34,30 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Float, String, Text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 #: The longest value text kept in the indexed ``short`` column.
 SHORT_MAX = 200
 #: The longest path :func:`nested_rows` writes a row for.
 PATH_MAX = 200
+
+
+class AttributeColumns:
+    """The columns of a side table's row after its owner's: the model declares ``owner_id``
+    (its own column name, type and foreign key, first in the primary key), this mixin adds
+    ``path`` (the rest of the primary key) and the value's ``short``/``value``/``num``.
+    Declarative puts a mixin's columns after the model's own, so the key stays
+    (owner, path)."""
+
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
+    value: Mapped[str | None] = mapped_column(Text)
+    num: Mapped[float | None] = mapped_column(Float)
+
+
 #: Integral floats below this are exact integers.
 _EXACT = 2**53
 

@@ -24,7 +24,7 @@ from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core import query as q
 from service_catalog.core.db import new_uuid, utcnow
-from service_catalog.core.errors import Problem, bad_request
+from service_catalog.core.errors import bad_request, invalid_request
 from service_catalog.core.render import ts
 from service_catalog.events.models import Event, is_audit
 from service_catalog.integrations import registry
@@ -310,13 +310,7 @@ def _resolve_targets(
         services.append(sid)
         bindings.append(binding)
     if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Problem(
-            400,
-            f"Invalid request: {first['field']} {first['reason']}{more}",
-            invalid_parameters=problems[:100],
-        )
+        raise invalid_request(problems, shown=100)
     return services, bindings
 
 

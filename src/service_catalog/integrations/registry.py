@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case
 
 from service_catalog.core import outbound
-from service_catalog.core.errors import Problem, bad_request
+from service_catalog.core.errors import bad_request, invalid_request
 from service_catalog.integrations.connectors.base import (
     DESCRIPTOR_KEYS,
     Connector,
@@ -270,13 +270,7 @@ def validate_config(
                     }
                 )
     if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise Problem(
-            400,
-            f"Invalid request: {first['field']} {first['reason']}{more}",
-            invalid_parameters=problems,
-        )
+        raise invalid_request(problems)
     return out
 
 

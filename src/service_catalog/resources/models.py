@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, JSONType, new_uuid, utcnow
-from service_catalog.core.jsonindex import SHORT_MAX
+from service_catalog.core.jsonindex import AttributeColumns
 
 
 class Resource(Base):
@@ -62,7 +62,7 @@ class Resource(Base):
         return self.name or ""
 
 
-class ResourceAttribute(Base):
+class ResourceAttribute(AttributeColumns, Base):
     """One value inside a resource's ``config`` (every path), kept in step with it so
     that filters and facets on ``config.*`` read an index (see
     :mod:`service_catalog.core.jsonindex`). Written with the resource (on initialize, and
@@ -91,10 +91,6 @@ class ResourceAttribute(Base):
         ForeignKey("resources.id", ondelete="CASCADE"),
         primary_key=True,
     )
-    path: Mapped[str] = mapped_column(String(200), primary_key=True)
-    short: Mapped[str | None] = mapped_column(String(SHORT_MAX))
-    value: Mapped[str | None] = mapped_column(Text)
-    num: Mapped[float | None] = mapped_column(Float)
 
 
 class ResourceMapping(Base):

@@ -148,12 +148,7 @@ def sync(
             "run_id": str(run.id),
             "instance": inst_name,
             "status": run.status,
-            "pages": run.pages,
-            "created": run.created,
-            "updated": run.updated,
-            "unchanged": run.unchanged,
-            "vanished": run.vanished,
-            "events": run.events,
+            **service.run_counts(run),
             "duration_seconds": round(duration, 3),
             "error": run.error,
         }

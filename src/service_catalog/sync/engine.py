@@ -10,7 +10,11 @@ The engine knows only the connector contract (``integrations/connectors/base.py`
   resources against the catalog services mapped to them;
 * only when ``discover()`` ends normally does it mark what the upstream no longer lists
   as not discovered (``mark_vanished``). A :class:`ConnectorError` part-way marks
-  nothing; the batches already stored stay (they are current).
+  nothing; the batches already stored stay (they are current);
+* then, when the connector declares ``polls_events``, it asks ``poll_events()`` for the
+  upstream's events since the last complete poll (``SyncState.events_polled_at``, less
+  :data:`POLL_OVERLAP`) and records them as integration events of the resources they
+  concern (deduplicated, so the overlap stores nothing twice).
 
 How a failure changes the schedule is decided here and recorded by
 ``sync.service.finish_run``: ``auth`` taints the credential, unauthorizes the instance and
@@ -19,11 +23,13 @@ halts the schedule; every other kind delays the next run with a backoff.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -34,9 +40,15 @@ from sqlalchemy.orm import Session
 from service_catalog.core.db import Database, utcnow
 from service_catalog.events.service import record_integration_events
 from service_catalog.integrations.connections import build_connector
-from service_catalog.integrations.connectors.base import Connector, ConnectorError
+from service_catalog.integrations.connectors.base import (
+    Connector,
+    ConnectorError,
+    EventRecord,
+    PolledEvent,
+)
 from service_catalog.integrations.credentials import scrub, taint_credential
 from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.ids import resource_id
 from service_catalog.resources.ingest import (
     KnownResources,
     PreparedBatch,
@@ -49,6 +61,7 @@ from service_catalog.resources.ingest import (
 from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.settings import Settings
 from service_catalog.sync.gc import fewer_gc_passes
+from service_catalog.sync.models import SyncState
 from service_catalog.sync.pages import PageMemo
 from service_catalog.sync.service import Outcome
 
@@ -351,6 +364,45 @@ def _record_events(ctx: SyncContext, session: Session, changes: list[ResourceCha
         )
 
 
+#: How far before the last poll's start the next one asks from: events the upstream
+#: stamped just before (its clock behind ours, or written as we asked) are not missed;
+#: those polled twice are stored once (their deduplication ids).
+POLL_OVERLAP = dt.timedelta(minutes=5)
+
+
+def _poll_events(ctx: SyncContext) -> None:
+    """Record the events the upstream reported since the last complete poll, then
+    remember when this poll began. A ConnectorError leaves the mark where it was."""
+    started = utcnow()
+    with ctx.db.session(write=False) as session:
+        since = session.scalar(
+            select(SyncState.events_polled_at).where(SyncState.instance_id == ctx.instance.id)
+        )
+    polled = list(ctx.connector.poll_events(since - POLL_OVERLAP if since else None))
+    ctx.check()
+    by_resource: defaultdict[tuple[str, str], list[EventRecord]] = defaultdict(list)
+    for event in polled:
+        by_resource[(_polled_resource(ctx, event), event.resource_type)].append(event.event)
+    with ctx.db.session() as session:
+        services = _mapped_services(session, sorted({rid for rid, _ in by_resource}))
+        for (rid, rtype), events in by_resource.items():
+            ctx.progress.events += record_integration_events(
+                session,
+                instance=ctx.instance,
+                resource_id=rid,
+                binding=rtype,
+                service_ids=services.get(rid, []),
+                events=events,
+            )
+        state = session.get(SyncState, ctx.instance.id)
+        if state is not None:
+            state.events_polled_at = started
+
+
+def _polled_resource(ctx: SyncContext, event: PolledEvent) -> str:
+    return resource_id(ctx.instance.id, event.resource_type, event.resource_config)
+
+
 def derives_events(connector: Connector) -> bool:
     """Whether the connector derives integration events (it declares ``derives_events``);
     when not, a sync neither reads the stored data of changed resources nor calls it."""
@@ -452,6 +504,8 @@ def run_sync(
             )
         with fewer_gc_passes():
             vanished = _stream(ctx)
+        if connector.polls_events:
+            _poll_events(ctx)
         return _outcome(progress, status="succeeded", vanished=vanished)
     except ConnectorError as exc:
         return _connector_failure(db, settings, instance_id, progress, exc, connector)

@@ -39,6 +39,9 @@ class SyncState(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)
     # The lease holder's last heartbeat (no expiry is stamped: the reader's timeout rules).
     lease_renewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # When the last complete poll of the upstream's events began (connectors that declare
+    # ``polls_events``): the next poll asks for the events since then (less an overlap).
+    events_polled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class SyncRun(Base):

@@ -214,6 +214,15 @@ def request_sync(
 # --- run records ---------------------------------------------------------------------
 
 
+#: A run's counters, in the order runs show them.
+RUN_COUNTS = ("pages", "created", "updated", "unchanged", "vanished", "events")
+
+
+def run_counts(run: SyncRun) -> dict[str, int]:
+    """A run's counters by name (:data:`RUN_COUNTS`)."""
+    return {name: getattr(run, name) for name in RUN_COUNTS}
+
+
 def run_to_dict(run: SyncRun) -> dict[str, Any]:
     """A sync run as ``GET .../sync-runs`` lists it."""
     return {
@@ -223,12 +232,7 @@ def run_to_dict(run: SyncRun) -> dict[str, Any]:
         "status": run.status,
         "started_at": ts(run.started_at),
         "finished_at": ts(run.finished_at),
-        "pages": run.pages,
-        "created": run.created,
-        "updated": run.updated,
-        "unchanged": run.unchanged,
-        "vanished": run.vanished,
-        "events": run.events,
+        **run_counts(run),
         "error": run.error,
     }
 

@@ -6,6 +6,7 @@ JSON API that :mod:`service_catalog_rest_inventory` calls::
     GET /whoami                        -> 200 {"name": "inventory-bot"}
     GET /items?page=N&per_page=M       -> 200 {"items": [...], "page": N, "per_page": M,
                                                "total": T, "has_more": bool}
+    GET /events?since=<ISO 8601>       -> 200 {"events": [...]}  (those stamped after since)
 
 Pages are 1-based; ``per_page`` defaults to 100 and may be at most ``max_per_page``
 (1000; larger is a 400). Every request needs ``Authorization: Bearer <token>``;
@@ -32,6 +33,11 @@ request):
   (``sim.items.pop(0)``, ``sim.items[3]["name"] = "renamed"``, ``append`` ...): both are
   tracked and invalidate the pre-rendered pages. Assigned items are copied; a nested value
   changed in place (``sim.items[0]["tags"].append(...)``) is not seen: reassign the key.
+- ``sim.events``: the event dicts ``GET /events`` lists (``{"id", "item_id", "type", "ts",
+  "detail", "attributes"}``, ``ts`` an ISO 8601 time with its offset), in order; with
+  ``?since=`` only those whose ``ts`` is later. ``sim.add_event(item_id, type, detail,
+  ts=None, **attributes)`` appends one (``ts`` defaults to now) and returns it. Requests
+  for it are logged with their ``since`` (the raw parameter, or None).
 - ``sim.token``: the bearer token the server accepts.
 - ``sim.reject_all = True``: every request gets 401.
 - ``sim.fail_on_page = k``: ``GET /items?page=k`` answers ``sim.fail_status`` (default 500);
@@ -54,6 +60,7 @@ in pages of 1000 are served as fast as the connection allows.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -217,6 +224,7 @@ class InventorySimulator(Serving):
         self.malformed_page: int | None = None
         self.malformed_mode = "json"
         self.requests: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
         self._host = host
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -264,6 +272,39 @@ class InventorySimulator(Serving):
             if self._version == version:
                 self._cache[(page, per_page)] = body
         return body
+
+    def add_event(
+        self,
+        item_id: str,
+        type: str,
+        detail: str,
+        ts: dt.datetime | None = None,
+        **attributes: Any,
+    ) -> dict[str, Any]:
+        """Append an event about ``item_id`` to ``sim.events`` (stamped now unless ``ts``)."""
+        with self._lock:
+            event = {
+                "id": f"ev-{len(self.events) + 1}",
+                "item_id": item_id,
+                "type": type,
+                "ts": (ts or dt.datetime.now(dt.UTC)).isoformat(),
+                "detail": detail,
+                "attributes": attributes,
+            }
+            self.events.append(event)
+        return event
+
+    def _events_since(self, since: str | None) -> bytes | None:
+        """The body of ``GET /events``; None when ``since`` is not an ISO 8601 time."""
+        try:
+            after = dt.datetime.fromisoformat(since) if since is not None else None
+        except ValueError:
+            return None
+        with self._lock:
+            events = list(self.events)
+        if after is not None:
+            events = [e for e in events if dt.datetime.fromisoformat(e["ts"]) > after]
+        return _json({"events": events})
 
     def prerender(self, per_page: int = 100) -> None:
         """Render (and cache) every page of ``per_page`` items now."""
@@ -344,8 +385,9 @@ class InventorySimulator(Serving):
             return 401, {}, _json({"error": "invalid token"}), log
         if method != "GET":
             return 405, {"Allow": "GET"}, _json({"error": "method not allowed"}), log
-        if parts.path == "/whoami":
-            return 200, {}, _json({"name": "inventory-bot"}), log
+        other = {"/whoami": self._answer_whoami, "/events": self._answer_events}.get(parts.path)
+        if other is not None:
+            return other(query, log)
         if parts.path != "/items":
             return 404, {}, _json({"error": f"no such path {parts.path}"}), log
         try:
@@ -366,6 +408,20 @@ class InventorySimulator(Serving):
         if self.malformed_page is not None and page == self.malformed_page:
             return 200, {}, self._malformed(page, per_page), log
         return 200, {}, self._page_body(page, per_page), log
+
+    def _answer_whoami(
+        self, query: dict[str, list[str]], log: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
+        return 200, {}, _json({"name": "inventory-bot"}), log
+
+    def _answer_events(
+        self, query: dict[str, list[str]], log: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes, dict[str, Any]]:
+        log["since"] = query.get("since", [None])[0]
+        body = self._events_since(log["since"])
+        if body is None:
+            return 400, {}, _json({"error": "since must be an ISO 8601 time"}), log
+        return 200, {}, body, log
 
     def _malformed(self, page: int, per_page: int) -> bytes:
         if self.malformed_mode == "shape":

@@ -12,7 +12,8 @@ declares (never guessed from which methods it overrides):
   change in a resource means;
 * ``child_kinds``: :meth:`Connector.list_children` pages through a resource's children
   (``GET /v1/resources/{id}/children/{kind}``);
-* ``polls_events``: :meth:`Connector.poll_events` lists the upstream's events since a time;
+* ``polls_events``: :meth:`Connector.poll_events` lists the upstream's events since a time
+  (the sync engine records them as integration events after each complete discovery);
 * ``Integration.routes``: an ``APIRouter`` the app mounts.
 
 A connector never touches the database.
@@ -256,8 +257,11 @@ class Connector(ABC):
     derives_events: ClassVar[bool] = False
     #: The children :meth:`list_children` lists, by resource type: ``{type: (kind, ...)}``.
     child_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    #: True when :meth:`poll_events` lists the upstream's events since a time.
-    polls_events: ClassVar[bool] = False
+    #: True when :meth:`poll_events` lists the upstream's events since a time: the sync
+    #: engine then polls them after each complete discovery. A connector whose config
+    #: decides (an upstream that may or may not have an event listing) sets it per
+    #: instance in ``__init__``.
+    polls_events: bool = False
 
     def __init__(
         self,

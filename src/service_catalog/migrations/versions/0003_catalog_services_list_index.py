@@ -1,17 +1,13 @@
 """catalog services: a covering index for filtered lists
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0003, revises 0002
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0003", "0002"
 
 
 def upgrade() -> None:

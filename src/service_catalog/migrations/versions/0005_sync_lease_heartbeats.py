@@ -6,8 +6,7 @@ instance for that long, whatever the other workers' setting. Leases now record w
 holder last renewed them (``lease_renewed_at``) and each reader applies its own timeout.
 A lease held while upgrading counts as renewed at the upgrade.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0005, revises 0004
 """
 
 from __future__ import annotations
@@ -19,44 +18,29 @@ from alembic import op
 
 from service_catalog.core.db import UTCDateTime
 
-revision = "0005"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0005", "0004"
 
 #: The lease timeout of the releases before this one, to stamp an expiry on downgrade.
 OLD_LEASE_TIMEOUT = dt.timedelta(seconds=300)
 
 
-def _states(column: str) -> sa.TableClause:
-    return sa.table(
+def _swap(add: str, stamp: dt.datetime, remove: str) -> None:
+    """Add the lease column ``add``, stamp it on held leases, and drop ``remove``."""
+    with op.batch_alter_table("sync_states") as batch:
+        batch.add_column(sa.Column(add, UTCDateTime(timezone=True), nullable=True))
+    states = sa.table(
         "sync_states",
         sa.column("lease_owner", sa.String(120)),
-        sa.column(column, UTCDateTime(timezone=True)),
+        sa.column(add, UTCDateTime(timezone=True)),
     )
+    op.execute(states.update().where(states.c.lease_owner.is_not(None)).values({add: stamp}))
+    with op.batch_alter_table("sync_states") as batch:
+        batch.drop_column(remove)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sync_states") as batch:
-        batch.add_column(sa.Column("lease_renewed_at", UTCDateTime(timezone=True), nullable=True))
-    states = _states("lease_renewed_at")
-    op.execute(
-        states.update()
-        .where(states.c.lease_owner.is_not(None))
-        .values(lease_renewed_at=dt.datetime.now(dt.UTC))
-    )
-    with op.batch_alter_table("sync_states") as batch:
-        batch.drop_column("lease_expires_at")
+    _swap("lease_renewed_at", dt.datetime.now(dt.UTC), "lease_expires_at")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sync_states") as batch:
-        batch.add_column(sa.Column("lease_expires_at", UTCDateTime(timezone=True), nullable=True))
-    states = _states("lease_expires_at")
-    op.execute(
-        states.update()
-        .where(states.c.lease_owner.is_not(None))
-        .values(lease_expires_at=dt.datetime.now(dt.UTC) + OLD_LEASE_TIMEOUT)
-    )
-    with op.batch_alter_table("sync_states") as batch:
-        batch.drop_column("lease_renewed_at")
+    _swap("lease_expires_at", dt.datetime.now(dt.UTC) + OLD_LEASE_TIMEOUT, "lease_renewed_at")

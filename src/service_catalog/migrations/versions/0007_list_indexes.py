@@ -13,8 +13,7 @@ INTEGER)``: an integer, as PostgreSQL rewrites a comparison of the boolean to fa
 after service_id, so each list's page is a range of one of them. They replace
 ``ix_events_ts_id`` and ``ix_events_service_ts``, which no query needs any more.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0007, revises 0006
 """
 
 from __future__ import annotations
@@ -22,10 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0007", "0006"
 
 #: The events' kind, as ``service_catalog.events.models.IS_AUDIT`` (1: an audit entry).
 KIND = sa.text("CAST(integration_name IS NULL AS INTEGER)")

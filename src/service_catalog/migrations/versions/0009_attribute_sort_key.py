@@ -4,8 +4,7 @@ A label's or custom field's index range ``(path, short, display_name, service_id
 then in the lists' default order, so a page of ``filter[labels.team]=core`` reads one
 page of index entries instead of every match's service row.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0009, revises 0008
 """
 
 from __future__ import annotations
@@ -13,10 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0009", "0008"
 
 INDEX = "ix_catalog_service_attributes_short"
 TABLE = "catalog_service_attributes"
