@@ -13,7 +13,7 @@ from pgserver import free_port
 from serveproc import ServeProcess, cli_env, run_cli
 from service_catalog.core.db import Database
 
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]{20,}")
 
 
 def no_traceback(result: Any) -> None:

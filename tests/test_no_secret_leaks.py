@@ -20,7 +20,7 @@ from service_catalog.core.db import Database
 from service_catalog.models import load_all
 from service_catalog.testing.inventory_sim import InventorySimulator
 
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]+")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]+")
 
 
 class Recorder:
