@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from conftest import LiveServer
-from service_catalog.auth.access import ALL, NONE, rights_of
+from service_catalog.auth.access import ALL, NONE, grant_creator_admin, rights_of
+from service_catalog.auth.models import RoleAssignment, User
+from service_catalog.auth.service import SYSTEM, ensure_assignment, issue_token, lookup_token
 from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 
@@ -63,3 +66,30 @@ def test_repeated_failures_are_slowed_and_tokens_rate_limited(strict: LiveServer
     with strict.client(good) as api:
         assert [api.get("/v3/roles").status_code for _ in range(6)] == [200] * 5 + [429]
         assert int(api.get("/v3/roles").headers["Retry-After"]) >= 1
+
+
+def test_a_service_creator_becomes_admin_of_what_it_creates(db: Database) -> None:
+    """``grant_creator_admin`` (for the enforcement of service creation) makes the creator
+    Service Admin of that service alone; repeating it changes nothing."""
+    with db.session() as s:
+        user = User(email="maker@example.com")
+        s.add(user)
+        s.flush()
+        ensure_assignment(
+            s, principal_type="user", principal_id=user.id, role="Service Creator", entity_id="*"
+        )
+        _, token = issue_token(s, owner_type="user", owner_id=user.id, name="t")
+    with db.session(write=False) as s:
+        info = lookup_token(s, token)
+    assert info is not None
+    actor = info.actor
+    assert actor.rights.has("Service Creator") and not actor.rights.has("Service Admin", "s-1")
+    with db.session() as s:
+        grant_creator_admin(s, actor, "s-1")
+        grant_creator_admin(s, actor, "s-1")
+        grant_creator_admin(s, SYSTEM, "s-1")  # the system is no principal: nothing to grant
+    with db.session(write=False) as s:
+        info = lookup_token(s, token)
+        assert info is not None
+        assert info.actor.rights.service_ids("Service Admin") == frozenset({"s-1"})
+        assert s.scalar(select(func.count()).select_from(RoleAssignment)) == 2
