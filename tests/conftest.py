@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from contract import SPEC, Contract, contract_path
+from contract import IDENTITY_SPEC, SPEC, Contract, contract_path
 from pgserver import PostgresServer, free_port
 from service_catalog.app import create_app
 from service_catalog.auth.service import create_token
@@ -251,6 +251,18 @@ def contract() -> Contract:
             f"Kong's published spec {SPEC} not found (looked in ../shared/contracts "
             "and tests/contracts)"
         )
+        if IN_CI:
+            pytest.fail(message + "; it is required under CI=true")
+        pytest.skip(message)
+    return Contract.load(path)
+
+
+@pytest.fixture(scope="session")
+def identity_contract() -> Contract:
+    """Kong's published Konnect Identity contract, which ``/v3`` serves."""
+    path = contract_path(IDENTITY_SPEC)
+    if path is None:
+        message = f"Kong's published spec {IDENTITY_SPEC} not found"
         if IN_CI:
             pytest.fail(message + "; it is required under CI=true")
         pytest.skip(message)

@@ -20,10 +20,16 @@ VENDORED_SPEC = Path(__file__).resolve().parent / "contracts" / SPEC
 """The copy shipped with the tests, so a fresh clone validates against the contract too."""
 
 
-def contract_path() -> Path | None:
-    """Kong's published Service Catalog spec: the shared copy when it is there, else the
-    copy under ``tests/contracts``; None when neither exists."""
-    for p in (SHARED_SPEC, VENDORED_SPEC):
+IDENTITY_SPEC = "konnect-identity-v3.openapi.yaml"
+"""Kong's published Konnect Identity spec, which ``/v3`` serves."""
+
+
+def contract_path(spec: str = SPEC) -> Path | None:
+    """Kong's published spec ``spec`` (the Service Catalog's by default): the shared copy
+    when it is there, else the copy under ``tests/contracts``; None when neither exists."""
+    shared = ROOT.parent / "shared" / "contracts" / spec
+    vendored = Path(__file__).resolve().parent / "contracts" / spec
+    for p in (shared, vendored):
         if p.exists():
             return p
     return None

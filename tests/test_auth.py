@@ -125,7 +125,7 @@ def test_revoked_token(server: Any, contract: Contract, database_url: str, tmp_p
 def _cli_token(database_url: str, tmp: Path, name: str) -> str:
     made = cli(database_url, "token", "create", "--name", name, tmp=tmp)
     assert made.returncode == 0, made.stderr
-    found: list[str] = re.findall(r"scat_[A-Za-z0-9_\-]+", made.stdout)
+    found: list[str] = re.findall(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]+", made.stdout)
     assert len(found) == 1, made.stdout
     return found[0]
 

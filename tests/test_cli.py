@@ -11,9 +11,11 @@ from sqlalchemy import inspect
 
 from pgserver import free_port
 from serveproc import ServeProcess, cli_env, run_cli
+from service_catalog.auth.service import lookup_token
+from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.db import Database
 
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]{20,}")
 
 
 def no_traceback(result: Any) -> None:
@@ -25,7 +27,7 @@ def test_help_reads_well(tmp_path: Path) -> None:
     top = run_cli("--help", env=env)
     assert top.returncode == 0, top.stderr
     assert "service catalog" in top.stdout.lower()
-    for command in ("serve", "migrate", "token"):
+    for command in ("serve", "migrate", "token", "user"):
         line = next(
             (ln for ln in top.stdout.splitlines() if re.search(rf"\b{command}\b\s+\w", ln)), None
         )
@@ -93,6 +95,58 @@ def test_token_create_list_revoke(database_url: str, tmp_path: Path) -> None:
         no_traceback(result)
     for result in (made, listing, revoked, missing):
         no_traceback(result)
+
+
+def test_user_create_and_role_tokens(database_url: str, tmp_path: Path) -> None:
+    """``user create`` makes an active user holding a role on a service named by its name;
+    ``token create --user`` gives that user a kpat_; ``--role`` without ``--user`` gives a
+    system account the role. What each token may do is what lookup finds."""
+    env = cli_env(database_url, tmp_path)
+    assert run_cli("migrate", env=env).returncode == 0
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            svc = CatalogService(name="pay", display_name="Pay")
+            s.add(svc)
+            s.flush()
+            sid = str(svc.id)
+        made = run_cli(
+            "user", "create", "--email", "ada@example.com", "--name", "Ada",
+            "--role", "Service Viewer", "--service", "pay", env=env,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert "ada@example.com" in made.stdout
+        again = run_cli("user", "create", "--email", "ada@example.com", env=env)
+        assert again.returncode != 0 and "already exists" in again.stderr
+        kpat = run_cli("token", "create", "--name", "laptop", "--user", "ada@example.com", env=env)
+        assert kpat.returncode == 0, kpat.stderr
+        (user_token,) = TOKEN.findall(kpat.stdout)
+        assert user_token.startswith("kpat_")
+        viewer = run_cli("token", "create", "--name", "dash", "--role", "Scorecard Viewer", env=env)
+        (system_token,) = TOKEN.findall(viewer.stdout)
+        assert system_token.startswith("spat_")
+        with db.session(write=False) as s:
+            user_info = lookup_token(s, user_token)
+            system_info = lookup_token(s, system_token)
+        assert user_info is not None and system_info is not None
+        assert user_info.actor.name == "ada@example.com"
+        assert user_info.actor.rights.has("Service Viewer", sid)
+        assert not user_info.actor.rights.has("Service Viewer", "another")
+        assert not user_info.actor.rights.org_admin
+        assert system_info.actor.rights.service_ids("Scorecard Viewer") is None
+        assert not system_info.actor.rights.has("Service Admin", sid)
+        for bad in (
+            ["user", "create", "--email", "nope"],
+            ["user", "create", "--email", "b@example.com", "--role", "Wizard"],
+            ["user", "create", "--email", "c@example.com", "--role", "Service Viewer",
+             "--service", "missing"],
+            ["token", "create", "--name", "x", "--user", "nobody@example.com"],
+        ):  # fmt: skip
+            result = run_cli(*bad, env=env)
+            assert result.returncode != 0, bad
+            no_traceback(result)
+    finally:
+        db.dispose()
 
 
 def test_first_serve_prints_admin_token_once(empty_url: str, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
+from service_catalog.auth.access import ALL
+from service_catalog.auth.models import RoleAssignment, SystemAccount
+from service_catalog.auth.service import hash_token, lookup_token
 from service_catalog.core.db import Database
 from service_catalog.core.migrate import alembic_config, upgrade
 from service_catalog.models import load_all
@@ -109,3 +114,48 @@ def test_migrations_downgrade_to_nothing_and_back(empty: Callable[[], Database])
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     upgrade(db)
     assert _schema(db) == migrated
+
+
+def test_a_scat_token_made_before_0011_is_an_organization_admin_after_it(
+    empty: Callable[[], Database],
+) -> None:
+    """Existing clients keep working: a ``scat_`` token stored at 0008 authenticates after
+    the upgrade, as a token of a system account holding Organization Admin on ``*``."""
+    empty_db = empty()
+    cfg = alembic_config(empty_db.url)
+    with empty_db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+    token = "scat_" + "k" * 43
+    with empty_db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO access_tokens (id, name, token_hash, prefix, role, owner_type, "
+                "created_at) VALUES (:id, 'ci', :hash, :prefix, 'admin', 'system', :now)"
+            ),
+            {
+                "id": uuid.uuid4().hex if empty_db.dialect == "sqlite" else str(uuid.uuid4()),
+                "hash": hash_token(token),
+                "prefix": token[:12],
+                "now": dt.datetime(2025, 1, 2, 3, 4, 5),
+            },
+        )
+    upgrade(empty_db)
+    with empty_db.session(write=False) as session:
+        info = lookup_token(session, token)
+        assert info is not None
+        assert info.actor.name == "ci"
+        assert info.actor.rights.org_admin
+        assert info.actor.rights == ALL
+        account = session.scalar(select(SystemAccount))
+        assert account is not None and account.name == "service-catalog-admin"
+        assert info.actor.principal == ("system_account", account.id)
+        grants = session.execute(select(RoleAssignment.role_name, RoleAssignment.entity_id)).all()
+        assert [tuple(g) for g in grants] == [("Organization Admin", "*")]
+    assert lookup_token_text(empty_db, "scat_" + "x" * 43) is None
+
+
+def lookup_token_text(db: Database, token: str) -> object:
+    """The lookup of ``token`` in ``db``."""
+    with db.session(write=False) as session:
+        return lookup_token(session, token)

@@ -20,7 +20,7 @@ from service_catalog.core.db import Database
 from service_catalog.models import load_all
 from service_catalog.testing.inventory_sim import InventorySimulator
 
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]+")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]+")
 
 
 class Recorder:
@@ -267,6 +267,34 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         ok(api.post(cred_path, json=cred_body(wrong)), 400)
         ok(api.delete(f"/v1/integration-instances/{pid}/auth-config"), 204)
         all_pages(api, "/v1/audit-log")
+
+        # identity tokens: a user's kpat_ and a system account's spat_, made, used, revoked
+        user = ok(api.post("/v3/invites", json={"email": "leak@example.com"}), 201)
+        pat = ok(
+            api.post(
+                f"/v3/users/{user['id']}/access-tokens",
+                json={"name": "leaky", "ttl_seconds": 86400},
+            ),
+            201,
+        )
+        account = ok(
+            api.post("/v3/system-accounts", json={"name": "leaky-ci", "description": "ci"}), 201
+        )
+        spat = ok(
+            api.post(
+                f"/v3/system-accounts/{account['id']}/access-tokens",
+                json={"name": "leaky", "expires_at": "2099-01-01T00:00:00Z"},
+            ),
+            201,
+        )
+        made_tokens = [pat["konnect_token"], spat["token"]]
+        for made_token in made_tokens:
+            with serve.client(made_token, event_hooks={"response": [rec.hook]}) as holder:
+                holder.get("/v3/organizations/me")
+        ok(api.patch(f"/v3/users/{user['id']}/access-tokens/{pat['id']}/revoke"), 200)
+        ok(api.delete(f"/v3/system-accounts/{account['id']}/access-tokens/{spat['id']}"), 204)
+        ok(api.get(f"/v3/users/{user['id']}/access-tokens"), 200)
+        all_pages(api, "/v1/audit-log")
         time.sleep(0.2)  # let the last request log lines reach the file
 
     server_logs = serve.stderr + serve.stdout
@@ -294,5 +322,11 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
             for needle in (secret, wrong):
                 assert needle not in text, f"secret in a {name}: {text[:3000]}"
     assert secret.encode() not in files
+    # access tokens: shown once (in their creation's answer), never logged, stored or audited
+    for made_token in [token, *made_tokens]:
+        assert sum(made_token in text for text in rec.seen) == (made_token != token)
+        for name, texts in (("server log", log_lines), ("stored row", rows.splitlines())):
+            assert not any(made_token in text for text in texts), f"a token in a {name}"
+        assert made_token.encode() not in files
     # the secret did reach the upstream: the sync was authorized with it
     assert any(r["path"].startswith("/items") and r["status"] == 200 for r in sim.requests)

@@ -17,7 +17,7 @@ from serveproc import ServeProcess, cli_env
 from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]{20,}")
 
 
 def test_health(server: Any) -> None:

@@ -5,7 +5,7 @@ The blocks run in one bash script (``set -euo pipefail``) in which ``curl`` fail
 any HTTP error (``--fail-with-body``), so a README step that answers 4xx or 5xx fails
 this test. What the test changes, and only this: the catalog's and the simulator's
 loopback addresses (``127.0.0.1:8080``, ``127.0.0.1:8090``) become the free ports it
-started them on, and ``TOKEN=scat_...`` comes from the token the catalog printed on its
+started them on, and ``TOKEN=spat_...`` comes from the token the catalog printed on its
 first start. A block preceded by ``<!-- readme-test: skip (why) -->`` is not run; the
 reasons are checked to be the ones expected (make, a server that runs until Ctrl-C).
 """
@@ -32,7 +32,7 @@ BLOCK = re.compile(
     r"(?P<body>.*?)```",
     re.DOTALL,
 )
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]{20,}")
 
 
 def shell_blocks() -> tuple[list[str], list[str]]:
@@ -114,7 +114,7 @@ def readme_script(api: str, traceable: str) -> str:
     run, _ = shell_blocks()
     body = "\n".join(run)
     body = re.sub(
-        r"^TOKEN=scat_\.\.\..*$", ": token from the environment", body, flags=re.MULTILINE
+        r"^TOKEN=spat_\.\.\..*$", ": token from the environment", body, flags=re.MULTILINE
     )
     body = body.replace("http://127.0.0.1:8080", api).replace("http://127.0.0.1:8090", traceable)
     assert "127.0.0.1:80" not in body, "a README block names another local address"

@@ -30,7 +30,7 @@ from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import make_instance
 
-TOKEN = re.compile(r"scat_[A-Za-z0-9_\-]{20,}")
+TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]{20,}")
 WRITERS = 30
 
 

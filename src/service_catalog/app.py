@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service_catalog import __version__
+from service_catalog.access import api as access_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
@@ -52,6 +53,7 @@ def _routers() -> list[Any]:
         resources_api.router,
         sync_api.router,
         events_api.router,
+        access_api.router,
         *registry.contributed_routers(),
     ]
 

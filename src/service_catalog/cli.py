@@ -6,14 +6,29 @@ import datetime as dt
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from uvicorn.supervisors import Multiprocess
 
-from service_catalog.auth.service import count_tokens, create_token, list_tokens, revoke_token
+from service_catalog.auth.access import EVERY, ORGANIZATION_ADMIN, ROLE_NAMES
+from service_catalog.auth.models import USER, User
+from service_catalog.auth.service import (
+    SYSTEM,
+    check_role,
+    count_tokens,
+    create_token,
+    ensure_assignment,
+    issue_token,
+    list_tokens,
+    revoke_token,
+)
+from service_catalog.catalog_services.models import CatalogService
 from service_catalog.cli_output import Output, OutputOpt, console, print_rows
 from service_catalog.core.bootstrap import (
     Options,
@@ -24,6 +39,7 @@ from service_catalog.core.bootstrap import (
     parse_bind,
 )
 from service_catalog.core.db import Database, redact_url, utcnow
+from service_catalog.events.service import record_action
 from service_catalog.settings import Settings
 from service_catalog.sync import cli as sync_cli
 from service_catalog.testing import demo, simulate
@@ -43,6 +59,13 @@ token_app = typer.Typer(
     help="Create, list and revoke API access tokens.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(token_app, name="token")
+user_app = typer.Typer(
+    help="Create users (a self-hosted catalog sends no invitation e-mail).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(user_app, name="user")
+ROLE_HELP = "A role: " + ", ".join(f"'{r}'" for r in ROLE_NAMES) + "."
 
 
 @app.callback()
@@ -80,7 +103,7 @@ def bootstrap_admin_token(db: Database, settings: Settings) -> str | None:
     with db.session() as session:
         if count_tokens(session) > 0:
             return None
-        _, token = create_token(session, name="admin (first start)", role="admin")
+        _, token = create_token(session, name="admin (first start)", role=ORGANIZATION_ADMIN)
         return token
 
 
@@ -158,6 +181,79 @@ def migrate() -> None:
     console.print(f"Database {redact_url(settings.database_url)} is up to date.")
 
 
+def _service_id(session: Session, service: str) -> str:
+    """``*``, or the id of the catalog service named or id'd by ``service``."""
+    if service == EVERY:
+        return EVERY
+    found = session.scalar(select(CatalogService.id).where(CatalogService.name == service))
+    if found is None:
+        try:
+            by_id = session.get(CatalogService, uuid.UUID(service))
+        except ValueError:
+            by_id = None
+        found = by_id.id if by_id is not None else None
+    if found is None:
+        raise fail(f"no catalog service is named or has the id {service!r}")
+    return str(found)
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="The user's e-mail address.")],
+    name: Annotated[str | None, typer.Option(metavar="NAME", help="The user's full name.")] = None,
+    role: Annotated[str | None, typer.Option(metavar="ROLE", help=ROLE_HELP)] = None,
+    service: Annotated[
+        str,
+        typer.Option(metavar="SERVICE", help="Where the role applies: a service id or name, or *."),
+    ] = EVERY,
+) -> None:
+    """Create an active user at once, optionally holding a role."""
+    email = email.strip()
+    if "@" not in email or len(email) > 250:
+        raise fail("--email must be an e-mail address of at most 250 characters")
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            if session.scalar(select(User.id).where(User.email == email)) is not None:
+                raise fail(f"a user with the e-mail {email!r} already exists")
+            user = User(email=email, full_name=name, active=True)
+            session.add(user)
+            session.flush()
+            record_action(
+                session,
+                actor=SYSTEM,
+                type="user.created",
+                detail=f"Created user {email} (command line)",
+                attributes={"user_id": str(user.id)},
+            )
+            if role is not None:
+                role = check_role(role)
+                entity = _service_id(session, service)
+                ensure_assignment(
+                    session, principal_type=USER, principal_id=user.id, role=role, entity_id=entity
+                )
+                record_action(
+                    session,
+                    actor=SYSTEM,
+                    type="role.assigned",
+                    detail=f"Assigned {role} on {entity} to user {user.id} (command line)",
+                    attributes={
+                        "principal_type": USER,
+                        "principal_id": str(user.id),
+                        "role_name": role,
+                        "entity_id": entity,
+                    },
+                )
+            ident = str(user.id)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        db.dispose()
+    held = f", {role} on {service}" if role else ""
+    console.print(f"Created user [bold]{ident}[/] ({email}{held}).")
+
+
 @token_app.command("create")
 def token_create(
     name: Annotated[
@@ -167,9 +263,24 @@ def token_create(
         int | None,
         typer.Option(min=1, metavar="DAYS", help="Expire after this many days (default: never)."),
     ] = None,
-    role: Annotated[str, typer.Option(metavar="ROLE", help="Role of the token.")] = "admin",
+    role: Annotated[
+        str | None,
+        typer.Option(metavar="ROLE", help=ROLE_HELP + " Default: Organization Admin."),
+    ] = None,
+    service: Annotated[
+        str,
+        typer.Option(metavar="SERVICE", help="Where the role applies: a service id or name, or *."),
+    ] = EVERY,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            metavar="EMAIL",
+            help="Make a personal token (kpat_) of this user; --role then assigns it to the user.",
+        ),
+    ] = None,
 ) -> None:
-    """Create an access token and print it once."""
+    """Create an access token and print it once: a system account's (spat_; the system
+    account NAME, created when missing, gains the role) or, with --user, a user's (kpat_)."""
     if not name.strip() or len(name) > 120:
         raise fail("--name must be 1-120 characters")
     settings = load_settings()
@@ -177,7 +288,44 @@ def token_create(
     expires = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
     try:
         with db.session() as session:
-            row, token = create_token(session, name=name, role=role, expires_at=expires)
+            entity = _service_id(session, service)
+            if user is None:
+                row, token = create_token(
+                    session,
+                    name=name,
+                    role=role or ORGANIZATION_ADMIN,
+                    entity_id=entity,
+                    expires_at=expires,
+                )
+            else:
+                holder = session.scalar(select(User).where(User.email == user.strip()))
+                if holder is None:
+                    raise fail(f"no user has the e-mail {user!r}; create one with 'user create'")
+                if not holder.active:
+                    raise fail(f"the user {user!r} is deactivated")
+                if role is not None:
+                    ensure_assignment(
+                        session,
+                        principal_type=USER,
+                        principal_id=holder.id,
+                        role=check_role(role),
+                        entity_id=entity,
+                    )
+                row, token = issue_token(
+                    session, owner_type=USER, owner_id=holder.id, name=name, expires_at=expires
+                )
+            record_action(
+                session,
+                actor=SYSTEM,
+                type="access_token.created",
+                detail=f"Created access token {name} (command line)",
+                attributes={
+                    "token_id": str(row.id),
+                    "token_name": name,
+                    "owner_type": row.owner_type,
+                    "owner_id": str(row.owner_id),
+                },
+            )
             ident = str(row.id)
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -198,7 +346,7 @@ def token_list(output: OutputOpt = Output.table) -> None:
             {
                 "id": str(t.id),
                 "name": t.name,
-                "role": t.role,
+                "owner": f"{t.owner_type} {t.owner_id}",
                 "prefix": t.prefix + "…",
                 "created": _d(t.created_at, output),
                 "expires": _d(t.expires_at, output),

@@ -77,6 +77,21 @@ class Settings(BaseSettings):
         default=True,
         description="Create and print an admin token on the first start on an empty database.",
     )
+    auth_failure_limit: int = Field(
+        default=50,
+        ge=0,
+        description="Failed authentications one client address may make within "
+        "`auth_failure_window_seconds` before it gets 429 with `Retry-After` (0: no limit).",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="The window of `auth_failure_limit`, in seconds."
+    )
+    token_rate_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Requests one token may send per minute before it gets 429 with "
+        "`Retry-After` (0: no limit).",
+    )
     upstream_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="CIDRs and host patterns connectors may reach (empty: any host but "

@@ -13,10 +13,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from service_catalog.auth.access import GENERATION
+from service_catalog.auth.limits import FailureLimiter, RateLimiter
 from service_catalog.auth.service import (
     Actor,
     TokenCache,
     TokenInfo,
+    hash_token,
     lookup_token,
     touch_token,
 )
@@ -100,24 +103,59 @@ def token_cache(request: Request) -> TokenCache:
     return cache
 
 
+def _limiters(request: Request) -> tuple[FailureLimiter, RateLimiter]:
+    """The app's limiters of failed authentications (per client) and requests (per token),
+    from its settings (``auth_failure_limit``, ``auth_failure_window_seconds``,
+    ``token_rate_limit``)."""
+    state = request.app.state
+    limiters: tuple[FailureLimiter, RateLimiter] | None = getattr(state, "auth_limiters", None)
+    if limiters is None:
+        settings = getattr(state, "settings", None)
+        limiters = state.auth_limiters = (
+            FailureLimiter(
+                getattr(settings, "auth_failure_limit", 0),
+                getattr(settings, "auth_failure_window_seconds", 60.0),
+            ),
+            RateLimiter(getattr(settings, "token_rate_limit", 0), 60.0),
+        )
+    return limiters
+
+
+def _too_many(detail: str, retry_after: int) -> Problem:
+    return Problem(429, detail, headers={"Retry-After": str(retry_after)})
+
+
 async def authenticate_request(request: Request) -> Actor:
-    """The actor of the request's bearer token; a 401 problem otherwise."""
+    """The actor of the request's bearer token; a 401 problem otherwise (a 429 for a
+    client that failed too often lately, or a token over its request rate)."""
+    failures, rates = _limiters(request)
+    client = request.client.host if request.client else "?"
+    now = time.monotonic()
+    wait = failures.retry_after(client, now)
+    if wait is not None:
+        raise _too_many("Too many failed authentications from this client; retry later", wait)
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
+        failures.failed(client, now)
         raise _unauthorized("Invalid Authorization header; expected 'Bearer <token>'")
     cache = token_cache(request)
-    now = time.monotonic()
     actor = cache.get(token, now)
     if actor is None:
+        generation = GENERATION.value
         info = await run_in_threadpool(_check_token, request.app.state.db, token)
         if info is None:
+            failures.failed(client, now)
             raise _unauthorized("Invalid credentials")
-        cache.put(token, info, now)
+        cache.put(token, info, now, generation)
         actor = info.actor
+    if rates.limit:
+        wait = rates.hit(hash_token(token), now)
+        if wait is not None:
+            raise _too_many("Too many requests with this token; retry later", wait)
     request.state.actor = actor
     return actor
 

@@ -1,0 +1,571 @@
+"""HTTP routes of the identity API, as Konnect serves it: ``/v3`` users, teams, system
+accounts, access tokens, roles and the organization.
+
+Face-level (a router): it calls the access service functions, which hold the rules.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from service_catalog.access import roles, service, tokens
+from service_catalog.access.schemas import (
+    AccountTokenCreate,
+    AccountTokenCreated,
+    AccountTokenList,
+    AccountTokenRead,
+    AssignedRoleList,
+    AssignedRoleRead,
+    AssignRole,
+    InviteUser,
+    MemberAdd,
+    OrganizationRead,
+    PersonalTokenCreate,
+    PersonalTokenCreated,
+    PersonalTokenList,
+    PersonalTokenRead,
+    SystemAccountCreate,
+    SystemAccountList,
+    SystemAccountRead,
+    SystemAccountUpdate,
+    TeamCreate,
+    TeamList,
+    TeamRead,
+    TeamUpdate,
+    TokenRename,
+    UserList,
+    UserRead,
+    UserUpdate,
+)
+from service_catalog.auth.deps import ActorDep, CtxDep
+from service_catalog.auth.models import SYSTEM_ACCOUNT, TEAM, USER
+from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.routes import operation
+
+router = APIRouter(prefix="/v3")
+USERS, TEAMS, ACCOUNTS, ROLES_TAG = ["Users"], ["Teams"], ["System Accounts"], ["Roles"]
+PATS, ME = ["Personal Access Tokens"], ["Me"]
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+@router.get("/users", **operation("list-users", "List Users", UserList, tags=USERS))
+def list_users(ctx: CtxDep) -> JSONResponse:
+    """A page of users (Organization Admin); filters ``id``, ``email``, ``full_name``,
+    ``active``."""
+    return page(*service.list_users(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.get("/users/me", **operation("get-users-me", "Get My User Account", UserRead, tags=ME))
+def get_me(ctx: CtxDep) -> JSONResponse:
+    """The user of the request's token."""
+    return json_response(service.user_dict(service.me(ctx.session, actor=ctx.actor)))
+
+
+@router.get("/users/{userId}", **operation("get-user", "Get a User", UserRead, tags=USERS))
+def get_user(userId: str, ctx: CtxDep) -> JSONResponse:
+    """One user (itself, or any for an Organization Admin)."""
+    user = service.get_user(ctx.session, actor=ctx.actor, user_id=userId)
+    return json_response(service.user_dict(user))
+
+
+@router.patch("/users/{userId}", **operation("update-user", "Update User", UserRead, tags=USERS))
+def update_user(userId: str, body: UserUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change a user; ``active: false`` deactivates it (its tokens stop working at once)."""
+    user = service.update_user(ctx.session, actor=ctx.actor, user_id=userId, data=body)
+    return json_response(service.user_dict(user))
+
+
+@router.delete("/users/{userId}", **operation("delete-user", "Delete User", status=204, tags=USERS))
+def delete_user(userId: str, ctx: CtxDep) -> Response:
+    """Delete a user, its tokens, memberships and role assignments."""
+    service.delete_user(ctx.session, actor=ctx.actor, user_id=userId)
+    return no_content()
+
+
+@router.get(
+    "/users/{userId}/teams", **operation("list-user-teams", "List User Teams", TeamList, tags=USERS)
+)
+def list_user_teams(userId: str, ctx: CtxDep) -> JSONResponse:
+    """The teams a user belongs to."""
+    return page(*service.user_teams(ctx.session, actor=ctx.actor, user_id=userId, query=ctx.query))
+
+
+@router.post(
+    "/invites", **operation("invite-user", "Invite User", UserRead, status=201, tags=USERS)
+)
+def invite(body: InviteUser, ctx: CtxDep) -> JSONResponse:
+    """Create the user at once (a self-hosted catalog sends no e-mail); answers the user."""
+    user = service.create_user(ctx.session, actor=ctx.actor, data=body)
+    return json_response(service.user_dict(user), 201)
+
+
+# --- teams -----------------------------------------------------------------------------
+
+
+@router.get("/teams", **operation("list-teams", "List Teams", TeamList, tags=TEAMS))
+def list_teams(ctx: CtxDep) -> JSONResponse:
+    """A page of teams; filters ``name`` and ``labels.<key>``."""
+    return page(*service.list_teams(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.post("/teams", **operation("create-team", "Create Team", TeamRead, status=201, tags=TEAMS))
+def create_team(body: TeamCreate, ctx: CtxDep) -> JSONResponse:
+    """Create a team."""
+    team = service.create_team(ctx.session, actor=ctx.actor, data=body)
+    return json_response(service.team_dict(team), 201)
+
+
+@router.get("/teams/{teamId}", **operation("get-team", "Get a Team", TeamRead, tags=TEAMS))
+def get_team(teamId: str, ctx: CtxDep) -> JSONResponse:
+    """One team."""
+    return json_response(
+        service.team_dict(service.get_team(ctx.session, actor=ctx.actor, team_id=teamId))
+    )
+
+
+@router.patch("/teams/{teamId}", **operation("update-team", "Update Team", TeamRead, tags=TEAMS))
+def update_team(teamId: str, body: TeamUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change a team."""
+    team = service.update_team(ctx.session, actor=ctx.actor, team_id=teamId, data=body)
+    return json_response(service.team_dict(team))
+
+
+@router.delete("/teams/{teamId}", **operation("delete-team", "Delete Team", status=204, tags=TEAMS))
+def delete_team(teamId: str, ctx: CtxDep) -> Response:
+    """Delete a team."""
+    service.delete_team(ctx.session, actor=ctx.actor, team_id=teamId)
+    return no_content()
+
+
+@router.get(
+    "/teams/{teamId}/users", **operation("list-team-users", "List Team Users", UserList, tags=TEAMS)
+)
+def list_team_users(teamId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of a team's users."""
+    return page(*service.team_users(ctx.session, actor=ctx.actor, team_id=teamId, query=ctx.query))
+
+
+@router.post(
+    "/teams/{teamId}/users", **operation("add-user-to-team", "Add User", status=201, tags=TEAMS)
+)
+def add_team_user(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
+    """Add a user to a team (409 when a member already)."""
+    service.add_member(
+        ctx.session, actor=ctx.actor, team_id=teamId, member_type=USER, member_id=body.id
+    )
+    return Response(status_code=201)
+
+
+@router.delete(
+    "/teams/{teamId}/users/{userId}",
+    **operation("remove-user-from-team", "Remove User", status=204, tags=TEAMS),
+)
+def remove_team_user(teamId: str, userId: str, ctx: CtxDep) -> Response:
+    """Remove a user from a team."""
+    service.remove_member(
+        ctx.session, actor=ctx.actor, team_id=teamId, member_type=USER, member_id=userId
+    )
+    return no_content()
+
+
+@router.get(
+    "/teams/{teamId}/system-accounts",
+    **operation(
+        "get-teams-teamId-system-accounts",
+        "List System Accounts on a Team",
+        SystemAccountList,
+        tags=TEAMS,
+    ),
+)
+def list_team_accounts(teamId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of a team's system accounts."""
+    return page(
+        *service.team_accounts(ctx.session, actor=ctx.actor, team_id=teamId, query=ctx.query)
+    )
+
+
+@router.post(
+    "/teams/{teamId}/system-accounts",
+    **operation(
+        "post-teams-teamId-system-accounts", "Add System Account to a Team", status=201, tags=TEAMS
+    ),
+)
+def add_team_account(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
+    """Add a system account to a team (409 when a member already)."""
+    service.add_member(
+        ctx.session, actor=ctx.actor, team_id=teamId, member_type=SYSTEM_ACCOUNT, member_id=body.id
+    )
+    return Response(status_code=201)
+
+
+@router.delete(
+    "/teams/{teamId}/system-accounts/{accountId}",
+    **operation(
+        "delete-teams-teamId-system-accounts-accountId",
+        "Remove System Account From Team",
+        status=204,
+        tags=TEAMS,
+    ),
+)
+def remove_team_account(teamId: str, accountId: str, ctx: CtxDep) -> Response:
+    """Remove a system account from a team."""
+    service.remove_member(
+        ctx.session,
+        actor=ctx.actor,
+        team_id=teamId,
+        member_type=SYSTEM_ACCOUNT,
+        member_id=accountId,
+    )
+    return no_content()
+
+
+# --- system accounts -------------------------------------------------------------------
+
+
+@router.get(
+    "/system-accounts",
+    **operation("get-system-accounts", "List System Accounts", SystemAccountList, tags=ACCOUNTS),
+)
+def list_accounts(ctx: CtxDep) -> JSONResponse:
+    """A page of system accounts; filters ``name``, ``description``, ``konnect_managed``."""
+    return page(*service.list_accounts(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.post(
+    "/system-accounts",
+    **operation(
+        "post-system-accounts",
+        "Create System Account",
+        SystemAccountRead,
+        status=201,
+        tags=ACCOUNTS,
+    ),
+)
+def create_account(body: SystemAccountCreate, ctx: CtxDep) -> JSONResponse:
+    """Create a system account."""
+    account = service.create_account(ctx.session, actor=ctx.actor, data=body)
+    return json_response(service.account_dict(account), 201)
+
+
+@router.get(
+    "/system-accounts/{accountId}",
+    **operation("get-system-accounts-id", "Get a System Account", SystemAccountRead, tags=ACCOUNTS),
+)
+def get_account(accountId: str, ctx: CtxDep) -> JSONResponse:
+    """One system account."""
+    account = service.get_account(ctx.session, actor=ctx.actor, account_id=accountId)
+    return json_response(service.account_dict(account))
+
+
+@router.patch(
+    "/system-accounts/{accountId}",
+    **operation(
+        "patch-system-accounts-id", "Update System Account", SystemAccountRead, tags=ACCOUNTS
+    ),
+)
+def update_account(accountId: str, body: SystemAccountUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change a system account."""
+    account = service.update_account(ctx.session, actor=ctx.actor, account_id=accountId, data=body)
+    return json_response(service.account_dict(account))
+
+
+@router.delete(
+    "/system-accounts/{accountId}",
+    **operation("delete-system-accounts-id", "Delete System Account", status=204, tags=ACCOUNTS),
+)
+def delete_account(accountId: str, ctx: CtxDep) -> Response:
+    """Delete a system account with its tokens."""
+    service.delete_account(ctx.session, actor=ctx.actor, account_id=accountId)
+    return no_content()
+
+
+@router.get(
+    "/system-accounts/{accountId}/teams",
+    **operation(
+        "get-system-accounts-accountId-teams",
+        "List Teams for a System Account",
+        TeamList,
+        tags=ACCOUNTS,
+    ),
+)
+def list_account_teams(accountId: str, ctx: CtxDep) -> JSONResponse:
+    """The teams a system account belongs to."""
+    return page(
+        *service.account_teams(ctx.session, actor=ctx.actor, account_id=accountId, query=ctx.query)
+    )
+
+
+@router.get(
+    "/system-accounts/{accountId}/access-tokens",
+    **operation(
+        "get-system-account-id-access-tokens",
+        "List System Account Access Tokens",
+        AccountTokenList,
+        tags=ACCOUNTS,
+    ),
+)
+def list_account_tokens(accountId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of a system account's tokens (never their values)."""
+    return page(
+        *tokens.list_account_tokens(
+            ctx.session, actor=ctx.actor, account_id=accountId, query=ctx.query
+        )
+    )
+
+
+@router.post(
+    "/system-accounts/{accountId}/access-tokens",
+    **operation(
+        "post-system-accounts-id-access-tokens",
+        "Create System Account Access Token",
+        AccountTokenCreated,
+        status=201,
+        tags=ACCOUNTS,
+    ),
+)
+def create_account_token(accountId: str, body: AccountTokenCreate, ctx: CtxDep) -> JSONResponse:
+    """Create a ``spat_`` token; its value is in this answer only."""
+    row, token = tokens.create_account_token(
+        ctx.session, actor=ctx.actor, account_id=accountId, data=body
+    )
+    return json_response({**tokens.account_token_dict(row), "token": token}, 201)
+
+
+@router.get(
+    "/system-accounts/{accountId}/access-tokens/{tokenId}",
+    **operation(
+        "get-system-accounts-id-access-tokens-id",
+        "Get a System Account Access Token",
+        AccountTokenRead,
+        tags=ACCOUNTS,
+    ),
+)
+def get_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
+    """One of a system account's tokens."""
+    row = tokens.get_account_token(
+        ctx.session, actor=ctx.actor, account_id=accountId, token_id=tokenId
+    )
+    return json_response(tokens.account_token_dict(row))
+
+
+@router.patch(
+    "/system-accounts/{accountId}/access-tokens/{tokenId}",
+    **operation(
+        "patch-system-accounts-id-access-tokens-id",
+        "Update System Account Access Token",
+        AccountTokenRead,
+        tags=ACCOUNTS,
+    ),
+)
+def rename_account_token(
+    accountId: str, tokenId: str, body: TokenRename, ctx: CtxDep
+) -> JSONResponse:
+    """Rename one of a system account's tokens."""
+    row = tokens.rename_account_token(
+        ctx.session, actor=ctx.actor, account_id=accountId, token_id=tokenId, name=body.name
+    )
+    return json_response(tokens.account_token_dict(row))
+
+
+@router.delete(
+    "/system-accounts/{accountId}/access-tokens/{tokenId}",
+    **operation(
+        "delete-system-accounts-id-access-tokens-id",
+        "Delete System Account Access Token",
+        status=204,
+        tags=ACCOUNTS,
+    ),
+)
+def delete_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> Response:
+    """Delete one of a system account's tokens; it stops working at once."""
+    tokens.delete_account_token(
+        ctx.session, actor=ctx.actor, account_id=accountId, token_id=tokenId
+    )
+    return no_content()
+
+
+# --- personal access tokens ------------------------------------------------------------
+
+
+@router.get(
+    "/users/{userId}/access-tokens",
+    **operation("list-users-personal-access-tokens", "List PATs", PersonalTokenList, tags=PATS),
+)
+def list_pats(userId: str, ctx: CtxDep) -> JSONResponse:
+    """A user's personal access tokens (never their values)."""
+    return page(*tokens.list_personal(ctx.session, actor=ctx.actor, user_id=userId))
+
+
+@router.post(
+    "/users/{userId}/access-tokens",
+    **operation(
+        "create-personal-access-token",
+        "Create a new personal access token",
+        PersonalTokenCreated,
+        status=201,
+        tags=PATS,
+    ),
+)
+def create_pat(userId: str, body: PersonalTokenCreate, ctx: CtxDep) -> JSONResponse:
+    """Create a ``kpat_`` token; its value is in this answer only."""
+    row, token = tokens.create_personal(ctx.session, actor=ctx.actor, user_id=userId, data=body)
+    return json_response({**tokens.personal_dict(row), "konnect_token": token}, 201)
+
+
+@router.get(
+    "/users/{userId}/access-tokens/{tokenId}",
+    **operation(
+        "get-personal-access-token-details",
+        "Get Personal Access Token details",
+        PersonalTokenRead,
+        tags=PATS,
+    ),
+)
+def get_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
+    """One personal access token."""
+    row = tokens.get_personal(ctx.session, actor=ctx.actor, user_id=userId, token_id=tokenId)
+    return json_response(tokens.personal_dict(row))
+
+
+@router.patch(
+    "/users/{userId}/access-tokens/{tokenId}",
+    **operation(
+        "update-personal-access-token-details",
+        "Update personal access token details",
+        PersonalTokenRead,
+        tags=PATS,
+    ),
+)
+def rename_pat(userId: str, tokenId: str, body: TokenRename, ctx: CtxDep) -> JSONResponse:
+    """Rename a personal access token."""
+    row = tokens.rename_personal(
+        ctx.session, actor=ctx.actor, user_id=userId, token_id=tokenId, name=body.name
+    )
+    return json_response(tokens.personal_dict(row))
+
+
+@router.delete(
+    "/users/{userId}/access-tokens/{tokenId}",
+    **operation(
+        "delete-personal-access-token", "Delete personal access token", status=204, tags=PATS
+    ),
+)
+def delete_pat(userId: str, tokenId: str, ctx: CtxDep) -> Response:
+    """Delete a personal access token; it stops working at once."""
+    tokens.revoke_personal(
+        ctx.session, actor=ctx.actor, user_id=userId, token_id=tokenId, remove=True
+    )
+    return no_content()
+
+
+@router.patch(
+    "/users/{userId}/access-tokens/{tokenId}/revoke",
+    **operation(
+        "revoke-personal-access-token", "Revoke Personal Access Token", PersonalTokenRead, tags=PATS
+    ),
+)
+def revoke_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
+    """Revoke a personal access token; it stops working at once and stays listed."""
+    row = tokens.revoke_personal(ctx.session, actor=ctx.actor, user_id=userId, token_id=tokenId)
+    return json_response(tokens.personal_dict(row))
+
+
+# --- roles -----------------------------------------------------------------------------
+
+
+@router.get("/roles", **operation("get-predefined-roles", "Get Predefined Roles", tags=ROLES_TAG))
+def get_roles(actor: ActorDep) -> JSONResponse:
+    """The catalog's roles and what each grants."""
+    return json_response(roles.roles())
+
+
+def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, str, str]) -> None:
+    """The four ``assigned-roles`` routes of one kind of principal."""
+    base = f"/{segment}/{{{param}}}/assigned-roles"
+    list_op, assign_op, get_op, remove_op = ops
+
+    @router.get(base, **operation(list_op, "List Assigned Roles", AssignedRoleList, tags=ROLES_TAG))
+    def list_assigned(ctx: CtxDep) -> JSONResponse:
+        ident = ctx.request.path_params[param]
+        return page(
+            *roles.list_assigned(
+                ctx.session,
+                actor=ctx.actor,
+                principal_type=kind,
+                principal_id=ident,
+                query=ctx.query,
+            )
+        )
+
+    @router.post(
+        base,
+        **operation(assign_op, "Assign Role", AssignedRoleRead, status=201, tags=ROLES_TAG),
+    )
+    def assign(body: AssignRole, ctx: CtxDep) -> JSONResponse:
+        ident = ctx.request.path_params[param]
+        row = roles.assign(
+            ctx.session, actor=ctx.actor, principal_type=kind, principal_id=ident, data=body
+        )
+        return json_response(roles.assignment_dict(row), 201)
+
+    @router.get(
+        base + "/{roleId}",
+        **operation(get_op, "Get Assigned Role", AssignedRoleRead, tags=ROLES_TAG),
+    )
+    def get_assigned(roleId: str, ctx: CtxDep) -> JSONResponse:
+        ident = ctx.request.path_params[param]
+        row = roles.get_assigned(
+            ctx.session, actor=ctx.actor, principal_type=kind, principal_id=ident, role_id=roleId
+        )
+        return json_response(roles.assignment_dict(row))
+
+    @router.delete(
+        base + "/{roleId}",
+        **operation(remove_op, "Remove Assigned Role", status=204, tags=ROLES_TAG),
+    )
+    def unassign(roleId: str, ctx: CtxDep) -> Response:
+        ident = ctx.request.path_params[param]
+        roles.unassign(
+            ctx.session, actor=ctx.actor, principal_type=kind, principal_id=ident, role_id=roleId
+        )
+        return no_content()
+
+
+_assigned_routes(
+    USER,
+    "users",
+    "userId",
+    ("list-user-roles", "users-assign-role", "get-user-role", "users-remove-role"),
+)
+_assigned_routes(
+    TEAM,
+    "teams",
+    "teamId",
+    ("list-team-roles", "teams-assign-role", "get-team-role", "teams-remove-role"),
+)
+_assigned_routes(
+    SYSTEM_ACCOUNT,
+    "system-accounts",
+    "accountId",
+    (
+        "get-system-accounts-accountId-assigned-roles",
+        "post-system-accounts-accountId-assigned-roles",
+        "get-system-account-role",
+        "delete-system-accounts-accountId-assigned-roles-roleId",
+    ),
+)
+
+
+# --- the organization ------------------------------------------------------------------
+
+
+@router.get(
+    "/organizations/me",
+    **operation("get-organizations-me", "Get My Organization", OrganizationRead, tags=ME),
+)
+def get_organization(actor: ActorDep) -> JSONResponse:
+    """The one organization a self-hosted catalog serves."""
+    return json_response(service.organization())

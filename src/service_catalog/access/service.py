@@ -1,0 +1,608 @@
+"""The rules of access management: who may manage principals, and what each change does.
+
+Only an Organization Admin manages users, teams, system accounts, their tokens and role
+assignments; any user may read itself, its teams and its roles, and manage its own personal
+access tokens. Every change is audited (never a token's value) and makes every token this
+process cached be checked again (:func:`service_catalog.auth.access.identity_changed`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service_catalog.access.schemas import (
+    InviteUser,
+    SystemAccountCreate,
+    SystemAccountUpdate,
+    TeamCreate,
+    TeamUpdate,
+    UserUpdate,
+)
+from service_catalog.auth.access import (
+    ENTITY_TYPE,
+    ORGANIZATION_ADMIN,
+    identity_changed,
+)
+from service_catalog.auth.models import (
+    SYSTEM_ACCOUNT,
+    TEAM,
+    USER,
+    AccessToken,
+    RoleAssignment,
+    SystemAccount,
+    Team,
+    TeamMembership,
+    User,
+)
+from service_catalog.auth.service import Actor
+from service_catalog.core import query as q
+from service_catalog.core.db import Base, utcnow
+from service_catalog.core.errors import Problem, bad_request, conflict, not_found
+from service_catalog.core.render import ts
+from service_catalog.events.service import record_action
+
+M = TypeVar("M", bound=Base)
+
+#: Entity type names a catalog role assignment accepts (Konnect calls the catalog
+#: "Service Hub" in its role enum); stored as given.
+ENTITY_TYPES = (ENTITY_TYPE, "Service Hub")
+PAT_LIMIT = 10
+
+USER_FILTERS = q.FilterSpec(
+    fields={
+        "id": q.FilterField("uuid", User.id),
+        "email": q.FilterField("string", User.email),
+        "full_name": q.FilterField("string", User.full_name),
+        "active": q.FilterField("boolean", User.active),
+    }
+)
+TEAM_FILTERS = q.FilterSpec(
+    fields={"name": q.FilterField("string", Team.name)},
+    json_prefixes={"labels": q.FilterField("json", Team.labels, flat=True)},
+)
+ACCOUNT_FILTERS = q.FilterSpec(
+    fields={
+        "name": q.FilterField("string", SystemAccount.name),
+        "description": q.FilterField("string", SystemAccount.description),
+        "konnect_managed": q.FilterField("boolean", SystemAccount.konnect_managed),
+    }
+)
+TOKEN_FILTERS = q.FilterSpec(fields={"name": q.FilterField("string", AccessToken.name)})
+ROLE_FILTERS = q.FilterSpec(
+    fields={
+        "role_name": q.FilterField("string", RoleAssignment.role_name),
+        "entity_id": q.FilterField("string", RoleAssignment.entity_id),
+        "entity_type_name": q.FilterField("string", RoleAssignment.entity_type_name),
+    }
+)
+ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "service-catalog:organization"))
+ORGANIZATION_CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+# --- permissions -----------------------------------------------------------------------
+
+
+def require_org_admin(actor: Actor) -> None:
+    """A 403 unless ``actor`` is an Organization Admin."""
+    if not actor.rights.org_admin:
+        raise Problem(
+            403,
+            f"You must have the [{ORGANIZATION_ADMIN}] role to perform this action",
+            title="Permission denied",
+        )
+
+
+def _is_self(actor: Actor, user_id: uuid.UUID) -> bool:
+    return actor.principal == (USER, user_id)
+
+
+def require_self_or_admin(actor: Actor, user_id: uuid.UUID) -> None:
+    """A 403 unless ``actor`` is that user or an Organization Admin."""
+    if not _is_self(actor, user_id):
+        require_org_admin(actor)
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """A path's id; a 404 naming ``what`` when it is no UUID (nothing has that id)."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError):
+        raise not_found(what, value) from None
+
+
+def get_row(session: Session, model: type[M], ident: str, what: str) -> M:
+    row = session.get(model, parse_id(ident, what))
+    if row is None:
+        raise not_found(what, ident)
+    return row
+
+
+def audit(session: Session, actor: Actor, type: str, detail: str, **attributes: Any) -> None:
+    record_action(session, actor=actor, type=type, detail=detail, attributes=attributes)
+
+
+def page_of(
+    session: Session,
+    stmt: Any,
+    order: Any,
+    query: list[tuple[str, str]],
+    spec: q.FilterSpec,
+) -> tuple[list[Any], dict[str, Any]]:
+    clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
+    page = q.page_request(dict(query))
+    rows, total = q.numbered_page(session, stmt.where(*clauses), [order.asc()], page)
+    return rows, q.page_meta(page, total)
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    """A user as the contract shows it."""
+    out: dict[str, Any] = {"id": str(user.id), "email": user.email, "active": user.active}
+    if user.full_name is not None:
+        out["full_name"] = user.full_name
+    if user.preferred_name is not None:
+        out["preferred_name"] = user.preferred_name
+    out["created_at"] = ts(user.created_at)
+    out["updated_at"] = ts(user.updated_at)
+    return out
+
+
+def list_users(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of users (Organization Admin)."""
+    require_org_admin(actor)
+    rows, meta = page_of(session, select(User), User.email, query, USER_FILTERS)
+    return [user_dict(u) for u in rows], meta
+
+
+def get_user(session: Session, *, actor: Actor, user_id: str) -> User:
+    """One user (itself, or any for an Organization Admin)."""
+    user = get_row(session, User, user_id, "User")
+    require_self_or_admin(actor, user.id)
+    return user
+
+
+def me(session: Session, *, actor: Actor) -> User:
+    """The user whose token made the request; a 404 for a system account's token."""
+    if actor.principal is None or actor.principal[0] != USER:
+        raise Problem(404, "The token belongs to a system account, not a user")
+    user = session.get(User, actor.principal[1])
+    if user is None:
+        raise not_found("User", actor.principal[1])
+    return user
+
+
+def create_user(session: Session, *, actor: Actor, data: InviteUser) -> User:
+    """A new, active user (an invitation that needs no e-mail); a taken e-mail is a 409."""
+    require_org_admin(actor)
+    email = data.email.strip()
+    taken = session.scalar(select(User.id).where(User.email == email))
+    if taken is not None:
+        raise conflict(f"A user with the e-mail [{email}] already exists")
+    now = utcnow()
+    user = User(
+        email=email,
+        full_name=data.full_name,
+        preferred_name=data.preferred_name,
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise conflict(f"A user with the e-mail [{email}] already exists") from None
+    audit(session, actor, "user.created", f"Created user {email}", user_id=str(user.id))
+    return user
+
+
+def update_user(session: Session, *, actor: Actor, user_id: str, data: UserUpdate) -> User:
+    """Change a user's names or deactivate (``active: false``) or reactivate it."""
+    require_org_admin(actor)
+    user = get_row(session, User, user_id, "User")
+    changes = data.model_dump(exclude_unset=True)
+    if "active" in changes and changes["active"] is None:
+        raise bad_request("Invalid request body", "active", "must be true or false", rule="type")
+    for key, value in changes.items():
+        setattr(user, key, value)
+    user.updated_at = utcnow()
+    if "active" in changes:
+        identity_changed(session)
+    if changes.get("active") is False:
+        kind, verb = "user.deactivated", "Deactivated"
+    else:
+        kind, verb = "user.updated", "Updated"
+    audit(
+        session,
+        actor,
+        kind,
+        f"{verb} user {user.email}",
+        user_id=str(user.id),
+        fields=sorted(changes),
+    )
+    return user
+
+
+def _forget_principal(session: Session, principal_type: str, principal_id: uuid.UUID) -> None:
+    """Remove a principal's memberships, role assignments and tokens."""
+    session.execute(
+        delete(TeamMembership).where(
+            TeamMembership.member_type == principal_type,
+            TeamMembership.member_id == principal_id,
+        )
+    )
+    session.execute(
+        delete(RoleAssignment).where(
+            RoleAssignment.principal_type == principal_type,
+            RoleAssignment.principal_id == principal_id,
+        )
+    )
+    if principal_type != TEAM:
+        session.execute(
+            delete(AccessToken).where(
+                AccessToken.owner_type == principal_type, AccessToken.owner_id == principal_id
+            )
+        )
+    identity_changed(session)
+
+
+def delete_user(session: Session, *, actor: Actor, user_id: str) -> None:
+    """Delete a user with its tokens, memberships and role assignments."""
+    require_org_admin(actor)
+    user = get_row(session, User, user_id, "User")
+    _forget_principal(session, USER, user.id)
+    session.delete(user)
+    audit(session, actor, "user.deleted", f"Deleted user {user.email}", user_id=str(user.id))
+
+
+def user_teams(
+    session: Session, *, actor: Actor, user_id: str, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of the teams a user belongs to (itself, or any for an Organization Admin)."""
+    user = get_row(session, User, user_id, "User")
+    require_self_or_admin(actor, user.id)
+    return _member_teams(session, USER, user.id, query)
+
+
+def _member_teams(
+    session: Session, member_type: str, member_id: uuid.UUID, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    stmt = select(Team).where(
+        Team.id.in_(
+            select(TeamMembership.team_id).where(
+                TeamMembership.member_type == member_type,
+                TeamMembership.member_id == member_id,
+            )
+        )
+    )
+    rows, meta = page_of(session, stmt, Team.name, query, TEAM_FILTERS)
+    return [team_dict(t) for t in rows], meta
+
+
+# --- teams -----------------------------------------------------------------------------
+
+
+def team_dict(team: Team) -> dict[str, Any]:
+    """A team as the contract shows it."""
+    return {
+        "id": str(team.id),
+        "name": team.name,
+        "description": team.description,
+        "system_team": team.system_team,
+        "labels": team.labels or {},
+        "created_at": ts(team.created_at),
+        "updated_at": ts(team.updated_at),
+    }
+
+
+def _team_name_taken(name: str) -> Problem:
+    return conflict(f"A team named [{name}] already exists")
+
+
+def list_teams(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of teams (Organization Admin)."""
+    require_org_admin(actor)
+    rows, meta = page_of(session, select(Team), Team.name, query, TEAM_FILTERS)
+    return [team_dict(t) for t in rows], meta
+
+
+def get_team(session: Session, *, actor: Actor, team_id: str) -> Team:
+    """One team (Organization Admin)."""
+    require_org_admin(actor)
+    return get_row(session, Team, team_id, "Team")
+
+
+def create_team(session: Session, *, actor: Actor, data: TeamCreate) -> Team:
+    """A new team; a taken name is a 409."""
+    require_org_admin(actor)
+    now = utcnow()
+    team = Team(
+        name=data.name,
+        description=data.description,
+        labels=data.labels or {},
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(team)
+    except IntegrityError:
+        raise _team_name_taken(data.name) from None
+    audit(session, actor, "team.created", f"Created team {team.name}", team_id=str(team.id))
+    return team
+
+
+def update_team(session: Session, *, actor: Actor, team_id: str, data: TeamUpdate) -> Team:
+    """Change a team's name, description or labels (a label set to null is removed)."""
+    require_org_admin(actor)
+    team = get_row(session, Team, team_id, "Team")
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise bad_request("Invalid request body", "name", "cannot be null", rule="type")
+    labels = changes.pop("labels", None)
+    if labels is not None:
+        merged = dict(team.labels or {})
+        for key, value in labels.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        team.labels = merged
+    try:
+        with session.begin_nested():  # a taken name undoes this alone
+            for key, value in changes.items():
+                setattr(team, key, value)
+            team.updated_at = utcnow()
+            session.flush()
+    except IntegrityError:
+        raise _team_name_taken(str(changes.get("name"))) from None
+    audit(
+        session,
+        actor,
+        "team.updated",
+        f"Updated team {team.name}",
+        team_id=str(team.id),
+        fields=sorted(data.model_dump(exclude_unset=True)),
+    )
+    return team
+
+
+def delete_team(session: Session, *, actor: Actor, team_id: str) -> None:
+    """Delete a team; its members lose the roles they held through it."""
+    require_org_admin(actor)
+    team = get_row(session, Team, team_id, "Team")
+    session.execute(delete(TeamMembership).where(TeamMembership.team_id == team.id))
+    _forget_principal(session, TEAM, team.id)
+    session.delete(team)
+    audit(session, actor, "team.deleted", f"Deleted team {team.name}", team_id=str(team.id))
+
+
+def team_users(
+    session: Session, *, actor: Actor, team_id: str, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of a team's users (Organization Admin)."""
+    require_org_admin(actor)
+    team = get_row(session, Team, team_id, "Team")
+    stmt = select(User).where(User.id.in_(_member_ids(team.id, USER)))
+    rows, meta = page_of(session, stmt, User.email, query, USER_FILTERS)
+    return [user_dict(u) for u in rows], meta
+
+
+def team_accounts(
+    session: Session, *, actor: Actor, team_id: str, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of a team's system accounts (Organization Admin)."""
+    require_org_admin(actor)
+    team = get_row(session, Team, team_id, "Team")
+    stmt = select(SystemAccount).where(SystemAccount.id.in_(_member_ids(team.id, SYSTEM_ACCOUNT)))
+    rows, meta = page_of(session, stmt, SystemAccount.name, query, ACCOUNT_FILTERS)
+    return [account_dict(a) for a in rows], meta
+
+
+def _member_ids(team_id: uuid.UUID, member_type: str) -> Any:
+    return select(TeamMembership.member_id).where(
+        TeamMembership.team_id == team_id, TeamMembership.member_type == member_type
+    )
+
+
+_MEMBER_MODELS: dict[str, tuple[type[User | SystemAccount], str]] = {
+    USER: (User, "User"),
+    SYSTEM_ACCOUNT: (SystemAccount, "System account"),
+}
+
+
+def _member_label(member: User | SystemAccount) -> str:
+    return member.email if isinstance(member, User) else member.name
+
+
+def add_member(
+    session: Session, *, actor: Actor, team_id: str, member_type: str, member_id: str
+) -> None:
+    """Add a user or a system account to a team; a 409 when it is a member already."""
+    require_org_admin(actor)
+    team = get_row(session, Team, team_id, "Team")
+    model, what = _MEMBER_MODELS[member_type]
+    try:
+        ident = uuid.UUID(member_id)
+    except ValueError:
+        raise bad_request("Invalid request body", "id", "must be a UUID", rule="is_uuid") from None
+    member = cast("User | SystemAccount | None", session.get(model, ident))
+    if member is None:
+        raise not_found(what, member_id)
+    try:
+        with session.begin_nested():
+            session.add(TeamMembership(team_id=team.id, member_type=member_type, member_id=ident))
+    except IntegrityError:
+        raise conflict(f"{what} [{member_id}] is already a member of the team") from None
+    identity_changed(session)
+    audit(
+        session,
+        actor,
+        "team.member_added",
+        f"Added {_member_label(member)} to team {team.name}",
+        team_id=str(team.id),
+        member_type=member_type,
+        member_id=member_id,
+    )
+
+
+def remove_member(
+    session: Session, *, actor: Actor, team_id: str, member_type: str, member_id: str
+) -> None:
+    """Remove a user or a system account from a team (a 404 when it is no member)."""
+    require_org_admin(actor)
+    team = get_row(session, Team, team_id, "Team")
+    model, what = _MEMBER_MODELS[member_type]
+    member = get_row(session, model, member_id, what)
+    row = session.get(TeamMembership, (team.id, member_type, member.id))
+    if row is None:
+        raise Problem(404, f"{what} [{member_id}] is not a member of the team")
+    session.delete(row)
+    identity_changed(session)
+    audit(
+        session,
+        actor,
+        "team.member_removed",
+        f"Removed {_member_label(member)} from team {team.name}",
+        team_id=str(team.id),
+        member_type=member_type,
+        member_id=member_id,
+    )
+
+
+# --- system accounts -------------------------------------------------------------------
+
+
+def account_dict(account: SystemAccount) -> dict[str, Any]:
+    """A system account as the contract shows it."""
+    return {
+        "id": str(account.id),
+        "name": account.name,
+        "description": account.description,
+        "konnect_managed": account.konnect_managed,
+        "created_at": ts(account.created_at),
+        "updated_at": ts(account.updated_at),
+    }
+
+
+def _account_name_taken(name: str) -> Problem:
+    return conflict(f"A system account named [{name}] already exists")
+
+
+def list_accounts(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of system accounts (Organization Admin)."""
+    require_org_admin(actor)
+    rows, meta = page_of(session, select(SystemAccount), SystemAccount.name, query, ACCOUNT_FILTERS)
+    return [account_dict(a) for a in rows], meta
+
+
+def get_account(session: Session, *, actor: Actor, account_id: str) -> SystemAccount:
+    """One system account (Organization Admin)."""
+    require_org_admin(actor)
+    return get_row(session, SystemAccount, account_id, "System account")
+
+
+def create_account(session: Session, *, actor: Actor, data: SystemAccountCreate) -> SystemAccount:
+    """A new system account; a taken name is a 409."""
+    require_org_admin(actor)
+    now = utcnow()
+    account = SystemAccount(
+        name=data.name,
+        description=data.description,
+        konnect_managed=data.konnect_managed,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(account)
+    except IntegrityError:
+        raise _account_name_taken(data.name) from None
+    audit(
+        session,
+        actor,
+        "system_account.created",
+        f"Created system account {account.name}",
+        system_account_id=str(account.id),
+    )
+    return account
+
+
+def update_account(
+    session: Session, *, actor: Actor, account_id: str, data: SystemAccountUpdate
+) -> SystemAccount:
+    """Rename or describe a system account; a taken name is a 409."""
+    require_org_admin(actor)
+    account = get_row(session, SystemAccount, account_id, "System account")
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
+    try:
+        with session.begin_nested():  # a taken name undoes this alone
+            for key, value in changes.items():
+                setattr(account, key, value)
+            account.updated_at = utcnow()
+            session.flush()
+    except IntegrityError:
+        raise _account_name_taken(str(changes.get("name"))) from None
+    audit(
+        session,
+        actor,
+        "system_account.updated",
+        f"Updated system account {account.name}",
+        system_account_id=str(account.id),
+        fields=sorted(changes),
+    )
+    return account
+
+
+def delete_account(session: Session, *, actor: Actor, account_id: str) -> None:
+    """Delete a system account with its tokens, memberships and role assignments."""
+    require_org_admin(actor)
+    account = get_row(session, SystemAccount, account_id, "System account")
+    _forget_principal(session, SYSTEM_ACCOUNT, account.id)
+    session.delete(account)
+    audit(
+        session,
+        actor,
+        "system_account.deleted",
+        f"Deleted system account {account.name}",
+        system_account_id=str(account.id),
+    )
+
+
+def account_teams(
+    session: Session, *, actor: Actor, account_id: str, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of the teams a system account belongs to (Organization Admin)."""
+    require_org_admin(actor)
+    account = get_row(session, SystemAccount, account_id, "System account")
+    return _member_teams(session, SYSTEM_ACCOUNT, account.id, query)
+
+
+# --- the organization ------------------------------------------------------------------
+
+
+def organization() -> dict[str, Any]:
+    """The one organization a self-hosted catalog serves."""
+    return {
+        "id": ORGANIZATION_ID,
+        "name": "service-catalog",
+        "login_path": "",
+        "created_at": ts(ORGANIZATION_CREATED),
+        "updated_at": ts(ORGANIZATION_CREATED),
+        "state": "active",
+        "retention_period_days": 0,
+    }
