@@ -27,6 +27,7 @@ from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
 from service_catalog.events import api as events_api
+from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
 from service_catalog.integrations import registry
 from service_catalog.resources import api as resources_api
@@ -52,6 +53,7 @@ def _routers() -> list[Any]:
         resources_api.router,
         sync_api.router,
         events_api.router,
+        identity_providers_api.router,
         *registry.contributed_routers(),
     ]
 
