@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -375,7 +375,3 @@ def teams_for_groups(session: Session, idp: IdentityProvider, groups: list[str])
     )
     return sorted(rows)
 
-
-def count_identity_providers(session: Session) -> int:
-    """How many identity providers are configured."""
-    return int(session.scalar(select(func.count()).select_from(IdentityProvider)) or 0)
