@@ -374,4 +374,3 @@ def teams_for_groups(session: Session, idp: IdentityProvider, groups: list[str])
         .distinct()
     )
     return sorted(rows)
-
