@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the test-only system packages the suite uses, when missing: the PostgreSQL
-# server binaries (the tests start their own servers from them in temporary folders).
+# server binaries (the tests start their own servers from them in temporary folders), and
+# Node.js with npm (the OpenID Connect tests install the npm package oidc-provider into
+# ~/.cache and run it on loopback).
 set -euo pipefail
 need=()
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from oidc_provider import OidcProvider, follow
 from serveproc import ServeProcess, cli_env, run_cli
+from service_catalog.auth.sessions import SESSION_COOKIE
 from service_catalog.core.db import Database
 from service_catalog.models import load_all
 from service_catalog.testing.inventory_sim import InventorySimulator
@@ -330,3 +332,84 @@ def test_the_secret_never_leaves_the_process(database_url: str, tmp_path: Path) 
         assert made_token.encode() not in files
     # the secret did reach the upstream: the sync was authorized with it
     assert any(r["path"].startswith("/items") and r["status"] == 200 for r in sim.requests)
+
+
+def test_the_identity_providers_client_secret_never_leaves_the_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An identity provider's client secret, through its configuration, sign-ins (accepted
+    and refused) and sign-out, on a real ``serve`` with debug JSON logs: in no response,
+    log line, audit entry or stored row (nor the session cookie in a log, event or row)."""
+    secret = "idp-s3cr3t-" + secrets.token_hex(12)
+    env = cli_env(
+        database_url, tmp_path, SERVICE_CATALOG_LOG_FORMAT="json", SERVICE_CATALOG_LOG_LEVEL="DEBUG"
+    )
+    made = run_cli("token", "create", "--name", "idp-leak-hunter", env=env)
+    assert made.returncode == 0, made.stderr
+    token = TOKEN.findall(made.stdout)[0]
+    rec = Recorder()
+    with ServeProcess(env, tmp_path) as serve:
+        callback = f"{serve.url}/v3/authenticate/acme/callback"
+        with (
+            OidcProvider(redirect_uris=[callback], client_secret=secret) as idp,
+            serve.client(token, event_hooks={"response": [rec.hook]}) as api,
+            httpx.Client(base_url=serve.url, event_hooks={"response": [rec.hook]}) as browser,
+        ):
+            idp.set_account("carol", email="carol@example.com", name="Carol", groups=["eng"])
+            config = {
+                "issuer_url": idp.issuer,
+                "client_id": idp.client_id,
+                "client_secret": secret,
+                "scopes": ["openid", "email", "profile", "groups"],
+            }
+            created = ok(
+                api.post(
+                    "/v3/identity-providers",
+                    json={"login_path": "acme", "enabled": True, "config": config},
+                ),
+                201,
+            )
+            path = f"/v3/identity-providers/{created['id']}"
+            ok(
+                api.post("/v3/identity-providers", json={"login_path": "acme", "config": config}),
+                409,
+            )
+            ok(api.patch(path, json={"config": {**config, "issuer_url": "http://x.example"}}), 400)
+            ok(api.patch(path, json={"config": {"client_secret": secret}}), 200)
+            ok(api.get(path), 200)
+            ok(api.get("/v3/identity-providers"), 200)
+
+            def sign_in() -> httpx.Response:
+                started = browser.get("/v3/authenticate/acme")
+                assert started.status_code == 302, started.text
+                return follow(browser, started, login="carol", stop_at=callback)
+
+            signed_in = sign_in()
+            assert signed_in.status_code == 200, signed_in.text
+            session = browser.cookies[SESSION_COOKIE]
+            ok(browser.get("/v1/catalog-services"), 200)
+            ok(browser.post("/v3/authenticate/logout"), 204)
+            idp.publish_other_key()
+            assert sign_in().status_code == 401  # refused: a key the provider does not publish
+            audit = all_pages(api, "/v1/audit-log")
+            assert {"identity_provider.signed_in", "identity_provider.sign_in_refused"} <= {
+                e["type"] for e in audit
+            }
+            time.sleep(0.2)  # let the last request log lines reach the file
+    logs = [ln for ln in (serve.stderr + serve.stdout).splitlines() if ln.strip()]
+    assert any('"path": "/v3/authenticate/acme/callback"' in ln for ln in logs), logs[:20]
+    rows = dump_rows(database_url)
+    assert "identity_providers" in rows and "console_sessions" in rows
+    files = sqlite_bytes(database_url)
+    assert len(rec.seen) >= 10
+    for name, texts in (
+        ("response", rec.seen),
+        ("server log", logs),
+        ("stored row", rows.splitlines()),
+        ("audit entry", [json.dumps(e) for e in audit]),
+    ):
+        for text in texts:
+            assert secret not in text, f"client secret in a {name}: {text[:3000]}"
+            if name != "response":
+                assert session not in text, f"session cookie in a {name}: {text[:3000]}"
+    assert secret.encode() not in files and session.encode() not in files

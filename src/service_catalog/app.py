@@ -28,6 +28,7 @@ from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
 from service_catalog.events import api as events_api
+from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
 from service_catalog.integrations import registry
 from service_catalog.resources import api as resources_api
@@ -54,6 +55,7 @@ def _routers() -> list[Any]:
         sync_api.router,
         events_api.router,
         access_api.router,
+        identity_providers_api.router,
         *registry.contributed_routers(),
     ]
 

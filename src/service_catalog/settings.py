@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         description="Requests one token may send per minute before it gets 429 with "
         "`Retry-After` (0: no limit).",
     )
+    session_lifetime_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console session started by signing in through an identity "
+        "provider lasts.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The catalog's URL as browsers reach it (e.g. behind a proxy), used for "
+        "the OpenID Connect callback; default: the URL of the request.",
+    )
     upstream_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="CIDRs and host patterns connectors may reach (empty: any host but "

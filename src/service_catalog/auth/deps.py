@@ -23,6 +23,7 @@ from service_catalog.auth.service import (
     lookup_token,
     touch_token,
 )
+from service_catalog.auth.sessions import SESSION_COOKIE, lookup_session
 from service_catalog.core.db import Database, Turn, UnitOfWork, WriterBusy, WriterQueue
 from service_catalog.core.errors import Problem
 
@@ -95,6 +96,14 @@ def _check_token(db: Database, token: str) -> TokenInfo | None:
     return info
 
 
+def _check_session(db: Database, request: Request) -> Actor:
+    with db.session(write=False) as session:
+        actor = lookup_session(session, request.cookies.get(SESSION_COOKIE, ""))
+    if actor is None:
+        raise _unauthorized("Session expired or signed out; sign in again")
+    return actor
+
+
 def token_cache(request: Request) -> TokenCache:
     """The app's token cache."""
     cache = getattr(request.app.state, "token_cache", None)
@@ -126,8 +135,9 @@ def _too_many(detail: str, retry_after: int) -> Problem:
 
 
 async def authenticate_request(request: Request) -> Actor:
-    """The actor of the request's bearer token; a 401 problem otherwise (a 429 for a
-    client that failed too often lately, or a token over its request rate)."""
+    """The actor of the request's bearer token, or else of its console session cookie
+    (:mod:`service_catalog.auth.sessions`); a 401 problem otherwise (a 429 for a client
+    that failed too often lately, or a token over its request rate)."""
     failures, rates = _limiters(request)
     client = request.client.host if request.client else "?"
     now = time.monotonic()
@@ -135,6 +145,10 @@ async def authenticate_request(request: Request) -> Actor:
     if wait is not None:
         raise _too_many("Too many failed authentications from this client; retry later", wait)
     header = request.headers.get("authorization")
+    if not header and request.cookies.get(SESSION_COOKIE):
+        session_actor = await run_in_threadpool(_check_session, request.app.state.db, request)
+        request.state.actor = session_actor
+        return session_actor
     if not header:
         raise _unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'")
     scheme, _, token = header.partition(" ")

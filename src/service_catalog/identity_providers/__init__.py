@@ -1,0 +1,1 @@
+"""Identity providers (OpenID Connect) and signing in through them (``/v3``)."""
