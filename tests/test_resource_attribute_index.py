@@ -1,8 +1,12 @@
 """Filters on resources' ``config.*`` read the side table ``resource_attributes`` (issue
-11: every path of config, written once with the resource); ``integration_data.*`` filters
-read the JSON. Both must keep giving the answers the JSON gave, through every write (push:
-create, change, no change; initialize; archive; a sync; the instance's deletion) and after
-the migration that backfills the table, on SQLite and PostgreSQL, through a real server.
+11: every path of config, written once with the resource), and so do ``integration_data``
+filters on the paths the installed integrations declare (``owner`` and ``tier`` by the
+custom integration, Traceable's: on every resource, whatever its integration); other
+``integration_data.*`` filters read the JSON. All must keep giving the answers the JSON
+gave, through every write (push: create, change, no change; initialize; archive; a sync;
+the instance's deletion), after the migration that backfills the table and after a change
+of the declared set (a connector installed or removed), on SQLite and PostgreSQL, through
+a real server.
 
 Expected answers are computed here from the documents the test wrote (what the JSON
 holds), so each assertion says what a user reading the JSON would have seen.
@@ -176,10 +180,9 @@ CHECKS = [
     ("integration_data.active", "eq", "true"),
     ("integration_data.notes", "eq", LONG),
     ("integration_data.notes", "contains", "needle"),
-    # not indexed (below the top level): read through the JSON, as before
+    # not declared indexed: read through the JSON
     ("integration_data.deep.tier", "eq", "1"),
     ("integration_data.deep.name", "contains", "d1"),
-    # an array at the top level: a marker row, its JSON compared as before
     ("integration_data.envs", "contains", "prod"),
     ("integration_data.envs", "neq", "x"),
 ]
@@ -313,11 +316,29 @@ def test_facets_on_config(api: httpx.Client) -> None:
     # every value sent back as a filter finds its count
     for value, count in facets({"field": "config.id"}):
         assert len(_names(api, {"filter[config.id]": value})) == count, value
-    # integration_data is not indexed: no facets of it
-    for field in ("integration_data.owner", "integration_data.deep.tier"):
+    # integration_data.owner is declared indexed (by the custom integration): counted as
+    # the JSON holds it, each value found back by its filter
+    counts: dict[str, int] = {}
+    for n in range(10):
+        owner = _doc(n).get("owner")
+        if owner is not None:
+            counts[owner] = counts.get(owner, 0) + 1
+    owners = facets({"field": "integration_data.owner"})
+    assert owners == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for value, count in owners:
+        assert len(_names(api, {"filter[integration_data.owner]": value})) == count, value
+    assert facets({"field": "integration_data.owner", "filter[config.id][oeq]": "r1,r2"}) == [
+        ("team-1", 1),
+        ("team-2", 1),
+    ]
+    # an undeclared path cannot be counted: the 400 lists what can
+    for field in ("integration_data.deep.tier", "integration_data.n"):
         resp = api.get(f"{LIST}/facets", params={"field": field})
         assert resp.status_code == 400, resp.text
-        assert resp.json()["invalid_parameters"][0]["field"] == "field"
+        problem = resp.json()["invalid_parameters"][0]
+        assert problem["field"] == "field"
+        assert "integration_data.owner" in problem["reason"], problem
+        assert "integration_data.service_name" in problem["reason"], problem
 
 
 def test_sync_keeps_the_side_table_in_step(
