@@ -53,6 +53,9 @@ def _doc(n: int) -> dict[str, Any]:
         "active": n % 2 == 0,
         "deep": {"tier": n % 2, "name": f"d{n}"},
         "envs": ["prod" if n % 2 else "dev"],
+        # paths Traceable declares: indexed on every resource, a custom one's too
+        "service_name": f"svc-{n % 4}",
+        "vulnerabilities": {"open": n % 5, "by_severity": {"CRITICAL": n % 2}},
     }
     if n % 5 == 0:
         data["notes"] = LONG
@@ -182,6 +185,12 @@ CHECKS = [
     ("integration_data.active", "eq", "true"),
     ("integration_data.notes", "eq", LONG),
     ("integration_data.notes", "contains", "needle"),
+    ("integration_data.service_name", "oeq", "svc-1,svc-3"),
+    ("integration_data.service_name", "ocontains", "C-0,x"),
+    ("integration_data.vulnerabilities.open", "gt", "2"),
+    ("integration_data.vulnerabilities.open", "eq", "0"),
+    ("integration_data.vulnerabilities.open", "neq", "0"),
+    ("integration_data.vulnerabilities.by_severity.CRITICAL", "gte", "1"),
     # not declared indexed: read through the JSON
     ("integration_data.deep.tier", "eq", "1"),
     ("integration_data.deep.name", "contains", "d1"),

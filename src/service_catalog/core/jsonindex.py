@@ -199,11 +199,13 @@ def declared_rows(
     :func:`split_paths`), the same rows :func:`nested_rows` writes for them: a path
     through objects to a value that is not null has one; any other has none."""
     rows: list[dict[str, Any]] = []
-    if not doc:
+    if not isinstance(doc, dict) or not doc:
         return rows
     for path, segs in paths:
-        node: Any = doc
-        for seg in segs:
+        node: Any = doc.get(segs[0])  # (most documents hold few of the declared paths)
+        if node is None:
+            continue
+        for seg in segs[1:]:
             if not isinstance(node, dict):
                 node = None
                 break
