@@ -17,6 +17,7 @@ from conftest import LiveServer
 from contract import Contract
 from service_catalog.core.db import Database
 from service_catalog.integrations import registry
+from service_catalog.integrations.connectors.base import Integration
 from service_catalog.settings import Settings
 from sync_support import sync_now
 
@@ -211,3 +212,18 @@ def test_a_connector_distribution_is_found_and_served(
             assert api.get("/v1/acme/ping").json() == {"pong": True}
     finally:
         live.stop()
+
+
+def test_declared_indexed_data_paths() -> None:
+    """``Integration.indexed_data``: the installed integrations' paths, all together; a
+    path no filter can reach is refused when the integration is declared."""
+    paths = registry.indexed_data_paths()
+    assert {"service_name", "vulnerabilities.open", "owner"} <= set(paths)
+    assert list(paths) == sorted(set(paths))
+    traceable = registry.get_integration("traceable")
+    assert traceable is not None and "endpoints.total" in traceable.indexed_data
+    for bad in ("", "a..b", "a.", "x" * 200):
+        with pytest.raises(ValueError, match="dot path"):
+            Integration(
+                name="bad", display_name="Bad", description="", connector=None, indexed_data=(bad,)
+            )

@@ -241,3 +241,39 @@ def test_nested_rows_stop_at_the_longest_path() -> None:
     key = "k" * (ji.PATH_MAX - len("c."))  # c.kkk...: exactly PATH_MAX characters
     doc = {key: {"x": 1}, key + "k": 2, "a": {key: 3}}
     assert sorted(r["path"] for r in ji.nested_rows(OWNER, "c", doc)) == ["c.a", "c." + key]
+
+
+def test_covers_declared_paths_alone() -> None:
+    declared = ji.JsonIndex(None, None, "d", paths=frozenset({"d.a", "d.b.c"}))
+    assert declared.covers("d.a") and declared.covers("d.b.c")
+    assert not declared.covers("d.b") and not declared.covers("d.a.x")
+    assert declared.countable() == ["d.a", "d.b.c"]
+    assert ji.JsonIndex(None, None, "p").countable() == ["p.<key>"]
+
+
+def test_split_paths() -> None:
+    assert ji.split_paths("d", ["a", "b.c"]) == (("a", ("a",)), ("b.c", ("b", "c")))
+    longest = "k" * (ji.PATH_MAX - len("d."))
+    assert ji.split_paths("d", [longest]) == ((longest, (longest,)),)
+    for bad in ("", "a..b", ".a", "a.", longest + "k"):
+        with pytest.raises(ValueError, match="dot path"):
+            ji.split_paths("d", [bad])
+
+
+def test_declared_rows_are_the_nested_rows_of_those_paths() -> None:
+    doc = {
+        "a": {"b": {"c": 1.0}, "d": "x", "n": None},
+        "e": None,
+        "h": {"k": [1, 2]},
+        "m": True,
+        "s": "y" * 201,
+    }
+    declared = ["a.b.c", "a.d", "a.n", "e", "h.k", "h.k.0", "m", "s", "a.b", "zz", "m.x"]
+    got = ji.declared_rows(OWNER, "d", doc, ji.split_paths("d", declared))
+    nested = {r["path"]: r for r in ji.nested_rows(OWNER, "d", doc)}
+    assert sorted(paths(got)) == sorted(
+        paths([nested[f"d.{p}"] for p in declared if f"d.{p}" in nested])
+    )
+    assert {r["path"] for r in got} == {"d.a.b.c", "d.a.d", "d.h.k", "d.m", "d.s", "d.a.b"}
+    assert ji.declared_rows(OWNER, "d", None, ji.split_paths("d", ["a"])) == []
+    assert ji.declared_rows(OWNER, "d", {"a": 1}, ()) == []

@@ -1,8 +1,12 @@
 """Filters on resources' ``config.*`` read the side table ``resource_attributes`` (issue
-11: every path of config, written once with the resource); ``integration_data.*`` filters
-read the JSON. Both must keep giving the answers the JSON gave, through every write (push:
-create, change, no change; initialize; archive; a sync; the instance's deletion) and after
-the migration that backfills the table, on SQLite and PostgreSQL, through a real server.
+11: every path of config, written once with the resource), and so do ``integration_data``
+filters on the paths the installed integrations declare (``owner`` and ``tier`` by the
+custom integration, Traceable's: on every resource, whatever its integration); other
+``integration_data.*`` filters read the JSON. All must keep giving the answers the JSON
+gave, through every write (push: create, change, no change; initialize; archive; a sync;
+the instance's deletion), after the migration that backfills the table and after a change
+of the declared set (a connector installed or removed), on SQLite and PostgreSQL, through
+a real server.
 
 Expected answers are computed here from the documents the test wrote (what the JSON
 holds), so each assertion says what a user reading the JSON would have seen.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -26,8 +31,9 @@ from alembic import command
 from conftest import LiveServer
 from service_catalog.core.db import Database
 from service_catalog.core.migrate import alembic_config, upgrade
+from service_catalog.integrations import registry
 from service_catalog.resources.ids import resource_id
-from service_catalog.resources.models import ResourceAttribute
+from service_catalog.resources.models import ResourceAttribute, ResourceIndexedPath
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import create_instance, make_instance, sync_now
@@ -47,6 +53,9 @@ def _doc(n: int) -> dict[str, Any]:
         "active": n % 2 == 0,
         "deep": {"tier": n % 2, "name": f"d{n}"},
         "envs": ["prod" if n % 2 else "dev"],
+        # paths Traceable declares: indexed on every resource, a custom one's too
+        "service_name": f"svc-{n % 4}",
+        "vulnerabilities": {"open": n % 5, "by_severity": {"CRITICAL": n % 2}},
     }
     if n % 5 == 0:
         data["notes"] = LONG
@@ -176,10 +185,15 @@ CHECKS = [
     ("integration_data.active", "eq", "true"),
     ("integration_data.notes", "eq", LONG),
     ("integration_data.notes", "contains", "needle"),
-    # not indexed (below the top level): read through the JSON, as before
+    ("integration_data.service_name", "oeq", "svc-1,svc-3"),
+    ("integration_data.service_name", "ocontains", "C-0,x"),
+    ("integration_data.vulnerabilities.open", "gt", "2"),
+    ("integration_data.vulnerabilities.open", "eq", "0"),
+    ("integration_data.vulnerabilities.open", "neq", "0"),
+    ("integration_data.vulnerabilities.by_severity.CRITICAL", "gte", "1"),
+    # not declared indexed: read through the JSON
     ("integration_data.deep.tier", "eq", "1"),
     ("integration_data.deep.name", "contains", "d1"),
-    # an array at the top level: a marker row, its JSON compared as before
     ("integration_data.envs", "contains", "prod"),
     ("integration_data.envs", "neq", "x"),
 ]
@@ -313,11 +327,29 @@ def test_facets_on_config(api: httpx.Client) -> None:
     # every value sent back as a filter finds its count
     for value, count in facets({"field": "config.id"}):
         assert len(_names(api, {"filter[config.id]": value})) == count, value
-    # integration_data is not indexed: no facets of it
-    for field in ("integration_data.owner", "integration_data.deep.tier"):
+    # integration_data.owner is declared indexed (by the custom integration): counted as
+    # the JSON holds it, each value found back by its filter
+    counts: dict[str, int] = {}
+    for n in range(10):
+        owner = _doc(n).get("owner")
+        if owner is not None:
+            counts[owner] = counts.get(owner, 0) + 1
+    owners = facets({"field": "integration_data.owner"})
+    assert owners == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for value, count in owners:
+        assert len(_names(api, {"filter[integration_data.owner]": value})) == count, value
+    assert facets({"field": "integration_data.owner", "filter[config.id][oeq]": "r1,r2"}) == [
+        ("team-1", 1),
+        ("team-2", 1),
+    ]
+    # an undeclared path cannot be counted: the 400 lists what can
+    for field in ("integration_data.deep.tier", "integration_data.n"):
         resp = api.get(f"{LIST}/facets", params={"field": field})
         assert resp.status_code == 400, resp.text
-        assert resp.json()["invalid_parameters"][0]["field"] == "field"
+        problem = resp.json()["invalid_parameters"][0]
+        assert problem["field"] == "field"
+        assert "integration_data.owner" in problem["reason"], problem
+        assert "integration_data.service_name" in problem["reason"], problem
 
 
 def test_sync_keeps_the_side_table_in_step(
@@ -363,6 +395,139 @@ def test_sync_keeps_the_side_table_in_step(
     assert _rows(server.db) == before
     check()
     assert _orphans(server.db) == 0
+
+
+# --- a change of the declared paths ----------------------------------------------------
+
+REGIONS = """
+from service_catalog.integrations.connectors.base import Integration
+
+INTEGRATION = Integration(
+    name="acme-regions", display_name="Acme Regions", description="Pushed regions.",
+    connector=None,
+    resource_types={"region": {"display_name": "Region",
+                               "schema": {"type": "simple", "definition": {"id": "string"}}}},
+    indexed_data=("region.name", "owner"))
+"""
+
+
+def _install_regions(site: Path) -> None:
+    """A connector distribution declaring ``region.name`` (and ``owner``, declared by the
+    custom integration too) indexed, installed into ``site``, which goes on sys.path."""
+    (site / "acme_regions").mkdir(parents=True)
+    (site / "acme_regions" / "__init__.py").write_text(REGIONS)
+    info = site / "acme_regions-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-regions\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[service_catalog.connectors]\nacme-regions = acme_regions:INTEGRATION\n"
+    )
+    sys.path.insert(0, str(site))
+    registry.reload()
+
+
+def _uninstall_regions(site: Path) -> None:
+    if str(site) in sys.path:
+        sys.path.remove(str(site))
+    for name in [m for m in sys.modules if m.split(".")[0] == "acme_regions"]:
+        del sys.modules[name]
+    registry.reload()
+
+
+def _indexed_set(db: Database) -> set[str]:
+    with db.session(write=False) as s:
+        return set(s.scalars(sa.select(ResourceIndexedPath.path)))
+
+
+def _path_rows(db: Database, path: str) -> int:
+    with db.session(write=False) as s:
+        stmt = sa.select(sa.func.count()).select_from(ResourceAttribute)
+        return int(s.scalar(stmt.where(ResourceAttribute.path == path)) or 0)
+
+
+REGION_CHECKS = [
+    ("integration_data.region.name", "eq", "eu-1"),
+    ("integration_data.region.name", "neq", "eu-1"),
+    ("integration_data.region.name", "oeq", "eu-0,us-2"),
+    ("integration_data.region.name", "contains", "EU"),
+    ("integration_data.owner", "eq", "team-1"),
+    ("integration_data.owner", "neq", "team-1"),
+]
+
+
+def test_a_changed_set_of_declared_paths_is_reindexed_at_start(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """A database indexed for one set of declared paths, the app started with another (a
+    connector installed, then removed): the index is rebuilt before the first request, and
+    filters and facets answer as the JSON does."""
+    site = tmp_path / "site"
+    world = World()
+    items = [
+        _item(n, {**_doc(n), "region": {"name": f"{'eu' if n % 3 else 'us'}-{n % 4}"}})
+        for n in range(20)
+    ]
+    items[5]["integration_data"] = {"region": "eu-1"}  # a string where others hold objects
+    items[6]["integration_data"] = None
+    world.put(items)
+    builtin = {f"integration_data.{p}" for p in registry.indexed_data_paths()}
+    assert "integration_data.region.name" not in builtin
+
+    def serve(check: Callable[[httpx.Client], None]) -> None:
+        live = LiveServer(settings, db).start()
+        try:
+            with live.client() as api:
+                check(api)
+        finally:
+            live.stop()
+
+    def region_facets(api: httpx.Client) -> httpx.Response:
+        return api.get(f"{LIST}/facets", params={"field": "integration_data.region.name"})
+
+    def first(api: httpx.Client) -> None:
+        _push(api, create_instance(api)["id"], items)
+        _check_all(api, world, REGION_CHECKS)  # region.name read from the JSON
+        assert region_facets(api).status_code == 400
+
+    serve(first)
+    assert _indexed_set(db) == builtin
+    assert _path_rows(db, "integration_data.region.name") == 0
+
+    _install_regions(site)
+    try:
+
+        def installed(api: httpx.Client) -> None:
+            _check_all(api, world, REGION_CHECKS)  # now through the rebuilt index
+            resp = region_facets(api)
+            assert resp.status_code == 200, resp.text
+            expected: dict[str, int] = {}
+            for _, data in world.docs.values():
+                value = _at(data, "region.name")
+                if value is not None:
+                    expected[value] = expected.get(value, 0) + 1
+            got = {d["value"]: d["count"] for d in resp.json()["data"]}
+            assert got == expected
+            # a resource pushed now is indexed for the new set at once
+            more = [_item(40, {"region": {"name": "eu-1"}, "owner": "team-1"})]
+            _push(api, create_instance(api, name="custom-more")["id"], more)
+            world.put(more)
+            _check_all(api, world, REGION_CHECKS)
+
+        serve(installed)
+        assert _indexed_set(db) == builtin | {"integration_data.region.name"}
+        # every region.name held (18 of the first 20: not #5, a string, nor #6), and #40
+        assert _path_rows(db, "integration_data.region.name") == 18 + 1
+    finally:
+        _uninstall_regions(site)
+
+    def removed(api: httpx.Client) -> None:
+        _check_all(api, world, REGION_CHECKS)  # back to the JSON
+        assert region_facets(api).status_code == 400
+
+    serve(removed)
+    assert _indexed_set(db) == builtin
+    assert _path_rows(db, "integration_data.region.name") == 0
+    assert _orphans(db) == 0
 
 
 # --- the migration ------------------------------------------------------------------

@@ -32,6 +32,7 @@ from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
 from service_catalog.integrations import registry
 from service_catalog.resources import api as resources_api
+from service_catalog.resources.dataindex import ensure_data_index
 from service_catalog.settings import Settings
 from service_catalog.sync import api as sync_api
 from service_catalog.sync.worker import BackgroundWorker
@@ -63,11 +64,13 @@ def _routers() -> list[Any]:
 def _lifespan(
     settings: Settings, database: Database, *, want_worker: bool, owns_db: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the background sync worker when wanted, the database closed
-    at the end when the app opened it."""
+    """The app's lifespan: the resource index built for the installed integrations'
+    declared paths, the background sync worker when wanted, the database closed at the
+    end when the app opened it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ensure_data_index(database)  # before the first request and the first sync
         worker = None
         if want_worker:
             worker = BackgroundWorker(settings, database)

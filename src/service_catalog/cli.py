@@ -176,8 +176,14 @@ def serve(
 def migrate() -> None:
     """Apply database migrations (also done on every start of serve)."""
     settings = load_settings()
+    # The domains load when a command needing them runs, as in sync/cli.py.
+    from service_catalog.resources.dataindex import ensure_data_index  # noqa: PLC0415
+
     db = open_database(settings, migrate=True, create=True)
-    db.dispose()
+    try:
+        ensure_data_index(db)  # the resource index for the installed connectors
+    finally:
+        db.dispose()
     console.print(f"Database {redact_url(settings.database_url)} is up to date.")
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +80,21 @@ class JsonIndex:
     #: row, updated when the owner's change), so that a filtered list sorted by them
     #: pages through the side table's index alone (:func:`~service_catalog.core.query.index_walk`).
     sorts: tuple[str, ...] = ()
+    #: When set, the only paths with rows (filter field names, prefix included; every
+    #: owner has the rows of these paths, :func:`declared_rows`): any other path reads
+    #: the JSON itself, and facets refuse it.
+    paths: frozenset[str] | None = None
 
     def covers(self, path: str) -> bool:
         """Whether ``path`` (a filter's field name, prefix included) has rows."""
+        if self.paths is not None:
+            return path in self.paths
         return self.path_max is None or len(path) <= self.path_max
+
+    def countable(self) -> list[str]:
+        """The field names facets may count, for messages: the declared paths, or
+        ``prefix.<key>``."""
+        return sorted(self.paths) if self.paths is not None else [f"{self.prefix}.<key>"]
 
 
 def _text(value: Any) -> str:
@@ -179,6 +190,47 @@ def nested_rows(owner_id: Any, prefix: str, doc: Mapping[str, Any] | None) -> li
     return rows
 
 
+def split_paths(prefix: str, paths: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Dot paths under ``prefix`` (``endpoints.total``) as ``(path, segments)`` for
+    :func:`declared_rows`; a ValueError names a path no filter can reach (an empty
+    segment, or longer than :data:`PATH_MAX` with its prefix)."""
+    out = []
+    for path in paths:
+        segs = tuple(path.split(".")) if isinstance(path, str) else ("",)
+        if not all(_reachable(s) for s in segs) or len(prefix) + 1 + len(path) > PATH_MAX:
+            raise ValueError(
+                f"{path!r} is not a dot path of at most {PATH_MAX - len(prefix) - 1} characters"
+            )
+        out.append((path, segs))
+    return tuple(out)
+
+
+def declared_rows(
+    owner_id: Any,
+    prefix: str,
+    doc: Mapping[str, Any] | None,
+    paths: Sequence[tuple[str, tuple[str, ...]]],
+) -> list[dict[str, Any]]:
+    """The side-table rows of ``doc`` at the declared ``paths`` alone (from
+    :func:`split_paths`), the same rows :func:`nested_rows` writes for them: a path
+    through objects to a value that is not null has one; any other has none."""
+    rows: list[dict[str, Any]] = []
+    if not isinstance(doc, dict) or not doc:
+        return rows
+    for path, segs in paths:
+        node: Any = doc.get(segs[0])  # (most documents hold few of the declared paths)
+        if node is None:
+            continue
+        for seg in segs[1:]:
+            if not isinstance(node, dict):
+                node = None
+                break
+            node = node.get(seg)
+        if node is not None:
+            rows.append(_row(owner_id, f"{prefix}.{path}", node))
+    return rows
+
+
 def value_count_deltas(
     removed: Iterable[tuple[str, str | None]], added: Iterable[tuple[str, str | None]]
 ) -> list[dict[str, Any]]:
@@ -220,6 +272,8 @@ __all__ = [
     "JsonIndex",
     "apply_value_counts",
     "attribute_rows",
+    "declared_rows",
     "nested_rows",
+    "split_paths",
     "value_count_deltas",
 ]

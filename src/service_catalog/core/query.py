@@ -709,8 +709,8 @@ def facet_counts(
     with its count, most frequent first (ties by value), and whether more values exist
     than ``req.limit``.
 
-    ``field`` is one of ``columns`` (counted by grouping the rows) or a path under an
-    indexed JSON prefix of ``spec`` (``labels.team``: counted from the side table's
+    ``field`` is one of ``columns`` (counted by grouping the rows) or a path an indexed
+    JSON prefix of ``spec`` covers (``labels.team``: counted from the side table's
     ``(path, short)`` index, restricted to the rows' ``key`` when the list is filtered).
     Values are the text that filters compare, so a value can be sent back as a filter.
     """
@@ -719,7 +719,10 @@ def facet_counts(
         prefix, _, rest = req.field.partition(".")
         ff = spec.json_prefixes.get(prefix)
         if ff is None or ff.index is None or not rest or not ff.index.covers(req.field):
-            known = [*columns, *(f"{p}.<key>" for p, f in spec.json_prefixes.items() if f.index)]
+            known = [
+                *columns,
+                *(n for f in spec.json_prefixes.values() if f.index for n in f.index.countable()),
+            ]
             raise _qproblem(
                 "field",
                 f"cannot count values of [{req.field}]; use one of {', '.join(known)}",

@@ -147,6 +147,22 @@ def contributed_routers() -> list[Any]:
     return out
 
 
+def indexed_data_paths() -> tuple[str, ...]:
+    """The ``integration_data`` paths the installed integrations declare indexed
+    (``Integration.indexed_data``), all together and sorted: every resource's values at
+    these paths are kept in the resource index, whichever integration it belongs to."""
+    global _indexed
+    found = integrations()
+    cached = _indexed
+    if cached is None or cached[0] is not found:  # (computed again after a reload)
+        paths = tuple(sorted({p for integ in found.values() for p in integ.indexed_data}))
+        cached = _indexed = (found, paths)
+    return cached[1]
+
+
+_indexed: tuple[dict[str, Integration], tuple[str, ...]] | None = None
+
+
 def display_name_of(name: str) -> str:
     """The display name of integration ``name`` (its name when it is not shipped)."""
     integ = get_integration(name)
@@ -284,6 +300,7 @@ __all__ = [
     "effective_config",
     "get_descriptor",
     "get_integration",
+    "indexed_data_paths",
     "instance_origin",
     "integrations",
     "list_integrations",

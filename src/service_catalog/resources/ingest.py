@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from service_catalog.core.db import utcnow
 from service_catalog.integrations.connectors.base import ResourceRecord
 from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.dataindex import data_paths
 from service_catalog.resources.ids import (
     canonical_json_bytes,
     content_hash_from_bytes,
@@ -337,7 +338,7 @@ def _write(
         now=now,
     )
     # The side table that indexes config and integration_data, in the same transaction.
-    store.index(rows, created={rid for rid in ids if rid not in stored})
+    store.index(rows, created={rid for rid in ids if rid not in stored}, data_paths=data_paths())
     result.updated = len(updated)
     result.created = len(ids) - len(updated)
     if changes:

@@ -63,10 +63,12 @@ class Resource(Base):
 
 
 class ResourceAttribute(AttributeColumns, Base):
-    """One value inside a resource's ``config`` (every path), kept in step with it so
-    that filters and facets on ``config.*`` read an index (see
-    :mod:`service_catalog.core.jsonindex`). Written with the resource (on initialize, and
-    by the ingest path for new resources: a resource's config never changes)."""
+    """One value inside a resource's ``config`` (every path) or its ``integration_data``
+    (the paths the installed integrations declare, :class:`ResourceIndexedPath`), kept
+    in step with it so that filters and facets on them read an index (see
+    :mod:`service_catalog.core.jsonindex`). Config rows are written with the resource (a
+    resource's config never changes); integration_data rows whenever the ingest path
+    writes the resource's integration_data (created or changed)."""
 
     __tablename__ = "resource_attributes"
     __table_args__ = (
@@ -91,6 +93,17 @@ class ResourceAttribute(AttributeColumns, Base):
         ForeignKey("resources.id", ondelete="CASCADE"),
         primary_key=True,
     )
+
+
+class ResourceIndexedPath(Base):
+    """One ``integration_data`` path (``integration_data.endpoints.total``) whose values
+    every resource has in ``resource_attributes``: the set the index was last built for.
+    When the installed integrations declare another set, the app reindexes at start
+    (:mod:`service_catalog.resources.dataindex`)."""
+
+    __tablename__ = "resource_indexed_paths"
+
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
 
 
 class ResourceMapping(Base):

@@ -17,6 +17,7 @@ from service_catalog.core.errors import Problem, not_found
 from service_catalog.core.jsonindex import PATH_MAX, JsonIndex
 from service_catalog.integrations import registry
 from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.dataindex import data_index
 from service_catalog.resources.ids import looks_like_resource_id
 from service_catalog.resources.models import Resource, ResourceAttribute, ResourceMapping
 
@@ -55,14 +56,22 @@ def _resource_filter_fields(archived: bool) -> dict[str, q.FilterField]:
 
 
 #: ``config.*`` filters read the side table (every path of a resource's config, written
-#: once with the resource). ``integration_data.*`` filters read the JSON: indexing even
-#: its top-level keys cost a 100,000-item first sync 3.3 -> 7.6 s and a 10,000-service
-#: Traceable sync 326 -> 469 MB of peak memory (issue 11's note).
+#: once with the resource). ``integration_data.*`` filters read it for the paths the
+#: installed integrations declare (:mod:`~service_catalog.resources.dataindex`), the JSON
+#: for any other: indexing every path of integration_data cost a 100,000-item first sync
+#: 3.3 -> 7.6 s and a 10,000-service Traceable sync 326 -> 469 MB of peak memory.
 CONFIG_INDEX = JsonIndex(ResourceAttribute, Resource.id, "config", path_max=PATH_MAX)
-JSON_PREFIXES = {
-    "config": q.FilterField("json", Resource.config, index=CONFIG_INDEX),
-    "integration_data": q.FilterField("json", Resource.integration_data),
-}
+
+
+def json_prefixes() -> dict[str, q.FilterField]:
+    """The JSON prefixes of resource filters (their indexes as the installed integrations
+    declare them)."""
+    return {
+        "config": q.FilterField("json", Resource.config, index=CONFIG_INDEX),
+        "integration_data": q.FilterField("json", Resource.integration_data, index=data_index()),
+    }
+
+
 RESOURCE_SORTS = {
     "created_at": Resource.created_at,
     "updated_at": Resource.updated_at,
@@ -75,7 +84,7 @@ DEFAULT_RESOURCE_SORT = "created_at desc"
 def resource_filters(*, archived: bool = True) -> q.FilterSpec:
     """The ``filter[...]`` fields of resource lists (``CatalogResourceFilter``; without
     ``archived`` for ``CatalogResourceRefFilter``)."""
-    return q.FilterSpec(fields=_resource_filter_fields(archived), json_prefixes=JSON_PREFIXES)
+    return q.FilterSpec(fields=_resource_filter_fields(archived), json_prefixes=json_prefixes())
 
 
 def _resource_select(clauses: Iterable[Any]) -> Select[Any]:
@@ -223,10 +232,10 @@ def resource_facets(
 __all__ = [
     "CONFIG_INDEX",
     "DEFAULT_RESOURCE_SORT",
-    "JSON_PREFIXES",
     "RESOURCE_FACETS",
     "RESOURCE_SORTS",
     "get_resource",
+    "json_prefixes",
     "list_resource_services",
     "list_resources",
     "list_service_resources",

@@ -24,6 +24,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    delete,
     false,
     func,
     null,
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Session
 from service_catalog.core.db import KeyedSelect, UTCDateTime
 from service_catalog.core.jsonindex import nested_rows
 from service_catalog.integrations.connectors.base import ResourceRecord
+from service_catalog.resources.dataindex import PREFIX, DataPaths, data_rows
 from service_catalog.resources.models import Resource, ResourceAttribute
 
 # Bound parameters per statement stay well below SQLite's and PostgreSQL's limits.
@@ -178,18 +180,33 @@ class ResourceStore(ABC):
             params = [{**consts, **dict(zip(_WRITTEN, row, strict=False))} for row in rows]
         conn.exec_driver_sql(sql, params)
 
-    def index(self, rows: Sequence[ResourceRow], created: Collection[str]) -> None:
-        """Write the ``resource_attributes`` rows of the ``created`` resources among
-        ``rows``, just upserted: every path of their config (a resource's config, part of
-        its id, never changes afterwards, so a changed resource needs nothing here). One
-        executemany (a row already there, written by a concurrent writer of the same
-        resource, is overwritten)."""
+    def index(
+        self,
+        rows: Sequence[ResourceRow],
+        created: Collection[str],
+        data_paths: DataPaths = (),
+    ) -> None:
+        """Write the ``resource_attributes`` rows of ``rows``, just upserted: every path
+        of the config of the ``created`` ones (a resource's config, part of its id, never
+        changes afterwards) and, for all of them, the integration_data values at the
+        declared ``data_paths`` (the changed ones' previous rows of those paths deleted
+        first). One executemany (a row already there, written by a concurrent writer of
+        the same resource, is overwritten)."""
         attrs: list[dict[str, Any]] = []
+        changed: list[str] = []
         for row in rows:
             if row.id in created:
                 attrs += nested_rows(
                     row.id, "config", _document(row.config_json, row.record.config)
                 )
+            elif data_paths:
+                changed.append(row.id)
+            if data_paths:
+                attrs += data_rows(
+                    row.id, _document(row.data_json, row.record.integration_data), data_paths
+                )
+        if changed:
+            self._drop_data_rows(changed, [f"{PREFIX}.{path}" for path, _ in data_paths])
         if not attrs:
             return
         conn = self.session.connection()
@@ -200,6 +217,16 @@ class ResourceStore(ABC):
         else:
             params = attrs
         conn.exec_driver_sql(sql, params)
+
+    def _drop_data_rows(self, ids: Sequence[str], paths: list[str]) -> None:
+        """Delete the rows of ``paths`` of the resources ``ids`` (in chunks)."""
+        t = ResourceAttribute
+        for start in range(0, len(ids), CHUNK):
+            self.session.execute(
+                delete(t).where(
+                    self.id_in(t.owner_id, ids[start : start + CHUNK]), t.path.in_(paths)
+                )
+            )
 
     def update_ids(self, ids: Sequence[str], **values: Any) -> None:
         """Set ``values`` on the resources ``ids`` (in chunks)."""

@@ -32,6 +32,7 @@ def worker(
     """Run sync workers (without the HTTP API). Many may share one PostgreSQL database."""
     # The sync engine and the domains under it load when a sync command runs, not with
     # every command of the CLI (which imports this module to register these two).
+    from service_catalog.resources.dataindex import ensure_data_index  # noqa: PLC0415
     from service_catalog.sync.worker import (  # noqa: PLC0415 - see above
         Worker,
         notify,
@@ -42,6 +43,7 @@ def worker(
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     db = open_database(settings)
+    ensure_data_index(db)  # what it syncs is indexed for the connectors installed here
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: Any) -> None:
@@ -73,6 +75,7 @@ def sync(
 ) -> None:
     """Sync one integration instance now, in the foreground, and print what changed."""
     # Loaded when the command runs, as in worker() above.
+    from service_catalog.resources.dataindex import ensure_data_index  # noqa: PLC0415
     from service_catalog.sync import service  # noqa: PLC0415 - see worker()
     from service_catalog.sync.engine import Progress as SyncProgress  # noqa: PLC0415
     from service_catalog.sync.models import SyncState  # noqa: PLC0415 - see worker()
@@ -81,6 +84,7 @@ def sync(
     settings = load_settings()
     configure_logging(settings.log_format, "ERROR")
     db = open_database(settings)
+    ensure_data_index(db)  # see worker()
     try:
         with db.session() as session:
             inst = service.find_instance(session, instance)

@@ -14,7 +14,10 @@ declares (never guessed from which methods it overrides):
   (``GET /v1/resources/{id}/children/{kind}``);
 * ``polls_events``: :meth:`Connector.poll_events` lists the upstream's events since a time
   (the sync engine records them as integration events after each complete discovery);
-* ``Integration.routes``: an ``APIRouter`` the app mounts.
+* ``Integration.routes``: an ``APIRouter`` the app mounts;
+* ``Integration.indexed_data``: the ``integration_data`` paths that resource lists filter
+  and facet through an index (every resource's values at these paths, whatever its
+  integration, are kept in ``resource_attributes``).
 
 A connector never touches the database.
 """
@@ -35,6 +38,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 import orjson
 
+from service_catalog.core.jsonindex import split_paths
 from service_catalog.core.outbound import OutboundPolicy, OutboundRefused, current_policy, origin_of
 from service_catalog.integrations.connectors.config import ConnectorConfig, NoConfig, config_schema
 
@@ -359,11 +363,19 @@ class Integration:
     visibility: str = "public"
     api_spec_provider: Mapping[str, Any] | None = None
     routes: str | None = None
+    #: Dot paths into ``integration_data`` (``service_name``, ``vulnerabilities.open``)
+    #: that ``filter[integration_data.<path>]`` and ``GET /v1/resources/facets`` read
+    #: through the resource index: the few a console filters on (each costs a row per
+    #: resource holding it, written with every change). Paths go through objects (an
+    #: array's items are not reached); a value that is an object or an array compares as
+    #: its compact JSON.
+    indexed_data: tuple[str, ...] = ()
     #: Where it was found (the entry point's value), for messages.
     module: str = ""
     descriptor: Mapping[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        split_paths("integration_data", self.indexed_data)  # a ValueError names a bad one
         values = {
             "name": self.name,
             "display_name": self.display_name,

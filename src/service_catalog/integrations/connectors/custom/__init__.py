@@ -29,6 +29,8 @@ INTEGRATION = Integration(
             "custom_resource": {"owner": "team-payments", "tier": "1"},
         }
     },
+    # Pushed resources are mostly filtered by who owns them and how critical they are.
+    indexed_data=("owner", "tier"),
 )
 
 __all__ = ["INTEGRATION"]

@@ -141,6 +141,16 @@ INTEGRATION = Integration(
         },
     },
     discovery={"resource_integration_data_examples": {RESOURCE_TYPE: _EXAMPLE}},
+    # What a console filters Traceable services on: name, size, risk, open
+    # vulnerabilities (environments is an array: its items are not reachable by a path).
+    indexed_data=(
+        "service_name",
+        "endpoints.total",
+        "endpoints.exposed_sensitive_total",
+        "endpoints.groups.risk.CRITICAL",
+        "vulnerabilities.open",
+        "vulnerabilities.by_severity.CRITICAL",
+    ),
     events={
         RESOURCE_TYPE: {
             EVENT_VULNERABILITY_OPENED: {
