@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 from service_catalog.integrations.connectors.base import (
-    ChildPage, Connector, Integration, ResourceRecord, VerifyResult)
+    ChildPage, ChildQuery, Connector, Integration, ResourceRecord, VerifyResult)
 from service_catalog.integrations.connectors.config import ConnectorConfig, setting
 
 BOOKS = [{"title": f"Book {i}"} for i in range(1, 8)]
@@ -53,9 +53,8 @@ class ShelvesConnector(Connector):
                               {"region": self.config["region"]})
                for i in range(1, int(self.config["depth"]) + 1)]
 
-    def list_children(self, resource_type: str, resource_config: Mapping[str, Any],
-                      kind: str, *, limit: int, offset: int) -> ChildPage:
-        return ChildPage(BOOKS[offset:offset + limit], len(BOOKS))
+    def list_children(self, query: ChildQuery) -> ChildPage:
+        return ChildPage(BOOKS[query.offset:query.offset + query.limit], len(BOOKS))
 
 
 INTEGRATION = Integration(

@@ -14,6 +14,12 @@ from rich.table import Table
 console = Console()
 
 
+def print_plain(text: str) -> None:
+    """``text`` as is: no markup or highlighting, lines never wrapped (tokens and URLs stay
+    whole, to copy)."""
+    console.print(text, soft_wrap=True, highlight=False, markup=False)
+
+
 class Output(str, Enum):
     """How a command prints what it lists."""
 

@@ -39,6 +39,9 @@ from service_catalog.integrations.connectors.base import (
     VerifyResult,
     decode_json,
     digest_of,
+    simple_resource_type,
+    single_header_auth,
+    usable_base_url,
 )
 from service_catalog.integrations.connectors.config import ConfigText, ConnectorConfig, setting
 
@@ -131,14 +134,8 @@ class RestInventoryConnector(Connector):
             httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
             raise ConnectorError("config", f"The base_url is not a valid URL: {exc}") from None
-        try:
+        with usable_base_url():
             return self.http.request("GET", url, params=params, headers=self._headers())
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConnectorError(
-                "config",
-                f"The base_url is not a usable URL: {exc}",
-                remediation="Fix config.base_url (http:// or https://).",
-            ) from None
 
     def verify(self) -> VerifyResult:
         """One ``GET /whoami``: 2xx accepted, 401/403 rejected (with the upstream's words),
@@ -266,6 +263,12 @@ class RestInventoryIntegration(Integration):
         return self.resource_types
 
 
+_AUTHORIZATION = single_header_auth(
+    "Bearer token",
+    "The API token; sent as 'Authorization: Bearer <token>' "
+    "(a value already starting with 'Bearer ' is sent as is).",
+)
+
 INTEGRATION = RestInventoryIntegration(
     name="rest-inventory",
     display_name="REST Inventory",
@@ -273,25 +276,8 @@ INTEGRATION = RestInventoryIntegration(
     "token, page by page.",
     connector=RestInventoryConnector,
     config=RestInventoryConfig,
-    authorization={
-        "type": "multi_key_auth",
-        "config": {
-            "headers": [
-                {
-                    "name": "authorization",
-                    "display_name": "Bearer token",
-                    "description": "The API token; sent as 'Authorization: Bearer <token>' "
-                    "(a value already starting with 'Bearer ' is sent as is).",
-                }
-            ]
-        },
-    },
-    resource_types={
-        RESOURCE_TYPE: {
-            "display_name": "Inventory Item",
-            "schema": {"type": "simple", "definition": {"item_id": "string"}},
-        }
-    },
+    authorization=_AUTHORIZATION,
+    resource_types={RESOURCE_TYPE: simple_resource_type("Inventory Item", "item_id")},
     discovery={
         "resource_integration_data_examples": {
             RESOURCE_TYPE: {

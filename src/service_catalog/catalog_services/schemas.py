@@ -6,10 +6,10 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service_catalog.core.pages import PaginatedMeta
-from service_catalog.core.validation import check_custom_fields, check_labels
+from service_catalog.core.pages import NumberedList
+from service_catalog.core.validation import CustomFields, LabelChanges, Labels
 
 ServiceName = Annotated[
     str, StringConstraints(min_length=1, max_length=120, pattern=r"^[0-9a-z.-]+$", strict=True)
@@ -26,18 +26,8 @@ class CatalogServiceCreate(BaseModel):
     name: ServiceName = Field(examples=["user-svc"])
     display_name: DisplayName = Field(examples=["User Service"])
     description: Description | None = None
-    labels: dict[str, Any] | None = Field(default=None, examples=[{"env": "test"}])
-    custom_fields: dict[str, Any] | None = Field(default=None, examples=[{"owner": "John"}])
-
-    @field_validator("labels", mode="after")
-    @classmethod
-    def _labels(cls, v: Any) -> Any:
-        return check_labels(v, allow_null_values=False)
-
-    @field_validator("custom_fields", mode="after")
-    @classmethod
-    def _custom(cls, v: Any) -> Any:
-        return check_custom_fields(v)
+    labels: Labels | None = Field(default=None, examples=[{"env": "test"}])
+    custom_fields: CustomFields | None = Field(default=None, examples=[{"owner": "John"}])
 
 
 class CatalogServiceUpdate(BaseModel):
@@ -51,18 +41,8 @@ class CatalogServiceUpdate(BaseModel):
     name: ServiceName | None = None
     display_name: DisplayName | None = None
     description: Description | None = None
-    labels: dict[str, Any] | None = None
-    custom_fields: dict[str, Any] | None = None
-
-    @field_validator("labels", mode="after")
-    @classmethod
-    def _labels(cls, v: Any) -> Any:
-        return check_labels(v, allow_null_values=True)
-
-    @field_validator("custom_fields", mode="after")
-    @classmethod
-    def _custom(cls, v: Any) -> Any:
-        return check_custom_fields(v)
+    labels: LabelChanges | None = None
+    custom_fields: CustomFields | None = None
 
 
 class CatalogServiceRead(BaseModel):
@@ -78,8 +58,5 @@ class CatalogServiceRead(BaseModel):
     updated_at: dt.datetime
 
 
-class CatalogServiceList(BaseModel):
+class CatalogServiceList(NumberedList[CatalogServiceRead]):
     """A page of catalog services."""
-
-    data: list[CatalogServiceRead]
-    meta: PaginatedMeta

@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_catalog.core.errors import TITLES, UNEXPECTED_DETAIL, problem_body
+from service_catalog.core.errors import UNEXPECTED_DETAIL, Problem, problem_body
 from service_catalog.core.query import reset_cursor_key, use_cursor_key
 
 log = logging.getLogger("service_catalog.request")
@@ -43,24 +43,20 @@ class Metrics:
         )
 
 
-class _BodyProblem(Exception):
-    """A request body refused before the route sees it."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        field: str = "body",
-        reason: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.field = field
-        self.reason = reason
-        self.headers = headers or {}
+def _refused(
+    status: int,
+    detail: str,
+    *,
+    field: str = "body",
+    source: str = "body",
+    reason: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Problem:
+    """A request refused before the route sees it; a 400 names its one invalid parameter."""
+    params = None
+    if status == 400:
+        params = [{"field": field, "rule": "invalid", "reason": reason or detail, "source": source}]
+    return Problem(status, detail, invalid_parameters=params, headers=headers)
 
 
 class RequestMiddleware:
@@ -114,16 +110,8 @@ class RequestMiddleware:
                 try:
                     body = await self._read_body(scope, receive)
                     body, doc = _check_json_body(scope, body)
-                except _BodyProblem as problem:
-                    await self._problem(
-                        send_wrapper,
-                        problem.status,
-                        problem.detail,
-                        trace_id,
-                        field=problem.field,
-                        reason=problem.reason,
-                        headers=problem.headers,
-                    )
+                except Problem as problem:
+                    await self._problem(send_wrapper, problem, trace_id)
                     return
                 receive = _replay(body, receive)
             else:
@@ -131,15 +119,14 @@ class RequestMiddleware:
             bad = _unstorable_text(scope, body, doc)
             if bad is not None:
                 field, source, reason = bad
-                await self._problem(
-                    send_wrapper,
+                refused = _refused(
                     400,
                     f"Invalid request: {field} {reason}",
-                    trace_id,
                     field=field,
                     source=source,
                     reason=reason,
                 )
+                await self._problem(send_wrapper, refused, trace_id)
                 return
             await self._call_app(scope, receive, send_wrapper, trace_id, progress)
         finally:
@@ -186,7 +173,7 @@ class RequestMiddleware:
             if progress["started"] and not progress["done"]:
                 raise  # half a response went out: only closing the connection tells the client
             if not progress["started"]:
-                await self._problem(send, 500, UNEXPECTED_DETAIL, trace_id)
+                await self._problem(send, Problem(500, UNEXPECTED_DETAIL), trace_id)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         headers = dict(scope.get("headers", []))
@@ -194,9 +181,9 @@ class RequestMiddleware:
         if declared is not None:
             try:
                 if int(declared) > self.max_body:
-                    raise _BodyProblem(413, f"Request body is larger than {self.max_body} bytes")
+                    raise _refused(413, f"Request body is larger than {self.max_body} bytes")
             except ValueError:
-                raise _BodyProblem(400, "Content-Length is not a number") from None
+                raise _refused(400, "Content-Length is not a number") from None
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -206,7 +193,7 @@ class RequestMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                raise _BodyProblem(413, f"Request body is larger than {self.max_body} bytes")
+                raise _refused(413, f"Request body is larger than {self.max_body} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -216,34 +203,19 @@ class RequestMiddleware:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise _BodyProblem(
-                    400, f"Request body is not valid UTF-8 (byte {exc.start})"
-                ) from None
+                raise _refused(400, f"Request body is not valid UTF-8 (byte {exc.start})") from None
         return body
 
-    async def _problem(
-        self,
-        send: Send,
-        status: int,
-        detail: str,
-        trace_id: str,
-        *,
-        field: str = "body",
-        source: str = "body",
-        reason: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        body = problem_body(status, TITLES.get(status, "Error"), detail, trace_id)
-        if status == 400:
-            body["invalid_parameters"] = [
-                {"field": field, "rule": "invalid", "reason": reason or detail, "source": source}
-            ]
+    async def _problem(self, send: Send, problem: Problem, trace_id: str) -> None:
+        body = problem_body(problem.status, problem.title, problem.detail, trace_id)
+        if problem.invalid_parameters is not None:
+            body["invalid_parameters"] = problem.invalid_parameters
         raw = json.dumps(body).encode()
-        extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        extra = [(k.lower().encode(), v.encode()) for k, v in (problem.headers or {}).items()]
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
+                "status": problem.status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(raw)).encode()),
@@ -314,7 +286,7 @@ def _check_json_body(scope: Scope, body: bytes) -> tuple[bytes, Any]:
     if ctype is None or not _json_media_type(ctype):
         got = f"[{ctype.decode('latin-1')}]" if ctype is not None else "no Content-Type"
         accept = {"PATCH": "Accept-Patch", "POST": "Accept-Post"}.get(scope["method"])
-        raise _BodyProblem(
+        raise _refused(
             415,
             f"Request body must be JSON: send Content-Type {_JSON_EXPECTED}; got {got}",
             headers={accept: "application/json"} if accept else None,
@@ -336,7 +308,7 @@ def _check_json_body(scope: Scope, body: bytes) -> tuple[bytes, Any]:
     try:
         doc = json.JSONDecoder(object_pairs_hook=pairs_hook).decode(body.decode("utf-8"))
     except RecursionError:
-        raise _BodyProblem(
+        raise _refused(
             400, "Invalid request: body is nested too deeply", reason="is nested too deeply"
         ) from None
     except ValueError:
@@ -344,7 +316,7 @@ def _check_json_body(scope: Scope, body: bytes) -> tuple[bytes, Any]:
     where = _duplicate_key(doc) if repeated else None
     if where is not None:
         reason = "is a key repeated in the same JSON object"
-        raise _BodyProblem(400, f"Invalid request: {where} {reason}", field=where, reason=reason)
+        raise _refused(400, f"Invalid request: {where} {reason}", field=where, reason=reason)
     return body, doc
 
 

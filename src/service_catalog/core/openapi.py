@@ -71,53 +71,50 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
     "number": {"type": "number"},
     "boolean": {"type": "boolean"},
 }
-_PAGE_SIZE = {
-    "name": "page[size]",
-    "in": "query",
-    "schema": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": MAX_PAGE_SIZE,
-        "default": DEFAULT_PAGE_SIZE,
-    },
-}
+
+
+def query_param(
+    name: str, schema: dict[str, Any], description: str | None = None, *, required: bool = False
+) -> dict[str, Any]:
+    """An OpenAPI query parameter (``required`` only when it is)."""
+    param: dict[str, Any] = {"name": name, "in": "query"}
+    if required:
+        param["required"] = True
+    param["schema"] = schema
+    if description is not None:
+        param["description"] = description
+    return param
+
+
+_PAGE_SIZE = query_param(
+    "page[size]",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+)
 _NUMBER_PAGING = [
     _PAGE_SIZE,
-    {
-        "name": "page[number]",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "default": 1},
-    },
+    query_param("page[number]", {"type": "integer", "minimum": 1, "default": 1}),
 ]
 _CURSOR_PAGING = [
     _PAGE_SIZE,
-    {
-        "name": "page[after]",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "The next page: the cursor from meta.page.next.",
-    },
-    {
-        "name": "page[before]",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "The previous page: the cursor from meta.page.previous.",
-    },
+    query_param(
+        "page[after]", {"type": "string"}, "The next page: the cursor from meta.page.next."
+    ),
+    query_param(
+        "page[before]", {"type": "string"}, "The previous page: the cursor from meta.page.previous."
+    ),
 ]
 _FACET_PARAMS: list[dict[str, Any]] = [
-    {
-        "name": "field",
-        "in": "query",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": "The field whose values to count, e.g. labels.team",
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-        "description": "At most this many values, the most frequent first.",
-    },
+    query_param(
+        "field",
+        {"type": "string"},
+        "The field whose values to count, e.g. labels.team",
+        required=True,
+    ),
+    query_param(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+        "At most this many values, the most frequent first.",
+    ),
 ]
 Paging = Literal["number", "cursor", "facets"]
 _LISTS: dict[str, tuple[SpecSource, SortSource | None, Paging]] = {}
@@ -140,37 +137,33 @@ def filter_parameters(spec: FilterSpec) -> list[dict[str, Any]]:
     for name, ff in sorted(spec.fields.items()):
         for op in OPS[ff.kind]:
             params.append(
-                {
-                    "name": f"filter[{name}]" if op == "eq" else f"filter[{name}][{op}]",
-                    "in": "query",
-                    "schema": _op_schema(ff, op),
-                    "description": f"{name} {_OP_TEXT[op]}",
-                }
+                query_param(
+                    f"filter[{name}]" if op == "eq" else f"filter[{name}][{op}]",
+                    _op_schema(ff, op),
+                    f"{name} {_OP_TEXT[op]}",
+                )
             )
     for prefix, ff in sorted(spec.json_prefixes.items()):
         ops = OPS[ff.kind]
         how = "one key, which may hold dots" if ff.flat else "a dot path into the object"
         params.append(
-            {
-                "name": f"filter[{prefix}.<key>]",
-                "in": "query",
-                "schema": {"type": "string"},
-                "description": f"A value inside {prefix} ({how}), e.g. filter[{prefix}.env]=prod; "
+            query_param(
+                f"filter[{prefix}.<key>]",
+                {"type": "string"},
+                f"A value inside {prefix} ({how}), e.g. filter[{prefix}.env]=prod; "
                 f"operators as filter[{prefix}.<key>][op]: {', '.join(ops)}",
-            }
+            )
         )
     return params
 
 
 def sort_parameter(sorts: Iterable[str]) -> dict[str, Any]:
     """The ``sort`` query parameter naming the sortable fields."""
-    return {
-        "name": "sort",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "Comma-separated fields, each optionally followed by asc or desc: "
-        + ", ".join(sorts),
-    }
+    return query_param(
+        "sort",
+        {"type": "string"},
+        "Comma-separated fields, each optionally followed by asc or desc: " + ", ".join(sorts),
+    )
 
 
 def list_params(

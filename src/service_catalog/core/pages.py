@@ -3,7 +3,11 @@ domain's list schemas."""
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from pydantic import BaseModel
+
+ItemT = TypeVar("ItemT")
 
 
 class PageMeta(BaseModel):
@@ -18,6 +22,14 @@ class PaginatedMeta(BaseModel):
     """``meta`` of a number-paged list."""
 
     page: PageMeta
+
+
+class NumberedList(BaseModel, Generic[ItemT]):
+    """A number-paged list of ``ItemT`` (each list's schema subclasses it under its own
+    name)."""
+
+    data: list[ItemT]
+    meta: PaginatedMeta
 
 
 class FacetValue(BaseModel):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
 LABEL_VALUE = re.compile(r"^[a-z0-9A-Z]([a-z0-9A-Z\-._]*[a-z0-9A-Z]+)?$")
-LABEL_KEY = LABEL_VALUE
 RESERVED_LABEL_PREFIXES = ("kong", "konnect", "mesh", "kic", "_")
 MAX_LABELS = 50
 
@@ -32,13 +32,7 @@ def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None
     if len(value) > MAX_LABELS:
         raise _err("max_items", f"must not have more than {MAX_LABELS} labels", maximum=MAX_LABELS)
     for key, val in value.items():
-        if not (1 <= len(key) <= 63) or not LABEL_KEY.match(key):
-            raise _err(
-                "is_label",
-                f"key [{key}] must be 1-63 letters, digits, '-', '.' or '_', "
-                "starting and ending with a letter or digit",
-                key=key,
-            )
+        _check_label_text(key, f"key [{key}]", key)
         if key.lower().startswith(RESERVED_LABEL_PREFIXES):
             raise _err(
                 "is_label",
@@ -51,14 +45,19 @@ def check_labels(value: Any, *, allow_null_values: bool) -> dict[str, str | None
             raise _err("is_string", f"value of [{key}] must be a string", key=key)
         if not isinstance(val, str):
             raise _err("is_string", f"value of [{key}] must be a string", key=key)
-        if not (1 <= len(val) <= 63) or not LABEL_VALUE.match(val):
-            raise _err(
-                "is_label",
-                f"value of [{key}] must be 1-63 letters, digits, '-', '.' or "
-                "'_', starting and ending with a letter or digit",
-                key=key,
-            )
+        _check_label_text(val, f"value of [{key}]", key)
     return value
+
+
+def _check_label_text(text: str, what: str, key: str) -> None:
+    """A label's key or value: 1-63 characters of the label alphabet."""
+    if not (1 <= len(text) <= 63) or not LABEL_VALUE.match(text):
+        raise _err(
+            "is_label",
+            f"{what} must be 1-63 letters, digits, '-', '.' or '_', "
+            "starting and ending with a letter or digit",
+            key=key,
+        )
 
 
 def _check_url_field(key: str, val: dict[str, Any]) -> None:
@@ -118,3 +117,25 @@ def check_custom_fields(value: Any, *, allow_null_values: bool = True) -> dict[s
     for key, val in value.items():
         _check_custom_field(key, val, allow_null_values)
     return value
+
+
+def _new_labels(value: Any) -> dict[str, str | None] | None:
+    return check_labels(value, allow_null_values=False)
+
+
+def _changed_labels(value: Any) -> dict[str, str | None] | None:
+    return check_labels(value, allow_null_values=True)
+
+
+#: The labels of a body that creates an object (every value a string).
+Labels = Annotated[dict[str, Any], AfterValidator(_new_labels)]
+#: The labels of a body that changes an object (a null value removes the label).
+LabelChanges = Annotated[dict[str, Any], AfterValidator(_changed_labels)]
+#: Custom fields (a null value removes the field on a change, and means none on a create).
+CustomFields = Annotated[dict[str, Any], AfterValidator(check_custom_fields)]
+
+
+class StrictBody(BaseModel):
+    """A request body: an unknown property is a 400 (``rule: unknown_property``)."""
+
+    model_config = ConfigDict(extra="forbid")

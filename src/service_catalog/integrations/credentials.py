@@ -115,7 +115,7 @@ def credential_to_dict(cred: AuthCredential, inst: IntegrationInstance) -> dict[
     return out
 
 
-def _parse_credential(body: Any) -> CredentialType:
+def _parse_credential(body: Any) -> CredentialType[Any]:
     if not isinstance(body, dict):
         raise bad_request(
             "Invalid request: body must be an object", "body", "must be an object", rule="is_object"
@@ -141,7 +141,7 @@ def _parse_credential(body: Any) -> CredentialType:
         raise validation_problem(list(exc.errors())) from None
 
 
-def _check_fits(integ: registry.Integration, parsed: CredentialType) -> None:
+def _check_fits(integ: registry.Integration, parsed: CredentialType[Any]) -> None:
     """The credential's type (and what the type checks, e.g. header names) must be what
     the integration declares."""
     want = integ.auth_type

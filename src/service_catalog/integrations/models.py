@@ -30,19 +30,26 @@ class IntegrationInstance(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class AuthCredential(Base):
+class InstanceAuthColumns:
+    """The columns that an instance's credential and its auth config both start with: their
+    id, the instance (one each), the type and the part that may be shown. Declared with a
+    negative ``sort_order`` so that they stay first in the table, before the model's own."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid, sort_order=-1)
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True, sort_order=-1
+    )
+    type: Mapped[str] = mapped_column(String(40), sort_order=-1)
+    public: Mapped[dict[str, Any]] = mapped_column(default=dict, sort_order=-1)
+
+
+class AuthCredential(InstanceAuthColumns, Base):
     """The one credential of an instance. ``secret`` holds the encrypted secret parts
     (header values, client secrets); ``public`` holds only what may be shown (header names).
     """
 
     __tablename__ = "auth_credentials"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
-    instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True
-    )
-    type: Mapped[str] = mapped_column(String(40))
-    public: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret: Mapped[str] = mapped_column(Text)
     # verified | unverified | rejected
     verification: Mapped[str] = mapped_column(String(20), default="unverified")
@@ -55,17 +62,11 @@ class AuthCredential(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class AuthConfig(Base):
+class AuthConfig(InstanceAuthColumns, Base):
     """An instance's auth config (OAuth client settings); secrets encrypted in ``secret``."""
 
     __tablename__ = "auth_configs"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
-    instance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integration_instances.id", ondelete="CASCADE"), unique=True
-    )
-    type: Mapped[str] = mapped_column(String(40))
-    public: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -15,12 +15,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 
 from service_catalog.core.errors import bad_request
-from service_catalog.core.pages import PaginatedMeta
-from service_catalog.core.validation import check_labels
+from service_catalog.core.pages import NumberedList
+from service_catalog.core.validation import LabelChanges, Labels, StrictBody
 from service_catalog.integrations.connectors.base import Credential, Integration
 
 MachineName = Annotated[
@@ -46,10 +45,17 @@ def _no_control_chars(value: str) -> str:
     return value
 
 
+class _Secret:
+    """Marks a credential ``config`` field as secret: stored encrypted, never shown."""
+
+
+SECRET = _Secret()
+
 SecretText = Annotated[
     str,
     StringConstraints(min_length=1, max_length=8192, strict=True),
     AfterValidator(_no_control_chars),
+    SECRET,
 ]
 
 
@@ -87,11 +93,8 @@ class CatalogIntegrationRead(BaseModel):
     events: dict[str, Any] | None
 
 
-class CatalogIntegrationList(BaseModel):
+class CatalogIntegrationList(NumberedList[CatalogIntegrationRead]):
     """A page of integrations."""
-
-    data: list[CatalogIntegrationRead]
-    meta: PaginatedMeta
 
 
 # --- instances ------------------------------------------------------------------------
@@ -106,13 +109,8 @@ class IntegrationInstanceCreate(BaseModel):
     name: MachineName = Field(examples=["inventory-prod"])
     display_name: DisplayName = Field(examples=["Inventory (prod)"])
     description: Description | None = None
-    labels: dict[str, Any] | None = Field(default=None, examples=[{"env": "prod"}])
+    labels: Labels | None = Field(default=None, examples=[{"env": "prod"}])
     config: dict[str, Any] = Field(examples=[{"base_url": "https://inventory.example.com/api"}])
-
-    @field_validator("labels", mode="after")
-    @classmethod
-    def _labels(cls, v: Any) -> Any:
-        return check_labels(v, allow_null_values=False)
 
 
 class IntegrationInstanceUpdate(BaseModel):
@@ -127,13 +125,8 @@ class IntegrationInstanceUpdate(BaseModel):
     name: MachineName | None = None
     display_name: DisplayName | None = None
     description: Description | None = None
-    labels: dict[str, Any] | None = None
+    labels: LabelChanges | None = None
     config: dict[str, Any] | None = None
-
-    @field_validator("labels", mode="after")
-    @classmethod
-    def _labels(cls, v: Any) -> Any:
-        return check_labels(v, allow_null_values=True)
 
 
 class IntegrationRefWithoutInstance(BaseModel):
@@ -166,11 +159,8 @@ class IntegrationInstanceRead(BaseModel):
     updated_at: dt.datetime
 
 
-class IntegrationInstanceList(BaseModel):
+class IntegrationInstanceList(NumberedList[IntegrationInstanceRead]):
     """A page of integration instances."""
-
-    data: list[IntegrationInstanceRead]
-    meta: PaginatedMeta
 
 
 # --- auth credentials -------------------------------------------------------------------
@@ -193,20 +183,32 @@ class MultiKeyAuthConfig(BaseModel):
     headers: list[KeyAuthHeader] = Field(min_length=1, max_length=20)
 
 
-class CredentialType(BaseModel):
+#: The ``config`` model of a credential type.
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class CredentialType(StrictBody, Generic[ConfigT]):
     """A credential type: the body that creates one, and how it splits into a public view
     (stored in clear, shown) and a secret (stored encrypted, never shown), and how the two
     become the in-memory :class:`Credential` a connector uses."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    #: The fields of ``config`` a read of the credential shows (from its public part).
+    #: The fields of ``config`` a read of the credential shows (from its public part): the
+    #: fields not typed :data:`SecretText`, in their order.
     shown: ClassVar[tuple[str, ...]] = ()
-    #: The fields of ``config`` that are secret.
+    #: The fields of ``config`` that are secret (typed :data:`SecretText`).
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
     type: str
-    config: Any
+    config: ConfigT
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        config = cls.model_fields["config"].annotation
+        if isinstance(config, type) and issubclass(config, BaseModel):
+            fields = config.model_fields
+            cls.secret_fields = tuple(n for n, f in fields.items() if SECRET in f.metadata)
+            cls.shown = tuple(n for n in fields if n not in cls.secret_fields)
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(public part, secret part) of this body."""
@@ -238,11 +240,10 @@ class CredentialType(BaseModel):
         caller); a type with more to check overrides this."""
 
 
-class CreateMultiKeyAuthCredential(CredentialType):
+class CreateMultiKeyAuthCredential(CredentialType[MultiKeyAuthConfig]):
     """Body of a ``multi_key_auth`` credential: header names public, values secret."""
 
     type: Literal["multi_key_auth"]
-    config: MultiKeyAuthConfig
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Header names public, header values secret."""
@@ -305,14 +306,10 @@ class OAuthCredentialConfig(BaseModel):
     redirect_uri: HttpUrl
 
 
-class CreateOAuthCredential(CredentialType):
+class CreateOAuthCredential(CredentialType[OAuthCredentialConfig]):
     """Body of an ``oauth`` credential: the code secret."""
 
-    shown = ("grant_type", "redirect_uri")
-    secret_fields = ("code",)
-
     type: Literal["oauth"]
-    config: OAuthCredentialConfig
 
 
 class GitHubAppInstallationConfig(BaseModel):
@@ -325,14 +322,10 @@ class GitHubAppInstallationConfig(BaseModel):
     app_installed_by: ShortText | None = None
 
 
-class CreateGitHubAppInstallationCredential(CredentialType):
+class CreateGitHubAppInstallationCredential(CredentialType[GitHubAppInstallationConfig]):
     """Body of a ``github_app_installation`` credential: the code secret."""
 
-    shown = ("installation_id", "app_installed_by")
-    secret_fields = ("code",)
-
     type: Literal["github_app_installation"]
-    config: GitHubAppInstallationConfig
 
 
 class AWSRoleDelegationConfig(BaseModel):
@@ -351,17 +344,14 @@ class AWSRoleDelegationConfig(BaseModel):
     ]
 
 
-class CreateAWSRoleDelegationAuthCredential(CredentialType):
+class CreateAWSRoleDelegationAuthCredential(CredentialType[AWSRoleDelegationConfig]):
     """Body of an ``aws_role_delegation`` credential: nothing secret (a role to assume)."""
 
-    shown = ("role_arn",)
-
     type: Literal["aws_role_delegation"]
-    config: AWSRoleDelegationConfig
 
 
 #: Every credential type by its ``type``.
-CREDENTIAL_TYPES: dict[str, type[CredentialType]] = {
+CREDENTIAL_TYPES: dict[str, type[CredentialType[Any]]] = {
     "multi_key_auth": CreateMultiKeyAuthCredential,
     "oauth": CreateOAuthCredential,
     "github_app_installation": CreateGitHubAppInstallationCredential,

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from service_catalog.core import query as q
 from service_catalog.core.errors import Problem, bad_request, not_found
+from service_catalog.core.openapi import query_param
 from service_catalog.integrations import registry
 from service_catalog.integrations.connections import build_connector
-from service_catalog.integrations.connectors.base import ConnectorError
+from service_catalog.integrations.connectors.base import ChildQuery, ConnectorError
 from service_catalog.integrations.credentials import scrub
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource
@@ -26,18 +27,8 @@ log = logging.getLogger("service_catalog.resources")
 
 #: The OpenAPI query parameters of a children page.
 PAGE_PARAMS: list[dict[str, Any]] = [
-    {
-        "name": "page[size]",
-        "in": "query",
-        "schema": {"type": "integer"},
-        "description": "Children per page (1-1000, default 10)",
-    },
-    {
-        "name": "page[number]",
-        "in": "query",
-        "schema": {"type": "integer"},
-        "description": "Page number, from 1",
-    },
+    query_param("page[size]", {"type": "integer"}, "Children per page (1-1000, default 10)"),
+    query_param("page[number]", {"type": "integer"}, "Page number, from 1"),
 ]
 
 
@@ -86,11 +77,13 @@ def children_page(
         raise not_found("Resource", resource_id)
     try:
         result = connector.list_children(
-            row.type,
-            dict(row.config or {}),
-            kind,
-            limit=page.size,
-            offset=(page.number - 1) * page.size,
+            ChildQuery(
+                row.type,
+                dict(row.config or {}),
+                kind,
+                limit=page.size,
+                offset=(page.number - 1) * page.size,
+            )
         )
     except ConnectorError as exc:
         log.warning("reading the %s of resource %s failed: %s", kind, resource_id, exc.kind)

@@ -169,16 +169,35 @@ def create_mapping(
         raise conflict(
             f"Resource [{row.id}] is already mapped to catalog service [{svc.name}]"
         ) from None
+    _record(
+        session,
+        actor,
+        mapping,
+        "created",
+        f"Resource {row.name or row.id} mapped to {svc.name} by {actor.name}",
+        {"service": svc.name, "resource_type": row.type, "mapping_id": str(mapping.id)},
+    )
+    return mapping
+
+
+def _record(
+    session: Session,
+    actor: Actor,
+    mapping: ResourceMapping,
+    action: str,
+    detail: str,
+    attributes: dict[str, Any],
+) -> None:
+    """The audit entry of a mapping ``created`` or ``deleted``."""
     record_action(
         session,
         actor=actor,
-        type="resource_mapping.created",
-        service_id=svc.id,
-        resource_id=row.id,
-        detail=f"Resource {row.name or row.id} mapped to {svc.name} by {actor.name}",
-        attributes={"service": svc.name, "resource_type": row.type, "mapping_id": str(mapping.id)},
+        type=f"resource_mapping.{action}",
+        service_id=mapping.service_id,
+        resource_id=mapping.resource_id,
+        detail=detail,
+        attributes=attributes,
     )
-    return mapping
 
 
 def get_mapping(session: Session, *, mapping_id: str) -> ResourceMapping:
@@ -197,15 +216,14 @@ def delete_mapping(session: Session, *, mapping_id: str, actor: Actor) -> None:
     """Remove a resource mapping (the resource and the service stay)."""
     row = get_mapping(session, mapping_id=mapping_id)
     res = session.get(Resource, row.resource_id)
-    record_action(
+    name = (res.name if res else None) or row.resource_id
+    _record(
         session,
-        actor=actor,
-        type="resource_mapping.deleted",
-        service_id=row.service_id,
-        resource_id=row.resource_id,
-        detail=f"Resource {(res.name if res else None) or row.resource_id} unmapped "
-        f"by {actor.name}",
-        attributes={"mapping_id": str(row.id)},
+        actor,
+        row,
+        "deleted",
+        f"Resource {name} unmapped by {actor.name}",
+        {"mapping_id": str(row.id)},
     )
     session.execute(delete(ResourceMapping).where(ResourceMapping.id == row.id))
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from service_catalog.core.pages import PaginatedMeta
+from service_catalog.core.pages import NumberedList
 
 ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=120, strict=True)]
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
@@ -189,15 +189,9 @@ class ResourceMappingRead(BaseModel):
     created_at: dt.datetime
 
 
-class ResourceMappingList(BaseModel):
+class ResourceMappingList(NumberedList[ResourceMappingRead]):
     """A page of resource mappings."""
 
-    data: list[ResourceMappingRead]
-    meta: PaginatedMeta
 
-
-class ServiceResourceList(BaseModel):
+class ServiceResourceList(NumberedList[ResourceRead]):
     """A page of the resources mapped to a service."""
-
-    data: list[ResourceRead]
-    meta: PaginatedMeta

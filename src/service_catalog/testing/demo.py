@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import signal
 import socket
 import tempfile
 import threading
@@ -25,11 +24,12 @@ import typer
 import uvicorn
 
 from service_catalog.auth.service import create_token
-from service_catalog.cli_output import console
+from service_catalog.cli_output import console, print_plain
 from service_catalog.core.bootstrap import fail, parse_bind
 from service_catalog.core.db import Database
 from service_catalog.core.migrate import upgrade
 from service_catalog.settings import Settings
+from service_catalog.testing.simulate import stop_on_signal
 from service_catalog.testing.traceable_tenant import Tenant
 
 DEMO_LABELS = {"demo": "true"}
@@ -225,6 +225,15 @@ def demo(
             raise fail(f"the catalog did not start on {host}:{port}")
         time.sleep(0.05)
     url = f"http://{host}:{port}"
+
+    def shut_down(wait: float) -> None:
+        server.should_exit = True
+        thread.join(wait)
+        sim.stop()
+        db.dispose()
+        if temporary:
+            shutil.rmtree(base, ignore_errors=True)
+
     try:
         with httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
@@ -232,12 +241,7 @@ def demo(
             made = seed(api, traceable_url=sim.url, traceable_token=token_value)
             stirred = stir(api, made["instance_id"], sim.tenant)
     except Exception as exc:  # shown to the user, then stop cleanly
-        server.should_exit = True
-        thread.join(10)
-        sim.stop()
-        db.dispose()
-        if temporary:
-            shutil.rmtree(base, ignore_errors=True)
+        shut_down(10)
         raise fail(f"demo setup failed: {exc}") from None
 
     console.print(
@@ -245,9 +249,9 @@ def demo(
         f"tenant on {sim.url})",
         soft_wrap=True,
     )
-    console.print(f"URL: {url}", soft_wrap=True, highlight=False, markup=False)
-    console.print(f"Admin token: {admin_token}", soft_wrap=True, highlight=False, markup=False)
-    console.print(
+    print_plain(f"URL: {url}")
+    print_plain(f"Admin token: {admin_token}")
+    print_plain(
         f"Database: {db_path}\n"
         f"Traceable instance 'traceable-demo' synced {made['resources']} services; "
         f"{made['mapped']} are mapped to the demo catalog services "
@@ -257,24 +261,14 @@ def demo(
         f"Try:  curl -g -H 'Authorization: Bearer {admin_token}' "
         f"'{url}/v1/resources?filter[integration.name]=traceable'\n"
         f"      API docs at {url}/docs\n"
-        "Press Ctrl-C to stop.",
-        soft_wrap=True,
-        highlight=False,
-        markup=False,
+        "Press Ctrl-C to stop."
     )
 
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_signal()
     while not stop.is_set() and thread.is_alive():
         stop.wait(0.5)
     console.print("Stopping the demo.")
-    server.should_exit = True
-    thread.join(15)
-    sim.stop()
-    db.dispose()
-    if temporary:
-        shutil.rmtree(base, ignore_errors=True)
+    shut_down(15)
 
 
 def register(app: typer.Typer) -> None:

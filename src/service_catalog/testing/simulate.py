@@ -14,8 +14,18 @@ from typing import Annotated
 
 import typer
 
-from service_catalog.cli_output import console
+from service_catalog.cli_output import print_plain
 from service_catalog.core.bootstrap import fail, parse_bind
+
+
+def stop_on_signal() -> threading.Event:
+    """An event that Ctrl-C (SIGINT) or SIGTERM sets: what a command serving in the
+    foreground waits on before it stops cleanly."""
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
 
 simulate_app = typer.Typer(
     help="Run a bundled simulator of an upstream system (generated demo data, on loopback).",
@@ -54,19 +64,13 @@ def traceable(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another "
             "with --bind HOST:PORT"
         ) from None
-    console.print(
+    print_plain(
         f"Simulated Traceable tenant (generated demo data) on {sim.url}\n"
         f"base_url: {sim.url}\n"
         f"token:    {token}\n"
-        f"{services} services, {endpoints} endpoints each. Press Ctrl-C to stop.",
-        soft_wrap=True,
-        highlight=False,
-        markup=False,
+        f"{services} services, {endpoints} endpoints each. Press Ctrl-C to stop."
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait()
+    stop_on_signal().wait()
     sim.stop()
 
 

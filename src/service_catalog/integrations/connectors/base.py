@@ -31,6 +31,7 @@ import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, quote_plus
@@ -231,6 +232,19 @@ class ConnectorError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ChildQuery:
+    """Which page of which resource's children :meth:`Connector.list_children` lists: the
+    resource by type and config (as ``discover()`` reported it), the kind of children, and
+    the page as ``limit`` items after ``offset``."""
+
+    resource_type: str
+    resource_config: Mapping[str, Any]
+    kind: str
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChildPage:
     """One page of a resource's children, read from the upstream, and how many there are."""
 
@@ -301,17 +315,9 @@ class Connector(ABC):
         None for a new resource) to ``after`` means (when ``derives_events``)."""
         return []
 
-    def list_children(
-        self,
-        resource_type: str,
-        resource_config: Mapping[str, Any],
-        kind: str,
-        *,
-        limit: int,
-        offset: int,
-    ) -> ChildPage:
-        """One page of a resource's children of ``kind`` (one of ``child_kinds[type]``),
-        straight from the upstream; ConnectorError when it fails."""
+    def list_children(self, query: ChildQuery) -> ChildPage:
+        """One page of a resource's children of ``query.kind`` (one of
+        ``child_kinds[type]``), straight from the upstream; ConnectorError when it fails."""
         raise NotImplementedError(f"{type(self).__name__} lists no children")
 
     def poll_events(self, since: dt.datetime | None) -> Iterator[PolledEvent]:
@@ -426,6 +432,38 @@ class Integration:
         return tuple(self.connector.child_kinds.get(resource_type, ())) if self.connector else ()
 
 
+def single_header_auth(
+    display_name: str, description: str, *, name: str = "authorization"
+) -> dict[str, Any]:
+    """The descriptor's ``authorization`` of an integration whose credential is one header
+    (``multi_key_auth``), ``Authorization`` unless ``name`` says otherwise."""
+    header = {"name": name, "display_name": display_name, "description": description}
+    return {"type": "multi_key_auth", "config": {"headers": [header]}}
+
+
+def simple_resource_type(display_name: str, key: str) -> dict[str, Any]:
+    """A descriptor's ``resource_types`` entry for a resource identified by one string
+    ``key`` of its config."""
+    return {
+        "display_name": display_name,
+        "schema": {"type": "simple", "definition": {key: "string"}},
+    }
+
+
+@contextmanager
+def usable_base_url() -> Iterator[None]:
+    """Turn httpx's refusal of a request's URL into ``ConnectorError('config')`` saying to
+    fix ``config.base_url``."""
+    try:
+        yield
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise ConnectorError(
+            "config",
+            f"The base_url is not a usable URL: {exc}",
+            remediation="Fix config.base_url (http:// or https://).",
+        ) from None
+
+
 def decode_json(content: bytes) -> Any:
     """An upstream's JSON body, decoded by orjson (2-3x faster than the json module on
     large pages). Strict JSON: NaN, Infinity, bad UTF-8 or nesting deeper than 1024 are a
@@ -449,12 +487,12 @@ class UpstreamHTTP:
     def __init__(
         self,
         *,
+        client: httpx.Client | None = None,
+        policy: OutboundPolicy | None = None,
         timeout: float = 30.0,
         retries: int = 4,
         backoff: float = 0.5,
         max_sleep: float = 60.0,
-        client: httpx.Client | None = None,
-        policy: OutboundPolicy | None = None,
     ) -> None:
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
         self.retries = retries

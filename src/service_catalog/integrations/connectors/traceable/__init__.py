@@ -12,7 +12,11 @@ registered in ``pyproject.toml`` as the ``traceable`` entry point of
 
 from __future__ import annotations
 
-from service_catalog.integrations.connectors.base import Integration
+from service_catalog.integrations.connectors.base import (
+    Integration,
+    simple_resource_type,
+    single_header_auth,
+)
 from service_catalog.integrations.connectors.traceable.config import TraceableConfig
 from service_catalog.integrations.connectors.traceable.connector import TraceableConnector
 from service_catalog.integrations.connectors.traceable.data import (
@@ -112,6 +116,12 @@ _EXAMPLE = {
     },
 }
 
+_AUTHORIZATION = single_header_auth(
+    "Traceable platform API token",
+    "A Traceable platform API token (Traceable: My Preferences > API Tokens). Sent as is in "
+    "the Authorization header.",
+)
+
 INTEGRATION = Integration(
     name="traceable",
     display_name="Traceable",
@@ -121,25 +131,8 @@ INTEGRATION = Integration(
     "vulnerabilities.",
     connector=TraceableConnector,
     config=TraceableConfig,
-    authorization={
-        "type": "multi_key_auth",
-        "config": {
-            "headers": [
-                {
-                    "name": "authorization",
-                    "display_name": "Traceable platform API token",
-                    "description": "A Traceable platform API token (Traceable: My Preferences > "
-                    "API Tokens). Sent as is in the Authorization header.",
-                }
-            ],
-        },
-    },
-    resource_types={
-        RESOURCE_TYPE: {
-            "display_name": "Traceable Service",
-            "schema": {"type": "simple", "definition": {"service_id": "string"}},
-        },
-    },
+    authorization=_AUTHORIZATION,
+    resource_types={RESOURCE_TYPE: simple_resource_type("Traceable Service", "service_id")},
     discovery={"resource_integration_data_examples": {RESOURCE_TYPE: _EXAMPLE}},
     # What a console filters Traceable services on: name, size, risk, open
     # vulnerabilities (environments is an array: its items are not reachable by a path).

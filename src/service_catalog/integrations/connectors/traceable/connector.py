@@ -51,16 +51,16 @@ import httpx
 
 from service_catalog.integrations.connectors.base import (
     ChildPage,
+    ChildQuery,
     Connector,
     ConnectorError,
-    Credential,
     EventRecord,
     RecordBatch,
     ResourceRecord,
-    UpstreamHTTP,
     VerifyResult,
     decode_json,
     digest_of,
+    usable_base_url,
 )
 from service_catalog.integrations.connectors.traceable import graphql as gql
 from service_catalog.integrations.connectors.traceable.config import (
@@ -305,14 +305,8 @@ class TraceableConnector(Connector):
     #: the riskiest).
     child_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {RESOURCE_TYPE: ("endpoints",)}
 
-    def __init__(
-        self,
-        *,
-        config: Mapping[str, Any],
-        credential: Credential | None,
-        http: UpstreamHTTP | None = None,
-    ) -> None:
-        super().__init__(config=config, credential=credential, http=http)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.include_inactive = bool(self.config.get("include_inactive", False))
         lookback = self.config.get("lookback") or DEFAULT_LOOKBACK
         self.lookback_days = LOOKBACK_CHOICES.get(str(lookback), 7)
@@ -390,14 +384,8 @@ class TraceableConnector(Connector):
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        try:
+        with usable_base_url():
             resp = self.http.request("POST", self._endpoint(), json=body, headers=headers)
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConnectorError(
-                "config",
-                f"The base_url is not a usable URL: {exc}",
-                remediation="Fix config.base_url (http:// or https://).",
-            ) from None
         try:
             payload = decode_json(resp.content)
         except ValueError:
@@ -926,20 +914,12 @@ class TraceableConnector(Connector):
         :func:`.data.diff_events`)."""
         return diff_events(before, after.integration_data)
 
-    def list_children(
-        self,
-        resource_type: str,
-        resource_config: Mapping[str, Any],
-        kind: str,
-        *,
-        limit: int,
-        offset: int,
-    ) -> ChildPage:
+    def list_children(self, query: ChildQuery) -> ChildPage:
         """A Traceable Service's ``endpoints``, a page at a time (:meth:`endpoints_page`)."""
-        if resource_type != RESOURCE_TYPE or kind != "endpoints":
-            raise NotImplementedError(f"Traceable lists no {kind} of a {resource_type}")
+        if query.resource_type != RESOURCE_TYPE or query.kind != "endpoints":
+            raise NotImplementedError(f"Traceable lists no {query.kind} of a {query.resource_type}")
         rows, total = self.endpoints_page(
-            str(resource_config.get("service_id")), limit=limit, offset=offset
+            str(query.resource_config.get("service_id")), limit=query.limit, offset=query.offset
         )
         return ChildPage(rows, total)
 
