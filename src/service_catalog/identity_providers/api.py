@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -56,7 +57,7 @@ def _box(request: Request) -> SecretBox:
 )
 def list_(ctx: CtxDep) -> JSONResponse:
     """Every identity provider (``filter[type]``)."""
-    rows = service.list_identity_providers(ctx.session, query=ctx.query)
+    rows = service.list_identity_providers(ctx.session, actor=ctx.actor, query=ctx.query)
     return json_response([service.to_dict(r) for r in rows])
 
 
@@ -80,7 +81,8 @@ def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
 )
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One identity provider."""
-    return json_response(service.to_dict(service.get_identity_provider(ctx.session, id)))
+    idp = service.read_identity_provider(ctx.session, actor=ctx.actor, idp_id=id)
+    return json_response(service.to_dict(idp))
 
 
 @router.patch(
@@ -112,7 +114,7 @@ def delete(id: str, ctx: CtxDep) -> Response:
 def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     """A cursor page of the provider's team-group mappings."""
     rows, meta = service.list_mappings(
-        ctx.session, idp_id=idpId, query=ctx.query, path=ctx.request.url.path
+        ctx.session, actor=ctx.actor, idp_id=idpId, query=ctx.query, path=ctx.request.url.path
     )
     return page([service.mapping_to_dict(r) for r in rows], meta)
 
@@ -138,7 +140,7 @@ def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSO
 )
 def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     """One team-group mapping."""
-    row = service.get_mapping(ctx.session, idp_id=idpId, mapping_id=id)
+    row = service.get_mapping(ctx.session, actor=ctx.actor, idp_id=idpId, mapping_id=id)
     return json_response(service.mapping_to_dict(row))
 
 
@@ -285,7 +287,11 @@ def _signed_in(
             raise SignInRefused(403, "provider_disabled", "The identity provider was disabled")
         user = apply_sign_in(session, current, claims)
         row, token = create_session(
-            session, user_id=user.id, user_name=user.name, idp_id=str(idp.id), lifetime=lifetime
+            session,
+            user_id=uuid.UUID(user.id),
+            user_name=user.name,
+            idp_id=str(idp.id),
+            lifetime=lifetime,
         )
         record_action(
             session,
@@ -390,7 +396,7 @@ def sign_out(request: Request) -> Response:
             if row is not None:
                 record_action(
                     session,
-                    actor=Actor(type="user", id=row.user_id, name=row.user_name),
+                    actor=Actor(type="user", id=str(row.user_id), name=row.user_name),
                     type="identity_provider.signed_out",
                     detail=f"{row.user_name} signed out",
                     attributes={"session_id": str(row.id), "identity_provider_id": row.idp_id},

@@ -14,10 +14,13 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.access.service import require_org_admin
+from service_catalog.auth.access import identity_changed
+from service_catalog.auth.models import Team, TeamMembership
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
@@ -37,7 +40,7 @@ from service_catalog.identity_providers.schemas import (
 
 MAPPING_FILTERS = q.FilterSpec(
     fields={
-        "team_id": q.FilterField("string", IdpTeamGroupMapping.team_id),
+        "team_id": q.FilterField("uuid", IdpTeamGroupMapping.team_id),
         "group": q.FilterField("string", IdpTeamGroupMapping.group_name),
     }
 )
@@ -175,6 +178,7 @@ def create_identity_provider(
 ) -> IdentityProvider:
     """Configure an identity provider (409 when its login path is taken, or when it is
     enabled while another one is)."""
+    require_org_admin(actor)
     cfg = data.config
     idp = IdentityProvider(
         type=data.type,
@@ -196,9 +200,10 @@ def create_identity_provider(
 
 
 def list_identity_providers(
-    session: Session, *, query: list[tuple[str, str]]
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
 ) -> list[IdentityProvider]:
     """Every identity provider (``filter[type]``/``filter[type][eq]`` narrows by type)."""
+    require_org_admin(actor)
     stmt = select(IdentityProvider).order_by(IdentityProvider.created_at, IdentityProvider.id)
     for key, value in query:
         if key in ("filter[type]", "filter[type][eq]"):
@@ -209,6 +214,12 @@ def list_identity_providers(
                 f"Invalid query parameter [{key}]: {reason}", key, reason, source="query"
             )
     return list(session.scalars(stmt))
+
+
+def read_identity_provider(session: Session, *, actor: Actor, idp_id: str) -> IdentityProvider:
+    """One identity provider, for an Organization Admin."""
+    require_org_admin(actor)
+    return get_identity_provider(session, idp_id)
 
 
 def get_identity_provider(session: Session, idp_id: str) -> IdentityProvider:
@@ -228,6 +239,7 @@ def update_identity_provider(
     box: SecretBox,
 ) -> IdentityProvider:
     """Change an identity provider. A new ``issuer_url`` needs the client secret again."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
     if data.enabled is not None:
         idp.enabled = data.enabled
@@ -265,8 +277,13 @@ def update_identity_provider(
 
 
 def delete_identity_provider(session: Session, *, idp_id: str, actor: Actor) -> None:
-    """Remove an identity provider with its mappings and sign-ins in flight."""
+    """Remove an identity provider with its mappings and sign-ins in flight, and the team
+    memberships its groups gave (a user keeps the teams it was given by hand)."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
+    gone = session.execute(delete(TeamMembership).where(TeamMembership.idp_id == idp.id))
+    if getattr(gone, "rowcount", 0):
+        identity_changed(session)
     _audit(session, actor, idp, "deleted", f"Identity provider {idp.login_path} deleted")
     session.delete(idp)
     session.flush()
@@ -284,11 +301,18 @@ def find_by_login_path(session: Session, login_path: str) -> IdentityProvider | 
 # --- team-group mappings ----------------------------------------------------------------
 
 
+def check_team(session: Session, team_id: uuid.UUID, field: str) -> None:
+    """A 400 naming ``field`` unless the team exists."""
+    if session.get(Team, team_id) is None:
+        reason = f"names no team ({team_id})"
+        raise bad_request(f"Invalid request: {field} {reason}", field, reason, rule="exists")
+
+
 def mapping_to_dict(row: IdpTeamGroupMapping) -> dict[str, Any]:
     """A team-group mapping in the contract's shape."""
     return {
         "id": str(row.id),
-        "team_id": row.team_id,
+        "team_id": str(row.team_id),
         "group": row.group_name,
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
@@ -296,10 +320,11 @@ def mapping_to_dict(row: IdpTeamGroupMapping) -> dict[str, Any]:
 
 
 def list_mappings(
-    session: Session, *, idp_id: str, query: list[tuple[str, str]], path: str
+    session: Session, *, actor: Actor, idp_id: str, query: list[tuple[str, str]], path: str
 ) -> tuple[list[IdpTeamGroupMapping], dict[str, Any]]:
     """One cursor page of an identity provider's mappings (``filter[team_id]``,
     ``filter[group]``), oldest first."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
     qd = dict(query)
     clauses = q.filter_clauses(MAPPING_FILTERS, query, session.get_bind().dialect.name)
@@ -315,8 +340,10 @@ def create_mapping(
     session: Session, *, idp_id: str, data: TeamGroupMappingCreate, actor: Actor
 ) -> IdpTeamGroupMapping:
     """Map a group of the identity provider to a team (409 when already mapped)."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
-    row = IdpTeamGroupMapping(idp_id=idp.id, team_id=str(data.team_id), group_name=data.group)
+    check_team(session, data.team_id, "team_id")
+    row = IdpTeamGroupMapping(idp_id=idp.id, team_id=data.team_id, group_name=data.group)
     session.add(row)
     try:
         with session.begin_nested():
@@ -330,15 +357,18 @@ def create_mapping(
         detail=f"Group {data.group} of {idp.login_path} mapped to team {data.team_id}",
         attributes={
             "identity_provider_id": str(idp.id),
-            "team_id": row.team_id,
+            "team_id": str(row.team_id),
             "group": row.group_name,
         },
     )
     return row
 
 
-def get_mapping(session: Session, *, idp_id: str, mapping_id: str) -> IdpTeamGroupMapping:
+def get_mapping(
+    session: Session, *, actor: Actor, idp_id: str, mapping_id: str
+) -> IdpTeamGroupMapping:
     """One mapping of an identity provider."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
     row = session.get(IdpTeamGroupMapping, _parse_id(mapping_id, "id"))
     if row is None or row.idp_id != idp.id:
@@ -348,7 +378,7 @@ def get_mapping(session: Session, *, idp_id: str, mapping_id: str) -> IdpTeamGro
 
 def delete_mapping(session: Session, *, idp_id: str, mapping_id: str, actor: Actor) -> None:
     """Remove a mapping (members keep the team until their next sign-in)."""
-    row = get_mapping(session, idp_id=idp_id, mapping_id=mapping_id)
+    row = get_mapping(session, actor=actor, idp_id=idp_id, mapping_id=mapping_id)
     record_action(
         session,
         actor=actor,
@@ -356,7 +386,7 @@ def delete_mapping(session: Session, *, idp_id: str, mapping_id: str, actor: Act
         detail=f"Group {row.group_name} no longer mapped to team {row.team_id}",
         attributes={
             "identity_provider_id": str(row.idp_id),
-            "team_id": row.team_id,
+            "team_id": str(row.team_id),
             "group": row.group_name,
         },
     )
@@ -373,4 +403,4 @@ def teams_for_groups(session: Session, idp: IdentityProvider, groups: list[str])
         .where(IdpTeamGroupMapping.idp_id == idp.id, IdpTeamGroupMapping.group_name.in_(groups))
         .distinct()
     )
-    return sorted(rows)
+    return sorted(str(r) for r in rows)
