@@ -150,7 +150,7 @@ def test_missing_fields_bad_ids_conflicts(api: httpx.Client, server: LiveServer)
 def test_team_group_mappings(api: httpx.Client) -> None:
     idp = api.post("/v3/identity-providers", json=body()).json()
     path = f"/v3/identity-providers/{idp['id']}/team-group-mappings"
-    teams = [str(uuid.uuid4()) for _ in range(3)]
+    teams = [api.post("/v3/teams", json={"name": f"team-{n}"}).json()["id"] for n in range(3)]
     made = [
         api.post(path, json={"team_id": team, "group": group})
         for team in teams
@@ -176,12 +176,17 @@ def test_team_group_mappings(api: httpx.Client) -> None:
     by_team = api.get(path, params={"filter[team_id]": teams[1]}).json()["data"]
     assert {m["group"] for m in by_team} == {"eng", "ops"}
     assert field_of(api.post(path, json={"team_id": "team-1", "group": "eng"})) == "team_id"
+    unknown = api.post(path, json={"team_id": str(uuid.uuid4()), "group": "eng"})
+    assert field_of(unknown) == "team_id"
     assert field_of(api.post(path, json={"team_id": teams[0]})) == "group"
     assert field_of(api.get(path, params={"page[after]": "forged"})) == "page[after]"
     assert api.delete(f"{path}/{one['id']}").status_code == 204
     assert api.get(f"{path}/{one['id']}").status_code == 404
     other = f"/v3/identity-providers/{uuid.uuid4()}/team-group-mappings"
     assert api.get(other).status_code == 404
+    # deleting a team deletes its mappings
+    assert api.delete(f"/v3/teams/{teams[2]}").status_code == 204
+    assert api.get(path, params={"filter[team_id]": teams[2]}).json()["data"] == []
     # deleting the provider deletes its mappings
     assert api.delete(f"/v3/identity-providers/{idp['id']}").status_code == 204
     assert api.get(path).status_code == 404

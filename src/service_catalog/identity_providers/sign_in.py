@@ -125,9 +125,12 @@ def _sync_teams(
     }
     wanted = {uuid.UUID(t) for t in team_ids}
     actor = Actor(type="identity_provider", id=str(idp.id), name=idp.login_path)
-    names = dict(
-        session.execute(select(Team.id, Team.name).where(Team.id.in_(wanted | set(held)))).tuples()
-    )
+    names = {
+        team_id: name
+        for team_id, name in session.execute(
+            select(Team.id, Team.name).where(Team.id.in_(wanted | set(held)))
+        )
+    }
     changed = False
     for team_id in sorted(wanted - set(held), key=str):
         session.add(
