@@ -25,13 +25,20 @@ from service_catalog.events.service import record_action
 from service_catalog.identity_providers import oidc, service
 from service_catalog.identity_providers.models import IdentityProvider
 from service_catalog.identity_providers.schemas import (
+    GroupTeamsList,
+    GroupTeamsPage,
     IdentityProviderCreate,
     IdentityProviderList,
     IdentityProviderRead,
     IdentityProviderUpdate,
+    IdpConfiguration,
+    IdpConfigurationUpdate,
     TeamGroupMappingCreate,
     TeamGroupMappingList,
     TeamGroupMappingRead,
+    TeamGroupsPage,
+    TeamGroupsPatch,
+    TeamMappingsUpdate,
 )
 from service_catalog.identity_providers.sign_in import SignInRefused, apply_sign_in
 from service_catalog.settings import Settings
@@ -152,6 +159,72 @@ def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
     """Remove a team-group mapping."""
     service.delete_mapping(ctx.session, idp_id=idpId, mapping_id=id, actor=ctx.actor)
     return no_content()
+
+
+# --- the legacy single-provider paths ---------------------------------------------------
+
+
+@router.get(
+    "/identity-provider",
+    **operation("get-idp-configuration", "Get the IdP Configuration", IdpConfiguration),
+)
+def get_configuration(ctx: CtxDep) -> JSONResponse:
+    """The enabled identity provider, in the older single-provider shape."""
+    return json_response(
+        service.configuration_dict(service.enabled_provider(ctx.session, actor=ctx.actor))
+    )
+
+
+@router.patch(
+    "/identity-provider",
+    **operation("update-idp-configuration", "Update IdP Configuration", IdpConfiguration),
+)
+def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change the enabled identity provider (a new issuer needs the client secret again)."""
+    idp = service.update_configuration(
+        ctx.session, actor=ctx.actor, data=body, box=_box(ctx.request)
+    )
+    return json_response(service.configuration_dict(idp))
+
+
+@router.get(
+    "/identity-provider/team-mappings",
+    **operation("get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage),
+)
+def get_team_mappings(ctx: CtxDep) -> JSONResponse:
+    """A numbered page of the enabled provider's groups, each with its teams."""
+    return page(*service.list_group_teams(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.put(
+    "/identity-provider/team-mappings",
+    **operation("update-idp-team-mappings", "Update Team Mappings", GroupTeamsList),
+)
+def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
+    """Map each given group to exactly the given teams."""
+    return json_response(
+        {"data": service.replace_group_teams(ctx.session, actor=ctx.actor, data=body)}
+    )
+
+
+@router.get(
+    "/identity-provider/team-group-mappings",
+    **operation("get-team-group-mappings", "Get a Team Group Mappings", TeamGroupsPage),
+)
+def get_team_group_mappings(ctx: CtxDep) -> JSONResponse:
+    """A numbered page of the enabled provider's teams, each with its groups."""
+    return page(*service.list_team_groups(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.patch(
+    "/identity-provider/team-group-mappings",
+    **operation("patch-team-group-mappings", "Patch Mappings by Team ID", TeamGroupsPage),
+)
+def patch_team_group_mappings(body: TeamGroupsPatch, ctx: CtxDep) -> JSONResponse:
+    """Map each given team from exactly the given groups (an empty list unmaps it)."""
+    return page(
+        *service.replace_team_groups(ctx.session, actor=ctx.actor, data=body, query=ctx.query)
+    )
 
 
 # --- signing in -------------------------------------------------------------------------

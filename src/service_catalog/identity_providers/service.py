@@ -35,7 +35,11 @@ from service_catalog.identity_providers.schemas import (
     ClaimMappings,
     IdentityProviderCreate,
     IdentityProviderUpdate,
+    IdpConfigurationUpdate,
+    OidcConfigUpdate,
     TeamGroupMappingCreate,
+    TeamGroupsPatch,
+    TeamMappingsUpdate,
 )
 
 MAPPING_FILTERS = q.FilterSpec(
@@ -404,3 +408,155 @@ def teams_for_groups(session: Session, idp: IdentityProvider, groups: list[str])
         .distinct()
     )
     return sorted(str(r) for r in rows)
+
+
+# --- the legacy single-provider paths (``/v3/identity-provider``) ------------------------
+# Konnect's older API knows one identity provider per organization: these functions serve
+# it from the enabled provider. Mappings are few (a group per team at most, in practice):
+# they are grouped and paged in memory.
+
+
+def enabled_provider(session: Session, *, actor: Actor, missing: int = 404) -> IdentityProvider:
+    """The enabled identity provider, for an Organization Admin; ``missing`` (404, or 400
+    where the contract says so) when none is enabled."""
+    require_org_admin(actor)
+    idp = session.scalar(select(IdentityProvider).where(IdentityProvider.enabled.is_(True)))
+    if idp is None:
+        detail = "No identity provider is enabled; configure one at /v3/identity-providers"
+        if missing == 400:
+            raise bad_request(detail, "identity_provider", "is not configured", rule="required")
+        raise Problem(missing, detail)
+    return idp
+
+
+def configuration_dict(idp: IdentityProvider) -> dict[str, Any]:
+    """The provider in the older contract's ``IdP`` shape (never its client secret)."""
+    return {
+        "issuer": idp.issuer_url,
+        "login_path": idp.login_path,
+        "client_id": idp.client_id,
+        "scopes": scopes_of(idp),
+        "claim_mappings": claim_mappings(idp).model_dump(),
+    }
+
+
+def update_configuration(
+    session: Session, *, actor: Actor, data: IdpConfigurationUpdate, box: SecretBox
+) -> IdentityProvider:
+    """``PATCH /v3/identity-provider``: change the enabled provider."""
+    idp = enabled_provider(session, actor=actor)
+    fields = data.model_dump(exclude_unset=True)
+    config = {
+        key: fields[name]
+        for name, key in (
+            ("issuer", "issuer_url"),
+            ("client_id", "client_id"),
+            ("client_secret", "client_secret"),
+            ("scopes", "scopes"),
+            ("claim_mappings", "claim_mappings"),
+        )
+        if fields.get(name) is not None
+    }
+    update = IdentityProviderUpdate(
+        login_path=data.login_path,
+        config=OidcConfigUpdate.model_validate(config) if config else None,
+    )
+    return update_identity_provider(session, idp_id=str(idp.id), data=update, actor=actor, box=box)
+
+
+def _all_mappings(session: Session, idp: IdentityProvider) -> list[IdpTeamGroupMapping]:
+    return list(
+        session.scalars(
+            select(IdpTeamGroupMapping)
+            .where(IdpTeamGroupMapping.idp_id == idp.id)
+            .order_by(IdpTeamGroupMapping.created_at, IdpTeamGroupMapping.id)
+        )
+    )
+
+
+def _number_page(
+    items: list[dict[str, Any]], query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    request = q.page_request(dict(query))
+    start = (request.number - 1) * request.size
+    return items[start : start + request.size], q.page_meta(request, len(items))
+
+
+def group_teams(session: Session, idp: IdentityProvider) -> list[dict[str, Any]]:
+    """Every mapped group with its teams (groups by name)."""
+    by_group: dict[str, list[str]] = {}
+    for row in _all_mappings(session, idp):
+        by_group.setdefault(row.group_name, []).append(str(row.team_id))
+    return [{"group": g, "team_ids": by_group[g]} for g in sorted(by_group)]
+
+
+def team_groups(session: Session, idp: IdentityProvider) -> list[dict[str, Any]]:
+    """Every mapped team with its groups (teams in the order first mapped)."""
+    by_team: dict[str, list[str]] = {}
+    for row in _all_mappings(session, idp):
+        by_team.setdefault(str(row.team_id), []).append(row.group_name)
+    return [{"team_id": t, "groups": groups} for t, groups in by_team.items()]
+
+
+def list_group_teams(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``GET /v3/identity-provider/team-mappings``: a numbered page of groups."""
+    return _number_page(group_teams(session, enabled_provider(session, actor=actor)), query)
+
+
+def list_team_groups(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``GET /v3/identity-provider/team-group-mappings``: a numbered page of teams (a 400
+    when no provider is enabled, as the contract has it)."""
+    idp = enabled_provider(session, actor=actor, missing=400)
+    return _number_page(team_groups(session, idp), query)
+
+
+def _replace(
+    session: Session,
+    actor: Actor,
+    idp: IdentityProvider,
+    current: list[IdpTeamGroupMapping],
+    wanted: set[tuple[uuid.UUID, str]],
+) -> None:
+    """Make the (team, group) pairs of ``current`` exactly ``wanted``."""
+    have = {(row.team_id, row.group_name): row for row in current}
+    for pair, row in have.items():
+        if pair not in wanted:
+            delete_mapping(session, idp_id=str(idp.id), mapping_id=str(row.id), actor=actor)
+    for team_id, group in sorted(wanted - set(have), key=lambda p: (str(p[0]), p[1])):
+        create_mapping(
+            session,
+            idp_id=str(idp.id),
+            data=TeamGroupMappingCreate(team_id=team_id, group=group),
+            actor=actor,
+        )
+
+
+def replace_group_teams(
+    session: Session, *, actor: Actor, data: TeamMappingsUpdate
+) -> list[dict[str, Any]]:
+    """``PUT /v3/identity-provider/team-mappings``: each given group maps to exactly the
+    given teams (an unknown team is a 400); every group's teams after it."""
+    idp = enabled_provider(session, actor=actor)
+    for n, item in enumerate(data.mappings):
+        for m, team_id in enumerate(item.team_ids):
+            check_team(session, team_id, f"mappings.{n}.team_ids.{m}")
+        current = [r for r in _all_mappings(session, idp) if r.group_name == item.group]
+        _replace(session, actor, idp, current, {(t, item.group) for t in item.team_ids})
+    return group_teams(session, idp)
+
+
+def replace_team_groups(
+    session: Session, *, actor: Actor, data: TeamGroupsPatch, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``PATCH /v3/identity-provider/team-group-mappings``: each given team is mapped from
+    exactly the given groups (an empty list unmaps it; an unknown team is a 400)."""
+    idp = enabled_provider(session, actor=actor, missing=400)
+    for n, item in enumerate(data.data):
+        check_team(session, item.team_id, f"data.{n}.team_id")
+        current = [r for r in _all_mappings(session, idp) if r.team_id == item.team_id]
+        _replace(session, actor, idp, current, {(item.team_id, g) for g in item.groups})
+    return _number_page(team_groups(session, idp), query)
