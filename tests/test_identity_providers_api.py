@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer
+from contract import Contract
 
 SECRET = "idp-client-secret-" + uuid.uuid4().hex
 
@@ -150,7 +151,7 @@ def test_missing_fields_bad_ids_conflicts(api: httpx.Client, server: LiveServer)
 def test_team_group_mappings(api: httpx.Client) -> None:
     idp = api.post("/v3/identity-providers", json=body()).json()
     path = f"/v3/identity-providers/{idp['id']}/team-group-mappings"
-    teams = [str(uuid.uuid4()) for _ in range(3)]
+    teams = [api.post("/v3/teams", json={"name": f"team-{n}"}).json()["id"] for n in range(3)]
     made = [
         api.post(path, json={"team_id": team, "group": group})
         for team in teams
@@ -176,12 +177,139 @@ def test_team_group_mappings(api: httpx.Client) -> None:
     by_team = api.get(path, params={"filter[team_id]": teams[1]}).json()["data"]
     assert {m["group"] for m in by_team} == {"eng", "ops"}
     assert field_of(api.post(path, json={"team_id": "team-1", "group": "eng"})) == "team_id"
+    unknown = api.post(path, json={"team_id": str(uuid.uuid4()), "group": "eng"})
+    assert field_of(unknown) == "team_id"
     assert field_of(api.post(path, json={"team_id": teams[0]})) == "group"
     assert field_of(api.get(path, params={"page[after]": "forged"})) == "page[after]"
     assert api.delete(f"{path}/{one['id']}").status_code == 204
     assert api.get(f"{path}/{one['id']}").status_code == 404
     other = f"/v3/identity-providers/{uuid.uuid4()}/team-group-mappings"
     assert api.get(other).status_code == 404
+    # deleting a team deletes its mappings
+    assert api.delete(f"/v3/teams/{teams[2]}").status_code == 204
+    assert api.get(path, params={"filter[team_id]": teams[2]}).json()["data"] == []
     # deleting the provider deletes its mappings
     assert api.delete(f"/v3/identity-providers/{idp['id']}").status_code == 204
     assert api.get(path).status_code == 404
+
+
+def test_responses_match_the_identity_contract(
+    api: httpx.Client, identity_contract: Contract
+) -> None:
+    c = identity_contract
+    made = c.check(
+        api.post("/v3/identity-providers", json=body(enabled=True)),
+        201,
+        response="IdentityProvider",
+    )
+    path = f"/v3/identity-providers/{made['id']}"
+    c.check(api.get(path), 200, response="IdentityProvider")
+    c.check(api.patch(path, json={"login_path": "acme-2"}), 200, response="IdentityProvider")
+    listed = api.get("/v3/identity-providers")
+    assert listed.status_code == 200
+    c.validate(listed.json(), response="IdentityProviders")
+    team = api.post("/v3/teams", json={"name": "eng"}).json()["id"]
+    mappings = f"{path}/team-group-mappings"
+    one = c.check(
+        api.post(mappings, json={"team_id": team, "group": "eng"}),
+        201,
+        response="IdpTeamGroupMapping",
+    )
+    c.check(api.get(f"{mappings}/{one['id']}"), 200, response="IdpTeamGroupMapping")
+    c.check(api.get(mappings), 200, response="IdpTeamGroupMappingsCollection")
+    c.check(api.get(f"{path}/team-group-mappings/{uuid.uuid4()}"), 404)
+    c.check(api.get(f"/v3/identity-providers/{uuid.uuid4()}"), 404)
+
+
+def test_the_single_provider_paths_serve_the_enabled_provider(
+    api: httpx.Client, identity_contract: Contract
+) -> None:
+    c = identity_contract
+    # none enabled yet
+    c.check(api.get("/v3/identity-provider"), 404)
+    c.check(api.get("/v3/identity-provider/team-mappings"), 404)
+    c.check(api.get("/v3/identity-provider/team-group-mappings"), 400)
+    idp = api.post("/v3/identity-providers", json=body(enabled=True)).json()
+    got = c.check(api.get("/v3/identity-provider"), 200, response="IdPConfiguration")
+    assert got == {
+        "issuer": "https://idp.example.com/oauth2/default",
+        "login_path": "acme",
+        "client_id": "catalog",
+        "scopes": ["email", "openid", "profile"],
+        "claim_mappings": {"name": "name", "email": "email", "groups": "groups"},
+    }
+    changed = c.check(
+        api.patch(
+            "/v3/identity-provider",
+            json={"client_id": "catalog-2", "claim_mappings": {"groups": "roles"}},
+        ),
+        200,
+        response="IdPConfiguration",
+    )
+    assert changed["client_id"] == "catalog-2" and changed["claim_mappings"]["groups"] == "roles"
+    assert api.get(f"/v3/identity-providers/{idp['id']}").json()["config"]["client_id"] == (
+        "catalog-2"
+    )
+    # a new issuer needs the secret again; bad input names the field
+    moved = api.patch("/v3/identity-provider", json={"issuer": "https://other.example.com"})
+    assert field_of(moved) == "config.client_secret"
+    assert field_of(api.patch("/v3/identity-provider", json={"login_path": "A B"})) == "login_path"
+    assert field_of(api.patch("/v3/identity-provider", json={"extra": 1})) == "extra"
+    assert SECRET not in api.get("/v3/identity-provider").text
+
+    eng, ops = (api.post("/v3/teams", json={"name": n}).json()["id"] for n in ("eng", "ops"))
+    put = c.check(
+        api.put(
+            "/v3/identity-provider/team-mappings",
+            json={"mappings": [{"group": "devs", "team_ids": [eng, ops]}]},
+        ),
+        200,
+        response="TeamMappingCollection",
+    )
+    assert [(g["group"], sorted(g["team_ids"])) for g in put["data"]] == [
+        ("devs", sorted([eng, ops]))
+    ]
+    unknown = api.put(
+        "/v3/identity-provider/team-mappings",
+        json={"mappings": [{"group": "devs", "team_ids": [str(uuid.uuid4())]}]},
+    )
+    assert field_of(unknown) == "mappings.0.team_ids.0"
+    paged = c.check(
+        api.get("/v3/identity-provider/team-mappings"), 200, response="TeamMappingResponse"
+    )
+    assert paged["meta"]["page"] == {"number": 1, "size": 10, "total": 1}
+    patched = c.check(
+        api.patch(
+            "/v3/identity-provider/team-group-mappings",
+            json={"data": [{"team_id": ops, "groups": ["ops", "oncall"]}]},
+        ),
+        200,
+        response="TeamGroupMappingCollection",
+    )
+    assert {t["team_id"]: sorted(t["groups"]) for t in patched["data"]} == {
+        eng: ["devs"],
+        ops: ["oncall", "ops"],
+    }
+    emptied = c.check(
+        api.patch(
+            "/v3/identity-provider/team-group-mappings",
+            json={"data": [{"team_id": eng, "groups": []}]},
+        ),
+        200,
+        response="TeamGroupMappingCollection",
+    )
+    assert [t["team_id"] for t in emptied["data"]] == [ops]
+    bad = api.patch(
+        "/v3/identity-provider/team-group-mappings",
+        json={"data": [{"team_id": str(uuid.uuid4()), "groups": ["x"]}]},
+    )
+    assert field_of(bad) == "data.0.team_id"
+    listed = c.check(
+        api.get("/v3/identity-provider/team-group-mappings", params={"page[size]": 1}),
+        200,
+        response="TeamGroupMappingCollection",
+    )
+    assert listed["meta"]["page"]["total"] == 1
+    # the same mappings, through the provider's own path
+    own = api.get(f"/v3/identity-providers/{idp['id']}/team-group-mappings").json()["data"]
+    assert sorted(m["group"] for m in own) == ["oncall", "ops"]

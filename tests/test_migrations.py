@@ -17,8 +17,10 @@ from sqlalchemy import inspect, select, text
 from service_catalog.auth.access import ALL
 from service_catalog.auth.models import RoleAssignment, SystemAccount
 from service_catalog.auth.service import hash_token, lookup_token
+from service_catalog.auth.sessions import ConsoleSession
 from service_catalog.core.db import Database
 from service_catalog.core.migrate import alembic_config, upgrade
+from service_catalog.identity_providers.models import IdpTeamGroupMapping
 from service_catalog.models import load_all
 
 
@@ -159,3 +161,70 @@ def lookup_token_text(db: Database, token: str) -> object:
     """The lookup of ``token`` in ``db``."""
     with db.session(write=False) as session:
         return lookup_token(session, token)
+
+
+def test_0013_keeps_mappings_of_existing_teams_and_ends_older_sessions(
+    empty: Callable[[], Database],
+) -> None:
+    """Team-group mappings made at 0012 (team ids stored as text) still name their team
+    after 0013; a mapping naming no team, and console sessions (which named identities,
+    not users), are gone."""
+    db = empty()
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+
+    def key(value: uuid.UUID) -> str:
+        return value.hex if db.dialect == "sqlite" else str(value)
+
+    team, idp = uuid.uuid4(), uuid.uuid4()
+    now = dt.datetime(2025, 1, 2, 3, 4, 5)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO teams (id, name, labels, system_team, created_at, updated_at) "
+                "VALUES (:id, 'eng', '{}', false, :now, :now)"
+            ),
+            {"id": key(team), "now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO identity_providers (id, type, enabled, login_path, issuer_url, "
+                "client_id, settings, created_at, updated_at) VALUES (:id, 'oidc', true, "
+                "'acme', 'https://idp.example.com', 'c', '{}', :now, :now)"
+            ),
+            {"id": key(idp), "now": now},
+        )
+        for team_id, group in ((str(team), "eng"), (str(uuid.uuid4()), "gone")):
+            conn.execute(
+                text(
+                    "INSERT INTO idp_team_group_mappings (id, idp_id, team_id, group_name, "
+                    "created_at, updated_at) VALUES (:id, :idp, :team, :group, :now, :now)"
+                ),
+                {
+                    "id": key(uuid.uuid4()),
+                    "idp": key(idp),
+                    "team": team_id,
+                    "group": group,
+                    "now": now,
+                },
+            )
+        conn.execute(
+            text(
+                "INSERT INTO console_sessions (id, token_hash, user_id, user_name, "
+                "created_at, expires_at) VALUES (:id, 'h', 'someone', 'x', :now, :now)"
+            ),
+            {"id": key(uuid.uuid4()), "now": now},
+        )
+    upgrade(db)
+    with db.session(write=False) as session:
+        rows = session.execute(
+            select(IdpTeamGroupMapping.group_name, IdpTeamGroupMapping.team_id)
+        ).all()
+        assert [tuple(r) for r in rows] == [("eng", team)]
+        found = session.scalar(
+            select(IdpTeamGroupMapping.group_name).where(IdpTeamGroupMapping.team_id == team)
+        )
+        assert found == "eng"
+        assert session.scalar(select(ConsoleSession.id)) is None

@@ -1,14 +1,15 @@
 """Signing in through a real OpenID Connect provider (npm ``oidc-provider`` on loopback):
-the whole browser flow driven with httpx, on SQLite and PostgreSQL. A sign-in records the
-identity and its groups each time, starts a console session that works on ``/v1`` until
-sign-out; a forged or replayed ``state``, a wrong nonce, another issuer or an ID token signed
-by another key are refused with a 4xx and start no session."""
+the whole browser flow driven with httpx, on SQLite and PostgreSQL. The first sign-in
+creates the user (or links the user of that e-mail); every sign-in sets the teams mapped
+from the groups claim (a hand-given membership stays); the console session acts as the user,
+with its roles, until sign-out, deactivation or deletion; a deactivated user cannot sign in;
+a forged or replayed ``state``, a wrong nonce, another issuer or an ID token signed by
+another key are refused with a 4xx and start no session."""
 
 from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer
+from contract import Contract
 from oidc_provider import OidcProvider, follow
 from service_catalog.auth.sessions import SESSION_COOKIE
 
@@ -55,6 +57,34 @@ class World:
         started = browser.get(f"/v3/authenticate/{LOGIN_PATH}", params=params)
         assert started.status_code == 302, started.text
         return follow(browser, started, login=login, stop_at=self.callback, tamper=tamper)
+
+    def team(self, name: str, role: str | None = None, entity_id: str = "*") -> str:
+        """A new team (holding ``role`` on ``entity_id`` when given); its id."""
+        made = self.api.post("/v3/teams", json={"name": name})
+        assert made.status_code == 201, made.text
+        team_id: str = made.json()["id"]
+        if role is not None:
+            self.api.post(
+                f"/v3/teams/{team_id}/assigned-roles",
+                json={"role_name": role, "entity_id": entity_id},
+            ).raise_for_status()
+        return team_id
+
+    def map_group(self, group: str, team_id: str) -> str:
+        """Map an IdP group to a team; the mapping's id."""
+        made = self.api.post(
+            f"/v3/identity-providers/{self.idp_id}/team-group-mappings",
+            json={"team_id": team_id, "group": group},
+        )
+        assert made.status_code == 201, made.text
+        mapping_id: str = made.json()["id"]
+        return mapping_id
+
+    def teams_of(self, user_id: str) -> set[str]:
+        """The names of a user's teams, as an Organization Admin reads them."""
+        got = self.api.get(f"/v3/users/{user_id}/teams", params={"page[size]": 100})
+        assert got.status_code == 200, got.text
+        return {t["name"] for t in got.json()["data"]}
 
     def audit(self, type_: str) -> list[dict[str, Any]]:
         body = self.api.get(
@@ -96,13 +126,12 @@ def session_cookie(response: httpx.Response) -> str | None:
     return None
 
 
-def test_first_sign_in_starts_a_session_that_works_until_sign_out(world: World) -> None:
-    team = str(uuid.uuid4())
-    mapped = world.api.post(
-        f"/v3/identity-providers/{world.idp_id}/team-group-mappings",
-        json={"team_id": team, "group": "eng"},
-    )
-    assert mapped.status_code == 201, mapped.text
+def test_first_sign_in_creates_the_user_and_starts_a_session_that_works_until_sign_out(
+    world: World, identity_contract: Contract
+) -> None:
+    c = identity_contract
+    team = world.team("Engineering", "Service Creator")
+    world.map_group("eng", team)
     world.provider.set_account(
         "alice", email="alice@example.com", name="Alice", groups=["eng", "ops"]
     )
@@ -117,6 +146,21 @@ def test_first_sign_in_starts_a_session_that_works_until_sign_out(world: World) 
         cookie = session_cookie(done)
         assert cookie is not None
         assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+        # the user exists, with the e-mail and name of the claims, in the mapped team
+        user_id = body["user"]["id"]
+        listed = c.check(
+            world.api.get("/v3/users", params={"filter[email]": "alice@example.com"}),
+            200,
+            response="UserCollection",
+        )
+        assert [(u["id"], u["full_name"], u["active"]) for u in listed["data"]] == [
+            (user_id, "Alice", True)
+        ]
+        assert world.teams_of(user_id) == {"Engineering"}
+        # the session is the user's
+        me = c.check(browser.get("/v3/users/me"), 200, response="UserSingle")
+        assert me["id"] == user_id and me["email"] == "alice@example.com"
+        c.check(browser.get(f"/v3/users/{user_id}/teams"), 200, response="TeamCollection")
         # the session cookie authenticates /v1, for reads and writes, as the user
         assert browser.get("/v1/catalog-services").status_code == 200
         made = browser.post("/v1/catalog-services", json={"name": "web", "display_name": "Web"})
@@ -131,35 +175,124 @@ def test_first_sign_in_starts_a_session_that_works_until_sign_out(world: World) 
         value = cookie.split(";", 1)[0].split("=", 1)[1]
         replay.cookies.set(SESSION_COOKIE, value)
         assert replay.get("/v1/catalog-services").status_code == 401
+        assert replay.get("/v3/users/me").status_code == 401
     signed_in = world.audit("identity_provider.signed_in")
     assert len(signed_in) == 1
     attrs = signed_in[0]["attributes"]
     assert attrs["subject"] == "alice" and attrs["groups"] == ["eng", "ops"]
     assert attrs["first_sign_in"] is True
+    assert signed_in[0]["actor"] == {"type": "user", "id": user_id, "name": "alice@example.com"}
     assert world.audit("identity_provider.signed_out")
+    created_user = world.audit("user.created")
+    assert [e["attributes"]["user_id"] for e in created_user] == [user_id]
+    added = world.audit("team.member_added")
+    assert [(e["attributes"]["team_id"], e["attributes"]["member_id"]) for e in added] == [
+        (team, user_id)
+    ]
+    assert added[0]["actor"]["type"] == "identity_provider"
 
 
 def test_groups_are_taken_again_at_every_sign_in(world: World) -> None:
-    eng, ops = str(uuid.uuid4()), str(uuid.uuid4())
-    for team, group in ((eng, "eng"), (ops, "ops")):
-        world.api.post(
-            f"/v3/identity-providers/{world.idp_id}/team-group-mappings",
-            json={"team_id": team, "group": group},
-        ).raise_for_status()
+    eng, ops, manual = world.team("Eng"), world.team("Ops"), world.team("Manual")
+    world.map_group("eng", eng)
+    ops_mapping = world.map_group("ops", ops)
     world.provider.set_account("bob", email="bob@example.com", name="Bob", groups=["eng", "ops"])
     with world.browser() as browser:
         first = world.sign_in(browser, "bob").json()
     assert first["first_sign_in"] is True
     assert sorted(first["team_ids"]) == sorted([eng, ops])
+    uid = first["user"]["id"]
+    assert world.teams_of(uid) == {"Eng", "Ops"}
+    # an administrator adds bob to a team by hand
+    added = world.api.post(f"/v3/teams/{manual}/users", json={"id": uid})
+    assert added.status_code == 201, added.text
     # the group is removed at the identity provider: the next sign-in knows it
-    world.provider.set_account("bob", email="bob@example.com", name="Bob", groups=["ops"])
+    world.provider.set_account("bob", email="bob@example.com", name="Bobby", groups=["ops"])
     with world.browser() as browser:
         second = world.sign_in(browser, "bob").json()
     assert second["first_sign_in"] is False
-    assert second["user"]["id"] == first["user"]["id"]
+    assert second["user"]["id"] == uid
     assert second["groups"] == ["ops"] and second["team_ids"] == [ops]
+    assert world.teams_of(uid) == {"Ops", "Manual"}
+    assert world.api.get(f"/v3/users/{uid}").json()["full_name"] == "Bobby"
+    # a group no longer mapped takes its team away as well; the hand-given one stays
+    world.api.delete(
+        f"/v3/identity-providers/{world.idp_id}/team-group-mappings/{ops_mapping}"
+    ).raise_for_status()
+    with world.browser() as browser:
+        third = world.sign_in(browser, "bob").json()
+    assert third["team_ids"] == []
+    assert world.teams_of(uid) == {"Manual"}
     events = world.audit("identity_provider.signed_in")
-    assert [e["attributes"]["groups"] for e in events] == [["ops"], ["eng", "ops"]]
+    assert [e["attributes"]["groups"] for e in events] == [["ops"], ["ops"], ["eng", "ops"]]
+    removed = world.audit("team.member_removed")
+    assert [e["attributes"]["team_id"] for e in removed] == [ops, eng]
+    assert {e["actor"]["type"] for e in removed} == {"identity_provider"}
+    # one user, never duplicated
+    users = world.api.get("/v3/users", params={"filter[email]": "bob@example.com"}).json()
+    assert users["meta"]["page"]["total"] == 1
+
+
+def test_a_user_of_that_e_mail_is_linked_not_duplicated(world: World) -> None:
+    invited = world.api.post("/v3/invites", json={"email": "carol@example.com"})
+    assert invited.status_code == 201, invited.text
+    world.provider.set_account("carol", email="Carol@Example.com", name="Carol", groups=[])
+    with world.browser() as browser:
+        done = world.sign_in(browser, "carol")
+        assert done.status_code == 200, done.text
+        assert done.json()["user"]["id"] == invited.json()["id"]
+        assert browser.get("/v3/users/me").json()["id"] == invited.json()["id"]
+    assert world.api.get("/v3/users").json()["meta"]["page"]["total"] == 1
+
+
+def test_a_deactivated_user_cannot_sign_in_and_its_session_stops_at_once(world: World) -> None:
+    with world.browser() as browser:
+        done = world.sign_in(browser, "alice")
+        assert done.status_code == 200, done.text
+        uid = done.json()["user"]["id"]
+        assert browser.get("/v3/users/me").status_code == 200
+        off = world.api.patch(f"/v3/users/{uid}", json={"active": False})
+        assert off.status_code == 200, off.text
+        assert browser.get("/v3/users/me").status_code == 401
+        assert browser.get("/v1/catalog-services").status_code == 401
+    with world.browser() as browser:
+        refused = world.sign_in(browser, "alice")
+    _refused(world, refused, 403, "user_inactive")
+    # reactivated, the user signs in again; deleted, its session ends at once
+    world.api.patch(f"/v3/users/{uid}", json={"active": True}).raise_for_status()
+    with world.browser() as browser:
+        again = world.sign_in(browser, "alice")
+        assert again.status_code == 200, again.text
+        assert again.json()["user"]["id"] == uid
+        assert browser.get("/v3/users/me").status_code == 200
+        assert world.api.delete(f"/v3/users/{uid}").status_code == 204
+        assert browser.get("/v3/users/me").status_code == 401
+    # signing in again after the deletion makes a new user
+    with world.browser() as browser:
+        fresh = world.sign_in(browser, "alice").json()
+    assert fresh["first_sign_in"] is True and fresh["user"]["id"] != uid
+
+
+def test_a_session_carries_the_user_s_roles(world: World, identity_contract: Contract) -> None:
+    c = identity_contract
+    made = world.api.post("/v1/catalog-services", json={"name": "pay", "display_name": "Pay"})
+    assert made.status_code == 201, made.text
+    sid = made.json()["id"]
+    viewers = world.team("Pay viewers", "Service Viewer", sid)
+    world.map_group("pay", viewers)
+    world.provider.set_account("dan", email="dan@example.com", name="Dan", groups=["pay"])
+    with world.browser() as browser:
+        assert world.sign_in(browser, "dan").status_code == 200
+        assert browser.get(f"/v1/catalog-services/{sid}").status_code == 200
+        denied = c.check(browser.get("/v3/users"), 403)
+        assert "Organization Admin" in denied["detail"]
+        c.check(browser.get("/v3/identity-providers"), 403)
+        c.check(browser.post("/v3/teams", json={"name": "mine"}), 403)
+        # made Organization Admin through a team, the live session may at once
+        admins = world.team("Admins", "Organization Admin")
+        uid = browser.get("/v3/users/me").json()["id"]
+        world.api.post(f"/v3/teams/{admins}/users", json={"id": uid}).raise_for_status()
+        c.check(browser.get("/v3/users"), 200, response="UserCollection")
 
 
 def test_return_to_redirects_after_sign_in(world: World) -> None:

@@ -5,6 +5,7 @@ validating costs about 2 us an item, 0.13 ms a page of 100 catalog services)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import partial
 from typing import Any
 
@@ -12,9 +13,11 @@ import httpx
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from service_catalog.access import api as access_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core.db import Database
 from service_catalog.events import api as events_api
+from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
 from service_catalog.resources import api as resources_api
 from service_catalog.settings import Settings
@@ -23,6 +26,7 @@ from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import make_instance, sync_now
 
 TOKEN = "api-secret-51c0"
+SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
 SIMULATOR = partial(InventorySimulator, items=3, token=TOKEN)
 
 
@@ -35,6 +39,8 @@ ROUTERS = [
     resources_api.service_resources,
     sync_api.router,
     events_api.router,
+    access_api.router,
+    identity_providers_api.router,
 ]
 
 
@@ -52,9 +58,9 @@ def _schema(method: str, path: str) -> type[BaseModel]:
     raise AssertionError(f"no route with a response model for {method} {path}")
 
 
-def _check(resp: httpx.Response) -> dict[str, Any]:
+def _check(resp: httpx.Response) -> Any:
     assert resp.is_success, resp.text
-    body: dict[str, Any] = resp.json()
+    body: Any = resp.json()
     _schema(resp.request.method, resp.request.url.path).model_validate(body)
     return body
 
@@ -99,3 +105,81 @@ def test_hand_built_bodies_match_their_read_schemas(
     check(api.get(f"/v1/catalog-services/{sid}/integration-events"))
     audit = check(api.get("/v1/audit-log"))
     assert audit["data"], "the audit trail recorded nothing"
+
+
+def test_hand_built_v3_bodies_match_their_read_schemas(api: httpx.Client) -> None:
+    """The identity API's bodies (also validated against Kong's identity contract in
+    tests/test_identity_api.py and tests/test_identity_providers_api.py) match the schemas
+    our OpenAPI document gives them."""
+    check = _check
+    user = check(api.post("/v3/invites", json={"email": "u@example.com"}))
+    uid = user["id"]
+    check(api.get("/v3/users"))
+    check(api.get(f"/v3/users/{uid}"))
+    check(api.patch(f"/v3/users/{uid}", json={"full_name": "U"}))
+    check(api.get(f"/v3/users/{uid}/teams"))
+    made = check(
+        api.post(f"/v3/users/{uid}/access-tokens", json={"name": "t", "ttl_seconds": 86400})
+    )
+    check(api.get(f"/v3/users/{uid}/access-tokens"))
+    check(api.get(f"/v3/users/{uid}/access-tokens/{made['id']}"))
+    check(api.patch(f"/v3/users/{uid}/access-tokens/{made['id']}/revoke"))
+    team = check(api.post("/v3/teams", json={"name": "T"}))
+    tid = team["id"]
+    check(api.get("/v3/teams"))
+    check(api.get(f"/v3/teams/{tid}"))
+    check(api.patch(f"/v3/teams/{tid}", json={"description": "d"}))
+    check(api.get(f"/v3/teams/{tid}/users"))
+    acct = check(api.post("/v3/system-accounts", json={"name": "ci", "description": "CI"}))
+    aid = acct["id"]
+    check(api.get("/v3/system-accounts"))
+    check(api.get(f"/v3/system-accounts/{aid}"))
+    check(api.get(f"/v3/system-accounts/{aid}/teams"))
+    spat = check(
+        api.post(f"/v3/system-accounts/{aid}/access-tokens", json={"name": "d", "expires_at": SOON})
+    )
+    check(api.get(f"/v3/system-accounts/{aid}/access-tokens"))
+    check(api.get(f"/v3/system-accounts/{aid}/access-tokens/{spat['id']}"))
+    check(api.get("/v3/organizations/me"))
+    for base in (f"/v3/users/{uid}", f"/v3/teams/{tid}", f"/v3/system-accounts/{aid}"):
+        role = check(
+            api.post(
+                f"{base}/assigned-roles", json={"role_name": "Scorecard Viewer", "entity_id": "*"}
+            )
+        )
+        check(api.get(f"{base}/assigned-roles"))
+        check(api.get(f"{base}/assigned-roles/{role['id']}"))
+    idp = check(
+        api.post(
+            "/v3/identity-providers",
+            json={
+                "type": "oidc",
+                "login_path": "acme",
+                "enabled": True,
+                "config": {"issuer_url": "https://idp.example.com", "client_id": "c"},
+            },
+        )
+    )
+    path = f"/v3/identity-providers/{idp['id']}"
+    check(api.get("/v3/identity-providers"))
+    check(api.get(path))
+    check(api.patch(path, json={"login_path": "acme-2"}))
+    mapping = check(api.post(f"{path}/team-group-mappings", json={"team_id": tid, "group": "g"}))
+    check(api.get(f"{path}/team-group-mappings"))
+    check(api.get(f"{path}/team-group-mappings/{mapping['id']}"))
+    check(api.get("/v3/identity-provider"))
+    check(api.patch("/v3/identity-provider", json={"client_id": "c2"}))
+    check(api.get("/v3/identity-provider/team-mappings"))
+    check(
+        api.put(
+            "/v3/identity-provider/team-mappings",
+            json={"mappings": [{"group": "h", "team_ids": [tid]}]},
+        )
+    )
+    check(api.get("/v3/identity-provider/team-group-mappings"))
+    check(
+        api.patch(
+            "/v3/identity-provider/team-group-mappings",
+            json={"data": [{"team_id": tid, "groups": ["g"]}]},
+        )
+    )

@@ -6,6 +6,8 @@ Face-level (a router): it calls the access service functions, which hold the rul
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
@@ -486,8 +488,26 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
     """The four ``assigned-roles`` routes of one kind of principal."""
     base = f"/{segment}/{{{param}}}/assigned-roles"
     list_op, assign_op, get_op, remove_op = ops
+    # The handlers read the principal's id from the path themselves (one handler for three
+    # kinds of principal), so FastAPI cannot see it: document it here.
+    documented: dict[str, Any] = {
+        "openapi_extra": {
+            "parameters": [
+                {
+                    "name": param,
+                    "in": "path",
+                    "required": True,
+                    "description": f"ID of the {kind.replace('_', ' ')}.",
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            ]
+        }
+    }
 
-    @router.get(base, **operation(list_op, "List Assigned Roles", AssignedRoleList, tags=ROLES_TAG))
+    @router.get(
+        base,
+        **operation(list_op, "List Assigned Roles", AssignedRoleList, tags=ROLES_TAG, **documented),
+    )
     def list_assigned(ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         return page(
@@ -502,7 +522,9 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
 
     @router.post(
         base,
-        **operation(assign_op, "Assign Role", AssignedRoleRead, status=201, tags=ROLES_TAG),
+        **operation(
+            assign_op, "Assign Role", AssignedRoleRead, status=201, tags=ROLES_TAG, **documented
+        ),
     )
     def assign(body: AssignRole, ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
@@ -513,7 +535,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
 
     @router.get(
         base + "/{roleId}",
-        **operation(get_op, "Get Assigned Role", AssignedRoleRead, tags=ROLES_TAG),
+        **operation(get_op, "Get Assigned Role", AssignedRoleRead, tags=ROLES_TAG, **documented),
     )
     def get_assigned(roleId: str, ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
@@ -524,7 +546,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
 
     @router.delete(
         base + "/{roleId}",
-        **operation(remove_op, "Remove Assigned Role", status=204, tags=ROLES_TAG),
+        **operation(remove_op, "Remove Assigned Role", status=204, tags=ROLES_TAG, **documented),
     )
     def unassign(roleId: str, ctx: CtxDep) -> Response:
         ident = ctx.request.path_params[param]

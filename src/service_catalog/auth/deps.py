@@ -96,12 +96,9 @@ def _check_token(db: Database, token: str) -> TokenInfo | None:
     return info
 
 
-def _check_session(db: Database, request: Request) -> Actor:
+def _check_session(db: Database, token: str) -> TokenInfo | None:
     with db.session(write=False) as session:
-        actor = lookup_session(session, request.cookies.get(SESSION_COOKIE, ""))
-    if actor is None:
-        raise _unauthorized("Session expired or signed out; sign in again")
-    return actor
+        return lookup_session(session, token)
 
 
 def token_cache(request: Request) -> TokenCache:
@@ -110,6 +107,29 @@ def token_cache(request: Request) -> TokenCache:
     if cache is None:
         cache = request.app.state.token_cache = TokenCache()
     return cache
+
+
+def session_cache(request: Request) -> TokenCache:
+    """The app's cache of console sessions (as tokens: checked again after any change of
+    users, teams or roles, and a sign-out, in this process; at most
+    ``TOKEN_CACHE_SECONDS`` old otherwise)."""
+    cache = getattr(request.app.state, "session_cache", None)
+    if cache is None:
+        cache = request.app.state.session_cache = TokenCache()
+    return cache
+
+
+async def _session_actor(request: Request, cookie: str, now: float) -> Actor:
+    cache = session_cache(request)
+    actor = cache.get(cookie, now)
+    if actor is None:
+        generation = GENERATION.value
+        info = await run_in_threadpool(_check_session, request.app.state.db, cookie)
+        if info is None:
+            raise _unauthorized("Session expired or signed out; sign in again")
+        cache.put(cookie, info, now, generation)
+        actor = info.actor
+    return actor
 
 
 def _limiters(request: Request) -> tuple[FailureLimiter, RateLimiter]:
@@ -145,8 +165,9 @@ async def authenticate_request(request: Request) -> Actor:
     if wait is not None:
         raise _too_many("Too many failed authentications from this client; retry later", wait)
     header = request.headers.get("authorization")
-    if not header and request.cookies.get(SESSION_COOKIE):
-        session_actor = await run_in_threadpool(_check_session, request.app.state.db, request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not header and cookie:
+        session_actor = await _session_actor(request, cookie, now)
         request.state.actor = session_actor
         return session_actor
     if not header:

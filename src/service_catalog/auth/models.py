@@ -50,7 +50,9 @@ class Team(Base):
 
 
 class TeamMembership(Base):
-    """A user or a system account (``member_type``) in a team."""
+    """A user or a system account (``member_type``) in a team: given by hand
+    (``idp_id`` null), or by the identity provider ``idp_id`` from the groups claim of the
+    user's sign-ins (and taken again by it when the group goes)."""
 
     __tablename__ = "team_memberships"
     __table_args__ = (
@@ -64,6 +66,9 @@ class TeamMembership(Base):
     member_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     member_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # No foreign key: identity providers are a domain above this one; deleting a provider
+    # deletes the memberships it gave (identity_providers.service).
+    idp_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
 class SystemAccount(Base):

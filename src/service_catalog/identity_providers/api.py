@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -24,13 +25,20 @@ from service_catalog.events.service import record_action
 from service_catalog.identity_providers import oidc, service
 from service_catalog.identity_providers.models import IdentityProvider
 from service_catalog.identity_providers.schemas import (
+    GroupTeamsList,
+    GroupTeamsPage,
     IdentityProviderCreate,
     IdentityProviderList,
     IdentityProviderRead,
     IdentityProviderUpdate,
+    IdpConfiguration,
+    IdpConfigurationUpdate,
     TeamGroupMappingCreate,
     TeamGroupMappingList,
     TeamGroupMappingRead,
+    TeamGroupsPage,
+    TeamGroupsPatch,
+    TeamMappingsUpdate,
 )
 from service_catalog.identity_providers.sign_in import SignInRefused, apply_sign_in
 from service_catalog.settings import Settings
@@ -56,7 +64,7 @@ def _box(request: Request) -> SecretBox:
 )
 def list_(ctx: CtxDep) -> JSONResponse:
     """Every identity provider (``filter[type]``)."""
-    rows = service.list_identity_providers(ctx.session, query=ctx.query)
+    rows = service.list_identity_providers(ctx.session, actor=ctx.actor, query=ctx.query)
     return json_response([service.to_dict(r) for r in rows])
 
 
@@ -80,7 +88,8 @@ def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
 )
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One identity provider."""
-    return json_response(service.to_dict(service.get_identity_provider(ctx.session, id)))
+    idp = service.read_identity_provider(ctx.session, actor=ctx.actor, idp_id=id)
+    return json_response(service.to_dict(idp))
 
 
 @router.patch(
@@ -112,7 +121,7 @@ def delete(id: str, ctx: CtxDep) -> Response:
 def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     """A cursor page of the provider's team-group mappings."""
     rows, meta = service.list_mappings(
-        ctx.session, idp_id=idpId, query=ctx.query, path=ctx.request.url.path
+        ctx.session, actor=ctx.actor, idp_id=idpId, query=ctx.query, path=ctx.request.url.path
     )
     return page([service.mapping_to_dict(r) for r in rows], meta)
 
@@ -138,7 +147,7 @@ def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSO
 )
 def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     """One team-group mapping."""
-    row = service.get_mapping(ctx.session, idp_id=idpId, mapping_id=id)
+    row = service.get_mapping(ctx.session, actor=ctx.actor, idp_id=idpId, mapping_id=id)
     return json_response(service.mapping_to_dict(row))
 
 
@@ -150,6 +159,72 @@ def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
     """Remove a team-group mapping."""
     service.delete_mapping(ctx.session, idp_id=idpId, mapping_id=id, actor=ctx.actor)
     return no_content()
+
+
+# --- the legacy single-provider paths ---------------------------------------------------
+
+
+@router.get(
+    "/identity-provider",
+    **operation("get-idp-configuration", "Get the IdP Configuration", IdpConfiguration),
+)
+def get_configuration(ctx: CtxDep) -> JSONResponse:
+    """The enabled identity provider, in the older single-provider shape."""
+    return json_response(
+        service.configuration_dict(service.enabled_provider(ctx.session, actor=ctx.actor))
+    )
+
+
+@router.patch(
+    "/identity-provider",
+    **operation("update-idp-configuration", "Update IdP Configuration", IdpConfiguration),
+)
+def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change the enabled identity provider (a new issuer needs the client secret again)."""
+    idp = service.update_configuration(
+        ctx.session, actor=ctx.actor, data=body, box=_box(ctx.request)
+    )
+    return json_response(service.configuration_dict(idp))
+
+
+@router.get(
+    "/identity-provider/team-mappings",
+    **operation("get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage),
+)
+def get_team_mappings(ctx: CtxDep) -> JSONResponse:
+    """A numbered page of the enabled provider's groups, each with its teams."""
+    return page(*service.list_group_teams(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.put(
+    "/identity-provider/team-mappings",
+    **operation("update-idp-team-mappings", "Update Team Mappings", GroupTeamsList),
+)
+def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
+    """Map each given group to exactly the given teams."""
+    return json_response(
+        {"data": service.replace_group_teams(ctx.session, actor=ctx.actor, data=body)}
+    )
+
+
+@router.get(
+    "/identity-provider/team-group-mappings",
+    **operation("get-team-group-mappings", "Get a Team Group Mappings", TeamGroupsPage),
+)
+def get_team_group_mappings(ctx: CtxDep) -> JSONResponse:
+    """A numbered page of the enabled provider's teams, each with its groups."""
+    return page(*service.list_team_groups(ctx.session, actor=ctx.actor, query=ctx.query))
+
+
+@router.patch(
+    "/identity-provider/team-group-mappings",
+    **operation("patch-team-group-mappings", "Patch Mappings by Team ID", TeamGroupsPage),
+)
+def patch_team_group_mappings(body: TeamGroupsPatch, ctx: CtxDep) -> JSONResponse:
+    """Map each given team from exactly the given groups (an empty list unmaps it)."""
+    return page(
+        *service.replace_team_groups(ctx.session, actor=ctx.actor, data=body, query=ctx.query)
+    )
 
 
 # --- signing in -------------------------------------------------------------------------
@@ -285,7 +360,11 @@ def _signed_in(
             raise SignInRefused(403, "provider_disabled", "The identity provider was disabled")
         user = apply_sign_in(session, current, claims)
         row, token = create_session(
-            session, user_id=user.id, user_name=user.name, idp_id=str(idp.id), lifetime=lifetime
+            session,
+            user_id=uuid.UUID(user.id),
+            user_name=user.name,
+            idp_id=str(idp.id),
+            lifetime=lifetime,
         )
         record_action(
             session,
@@ -390,7 +469,7 @@ def sign_out(request: Request) -> Response:
             if row is not None:
                 record_action(
                     session,
-                    actor=Actor(type="user", id=row.user_id, name=row.user_name),
+                    actor=Actor(type="user", id=str(row.user_id), name=row.user_name),
                     type="identity_provider.signed_out",
                     detail=f"{row.user_name} signed out",
                     attributes={"session_id": str(row.id), "identity_provider_id": row.idp_id},

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service_catalog.auth.models import Team, User
 from service_catalog.core.db import Base, new_uuid, utcnow
 
 
@@ -34,8 +35,8 @@ class IdentityProvider(Base):
 
 
 class IdpTeamGroupMapping(Base):
-    """An IdP group whose members belong to a team. ``team_id`` is a plain UUID string, not
-    a foreign key: teams live in the access domain (see ``sign_in.apply_sign_in``)."""
+    """An IdP group whose members belong to a team (see ``sign_in.apply_sign_in``); deleting
+    the team deletes its mappings."""
 
     __tablename__ = "idp_team_group_mappings"
     __table_args__ = (UniqueConstraint("idp_id", "team_id", "group_name"),)
@@ -44,15 +45,16 @@ class IdpTeamGroupMapping(Base):
     idp_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("identity_providers.id", ondelete="CASCADE"), index=True
     )
-    team_id: Mapped[str] = mapped_column(String(36))
+    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Team.id, ondelete="CASCADE"))
     group_name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class OidcIdentity(Base):
-    """Someone who signed in through an identity provider: the provider's subject, the
-    e-mail and name it last gave, and the groups of the last sign-in."""
+    """Someone who signed in through an identity provider: the provider's subject, the user
+    it is (deleting the user deletes it), the e-mail and name it last gave, and the groups
+    of the last sign-in."""
 
     __tablename__ = "oidc_identities"
     __table_args__ = (UniqueConstraint("idp_id", "subject"),)
@@ -67,6 +69,9 @@ class OidcIdentity(Base):
     groups: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"groups": [...]}
     first_sign_in_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(User.id, ondelete="CASCADE"), default=None, index=True
+    )
 
 
 class OidcLoginState(Base):

@@ -151,3 +151,99 @@ class TeamGroupMappingList(BaseModel):
 
     data: list[TeamGroupMappingRead]
     meta: CursorMeta
+
+
+# --- the legacy single-provider paths (``/v3/identity-provider``) ------------------------
+
+
+class IdpConfiguration(BaseModel):
+    """``GET /v3/identity-provider``: the enabled provider, in the contract's older shape."""
+
+    issuer: str
+    login_path: str
+    client_id: str
+    scopes: list[str]
+    claim_mappings: ClaimMappings
+
+
+class IdpConfigurationUpdate(BaseModel):
+    """Body of ``PATCH /v3/identity-provider``: the fields given replace the enabled
+    provider's (``issuer`` is ``config.issuer_url``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: Url | None = None
+    login_path: LoginPath | None = None
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = Field(default=None, json_schema_extra={"writeOnly": True})
+    scopes: list[Scope] | None = Field(default=None, max_length=50)
+    claim_mappings: ClaimMappings | None = None
+
+
+class GroupTeams(BaseModel):
+    """An IdP group and the teams it maps to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: GroupName
+    team_ids: list[uuid.UUID] = Field(max_length=1000)
+
+
+class TeamMappingsUpdate(BaseModel):
+    """Body of ``PUT /v3/identity-provider/team-mappings``: each group's teams, replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mappings: list[GroupTeams] = Field(max_length=1000)
+
+
+class TeamGroups(BaseModel):
+    """A team and the IdP groups mapped to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team_id: uuid.UUID
+    groups: list[GroupName] = Field(max_length=1000)
+
+
+class TeamGroupsPatch(BaseModel):
+    """Body of ``PATCH /v3/identity-provider/team-group-mappings``: each team's groups,
+    replaced (an empty list removes them all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[TeamGroups] = Field(max_length=1000)
+
+
+class NumberPage(BaseModel):
+    """``meta.page`` of a numbered page."""
+
+    number: int
+    size: int
+    total: int
+
+
+class NumberMeta(BaseModel):
+    """``meta`` of a numbered page."""
+
+    page: NumberPage
+
+
+class GroupTeamsPage(BaseModel):
+    """``GET /v3/identity-provider/team-mappings``."""
+
+    meta: NumberMeta
+    data: list[GroupTeams]
+
+
+class GroupTeamsList(BaseModel):
+    """``PUT /v3/identity-provider/team-mappings``: every group's teams."""
+
+    data: list[GroupTeams]
+
+
+class TeamGroupsPage(BaseModel):
+    """``/v3/identity-provider/team-group-mappings``."""
+
+    meta: NumberMeta
+    data: list[TeamGroups]

@@ -14,10 +14,13 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.access.service import require_org_admin
+from service_catalog.auth.access import identity_changed
+from service_catalog.auth.models import Team, TeamMembership
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
@@ -32,12 +35,16 @@ from service_catalog.identity_providers.schemas import (
     ClaimMappings,
     IdentityProviderCreate,
     IdentityProviderUpdate,
+    IdpConfigurationUpdate,
+    OidcConfigUpdate,
     TeamGroupMappingCreate,
+    TeamGroupsPatch,
+    TeamMappingsUpdate,
 )
 
 MAPPING_FILTERS = q.FilterSpec(
     fields={
-        "team_id": q.FilterField("string", IdpTeamGroupMapping.team_id),
+        "team_id": q.FilterField("uuid", IdpTeamGroupMapping.team_id),
         "group": q.FilterField("string", IdpTeamGroupMapping.group_name),
     }
 )
@@ -175,6 +182,7 @@ def create_identity_provider(
 ) -> IdentityProvider:
     """Configure an identity provider (409 when its login path is taken, or when it is
     enabled while another one is)."""
+    require_org_admin(actor)
     cfg = data.config
     idp = IdentityProvider(
         type=data.type,
@@ -196,9 +204,10 @@ def create_identity_provider(
 
 
 def list_identity_providers(
-    session: Session, *, query: list[tuple[str, str]]
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
 ) -> list[IdentityProvider]:
     """Every identity provider (``filter[type]``/``filter[type][eq]`` narrows by type)."""
+    require_org_admin(actor)
     stmt = select(IdentityProvider).order_by(IdentityProvider.created_at, IdentityProvider.id)
     for key, value in query:
         if key in ("filter[type]", "filter[type][eq]"):
@@ -209,6 +218,12 @@ def list_identity_providers(
                 f"Invalid query parameter [{key}]: {reason}", key, reason, source="query"
             )
     return list(session.scalars(stmt))
+
+
+def read_identity_provider(session: Session, *, actor: Actor, idp_id: str) -> IdentityProvider:
+    """One identity provider, for an Organization Admin."""
+    require_org_admin(actor)
+    return get_identity_provider(session, idp_id)
 
 
 def get_identity_provider(session: Session, idp_id: str) -> IdentityProvider:
@@ -228,6 +243,7 @@ def update_identity_provider(
     box: SecretBox,
 ) -> IdentityProvider:
     """Change an identity provider. A new ``issuer_url`` needs the client secret again."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
     if data.enabled is not None:
         idp.enabled = data.enabled
@@ -265,8 +281,13 @@ def update_identity_provider(
 
 
 def delete_identity_provider(session: Session, *, idp_id: str, actor: Actor) -> None:
-    """Remove an identity provider with its mappings and sign-ins in flight."""
+    """Remove an identity provider with its mappings and sign-ins in flight, and the team
+    memberships its groups gave (a user keeps the teams it was given by hand)."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
+    gone = session.execute(delete(TeamMembership).where(TeamMembership.idp_id == idp.id))
+    if getattr(gone, "rowcount", 0):
+        identity_changed(session)
     _audit(session, actor, idp, "deleted", f"Identity provider {idp.login_path} deleted")
     session.delete(idp)
     session.flush()
@@ -284,11 +305,18 @@ def find_by_login_path(session: Session, login_path: str) -> IdentityProvider | 
 # --- team-group mappings ----------------------------------------------------------------
 
 
+def check_team(session: Session, team_id: uuid.UUID, field: str) -> None:
+    """A 400 naming ``field`` unless the team exists."""
+    if session.get(Team, team_id) is None:
+        reason = f"names no team ({team_id})"
+        raise bad_request(f"Invalid request: {field} {reason}", field, reason, rule="exists")
+
+
 def mapping_to_dict(row: IdpTeamGroupMapping) -> dict[str, Any]:
     """A team-group mapping in the contract's shape."""
     return {
         "id": str(row.id),
-        "team_id": row.team_id,
+        "team_id": str(row.team_id),
         "group": row.group_name,
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
@@ -296,10 +324,11 @@ def mapping_to_dict(row: IdpTeamGroupMapping) -> dict[str, Any]:
 
 
 def list_mappings(
-    session: Session, *, idp_id: str, query: list[tuple[str, str]], path: str
+    session: Session, *, actor: Actor, idp_id: str, query: list[tuple[str, str]], path: str
 ) -> tuple[list[IdpTeamGroupMapping], dict[str, Any]]:
     """One cursor page of an identity provider's mappings (``filter[team_id]``,
     ``filter[group]``), oldest first."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
     qd = dict(query)
     clauses = q.filter_clauses(MAPPING_FILTERS, query, session.get_bind().dialect.name)
@@ -315,8 +344,10 @@ def create_mapping(
     session: Session, *, idp_id: str, data: TeamGroupMappingCreate, actor: Actor
 ) -> IdpTeamGroupMapping:
     """Map a group of the identity provider to a team (409 when already mapped)."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
-    row = IdpTeamGroupMapping(idp_id=idp.id, team_id=str(data.team_id), group_name=data.group)
+    check_team(session, data.team_id, "team_id")
+    row = IdpTeamGroupMapping(idp_id=idp.id, team_id=data.team_id, group_name=data.group)
     session.add(row)
     try:
         with session.begin_nested():
@@ -330,15 +361,18 @@ def create_mapping(
         detail=f"Group {data.group} of {idp.login_path} mapped to team {data.team_id}",
         attributes={
             "identity_provider_id": str(idp.id),
-            "team_id": row.team_id,
+            "team_id": str(row.team_id),
             "group": row.group_name,
         },
     )
     return row
 
 
-def get_mapping(session: Session, *, idp_id: str, mapping_id: str) -> IdpTeamGroupMapping:
+def get_mapping(
+    session: Session, *, actor: Actor, idp_id: str, mapping_id: str
+) -> IdpTeamGroupMapping:
     """One mapping of an identity provider."""
+    require_org_admin(actor)
     idp = get_identity_provider(session, idp_id)
     row = session.get(IdpTeamGroupMapping, _parse_id(mapping_id, "id"))
     if row is None or row.idp_id != idp.id:
@@ -348,7 +382,7 @@ def get_mapping(session: Session, *, idp_id: str, mapping_id: str) -> IdpTeamGro
 
 def delete_mapping(session: Session, *, idp_id: str, mapping_id: str, actor: Actor) -> None:
     """Remove a mapping (members keep the team until their next sign-in)."""
-    row = get_mapping(session, idp_id=idp_id, mapping_id=mapping_id)
+    row = get_mapping(session, actor=actor, idp_id=idp_id, mapping_id=mapping_id)
     record_action(
         session,
         actor=actor,
@@ -356,7 +390,7 @@ def delete_mapping(session: Session, *, idp_id: str, mapping_id: str, actor: Act
         detail=f"Group {row.group_name} no longer mapped to team {row.team_id}",
         attributes={
             "identity_provider_id": str(row.idp_id),
-            "team_id": row.team_id,
+            "team_id": str(row.team_id),
             "group": row.group_name,
         },
     )
@@ -373,4 +407,156 @@ def teams_for_groups(session: Session, idp: IdentityProvider, groups: list[str])
         .where(IdpTeamGroupMapping.idp_id == idp.id, IdpTeamGroupMapping.group_name.in_(groups))
         .distinct()
     )
-    return sorted(rows)
+    return sorted(str(r) for r in rows)
+
+
+# --- the legacy single-provider paths (``/v3/identity-provider``) ------------------------
+# Konnect's older API knows one identity provider per organization: these functions serve
+# it from the enabled provider. Mappings are few (a group per team at most, in practice):
+# they are grouped and paged in memory.
+
+
+def enabled_provider(session: Session, *, actor: Actor, missing: int = 404) -> IdentityProvider:
+    """The enabled identity provider, for an Organization Admin; ``missing`` (404, or 400
+    where the contract says so) when none is enabled."""
+    require_org_admin(actor)
+    idp = session.scalar(select(IdentityProvider).where(IdentityProvider.enabled.is_(True)))
+    if idp is None:
+        detail = "No identity provider is enabled; configure one at /v3/identity-providers"
+        if missing == 400:
+            raise bad_request(detail, "identity_provider", "is not configured", rule="required")
+        raise Problem(missing, detail)
+    return idp
+
+
+def configuration_dict(idp: IdentityProvider) -> dict[str, Any]:
+    """The provider in the older contract's ``IdP`` shape (never its client secret)."""
+    return {
+        "issuer": idp.issuer_url,
+        "login_path": idp.login_path,
+        "client_id": idp.client_id,
+        "scopes": scopes_of(idp),
+        "claim_mappings": claim_mappings(idp).model_dump(),
+    }
+
+
+def update_configuration(
+    session: Session, *, actor: Actor, data: IdpConfigurationUpdate, box: SecretBox
+) -> IdentityProvider:
+    """``PATCH /v3/identity-provider``: change the enabled provider."""
+    idp = enabled_provider(session, actor=actor)
+    fields = data.model_dump(exclude_unset=True)
+    config = {
+        key: fields[name]
+        for name, key in (
+            ("issuer", "issuer_url"),
+            ("client_id", "client_id"),
+            ("client_secret", "client_secret"),
+            ("scopes", "scopes"),
+            ("claim_mappings", "claim_mappings"),
+        )
+        if fields.get(name) is not None
+    }
+    update = IdentityProviderUpdate(
+        login_path=data.login_path,
+        config=OidcConfigUpdate.model_validate(config) if config else None,
+    )
+    return update_identity_provider(session, idp_id=str(idp.id), data=update, actor=actor, box=box)
+
+
+def _all_mappings(session: Session, idp: IdentityProvider) -> list[IdpTeamGroupMapping]:
+    return list(
+        session.scalars(
+            select(IdpTeamGroupMapping)
+            .where(IdpTeamGroupMapping.idp_id == idp.id)
+            .order_by(IdpTeamGroupMapping.created_at, IdpTeamGroupMapping.id)
+        )
+    )
+
+
+def _number_page(
+    items: list[dict[str, Any]], query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    request = q.page_request(dict(query))
+    start = (request.number - 1) * request.size
+    return items[start : start + request.size], q.page_meta(request, len(items))
+
+
+def group_teams(session: Session, idp: IdentityProvider) -> list[dict[str, Any]]:
+    """Every mapped group with its teams (groups by name)."""
+    by_group: dict[str, list[str]] = {}
+    for row in _all_mappings(session, idp):
+        by_group.setdefault(row.group_name, []).append(str(row.team_id))
+    return [{"group": g, "team_ids": by_group[g]} for g in sorted(by_group)]
+
+
+def team_groups(session: Session, idp: IdentityProvider) -> list[dict[str, Any]]:
+    """Every mapped team with its groups (teams in the order first mapped)."""
+    by_team: dict[str, list[str]] = {}
+    for row in _all_mappings(session, idp):
+        by_team.setdefault(str(row.team_id), []).append(row.group_name)
+    return [{"team_id": t, "groups": groups} for t, groups in by_team.items()]
+
+
+def list_group_teams(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``GET /v3/identity-provider/team-mappings``: a numbered page of groups."""
+    return _number_page(group_teams(session, enabled_provider(session, actor=actor)), query)
+
+
+def list_team_groups(
+    session: Session, *, actor: Actor, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``GET /v3/identity-provider/team-group-mappings``: a numbered page of teams (a 400
+    when no provider is enabled, as the contract has it)."""
+    idp = enabled_provider(session, actor=actor, missing=400)
+    return _number_page(team_groups(session, idp), query)
+
+
+def _replace(
+    session: Session,
+    actor: Actor,
+    idp: IdentityProvider,
+    current: list[IdpTeamGroupMapping],
+    wanted: set[tuple[uuid.UUID, str]],
+) -> None:
+    """Make the (team, group) pairs of ``current`` exactly ``wanted``."""
+    have = {(row.team_id, row.group_name): row for row in current}
+    for pair, row in have.items():
+        if pair not in wanted:
+            delete_mapping(session, idp_id=str(idp.id), mapping_id=str(row.id), actor=actor)
+    for team_id, group in sorted(wanted - set(have), key=lambda p: (str(p[0]), p[1])):
+        create_mapping(
+            session,
+            idp_id=str(idp.id),
+            data=TeamGroupMappingCreate(team_id=team_id, group=group),
+            actor=actor,
+        )
+
+
+def replace_group_teams(
+    session: Session, *, actor: Actor, data: TeamMappingsUpdate
+) -> list[dict[str, Any]]:
+    """``PUT /v3/identity-provider/team-mappings``: each given group maps to exactly the
+    given teams (an unknown team is a 400); every group's teams after it."""
+    idp = enabled_provider(session, actor=actor)
+    for n, item in enumerate(data.mappings):
+        for m, team_id in enumerate(item.team_ids):
+            check_team(session, team_id, f"mappings.{n}.team_ids.{m}")
+        current = [r for r in _all_mappings(session, idp) if r.group_name == item.group]
+        _replace(session, actor, idp, current, {(t, item.group) for t in item.team_ids})
+    return group_teams(session, idp)
+
+
+def replace_team_groups(
+    session: Session, *, actor: Actor, data: TeamGroupsPatch, query: list[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``PATCH /v3/identity-provider/team-group-mappings``: each given team is mapped from
+    exactly the given groups (an empty list unmaps it; an unknown team is a 400)."""
+    idp = enabled_provider(session, actor=actor, missing=400)
+    for n, item in enumerate(data.data):
+        check_team(session, item.team_id, f"data.{n}.team_id")
+        current = [r for r in _all_mappings(session, idp) if r.team_id == item.team_id]
+        _replace(session, actor, idp, current, {(item.team_id, g) for g in item.groups})
+    return _number_page(team_groups(session, idp), query)
