@@ -163,17 +163,17 @@ def lookup_token_text(db: Database, token: str) -> object:
         return lookup_token(session, token)
 
 
-def test_0013_keeps_mappings_of_existing_teams_and_ends_older_sessions(
+def test_0014_keeps_mappings_of_existing_teams_and_ends_older_sessions(
     empty: Callable[[], Database],
 ) -> None:
-    """Team-group mappings made at 0012 (team ids stored as text) still name their team
-    after 0013; a mapping naming no team, and console sessions (which named identities,
+    """Team-group mappings made at 0013 (team ids stored as text) still name their team
+    after 0014; a mapping naming no team, and console sessions (which named identities,
     not users), are gone."""
     db = empty()
     cfg = alembic_config(db.url)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0012")
+        command.upgrade(cfg, "0013")
 
     def key(value: uuid.UUID) -> str:
         return value.hex if db.dialect == "sqlite" else str(value)

@@ -5,7 +5,7 @@ Console sessions started before this revision named an ``oidc_identities`` row, 
 they are ended (their browsers sign in again). Team-group mappings naming no team are
 dropped (they could never have granted anything).
 
-Revision ID: 0013, revises 0012
+Revision ID: 0014, revises 0013
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision, down_revision = "0013", "0012"
+revision, down_revision = "0014", "0013"
 
 
 def _uuid_text(column: str) -> str:
