@@ -286,8 +286,9 @@ class CreateMultiKeyAuthCredential(CredentialType[MultiKeyAuthConfig]):
                     "is given twice",
                     rule="invalid",
                 )
+        required = {h.lower() for h in integ.required_auth_headers}
         for low, name in declared.items():
-            if low not in lowered:
+            if low in required and low not in lowered:
                 raise bad_request(
                     f"Invalid request: header [{name}] is required by integration {integ.name}",
                     "config.headers",

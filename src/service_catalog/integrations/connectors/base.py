@@ -412,6 +412,15 @@ class Integration:
         return [str(h["name"]) for h in headers]
 
     @property
+    def required_auth_headers(self) -> list[str]:
+        """The header names a ``multi_key_auth`` credential must carry: all the declared
+        ones but those declared ``"required": false`` (an integration taking either of two
+        headers, e.g. gateway-manager's Kong-Admin-Token or Authorization)."""
+        auth = self.authorization or {}
+        headers = (auth.get("config") or {}).get("headers") or []
+        return [str(h["name"]) for h in headers if h.get("required", True) is not False]
+
+    @property
     def config_schema(self) -> Mapping[str, Any]:
         """The integration's config fields by name (generated from ``config``)."""
         return self.descriptor["config_schema"]  # type: ignore[no-any-return]
