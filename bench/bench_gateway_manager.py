@@ -1,0 +1,209 @@
+"""Benchmark: sync a simulated Kong Gateway of 5,000 services x 2 routes x 3 plugins
+(through its Admin API, pages of 1000) into a fresh SQLite database.
+
+Prints the first sync's time; the limit (fetching the same Admin API pages - every
+routes, plugins and services page - with a plain httpx loop and no processing); their
+ratio (target <= 1.5x); an unchanged re-sync's time against the same raw fetch and the
+resource rows it wrote (target 0); and the peak RSS of the syncing process (target <=
+300 MB). A missed target prints MISSED and makes the exit status non-zero.
+
+The simulator runs in its own process; each sync runs in a child process with the
+catalog's own worker code (``bench.sync_child``). Run: ``python -m
+bench.bench_gateway_manager [--services N]`` (or through the bench runner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bench_traceable import _serve_app
+from bench.sync_child import sync_in_child
+
+TOKEN = "bench-kong-admin-token-41"
+PAGE = 1000
+RATIO_TARGET = 1.5
+RSS_TARGET = 300
+
+
+def _start_simulator(services: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service_catalog.testing.gateway_manager_sim",
+            "--services",
+            str(services),
+            "--token",
+            TOKEN,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError("the gateway simulator did not start")
+    return proc, str(json.loads(line)["url"])
+
+
+def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
+    """Install and authorize a gateway-manager instance through the HTTP API; its id."""
+    from service_catalog.auth.service import create_token  # noqa: PLC0415 (bench setup only)
+
+    server, url, db = _serve_app(db_url, key_file)
+    try:
+        with db.session() as s:
+            _, token = create_token(s, name="bench")
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as api:
+            resp = api.post(
+                "/v1/integration-instances",
+                json={
+                    "integration_name": "gateway-manager",
+                    "name": "bench-kong",
+                    "display_name": "Bench Kong",
+                    "config": {"base_url": sim_url, "page_size": PAGE},
+                },
+            )
+            resp.raise_for_status()
+            iid = str(resp.json()["id"])
+            resp = api.post(
+                f"/v1/integration-instances/{iid}/auth-credential",
+                json={
+                    "type": "multi_key_auth",
+                    "config": {"headers": [{"name": "Kong-Admin-Token", "key": TOKEN}]},
+                },
+            )
+            resp.raise_for_status()
+        return iid
+    finally:
+        server.should_exit = True
+        time.sleep(0.3)
+        db.dispose()
+
+
+def _raw_fetch(sim_url: str) -> tuple[float, int, int]:
+    """Seconds to fetch every page the sync reads (GET /workspaces, then routes, plugins
+    and services following ``offset``) with a plain httpx loop; requests and bytes."""
+    headers = {"Kong-Admin-Token": TOKEN}
+    requests = size = 0
+    with httpx.Client(timeout=120, headers=headers) as client:
+        start = time.perf_counter()
+        size += len(client.get(f"{sim_url}/workspaces", params={"size": PAGE}).content)
+        requests += 1
+        for entity in ("routes", "plugins", "services"):
+            params: dict[str, Any] = {"size": PAGE}
+            while True:
+                resp = client.get(f"{sim_url}/{entity}", params=params)
+                requests += 1
+                size += len(resp.content)
+                offset = resp.json().get("offset")
+                if not offset:
+                    break
+                params = {"size": PAGE, "offset": offset}
+        return time.perf_counter() - start, requests, size
+
+
+def run(services: int = 5000) -> dict[str, Any]:
+    """Run the benchmark and return its figures."""
+    sim, sim_url = _start_simulator(services)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+            targets = []
+            for k in (1, 2):
+                db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
+                key_file = str(Path(tmp) / f"catalog{k}.key")
+                targets.append((db_url, key_file, _setup_instance(db_url, key_file, sim_url)))
+            passes = [_raw_fetch(sim_url)]
+            firsts = [(sync_in_child(u, kf, iid, warm=True), u, kf, iid) for u, kf, iid in targets]
+            first, db_url, key_file, iid = min(firsts, key=lambda f: f[0]["seconds"])
+            first["peak_rss_mb"] = max(f[0]["peak_rss_mb"] for f in firsts)
+            seconds = []
+            for _ in (1, 2):
+                passes.append(_raw_fetch(sim_url))
+                seconds.append(sync_in_child(db_url, key_file, iid, warm=True))
+            second = min(seconds, key=lambda s: s["seconds"])
+            second["peak_rss_mb"] = max(s["peak_rss_mb"] for s in seconds)
+            second["resource_rows_written"] = max(s["resource_rows_written"] for s in seconds)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    raw = min(p[0] for p in passes)
+    return {
+        "services": services,
+        "raw_fetch_s": raw,
+        "requests": passes[0][1],
+        "bytes": passes[0][2],
+        "first": first,
+        "second": second,
+    }
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(r: dict[str, Any]) -> bool:
+    """Print the figures and each ratio to its target; True when every target is met."""
+    first, second = r["first"], r["second"]
+    ratio = first["seconds"] / r["raw_fetch_s"]
+    resync = second["seconds"] / r["raw_fetch_s"]
+    written = second["resource_rows_written"]
+    rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
+    ok = (
+        first["status"] == "succeeded"
+        and first["created"] == r["services"]
+        and second["status"] == "succeeded"
+        and second["unchanged"] == r["services"]
+    )
+    print(
+        f"bench_gateway_manager: {r['services']:,} Kong services x 2 routes x 3 plugins, "
+        f"Admin API pages of {PAGE}, simulator (own process) on loopback, fresh SQLite"
+    )
+    print(f"  first sync            {first['seconds']:8.2f} s   (created {first['created']:,})")
+    print(
+        f"  raw fetch (the limit) {r['raw_fetch_s']:8.2f} s   {r['requests']} GETs "
+        f"({r['bytes'] / 1e6:.1f} MB), plain httpx loop"
+    )
+    print(
+        f"  ratio first/raw       {ratio:8.2f} x   (target <= {RATIO_TARGET}x)   "
+        f"{_verdict(ratio <= RATIO_TARGET)}"
+    )
+    print(
+        f"  unchanged re-sync     {second['seconds']:8.2f} s   unchanged {second['unchanged']:,}; "
+        f"ratio to raw {resync:.2f}x; rows written {written} (target 0)   "
+        f"{_verdict(written == 0)}"
+    )
+    print(
+        f"  peak RSS              {rss:8.0f} MB  (target <= {RSS_TARGET} MB)   "
+        f"{_verdict(rss <= RSS_TARGET)}"
+    )
+    if not ok:
+        print(f"  RESULT INVALID (MISSED): first={first} second={second}")
+    return bool(ok and ratio <= RATIO_TARGET and written == 0 and rss <= RSS_TARGET)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the bench runner: 0 when every target is met, 1 otherwise."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--services", type=int, default=int(os.environ.get("BENCH_GATEWAY_SERVICES", "5000"))
+    )
+    ns = parser.parse_args(list(argv or []))
+    return 0 if report(run(ns.services)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
