@@ -22,7 +22,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/service-catalog serve
 
-## system-deps: the PostgreSQL server binaries from Debian packages, when missing
+## system-deps: the PostgreSQL server binaries, Node.js with npm and Chromium from Debian packages, when missing
 system-deps:
 	@./scripts/system-deps.sh
 

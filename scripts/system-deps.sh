@@ -2,7 +2,8 @@
 # Installs the test-only system packages the suite uses, when missing: the PostgreSQL
 # server binaries (the tests start their own servers from them in temporary folders), and
 # Node.js with npm (the OpenID Connect tests install the npm package oidc-provider into
-# ~/.cache and run it on loopback).
+# ~/.cache and run it on loopback), and Chromium (the console's browser tests drive it headless
+# with Playwright, pointed at this binary: no browser is downloaded).
 set -euo pipefail
 need=()
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -10,6 +11,7 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
 fi
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import sys
 import threading
@@ -20,6 +21,9 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from playwright.sync_api import sync_playwright
+
+import browser
 from contract import IDENTITY_SPEC, SPEC, Contract, contract_path
 from pgserver import PostgresServer, free_port
 from service_catalog.app import create_app
@@ -267,3 +271,36 @@ def identity_contract() -> Contract:
             pytest.fail(message + "; it is required under CI=true")
         pytest.skip(message)
     return Contract.load(path)
+
+
+# --- browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (tests marked ``browser``); skipped
+    when it is not installed (``make system-deps`` installs it), failing under ``CI=true``."""
+    path = browser.chromium_path()
+    if path is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed (make system-deps installs it)")
+        pytest.skip("chromium is not installed (make system-deps installs it)")
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=path, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(
+    chromium: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A fresh browser context's page, 1280 px wide; its final state is saved as
+    ``<pytest base temp>/screenshots/<test name>.png`` when the test ends."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    browser.screenshot(tab, tmp_path_factory.getbasetemp() / "screenshots", name)
+    context.close()

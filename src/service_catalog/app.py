@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from service_catalog import __version__
+from service_catalog import __version__, web
 from service_catalog.access import api as access_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
@@ -170,6 +170,7 @@ def create_app(
         app.include_router(router)
     _add_docs(app)
     _add_operations(app, settings, database, metrics)
+    web.mount(app)  # the console, at /
 
     @functools.cache
     def cursor_key() -> bytes:

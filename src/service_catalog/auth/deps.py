@@ -195,6 +195,23 @@ async def authenticate_request(request: Request) -> Actor:
     return actor
 
 
+async def check_token(request: Request, token: str) -> TokenInfo | None:
+    """Check ``token`` as a bearer token is checked (the console's sign-in form exchanges
+    it for a session): its holder with the holder's rights, or None when it is unknown,
+    expired or revoked (counted as a failed authentication of the client; a 429 problem
+    for a client that failed too often lately)."""
+    failures, _ = _limiters(request)
+    client = request.client.host if request.client else "?"
+    now = time.monotonic()
+    wait = failures.retry_after(client, now)
+    if wait is not None:
+        raise _too_many("Too many failed authentications from this client; retry later", wait)
+    info = await run_in_threadpool(_check_token, request.app.state.db, token.strip())
+    if info is None:
+        failures.failed(client, now)
+    return info
+
+
 async def _open(request: Request, *, deferred: bool) -> Ctx:
     actor = await authenticate_request(request)
     db: Database = request.app.state.db

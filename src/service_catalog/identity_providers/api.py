@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.auth.service import Actor
-from service_catalog.auth.sessions import SESSION_COOKIE, create_session, revoke_session
+from service_catalog.auth.sessions import (
+    SESSION_COOKIE,
+    create_session,
+    revoke_session,
+    session_holder,
+)
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, bad_request, problem_response
 from service_catalog.core.render import json_response, no_content, page, ts
@@ -469,7 +474,7 @@ def sign_out(request: Request) -> Response:
             if row is not None:
                 record_action(
                     session,
-                    actor=Actor(type="user", id=str(row.user_id), name=row.user_name),
+                    actor=session_holder(row),
                     type="identity_provider.signed_out",
                     detail=f"{row.user_name} signed out",
                     attributes={"session_id": str(row.id), "identity_provider_id": row.idp_id},

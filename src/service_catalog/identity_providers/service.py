@@ -302,6 +302,12 @@ def find_by_login_path(session: Session, login_path: str) -> IdentityProvider | 
     )
 
 
+def sign_in_provider(session: Session) -> IdentityProvider | None:
+    """The enabled identity provider that browsers sign in through (the console's sign-in
+    page offers it to anyone: no rights needed), or None."""
+    return session.scalar(select(IdentityProvider).where(IdentityProvider.enabled.is_(True)))
+
+
 # --- team-group mappings ----------------------------------------------------------------
 
 

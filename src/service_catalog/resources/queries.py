@@ -3,6 +3,7 @@ lists themselves (``/v1/resources``, a resource's services, a service's resource
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -199,6 +200,55 @@ def list_service_resources(
     return rows, q.page_meta(page, total)
 
 
+def top_mapped_by_data(
+    session: Session,
+    *,
+    type: str,
+    path: str,
+    limit: int = 5,
+    service_ids: frozenset[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The unarchived resources of ``type`` mapped to catalog services with the largest
+    positive number at the indexed ``integration_data`` path ``path`` (a declared one, such
+    as Traceable's ``vulnerabilities.open``), largest first: each ``{resource, value,
+    services}`` (``services``: ``(id, name, display_name)`` of the services it is mapped
+    to). ``service_ids`` restricts the services to those (the asking principal's readable
+    services; None: every one). Reads the index, never the JSON."""
+    mapped = select(ResourceMapping.id).where(ResourceMapping.resource_id == Resource.id)
+    if service_ids is not None:
+        mapped = mapped.where(ResourceMapping.service_id.in_([uuid.UUID(s) for s in service_ids]))
+    rows = session.execute(
+        select(Resource, ResourceAttribute.num)
+        .join(ResourceAttribute, ResourceAttribute.owner_id == Resource.id)
+        .where(
+            ResourceAttribute.path == f"integration_data.{path}",
+            ResourceAttribute.num > 0,
+            Resource.type == type,
+            Resource.archived.is_(False),
+            mapped.exists(),
+        )
+        .order_by(ResourceAttribute.num.desc(), Resource.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    links = select(
+        ResourceMapping.resource_id,
+        CatalogService.id,
+        CatalogService.name,
+        CatalogService.display_name,
+    ).join(CatalogService, CatalogService.id == ResourceMapping.service_id)
+    links = links.where(ResourceMapping.resource_id.in_([r[0].id for r in rows]))
+    if service_ids is not None:
+        links = links.where(CatalogService.id.in_([uuid.UUID(s) for s in service_ids]))
+    services: dict[str, list[tuple[str, str, str]]] = {}
+    for resource_id, sid, name, display in session.execute(links.order_by(CatalogService.name)):
+        services.setdefault(resource_id, []).append((str(sid), name, display))
+    return [
+        {"resource": res, "value": num, "services": services.get(res.id, [])} for res, num in rows
+    ]
+
+
 #: The fields whose values ``/v1/resources/facets`` counts.
 RESOURCE_FACETS = {
     "type": Resource.type,
@@ -241,4 +291,5 @@ __all__ = [
     "list_service_resources",
     "resource_facets",
     "resource_filters",
+    "top_mapped_by_data",
 ]

@@ -33,6 +33,7 @@ from service_catalog.resources.queries import (
     list_service_resources,
     resource_facets,
     resource_filters,
+    top_mapped_by_data,
 )
 from service_catalog.resources.rendering import (
     integration_ref,
@@ -72,5 +73,6 @@ __all__ = [
     "resource_facets",
     "resource_filters",
     "to_dict",
+    "top_mapped_by_data",
     "update_resource",
 ]

@@ -145,6 +145,63 @@ def state_to_dict(
     }
 
 
+def instance_health(session: Session, instance: IntegrationInstance) -> dict[str, Any]:
+    """How an instance is doing, as the console's dashboard shows it (a read: a missing
+    sync state is not created): ``ingestion`` (its resource-ingestion state), ``last_run``
+    (status, when, error) and ``attention``: what needs doing, each ``{kind, reason,
+    remediation}`` with ``kind`` one of ``tainted`` (its credential stopped working),
+    ``halted``/``delayed`` (its schedule's state) and ``failing`` (its last sync failed);
+    empty when all is well."""
+    state = session.get(SyncState, instance.id) or SyncState(
+        instance_id=instance.id, status="ok", consecutive_failures=0
+    )
+    polled = instance.integration_name in polled_integrations()
+    ingestion = state_to_dict(state, instance, polled=polled)
+    credential = session.scalar(
+        select(AuthCredential).where(AuthCredential.instance_id == instance.id)
+    )
+    run = session.scalar(
+        select(SyncRun)
+        .where(SyncRun.instance_id == instance.id)
+        .order_by(SyncRun.started_at.desc())
+        .limit(1)
+    )
+    path = f"/v1/integration-instances/{instance.id}/auth-credential"
+    attention: list[dict[str, str]] = []
+    if credential is not None and credential.tainted:
+        attention.append(
+            {
+                "kind": "tainted",
+                "reason": credential.tainted_reason or "Its credential stopped working.",
+                "remediation": f"Replace the credential (DELETE then POST {path}).",
+            }
+        )
+    sched = ingestion["scheduler_state"]
+    if sched["status"] != "ok":
+        attention.append(
+            {
+                "kind": sched["status"],
+                "reason": sched.get("reason") or "",
+                "remediation": sched.get("remediation") or "",
+            }
+        )
+    if run is not None and run.status == "failed" and sched["status"] == "ok":
+        attention.append(
+            {
+                "kind": "failing",
+                "reason": f"The last sync failed: {run.error or 'no reason recorded'}",
+                "remediation": "The next sync retries; look at the run history for the cause.",
+            }
+        )
+    return {
+        "ingestion": ingestion,
+        "last_run": None
+        if run is None
+        else {"status": run.status, "started_at": run.started_at, "error": run.error},
+        "attention": attention,
+    }
+
+
 def get_ingestion(session: Session, *, instance_id: str) -> dict[str, Any]:
     """``GET .../resource-ingestion``: the instance's schedule and its health."""
     inst = get_instance(session, instance_id=instance_id)
