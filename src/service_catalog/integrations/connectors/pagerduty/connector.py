@@ -66,6 +66,8 @@ ACCEPT = "application/vnd.pagerduty+json;version=2"
 PAGE_LIMIT = 100
 #: PagerDuty answers 400 to a classic-paging request whose offset + limit exceeds this.
 OFFSET_CAP = 10_000
+#: How far back the first event poll of an instance reads (later ones read from the last).
+FIRST_POLL_SECONDS = 86_400
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
 #: The shortest time range a listing is split down to (a second: PagerDuty's resolution).
 MIN_SPLIT_SECONDS = 1.0
@@ -359,10 +361,11 @@ class PagerDutyConnector(Connector):
         return figures
 
     def poll_events(self, since: dt.datetime | None) -> Iterator[PolledEvent]:
-        """Incident triggered, acknowledged and resolved log entries since ``since`` (None:
-        the incident window), of the services the discovery listed."""
+        """Incident triggered, acknowledged and resolved log entries since ``since`` (None,
+        a first poll: the last day, not the account's whole history), of the services the
+        discovery listed."""
         until = _until_now()
-        start = since.timestamp() if since is not None else until - self.window_days * 86400
+        start = since.timestamp() if since is not None else until - FIRST_POLL_SECONDS
         params: list[tuple[str, Any]] = [("is_overview", "true"), ("include[]", "incidents")]
         for entries, _ in self._windowed("/log_entries", "log_entries", params, start, until):
             for entry in entries:
