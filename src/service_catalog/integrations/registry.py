@@ -209,7 +209,7 @@ def upstream_origin(integ: Integration | None, config: Mapping[str, Any] | None)
     effective ``base_url``; None when it has none (or none that is an http(s) URL)."""
     if integ is None or integ.connector is None:
         return None
-    base_url = effective_config(integ, config).get("base_url")
+    base_url = integ.upstream_base_url(effective_config(integ, config))
     if not isinstance(base_url, str) or not base_url.strip():
         return None
     try:

@@ -436,6 +436,12 @@ class Integration:
         own overrides this."""
         return self.resource_types
 
+    def upstream_base_url(self, config: Mapping[str, Any]) -> Any:
+        """The base URL an instance with (effective) ``config`` talks to, whose origin its
+        credential is bound to: ``config.base_url``. An integration that derives it
+        otherwise (a region) overrides this."""
+        return config.get("base_url")
+
     def child_kinds(self, resource_type: str) -> tuple[str, ...]:
         """The kinds of children the connector lists for a resource of ``resource_type``."""
         return tuple(self.connector.child_kinds.get(resource_type, ())) if self.connector else ()
@@ -612,6 +618,9 @@ class UpstreamHTTP:
                 )
             if resp.status_code == 429 or resp.status_code >= 500:
                 wait = retry_after_seconds(resp.headers.get("retry-after"))
+                if wait is None and resp.status_code == 429:
+                    # IETF RateLimit headers (PagerDuty): seconds until the window resets.
+                    wait = retry_after_seconds(resp.headers.get("ratelimit-reset"))
                 if attempt < self.retries:
                     attempt += 1
                     self.retried += 1
