@@ -163,6 +163,9 @@ def test_killed_worker_loses_its_lease_and_another_takes_over(
             return sum(1 for r in sim.requests if r["path"] == "/items")
 
         _wait_for(lambda: pages_served() >= 4, lambda: workers.log(0))
+        # Hold the first worker's run (its next page waits 20 s) so that it is still
+        # running however long the second worker takes to start on a busy machine.
+        sim.delay = 20.0
         second = workers.start()
         # The second worker polls while the first holds the lease: one run, the first's.
         _wait_for(lambda: "sync worker" in workers.log(1), lambda: workers.log(1))

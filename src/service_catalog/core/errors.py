@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -104,6 +105,15 @@ def problem_body(status: int, title: str, detail: str, trace_id: str) -> dict[st
     }
 
 
+class _ProblemJSON(JSONResponse):
+    """A problem body as ASCII JSON (non-ASCII escaped): a problem often echoes what the
+    client sent, and a client that guesses the charset of ``application/problem+json``
+    (it has no ``charset`` parameter) must still read valid JSON."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
     """Render a problem for ``request``."""
     body = problem_body(problem.status, problem.title, problem.detail, trace_id_of(request))
@@ -113,7 +123,7 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
         ]
     elif problem.invalid_parameters:
         body["invalid_parameters"] = problem.invalid_parameters
-    return JSONResponse(
+    return _ProblemJSON(
         body,
         status_code=problem.status,
         media_type="application/problem+json",
