@@ -1671,3 +1671,16 @@ def test_walked_totals_past_the_end(indexed: Session) -> None:
     nobody = q.index_walk(WSPEC, [("filter[data.env]", "zz")], "sqlite", [("name", False)])
     assert nobody is not None
     assert q.walked_keys(indexed, nobody, q.PageRequest(1, 2)) == ([], 0)
+
+
+def test_model_fields_take_their_kind_from_the_column_type_in_the_order_named() -> None:
+    fields = q.model_fields(Thing, "name id at ref flag", prefix="thing.")
+    assert [(k, f.kind, f.column) for k, f in fields.items()] == [
+        ("thing.name", "string", Thing.name),
+        ("thing.id", "uuid", Thing.id),
+        ("thing.at", "datetime", Thing.at),
+        ("thing.ref", "uuid", Thing.ref),
+        ("thing.flag", "boolean", Thing.flag),
+    ]
+    with pytest.raises(TypeError, match="no filter kind"):
+        q.model_fields(Thing, "data")  # JSON is written as a FilterField("json", ...)

@@ -26,7 +26,7 @@ from service_catalog.catalog_services.models import (
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
 from service_catalog.core.db import Database, KeyedSelect, keyed_select, new_uuid, utcnow
-from service_catalog.core.errors import Problem, conflict
+from service_catalog.core.errors import name_taken
 from service_catalog.core.jsonindex import (
     JsonIndex,
     apply_value_counts,
@@ -34,18 +34,12 @@ from service_catalog.core.jsonindex import (
     value_count_deltas,
 )
 from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
-from service_catalog.core.patch import merge_map, patch_named
+from service_catalog.core.patch import merge_map, patch_named, set_changed
 from service_catalog.core.render import ts
 from service_catalog.events.service import record_action
 
 FILTERS = q.FilterSpec(
-    fields={
-        "id": q.FilterField("uuid", CatalogService.id),
-        "name": q.FilterField("string", CatalogService.name),
-        "display_name": q.FilterField("string", CatalogService.display_name),
-        "created_at": q.FilterField("datetime", CatalogService.created_at),
-        "updated_at": q.FilterField("datetime", CatalogService.updated_at),
-    },
+    fields=q.model_fields(CatalogService, "id name display_name created_at updated_at"),
     json_prefixes={
         "labels": q.FilterField(
             "json",
@@ -72,6 +66,7 @@ FILTERS = q.FilterSpec(
         ),
     },
 )
+_A_SERVICE = "A catalog service"  # as a name taken says it (core.errors.name_taken)
 SORTS = {
     "name": CatalogService.name,
     "display_name": CatalogService.display_name,
@@ -176,10 +171,6 @@ def to_dict(svc: CatalogService | Row[Any]) -> dict[str, Any]:
     }
 
 
-def _name_taken(name: str) -> Problem:
-    return conflict(f"A catalog service named [{name}] already exists")
-
-
 def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor) -> CatalogService:
     """Create a catalog service; a taken name is a 409.
 
@@ -204,7 +195,7 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
         .returning(CatalogService)
     )
     if svc is None:
-        raise _name_taken(data.name)
+        raise name_taken(_A_SERVICE, data.name)
     _index_attributes(session, svc, old=False, new=True)
     _record(session, actor, svc, "created")
     return svc
@@ -267,16 +258,14 @@ def update_service(
 ) -> CatalogService:
     """Apply a PATCH: given fields replace, labels and custom fields merge (null removes a key)."""
     svc = get_service(session, service_id=service_id)
-    changed = patch_named(session, svc, data, name_taken=_name_taken)
+    changed = patch_named(session, svc, data, what=_A_SERVICE)
     if "custom_fields" in data.model_fields_set:
         fields = (
             {}
             if data.custom_fields is None
             else merge_map(svc.custom_fields or {}, data.custom_fields)
         )
-        if fields != svc.custom_fields:
-            svc.custom_fields = fields
-            changed.append("custom_fields")
+        set_changed(svc, "custom_fields", fields, changed)
     if changed:
         svc.updated_at = utcnow()
         session.flush()

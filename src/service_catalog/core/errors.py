@@ -89,6 +89,12 @@ def conflict(detail: str) -> Problem:
     return Problem(409, detail)
 
 
+def name_taken(what: str, name: str) -> Problem:
+    """The 409 of a name already taken: ``name_taken("A team", "ops")`` says
+    ``A team named [ops] already exists``."""
+    return conflict(f"{what} named [{name}] already exists")
+
+
 def trace_id_of(request: Request) -> str:
     """The request's trace id, set by the request middleware."""
     return str(getattr(request.state, "trace_id", "") or request.scope.get("trace_id", ""))

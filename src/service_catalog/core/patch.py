@@ -6,14 +6,14 @@ same on every entity."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service_catalog.core.errors import Problem, bad_request
+from service_catalog.core.errors import bad_request, name_taken
 from service_catalog.core.validation import MAX_LABELS
 
 
@@ -34,7 +34,7 @@ def patch_named(
     row: Any,
     data: Any,
     *,
-    name_taken: Callable[[str], Problem],
+    what: str,
     objects: Sequence[str] = (),
 ) -> list[str]:
     """Apply the shared fields of a PATCH body ``data`` (a pydantic model: only the fields it
@@ -43,7 +43,8 @@ def patch_named(
     ``name``, ``display_name`` and the fields named in ``objects`` (the entity's own, which
     the caller applies) may be left out but not null (400), checked before anything
     changes. A name another row
-    holds is ``name_taken(name)``, also when a concurrent writer takes it first (caught in a
+    holds is a 409 (:func:`~service_catalog.core.errors.name_taken` of ``what``, e.g.
+    ``"A catalog service"``), also when a concurrent writer takes it first (caught in a
     savepoint, undoing that statement alone). ``labels: null`` clears them; a labels map
     merges (:func:`merge_map`) and may hold at most :data:`MAX_LABELS` labels afterwards.
     """
@@ -63,19 +64,17 @@ def patch_named(
     model = type(row)
     if data.name is not None and data.name != row.name:
         if session.scalar(select(model.id).where(model.name == data.name)):
-            raise name_taken(data.name)
+            raise name_taken(what, data.name)
         try:
             with session.begin_nested():  # a concurrent write of the same name wins
                 row.name = data.name
         except IntegrityError:
-            raise name_taken(data.name) from None
+            raise name_taken(what, data.name) from None
         changed.append("name")
-    if data.display_name is not None and data.display_name != row.display_name:
-        row.display_name = data.display_name
-        changed.append("display_name")
-    if "description" in given and data.description != row.description:
-        row.description = data.description
-        changed.append("description")
+    if data.display_name is not None:
+        set_changed(row, "display_name", data.display_name, changed)
+    if "description" in given:
+        set_changed(row, "description", data.description, changed)
     if "labels" in given:
         labels = {} if data.labels is None else merge_map(row.labels or {}, data.labels)
         if len(labels) > MAX_LABELS:
@@ -87,10 +86,16 @@ def patch_named(
                 rule="max_items",
                 maximum=MAX_LABELS,
             )
-        if labels != row.labels:
-            row.labels = labels
-            changed.append("labels")
+        set_changed(row, "labels", labels, changed)
     return changed
 
 
-__all__ = ["merge_map", "patch_named"]
+def set_changed(row: Any, name: str, value: Any, changed: list[str]) -> None:
+    """Set ``row``'s field ``name`` to ``value`` and list ``name`` in ``changed``, unless the
+    field holds ``value`` already."""
+    if value != getattr(row, name):
+        setattr(row, name, value)
+        changed.append(name)
+
+
+__all__ = ["merge_map", "patch_named", "set_changed"]

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator
 
 from service_catalog.core.errors import Problem
 from service_catalog.core.jsonindex import SHORT_MAX, JsonIndex
@@ -83,6 +84,35 @@ class FilterSpec:
     def names(self) -> list[str]:
         """Accepted field names, for error messages."""
         return sorted([*self.fields, *(f"{p}.<key>" for p in self.json_prefixes)])
+
+
+#: The filter kind of a column, by the Python type its SQL type reads as (first match).
+_KIND_OF_TYPE: tuple[tuple[type, Kind], ...] = (
+    (bool, "boolean"),
+    (uuid.UUID, "uuid"),
+    (str, "string"),
+    (dt.datetime, "datetime"),
+)
+
+
+def _column_kind(column: Any) -> Kind:
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    for python_type, kind in _KIND_OF_TYPE:
+        if issubclass(sql_type.python_type, python_type):
+            return kind
+    raise TypeError(f"no filter kind for the column {column} of type {column.type}")
+
+
+def model_fields(model: Any, names: str, *, prefix: str = "") -> dict[str, FilterField]:
+    """Filter fields on columns of ``model`` named in ``names`` (separated by white space),
+    in that order, each of the kind its column's type reads as (uuid, string, datetime or
+    boolean) and filtered as ``prefix`` + its name: ``model_fields(Event, "id type")`` is
+    ``{"id": FilterField("uuid", Event.id), "type": FilterField("string", Event.type)}``.
+    Fields of another kind (``enum``, ``json`` ...) or SQL are written as :class:`FilterField`."""
+    columns = {name: getattr(model, name) for name in names.split()}
+    return {prefix + name: FilterField(_column_kind(col), col) for name, col in columns.items()}
 
 
 def _qproblem(param: str, reason: str, rule: str = "invalid", **extra: Any) -> Problem:
@@ -998,6 +1028,7 @@ __all__ = [
     "facet_counts",
     "facet_request",
     "filter_clauses",
+    "model_fields",
     "numbered_keys",
     "numbered_page",
     "order_by",

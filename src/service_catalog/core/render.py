@@ -25,6 +25,12 @@ def ts(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def attrs(obj: Any, *names: str) -> dict[str, Any]:
+    """``obj``'s attributes ``names`` by name, in that order, for a body that shows them as
+    they are."""
+    return {name: getattr(obj, name) for name in names}
+
+
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:

@@ -41,14 +41,9 @@ _CHUNK = 2000
 
 FILTERS = q.FilterSpec(
     fields={
-        "id": q.FilterField("uuid", Event.id),
-        "type": q.FilterField("string", Event.type),
-        "ts": q.FilterField("datetime", Event.ts),
-        "service_id": q.FilterField("uuid", Event.service_id),
-        "resource_id": q.FilterField("string", Event.resource_id),
-        "deduplication_id": q.FilterField("string", Event.deduplication_id),
-        "binding": q.FilterField("string", Event.binding),
-        "detail": q.FilterField("string", Event.detail),
+        **q.model_fields(
+            Event, "id type ts service_id resource_id deduplication_id binding detail"
+        ),
         "integration.name": q.FilterField("string", Event.integration_name),
         "integration.instance.id": q.FilterField("uuid", Event.instance_id),
         "integration.instance.name": q.FilterField("string", Event.instance_name),

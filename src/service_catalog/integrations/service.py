@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
-from service_catalog.core.errors import Problem, conflict
-from service_catalog.core.patch import merge_map, patch_named
-from service_catalog.core.render import ts
+from service_catalog.core.errors import Problem, name_taken
+from service_catalog.core.patch import merge_map, patch_named, set_changed
+from service_catalog.core.render import attrs, ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
 
@@ -112,16 +112,12 @@ def instance_filters() -> q.FilterSpec:
     """The ``filter[...]`` fields of ``GET /v1/integration-instances``."""
     return q.FilterSpec(
         fields={
-            "id": q.FilterField("uuid", IntegrationInstance.id),
-            "name": q.FilterField("string", IntegrationInstance.name),
-            "display_name": q.FilterField("string", IntegrationInstance.display_name),
+            **q.model_fields(IntegrationInstance, "id name display_name"),
             "integration.name": q.FilterField("string", IntegrationInstance.integration_name),
             "integration.display_name": q.FilterField(
                 "string", registry.display_name_sql(IntegrationInstance.integration_name)
             ),
-            "authorized": q.FilterField("boolean", IntegrationInstance.authorized),
-            "created_at": q.FilterField("datetime", IntegrationInstance.created_at),
-            "updated_at": q.FilterField("datetime", IntegrationInstance.updated_at),
+            **q.model_fields(IntegrationInstance, "authorized created_at updated_at"),
         },
         json_prefixes={"labels": q.FilterField("json", IntegrationInstance.labels, flat=True)},
     )
@@ -139,15 +135,14 @@ def instance_sorts() -> dict[str, Any]:
 
 
 DEFAULT_INSTANCE_SORT = "integration.display_name"
+_AN_INSTANCE = "An integration instance"  # as a name taken says it (core.errors.name_taken)
 
 
 def to_dict(inst: IntegrationInstance) -> dict[str, Any]:
     """An instance as the contract's ``IntegrationInstance``."""
     return {
         "id": str(inst.id),
-        "name": inst.name,
-        "display_name": inst.display_name,
-        "description": inst.description,
+        **attrs(inst, "name", "display_name", "description"),
         "integration": {
             "name": inst.integration_name,
             "display_name": registry.display_name_of(inst.integration_name),
@@ -160,10 +155,6 @@ def to_dict(inst: IntegrationInstance) -> dict[str, Any]:
     }
 
 
-def _name_taken(name: str) -> Problem:
-    return conflict(f"An integration instance named [{name}] already exists")
-
-
 def create_instance(
     session: Session, *, data: IntegrationInstanceCreate, actor: Actor
 ) -> IntegrationInstance:
@@ -174,7 +165,7 @@ def create_instance(
     integ = registry.require_integration(data.integration_name)
     config = registry.validate_config(integ, data.config)
     if session.scalar(select(IntegrationInstance.id).where(IntegrationInstance.name == data.name)):
-        raise _name_taken(data.name)
+        raise name_taken(_AN_INSTANCE, data.name)
     now = utcnow()
     inst = IntegrationInstance(
         name=data.name,
@@ -191,7 +182,7 @@ def create_instance(
         with session.begin_nested():  # a concurrent create of the same name wins
             session.add(inst)
     except IntegrityError:
-        raise _name_taken(data.name) from None
+        raise name_taken(_AN_INSTANCE, data.name) from None
     record_action(
         session,
         actor=actor,
@@ -263,7 +254,7 @@ def update_instance(
     instance is authorized, and the upstream origin cannot change while the instance has
     an auth credential (which is bound to its origin)."""
     inst = get_instance(session, instance_id=instance_id)
-    changed = patch_named(session, inst, data, name_taken=_name_taken, objects=("config",))
+    changed = patch_named(session, inst, data, what=_AN_INSTANCE, objects=("config",))
     if data.config is not None:
         integ = registry.require_integration(inst.integration_name)
         merged = merge_map(inst.config or {}, data.config)
@@ -274,9 +265,7 @@ def update_instance(
             integ, merged, current=inst.config or {}, authorized=inst.authorized
         )
         _keep_credential_origin(session, inst, integ, config)
-        if config != inst.config:
-            inst.config = config
-            changed.append("config")
+        set_changed(inst, "config", config, changed)
     if changed:
         inst.updated_at = utcnow()
         session.flush()

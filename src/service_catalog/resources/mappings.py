@@ -40,21 +40,17 @@ def mapping_filters() -> q.FilterSpec:
     return q.FilterSpec(
         fields={
             "resource.id": q.FilterField("enum", Resource.id),
-            "resource.name": q.FilterField("string", Resource.name),
-            "resource.type": q.FilterField("string", Resource.type),
+            **q.model_fields(Resource, "name type", prefix="resource."),
             "resource.integration.name": q.FilterField("string", Resource.integration_name),
             "resource.integration.display_name": q.FilterField(
                 "string", registry.display_name_sql(Resource.integration_name)
             ),
             "resource.integration.instance.id": q.FilterField("uuid", Resource.instance_id),
-            "resource.integration.instance.name": q.FilterField("string", IntegrationInstance.name),
-            "resource.integration.instance.display_name": q.FilterField(
-                "string", IntegrationInstance.display_name
+            **q.model_fields(
+                IntegrationInstance, "name display_name", prefix="resource.integration.instance."
             ),
-            "service.id": q.FilterField("uuid", CatalogService.id),
-            "service.name": q.FilterField("string", CatalogService.name),
-            "service.display_name": q.FilterField("string", CatalogService.display_name),
-            "created_at": q.FilterField("datetime", ResourceMapping.created_at),
+            **q.model_fields(CatalogService, "id name display_name", prefix="service."),
+            **q.model_fields(ResourceMapping, "created_at"),
         },
         json_prefixes={
             "resource.config": q.FilterField("json", Resource.config, index=CONFIG_INDEX)

@@ -63,7 +63,7 @@ from service_catalog.settings import Settings
 from service_catalog.sync.gc import fewer_gc_passes
 from service_catalog.sync.models import SyncState
 from service_catalog.sync.pages import PageMemo
-from service_catalog.sync.service import Outcome
+from service_catalog.sync.service import Counts, Outcome
 
 T = TypeVar("T")
 
@@ -96,16 +96,11 @@ class Stopped(Exception):
     """The worker is shutting down; the run stops where it is and runs again soon."""
 
 
-@dataclass
-class Progress:
+@dataclass(kw_only=True)
+class Progress(Counts):
     """Counters of a run in progress, handed to the progress callback after each page."""
 
-    pages: int = 0
     resources: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    events: int = 0
     started: float = 0.0
 
     @property
@@ -555,12 +550,8 @@ def _outcome(
 ) -> Outcome:
     return Outcome(
         status=status,
-        pages=progress.pages,
-        created=progress.created,
-        updated=progress.updated,
-        unchanged=progress.unchanged,
+        **progress.counts(),
         vanished=vanished,
-        events=progress.events,
         error=error,
         schedule=schedule,
         reason=reason if reason is not None else error,

@@ -25,7 +25,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import psutil
@@ -37,7 +37,7 @@ from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import UTCDateTime, utcnow
 from service_catalog.core.errors import Problem
-from service_catalog.core.render import ts
+from service_catalog.core.render import attrs, ts
 from service_catalog.events.service import record_action
 from service_catalog.integrations import registry
 from service_catalog.integrations.instances import find_instance, get_instance
@@ -271,22 +271,20 @@ def request_sync(
 # --- run records ---------------------------------------------------------------------
 
 
-#: A run's counters, in the order runs show them.
+#: A run's counters, in the order runs show them; stored while it runs and when it ends.
 RUN_COUNTS = ("pages", "created", "updated", "unchanged", "vanished", "events")
 
 
 def run_counts(run: SyncRun) -> dict[str, int]:
     """A run's counters by name (:data:`RUN_COUNTS`)."""
-    return {name: getattr(run, name) for name in RUN_COUNTS}
+    return attrs(run, *RUN_COUNTS)
 
 
 def run_to_dict(run: SyncRun) -> dict[str, Any]:
     """A sync run as ``GET .../sync-runs`` lists it."""
     return {
         "id": str(run.id),
-        "trigger": run.trigger,
-        "worker": run.worker,
-        "status": run.status,
+        **attrs(run, "trigger", "worker", "status"),
         "started_at": ts(run.started_at),
         "finished_at": ts(run.finished_at),
         **run_counts(run),
@@ -564,26 +562,33 @@ def renew_lease(
         session.execute(
             update(SyncRun)
             .where(SyncRun.id == claim.run_id, SyncRun.status == "running")
-            .values(**{k: counters[k] for k in RUN_COUNTERS if k in counters})
+            .values(**{k: counters[k] for k in RUN_COUNTS if k in counters})
         )
     return held
 
 
-#: The counters of a run, stored while it runs and when it ends.
-RUN_COUNTERS = ("pages", "created", "updated", "unchanged", "vanished", "events")
+@dataclass(kw_only=True)
+class Counts:
+    """The counters a run in progress (``sync.engine.Progress``) and its :class:`Outcome`
+    share: those of :data:`RUN_COUNTS` but ``vanished``, which only the run's end knows."""
 
-
-@dataclass
-class Outcome:
-    """How a run ended, as the engine reports it to :func:`finish_run`."""
-
-    status: str  # succeeded | failed
     pages: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    vanished: int = 0
     events: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """These counters by name."""
+        return {f.name: getattr(self, f.name) for f in fields(Counts)}
+
+
+@dataclass(kw_only=True)
+class Outcome(Counts):
+    """How a run ended, as the engine reports it to :func:`finish_run`."""
+
+    status: str  # succeeded | failed
+    vanished: int = 0
     error: str | None = None
     # ok | delayed | halted: what the schedule becomes; "retry": the run was interrupted
     # (worker stopped, lease lost), not the upstream's fault: due again now, health unchanged
@@ -613,16 +618,7 @@ def finish_run(
     run = session.get(SyncRun, claim.run_id, populate_existing=True)
     if run is None:
         return None
-    for name in (
-        "status",
-        "pages",
-        "created",
-        "updated",
-        "unchanged",
-        "vanished",
-        "events",
-        "error",
-    ):
+    for name in ("status", *RUN_COUNTS, "error"):
         setattr(run, name, getattr(outcome, name))
     run.finished_at = now
     state = session.get(SyncState, claim.instance_id, populate_existing=True)
@@ -657,6 +653,7 @@ def finish_run(
 
 __all__ = [
     "Claim",
+    "Counts",
     "Outcome",
     "backoff_seconds",
     "claim_due",
