@@ -269,10 +269,12 @@ class GitHubConnector(Connector):
         stop: Callable[[list[Any]], bool] | None = None,
         *,
         forbidden: bool = False,
+        remember: bool = True,
     ) -> list[dict[str, Any]] | None:
         """Every item of a paged list (until ``stop`` says a page is the last needed),
         remembering each page's ETag and next page. ``forbidden``: a 403 of the first
-        page means "not permitted" (None), not a bad credential."""
+        page means "not permitted" (None), not a bad credential; ``remember=False``: a
+        list whose ETags the next sync does not ask with (reviews)."""
         items: list[dict[str, Any]] = []
         key: str | None = first
         while key is not None:
@@ -289,9 +291,9 @@ class GitHubConnector(Connector):
             if stop is not None and stop(page):
                 nxt = None
             known.append((key, answer.etag or ""))
-            if answer.etag:
+            if remember and answer.etag:
                 self._next[ETAG + key] = answer.etag
-            if nxt:
+            if remember and nxt:
                 self._next[NEXT + key] = nxt
             key = nxt
         return items
@@ -314,7 +316,11 @@ class GitHubConnector(Connector):
             if merged is not None and merged >= window_start and isinstance(pr.get("number"), int):
                 number = pr["number"]
                 reviews[number] = (
-                    self._pages(f"{paths['base']}/pulls/{number}/reviews?per_page={PER_PAGE}", [])
+                    self._pages(
+                        f"{paths['base']}/pulls/{number}/reviews?per_page={PER_PAGE}",
+                        [],
+                        remember=False,
+                    )
                     or []
                 )
         codeowners = self._codeowners(paths["base"], known)
