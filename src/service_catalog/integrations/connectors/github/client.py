@@ -106,6 +106,8 @@ class GitHubClient:
         #: Requests sent and 304s received (for benchmarks and tests).
         self.sent = 0
         self.not_modified = 0
+        #: When a list, every GET's URL is appended to it (benchmarks replay them).
+        self.trace: list[str] | None = None
 
     # --- auth ------------------------------------------------------------------------
 
@@ -207,6 +209,8 @@ class GitHubClient:
         """GET ``path`` (conditionally when ``etag``); 404 and the ``allow``ed statuses
         are answers (body None for 304 and 404), other failures ConnectorError."""
         url = self.url(path)
+        if self.trace is not None:
+            self.trace.append(url)
         refreshed = False
         while True:
             headers = {
