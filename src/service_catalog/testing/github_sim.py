@@ -842,9 +842,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prs", type=int, default=20)
     parser.add_argument("--token", default="ghp_simtoken")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--rate-limit", type=int, default=5000, help="requests an hour")
     args = parser.parse_args(argv)
     sim = GitHubSimulator(args.repos, args.prs, args.token, port=args.port, app=False)
     sim.log_requests = False
+    sim.rate_limit = args.rate_limit
     with sim:
         print(json.dumps({"url": sim.url, "token": sim.token, "owner": sim.owner}), flush=True)
         threading.Event().wait()
