@@ -294,7 +294,11 @@ def test_other_credential_types_on_a_push_integration(
             assert cred["config"]["role_arn"].endswith("KonnectServiceCatalogRole")
             assert loaded.values["role_arn"] == cred["config"]["role_arn"]
         if ctype == "github_app_installation":
-            assert cred["config"] == {"installation_id": "46952218", "app_installed_by": None}
+            assert cred["config"] == {
+                "installation_id": "46952218",
+                "app_installed_by": None,
+                "app_id": None,
+            }
             assert loaded.values["code"] == "gh-code-SECRET"
         if ctype == "oauth":
             assert loaded.values["code"] == "oauth-code-SECRET"

@@ -147,13 +147,15 @@ def _check_fits(integ: registry.Integration, parsed: CredentialType[Any]) -> Non
     want = integ.auth_type
     if want is None:
         return
-    if parsed.type != want:
+    accepted = [want, *integ.credential_types]
+    if parsed.type not in accepted:
+        names = " or ".join(accepted)
         raise bad_request(
-            f"Invalid request: integration {integ.name} takes a {want} credential",
+            f"Invalid request: integration {integ.name} takes a {names} credential",
             "type",
-            f"must be {want} for integration {integ.name}",
+            f"must be {names} for integration {integ.name}",
             rule="enum",
-            choices=[want],
+            choices=accepted,
         )
     parsed.check_fits(integ)
 

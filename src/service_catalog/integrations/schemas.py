@@ -313,20 +313,55 @@ class CreateOAuthCredential(CredentialType[OAuthCredentialConfig]):
     type: Literal["oauth"]
 
 
+def _pem_private_key(value: str) -> str:
+    # The message never repeats the value: it is a secret.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    text = value.strip()
+    if not (text.startswith("-----BEGIN ") and text.endswith("PRIVATE KEY-----")):
+        raise ValueError("must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+    return value
+
+
+#: A PEM private key (line breaks allowed), secret.
+PemPrivateKey = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=16384, strict=True),
+    AfterValidator(_pem_private_key),
+]
+
+
 class GitHubAppInstallationConfig(BaseModel):
-    """``config`` of a GitHub App installation credential (``code`` is secret)."""
+    """``config`` of a GitHub App installation credential: the installation, and what
+    mints its tokens on a self-hosted catalog (the App's id and private key, secret);
+    Konnect's ``code`` is accepted and kept secret."""
 
     model_config = ConfigDict(extra="forbid")
 
     installation_id: ShortText
-    code: SecretText
+    code: Annotated[SecretText | None, SECRET] = None
     app_installed_by: ShortText | None = None
+    app_id: ShortText | None = None
+    private_key: Annotated[PemPrivateKey | None, SECRET] = None
 
 
 class CreateGitHubAppInstallationCredential(CredentialType[GitHubAppInstallationConfig]):
-    """Body of a ``github_app_installation`` credential: the code secret."""
+    """Body of a ``github_app_installation`` credential: the App's private key and the
+    code secret."""
 
     type: Literal["github_app_installation"]
+
+    def check_fits(self, integ: Integration) -> None:
+        """A catalog mints installation tokens itself: it needs the App's id and key."""
+        for name in ("app_id", "private_key"):
+            if getattr(self.config, name) is None:
+                raise bad_request(
+                    f"Invalid request: config.{name} is required: the catalog mints the "
+                    f"installation's tokens with the GitHub App's id and private key",
+                    f"config.{name}",
+                    "is a required field",
+                    rule="required",
+                )
 
 
 class AWSRoleDelegationConfig(BaseModel):

@@ -64,6 +64,7 @@ from service_catalog.sync.gc import fewer_gc_passes
 from service_catalog.sync.models import SyncState
 from service_catalog.sync.pages import PageMemo
 from service_catalog.sync.service import Counts, Outcome
+from service_catalog.sync.states import load_state, save_state
 
 T = TypeVar("T")
 
@@ -452,6 +453,8 @@ def _stream(ctx: SyncContext) -> int:
     with ctx.db.session() as session:
         vanished = _mark_vanished(session, ctx.instance, ctx.seen)
         ctx.memo.save(session, ctx.instance.id)
+        if ctx.connector.keeps_state:
+            save_state(session, ctx.instance.id, ctx.connector.state, ctx.connector.next_state())
     return vanished
 
 
@@ -485,6 +488,8 @@ def run_sync(
             # A push-only integration: nothing to poll, and nothing may vanish.
             return _outcome(progress, status="succeeded")
         with db.session(write=False) as session:
+            if connector.keeps_state:
+                connector.state = load_state(session, instance_id)
             ctx = SyncContext(
                 db=db,
                 connector=connector,

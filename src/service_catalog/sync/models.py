@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, new_uuid, utcnow
@@ -84,3 +84,16 @@ class SyncPageDigest(Base):
     # The page's resource ids, space-separated, in the order the page lists them.
     resource_ids: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(32))
+
+
+class SyncConnectorState(Base):
+    """What a connector that ``keeps_state`` kept at the end of an instance's last
+    complete sync (e.g. the upstream's ETags for conditional requests): a mapping of
+    strings, stored as zlib-compressed JSON. Nothing secret goes in it."""
+
+    __tablename__ = "sync_connector_states"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -17,7 +17,12 @@ declares (never guessed from which methods it overrides):
 * ``Integration.routes``: an ``APIRouter`` the app mounts;
 * ``Integration.indexed_data``: the ``integration_data`` paths that resource lists filter
   and facet through an index (every resource's values at these paths, whatever its
-  integration, are kept in ``resource_attributes``).
+  integration, are kept in ``resource_attributes``);
+* ``keeps_state``: the engine hands the connector what its last complete sync kept
+  (:attr:`Connector.state`, e.g. the upstream's ETags for conditional requests) and keeps
+  :meth:`Connector.next_state` after a complete one;
+* ``Integration.credential_types``: further credential types it takes besides the
+  descriptor's ``authorization`` type.
 
 A connector never touches the database.
 """
@@ -30,7 +35,7 @@ import email.utils
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -42,6 +47,16 @@ import orjson
 from service_catalog.core.jsonindex import split_paths
 from service_catalog.core.outbound import OutboundPolicy, OutboundRefused, current_policy, origin_of
 from service_catalog.integrations.connectors.config import ConnectorConfig, NoConfig, config_schema
+
+#: The keys of a credential's ``values`` that hold secrets.
+SECRET_VALUE_KEYS = (
+    "code",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "private_key",
+)
 
 
 @dataclass
@@ -67,11 +82,7 @@ class Credential:
         and the token alone of a ``Bearer <token>`` value."""
         values = [
             *self.headers.values(),
-            *(
-                v
-                for k, v in self.values.items()
-                if k in ("code", "client_secret", "token", "access_token", "refresh_token")
-            ),
+            *(v for k, v in self.values.items() if k in SECRET_VALUE_KEYS),
         ]
         out: list[str] = []
         for v in values:
@@ -167,6 +178,56 @@ class RecordBatch(list[ResourceRecord]):
     """
 
     source_digest: bytes | None = None
+
+
+class LazyBatch(RecordBatch):
+    """A batch whose records are built when it is first read (iterated, measured, indexed,
+    compared or changed): a sync that finds the batch's ``source_digest`` settled (its page
+    digests, ``sync.pages``) never reads it, so an unchanged page costs no shaping.
+
+    ``build`` must give the same records whenever it runs (what the digest says they are
+    built from). It may ask the upstream (a connector that got "not modified" answers
+    fetches the bodies then); a ConnectorError it raises fails the sync as usual."""
+
+    _build: Callable[[], list[ResourceRecord]] | None = None  # (also once unpickled)
+
+    def __init__(self, build: Callable[[], list[ResourceRecord]], digest: bytes) -> None:
+        super().__init__()
+        self.source_digest = digest
+        self._build = build
+
+    def _records(self) -> list[ResourceRecord]:
+        build = self._build
+        if build is not None:
+            self._build = None
+            list.extend(self, build())
+        return self
+
+    def __radd__(self, other: list[ResourceRecord]) -> list[ResourceRecord]:
+        return [*other, *self._records()]
+
+
+def _materializing(name: str) -> Callable[..., Any]:
+    method = getattr(list, name)
+
+    def call(self: LazyBatch, *args: Any, **kwargs: Any) -> Any:
+        for arg in args:  # another lazy batch (compared, added) is read by its storage too
+            if isinstance(arg, LazyBatch):
+                arg._records()
+        return method(self._records(), *args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+# Every list method reads the records built first (list's own methods read its storage).
+for _name in (
+    "__iter__", "__len__", "__getitem__", "__contains__", "__reversed__", "__eq__", "__ne__",
+    "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__mul__", "__rmul__", "__iadd__",
+    "__imul__", "__setitem__", "__delitem__", "__repr__", "__reduce_ex__", "copy", "index",
+    "count", "append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear",
+):  # fmt: skip
+    setattr(LazyBatch, _name, _materializing(_name))
 
 
 def digest_of(content: bytes) -> bytes:
@@ -280,6 +341,9 @@ class Connector(ABC):
     #: decides (an upstream that may or may not have an event listing) sets it per
     #: instance in ``__init__``.
     polls_events: bool = False
+    #: True when the connector keeps state between complete syncs (:attr:`state`,
+    #: :meth:`next_state`), e.g. validators (ETags) for conditional requests.
+    keeps_state: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -291,6 +355,9 @@ class Connector(ABC):
         self.config = dict(config)
         self.credential = credential
         self.http = http or UpstreamHTTP()
+        #: What the last complete sync kept (``keeps_state``; set by the engine before
+        #: ``discover()``; empty on a first sync). Never secret: stored in clear.
+        self.state: dict[str, str] = {}
         if credential is not None:
             # The credential goes to its own origin only, and its secrets never come back
             # in an error's excerpt of an upstream answer.
@@ -324,6 +391,11 @@ class Connector(ABC):
         """The upstream's events since ``since`` (None: as far back as it keeps them),
         when ``polls_events``; ConnectorError when it fails."""
         raise NotImplementedError(f"{type(self).__name__} polls no events")
+
+    def next_state(self) -> dict[str, str]:
+        """What to keep for the next sync (``keeps_state``), asked after a complete
+        ``discover()``; a failed sync keeps the previous state."""
+        return dict(self.state)
 
     def close(self) -> None:
         """Release HTTP connections."""
@@ -376,6 +448,9 @@ class Integration:
     #: array's items are not reached); a value that is an object or an array compares as
     #: its compact JSON.
     indexed_data: tuple[str, ...] = ()
+    #: Credential types the integration takes besides ``authorization``'s type (e.g.
+    #: GitHub's ``github_app_installation`` beside a token's ``multi_key_auth``).
+    credential_types: tuple[str, ...] = ()
     #: Where it was found (the entry point's value), for messages.
     module: str = ""
     descriptor: Mapping[str, Any] = field(init=False, repr=False)
@@ -486,6 +561,24 @@ def decode_json(content: bytes) -> Any:
     return orjson.loads(content)
 
 
+class RateLimits:
+    """How an upstream says it is rate limiting: HTTP 429, wait ``Retry-After``."""
+
+    def throttled(self, resp: httpx.Response, http: UpstreamHTTP) -> bool:
+        """Whether ``resp`` is a rate limit, retried after :meth:`wait_of` (``http``'s
+        ``max_sleep`` at most); raise ConnectorError to give up at once."""
+        return resp.status_code == 429
+
+    def wait_of(self, resp: httpx.Response) -> float | None:
+        """Seconds to wait before retrying ``resp``, when it says: ``Retry-After``, or on a
+        429 without it the IETF ``RateLimit-Reset`` (PagerDuty): seconds until the window
+        resets."""
+        wait = retry_after_seconds(resp.headers.get("retry-after"))
+        if wait is None and resp.status_code == 429:
+            wait = retry_after_seconds(resp.headers.get("ratelimit-reset"))
+        return wait
+
+
 class UpstreamHTTP:
     """httpx with timeouts and retries: 429 and 5xx are retried with exponential backoff
     honouring ``Retry-After``; 401/403 become ``ConnectorError('auth')``.
@@ -518,6 +611,9 @@ class UpstreamHTTP:
         self.origin: str | None = None
         self._secrets: list[str] = []
         self.last_failure: ConnectorError | None = None
+        #: How the upstream says "rate limited" (a connector whose upstream limits with
+        #: another status than 429 sets its own).
+        self.limits = RateLimits()
 
     def guard(self, credential: Credential) -> None:
         """Send requests only to ``credential.origin`` (when set); redact its secrets."""
@@ -572,8 +668,19 @@ class UpstreamHTTP:
         # Redact before cutting, so a secret cut in half is still found.
         return _cut(redact_secrets(text[:2000], secrets), 160)
 
+    def throttled(self, resp: httpx.Response) -> bool:
+        """Whether ``resp`` is the upstream's rate limit (``self.limits`` says)."""
+        return self.limits.throttled(resp, self)
+
+    def wait_of(self, resp: httpx.Response) -> float | None:
+        """Seconds the upstream asks to wait before retrying ``resp`` (``self.limits``)."""
+        return self.limits.wait_of(resp)
+
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send a request, retrying what is worth retrying; raise ConnectorError otherwise."""
+        """Send a request, retrying what is worth retrying; raise ConnectorError otherwise.
+        ``allow_status``: statuses among 401/403 returned as answers instead (an upstream
+        saying a feature is not permitted, not that the credential is bad)."""
+        allow: Collection[int] = kwargs.pop("allow_status", ())
         kwargs["follow_redirects"] = False  # a redirect never takes the credential elsewhere
         self.last_failure = None
         attempt = 0
@@ -604,7 +711,8 @@ class UpstreamHTTP:
                         remediation="Check the instance's base URL and the network.",
                     )
                 ) from None
-            if resp.status_code in (401, 403):
+            throttled = self.throttled(resp)
+            if resp.status_code in (401, 403) and not throttled and resp.status_code not in allow:
                 excerpt = self.excerpt(resp, kwargs.get("headers"))
                 raise self._fail(
                     ConnectorError(
@@ -616,18 +724,15 @@ class UpstreamHTTP:
                         status=resp.status_code,
                     )
                 )
-            if resp.status_code == 429 or resp.status_code >= 500:
-                wait = retry_after_seconds(resp.headers.get("retry-after"))
-                if wait is None and resp.status_code == 429:
-                    # IETF RateLimit headers (PagerDuty): seconds until the window resets.
-                    wait = retry_after_seconds(resp.headers.get("ratelimit-reset"))
+            if throttled or resp.status_code >= 500:
+                wait = self.wait_of(resp)
                 if attempt < self.retries:
                     attempt += 1
                     self.retried += 1
                     delay = wait if wait is not None else self.backoff * 2 ** (attempt - 1)
                     time.sleep(min(delay, self.max_sleep))
                     continue
-                kind: ErrorKind = "rate_limited" if resp.status_code == 429 else "upstream"
+                kind: ErrorKind = "rate_limited" if throttled else "upstream"
                 raise self._fail(
                     ConnectorError(
                         kind,

@@ -55,7 +55,7 @@ from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
     EventRecord,
-    RecordBatch,
+    LazyBatch,
     ResourceRecord,
     VerifyResult,
     decode_json,
@@ -93,56 +93,6 @@ FETCH_AHEAD = 2
 #: One page of a listing: its rows, how many results it had, the listing's ``total`` and a
 #: digest of the answer's bytes.
 _Page = tuple[list[dict[str, Any]], int, int | None, bytes]
-
-
-class _LazyBatch(RecordBatch):
-    """A batch whose records are built when it is first read (iterated, measured, indexed,
-    compared or changed): a sync that finds the batch's ``source_digest`` settled (its page
-    digests, ``sync.pages``) never reads it, so an unchanged page costs no shaping.
-
-    ``build`` must give the same records whenever it runs: it reads only the aggregates
-    handed to it, which :class:`_Discovery` never changes once a service is batched (it
-    folds later rows into a copy)."""
-
-    _build: Callable[[], list[ResourceRecord]] | None = None  # (also once unpickled)
-
-    def __init__(self, build: Callable[[], list[ResourceRecord]], digest: bytes) -> None:
-        super().__init__()
-        self.source_digest = digest
-        self._build = build
-
-    def _records(self) -> list[ResourceRecord]:
-        build = self._build
-        if build is not None:
-            self._build = None
-            list.extend(self, build())
-        return self
-
-    def __radd__(self, other: list[ResourceRecord]) -> list[ResourceRecord]:
-        return [*other, *self._records()]
-
-
-def _materializing(name: str) -> Callable[..., Any]:
-    method = getattr(list, name)
-
-    def call(self: _LazyBatch, *args: Any, **kwargs: Any) -> Any:
-        for arg in args:  # another lazy batch (compared, added) is read by its storage too
-            if isinstance(arg, _LazyBatch):
-                arg._records()
-        return method(self._records(), *args, **kwargs)
-
-    call.__name__ = name
-    return call
-
-
-# Every list method reads the records built first (list's own methods read its storage).
-for _name in (
-    "__iter__", "__len__", "__getitem__", "__contains__", "__reversed__", "__eq__", "__ne__",
-    "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__mul__", "__rmul__", "__iadd__",
-    "__imul__", "__setitem__", "__delitem__", "__repr__", "__reduce_ex__", "copy", "index",
-    "count", "append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear",
-):  # fmt: skip
-    setattr(_LazyBatch, _name, _materializing(_name))
 
 
 class _Truncated(Exception):
@@ -207,7 +157,7 @@ class _Discovery:
         return None
 
     def take(self) -> list[ResourceRecord]:
-        """The batch so far, as records built when first read (a :class:`_LazyBatch`).
+        """The batch so far, as records built when first read (a :class:`LazyBatch`).
 
         Its ``source_digest`` digests every answer read until now: the connector's state,
         and so these records, are a function of those answers (in order) and the instance's
@@ -228,7 +178,7 @@ class _Discovery:
                 for sid, name, agg in members
             ]
 
-        return _LazyBatch(build, self.read.copy().digest())
+        return LazyBatch(build, self.read.copy().digest())
 
     def aggregate(self, sid: str) -> ServiceAggregate:
         """The aggregate rows of ``sid`` are folded into: a copy when the service was
