@@ -22,7 +22,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -439,7 +439,12 @@ def _text_values(term: _Term) -> list[str] | None:
 
 
 def index_walk(
-    spec: FilterSpec, query: Iterable[tuple[str, str]], dialect: str, sort: list[tuple[str, bool]]
+    spec: FilterSpec,
+    query: Iterable[tuple[str, str]],
+    dialect: str,
+    sort: list[tuple[str, bool]],
+    *,
+    owners: Collection[Any] | None = None,
 ) -> IndexWalk | None:
     """Page keys straight from a JSON side table, when that answers the same as the list:
     every filter term reads the same side table, one of them is an equality of text values
@@ -448,7 +453,10 @@ def index_walk(
     index range then holds the matches already in sort order: a page reads ``size``
     index entries instead of looking up every match's row to sort them (at 100,000
     services a 1% label page is 1,000 matches); the other terms test the owner key
-    against their own index range. None otherwise (the list takes its general path)."""
+    against their own index range. None otherwise (the list takes its general path).
+
+    ``owners``, when given, restricts the walk to those owner keys (the services a
+    principal may read): one more clause on the side table's ``owner_id``."""
     terms = _terms(spec, query)
     if not terms or not all(t.indexed for t in terms):
         return None
@@ -477,6 +485,8 @@ def index_walk(
             clauses.append(
                 _indexed_clause(index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, t.owner_id)
             )
+    if owners is not None:
+        clauses.append(t.owner_id.in_(owners))
     columns = {name: getattr(t, name) for name in index.sorts}
     return IndexWalk(select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id))
 

@@ -56,7 +56,7 @@ def _box(request: Request) -> SecretBox:
 )
 def list_(ctx: CtxDep) -> JSONResponse:
     """Every identity provider (``filter[type]``)."""
-    rows = service.list_identity_providers(ctx.session, query=ctx.query)
+    rows = service.list_identity_providers(ctx.session, query=ctx.query, actor=ctx.actor)
     return json_response([service.to_dict(r) for r in rows])
 
 
@@ -80,7 +80,7 @@ def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
 )
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One identity provider."""
-    return json_response(service.to_dict(service.get_identity_provider(ctx.session, id)))
+    return json_response(service.to_dict(service.get_identity_provider(ctx.session, id, ctx.actor)))
 
 
 @router.patch(
@@ -112,7 +112,7 @@ def delete(id: str, ctx: CtxDep) -> Response:
 def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     """A cursor page of the provider's team-group mappings."""
     rows, meta = service.list_mappings(
-        ctx.session, idp_id=idpId, query=ctx.query, path=ctx.request.url.path
+        ctx.session, idp_id=idpId, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor
     )
     return page([service.mapping_to_dict(r) for r in rows], meta)
 
@@ -138,7 +138,7 @@ def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSO
 )
 def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     """One team-group mapping."""
-    row = service.get_mapping(ctx.session, idp_id=idpId, mapping_id=id)
+    row = service.get_mapping(ctx.session, idp_id=idpId, mapping_id=id, actor=ctx.actor)
     return json_response(service.mapping_to_dict(row))
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.access.service import require_org_admin
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
@@ -174,7 +175,8 @@ def create_identity_provider(
     session: Session, *, data: IdentityProviderCreate, actor: Actor, box: SecretBox
 ) -> IdentityProvider:
     """Configure an identity provider (409 when its login path is taken, or when it is
-    enabled while another one is)."""
+    enabled while another one is). For an Organization Admin."""
+    require_org_admin(actor)
     cfg = data.config
     idp = IdentityProvider(
         type=data.type,
@@ -196,9 +198,11 @@ def create_identity_provider(
 
 
 def list_identity_providers(
-    session: Session, *, query: list[tuple[str, str]]
+    session: Session, *, query: list[tuple[str, str]], actor: Actor
 ) -> list[IdentityProvider]:
-    """Every identity provider (``filter[type]``/``filter[type][eq]`` narrows by type)."""
+    """Every identity provider (``filter[type]``/``filter[type][eq]`` narrows by type);
+    for an Organization Admin."""
+    require_org_admin(actor)
     stmt = select(IdentityProvider).order_by(IdentityProvider.created_at, IdentityProvider.id)
     for key, value in query:
         if key in ("filter[type]", "filter[type][eq]"):
@@ -211,8 +215,10 @@ def list_identity_providers(
     return list(session.scalars(stmt))
 
 
-def get_identity_provider(session: Session, idp_id: str) -> IdentityProvider:
-    """One identity provider by id; 400 for a malformed id, 404 when there is none."""
+def get_identity_provider(session: Session, idp_id: str, actor: Actor) -> IdentityProvider:
+    """One identity provider by id; 400 for a malformed id, 404 when there is none. Like
+    everything about identity providers, an Organization Admin's (403 otherwise)."""
+    require_org_admin(actor)
     idp = session.get(IdentityProvider, _parse_id(idp_id, "id"))
     if idp is None:
         raise _not_found("identity provider", idp_id)
@@ -228,7 +234,7 @@ def update_identity_provider(
     box: SecretBox,
 ) -> IdentityProvider:
     """Change an identity provider. A new ``issuer_url`` needs the client secret again."""
-    idp = get_identity_provider(session, idp_id)
+    idp = get_identity_provider(session, idp_id, actor)
     if data.enabled is not None:
         idp.enabled = data.enabled
     if data.login_path is not None:
@@ -266,7 +272,7 @@ def update_identity_provider(
 
 def delete_identity_provider(session: Session, *, idp_id: str, actor: Actor) -> None:
     """Remove an identity provider with its mappings and sign-ins in flight."""
-    idp = get_identity_provider(session, idp_id)
+    idp = get_identity_provider(session, idp_id, actor)
     _audit(session, actor, idp, "deleted", f"Identity provider {idp.login_path} deleted")
     session.delete(idp)
     session.flush()
@@ -296,11 +302,11 @@ def mapping_to_dict(row: IdpTeamGroupMapping) -> dict[str, Any]:
 
 
 def list_mappings(
-    session: Session, *, idp_id: str, query: list[tuple[str, str]], path: str
+    session: Session, *, idp_id: str, query: list[tuple[str, str]], path: str, actor: Actor
 ) -> tuple[list[IdpTeamGroupMapping], dict[str, Any]]:
     """One cursor page of an identity provider's mappings (``filter[team_id]``,
     ``filter[group]``), oldest first."""
-    idp = get_identity_provider(session, idp_id)
+    idp = get_identity_provider(session, idp_id, actor)
     qd = dict(query)
     clauses = q.filter_clauses(MAPPING_FILTERS, query, session.get_bind().dialect.name)
     stmt = select(IdpTeamGroupMapping).where(IdpTeamGroupMapping.idp_id == idp.id, *clauses)
@@ -315,7 +321,7 @@ def create_mapping(
     session: Session, *, idp_id: str, data: TeamGroupMappingCreate, actor: Actor
 ) -> IdpTeamGroupMapping:
     """Map a group of the identity provider to a team (409 when already mapped)."""
-    idp = get_identity_provider(session, idp_id)
+    idp = get_identity_provider(session, idp_id, actor)
     row = IdpTeamGroupMapping(idp_id=idp.id, team_id=str(data.team_id), group_name=data.group)
     session.add(row)
     try:
@@ -337,9 +343,11 @@ def create_mapping(
     return row
 
 
-def get_mapping(session: Session, *, idp_id: str, mapping_id: str) -> IdpTeamGroupMapping:
+def get_mapping(
+    session: Session, *, idp_id: str, mapping_id: str, actor: Actor
+) -> IdpTeamGroupMapping:
     """One mapping of an identity provider."""
-    idp = get_identity_provider(session, idp_id)
+    idp = get_identity_provider(session, idp_id, actor)
     row = session.get(IdpTeamGroupMapping, _parse_id(mapping_id, "id"))
     if row is None or row.idp_id != idp.id:
         raise _not_found("team group mapping", mapping_id)
@@ -348,7 +356,7 @@ def get_mapping(session: Session, *, idp_id: str, mapping_id: str) -> IdpTeamGro
 
 def delete_mapping(session: Session, *, idp_id: str, mapping_id: str, actor: Actor) -> None:
     """Remove a mapping (members keep the team until their next sign-in)."""
-    row = get_mapping(session, idp_id=idp_id, mapping_id=mapping_id)
+    row = get_mapping(session, idp_id=idp_id, mapping_id=mapping_id, actor=actor)
     record_action(
         session,
         actor=actor,
