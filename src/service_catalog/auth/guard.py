@@ -15,6 +15,7 @@ An Organization Admin holds every role everywhere (:class:`Rights`).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 
@@ -81,8 +82,12 @@ def readable_services(rights: Rights) -> frozenset[uuid.UUID] | None:
     """The ids of the catalog services the principal reads: None when every one (lists
     then need no extra clause), else a set (empty: it reads none)."""
     ids = rights.service_ids(*SERVICE_READERS)
-    if ids is None:
-        return None
+    return None if ids is None else _as_uuids(ids)
+
+
+@functools.lru_cache(maxsize=256)
+def _as_uuids(ids: frozenset[str]) -> frozenset[uuid.UUID]:
+    """Entity ids as UUIDs (memoised: the same principal's set from request to request)."""
     out = set()
     for sid in ids:
         try:

@@ -362,7 +362,7 @@ def list_services(
                 found = [f for f in found if uuid.UUID(f["id"]) in readable]
             return (found if page.number == 1 else []), q.page_meta(page, len(found))
         if readable is not None:
-            clauses.append(CatalogService.id.in_(readable))
+            clauses.append(q.keys_in(CatalogService.id, readable, dialect))
         narrow = select(CatalogService.id).where(*clauses)
         order = q.order_by(sort, SORTS, CatalogService.id)
         keys, total = q.numbered_keys(session, narrow, order, page)
@@ -397,10 +397,11 @@ def service_facets(
     services ``actor`` reads that the query's filters match, each with its count, most
     frequent first."""
     req = q.facet_request(dict(query))
-    clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    clauses = q.filter_clauses(FILTERS, query, dialect)
     readable = readable_services(actor.rights)
     if readable is not None:
-        clauses.append(CatalogService.id.in_(readable))
+        clauses.append(q.keys_in(CatalogService.id, readable, dialect))
     data, truncated = q.facet_counts(
         session,
         spec=FILTERS,

@@ -426,13 +426,13 @@ def _check_cursor(param: str, values: Sequence[Any]) -> None:
         ) from None
 
 
-def _event_scope(actor: Actor) -> ColumnElement[bool] | None:
+def _event_scope(actor: Actor, dialect: str) -> ColumnElement[bool] | None:
     """The clause restricting integration events to those ``actor`` reads (None: all)."""
     services = readable_services(actor.rights)
     unmapped = any(actor.rights.has(role) for role in UNMAPPED_EVENT_READERS)
     if services is None:
         return None if unmapped else Event.service_id.is_not(None)
-    on_services = Event.service_id.in_(services)
+    on_services = q.keys_in(Event.service_id, services, dialect)
     return or_(on_services, Event.service_id.is_(None)) if unmapped else on_services
 
 
@@ -457,7 +457,7 @@ def list_events(
         require_any(actor.rights, ORGANIZATION_ADMIN)
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
     if not audit_only:
-        scope = _event_scope(actor)
+        scope = _event_scope(actor, session.get_bind().dialect.name)
         if scope is not None:
             clauses.append(scope)
     if service_id is not None:

@@ -53,7 +53,7 @@ def list_resources(ctx: CtxDep) -> JSONResponse:
     rows, meta = service.list_resources(
         ctx.session, query=ctx.query, path="/v1/resources", actor=ctx.actor
     )
-    return page(service.resource_dicts(ctx.session, rows), meta)
+    return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
 @resources.get(
@@ -82,6 +82,7 @@ def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
         service.to_dict(
             ctx.session,
             service.get_resource(ctx.session, resource_id=id, rights=ctx.actor.rights),
+            ctx.actor.rights,
         )
     )
 
@@ -121,7 +122,9 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     row, created = service.initialize_resource(
         ctx.session, instance=instance, type=body.type, config=body.config, actor=ctx.actor
     )
-    return json_response(service.to_dict(ctx.session, row), 201 if created else 200)
+    return json_response(
+        service.to_dict(ctx.session, row, ctx.actor.rights), 201 if created else 200
+    )
 
 
 @resources.put(
@@ -137,7 +140,7 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     )
     return json_response(
         {
-            "data": service.resource_dicts(ctx.session, rows),
+            "data": service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights),
             "meta": {
                 "created": result.created,
                 "updated": result.updated,
@@ -162,7 +165,7 @@ def update(
         archived=body.archived,
         actor=ctx.actor,
     )
-    return json_response(service.to_dict(ctx.session, row))
+    return json_response(service.to_dict(ctx.session, row, ctx.actor.rights))
 
 
 @resource_services.get(
@@ -247,7 +250,7 @@ def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     rows, meta = service.list_service_resources(
         ctx.session, service_id=id, query=ctx.query, actor=ctx.actor
     )
-    return page(service.resource_dicts(ctx.session, rows), meta)
+    return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
 router = APIRouter()

@@ -231,7 +231,9 @@ def list_mappings(
     clauses = _mapping_clauses(session, query)
     services = readable_services(actor.rights)
     if services is not None:
-        clauses.append(ResourceMapping.service_id.in_(services))
+        clauses.append(
+            q.keys_in(ResourceMapping.service_id, services, session.get_bind().dialect.name)
+        )
     sort = q.parse_sort(qd.get("sort"), MAPPING_SORTS, DEFAULT_MAPPING_SORT)
     page = q.page_request(qd)
     stmt = (

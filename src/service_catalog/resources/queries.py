@@ -89,7 +89,7 @@ def _resource_select(clauses: Iterable[Any]) -> Select[Any]:
     )
 
 
-def resource_scope(rights: Rights) -> ColumnElement[bool] | None:
+def resource_scope(rights: Rights, dialect: str) -> ColumnElement[bool] | None:
     """The clause restricting resources to those ``rights`` read: None for a principal
     that reads every resource (Service Creator, Integration Admin or Viewer, a reader of
     every service), else those mapped to a catalog service it reads."""
@@ -97,7 +97,9 @@ def resource_scope(rights: Rights) -> ColumnElement[bool] | None:
         return None
     services = readable_services(rights) or frozenset()
     return Resource.id.in_(
-        select(ResourceMapping.resource_id).where(ResourceMapping.service_id.in_(services))
+        select(ResourceMapping.resource_id).where(
+            q.keys_in(ResourceMapping.service_id, services, dialect)
+        )
     )
 
 
@@ -106,7 +108,7 @@ def get_resource(session: Session, *, resource_id: str, rights: Rights | None = 
     may not read it (:func:`resource_scope`)."""
     row = session.get(Resource, resource_id) if looks_like_resource_id(resource_id) else None
     if row is not None and rights is not None:
-        scope = resource_scope(rights)
+        scope = resource_scope(rights, session.get_bind().dialect.name)
         if (
             scope is not None
             and session.scalar(select(Resource.id).where(Resource.id == row.id, scope)) is None
@@ -128,7 +130,7 @@ def list_resources(
     """
     qd = dict(query)
     clauses = q.filter_clauses(resource_filters(), query, session.get_bind().dialect.name)
-    scope = resource_scope(actor.rights)
+    scope = resource_scope(actor.rights, session.get_bind().dialect.name)
     if scope is not None:
         clauses.append(scope)
     sort = q.parse_sort(qd.get("sort"), RESOURCE_SORTS, DEFAULT_RESOURCE_SORT)
@@ -183,7 +185,7 @@ def list_resource_services(
     clauses = q.filter_clauses(svc_service.FILTERS, query, session.get_bind().dialect.name)
     services = readable_services(actor.rights)
     if services is not None:
-        clauses.append(CatalogService.id.in_(services))
+        clauses.append(q.keys_in(CatalogService.id, services, session.get_bind().dialect.name))
     sort = q.parse_sort(qd.get("sort"), svc_service.SORTS, svc_service.DEFAULT_SORT)
     page = q.page_request(qd)
     stmt = (
@@ -239,7 +241,7 @@ def resource_facets(
     req = q.facet_request(dict(query))
     spec = resource_filters()
     clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
-    scope = resource_scope(actor.rights)
+    scope = resource_scope(actor.rights, session.get_bind().dialect.name)
     if scope is not None:
         clauses.append(scope)
     data, truncated = q.facet_counts(
