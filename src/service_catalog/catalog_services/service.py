@@ -341,14 +341,22 @@ def list_services(
     index alone when the filters are on labels/custom fields and the sort is by
     display_name: :func:`q.index_walk`; else in one query with the total), then their rows
     by key (:func:`read_services`). A principal restricted to some services gets one more
-    clause, an ``IN`` of their ids, on whichever key the query reads (none for one that
-    reads every service)."""
+    clause, its ids as one bound value (:func:`q.keys_in`), on whichever key the query
+    reads (none for one that reads every service)."""
     qd = dict(query)
     dialect = session.get_bind().dialect.name
     sort = q.parse_sort(qd.get("sort"), SORTS, DEFAULT_SORT)
     page = q.page_request(qd)
     readable = readable_services(actor.rights)
-    walk = q.index_walk(FILTERS, query, dialect, sort, owners=readable)  # (checks the filters)
+    # A restricted principal walks the label index too on SQLite (each entry tested
+    # against its key set, as fast as the walk alone); on PostgreSQL its keys drive the
+    # query instead (each looked up by id): testing 1,000 walked entries against an
+    # array measured twice the walk's time there.
+    walk = (
+        q.index_walk(FILTERS, query, dialect, sort, owners=readable)  # (checks the filters)
+        if readable is None or dialect == "sqlite"
+        else None
+    )
     if readable is not None and not readable:
         return [], q.page_meta(page, 0)  # reads no service: nothing to ask the database
     if walk is not None:  # labels/custom fields alone, sorted by display_name

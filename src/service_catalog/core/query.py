@@ -431,16 +431,23 @@ def filter_clauses(
     return [_term_clause(t, jops) for t in _terms(spec, query)]
 
 
-def keys_in(column: Any, keys: frozenset[uuid.UUID], dialect: str) -> ColumnElement[bool]:
-    """``column IN keys`` (UUID keys), sent as one bound value however many keys there are:
-    an array on PostgreSQL (``= ANY(:keys)``), a JSON array read by ``json_each`` on SQLite
-    (its ``Uuid`` columns hold 32 hex digits). An ``IN`` list of a thousand parameters costs
-    the driver and SQLAlchemy more than the query (measured: 3.5x a list's time)."""
+def keys_in(
+    column: Any, keys: frozenset[uuid.UUID], dialect: str, *, lookup: bool = True
+) -> ColumnElement[bool]:
+    """``column IN keys`` (UUID keys), sent as one bound value however many keys there are
+    (an ``IN`` list of a thousand parameters cost the driver and SQLAlchemy 3.5x a list's
+    time). SQLite: a JSON array read by ``json_each`` (its ``Uuid`` columns hold 32 hex
+    digits). PostgreSQL: an array; with ``lookup`` (the keys drive the query: each is
+    looked up by its index) ``IN (SELECT unnest(:keys))``, whose generic plan estimates a
+    few rows (``= ANY(:keys)`` was planned as a scan of the table); without it (rows found
+    otherwise, e.g. a walk of the label index, are tested) ``= ANY(:keys)``."""
     if dialect == "postgresql":
-        found: ColumnElement[bool] = column == any_(
-            bindparam(None, list(keys), type_=ARRAY(Uuid()))
-        )
-        return found
+        array = bindparam(None, list(keys), type_=ARRAY(Uuid()))
+        if lookup:
+            found: ColumnElement[bool] = column.in_(select(func.unnest(array)))
+            return found
+        tested: ColumnElement[bool] = column == any_(array)
+        return tested
     values = func.json_each(bindparam(None, _json_keys(keys), type_=String())).table_valued("value")
     listed: ColumnElement[bool] = column.in_(select(values.c.value))
     return listed
@@ -523,7 +530,7 @@ def index_walk(
                 _indexed_clause(index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, t.owner_id)
             )
     if owners is not None:
-        clauses.append(keys_in(t.owner_id, owners, dialect))
+        clauses.append(keys_in(t.owner_id, owners, dialect, lookup=False))
     columns = {name: getattr(t, name) for name in index.sorts}
     return IndexWalk(select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id))
 
