@@ -86,11 +86,13 @@ async def get(request: Request) -> JSONResponse:
     # The hottest route takes the request alone and authenticates it itself, sparing
     # FastAPI's dependency resolution (as costly as the read); ``id`` is documented
     # through ``openapi_extra``.
-    await authenticate_request(request)
+    rights = (await authenticate_request(request)).rights
     db = request.app.state.db
     service_id = request.path_params["id"]
     return json_response(
-        await run_short_read(db, lambda: service.read_service(db, service_id=service_id))
+        await run_short_read(
+            db, lambda: service.read_service(db, service_id=service_id, rights=rights)
+        )
     )
 
 

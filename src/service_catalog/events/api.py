@@ -39,7 +39,9 @@ _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
 )
 def list_all(ctx: CtxDep) -> JSONResponse:
     """Integration events (what upstream systems reported), newest first by default."""
-    rows, meta = service.list_events(ctx.session, query=ctx.query, path=ctx.request.url.path)
+    rows, meta = service.list_events(
+        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor
+    )
     return page([service.to_dict(e) for e in rows], meta)
 
 
@@ -55,9 +57,9 @@ def list_all(ctx: CtxDep) -> JSONResponse:
 def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """The integration events of one catalog service (its audit entries are in
     ``/v1/audit-log?filter[service_id]=...``)."""
-    svc = get_service(ctx.session, service_id=serviceId)
+    svc = get_service(ctx.session, service_id=serviceId, rights=ctx.actor.rights)
     rows, meta = service.list_events(
-        ctx.session, query=ctx.query, path=ctx.request.url.path, service_id=svc.id
+        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor, service_id=svc.id
     )
     return page([service.to_dict(e) for e in rows], meta)
 
@@ -71,7 +73,7 @@ def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
 def list_audit(ctx: CtxDep) -> JSONResponse:
     """User actions that changed the catalog (who, what, when), newest first by default."""
     rows, meta = service.list_events(
-        ctx.session, query=ctx.query, path=ctx.request.url.path, audit_only=True
+        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor, audit_only=True
     )
     return page([service.to_dict(e) for e in rows], meta)
 
@@ -87,5 +89,7 @@ def list_audit(ctx: CtxDep) -> JSONResponse:
 )
 def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
     """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""
-    counts = service.post_integration_events(ctx.session, instance_id=id, items=body.data)
+    counts = service.post_integration_events(
+        ctx.session, instance_id=id, items=body.data, actor=ctx.actor
+    )
     return json_response(counts, 202)

@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import ColumnElement, Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import INTEGRATION_ADMIN, ORGANIZATION_ADMIN
+from service_catalog.auth.guard import UNMAPPED_EVENT_READERS, readable_services, require_any
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core import query as q
@@ -318,14 +320,16 @@ def post_integration_events(
     *,
     instance_id: str,
     items: Sequence[CreateIntegrationEvent],
+    actor: Actor,
 ) -> dict[str, int]:
     """Store events pushed to an instance, in the caller's transaction.
 
     Idempotent by ``deduplication_id`` per instance (also within one request); returns
     ``{accepted, duplicates}``. An unknown instance is a 404; an unknown service or a
     resource of another instance is a 400 naming ``data.N.<field>``, and then nothing
-    is stored.
+    is stored. Needs Integration Admin (a system that posts events holds it).
     """
+    require_any(actor.rights, INTEGRATION_ADMIN)
     instance = get_instance(session, instance_id=instance_id)
     services, bindings = _resolve_targets(session, instance, items)
     columns = _instance_columns(instance)
@@ -335,9 +339,9 @@ def post_integration_events(
         key = item.deduplication_id
         if key in candidates:
             continue
-        actor = _integration_actor(instance)
+        who = _integration_actor(instance)
         if item.actor is not None:
-            actor = {
+            who = {
                 "actor_type": item.actor.type or "user",
                 "actor_id": item.actor.id or item.actor.name,
                 "actor_name": item.actor.name,
@@ -347,7 +351,7 @@ def post_integration_events(
             when = when.replace(tzinfo=dt.UTC)
         candidates[key] = {
             **columns,
-            **actor,
+            **who,
             "id": new_uuid(),
             "type": item.type,
             "ts": when,
@@ -417,20 +421,40 @@ def _check_cursor(param: str, values: Sequence[Any]) -> None:
         ) from None
 
 
+def _event_scope(actor: Actor, dialect: str) -> ColumnElement[bool] | None:
+    """The clause restricting integration events to those ``actor`` reads (None: all)."""
+    services = readable_services(actor.rights)
+    unmapped = any(actor.rights.has(role) for role in UNMAPPED_EVENT_READERS)
+    if services is None:
+        return None if unmapped else Event.service_id.is_not(None)
+    on_services = q.keys_in(Event.service_id, services, dialect)
+    return or_(on_services, Event.service_id.is_(None)) if unmapped else on_services
+
+
 def list_events(
     session: Session,
     *,
     query: list[tuple[str, str]],
     path: str,
+    actor: Actor,
     service_id: uuid.UUID | None = None,
     audit_only: bool = False,
 ) -> tuple[list[Event], dict[str, Any]]:
     """One cursor page of events, filtered and sorted (``ts``, default ``ts desc``) as the
     query string asks; optionally only one service's. Two feeds with one meaning each:
     integration events (from upstream systems), or, with ``audit_only``, the audit trail
-    (user actions)."""
+    (user actions: an Organization Admin's to read).
+
+    Integration events are those ``actor`` reads: on a catalog service it reads, or on
+    none when it is an Integration Admin or Viewer."""
     qd = dict(query)
+    if audit_only:
+        require_any(actor.rights, ORGANIZATION_ADMIN)
     clauses = q.filter_clauses(FILTERS, query, session.get_bind().dialect.name)
+    if not audit_only:
+        scope = _event_scope(actor, session.get_bind().dialect.name)
+        if scope is not None:
+            clauses.append(scope)
     if service_id is not None:
         clauses.append(Event.service_id == service_id)
     clauses.append(is_audit == int(audit_only))  # the key the feeds' indexes lead with

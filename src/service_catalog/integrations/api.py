@@ -89,7 +89,7 @@ def _box(ctx: Ctx) -> SecretBox:
 )
 def list_integrations(ctx: CtxDep) -> JSONResponse:
     """A page of the integrations this catalog ships, filtered and sorted."""
-    data, meta = service.list_integrations(ctx.session, query=ctx.query)
+    data, meta = service.list_integrations(ctx.session, query=ctx.query, rights=ctx.actor.rights)
     return page(data, meta)
 
 
@@ -126,7 +126,7 @@ def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONRespons
 )
 def list_instances(ctx: CtxDep) -> JSONResponse:
     """A page of integration instances, filtered and sorted."""
-    rows, meta = service.list_instances(ctx.session, query=ctx.query)
+    rows, meta = service.list_instances(ctx.session, query=ctx.query, rights=ctx.actor.rights)
     return page([service.to_dict(i) for i in rows], meta)
 
 
@@ -141,7 +141,9 @@ def list_instances(ctx: CtxDep) -> JSONResponse:
 )
 def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     """One integration instance."""
-    return json_response(service.to_dict(service.get_instance(ctx.session, instance_id=id)))
+    return json_response(
+        service.to_dict(service.get_instance(ctx.session, instance_id=id, rights=ctx.actor.rights))
+    )
 
 
 @router.patch(
@@ -208,7 +210,9 @@ def create_credential(
 )
 def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's credential metadata (never its secret)."""
-    cred, inst = service.get_credential(ctx.session, instance_id=integrationInstanceId)
+    cred, inst = service.get_credential(
+        ctx.session, instance_id=integrationInstanceId, rights=ctx.actor.rights
+    )
     return json_response(service.credential_to_dict(cred, inst))
 
 
@@ -263,7 +267,9 @@ _CFG = "/integration-instances/{integrationInstanceId}/auth-config"
 )
 def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's OAuth config (never the client secret)."""
-    cfg = service.get_auth_config(ctx.session, instance_id=integrationInstanceId)
+    cfg = service.get_auth_config(
+        ctx.session, instance_id=integrationInstanceId, rights=ctx.actor.rights
+    )
     return json_response(service.auth_config_to_dict(cfg))
 
 

@@ -33,6 +33,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import INTEGRATION_ADMIN, Rights
+from service_catalog.auth.guard import INTEGRATION_READERS, require_any
 from service_catalog.auth.service import SYSTEM, Actor
 from service_catalog.core.db import UnitOfWork, utcnow
 from service_catalog.core.errors import Problem, bad_request, conflict, validation_problem
@@ -269,6 +271,7 @@ def create_credential(
     phase), ask the upstream holding no transaction and not the SQLite writer's turn (a
     slow upstream holds up no other write), then store (its write phase, where what
     could have changed meanwhile is looked at again)."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     inst = get_instance(uow.session, instance_id=instance_id)
     if _existing_credential(uow.session, inst) is not None:
         raise conflict(
@@ -360,9 +363,10 @@ def create_credential(
 
 
 def get_credential(
-    session: Session, *, instance_id: str
+    session: Session, *, instance_id: str, rights: Rights
 ) -> tuple[AuthCredential, IntegrationInstance]:
     """The instance's credential (metadata); 404 when the instance or credential is missing."""
+    require_any(rights, *INTEGRATION_READERS)
     inst = get_instance(session, instance_id=instance_id)
     cred = _existing_credential(session, inst)
     if cred is None:
@@ -373,7 +377,8 @@ def get_credential(
 def delete_credential(session: Session, *, instance_id: str, actor: Actor) -> None:
     """Remove the instance's credential; the instance becomes unauthorized (unless its
     integration is push-only)."""
-    cred, inst = get_credential(session, instance_id=instance_id)
+    require_any(actor.rights, INTEGRATION_ADMIN)
+    cred, inst = get_credential(session, instance_id=instance_id, rights=actor.rights)
     integ = registry.get_integration(inst.integration_name)
     session.execute(delete(AuthCredential).where(AuthCredential.id == cred.id))
     inst.authorized = bool(integ and integ.push_only)
@@ -465,7 +470,8 @@ def reverify_credential(
     ``tainted`` and authorizes the instance; rejected taints it; unreachable leaves it
     unverified and the instance unauthorized. Read, ask the upstream outside any
     transaction, then write, as :func:`create_credential` does."""
-    cred, inst = get_credential(uow.session, instance_id=instance_id)
+    require_any(actor.rights, INTEGRATION_ADMIN)
+    cred, inst = get_credential(uow.session, instance_id=instance_id, rights=actor.rights)
     mismatch = _origin_mismatch(inst, (cred.public or {}).get("origin"))
     if mismatch is not None:
         raise mismatch
@@ -474,7 +480,7 @@ def reverify_credential(
     verified_id = cred.id
     uow.release()
     result = verify_connection(inst, credential, http)
-    cred, inst = get_credential(uow.begin_write(), instance_id=str(inst.id))
+    cred, inst = get_credential(uow.begin_write(), instance_id=str(inst.id), rights=actor.rights)
     if cred.id != verified_id:  # deleted and stored again meanwhile
         raise conflict(
             f"The auth credential of integration instance [{inst.name}] was "
@@ -533,8 +539,9 @@ def _existing_config(session: Session, inst: IntegrationInstance) -> AuthConfig 
     return session.scalar(select(AuthConfig).where(AuthConfig.instance_id == inst.id))
 
 
-def get_auth_config(session: Session, *, instance_id: str) -> AuthConfig:
+def get_auth_config(session: Session, *, instance_id: str, rights: Rights) -> AuthConfig:
     """The instance's auth config; 404 when the instance or the config is missing."""
+    require_any(rights, *INTEGRATION_READERS)
     inst = get_instance(session, instance_id=instance_id)
     cfg = _existing_config(session, inst)
     if cfg is None:
@@ -548,6 +555,7 @@ def put_auth_config(
     """Create or replace the instance's auth config; the client secret is encrypted. A
     type the instance's integration does not take is a 400 (an integration that declares
     no authorization, such as ``custom``, takes any, as it takes any credential)."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     inst = get_instance(session, instance_id=instance_id)
     integ = registry.require_integration(inst.integration_name)
     if integ.auth_type is not None and data.type != integ.auth_type:
@@ -585,7 +593,8 @@ def put_auth_config(
 
 def delete_auth_config(session: Session, *, instance_id: str, actor: Actor) -> None:
     """Remove the instance's auth config (404 when it has none)."""
-    cfg = get_auth_config(session, instance_id=instance_id)
+    require_any(actor.rights, INTEGRATION_ADMIN)
+    cfg = get_auth_config(session, instance_id=instance_id, rights=actor.rights)
     inst = get_instance(session, instance_id=instance_id)
     session.execute(delete(AuthConfig).where(AuthConfig.id == cfg.id))
     _record(

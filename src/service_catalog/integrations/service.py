@@ -17,6 +17,8 @@ from sqlalchemy import Select, String, delete, func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import INTEGRATION_ADMIN, Rights
+from service_catalog.auth.guard import INTEGRATION_READERS, require_any
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
@@ -88,10 +90,11 @@ def integration_sorts(table: Any = None) -> dict[str, Any]:
 
 
 def list_integrations(
-    session: Session, *, query: list[tuple[str, str]]
+    session: Session, *, query: list[tuple[str, str]], rights: Rights
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One page of shipped integrations (contract ``CatalogIntegration``), filtered by
     ``filter[name]``/``filter[display_name]`` and sorted by ``name``/``display_name``."""
+    require_any(rights, *INTEGRATION_READERS)
     table = _integrations_table()
     spec = integration_filters(table)
     sorts = integration_sorts(table)
@@ -162,6 +165,7 @@ def create_instance(
     config must match the integration's config_schema. The config is stored as sent
     (defaults apply where it is used), so the client reads back what it sent. A push-only
     integration's instance is authorized at once."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     integ = registry.require_integration(data.integration_name)
     config = registry.validate_config(integ, data.config)
     if session.scalar(select(IntegrationInstance.id).where(IntegrationInstance.name == data.name)):
@@ -199,9 +203,10 @@ def list_statement(clauses: Iterable[Any]) -> Select[Any]:
 
 
 def list_instances(
-    session: Session, *, query: list[tuple[str, str]]
+    session: Session, *, query: list[tuple[str, str]], rights: Rights
 ) -> tuple[list[IntegrationInstance], dict[str, Any]]:
     """One page of instances, filtered and sorted as the query string asks."""
+    require_any(rights, *INTEGRATION_READERS)
     qd = dict(query)
     clauses = q.filter_clauses(instance_filters(), query, session.get_bind().dialect.name)
     sorts = instance_sorts()
@@ -253,6 +258,7 @@ def update_instance(
     again, fields with ``mutable_condition: unauthorized`` cannot change while the
     instance is authorized, and the upstream origin cannot change while the instance has
     an auth credential (which is bound to its origin)."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     inst = get_instance(session, instance_id=instance_id)
     changed = patch_named(session, inst, data, what=_AN_INSTANCE, objects=("config",))
     if data.config is not None:
@@ -283,6 +289,7 @@ def update_instance(
 def delete_instance(session: Session, *, instance_id: str, actor: Actor) -> None:
     """Delete an instance with its credential, auth config, resources and their mappings,
     in the caller's transaction (the database cascades from the instance row)."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     inst = get_instance(session, instance_id=instance_id)
     resources = (
         session.scalar(

@@ -50,8 +50,10 @@ service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
 def list_resources(ctx: CtxDep) -> JSONResponse:
     """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
     ``page[before]``/``before``), filtered and sorted (default ``created_at desc``)."""
-    rows, meta = service.list_resources(ctx.session, query=ctx.query, path="/v1/resources")
-    return page(service.resource_dicts(ctx.session, rows), meta)
+    rows, meta = service.list_resources(
+        ctx.session, query=ctx.query, path="/v1/resources", actor=ctx.actor
+    )
+    return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
 @resources.get(
@@ -77,7 +79,11 @@ async def resource_facets(request: Request) -> JSONResponse:
 def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
     return json_response(
-        service.to_dict(ctx.session, service.get_resource(ctx.session, resource_id=id))
+        service.to_dict(
+            ctx.session,
+            service.get_resource(ctx.session, resource_id=id, rights=ctx.actor.rights),
+            ctx.actor.rights,
+        )
     )
 
 
@@ -100,6 +106,7 @@ def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
             kind=kind,
             query=ctx.query,
             settings=ctx.request.app.state.settings,
+            rights=ctx.actor.rights,
         )
     )
 
@@ -115,7 +122,9 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     row, created = service.initialize_resource(
         ctx.session, instance=instance, type=body.type, config=body.config, actor=ctx.actor
     )
-    return json_response(service.to_dict(ctx.session, row), 201 if created else 200)
+    return json_response(
+        service.to_dict(ctx.session, row, ctx.actor.rights), 201 if created else 200
+    )
 
 
 @resources.put(
@@ -131,7 +140,7 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     )
     return json_response(
         {
-            "data": service.resource_dicts(ctx.session, rows),
+            "data": service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights),
             "meta": {
                 "created": result.created,
                 "updated": result.updated,
@@ -156,7 +165,7 @@ def update(
         archived=body.archived,
         actor=ctx.actor,
     )
-    return json_response(service.to_dict(ctx.session, row))
+    return json_response(service.to_dict(ctx.session, row, ctx.actor.rights))
 
 
 @resource_services.get(
@@ -170,7 +179,9 @@ def update(
 )
 def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the catalog services a resource is mapped to."""
-    rows, meta = service.list_resource_services(ctx.session, resource_id=id, query=ctx.query)
+    rows, meta = service.list_resource_services(
+        ctx.session, resource_id=id, query=ctx.query, actor=ctx.actor
+    )
     return page([svc_service.to_dict(s) for s in rows], meta)
 
 
@@ -199,7 +210,7 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
 )
 def list_mappings(ctx: CtxDep) -> JSONResponse:
     """A page of resource mappings (default sort ``created_at desc``)."""
-    rows, meta = service.list_mappings(ctx.session, query=ctx.query)
+    rows, meta = service.list_mappings(ctx.session, query=ctx.query, actor=ctx.actor)
     return page(service.mapping_dicts(ctx.session, rows), meta)
 
 
@@ -209,7 +220,7 @@ def list_mappings(ctx: CtxDep) -> JSONResponse:
 )
 def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     """One resource mapping."""
-    row = service.get_mapping(ctx.session, mapping_id=resourceMappingId)
+    row = service.get_mapping(ctx.session, mapping_id=resourceMappingId, rights=ctx.actor.rights)
     return json_response(service.mapping_dicts(ctx.session, [row])[0])
 
 
@@ -236,8 +247,10 @@ def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
 )
 def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resources mapped to a catalog service."""
-    rows, meta = service.list_service_resources(ctx.session, service_id=id, query=ctx.query)
-    return page(service.resource_dicts(ctx.session, rows), meta)
+    rows, meta = service.list_service_resources(
+        ctx.session, service_id=id, query=ctx.query, actor=ctx.actor
+    )
+    return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
 router = APIRouter()

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import Rights
 from service_catalog.core import query as q
 from service_catalog.core.errors import Problem, bad_request, not_found
 from service_catalog.core.openapi import query_param
@@ -20,7 +21,7 @@ from service_catalog.integrations.connections import build_connector
 from service_catalog.integrations.connectors.base import ChildQuery, ConnectorError
 from service_catalog.integrations.credentials import scrub
 from service_catalog.integrations.models import IntegrationInstance
-from service_catalog.resources.models import Resource
+from service_catalog.resources.queries import get_resource
 from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.resources")
@@ -39,18 +40,17 @@ def children_page(
     kind: str,
     query: list[tuple[str, str]],
     settings: Settings,
+    rights: Rights,
 ) -> dict[str, Any]:
     """One number page (``page[size]``, ``page[number]``) of the resource's children of
     ``kind``, read from the upstream with the instance's credential.
 
     404 for an unknown resource or one whose connector lists no such children; 400 when
     its instance is not authorized; 502 (with the reason, never the credential) when the
-    upstream fails.
+    upstream fails. Read as the resource (:func:`get_resource` with ``rights``).
     """
     page = q.page_request(dict(query))
-    row = session.get(Resource, resource_id) if 0 < len(resource_id) <= 64 else None
-    if row is None:
-        raise not_found("Resource", resource_id)
+    row = get_resource(session, resource_id=resource_id, rights=rights)
     integ = registry.get_integration(row.integration_name)
     kinds = integ.child_kinds(row.type) if integ else ()
     if kind not in kinds:

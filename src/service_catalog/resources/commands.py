@@ -11,6 +11,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import INTEGRATION_ADMIN
+from service_catalog.auth.guard import require_any
 from service_catalog.auth.service import Actor
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import not_found
@@ -35,10 +37,15 @@ def initialize_resource(
     config: dict[str, Any],
     actor: Actor,
     field: str = "",
+    for_mapping: bool = False,
 ) -> tuple[Resource, bool]:
     """The resource ``(instance, type, config)``, created with name and integration_data
     null when it does not exist yet. Returns ``(resource, created)``. The type must be one
-    of the integration's resource types (400 otherwise)."""
+    of the integration's resource types (400 otherwise). Needs Integration Admin, unless
+    ``for_mapping`` (a Service Admin maps a resource by its config: its mapping checked
+    the right to map)."""
+    if not for_mapping:
+        require_any(actor.rights, INTEGRATION_ADMIN)
     check_resource(instance, type, config, field)
     rid = resource_id(instance.id, type, config)
     row = session.get(Resource, rid)
@@ -88,6 +95,7 @@ def push_resources(
     """Bulk upsert pushed resources (``PUT .../resources``) through the sync's own write
     path. Resources not named are left alone (a push is not a complete listing). Returns
     the upserted resources in request order (a duplicate once, last wins) and the counts."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     instance = get_instance(session, instance_id=instance_id)
     for i, item in enumerate(items):
         check_resource(instance, item.type, item.config, f"data.{i}.")
@@ -131,6 +139,7 @@ def update_resource(
 ) -> Resource:
     """Archive or restore a resource. Archiving removes its mappings (restoring does not
     bring them back)."""
+    require_any(actor.rights, INTEGRATION_ADMIN)
     instance = get_instance(session, instance_id=instance_id)
     row = session.get(Resource, resource_id) if looks_like_resource_id(resource_id) else None
     if row is None or row.instance_id != instance.id:

@@ -12,6 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import Rights
+from service_catalog.auth.guard import check_service, readable_services
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.catalog_services.service import find_service
@@ -125,6 +127,7 @@ def _resolve_mapping_resource(session: Session, ref: Any, actor: Actor) -> Resou
         config=by_config.config,
         actor=actor,
         field="resource.",
+        for_mapping=True,
     )
     return row
 
@@ -136,11 +139,13 @@ def create_mapping(
 
     Unknown service or resource: 404 naming which; an archived resource: 400; an
     existing mapping: 409. A resource named by config that does not exist yet is
-    initialized first.
+    initialized first. Needs Service Admin of the service (404 for a principal that
+    may not read it, 403 for one that only reads it).
     """
     svc = find_service(session, service) if "\x00" not in service else None
     if svc is None:
         raise not_found("Catalog service", service)
+    check_service(actor.rights, svc.id, change=True, missing=not_found("Catalog service", service))
     row = _resolve_mapping_resource(session, resource, actor)
     if row.archived:
         raise bad_request(
@@ -196,8 +201,11 @@ def _record(
     )
 
 
-def get_mapping(session: Session, *, mapping_id: str) -> ResourceMapping:
-    """A resource mapping by id; 404 when there is none."""
+def get_mapping(
+    session: Session, *, mapping_id: str, rights: Rights, change: bool = False
+) -> ResourceMapping:
+    """A resource mapping by id; 404 when there is none or ``rights`` may not read its
+    catalog service; 403 when ``change`` and they may not change that service."""
     try:
         ident = uuid.UUID(mapping_id)
     except ValueError:
@@ -205,12 +213,16 @@ def get_mapping(session: Session, *, mapping_id: str) -> ResourceMapping:
     row = session.get(ResourceMapping, ident)
     if row is None:
         raise not_found("Resource mapping", mapping_id)
+    check_service(
+        rights, row.service_id, change=change, missing=not_found("Resource mapping", mapping_id)
+    )
     return row
 
 
 def delete_mapping(session: Session, *, mapping_id: str, actor: Actor) -> None:
-    """Remove a resource mapping (the resource and the service stay)."""
-    row = get_mapping(session, mapping_id=mapping_id)
+    """Remove a resource mapping (the resource and the service stay). Needs Service
+    Admin of its service."""
+    row = get_mapping(session, mapping_id=mapping_id, rights=actor.rights, change=True)
     res = session.get(Resource, row.resource_id)
     name = (res.name if res else None) or row.resource_id
     _record(
@@ -225,11 +237,17 @@ def delete_mapping(session: Session, *, mapping_id: str, actor: Actor) -> None:
 
 
 def list_mappings(
-    session: Session, *, query: list[tuple[str, str]]
+    session: Session, *, query: list[tuple[str, str]], actor: Actor
 ) -> tuple[list[ResourceMapping], dict[str, Any]]:
-    """A page of resource mappings (number paging), filtered and sorted."""
+    """A page of the resource mappings on catalog services ``actor`` reads (number
+    paging), filtered and sorted."""
     qd = dict(query)
     clauses = _mapping_clauses(session, query)
+    services = readable_services(actor.rights)
+    if services is not None:
+        clauses.append(
+            q.keys_in(ResourceMapping.service_id, services, session.get_bind().dialect.name)
+        )
     sort = q.parse_sort(qd.get("sort"), MAPPING_SORTS, DEFAULT_MAPPING_SORT)
     page = q.page_request(qd)
     stmt = (

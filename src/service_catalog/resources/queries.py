@@ -7,9 +7,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import Rights
+from service_catalog.auth.guard import readable_services, reads_all_resources
+from service_catalog.auth.service import Actor
 from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.catalog_services.service import get_service
@@ -96,24 +99,50 @@ def _resource_select(clauses: Iterable[Any]) -> Select[Any]:
     )
 
 
-def get_resource(session: Session, *, resource_id: str) -> Resource:
-    """A resource by id; 404 when there is none."""
+def resource_scope(rights: Rights, dialect: str) -> ColumnElement[bool] | None:
+    """The clause restricting resources to those ``rights`` read: None for a principal
+    that reads every resource (Service Creator, Integration Admin or Viewer, a reader of
+    every service), else those mapped to a catalog service it reads."""
+    if reads_all_resources(rights):
+        return None
+    services = readable_services(rights) or frozenset()
+    return Resource.id.in_(
+        select(ResourceMapping.resource_id).where(
+            q.keys_in(ResourceMapping.service_id, services, dialect)
+        )
+    )
+
+
+def get_resource(session: Session, *, resource_id: str, rights: Rights | None = None) -> Resource:
+    """A resource by id; 404 when there is none or ``rights`` (the asking principal's)
+    may not read it (:func:`resource_scope`)."""
     row = session.get(Resource, resource_id) if looks_like_resource_id(resource_id) else None
+    if row is not None and rights is not None:
+        scope = resource_scope(rights, session.get_bind().dialect.name)
+        if (
+            scope is not None
+            and session.scalar(select(Resource.id).where(Resource.id == row.id, scope)) is None
+        ):
+            row = None
     if row is None:
         raise not_found("Resource", resource_id)
     return row
 
 
 def list_resources(
-    session: Session, *, query: list[tuple[str, str]], path: str
+    session: Session, *, query: list[tuple[str, str]], path: str, actor: Actor
 ) -> tuple[list[Resource], dict[str, Any]]:
-    """One cursor page of resources, filtered and sorted as the query string asks.
+    """One cursor page of the resources ``actor`` reads (:func:`resource_scope`), filtered
+    and sorted as the query string asks.
 
     ``sort`` takes one field (``created_at``, ``updated_at``, ``name`` or ``id``, asc or
     desc); ``id`` breaks ties, so paging is stable.
     """
     qd = dict(query)
     clauses = q.filter_clauses(resource_filters(), query, session.get_bind().dialect.name)
+    scope = resource_scope(actor.rights, session.get_bind().dialect.name)
+    if scope is not None:
+        clauses.append(scope)
     sort = q.parse_sort(qd.get("sort"), RESOURCE_SORTS, DEFAULT_RESOURCE_SORT)
     if len(sort) > 1:
         raise Problem(
@@ -157,13 +186,16 @@ def list_resources(
 
 
 def list_resource_services(
-    session: Session, *, resource_id: str, query: list[tuple[str, str]]
+    session: Session, *, resource_id: str, query: list[tuple[str, str]], actor: Actor
 ) -> tuple[list[Any], dict[str, Any]]:
-    """A page of the catalog services a resource is mapped to (number paging, the catalog
-    services' filters and sort)."""
-    get_resource(session, resource_id=resource_id)
+    """A page of the catalog services a resource is mapped to that ``actor`` reads (number
+    paging, the catalog services' filters and sort)."""
+    get_resource(session, resource_id=resource_id, rights=actor.rights)
     qd = dict(query)
     clauses = q.filter_clauses(svc_service.FILTERS, query, session.get_bind().dialect.name)
+    services = readable_services(actor.rights)
+    if services is not None:
+        clauses.append(q.keys_in(CatalogService.id, services, session.get_bind().dialect.name))
     sort = q.parse_sort(qd.get("sort"), svc_service.SORTS, svc_service.DEFAULT_SORT)
     page = q.page_request(qd)
     stmt = (
@@ -178,11 +210,11 @@ def list_resource_services(
 
 
 def list_service_resources(
-    session: Session, *, service_id: str, query: list[tuple[str, str]]
+    session: Session, *, service_id: str, query: list[tuple[str, str]], actor: Actor
 ) -> tuple[list[Resource], dict[str, Any]]:
-    """A page of the resources mapped to a catalog service (``CatalogResourceRefFilter``,
-    number paging, sort as on ``/resources``)."""
-    svc = get_service(session, service_id=service_id)
+    """A page of the resources mapped to a catalog service ``actor`` reads
+    (``CatalogResourceRefFilter``, number paging, sort as on ``/resources``)."""
+    svc = get_service(session, service_id=service_id, rights=actor.rights)
     qd = dict(query)
     clauses = q.filter_clauses(
         resource_filters(archived=False), query, session.get_bind().dialect.name
@@ -260,14 +292,17 @@ RESOURCE_FACETS = {
 
 
 def resource_facets(
-    session: Session, query: list[tuple[str, str]]
+    session: Session, query: list[tuple[str, str]], actor: Actor
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The values of one resource field (``field=type``, ``integration.name``, ...)
-    among the resources the query's filters match, each with its count, most frequent
-    first."""
+    among the resources ``actor`` reads that the query's filters match, each with its
+    count, most frequent first."""
     req = q.facet_request(dict(query))
     spec = resource_filters()
     clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
+    scope = resource_scope(actor.rights, session.get_bind().dialect.name)
+    if scope is not None:
+        clauses.append(scope)
     data, truncated = q.facet_counts(
         session,
         spec=spec,
@@ -291,5 +326,6 @@ __all__ = [
     "list_service_resources",
     "resource_facets",
     "resource_filters",
+    "resource_scope",
     "top_mapped_by_data",
 ]

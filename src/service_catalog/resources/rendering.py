@@ -10,7 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import ALL, Rights
+from service_catalog.auth.guard import readable_services
 from service_catalog.catalog_services.models import CatalogService
+from service_catalog.core.query import keys_in
 from service_catalog.core.render import ts
 from service_catalog.integrations import registry
 from service_catalog.integrations.models import IntegrationInstance
@@ -32,11 +35,12 @@ def integration_ref(instance: IntegrationInstance) -> dict[str, Any]:
 
 
 def resource_dicts(
-    session: Session, rows: Sequence[Resource], *, full: bool = True
+    session: Session, rows: Sequence[Resource], *, full: bool = True, rights: Rights = ALL
 ) -> list[dict[str, Any]]:
     """Resources as the contract's ``CatalogResource`` (``full``) or ``CatalogResourceRef``.
 
-    Two queries for the whole list (instances, mapping counts), never one per row.
+    Two queries for the whole list (instances, mapping counts), never one per row;
+    ``service_associations`` counts the mappings to services ``rights`` may read.
     """
     if not rows:
         return []
@@ -53,6 +57,7 @@ def resource_dicts(
             session.execute(
                 select(ResourceMapping.resource_id, func.count(ResourceMapping.id))
                 .where(column_in(session, ResourceMapping.resource_id, [r.id for r in rows]))
+                .where(*_readable_mappings(rights, session.get_bind().dialect.name))
                 .group_by(ResourceMapping.resource_id)
             ).all()
         )
@@ -86,9 +91,16 @@ def resource_dicts(
     return out
 
 
-def to_dict(session: Session, row: Resource) -> dict[str, Any]:
-    """One resource as ``CatalogResource``."""
-    return resource_dicts(session, [row])[0]
+def to_dict(session: Session, row: Resource, rights: Rights = ALL) -> dict[str, Any]:
+    """One resource as ``CatalogResource`` (as ``rights`` may see it)."""
+    return resource_dicts(session, [row], rights=rights)[0]
+
+
+def _readable_mappings(rights: Rights, dialect: str) -> list[Any]:
+    services = readable_services(rights)
+    if services is None:
+        return []
+    return [keys_in(ResourceMapping.service_id, services, dialect)]
 
 
 def mapping_dicts(session: Session, rows: Sequence[ResourceMapping]) -> list[dict[str, Any]]:

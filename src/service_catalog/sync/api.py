@@ -39,7 +39,7 @@ def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None)
 )
 def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
     """When the instance last synced and syncs next, and whether its schedule is healthy."""
-    state = service.get_ingestion(ctx.session, instance_id=id)
+    state = service.get_ingestion(ctx.session, instance_id=id, rights=ctx.actor.rights)
     return json_response(state)
 
 
@@ -49,5 +49,7 @@ def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
 )
 def list_runs(id: str, ctx: CtxDep) -> JSONResponse:
     """Every sync run of the instance, newest first, cursor-paged."""
-    rows, meta = service.list_runs(ctx.session, instance_id=id, query=ctx.query)
+    rows, meta = service.list_runs(
+        ctx.session, instance_id=id, query=ctx.query, rights=ctx.actor.rights
+    )
     return page([service.run_to_dict(r) for r in rows], meta)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from service_catalog.auth.access import ALL
 from service_catalog.cli_output import Output, OutputOpt
 from service_catalog.core.bootstrap import fail, load_settings, open_database
 from service_catalog.core.db import redact_url
@@ -171,7 +172,7 @@ def sync(
             console.print(table)
         if run.status != "succeeded":
             with db.session() as session:
-                state_view = service.get_ingestion(session, instance_id=str(inst_id))
+                state_view = service.get_ingestion(session, instance_id=str(inst_id), rights=ALL)
             remediation = state_view["scheduler_state"].get("remediation")
             raise fail(
                 f"the sync failed: {run.error}"

@@ -33,6 +33,8 @@ from sqlalchemy import and_, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session
 
+from service_catalog.auth.access import INTEGRATION_ADMIN, Rights
+from service_catalog.auth.guard import INTEGRATION_READERS, require_any
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import UTCDateTime, utcnow
@@ -202,8 +204,9 @@ def instance_health(session: Session, instance: IntegrationInstance) -> dict[str
     }
 
 
-def get_ingestion(session: Session, *, instance_id: str) -> dict[str, Any]:
+def get_ingestion(session: Session, *, instance_id: str, rights: Rights) -> dict[str, Any]:
     """``GET .../resource-ingestion``: the instance's schedule and its health."""
+    require_any(rights, *INTEGRATION_READERS)
     inst = get_instance(session, instance_id=instance_id)
     state = ensure_state(session, inst)
     return state_to_dict(state, inst, polled=inst.integration_name in polled_integrations())
@@ -216,6 +219,7 @@ def request_sync(
 
     An unauthorized instance is a 400 that says to authorize it first.
     """
+    require_any(actor.rights, INTEGRATION_ADMIN)
     inst = get_instance(session, instance_id=instance_id)
     if not inst.authorized:
         cred = f"/v1/integration-instances/{inst.id}/auth-credential"
@@ -302,9 +306,10 @@ RUN_FILTERS = q.FilterSpec(
 
 
 def list_runs(
-    session: Session, *, instance_id: str, query: list[tuple[str, str]]
+    session: Session, *, instance_id: str, query: list[tuple[str, str]], rights: Rights
 ) -> tuple[list[SyncRun], dict[str, Any]]:
     """A cursor page of the instance's sync runs, newest first."""
+    require_any(rights, *INTEGRATION_READERS)
     inst = get_instance(session, instance_id=instance_id)
     qd: Mapping[str, str] = dict(query)
     req = q.cursor_request(qd)

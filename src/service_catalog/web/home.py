@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service_catalog.auth.access import SERVICE_ADMIN, SERVICE_VIEWER
 from service_catalog.auth.deps import CtxDep
+from service_catalog.auth.guard import INTEGRATION_READERS
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services import service as catalog
 from service_catalog.events import service as events
@@ -30,28 +31,45 @@ TRACEABLE_TOPS = (
 )
 
 
-def _facet_total(session: Session, query: list[tuple[str, str]]) -> int:
-    data, _ = resources.resource_facets(session, [("field", "archived"), *query])
+def _facet_total(session: Session, query: list[tuple[str, str]], actor: Actor) -> int:
+    data, _ = resources.resource_facets(session, [("field", "archived"), *query], actor)
     return sum(int(d["count"]) for d in data)
 
 
-def counts(session: Session) -> dict[str, int]:
-    """How many services, resources (unarchived), unmapped resources and instances."""
-    _, meta = catalog.list_services(session, [("page[size]", "1")])
-    _, inst_meta = integrations.list_instances(session, query=[("page[size]", "1")])
+def reads_integrations(actor: Actor) -> bool:
+    """Whether ``actor`` may read integration instances (else the dashboard leaves them
+    out rather than failing)."""
+    return any(actor.rights.has(role) for role in INTEGRATION_READERS)
+
+
+def counts(session: Session, actor: Actor) -> dict[str, int | None]:
+    """How many services, resources (unarchived), unmapped resources and instances the
+    actor sees (instances: None when it may not read integrations)."""
+    _, meta = catalog.list_services(session, [("page[size]", "1")], actor)
+    instances: int | None = None
+    if reads_integrations(actor):
+        _, inst_meta = integrations.list_instances(
+            session, query=[("page[size]", "1")], rights=actor.rights
+        )
+        instances = int(inst_meta["page"]["total"])
     return {
         "services": int(meta["page"]["total"]),
-        "resources": _facet_total(session, [("filter[archived]", "false")]),
+        "resources": _facet_total(session, [("filter[archived]", "false")], actor),
         "unmapped": _facet_total(
-            session, [("filter[archived]", "false"), ("filter[service_associations]", "0")]
+            session, [("filter[archived]", "false"), ("filter[service_associations]", "0")], actor
         ),
-        "instances": int(inst_meta["page"]["total"]),
+        "instances": instances,
     }
 
 
-def instances_health(session: Session) -> list[dict[str, Any]]:
-    """Every integration instance (the first 100) with its health."""
-    rows, _ = integrations.list_instances(session, query=[("page[size]", "100")])
+def instances_health(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Every integration instance (the first 100) with its health; none for an actor who
+    may not read integrations."""
+    if not reads_integrations(actor):
+        return []
+    rows, _ = integrations.list_instances(
+        session, query=[("page[size]", "100")], rights=actor.rights
+    )
     return [
         {"instance": integrations.to_dict(inst), **instance_health(session, inst)} for inst in rows
     ]
@@ -82,16 +100,16 @@ def traceable_tops(session: Session, actor: Actor) -> list[dict[str, Any]]:
 def home(request: Request, ctx: CtxDep) -> Response:
     """The dashboard."""
     session = ctx.session
-    health = instances_health(session)
+    health = instances_health(session, ctx.actor)
     latest, _ = events.list_events(
-        session, query=[("page[size]", "8")], path="/v1/integration-events"
+        session, query=[("page[size]", "8")], path="/v1/integration-events", actor=ctx.actor
     )
     return render(
         request,
         "home.html",
         actor=ctx.actor,
         section="home",
-        counts=counts(session),
+        counts=counts(session, ctx.actor),
         health=health,
         healthy=sum(1 for h in health if not h["attention"]),
         attention=[h for h in health if h["attention"]],

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import ImmutableMultiDict
 
 from service_catalog.auth.deps import CtxDep
+from service_catalog.auth.service import Actor
 from service_catalog.catalog_services import service as catalog
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
@@ -84,7 +85,7 @@ def services_list(request: Request, ctx: CtxDep) -> Response:
     rows: list[dict[str, Any]] = []
     total = 0
     try:
-        rows, meta = catalog.list_services(ctx.session, query)
+        rows, meta = catalog.list_services(ctx.session, query, ctx.actor)
         total = int(meta["page"]["total"])
     except Problem as exc:
         notes.append(exc.detail)
@@ -247,14 +248,18 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 @router.get("/services/{service_id}/edit")
 def edit_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """The form of a service's changes."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(
+        ctx.session, service_id=service_id, rights=ctx.actor.rights, change=True
+    )
     return _form_page(request, ctx, values=_service_values(svc), errors={}, svc=svc)
 
 
 @router.post("/services/{service_id}/edit")
 def update_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """Apply the form's changes; the form again with its errors when invalid."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(
+        ctx.session, service_id=service_id, rights=ctx.actor.rights, change=True
+    )
     values = form_values(form_of(request))
     body, errors = parse_form(values)
     if not errors:
@@ -278,9 +283,11 @@ def update_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
 @router.get("/services/{service_id}/delete")
 def confirm_delete(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """Ask before deleting a service."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(
+        ctx.session, service_id=service_id, rights=ctx.actor.rights, change=True
+    )
     _, meta = resources.list_service_resources(
-        ctx.session, service_id=str(svc.id), query=[("page[size]", "1")]
+        ctx.session, service_id=str(svc.id), query=[("page[size]", "1")], actor=ctx.actor
     )
     return render(
         request,
@@ -295,7 +302,9 @@ def confirm_delete(service_id: str, request: Request, ctx: CtxDep) -> Response:
 @router.post("/services/{service_id}/delete")
 def delete_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """Delete the service (its resources stay, their mappings to it go)."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(
+        ctx.session, service_id=service_id, rights=ctx.actor.rights, change=True
+    )
     name = svc.name
     catalog.delete_service(ctx.session, service_id=str(svc.id), actor=ctx.actor)
     return RedirectResponse(f"/services?deleted={quote(name)}", status_code=303)
@@ -304,10 +313,13 @@ def delete_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
 # --- a service's page -----------------------------------------------------------------
 
 
-def grouped_resources(session: Session, svc: CatalogService) -> list[dict[str, Any]]:
+def grouped_resources(session: Session, svc: CatalogService, actor: Actor) -> list[dict[str, Any]]:
     """The resources mapped to ``svc`` (the first 1000), grouped by integration instance."""
     rows, _ = resources.list_service_resources(
-        session, service_id=str(svc.id), query=[("page[size]", "1000"), ("sort", "name")]
+        session,
+        service_id=str(svc.id),
+        query=[("page[size]", "1000"), ("sort", "name")],
+        actor=actor,
     )
     groups: dict[str, dict[str, Any]] = {}
     for item in resources.resource_dicts(session, rows):
@@ -340,7 +352,7 @@ def event_query(params: dict[str, str]) -> list[tuple[str, str]]:
 @router.get("/services/{service_id}")
 def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """A service: overview, custom fields, mapped resources, picker, events."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(ctx.session, service_id=service_id, rights=ctx.actor.rights)
     params = {k: v.strip() for k, v in request.query_params.items()}
     notes: list[str] = []
     feed: list[dict[str, Any]] = []
@@ -350,6 +362,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
             query=event_query(params),
             path=f"/v1/catalog-services/{svc.id}/integration-events",
             service_id=svc.id,
+            actor=ctx.actor,
         )
         feed = [events.to_dict(e) for e in rows]
     except Problem as exc:
@@ -360,7 +373,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
         actor=ctx.actor,
         section="services",
         service=catalog.to_dict(svc),
-        groups=grouped_resources(ctx.session, svc),
+        groups=grouped_resources(ctx.session, svc, ctx.actor),
         events=feed,
         params=params,
         notes=notes,
@@ -371,7 +384,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
 def resource_picker(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """The picker's results (an htmx fragment): unmapped, unarchived resources whose
     name contains ``q``."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(ctx.session, service_id=service_id, rights=ctx.actor.rights)
     text = request.query_params.get("q", "").strip()
     query = [
         ("filter[archived]", "false"),
@@ -381,7 +394,9 @@ def resource_picker(service_id: str, request: Request, ctx: CtxDep) -> Response:
     ]
     if text:
         query.append(("filter[name][contains]", text))
-    rows, _ = resources.list_resources(ctx.session, query=query, path="/v1/resources")
+    rows, _ = resources.list_resources(
+        ctx.session, query=query, path="/v1/resources", actor=ctx.actor
+    )
     return render(
         request,
         "services/picker.html",
@@ -395,7 +410,9 @@ def resource_picker(service_id: str, request: Request, ctx: CtxDep) -> Response:
 @router.post("/services/{service_id}/resources")
 def map_resource(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """Map the chosen resource to the service."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(
+        ctx.session, service_id=service_id, rights=ctx.actor.rights, change=True
+    )
     resource_id = form_of(request).get("resource_id", "")
     resources.create_mapping(
         ctx.session, service=str(svc.id), resource=resource_id, actor=ctx.actor
@@ -406,11 +423,14 @@ def map_resource(service_id: str, request: Request, ctx: CtxDep) -> Response:
 @router.post("/services/{service_id}/resources/unmap")
 def unmap_resource(service_id: str, request: Request, ctx: CtxDep) -> Response:
     """Remove the mapping of a resource to the service (the resource stays)."""
-    svc = catalog.get_service(ctx.session, service_id=service_id)
+    svc = catalog.get_service(
+        ctx.session, service_id=service_id, rights=ctx.actor.rights, change=True
+    )
     resource_id = form_of(request).get("resource_id", "")
     rows, _ = resources.list_mappings(
         ctx.session,
         query=[("filter[service.id]", str(svc.id)), ("filter[resource.id]", resource_id)],
+        actor=ctx.actor,
     )
     if not rows:
         raise Problem(404, f"Resource [{resource_id}] is not mapped to {svc.name}")

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service_catalog.auth.access import INTEGRATION_ADMIN
+from service_catalog.auth.guard import check_service, require_any
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.service import find_service
 from service_catalog.core.db import utcnow
@@ -131,8 +133,9 @@ def import_entity(session: Session, *, data: EntityCreate, actor: Actor) -> tupl
     import repeated changes nothing (idempotent), one under another name renames it. The
     name holds until the next sync that finds the service in Traceable, which writes
     Traceable's own name and data (an import clears the stored content hash so that sync
-    rewrites it).
+    rewrites it). Needs Integration Admin.
     """
+    require_any(actor.rights, INTEGRATION_ADMIN)
     inst = traceable_instance(session, data.integration_instance)
     row, _ = initialize_resource(
         session,
@@ -170,9 +173,13 @@ def import_entity(session: Session, *, data: EntityCreate, actor: Actor) -> tupl
 def map_entity(session: Session, *, data: EntityMappingCreate, actor: Actor) -> ResourceMapping:
     """Map the Traceable service to the catalog service ``catalog_entity`` (importing the
     service first when it is not yet a resource). 404 for an unknown catalog service,
-    409 when the mapping exists."""
-    if find_service(session, data.catalog_entity) is None:
-        raise not_found("Catalog service", data.catalog_entity)
+    409 when the mapping exists. Needs Service Admin of the catalog service (404 for a
+    principal that may not read it, 403 for one that only reads it)."""
+    svc = find_service(session, data.catalog_entity)
+    missing = not_found("Catalog service", data.catalog_entity)
+    if svc is None:
+        raise missing
+    check_service(actor.rights, svc.id, change=True, missing=missing)
     inst = traceable_instance(session, data.integration_instance)
     return create_mapping(
         session,

@@ -74,5 +74,6 @@ def endpoints(id: str, ctx: CtxDep) -> JSONResponse:
         kind="endpoints",
         query=ctx.query,
         settings=ctx.request.app.state.settings,
+        rights=ctx.actor.rights,
     )
     return json_response(body)
