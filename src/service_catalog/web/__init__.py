@@ -15,13 +15,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from service_catalog.web import home, integrations, resources, services, sign_in
+from service_catalog.web import home, integrations, resources, services, sign_in, traceable
 from service_catalog.web.pages import install
 
 
 def routers() -> list[APIRouter]:
     """The console's routers, in the order they are matched."""
-    return [sign_in.router, home.router, services.router, resources.router, integrations.router]
+    return [
+        sign_in.router,
+        home.router,
+        services.router,
+        resources.router,
+        integrations.router,
+        traceable.router,
+    ]
 
 
 def mount(app: FastAPI) -> None:
