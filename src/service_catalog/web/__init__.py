@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from service_catalog.web import home, integrations, resources, services, sign_in, traceable
+from service_catalog.web import (
+    feeds,
+    home,
+    integrations,
+    resources,
+    services,
+    sign_in,
+    traceable,
+)
 from service_catalog.web.pages import install
 
 
@@ -28,6 +36,7 @@ def routers() -> list[APIRouter]:
         resources.router,
         integrations.router,
         traceable.router,
+        feeds.router,
     ]
 
 
