@@ -125,6 +125,7 @@ def credential_fields(authorization: Mapping[str, Any] | None) -> list[dict[str,
                 "help": str(h.get("description") or ""),
                 "kind": "password",
                 "required": h.get("required", True) is not False,
+                "default": None,
             }
             for h in headers
             if isinstance(h, Mapping) and h.get("name")
@@ -142,6 +143,7 @@ def credential_fields(authorization: Mapping[str, Any] | None) -> list[dict[str,
             "help": str(info.description or ""),
             "kind": "password" if name in model.secret_fields else "text",
             "required": bool(info.is_required()),
+            "default": None,
         }
         for name, info in props.items()
     ]
@@ -179,4 +181,6 @@ def error_field(api_field: str, fields: list[dict[str, Any]]) -> str:
     for name in names:
         if api_field.startswith(name + "."):
             return name
+    if api_field == "config" and names and names[0].startswith(("header.", "field.")):
+        return names[0]  # the credential as a whole: shown at its first input
     return "form"

@@ -187,9 +187,6 @@ def _instance_page(
     status: int = 200,
 ) -> Response:
     descriptor = registry.get_descriptor(inst.integration_name) or {}
-    runs, _ = sync.list_runs(
-        ctx.session, instance_id=str(inst.id), query=[("page[size]", str(RUNS_SHOWN))]
-    )
     return render(
         request,
         "integrations/instance.html",
@@ -203,7 +200,7 @@ def _instance_page(
         credential=_credential(ctx.session, inst),
         auth_fields=forms.credential_fields(descriptor.get("authorization")),
         progress=progress(ctx.session, inst),
-        runs=[sync.run_to_dict(r) for r in runs],
+        runs=_runs(ctx.session, inst),
         counts=_counts(ctx.session, inst),
         errors=errors or {},
         params=dict(request.query_params),
@@ -219,14 +216,38 @@ def instance_page(instance_id: str, request: Request, ctx: CtxDep) -> Response:
 
 @router.get("/integrations/instances/{instance_id}/progress")
 def progress_fragment(instance_id: str, request: Request, ctx: CtxDep) -> Response:
-    """The sync progress fragment (htmx polls it while a sync is waiting or running)."""
+    """The sync progress fragment (htmx polls it while a sync is waiting or running); once
+    the run is over it tells the page (``sync-done``) to refresh the run history."""
     inst = integrations.get_instance(ctx.session, instance_id=instance_id)
+    now = progress(ctx.session, inst)
     return render(
         request,
         "integrations/_progress.html",
         actor=ctx.actor,
         instance=integrations.to_dict(inst),
-        progress=progress(ctx.session, inst),
+        progress=now,
+        headers=None if now["live"] else {"HX-Trigger": "sync-done"},
+    )
+
+
+def _runs(session: Session, inst: IntegrationInstance) -> list[dict[str, Any]]:
+    runs, _ = sync.list_runs(
+        session, instance_id=str(inst.id), query=[("page[size]", str(RUNS_SHOWN))]
+    )
+    return [sync.run_to_dict(r) for r in runs]
+
+
+@router.get("/integrations/instances/{instance_id}/runs")
+def runs_fragment(instance_id: str, request: Request, ctx: CtxDep) -> Response:
+    """The run history fragment (refreshed when a sync the page watched is over)."""
+    inst = integrations.get_instance(ctx.session, instance_id=instance_id)
+    return render(
+        request,
+        "integrations/_runs.html",
+        actor=ctx.actor,
+        instance=integrations.to_dict(inst),
+        health=sync.instance_health(ctx.session, inst),
+        runs=_runs(ctx.session, inst),
     )
 
 
