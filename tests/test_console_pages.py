@@ -66,9 +66,9 @@ def test_an_instance_page_never_renders_its_secret(server: LiveServer, api: http
         page = get(api, path)
         assert page.status_code == 200, page.text
         assert SECRET not in page.text
-    page = get(api, f"/integrations/instances/{iid}").text
-    assert "Connection not verified" in page
-    assert "What to do:" in page
+    text = get(api, f"/integrations/instances/{iid}").text
+    assert "Connection not verified" in text
+    assert "What to do:" in text
 
 
 def test_live_endpoints_only_of_a_resource_mapped_to_the_service(api: httpx.Client) -> None:
