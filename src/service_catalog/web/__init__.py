@@ -5,21 +5,39 @@ unit of work (``auth.deps.Ctx``) and the signed-in actor, as the API; never the 
 ``pages`` holds what every page shares (:class:`~service_catalog.web.pages.PageRoute`,
 forms, error pages, :func:`install`), ``templating`` the Jinja2 environment and
 :func:`~service_catalog.web.templating.render`, ``csrf`` the forms' tokens; each section is a
-module with its router (``sign_in``, ``home``, ``services``), its templates under
-``templates/`` and shared static files (CSS, vendored htmx with its licence) under ``static/``.
+module with its router (``sign_in``, ``home``, ``services``, ``resources``,
+``integrations``, ``feeds`` (events, audit); ``traceable`` builds the service page's panel),
+its templates under ``templates/`` and shared static files (CSS, vendored htmx with its
+licence) under ``static/``.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from service_catalog.web import home, services, sign_in
+from service_catalog.web import (
+    feeds,
+    home,
+    integrations,
+    resources,
+    services,
+    sign_in,
+    traceable,
+)
 from service_catalog.web.pages import install
 
 
 def routers() -> list[APIRouter]:
     """The console's routers, in the order they are matched."""
-    return [sign_in.router, home.router, services.router]
+    return [
+        sign_in.router,
+        home.router,
+        services.router,
+        resources.router,
+        integrations.router,
+        traceable.router,
+        feeds.router,
+    ]
 
 
 def mount(app: FastAPI) -> None:

@@ -26,6 +26,7 @@ from service_catalog.catalog_services.schemas import CatalogServiceCreate, Catal
 from service_catalog.core.errors import Problem, invalid_parameters_from
 from service_catalog.events import service as events
 from service_catalog.resources import service as resources
+from service_catalog.web import traceable
 from service_catalog.web.pages import form_of, page_router
 from service_catalog.web.templating import render
 
@@ -351,7 +352,8 @@ def event_query(params: dict[str, str]) -> list[tuple[str, str]]:
 
 @router.get("/services/{service_id}")
 def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
-    """A service: overview, custom fields, mapped resources, picker, events."""
+    """A service: overview, custom fields, the Traceable panel of each mapped Traceable
+    Service, mapped resources, picker, events."""
     svc = catalog.get_service(ctx.session, service_id=service_id, rights=ctx.actor.rights)
     params = {k: v.strip() for k, v in request.query_params.items()}
     notes: list[str] = []
@@ -367,13 +369,15 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
         feed = [events.to_dict(e) for e in rows]
     except Problem as exc:
         notes.append(exc.detail)
+    groups = grouped_resources(ctx.session, svc, ctx.actor)
     return render(
         request,
         "services/show.html",
         actor=ctx.actor,
         section="services",
         service=catalog.to_dict(svc),
-        groups=grouped_resources(ctx.session, svc, ctx.actor),
+        groups=groups,
+        traceable=traceable.panels(ctx.session, [r for g in groups for r in g["resources"]]),
         events=feed,
         params=params,
         notes=notes,
