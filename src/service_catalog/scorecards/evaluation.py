@@ -102,7 +102,7 @@ def _inputs(
             select(ServiceDocument.service_id, func.count())
             .where(ServiceDocument.service_id.in_(ids))
             .group_by(ServiceDocument.service_id)
-        )
+        ).all()
     )
     resources: dict[uuid.UUID, list[Res]] = defaultdict(list)
     rows = session.execute(
@@ -187,7 +187,7 @@ def evaluate_ids(
     criteria = _criteria(session, scorecard_id)
     enabled = [c for c in criteria if c.enabled]
     authorized = dict(
-        session.execute(select(IntegrationInstance.id, IntegrationInstance.authorized))
+        session.execute(select(IntegrationInstance.id, IntegrationInstance.authorized)).all()
     )
     written = 0
     for i in range(0, len(ids), CHUNK):

@@ -45,6 +45,8 @@ from service_catalog.scorecards.selectors import selector_clause
 from service_catalog.scorecards.templates import SCORECARD_TEMPLATES
 
 LISTING = "/v1/scorecards"
+#: JSON schema keywords -> the contract's invalid parameter rules.
+_RULES = {"required": "required", "type": "type", "additionalProperties": "unknown_property"}
 
 
 # --- rights ------------------------------------------------------------------------
@@ -137,7 +139,7 @@ def _memory_list(
                 [
                     {
                         "field": f.param,
-                        "rule": "enum",
+                        "rule": "invalid",
                         "reason": f"unknown filter field; use one of {', '.join(fields)}",
                         "source": "query",
                     }
@@ -159,7 +161,7 @@ def _matches(value: Any, kind: str, f: q.ParsedFilter) -> bool:
             [
                 {
                     "field": f.param,
-                    "rule": "enum",
+                    "rule": "invalid",
                     "reason": f"unknown operator; use one of {', '.join(ops)}",
                     "source": "query",
                 }
@@ -287,7 +289,7 @@ def _check_body(data: ScorecardIn) -> None:
             problems.append(
                 {
                     "field": f"{where}.template_name",
-                    "rule": "enum",
+                    "rule": "invalid",
                     "reason": f"is not a criteria template (GET /v1/criteria-templates lists "
                     f"them): {c.template_name}",
                     "source": "body",
@@ -302,7 +304,7 @@ def _check_body(data: ScorecardIn) -> None:
             problems.append(
                 {
                     "field": f"{where}.template_parameters" + (f".{path}" if path else ""),
-                    "rule": str(err.validator),
+                    "rule": _RULES.get(str(err.validator), "invalid"),
                     "reason": err.message,
                     "source": "body",
                 }
@@ -314,7 +316,7 @@ def _check_body(data: ScorecardIn) -> None:
                 problems.append(
                     {
                         "field": f"levels[{i}].sections",
-                        "rule": "enum",
+                        "rule": "invalid",
                         "reason": f"no criterion is in section {s!r}",
                         "source": "body",
                     }
