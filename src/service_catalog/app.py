@@ -33,6 +33,7 @@ from service_catalog.integrations import api as integrations_api
 from service_catalog.integrations import registry
 from service_catalog.resources import api as resources_api
 from service_catalog.resources.dataindex import ensure_data_index
+from service_catalog.scorecards import api as scorecards_api
 from service_catalog.settings import Settings
 from service_catalog.sync import api as sync_api
 from service_catalog.sync.worker import BackgroundWorker
@@ -57,6 +58,9 @@ def _routers() -> list[Any]:
         events_api.router,
         access_api.router,
         identity_providers_api.router,
+        scorecards_api.templates,
+        scorecards_api.router,
+        scorecards_api.service_scorecards,
         *registry.contributed_routers(),
     ]
 

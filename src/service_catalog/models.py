@@ -10,6 +10,7 @@ from service_catalog.events import models as events_models
 from service_catalog.identity_providers import models as identity_providers_models
 from service_catalog.integrations import models as integrations_models
 from service_catalog.resources import models as resources_models
+from service_catalog.scorecards import models as scorecards_models
 from service_catalog.sync import models as sync_models
 
 #: The modules imported for their tables (named so that the imports are used).
@@ -21,6 +22,7 @@ MODEL_MODULES = (
     identity_providers_models,
     integrations_models,
     resources_models,
+    scorecards_models,
     sync_models,
 )
 

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker looks for due syncs."
     )
+    scorecard_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often every scorecard is evaluated in full (changes are evaluated "
+        "at the worker's next poll).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest accepted request body (413 beyond)."
     )

@@ -6,12 +6,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep, authenticate_request, run_read, run_short_read
-from service_catalog.catalog_services import service
+from service_catalog.catalog_services import documents, service
 from service_catalog.catalog_services.schemas import (
     CatalogServiceCreate,
     CatalogServiceList,
     CatalogServiceRead,
     CatalogServiceUpdate,
+    DocumentCreate,
+    DocumentList,
+    DocumentRead,
+    DocumentUpdate,
 )
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
@@ -107,4 +111,91 @@ def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a catalog service; its resources stay, its mappings go."""
     service.delete_service(ctx.session, service_id=id, actor=ctx.actor)
+    return no_content()
+
+
+# --- service documents (an extension) ----------------------------------------------
+
+DOC_TAGS = ["Service Documents"]
+
+
+@router.post(
+    "/{id}/documents",
+    **operation(
+        "create-catalog-service-document",
+        "Create Service Document",
+        DocumentRead,
+        status=201,
+        tags=DOC_TAGS,
+        description="An extension: attach a markdown document to the service.",
+    ),
+)
+def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
+    """Attach a markdown document to a service."""
+    doc = documents.create_document(ctx.session, service_ref=id, data=body, actor=ctx.actor)
+    return json_response(doc, 201)
+
+
+@router.get(
+    "/{id}/documents",
+    **operation(
+        "list-catalog-service-documents",
+        "List Service Documents",
+        DocumentList,
+        tags=DOC_TAGS,
+        openapi_extra=list_params(documents.FILTERS, documents.SORTS),
+    ),
+)
+def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
+    """A page of a service's documents."""
+    data, meta = documents.list_documents(
+        ctx.session, service_ref=id, query=ctx.query, actor=ctx.actor
+    )
+    return page(data, meta)
+
+
+@router.get(
+    "/{id}/documents/{documentId}",
+    **operation(
+        "fetch-catalog-service-document", "Get a Service Document", DocumentRead, tags=DOC_TAGS
+    ),
+)
+def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
+    """One document of a service."""
+    return json_response(
+        documents.read_document(
+            ctx.session, service_ref=id, document_id=documentId, actor=ctx.actor
+        )
+    )
+
+
+@router.patch(
+    "/{id}/documents/{documentId}",
+    **operation(
+        "update-catalog-service-document", "Update Service Document", DocumentRead, tags=DOC_TAGS
+    ),
+)
+def update_document(
+    id: str,
+    documentId: str,
+    body: DocumentUpdate,
+    ctx: CtxDep,
+) -> JSONResponse:
+    """Change a document's title or content."""
+    return json_response(
+        documents.update_document(
+            ctx.session, service_ref=id, document_id=documentId, data=body, actor=ctx.actor
+        )
+    )
+
+
+@router.delete(
+    "/{id}/documents/{documentId}",
+    **operation(
+        "delete-catalog-service-document", "Delete Service Document", status=204, tags=DOC_TAGS
+    ),
+)
+def delete_document(id: str, documentId: str, ctx: CtxDep) -> Response:
+    """Delete a document."""
+    documents.delete_document(ctx.session, service_ref=id, document_id=documentId, actor=ctx.actor)
     return no_content()

@@ -67,3 +67,21 @@ class CatalogServiceValueCount(Base):
     path: Mapped[str] = mapped_column(String(200), primary_key=True)
     short: Mapped[str] = mapped_column(String(SHORT_MAX), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class ServiceDocument(Base):
+    """A markdown document attached to a catalog service (an extension: Konnect's
+    ``has_service_docs`` criterion and ``has_docs`` selector count them). The console
+    renders ``content`` as escaped markdown; the API returns it as stored."""
+
+    __tablename__ = "service_documents"
+    __table_args__ = (Index("ix_service_documents_service_created", "service_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_services.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -60,3 +60,42 @@ class CatalogServiceRead(BaseModel):
 
 class CatalogServiceList(NumberedList[CatalogServiceRead]):
     """A page of catalog services."""
+
+
+# --- service documents (an extension) ------------------------------------------------
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=255, strict=True)]
+Content = Annotated[str, StringConstraints(max_length=262_144, strict=True)]
+
+
+class DocumentCreate(BaseModel):
+    """Body of ``POST /v1/catalog-services/{id}/documents``: a title and markdown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    content: Content = ""
+
+
+class DocumentUpdate(BaseModel):
+    """Body of ``PATCH /v1/catalog-services/{id}/documents/{documentId}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    content: Content | None = None
+
+
+class DocumentRead(BaseModel):
+    """A service document (markdown, as stored)."""
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    title: str
+    content: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DocumentList(NumberedList[DocumentRead]):
+    """A page of a service's documents."""

@@ -20,9 +20,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Self
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from service_catalog.core.db import Database
+from service_catalog.events.models import Event
+from service_catalog.scorecards.evaluation import note_resources_changed
 from service_catalog.settings import Settings
-from service_catalog.sync import service
+from service_catalog.sync import scorecards, service
 from service_catalog.sync.engine import Progress, ProgressFn, run_sync
 from service_catalog.sync.models import SyncRun
 from service_catalog.sync.service import worker_name
@@ -55,6 +60,27 @@ def _wait(seconds: float, stop: threading.Event) -> None:
             if left <= 0:
                 return
             _wakeup.wait(min(left, 0.5))
+
+
+@event.listens_for(Session, "after_flush")
+def _note_service_change(session: Session, flush_context: object) -> None:
+    """Remember that the transaction recorded an audit entry naming a service (a change
+    of its fields, mappings or documents): its scorecards are re-evaluated once it
+    commits."""
+    if any(isinstance(o, Event) and o.service_id is not None for o in session.new):
+        session.info["service_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_on_service_change(session: Session) -> None:
+    """Wake this process's workers to evaluate the changed services' scorecards now."""
+    if session.info.pop("service_changed", False):
+        notify()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_service_change(session: Session) -> None:
+    session.info.pop("service_changed", None)
 
 
 def heartbeat_seconds(settings: Settings) -> float:
@@ -173,6 +199,9 @@ class Worker:
         if run is None:
             log.info("instance %s was deleted during its sync", claim.instance_id)
             return None
+        if run.created or run.updated:
+            with self.db.session() as session:
+                note_resources_changed(session, claim.instance_id, run.started_at)
         log.info(
             "sync of instance %s %s: %s pages, %s created, %s updated, %s unchanged, %s vanished%s",
             claim.instance_id,
@@ -195,6 +224,10 @@ class Worker:
             except Exception:
                 log.warning("worker %s: looking for due syncs failed", self.name, exc_info=True)
                 run = None
+            try:  # after each sync and at every poll: the scorecards' due passes
+                scorecards.run_due(self.db, self.settings, self.name)
+            except Exception:
+                log.warning("worker %s: evaluating scorecards failed", self.name, exc_info=True)
             if run is None:
                 _wait(self.settings.worker_poll_seconds, stop)
 

@@ -1,0 +1,1 @@
+"""Scorecards: criteria templates, scorecard templates, scorecards, their evaluation."""

@@ -1,0 +1,490 @@
+"""Evaluating scorecards: each targeted service's criteria, its score and level.
+
+A pass reads its services in chunks (their documents, mapped resources and the instances'
+authorization), runs the criteria's evaluators (:mod:`service_catalog.scorecards.criteria`)
+in Python, and writes a :class:`ScorecardResult` row only when something in it changed
+(the time of the attempt is one set-based UPDATE per chunk). A full pass covers every
+targeted service and drops the rows of services no longer targeted; an incremental pass
+covers the services whose inputs changed since the last one: the audit trail names the
+services whose fields, mappings or documents changed, and ``service_input_changes`` those
+whose mapped resources a sync rewrote.
+
+The worker (``sync.worker``) takes a scorecard's lease before a pass (:func:`claim`), as a
+sync takes an instance's: two workers never evaluate one scorecard at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from service_catalog.catalog_services.models import CatalogService, ServiceDocument
+from service_catalog.core.db import utcnow
+from service_catalog.core.render import ts
+from service_catalog.events.models import Event, is_audit
+from service_catalog.integrations.models import IntegrationInstance
+from service_catalog.resources.models import Resource, ResourceMapping
+from service_catalog.scorecards.criteria import BY_NAME, Inputs, Outcome, Res, error
+from service_catalog.scorecards.models import (
+    Scorecard,
+    ScorecardCriterion,
+    ScorecardResult,
+    ScorecardState,
+    ServiceInputChange,
+)
+from service_catalog.scorecards.selectors import selector_clause
+
+CHUNK = 500
+#: Changes are read from this long before the last pass, so that one committed late (its
+#: time stamped before a pass began, its commit after) is still seen.
+OVERLAP = dt.timedelta(seconds=10)
+
+
+@dataclass
+class PassStats:
+    """What a pass did."""
+
+    services: int = 0
+    written: int = 0
+    removed: int = 0
+
+
+def score_of(passed: int, enabled: int) -> tuple[float | None, str | None]:
+    """A service's score: the share of enabled criteria passed, as a raw value rounded to
+    3 places and a percentage string (None without enabled criteria)."""
+    if enabled == 0:
+        return None, None
+    raw = round(100 * passed / enabled, 3)
+    return raw, f"{round(raw)}%"
+
+
+def level_of(
+    levels: Sequence[dict[str, Any]] | None,
+    criteria: Sequence[ScorecardCriterion],
+    passing: Collection[str],
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The highest level reached (each needs its sections' enabled criteria passing and
+    every lower level reached) and what the next one needs: ``{name, missing: [...]}``."""
+    reached: str | None = None
+    for lv in levels or []:
+        sections = set(lv["sections"])
+        missing = [
+            {
+                "id": str(c.id),
+                "name": c.name or BY_NAME[c.template_name].render(c.template_parameters)
+                if c.template_name in BY_NAME
+                else c.template_name,
+                "section_name": c.section_name,
+            }
+            for c in criteria
+            if c.enabled and c.section_name in sections and str(c.id) not in passing
+        ]
+        if missing:
+            return reached, {"name": lv["name"], "missing": missing}
+        reached = lv["name"]
+    return reached, None
+
+
+def _inputs(
+    session: Session, ids: list[uuid.UUID], authorized: dict[uuid.UUID, bool], now: dt.datetime
+) -> dict[uuid.UUID, Inputs]:
+    docs = dict(
+        session.execute(
+            select(ServiceDocument.service_id, func.count())
+            .where(ServiceDocument.service_id.in_(ids))
+            .group_by(ServiceDocument.service_id)
+        ).all()
+    )
+    resources: dict[uuid.UUID, list[Res]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            ResourceMapping.service_id,
+            Resource.id,
+            Resource.name,
+            Resource.type,
+            Resource.integration_name,
+            Resource.instance_id,
+            Resource.integration_data,
+        )
+        .join(Resource, Resource.id == ResourceMapping.resource_id)
+        .where(ResourceMapping.service_id.in_(ids))
+        .order_by(ResourceMapping.service_id, Resource.id)
+    )
+    for sid, rid, name, rtype, integ, iid, data in rows:
+        resources[sid].append(Res(rid, name, rtype, integ, iid, data))
+    return {
+        sid: Inputs(sid, int(docs.get(sid, 0)), resources.get(sid, []), authorized, now)
+        for sid in ids
+    }
+
+
+def _entry(
+    out: Outcome, old: dict[str, Any] | None, prev_ok: str | None, now: str
+) -> dict[str, Any]:
+    """A criterion's stored result; ``c`` (first evaluated) and ``ok`` (the last success
+    while in error) carry over from ``old`` so an unchanged result stores the same."""
+    entry: dict[str, Any] = {
+        "p": out.passing,
+        "v": out.raw,
+        "t": out.text,
+        "e": None if out.error is None else {"type": out.error[0], "details": out.error[1]},
+        "ok": None,
+        "c": (old or {}).get("c") or now,
+    }
+    if out.error is not None:
+        # Still in error: keep the last success; newly in error: it was the last attempt.
+        entry["ok"] = (old or {}).get("ok") if (old or {}).get("e") else prev_ok
+    return entry
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.md5(orjson.dumps(payload), usedforsecurity=False).hexdigest()
+
+
+def targets(
+    session: Session, scorecard_id: uuid.UUID, service_ids: Iterable[uuid.UUID] | None
+) -> list[uuid.UUID]:
+    """The services a pass covers: ``service_ids`` still targeted by the scorecard (the
+    rows of the others are dropped now), or every targeted service when None."""
+    card = session.get(Scorecard, scorecard_id)
+    if card is None:
+        return []
+    where = selector_clause(card.entity_selector)
+    if service_ids is None:
+        return list(
+            session.scalars(select(CatalogService.id).where(where).order_by(CatalogService.id))
+        )
+    asked = list(dict.fromkeys(service_ids))
+    found: list[uuid.UUID] = []
+    for i in range(0, len(asked), CHUNK):
+        part = asked[i : i + CHUNK]
+        found += session.scalars(
+            select(CatalogService.id).where(CatalogService.id.in_(part), where)
+        )
+    gone = set(asked) - set(found)
+    if gone:
+        _remove(session, scorecard_id, list(gone))
+    return found
+
+
+def evaluate_ids(
+    session: Session, scorecard_id: uuid.UUID, ids: list[uuid.UUID], now: dt.datetime
+) -> int:
+    """Evaluate the scorecard for ``ids`` (targeted services, at most a chunk); store what
+    changed. Returns how many result rows were written."""
+    card = session.get(Scorecard, scorecard_id)
+    if card is None or not ids:
+        return 0
+    criteria = _criteria(session, scorecard_id)
+    enabled = [c for c in criteria if c.enabled]
+    authorized = dict(
+        session.execute(select(IntegrationInstance.id, IntegrationInstance.authorized)).all()
+    )
+    written = 0
+    for i in range(0, len(ids), CHUNK):
+        written += _evaluate_chunk(
+            session,
+            card,
+            enabled,
+            criteria,
+            card.levels,
+            ids[i : i + CHUNK],
+            authorized,
+            now,
+            ts(now) or "",
+        )
+    return written
+
+
+def finish(session: Session, scorecard_id: uuid.UUID, *, full: bool) -> int:
+    """End a pass: after a full one, drop the rows of services no longer targeted; then
+    refresh the scorecard's score and criteria counts. Returns how many rows were dropped."""
+    card = session.get(Scorecard, scorecard_id)
+    if card is None:
+        return 0
+    removed = 0
+    if full:
+        stale = select(ScorecardResult.service_id).where(
+            ScorecardResult.scorecard_id == scorecard_id,
+            ScorecardResult.service_id.not_in(
+                select(CatalogService.id).where(selector_clause(card.entity_selector))
+            ),
+        )
+        removed = _remove(session, scorecard_id, list(session.scalars(stale)))
+    refresh_aggregates(session, card, _criteria(session, scorecard_id))
+    return removed
+
+
+def _criteria(session: Session, scorecard_id: uuid.UUID) -> list[ScorecardCriterion]:
+    return list(
+        session.scalars(
+            select(ScorecardCriterion)
+            .where(ScorecardCriterion.scorecard_id == scorecard_id)
+            .order_by(ScorecardCriterion.position)
+        )
+    )
+
+
+def evaluate(
+    session: Session,
+    scorecard_id: uuid.UUID,
+    *,
+    service_ids: Iterable[uuid.UUID] | None = None,
+    now: dt.datetime | None = None,
+) -> PassStats:
+    """One pass in one transaction: :func:`targets`, :func:`evaluate_ids`, :func:`finish`
+    (the worker runs the same steps in a transaction per chunk, see ``sync.scorecards``)."""
+    now = now or utcnow()
+    ids = targets(session, scorecard_id, service_ids)
+    written = evaluate_ids(session, scorecard_id, ids, now)
+    removed = finish(session, scorecard_id, full=service_ids is None)
+    return PassStats(services=len(ids), written=written, removed=removed)
+
+
+def _evaluate_chunk(
+    session: Session,
+    card: Scorecard,
+    enabled: list[ScorecardCriterion],
+    criteria: list[ScorecardCriterion],
+    levels: Any,
+    ids: list[uuid.UUID],
+    authorized: dict[uuid.UUID, bool],
+    now: dt.datetime,
+    stamp: str,
+) -> int:
+    inputs = _inputs(session, ids, authorized, now)
+    old = {
+        r.service_id: r
+        for r in session.execute(
+            select(
+                ScorecardResult.service_id,
+                ScorecardResult.results,
+                ScorecardResult.digest,
+                ScorecardResult.attempted_at,
+            ).where(ScorecardResult.scorecard_id == card.id, ScorecardResult.service_id.in_(ids))
+        )
+    }
+    new_rows: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for sid in ids:
+        before = old.get(sid)
+        prev_results: dict[str, Any] = (before.results if before is not None else None) or {}
+        prev_ok = ts(before.attempted_at) if before is not None else None
+        results: dict[str, Any] = {}
+        passing: list[str] = []
+        for c in enabled:
+            key = str(c.id)
+            template = BY_NAME.get(c.template_name)
+            try:
+                out = (
+                    template.evaluate(inputs[sid], c.template_parameters or {})
+                    if template is not None
+                    else error("unknown_criteria", f"No criteria template {c.template_name}")
+                )
+            except Exception as exc:  # a malformed upstream record must not stop the pass
+                out = error("evaluation_failed", f"{type(exc).__name__}: {exc}")
+            results[key] = _entry(out, prev_results.get(key), prev_ok, stamp)
+            if out.passing:
+                passing.append(key)
+        raw, value = score_of(len(passing), len(enabled))
+        level, _ = level_of(levels, criteria, passing)
+        row = {
+            "scorecard_id": card.id,
+            "service_id": sid,
+            "score_raw": raw,
+            "score_value": value,
+            "level": level,
+            "passed": " ".join(passing),
+            "results": results,
+        }
+        row["digest"] = _digest([raw, level, results])
+        if before is None:
+            new_rows.append({**row, "attempted_at": now, "created_at": now})
+        elif before.digest != row["digest"]:
+            changed.append(row)
+    if new_rows:
+        session.execute(insert(ScorecardResult), new_rows)
+    for row in changed:
+        session.execute(
+            update(ScorecardResult)
+            .where(
+                ScorecardResult.scorecard_id == row["scorecard_id"],
+                ScorecardResult.service_id == row["service_id"],
+            )
+            .values({k: v for k, v in row.items() if k not in ("scorecard_id", "service_id")})
+        )
+    session.execute(
+        update(ScorecardResult)
+        .where(ScorecardResult.scorecard_id == card.id, ScorecardResult.service_id.in_(ids))
+        .values(attempted_at=now)
+    )
+    return len(new_rows) + len(changed)
+
+
+def _remove(session: Session, scorecard_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    removed = 0
+    for i in range(0, len(ids), CHUNK):
+        removed += session.execute(
+            delete(ScorecardResult).where(
+                ScorecardResult.scorecard_id == scorecard_id,
+                ScorecardResult.service_id.in_(ids[i : i + CHUNK]),
+            )
+        ).rowcount  # type: ignore[attr-defined]
+    return removed
+
+
+def passing_expr(criterion_id: uuid.UUID | str) -> Any:
+    """SQL: the result row's service passes the criterion."""
+    return ScorecardResult.passed.like(f"%{criterion_id}%")
+
+
+def refresh_aggregates(
+    session: Session, card: Scorecard, criteria: Sequence[ScorecardCriterion]
+) -> None:
+    """The scorecard's score (the mean of its services') and each criterion's count of
+    passing services, from the stored results (two aggregate queries)."""
+    mine = ScorecardResult.scorecard_id == card.id
+    mean = session.scalar(select(func.avg(ScorecardResult.score_raw)).where(mine))
+    card.score_raw = None if mean is None else round(float(mean), 3)
+    card.score_value = None if mean is None else f"{round(float(mean))}%"
+    if criteria:
+        counts = session.execute(
+            select(
+                *[
+                    func.coalesce(func.sum(case((passing_expr(c.id), 1), else_=0)), 0)
+                    for c in criteria
+                ],
+                func.count(),
+            ).where(mine)
+        ).one()
+        evaluated = int(counts[-1])
+        for c, n in zip(criteria, counts[:-1], strict=False):
+            c.passing_services_count = int(n) if (evaluated and c.enabled) else None
+    session.flush()
+
+
+# --- what changed, and the worker's lease ------------------------------------------
+
+
+def changed_services(session: Session, since: dt.datetime) -> set[uuid.UUID]:
+    """Services whose evaluation inputs changed after ``since``: named by an audit entry
+    (their fields, mappings, documents) or noted by a sync (their resources' data)."""
+    audited = session.scalars(
+        select(Event.service_id).where(
+            is_audit == 1, Event.ts > since, Event.service_id.is_not(None)
+        )
+    )
+    noted = session.scalars(
+        select(ServiceInputChange.service_id).where(ServiceInputChange.noted_at > since)
+    )
+    return {s for s in audited if s is not None} | set(noted)
+
+
+def note_resources_changed(session: Session, instance_id: uuid.UUID, since: dt.datetime) -> int:
+    """Note (for the next incremental pass) the services mapped to resources of
+    ``instance_id`` written since ``since`` (a sync's start). Returns how many."""
+    ids = list(
+        session.scalars(
+            select(ResourceMapping.service_id)
+            .join(Resource, Resource.id == ResourceMapping.resource_id)
+            .where(Resource.instance_id == instance_id, Resource.updated_at >= since)
+            .distinct()
+        )
+    )
+    now = utcnow()
+    if ids:
+        session.execute(
+            insert(ServiceInputChange), [{"service_id": s, "noted_at": now} for s in ids]
+        )
+    # Notes older than a day have been seen by every pass (passes run every poll).
+    session.execute(
+        delete(ServiceInputChange).where(ServiceInputChange.noted_at < now - dt.timedelta(days=1))
+    )
+    return len(ids)
+
+
+def _lease_free(now: dt.datetime, timeout_seconds: float) -> Any:
+    stale = now - dt.timedelta(seconds=timeout_seconds)
+    return or_(
+        ScorecardState.lease_owner.is_(None),
+        ScorecardState.lease_renewed_at.is_(None),
+        ScorecardState.lease_renewed_at < stale,
+    )
+
+
+def ensure_states(session: Session) -> None:
+    """A state row for every scorecard that has none (created by another process)."""
+    missing = select(Scorecard.id).where(Scorecard.id.not_in(select(ScorecardState.scorecard_id)))
+    ids = list(session.scalars(missing))
+    if ids:
+        session.execute(
+            insert(ScorecardState), [{"scorecard_id": i, "full_due": True} for i in ids]
+        )
+
+
+def claim(session: Session, scorecard_id: uuid.UUID, owner: str, timeout_seconds: float) -> bool:
+    """Take the scorecard's lease for ``owner`` when free (nobody holds it, or its holder
+    stopped renewing it for ``timeout_seconds``): one UPDATE, so of two workers asking at
+    once exactly one gets it (a row lock on PostgreSQL, the single writer on SQLite)."""
+    now = utcnow()
+    got = session.execute(
+        update(ScorecardState)
+        .where(ScorecardState.scorecard_id == scorecard_id, _lease_free(now, timeout_seconds))
+        .values(lease_owner=owner, lease_renewed_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(got)
+
+
+def renew(session: Session, scorecard_id: uuid.UUID, owner: str) -> bool:
+    """Renew the lease; False when another worker took it."""
+    return bool(
+        session.execute(
+            update(ScorecardState)
+            .where(ScorecardState.scorecard_id == scorecard_id, ScorecardState.lease_owner == owner)
+            .values(lease_renewed_at=utcnow())
+        ).rowcount  # type: ignore[attr-defined]
+    )
+
+
+def release(
+    session: Session,
+    scorecard_id: uuid.UUID,
+    owner: str,
+    *,
+    full_at: dt.datetime | None,
+    seen_at: dt.datetime,
+) -> None:
+    """Release the lease, recording up to when changes were seen (and the full pass)."""
+    values: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_renewed_at": None,
+        "changes_seen_at": seen_at,
+    }
+    if full_at is not None:
+        values["last_full_at"] = full_at
+    session.execute(
+        update(ScorecardState)
+        .where(ScorecardState.scorecard_id == scorecard_id, ScorecardState.lease_owner == owner)
+        .values(values)
+    )
+    if full_at is not None:
+        # A change of the scorecard made during the pass asked for another full pass.
+        session.execute(
+            update(ScorecardState)
+            .where(
+                ScorecardState.scorecard_id == scorecard_id,
+                and_(ScorecardState.full_due.is_(True)),
+                select(Scorecard.updated_at).where(Scorecard.id == scorecard_id).scalar_subquery()
+                < full_at,
+            )
+            .values(full_due=False)
+        )
