@@ -1,7 +1,7 @@
 """scorecards: service documents, scorecards and their criteria, evaluation results, the
 evaluation worker's state and the services a sync changed
 
-Revision ID: 0099, revises 0015
+Revision ID: 0017, revises 0016
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from service_catalog.core.db import UTCDateTime
 
-revision, down_revision = "0099", "0015"
+revision, down_revision = "0017", "0016"
 
 JSONT = sa.JSON().with_variant(JSONB(), "postgresql")
 
