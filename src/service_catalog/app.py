@@ -27,6 +27,7 @@ from service_catalog.core.logs import configure_logging
 from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
+from service_catalog.dependencies import api as dependencies_api
 from service_catalog.events import api as events_api
 from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
@@ -51,6 +52,7 @@ def _routers() -> list[Any]:
     # (Traceable's /v2/catalog/...).
     return [
         catalog_services_api.router,
+        dependencies_api.router,
         integrations_api.router,
         resources_api.router,
         sync_api.router,

@@ -6,6 +6,7 @@ from service_catalog.auth import models as auth_models
 from service_catalog.auth import sessions as auth_sessions
 from service_catalog.catalog_services import models as catalog_services_models
 from service_catalog.core.db import Base
+from service_catalog.dependencies import models as dependencies_models
 from service_catalog.events import models as events_models
 from service_catalog.identity_providers import models as identity_providers_models
 from service_catalog.integrations import models as integrations_models
@@ -17,6 +18,7 @@ MODEL_MODULES = (
     auth_models,
     auth_sessions,
     catalog_services_models,
+    dependencies_models,
     events_models,
     identity_providers_models,
     integrations_models,
