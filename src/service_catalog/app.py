@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from service_catalog import __version__, web
 from service_catalog.access import api as access_api
+from service_catalog.apis import api as apis_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
@@ -53,6 +54,8 @@ def _routers() -> list[Any]:
     return [
         catalog_services_api.router,
         dependencies_api.router,
+        apis_api.apis_router,
+        apis_api.mappings_router,
         integrations_api.router,
         resources_api.router,
         sync_api.router,

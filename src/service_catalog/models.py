@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service_catalog.apis import models as apis_models
 from service_catalog.auth import models as auth_models
 from service_catalog.auth import sessions as auth_sessions
 from service_catalog.catalog_services import models as catalog_services_models
@@ -15,6 +16,7 @@ from service_catalog.sync import models as sync_models
 
 #: The modules imported for their tables (named so that the imports are used).
 MODEL_MODULES = (
+    apis_models,
     auth_models,
     auth_sessions,
     catalog_services_models,

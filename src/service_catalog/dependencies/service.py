@@ -298,20 +298,14 @@ def reachable_statement(
     return select(ranked.c.service_id, ranked.c.depth, ranked.c.edge_id).where(ranked.c.rank == 1)
 
 
-def list_dependencies(
-    session: Session, *, service: str, query: list[tuple[str, str]], actor: Actor
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A page of the services ``service`` depends on (``direction=downstream``) or that
-    depend on it (``upstream``), up to ``depth`` edges away, each once at its shortest
-    depth, nearest first (then by name), with the edge that reaches it. A reader of
-    ``service``; services the reader may not see are left out, and not walked through."""
-    qd = dict(query)
-    walk = walk_request(qd)
-    page = q.page_request(qd)
-    svc = readable_service(session, actor, service)
-    found = reachable_statement(svc.id, walk, readable_ids(actor)).subquery("found")
+def page_statement(
+    start: uuid.UUID, walk: Walk, visible: frozenset[uuid.UUID] | None, page: q.PageRequest
+) -> Select[Any]:
+    """One page of :func:`reachable_statement`'s services, nearest first then by name, each
+    row with its edge, the service's name and the total count."""
+    found = reachable_statement(start, walk, visible).subquery("found")
     d, cs = Dependency, CatalogService
-    rows = session.execute(
+    return (
         select(
             found.c.depth,
             d.id,
@@ -332,7 +326,21 @@ def list_dependencies(
         .order_by(found.c.depth, cs.name)
         .limit(page.size)
         .offset((page.number - 1) * page.size)
-    ).all()
+    )
+
+
+def list_dependencies(
+    session: Session, *, service: str, query: list[tuple[str, str]], actor: Actor
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of the services ``service`` depends on (``direction=downstream``) or that
+    depend on it (``upstream``), up to ``depth`` edges away, each once at its shortest
+    depth, nearest first (then by name), with the edge that reaches it. A reader of
+    ``service``; services the reader may not see are left out, and not walked through."""
+    qd = dict(query)
+    walk = walk_request(qd)
+    page = q.page_request(qd)
+    svc = readable_service(session, actor, service)
+    rows = session.execute(page_statement(svc.id, walk, readable_ids(actor), page)).all()
     data = [
         {
             **to_dict(r),

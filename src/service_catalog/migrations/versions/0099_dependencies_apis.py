@@ -1,4 +1,4 @@
-"""dependencies between catalog services
+"""dependencies between catalog services; APIs, their specifications, API mappings
 
 Revision ID: 0099, revises 0015 (renumbered at merge)
 """
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import service_catalog.core.db
+from service_catalog.core.db import JSONType
 
 revision, down_revision = "0099", "0015"
 
@@ -47,6 +48,55 @@ def upgrade() -> None:
         ["target_id", "status", "source_id", "id"],
     )
 
+    op.create_table(
+        "apis",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("version", sa.String(length=255), nullable=False),
+        sa.Column("slug", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("labels", JSONType, nullable=False),
+        sa.Column("attributes", JSONType, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name", "version", name="uq_apis_name_version"),
+        sa.UniqueConstraint("slug"),
+    )
+    op.create_index("ix_apis_created_at", "apis", ["created_at"])
+    op.create_table(
+        "api_specifications",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("api_id", sa.Uuid(), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["api_id"], ["apis.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_api_specifications_api_id", "api_specifications", ["api_id"])
+    op.create_table(
+        "catalog_service_api_mappings",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("api_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["api_id"], ["apis.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["service_id"], ["catalog_services.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("service_id", "api_id", name="uq_catalog_service_api_mappings_pair"),
+    )
+    op.create_index(
+        "ix_catalog_service_api_mappings_api",
+        "catalog_service_api_mappings",
+        ["api_id", "created_at"],
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("catalog_service_api_mappings")
+    op.drop_table("api_specifications")
+    op.drop_table("apis")
     op.drop_table("catalog_service_dependencies")
