@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from service_catalog import __version__, web
 from service_catalog.access import api as access_api
+from service_catalog.apis import api as apis_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
@@ -27,6 +28,7 @@ from service_catalog.core.logs import configure_logging
 from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
+from service_catalog.dependencies import api as dependencies_api
 from service_catalog.events import api as events_api
 from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
@@ -52,6 +54,9 @@ def _routers() -> list[Any]:
     # (Traceable's /v2/catalog/...).
     return [
         catalog_services_api.router,
+        dependencies_api.router,
+        apis_api.apis_router,
+        apis_api.mappings_router,
         integrations_api.router,
         resources_api.router,
         sync_api.router,

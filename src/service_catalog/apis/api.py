@@ -1,0 +1,210 @@
+"""HTTP routes of APIs (``/v3/apis``, Konnect's API Builder shapes) and of API mappings
+(the catalog contract's five operations under ``/v1``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from service_catalog.apis import service
+from service_catalog.apis.schemas import (
+    ApiCreate,
+    ApiList,
+    ApiMappingCreate,
+    ApiMappingList,
+    ApiMappingRead,
+    ApiRead,
+    ApiSpecCreate,
+    ApiSpecList,
+    ApiSpecRead,
+    ApiUpdate,
+)
+from service_catalog.auth.deps import CtxDep
+from service_catalog.core.openapi import list_params
+from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.routes import operation
+
+apis_router = APIRouter(prefix="/v3/apis", tags=["APIs"])
+mappings_router = APIRouter(prefix="/v1", tags=["Catalog Service API Mappings"])
+
+
+# --- /v3/apis ------------------------------------------------------------------------------
+
+
+@apis_router.post("", **operation("create-api", "Create API", ApiRead, status=201))
+def create_api(body: ApiCreate, ctx: CtxDep) -> JSONResponse:
+    """Create an API (Organization Admin or Service Creator)."""
+    api = service.create_api(ctx.session, data=body, actor=ctx.actor)
+    return json_response(service.api_dict(ctx.session, api), 201)
+
+
+@apis_router.get(
+    "",
+    **operation(
+        "list-apis",
+        "List APIs",
+        ApiList,
+        openapi_extra=list_params(service.API_FILTERS, service.API_SORTS),
+    ),
+)
+def list_apis(ctx: CtxDep) -> JSONResponse:
+    """A page of APIs."""
+    data, meta = service.list_apis(ctx.session, ctx.query)
+    return page(data, meta)
+
+
+@apis_router.get("/{apiId}", **operation("fetch-api", "Fetch API", ApiRead))
+def get_api(apiId: str, ctx: CtxDep) -> JSONResponse:
+    """One API."""
+    return json_response(service.api_dict(ctx.session, service.get_api(ctx.session, api_id=apiId)))
+
+
+@apis_router.patch("/{apiId}", **operation("update-api", "Update API", ApiRead))
+def update_api(apiId: str, body: ApiUpdate, ctx: CtxDep) -> JSONResponse:
+    """Change an API."""
+    api = service.update_api(ctx.session, api_id=apiId, data=body, actor=ctx.actor)
+    return json_response(service.api_dict(ctx.session, api))
+
+
+@apis_router.delete("/{apiId}", **operation("delete-api", "Delete API", status=204))
+def delete_api(apiId: str, ctx: CtxDep) -> Response:
+    """Delete an API, its specifications and its mappings."""
+    service.delete_api(ctx.session, api_id=apiId, actor=ctx.actor)
+    return no_content()
+
+
+@apis_router.post(
+    "/{apiId}/specifications",
+    **operation("create-api-spec", "Create API Specification", ApiSpecRead, status=201),
+)
+def create_spec(apiId: str, body: ApiSpecCreate, ctx: CtxDep) -> JSONResponse:
+    """Add an OpenAPI or AsyncAPI document to an API (checked; a 400 lists the problems)."""
+    spec = service.create_spec(
+        ctx.session, api_id=apiId, content=body.content, type=body.type, actor=ctx.actor
+    )
+    return json_response(service.spec_to_dict(spec), 201)
+
+
+@apis_router.get(
+    "/{apiId}/specifications",
+    **operation("list-api-specs", "List API Specifications", ApiSpecList),
+)
+def list_specs(apiId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of an API's specification documents."""
+    data, meta = service.list_specs(ctx.session, api_id=apiId, query=ctx.query)
+    return page(data, meta)
+
+
+@apis_router.get(
+    "/{apiId}/specifications/{specId}",
+    **operation("fetch-api-spec", "Fetch API Specification", ApiSpecRead),
+)
+def get_spec(apiId: str, specId: str, ctx: CtxDep) -> JSONResponse:
+    """One specification document."""
+    return json_response(
+        service.spec_to_dict(service.get_spec(ctx.session, api_id=apiId, spec_id=specId))
+    )
+
+
+@apis_router.delete(
+    "/{apiId}/specifications/{specId}",
+    **operation("delete-api-spec", "Delete API Specification", status=204),
+)
+def delete_spec(apiId: str, specId: str, ctx: CtxDep) -> Response:
+    """Delete a specification document."""
+    service.delete_spec(ctx.session, api_id=apiId, spec_id=specId, actor=ctx.actor)
+    return no_content()
+
+
+# --- /v1 API mappings (the contract's five operations) -----------------------------------
+
+SERVICE_ID = {
+    "name": "serviceId",
+    "in": "path",
+    "required": True,
+    "description": "The `id` of the service (or its name).",
+    "schema": {"type": "string"},
+}
+
+
+def _mapping_list_params(spec: Any) -> dict[str, Any]:
+    return list_params(spec, service.MAPPING_SORTS)
+
+
+@mappings_router.get(
+    "/catalog-services/{serviceId}/api-mappings",
+    **operation(
+        "list-catalog-service-api-mappings",
+        "List API Mappings for a Service",
+        ApiMappingList,
+        openapi_extra=_mapping_list_params(service.SERVICE_MAPPING_FILTERS),
+    ),
+)
+def list_service_mappings(serviceId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of a service's API mappings."""
+    data, meta = service.list_service_api_mappings(
+        ctx.session, service=serviceId, query=ctx.query, actor=ctx.actor
+    )
+    return page(data, meta)
+
+
+@mappings_router.post(
+    "/catalog-services/{serviceId}/api-mappings",
+    **operation(
+        "create-catalog-service-api-mapping",
+        "Create API Mapping for a Service",
+        ApiMappingRead,
+        status=201,
+    ),
+)
+def create_mapping(serviceId: str, body: ApiMappingCreate, ctx: CtxDep) -> JSONResponse:
+    """Map an API to a service."""
+    m = service.create_api_mapping(
+        ctx.session, service=serviceId, api_id=body.api_id, actor=ctx.actor
+    )
+    return json_response(service.mapping_to_dict(m), 201)
+
+
+@mappings_router.get(
+    "/catalog-services/{serviceId}/api-mappings/{mappingId}",
+    **operation("get-catalog-service-api-mapping", "Get API Mapping for a Service", ApiMappingRead),
+)
+def get_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> JSONResponse:
+    """One API mapping of a service."""
+    m = service.get_api_mapping(
+        ctx.session, service=serviceId, mapping_id=mappingId, actor=ctx.actor
+    )
+    return json_response(service.mapping_to_dict(m))
+
+
+@mappings_router.delete(
+    "/catalog-services/{serviceId}/api-mappings/{mappingId}",
+    **operation(
+        "delete-catalog-service-api-mapping", "Delete API Mapping for a Service", status=204
+    ),
+)
+def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
+    """Remove an API mapping of a service."""
+    service.delete_api_mapping(
+        ctx.session, service=serviceId, mapping_id=mappingId, actor=ctx.actor
+    )
+    return no_content()
+
+
+@mappings_router.get(
+    "/apis/{apiId}/service-mappings",
+    **operation(
+        "list-service-mappings-for-api",
+        "List Service Mappings for an API",
+        ApiMappingList,
+        openapi_extra=_mapping_list_params(service.API_MAPPING_FILTERS),
+    ),
+)
+def list_api_mappings(apiId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of an API's mappings to the services the caller may read."""
+    data, meta = service.list_api_service_mappings(
+        ctx.session, api_id=apiId, query=ctx.query, actor=ctx.actor
+    )
+    return page(data, meta)

@@ -1,0 +1,1 @@
+"""Dependencies between catalog services: directed, labelled edges, confirmed or proposed."""
