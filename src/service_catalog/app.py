@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from service_catalog import __version__, web
 from service_catalog.access import api as access_api
+from service_catalog.catalog_as_code import api as catalog_as_code_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
@@ -51,6 +52,7 @@ def _routers() -> list[Any]:
     # (Traceable's /v2/catalog/...).
     return [
         catalog_services_api.router,
+        catalog_as_code_api.router,
         integrations_api.router,
         resources_api.router,
         sync_api.router,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service_catalog.auth import models as auth_models
 from service_catalog.auth import sessions as auth_sessions
+from service_catalog.catalog_as_code import models as catalog_as_code_models
 from service_catalog.catalog_services import models as catalog_services_models
 from service_catalog.core.db import Base
 from service_catalog.events import models as events_models
@@ -16,6 +17,7 @@ from service_catalog.sync import models as sync_models
 MODEL_MODULES = (
     auth_models,
     auth_sessions,
+    catalog_as_code_models,
     catalog_services_models,
     events_models,
     identity_providers_models,

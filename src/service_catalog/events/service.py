@@ -90,6 +90,31 @@ def record_action(
     return event
 
 
+def record_actions(session: Session, *, actor: Actor, actions: list[dict[str, Any]]) -> None:
+    """Record many user actions at once (``{type, detail, service_id?, resource_id?,
+    attributes?}`` each), in the caller's transaction, in one set-based insert."""
+    if not actions:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "id": new_uuid(),
+            "type": a["type"],
+            "ts": now,
+            "service_id": a.get("service_id"),
+            "resource_id": a.get("resource_id"),
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "actor_name": actor.name,
+            "attributes": a.get("attributes") or {},
+            "detail": a["detail"],
+        }
+        for a in actions
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(Event), rows[start : start + _CHUNK])
+
+
 def _dedup_key(dedup_id: str, service_id: uuid.UUID | None) -> str:
     """The stored deduplication key of a derived event: unique per (event, service)."""
     key = dedup_id if service_id is None else f"{dedup_id}:{service_id}"
