@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from service_catalog.auth.service import SYSTEM
+from service_catalog.catalog_as_code.backstage import convert, read_entities
 from service_catalog.catalog_as_code.documents import CatalogFileErrors, dump_documents
 from service_catalog.catalog_as_code.export import export_documents
-from service_catalog.catalog_as_code.runner import run_files
+from service_catalog.catalog_as_code.runner import run_docs, run_files
 from service_catalog.cli_output import Output, OutputOpt
 from service_catalog.core.bootstrap import fail, load_settings, open_database
 from service_catalog.core.db import Database
@@ -82,10 +83,20 @@ def _value(value: Any) -> str:
     return escape(json.dumps(value, ensure_ascii=False, default=str))
 
 
+#: Changes a plan prints for people (``--output json`` has them all).
+SHOWN_CHANGES = 200
+
+
+def print_json(result: dict[str, Any]) -> None:
+    """The result as one JSON document (plain: a plan may hold 100,000 changes)."""
+    sys.stdout.write(json.dumps(result, default=str, ensure_ascii=False) + "\n")
+
+
 def print_plan(result: dict[str, Any]) -> None:
-    """The plan as a colour diff: + create, ~ update (each field old → new), - delete."""
+    """The plan as a colour diff: + create, ~ update (each field old → new), - delete
+    (the first :data:`SHOWN_CHANGES`; the summary counts them all)."""
     marks = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
-    for change in result["changes"]:
+    for change in result["changes"][:SHOWN_CHANGES]:
         mark, colour = marks[change["action"]]
         where = f"  [dim]({escape(change['file'])}:{change['line']})[/]" if "file" in change else ""
         console.print(
@@ -104,8 +115,12 @@ def print_plan(result: dict[str, Any]) -> None:
                 f"    {name}: [red]{_value(diff['old'])}[/] → [green]{_value(diff['new'])}[/]",
                 highlight=False,
             )
+    hidden = len(result["changes"]) - SHOWN_CHANGES
+    if hidden > 0:
+        console.print(f"[dim]... and {hidden} more changes (--output json lists every one)[/]")
     for warning in result["warnings"]:
-        console.print(f"[magenta]warning:[/] {escape(warning['message'])}", highlight=False)
+        where = f"{warning['file']}:{warning['line']}: " if warning.get("file") else ""
+        console.print(f"[magenta]warning:[/] {escape(where + warning['message'])}", highlight=False)
     s = result["summary"]
     if result["applied"]:
         counts = f"{s['create']} created, {s['update']} updated, {s['delete']} deleted"
@@ -119,6 +134,13 @@ def print_plan(result: dict[str, Any]) -> None:
     )
 
 
+def _print_errors(exc: CatalogFileErrors) -> None:
+    for error in exc.errors:
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    if exc.more:
+        err.print(f"... and {exc.more} more errors", highlight=False)
+
+
 def run_on_database(work: Callable[[Any], dict[str, Any]], *, dry_run: bool) -> dict[str, Any]:
     """``work(session)`` in one transaction on the catalog's database: committed unless
     ``dry_run`` or it failed (catalog file errors print each error and exit 1)."""
@@ -130,12 +152,7 @@ def run_on_database(work: Callable[[Any], dict[str, Any]], *, dry_run: bool) -> 
                 result = work(session)
             except CatalogFileErrors as exc:
                 session.rollback()
-                for error in exc.errors:
-                    err.print(
-                        f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
-                    )
-                if exc.more:
-                    err.print(f"... and {exc.more} more errors", highlight=False)
+                _print_errors(exc)
                 raise typer.Exit(1) from None
             if dry_run:
                 session.rollback()
@@ -156,7 +173,7 @@ def _files_command(
         dry_run=dry_run,
     )
     if output is Output.json:
-        console.print_json(json.dumps(result, default=str))
+        print_json(result)
     else:
         print_plan(result)
 
@@ -200,8 +217,55 @@ def export(
         out.write_text(text, encoding="utf-8")
 
 
+import_app = typer.Typer(help="Import a catalog kept elsewhere (Backstage).", no_args_is_help=True)
+
+
+@import_app.command("backstage")
+def import_backstage(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="catalog-info.yaml files, folders (every catalog-info.yaml under them) or "
+            "http(s) URLs; Location entities' targets are followed."
+        ),
+    ],
+    source: SourceOpt = None,
+    prune: PruneOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Import Backstage entities: Components as catalog services, Groups as teams."""
+    try:
+        imported = convert(read_entities(sources))
+    except CatalogFileErrors as exc:
+        _print_errors(exc)
+        raise typer.Exit(1) from None
+    src = source or "backstage:" + ",".join(sources)
+    result = run_on_database(
+        lambda session: run_docs(
+            session,
+            docs=imported.docs,
+            source=src,
+            actor=SYSTEM,
+            prune=prune,
+            dry_run=dry_run,
+            apis=imported.apis,
+            warnings=imported.warnings,
+        ),
+        dry_run=dry_run,
+    )
+    if output is Output.json:
+        print_json({**result, "entities": imported.entities})
+    else:
+        print_plan(result)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``plan``, ``apply`` and ``export`` to the ``service-catalog`` command."""
+    """Add ``plan``, ``apply``, ``export`` and ``import`` to the ``service-catalog``
+    command."""
     app.command("plan")(plan)
     app.command("apply")(apply)
     app.command("export")(export)
+    app.add_typer(import_app, name="import")

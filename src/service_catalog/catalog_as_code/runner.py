@@ -23,14 +23,18 @@ def run_docs(
     prune: bool,
     dry_run: bool,
     apis: Sequence[DeclaredApi] = (),
+    warnings: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Plan ``docs`` and, unless ``dry_run``, apply them in ``session``'s transaction;
-    the plan as a dict. Raises :class:`CatalogFileErrors` (nothing applied)."""
+    the plan as a dict (with ``warnings`` of the caller's added). Raises
+    :class:`CatalogFileErrors` (nothing applied)."""
     plan = service.plan(session, docs=docs, source=source, actor=actor, prune=prune, apis=apis)
     changes = any(c.action != "unchanged" for c in plan.changes)
     if not dry_run and (changes or plan.apis):
         service.apply(session, result=plan, actor=actor)
-    return plan.as_dict(applied=not dry_run and changes, dry_run=dry_run)
+    result = plan.as_dict(applied=not dry_run and changes, dry_run=dry_run)
+    result["warnings"] = [*warnings, *result["warnings"]]
+    return result
 
 
 def run_files(

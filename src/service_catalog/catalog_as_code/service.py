@@ -12,9 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from service_catalog.access.service import audit
@@ -420,7 +420,11 @@ def _owner_id(
         return teams_by_name[owner]
     team_id = session.scalar(select(Team.id).where(Team.name == owner))
     if team_id is None:
-        errors.add(loc, f"owner: team [{owner}] does not exist (declare it as a Team document)")
+        errors.add(
+            loc,
+            f"owner of [{loc.doc.name}]: team [{owner}] does not exist (declare it as a Team "
+            "document, or a Group in Backstage)",
+        )
     teams_by_name[owner] = team_id
     return team_id
 
@@ -665,4 +669,4 @@ def _store_sources(session: Session, rows: list[dict[str, Any]]) -> None:
     for part in chunks([r["service_id"] for r in rows]):
         session.execute(delete(src).where(src.service_id.in_(part)))
     for part in chunks(rows):
-        session.execute(insert(src), list(part))
+        session.execute(cast(Table, src.__table__).insert(), list(part))

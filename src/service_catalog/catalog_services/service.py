@@ -234,19 +234,30 @@ def create_services(
     }
     if taken:
         raise name_taken(_A_SERVICE, sorted(taken)[0])
-    session.execute(insert(CatalogService), rows)
+    # Core inserts (executemany), in slices: the ORM's bulk path costs more than the
+    # database, and one VALUES list of every count would pass SQLite's parameter limit.
     attrs = [
         a
         for r in rows
         for a in attribute_rows_of(r["id"], r["display_name"], r["labels"], r["custom_fields"])
     ]
-    if attrs:
-        session.execute(insert(CatalogServiceAttribute), attrs)
-    apply_value_counts(
-        session,
-        CatalogServiceValueCount,
-        value_count_deltas([], [(a["path"], a["short"]) for a in attrs]),
-    )
+    columns = [{**a, "service_id": a["owner_id"]} for a in attrs]  # (the column's name)
+    for table, values in ((_TABLE, rows), (CatalogServiceAttribute.__table__, columns)):
+        for start in range(0, len(values), 5000):
+            session.execute(cast(Table, table).insert(), values[start : start + 5000])
+    deltas = value_count_deltas([], [(a["path"], a["short"]) for a in attrs])
+    if deltas:  # one upsert statement, executed for every value (no VALUES list to compile)
+        counts = cast(Table, CatalogServiceValueCount.__table__)
+        upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+            counts
+        )
+        session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[counts.c.path, counts.c.short],
+                set_={"count": counts.c.count + upsert.excluded["count"]},
+            ),
+            deltas,
+        )
     record_actions(
         session,
         actor=actor,
