@@ -20,6 +20,7 @@ from sqlalchemy import text
 from service_catalog import __version__, web
 from service_catalog.access import api as access_api
 from service_catalog.apis import api as apis_api
+from service_catalog.catalog_as_code import api as catalog_as_code_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
@@ -57,6 +58,7 @@ def _routers() -> list[Any]:
         dependencies_api.router,
         apis_api.apis_router,
         apis_api.mappings_router,
+        catalog_as_code_api.router,
         integrations_api.router,
         resources_api.router,
         sync_api.router,

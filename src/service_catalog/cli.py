@@ -28,6 +28,7 @@ from service_catalog.auth.service import (
     list_tokens,
     revoke_token,
 )
+from service_catalog.catalog_as_code import cli as catalog_as_code_cli
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.cli_output import Output, OutputOpt, console, print_rows
 from service_catalog.core.bootstrap import (
@@ -402,6 +403,7 @@ def token_revoke(
 
 # The commands that live with what they run: worker and sync, demo, simulate.
 sync_cli.register(app)
+catalog_as_code_cli.register(app)
 demo.register(app)
 simulate.register(app)
 

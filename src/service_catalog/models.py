@@ -5,6 +5,7 @@ from __future__ import annotations
 from service_catalog.apis import models as apis_models
 from service_catalog.auth import models as auth_models
 from service_catalog.auth import sessions as auth_sessions
+from service_catalog.catalog_as_code import models as catalog_as_code_models
 from service_catalog.catalog_services import models as catalog_services_models
 from service_catalog.core.db import Base
 from service_catalog.dependencies import models as dependencies_models
@@ -20,6 +21,7 @@ MODEL_MODULES = (
     apis_models,
     auth_models,
     auth_sessions,
+    catalog_as_code_models,
     catalog_services_models,
     dependencies_models,
     events_models,

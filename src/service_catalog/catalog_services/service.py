@@ -44,7 +44,7 @@ from service_catalog.core.jsonindex import (
 from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
 from service_catalog.core.patch import merge_map, patch_named, set_changed
 from service_catalog.core.render import ts
-from service_catalog.events.service import record_action
+from service_catalog.events.service import record_action, record_actions
 
 FILTERS = q.FilterSpec(
     fields=q.model_fields(CatalogService, "id name display_name created_at updated_at"),
@@ -209,6 +209,79 @@ def create_service(session: Session, *, data: CatalogServiceCreate, actor: Actor
     _record(session, actor, svc, "created")
     grant_creator_admin(session, actor, str(svc.id))
     return svc
+
+
+def create_services(
+    session: Session, *, data: list[CatalogServiceCreate], actor: Actor
+) -> dict[str, uuid.UUID]:
+    """Create many catalog services at once (catalog files, imports): the rows, their
+    index entries and value counts, and one audit event each, in a few set-based
+    statements. Returns each name's new id; a name taken (also by a concurrent writer)
+    is a 409 naming it, and the caller's transaction must then be rolled back."""
+    if not data:
+        return {}
+    now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_uuid(),
+            "name": d.name,
+            "display_name": d.display_name,
+            "description": d.description,
+            "labels": dict(d.labels or {}),
+            "custom_fields": {k: v for k, v in (d.custom_fields or {}).items() if v is not None},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for d in data
+    ]
+    names = [r["name"] for r in rows]
+    taken = {
+        name
+        for start in range(0, len(names), 5000)
+        for name in session.scalars(
+            select(CatalogService.name).where(CatalogService.name.in_(names[start : start + 5000]))
+        )
+    }
+    if taken:
+        raise name_taken(_A_SERVICE, sorted(taken)[0])
+    # Core inserts (executemany), in slices: the ORM's bulk path costs more than the
+    # database, and one VALUES list of every count would pass SQLite's parameter limit.
+    attrs = [
+        a
+        for r in rows
+        for a in attribute_rows_of(r["id"], r["display_name"], r["labels"], r["custom_fields"])
+    ]
+    columns = [{**a, "service_id": a["owner_id"]} for a in attrs]  # (the column's name)
+    for table, values in ((_TABLE, rows), (CatalogServiceAttribute.__table__, columns)):
+        for start in range(0, len(values), 5000):
+            session.execute(cast(Table, table).insert(), values[start : start + 5000])
+    deltas = value_count_deltas([], [(a["path"], a["short"]) for a in attrs])
+    if deltas:  # one upsert statement, executed for every value (no VALUES list to compile)
+        counts = cast(Table, CatalogServiceValueCount.__table__)
+        upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+            counts
+        )
+        session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[counts.c.path, counts.c.short],
+                set_={"count": counts.c.count + upsert.excluded["count"]},
+            ),
+            deltas,
+        )
+    record_actions(
+        session,
+        actor=actor,
+        actions=[
+            {
+                "type": "catalog_service.created",
+                "service_id": r["id"],
+                "detail": f"Catalog service {r['name']} created by {actor.name}",
+                "attributes": {"name": r["name"]},
+            }
+            for r in rows
+        ],
+    )
+    return {r["name"]: r["id"] for r in rows}
 
 
 def find_service(session: Session, ref: str) -> CatalogService | None:
