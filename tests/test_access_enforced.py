@@ -184,3 +184,34 @@ def test_403_names_the_role_and_creators_own_what_they_create(server: LiveServer
             assert creator.delete(f"/v1/catalog-services/{sid}").status_code == 204
             roles = admin.get(f"/v3/users/{cid}/assigned-roles").json()["data"]
             assert [r["entity_id"] for r in roles] == ["*"]
+
+
+def test_refused_writes_go_to_the_audit_trail(server: LiveServer) -> None:
+    """A write refused for lack of rights is an audit entry naming who, what and the
+    refusal (a 403, and the 404 of a service it may not see), never the token; a read
+    refused so is not, nor is a write that merely names nothing."""
+    with server.client() as admin:
+        seen = _service(admin, "seen", "core")
+        hidden = _service(admin, "hidden", "core")
+        uid, ada = _user(admin, server, "ada@example.com")
+        _grant(admin, f"/v3/users/{uid}", "Service Viewer", seen)
+        with ada:
+            token = ada.headers["authorization"].split()[-1]
+            refused = ada.patch(f"/v1/catalog-services/{seen}", json={"description": "x"})
+            assert refused.status_code == 403
+            assert ada.delete(f"/v1/catalog-services/{hidden}").status_code == 404
+            assert ada.get(f"/v1/catalog-services/{hidden}").status_code == 404
+            missing = "00000000-0000-4000-8000-000000000000"
+            assert ada.delete(f"/v1/catalog-services/{missing}").status_code == 404
+        log = admin.get("/v1/audit-log", params={"filter[type]": "access.denied"})
+        assert log.status_code == 200, log.text
+        entries = log.json()["data"]
+        found = {(e["attributes"]["method"], e["attributes"]["path"]) for e in entries}
+        assert found == {
+            ("PATCH", f"/v1/catalog-services/{seen}"),
+            ("DELETE", f"/v1/catalog-services/{hidden}"),
+        }
+        for entry in entries:
+            assert entry["actor"]["id"] == uid and entry["actor"]["type"] == "user"
+            assert "Service Admin" in entry["detail"] or entry["attributes"]["status"] == 404
+        assert token not in log.text

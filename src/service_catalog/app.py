@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from service_catalog import __version__, web
 from service_catalog.access import api as access_api
@@ -31,6 +32,7 @@ from service_catalog.core.openapi import finalize_openapi
 from service_catalog.core.secrets import derive_subkey, load_secret
 from service_catalog.dependencies import api as dependencies_api
 from service_catalog.events import api as events_api
+from service_catalog.events.service import record_action
 from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
 from service_catalog.integrations import registry
@@ -143,6 +145,29 @@ def _add_operations(app: FastAPI, settings: Settings, database: Database, metric
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+async def _audit_denied(db: Database, request: Request, problem: Problem) -> None:
+    """Record a write refused for lack of rights (403, or the 404 of a service the
+    principal may not see) in the audit trail, in a transaction of its own: the request's
+    was rolled back. Best effort: a busy database never turns the refusal into a 500."""
+    actor = request.state.actor
+    method, path = request.method, request.url.path
+
+    def record() -> None:
+        with db.session(write=True, timeout=1.0) as session:
+            record_action(
+                session,
+                actor=actor,
+                type="access.denied",
+                detail=f"{method} {path} refused: {problem.detail}",
+                attributes={"method": method, "path": path, "status": problem.status},
+            )
+
+    try:
+        await run_in_threadpool(record)
+    except Exception:
+        log.warning("could not record a refused write in the audit trail", exc_info=True)
+
+
 def create_app(
     settings: Settings | None = None, *, db: Database | None = None, run_worker: bool | None = None
 ) -> FastAPI:
@@ -176,6 +201,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.metrics = metrics
+    app.state.on_denied = functools.partial(_audit_denied, database)
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)

@@ -47,6 +47,7 @@ def denied(role: str, where: str = "") -> Problem:
         403,
         f"Permission denied: requires {role}{scope}",
         title="Permission denied",
+        denial=True,
     )
 
 
@@ -73,7 +74,8 @@ def check_service(
     """``missing`` (the 404 of a service that does not exist) unless the principal reads
     the service; a 403 naming Service Admin when ``change`` and it only reads it."""
     if not reads_service(rights, service_id):
-        raise missing
+        # the same 404 as for no such service; marked a denial for the audit trail only
+        raise Problem(missing.status, missing.detail, title=missing.title, denial=True)
     if change and not rights.has(SERVICE_ADMIN, str(service_id)):
         raise denied(SERVICE_ADMIN, "on this service")
 

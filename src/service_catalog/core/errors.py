@@ -53,6 +53,7 @@ class Problem(Exception):
         title: str | None = None,
         invalid_parameters: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        denial: bool = False,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -60,6 +61,22 @@ class Problem(Exception):
         self.detail = detail
         self.invalid_parameters = invalid_parameters
         self.headers = headers
+        #: A refusal for lack of rights (a 403, or the 404 of what the principal may not
+        #: see): a write refused so goes to the audit trail (:func:`notify_denied`).
+        self.denial = denial
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def notify_denied(request: Request, problem: Problem) -> None:
+    """Hand a write refused for lack of rights to the app's ``on_denied`` hook (the audit
+    trail: ``app.py`` sets it; the core knows no domain)."""
+    if not problem.denial or request.method not in WRITE_METHODS:
+        return
+    hook = getattr(request.app.state, "on_denied", None)
+    if hook is not None and getattr(request.state, "actor", None) is not None:
+        await hook(request, problem)
 
 
 def bad_request(
@@ -308,6 +325,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        await notify_denied(request, exc)
         return problem_response(request, exc)
 
     @app.exception_handler(RequestValidationError)

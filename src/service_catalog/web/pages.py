@@ -29,7 +29,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service_catalog.auth.sessions import SESSION_COOKIE
-from service_catalog.core.errors import Problem, validation_problem
+from service_catalog.core.errors import Problem, notify_denied, validation_problem
 from service_catalog.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from service_catalog.web.templating import render
 
@@ -105,6 +105,7 @@ class PageRoute(APIRoute):
                     check_csrf(request, form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER))
                 return await handle(request)
             except Problem as exc:
+                await notify_denied(request, exc)
                 return problem_page(request, exc)
             except RequestValidationError as exc:
                 return problem_page(request, validation_problem(list(exc.errors())))
