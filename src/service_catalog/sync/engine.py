@@ -13,8 +13,9 @@ The engine knows only the connector contract (``integrations/connectors/base.py`
   nothing; the batches already stored stay (they are current);
 * then, when the connector declares ``polls_events``, it asks ``poll_events()`` for the
   upstream's events since the last complete poll (``SyncState.events_polled_at``, less
-  :data:`POLL_OVERLAP`) and records them as integration events of the resources they
-  concern (deduplicated, so the overlap stores nothing twice).
+  :data:`POLL_OVERLAP`) and records them, a bounded batch at a time as they are listed,
+  as integration events of the resources they concern (deduplicated, so the overlap
+  stores nothing twice); only a complete poll moves the mark.
 
 How a failure changes the schedule is decided here and recorded by
 ``sync.service.finish_run``: ``auth`` taints the credential, unauthorizes the instance and
@@ -24,6 +25,7 @@ halts the schedule; every other kind delays the next run with a backoff.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import queue
 import threading
@@ -366,16 +368,36 @@ def _record_events(ctx: SyncContext, session: Session, changes: list[ResourceCha
 POLL_OVERLAP = dt.timedelta(minutes=5)
 
 
+#: How many polled events are stored at a time: a poll's events are never all held at once.
+POLL_BATCH = 1000
+
+
 def _poll_events(ctx: SyncContext) -> None:
     """Record the events the upstream reported since the last complete poll, then
-    remember when this poll began. A ConnectorError leaves the mark where it was."""
+    remember when this poll began. Events are stored as they are listed, in batches of
+    :data:`POLL_BATCH` (each in its own transaction); a ConnectorError part-way leaves the
+    mark where it was, so the next poll lists again from it and stores only what is new
+    (deduplication ids)."""
     started = utcnow()
     with ctx.db.session(write=False) as session:
         since = session.scalar(
             select(SyncState.events_polled_at).where(SyncState.instance_id == ctx.instance.id)
         )
-    polled = list(ctx.connector.poll_events(since - POLL_OVERLAP if since else None))
+    polled = ctx.connector.poll_events(since - POLL_OVERLAP if since else None)
+    while batch := list(itertools.islice(polled, POLL_BATCH)):
+        ctx.check()
+        _store_polled(ctx, batch)
+        del batch  # not held while the next batch is listed
     ctx.check()
+    with ctx.db.session() as session:
+        state = session.get(SyncState, ctx.instance.id)
+        if state is not None:
+            state.events_polled_at = started
+
+
+def _store_polled(ctx: SyncContext, polled: list[PolledEvent]) -> None:
+    """Store one batch of polled events against the catalog services mapped to their
+    resources, in one transaction."""
     by_resource: defaultdict[tuple[str, str], list[EventRecord]] = defaultdict(list)
     for event in polled:
         by_resource[(_polled_resource(ctx, event), event.resource_type)].append(event.event)
@@ -390,9 +412,6 @@ def _poll_events(ctx: SyncContext) -> None:
                 service_ids=services.get(rid, []),
                 events=events,
             )
-        state = session.get(SyncState, ctx.instance.id)
-        if state is not None:
-            state.events_polled_at = started
 
 
 def _polled_resource(ctx: SyncContext, event: PolledEvent) -> str:

@@ -24,7 +24,10 @@ A sync (``discover``) makes, in this order:
    date_range=all``); the page's records are yielded as one batch.
 
 Memory stays bounded by one page of services and their incidents in the window, plus the
-window's first-acknowledgement times (one float per incident).
+window's first-acknowledgement times (one float per incident). A time-bounded listing, whose
+first page says how many entries it holds, is read one page ahead in a helper thread (the
+upstream answers the next page while this one is folded); each listing's query is encoded
+once, not per page.
 
 ``poll_events(since)`` reads ``GET /log_entries?since&until&is_overview=true&include[]=incidents``
 and turns each trigger, acknowledge and resolve entry of a discovered service into an event
@@ -36,7 +39,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
+from urllib.parse import urlencode
 
 from service_catalog.integrations.connectors.base import (
     Connector,
@@ -107,6 +112,8 @@ class PagerDutyConnector(Connector):
         #: Ids of the services the last discovery listed (events of others are skipped).
         self.seen: set[str] = set()
         self._discovered = False
+        #: The helper thread that fetches a listing's next page ahead (started when needed).
+        self._ahead: ThreadPoolExecutor | None = None
 
     # --- HTTP --------------------------------------------------------------------------
 
@@ -127,12 +134,13 @@ class PagerDutyConnector(Connector):
             key = f"Token token={key}"
         return {"Authorization": key, "Accept": ACCEPT}
 
-    def _get(self, path: str, params: list[tuple[str, Any]]) -> tuple[dict[str, Any], bytes]:
-        """GET ``path`` with ``params``: the decoded JSON object and the raw body."""
-        url = f"{self.base_url}{path}"
+    def _get(self, path: str, query: str) -> tuple[dict[str, Any], bytes]:
+        """GET ``path`` with ``query`` (URL-encoded): the decoded JSON object and the raw
+        body."""
+        url = f"{self.base_url}{path}?{query}"
         try:
             with usable_base_url():
-                resp = self.http.request("GET", url, params=params, headers=self._headers())
+                resp = self.http.request("GET", url, headers=self._headers())
         except ConnectorError as exc:
             if exc.kind == "auth" and exc.status == 403:
                 raise ConnectorError(
@@ -175,29 +183,70 @@ class PagerDutyConnector(Connector):
         self, path: str, key: str, params: list[tuple[str, Any]], *, total: bool = False
     ) -> Generator[tuple[list[Any], bytes, int | None]]:
         """Every page of a classic offset listing: (items, raw body, ``total`` of the first
-        page when asked). Raises :class:`_Capped` when it would pass PagerDuty's offset cap."""
+        page when asked). Raises :class:`_Capped` when it would pass PagerDuty's offset cap.
+
+        When the first page said how many entries the listing holds (``total``), the next
+        page is requested while the caller works on this one (one request ahead, in the
+        connector's helper thread): the upstream answers meanwhile. ``more`` still decides
+        where the listing ends."""
+        # Encoded once: a page of incidents names up to 100 services, the same on each page.
+        encoded = urlencode(params)
         offset = 0
-        for page in range(MAX_PAGES):
-            if offset + PAGE_LIMIT > OFFSET_CAP:
-                raise _Capped()
-            query = [*params, ("limit", PAGE_LIMIT), ("offset", offset)]
-            if total and page == 0:
-                query.append(("total", "true"))
-            body, content = self._get(path, query)
-            items = body.get(key)
-            more = body.get("more")
-            if not isinstance(items, list) or not isinstance(more, bool):
-                raise ConnectorError(
-                    "malformed",
-                    f"GET {path} answered without a '{key}' list and a boolean 'more'",
-                    remediation="Check that base_url points at PagerDuty's REST API.",
-                )
-            count = body.get("total")
-            yield items, content, count if type(count) is int else None
-            if not more or not items:
-                return
-            offset += len(items)
-        raise ConnectorError("malformed", f"GET {path} kept listing past {MAX_PAGES} pages")
+        count: int | None = None
+        ahead: Future[tuple[dict[str, Any], bytes]] | None = None
+        try:
+            for page in range(MAX_PAGES):
+                if offset + PAGE_LIMIT > OFFSET_CAP:
+                    raise _Capped()
+                if ahead is not None:
+                    body, content = ahead.result()
+                    ahead = None
+                else:
+                    query = _paged(encoded, offset)
+                    if total and page == 0:
+                        query += "&total=true"
+                    body, content = self._get(path, query)
+                items = body.get(key)
+                more = body.get("more")
+                if not isinstance(items, list) or not isinstance(more, bool):
+                    raise ConnectorError(
+                        "malformed",
+                        f"GET {path} answered without a '{key}' list and a boolean 'more'",
+                        remediation="Check that base_url points at PagerDuty's REST API.",
+                    )
+                if page == 0 and type(body.get("total")) is int:
+                    count = body["total"]
+                del body
+                nxt = offset + len(items)
+                if (
+                    more
+                    and items
+                    and count is not None
+                    and nxt < count <= OFFSET_CAP
+                    and nxt + PAGE_LIMIT <= OFFSET_CAP
+                ):
+                    ahead = self._helper().submit(self._get, path, _paged(encoded, nxt))
+                yield items, content, count if page == 0 else None
+                if not more or not items:
+                    return
+                offset = nxt
+            raise ConnectorError("malformed", f"GET {path} kept listing past {MAX_PAGES} pages")
+        finally:
+            if ahead is not None and not ahead.cancel():
+                # Not kept running past the listing (the caller stopped, or it failed).
+                wait([ahead])
+
+    def _helper(self) -> ThreadPoolExecutor:
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagerduty-ahead")
+        return self._ahead
+
+    def close(self) -> None:
+        """Stop the helper thread, then release HTTP connections."""
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True, cancel_futures=True)
+            self._ahead = None
+        super().close()
 
     def _windowed(
         self, path: str, key: str, params: list[tuple[str, Any]], since: float, until: float
@@ -232,7 +281,7 @@ class PagerDutyConnector(Connector):
         """One ``GET /services?limit=1``: accepted, rejected (401: the key; 403: the key may
         not read services) or unreachable with the reason."""
         try:
-            self._get("/services", [("limit", 1)])
+            self._get("/services", "limit=1")
         except ConnectorError as exc:
             if exc.kind == "auth":
                 return VerifyResult("rejected", exc.message, upstream_status=exc.status)
@@ -376,6 +425,13 @@ class PagerDutyConnector(Connector):
                 if self._discovered and sid not in self.seen:
                     continue
                 yield PolledEvent(RESOURCE_TYPE, {"service_id": sid}, record)
+
+
+def _paged(encoded: str, offset: int) -> str:
+    """The query of the page at ``offset`` of a listing whose other parameters are
+    ``encoded``."""
+    paging = f"limit={PAGE_LIMIT}&offset={offset}"
+    return f"{encoded}&{paging}" if encoded else paging
 
 
 def _until_now() -> float:
