@@ -171,3 +171,50 @@ def test_create_a_service_map_a_resource_and_see_it(
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("link", name="Orders")).to_be_visible()
     no_serious_violations(page)
+
+
+def test_a_service_viewer_sees_no_edit_controls_and_a_404_page_for_other_services(
+    page: Page, server: LiveServer
+) -> None:
+    """The console asks the same service layer: a Service Viewer of one service reads it
+    without Edit, Delete, Unmap or the resource picker, cannot create services, and gets
+    the 404 page for a service it may not see (as for one that does not exist)."""
+    with server.client() as admin:
+        ids = {}
+        for name in ("visible-svc", "secret-svc"):
+            made = admin.post(
+                "/v1/catalog-services", json={"name": name, "display_name": name.title()}
+            )
+            assert made.status_code == 201, made.text
+            ids[name] = made.json()["id"]
+        push_resources(admin, ["orders-db"])
+        res = admin.get("/v1/resources", params={"filter[name]": "orders-db"}).json()["data"][0]
+        mapped = admin.post(
+            "/v1/resource-mappings", json={"service": ids["visible-svc"], "resource": res["id"]}
+        )
+        assert mapped.status_code == 201, mapped.text
+        user = admin.post("/v3/invites", json={"email": "viewer@example.com"}).json()["id"]
+        role = admin.post(
+            f"/v3/users/{user}/assigned-roles",
+            json={"role_name": "Service Viewer", "entity_id": ids["visible-svc"]},
+        )
+        assert role.status_code == 201, role.text
+        pat = admin.post(
+            f"/v3/users/{user}/access-tokens", json={"name": "browser", "ttl_seconds": 86400}
+        )
+        assert pat.status_code == 201, pat.text
+        token = pat.json()["konnect_token"]
+    sign_in(page, server, token, f"/services/{ids['visible-svc']}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Visible-Svc")
+    expect(page.get_by_text("orders-db")).to_be_visible()
+    for control in ("Edit", "Delete"):
+        expect(page.get_by_role("link", name=control, exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Unmap orders-db")).to_have_count(0)
+    expect(page.get_by_label("Search unmapped resources by name")).to_have_count(0)
+    page.goto(server.url + "/services")
+    expect(page.get_by_role("link", name="New service")).to_have_count(0)
+    expect(page.get_by_text("secret-svc")).to_have_count(0)
+    response = page.goto(server.url + f"/services/{ids['secret-svc']}")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_contain_text("404 · Not Found")
+    no_serious_violations(page)

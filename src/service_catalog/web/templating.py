@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from service_catalog.auth.access import EVERY
 from service_catalog.auth.service import Actor
 from service_catalog.web.csrf import CSRF_FIELD, csrf_token, set_csrf_cookie
 
@@ -66,6 +67,15 @@ ENV.tests["url"] = is_url
 ENV.globals["query"] = _query
 ENV.globals["NAV"] = NAV
 ENV.globals["CSRF_FIELD"] = CSRF_FIELD
+
+
+def _may(actor: Actor | None, role: str, entity_id: object = EVERY) -> bool:
+    """Whether the signed-in ``actor`` holds ``role`` on ``entity_id`` (a page shows a
+    control only to who may use it; the service functions check again)."""
+    return actor is not None and actor.rights.has(role, str(entity_id))
+
+
+ENV.globals["may"] = _may
 
 
 def render(
