@@ -404,6 +404,91 @@ CASES: dict[str, Make] = {
         "PATCH", "/v3/identity-provider/team-group-mappings", {"data": []}
     ),
 }
+# --- dependencies, APIs and API mappings (issue 16) -----------------------------------
+# A dependency's target must be visible to whoever passes on its source: fresh targets come
+# from ``env.service()``, on which the principals of "this service" get their roles too.
+#: (YAML: a body string in braces would be read as a ``{name}`` to fill)
+SPEC = "openapi: 3.0.3\ninfo: {title: T, version: '1'}\npaths: {}\n"
+
+
+def _api(env: Env) -> str:
+    return str(env.post("/v3/apis", {"name": env.fresh("api")})["id"])
+
+
+def _dependency(env: Env) -> str:
+    return str(
+        env.post(f"/v1/catalog-services/{env.ids['A']}/dependencies", {"target": env.service()})[
+            "id"
+        ]
+    )
+
+
+def _issue16_targets(env: Env) -> None:
+    """A dependency ``D`` of A, an API with a specification ``SPEC`` and its mapping ``AM``
+    to A."""
+    env.ids["D"] = _dependency(env)
+    api = env.post("/v3/apis", {"name": "target api", "spec_content": SPEC})
+    env.ids["API"], env.ids["SPEC"] = str(api["id"]), str(api["api_spec_ids"][0])
+    body = {"api_id": env.ids["API"]}
+    env.ids["AM"] = str(env.post(f"/v1/catalog-services/{env.ids['A']}/api-mappings", body)["id"])
+
+
+DEPS = "/v1/catalog-services/{A}/dependencies"
+APIS = "/v3/apis/{API}"
+CASES.update(
+    {
+        "list-catalog-service-dependencies": _same("GET", DEPS + "?direction=upstream&depth=3"),
+        "get-catalog-service-dependency": _same("GET", DEPS + "/{D}"),
+        "create-catalog-service-dependency": lambda env, who: (
+            "POST",
+            DEPS.format(**env.ids),
+            {"target": env.service(), "label": "calls"},
+        ),
+        "delete-catalog-service-dependency": lambda env, who: (
+            "DELETE",
+            DEPS.format(**env.ids) + f"/{_dependency(env)}",
+            None,
+        ),
+        "confirm-catalog-service-dependency": _same("POST", DEPS + "/{D}/confirm"),
+        "propose-dependencies": _same("POST", "/v1/dependency-proposals"),
+        "list-apis": _same("GET", "/v3/apis"),
+        "fetch-api": _same("GET", APIS),
+        "list-api-specs": _same("GET", APIS + "/specifications"),
+        "fetch-api-spec": _same("GET", APIS + "/specifications/{SPEC}"),
+        "create-api": lambda env, who: ("POST", "/v3/apis", {"name": env.fresh("api")}),
+        "update-api": _same("PATCH", APIS, {"description": "d"}),
+        "delete-api": lambda env, who: ("DELETE", f"/v3/apis/{_api(env)}", None),
+        "create-api-spec": _same("POST", APIS + "/specifications", {"content": SPEC}),
+        "delete-api-spec": lambda env, who: (
+            "DELETE",
+            APIS.format(**env.ids)
+            + "/specifications/"
+            + str(env.post(APIS.format(**env.ids) + "/specifications", {"content": SPEC})["id"]),
+            None,
+        ),
+        "list-catalog-service-api-mappings": _same("GET", "/v1/catalog-services/{A}/api-mappings"),
+        "get-catalog-service-api-mapping": _same(
+            "GET", "/v1/catalog-services/{A}/api-mappings/{AM}"
+        ),
+        "create-catalog-service-api-mapping": lambda env, who: (
+            "POST",
+            "/v1/catalog-services/{A}/api-mappings".format(**env.ids),
+            {"api_id": _api(env)},
+        ),
+        "delete-catalog-service-api-mapping": lambda env, who: (
+            "DELETE",
+            "/v1/catalog-services/{A}/api-mappings/".format(**env.ids)
+            + str(
+                env.post(
+                    "/v1/catalog-services/{A}/api-mappings".format(**env.ids), {"api_id": _api(env)}
+                )["id"]
+            ),
+            None,
+        ),
+        "list-service-mappings-for-api": _same("GET", "/v1/apis/{API}/service-mappings"),
+    }
+)
+
 #: Routes whose success a principal that passes may still not reach with these targets:
 #: the check is then only that it passed the rights check (not 401/403, and for 404 the
 #: body says why).
@@ -536,6 +621,7 @@ def env(
                 {"team_id": e.ids["T"], "group": "G"},
             )["id"]
         )
+        _issue16_targets(e)
         yield e
     server.stop()
     db.dispose()

@@ -14,8 +14,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from service_catalog.access import api as access_api
+from service_catalog.apis import api as apis_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core.db import Database
+from service_catalog.dependencies import api as dependencies_api
 from service_catalog.events import api as events_api
 from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
@@ -41,6 +43,9 @@ ROUTERS = [
     events_api.router,
     access_api.router,
     identity_providers_api.router,
+    dependencies_api.router,
+    apis_api.apis_router,
+    apis_api.mappings_router,
 ]
 
 
@@ -183,3 +188,29 @@ def test_hand_built_v3_bodies_match_their_read_schemas(api: httpx.Client) -> Non
             json={"data": [{"team_id": tid, "groups": ["g"]}]},
         )
     )
+
+
+def test_hand_built_dependency_and_api_bodies_match_their_read_schemas(api: httpx.Client) -> None:
+    """Dependencies, APIs, their specifications and API mappings (issue 16)."""
+    check = _check
+    for name in ("web", "orders", "billing"):
+        check(api.post("/v1/catalog-services", json={"name": name, "display_name": name}))
+    dep = check(api.post("/v1/catalog-services/web/dependencies", json={"target": "orders"}))
+    check(api.post("/v1/catalog-services/orders/dependencies", json={"target": "billing"}))
+    check(api.get("/v1/catalog-services/web/dependencies?depth=2"))
+    check(api.get(f"/v1/catalog-services/web/dependencies/{dep['id']}"))
+    check(api.post(f"/v1/catalog-services/web/dependencies/{dep['id']}/confirm"))
+    check(api.post("/v1/dependency-proposals"))
+    spec = "openapi: 3.0.3\ninfo: {title: Orders, version: '1'}\npaths: {}\n"
+    made = check(api.post("/v3/apis", json={"name": "Orders API", "spec_content": spec}))
+    aid = made["id"]
+    check(api.get("/v3/apis"))
+    check(api.get(f"/v3/apis/{aid}"))
+    check(api.patch(f"/v3/apis/{aid}", json={"description": "orders"}))
+    doc = check(api.post(f"/v3/apis/{aid}/specifications", json={"content": spec}))
+    check(api.get(f"/v3/apis/{aid}/specifications"))
+    check(api.get(f"/v3/apis/{aid}/specifications/{doc['id']}"))
+    m = check(api.post("/v1/catalog-services/orders/api-mappings", json={"api_id": aid}))
+    check(api.get("/v1/catalog-services/orders/api-mappings"))
+    check(api.get(f"/v1/catalog-services/orders/api-mappings/{m['id']}"))
+    check(api.get(f"/v1/apis/{aid}/service-mappings"))

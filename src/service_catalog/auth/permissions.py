@@ -97,6 +97,29 @@ PERMISSIONS: dict[str, Permission] = {
     "create-resource-mapping": SERVICE_CHANGE,
     "map-catalog-entity": SERVICE_CHANGE,
     "delete-resource-mapping": SERVICE_CHANGE,
+    # dependencies, APIs and API mappings (issue 16): the rules live in
+    # dependencies/rights.py (a service's edges and API mappings follow the source service)
+    # and apis/service.py (APIs: read by anyone, changed by Service Creators)
+    "list-catalog-service-dependencies": SERVICE_READ,
+    "get-catalog-service-dependency": SERVICE_READ,
+    "create-catalog-service-dependency": SERVICE_CHANGE,
+    "delete-catalog-service-dependency": SERVICE_CHANGE,
+    "confirm-catalog-service-dependency": SERVICE_CHANGE,
+    "propose-dependencies": ANY,  # proposes only from the services the caller administers
+    "list-apis": ANY,
+    "fetch-api": ANY,
+    "list-api-specs": ANY,
+    "fetch-api-spec": ANY,
+    "create-api": CREATE_SERVICE,  # Service Creator or Organization Admin
+    "update-api": CREATE_SERVICE,
+    "delete-api": CREATE_SERVICE,
+    "create-api-spec": CREATE_SERVICE,
+    "delete-api-spec": CREATE_SERVICE,
+    "list-catalog-service-api-mappings": SERVICE_READ,
+    "get-catalog-service-api-mapping": SERVICE_READ,
+    "create-catalog-service-api-mapping": SERVICE_CHANGE,
+    "delete-catalog-service-api-mapping": SERVICE_CHANGE,
+    "list-service-mappings-for-api": LISTED,
     # integrations, instances, credentials, sync
     "list-catalog-integrations": INTEGRATION_READ,
     "list-integration-instances": INTEGRATION_READ,

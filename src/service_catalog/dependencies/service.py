@@ -427,3 +427,67 @@ def propose_from_gateway(session: Session, *, actor: Actor) -> list[Dependency]:
             )
             created.append(dep)
     return created
+
+
+# --- the graph around a service (the console's view) -----------------------------------
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The services around one within some depth, and every edge among them.
+
+    ``nodes`` maps a service id to ``(column, name, display_name)``: 0 for the service
+    itself, ``+d`` for one it depends on ``d`` edges away, ``-d`` for one that depends on it
+    (a service both ways keeps its downstream column). ``edges`` are ``(id, source_id,
+    target_id, label, status)``. ``truncated``: a side had more than the limit."""
+
+    nodes: dict[uuid.UUID, tuple[int, str, str]]
+    edges: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, str]]
+    truncated: bool
+
+
+def graph_around(
+    session: Session, *, service: str, actor: Actor, depth: int = 3, limit: int = 60
+) -> Graph:
+    """The services within ``depth`` edges of ``service`` both ways (proposed edges
+    included), at most ``limit`` a side, nearest first, and the edges among them; only
+    services the actor may read (a reader of ``service``, else 404)."""
+    svc = readable_service(session, actor, service)
+    visible = readable_ids(actor)
+    columns: dict[uuid.UUID, int] = {svc.id: 0}
+    truncated = False
+    for direction, sign in ((DOWNSTREAM, 1), (UPSTREAM, -1)):
+        found = reachable_statement(svc.id, Walk(direction, depth, True), visible).subquery()
+        rows = session.execute(
+            select(found.c.service_id, found.c.depth)
+            .order_by(found.c.depth, found.c.service_id)
+            .limit(limit + 1)
+        ).all()
+        truncated = truncated or len(rows) > limit
+        for service_id, d in rows[:limit]:
+            columns.setdefault(service_id, sign * int(d))
+    ids = list(columns)
+    names = {
+        r.id: (r.name, r.display_name)
+        for r in session.execute(
+            select(CatalogService.id, CatalogService.name, CatalogService.display_name).where(
+                CatalogService.id.in_(ids)
+            )
+        )
+    }
+    edges = [
+        (r.id, r.source_id, r.target_id, r.label, r.status)
+        for r in session.execute(
+            select(
+                Dependency.id,
+                Dependency.source_id,
+                Dependency.target_id,
+                Dependency.label,
+                Dependency.status,
+            )
+            .where(Dependency.source_id.in_(ids), Dependency.target_id.in_(ids))
+            .order_by(Dependency.id)
+        )
+    ]
+    nodes = {i: (columns[i], *names[i]) for i in ids if i in names}
+    return Graph(nodes=nodes, edges=edges, truncated=truncated)

@@ -6,7 +6,8 @@ unit of work (``auth.deps.Ctx``) and the signed-in actor, as the API; never the 
 forms, error pages, :func:`install`), ``templating`` the Jinja2 environment and
 :func:`~service_catalog.web.templating.render`, ``csrf`` the forms' tokens; each section is a
 module with its router (``sign_in``, ``home``, ``services``, ``resources``,
-``integrations``, ``feeds`` (events, audit); ``traceable`` builds the service page's panel),
+``integrations``, ``feeds`` (events, audit), ``dependencies`` (a service's dependencies,
+its graph and its APIs), ``apis``; ``traceable`` builds the service page's panel),
 its templates under ``templates/`` and shared static files (CSS, vendored htmx with its
 licence) under ``static/``.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from service_catalog.web import (
+    apis,
+    dependencies,
     feeds,
     home,
     integrations,
@@ -37,6 +40,8 @@ def routers() -> list[APIRouter]:
         integrations.router,
         traceable.router,
         feeds.router,
+        dependencies.router,
+        apis.router,
     ]
 
 

@@ -26,6 +26,7 @@ from service_catalog.catalog_services.schemas import CatalogServiceCreate, Catal
 from service_catalog.core.errors import Problem, invalid_parameters_from
 from service_catalog.events import service as events
 from service_catalog.resources import service as resources
+from service_catalog.web import dependencies as dependency_views
 from service_catalog.web import traceable
 from service_catalog.web.pages import form_of, page_router
 from service_catalog.web.templating import render
@@ -381,6 +382,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
         events=feed,
         params=params,
         notes=notes,
+        dependencies=dependency_views.section(ctx.session, svc, ctx.actor),
     )
 
 

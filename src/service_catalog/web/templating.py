@@ -24,6 +24,7 @@ NAV = (
     ("home", "Home", "/"),
     ("services", "Services", "/services"),
     ("resources", "Resources", "/resources"),
+    ("apis", "APIs", "/apis"),
     ("integrations", "Integrations", "/integrations"),
     ("events", "Events", "/events"),
     ("audit", "Audit", "/audit"),
