@@ -77,7 +77,11 @@ def test_a_sync_changing_a_mapped_repository_re_evaluates_its_service(
             listed = _ok(api.get("/v1/resources", params={"filter[type]": "github_repository"}))
             return {r["name"]: r for r in listed["data"]}
 
-        found = wait_for(lambda: len(repos()) == 2 and repos(), lambda: repos())
+        def both() -> dict[str, dict[str, Any]] | None:
+            got = repos()
+            return got if len(got) == 2 else None
+
+        found = wait_for(both, repos)
         one, two = found["acme/repo-00001"], found["acme/repo-00002"]
         a, b = create_service(api, "alpha")["id"], create_service(api, "beta")["id"]
         for sid, rid in ((a, one["id"]), (b, two["id"])):
@@ -105,14 +109,23 @@ def test_a_sync_changing_a_mapped_repository_re_evaluates_its_service(
             ev: dict[str, Any] = got["criteria"][0]["evaluation"] or {}
             return ev
 
-        first_a = wait_for(lambda: result(a).get("is_passing") and result(a), lambda: result(a))
+        def passing() -> dict[str, Any] | None:
+            got = result(a)
+            return got if got.get("is_passing") else None
+
+        first_a = wait_for(passing, lambda: result(a))
         wait_for(lambda: result(b).get("is_passing"), lambda: result(b))
 
         for k in range(most + 1 - one["integration_data"]["dependabot_alerts"]["open"]):
             sim.add_alert("repo-00001", "critical", package=f"left-pad-{k}")
         _ok(api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}))
+
+        def failing() -> dict[str, Any] | None:
+            got = result(a)
+            return got if got.get("is_passing") is False else None
+
         failed = wait_for(
-            lambda: result(a).get("is_passing") is False and result(a),
+            failing,
             lambda: (
                 result(a),
                 repos()["acme/repo-00001"]["integration_data"]["dependabot_alerts"],
