@@ -149,6 +149,13 @@ class Env:
         body = {"service": service_id, "resource": resource or self.resource()}
         return str(self.post("/v1/resource-mappings", body)["id"])
 
+    def scorecard(self) -> str:
+        return str(self.post("/v1/scorecards", _card(self.fresh("card")))["id"])
+
+    def document(self, service_id: str) -> str:
+        body = {"title": self.fresh("doc"), "content": "# Runbook"}
+        return str(self.post(f"/v1/catalog-services/{service_id}/documents", body)["id"])
+
     def instance(self) -> str:
         body = {"integration_name": "custom", "name": self.fresh("inst"), "display_name": "I"}
         return str(self.post("/v1/integration-instances", {**body, "config": {}})["id"])
@@ -175,7 +182,25 @@ def _oidc(login: str) -> dict[str, Any]:
     }
 
 
+def _card(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": None,
+        "scorecard_template": None,
+        "entity_selector": {"selector": "all", "selector_parameters": None},
+        "criteria": [
+            {
+                "enabled": True,
+                "template_name": "has_service_docs",
+                "template_parameters": {"min_docs": 1},
+                "section_name": "Docs",
+            }
+        ],
+    }
+
+
 INST = "/v1/integration-instances/{instance}"
+DOCS = "/v1/catalog-services/{A}/documents"
 CASES: dict[str, Make] = {
     "list-catalog-services": _same("GET", "/v1/catalog-services"),
     "list-catalog-service-facets": _same("GET", "/v1/catalog-services/facets?field=labels.team"),
@@ -195,6 +220,38 @@ CASES: dict[str, Make] = {
     "list-catalog-service-integration-events": _same(
         "GET", "/v1/catalog-services/{A}/integration-events"
     ),
+    "list-catalog-service-documents": _same("GET", DOCS),
+    "fetch-catalog-service-document": _same("GET", DOCS + "/{D}"),
+    "create-catalog-service-document": lambda env, who: (
+        "POST",
+        DOCS.format(**env.ids),
+        {"title": env.fresh("doc"), "content": "Some *markdown*"},
+    ),
+    "update-catalog-service-document": _same("PATCH", DOCS + "/{D}", {"content": "Changed"}),
+    "delete-catalog-service-document": lambda env, who: (
+        "DELETE",
+        f"/v1/catalog-services/{(sid := env.service())}/documents/{env.document(sid)}",
+        None,
+    ),
+    "list-criteria-templates": _same("GET", "/v1/criteria-templates"),
+    "list-scorecard-templates": _same("GET", "/v1/scorecard-templates"),
+    "list-scorecards": _same("GET", "/v1/scorecards"),
+    "fetch-scorecard": _same("GET", "/v1/scorecards/{SC}"),
+    "list-scorecard-criteria": _same("GET", "/v1/scorecards/{SC}/criteria"),
+    "list-scorecard-services": _same("GET", "/v1/scorecards/{SC}/catalog-services"),
+    "list-scorecard-criteria-services": _same(
+        "GET", "/v1/scorecards/{SC}/criteria/{CR}/catalog-services"
+    ),
+    "create-scorecard": lambda env, who: ("POST", "/v1/scorecards", _card(env.fresh("card"))),
+    # a fresh target each: a PUT replaces the criteria the result routes name
+    "update-scorecard": lambda env, who: (
+        "PUT",
+        f"/v1/scorecards/{env.scorecard()}",
+        _card(env.fresh("card")),
+    ),
+    "delete-scorecard": lambda env, who: ("DELETE", f"/v1/scorecards/{env.scorecard()}", None),
+    "list-catalog-service-scorecards": _same("GET", "/v1/catalog-services/{A}/scorecards"),
+    "fetch-catalog-service-scorecard": _same("GET", "/v1/catalog-services/{A}/scorecards/{SC}"),
     "list-resources": _same("GET", "/v1/resources"),
     "list-resource-facets": _same("GET", "/v1/resources/facets?field=type"),
     "fetch-resource": _same("GET", "/v1/resources/{R}"),
@@ -583,6 +640,9 @@ def env(
         e.ids["M"] = str(
             e.post("/v1/resource-mappings", {"service": e.ids["A"], "resource": e.ids["R"]})["id"]
         )
+        e.ids["D"] = e.document(e.ids["A"])
+        e.ids["SC"] = e.scorecard()
+        e.ids["CR"] = str(e.admin.get(f"/v1/scorecards/{e.ids['SC']}").json()["criteria"][0]["id"])
         e.ids["U"] = str(e.post("/v3/invites", {"email": "target@example.com"})["id"])
         e.ids["UR"] = str(
             e.post(

@@ -22,8 +22,10 @@ from service_catalog.events import api as events_api
 from service_catalog.identity_providers import api as identity_providers_api
 from service_catalog.integrations import api as integrations_api
 from service_catalog.resources import api as resources_api
+from service_catalog.scorecards import api as scorecards_api
 from service_catalog.settings import Settings
 from service_catalog.sync import api as sync_api
+from service_catalog.sync.scorecards import run_due
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import make_instance, sync_now
 
@@ -46,6 +48,9 @@ ROUTERS = [
     dependencies_api.router,
     apis_api.apis_router,
     apis_api.mappings_router,
+    scorecards_api.templates,
+    scorecards_api.router,
+    scorecards_api.service_scorecards,
 ]
 
 
@@ -110,6 +115,55 @@ def test_hand_built_bodies_match_their_read_schemas(
     check(api.get(f"/v1/catalog-services/{sid}/integration-events"))
     audit = check(api.get("/v1/audit-log"))
     assert audit["data"], "the audit trail recorded nothing"
+
+
+def test_hand_built_scorecard_bodies_match_their_read_schemas(
+    api: httpx.Client, settings: Settings, db: Database
+) -> None:
+    """Scorecards, their results (evaluated by the worker's pass) and service documents."""
+    check = _check
+    sid = check(api.post("/v1/catalog-services", json={"name": "docs", "display_name": "D"}))["id"]
+    docs = f"/v1/catalog-services/{sid}/documents"
+    doc = check(api.post(docs, json={"title": "Runbook", "content": "# Steps"}))
+    check(api.get(docs))
+    check(api.get(f"{docs}/{doc['id']}"))
+    check(api.patch(f"{docs}/{doc['id']}", json={"content": "# More steps"}))
+    check(api.get("/v1/criteria-templates?page[size]=100"))
+    check(api.get("/v1/scorecard-templates"))
+    body = {
+        "name": "Docs",
+        "description": None,
+        "scorecard_template": None,
+        "entity_selector": {"selector": "all", "selector_parameters": None},
+        "criteria": [
+            {
+                "enabled": True,
+                "template_name": "has_service_docs",
+                "template_parameters": {"min_docs": 1},
+                "section_name": "Docs",
+            },
+            {
+                "enabled": True,
+                "template_name": "has_resources",
+                "template_parameters": {"min_resources": 1},
+                "section_name": "Catalog",
+            },
+        ],
+        "levels": [{"name": "Bronze", "sections": ["Docs"]}],
+    }
+    card = check(api.post("/v1/scorecards", json=body))
+    cid = card["id"]
+    run_due(db, settings, "schema-test")
+    check(api.get("/v1/scorecards"))
+    check(api.get(f"/v1/scorecards/{cid}"))
+    check(api.put(f"/v1/scorecards/{cid}", json={**body, "name": "Docs 2"}))
+    run_due(db, settings, "schema-test")
+    crit = check(api.get(f"/v1/scorecards/{cid}/criteria"))["data"][0]["id"]
+    check(api.get(f"/v1/scorecards/{cid}/catalog-services"))
+    check(api.get(f"/v1/scorecards/{cid}/criteria/{crit}/catalog-services"))
+    check(api.get(f"/v1/catalog-services/{sid}/scorecards"))
+    got = check(api.get(f"/v1/catalog-services/{sid}/scorecards/{cid}"))
+    assert got["level"]["name"] == "Bronze", got
 
 
 def test_hand_built_v3_bodies_match_their_read_schemas(api: httpx.Client) -> None:

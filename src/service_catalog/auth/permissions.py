@@ -15,6 +15,8 @@ from typing import Literal
 from service_catalog.auth.access import (
     INTEGRATION_ADMIN,
     ORGANIZATION_ADMIN,
+    SCORECARD_ADMIN,
+    SCORECARD_VIEWER,
     SERVICE_CREATOR,
 )
 from service_catalog.auth.guard import INTEGRATION_READERS
@@ -37,12 +39,15 @@ class Permission:
 
     kind: Kind
     roles: tuple[str, ...] = ()
+    #: for ``roles``: the rows listed are only those of services the principal reads
+    listed: bool = False
 
     def describe(self) -> str:
         """The rule in the README's words."""
         if self.kind == "roles":
             names = [*dict.fromkeys([*self.roles, ORGANIZATION_ADMIN])]
-            return " or ".join(names) + " (on `*`); else 403"
+            rows = "; only the services it reads are listed" if self.listed else ""
+            return " or ".join(names) + f" (on `*`){rows}; else 403"
         return DESCRIPTIONS[self.kind]
 
 
@@ -69,6 +74,11 @@ ORG_ADMIN = Permission("roles", (ORGANIZATION_ADMIN,))
 CREATE_SERVICE = Permission("roles", (SERVICE_CREATOR,))
 INTEGRATION_READ = Permission("roles", INTEGRATION_READERS)
 INTEGRATION_CHANGE = Permission("roles", (INTEGRATION_ADMIN,))
+SCORECARD_READ = Permission("roles", (SCORECARD_VIEWER, SCORECARD_ADMIN))
+SCORECARD_CHANGE = Permission("roles", (SCORECARD_ADMIN,))
+#: A scorecard's per-service results: Scorecard Viewer or Admin; only the rows of services
+#: the principal reads are listed and counted.
+SCORECARD_RESULTS = Permission("roles", (SCORECARD_VIEWER, SCORECARD_ADMIN), listed=True)
 
 #: operation id -> its permission (every route the app serves).
 PERMISSIONS: dict[str, Permission] = {
@@ -138,6 +148,25 @@ PERMISSIONS: dict[str, Permission] = {
     "delete-integration-instance-auth-config": INTEGRATION_CHANGE,
     "schedule-resource-ingestion": INTEGRATION_CHANGE,
     "create-integration-events": INTEGRATION_CHANGE,
+    # service documents (an extension)
+    "list-catalog-service-documents": SERVICE_READ,
+    "fetch-catalog-service-document": SERVICE_READ,
+    "create-catalog-service-document": SERVICE_CHANGE,
+    "update-catalog-service-document": SERVICE_CHANGE,
+    "delete-catalog-service-document": SERVICE_CHANGE,
+    # scorecards
+    "list-criteria-templates": SCORECARD_READ,
+    "list-scorecard-templates": SCORECARD_READ,
+    "list-scorecards": SCORECARD_READ,
+    "fetch-scorecard": SCORECARD_READ,
+    "list-scorecard-criteria": SCORECARD_READ,
+    "create-scorecard": SCORECARD_CHANGE,
+    "update-scorecard": SCORECARD_CHANGE,
+    "delete-scorecard": SCORECARD_CHANGE,
+    "list-scorecard-services": SCORECARD_RESULTS,
+    "list-scorecard-criteria-services": SCORECARD_RESULTS,
+    "list-catalog-service-scorecards": SERVICE_READ,
+    "fetch-catalog-service-scorecard": SERVICE_READ,
     # events and the audit trail
     "list-integration-events": LISTED,
     "list-audit-log": ORG_ADMIN,

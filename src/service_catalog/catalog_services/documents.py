@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service_catalog.auth.access import SERVICE_ADMIN, SERVICE_VIEWER
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService, ServiceDocument
 from service_catalog.catalog_services.schemas import DocumentCreate, DocumentUpdate
@@ -43,13 +42,9 @@ def to_dict(doc: ServiceDocument) -> dict[str, Any]:
 
 
 def _service(session: Session, actor: Actor, ref: str, *, change: bool) -> CatalogService:
-    svc = get_service(session, service_id=ref)
-    sid = str(svc.id)
-    if not (actor.rights.has(SERVICE_VIEWER, sid) or actor.rights.has(SERVICE_ADMIN, sid)):
-        raise Problem(404, f"Catalog service [{ref}] not found")
-    if change and not actor.rights.has(SERVICE_ADMIN, sid):
-        raise Problem(403, "You may not change this service's documents (Service Admin is needed)")
-    return svc
+    """The service ``ref`` names: a 404 unless the actor reads it, a 403 naming Service
+    Admin when ``change`` and it only reads it."""
+    return get_service(session, service_id=ref, rights=actor.rights, change=change)
 
 
 def _document(session: Session, svc: CatalogService, document_id: str) -> ServiceDocument:

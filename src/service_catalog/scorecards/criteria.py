@@ -126,6 +126,12 @@ NOUNS = {
     GATEWAY: "gateway service",
     GITHUB: "GitHub repository",
 }
+PLURALS = {
+    TRACEABLE: "Traceable services",
+    PAGERDUTY: "PagerDuty services",
+    GATEWAY: "gateway services",
+    GITHUB: "GitHub repositories",
+}
 
 
 def per_resource(integration: str, check: ResourceCheck, what: str) -> Evaluator:
@@ -169,7 +175,8 @@ def per_resource(integration: str, check: ResourceCheck, what: str) -> Evaluator
                 "details": {"raw_value": out.raw, "display_text": out.text},
             }
         raw = {"instance": "criteria_result_relation_map", "relation": "resource", "map": results}
-        text = f"{passed} out of {len(mine)} {noun}s passing {what}"
+        nouns = noun if len(mine) == 1 else PLURALS[integration]
+        text = f"{passed} out of {len(mine)} {nouns} passing {what}"
         if failed:
             return Outcome(False, raw, text)
         if errors and first_error is not None:

@@ -17,12 +17,8 @@ import jsonschema
 from sqlalchemy import ColumnElement, Select, case, delete, select, true
 from sqlalchemy.orm import Session
 
-from service_catalog.auth.access import (
-    SCORECARD_ADMIN,
-    SCORECARD_VIEWER,
-    SERVICE_ADMIN,
-    SERVICE_VIEWER,
-)
+from service_catalog.auth.access import SCORECARD_ADMIN, SCORECARD_VIEWER
+from service_catalog.auth.guard import readable_services, require_any
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services import service as catalog
 from service_catalog.catalog_services.models import CatalogService
@@ -51,50 +47,31 @@ _RULES = {"required": "required", "type": "type", "additionalProperties": "unkno
 
 # --- rights ------------------------------------------------------------------------
 
-
-def _forbidden(what: str) -> Problem:
-    return Problem(403, f"You may not {what}")
+#: Roles that read scorecards, their templates and results (Organization Admin too).
+SCORECARD_READERS = (SCORECARD_VIEWER, SCORECARD_ADMIN)
 
 
 def require_admin(actor: Actor) -> None:
-    """403 unless the actor may change scorecards (Scorecard Admin)."""
-    if not actor.rights.has(SCORECARD_ADMIN):
-        raise _forbidden("change scorecards (Scorecard Admin is needed)")
+    """403 naming Scorecard Admin unless the actor may change scorecards."""
+    require_any(actor.rights, SCORECARD_ADMIN)
 
 
 def require_viewer(actor: Actor) -> None:
-    """403 unless the actor may read scorecards (Scorecard Viewer or Admin)."""
-    if not (actor.rights.has(SCORECARD_VIEWER) or actor.rights.has(SCORECARD_ADMIN)):
-        raise _forbidden("read scorecards (Scorecard Viewer is needed)")
+    """403 naming the roles unless the actor may read scorecards (Viewer or Admin)."""
+    require_any(actor.rights, *SCORECARD_READERS)
 
 
 def visible_services(actor: Actor) -> ColumnElement[bool]:
-    """SQL: the catalog services whose results the actor may see."""
-    ids = actor.rights.service_ids(SERVICE_ADMIN, SERVICE_VIEWER)
+    """SQL: the catalog services whose results the actor may see (those it reads)."""
+    ids = readable_services(actor.rights)
     if ids is None:
         return true()
-    return CatalogService.id.in_([uuid.UUID(i) for i in ids if _is_uuid(i)])
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return CatalogService.id.in_(sorted(ids))
 
 
 def _service_for(session: Session, actor: Actor, ref: str) -> CatalogService:
-    svc = catalog.get_service(session, service_id=ref)
-    sid = str(svc.id)
-    if not (actor.rights.has(SERVICE_VIEWER, sid) or actor.rights.has(SERVICE_ADMIN, sid)):
-        raise catalog_missing(ref)
-    return svc
-
-
-def catalog_missing(ref: str) -> Problem:
-    """The 404 of a service the actor may not see (as if it did not exist)."""
-    return Problem(404, f"Catalog service [{ref}] not found")
+    """The service ``ref`` names; the 404 of a missing one unless the actor reads it."""
+    return catalog.get_service(session, service_id=ref, rights=actor.rights)
 
 
 # --- templates ---------------------------------------------------------------------

@@ -211,15 +211,16 @@ class GitHubConnector(Connector):
             if kind + rid in self.state:
                 self._next[kind + rid] = self.state[kind + rid]
 
-    def _unchanged_chain(self, first: str) -> Known | None:
-        """The ETags of a remembered page chain when every page answers 304; else None."""
+    def _unchanged_chain(self, first: str, allow: tuple[int, ...] = ()) -> Known | None:
+        """The ETags of a remembered page chain when every page answers 304; else None
+        (also for an ``allow``ed status: the full read that follows judges it)."""
         out: Known = []
         key: str | None = first
         while key is not None:
             etag = self.state.get(ETAG + key)
             if etag is None:
                 return None
-            if self.client.get(key, etag=etag).status != 304:
+            if self.client.get(key, etag=etag, allow=allow).status != 304:
                 return None
             out.append((key, etag))
             key = self.state.get(NEXT + key)
@@ -256,7 +257,8 @@ class GitHubConnector(Connector):
                 return None
             known.append(("dependabot", "403"))
         else:
-            chain = self._unchanged_chain(paths["alerts"])
+            # a 403 now: the credential lost the right to read alerts (not a bad one)
+            chain = self._unchanged_chain(paths["alerts"], allow=(403,))
             if chain is None:
                 return None
             known += chain
