@@ -37,13 +37,19 @@ from service_catalog.integrations.connectors.base import (
     RecordBatch,
     ResourceRecord,
     VerifyResult,
+    credential_header,
     decode_json,
     digest_of,
     simple_resource_type,
     single_header_auth,
     usable_base_url,
 )
-from service_catalog.integrations.connectors.config import ConfigText, ConnectorConfig, setting
+from service_catalog.integrations.connectors.config import (
+    ConfigText,
+    ConnectorConfig,
+    setting,
+    sync_interval_setting,
+)
 
 RESOURCE_TYPE = "inventory_item"
 MAX_PAGES = 1_000_000  # a guard against an upstream that never says it is done
@@ -69,13 +75,7 @@ class RestInventoryConfig(ConnectorConfig):
         ge=1,
         le=1000,
     )
-    sync_interval: int | None = setting(
-        None,
-        display_name="Sync interval (seconds)",
-        description="How often the catalog syncs this instance; default: the server's "
-        "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
-        ge=10,
-    )
+    sync_interval: int | None = sync_interval_setting()
     events_path: ConfigText | None = setting(
         None,
         display_name="Events path",
@@ -113,10 +113,7 @@ class RestInventoryConnector(Connector):
                 "The instance has no auth credential",
                 remediation="POST an auth credential to the instance.",
             )
-        token = ""
-        for name, value in self.credential.headers.items():
-            if name.lower() == "authorization":
-                token = value
+        token = credential_header(self.credential.headers)
         if not token:
             raise ConnectorError(
                 "auth",

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service_catalog.access.schemas import AssignRole
@@ -16,6 +15,7 @@ from service_catalog.access.service import (
     ROLE_FILTERS,
     audit,
     get_row,
+    insert_row,
     page_of,
     parse_id,
     require_org_admin,
@@ -41,6 +41,7 @@ from service_catalog.auth.models import (
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.errors import bad_request, conflict, not_found
+from service_catalog.core.render import attrs
 
 PRINCIPALS: dict[str, tuple[type[User] | type[Team] | type[SystemAccount], str]] = {
     USER: (User, "User"),
@@ -66,10 +67,7 @@ def assignment_dict(row: RoleAssignment) -> dict[str, Any]:
     """A role assignment as the contract shows it."""
     return {
         "id": str(row.id),
-        "role_name": row.role_name,
-        "entity_id": row.entity_id,
-        "entity_type_name": row.entity_type_name,
-        "entity_region": row.entity_region,
+        **attrs(row, "role_name", "entity_id", "entity_type_name", "entity_region"),
     }
 
 
@@ -98,19 +96,31 @@ def list_assigned(
     stmt = select(RoleAssignment).where(
         RoleAssignment.principal_type == principal_type, RoleAssignment.principal_id == ident
     )
-    rows, meta = page_of(session, stmt, RoleAssignment.created_at, query, ROLE_FILTERS)
-    return [assignment_dict(r) for r in rows], meta
+    return page_of(session, stmt, RoleAssignment.created_at, query, ROLE_FILTERS, assignment_dict)
 
 
 def get_assigned(
     session: Session, *, actor: Actor, principal_type: str, principal_id: str, role_id: str
 ) -> RoleAssignment:
     """One of a principal's role assignments."""
-    ident = _principal(session, actor, principal_type, principal_id, read=True)
+    return _assignment(session, actor, principal_type, principal_id, role_id, read=True)[1]
+
+
+def _assignment(
+    session: Session,
+    actor: Actor,
+    principal_type: str,
+    principal_id: str,
+    role_id: str,
+    *,
+    read: bool,
+) -> tuple[uuid.UUID, RoleAssignment]:
+    """The principal's id and its assignment ``role_id`` (a 404 when it holds no such one)."""
+    ident = _principal(session, actor, principal_type, principal_id, read=read)
     row = session.get(RoleAssignment, parse_id(role_id, "Assigned role"))
     if row is None or row.principal_type != principal_type or row.principal_id != ident:
         raise not_found("Assigned role", role_id)
-    return row
+    return ident, row
 
 
 def _check(session: Session, data: AssignRole) -> tuple[str, str]:
@@ -173,13 +183,8 @@ def assign(
         entity_type_name=type_name,
         entity_region=data.entity_region,
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        raise conflict(
-            f"The role [{data.role_name}] on [{entity_id}] is already assigned"
-        ) from None
+    taken = conflict(f"The role [{data.role_name}] on [{entity_id}] is already assigned")
+    insert_row(session, row, taken)
     identity_changed(session)
     audit(
         session,
@@ -199,10 +204,7 @@ def unassign(
     session: Session, *, actor: Actor, principal_type: str, principal_id: str, role_id: str
 ) -> None:
     """Remove a role assignment from a principal."""
-    ident = _principal(session, actor, principal_type, principal_id, read=False)
-    row = session.get(RoleAssignment, parse_id(role_id, "Assigned role"))
-    if row is None or row.principal_type != principal_type or row.principal_id != ident:
-        raise not_found("Assigned role", role_id)
+    ident, row = _assignment(session, actor, principal_type, principal_id, role_id, read=False)
     session.delete(row)
     identity_changed(session)
     audit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete, select
@@ -43,8 +44,9 @@ from service_catalog.auth.models import (
 from service_catalog.auth.service import Actor
 from service_catalog.core import query as q
 from service_catalog.core.db import Base, utcnow
-from service_catalog.core.errors import Problem, bad_request, conflict, not_found
-from service_catalog.core.render import ts
+from service_catalog.core.errors import Problem, bad_request, conflict, name_taken, not_found
+from service_catalog.core.patch import merge_map
+from service_catalog.core.render import attrs, ts
 from service_catalog.events.service import record_action
 
 M = TypeVar("M", bound=Base)
@@ -133,11 +135,48 @@ def page_of(
     order: Any,
     query: list[tuple[str, str]],
     spec: q.FilterSpec,
-) -> tuple[list[Any], dict[str, Any]]:
+    render: Callable[[Any], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of ``stmt``'s rows filtered by ``spec``, in ``order``, each as ``render`` shows
+    it, with the page's meta."""
     clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
     page = q.page_request(dict(query))
     rows, total = q.numbered_page(session, stmt.where(*clauses), [order.asc()], page)
-    return rows, q.page_meta(page, total)
+    return [render(r) for r in rows], q.page_meta(page, total)
+
+
+def insert_row(session: Session, row: Base, taken: Problem) -> None:
+    """Add ``row`` in a savepoint; ``taken`` (a 409) when a unique key says it exists."""
+    try:
+        with session.begin_nested():  # a conflict undoes this insert alone
+            session.add(row)
+    except IntegrityError:
+        raise taken from None
+
+
+def _apply_named(
+    session: Session, row: Team | SystemAccount, changes: dict[str, Any], what: str
+) -> None:
+    """Set ``changes`` on ``row`` and stamp it; a name another row holds is a 409."""
+    try:
+        with session.begin_nested():  # a taken name undoes this alone
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            session.flush()
+    except IntegrityError:
+        raise name_taken(what, str(changes.get("name"))) from None
+
+
+def _stamped(row: Team | SystemAccount, *names: str, **extra: Any) -> dict[str, Any]:
+    """``row``'s id, fields ``names``, ``extra`` and timestamps, as the contract shows them."""
+    return {
+        "id": str(row.id),
+        **attrs(row, *names),
+        **extra,
+        "created_at": ts(row.created_at),
+        "updated_at": ts(row.updated_at),
+    }
 
 
 # --- users -----------------------------------------------------------------------------
@@ -160,8 +199,7 @@ def list_users(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of users (Organization Admin)."""
     require_org_admin(actor)
-    rows, meta = page_of(session, select(User), User.email, query, USER_FILTERS)
-    return [user_dict(u) for u in rows], meta
+    return page_of(session, select(User), User.email, query, USER_FILTERS, user_dict)
 
 
 def get_user(session: Session, *, actor: Actor, user_id: str) -> User:
@@ -197,11 +235,7 @@ def create_user(session: Session, *, actor: Actor, data: InviteUser) -> User:
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(user)
-    except IntegrityError:
-        raise conflict(f"A user with the e-mail [{email}] already exists") from None
+    insert_row(session, user, conflict(f"A user with the e-mail [{email}] already exists"))
     audit(session, actor, "user.created", f"Created user {email}", user_id=str(user.id))
     return user
 
@@ -285,8 +319,7 @@ def _member_teams(
             )
         )
     )
-    rows, meta = page_of(session, stmt, Team.name, query, TEAM_FILTERS)
-    return [team_dict(t) for t in rows], meta
+    return page_of(session, stmt, Team.name, query, TEAM_FILTERS, team_dict)
 
 
 # --- teams -----------------------------------------------------------------------------
@@ -294,19 +327,7 @@ def _member_teams(
 
 def team_dict(team: Team) -> dict[str, Any]:
     """A team as the contract shows it."""
-    return {
-        "id": str(team.id),
-        "name": team.name,
-        "description": team.description,
-        "system_team": team.system_team,
-        "labels": team.labels or {},
-        "created_at": ts(team.created_at),
-        "updated_at": ts(team.updated_at),
-    }
-
-
-def _team_name_taken(name: str) -> Problem:
-    return conflict(f"A team named [{name}] already exists")
+    return _stamped(team, "name", "description", "system_team", labels=team.labels or {})
 
 
 def list_teams(
@@ -314,8 +335,7 @@ def list_teams(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of teams (Organization Admin)."""
     require_org_admin(actor)
-    rows, meta = page_of(session, select(Team), Team.name, query, TEAM_FILTERS)
-    return [team_dict(t) for t in rows], meta
+    return page_of(session, select(Team), Team.name, query, TEAM_FILTERS, team_dict)
 
 
 def get_team(session: Session, *, actor: Actor, team_id: str) -> Team:
@@ -335,11 +355,7 @@ def create_team(session: Session, *, actor: Actor, data: TeamCreate) -> Team:
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(team)
-    except IntegrityError:
-        raise _team_name_taken(data.name) from None
+    insert_row(session, team, name_taken("A team", data.name))
     audit(session, actor, "team.created", f"Created team {team.name}", team_id=str(team.id))
     return team
 
@@ -353,21 +369,8 @@ def update_team(session: Session, *, actor: Actor, team_id: str, data: TeamUpdat
         raise bad_request("Invalid request body", "name", "cannot be null", rule="type")
     labels = changes.pop("labels", None)
     if labels is not None:
-        merged = dict(team.labels or {})
-        for key, value in labels.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        team.labels = merged
-    try:
-        with session.begin_nested():  # a taken name undoes this alone
-            for key, value in changes.items():
-                setattr(team, key, value)
-            team.updated_at = utcnow()
-            session.flush()
-    except IntegrityError:
-        raise _team_name_taken(str(changes.get("name"))) from None
+        team.labels = merge_map(team.labels or {}, labels)
+    _apply_named(session, team, changes, "A team")
     audit(
         session,
         actor,
@@ -396,8 +399,7 @@ def team_users(
     require_org_admin(actor)
     team = get_row(session, Team, team_id, "Team")
     stmt = select(User).where(User.id.in_(_member_ids(team.id, USER)))
-    rows, meta = page_of(session, stmt, User.email, query, USER_FILTERS)
-    return [user_dict(u) for u in rows], meta
+    return page_of(session, stmt, User.email, query, USER_FILTERS, user_dict)
 
 
 def team_accounts(
@@ -407,8 +409,7 @@ def team_accounts(
     require_org_admin(actor)
     team = get_row(session, Team, team_id, "Team")
     stmt = select(SystemAccount).where(SystemAccount.id.in_(_member_ids(team.id, SYSTEM_ACCOUNT)))
-    rows, meta = page_of(session, stmt, SystemAccount.name, query, ACCOUNT_FILTERS)
-    return [account_dict(a) for a in rows], meta
+    return page_of(session, stmt, SystemAccount.name, query, ACCOUNT_FILTERS, account_dict)
 
 
 def _member_ids(team_id: uuid.UUID, member_type: str) -> Any:
@@ -441,11 +442,11 @@ def add_member(
     member = cast("User | SystemAccount | None", session.get(model, ident))
     if member is None:
         raise not_found(what, member_id)
-    try:
-        with session.begin_nested():
-            session.add(TeamMembership(team_id=team.id, member_type=member_type, member_id=ident))
-    except IntegrityError:
-        raise conflict(f"{what} [{member_id}] is already a member of the team") from None
+    insert_row(
+        session,
+        TeamMembership(team_id=team.id, member_type=member_type, member_id=ident),
+        conflict(f"{what} [{member_id}] is already a member of the team"),
+    )
     identity_changed(session)
     audit(
         session,
@@ -487,18 +488,7 @@ def remove_member(
 
 def account_dict(account: SystemAccount) -> dict[str, Any]:
     """A system account as the contract shows it."""
-    return {
-        "id": str(account.id),
-        "name": account.name,
-        "description": account.description,
-        "konnect_managed": account.konnect_managed,
-        "created_at": ts(account.created_at),
-        "updated_at": ts(account.updated_at),
-    }
-
-
-def _account_name_taken(name: str) -> Problem:
-    return conflict(f"A system account named [{name}] already exists")
+    return _stamped(account, "name", "description", "konnect_managed")
 
 
 def list_accounts(
@@ -506,8 +496,8 @@ def list_accounts(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of system accounts (Organization Admin)."""
     require_org_admin(actor)
-    rows, meta = page_of(session, select(SystemAccount), SystemAccount.name, query, ACCOUNT_FILTERS)
-    return [account_dict(a) for a in rows], meta
+    stmt = select(SystemAccount)
+    return page_of(session, stmt, SystemAccount.name, query, ACCOUNT_FILTERS, account_dict)
 
 
 def get_account(session: Session, *, actor: Actor, account_id: str) -> SystemAccount:
@@ -527,11 +517,7 @@ def create_account(session: Session, *, actor: Actor, data: SystemAccountCreate)
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(account)
-    except IntegrityError:
-        raise _account_name_taken(data.name) from None
+    insert_row(session, account, name_taken("A system account", data.name))
     audit(
         session,
         actor,
@@ -549,14 +535,7 @@ def update_account(
     require_org_admin(actor)
     account = get_row(session, SystemAccount, account_id, "System account")
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
-    try:
-        with session.begin_nested():  # a taken name undoes this alone
-            for key, value in changes.items():
-                setattr(account, key, value)
-            account.updated_at = utcnow()
-            session.flush()
-    except IntegrityError:
-        raise _account_name_taken(str(changes.get("name"))) from None
+    _apply_named(session, account, changes, "A system account")
     audit(
         session,
         actor,

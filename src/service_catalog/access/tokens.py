@@ -122,6 +122,11 @@ def _user(session: Session, actor: Actor, user_id: str) -> User:
     return user
 
 
+def _personal(session: Session, actor: Actor, user_id: str, token_id: str) -> AccessToken:
+    """A user's token ``token_id`` (itself, or any user's for an Organization Admin)."""
+    return _owned(session, USER, _user(session, actor, user_id).id, token_id)
+
+
 def list_personal(
     session: Session, *, actor: Actor, user_id: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -178,16 +183,14 @@ def create_personal(
 
 def get_personal(session: Session, *, actor: Actor, user_id: str, token_id: str) -> AccessToken:
     """One of a user's personal access tokens."""
-    user = _user(session, actor, user_id)
-    return _owned(session, USER, user.id, token_id)
+    return _personal(session, actor, user_id, token_id)
 
 
 def rename_personal(
     session: Session, *, actor: Actor, user_id: str, token_id: str, name: str
 ) -> AccessToken:
     """Rename one of a user's personal access tokens."""
-    user = _user(session, actor, user_id)
-    return _rename(session, actor, _owned(session, USER, user.id, token_id), name)
+    return _rename(session, actor, _personal(session, actor, user_id, token_id), name)
 
 
 def revoke_personal(
@@ -195,8 +198,7 @@ def revoke_personal(
 ) -> AccessToken:
     """Revoke (or, ``remove``, delete) one of a user's personal access tokens: it stops
     working at once in this process."""
-    user = _user(session, actor, user_id)
-    return _revoke(session, actor, _owned(session, USER, user.id, token_id), remove)
+    return _revoke(session, actor, _personal(session, actor, user_id, token_id), remove)
 
 
 def _rename(session: Session, actor: Actor, token: AccessToken, name: str) -> AccessToken:
@@ -243,6 +245,11 @@ def _account(session: Session, actor: Actor, account_id: str) -> SystemAccount:
     return get_row(session, SystemAccount, account_id, "System account")
 
 
+def _account_token(session: Session, actor: Actor, account_id: str, token_id: str) -> AccessToken:
+    """A system account's token ``token_id`` (Organization Admin)."""
+    return _owned(session, SYSTEM_ACCOUNT, _account(session, actor, account_id).id, token_id)
+
+
 def list_account_tokens(
     session: Session, *, actor: Actor, account_id: str, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -251,8 +258,7 @@ def list_account_tokens(
     stmt = select(AccessToken).where(
         AccessToken.owner_type == SYSTEM_ACCOUNT, AccessToken.owner_id == account.id
     )
-    rows, meta = page_of(session, stmt, AccessToken.name, query, TOKEN_FILTERS)
-    return [account_token_dict(t) for t in rows], meta
+    return page_of(session, stmt, AccessToken.name, query, TOKEN_FILTERS, account_token_dict)
 
 
 def create_account_token(
@@ -274,19 +280,16 @@ def get_account_token(
     session: Session, *, actor: Actor, account_id: str, token_id: str
 ) -> AccessToken:
     """One of a system account's tokens (Organization Admin)."""
-    account = _account(session, actor, account_id)
-    return _owned(session, SYSTEM_ACCOUNT, account.id, token_id)
+    return _account_token(session, actor, account_id, token_id)
 
 
 def rename_account_token(
     session: Session, *, actor: Actor, account_id: str, token_id: str, name: str
 ) -> AccessToken:
     """Rename one of a system account's tokens."""
-    account = _account(session, actor, account_id)
-    return _rename(session, actor, _owned(session, SYSTEM_ACCOUNT, account.id, token_id), name)
+    return _rename(session, actor, _account_token(session, actor, account_id, token_id), name)
 
 
 def delete_account_token(session: Session, *, actor: Actor, account_id: str, token_id: str) -> None:
     """Delete one of a system account's tokens: it stops working at once."""
-    account = _account(session, actor, account_id)
-    _revoke(session, actor, _owned(session, SYSTEM_ACCOUNT, account.id, token_id), True)
+    _revoke(session, actor, _account_token(session, actor, account_id, token_id), True)

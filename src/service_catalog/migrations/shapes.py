@@ -45,6 +45,11 @@ def integers(*names: str, nullable: bool = False) -> list[sa.Column[Any]]:
     return [sa.Column(name, sa.Integer(), nullable=nullable) for name in names]
 
 
+def floats(*names: str) -> list[sa.Column[Any]]:
+    """Float columns, nullable."""
+    return [sa.Column(name, sa.Float(), nullable=True) for name in names]
+
+
 def booleans(*names: str) -> list[sa.Column[Any]]:
     """Boolean columns, never null."""
     return [sa.Column(name, sa.Boolean(), nullable=False) for name in names]
@@ -90,6 +95,33 @@ def indexed(table: str, *columns: str, **named_indexes: Sequence[str]) -> None:
         op.create_index(op.f(f"ix_{table}_{column}"), table, [column], unique=False)
     for name, on in named_indexes.items():
         op.create_index(name, table, list(on), unique=False)
+
+
+def to_uuid(batch: Any, column: str, length: int) -> None:
+    """In a batch: a ``String(length)`` column holding ``str(uuid)`` becomes a ``Uuid``."""
+    batch.alter_column(
+        column,
+        existing_type=sa.String(length=length),
+        type_=sa.Uuid(),
+        postgresql_using=f"{column}::uuid",
+    )
+
+
+def from_uuid(batch: Any, column: str, length: int) -> None:
+    """In a batch: a ``Uuid`` column becomes a ``String(length)`` (undoes :func:`to_uuid`)."""
+    batch.alter_column(
+        column,
+        existing_type=sa.Uuid(),
+        type_=sa.String(length=length),
+        postgresql_using=f"{column}::text",
+    )
+
+
+def cascade_to(batch: Any, table: str, column: str, target: str) -> None:
+    """In a batch: ``column`` references ``target.id``; deleting the target deletes the row."""
+    batch.create_foreign_key(
+        f"fk_{table}_{column}_{target}", target, [column], ["id"], ondelete="CASCADE"
+    )
 
 
 def drop(*tables: str) -> None:

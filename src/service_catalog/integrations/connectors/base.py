@@ -561,6 +561,30 @@ def decode_json(content: bytes) -> Any:
     return orjson.loads(content)
 
 
+def json_object(
+    content: bytes, *, invalid: str, not_object: str, remediation: str
+) -> dict[str, Any]:
+    """An upstream's body that must be a JSON object; ``ConnectorError('malformed')`` saying
+    ``invalid`` (not JSON, with ``remediation``) or ``not_object`` (other JSON) otherwise."""
+    try:
+        body = decode_json(content)
+    except ValueError:
+        raise ConnectorError("malformed", invalid, remediation=remediation) from None
+    if not isinstance(body, dict):
+        raise ConnectorError("malformed", not_object)
+    return body
+
+
+def credential_header(headers: Mapping[str, str] | None, name: str = "authorization") -> str:
+    """The value of the credential's header ``name`` (any case; the last one given), or
+    ``""``."""
+    found = ""
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            found = value
+    return found
+
+
 class RateLimits:
     """How an upstream says it is rate limiting: HTTP 429, wait ``Retry-After``."""
 

@@ -70,6 +70,18 @@ def setting(
     )
 
 
+def sync_interval_setting() -> Any:
+    """The optional ``sync_interval`` field (seconds, at least 10) a connector's config may
+    declare; unset, the server's default applies."""
+    return setting(
+        None,
+        display_name="Sync interval (seconds)",
+        description="How often the catalog syncs this instance; default: the server's "
+        "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
+        ge=10,
+    )
+
+
 def _kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
     """(Konnect field type, enum values) of a field's annotation."""
     origin = get_origin(annotation)

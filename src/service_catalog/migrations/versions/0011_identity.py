@@ -15,79 +15,65 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-import service_catalog.core.db
-from service_catalog.core.db import JSONType
+from service_catalog.core.db import UTCDateTime
+from service_catalog.migrations import shapes
 
 revision, down_revision = "0011", "0010"
 
-TS = service_catalog.core.db.UTCDateTime(timezone=True)
 LEGACY_ACCOUNT = "service-catalog-admin"
+ROLE_STRINGS = ("principal_type", "role_name", "entity_id", "entity_type_name", "entity_region")
 
 
 def upgrade() -> None:
     op.create_table(
         "users",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("email", sa.String(length=250), nullable=False),
-        sa.Column("full_name", sa.String(length=250), nullable=True),
-        sa.Column("preferred_name", sa.String(length=250), nullable=True),
-        sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        *shapes.uuids("id"),
+        *shapes.strings(250, "email"),
+        *shapes.strings(250, "full_name", "preferred_name", nullable=True),
+        *shapes.booleans("active"),
+        *shapes.stamps(),
+        *shapes.keys("users", "id", unique=["email"]),
     )
     op.create_table(
         "teams",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("name", sa.String(length=250), nullable=False),
-        sa.Column("description", sa.String(length=250), nullable=True),
-        sa.Column("labels", JSONType, nullable=False),
-        sa.Column("system_team", sa.Boolean(), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
-        sa.UniqueConstraint("name", name=op.f("uq_teams_name")),
+        *shapes.uuids("id"),
+        *shapes.strings(250, "name"),
+        *shapes.strings(250, "description", nullable=True),
+        *shapes.jsons("labels"),
+        *shapes.booleans("system_team"),
+        *shapes.stamps(),
+        *shapes.keys("teams", "id", unique=["name"]),
     )
     op.create_table(
         "team_memberships",
-        sa.Column("team_id", sa.Uuid(), nullable=False),
-        sa.Column("member_type", sa.String(length=20), nullable=False),
-        sa.Column("member_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["team_id"],
-            ["teams.id"],
-            name=op.f("fk_team_memberships_team_id_teams"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint(
-            "team_id", "member_type", "member_id", name=op.f("pk_team_memberships")
-        ),
+        *shapes.uuids("team_id"),
+        *shapes.strings(20, "member_type"),
+        *shapes.uuids("member_id"),
+        *shapes.stamps("created_at"),
+        shapes.cascade("team_memberships", "team_id", "teams"),
+        *shapes.keys("team_memberships", "team_id", "member_type", "member_id"),
     )
-    op.create_index("ix_team_memberships_member", "team_memberships", ["member_type", "member_id"])
+    shapes.indexed("team_memberships", ix_team_memberships_member=["member_type", "member_id"])
     op.create_table(
         "system_accounts",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("name", sa.String(length=250), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("konnect_managed", sa.Boolean(), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_system_accounts")),
-        sa.UniqueConstraint("name", name=op.f("uq_system_accounts_name")),
+        *shapes.uuids("id"),
+        *shapes.strings(250, "name"),
+        *shapes.texts("description", nullable=False),
+        *shapes.booleans("konnect_managed"),
+        *shapes.stamps(),
+        *shapes.keys("system_accounts", "id", unique=["name"]),
     )
     op.create_table(
         "role_assignments",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("principal_type", sa.String(length=20), nullable=False),
-        sa.Column("principal_id", sa.Uuid(), nullable=False),
-        sa.Column("role_name", sa.String(length=60), nullable=False),
-        sa.Column("entity_id", sa.String(length=64), nullable=False),
-        sa.Column("entity_type_name", sa.String(length=60), nullable=False),
-        sa.Column("entity_region", sa.String(length=8), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_role_assignments")),
+        *shapes.uuids("id"),
+        *shapes.strings(20, "principal_type"),
+        *shapes.uuids("principal_id"),
+        *shapes.strings(60, "role_name"),
+        *shapes.strings(64, "entity_id"),
+        *shapes.strings(60, "entity_type_name"),
+        *shapes.strings(8, "entity_region"),
+        *shapes.stamps("created_at"),
+        *shapes.keys("role_assignments", "id"),
         sa.UniqueConstraint(
             "principal_type",
             "principal_id",
@@ -96,17 +82,12 @@ def upgrade() -> None:
             name="uq_role_assignments_principal_role_entity",
         ),
     )
-    op.create_index("ix_role_assignments_entity_id", "role_assignments", ["entity_id"])
+    shapes.indexed("role_assignments", ix_role_assignments_entity_id=["entity_id"])
     with op.batch_alter_table("access_tokens") as batch:
         batch.alter_column("name", existing_type=sa.String(length=120), type_=sa.String(length=256))
-        batch.alter_column(
-            "owner_id",
-            existing_type=sa.String(length=64),
-            type_=sa.Uuid(),
-            postgresql_using="owner_id::uuid",
-        )
-        batch.add_column(sa.Column("updated_at", TS, nullable=True))
-        batch.add_column(sa.Column("revoked_by", sa.String(length=64), nullable=True))
+        shapes.to_uuid(batch, "owner_id", 64)
+        batch.add_column(shapes.moments("updated_at")[0])
+        batch.add_column(shapes.strings(64, "revoked_by", nullable=True)[0])
         batch.create_index("ix_access_tokens_owner", ["owner_type", "owner_id"])
     _adopt_legacy_tokens()
 
@@ -126,25 +107,19 @@ def _adopt_legacy_tokens() -> None:
         return
     now = dt.datetime.now(dt.UTC)
     account_id = uuid.uuid4()
+    ts = UTCDateTime(timezone=True)
     accounts = sa.table(
         "system_accounts",
         sa.column("id", sa.Uuid()),
-        sa.column("name", sa.String()),
-        sa.column("description", sa.Text()),
+        *(sa.column(name, sa.String()) for name in ("name", "description")),
         sa.column("konnect_managed", sa.Boolean()),
-        sa.column("created_at", TS),
-        sa.column("updated_at", TS),
+        *(sa.column(name, ts) for name in ("created_at", "updated_at")),
     )
     roles = sa.table(
         "role_assignments",
-        sa.column("id", sa.Uuid()),
-        sa.column("principal_type", sa.String()),
-        sa.column("principal_id", sa.Uuid()),
-        sa.column("role_name", sa.String()),
-        sa.column("entity_id", sa.String()),
-        sa.column("entity_type_name", sa.String()),
-        sa.column("entity_region", sa.String()),
-        sa.column("created_at", TS),
+        *(sa.column(name, sa.Uuid()) for name in ("id", "principal_id")),
+        *(sa.column(name, sa.String()) for name in ROLE_STRINGS),
+        sa.column("created_at", ts),
     )
     conn.execute(
         accounts.insert().values(
@@ -183,10 +158,4 @@ def downgrade() -> None:
         batch.drop_column("updated_at")
         batch.alter_column("owner_id", existing_type=sa.Uuid(), type_=sa.String(length=64))
         batch.alter_column("name", existing_type=sa.String(length=256), type_=sa.String(length=120))
-    op.drop_index("ix_role_assignments_entity_id", table_name="role_assignments")
-    op.drop_table("role_assignments")
-    op.drop_table("system_accounts")
-    op.drop_index("ix_team_memberships_member", table_name="team_memberships")
-    op.drop_table("team_memberships")
-    op.drop_table("teams")
-    op.drop_table("users")
+    shapes.drop("role_assignments", "system_accounts", "team_memberships", "teams", "users")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from service_catalog.migrations import shapes
+
 revision, down_revision = "0014", "0013"
 
 
@@ -33,34 +35,14 @@ def upgrade() -> None:
     if sqlite:
         op.execute(f"UPDATE idp_team_group_mappings SET team_id = {_uuid_text('team_id')}")
     with op.batch_alter_table("console_sessions") as batch:
-        batch.alter_column(
-            "user_id",
-            existing_type=sa.String(length=64),
-            type_=sa.Uuid(),
-            postgresql_using="user_id::uuid",
-        )
-        batch.create_foreign_key(
-            "fk_console_sessions_user_id_users", "users", ["user_id"], ["id"], ondelete="CASCADE"
-        )
+        shapes.to_uuid(batch, "user_id", 64)
+        shapes.cascade_to(batch, "console_sessions", "user_id", "users")
     with op.batch_alter_table("idp_team_group_mappings") as batch:
-        batch.alter_column(
-            "team_id",
-            existing_type=sa.String(length=36),
-            type_=sa.Uuid(),
-            postgresql_using="team_id::uuid",
-        )
-        batch.create_foreign_key(
-            "fk_idp_team_group_mappings_team_id_teams",
-            "teams",
-            ["team_id"],
-            ["id"],
-            ondelete="CASCADE",
-        )
+        shapes.to_uuid(batch, "team_id", 36)
+        shapes.cascade_to(batch, "idp_team_group_mappings", "team_id", "teams")
     with op.batch_alter_table("oidc_identities") as batch:
-        batch.add_column(sa.Column("user_id", sa.Uuid(), nullable=True))
-        batch.create_foreign_key(
-            "fk_oidc_identities_user_id_users", "users", ["user_id"], ["id"], ondelete="CASCADE"
-        )
+        batch.add_column(*shapes.uuids("user_id", nullable=True))
+        shapes.cascade_to(batch, "oidc_identities", "user_id", "users")
         batch.create_index("ix_oidc_identities_user_id", ["user_id"])
     with op.batch_alter_table("team_memberships") as batch:
         batch.add_column(sa.Column("idp_id", sa.Uuid(), nullable=True))
@@ -75,18 +57,8 @@ def downgrade() -> None:
         batch.drop_column("user_id")
     with op.batch_alter_table("idp_team_group_mappings") as batch:
         batch.drop_constraint("fk_idp_team_group_mappings_team_id_teams", type_="foreignkey")
-        batch.alter_column(
-            "team_id",
-            existing_type=sa.Uuid(),
-            type_=sa.String(length=36),
-            postgresql_using="team_id::text",
-        )
+        shapes.from_uuid(batch, "team_id", 36)
     op.execute("DELETE FROM console_sessions")
     with op.batch_alter_table("console_sessions") as batch:
         batch.drop_constraint("fk_console_sessions_user_id_users", type_="foreignkey")
-        batch.alter_column(
-            "user_id",
-            existing_type=sa.Uuid(),
-            type_=sa.String(length=64),
-            postgresql_using="user_id::text",
-        )
+        shapes.from_uuid(batch, "user_id", 64)

@@ -8,148 +8,101 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
-from service_catalog.core.db import UTCDateTime
+from service_catalog.migrations import shapes
 
 revision, down_revision = "0017", "0016"
 
-JSONT = sa.JSON().with_variant(JSONB(), "postgresql")
+SERVICES, SCORECARDS = "catalog_services", "scorecards"
 
 
 def upgrade() -> None:
     op.create_table(
         "service_documents",
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column(
-            "service_id",
-            sa.Uuid(),
-            sa.ForeignKey(
-                "catalog_services.id",
-                ondelete="CASCADE",
-                name="fk_service_documents_service_id_catalog_services",
-            ),
-            nullable=False,
-        ),
-        sa.Column("title", sa.String(255), nullable=False),
-        sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        *shapes.uuids("id", "service_id"),
+        *shapes.strings(255, "title"),
+        *shapes.texts("content", nullable=False),
+        *shapes.stamps(),
+        shapes.cascade("service_documents", "service_id", SERVICES),
+        *shapes.keys("service_documents", "id"),
     )
-    op.create_index(
-        "ix_service_documents_service_created", "service_documents", ["service_id", "created_at"]
+    shapes.indexed(
+        "service_documents", ix_service_documents_service_created=["service_id", "created_at"]
     )
     op.create_table(
-        "scorecards",
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("entity_selector", JSONT, nullable=True),
-        sa.Column("scorecard_template", sa.String(64), nullable=True),
-        sa.Column("levels", JSONT, nullable=True),
-        sa.Column("score_raw", sa.Float(), nullable=True),
-        sa.Column("score_value", sa.String(8), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        SCORECARDS,
+        *shapes.uuids("id"),
+        *shapes.strings(255, "name"),
+        *shapes.texts("description"),
+        *shapes.jsons("entity_selector", nullable=True),
+        *shapes.strings(64, "scorecard_template", nullable=True),
+        *shapes.jsons("levels", nullable=True),
+        *shapes.floats("score_raw"),
+        *shapes.strings(8, "score_value", nullable=True),
+        *shapes.stamps(),
+        *shapes.keys(SCORECARDS, "id"),
     )
-    op.create_index("ix_scorecards_name", "scorecards", ["name"])
-    op.create_index("ix_scorecards_score_raw", "scorecards", ["score_raw"])
+    shapes.indexed(SCORECARDS, "name", "score_raw")
     op.create_table(
         "scorecard_criteria",
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column(
-            "scorecard_id",
-            sa.Uuid(),
-            sa.ForeignKey(
-                "scorecards.id",
-                ondelete="CASCADE",
-                name="fk_scorecard_criteria_scorecard_id_scorecards",
-            ),
-            nullable=False,
-        ),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(2048), nullable=True),
-        sa.Column("template_name", sa.String(120), nullable=False),
-        sa.Column("integration", sa.String(120), nullable=True),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("template_parameters", JSONT, nullable=True),
-        sa.Column("section_name", sa.String(120), nullable=True),
-        sa.Column("passing_services_count", sa.Integer(), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        *shapes.uuids("id", "scorecard_id"),
+        *shapes.integers("position"),
+        *shapes.strings(2048, "name", nullable=True),
+        *shapes.strings(120, "template_name"),
+        *shapes.strings(120, "integration", nullable=True),
+        *shapes.booleans("enabled"),
+        *shapes.jsons("template_parameters", nullable=True),
+        *shapes.strings(120, "section_name", nullable=True),
+        *shapes.integers("passing_services_count", nullable=True),
+        *shapes.stamps(),
+        shapes.cascade("scorecard_criteria", "scorecard_id", SCORECARDS),
+        *shapes.keys("scorecard_criteria", "id"),
     )
-    op.create_index(
-        "ix_scorecard_criteria_scorecard", "scorecard_criteria", ["scorecard_id", "position"]
+    shapes.indexed(
+        "scorecard_criteria", ix_scorecard_criteria_scorecard=["scorecard_id", "position"]
     )
     op.create_table(
         "scorecard_results",
-        sa.Column(
-            "scorecard_id",
-            sa.Uuid(),
-            sa.ForeignKey(
-                "scorecards.id",
-                ondelete="CASCADE",
-                name="fk_scorecard_results_scorecard_id_scorecards",
-            ),
-            primary_key=True,
-        ),
-        sa.Column(
-            "service_id",
-            sa.Uuid(),
-            sa.ForeignKey(
-                "catalog_services.id",
-                ondelete="CASCADE",
-                name="fk_scorecard_results_service_id_catalog_services",
-            ),
-            primary_key=True,
-        ),
-        sa.Column("score_raw", sa.Float(), nullable=True),
-        sa.Column("score_value", sa.String(8), nullable=True),
-        sa.Column("level", sa.String(120), nullable=True),
-        sa.Column("passed", sa.Text(), nullable=False),
+        *shapes.uuids("scorecard_id", "service_id"),
+        *shapes.floats("score_raw"),
+        *shapes.strings(8, "score_value", nullable=True),
+        *shapes.strings(120, "level", nullable=True),
+        *shapes.texts("passed", nullable=False),
         sa.Column("results", sa.JSON(), nullable=False),
-        sa.Column("digest", sa.String(32), nullable=False),
-        sa.Column("attempted_at", UTCDateTime(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        *shapes.strings(32, "digest"),
+        *shapes.stamps("attempted_at", "created_at"),
+        shapes.cascade("scorecard_results", "scorecard_id", SCORECARDS),
+        shapes.cascade("scorecard_results", "service_id", SERVICES),
+        *shapes.keys("scorecard_results", "scorecard_id", "service_id"),
     )
-    op.create_index(
-        "ix_scorecard_results_score", "scorecard_results", ["scorecard_id", "score_raw"]
+    shapes.indexed(
+        "scorecard_results", "service_id", ix_scorecard_results_score=["scorecard_id", "score_raw"]
     )
-    op.create_index("ix_scorecard_results_service_id", "scorecard_results", ["service_id"])
     op.create_table(
         "scorecard_states",
-        sa.Column(
-            "scorecard_id",
-            sa.Uuid(),
-            sa.ForeignKey(
-                "scorecards.id",
-                ondelete="CASCADE",
-                name="fk_scorecard_states_scorecard_id_scorecards",
-            ),
-            primary_key=True,
-        ),
-        sa.Column("full_due", sa.Boolean(), nullable=False),
-        sa.Column("last_full_at", UTCDateTime(), nullable=True),
-        sa.Column("changes_seen_at", UTCDateTime(), nullable=True),
-        sa.Column("lease_owner", sa.String(120), nullable=True),
-        sa.Column("lease_renewed_at", UTCDateTime(), nullable=True),
+        *shapes.uuids("scorecard_id"),
+        *shapes.booleans("full_due"),
+        *shapes.moments("last_full_at", "changes_seen_at"),
+        *shapes.strings(120, "lease_owner", nullable=True),
+        *shapes.moments("lease_renewed_at"),
+        shapes.cascade("scorecard_states", "scorecard_id", SCORECARDS),
+        *shapes.keys("scorecard_states", "scorecard_id"),
     )
     op.create_table(
         "service_input_changes",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("service_id", sa.Uuid(), nullable=False),
-        sa.Column("noted_at", UTCDateTime(), nullable=False),
+        *shapes.uuids("service_id"),
+        *shapes.stamps("noted_at"),
     )
-    op.create_index("ix_service_input_changes_noted", "service_input_changes", ["noted_at"])
+    shapes.indexed("service_input_changes", ix_service_input_changes_noted=["noted_at"])
 
 
 def downgrade() -> None:
-    for table in (
+    shapes.drop(
         "service_input_changes",
         "scorecard_states",
         "scorecard_results",
         "scorecard_criteria",
-        "scorecards",
+        SCORECARDS,
         "service_documents",
-    ):
-        op.drop_table(table)
+    )

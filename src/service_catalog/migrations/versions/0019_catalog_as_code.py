@@ -8,36 +8,31 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import service_catalog.core.db
+from service_catalog.migrations import shapes
 
 revision, down_revision = "0019", "0018"
 
-TS = service_catalog.core.db.UTCDateTime(timezone=True)
+SOURCES = "catalog_service_sources"
 
 
 def upgrade() -> None:
     op.create_table(
-        "catalog_service_sources",
-        sa.Column(
-            "service_id",
-            sa.Uuid(),
-            sa.ForeignKey("catalog_services.id", ondelete="CASCADE"),
-            primary_key=True,
+        SOURCES,
+        *shapes.uuids("service_id"),
+        *shapes.strings(500, "source", nullable=True),
+        *shapes.uuids("owner_team_id", nullable=True),
+        *shapes.stamps("updated_at"),
+        shapes.cascade(SOURCES, "service_id", "catalog_services"),
+        sa.ForeignKeyConstraint(
+            ["owner_team_id"],
+            ["teams.id"],
+            name=op.f(f"fk_{SOURCES}_owner_team_id_teams"),
+            ondelete="SET NULL",
         ),
-        sa.Column("source", sa.String(500), nullable=True),
-        sa.Column(
-            "owner_team_id",
-            sa.Uuid(),
-            sa.ForeignKey("teams.id", ondelete="SET NULL"),
-            nullable=True,
-        ),
-        sa.Column("updated_at", TS, nullable=False),
+        *shapes.keys(SOURCES, "service_id"),
     )
-    op.create_index("ix_catalog_service_sources_source", "catalog_service_sources", ["source"])
-    op.create_index(
-        "ix_catalog_service_sources_owner_team_id", "catalog_service_sources", ["owner_team_id"]
-    )
+    shapes.indexed(SOURCES, "source", "owner_team_id")
 
 
 def downgrade() -> None:
-    op.drop_table("catalog_service_sources")
+    op.drop_table(SOURCES)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from service_catalog.integrations.connectors.config import ConfigText, ConnectorConfig, setting
+from service_catalog.integrations.connectors.config import (
+    ConfigText,
+    ConnectorConfig,
+    setting,
+    sync_interval_setting,
+)
 
 #: Konnect's regional API hosts: ``https://{region}.api.konghq.com``.
 REGIONS: dict[str, str] = {
@@ -74,10 +79,4 @@ class GatewayManagerConfig(ConnectorConfig):
         ge=1,
         le=MAX_PAGE_SIZE,
     )
-    sync_interval: int | None = setting(
-        None,
-        display_name="Sync interval (seconds)",
-        description="How often the catalog syncs this instance; default: the server's "
-        "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
-        ge=10,
-    )
+    sync_interval: int | None = sync_interval_setting()

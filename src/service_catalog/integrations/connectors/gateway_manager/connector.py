@@ -35,7 +35,7 @@ from service_catalog.integrations.connectors.base import (
     RecordBatch,
     ResourceRecord,
     VerifyResult,
-    decode_json,
+    json_object,
     usable_base_url,
 )
 from service_catalog.integrations.connectors.gateway_manager.config import (
@@ -318,17 +318,12 @@ class GatewayManagerConnector(Connector):
 
 
 def _json_object(resp: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = decode_json(resp.content)
-    except ValueError:
-        raise ConnectorError(
-            "malformed",
-            f"{what} is not valid JSON",
-            remediation="Check that base_url points at the Kong Admin API (or Konnect).",
-        ) from None
-    if not isinstance(body, dict):
-        raise ConnectorError("malformed", f"{what} is not a JSON object")
-    return body
+    return json_object(
+        resp.content,
+        invalid=f"{what} is not valid JSON",
+        not_object=f"{what} is not a JSON object",
+        remediation="Check that base_url points at the Kong Admin API (or Konnect).",
+    )
 
 
 def _next_offset(body: dict[str, Any], what: str) -> str | None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from service_catalog.integrations.connectors.config import ConfigText, ConnectorConfig, setting
+from service_catalog.integrations.connectors.config import (
+    ConfigText,
+    ConnectorConfig,
+    setting,
+    sync_interval_setting,
+)
 
 #: PagerDuty's REST API hosts by service region.
 REGION_URLS: dict[str, str] = {
@@ -43,10 +48,4 @@ class PagerDutyConfig(ConnectorConfig):
         ge=1,
         le=180,
     )
-    sync_interval: int | None = setting(
-        None,
-        display_name="Sync interval (seconds)",
-        description="How often the catalog syncs this instance; default: the server's "
-        "SERVICE_CATALOG_SYNC_INTERVAL_SECONDS.",
-        ge=10,
-    )
+    sync_interval: int | None = sync_interval_setting()

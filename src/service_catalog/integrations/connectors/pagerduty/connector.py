@@ -51,7 +51,8 @@ from service_catalog.integrations.connectors.base import (
     RecordBatch,
     ResourceRecord,
     VerifyResult,
-    decode_json,
+    credential_header,
+    json_object,
     usable_base_url,
 )
 from service_catalog.integrations.connectors.pagerduty.config import (
@@ -118,11 +119,7 @@ class PagerDutyConnector(Connector):
     # --- HTTP --------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        key = ""
-        if self.credential is not None:
-            for name, value in self.credential.headers.items():
-                if name.lower() == "authorization":
-                    key = value.strip()
+        key = credential_header(self.credential.headers if self.credential else None).strip()
         if not key:
             raise ConnectorError(
                 "auth",
@@ -167,16 +164,12 @@ class PagerDutyConnector(Connector):
                 "retries.",
                 status=resp.status_code,
             )
-        try:
-            body = decode_json(resp.content)
-        except ValueError:
-            raise ConnectorError(
-                "malformed",
-                f"GET {path} answered with a body that is not valid JSON",
-                remediation="Check that base_url points at PagerDuty's REST API.",
-            ) from None
-        if not isinstance(body, dict):
-            raise ConnectorError("malformed", f"GET {path} answered with a non-object body")
+        body = json_object(
+            resp.content,
+            invalid=f"GET {path} answered with a body that is not valid JSON",
+            not_object=f"GET {path} answered with a non-object body",
+            remediation="Check that base_url points at PagerDuty's REST API.",
+        )
         return body, resp.content
 
     def _pages(
