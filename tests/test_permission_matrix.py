@@ -403,6 +403,13 @@ CASES: dict[str, Make] = {
     "patch-team-group-mappings": _same(
         "PATCH", "/v3/identity-provider/team-group-mappings", {"data": []}
     ),
+    # catalog as code (issue 16): the route admits any principal; a dry run of a file with
+    # no documents asks for no right (a change's own checks: tests/test_catalog_as_code.py)
+    "apply-catalog": _same(
+        "POST",
+        "/v1/catalog-apply",
+        {"source": "matrix", "dry_run": True, "files": [{"path": "none.yaml", "content": ""}]},
+    ),
 }
 #: Routes whose success a principal that passes may still not reach with these targets:
 #: the check is then only that it passed the rights check (not 401/403, and for 404 the

@@ -69,6 +69,11 @@ ORG_ADMIN = Permission("roles", (ORGANIZATION_ADMIN,))
 CREATE_SERVICE = Permission("roles", (SERVICE_CREATOR,))
 INTEGRATION_READ = Permission("roles", INTEGRATION_READERS)
 INTEGRATION_CHANGE = Permission("roles", (INTEGRATION_ADMIN,))
+#: Any authenticated principal reaches the route; what it asks is checked inside, change by
+#: change (catalog files: Service Creator or Organization Admin to create a service, Service
+#: Admin of a service to change or prune it, Organization Admin for teams; else a 403 naming
+#: the file and line, and nothing is applied).
+CHECKED_PER_CHANGE = ANY
 
 #: operation id -> its permission (every route the app serves).
 PERMISSIONS: dict[str, Permission] = {
@@ -188,6 +193,8 @@ PERMISSIONS: dict[str, Permission] = {
         ],
         ORG_ADMIN,
     ),
+    # catalog as code (issue 16)
+    "apply-catalog": CHECKED_PER_CHANGE,
     "sign-in": PUBLIC,
     "sign-in-callback": PUBLIC,
     "sign-out": PUBLIC,
