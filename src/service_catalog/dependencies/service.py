@@ -466,17 +466,7 @@ def replace_edges(
     a few set-based statements (a catalog apply of thousands of edges). The caller checked
     the rights (Service Admin on each source, targets readable) while planning; ``names``
     gives each service's name for the audit entries."""
-    actions: list[dict[str, Any]] = []
-    edges = {r.id: r for r in _edge_rows(session, remove)}
-    for dep_id in remove:
-        row = edges.get(dep_id)
-        if row is None:
-            continue
-        actions.append(
-            _action(
-                "deleted", dep_id, row.source_id, row.target_id, row.label, row.status, names, actor
-            )
-        )
+    deleted = _edge_rows(session, remove)
     for start in range(0, len(remove), 5000):
         session.execute(delete(Dependency).where(Dependency.id.in_(remove[start : start + 5000])))
     now = utcnow()
@@ -496,12 +486,11 @@ def replace_edges(
     table = cast(Table, Dependency.__table__)  # Core executemany: no per-row ORM flush
     for start in range(0, len(rows), 5000):
         session.execute(table.insert(), rows[start : start + 5000])
-    actions.extend(
-        _action(
-            "created", r["id"], r["source_id"], r["target_id"], r["label"], CONFIRMED, names, actor
-        )
-        for r in rows
-    )
+    # One audit entry per source service and verb, listing its edges (an import of 10,000
+    # services with 2 edges each writes 10,000 entries, not 20,000).
+    made = [(r["id"], r["source_id"], r["target_id"], r["label"], CONFIRMED) for r in rows]
+    gone = [(r.id, r.source_id, r.target_id, r.label, r.status) for r in deleted]
+    actions = _actions("deleted", gone, names, actor) + _actions("created", made, names, actor)
     record_actions(session, actor=actor, actions=actions)
 
 
@@ -518,28 +507,39 @@ def _edge_rows(session: Session, ids: list[uuid.UUID]) -> list[Any]:
     ]
 
 
-def _action(
+def _actions(
     verb: str,
-    dep_id: uuid.UUID,
-    source_id: uuid.UUID,
-    target_id: uuid.UUID,
-    label: str,
-    status: str,
+    edges: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, str]],
     names: Mapping[uuid.UUID, str],
     actor: Actor,
-) -> dict[str, Any]:
-    """The audit entry of :func:`_record`, as :func:`record_actions` takes it."""
-    source, target = names.get(source_id, str(source_id)), names.get(target_id, str(target_id))
-    shown = f" ({label})" if label else ""
-    return {
-        "type": f"catalog_service.dependency_{verb}",
-        "service_id": source_id,
-        "detail": f"Dependency {source} -> {target}{shown} {verb} by {actor.name}",
-        "attributes": {
-            "dependency_id": str(dep_id),
-            "source": source,
-            "target": target,
-            "label": label or None,
-            "status": status,
-        },
-    }
+) -> list[dict[str, Any]]:
+    """The audit entries ``catalog_service.dependency_<verb>`` of ``edges`` (``(id,
+    source_id, target_id, label, status)``): one per source service, listing its edges."""
+    by_source: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, str, str]]] = {}
+    for dep_id, source_id, target_id, label, status in edges:
+        by_source.setdefault(source_id, []).append((dep_id, target_id, label, status))
+    out: list[dict[str, Any]] = []
+    for source_id, found in by_source.items():
+        source = names.get(source_id, str(source_id))
+        listed = [
+            {
+                "dependency_id": str(dep_id),
+                "target": names.get(target_id, str(target_id)),
+                "label": label or None,
+                "status": status,
+            }
+            for dep_id, target_id, label, status in found
+        ]
+        shown = ", ".join(
+            f"{source} -> {e['target']}" + (f" ({e['label']})" if e["label"] else "")
+            for e in listed
+        )
+        out.append(
+            {
+                "type": f"catalog_service.dependency_{verb}",
+                "service_id": source_id,
+                "detail": f"Dependencies {shown} {verb} by {actor.name}",
+                "attributes": {"source": source, "dependencies": listed},
+            }
+        )
+    return out
