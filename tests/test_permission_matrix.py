@@ -460,6 +460,13 @@ CASES: dict[str, Make] = {
     "patch-team-group-mappings": _same(
         "PATCH", "/v3/identity-provider/team-group-mappings", {"data": []}
     ),
+    # catalog as code (issue 16): the route admits any principal; a dry run of a file with
+    # no documents asks for no right (a change's own checks: tests/test_catalog_as_code.py)
+    "apply-catalog": _same(
+        "POST",
+        "/v1/catalog-apply",
+        {"source": "matrix", "dry_run": True, "files": [{"path": "none.yaml", "content": ""}]},
+    ),
 }
 # --- dependencies, APIs and API mappings (issue 16) -----------------------------------
 # A dependency's target must be visible to whoever passes on its source: fresh targets come

@@ -45,7 +45,7 @@ class ApiSpecification(Base):
 
 class ApiMapping(Base):
     """A catalog service provides an API (the contract's ``CatalogServiceApiMapping``).
-    Deleting either side deletes the mapping."""
+    Deleting either side deletes the mapping; ``origin`` is not part of the contract."""
 
     __tablename__ = "catalog_service_api_mappings"
     __table_args__ = (
@@ -58,5 +58,7 @@ class ApiMapping(Base):
         ForeignKey("catalog_services.id", ondelete="CASCADE")
     )
     api_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"))
+    #: Who made it: None by hand (the API), a catalog files' source (``catalog_as_code``).
+    origin: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

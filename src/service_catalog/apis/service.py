@@ -464,3 +464,69 @@ def list_api_service_mappings(
     if visible is not None:
         where.append(ApiMapping.service_id.in_(visible))
     return _mapping_page(session, query, API_MAPPING_FILTERS, *where)
+
+
+# --- declarative callers (catalog files) ------------------------------------------------
+
+
+def mappings_of_services(
+    session: Session, service_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]]:
+    """Every API mapping of ``service_ids``: ``(id, service_id, api_id, origin)``."""
+    m = ApiMapping
+    out: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
+    for start in range(0, len(service_ids), 5000):
+        out.extend(
+            (r.id, r.service_id, r.api_id, r.origin)
+            for r in session.execute(
+                select(m.id, m.service_id, m.api_id, m.origin).where(
+                    m.service_id.in_(service_ids[start : start + 5000])
+                )
+            )
+        )
+    return out
+
+
+def replace_api_mappings(
+    session: Session,
+    *,
+    add: list[tuple[uuid.UUID, uuid.UUID]],
+    remove: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+    origin: str,
+    actor: Actor,
+) -> None:
+    """Map the APIs ``add`` (``(service_id, api_id)``, each unmapped) with ``origin`` and
+    delete the mappings ``remove`` (``(id, service_id, api_id)``), audited. The caller
+    checked the rights (Service Admin on each service) while planning."""
+    for mapping_id, service_id, api_id in remove:
+        _record(
+            session,
+            actor,
+            "catalog_service.api_mapping_deleted",
+            f"API mapping {mapping_id} of catalog service {service_id} deleted",
+            service_id=service_id,
+            api_id=str(api_id),
+            mapping_id=str(mapping_id),
+        )
+        session.execute(delete(ApiMapping).where(ApiMapping.id == mapping_id))
+    now = utcnow()
+    for service_id, api_id in add:
+        mapping = ApiMapping(
+            id=uuid.uuid4(),
+            service_id=service_id,
+            api_id=api_id,
+            origin=origin,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(mapping)
+        _record(
+            session,
+            actor,
+            "catalog_service.api_mapping_created",
+            f"API {api_id} mapped to catalog service {service_id}",
+            service_id=service_id,
+            api_id=str(api_id),
+            mapping_id=str(mapping.id),
+        )
+    session.flush()

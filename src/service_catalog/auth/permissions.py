@@ -79,6 +79,11 @@ SCORECARD_CHANGE = Permission("roles", (SCORECARD_ADMIN,))
 #: A scorecard's per-service results: Scorecard Viewer or Admin; only the rows of services
 #: the principal reads are listed and counted.
 SCORECARD_RESULTS = Permission("roles", (SCORECARD_VIEWER, SCORECARD_ADMIN), listed=True)
+#: Any authenticated principal reaches the route; what it asks is checked inside, change by
+#: change (catalog files: Service Creator or Organization Admin to create a service, Service
+#: Admin of a service to change or prune it, Organization Admin for teams; else a 403 naming
+#: the file and line, and nothing is applied).
+CHECKED_PER_CHANGE = ANY
 
 #: operation id -> its permission (every route the app serves).
 PERMISSIONS: dict[str, Permission] = {
@@ -240,6 +245,8 @@ PERMISSIONS: dict[str, Permission] = {
         ],
         ORG_ADMIN,
     ),
+    # catalog as code (issue 16)
+    "apply-catalog": CHECKED_PER_CHANGE,
     "sign-in": PUBLIC,
     "sign-in-callback": PUBLIC,
     "sign-out": PUBLIC,

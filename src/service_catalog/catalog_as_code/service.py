@@ -113,6 +113,7 @@ class Plan:
     _dependencies: list[relations.DeclaredDependency] = field(default_factory=list)
     _api_mappings: list[relations.DeclaredApiMapping] = field(default_factory=list)
     apis: list[relations.DeclaredApi] = field(default_factory=list)
+    _names: list[str] = field(default_factory=list)  # every service the files name
 
     def summary(self) -> dict[str, int]:
         """How many changes of each action."""
@@ -209,7 +210,10 @@ class _Errors:
         self.status = 400
 
     def add(self, loc: Located | None, message: str, status: int = 400) -> None:
-        self.errors.append(FileError(loc.file if loc else "-", loc.line if loc else None, message))
+        self.at(loc.file if loc else "-", loc.line if loc else None, message, status)
+
+    def at(self, file: str, line: int | None, message: str, status: int = 400) -> None:
+        self.errors.append(FileError(file, line, message))
         if status == 409 or (status == 403 and self.status != 409):
             self.status = status
 
@@ -301,10 +305,31 @@ def plan(
     _check_relation_targets(session, result, {loc.doc.name for loc in service_locs}, errors)
     if prune:
         _plan_prune(session, result, {loc.doc.name for loc in service_locs}, actor, errors)
+    names = result._names = [loc.doc.name for loc in service_locs]
+    for planned in (
+        relations.plan_apis(session, result.apis, actor=actor),
+        relations.plan_dependencies(
+            session, result._dependencies, services=names, source=source, actor=actor
+        ),
+        relations.plan_api_mappings(
+            session,
+            result._api_mappings,
+            services=names,
+            apis_declared=result.apis,
+            source=source,
+            actor=actor,
+        ),
+    ):
+        result.changes.extend(
+            Change(
+                c["action"], c["kind"], c["name"], c.get("file"), c.get("line"), c.get("fields", {})
+            )
+            for c in planned.changes
+        )
+        result.warnings.extend(planned.warnings)
+        for where, message, status in planned.errors:
+            errors.at(where.file if where else "-", where.line if where else None, message, status)
     errors.raise_any()
-    result.warnings.extend(relations.plan_dependencies(session, result._dependencies))
-    result.warnings.extend(relations.plan_api_mappings(session, result._api_mappings))
-    result.warnings.extend(relations.plan_apis(session, result.apis))
     return result
 
 
@@ -599,10 +624,20 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
     ids.update({w.doc.name: w.current.id for w in result._services if w.current is not None})
     relations.apply_apis(session, result.apis, source=result.source, actor=actor)
     relations.apply_dependencies(
-        session, result._dependencies, service_ids=ids, source=result.source, actor=actor
+        session,
+        result._dependencies,
+        services=result._names,
+        service_ids=ids,
+        source=result.source,
+        actor=actor,
     )
     relations.apply_api_mappings(
-        session, result._api_mappings, service_ids=ids, source=result.source, actor=actor
+        session,
+        result._api_mappings,
+        services=result._names,
+        service_ids=ids,
+        source=result.source,
+        actor=actor,
     )
     for service_id, _name in result._prune:
         delete_service(session, service_id=str(service_id), actor=actor)
