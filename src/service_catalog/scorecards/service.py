@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jsonschema
-from sqlalchemy import ColumnElement, Select, case, delete, select, true
+from sqlalchemy import ColumnElement, Select, case, delete, func, select, true
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.access import SCORECARD_ADMIN, SCORECARD_VIEWER
@@ -589,6 +589,34 @@ def list_scorecard_services(
         for svc, res in rows
     ]
     return data, meta
+
+
+def level_distribution(
+    session: Session, *, scorecard_id: str, actor: Actor
+) -> list[dict[str, Any]]:
+    """How many targeted services (those the actor may see) are at each level of a
+    scorecard, lowest first; ``name`` None counts those below the first level, and those
+    not evaluated yet are left out. Empty when the scorecard has no levels."""
+    require_viewer(actor)
+    card = get_scorecard(session, scorecard_id)
+    if not card.levels:
+        return []
+    counts: dict[str | None, int] = {
+        level: n
+        for level, n in session.execute(
+            select(ScorecardResult.level, func.count())
+            .select_from(CatalogService)
+            .join(
+                ScorecardResult,
+                (ScorecardResult.service_id == CatalogService.id)
+                & (ScorecardResult.scorecard_id == card.id),
+            )
+            .where(selector_clause(card.entity_selector), visible_services(actor))
+            .group_by(ScorecardResult.level)
+        )
+    }
+    names: list[str | None] = [None, *(lv["name"] for lv in card.levels)]
+    return [{"name": n, "count": counts.get(n, 0)} for n in names]
 
 
 def list_scorecard_criteria(

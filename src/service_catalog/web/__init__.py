@@ -7,7 +7,7 @@ forms, error pages, :func:`install`), ``templating`` the Jinja2 environment and
 :func:`~service_catalog.web.templating.render`, ``csrf`` the forms' tokens; each section is a
 module with its router (``sign_in``, ``home``, ``services``, ``resources``,
 ``integrations``, ``feeds`` (events, audit), ``dependencies`` (a service's dependencies,
-its graph and its APIs), ``apis``; ``traceable`` builds the service page's panel),
+its graph and its APIs), ``apis``, ``scorecards``; ``traceable`` builds the service page's panel),
 its templates under ``templates/`` and shared static files (CSS, vendored htmx with its
 licence) under ``static/``.
 """
@@ -23,6 +23,7 @@ from service_catalog.web import (
     home,
     integrations,
     resources,
+    scorecards,
     services,
     sign_in,
     traceable,
@@ -42,6 +43,7 @@ def routers() -> list[APIRouter]:
         feeds.router,
         dependencies.router,
         apis.router,
+        scorecards.router,
     ]
 
 

@@ -27,6 +27,7 @@ from service_catalog.core.errors import Problem, invalid_parameters_from
 from service_catalog.events import service as events
 from service_catalog.resources import service as resources
 from service_catalog.web import dependencies as dependency_views
+from service_catalog.web import scorecards as scorecard_views
 from service_catalog.web import traceable
 from service_catalog.web.pages import form_of, page_router
 from service_catalog.web.templating import render
@@ -383,6 +384,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
         params=params,
         notes=notes,
         dependencies=dependency_views.section(ctx.session, svc, ctx.actor),
+        scorecards=scorecard_views.service_section(ctx.session, svc, ctx.actor),
     )
 
 

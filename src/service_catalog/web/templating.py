@@ -25,6 +25,7 @@ NAV = (
     ("services", "Services", "/services"),
     ("resources", "Resources", "/resources"),
     ("apis", "APIs", "/apis"),
+    ("scorecards", "Scorecards", "/scorecards"),
     ("integrations", "Integrations", "/integrations"),
     ("events", "Events", "/events"),
     ("audit", "Audit", "/audit"),
