@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import msgspec
 import orjson
 
 from service_catalog.integrations.connectors.base import (
@@ -61,6 +62,8 @@ from service_catalog.integrations.connectors.github.client import GitHubClient
 from service_catalog.integrations.connectors.github.config import GitHubConfig
 from service_catalog.integrations.connectors.github.data import (
     CODEOWNERS_PATHS,
+    PULLS,
+    REVIEWS,
     codeowners_owners,
     dependabot_summary,
     diff_events,
@@ -333,6 +336,7 @@ class GitHubConnector(Connector):
         *,
         forbidden: bool = False,
         remember: bool = True,
+        shape: msgspec.json.Decoder[Any] | None = None,
     ) -> list[dict[str, Any]] | None:
         """Every item of a paged list (until ``stop`` says a page is the last needed),
         remembering each page's ETag and next page. ``forbidden``: a 403 of the first
@@ -341,7 +345,9 @@ class GitHubConnector(Connector):
         items: list[dict[str, Any]] = []
         key: str | None = first
         while key is not None:
-            answer = self.client.get(key, allow=(403,) if forbidden and key == first else ())
+            answer = self.client.get(
+                key, allow=(403,) if forbidden and key == first else (), shape=shape
+            )
             if answer.status == 403:
                 return None
             if answer.status == 404:
@@ -372,12 +378,12 @@ class GitHubConnector(Connector):
             return last is None or last < window_start
 
         # First, so that a change made while the lists are read shows next time.
-        latest = self.client.get(paths["latest"])
+        latest = self.client.get(paths["latest"], shape=PULLS)
         known.append((paths["latest"], latest.etag or ""))
         if latest.etag:
             self._next[ETAG + paths["latest"]] = latest.etag
-        open_prs = self._pages(paths["open"], known) or []
-        closed_prs = self._pages(paths["closed"], known, stop=past_window) or []
+        open_prs = self._pages(paths["open"], known, shape=PULLS) or []
+        closed_prs = self._pages(paths["closed"], known, stop=past_window, shape=PULLS) or []
         reviews: dict[int, list[dict[str, Any]]] = {}
         for pr in closed_prs:
             merged = parse_time(pr.get("merged_at"))
@@ -388,6 +394,7 @@ class GitHubConnector(Connector):
                         f"{paths['base']}/pulls/{number}/reviews?per_page={PER_PAGE}",
                         [],
                         remember=False,
+                        shape=REVIEWS,
                     )
                     or []
                 )
