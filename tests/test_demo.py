@@ -47,7 +47,10 @@ def _start(
     raise AssertionError("the demo did not come up:\n" + "\n".join(lines))
 
 
-def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> None:
+INTEGRATIONS = {"traceable", "gateway-manager", "github", "pagerduty"}
+
+
+def test_demo_serves_four_synced_integrations_mapped_together(tmp_path: Path) -> None:
     proc, url, token, lines = _start(tmp_path)
     try:
         assert url.startswith("http://127.0.0.1:") and token
@@ -56,12 +59,12 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as api:
             instances = api.get("/v1/integration-instances").json()["data"]
-            assert len(instances) == 1
-            inst = instances[0]
-            assert inst["integration"]["name"] == "traceable"
-            assert inst["authorized"] is True
-            assert inst["labels"] == {"demo": "true"}
-            assert "Demo data" in inst["description"]
+            assert {i["integration"]["name"] for i in instances} == INTEGRATIONS
+            assert len(instances) == 4
+            for inst in instances:
+                assert inst["authorized"] is True, inst
+                assert inst["labels"] == {"demo": "true"}
+                assert "Demo data" in inst["description"]
             res = api.get(
                 "/v1/resources",
                 params={"filter[integration.name]": "traceable", "page[size]": "100"},
@@ -75,22 +78,46 @@ def test_demo_serves_a_synced_and_mapped_traceable_tenant(tmp_path: Path) -> Non
             services = api.get("/v1/catalog-services").json()["data"]
             assert {s["name"] for s in services} == {"checkout", "payments", "identity"}
             assert all(s["labels"] == {"demo": "true"} for s in services)
+            # Each demo service has a resource of every integration, named as it is.
+            for service in services:
+                name = service["name"]
+                mapped = api.get(
+                    f"/v1/catalog-services/{service['id']}/resources", params={"page[size]": 100}
+                ).json()["data"]
+                kinds = {r["integration"]["name"]: r for r in mapped}
+                assert set(kinds) == INTEGRATIONS, (name, mapped)
+                traceable = {r["name"] for r in mapped if r["integration"]["name"] == "traceable"}
+                assert name in traceable, traceable
+                assert kinds["gateway-manager"]["type"] == "gateway_svc"
+                assert kinds["gateway-manager"]["name"] == name
+                assert kinds["github"]["type"] == "github_repository"
+                assert kinds["github"]["name"] == f"acme/{name}"
+                assert kinds["github"]["integration_data"]["pull_requests"]["open"] >= 1
+                assert kinds["pagerduty"]["type"] == "pagerduty_service"
+                assert kinds["pagerduty"]["name"] == name
             checkout = next(s for s in services if s["name"] == "checkout")
             mapped = api.get(f"/v1/catalog-services/{checkout['id']}/resources").json()
-            assert {r["config"]["service_id"] for r in mapped["data"]} == {"svc-00001", "svc-00002"}
+            assert {
+                r["config"]["service_id"]
+                for r in mapped["data"]
+                if r["integration"]["name"] == "traceable"
+            } == {"svc-00001", "svc-00002"}
             unmapped = api.get(
                 "/v1/resources", params={"filter[service_associations]": "0", "page[size]": "100"}
             ).json()["data"]
-            assert len(unmapped) == 15  # partly mapped
-            # A second sync after the tenant changed: the feed shows Traceable's events on
-            # the mapped services, and no audit entries.
+            assert {r["integration"]["name"] for r in unmapped} == INTEGRATIONS  # partly mapped
+            # A second sync after the tenants changed: the feed shows each integration's
+            # events on the mapped services, and no audit entries.
             events = api.get("/v1/integration-events", params={"page[size]": "100"}).json()["data"]
             by_type = {(e["type"], e["service_id"]) for e in events}
             ids = {s["name"]: s["id"] for s in services}
             assert ("vulnerability_opened", ids["checkout"]) in by_type, by_type
             assert ("vulnerability_fixed", ids["payments"]) in by_type, by_type
             assert ("sensitive_endpoint_exposed", ids["identity"]) in by_type, by_type
-            assert all(e["integration"]["name"] == "traceable" for e in events)
+            assert ("pull_request_opened", ids["checkout"]) in by_type, by_type
+            assert ("incident_triggered", ids["payments"]) in by_type, by_type
+            assert ("plugin.added", ids["identity"]) in by_type, by_type
+            assert {e["integration"]["name"] for e in events} == INTEGRATIONS
             assert any("integration events" in line for line in lines)
             assert api.get("/v1/resources").status_code == 200
             assert httpx.get(f"{url}/v1/resources").status_code == 401

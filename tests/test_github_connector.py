@@ -5,6 +5,7 @@ simulator, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,53 @@ def test_repositories_sync_and_an_unchanged_resync_is_conditional(
     gets = [r for r in sim.requests if r["method"] == "GET" and r["status"] != 404]
     assert gets and all(r["conditional"] and r["status"] == 304 for r in gets), gets
     assert not any("/reviews" in r["path"] for r in sim.requests)
+
+
+def test_an_unchanged_resync_writes_nothing_and_misses_no_change(
+    api: httpx.Client, server: LiveServer, settings: Settings, sim: GitHubSimulator
+) -> None:
+    iid = _instance(api, sim)
+    assert sync_now(api, settings, server.db, iid)["created"] == 6
+    stamps = {name: r.updated_at for name, r in _repos(server, iid).items()}
+    sim.requests.clear()
+    same = sync_now(api, settings, server.db, iid)
+    assert (same["created"], same["updated"], same["unchanged"], same["events"]) == (0, 0, 6, 0)
+    assert {name: r.updated_at for name, r in _repos(server, iid).items()} == stamps
+    # Two conditional questions a repository (its latest pull request, its Dependabot
+    # alerts): no pull request list, no review, no CODEOWNERS (repo-00005 has none: its
+    # 404s carry no ETag and are not asked again while its listing entry stays the same).
+    per_repo = Counter(r["path"].split("/")[3] for r in sim.requests if r["path"].count("/") > 3)
+    assert per_repo == {f"repo-{i:05d}": 2 for i in range(1, 7)}, per_repo
+    assert all(r["conditional"] and r["status"] == 304 for r in sim.requests), sim.requests
+    # Changes that move no pushed_at (a pull request closed unmerged, a review) are seen
+    # all the same, as are a merge (a push) and a CODEOWNERS file added (a push).
+    pushed = {name: repo["pushed_at"] for name, repo in sim.repos.items()}
+    sim.close_pr("repo-00003", 8)
+    sim.review_pr("repo-00002", 2, user="late-reviewer")  # merged in the window
+    sim.merge_pr("repo-00004", 4, approvals=1)
+    sim.set_codeowners("repo-00005", "* @acme/new-owners\n")
+    assert sim.repos["repo-00003"]["pushed_at"] == pushed["repo-00003"]
+    assert sim.repos["repo-00002"]["pushed_at"] == pushed["repo-00002"]
+    moved = sync_now(api, settings, server.db, iid)
+    assert (moved["updated"], moved["unchanged"]) == (4, 2), moved
+    repos = _repos(server, iid)
+    closed = repos["repo-00003"].integration_data["pull_requests"]  # type: ignore[index]
+    assert 8 in {p["number"] for p in closed["closed_items"]}
+    merged = repos["repo-00002"].integration_data["pull_requests"]  # type: ignore[index]
+    assert next(p for p in merged["merged_items"] if p["number"] == 2)["approvals"] == 3
+    merged = repos["repo-00004"].integration_data["pull_requests"]  # type: ignore[index]
+    assert 4 in {p["number"] for p in merged["merged_items"]}
+    assert repos["repo-00005"].integration_data["codeowners"] == {  # type: ignore[index]
+        "path": ".github/CODEOWNERS",
+        "owners": ["@acme/new-owners"],
+    }
+    events = {(e["type"], e["attributes"]["repository"]) for e in _events(api)}
+    assert events == {
+        ("pull_request_closed", "acme/repo-00003"),
+        ("pull_request_merged", "acme/repo-00004"),
+    }
+    again = sync_now(api, settings, server.db, iid)
+    assert (again["updated"], again["unchanged"], again["events"]) == (0, 6, 0), again
 
 
 def test_pull_request_events_follow_the_upstream(

@@ -488,9 +488,9 @@ def _dependency(env: Env) -> str:
 
 
 def _issue16_targets(env: Env) -> None:
-    """A dependency ``D`` of A, an API with a specification ``SPEC`` and its mapping ``AM``
+    """A dependency ``DEP`` of A, an API with a specification ``SPEC`` and its mapping ``AM``
     to A."""
-    env.ids["D"] = _dependency(env)
+    env.ids["DEP"] = _dependency(env)
     api = env.post("/v3/apis", {"name": "target api", "spec_content": SPEC})
     env.ids["API"], env.ids["SPEC"] = str(api["id"]), str(api["api_spec_ids"][0])
     body = {"api_id": env.ids["API"]}
@@ -502,7 +502,7 @@ APIS = "/v3/apis/{API}"
 CASES.update(
     {
         "list-catalog-service-dependencies": _same("GET", DEPS + "?direction=upstream&depth=3"),
-        "get-catalog-service-dependency": _same("GET", DEPS + "/{D}"),
+        "get-catalog-service-dependency": _same("GET", DEPS + "/{DEP}"),
         "create-catalog-service-dependency": lambda env, who: (
             "POST",
             DEPS.format(**env.ids),
@@ -513,7 +513,7 @@ CASES.update(
             DEPS.format(**env.ids) + f"/{_dependency(env)}",
             None,
         ),
-        "confirm-catalog-service-dependency": _same("POST", DEPS + "/{D}/confirm"),
+        "confirm-catalog-service-dependency": _same("POST", DEPS + "/{DEP}/confirm"),
         "propose-dependencies": _same("POST", "/v1/dependency-proposals"),
         "list-apis": _same("GET", "/v3/apis"),
         "fetch-api": _same("GET", APIS),

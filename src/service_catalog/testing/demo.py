@@ -1,23 +1,28 @@
-"""``service-catalog demo``: the whole Traceable flow in one command, on demo data.
+"""``service-catalog demo``: the catalog with all four simulated integrations, in one
+command, on demo data.
 
-Starts a simulated Traceable tenant on loopback (:mod:`.traceable_sim`), then the catalog
-on a fresh SQLite database, and through the catalog's own HTTP API: installs and
-authorizes a Traceable integration instance, syncs it, creates a few catalog services and
-maps Traceable services to them. Everything it creates is labelled ``demo: "true"`` and
-described as demo data. It prints the URL and an admin token, then serves (with the sync
-worker running) until Ctrl-C.
+Starts four simulators on loopback - a Traceable tenant (:mod:`.traceable_sim`), a Kong
+Gateway Admin API (:mod:`.gateway_manager_sim`), a GitHub organization
+(:mod:`.github_sim`) and a PagerDuty account (:mod:`.pagerduty_sim`) - whose tenants name
+the same services (``checkout``, ``payments``, ``identity``: a Traceable service, a
+gateway service, a repository ``acme/<name>`` and a PagerDuty service each), then the
+catalog on a fresh SQLite database. Through the catalog's own HTTP API it installs and
+authorizes an instance of each integration, syncs them, creates those catalog services and
+maps each one's four resources to it; then changes the tenants as a week of work would and
+syncs again, so the services show events from every integration. Everything it creates is
+labelled ``demo: "true"`` and described as demo data. It prints the URL and an admin
+token, then serves (with the sync worker running) until Ctrl-C.
 """
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -30,19 +35,24 @@ from service_catalog.core.db import Database
 from service_catalog.core.migrate import upgrade
 from service_catalog.settings import Settings
 from service_catalog.testing.simulate import stop_on_signal
-from service_catalog.testing.traceable_tenant import Tenant
+
+if TYPE_CHECKING:
+    from service_catalog.testing.demo_tenants import Tenants
 
 DEMO_LABELS = {"demo": "true"}
 DEMO_NOTE = (
-    "Demo data created by 'service-catalog demo' from a simulated Traceable tenant; "
-    "not a real system."
+    "Demo data created by 'service-catalog demo' from simulated Traceable, Kong Gateway, "
+    "GitHub and PagerDuty tenants; not a real system."
 )
-# Catalog services the demo creates, and the simulated Traceable services mapped to each.
+# Catalog services the demo creates, and the simulated Traceable services mapped to each
+# (the first one of each carries the catalog service's name; the other integrations'
+# tenants have one resource of that name each: see demo_tenants).
 DEMO_SERVICES: list[tuple[str, str, list[str]]] = [
     ("checkout", "Checkout", ["svc-00001", "svc-00002"]),
     ("payments", "Payments", ["svc-00003"]),
     ("identity", "Identity", ["svc-00004", "svc-00005"]),
 ]
+GITHUB_OWNER = "acme"
 
 
 def _free_port() -> int:
@@ -57,37 +67,48 @@ def _check(resp: httpx.Response, what: str) -> dict[str, Any]:
     return dict(resp.json())
 
 
-def sync_and_wait(api: httpx.Client, iid: str) -> dict[str, Any]:
-    """ "Sync now" through the API; the catalog's own background worker runs it. The run,
-    once it ended successfully (an error otherwise)."""
-    before = _check(
+def _latest_run(api: httpx.Client, iid: str) -> dict[str, Any] | None:
+    runs = _check(
         api.get(f"/v1/integration-instances/{iid}/sync-runs", params={"page[size]": 1}),
         "read the sync runs",
     )["data"]
-    _check(
-        api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}), "schedule a sync"
-    )
-    run: dict[str, Any] = {}
+    return dict(runs[0]) if runs else None
+
+
+def sync_and_wait(api: httpx.Client, *iids: str) -> dict[str, dict[str, Any]]:
+    """ "Sync now" through the API for each instance; the catalog's own background worker
+    runs them. Each instance's run, once all ended successfully (an error otherwise)."""
+    before = {iid: _latest_run(api, iid) for iid in iids}
+    for iid in iids:
+        _check(
+            api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}),
+            "schedule a sync",
+        )
+    runs: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        runs = _check(
-            api.get(f"/v1/integration-instances/{iid}/sync-runs", params={"page[size]": 1}),
-            "read the sync runs",
-        )["data"]
-        run = runs[0] if runs and runs[:1] != before else {}
-        if run and run.get("status") != "running":
-            break
+    while time.monotonic() < deadline and len(runs) < len(iids):
+        for iid in iids:
+            if iid in runs:
+                continue
+            run = _latest_run(api, iid)
+            if run and run != before[iid] and run.get("status") != "running":
+                runs[iid] = run
         time.sleep(0.2)
-    if run.get("status") != "succeeded":
-        raise RuntimeError(f"the demo sync did not succeed: {run or 'it never started'}")
-    return run
+    for iid in iids:
+        run = runs.get(iid) or {}
+        if run.get("status") != "succeeded":
+            raise RuntimeError(f"the demo sync did not succeed: {run or 'it never ended'}")
+    return runs
 
 
-def stir(api: httpx.Client, iid: str, tenant: Tenant) -> dict[str, Any]:
-    """Change the simulated tenant as a week of real work would, and sync again, so the
-    mapped catalog services show integration events: a vulnerability opened on
-    checkout, one fixed on payments, a new external unauthenticated endpoint carrying
-    sensitive data on identity. What changed, and the run."""
+def stir(api: httpx.Client, iids: dict[str, str], tenants: Tenants) -> dict[str, Any]:
+    """Change the simulated tenants as a week of real work would, and sync every instance
+    again, so the mapped catalog services show integration events: on checkout a
+    vulnerability opened (Traceable) and a pull request opened (GitHub); on payments a
+    vulnerability fixed (Traceable) and an incident triggered (PagerDuty); on identity a
+    new external unauthenticated endpoint carrying sensitive data (Traceable) and a
+    rate-limiting plugin added on its gateway service (Kong). What changed, and the runs."""
+    tenant = tenants.traceable_tenant
     opened = tenant.open_vulnerability("svc-00001", severity="CRITICAL")
     fixed = tenant.open_vulnerabilities_of("svc-00003")[:1]
     for vid in fixed:
@@ -95,41 +116,110 @@ def stir(api: httpx.Client, iid: str, tenant: Tenant) -> dict[str, Any]:
     endpoint = tenant.add_endpoint(
         "svc-00004", "POST /v1/password-reset", data_types=("email", "password")
     )
-    run = sync_and_wait(api, iid)
-    return {"opened": opened, "fixed": fixed, "endpoint": endpoint, "run": run}
+    pr = tenants.github.open_pr("checkout", "Retry declined card authorizations", author="dev1")
+    incident = tenants.pagerduty.trigger(
+        tenants.pagerduty_service_id("payments"), "Payment provider timeouts", "high"
+    )
+    gateway = tenants.gateway
+    existing = {
+        p["name"]
+        for p in gateway.plugins()
+        if (p.get("service") or {}).get("id") == tenants.gateway_service_id("identity")
+    }
+    plugin = "rate-limiting" if "rate-limiting" not in existing else "ip-restriction"
+    gateway.add_plugin(tenants.gateway_service_id("identity"), plugin)
+    runs = sync_and_wait(api, *iids.values())
+    return {
+        "opened": opened,
+        "fixed": fixed,
+        "endpoint": endpoint,
+        "pull_request": pr["number"],
+        "incident": incident,
+        "plugin": plugin,
+        "events": sum(int(r.get("events") or 0) for r in runs.values()),
+    }
 
 
-def seed(api: httpx.Client, *, traceable_url: str, traceable_token: str) -> dict[str, Any]:
-    """Install, authorize and sync a Traceable instance and map some of its services,
-    all through the HTTP API (the running catalog's worker syncs); what was created."""
+def _install(
+    api: httpx.Client,
+    integration: str,
+    name: str,
+    display_name: str,
+    config: dict[str, Any],
+    header: str,
+    key: str,
+) -> str:
     inst = _check(
         api.post(
             "/v1/integration-instances",
             json={
-                "integration_name": "traceable",
-                "name": "traceable-demo",
-                "display_name": "Traceable (demo data)",
+                "integration_name": integration,
+                "name": name,
+                "display_name": display_name,
                 "description": DEMO_NOTE,
                 "labels": DEMO_LABELS,
-                "config": {"include_inactive": False, "base_url": traceable_url},
+                "config": config,
             },
         ),
-        "install the Traceable instance",
+        f"install the {integration} instance",
     )
     iid = str(inst["id"])
     _check(
         api.post(
             f"/v1/integration-instances/{iid}/auth-credential",
-            json={
-                "type": "multi_key_auth",
-                "config": {"headers": [{"name": "authorization", "key": traceable_token}]},
-            },
+            json={"type": "multi_key_auth", "config": {"headers": [{"name": header, "key": key}]}},
         ),
-        "authorize the Traceable instance",
+        f"authorize the {integration} instance",
     )
-    run = sync_and_wait(api, iid)
+    return iid
+
+
+def seed(api: httpx.Client, tenants: Tenants) -> dict[str, Any]:
+    """Install, authorize and sync an instance of each integration against its simulator
+    and map each demo service's four resources to it, all through the HTTP API (the
+    running catalog's worker syncs); what was created."""
+    token = tenants.token
+    iids = {
+        "traceable": _install(
+            api,
+            "traceable",
+            "traceable-demo",
+            "Traceable (demo data)",
+            {"include_inactive": False, "base_url": tenants.traceable.url},
+            "authorization",
+            token,
+        ),
+        "gateway-manager": _install(
+            api,
+            "gateway-manager",
+            "kong-demo",
+            "Kong Gateway (demo data)",
+            {"base_url": tenants.gateway.url},
+            "Kong-Admin-Token",
+            token,
+        ),
+        "github": _install(
+            api,
+            "github",
+            "github-demo",
+            "GitHub (demo data)",
+            {"base_url": tenants.github.url, "owner": GITHUB_OWNER},
+            "authorization",
+            token,
+        ),
+        "pagerduty": _install(
+            api,
+            "pagerduty",
+            "pagerduty-demo",
+            "PagerDuty (demo data)",
+            {"base_url": tenants.pagerduty.url},
+            "authorization",
+            token,
+        ),
+    }
+    runs = sync_and_wait(api, *iids.values())
     mapped = 0
-    for name, display, service_ids in DEMO_SERVICES:
+    for name, display, traceable_ids in DEMO_SERVICES:
         _check(
             api.post(
                 "/v1/catalog-services",
@@ -142,23 +232,46 @@ def seed(api: httpx.Client, *, traceable_url: str, traceable_token: str) -> dict
             ),
             f"create catalog service {name}",
         )
-        for sid in service_ids:
+        resources: list[tuple[str, str, dict[str, str]]] = [
+            ("traceable", "traceable_service", {"service_id": sid}) for sid in traceable_ids
+        ]
+        resources += [
+            (
+                "gateway-manager",
+                "gateway_svc",
+                {
+                    "control_plane_id": "default",
+                    "gateway_service_id": tenants.gateway_service_id(name),
+                },
+            ),
+            ("github", "github_repository", {"owner": GITHUB_OWNER, "repo": name}),
+            (
+                "pagerduty",
+                "pagerduty_service",
+                {"service_id": tenants.pagerduty_service_id(name)},
+            ),
+        ]
+        for integration, kind, config in resources:
             _check(
                 api.post(
                     "/v1/resource-mappings",
                     json={
                         "service": name,
                         "resource": {
-                            "integration_instance": iid,
-                            "type": "traceable_service",
-                            "config": {"service_id": sid},
+                            "integration_instance": iids[integration],
+                            "type": kind,
+                            "config": config,
                         },
                     },
                 ),
-                f"map Traceable service {sid} to {name}",
+                f"map the {kind} {config} to {name}",
             )
             mapped += 1
-    return {"instance_id": iid, "resources": run.get("created"), "mapped": mapped}
+    return {
+        "instances": iids,
+        "resources": {k: runs[iid].get("created") for k, iid in iids.items()},
+        "mapped": mapped,
+    }
 
 
 def demo(
@@ -180,12 +293,13 @@ def demo(
         int, typer.Option(min=1, max=200, help="Endpoints per simulated service.")
     ] = 8,
 ) -> None:
-    """Start the catalog with a simulated Traceable tenant installed, synced and partly
-    mapped (demo data), print the URL and an admin token, and serve until Ctrl-C."""
-    # The API app (every domain) and the simulator (graphql) load when the demo runs, not
-    # with every command of the CLI, which imports this module to register the command.
+    """Start the catalog with simulated Traceable, Kong Gateway, GitHub and PagerDuty
+    tenants installed, synced and mapped to three catalog services (demo data), print the
+    URL and an admin token, and serve until Ctrl-C."""
+    # The API app (every domain) and the simulators (graphql, JWT) load when the demo runs,
+    # not with every command of the CLI, which imports this module to register the command.
     from service_catalog.app import create_app  # noqa: PLC0415 - see above
-    from service_catalog.testing.traceable_sim import TraceableSimulator  # noqa: PLC0415
+    from service_catalog.testing.demo_tenants import start_tenants  # noqa: PLC0415
 
     host, port = parse_bind(bind) if not bind.endswith(":0") else (bind[:-2], 0)
     port = port or _free_port()
@@ -202,10 +316,7 @@ def demo(
         bootstrap_token=False,
         bind=f"{host}:{port}",
     )
-    token_value = f"demo-{secrets.token_urlsafe(16)}"
-    sim = TraceableSimulator(
-        services, endpoints, token_value, inactive_every=6, vulnerable_every=3
-    ).start()
+    tenants = start_tenants(services, endpoints)
     db = Database(settings.database_url)
     upgrade(db)
     with db.session() as session:
@@ -221,7 +332,7 @@ def demo(
     deadline = time.time() + 30
     while not server.started:
         if time.time() > deadline or not thread.is_alive():
-            sim.stop()
+            tenants.stop()
             raise fail(f"the catalog did not start on {host}:{port}")
         time.sleep(0.05)
     url = f"http://{host}:{port}"
@@ -229,7 +340,7 @@ def demo(
     def shut_down(wait: float) -> None:
         server.should_exit = True
         thread.join(wait)
-        sim.stop()
+        tenants.stop()
         db.dispose()
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
@@ -238,28 +349,32 @@ def demo(
         with httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
         ) as api:
-            made = seed(api, traceable_url=sim.url, traceable_token=token_value)
-            stirred = stir(api, made["instance_id"], sim.tenant)
+            made = seed(api, tenants)
+            stirred = stir(api, made["instances"], tenants)
     except Exception as exc:  # shown to the user, then stop cleanly
         shut_down(10)
         raise fail(f"demo setup failed: {exc}") from None
 
     console.print(
-        f"\n[bold green]Service catalog demo[/] (demo data: a simulated Traceable "
-        f"tenant on {sim.url})",
+        "\n[bold green]Service catalog demo[/] (demo data: simulated Traceable, Kong "
+        "Gateway, GitHub and PagerDuty tenants on loopback)",
         soft_wrap=True,
     )
+    counts = made["resources"]
     print_plain(f"URL: {url}")
     print_plain(f"Admin token: {admin_token}")
     print_plain(
         f"Database: {db_path}\n"
-        f"Traceable instance 'traceable-demo' synced {made['resources']} services; "
-        f"{made['mapped']} are mapped to the demo catalog services "
-        f"{', '.join(n for n, _, _ in DEMO_SERVICES)}.\n"
-        f"A second sync brought {stirred['run'].get('events', 0)} integration events (a "
-        "vulnerability opened, one fixed, a new exposed endpoint): GET /v1/integration-events\n"
+        f"Synced {counts['traceable']} Traceable services, {counts['gateway-manager']} "
+        f"gateway services, {counts['github']} repositories and {counts['pagerduty']} "
+        f"PagerDuty services; the demo catalog services "
+        f"{', '.join(n for n, _, _ in DEMO_SERVICES)} each have one of every kind mapped "
+        f"({made['mapped']} mappings).\n"
+        f"A second sync brought {stirred['events']} integration events (vulnerabilities, a "
+        "new exposed endpoint, a pull request, an incident, a gateway plugin): "
+        "GET /v1/integration-events\n"
         f"Try:  curl -g -H 'Authorization: Bearer {admin_token}' "
-        f"'{url}/v1/resources?filter[integration.name]=traceable'\n"
+        f"'{url}/v1/catalog-services/checkout/resources'\n"
         f"      API docs at {url}/docs\n"
         "Press Ctrl-C to stop."
     )

@@ -23,8 +23,9 @@ Usage::
 
     with GitHubSimulator(repos=20, prs_per_repo=8, token="ghp_x") as sim:
         sim.url                                   # base_url of an instance
-        sim.open_pr("acme", "repo-00001", "Add retries")
-        sim.merge_pr("acme", "repo-00001", 3, approvals=2)
+        sim.open_pr("repo-00001", "Add retries")
+        sim.merge_pr("repo-00001", 3, approvals=2)  # moves the repository's pushed_at
+        sim.review_pr("repo-00001", 2)              # moves only the PR's updated_at
 
 Faults and controls (attributes; also settable with ``POST /_sim/control`` and a JSON
 object of them): ``fail_next`` (n answers of ``fail_status``, 502), ``rate_limit_next``
@@ -282,7 +283,28 @@ class GitHubSimulator(Serving):
             pr.update(
                 state="closed", closed_at=_ts(when), merged_at=_ts(when), updated_at=_ts(when)
             )
+            self._pushed(repo, when)  # a merge is a push to the base branch
             self._touch()
+
+    def review_pr(
+        self, repo: str, number: int, *, state: str = "APPROVED", user: str = "reviewer9"
+    ) -> None:
+        """Submit a review now: the pull request's ``updated_at`` moves, as on GitHub; the
+        repository's ``pushed_at`` does not (nothing is pushed)."""
+        with self._lock:
+            pr = self._pr(repo, number)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            self.reviews.setdefault((repo, number), []).append(
+                {"state": state, "user": user, "at": now}
+            )
+            pr["updated_at"] = _ts(now)
+            self._touch()
+
+    def _pushed(self, repo: str, when: dt.datetime) -> None:
+        """A push to ``repo`` at ``when``: its ``pushed_at`` moves (never back)."""
+        stamp = _ts(when)
+        if stamp > self.repos[repo]["pushed_at"]:
+            self.repos[repo]["pushed_at"] = stamp
 
     def _when(self, pr: dict[str, Any], after: dt.timedelta | None) -> dt.datetime:
         if after is None:
@@ -296,6 +318,8 @@ class GitHubSimulator(Serving):
                 self.files.pop((repo, path), None)
             else:
                 self.files[(repo, path)] = text
+            # A commit to the default branch: a push.
+            self._pushed(repo, dt.datetime.now(dt.UTC).replace(microsecond=0))
             self._touch()
 
     def add_alert(self, repo: str, severity: str, package: str = "lodash") -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import msgspec
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -205,9 +206,11 @@ class GitHubClient:
         *,
         etag: str | None = None,
         allow: tuple[int, ...] = (),
+        shape: msgspec.json.Decoder[Any] | None = None,
     ) -> Answer:
         """GET ``path`` (conditionally when ``etag``); 404 and the ``allow``ed statuses
-        are answers (body None for 304 and 404), other failures ConnectorError."""
+        are answers (body None for 304 and 404), other failures ConnectorError. ``shape``:
+        decode the body into only the fields it names."""
         url = self.url(path)
         if self.trace is not None:
             self.trace.append(url)
@@ -254,17 +257,28 @@ class GitHubClient:
                 f"GitHub answered HTTP {resp.status_code} to GET {self.key(url).split('?')[0]}",
                 status=resp.status_code,
             )
-        return Answer(200, resp.headers.get("etag"), self._json(resp), nxt)
+        return Answer(200, resp.headers.get("etag"), self._json(resp, shape), nxt)
 
-    def _json(self, resp: httpx.Response) -> Any:
+    def _json(self, resp: httpx.Response, shape: msgspec.json.Decoder[Any] | None = None) -> Any:
+        if shape is not None:
+            try:
+                return shape.decode(resp.content)
+            except msgspec.ValidationError:
+                pass  # valid JSON of another shape than expected: decoded in full below
+            except msgspec.DecodeError:
+                raise self._not_json(resp) from None
         try:
             return decode_json(resp.content)
         except ValueError:
-            raise ConnectorError(
-                "malformed",
-                f"GitHub sent a body that is not JSON (HTTP {resp.status_code}, "
-                f"{len(resp.content)} bytes)",
-            ) from None
+            raise self._not_json(resp) from None
+
+    @staticmethod
+    def _not_json(resp: httpx.Response) -> ConnectorError:
+        return ConnectorError(
+            "malformed",
+            f"GitHub sent a body that is not JSON (HTTP {resp.status_code}, "
+            f"{len(resp.content)} bytes)",
+        )
 
     def _respect_limit(self, resp: httpx.Response) -> None:
         """Wait for the reset when this answer spent the last request of the window."""

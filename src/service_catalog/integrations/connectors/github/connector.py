@@ -8,15 +8,32 @@ merged in the window, its CODEOWNERS file and its open Dependabot alerts.
 
 **Conditional re-sync.** The connector ``keeps_state``: the ETag of every answer a record
 was built from, the chain of pages each listing had, and the listing pages' repository
-summaries. A later sync asks each of those again with ``If-None-Match``; when every answer
-behind a repository is a 304 (which GitHub does not count against the rate limit) the
-repository's batch is lazy: its ``source_digest`` (those ETags, the repository summary,
-the day and the config) equals the one the engine remembers, so the engine skips it
-without reading its records. Only if the engine does read them (its stored resource was
-changed meanwhile) are the bodies fetched again. The reviews of a pull request are not
-asked again while the closed list is unchanged: a new review changes the pull request's
-``updated_at`` and so that list's ETag. The day is part of the digest because the window
-and staleness move with time: every repository is rebuilt once a day.
+summaries. A later sync asks again with ``If-None-Match`` (a 304 does not count against
+GitHub's rate limit); when nothing behind a repository changed, the repository's batch is
+lazy: its ``source_digest`` (those ETags, the repository summary, the day and the config)
+equals the one the engine remembers, so the engine skips it without reading its records.
+Only if the engine does read them (its stored resource was changed meanwhile) are the
+bodies fetched again. Per repository an unchanged re-sync asks two questions:
+
+- **Pull requests**: one conditional GET of the repository's most recently updated pull
+  request (``state=all&sort=updated&direction=desc&per_page=1``). Anything that changes a
+  pull request - opened, closed, merged, reviewed, commented, edited, new commits - sets its
+  ``updated_at`` to now and so puts it first in that list: a 304 there means no pull
+  request of the repository changed, and the open and closed lists (and the reviews) are
+  not asked. This is what makes the re-sync cheap; the repository's listing entry could
+  not: GitHub's ``pushed_at`` moves on a push to any branch (a merge is a push to the
+  base branch), but a pull request closed without merging, a new review or a new
+  Dependabot alert moves neither ``pushed_at`` nor ``updated_at`` (the repository
+  object's own edits: description, topics, settings).
+- **Dependabot alerts**: one conditional GET of the open alerts (a new advisory opens an
+  alert without anything else in the repository changing).
+
+CODEOWNERS is a file of the default branch, so it can only change by a push: its answer
+(the file, or "none" - GitHub's 404s carry no ETag to ask with) is remembered with the
+repository's listing entry (``pushed_at``, default branch...) it was read under, and asked
+again only when that entry changes. The day is part of the digest because the window and
+staleness move with time: every repository is rebuilt from scratch once a day, the safety
+net for anything a 304 cannot show.
 """
 
 from __future__ import annotations
@@ -27,6 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import msgspec
 import orjson
 
 from service_catalog.integrations.connectors.base import (
@@ -44,6 +62,8 @@ from service_catalog.integrations.connectors.github.client import GitHubClient
 from service_catalog.integrations.connectors.github.config import GitHubConfig
 from service_catalog.integrations.connectors.github.data import (
     CODEOWNERS_PATHS,
+    PULLS,
+    REVIEWS,
     codeowners_owners,
     dependabot_summary,
     diff_events,
@@ -56,8 +76,9 @@ from service_catalog.integrations.connectors.github.data import (
 PER_PAGE = 100
 MAX_PAGES = 10_000  # a guard against a Link chain that never ends
 #: A state entry's kinds: ETag of a URL, next page of a URL, a listing page's repos,
-#: a repository's CODEOWNERS path ("-": none), a repository's Dependabot marker.
-ETAG, NEXT, LISTED, OWNERS, ALERTS = "e ", "n ", "l ", "c ", "d "
+#: a repository's CODEOWNERS path ("-": none), a repository's Dependabot marker, the
+#: digest of the listing entry its CODEOWNERS answer was read under.
+ETAG, NEXT, LISTED, OWNERS, ALERTS, ENTRY = "e ", "n ", "l ", "c ", "d ", "p "
 
 Known = list[tuple[str, str]]
 
@@ -178,6 +199,7 @@ class GitHubConnector(Connector):
         base = f"/repos/{quote(summary['owner'], safe='')}/{quote(summary['name'], safe='')}"
         return {
             "base": base,
+            "latest": f"{base}/pulls?state=all&sort=updated&direction=desc&per_page=1",
             "open": f"{base}/pulls?state=open&per_page={PER_PAGE}",
             "closed": f"{base}/pulls?state=closed&sort=updated&direction=desc&per_page={PER_PAGE}",
             "alerts": f"{base}/dependabot/alerts?state=open&per_page={PER_PAGE}",
@@ -207,7 +229,7 @@ class GitHubConnector(Connector):
                 self._next[ETAG + key] = marker
                 if NEXT + key in self.state:
                     self._next[NEXT + key] = self.state[NEXT + key]
-        for kind in (OWNERS, ALERTS):
+        for kind in (OWNERS, ALERTS, ENTRY):
             if kind + rid in self.state:
                 self._next[kind + rid] = self.state[kind + rid]
 
@@ -226,43 +248,87 @@ class GitHubConnector(Connector):
             key = self.state.get(NEXT + key)
         return out
 
+    def _remembered_chain(self, first: str) -> Known | None:
+        """The ETags of a remembered page chain, as the state has them (no request)."""
+        out: Known = []
+        key: str | None = first
+        while key is not None:
+            etag = self.state.get(ETAG + key)
+            if etag is None:
+                return None
+            out.append((key, etag))
+            key = self.state.get(NEXT + key)
+        return out
+
+    @staticmethod
+    def _entry(summary: Mapping[str, Any]) -> str:
+        """A repository's listing entry as a short digest (``pushed_at`` is part of it)."""
+        blob = orjson.dumps(summary, option=orjson.OPT_SORT_KEYS)
+        return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
     def _unchanged(self, summary: Mapping[str, Any]) -> Known | None:
         """What the repository's record was built from, when GitHub says none of it
-        changed (every conditional request a 304); None when something changed or was
-        never seen."""
+        changed; None when something changed or was never seen. Asks the latest pull
+        request and the Dependabot alerts conditionally, CODEOWNERS only when the
+        repository's listing entry moved (see the module docstring)."""
         if not self.state:
             return None
         paths = self._paths(summary)
-        known: Known = []
-        for name in ("open", "closed"):
-            chain = self._unchanged_chain(paths[name])
-            if chain is None:
-                return None
-            known += chain
-        owners = self.state.get(OWNERS + paths["base"])
-        if owners is None:
+        base = paths["base"]
+        latest = self.state.get(ETAG + paths["latest"])
+        owners = self.state.get(OWNERS + base)
+        if latest is None or owners is None:
             return None
-        if owners == "-":
-            for path in CODEOWNERS_PATHS:
-                if self.client.get(f"{paths['base']}/contents/{path}").status != 404:
-                    return None
-            known.append(("codeowners", "-"))
-        else:
-            chain = self._unchanged_chain(owners)
+        if self.client.get(paths["latest"], etag=latest).status != 304:
+            return None
+        known: Known = [(paths["latest"], latest)]
+        for name in ("open", "closed"):
+            chain = self._remembered_chain(paths[name])
             if chain is None:
                 return None
             known += chain
-        if self.state.get(ALERTS + paths["base"]) == "403":
-            if self.client.get(paths["alerts"], allow=(403,)).status != 403:
-                return None
-            known.append(("dependabot", "403"))
-        else:
-            # a 403 now: the credential lost the right to read alerts (not a bad one)
-            chain = self._unchanged_chain(paths["alerts"], allow=(403,))
-            if chain is None:
-                return None
-            known += chain
+        owned = self._unchanged_codeowners(summary, base, owners)
+        if owned is None:
+            return None
+        known += owned
+        alerts = self._unchanged_alerts(base, paths["alerts"])
+        if alerts is None:
+            return None
+        known += alerts
         return known
+
+    def _unchanged_codeowners(
+        self, summary: Mapping[str, Any], base: str, owners: str
+    ) -> Known | None:
+        """The remembered CODEOWNERS answer, without a request while the repository's
+        listing entry is the one it was read under; asked again (conditionally when it
+        was a file) when the entry moved. None when it changed."""
+        entry = self._entry(summary)
+        same_entry = self.state.get(ENTRY + base) == entry
+        known: Known | None
+        if owners == "-":
+            if not same_entry:
+                for path in CODEOWNERS_PATHS:
+                    if self.client.get(f"{base}/contents/{path}").status != 404:
+                        return None
+            known = [("codeowners", "-")]
+        elif same_entry:
+            known = self._remembered_chain(owners)
+        else:
+            known = self._unchanged_chain(owners)
+        if known is not None:
+            self._next[ENTRY + base] = entry
+        return known
+
+    def _unchanged_alerts(self, base: str, alerts: str) -> Known | None:
+        """The Dependabot alerts' ETags when a conditional request says they did not
+        change (or a 403 again when they were not permitted); else None."""
+        if self.state.get(ALERTS + base) == "403":
+            if self.client.get(alerts, allow=(403,)).status != 403:
+                return None
+            return [("dependabot", "403")]
+        # a 403 now: the credential lost the right to read alerts (not a bad one)
+        return self._unchanged_chain(alerts, allow=(403,))
 
     def _pages(
         self,
@@ -272,6 +338,7 @@ class GitHubConnector(Connector):
         *,
         forbidden: bool = False,
         remember: bool = True,
+        shape: msgspec.json.Decoder[Any] | None = None,
     ) -> list[dict[str, Any]] | None:
         """Every item of a paged list (until ``stop`` says a page is the last needed),
         remembering each page's ETag and next page. ``forbidden``: a 403 of the first
@@ -280,7 +347,9 @@ class GitHubConnector(Connector):
         items: list[dict[str, Any]] = []
         key: str | None = first
         while key is not None:
-            answer = self.client.get(key, allow=(403,) if forbidden and key == first else ())
+            answer = self.client.get(
+                key, allow=(403,) if forbidden and key == first else (), shape=shape
+            )
             if answer.status == 403:
                 return None
             if answer.status == 404:
@@ -310,8 +379,13 @@ class GitHubConnector(Connector):
             last = parse_time(page[-1].get("updated_at")) if page else None
             return last is None or last < window_start
 
-        open_prs = self._pages(paths["open"], known) or []
-        closed_prs = self._pages(paths["closed"], known, stop=past_window) or []
+        # First, so that a change made while the lists are read shows next time.
+        latest = self.client.get(paths["latest"], shape=PULLS)
+        known.append((paths["latest"], latest.etag or ""))
+        if latest.etag:
+            self._next[ETAG + paths["latest"]] = latest.etag
+        open_prs = self._pages(paths["open"], known, shape=PULLS) or []
+        closed_prs = self._pages(paths["closed"], known, stop=past_window, shape=PULLS) or []
         reviews: dict[int, list[dict[str, Any]]] = {}
         for pr in closed_prs:
             merged = parse_time(pr.get("merged_at"))
@@ -322,10 +396,12 @@ class GitHubConnector(Connector):
                         f"{paths['base']}/pulls/{number}/reviews?per_page={PER_PAGE}",
                         [],
                         remember=False,
+                        shape=REVIEWS,
                     )
                     or []
                 )
         codeowners = self._codeowners(paths["base"], known)
+        self._next[ENTRY + paths["base"]] = self._entry(summary)
         alerts = self._pages(paths["alerts"], known, forbidden=True)
         if alerts is None:
             known.append(("dependabot", "403"))

@@ -7,7 +7,9 @@ import base64
 import datetime as dt
 import statistics
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
+
+import msgspec
 
 from service_catalog.integrations.connectors.base import EventRecord, ResourceRecord
 
@@ -20,6 +22,41 @@ LISTED = 50
 #: Where GitHub looks for CODEOWNERS, in its order.
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 SEVERITIES = ("critical", "high", "medium", "low")
+
+
+class _Login(TypedDict, total=False):
+    login: Any
+
+
+class PullRequest(TypedDict, total=False):
+    """The fields of a pull request the connector reads (GitHub's pull request object is
+    ~14 KB, most of it the head and base repositories, never read)."""
+
+    number: Any
+    title: Any
+    user: _Login
+    state: Any
+    created_at: Any
+    updated_at: Any
+    closed_at: Any
+    merged_at: Any
+    html_url: Any
+
+
+class Review(TypedDict, total=False):
+    """The fields of a pull request review the connector reads."""
+
+    state: Any
+    user: _Login
+    submitted_at: Any
+
+
+#: Decoders of a page of pull requests and of reviews into only those fields: msgspec
+#: skips the rest while parsing (about 3x faster than decoding everything with orjson,
+#: and nothing else is kept). A page whose shape they refuse (a field of another type)
+#: is decoded in full instead (:meth:`.client.GitHubClient.get`).
+PULLS = msgspec.json.Decoder(list[PullRequest])
+REVIEWS = msgspec.json.Decoder(list[Review])
 
 
 def parse_time(value: Any) -> dt.datetime | None:
