@@ -498,6 +498,10 @@ class IndexWalk:
 
     stmt: Select[Any]
     order: list[Any]
+    #: Whether ``stmt`` filters beyond the driving index range (another term, or the
+    #: principal's services): its total is then counted with the page (a window over the
+    #: matches) rather than by a second evaluation of every filter.
+    filtered: bool = False
 
 
 def _text_values(term: _Term) -> list[str] | None:
@@ -562,7 +566,9 @@ def index_walk(
     if owners is not None:
         clauses.append(keys_in(t.owner_id, owners, dialect, lookup=False))
     columns = {name: getattr(t, name) for name in index.sorts}
-    return IndexWalk(select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id))
+    return IndexWalk(
+        select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id), len(clauses) > 2
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -575,9 +581,13 @@ def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[l
     """The keys of one number page of an :class:`IndexWalk`, in order, and the total: the
     page reads its entries in index order and stops at its LIMIT; the total is an
     uncorrelated scalar subquery counting the same index range (evaluated once, reading
-    no table row: cheaper than sorting every match to count them with a window)."""
+    no table row: cheaper than sorting every match to count them with a window). A walk
+    with more filters than its index range counts with a window instead: its matches
+    are found once (a scalar count would test every filter a second time)."""
     offset = (page.number - 1) * page.size
-    total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
+    total: Any = func.count().over()
+    if not walk.filtered:
+        total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
     rows = (
         session.connection()
         .execute(walk.stmt.add_columns(total).order_by(*walk.order).limit(page.size).offset(offset))
