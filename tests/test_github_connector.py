@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ import yaml
 from sqlalchemy import select
 
 from conftest import LiveServer
+from contract import contract_path
 from service_catalog.resources.models import Resource
 from service_catalog.settings import Settings
 from service_catalog.testing.github_sim import GitHubSimulator
@@ -22,12 +22,6 @@ from sync_support import create_instance, sync_now
 
 TOKEN = "ghp_e2e_5f1c9a"
 SIMULATOR = partial(GitHubSimulator, repos=6, prs_per_repo=8, token=TOKEN)
-KONG_SPEC = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "contracts"
-    / "konnect-service-catalog-v1.openapi.yaml"
-)
 
 
 def _instance(
@@ -64,17 +58,10 @@ def _events(api: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_kong_s_example_body_for_github_answers_201(api: httpx.Client) -> None:
-    doc = yaml.safe_load(KONG_SPEC.read_text()) if KONG_SPEC.exists() else None
-    body = (
-        doc["components"]["examples"]["SampleInstanceCreateGithubPayload"]["value"]
-        if doc
-        else {
-            "integration_name": "github",
-            "name": "github",
-            "display_name": "Github",
-            "config": {},
-        }
-    )
+    spec = contract_path()  # the shared copy, or the one shipped under tests/contracts
+    assert spec is not None, "tests/contracts must ship Kong's spec"
+    doc = yaml.safe_load(spec.read_text())
+    body = doc["components"]["examples"]["SampleInstanceCreateGithubPayload"]["value"]
     resp = api.post("/v1/integration-instances", json=body)
     assert resp.status_code == 201, resp.text
     listed = api.get("/v1/integrations", params={"page[size]": 100}).json()["data"]
