@@ -22,7 +22,6 @@ bench.bench_gateway_manager [--services N]`` (or through the bench runner).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 import httpx
 
 from bench.bench_sync import _insert_floor
-from bench.bench_traceable import _serve_app
+from bench.support import install_instance, start_simulator
 from bench.sync_child import sync_in_child
 from service_catalog.integrations.connectors.base import Credential
 from service_catalog.integrations.connectors.gateway_manager.connector import (
@@ -49,62 +48,20 @@ RSS_TARGET = 300
 
 
 def _start_simulator(services: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service_catalog.testing.gateway_manager_sim",
-            "--services",
-            str(services),
-            "--token",
-            TOKEN,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    return start_simulator(
+        "service_catalog.testing.gateway_manager_sim", "--services", str(services), "--token", TOKEN
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError("the gateway simulator did not start")
-    return proc, str(json.loads(line)["url"])
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
     """Install and authorize a gateway-manager instance through the HTTP API; its id."""
-    from service_catalog.auth.service import create_token  # noqa: PLC0415 (bench setup only)
-
-    server, url, db = _serve_app(db_url, key_file)
-    try:
-        with db.session() as s:
-            _, token = create_token(s, name="bench")
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-        ) as api:
-            resp = api.post(
-                "/v1/integration-instances",
-                json={
-                    "integration_name": "gateway-manager",
-                    "name": "bench-kong",
-                    "display_name": "Bench Kong",
-                    "config": {"base_url": sim_url, "page_size": PAGE},
-                },
-            )
-            resp.raise_for_status()
-            iid = str(resp.json()["id"])
-            resp = api.post(
-                f"/v1/integration-instances/{iid}/auth-credential",
-                json={
-                    "type": "multi_key_auth",
-                    "config": {"headers": [{"name": "Kong-Admin-Token", "key": TOKEN}]},
-                },
-            )
-            resp.raise_for_status()
-        return iid
-    finally:
-        server.should_exit = True
-        time.sleep(0.3)
-        db.dispose()
+    instance = {
+        "integration_name": "gateway-manager",
+        "name": "bench-kong",
+        "display_name": "Bench Kong",
+        "config": {"base_url": sim_url, "page_size": PAGE},
+    }
+    return install_instance(db_url, key_file, instance, "Kong-Admin-Token", TOKEN)
 
 
 def _raw_fetch(sim_url: str) -> tuple[float, int, int]:

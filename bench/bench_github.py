@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.bench_traceable import _serve_app
+from bench.support import install_instance, start_simulator
 from bench.sync_child import sync_in_child
 from service_catalog.integrations.connectors.base import Credential, UpstreamHTTP
 from service_catalog.integrations.connectors.github import GitHubConnector
@@ -41,60 +41,25 @@ TOKEN = "ghp_bench_github_4a1e"
 
 
 def _start_simulator(repos: int, prs: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service_catalog.testing.github_sim",
-            *("--repos", str(repos), "--prs", str(prs), "--token", TOKEN),
-            # GitHub's limit is 5,000 requests an hour per token (15,000 for an App on
-            # Enterprise Cloud): a first sync of 5,000 repositories takes several hours'
-            # worth; the benchmark measures the work, not the wait.
-            *("--rate-limit", str(10**9)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    return start_simulator(
+        "service_catalog.testing.github_sim",
+        *("--repos", str(repos), "--prs", str(prs), "--token", TOKEN),
+        # GitHub's limit is 5,000 requests an hour per token (15,000 for an App on
+        # Enterprise Cloud): a first sync of 5,000 repositories takes several hours'
+        # worth; the benchmark measures the work, not the wait.
+        *("--rate-limit", str(10**9)),
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    return proc, str(json.loads(line)["url"])
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
     """Install and authorize a GitHub instance through the HTTP API; its id."""
-    from service_catalog.auth.service import create_token  # noqa: PLC0415 (after the app)
-
-    server, url, db = _serve_app(db_url, key_file)
-    try:
-        with db.session() as s:
-            _, token = create_token(s, name="bench")
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-        ) as api:
-            resp = api.post(
-                "/v1/integration-instances",
-                json={
-                    "integration_name": "github",
-                    "name": "bench-github",
-                    "display_name": "Bench GitHub",
-                    "config": {"base_url": sim_url, "owner": "acme"},
-                },
-            )
-            resp.raise_for_status()
-            iid = str(resp.json()["id"])
-            resp = api.post(
-                f"/v1/integration-instances/{iid}/auth-credential",
-                json={
-                    "type": "multi_key_auth",
-                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
-                },
-            )
-            resp.raise_for_status()
-        return iid
-    finally:
-        server.should_exit = True
-        time.sleep(0.3)
-        db.dispose()
+    instance = {
+        "integration_name": "github",
+        "name": "bench-github",
+        "display_name": "Bench GitHub",
+        "config": {"base_url": sim_url, "owner": "acme"},
+    }
+    return install_instance(db_url, key_file, instance, "authorization", TOKEN)
 
 
 def _urls(sim_url: str) -> list[str]:

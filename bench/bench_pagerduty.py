@@ -27,9 +27,8 @@ from typing import Any
 
 import httpx
 
-from bench.bench_traceable import _serve_app
+from bench.support import install_instance, start_simulator
 from bench.sync_child import sync_in_child
-from service_catalog.auth.service import create_token
 from service_catalog.integrations.connectors.base import Credential, UpstreamHTTP
 from service_catalog.integrations.connectors.pagerduty import PagerDutyConnector
 
@@ -39,62 +38,21 @@ RSS_TARGET = 300
 
 
 def _start_simulator(services: int, incidents: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service_catalog.testing.pagerduty_sim",
-            "--services",
-            str(services),
-            "--incidents",
-            str(incidents),
-            "--token",
-            TOKEN,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    return start_simulator(
+        "service_catalog.testing.pagerduty_sim",
+        *("--services", str(services), "--incidents", str(incidents), "--token", TOKEN),
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError("the PagerDuty simulator did not start")
-    return proc, str(json.loads(line)["url"])
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
     """Install and authorize a PagerDuty instance through the HTTP API; its id."""
-    server, url, db = _serve_app(db_url, key_file)
-    try:
-        with db.session() as s:
-            _, token = create_token(s, name="bench")
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-        ) as api:
-            resp = api.post(
-                "/v1/integration-instances",
-                json={
-                    "integration_name": "pagerduty",
-                    "name": "bench-pagerduty",
-                    "display_name": "Bench PagerDuty",
-                    "config": {"base_url": sim_url},
-                },
-            )
-            resp.raise_for_status()
-            iid = str(resp.json()["id"])
-            resp = api.post(
-                f"/v1/integration-instances/{iid}/auth-credential",
-                json={
-                    "type": "multi_key_auth",
-                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
-                },
-            )
-            resp.raise_for_status()
-        return iid
-    finally:
-        server.should_exit = True
-        time.sleep(0.3)
-        db.dispose()
+    instance = {
+        "integration_name": "pagerduty",
+        "name": "bench-pagerduty",
+        "display_name": "Bench PagerDuty",
+        "config": {"base_url": sim_url},
+    }
+    return install_instance(db_url, key_file, instance, "authorization", TOKEN)
 
 
 def _record_urls(sim_url: str) -> list[str]:
