@@ -8,6 +8,11 @@ function of one service's :class:`Inputs` and the criterion's parameters returni
 unauthorized instance, data the upstream did not give) returns an error, never an
 invented pass or fail.
 
+The table at the end (:data:`TEMPLATES`) is a small spec per criterion: what the contract
+shows, which integration's resources it reads (:func:`per_resource`) and the check run on
+each one's data: a :class:`Figure` (a number of the data compared with a parameter, and
+its display text) or, for the few criteria that read more than one figure, a function.
+
 The evaluators read the resources' ``integration_data`` as the connectors document it:
 ``connectors/traceable/data.py``, ``connectors/pagerduty/data.py``, the gateway-manager
 connector (``plugins``) and the GitHub connector (``github_repository``:
@@ -17,18 +22,22 @@ connector (``plugins``) and the GitHub connector (``github_repository``:
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import resources
+from typing import Any, NamedTuple
+
+import yaml
 
 Params = Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Res:
-    """A resource mapped to the service being judged."""
+    """A resource mapped to the service being judged (``relation``: how a result names it)."""
 
     id: str
     name: str | None
@@ -36,21 +45,32 @@ class Res:
     integration: str
     instance_id: uuid.UUID
     data: Mapping[str, Any] | None
+    relation: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.relation = {"id": self.id, "name": self.name or self.id}
 
 
 @dataclass(slots=True)
 class Inputs:
-    """What the evaluators may read about one service."""
+    """What the evaluators may read about one service (``groups``: its resources by
+    integration and type, grouped once for all its criteria)."""
 
     service_id: uuid.UUID
     docs: int
     resources: Sequence[Res]
     authorized: Mapping[uuid.UUID, bool]
     now: dt.datetime
+    groups: dict[tuple[str, str], list[Res]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        groups: dict[tuple[str, str], list[Res]] = {}
+        for r in self.resources:
+            groups.setdefault((r.integration, r.type), []).append(r)
+        self.groups = groups
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One criterion's result for one service: passing, failing, or an error."""
 
     passing: bool | None
@@ -138,50 +158,50 @@ def per_resource(integration: str, check: ResourceCheck, what: str) -> Evaluator
     """An evaluator judging each mapped resource of ``integration``'s type with ``check``
     and combining them as Konnect does (a relation map): failing when one fails, an error
     when none fails but one could not be judged (or none is mapped), else passing."""
-    rtype, noun = RESOURCE_TYPES[integration], NOUNS[integration]
+    key = (integration, RESOURCE_TYPES[integration])
+    noun, plural = NOUNS[integration], PLURALS[integration]
+    no_resource = error("no_mapped_resources", f"No {noun} is mapped to this service")
 
     def evaluate(inputs: Inputs, params: Params) -> Outcome:
-        mine = [r for r in inputs.resources if r.type == rtype and r.integration == integration]
+        mine = inputs.groups.get(key)
         if not mine:
-            return error("no_mapped_resources", f"No {noun} is mapped to this service")
+            return no_resource
         results: dict[str, Any] = {}
-        passed = failed = errors = 0
+        passed = failed = 0
         first_error: tuple[str, str] | None = None
         for r in mine:
-            relation = {"id": r.id, "name": r.name or r.id}
             if not inputs.authorized.get(r.instance_id, False):
                 out = error(
                     "integration_unauthorized",
-                    f"The {integration} integration instance of {relation['name']} is not "
+                    f"The {integration} integration instance of {r.relation['name']} is not "
                     "authorized",
                 )
             elif r.data is None:
-                out = error("no_data", f"{relation['name']} has no data from {integration} yet")
+                out = error("no_data", f"{r.relation['name']} has no data from {integration} yet")
             else:
                 out = check(r.data, params, inputs.now)
             if out.error is not None:
-                errors += 1
                 first_error = first_error or out.error
                 results[r.id] = {
-                    "relation": relation,
+                    "relation": r.relation,
                     "error": {"type": out.error[0], "details": out.error[1]},
                 }
                 continue
-            passed += bool(out.passing)
-            failed += not out.passing
+            if out.passing:
+                passed += 1
+            else:
+                failed += 1
             results[r.id] = {
                 "is_passing": bool(out.passing),
-                "relation": relation,
+                "relation": r.relation,
                 "details": {"raw_value": out.raw, "display_text": out.text},
             }
         raw = {"instance": "criteria_result_relation_map", "relation": "resource", "map": results}
-        nouns = noun if len(mine) == 1 else PLURALS[integration]
-        text = f"{passed} out of {len(mine)} {nouns} passing {what}"
+        text = f"{passed} out of {len(mine)} {noun if len(mine) == 1 else plural} passing {what}"
         if failed:
             return Outcome(False, raw, text)
-        if errors and first_error is not None:
-            kind, details = first_error
-            return Outcome(None, raw, text, (kind, details))
+        if first_error is not None:
+            return Outcome(None, raw, text, first_error)
         return Outcome(True, raw, text)
 
     return evaluate
@@ -214,6 +234,70 @@ def unavailable(why: str) -> Evaluator:
         return error("criteria_not_installed", why)
 
     return evaluate
+
+
+class _Fields(dict[str, Any]):
+    """The names a :class:`Figure`'s texts may use (a field the data lacks shows None)."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Figure:
+    """A check comparing one figure of a resource's data with a limit.
+
+    The figure is ``data[section][key]``, a number; the limit the parameter ``param``
+    (``default`` when it may be left out, else required), or 0 without one. ``text`` and
+    ``none_text`` are ``str.format`` templates over the section's fields, ``n`` (the
+    figure), ``value`` (the figure in its unit: ``n / scale`` to one decimal with a
+    ``scale``), ``count`` (``n`` with ``noun``), ``most`` (the limit) and the ``needs``
+    (other figures of the section that must be numbers)."""
+
+    #: Where the figure is: ``data[section][key]``.
+    section: str
+    key: str
+    #: The parameter holding the limit, and its value when the criterion leaves it out.
+    param: str | None = None
+    default: int | None = None
+    #: The error's details when the section, the figure or a need is missing.
+    missing: str
+    #: The display text of a judged figure.
+    text: str
+    #: The limit's type (``int`` or ``float``).
+    cast: Callable[[Any], float] = int
+    #: value (compare) limit is passing.
+    compare: Callable[[float, float], bool] = operator.le
+    noun: str = ""
+    scale: float | None = None
+    #: A figure the data leaves out passes with this text (else it is an error).
+    none_text: str | None = None
+    needs: tuple[str, ...] = ()
+
+    def __call__(self, data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
+        section = data.get(self.section)
+        if not isinstance(section, Mapping):
+            return error("no_data", self.missing)
+        n = _num(section.get(self.key))
+        fields = _Fields(section)
+        for need in self.needs:
+            fields[need] = _num(section.get(need))
+            if fields[need] is None:
+                return error("no_data", self.missing)
+        if n is None and self.none_text is None:
+            return error("no_data", self.missing)
+        if self.param is None:
+            most: float = 0
+        elif self.default is None:
+            most = self.cast(params[self.param])
+        else:
+            most = self.cast(params.get(self.param, self.default))
+        fields["most"] = most
+        if n is None:
+            return Outcome(True, None, str(self.none_text).format_map(fields))
+        value = n if self.scale is None else round(n / self.scale, 1)
+        fields.update(n=n, value=value, count=_plural(n, self.noun))
+        return Outcome(self.compare(value, most), value, self.text.format_map(fields))
 
 
 # --- catalog criteria ----------------------------------------------------------------
@@ -269,20 +353,7 @@ def _has_plugin(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Ou
 
 # --- PagerDuty -----------------------------------------------------------------------
 
-
-def _pd_incidents(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    inc = data.get("incidents")
-    return inc if isinstance(inc, Mapping) else None
-
-
-def _incident_limit(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-    inc = _pd_incidents(data)
-    n = _num(inc.get("in_window")) if inc else None
-    if inc is None or n is None:
-        return error("no_data", "PagerDuty reported no incident figures")
-    most = int(params.get("max_incidents", 0))
-    days = inc.get("window_days")
-    return Outcome(n <= most, n, f"{_plural(n, 'incident')} in {days} days (at most {most})")
+_NO_INCIDENTS = "PagerDuty reported no incident figures"
 
 
 def _on_call(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
@@ -300,32 +371,12 @@ def _pd_enabled(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Ou
     return Outcome(value, value, f"service is {status}")
 
 
-def _mean_limit(key: str, limit: str, unit: float, unit_name: str, what: str) -> ResourceCheck:
-    def check(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-        inc = _pd_incidents(data)
-        if inc is None:
-            return error("no_data", "PagerDuty reported no incident figures")
-        seconds = _num(inc.get(key))
-        days = inc.get("window_days")
-        most = float(params[limit])
-        if seconds is None:
-            return Outcome(True, None, f"no incidents {what} in {days} days")
-        value = round(seconds / unit, 1)
-        return Outcome(
-            value <= most,
-            value,
-            f"mean time {unit_name}s: {value:g} (at most {most:g}) over {days} days",
-        )
-
-    return check
-
-
 def _time_before_failure(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-    inc = _pd_incidents(data)
-    n = _num(inc.get("in_window")) if inc else None
-    days = _num(inc.get("window_days")) if inc else None
-    if inc is None or n is None or days is None:
-        return error("no_data", "PagerDuty reported no incident figures")
+    inc = data.get("incidents")
+    n = _num(inc.get("in_window")) if isinstance(inc, Mapping) else None
+    days = _num(inc.get("window_days")) if isinstance(inc, Mapping) else None
+    if n is None or days is None:
+        return error("no_data", _NO_INCIDENTS)
     least = float(params["min_hours"])
     if n == 0:
         return Outcome(True, None, f"no incidents in {days:g} days")
@@ -337,16 +388,13 @@ def _time_before_failure(data: Mapping[str, Any], params: Params, now: dt.dateti
 
 # --- GitHub --------------------------------------------------------------------------
 
-
-def _prs(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    prs = data.get("pull_requests")
-    return prs if isinstance(prs, Mapping) else None
+_NO_PRS = "GitHub reported no pull requests"
 
 
 def _min_reviews(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-    prs = _prs(data)
-    if prs is None:
-        return error("no_data", "GitHub reported no pull requests")
+    prs = data.get("pull_requests")
+    if not isinstance(prs, Mapping):
+        return error("no_data", _NO_PRS)
     want = int(params["min_approvals"])
     merged = [m for m in prs.get("merged_items") or [] if isinstance(m, Mapping)]
     short = [m for m in merged if (_num(m.get("approvals")) or 0) < want]
@@ -359,37 +407,6 @@ def _min_reviews(data: Mapping[str, Any], params: Params, now: dt.datetime) -> O
         f"{len(short)} of {len(merged)} pull requests merged in {days} days had fewer than "
         f"{want} approving reviews",
     )
-
-
-def _stale_prs(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-    prs = _prs(data)
-    n = _num(prs.get("stale")) if prs else None
-    if prs is None or n is None:
-        return error("no_data", "GitHub reported no pull requests")
-    most = int(params["max_stale"])
-    return Outcome(
-        n <= most,
-        n,
-        f"{_plural(n, 'open pull request')} older than {prs.get('stale_days')} days "
-        f"(at most {most})",
-    )
-
-
-def _median_limit(key: str, what: str) -> ResourceCheck:
-    def check(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-        prs = _prs(data)
-        if prs is None:
-            return error("no_data", "GitHub reported no pull requests")
-        hours = _num(prs.get(key))
-        days = prs.get("window_days")
-        most = float(params["max_hours"])
-        if hours is None:
-            return Outcome(True, None, f"no pull requests {what} in {days} days")
-        return Outcome(
-            hours <= most, hours, f"median {hours:g} h to {what[:-1]} (at most {most:g})"
-        )
-
-    return check
 
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -406,10 +423,12 @@ def _dependabot(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Ou
         )
     severity = str(params.get("severity", "high")).lower()
     most = int(params.get("max_alerts", 0))
-    by_any = alerts.get("by_severity")
-    by: Mapping[str, Any] = by_any if isinstance(by_any, Mapping) else {}
     at_or_above = SEVERITIES[: SEVERITIES.index(severity) + 1]
-    n = sum(int(_num(by.get(s)) or 0) for s in at_or_above)
+    by = alerts.get("by_severity")
+    n = 0
+    if isinstance(by, Mapping):
+        for s in at_or_above:
+            n += int(_num(by.get(s)) or 0)
     return Outcome(
         n <= most, n, f"{_plural(n, 'open Dependabot alert')} {severity} or above (at most {most})"
     )
@@ -451,19 +470,6 @@ def _endpoint_risk(data: Mapping[str, Any], params: Params, now: dt.datetime) ->
     return Outcome(ok, highest, f"highest endpoint risk {highest} ({n}); at most {most} wanted")
 
 
-def _exposed(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
-    endpoints = data.get("endpoints")
-    n = _num(_get(data, "endpoints", "exposed_sensitive_total"))
-    total = _num(_get(data, "endpoints", "total"))
-    if not isinstance(endpoints, Mapping) or n is None or total is None:
-        return error("no_data", "Traceable reported no endpoints")
-    return Outcome(
-        n == 0,
-        n,
-        f"{n:g} of {total:g} endpoints are external and unauthenticated with sensitive data",
-    )
-
-
 def _authenticated_share(data: Mapping[str, Any], params: Params, now: dt.datetime) -> Outcome:
     auth = _get(data, "endpoints", "groups", "authentication")
     total = _num(_get(data, "endpoints", "total"))
@@ -500,303 +506,68 @@ def _seen_within(data: Mapping[str, Any], params: Params, now: dt.datetime) -> O
 
 # --- the catalog of templates ------------------------------------------------------
 
-_INT = {"type": "integer", "minimum": 0}
-_POSITIVE = {"type": "integer", "minimum": 1}
-_HOURS = {"type": "number", "minimum": 0}
-_WINDOWS = {
-    "type": "string",
-    "enum": ["15m", "1h", "6h", "12h", "24h", "7d", "30d"],
+#: The checks of the catalog's own data, by the name ``criteria.yaml`` gives them.
+CATALOG_CHECKS: dict[str, Evaluator] = {"has_docs": _has_docs, "has_resources": _has_resources}
+#: The checks of one resource's data that are more than a :class:`Figure`, by name.
+RESOURCE_CHECKS: dict[str, ResourceCheck] = {
+    "has_plugin": _has_plugin,
+    "on_call": _on_call,
+    "pagerduty_enabled": _pd_enabled,
+    "time_before_failure": _time_before_failure,
+    "min_reviews": _min_reviews,
+    "dependabot": _dependabot,
+    "vulnerabilities": _vulnerabilities,
+    "endpoint_risk": _endpoint_risk,
+    "authenticated_share": _authenticated_share,
+    "seen_within": _seen_within,
 }
-_NO_API_SPECS = "API specs and API mappings are not part of this catalog yet"
-_NO_METRICS = (
-    "The gateway-manager integration reads configuration, not traffic metrics "
-    "(error rates and latencies are not collected)"
-)
-_NO_WORKFLOWS = "The GitHub integration does not read workflow runs"
+_CASTS: dict[str, Callable[[Any], float]] = {"int": int, "float": float}
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
 
-TEMPLATES: tuple[CriteriaTemplate, ...] = (
-    CriteriaTemplate(
-        "has_service_docs",
-        "Has Service Documentation",
-        "Documentation",
-        "Has at least {{ min_docs }} documentation file(s)",
-        _has_docs,
-        parameters={"min_docs": _POSITIVE},
-        required=("min_docs",),
-    ),
-    CriteriaTemplate(
-        "has_resources",
-        "Has Resources",
-        "Catalog Management",
-        "Has at least {{ min_resources }} mapped resource(s)",
-        _has_resources,
-        parameters={"min_resources": _POSITIVE, "integration": {"type": "string"}},
-        required=("min_resources",),
-    ),
-    CriteriaTemplate(
-        "has_api_specs",
-        "Has API Specs",
-        "Documentation",
-        "Has at least {{ min_specs }} API spec(s)",
-        unavailable(_NO_API_SPECS),
-        parameters={"min_specs": _POSITIVE},
-        required=("min_specs",),
-        unavailable=_NO_API_SPECS,
-    ),
-    CriteriaTemplate(
-        "lint_api_specs",
-        "Lint API Specs",
-        "Code Quality",
-        "API specs pass the {{ rulesets }} rulesets",
-        unavailable(_NO_API_SPECS),
-        parameters={
-            "rulesets": {
-                "type": "array",
-                "items": {
-                    "type": "string",
-                    "enum": [
-                        "oas:recommended",
-                        "owasp:top10",
-                        "url-versioning",
-                        "documentation",
-                    ],
-                },
-                "minItems": 1,
-            },
-            "include_warnings": {"type": "boolean"},
-        },
-        required=("rulesets",),
-        unavailable=_NO_API_SPECS,
-    ),
-    CriteriaTemplate(
-        "gateway_manager_has_plugin",
-        "Gateway Service Has Plugin",
-        "Gateway Configuration",
-        "Gateway services have a {{ category }}{{ plugin_name }} plugin enabled",
-        per_resource(GATEWAY, _has_plugin, "plugin check"),
-        integration=GATEWAY,
-        parameters={
-            "category": {"type": "string", "enum": sorted(PLUGIN_CATEGORIES)},
-            "plugin_name": {"type": "string", "minLength": 1},
-        },
-    ),
-    CriteriaTemplate(
-        "gateway_manager_error_rate",
-        "Gateway Service Error Rate",
-        "Observability",
-        "Error rate is lower than {{ threshold }}% over {{ relative_window }}",
-        unavailable(_NO_METRICS),
-        integration=GATEWAY,
-        parameters={
-            "threshold": {"type": "number", "minimum": 0, "maximum": 100},
-            "relative_window": _WINDOWS,
-        },
-        required=("threshold", "relative_window"),
-        unavailable=_NO_METRICS,
-    ),
-    CriteriaTemplate(
-        "gateway_manager_response_latency",
-        "Gateway Service Response Latency",
-        "Observability",
-        "{{ metric }} is lower than {{ threshold }} ms over {{ relative_window }}",
-        unavailable(_NO_METRICS),
-        integration=GATEWAY,
-        parameters={
-            "metric": {
-                "type": "string",
-                "enum": ["response_latency_p99", "response_latency_p95", "response_latency_p50"],
-            },
-            "threshold": {"type": "number", "minimum": 0},
-            "relative_window": _WINDOWS,
-        },
-        required=("metric", "threshold", "relative_window"),
-        unavailable=_NO_METRICS,
-    ),
-    CriteriaTemplate(
-        "incident_limit",
-        "Incident Limit",
-        "Incident Management",
-        "Has at most {{ max_incidents }} incident(s) in the incident window",
-        per_resource(PAGERDUTY, _incident_limit, "incident limit check"),
-        capability="incident_provider",
-        parameters={"max_incidents": _INT},
-        required=("max_incidents",),
-    ),
-    CriteriaTemplate(
-        "on_call_engineer_assigned",
-        "On Call Engineer Assigned",
-        "Incident Management",
-        "Has an on call engineer assigned to the service",
-        per_resource(PAGERDUTY, _on_call, "on-call check"),
-        capability="on_call_provider",
-    ),
-    CriteriaTemplate(
-        "pagerduty_service_enabled",
-        "PagerDuty Service Enabled",
-        "Incident Management",
-        "The PagerDuty service is enabled",
-        per_resource(PAGERDUTY, _pd_enabled, "enabled check"),
-        integration=PAGERDUTY,
-    ),
-    CriteriaTemplate(
-        "time_to_acknowledge",
-        "Time to Acknowledge",
-        "Incident Management",
-        "Mean time to acknowledge incidents is at most {{ max_minutes }} minutes",
-        per_resource(
-            PAGERDUTY,
-            _mean_limit(
-                "mean_seconds_to_acknowledge",
-                "max_minutes",
-                60,
-                "to acknowledge (min)",
-                "acknowledged",
-            ),
-            "time to acknowledge check",
-        ),
-        capability="incident_provider",
-        parameters={"max_minutes": _HOURS},
-        required=("max_minutes",),
-    ),
-    CriteriaTemplate(
-        "time_to_restore",
-        "Time to Restore",
-        "Incident Management",
-        "Mean time to restore service is at most {{ max_hours }} hours",
-        per_resource(
-            PAGERDUTY,
-            _mean_limit("mean_seconds_to_resolve", "max_hours", 3600, "to restore (h)", "resolved"),
-            "time to restore check",
-        ),
-        capability="incident_provider",
-        parameters={"max_hours": _HOURS},
-        required=("max_hours",),
-    ),
-    CriteriaTemplate(
-        "time_before_failure",
-        "Time Before Failure",
-        "Incident Management",
-        "Mean time between incidents is at least {{ min_hours }} hours",
-        per_resource(PAGERDUTY, _time_before_failure, "time before failure check"),
-        capability="incident_provider",
-        parameters={"min_hours": _HOURS},
-        required=("min_hours",),
-    ),
-    CriteriaTemplate(
-        "minimum_approving_reviews",
-        "Minimum Approving Reviews",
-        "Source Code Management",
-        "Merged pull requests had at least {{ min_approvals }} approving review(s)",
-        per_resource(GITHUB, _min_reviews, "approving reviews check"),
-        capability="pull_request_provider",
-        parameters={"min_approvals": _POSITIVE},
-        required=("min_approvals",),
-    ),
-    CriteriaTemplate(
-        "stale_pull_request_limit",
-        "Stale Pull Request Limit",
-        "Source Code Management",
-        "Has at most {{ max_stale }} stale open pull request(s)",
-        per_resource(GITHUB, _stale_prs, "stale pull request check"),
-        capability="pull_request_provider",
-        parameters={"max_stale": _INT},
-        required=("max_stale",),
-    ),
-    CriteriaTemplate(
-        "time_to_approve",
-        "Time to Approve",
-        "Source Code Management",
-        "Median time to first approval is at most {{ max_hours }} hours",
-        per_resource(
-            GITHUB,
-            _median_limit("median_hours_to_first_approval", "approved"),
-            "time to approve check",
-        ),
-        capability="pull_request_provider",
-        parameters={"max_hours": _HOURS},
-        required=("max_hours",),
-    ),
-    CriteriaTemplate(
-        "time_to_merge",
-        "Time to Merge",
-        "Source Code Management",
-        "Median time to merge pull requests is at most {{ max_hours }} hours",
-        per_resource(
-            GITHUB, _median_limit("median_hours_to_merge", "merged"), "time to merge check"
-        ),
-        capability="pull_request_provider",
-        parameters={"max_hours": _HOURS},
-        required=("max_hours",),
-    ),
-    CriteriaTemplate(
-        "time_to_workflow_completion",
-        "Time to Workflow Completion",
-        "Source Code Management",
-        "Median workflow run time is at most {{ max_minutes }} minutes",
-        unavailable(_NO_WORKFLOWS),
-        capability="workflow_provider",
-        parameters={"max_minutes": _HOURS},
-        required=("max_minutes",),
-        unavailable=_NO_WORKFLOWS,
-    ),
-    CriteriaTemplate(
-        "github_dependabot_vulnerability_limit",
-        "Open Dependabot Vulnerability Limit",
-        "Security / Vulnerability",
-        "Has at most {{ max_alerts }} open Dependabot alert(s) at {{ severity }} or above",
-        per_resource(GITHUB, _dependabot, "Dependabot check"),
-        integration=GITHUB,
-        parameters={"severity": {"type": "string", "enum": list(SEVERITIES)}, "max_alerts": _INT},
-        required=("severity", "max_alerts"),
-    ),
-    CriteriaTemplate(
-        "traceable_vulnerability_limit",
-        "No Open Vulnerabilities at a Severity",
-        "Security / Vulnerability",
-        "Has no open Traceable vulnerability at {{ severity }} or above",
-        per_resource(TRACEABLE, _vulnerabilities, "vulnerability check"),
-        integration=TRACEABLE,
-        parameters={"severity": {"type": "string", "enum": list(RISK_LEVELS)}},
-        required=("severity",),
-    ),
-    CriteriaTemplate(
-        "traceable_endpoint_risk_limit",
-        "Highest Endpoint Risk",
-        "Security / Vulnerability",
-        "No endpoint's Traceable risk is above {{ max_risk }}",
-        per_resource(TRACEABLE, _endpoint_risk, "endpoint risk check"),
-        integration=TRACEABLE,
-        parameters={"max_risk": {"type": "string", "enum": list(RISK_LEVELS)}},
-        required=("max_risk",),
-    ),
-    CriteriaTemplate(
-        "traceable_no_exposed_sensitive_endpoints",
-        "No Exposed Sensitive Endpoints",
-        "Security / Vulnerability",
-        "No external, unauthenticated endpoint carries sensitive data",
-        per_resource(TRACEABLE, _exposed, "sensitive exposure check"),
-        integration=TRACEABLE,
-    ),
-    CriteriaTemplate(
-        "traceable_authenticated_endpoints",
-        "Authenticated Endpoints",
-        "Security / Vulnerability",
-        "At least {{ min_percent }}% of endpoints are authenticated",
-        per_resource(TRACEABLE, _authenticated_share, "authentication check"),
-        integration=TRACEABLE,
-        parameters={"min_percent": {"type": "number", "minimum": 0, "maximum": 100}},
-        required=("min_percent",),
-    ),
-    CriteriaTemplate(
-        "traceable_seen_within",
-        "Seen by Traceable Recently",
-        "Observability",
-        "Traceable saw traffic of the service within {{ days }} days",
-        per_resource(TRACEABLE, _seen_within, "traffic check"),
-        integration=TRACEABLE,
-        parameters={"days": {"type": "number", "minimum": 0}},
-        required=("days",),
-    ),
+
+def _figure(spec: Mapping[str, Any]) -> Figure:
+    values = dict(spec)
+    values["cast"] = _CASTS[values.get("cast", "int")]
+    values["compare"] = _COMPARISONS[values.get("compare", "<=")]
+    values["needs"] = tuple(values.get("needs", ()))
+    return Figure(**values)
+
+
+def _evaluator(spec: Mapping[str, Any]) -> Evaluator:
+    """How a template of ``criteria.yaml`` judges a service (see the file's head)."""
+    if "catalog" in spec:
+        return CATALOG_CHECKS[spec["catalog"]]
+    if "unavailable" in spec:
+        return unavailable(spec["unavailable"])
+    check = RESOURCE_CHECKS[spec["check"]] if "check" in spec else _figure(spec["figure"])
+    return per_resource(spec["resources"], check, spec["label"])
+
+
+def _template(name: str, spec: Mapping[str, Any]) -> CriteriaTemplate:
+    parameters = spec.get("parameters") or {}
+    return CriteriaTemplate(
+        name,
+        spec["display_name"],
+        spec["category"],
+        spec["template_string"],
+        _evaluator(spec),
+        integration=spec.get("integration"),
+        capability=spec.get("capability"),
+        parameters=parameters,
+        required=tuple(spec.get("required", parameters)),
+        unavailable=spec.get("unavailable"),
+    )
+
+
+TEMPLATES: tuple[CriteriaTemplate, ...] = tuple(
+    _template(name, spec)
+    for name, spec in yaml.safe_load(
+        resources.files("service_catalog.scorecards").joinpath("criteria.yaml").read_text()
+    )["templates"].items()
 )
 BY_NAME: dict[str, CriteriaTemplate] = {t.name: t for t in TEMPLATES}
 #: Which integration provides each capability (the registered ones decide ``installed``).
