@@ -18,23 +18,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service_catalog.catalog_services.models import CatalogService, ServiceDocument
+from service_catalog.core import jsonio
 from service_catalog.core.db import utcnow
 from service_catalog.core.render import ts
 from service_catalog.events.models import Event, is_audit
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource, ResourceMapping
-from service_catalog.scorecards.criteria import BY_NAME, Inputs, Outcome, Res, error
+from service_catalog.scorecards.criteria import BY_NAME, Evaluator, Inputs, Outcome, Res, error
 from service_catalog.scorecards.models import (
+    Encoded,
     Scorecard,
     ScorecardCriterion,
     ScorecardResult,
@@ -132,22 +134,26 @@ def _entry(
 ) -> dict[str, Any]:
     """A criterion's stored result; ``c`` (first evaluated) and ``ok`` (the last success
     while in error) carry over from ``old`` so an unchanged result stores the same."""
-    entry: dict[str, Any] = {
+    first = (old.get("c") if old else None) or now
+    if out.error is None:
+        return {"p": out.passing, "v": out.raw, "t": out.text, "e": None, "ok": None, "c": first}
+    kind, details = out.error
+    return {
         "p": out.passing,
         "v": out.raw,
         "t": out.text,
-        "e": None if out.error is None else {"type": out.error[0], "details": out.error[1]},
-        "ok": None,
-        "c": (old or {}).get("c") or now,
-    }
-    if out.error is not None:
+        "e": {"type": kind, "details": details},
         # Still in error: keep the last success; newly in error: it was the last attempt.
-        entry["ok"] = (old or {}).get("ok") if (old or {}).get("e") else prev_ok
-    return entry
+        "ok": old.get("ok") if old and old.get("e") else prev_ok,
+        "c": first,
+    }
 
 
-def _digest(payload: Any) -> str:
-    return hashlib.md5(orjson.dumps(payload), usedforsecurity=False).hexdigest()
+def _digest(raw: float | None, level: str | None, body: bytes) -> str:
+    """The digest of a result row: md5 of ``[raw, level, results]`` as orjson writes it
+    (``body``: the results encoded once, for the digest and the row)."""
+    head = b"[" + orjson.dumps(raw) + b"," + orjson.dumps(level) + b","
+    return hashlib.md5(head + body + b"]", usedforsecurity=False).hexdigest()
 
 
 def targets(
@@ -172,7 +178,10 @@ def targets(
         )
     gone = set(asked) - set(found)
     if gone:
+        # Their rows (or those a deleted service's cascade took) leave the counts, which
+        # incremental passes otherwise keep by difference: count again.
         _remove(session, scorecard_id, list(gone))
+        refresh_aggregates(session, card, _criteria(session, scorecard_id))
     return found
 
 
@@ -185,7 +194,11 @@ def evaluate_ids(
     if card is None or not ids:
         return 0
     criteria = _criteria(session, scorecard_id)
-    enabled = [c for c in criteria if c.enabled]
+    checks = [
+        (str(c.id), _evaluator(c.template_name), c.template_parameters or {})
+        for c in criteria
+        if c.enabled
+    ]
     authorized = dict(
         session.execute(select(IntegrationInstance.id, IntegrationInstance.authorized)).all()
     )
@@ -194,20 +207,28 @@ def evaluate_ids(
         written += _evaluate_chunk(
             session,
             card,
-            enabled,
+            checks,
             criteria,
-            card.levels,
             ids[i : i + CHUNK],
             authorized,
             now,
-            ts(now) or "",
         )
     return written
 
 
+def _evaluator(template_name: str) -> Evaluator:
+    template = BY_NAME.get(template_name)
+    if template is not None:
+        return template.evaluate
+    unknown = error("unknown_criteria", f"No criteria template {template_name}")
+    return lambda inputs, params: unknown
+
+
 def finish(session: Session, scorecard_id: uuid.UUID, *, full: bool) -> int:
     """End a pass: after a full one, drop the rows of services no longer targeted; then
-    refresh the scorecard's score and criteria counts. Returns how many rows were dropped."""
+    refresh the scorecard's score, and its criteria counts after a full pass (incremental
+    ones keep them by difference, see :func:`_evaluate_chunk`). Returns how many rows were
+    dropped."""
     card = session.get(Scorecard, scorecard_id)
     if card is None:
         return 0
@@ -220,7 +241,7 @@ def finish(session: Session, scorecard_id: uuid.UUID, *, full: bool) -> int:
             ),
         )
         removed = _remove(session, scorecard_id, list(session.scalars(stale)))
-    refresh_aggregates(session, card, _criteria(session, scorecard_id))
+    refresh_aggregates(session, card, _criteria(session, scorecard_id), counts=full)
     return removed
 
 
@@ -230,6 +251,8 @@ def _criteria(session: Session, scorecard_id: uuid.UUID) -> list[ScorecardCriter
             select(ScorecardCriterion)
             .where(ScorecardCriterion.scorecard_id == scorecard_id)
             .order_by(ScorecardCriterion.position)
+            # The counts move in SQL (_evaluate_chunk): never the session's stale copy.
+            .execution_options(populate_existing=True)
         )
     )
 
@@ -253,14 +276,17 @@ def evaluate(
 def _evaluate_chunk(
     session: Session,
     card: Scorecard,
-    enabled: list[ScorecardCriterion],
+    checks: Sequence[tuple[str, Evaluator, Mapping[str, Any]]],
     criteria: list[ScorecardCriterion],
-    levels: Any,
     ids: list[uuid.UUID],
     authorized: dict[uuid.UUID, bool],
     now: dt.datetime,
-    stamp: str,
 ) -> int:
+    """Evaluate ``ids``, write the rows that changed (one statement for the new ones, one
+    for the changed ones) and the time of the attempt of the others, and move the
+    criteria's counts of passing services by the difference (SQL: a count not computed yet
+    stays NULL)."""
+    stamp = ts(now) or ""
     inputs = _inputs(session, ids, authorized, now)
     old = {
         r.service_id: r
@@ -270,33 +296,32 @@ def _evaluate_chunk(
                 ScorecardResult.results,
                 ScorecardResult.digest,
                 ScorecardResult.attempted_at,
+                ScorecardResult.passed,
             ).where(ScorecardResult.scorecard_id == card.id, ScorecardResult.service_id.in_(ids))
         )
     }
     new_rows: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    unchanged: list[uuid.UUID] = []
+    moved: Counter[str] = Counter()
     for sid in ids:
         before = old.get(sid)
         prev_results: dict[str, Any] = (before.results if before is not None else None) or {}
         prev_ok = ts(before.attempted_at) if before is not None else None
+        service = inputs[sid]
         results: dict[str, Any] = {}
         passing: list[str] = []
-        for c in enabled:
-            key = str(c.id)
-            template = BY_NAME.get(c.template_name)
+        for key, evaluate, params in checks:
             try:
-                out = (
-                    template.evaluate(inputs[sid], c.template_parameters or {})
-                    if template is not None
-                    else error("unknown_criteria", f"No criteria template {c.template_name}")
-                )
+                out = evaluate(service, params)
             except Exception as exc:  # a malformed upstream record must not stop the pass
                 out = error("evaluation_failed", f"{type(exc).__name__}: {exc}")
             results[key] = _entry(out, prev_results.get(key), prev_ok, stamp)
             if out.passing:
                 passing.append(key)
-        raw, value = score_of(len(passing), len(enabled))
-        level, _ = level_of(levels, criteria, passing)
+        raw, value = score_of(len(passing), len(checks))
+        level, _ = level_of(card.levels, criteria, passing)
+        body = Encoded(jsonio.dumps(results))
         row = {
             "scorecard_id": card.id,
             "service_id": sid,
@@ -304,29 +329,43 @@ def _evaluate_chunk(
             "score_value": value,
             "level": level,
             "passed": " ".join(passing),
-            "results": results,
+            "results": body,
+            "digest": _digest(raw, level, body),
+            "attempted_at": now,
         }
-        row["digest"] = _digest([raw, level, results])
         if before is None:
-            new_rows.append({**row, "attempted_at": now, "created_at": now})
-        elif before.digest != row["digest"]:
+            row["created_at"] = now
+            new_rows.append(row)
+            moved.update(passing)
+        elif before.digest == row["digest"]:
+            unchanged.append(sid)
+        else:
             changed.append(row)
+            was, now_passing = set(before.passed.split()), set(passing)
+            moved.update(now_passing - was)
+            moved.subtract(was - now_passing)
     if new_rows:
         session.execute(insert(ScorecardResult), new_rows)
-    for row in changed:
+    if changed:
+        session.execute(update(ScorecardResult), changed)  # by primary key, executemany
+    if unchanged:
         session.execute(
             update(ScorecardResult)
             .where(
-                ScorecardResult.scorecard_id == row["scorecard_id"],
-                ScorecardResult.service_id == row["service_id"],
+                ScorecardResult.scorecard_id == card.id,
+                ScorecardResult.service_id.in_(unchanged),
             )
-            .values({k: v for k, v in row.items() if k not in ("scorecard_id", "service_id")})
+            .values(attempted_at=now)
         )
-    session.execute(
-        update(ScorecardResult)
-        .where(ScorecardResult.scorecard_id == card.id, ScorecardResult.service_id.in_(ids))
-        .values(attempted_at=now)
-    )
+    deltas = [{"cid": uuid.UUID(k), "d": d} for k, d in moved.items() if d]
+    if deltas:
+        count = ScorecardCriterion.passing_services_count
+        session.connection().execute(
+            update(cast(Table, ScorecardCriterion.__table__))
+            .where(ScorecardCriterion.id == bindparam("cid"), count.is_not(None))
+            .values(passing_services_count=count + bindparam("d")),
+            deltas,
+        )
     return len(new_rows) + len(changed)
 
 
@@ -348,16 +387,23 @@ def passing_expr(criterion_id: uuid.UUID | str) -> Any:
 
 
 def refresh_aggregates(
-    session: Session, card: Scorecard, criteria: Sequence[ScorecardCriterion]
+    session: Session,
+    card: Scorecard,
+    criteria: Sequence[ScorecardCriterion],
+    *,
+    counts: bool = True,
 ) -> None:
-    """The scorecard's score (the mean of its services') and each criterion's count of
-    passing services, from the stored results (two aggregate queries)."""
+    """The scorecard's score (the mean of its services', read from an index) and, with
+    ``counts`` or when one is not computed yet, each criterion's count of passing services
+    (one aggregate query over every row), from the stored results."""
     mine = ScorecardResult.scorecard_id == card.id
     mean = session.scalar(select(func.avg(ScorecardResult.score_raw)).where(mine))
     card.score_raw = None if mean is None else round(float(mean), 3)
     card.score_value = None if mean is None else f"{round(float(mean))}%"
-    if criteria:
-        counts = session.execute(
+    if not counts:
+        counts = any(c.enabled and c.passing_services_count is None for c in criteria)
+    if criteria and counts:
+        totals = session.execute(
             select(
                 *[
                     func.coalesce(func.sum(case((passing_expr(c.id), 1), else_=0)), 0)
@@ -366,8 +412,8 @@ def refresh_aggregates(
                 func.count(),
             ).where(mine)
         ).one()
-        evaluated = int(counts[-1])
-        for c, n in zip(criteria, counts[:-1], strict=False):
+        evaluated = int(totals[-1])
+        for c, n in zip(criteria, totals[:-1], strict=False):
             c.passing_services_count = int(n) if (evaluated and c.enabled) else None
     session.flush()
 
