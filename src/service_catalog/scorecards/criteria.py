@@ -161,6 +161,7 @@ def per_resource(integration: str, check: ResourceCheck, what: str) -> Evaluator
     key = (integration, RESOURCE_TYPES[integration])
     noun, plural = NOUNS[integration], PLURALS[integration]
     no_resource = error("no_mapped_resources", f"No {noun} is mapped to this service")
+    texts: dict[tuple[int, int], str] = {}  # (passed, judged) -> the display text
 
     def evaluate(inputs: Inputs, params: Params) -> Outcome:
         mine = inputs.groups.get(key)
@@ -169,8 +170,9 @@ def per_resource(integration: str, check: ResourceCheck, what: str) -> Evaluator
         results: dict[str, Any] = {}
         passed = failed = 0
         first_error: tuple[str, str] | None = None
+        authorized, now = inputs.authorized, inputs.now
         for r in mine:
-            if not inputs.authorized.get(r.instance_id, False):
+            if not authorized.get(r.instance_id, False):
                 out = error(
                     "integration_unauthorized",
                     f"The {integration} integration instance of {r.relation['name']} is not "
@@ -179,25 +181,28 @@ def per_resource(integration: str, check: ResourceCheck, what: str) -> Evaluator
             elif r.data is None:
                 out = error("no_data", f"{r.relation['name']} has no data from {integration} yet")
             else:
-                out = check(r.data, params, inputs.now)
+                out = check(r.data, params, now)
             if out.error is not None:
                 first_error = first_error or out.error
                 results[r.id] = {
                     "relation": r.relation,
                     "error": {"type": out.error[0], "details": out.error[1]},
                 }
-                continue
-            if out.passing:
-                passed += 1
             else:
-                failed += 1
-            results[r.id] = {
-                "is_passing": bool(out.passing),
-                "relation": r.relation,
-                "details": {"raw_value": out.raw, "display_text": out.text},
-            }
+                if out.passing:
+                    passed += 1
+                else:
+                    failed += 1
+                results[r.id] = {
+                    "is_passing": bool(out.passing),
+                    "relation": r.relation,
+                    "details": {"raw_value": out.raw, "display_text": out.text},
+                }
         raw = {"instance": "criteria_result_relation_map", "relation": "resource", "map": results}
-        text = f"{passed} out of {len(mine)} {noun if len(mine) == 1 else plural} passing {what}"
+        text = texts.get((passed, len(mine)))
+        if text is None:
+            text = f"{passed} out of {len(mine)} {noun if len(mine) == 1 else plural} passing "
+            text = texts[passed, len(mine)] = text + what
         if failed:
             return Outcome(False, raw, text)
         if first_error is not None:

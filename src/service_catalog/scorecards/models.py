@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
@@ -42,6 +43,14 @@ class FastJSON(TypeDecorator[Any]):
         if dialect.name == "postgresql":  # psycopg: a json parameter, with our text
             return lambda value: None if value is None else Json(value, dumps=_encoded)
         return lambda value: None if value is None else _text(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "postgresql":  # psycopg decodes it (jsonio.loads)
+            return self.impl_instance.result_processor(dialect, coltype)
+        # orjson straight away, without jsonio's scan for integers beyond 64 bits (half
+        # the time of reading a pass's old rows): the evaluators store texts, ids, floats
+        # and counts of mapped things, never such an integer.
+        return lambda value: None if value is None else orjson.loads(value)
 
 
 class Scorecard(Base):
