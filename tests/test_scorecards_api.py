@@ -589,6 +589,54 @@ def test_evaluation_scores_levels_and_routes(
     )
 
 
+def test_counts_and_score_follow_incremental_passes(
+    api: httpx.Client, contract: Contract, world: World
+) -> None:
+    """Incremental passes move each criterion's passing count and the scorecard's score
+    by what changed (a document added, a mapping deleted, a service deleted or no longer
+    selected), as a full evaluation would count them."""
+    a, b, c = (world.service(n, labels={"team": "x"}) for n in ("alpha", "bravo", "charlie"))
+    for sid in (a, b):
+        world.resource(sid, "traceable", None)
+    card = create(
+        api,
+        contract,
+        [criterion("has_service_docs", min_docs=1), criterion("has_resources", min_resources=1)],
+        selector={"selector": "has_label_key", "selector_parameters": {"label_key": "team"}},
+    )
+    cid = card["id"]
+    world.evaluate()
+
+    def counts() -> tuple[dict[str, int | None], float | None]:
+        crit = contract.check(
+            api.get(f"/v1/scorecards/{cid}/criteria"), 200, response="ListScorecardCriteriaResponse"
+        )["data"]
+        score = contract.check(api.get(f"/v1/scorecards/{cid}"), 200)["score"]
+        return (
+            {x["template_name"]: x["evaluation"]["passing_services_count"] for x in crit},
+            score and score["raw_value"],
+        )
+
+    assert counts() == ({"has_service_docs": 0, "has_resources": 2}, round(100 / 3, 3))
+    api.post(f"/v1/catalog-services/{c}/documents", json={"title": "Runbook"})
+    world.evaluate()
+    assert counts() == ({"has_service_docs": 1, "has_resources": 2}, 50.0)
+    listed = api.get("/v1/resource-mappings?page[size]=100").json()["data"]
+    (mapping,) = [m for m in listed if m["service"]["id"] == a]
+    assert api.delete(f"/v1/resource-mappings/{mapping['id']}").status_code == 204
+    world.evaluate()
+    assert counts() == ({"has_service_docs": 1, "has_resources": 1}, round(100 / 3, 3))
+    # no longer selected (its row dropped), then deleted (its row gone with it)
+    resp = api.patch(f"/v1/catalog-services/{b}", json={"labels": {"team": None}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["labels"] == {}, resp.text
+    world.evaluate()
+    assert counts() == ({"has_service_docs": 1, "has_resources": 0}, 25.0)
+    assert api.delete(f"/v1/catalog-services/{c}").status_code == 204
+    world.evaluate()
+    assert counts() == ({"has_service_docs": 0, "has_resources": 0}, 0.0)
+
+
 def test_documents(api: httpx.Client, contract: Contract, world: World) -> None:
     sid = world.service("docs-svc")
     base = f"/v1/catalog-services/{sid}/documents"
