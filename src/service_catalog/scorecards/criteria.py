@@ -8,10 +8,12 @@ function of one service's :class:`Inputs` and the criterion's parameters returni
 unauthorized instance, data the upstream did not give) returns an error, never an
 invented pass or fail.
 
-The table at the end (:data:`TEMPLATES`) is a small spec per criterion: what the contract
-shows, which integration's resources it reads (:func:`per_resource`) and the check run on
-each one's data: a :class:`Figure` (a number of the data compared with a parameter, and
-its display text) or, for the few criteria that read more than one figure, a function.
+The templates are a table, ``criteria.yaml`` beside this module (read at import into
+:data:`TEMPLATES`), a small spec per criterion: what the contract shows, which
+integration's resources it reads (:func:`per_resource`) and the check run on each one's
+data: a :class:`Figure` (a number of the data compared with a parameter, and its display
+texts) or, for the criteria that read more than one figure, a function named in
+:data:`RESOURCE_CHECKS` (:data:`CATALOG_CHECKS` for the catalog's own data).
 
 The evaluators read the resources' ``integration_data`` as the connectors document it:
 ``connectors/traceable/data.py``, ``connectors/pagerduty/data.py``, the gateway-manager
