@@ -27,6 +27,7 @@ from service_catalog.core.errors import Problem, invalid_parameters_from
 from service_catalog.events import service as events
 from service_catalog.resources import service as resources
 from service_catalog.web import dependencies as dependency_views
+from service_catalog.web import documents as document_views
 from service_catalog.web import scorecards as scorecard_views
 from service_catalog.web import traceable
 from service_catalog.web.pages import form_of, page_router
@@ -354,8 +355,8 @@ def event_query(params: dict[str, str]) -> list[tuple[str, str]]:
 
 @router.get("/services/{service_id}")
 def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
-    """A service: overview, custom fields, the Traceable panel of each mapped Traceable
-    Service, mapped resources, picker, events."""
+    """A service: overview, custom fields, scorecards, documents, the Traceable panel of
+    each mapped Traceable Service, mapped resources, picker, events."""
     svc = catalog.get_service(ctx.session, service_id=service_id, rights=ctx.actor.rights)
     params = {k: v.strip() for k, v in request.query_params.items()}
     notes: list[str] = []
@@ -385,6 +386,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
         notes=notes,
         dependencies=dependency_views.section(ctx.session, svc, ctx.actor),
         scorecards=scorecard_views.service_section(ctx.session, svc, ctx.actor),
+        documents=document_views.service_section(ctx.session, svc, ctx.actor),
     )
 
 
