@@ -133,23 +133,23 @@ def test_a_document_page_renders_no_markup_or_script_link_from_its_markdown(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
+def docs_scorecard(api: httpx.Client, name: str) -> str:
+    """A scorecard named ``name`` of one criterion (at least one document); its id."""
+    criterion = {
+        "enabled": True,
+        "template_name": "has_service_docs",
+        "template_parameters": {"min_docs": 1},
+    }
+    made = api.post("/v1/scorecards", json={"name": name, "criteria": [criterion]})
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
 def test_unknown_scorecards_criteria_and_documents_are_404_pages(api: httpx.Client) -> None:
     sid = api.post("/v1/catalog-services", json={"name": "svc", "display_name": "Svc"}).json()["id"]
     other = api.post("/v1/catalog-services", json={"name": "other", "display_name": "O"}).json()
     doc = api.post(f"/v1/catalog-services/{other['id']}/documents", json={"title": "D"}).json()
-    card = api.post(
-        "/v1/scorecards",
-        json={
-            "name": "C",
-            "criteria": [
-                {
-                    "enabled": True,
-                    "template_name": "has_service_docs",
-                    "template_parameters": {"min_docs": 1},
-                }
-            ],
-        },
-    ).json()["id"]
+    card = docs_scorecard(api, "C")
     missing = "7b0c6a2e-0000-4000-8000-000000000000"
     for path in (
         f"/scorecards/{missing}",

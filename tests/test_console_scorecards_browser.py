@@ -24,6 +24,7 @@ from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 from sync_support import create_service
 from test_console_browser import no_serious_violations, push_resources, sign_in
+from test_console_pages import docs_scorecard
 from test_scorecards_api import World, traceable
 
 pytestmark = [
@@ -184,21 +185,7 @@ def test_a_scorecard_viewer_sees_no_change_control(
     page: Page, server: LiveServer, db: Database
 ) -> None:
     with server.client() as api:
-        made = api.post(
-            "/v1/scorecards",
-            json={
-                "name": "Docs",
-                "criteria": [
-                    {
-                        "enabled": True,
-                        "template_name": "has_service_docs",
-                        "template_parameters": {"min_docs": 1},
-                    }
-                ],
-            },
-        )
-        assert made.status_code == 201, made.text
-    card = made.json()["id"]
+        card = docs_scorecard(api, "Docs")
     with db.session() as s:
         _, token = create_token(s, name="viewer", role="Scorecard Viewer")
     sign_in(page, server, token, "/scorecards")

@@ -28,7 +28,7 @@ from service_catalog.catalog_services.schemas import DocumentCreate, DocumentUpd
 from service_catalog.core.errors import Problem
 from service_catalog.web.forms import refusal
 from service_catalog.web.pages import form_of, page_router
-from service_catalog.web.templating import render
+from service_catalog.web.templating import form_page, render
 
 router = page_router()
 
@@ -87,18 +87,16 @@ def _form_page(
     values: dict[str, str],
     errors: dict[str, str],
     doc: dict[str, Any] | None = None,
-    status: int = 200,
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "documents/form.html",
-        status=status,
         actor=ctx.actor,
         section="services",
-        service=svc,
-        doc=doc,
         values=values,
         errors=errors,
+        service=svc,
+        doc=doc,
     )
 
 
@@ -135,7 +133,7 @@ def create_document(service_id: str, request: Request, ctx: CtxDep) -> Response:
             )
     except (ValidationError, Problem) as exc:
         errors = _errors(exc)
-        return _form_page(request, ctx, svc, values=values, errors=errors, status=400)
+        return _form_page(request, ctx, svc, values=values, errors=errors)
     return RedirectResponse(f"/services/{svc.id}/documents/{doc['id']}?created=1", 303)
 
 
@@ -192,7 +190,7 @@ def update_document(service_id: str, document_id: str, request: Request, ctx: Ct
             )
     except (ValidationError, Problem) as exc:
         errors = _errors(exc)
-        return _form_page(request, ctx, svc, values=values, errors=errors, doc=doc, status=400)
+        return _form_page(request, ctx, svc, values=values, errors=errors, doc=doc)
     return RedirectResponse(f"/services/{svc.id}/documents/{doc['id']}?updated=1", 303)
 
 

@@ -38,7 +38,7 @@ from service_catalog.scorecards.templates import BY_TEMPLATE
 from service_catalog.sync.worker import notify
 from service_catalog.web.forms import config_from_form, param_fields, param_values, refusal
 from service_catalog.web.pages import form_of, page_router
-from service_catalog.web.templating import render
+from service_catalog.web.templating import form_page, render
 
 router = page_router()
 
@@ -62,6 +62,12 @@ SELECTOR_INPUTS = {
     "json": ("selector_json",),
 }
 JSON_EXAMPLE = '{"selector": "has_label_key", "selector_parameters": {"label_key": "team"}}'
+#: What the selector's inputs (``templates/scorecards/_selector.html``) offer.
+SELECTOR_CHOICES: dict[str, Any] = {
+    "selectors": SELECTORS,
+    "operators": OPERATORS,
+    "json_example": JSON_EXAMPLE,
+}
 
 
 def criterion_label(c: dict[str, Any]) -> str:
@@ -200,9 +206,26 @@ def _templates(ctx: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _params(request: Request) -> dict[str, str]:
+    return {k: v.strip() for k, v in request.query_params.items()}
+
+
 def _number(params: dict[str, str]) -> int:
     page = params.get("page", "1")
     return int(page) if page.isdigit() and int(page) > 0 else 1
+
+
+def page_query(params: dict[str, str], sort: str) -> list[tuple[str, str]]:
+    """A listing's query: sorted by ``sort``, the page the page's ``page`` parameter names."""
+    number = str(_number(params))
+    return [("sort", sort), ("page[size]", str(PAGE_SIZE)), ("page[number]", number)]
+
+
+def paging(params: dict[str, str], meta: dict[str, Any]) -> dict[str, Any]:
+    """What a page's pager shows (``m.pager``): ``total``, ``number``, ``pages``, ``params``."""
+    total = int(meta["page"]["total"])
+    pages = max(1, -(-total // PAGE_SIZE))
+    return {"total": total, "number": _number(params), "pages": pages, "params": params}
 
 
 def _list_page(
@@ -213,11 +236,8 @@ def _list_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items()}
-    number = _number(params)
-    query = [("sort", "name"), ("page[size]", str(PAGE_SIZE)), ("page[number]", str(number))]
-    rows, meta = scorecards.list_scorecards(ctx.session, query, ctx.actor)
-    total = int(meta["page"]["total"])
+    params = _params(request)
+    rows, meta = scorecards.list_scorecards(ctx.session, page_query(params, "name"), ctx.actor)
     return render(
         request,
         "scorecards/list.html",
@@ -226,15 +246,10 @@ def _list_page(
         section="scorecards",
         scorecards=rows,
         templates=_templates(ctx),
-        total=total,
-        number=number,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        params=params,
+        **paging(params, meta),
         values=values or {"template": "", "name": "", **selector_values(None)},
         errors=errors or {},
-        selectors=SELECTORS,
-        operators=OPERATORS,
-        json_example=JSON_EXAMPLE,
+        **SELECTOR_CHOICES,
     )
 
 
@@ -306,19 +321,13 @@ def scorecard_page(scorecard_id: str, request: Request, ctx: CtxDep) -> Response
     """A scorecard: its services (lowest score first), each criterion with how many
     services pass it, and how many services are at each level."""
     card = scorecards.read_scorecard(ctx.session, scorecard_id=scorecard_id, actor=ctx.actor)
-    params = {k: v.strip() for k, v in request.query_params.items()}
-    number = _number(params)
+    params = _params(request)
     rows, meta = scorecards.list_scorecard_services(
         ctx.session,
         scorecard_id=card["id"],
-        query=[
-            ("sort", "score.raw_value,display_name"),
-            ("page[size]", str(PAGE_SIZE)),
-            ("page[number]", str(number)),
-        ],
+        query=page_query(params, "score.raw_value,display_name"),
         actor=ctx.actor,
     )
-    total = int(meta["page"]["total"])
     criteria, _ = scorecards.list_scorecard_criteria(
         ctx.session, scorecard_id=card["id"], query=[("page[size]", "100")], actor=ctx.actor
     )
@@ -332,10 +341,7 @@ def scorecard_page(scorecard_id: str, request: Request, ctx: CtxDep) -> Response
         services=rows,
         criteria=[{**c, "label": criterion_label(c)} for c in criteria],
         levels=scorecards.level_distribution(ctx.session, scorecard_id=card["id"], actor=ctx.actor),
-        total=total,
-        number=number,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        params=params,
+        **paging(params, meta),
     )
 
 
@@ -344,20 +350,14 @@ def criterion_page(scorecard_id: str, criterion_id: str, request: Request, ctx: 
     """One criterion of a scorecard: each targeted service's result with its explanation
     (or why it could not be judged), failing services first."""
     card = scorecards.read_scorecard(ctx.session, scorecard_id=scorecard_id, actor=ctx.actor)
-    params = {k: v.strip() for k, v in request.query_params.items()}
-    number = _number(params)
+    params = _params(request)
     rows, meta = scorecards.list_criterion_services(
         ctx.session,
         scorecard_id=card["id"],
         criterion_id=criterion_id,
-        query=[
-            ("sort", "evaluation.is_passing,display_name"),
-            ("page[size]", str(PAGE_SIZE)),
-            ("page[number]", str(number)),
-        ],
+        query=page_query(params, "evaluation.is_passing,display_name"),
         actor=ctx.actor,
     )
-    total = int(meta["page"]["total"])
     # list_criterion_services found it (else a 404 page): the same id of the same card
     crit = next(c for c in card["criteria"] if c["id"] == criterion_id)
     return render(
@@ -368,10 +368,7 @@ def criterion_page(scorecard_id: str, criterion_id: str, request: Request, ctx: 
         card=card,
         criterion={**crit, "label": criterion_label(crit)},
         services=rows,
-        total=total,
-        number=number,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        params=params,
+        **paging(params, meta),
     )
 
 
@@ -420,21 +417,17 @@ def _edit_page(
     *,
     values: dict[str, str],
     errors: dict[str, str],
-    status: int = 200,
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "scorecards/edit.html",
-        status=status,
         actor=ctx.actor,
         section="scorecards",
-        card=card,
-        criteria=criteria,
         values=values,
         errors=errors,
-        selectors=SELECTORS,
-        operators=OPERATORS,
-        json_example=JSON_EXAMPLE,
+        card=card,
+        criteria=criteria,
+        **SELECTOR_CHOICES,
     )
 
 
@@ -508,7 +501,7 @@ def update_scorecard(scorecard_id: str, request: Request, ctx: CtxDep) -> Respon
             }
             inputs |= {f["name"] for c in criteria for f in c["fields"]}
             place_errors(exc, inputs, values["selector"], errors)
-    return _edit_page(request, ctx, card, criteria, values=values, errors=errors, status=400)
+    return _edit_page(request, ctx, card, criteria, values=values, errors=errors)
 
 
 @router.get("/scorecards/{scorecard_id}/delete")

@@ -31,7 +31,7 @@ from service_catalog.web import documents as document_views
 from service_catalog.web import scorecards as scorecard_views
 from service_catalog.web import traceable
 from service_catalog.web.pages import form_of, page_router
-from service_catalog.web.templating import render
+from service_catalog.web.templating import form_page, render
 
 router = page_router()
 
@@ -194,12 +194,10 @@ def _form_page(
     values: dict[str, str],
     errors: dict[str, str],
     svc: CatalogService | None = None,
-    status: int = 200,
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "services/form.html",
-        status=status,
         actor=ctx.actor,
         section="services",
         values=values,
@@ -239,7 +237,7 @@ def create_service(request: Request, ctx: CtxDep) -> Response:
             if isinstance(exc, Problem) and exc.status not in (400, 409):
                 raise
             errors_of(_invalid(exc), errors)
-    return _form_page(request, ctx, values=values, errors=errors, status=400)
+    return _form_page(request, ctx, values=values, errors=errors)
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +279,7 @@ def update_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
             if isinstance(exc, Problem) and exc.status not in (400, 409):
                 raise
             errors_of(_invalid(exc), errors)
-    return _form_page(request, ctx, values=values, errors=errors, svc=svc, status=400)
+    return _form_page(request, ctx, values=values, errors=errors, svc=svc)
 
 
 @router.get("/services/{service_id}/delete")
