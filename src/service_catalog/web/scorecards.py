@@ -3,7 +3,8 @@ Scorecard Admin, a form creating one from a scorecard template with an entity se
 scorecard's page (its services, failing first, each criterion's passing count, the level
 distribution), a criterion's page (each service's result with its explanation, failing
 first), the form editing a scorecard (name, selector, each criterion's enabled flag,
-parameters from its template's schema and section), its deletion, and
+parameters from its template's schema and section, removing criteria, adding one), its
+deletion, and
 :func:`service_section`, the Scorecards section of a service's page (score, level, what
 the next level needs, failing criteria with their explanation).
 
@@ -172,11 +173,16 @@ def _api_field(loc: tuple[Any, ...]) -> str:
 
 
 def place_errors(
-    exc: ValidationError | Problem, inputs: set[str], kind: str, errors: dict[str, str]
+    exc: ValidationError | Problem,
+    inputs: set[str],
+    kind: str,
+    errors: dict[str, str],
+    keys: list[str] | None = None,
 ) -> None:
     """Put a refused scorecard's reasons next to their inputs: an input's own name, else
     the selector's input (``kind`` the chosen selector), else the criterion's fieldset
-    (``criteria[2]``), else the form's head (naming the field)."""
+    (``criteria[2]``), else the form's head (naming the field). ``keys``: the form key of
+    each criterion of the body, in order, when criteria were left out of it."""
     if isinstance(exc, ValidationError):
         problems = [
             {"field": _api_field(tuple(e["loc"])), "reason": str(e["msg"])} for e in exc.errors()
@@ -185,6 +191,9 @@ def place_errors(
         problems = refusal(exc)
     for p in problems:
         field, reason = str(p.get("field", "")), str(p.get("reason", "is invalid"))
+        at = re.match(r"criteria\[(\d+)\]", field)
+        if at and keys is not None and int(at.group(1)) < len(keys):
+            field = keys[int(at.group(1))] + field[at.end() :]
         if field in inputs:
             errors.setdefault(field, reason)
         elif field.startswith("entity_selector"):
@@ -204,6 +213,16 @@ def place_errors(
 def _templates(ctx: Any) -> list[dict[str, Any]]:
     rows, _ = scorecards.list_scorecard_templates(ctx.session, [("page[size]", "100")], ctx.actor)
     return rows
+
+
+def _criteria_choices(ctx: Any) -> list[tuple[str, str]]:
+    """The criteria templates a criterion may be added from, as (name, label) choices."""
+    query = [("page[size]", "100"), ("sort", "display_name")]
+    rows, _ = scorecards.list_criteria_templates(ctx.session, query, ctx.actor)
+    return [("", "Choose a criteria template")] + [
+        (t["name"], t["display_name"] + ("" if t["installed"] else " (not evaluable here)"))
+        for t in rows
+    ]
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -427,6 +446,8 @@ def _edit_page(
         errors=errors,
         card=card,
         criteria=criteria,
+        choices=_criteria_choices(ctx),
+        params=_params(request),
         **SELECTOR_CHOICES,
     )
 
@@ -453,8 +474,8 @@ def edited_body(
     selector: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The ``PUT /v1/scorecards/{id}`` body of a submitted edit form: the stored criteria
-    (by id, in order) with the form's enabled flags, parameters and sections; the stored
-    template and levels kept."""
+    (by id, in order) with the form's enabled flags, parameters and sections, those marked
+    for removal left out; the stored template and levels kept."""
     return {
         "name": form.get("name", "").strip(),
         "description": form.get("description", "").strip() or None,
@@ -471,8 +492,47 @@ def edited_body(
                 "section_name": form.get(f"{c['key']}.section_name", "").strip() or None,
             }
             for c in criteria
+            if form.get(f"{c['key']}.remove") != "true"
         ],
     }
+
+
+def stored_body(card: dict[str, Any]) -> dict[str, Any]:
+    """The ``PUT /v1/scorecards/{id}`` body that leaves ``card`` as it is."""
+    keep = ("id", "name", "enabled", "template_name", "template_parameters", "section_name")
+    return {
+        "name": card["name"],
+        "description": card["description"],
+        "entity_selector": card["entity_selector"],
+        "scorecard_template": card["scorecard_template"],
+        "levels": card["levels"],
+        "criteria": [{k: c[k] for k in keep} for c in card["criteria"]],
+    }
+
+
+def starting_parameters(template_name: str) -> dict[str, Any] | None:
+    """Parameters a criterion added in the console starts with (disabled, to be set before
+    it is enabled): a scorecard template's defaults for it, else the least its schema
+    accepts (an enum's first choice, a number's minimum)."""
+    for t in BY_TEMPLATE.values():
+        for c in t["criteria"]:
+            if c["template_name"] == template_name:
+                return dict(c["template_parameters"]) or None
+    schema = BY_NAME[template_name].schema()
+    if schema is None:
+        return None
+    definition = schema["definition"]
+    out: dict[str, Any] = {}
+    for name in definition["required"]:
+        spec = definition["properties"][name]
+        choices = spec.get("enum") or (spec.get("items") or {}).get("enum")
+        if spec.get("type") == "array" and choices:
+            out[name] = [choices[0]]
+        elif choices:
+            out[name] = choices[0]
+        elif spec.get("type") in ("integer", "number"):
+            out[name] = spec.get("minimum", 0)
+    return out or None
 
 
 @router.post("/scorecards/{scorecard_id}/edit")
@@ -496,12 +556,51 @@ def update_scorecard(scorecard_id: str, request: Request, ctx: CtxDep) -> Respon
             ctx.after_commit(notify)
             return RedirectResponse(f"/scorecards/{card['id']}?updated=1", status_code=303)
         except (ValidationError, Problem) as exc:
-            inputs = {"name", "description"} | {
-                name for c in criteria for name in (f"{c['key']}.section_name",)
-            }
+            inputs = {"name", "description"} | {f"{c['key']}.section_name" for c in criteria}
             inputs |= {f["name"] for c in criteria for f in c["fields"]}
-            place_errors(exc, inputs, values["selector"], errors)
+            keys = [c["key"] for c in criteria if form.get(f"{c['key']}.remove") != "true"]
+            place_errors(exc, inputs, values["selector"], errors, keys)
     return _edit_page(request, ctx, card, criteria, values=values, errors=errors)
+
+
+@router.post("/scorecards/{scorecard_id}/criteria")
+def add_criterion(scorecard_id: str, request: Request, ctx: CtxDep) -> Response:
+    """Add a criterion of the chosen criteria template to the scorecard, disabled and with
+    starting parameters (:func:`starting_parameters`), then edit it in the form."""
+    card = _admin_card(ctx, scorecard_id)
+    form = form_of(request)
+    name = form.get("template_name", "")
+    section = form.get("section_name", "").strip()
+    errors: dict[str, str] = {}
+    if name not in BY_NAME:
+        errors["template_name"] = "Choose a criteria template."
+    else:
+        body = stored_body(card)
+        added = {
+            "enabled": False,
+            "template_name": name,
+            "template_parameters": starting_parameters(name),
+            "section_name": section or None,
+        }
+        body["criteria"].append(added)
+        try:
+            data = ScorecardIn.model_validate(body)
+            with ctx.session.begin_nested():
+                scorecards.update_scorecard(
+                    ctx.session, scorecard_id=card["id"], data=data, actor=ctx.actor
+                )
+        except (ValidationError, Problem) as exc:
+            reasons = (f"{p.get('field')}: {p.get('reason')}" for p in refusal(exc))
+            errors["template_name"] = "; ".join(reasons)
+    if errors:
+        criteria = criteria_inputs(card)
+        values = {**stored_values(card, criteria), "template_name": name, "section_name": section}
+        return _edit_page(request, ctx, card, criteria, values=values, errors=errors)
+    ctx.after_commit(notify)
+    last = len(body["criteria"])
+    return RedirectResponse(
+        f"/scorecards/{card['id']}/edit?added={last}#criterion-{last}", status_code=303
+    )
 
 
 @router.get("/scorecards/{scorecard_id}/delete")
