@@ -1,8 +1,11 @@
-"""The console's Resources, Integrations, Events and Audit pages over HTTP (a catalog on
-loopback, signed in with a bearer token as a browser's session would be): bad input is a
-page that says what is wrong, never a 500, and nothing of a stored secret is rendered."""
+"""The console's Resources, Integrations, Events, Audit, Scorecards and document pages over
+HTTP (a catalog on loopback, signed in with a bearer token as a browser's session would
+be): bad input is a page that says what is wrong, never a 500, nothing of a stored secret
+is rendered, and a document's markdown yields no markup or link that could run a script."""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 import pytest
@@ -89,3 +92,75 @@ def test_live_endpoints_only_of_a_resource_mapped_to_the_service(api: httpx.Clie
     resp = get(api, f"/services/{sid}/traceable/{rid}/endpoints")
     assert resp.status_code == 404
     assert "is not mapped to svc" in resp.text
+
+
+#: Markdown trying to get markup or a script link through: each must come out as text.
+HOSTILE_MARKDOWN = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(1)">',
+    "[a](javascript:alert(1))",
+    "[b](JavaScript:alert(1))",
+    "[c](java\tscript:alert(1))",
+    "[d](vbscript:msgbox(1))",
+    "[e](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![f](javascript:alert(1))",
+    "<javascript:alert(1)>",
+    "[g]: javascript:alert(1)\n\n[g]",
+    '<a href="javascript:alert(1)">h</a>',
+    "<svg onload=alert(1)>",
+]
+
+
+def test_a_document_page_renders_no_markup_or_script_link_from_its_markdown(
+    api: httpx.Client,
+) -> None:
+    resp = api.post("/v1/catalog-services", json={"name": "svc", "display_name": "Svc"})
+    sid = resp.json()["id"]
+    content = "\n\n".join(HOSTILE_MARKDOWN) + "\n\n[ok](https://wiki.example/x) [rel](runbook#top)"
+    made = api.post(
+        f"/v1/catalog-services/{sid}/documents", json={"title": "T", "content": content}
+    )
+    assert made.status_code == 201, made.text
+    page = get(api, f"/services/{sid}/documents/{made.json()['id']}")
+    assert page.status_code == 200, page.text
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+    body = page.text.split('<article class="card markdown"', 1)[1].split("</article>", 1)[0]
+    hrefs = re.findall(r'(?:href|src)="([^"]*)"', body)
+    assert hrefs == ["https://wiki.example/x", "runbook#top"], hrefs
+    tags = re.findall(r"<([a-z0-9]+)([^>]*)>", body.split(">", 1)[1])
+    assert {name for name, _ in tags} == {"p", "a"}, tags
+    assert not [attrs for _, attrs in tags if re.search(r"\son\w+\s*=", attrs, re.I)], tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def docs_scorecard(api: httpx.Client, name: str) -> str:
+    """A scorecard named ``name`` of one criterion (at least one document); its id."""
+    criterion = {
+        "enabled": True,
+        "template_name": "has_service_docs",
+        "template_parameters": {"min_docs": 1},
+    }
+    made = api.post("/v1/scorecards", json={"name": name, "criteria": [criterion]})
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+def test_unknown_scorecards_criteria_and_documents_are_404_pages(api: httpx.Client) -> None:
+    sid = api.post("/v1/catalog-services", json={"name": "svc", "display_name": "Svc"}).json()["id"]
+    other = api.post("/v1/catalog-services", json={"name": "other", "display_name": "O"}).json()
+    doc = api.post(f"/v1/catalog-services/{other['id']}/documents", json={"title": "D"}).json()
+    card = docs_scorecard(api, "C")
+    missing = "7b0c6a2e-0000-4000-8000-000000000000"
+    for path in (
+        f"/scorecards/{missing}",
+        "/scorecards/not-an-id/edit",
+        f"/scorecards/{missing}/delete",
+        f"/scorecards/{card}/criteria/{missing}",
+        f"/scorecards/{card}/criteria/not-an-id",
+        f"/services/{sid}/documents/{doc['id']}",  # another service's document
+        f"/services/{sid}/documents/not-an-id/edit",
+        f"/services/{missing}/documents/new",
+    ):
+        resp = get(api, path)
+        assert resp.status_code == 404, (path, resp.text)
+        assert "text/html" in resp.headers["content-type"]

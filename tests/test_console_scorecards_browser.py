@@ -3,11 +3,15 @@ Playwright) against a catalog with its background worker on loopback: a Scorecar
 creates a scorecard from the ``security_and_compliance`` template on the Scorecards page
 (a missing name refused next to its field), the worker evaluates it, and the service's page
 shows its score and each failing criterion with its explanation; the scorecard's page lists
-the service and each criterion's passing count. axe-core finds no serious or critical
-violation on the new pages."""
+the service and each criterion's passing count. Editing a criterion's parameter (an
+out-of-range value and a selector that is no JSON refused next to their inputs) changes
+its result; the criterion's page explains each service's result; the scorecard is deleted
+after a confirmation. A Scorecard Viewer sees no create, edit or delete control. axe-core
+finds no serious or critical violation on the new pages."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -15,10 +19,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import LiveServer
+from service_catalog.auth.service import create_token
 from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 from sync_support import create_service
 from test_console_browser import no_serious_violations, push_resources, sign_in
+from test_console_pages import docs_scorecard
+from test_scorecards_api import World, traceable
 
 pytestmark = [
     pytest.mark.browser,
@@ -63,11 +70,13 @@ def test_create_a_scorecard_from_a_template_and_see_what_fails_on_the_service_pa
     # a name is required: refused next to its field, the template kept
     page.get_by_label("Scorecard template").select_option("security_and_compliance")
     page.get_by_role("button", name="Create scorecard").click()
-    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
     expect(page.locator("#f-name-error")).to_have_text("Give the scorecard a name.")
     expect(page.get_by_label("Scorecard template")).to_have_value("security_and_compliance")
 
-    page.get_by_label("Name").fill("Security")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Security")
     page.get_by_role("button", name="Create scorecard").click()
     expect(page.get_by_role("heading", name="Security", level=1)).to_be_visible()
     expect(page.get_by_text("Scorecard created")).to_be_visible()
@@ -98,3 +107,115 @@ def test_create_a_scorecard_from_a_template_and_see_what_fails_on_the_service_pa
     page.get_by_role("link", name="Scorecards").first.click()
     expect(page.get_by_role("link", name="Security")).to_be_visible()
     expect(page.locator("table")).to_contain_text("0%")
+
+
+def test_edit_a_criterion_parameter_and_see_its_result_change(
+    page: Page, server: LiveServer, db: Database, settings: Settings
+) -> None:
+    # no background worker here (it would check the made-up Traceable instance's missing
+    # credential): the worker's scorecard pass runs when the test says
+    with server.client() as api:
+        world = World(api, db, settings)
+        svc = world.service("payments", labels={"team": "payments"})
+        world.service("ledger", labels={"team": "finance"})
+        # 8 of 10 endpoints authenticated: fails the template's 90%, passes 75%
+        data = traceable(vulns={}, exposed=0, total=10, auth=8, seen_days=1, risk={"LOW": 2})
+        world.resource(svc, "traceable", data)
+
+    sign_in(page, server, server.token("scorecard-admin"), "/scorecards")
+    page.get_by_label("Scorecard template").select_option("security_and_compliance")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Security")
+    # a selector that is no JSON, then one the contract refuses: said next to the input
+    page.get_by_label("Selector", exact=True).select_option("json")
+    page.get_by_label("Selector as JSON").fill("{not json")
+    page.get_by_role("button", name="Create scorecard").click()
+    expect(page.locator("#f-selector_json-error")).to_contain_text("This is not JSON")
+    page.get_by_label("Selector as JSON").fill('{"selector": "has_label_key"}')
+    page.get_by_role("button", name="Create scorecard").click()
+    expect(page.locator("#f-selector_json-error")).to_contain_text("Field required")
+    expect(page.get_by_label("Selector as JSON")).to_have_attribute("aria-invalid", "true")
+    # the label selector: only payments is scored
+    page.get_by_label("Selector", exact=True).select_option("label")
+    page.get_by_label("Label key").fill("team")
+    page.get_by_label("Label text").fill("payments")
+    page.get_by_role("button", name="Create scorecard").click()
+    expect(page.get_by_text("Scorecard created")).to_be_visible()
+    expect(page.locator("dl.props")).to_contain_text("Services whose label team is payments")
+
+    world.evaluate()
+    page.reload()
+    criteria = page.get_by_role("region", name="Criteria")
+    row = criteria.get_by_role("row").filter(has_text="At least 90% of endpoints")
+    expect(row).to_contain_text("0 of 1")
+    expect(criteria.get_by_role("row").filter(has_text="vulnerability")).to_contain_text("1 of 1")
+
+    page.get_by_role("link", name="Edit scorecard").click()
+    expect(page.get_by_role("heading", name="Edit Security", level=1)).to_be_visible()
+    no_serious_violations(page)
+    auth = page.get_by_role("group", name=re.compile("Authenticated Endpoints"))
+    auth.get_by_label("Min percent").fill("150")
+    page.get_by_role("button", name="Save changes").click()
+    auth = page.get_by_role("group", name=re.compile("Authenticated Endpoints"))
+    expect(auth.get_by_label("Min percent")).to_have_attribute("aria-invalid", "true")
+    expect(auth).to_contain_text("150 is greater than the maximum of 100")
+    auth.get_by_label("Min percent").fill("75")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Changes saved")).to_be_visible()
+
+    world.evaluate()
+    page.reload()
+    row = criteria.get_by_role("row").filter(has_text="At least 75% of endpoints")
+    expect(row).to_contain_text("1 of 1")
+    row.get_by_role("link").click()
+    results = page.get_by_role("region", name="Services")
+    expect(results).to_contain_text("passes")
+    expect(results).to_contain_text("8 of 10 endpoints authenticated (80%, at least 75% wanted)")
+    expect(results).not_to_contain_text("Ledger")
+    no_serious_violations(page)
+
+    # add a criterion (disabled, with starting parameters), remove another
+    page.get_by_role("link", name="Security").click()
+    page.get_by_role("link", name="Edit scorecard").click()
+    page.get_by_label("Criteria template").select_option("has_service_docs")
+    page.get_by_label("Section of the new criterion").fill("Docs")
+    page.get_by_role("button", name="Add criterion").click()
+    expect(page.get_by_text("Criterion added, disabled")).to_be_visible()
+    docs = page.get_by_role("group", name="Criterion 7: Has Service Documentation")
+    expect(docs.get_by_label("Enabled")).not_to_be_checked()
+    expect(docs.get_by_label("Min docs")).to_have_value("1")
+    expect(docs.get_by_label("Section")).to_have_value("Docs")
+    docs.get_by_label("Enabled").check()
+    dependabot = page.get_by_role("group", name=re.compile("Dependabot"))
+    dependabot.get_by_label("Remove this criterion when saving").check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Changes saved")).to_be_visible()
+    rows = criteria.locator("tbody tr")
+    expect(rows).to_have_count(6)
+    expect(criteria).to_contain_text("Has at least 1 documentation file(s)")
+    expect(criteria).not_to_contain_text("Dependabot")
+
+    page.get_by_role("link", name="Delete scorecard").click()
+    expect(page.get_by_role("heading", name="Delete Security?")).to_be_visible()
+    page.get_by_role("button", name="Delete scorecard").click()
+    expect(page.get_by_text("Scorecard Security deleted.")).to_be_visible()
+    expect(page.get_by_text("No scorecards yet.")).to_be_visible()
+
+
+def test_a_scorecard_viewer_sees_no_change_control(
+    page: Page, server: LiveServer, db: Database
+) -> None:
+    with server.client() as api:
+        card = docs_scorecard(api, "Docs")
+    with db.session() as s:
+        _, token = create_token(s, name="viewer", role="Scorecard Viewer")
+    sign_in(page, server, token, "/scorecards")
+    expect(page.get_by_role("link", name="Docs")).to_be_visible()
+    expect(page.get_by_role("heading", name="New scorecard")).to_have_count(0)
+    page.get_by_role("link", name="Docs").click()
+    expect(page.get_by_role("heading", name="Docs", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Edit scorecard")).to_have_count(0)
+    expect(page.get_by_role("link", name="Delete scorecard")).to_have_count(0)
+    # the forms themselves are refused too
+    for path in (f"/scorecards/{card}/edit", f"/scorecards/{card}/delete"):
+        resp = page.goto(server.url + path)
+        assert resp is not None and resp.status == 403, path

@@ -7,7 +7,8 @@ forms, error pages, :func:`install`), ``templating`` the Jinja2 environment and
 :func:`~service_catalog.web.templating.render`, ``csrf`` the forms' tokens; each section is a
 module with its router (``sign_in``, ``home``, ``services``, ``resources``,
 ``integrations``, ``feeds`` (events, audit), ``dependencies`` (a service's dependencies,
-its graph and its APIs), ``apis``, ``scorecards``; ``traceable`` builds the service page's panel),
+its graph and its APIs), ``documents`` (a service's markdown documents), ``apis``,
+``scorecards``; ``traceable`` builds the service page's panel),
 its templates under ``templates/`` and shared static files (CSS, vendored htmx with its
 licence) under ``static/``.
 """
@@ -19,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 from service_catalog.web import (
     apis,
     dependencies,
+    documents,
     feeds,
     home,
     integrations,
@@ -42,6 +44,7 @@ def routers() -> list[APIRouter]:
         traceable.router,
         feeds.router,
         dependencies.router,
+        documents.router,
         apis.router,
         scorecards.router,
     ]

@@ -11,6 +11,7 @@ same principal (a service it may not read is left out of the lists and the graph
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from service_catalog.dependencies.models import PROPOSED
 from service_catalog.dependencies.rights import administered_service
 from service_catalog.dependencies.schemas import DependencyCreate
 from service_catalog.web.pages import form_of, page_router
-from service_catalog.web.templating import render
+from service_catalog.web.templating import form_page
 
 router = page_router()
 
@@ -192,17 +193,11 @@ def new_dependency(service_id: str, request: Request, ctx: CtxDep) -> Response:
 
 
 def _form(
-    request: Request,
-    ctx: Any,
-    svc: CatalogService,
-    values: dict[str, str],
-    errors: dict[str, str],
-    status: int = 200,
+    request: Request, ctx: Any, svc: CatalogService, values: dict[str, str], errors: dict[str, str]
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "services/dependency_form.html",
-        status=status,
         actor=ctx.actor,
         section="services",
         service=svc,
@@ -241,28 +236,26 @@ def add_dependency(service_id: str, request: Request, ctx: CtxDep) -> Response:
             raise
         field = "label" if exc.status == 409 and values["label"] else "target"
         errors[field] = exc.detail
-    return _form(request, ctx, svc, values, errors, status=400)
+    return _form(request, ctx, svc, values, errors)
+
+
+def _change(
+    ctx: Any, service_id: str, dependency_id: str, change: Callable[..., Any], notice: str
+) -> Response:
+    """Apply ``change`` (a dependency service function) to a dependency of a service the
+    actor administers, and go back to the service's page saying ``notice``."""
+    svc = administered_service(ctx.session, ctx.actor, service_id)
+    change(ctx.session, service=str(svc.id), dependency_id=dependency_id, actor=ctx.actor)
+    return _back(svc.id, notice)
 
 
 @router.post("/services/{service_id}/dependencies/{dependency_id}/delete")
-def remove_dependency(
-    service_id: str, dependency_id: str, request: Request, ctx: CtxDep
-) -> Response:
+def remove_dependency(service_id: str, dependency_id: str, ctx: CtxDep) -> Response:
     """Remove a dependency of the service (how a proposed one is declined)."""
-    svc = administered_service(ctx.session, ctx.actor, service_id)
-    deps.delete_dependency(
-        ctx.session, service=str(svc.id), dependency_id=dependency_id, actor=ctx.actor
-    )
-    return _back(svc.id, "dependency_removed")
+    return _change(ctx, service_id, dependency_id, deps.delete_dependency, "dependency_removed")
 
 
 @router.post("/services/{service_id}/dependencies/{dependency_id}/confirm")
-def confirm_dependency(
-    service_id: str, dependency_id: str, request: Request, ctx: CtxDep
-) -> Response:
+def confirm_dependency(service_id: str, dependency_id: str, ctx: CtxDep) -> Response:
     """Confirm a proposed dependency of the service."""
-    svc = administered_service(ctx.session, ctx.actor, service_id)
-    deps.confirm_dependency(
-        ctx.session, service=str(svc.id), dependency_id=dependency_id, actor=ctx.actor
-    )
-    return _back(svc.id, "dependency_confirmed")
+    return _change(ctx, service_id, dependency_id, deps.confirm_dependency, "dependency_confirmed")

@@ -11,11 +11,14 @@ fields}``; ``name`` is the form input's name and also the API field an error nam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.datastructures import ImmutableMultiDict
 
+from service_catalog.core.errors import Problem, invalid_parameters_from
 from service_catalog.integrations.schemas import CREDENTIAL_TYPES
 
 CONFIG = "config"
@@ -28,7 +31,7 @@ def _field(name: str, spec: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     default = spec.get("default")
     field: dict[str, Any] = {
         "name": full,
-        "id": full.replace(".", "-"),
+        "id": re.sub(r"[^A-Za-z0-9_-]+", "-", full).strip("-"),
         "label": str(spec.get("display_name") or name),
         "help": help_text,
         "kind": kind,
@@ -71,18 +74,23 @@ def _value(field: dict[str, Any], form: ImmutableMultiDict[str, str]) -> Any:
     raw = form.get(field["name"], "").strip()
     if raw == "":
         return None
-    if field["kind"] == "integer":
-        try:
-            return int(raw)
-        except ValueError:
-            return raw
+    if field["kind"] in ("integer", "number"):
+        for number in (int, float):
+            try:
+                return number(raw)
+            except ValueError:
+                pass
+        return raw
+    if field["kind"] == "list":
+        return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
 
 
 def config_from_form(
     fields: list[dict[str, Any]], form: ImmutableMultiDict[str, str]
 ) -> dict[str, Any]:
-    """The ``config`` object of a submitted install form (empty fields left out)."""
+    """The object a submitted generated form stands for (an install form's ``config``, a
+    criterion's ``template_parameters``), typed as the fields say; empty fields left out."""
     out: dict[str, Any] = {}
     for field in fields:
         key = field["name"].rsplit(".", 1)[-1]
@@ -106,6 +114,56 @@ def submitted(fields: list[dict[str, Any]], form: ImmutableMultiDict[str, str]) 
         elif field["name"] in form:
             out[field["name"]] = form[field["name"]]
     return out
+
+
+def param_fields(schema: Mapping[str, Any] | None, prefix: str) -> list[dict[str, Any]]:
+    """The inputs of a criterion's ``template_parameters`` from its criteria template's
+    ``schema`` (the contract's ``{type: json_schema, definition}``): a choice list for an
+    ``enum``, a number input for an integer or number, a checkbox for a boolean, a
+    comma-separated text input for an array; each named ``<prefix>.<parameter>``."""
+    definition: Mapping[str, Any] = (schema or {}).get("definition") or {}
+    required = set(definition.get("required") or [])
+    out = []
+    for name, spec in (definition.get("properties") or {}).items():
+        choices = spec.get("enum") or (spec.get("items") or {}).get("enum") or []
+        kind = "enum" if spec.get("enum") else str(spec.get("type", "string"))
+        kind = "list" if kind == "array" else kind
+        help_text = f"Comma-separated, of: {', '.join(choices)}." if kind == "list" else ""
+        spec = {
+            **spec,
+            "type": kind,
+            "choices": choices,
+            "required": name in required,
+            "display_name": name.replace("_", " ").capitalize(),
+            "description": help_text,
+        }
+        out.append(_field(name, spec, prefix))
+    return out
+
+
+def param_values(fields: list[dict[str, Any]], params: Mapping[str, Any] | None) -> dict[str, str]:
+    """What the inputs of :func:`param_fields` show for stored ``params``."""
+    out: dict[str, str] = {}
+    for field in fields:
+        value = (params or {}).get(field["name"].rsplit(".", 1)[-1])
+        if isinstance(value, bool):
+            out[field["name"]] = "true" if value else "false"
+        elif isinstance(value, list):
+            out[field["name"]] = ", ".join(str(v) for v in value)
+        elif value is not None:
+            out[field["name"]] = str(value)
+    return out
+
+
+def refusal(exc: ValidationError | Problem) -> list[dict[str, Any]]:
+    """Why a form's save was refused, as the API's ``invalid_parameters`` (``field``,
+    ``reason``): from a schema's validation error or a 400/409 problem of a service
+    function. Any other problem is raised again (it becomes the error page)."""
+    if isinstance(exc, ValidationError):
+        return invalid_parameters_from(list(exc.errors()))
+    if exc.status not in (400, 409):
+        raise exc
+    return exc.invalid_parameters or [{"field": "form", "reason": exc.detail}]
 
 
 def credential_fields(authorization: Mapping[str, Any] | None) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from service_catalog.sync.models import SyncRun, SyncState
 from service_catalog.sync.worker import notify
 from service_catalog.web import forms
 from service_catalog.web.pages import form_of, page_router
-from service_catalog.web.templating import render
+from service_catalog.web.templating import form_page, render
 
 router = page_router()
 
@@ -70,6 +70,11 @@ def _descriptor(name: str) -> dict[str, Any]:
     return descriptor
 
 
+def _instance(ctx: Any, instance_id: str) -> IntegrationInstance:
+    """The integration instance a page is about: a 404 page unless the actor reads it."""
+    return integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+
+
 def _install_page(
     request: Request,
     ctx: Any,
@@ -77,18 +82,17 @@ def _install_page(
     *,
     values: dict[str, str],
     errors: dict[str, str],
-    status: int = 200,
 ) -> Response:
-    return render(
+    fields = forms.config_fields(descriptor.get("config_schema") or {})
+    return form_page(
         request,
         "integrations/install.html",
-        status=status,
         actor=ctx.actor,
         section="integrations",
-        integration=descriptor,
-        fields=forms.config_fields(descriptor.get("config_schema") or {}),
         values=values,
         errors=errors,
+        integration=descriptor,
+        fields=fields,
     )
 
 
@@ -135,7 +139,7 @@ def install(name: str, request: Request, ctx: CtxDep) -> Response:
         problems = exc.invalid_parameters or [{"field": "name", "reason": exc.detail}]
     for p in problems:
         errors.setdefault(forms.error_field(str(p.get("field", "")), fields), str(p["reason"]))
-    return _install_page(request, ctx, descriptor, values=values, errors=errors, status=400)
+    return _install_page(request, ctx, descriptor, values=values, errors=errors)
 
 
 # --- an instance ----------------------------------------------------------------------
@@ -213,7 +217,7 @@ def _instance_page(
 @router.get("/integrations/instances/{instance_id}")
 def instance_page(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """An instance: its connection, authorize, Sync now, runs, uninstall."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     return _instance_page(request, ctx, inst)
 
 
@@ -221,7 +225,7 @@ def instance_page(instance_id: str, request: Request, ctx: CtxDep) -> Response:
 def progress_fragment(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """The sync progress fragment (htmx polls it while a sync is waiting or running); once
     the run is over it tells the page (``sync-done``) to refresh the run history."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     now = progress(ctx.session, inst)
     return render(
         request,
@@ -243,7 +247,7 @@ def _runs(session: Session, inst: IntegrationInstance, rights: Rights) -> list[d
 @router.get("/integrations/instances/{instance_id}/runs")
 def runs_fragment(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """The run history fragment (refreshed when a sync the page watched is over)."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     return render(
         request,
         "integrations/_runs.html",
@@ -258,7 +262,7 @@ def runs_fragment(instance_id: str, request: Request, ctx: CtxDep) -> Response:
 def authorize(instance_id: str, request: Request, ctx: DeferredWriteCtxDep) -> Response:
     """Store the instance's credential from the authorize form (the upstream verifies it
     first); the page again with the refusal next to the field when it is refused."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     descriptor = registry.get_descriptor(inst.integration_name) or {}
     authorization = descriptor.get("authorization") or {}
     fields = forms.credential_fields(authorization)
@@ -303,7 +307,7 @@ def verify(instance_id: str, request: Request, ctx: DeferredWriteCtxDep) -> Resp
 @router.post("/integrations/instances/{instance_id}/credential/delete")
 def delete_credential(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """Remove the stored credential (the instance becomes unauthorized), to replace it."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     integrations.delete_credential(ctx.session, instance_id=str(inst.id), actor=ctx.actor)
     return RedirectResponse(f"/integrations/instances/{inst.id}?removed=1", status_code=303)
 
@@ -311,7 +315,7 @@ def delete_credential(instance_id: str, request: Request, ctx: CtxDep) -> Respon
 @router.post("/integrations/instances/{instance_id}/sync")
 def sync_now(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """Schedule a sync now and wake the workers; the page then shows its progress."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     sync.request_sync(ctx.session, instance_id=str(inst.id), ingest_from=None, actor=ctx.actor)
     ctx.after_commit(notify)
     return RedirectResponse(f"/integrations/instances/{inst.id}?synced=1#sync", status_code=303)
@@ -320,7 +324,7 @@ def sync_now(instance_id: str, request: Request, ctx: CtxDep) -> Response:
 @router.get("/integrations/instances/{instance_id}/uninstall")
 def confirm_uninstall(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """Ask before uninstalling, saying what goes with the instance."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     return render(
         request,
         "integrations/uninstall.html",
@@ -335,7 +339,7 @@ def confirm_uninstall(instance_id: str, request: Request, ctx: CtxDep) -> Respon
 @router.post("/integrations/instances/{instance_id}/uninstall")
 def uninstall(instance_id: str, request: Request, ctx: CtxDep) -> Response:
     """Delete the instance with its credential, resources and their mappings."""
-    inst = integrations.get_instance(ctx.session, instance_id=instance_id, rights=ctx.actor.rights)
+    inst = _instance(ctx, instance_id)
     name = inst.name
     integrations.delete_instance(ctx.session, instance_id=str(inst.id), actor=ctx.actor)
     return RedirectResponse(f"/integrations?uninstalled={name}", status_code=303)

@@ -27,10 +27,11 @@ from service_catalog.core.errors import Problem, invalid_parameters_from
 from service_catalog.events import service as events
 from service_catalog.resources import service as resources
 from service_catalog.web import dependencies as dependency_views
+from service_catalog.web import documents as document_views
 from service_catalog.web import scorecards as scorecard_views
 from service_catalog.web import traceable
 from service_catalog.web.pages import form_of, page_router
-from service_catalog.web.templating import render
+from service_catalog.web.templating import form_page, render
 
 router = page_router()
 
@@ -193,12 +194,10 @@ def _form_page(
     values: dict[str, str],
     errors: dict[str, str],
     svc: CatalogService | None = None,
-    status: int = 200,
 ) -> Response:
-    return render(
+    return form_page(
         request,
         "services/form.html",
-        status=status,
         actor=ctx.actor,
         section="services",
         values=values,
@@ -238,7 +237,7 @@ def create_service(request: Request, ctx: CtxDep) -> Response:
             if isinstance(exc, Problem) and exc.status not in (400, 409):
                 raise
             errors_of(_invalid(exc), errors)
-    return _form_page(request, ctx, values=values, errors=errors, status=400)
+    return _form_page(request, ctx, values=values, errors=errors)
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -280,7 +279,7 @@ def update_service(service_id: str, request: Request, ctx: CtxDep) -> Response:
             if isinstance(exc, Problem) and exc.status not in (400, 409):
                 raise
             errors_of(_invalid(exc), errors)
-    return _form_page(request, ctx, values=values, errors=errors, svc=svc, status=400)
+    return _form_page(request, ctx, values=values, errors=errors, svc=svc)
 
 
 @router.get("/services/{service_id}/delete")
@@ -354,8 +353,8 @@ def event_query(params: dict[str, str]) -> list[tuple[str, str]]:
 
 @router.get("/services/{service_id}")
 def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
-    """A service: overview, custom fields, the Traceable panel of each mapped Traceable
-    Service, mapped resources, picker, events."""
+    """A service: overview, custom fields, scorecards, documents, the Traceable panel of
+    each mapped Traceable Service, mapped resources, picker, events."""
     svc = catalog.get_service(ctx.session, service_id=service_id, rights=ctx.actor.rights)
     params = {k: v.strip() for k, v in request.query_params.items()}
     notes: list[str] = []
@@ -385,6 +384,7 @@ def service_page(service_id: str, request: Request, ctx: CtxDep) -> Response:
         notes=notes,
         dependencies=dependency_views.section(ctx.session, svc, ctx.actor),
         scorecards=scorecard_views.service_section(ctx.session, svc, ctx.actor),
+        documents=document_views.service_section(ctx.session, svc, ctx.actor),
     )
 
 

@@ -80,6 +80,30 @@ def _may(actor: Actor | None, role: str, entity_id: object = EVERY) -> bool:
 ENV.globals["may"] = _may
 
 
+def form_page(
+    request: Request,
+    template: str,
+    *,
+    actor: Actor,
+    section: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    **context: Any,
+) -> HTMLResponse:
+    """A page with a form (:func:`render`): its inputs show ``values`` and, by input name,
+    ``errors``; a 400 when there are errors (a refused submission), else a 200."""
+    return render(
+        request,
+        template,
+        status=400 if errors else 200,
+        actor=actor,
+        section=section,
+        values=values,
+        errors=errors,
+        **context,
+    )
+
+
 def render(
     request: Request,
     template: str,
