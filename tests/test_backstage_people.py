@@ -201,6 +201,11 @@ def test_people_and_consumed_apis_import_twice_then_members_removed(
         mapped = api.get(f"/v1/apis/{api_id}/service-mappings").json()["data"]
         assert len(mapped) == 1  # the contract's list holds the provider only
         assert _deps(api, "shop") == [("orders", "consumes")]
+        # The console's service page lists what shop consumes.
+        shop = api.get("/v1/catalog-services", params={"filter[name]": "shop"}).json()["data"]
+        page = api.get(f"/services/{shop[0]['id']}", headers={"Accept": "text/html"})
+        assert page.status_code == 200, page.text
+        assert "Consumes" in page.text and f"/apis/{api_id}" in page.text
         assert _deps(api, "reports") == [("orders", None)]  # dependsOn said it already
 
         events = _events(server.db)
