@@ -220,6 +220,7 @@ def test_people_and_consumed_apis_import_twice_then_members_removed(
         assert again["summary"]["create"] == again["summary"]["update"] == 0
         assert again["summary"]["delete"] == 0 and again["applied"] is False
         assert len(_events(server.db)) == len(events)
+        assert again["summary"]["unchanged"] == len(again["unchanged"])
         assert {"ada@example.com", "bob@example.com", "eve@example.com"} <= set(again["unchanged"])
 
         # bob leaves payments, ada leaves platform, ada's name changes.
@@ -266,6 +267,12 @@ def test_people_errors_name_file_and_entity(database_url: str, tmp_path: Path) -
     refused = run_cli("import", "backstage", str(folder), env=env)
     assert refused.returncode == 1
     assert "catalog-info.yaml:22" in refused.stderr and "user:default/bob" in refused.stderr
+    (folder / "catalog-info.yaml").write_text(
+        CATALOG.replace("email: eve@example.com", "email: ada@example.com")
+    )
+    twice = run_cli("import", "backstage", str(folder), env=env)
+    assert twice.returncode == 1 and "user:default/eve" in twice.stderr
+    assert "also the e-mail of user:default/ada" in twice.stderr
     db = Database(database_url)
     try:
         assert _user_rows(db) == 0  # nothing imported

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service_catalog.apis import service as apis
-from service_catalog.apis.models import Api
+from service_catalog.apis.models import Api, ApiConsumer
 from service_catalog.auth.access import SERVICE_ADMIN
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_as_code.relations import (
@@ -70,6 +70,12 @@ def _diff(
     for m in declared:
         if m.relation == "consumes":
             wanted.setdefault((m.service, m.api, m.version or ""), m.where)
+    if (
+        not wanted
+        and session.scalar(select(ApiConsumer.id).where(ApiConsumer.origin == origin).limit(1))
+        is None
+    ):
+        return _Diff(dict(known), {}, {}, {}, {})  # nothing declared, nothing of this source
     ids = dict(known)
     cs = CatalogService
     missing = sorted(set(services) - set(ids))

@@ -105,7 +105,19 @@ def _plan(
         )
     }
     valid: set[str] = set()
+    first_of: dict[str, DeclaredUser] = {}
     for declared in people.users:
+        earlier = first_of.setdefault(declared.email, declared)
+        if earlier is not declared:
+            errors.append(
+                FileError(
+                    declared.file,
+                    declared.line,
+                    f"{declared.ref}: spec.profile.email [{declared.email}] is also the e-mail "
+                    f"of {earlier.ref} ({earlier.file}:{earlier.line})",
+                )
+            )
+            continue
         try:
             InviteUser.model_validate({"email": declared.email, "full_name": declared.full_name})
         except ValidationError as exc:
@@ -228,6 +240,7 @@ def run_people(
         raise CatalogFileErrors([FileError("-", None, message)], status=403)
     result["changes"].extend(changes)
     result["unchanged"].extend(unchanged)
+    result["summary"]["unchanged"] += len(unchanged)
     for change in changes:
         result["summary"][change["action"]] += 1
     if dry_run or not (changes or work.own_teams):
@@ -252,9 +265,18 @@ def _apply(session: Session, work: _Work, source: str, actor: Actor) -> None:
             session, actor=actor, user_id=str(user.id), data=UserUpdate(full_name=full_name)
         )
     teams = {t.name: t for t in _teams(session, {n for n, _ in work.add} | set(work.own_teams))}
-    for name in work.own_teams:
-        if session.get(TeamSource, teams[name].id) is None:
-            session.add(TeamSource(team_id=teams[name].id, source=source, updated_at=now))
+    own_ids = [teams[name].id for name in work.own_teams]
+    remembered = {
+        r.team_id
+        for r in _chunked(
+            session,
+            lambda part: select(TeamSource.team_id).where(TeamSource.team_id.in_(part)),
+            own_ids,
+        )
+    }
+    session.add_all(
+        TeamSource(team_id=i, source=source, updated_at=now) for i in own_ids if i not in remembered
+    )
     missing = sorted({e for _, e in work.add} - set(by_email))
     by_email.update(
         (u.email, u)
