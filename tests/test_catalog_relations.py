@@ -40,6 +40,12 @@ def _mapped(api: httpx.Client, name: str) -> set[str]:
     return {m["api_id"] for m in r.json()["data"]}
 
 
+def _consumed(api: httpx.Client, name: str) -> set[str]:
+    r = api.get(f"/v1/catalog-services/{name}/consumed-api-mappings")
+    assert r.status_code == 200, r.text
+    return {m["api_id"] for m in r.json()["data"]}
+
+
 def _changes(result: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {(c["action"], c["kind"], c["name"]) for c in result["changes"]}
 
@@ -63,14 +69,17 @@ def test_dependencies_and_apis_round_trip(api: httpx.Client, db: Database) -> No
         ("create", "dependency", "web -> cart (calls)"),
         ("create", "dependency", "web -> stock"),
         ("create", "api_mapping", "web provides orders-api 1"),
+        ("create", "api_consumer", "cart consumes orders-api 1"),
     } <= _changes(planned.json())
-    assert planned.json()["summary"]["create"] == 6
-    assert any("consumed APIs" in w["message"] for w in planned.json()["warnings"])
+    assert planned.json()["summary"]["create"] == 7
+    assert planned.json()["warnings"] == []
     assert api.get("/v1/catalog-services", params={"filter[name]": "web"}).json()["data"] == []
 
     assert apply(api, files).status_code == 200
     assert _deps(api, "web") == [("cart", "calls", "repo-a"), ("stock", None, "repo-a")]
     assert _mapped(api, "web") == {orders}
+    assert _mapped(api, "cart") == set()  # a consumer is no mapping: Kong's have no direction
+    assert _consumed(api, "cart") == {orders}
     up = api.get("/v1/catalog-services/stock/dependencies", params={"direction": "upstream"})
     assert [d["service"]["name"] for d in up.json()["data"]] == ["web"]
     mappings = api.get(f"/v1/apis/{orders}/service-mappings").json()["data"]
@@ -94,8 +103,10 @@ def test_dependencies_and_apis_round_trip(api: httpx.Client, db: Database) -> No
     assert _changes(removed) == {
         ("delete", "dependency", "web -> stock"),
         ("delete", "api_mapping", "web provides orders-api 1"),
+        ("delete", "api_consumer", "cart consumes orders-api 1"),
     }
     assert apply(api, files).status_code == 200
+    assert _consumed(api, "cart") == set()
     assert _deps(api, "web") == [("cart", "calls", "repo-a")]
     assert _mapped(api, "web") == set()
     assert _deps(api, "cart") == [("stock", None, "manual")]
@@ -213,9 +224,10 @@ def test_backstage_relations_through_the_api(
         ("create", "api", "search-api"),
         ("create", "api_mapping", "shop provides shop-api"),
         ("create", "api_mapping", "search provides search-api"),
+        ("create", "api_consumer", "shop consumes search-api"),
     } <= _changes(result)
     warnings = " ".join(w["message"] for w in result["warnings"])
-    assert "graphql" in warnings and "consumed APIs" in warnings
+    assert "graphql" in warnings and "consumed APIs" not in warnings
     with server.client() as api:
         assert [d[0] for d in _deps(api, "shop")] == ["search"]
         deep = api.get("/v1/catalog-services/shop/dependencies", params={"depth": 2})

@@ -531,6 +531,9 @@ CASES.update(
             None,
         ),
         "list-catalog-service-api-mappings": _same("GET", "/v1/catalog-services/{A}/api-mappings"),
+        "list-catalog-service-consumed-apis": _same(
+            "GET", "/v1/catalog-services/{A}/consumed-api-mappings"
+        ),
         "get-catalog-service-api-mapping": _same(
             "GET", "/v1/catalog-services/{A}/api-mappings/{AM}"
         ),

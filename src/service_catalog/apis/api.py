@@ -208,3 +208,25 @@ def list_api_mappings(apiId: str, ctx: CtxDep) -> JSONResponse:
         ctx.session, api_id=apiId, query=ctx.query, actor=ctx.actor
     )
     return page(data, meta)
+
+
+@mappings_router.get(
+    "/catalog-services/{serviceId}/consumed-api-mappings",
+    **operation(
+        "list-catalog-service-consumed-apis",
+        "List APIs a Service Consumes",
+        ApiMappingList,
+        openapi_extra=list_params(service.CONSUMER_FILTERS, service.CONSUMER_SORTS),
+        description="A page of the APIs the service consumes (Backstage ``consumesApis``, "
+        "catalog files' ``relation: consumes``), each shaped as an API mapping. An "
+        "extension: Kong's API mappings record the APIs a service provides and have no "
+        "direction, so consumed APIs are kept apart and the five mapping operations never "
+        "list them.",
+    ),
+)
+def list_consumed_apis(serviceId: str, ctx: CtxDep) -> JSONResponse:
+    """A page of the APIs a service consumes."""
+    data, meta = service.list_service_consumed_apis(
+        ctx.session, service=serviceId, query=ctx.query, actor=ctx.actor
+    )
+    return page(data, meta)

@@ -62,3 +62,26 @@ class ApiMapping(Base):
     origin: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiConsumer(Base):
+    """A catalog service consumes an API (Backstage ``consumesApis``, or catalog files'
+    ``relation: consumes``). An extension kept apart from :class:`ApiMapping`: Kong's
+    mapping says "this service provides this API" and has no direction, so the five
+    contract operations never show a consumer and a Konnect client has nothing to ignore.
+    Read at ``/v1/catalog-services/{serviceId}/consumed-api-mappings``."""
+
+    __tablename__ = "catalog_service_api_consumers"
+    __table_args__ = (
+        UniqueConstraint("service_id", "api_id", name="uq_catalog_service_api_consumers_pair"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_services.id", ondelete="CASCADE")
+    )
+    api_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), index=True)
+    #: Who made it: a catalog files' (or Backstage import's) source.
+    origin: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service_catalog.apis.models import Api, ApiMapping, ApiSpecification
+from service_catalog.apis.models import Api, ApiConsumer, ApiMapping, ApiSpecification
 from service_catalog.apis.schemas import ApiCreate, ApiUpdate
 from service_catalog.apis.specs import check_spec
 from service_catalog.auth.access import SERVICE_CREATOR
@@ -528,5 +528,105 @@ def replace_api_mappings(
             service_id=service_id,
             api_id=str(api_id),
             mapping_id=str(mapping.id),
+        )
+    session.flush()
+
+
+# --- consumed APIs (an extension beside Kong's mappings) ----------------------------------
+
+CONSUMER_SORTS = {"created_at": ApiConsumer.created_at, "updated_at": ApiConsumer.updated_at}
+CONSUMER_FILTERS = q.FilterSpec(fields=q.model_fields(ApiConsumer, "api_id"))
+
+
+def consumer_to_dict(c: ApiConsumer) -> dict[str, Any]:
+    """A consumed API, shaped as the contract's ``CatalogServiceApiMapping``."""
+    return {
+        "id": str(c.id),
+        "service_id": str(c.service_id),
+        "api_id": str(c.api_id),
+        "created_at": ts(c.created_at),
+        "updated_at": ts(c.updated_at),
+    }
+
+
+def list_service_consumed_apis(
+    session: Session, *, service: str, query: list[tuple[str, str]], actor: Actor
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of the APIs a catalog service consumes (``filter[api_id]``, newest first by
+    default); read by a reader of the service."""
+    svc = readable_service(session, actor, service)
+    qd = dict(query)
+    sort = q.parse_sort(qd.get("sort"), CONSUMER_SORTS, DEFAULT_MAPPING_SORT)
+    page = q.page_request(qd)
+    clauses = q.filter_clauses(CONSUMER_FILTERS, query, session.get_bind().dialect.name)
+    keys, total = q.numbered_keys(
+        session,
+        select(ApiConsumer.id).where(ApiConsumer.service_id == svc.id, *clauses),
+        q.order_by(sort, CONSUMER_SORTS, ApiConsumer.id),
+        page,
+    )
+    rows = {c.id: c for c in session.scalars(select(ApiConsumer).where(ApiConsumer.id.in_(keys)))}
+    return [consumer_to_dict(rows[k]) for k in keys if k in rows], q.page_meta(page, total)
+
+
+def consumers_of_services(
+    session: Session, service_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]]:
+    """Every consumed API of ``service_ids``: ``(id, service_id, api_id, origin)``."""
+    c = ApiConsumer
+    out: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
+    for start in range(0, len(service_ids), 5000):
+        out.extend(
+            (r.id, r.service_id, r.api_id, r.origin)
+            for r in session.execute(
+                select(c.id, c.service_id, c.api_id, c.origin).where(
+                    c.service_id.in_(service_ids[start : start + 5000])
+                )
+            )
+        )
+    return out
+
+
+def replace_api_consumers(
+    session: Session,
+    *,
+    add: list[tuple[uuid.UUID, uuid.UUID]],
+    remove: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+    origin: str,
+    actor: Actor,
+) -> None:
+    """Record the consumed APIs ``add`` (``(service_id, api_id)``, each not recorded) with
+    ``origin`` and delete ``remove`` (``(id, service_id, api_id)``), audited. The caller
+    checked the rights (Service Admin on each service) while planning."""
+    for consumer_id, service_id, api_id in remove:
+        _record(
+            session,
+            actor,
+            "catalog_service.api_consumer_deleted",
+            f"Consumed API {api_id} of catalog service {service_id} removed",
+            service_id=service_id,
+            api_id=str(api_id),
+            consumer_id=str(consumer_id),
+        )
+        session.execute(delete(ApiConsumer).where(ApiConsumer.id == consumer_id))
+    now = utcnow()
+    for service_id, api_id in add:
+        row = ApiConsumer(
+            id=uuid.uuid4(),
+            service_id=service_id,
+            api_id=api_id,
+            origin=origin,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        _record(
+            session,
+            actor,
+            "catalog_service.api_consumer_created",
+            f"API {api_id} consumed by catalog service {service_id}",
+            service_id=service_id,
+            api_id=str(api_id),
+            consumer_id=str(row.id),
         )
     session.flush()

@@ -131,6 +131,7 @@ PERMISSIONS: dict[str, Permission] = {
     "create-api-spec": CREATE_SERVICE,
     "delete-api-spec": CREATE_SERVICE,
     "list-catalog-service-api-mappings": SERVICE_READ,
+    "list-catalog-service-consumed-apis": SERVICE_READ,
     "get-catalog-service-api-mapping": SERVICE_READ,
     "create-catalog-service-api-mapping": SERVICE_CHANGE,
     "delete-catalog-service-api-mapping": SERVICE_CHANGE,

@@ -8,9 +8,16 @@ with httpx under the catalog's outbound policy, redirects not followed), follows
   description, labels plus ``system``, ``lifecycle``, ``type`` (and the system's
   ``domain``) as labels, annotations as custom fields, ``spec.owner`` -> owner team;
   ``dependsOn``/``dependencyOf`` between components -> dependencies;
-  ``providesApis``/``consumesApis`` -> API mappings;
-- ``Group`` -> a team; ``API`` -> an API with its definition; ``System``, ``Domain``,
-  ``User``, ``Resource`` are read for references only.
+  ``providesApis`` -> API mappings; ``consumesApis`` -> consumed APIs (stored apart from
+  Kong's direction-less mappings, :mod:`.consumers`) and, for each Component of the
+  import that provides the API, a dependency labelled ``consumes`` on it (unless the
+  consumer declares a dependency on that Component already);
+- ``Group`` -> a team (``spec.parent``/``spec.children`` as the label ``parent``: the
+  parent's team name), with its members; ``User`` -> an identity user (by
+  ``spec.profile.email``; name from ``spec.profile.displayName``, else
+  ``metadata.name``), member of the teams of its Groups (``spec.memberOf`` and Groups'
+  ``spec.members`` together, :mod:`.people`); ``API`` -> an API with its definition;
+  ``System``, ``Domain``, ``Resource`` are read for references only.
 
 Entity references resolve as Backstage resolves them (``[kind:][namespace/]name``, the
 default kind depending on the field, the default namespace the referring entity's,
@@ -39,6 +46,7 @@ from service_catalog.catalog_as_code.documents import (
     TeamDoc,
     parse_yaml,
 )
+from service_catalog.catalog_as_code.people import DeclaredPeople, DeclaredUser
 from service_catalog.catalog_as_code.relations import DeclaredApi, Where
 from service_catalog.core.outbound import OutboundRefused, check_request_url
 
@@ -85,6 +93,7 @@ class Imported:
 
     docs: list[Located] = field(default_factory=list)
     apis: list[DeclaredApi] = field(default_factory=list)
+    people: DeclaredPeople = field(default_factory=DeclaredPeople)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     entities: int = 0
 
@@ -282,6 +291,12 @@ class _Context:
     result: Imported
     deps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     skipped: dict[str, list[Any]] = field(default_factory=dict)
+    #: the Components (service names) providing each API, by the API's key
+    providers: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    #: (consumer service name, the API's key) of each ``consumesApis``
+    consumed: list[tuple[str, tuple[str, str, str]]] = field(default_factory=list)
+    #: each Group's parent Group, by key (``spec.parent``, or a parent's ``spec.children``)
+    parents: dict[tuple[str, str, str], Entity] = field(default_factory=dict)
 
     def warn(self, what: str, example: str) -> None:
         """Count one thing left out of the import (warned once per kind of thing)."""
@@ -297,6 +312,7 @@ def convert(entities: list[Entity]) -> Imported:
     index = _index(entities, result, errors)
     ctx = _Context(index=index, errors=errors, result=result)
     services: list[tuple[Entity, dict[str, Any]]] = []
+    _parents(ctx)
     for entity in index.values():
         if entity.kind == "group":
             _group(entity, ctx)
@@ -304,6 +320,8 @@ def convert(entities: list[Entity]) -> Imported:
             services.append((entity, _component(entity, ctx)))
         elif entity.kind == "api":
             _api(entity, ctx)
+    _people(ctx)
+    _consumes_edges(ctx)
     for entity, doc in services:
         if doc["name"] in ctx.deps:
             doc["dependencies"] = ctx.deps[doc["name"]]
@@ -353,15 +371,97 @@ def _group(entity: Entity, ctx: _Context) -> None:
     profile = entity.spec().get("profile")
     shown = profile.get("displayName") if isinstance(profile, dict) else None
     description = entity.meta().get("description") or shown
-    doc = TeamDoc.model_validate(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "Team",
-            "name": team_name(entity.namespace, entity.name),
-            "description": str(description)[:250] if description else None,
-        }
-    )
+    body: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": "Team",
+        "name": team_name(entity.namespace, entity.name),
+        "description": str(description)[:250] if description else None,
+    }
+    parent = ctx.parents.get(entity.key)
+    if parent is not None:
+        body["labels"] = {"parent": _label_text(team_name(parent.namespace, parent.name))}
+    doc = TeamDoc.model_validate(body)
     ctx.result.docs.append(Located(doc, entity.file, entity.line))
+    ctx.result.people.members.setdefault(doc.name, set())
+
+
+def _parents(ctx: _Context) -> None:
+    """Each Group's parent, from its ``spec.parent`` and its parent's ``spec.children``;
+    two different parents (or a Group its own parent) is an error naming the Group."""
+    for group in [e for e in ctx.index.values() if e.kind == "group"]:
+        spec = group.spec()
+        if spec.get("parent"):
+            parent = _resolve(group, spec["parent"], "group", "spec.parent", ctx)
+            _set_parent(ctx, group, parent, group)
+        for ref in spec.get("children") or []:
+            child = _resolve(group, ref, "group", "spec.children", ctx)
+            if child is not None:
+                _set_parent(ctx, child, group, group)
+
+
+def _set_parent(ctx: _Context, child: Entity, parent: Entity | None, said_by: Entity) -> None:
+    if parent is None:
+        return
+    if child.kind != "group" or parent.kind != "group":
+        ctx.warn("parents and children that are not Groups were left out", said_by.ref)
+        return
+    if child.key == parent.key:
+        ctx.errors.add(said_by, said_by.file, said_by.line, "a Group cannot be its own parent")
+        return
+    known = ctx.parents.setdefault(child.key, parent)
+    if known.key != parent.key:
+        ctx.errors.add(
+            said_by,
+            said_by.file,
+            said_by.line,
+            f"{child.ref} has two parents: {known.ref} and {parent.ref}",
+        )
+
+
+def _people(ctx: _Context) -> None:
+    """Users with an e-mail as identity users; Group ``spec.members`` and User
+    ``spec.memberOf`` as the members of the Groups' teams."""
+    emails: dict[tuple[str, str, str], str] = {}
+    for person in [e for e in ctx.index.values() if e.kind == "user"]:
+        profile = person.spec().get("profile")
+        profile = profile if isinstance(profile, dict) else {}
+        email = profile.get("email")
+        if not isinstance(email, str) or not email.strip():
+            ctx.warn("Users without spec.profile.email were left out", person.ref)
+            continue
+        shown = profile.get("displayName")
+        full_name = str(shown) if isinstance(shown, str) and shown.strip() else person.name
+        emails[person.key] = email.strip()
+        ctx.result.people.users.append(
+            DeclaredUser(email.strip(), full_name[:250], person.ref, person.file, person.line)
+        )
+    pairs: list[tuple[Entity | None, Entity | None, Entity]] = []
+    for entity in ctx.index.values():
+        if entity.kind == "group":
+            for ref in entity.spec().get("members") or []:
+                pairs.append((entity, _resolve(entity, ref, "user", "spec.members", ctx), entity))
+        elif entity.kind == "user":
+            for ref in entity.spec().get("memberOf") or []:
+                pairs.append((_resolve(entity, ref, "group", "spec.memberOf", ctx), entity, entity))
+    for group, user, said_by in pairs:
+        if group is None or user is None:
+            continue
+        if group.kind != "group" or user.kind != "user":
+            ctx.warn("memberships that are not of a User in a Group were left out", said_by.ref)
+            continue
+        if user.key in emails:
+            team = team_name(group.namespace, group.name)
+            ctx.result.people.members.setdefault(team, set()).add(emails[user.key])
+
+
+def _consumes_edges(ctx: _Context) -> None:
+    """A dependency labelled ``consumes`` from each consumer of an API to each Component
+    of the import providing it, unless the consumer depends on that Component already."""
+    for consumer, api_key in ctx.consumed:
+        for provider in ctx.providers.get(api_key, []):
+            edges = ctx.deps.setdefault(consumer, [])
+            if provider != consumer and all(e["service"] != provider for e in edges):
+                edges.append({"service": provider, "label": "consumes"})
 
 
 def _resolve(
@@ -442,8 +542,16 @@ def _component(entity: Entity, ctx: _Context) -> dict[str, Any]:
     for relation, key in (("provides", "providesApis"), ("consumes", "consumesApis")):
         for ref in spec.get(key) or []:
             api = _resolve(entity, ref, "api", f"spec.{key}", ctx)
-            if api is not None:
+            if api is not None and api.kind != "api":
+                ctx.warn(
+                    "APIs that are not API entities were left out", f"{api.ref} of {entity.ref}"
+                )
+            elif api is not None:
                 apis.append({"api": api.name, "relation": relation})
+                if relation == "provides":
+                    ctx.providers.setdefault(api.key, []).append(name)
+                else:
+                    ctx.consumed.append((name, api.key))
     if apis:
         doc["apis"] = apis
     return doc

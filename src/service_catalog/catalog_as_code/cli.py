@@ -17,6 +17,7 @@ from service_catalog.auth.service import SYSTEM
 from service_catalog.catalog_as_code.backstage import convert, read_entities
 from service_catalog.catalog_as_code.documents import CatalogFileErrors, dump_documents
 from service_catalog.catalog_as_code.export import export_documents
+from service_catalog.catalog_as_code.people import run_people
 from service_catalog.catalog_as_code.runner import run_docs, run_files
 from service_catalog.cli_output import Output, OutputOpt
 from service_catalog.core.bootstrap import fail, load_settings, open_database
@@ -236,15 +237,17 @@ def import_backstage(
     ] = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Import Backstage entities: Components as catalog services, Groups as teams."""
+    """Import Backstage entities: Components as catalog services, Groups as teams with
+    their members, Users as users, APIs with what provides and consumes them."""
     try:
         imported = convert(read_entities(sources))
     except CatalogFileErrors as exc:
         _print_errors(exc)
         raise typer.Exit(1) from None
     src = source or "backstage:" + ",".join(sources)
-    result = run_on_database(
-        lambda session: run_docs(
+
+    def work(session: Any) -> dict[str, Any]:
+        done = run_docs(
             session,
             docs=imported.docs,
             source=src,
@@ -253,9 +256,11 @@ def import_backstage(
             dry_run=dry_run,
             apis=imported.apis,
             warnings=imported.warnings,
-        ),
-        dry_run=dry_run,
-    )
+        )
+        run_people(session, imported.people, result=done, source=src, actor=SYSTEM, dry_run=dry_run)
+        return done
+
+    result = run_on_database(work, dry_run=dry_run)
     if output is Output.json:
         print_json({**result, "entities": imported.entities})
     else:

@@ -67,7 +67,12 @@ class ApiRef(BaseModel):
 
     api: Text
     version: Text | None = None
-    relation: Literal["provides", "consumes"] = "provides"
+    relation: Literal["provides", "consumes"] = Field(
+        default="provides",
+        description="provides: an API mapping (Kong's /api-mappings). consumes: a consumed "
+        "API, an extension kept apart from the mappings (Kong's have no direction) and read "
+        "at /v1/catalog-services/{serviceId}/consumed-api-mappings.",
+    )
 
 
 class ServiceDoc(_Doc):

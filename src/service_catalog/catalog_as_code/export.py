@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service_catalog.auth.models import Team
-from service_catalog.catalog_as_code import relations
+from service_catalog.catalog_as_code import consumers, relations
 from service_catalog.catalog_as_code.documents import API_VERSION
 from service_catalog.catalog_as_code.models import CatalogServiceSource
 from service_catalog.catalog_as_code.service import chunks
@@ -58,6 +58,10 @@ def export_documents(session: Session) -> Iterator[dict[str, Any]]:
         ids = [r.id for r in rows]
         resources = _resources_of(session, ids)
         extra = relations.export_relations(session, {r.id: r.name for r in rows})
+        for service_id, consumed in consumers.export_consumed(
+            session, {r.id: r.name for r in rows}
+        ).items():
+            extra.setdefault(service_id, {}).setdefault("apis", []).extend(consumed)
         for row in rows:
             yield _service_doc(row, resources.get(row.id), extra.get(row.id, {}))
 

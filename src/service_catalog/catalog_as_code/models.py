@@ -27,3 +27,30 @@ class CatalogServiceSource(Base):
         ForeignKey("teams.id", ondelete="SET NULL"), index=True, default=None
     )
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TeamSource(Base):
+    """The source (a Backstage import's) that created a team: a re-import from it makes
+    the team's user memberships exactly those Backstage lists (a team made otherwise
+    only gains members)."""
+
+    __tablename__ = "team_sources"
+
+    team_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(500), index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class UserSource(Base):
+    """The source (a Backstage import's) that created a user: a re-import from it keeps
+    the user's name as Backstage has it (a user made otherwise is left as it is)."""
+
+    __tablename__ = "user_sources"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(500), index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -10,8 +10,8 @@ remember its source as their ``origin``; an apply deletes only those with its ow
 that the files no longer declare (an edge made by hand, or proposed by an integration,
 stays). A declared edge or mapping that exists already, whoever made it, is unchanged.
 APIs are created or updated, never deleted (other services, and other sources, may map
-them). ``consumes`` is read but not stored: an API mapping is the contract's "this
-service provides this API".
+them). An API mapping is the contract's "this service provides this API"; consumed APIs
+(``relation: consumes``) are stored apart, by :mod:`.consumers`.
 
 Each ``plan_*`` answers a :class:`Planned` (changes in the plan's diff style, warnings,
 errors); rights are checked there (Service Admin on a service whose relations change,
@@ -400,21 +400,6 @@ def _diff_mappings(
     return _PairDiff(ids, api_ids, create, delete, unknown)
 
 
-def _consumed(declared: Sequence[DeclaredApiMapping]) -> list[dict[str, Any]]:
-    consumed = [m for m in declared if m.relation == "consumes"]
-    if not consumed:
-        return []
-    first = consumed[0].where
-    return [
-        {
-            "file": first.file,
-            "line": first.line,
-            "message": f"{len(consumed)} consumed APIs (first at {first.file}:{first.line}) are "
-            "not stored: an API mapping records an API a service provides",
-        }
-    ]
-
-
 def plan_api_mappings(
     session: Session,
     declared: Sequence[DeclaredApiMapping],
@@ -428,7 +413,7 @@ def plan_api_mappings(
     that neither exists nor is declared, or a service the actor may not administer."""
     coming = {(a.name, a.version or "") for a in apis_declared}
     diff = _diff_mappings(session, declared, services, {}, coming, origin_of(source))
-    out = Planned(warnings=_consumed(declared))
+    out = Planned()
     for pair, where in sorted(diff.unknown.items()):
         out.errors.append((where, f"apis: API [{_api_name(pair[1], pair[2])}] does not exist", 400))
     for pair, where in sorted(diff.create.items()):

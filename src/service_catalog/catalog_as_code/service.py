@@ -25,7 +25,7 @@ from service_catalog.auth.access import (
 )
 from service_catalog.auth.models import Team
 from service_catalog.auth.service import Actor
-from service_catalog.catalog_as_code import relations
+from service_catalog.catalog_as_code import consumers, relations
 from service_catalog.catalog_as_code.documents import (
     CatalogFileErrors,
     FileError,
@@ -312,6 +312,14 @@ def plan(
             session, result._dependencies, services=names, source=source, actor=actor
         ),
         relations.plan_api_mappings(
+            session,
+            result._api_mappings,
+            services=names,
+            apis_declared=result.apis,
+            source=source,
+            actor=actor,
+        ),
+        consumers.plan_consumed_apis(
             session,
             result._api_mappings,
             services=names,
@@ -632,6 +640,14 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
         actor=actor,
     )
     relations.apply_api_mappings(
+        session,
+        result._api_mappings,
+        services=result._names,
+        service_ids=ids,
+        source=result.source,
+        actor=actor,
+    )
+    consumers.apply_consumed_apis(
         session,
         result._api_mappings,
         services=result._names,

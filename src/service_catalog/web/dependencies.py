@@ -161,10 +161,20 @@ def mapped_apis(session: Session, svc: CatalogService, actor: Actor) -> list[dic
     return sorted(found, key=lambda a: (a["name"].lower(), a["version"] or ""))
 
 
+def consumed_apis(session: Session, svc: CatalogService, actor: Actor) -> list[dict[str, Any]]:
+    """The APIs ``svc`` consumes (the first :data:`LIST_SIZE`), by name."""
+    rows, _ = apis.list_service_consumed_apis(
+        session, service=str(svc.id), query=[("page[size]", str(LIST_SIZE))], actor=actor
+    )
+    found = [apis.api_dict(session, apis.get_api(session, api_id=m["api_id"])) for m in rows]
+    return sorted(found, key=lambda a: (a["name"].lower(), a["version"] or ""))
+
+
 def section(session: Session, svc: CatalogService, actor: Actor) -> dict[str, Any]:
     """What the service page's Dependencies and APIs sections show: the services it
     depends on and those depending on it (one edge away, proposed ones included), the
-    graph around it, its APIs, and whether the actor may change its dependencies."""
+    graph around it, the APIs it provides and those it consumes, and whether the actor
+    may change its dependencies."""
     graph = deps.graph_around(
         session, service=str(svc.id), actor=actor, depth=GRAPH_DEPTH, limit=GRAPH_LIMIT
     )
@@ -174,6 +184,7 @@ def section(session: Session, svc: CatalogService, actor: Actor) -> dict[str, An
         "graph": layout(graph, svc.id),
         "graph_depth": GRAPH_DEPTH,
         "apis": mapped_apis(session, svc, actor),
+        "consumed_apis": consumed_apis(session, svc, actor),
         "can_edit": actor.rights.has(SERVICE_ADMIN, str(svc.id)),
     }
 

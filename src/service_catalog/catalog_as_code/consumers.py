@@ -1,0 +1,201 @@
+"""Consumed APIs of catalog files and of the Backstage import (``apis`` entries with
+``relation: consumes``, Backstage ``consumesApis``): stored apart from Kong's API
+mappings (:class:`service_catalog.apis.models.ApiConsumer`), since a mapping says "this
+service provides this API" and has no direction.
+
+Declarative as the provided APIs are (:mod:`.relations`): after an apply, the consumed
+APIs of every service the files name are those declared; an apply deletes only those it
+(its source) recorded; one recorded otherwise stays. Kept in its own module, beside
+:mod:`.relations`, so that each ``plan_*``/``apply_*`` pair plugs into the apply as the
+others do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service_catalog.apis import service as apis
+from service_catalog.apis.models import Api, ApiConsumer
+from service_catalog.auth.access import SERVICE_ADMIN
+from service_catalog.auth.service import Actor
+from service_catalog.catalog_as_code.relations import (
+    DeclaredApi,
+    DeclaredApiMapping,
+    Planned,
+    Where,
+    origin_of,
+)
+from service_catalog.catalog_services.models import CatalogService
+
+_CHUNK = 5000
+_Pair = tuple[str, str, str]  # service name, API name, API version ('' for none)
+
+
+@dataclass
+class _Diff:
+    ids: dict[str, uuid.UUID]
+    apis: dict[tuple[str, str], uuid.UUID]
+    create: dict[_Pair, Where]
+    delete: dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
+    unknown: dict[_Pair, Where]
+
+
+def _name(pair: _Pair) -> str:
+    return f"{pair[0]} consumes {pair[1]}" + (f" {pair[2]}" if pair[2] else "")
+
+
+def _rows(session: Session, stmt_of: Any, values: Sequence[Any]) -> list[Any]:
+    return [
+        row
+        for start in range(0, len(values), _CHUNK)
+        for row in session.execute(stmt_of(values[start : start + _CHUNK]))
+    ]
+
+
+def _diff(
+    session: Session,
+    declared: Sequence[DeclaredApiMapping],
+    services: Sequence[str],
+    known: Mapping[str, uuid.UUID],
+    coming: set[tuple[str, str]],
+    origin: str,
+) -> _Diff:
+    wanted: dict[_Pair, Where] = {}
+    for m in declared:
+        if m.relation == "consumes":
+            wanted.setdefault((m.service, m.api, m.version or ""), m.where)
+    if (
+        not wanted
+        and session.scalar(select(ApiConsumer.id).where(ApiConsumer.origin == origin).limit(1))
+        is None
+    ):
+        return _Diff(dict(known), {}, {}, {}, {})  # nothing declared, nothing of this source
+    ids = dict(known)
+    cs = CatalogService
+    missing = sorted(set(services) - set(ids))
+    ids.update(
+        (r.name, r.id)
+        for r in _rows(
+            session, lambda part: select(cs.name, cs.id).where(cs.name.in_(part)), missing
+        )
+    )
+    names = {v: k for k, v in ids.items()}
+    stored = apis.consumers_of_services(session, [ids[n] for n in services if n in ids])
+    api_cols = (Api.id, Api.name, Api.version)
+    rows = _rows(
+        session,
+        lambda part: select(*api_cols).where(Api.name.in_(part)),
+        sorted({p[1] for p in wanted}),
+    )
+    rows += _rows(
+        session,
+        lambda part: select(*api_cols).where(Api.id.in_(part)),
+        sorted({s[2] for s in stored}),
+    )
+    api_ids = {(r.name, r.version): r.id for r in rows}
+    api_keys = {r.id: (r.name, r.version) for r in rows}
+    present: set[_Pair] = set()
+    delete: dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
+    for row_id, service_id, api_id, row_origin in stored:
+        pair = (names[service_id], *api_keys[api_id])
+        present.add(pair)
+        if row_origin == origin and pair not in wanted:
+            delete[pair] = (row_id, service_id, api_id)
+    create: dict[_Pair, Where] = {}
+    unknown: dict[_Pair, Where] = {}
+    for pair, where in wanted.items():
+        if pair in present:
+            continue
+        known_api = (pair[1], pair[2]) in api_ids or (pair[1], pair[2]) in coming
+        (create if known_api else unknown)[pair] = where
+    return _Diff(ids, api_ids, create, delete, unknown)
+
+
+def plan_consumed_apis(
+    session: Session,
+    declared: Sequence[DeclaredApiMapping],
+    *,
+    services: Sequence[str],
+    apis_declared: Sequence[DeclaredApi],
+    source: str,
+    actor: Actor,
+) -> Planned:
+    """The consumed APIs applying ``declared`` would record and delete (changes of kind
+    ``api_consumer``); an error for an API that neither exists nor is declared, or a
+    service the actor may not administer."""
+    coming = {(a.name, a.version or "") for a in apis_declared}
+    diff = _diff(session, declared, services, {}, coming, origin_of(source))
+    out = Planned()
+    for pair, where in sorted(diff.unknown.items()):
+        api = pair[1] + (f" {pair[2]}" if pair[2] else "")
+        out.errors.append((where, f"apis: consumed API [{api}] does not exist", 400))
+    for pair, where in sorted(diff.create.items()):
+        change: dict[str, Any] = {"action": "create", "kind": "api_consumer", "name": _name(pair)}
+        change["file"], change["line"] = where.file, where.line
+        out.changes.append(change)
+    out.changes.extend(
+        {"action": "delete", "kind": "api_consumer", "name": _name(pair)}
+        for pair in sorted(diff.delete)
+    )
+    for name in sorted({p[0] for p in diff.create} | {p[0] for p in diff.delete}):
+        sid = diff.ids.get(name)  # None: created by this apply (its creator administers it)
+        if sid is not None and not actor.rights.has(SERVICE_ADMIN, str(sid)):
+            out.errors.append(
+                (None, f"changing the APIs of [{name}] needs Service Admin on it", 403)
+            )
+    return out
+
+
+def apply_consumed_apis(
+    session: Session,
+    declared: Sequence[DeclaredApiMapping],
+    *,
+    services: Sequence[str],
+    service_ids: Mapping[str, uuid.UUID],
+    source: str,
+    actor: Actor,
+) -> None:
+    """Make the consumed APIs of the services the files name those declared (after
+    :func:`.relations.apply_apis`: the APIs exist)."""
+    origin = origin_of(source)
+    diff = _diff(session, declared, services, service_ids, set(), origin)
+    if not diff.create and not diff.delete:
+        return
+    apis.replace_api_consumers(
+        session,
+        add=[(diff.ids[s], diff.apis[(a, v)]) for (s, a, v) in diff.create],
+        remove=list(diff.delete.values()),
+        origin=origin,
+        actor=actor,
+    )
+
+
+def export_consumed(
+    session: Session, service_ids: Mapping[uuid.UUID, str]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The ``apis`` entries (``relation: consumes``) of each exported service, by id."""
+    stored = apis.consumers_of_services(session, list(service_ids))
+    rows = {
+        r.id: r
+        for r in _rows(
+            session,
+            lambda part: select(Api.id, Api.name, Api.version).where(Api.id.in_(part)),
+            sorted({s[2] for s in stored}),
+        )
+    }
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for _, service_id, api_id, _origin in sorted(
+        stored, key=lambda s: (rows[s[2]].name, rows[s[2]].version)
+    ):
+        entry: dict[str, Any] = {"api": rows[api_id].name}
+        if rows[api_id].version:
+            entry["version"] = rows[api_id].version
+        entry["relation"] = "consumes"
+        out.setdefault(service_id, []).append(entry)
+    return out
