@@ -1,7 +1,7 @@
 """consumed APIs (an extension beside Kong's API mappings); the source that created a
 team or a user (Backstage import), so that a re-import manages only what it made
 
-Revision ID: 0099, revises 0020 (renumbered at merge)
+Revision ID: 0021, revises 0020
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 
 from service_catalog.migrations import shapes
 
-revision, down_revision = "0099", "0020"
+revision, down_revision = "0021", "0020"
 
 CONSUMERS, TEAM_SOURCES, USER_SOURCES = (
     "catalog_service_api_consumers",
