@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from service_catalog.core.openapi import PROBLEMS
@@ -32,3 +34,41 @@ def operation(
     if status is not None:
         kwargs["status_code"] = status
     return kwargs
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+#: A route's status when the declaration names none: Konnect's (and so our) convention.
+DEFAULT_STATUS = {"POST": 201, "DELETE": 204}
+
+
+class Routes:
+    """A router's route declarations, one short call each:
+    ``@routes("GET /path", operation_id, summary, model, status=..., **extra)`` is
+    ``@router.get(prefix + "/path", **operation(operation_id, summary, model, ...))``, with
+    the keyword arguments given to ``Routes`` (``tags``) as every route's defaults and the
+    status, when not given, 201 for ``POST``, 204 for ``DELETE``, else 200."""
+
+    def __init__(self, router: APIRouter, prefix: str = "", **defaults: Any) -> None:
+        self.router = router
+        self.prefix = prefix
+        self.defaults = defaults
+
+    def __call__(
+        self,
+        route: str,
+        operation_id: str,
+        summary: str,
+        model: type[BaseModel] | None = None,
+        *,
+        status: int | None = None,
+        **extra: Any,
+    ) -> Callable[[Endpoint], Endpoint]:
+        """Declare the route ``route`` ("METHOD /path", the path below the router's prefix;
+        "POST " alone for the prefix itself)."""
+        method, _, path = route.partition(" ")
+        status = status or DEFAULT_STATUS.get(method)
+        extra = {**self.defaults, **extra}
+        kwargs = operation(operation_id, summary, model, status=status, **extra)
+        return self.router.api_route(self.prefix + path, methods=[method], **kwargs)

@@ -15,7 +15,7 @@ from service_catalog.auth.deps import CtxDep
 from service_catalog.catalog_services.service import get_service
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Routes
 from service_catalog.events import service
 from service_catalog.events.schemas import (
     CreateIntegrationEvents,
@@ -24,18 +24,17 @@ from service_catalog.events.schemas import (
 )
 
 router = APIRouter(tags=["Integration Events"])
+route = Routes(router)
 
 _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
 
 
-@router.get(
-    "/v1/integration-events",
-    **operation(
-        "list-integration-events",
-        "List Integration Events",
-        IntegrationEventList,
-        openapi_extra=_LIST_PARAMS,
-    ),
+@route(
+    "GET /v1/integration-events",
+    "list-integration-events",
+    "List Integration Events",
+    IntegrationEventList,
+    openapi_extra=_LIST_PARAMS,
 )
 def list_all(ctx: CtxDep) -> JSONResponse:
     """Integration events (what upstream systems reported), newest first by default."""
@@ -45,14 +44,12 @@ def list_all(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@router.get(
-    "/v1/catalog-services/{serviceId}/integration-events",
-    **operation(
-        "list-catalog-service-integration-events",
-        "List a Service's Integration Events",
-        IntegrationEventList,
-        openapi_extra=_LIST_PARAMS,
-    ),
+@route(
+    "GET /v1/catalog-services/{serviceId}/integration-events",
+    "list-catalog-service-integration-events",
+    "List a Service's Integration Events",
+    IntegrationEventList,
+    openapi_extra=_LIST_PARAMS,
 )
 def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """The integration events of one catalog service (its audit entries are in
@@ -64,11 +61,12 @@ def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@router.get(
-    "/v1/audit-log",
-    **operation(
-        "list-audit-log", "List the Audit Trail", IntegrationEventList, openapi_extra=_LIST_PARAMS
-    ),
+@route(
+    "GET /v1/audit-log",
+    "list-audit-log",
+    "List the Audit Trail",
+    IntegrationEventList,
+    openapi_extra=_LIST_PARAMS,
 )
 def list_audit(ctx: CtxDep) -> JSONResponse:
     """User actions that changed the catalog (who, what, when), newest first by default."""
@@ -78,14 +76,12 @@ def list_audit(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@router.post(
-    "/v1/integration-instances/{id}/integration-events",
-    **operation(
-        "create-integration-events",
-        "Push Integration Events",
-        IntegrationEventsAccepted,
-        status=202,
-    ),
+@route(
+    "POST /v1/integration-instances/{id}/integration-events",
+    "create-integration-events",
+    "Push Integration Events",
+    IntegrationEventsAccepted,
+    status=202,
 )
 def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
     """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Routes, operation
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
 from service_catalog.integrations.schemas import (
@@ -28,6 +28,7 @@ from service_catalog.integrations.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
+route = Routes(router)
 
 _INTEGRATION_PARAMS = list_params(service.integration_filters, service.integration_sorts)
 _INSTANCE_PARAMS = list_params(service.instance_filters, service.instance_sorts)
@@ -77,15 +78,13 @@ def _box(ctx: Ctx) -> SecretBox:
 # --- integrations ---------------------------------------------------------------------
 
 
-@router.get(
-    "/integrations",
-    **operation(
-        "list-catalog-integrations",
-        "List Integrations",
-        CatalogIntegrationList,
-        tags=["Integrations"],
-        openapi_extra=_INTEGRATION_PARAMS,
-    ),
+@route(
+    "GET /integrations",
+    "list-catalog-integrations",
+    "List Integrations",
+    CatalogIntegrationList,
+    tags=["Integrations"],
+    openapi_extra=_INTEGRATION_PARAMS,
 )
 def list_integrations(ctx: CtxDep) -> JSONResponse:
     """A page of the integrations this catalog ships, filtered and sorted."""
@@ -98,15 +97,12 @@ def list_integrations(ctx: CtxDep) -> JSONResponse:
 _TAG: list[str | Enum] = ["Integration Instances"]
 
 
-@router.post(
-    "/integration-instances",
-    **operation(
-        "create-integration-instance",
-        "Create Integration Instance",
-        IntegrationInstanceRead,
-        status=201,
-        tags=_TAG,
-    ),
+@route(
+    "POST /integration-instances",
+    "create-integration-instance",
+    "Create Integration Instance",
+    IntegrationInstanceRead,
+    tags=_TAG,
 )
 def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONResponse:
     """Install an integration: config validated against the integration's config_schema."""
@@ -114,15 +110,13 @@ def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONRespons
     return json_response(service.to_dict(inst), 201)
 
 
-@router.get(
-    "/integration-instances",
-    **operation(
-        "list-integration-instances",
-        "List Integration Instances",
-        IntegrationInstanceList,
-        tags=_TAG,
-        openapi_extra=_INSTANCE_PARAMS,
-    ),
+@route(
+    "GET /integration-instances",
+    "list-integration-instances",
+    "List Integration Instances",
+    IntegrationInstanceList,
+    tags=_TAG,
+    openapi_extra=_INSTANCE_PARAMS,
 )
 def list_instances(ctx: CtxDep) -> JSONResponse:
     """A page of integration instances, filtered and sorted."""
@@ -130,14 +124,12 @@ def list_instances(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(i) for i in rows], meta)
 
 
-@router.get(
-    "/integration-instances/{id}",
-    **operation(
-        "fetch-integration-instance",
-        "Get an Integration Instance",
-        IntegrationInstanceRead,
-        tags=_TAG,
-    ),
+@route(
+    "GET /integration-instances/{id}",
+    "fetch-integration-instance",
+    "Get an Integration Instance",
+    IntegrationInstanceRead,
+    tags=_TAG,
 )
 def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     """One integration instance."""
@@ -146,14 +138,12 @@ def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.patch(
-    "/integration-instances/{id}",
-    **operation(
-        "update-integration-instance",
-        "Update Integration Instance",
-        IntegrationInstanceRead,
-        tags=_TAG,
-    ),
+@route(
+    "PATCH /integration-instances/{id}",
+    "update-integration-instance",
+    "Update Integration Instance",
+    IntegrationInstanceRead,
+    tags=_TAG,
 )
 def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an instance; labels and config merge (null removes a key)."""
@@ -161,11 +151,11 @@ def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JS
     return json_response(service.to_dict(inst))
 
 
-@router.delete(
-    "/integration-instances/{id}",
-    **operation(
-        "delete-integration-instance", "Delete Integration Instance", status=204, tags=_TAG
-    ),
+@route(
+    "DELETE /integration-instances/{id}",
+    "delete-integration-instance",
+    "Delete Integration Instance",
+    tags=_TAG,
 )
 def delete_instance(id: str, ctx: CtxDep) -> Response:
     """Delete an instance with its credential, resources and their mappings."""

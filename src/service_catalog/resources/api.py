@@ -15,7 +15,7 @@ from service_catalog.catalog_services.schemas import CatalogServiceList
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Routes
 from service_catalog.resources import service
 from service_catalog.resources.children import PAGE_PARAMS, children_page
 from service_catalog.resources.mappings import mapping_filters
@@ -33,19 +33,21 @@ from service_catalog.resources.schemas import (
 )
 
 resources = APIRouter(prefix="/v1", tags=["Catalog Resources"])
+resources_route = Routes(resources)
 resource_services = APIRouter(prefix="/v1", tags=["Catalog Resource Services"])
+resource_services_route = Routes(resource_services)
 mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
+mappings_route = Routes(mappings)
 service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
+service_resources_route = Routes(service_resources)
 
 
-@resources.get(
-    "/resources",
-    **operation(
-        "list-resources",
-        "List Resources",
-        ResourceList,
-        openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
-    ),
+@resources_route(
+    "GET /resources",
+    "list-resources",
+    "List Resources",
+    ResourceList,
+    openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
 )
 def list_resources(ctx: CtxDep) -> JSONResponse:
     """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
@@ -56,18 +58,16 @@ def list_resources(ctx: CtxDep) -> JSONResponse:
     return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
-@resources.get(
-    "/resources/facets",
-    **operation(
-        "list-resource-facets",
-        "Count Resource Field Values",
-        FacetList,
-        openapi_extra=facet_params(service.resource_filters),
-        description="Each value of one resource field (``field=type``, ``integration.name``, "
-        "``integration.instance.name``, ``discovered``, ``archived``) among the resources the "
-        "``filter[...]`` parameters match, with its count, the most frequent first. An "
-        "extension: Konnect has no facets.",
-    ),
+@resources_route(
+    "GET /resources/facets",
+    "list-resource-facets",
+    "Count Resource Field Values",
+    FacetList,
+    openapi_extra=facet_params(service.resource_filters),
+    description="Each value of one resource field (``field=type``, ``integration.name``, "
+    "``integration.instance.name``, ``discovered``, ``archived``) among the resources the "
+    "``filter[...]`` parameters match, with its count, the most frequent first. An "
+    "extension: Konnect has no facets.",
 )
 async def resource_facets(request: Request) -> JSONResponse:
     """Value counts of one field among the matching resources."""
@@ -75,7 +75,7 @@ async def resource_facets(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@resources.get("/resources/{id}", **operation("fetch-resource", "Get a Resource", ResourceRead))
+@resources_route("GET /resources/{id}", "fetch-resource", "Get a Resource", ResourceRead)
 def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
     return json_response(
@@ -87,13 +87,11 @@ def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.get(
-    "/resources/{id}/children/{kind}",
-    **operation(
-        "list-resource-children",
-        "List a Resource's children",
-        openapi_extra={"parameters": PAGE_PARAMS},
-    ),
+@resources_route(
+    "GET /resources/{id}/children/{kind}",
+    "list-resource-children",
+    "List a Resource's children",
+    openapi_extra={"parameters": PAGE_PARAMS},
 )
 def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resource's children of ``kind`` (e.g. a Traceable Service's
@@ -111,9 +109,11 @@ def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.post(
-    "/integration-instances/{id}/resources",
-    **operation("initialize-resource", "Initialize a Resource", ResourceRead, status=201),
+@resources_route(
+    "POST /integration-instances/{id}/resources",
+    "initialize-resource",
+    "Initialize a Resource",
+    ResourceRead,
 )
 def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     """Initialize a resource (name and integration_data null until the integration hydrates
@@ -127,9 +127,11 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.put(
-    "/integration-instances/{id}/resources",
-    **operation("upsert-resources", "Bulk upsert Resources", ResourcePushResult),
+@resources_route(
+    "PUT /integration-instances/{id}/resources",
+    "upsert-resources",
+    "Bulk upsert Resources",
+    ResourcePushResult,
 )
 def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     """Create or update up to 1000 resources pushed by an integration. Returns them (request
@@ -150,9 +152,11 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.patch(
-    "/integration-instances/{integrationInstanceId}/resources/{resourceId}",
-    **operation("update-resource", "Update a Resource", ResourceRead),
+@resources_route(
+    "PATCH /integration-instances/{integrationInstanceId}/resources/{resourceId}",
+    "update-resource",
+    "Update a Resource",
+    ResourceRead,
 )
 def update(
     integrationInstanceId: str, resourceId: str, body: ResourceUpdate, ctx: CtxDep
@@ -168,14 +172,12 @@ def update(
     return json_response(service.to_dict(ctx.session, row, ctx.actor.rights))
 
 
-@resource_services.get(
-    "/resources/{id}/catalog-services",
-    **operation(
-        "list-catalog-resource-services",
-        "List Resource Services",
-        CatalogServiceList,
-        openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
-    ),
+@resource_services_route(
+    "GET /resources/{id}/catalog-services",
+    "list-catalog-resource-services",
+    "List Resource Services",
+    CatalogServiceList,
+    openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
 )
 def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the catalog services a resource is mapped to."""
@@ -185,12 +187,7 @@ def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     return page([svc_service.to_dict(s) for s in rows], meta)
 
 
-@mappings.post(
-    "",
-    **operation(
-        "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead, status=201
-    ),
-)
+@mappings_route("POST ", "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead)
 def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a resource (by id, or by integration instance, type and config) to a service."""
     row = service.create_mapping(
@@ -199,14 +196,12 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_dicts(ctx.session, [row])[0], 201)
 
 
-@mappings.get(
-    "",
-    **operation(
-        "list-resource-mappings",
-        "List Resource Mappings",
-        ResourceMappingList,
-        openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
-    ),
+@mappings_route(
+    "GET ",
+    "list-resource-mappings",
+    "List Resource Mappings",
+    ResourceMappingList,
+    openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
 )
 def list_mappings(ctx: CtxDep) -> JSONResponse:
     """A page of resource mappings (default sort ``created_at desc``)."""
@@ -214,9 +209,11 @@ def list_mappings(ctx: CtxDep) -> JSONResponse:
     return page(service.mapping_dicts(ctx.session, rows), meta)
 
 
-@mappings.get(
-    "/{resourceMappingId}",
-    **operation("fetch-resource-mapping", "Get a Resource Mapping", ResourceMappingRead),
+@mappings_route(
+    "GET /{resourceMappingId}",
+    "fetch-resource-mapping",
+    "Get a Resource Mapping",
+    ResourceMappingRead,
 )
 def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     """One resource mapping."""
@@ -224,25 +221,20 @@ def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_dicts(ctx.session, [row])[0])
 
 
-@mappings.delete(
-    "/{resourceMappingId}",
-    **operation("delete-resource-mapping", "Delete Resource Mapping", status=204),
-)
+@mappings_route("DELETE /{resourceMappingId}", "delete-resource-mapping", "Delete Resource Mapping")
 def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
     """Remove a resource mapping."""
     service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
     return no_content()
 
 
-@service_resources.get(
-    "/catalog-services/{id}/resources",
-    **operation(
-        "list-catalog-service-resources",
-        "List Service Resources",
-        ServiceResourceList,
-        openapi_extra=list_params(
-            lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
-        ),
+@service_resources_route(
+    "GET /catalog-services/{id}/resources",
+    "list-catalog-service-resources",
+    "List Service Resources",
+    ServiceResourceList,
+    openapi_extra=list_params(
+        lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
     ),
 )
 def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
