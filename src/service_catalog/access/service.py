@@ -220,8 +220,11 @@ class _Named:
         ids = {f"{self.event}_id": str(row.id)}
         audit(session, actor, f"{self.event}.{verb}", detail, **ids, **more)
 
-    def create(self, session: Session, actor: Actor, row: NamedRow) -> NamedRow:
-        """Insert ``row`` (a 409 when its name is taken) and record it."""
+    def create(self, session: Session, actor: Actor, **fields: Any) -> Any:
+        """A new row of ``fields`` (Organization Admin; a 409 when its name is taken)."""
+        require_org_admin(actor)
+        now = utcnow()
+        row = self.model(**fields, created_at=now, updated_at=now)
         insert_row(session, row, name_taken(f"A {self.label}", row.name))
         self.audit(session, actor, "created", row)
         return row
@@ -410,11 +413,8 @@ def get_team(session: Session, *, actor: Actor, team_id: str) -> Team:
 
 def create_team(session: Session, *, actor: Actor, data: TeamCreate) -> Team:
     """A new team; a taken name is a 409."""
-    require_org_admin(actor)
-    now = utcnow()
     fields = data.model_dump(include={"name", "description"})
-    team = Team(**fields, labels=data.labels or {}, created_at=now, updated_at=now)
-    return TEAMS.create(session, actor, team)
+    return cast("Team", TEAMS.create(session, actor, **fields, labels=data.labels or {}))
 
 
 def update_team(session: Session, *, actor: Actor, team_id: str, data: TeamUpdate) -> Team:
@@ -546,10 +546,8 @@ def get_account(session: Session, *, actor: Actor, account_id: str) -> SystemAcc
 
 def create_account(session: Session, *, actor: Actor, data: SystemAccountCreate) -> SystemAccount:
     """A new system account; a taken name is a 409."""
-    require_org_admin(actor)
-    now = utcnow()
     fields = data.model_dump(include={"name", "description", "konnect_managed"})
-    return ACCOUNTS.create(session, actor, SystemAccount(**fields, created_at=now, updated_at=now))
+    return cast("SystemAccount", ACCOUNTS.create(session, actor, **fields))
 
 
 def update_account(
