@@ -30,6 +30,7 @@ apis_router = APIRouter(prefix="/v3/apis", tags=["APIs"])
 apis_route = Routes(apis_router)
 mappings_router = APIRouter(prefix="/v1", tags=["Catalog Service API Mappings"])
 mappings_route = Routes(mappings_router)
+service_mappings = Routes(mappings_router, "/catalog-services/{serviceId}/api-mappings")
 
 
 # --- /v3/apis ------------------------------------------------------------------------------
@@ -127,8 +128,8 @@ def _mapping_list_params(spec: Any) -> dict[str, Any]:
     return list_params(spec, service.MAPPING_SORTS)
 
 
-@mappings_route(
-    "GET /catalog-services/{serviceId}/api-mappings",
+@service_mappings(
+    "GET ",
     "list-catalog-service-api-mappings",
     "List API Mappings for a Service",
     ApiMappingList,
@@ -142,8 +143,8 @@ def list_service_mappings(serviceId: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@mappings_route(
-    "POST /catalog-services/{serviceId}/api-mappings",
+@service_mappings(
+    "POST ",
     "create-catalog-service-api-mapping",
     "Create API Mapping for a Service",
     ApiMappingRead,
@@ -156,8 +157,8 @@ def create_mapping(serviceId: str, body: ApiMappingCreate, ctx: CtxDep) -> JSONR
     return json_response(service.mapping_to_dict(m), 201)
 
 
-@mappings_route(
-    "GET /catalog-services/{serviceId}/api-mappings/{mappingId}",
+@service_mappings(
+    "GET /{mappingId}",
     "get-catalog-service-api-mapping",
     "Get API Mapping for a Service",
     ApiMappingRead,
@@ -170,10 +171,8 @@ def get_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_to_dict(m))
 
 
-@mappings_route(
-    "DELETE /catalog-services/{serviceId}/api-mappings/{mappingId}",
-    "delete-catalog-service-api-mapping",
-    "Delete API Mapping for a Service",
+@service_mappings(
+    "DELETE /{mappingId}", "delete-catalog-service-api-mapping", "Delete API Mapping for a Service"
 )
 def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
     """Remove an API mapping of a service."""

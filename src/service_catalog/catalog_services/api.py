@@ -32,6 +32,8 @@ ID_PARAM = {
 
 router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
 route = Routes(router)
+DOC_TAGS = ["Service Documents"]
+docs = Routes(router, "/{id}/documents", tags=DOC_TAGS)
 
 
 @route("POST ", "create-catalog-service", "Create Service", CatalogServiceRead)
@@ -109,15 +111,12 @@ def delete(id: str, ctx: CtxDep) -> Response:
 
 # --- service documents (an extension) ----------------------------------------------
 
-DOC_TAGS = ["Service Documents"]
 
-
-@route(
-    "POST /{id}/documents",
+@docs(
+    "POST ",
     "create-catalog-service-document",
     "Create Service Document",
     DocumentRead,
-    tags=DOC_TAGS,
     description="An extension: attach a markdown document to the service.",
 )
 def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
@@ -126,12 +125,11 @@ def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(doc, 201)
 
 
-@route(
-    "GET /{id}/documents",
+@docs(
+    "GET ",
     "list-catalog-service-documents",
     "List Service Documents",
     DocumentList,
-    tags=DOC_TAGS,
     openapi_extra=list_params(documents.FILTERS, documents.SORTS),
 )
 def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
@@ -142,13 +140,7 @@ def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@route(
-    "GET /{id}/documents/{documentId}",
-    "fetch-catalog-service-document",
-    "Get a Service Document",
-    DocumentRead,
-    tags=DOC_TAGS,
-)
+@docs("GET /{documentId}", "fetch-catalog-service-document", "Get a Service Document", DocumentRead)
 def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
     """One document of a service."""
     return json_response(
@@ -158,12 +150,11 @@ def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@route(
-    "PATCH /{id}/documents/{documentId}",
+@docs(
+    "PATCH /{documentId}",
     "update-catalog-service-document",
     "Update Service Document",
     DocumentRead,
-    tags=DOC_TAGS,
 )
 def update_document(
     id: str,
@@ -179,12 +170,7 @@ def update_document(
     )
 
 
-@route(
-    "DELETE /{id}/documents/{documentId}",
-    "delete-catalog-service-document",
-    "Delete Service Document",
-    tags=DOC_TAGS,
-)
+@docs("DELETE /{documentId}", "delete-catalog-service-document", "Delete Service Document")
 def delete_document(id: str, documentId: str, ctx: CtxDep) -> Response:
     """Delete a document."""
     documents.delete_document(ctx.session, service_ref=id, document_id=documentId, actor=ctx.actor)

@@ -57,10 +57,11 @@ WALK_PARAMS = {
 
 router = APIRouter(prefix="/v1", tags=["Dependencies (extension)"])
 route = Routes(router)
+dependencies = Routes(router, "/catalog-services/{id}/dependencies")
 
 
-@route(
-    "GET /catalog-services/{id}/dependencies",
+@dependencies(
+    "GET ",
     "list-catalog-service-dependencies",
     "List a Service's Dependencies",
     DependencyList,
@@ -77,8 +78,8 @@ def list_(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@route(
-    "POST /catalog-services/{id}/dependencies",
+@dependencies(
+    "POST ",
     "create-catalog-service-dependency",
     "Add a Dependency",
     DependencyRead,
@@ -94,8 +95,8 @@ def create(id: str, body: DependencyCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep), 201)
 
 
-@route(
-    "GET /catalog-services/{id}/dependencies/{dependencyId}",
+@dependencies(
+    "GET /{dependencyId}",
     "get-catalog-service-dependency",
     "Get a Dependency",
     DependencyRead,
@@ -109,8 +110,8 @@ def get(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep))
 
 
-@route(
-    "DELETE /catalog-services/{id}/dependencies/{dependencyId}",
+@dependencies(
+    "DELETE /{dependencyId}",
     "delete-catalog-service-dependency",
     "Delete a Dependency",
     description="Needs Service Admin on this service." + EXTENSION,
@@ -121,8 +122,8 @@ def delete(id: str, dependencyId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@route(
-    "POST /catalog-services/{id}/dependencies/{dependencyId}/confirm",
+@dependencies(
+    "POST /{dependencyId}/confirm",
     "confirm-catalog-service-dependency",
     "Confirm a Proposed Dependency",
     DependencyRead,

@@ -25,12 +25,13 @@ from service_catalog.events.schemas import (
 
 router = APIRouter(tags=["Integration Events"])
 route = Routes(router)
+v1 = Routes(router, "/v1")
 
 _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
 
 
-@route(
-    "GET /v1/integration-events",
+@v1(
+    "GET /integration-events",
     "list-integration-events",
     "List Integration Events",
     IntegrationEventList,
@@ -44,8 +45,8 @@ def list_all(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@route(
-    "GET /v1/catalog-services/{serviceId}/integration-events",
+@v1(
+    "GET /catalog-services/{serviceId}/integration-events",
     "list-catalog-service-integration-events",
     "List a Service's Integration Events",
     IntegrationEventList,
@@ -61,8 +62,8 @@ def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@route(
-    "GET /v1/audit-log",
+@v1(
+    "GET /audit-log",
     "list-audit-log",
     "List the Audit Trail",
     IntegrationEventList,
@@ -76,8 +77,8 @@ def list_audit(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@route(
-    "POST /v1/integration-instances/{id}/integration-events",
+@v1(
+    "POST /integration-instances/{id}/integration-events",
     "create-integration-events",
     "Push Integration Events",
     IntegrationEventsAccepted,

@@ -52,6 +52,9 @@ log = logging.getLogger("service_catalog.identity_providers")
 
 router = APIRouter(prefix="/v3", tags=["Auth Settings"])
 route = Routes(router)
+idp_mappings = Routes(router, "/identity-providers/{idpId}/team-group-mappings")
+idps = Routes(router, "/identity-providers")
+idp_config = Routes(router, "/identity-provider")
 STATE_COOKIE = "sc_oidc_state"
 STATE_COOKIE_PATH = "/v3/authenticate"
 
@@ -64,24 +67,14 @@ def _box(request: Request) -> SecretBox:
 # --- identity providers -----------------------------------------------------------------
 
 
-@route(
-    "GET /identity-providers",
-    "get-identity-providers",
-    "List Identity Providers",
-    IdentityProviderList,
-)
+@idps("GET ", "get-identity-providers", "List Identity Providers", IdentityProviderList)
 def list_(ctx: CtxDep) -> JSONResponse:
     """Every identity provider (``filter[type]``)."""
     rows = service.list_identity_providers(ctx.session, actor=ctx.actor, query=ctx.query)
     return json_response([service.to_dict(r) for r in rows])
 
 
-@route(
-    "POST /identity-providers",
-    "create-identity-provider",
-    "Create Identity Provider",
-    IdentityProviderRead,
-)
+@idps("POST ", "create-identity-provider", "Create Identity Provider", IdentityProviderRead)
 def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
     """Configure an identity provider; its client secret is write-only."""
     idp = service.create_identity_provider(
@@ -90,24 +83,14 @@ def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(idp), 201)
 
 
-@route(
-    "GET /identity-providers/{id}",
-    "get-identity-provider",
-    "Get Identity Provider",
-    IdentityProviderRead,
-)
+@idps("GET /{id}", "get-identity-provider", "Get Identity Provider", IdentityProviderRead)
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One identity provider."""
     idp = service.read_identity_provider(ctx.session, actor=ctx.actor, idp_id=id)
     return json_response(service.to_dict(idp))
 
 
-@route(
-    "PATCH /identity-providers/{id}",
-    "update-identity-provider",
-    "Update Identity Provider",
-    IdentityProviderRead,
-)
+@idps("PATCH /{id}", "update-identity-provider", "Update Identity Provider", IdentityProviderRead)
 def update(id: str, body: IdentityProviderUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an identity provider (a new issuer needs the client secret again)."""
     idp = service.update_identity_provider(
@@ -116,18 +99,15 @@ def update(id: str, body: IdentityProviderUpdate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(idp))
 
 
-@route("DELETE /identity-providers/{id}", "delete-identity-provider", "Delete Identity Provider")
+@idps("DELETE /{id}", "delete-identity-provider", "Delete Identity Provider")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Remove an identity provider and its team-group mappings."""
     service.delete_identity_provider(ctx.session, idp_id=id, actor=ctx.actor)
     return no_content()
 
 
-@route(
-    "GET /identity-providers/{idpId}/team-group-mappings",
-    "list-idp-team-group-mappings",
-    "List Team Group Mappings",
-    TeamGroupMappingList,
+@idp_mappings(
+    "GET ", "list-idp-team-group-mappings", "List Team Group Mappings", TeamGroupMappingList
 )
 def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     """A cursor page of the provider's team-group mappings."""
@@ -137,11 +117,8 @@ def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     return page([service.mapping_to_dict(r) for r in rows], meta)
 
 
-@route(
-    "POST /identity-providers/{idpId}/team-group-mappings",
-    "create-idp-team-group-mapping",
-    "Create Team Group Mapping",
-    TeamGroupMappingRead,
+@idp_mappings(
+    "POST ", "create-idp-team-group-mapping", "Create Team Group Mapping", TeamGroupMappingRead
 )
 def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a group of the provider to a team (members join it at their next sign-in)."""
@@ -149,11 +126,8 @@ def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSO
     return json_response(service.mapping_to_dict(row), 201)
 
 
-@route(
-    "GET /identity-providers/{idpId}/team-group-mappings/{id}",
-    "get-idp-team-group-mapping",
-    "Get Team Group Mapping",
-    TeamGroupMappingRead,
+@idp_mappings(
+    "GET /{id}", "get-idp-team-group-mapping", "Get Team Group Mapping", TeamGroupMappingRead
 )
 def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     """One team-group mapping."""
@@ -161,11 +135,7 @@ def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_to_dict(row))
 
 
-@route(
-    "DELETE /identity-providers/{idpId}/team-group-mappings/{id}",
-    "delete-idp-team-group-mapping",
-    "Delete Team Group Mapping",
-)
+@idp_mappings("DELETE /{id}", "delete-idp-team-group-mapping", "Delete Team Group Mapping")
 def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
     """Remove a team-group mapping."""
     service.delete_mapping(ctx.session, idp_id=idpId, mapping_id=id, actor=ctx.actor)
@@ -175,9 +145,7 @@ def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
 # --- the legacy single-provider paths ---------------------------------------------------
 
 
-@route(
-    "GET /identity-provider", "get-idp-configuration", "Get the IdP Configuration", IdpConfiguration
-)
+@idp_config("GET ", "get-idp-configuration", "Get the IdP Configuration", IdpConfiguration)
 def get_configuration(ctx: CtxDep) -> JSONResponse:
     """The enabled identity provider, in the older single-provider shape."""
     return json_response(
@@ -185,12 +153,7 @@ def get_configuration(ctx: CtxDep) -> JSONResponse:
     )
 
 
-@route(
-    "PATCH /identity-provider",
-    "update-idp-configuration",
-    "Update IdP Configuration",
-    IdpConfiguration,
-)
+@idp_config("PATCH ", "update-idp-configuration", "Update IdP Configuration", IdpConfiguration)
 def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONResponse:
     """Change the enabled identity provider (a new issuer needs the client secret again)."""
     idp = service.update_configuration(
@@ -199,22 +162,14 @@ def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONRespo
     return json_response(service.configuration_dict(idp))
 
 
-@route(
-    "GET /identity-provider/team-mappings",
-    "get-idp-team-mappings",
-    "Get a Team Mapping",
-    GroupTeamsPage,
-)
+@idp_config("GET /team-mappings", "get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage)
 def get_team_mappings(ctx: CtxDep) -> JSONResponse:
     """A numbered page of the enabled provider's groups, each with its teams."""
     return page(*service.list_group_teams(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@route(
-    "PUT /identity-provider/team-mappings",
-    "update-idp-team-mappings",
-    "Update Team Mappings",
-    GroupTeamsList,
+@idp_config(
+    "PUT /team-mappings", "update-idp-team-mappings", "Update Team Mappings", GroupTeamsList
 )
 def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
     """Map each given group to exactly the given teams."""
@@ -223,8 +178,8 @@ def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@route(
-    "GET /identity-provider/team-group-mappings",
+@idp_config(
+    "GET /team-group-mappings",
     "get-team-group-mappings",
     "Get a Team Group Mappings",
     TeamGroupsPage,
@@ -234,8 +189,8 @@ def get_team_group_mappings(ctx: CtxDep) -> JSONResponse:
     return page(*service.list_team_groups(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@route(
-    "PATCH /identity-provider/team-group-mappings",
+@idp_config(
+    "PATCH /team-group-mappings",
     "patch-team-group-mappings",
     "Patch Mappings by Team ID",
     TeamGroupsPage,

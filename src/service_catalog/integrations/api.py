@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes, operation
+from service_catalog.core.routes import Routes
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
 from service_catalog.integrations.schemas import (
@@ -29,6 +29,8 @@ from service_catalog.integrations.schemas import (
 
 router = APIRouter(prefix="/v1")
 route = Routes(router)
+_TAG: list[str | Enum] = ["Integration Instances"]
+instances = Routes(router, "/integration-instances", tags=_TAG)
 
 _INTEGRATION_PARAMS = list_params(service.integration_filters, service.integration_sorts)
 _INSTANCE_PARAMS = list_params(service.instance_filters, service.instance_sorts)
@@ -94,15 +96,9 @@ def list_integrations(ctx: CtxDep) -> JSONResponse:
 
 # --- instances ------------------------------------------------------------------------
 
-_TAG: list[str | Enum] = ["Integration Instances"]
 
-
-@route(
-    "POST /integration-instances",
-    "create-integration-instance",
-    "Create Integration Instance",
-    IntegrationInstanceRead,
-    tags=_TAG,
+@instances(
+    "POST ", "create-integration-instance", "Create Integration Instance", IntegrationInstanceRead
 )
 def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONResponse:
     """Install an integration: config validated against the integration's config_schema."""
@@ -110,12 +106,11 @@ def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONRespons
     return json_response(service.to_dict(inst), 201)
 
 
-@route(
-    "GET /integration-instances",
+@instances(
+    "GET ",
     "list-integration-instances",
     "List Integration Instances",
     IntegrationInstanceList,
-    tags=_TAG,
     openapi_extra=_INSTANCE_PARAMS,
 )
 def list_instances(ctx: CtxDep) -> JSONResponse:
@@ -124,12 +119,11 @@ def list_instances(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(i) for i in rows], meta)
 
 
-@route(
-    "GET /integration-instances/{id}",
+@instances(
+    "GET /{id}",
     "fetch-integration-instance",
     "Get an Integration Instance",
     IntegrationInstanceRead,
-    tags=_TAG,
 )
 def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     """One integration instance."""
@@ -138,12 +132,11 @@ def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@route(
-    "PATCH /integration-instances/{id}",
+@instances(
+    "PATCH /{id}",
     "update-integration-instance",
     "Update Integration Instance",
     IntegrationInstanceRead,
-    tags=_TAG,
 )
 def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an instance; labels and config merge (null removes a key)."""
@@ -151,12 +144,7 @@ def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JS
     return json_response(service.to_dict(inst))
 
 
-@route(
-    "DELETE /integration-instances/{id}",
-    "delete-integration-instance",
-    "Delete Integration Instance",
-    tags=_TAG,
-)
+@instances("DELETE /{id}", "delete-integration-instance", "Delete Integration Instance")
 def delete_instance(id: str, ctx: CtxDep) -> Response:
     """Delete an instance with its credential, resources and their mappings."""
     service.delete_instance(ctx.session, instance_id=id, actor=ctx.actor)
@@ -166,18 +154,15 @@ def delete_instance(id: str, ctx: CtxDep) -> Response:
 # --- auth credential ------------------------------------------------------------------
 
 _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
+credential = Routes(router, _CRED, tags=_TAG)
 
 
-@router.post(
-    _CRED,
-    **operation(
-        "create-integration-instance-auth-credential",
-        "Create Integration Instance Auth Credential",
-        AuthCredentialRead,
-        status=201,
-        tags=_TAG,
-        openapi_extra=_credential_body_doc(),
-    ),
+@credential(
+    "POST ",
+    "create-integration-instance-auth-credential",
+    "Create Integration Instance Auth Credential",
+    AuthCredentialRead,
+    openapi_extra=_credential_body_doc(),
 )
 def create_credential(
     integrationInstanceId: str, ctx: DeferredWriteCtxDep, body: Annotated[Any, Body()]
@@ -189,14 +174,11 @@ def create_credential(
     return json_response(service.credential_to_dict(cred, inst), 201)
 
 
-@router.get(
-    _CRED,
-    **operation(
-        "get-integration-instance-auth-credential",
-        "Get Integration Instance Auth Credential",
-        AuthCredentialRead,
-        tags=_TAG,
-    ),
+@credential(
+    "GET ",
+    "get-integration-instance-auth-credential",
+    "Get Integration Instance Auth Credential",
+    AuthCredentialRead,
 )
 def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's credential metadata (never its secret)."""
@@ -206,14 +188,12 @@ def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.credential_to_dict(cred, inst))
 
 
-@router.post(
-    _CRED + "/verify",
-    **operation(
-        "verify-integration-instance-auth-credential",
-        "Verify Integration Instance Auth Credential again",
-        AuthCredentialRead,
-        tags=_TAG,
-    ),
+@credential(
+    "POST /verify",
+    "verify-integration-instance-auth-credential",
+    "Verify Integration Instance Auth Credential again",
+    AuthCredentialRead,
+    status=200,
 )
 def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> JSONResponse:
     """Ask the upstream again (e.g. after it was unreachable); beyond the contract."""
@@ -226,14 +206,10 @@ def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> J
     return json_response(service.credential_to_dict(cred, inst))
 
 
-@router.delete(
-    _CRED,
-    **operation(
-        "delete-integration-instance-auth-credential",
-        "Delete Integration Instance Auth Credential",
-        status=204,
-        tags=_TAG,
-    ),
+@credential(
+    "DELETE ",
+    "delete-integration-instance-auth-credential",
+    "Delete Integration Instance Auth Credential",
 )
 def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the credential; the instance becomes unauthorized."""
@@ -244,16 +220,14 @@ def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
 # --- auth config ----------------------------------------------------------------------
 
 _CFG = "/integration-instances/{integrationInstanceId}/auth-config"
+auth_config = Routes(router, _CFG, tags=_TAG)
 
 
-@router.get(
-    _CFG,
-    **operation(
-        "get-integration-instance-auth-config",
-        "Get Integration Instance Auth Config",
-        OAuthAuthConfigRead,
-        tags=_TAG,
-    ),
+@auth_config(
+    "GET ",
+    "get-integration-instance-auth-config",
+    "Get Integration Instance Auth Config",
+    OAuthAuthConfigRead,
 )
 def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's OAuth config (never the client secret)."""
@@ -263,14 +237,11 @@ def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.auth_config_to_dict(cfg))
 
 
-@router.put(
-    _CFG,
-    **operation(
-        "upsert-integration-instance-auth-config",
-        "Update Integration Instance Auth Config",
-        OAuthAuthConfigRead,
-        tags=_TAG,
-    ),
+@auth_config(
+    "PUT ",
+    "upsert-integration-instance-auth-config",
+    "Update Integration Instance Auth Config",
+    OAuthAuthConfigRead,
 )
 def put_auth_config(
     integrationInstanceId: str, body: UpsertOAuthAuthConfig, ctx: CtxDep
@@ -282,14 +253,8 @@ def put_auth_config(
     return json_response(service.auth_config_to_dict(cfg))
 
 
-@router.delete(
-    _CFG,
-    **operation(
-        "delete-integration-instance-auth-config",
-        "Delete Integration Instance Auth Config",
-        status=204,
-        tags=_TAG,
-    ),
+@auth_config(
+    "DELETE ", "delete-integration-instance-auth-config", "Delete Integration Instance Auth Config"
 )
 def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the instance's auth config."""

@@ -34,6 +34,7 @@ from service_catalog.resources.schemas import (
 
 resources = APIRouter(prefix="/v1", tags=["Catalog Resources"])
 resources_route = Routes(resources)
+instance_resources = Routes(resources, "/integration-instances")
 resource_services = APIRouter(prefix="/v1", tags=["Catalog Resource Services"])
 resource_services_route = Routes(resource_services)
 mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
@@ -109,11 +110,8 @@ def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources_route(
-    "POST /integration-instances/{id}/resources",
-    "initialize-resource",
-    "Initialize a Resource",
-    ResourceRead,
+@instance_resources(
+    "POST /{id}/resources", "initialize-resource", "Initialize a Resource", ResourceRead
 )
 def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     """Initialize a resource (name and integration_data null until the integration hydrates
@@ -127,11 +125,8 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources_route(
-    "PUT /integration-instances/{id}/resources",
-    "upsert-resources",
-    "Bulk upsert Resources",
-    ResourcePushResult,
+@instance_resources(
+    "PUT /{id}/resources", "upsert-resources", "Bulk upsert Resources", ResourcePushResult
 )
 def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     """Create or update up to 1000 resources pushed by an integration. Returns them (request
@@ -152,8 +147,8 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources_route(
-    "PATCH /integration-instances/{integrationInstanceId}/resources/{resourceId}",
+@instance_resources(
+    "PATCH /{integrationInstanceId}/resources/{resourceId}",
     "update-resource",
     "Update a Resource",
     ResourceRead,
