@@ -208,19 +208,19 @@ class PagerDutySimulator(Serving):
 
     def acknowledge(self, incident_id: str) -> None:
         """Acknowledge an open incident now."""
-        with self._lock:
-            inc = self._by_id[incident_id]
-            inc.acked = _now()
-            self._log.append((inc.acked, "acknowledge", inc.id))
-            self._log.sort()
-            self._bump()
+        self._change(incident_id, "acked", "acknowledge")
 
     def resolve(self, incident_id: str) -> None:
         """Resolve an incident now."""
+        self._change(incident_id, "resolved", "resolve")
+
+    def _change(self, incident_id: str, field: str, kind: str) -> None:
+        """Stamp the incident's ``field`` now and log a ``kind`` entry."""
         with self._lock:
             inc = self._by_id[incident_id]
-            inc.resolved = _now()
-            self._log.append((inc.resolved, "resolve", inc.id))
+            now = _now()
+            setattr(inc, field, now)
+            self._log.append((now, kind, inc.id))
             self._log.sort()
             self._bump()
 
