@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.access import roles, service, tokens
@@ -43,63 +43,63 @@ from service_catalog.access.schemas import (
 from service_catalog.auth.deps import ActorDep, CtxDep
 from service_catalog.auth.models import SYSTEM_ACCOUNT, TEAM, USER
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 
-router = APIRouter(prefix="/v3")
+router = Router(prefix="/v3")
 USERS, ROLES_TAG = ["Users"], ["Roles"]
-users = Routes(router, "/users", tags=USERS)
-invites = Routes(router, "/invites", tags=USERS)
-teams = Routes(router, "/teams", tags=["Teams"])
-accounts = Routes(router, "/system-accounts", tags=["System Accounts"])
-pats = Routes(router, "/users/{userId}/access-tokens", tags=["Personal Access Tokens"])
-me = Routes(router, tags=["Me"])
-roles_route = Routes(router, tags=ROLES_TAG)
+users = router.section("/users", tags=USERS)
+invites = router.section("/invites", tags=USERS)
+teams = router.section("/teams", tags=["Teams"])
+accounts = router.section("/system-accounts", tags=["System Accounts"])
+pats = router.section("/users/{userId}/access-tokens", tags=["Personal Access Tokens"])
+me = router.section(tags=["Me"])
+roles_route = router.section(tags=ROLES_TAG)
 
 
 # --- users -----------------------------------------------------------------------------
 
 
-@users("GET ", "list-users", "List Users", UserList)
+@users.op("GET ", "list-users", "List Users", UserList)
 def list_users(ctx: CtxDep) -> JSONResponse:
     """A page of users (Organization Admin); filters ``id``, ``email``, ``full_name``,
     ``active``."""
     return page(*service.list_users(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@me("GET /users/me", "get-users-me", "Get My User Account", UserRead)
+@me.op("GET /users/me", "get-users-me", "Get My User Account", UserRead)
 def get_me(ctx: CtxDep) -> JSONResponse:
     """The user of the request's token."""
     return json_response(service.user_dict(service.me(ctx.session, actor=ctx.actor)))
 
 
-@users("GET /{userId}", "get-user", "Get a User", UserRead)
+@users.op("GET /{userId}", "get-user", "Get a User", UserRead)
 def get_user(userId: str, ctx: CtxDep) -> JSONResponse:
     """One user (itself, or any for an Organization Admin)."""
     user = service.get_user(ctx.session, actor=ctx.actor, user_id=userId)
     return json_response(service.user_dict(user))
 
 
-@users("PATCH /{userId}", "update-user", "Update User", UserRead)
+@users.op("PATCH /{userId}", "update-user", "Update User", UserRead)
 def update_user(userId: str, body: UserUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a user; ``active: false`` deactivates it (its tokens stop working at once)."""
     user = service.update_user(ctx.session, actor=ctx.actor, user_id=userId, data=body)
     return json_response(service.user_dict(user))
 
 
-@users("DELETE /{userId}", "delete-user", "Delete User")
+@users.op("DELETE /{userId}", "delete-user", "Delete User")
 def delete_user(userId: str, ctx: CtxDep) -> Response:
     """Delete a user, its tokens, memberships and role assignments."""
     service.delete_user(ctx.session, actor=ctx.actor, user_id=userId)
     return no_content()
 
 
-@users("GET /{userId}/teams", "list-user-teams", "List User Teams", TeamList)
+@users.op("GET /{userId}/teams", "list-user-teams", "List User Teams", TeamList)
 def list_user_teams(userId: str, ctx: CtxDep) -> JSONResponse:
     """The teams a user belongs to."""
     return page(*service.user_teams(ctx.session, actor=ctx.actor, user_id=userId, query=ctx.query))
 
 
-@invites("POST ", "invite-user", "Invite User", UserRead)
+@invites.op("POST ", "invite-user", "Invite User", UserRead)
 def invite(body: InviteUser, ctx: CtxDep) -> JSONResponse:
     """Create the user at once (a self-hosted catalog sends no e-mail); answers the user."""
     user = service.create_user(ctx.session, actor=ctx.actor, data=body)
@@ -109,20 +109,20 @@ def invite(body: InviteUser, ctx: CtxDep) -> JSONResponse:
 # --- teams -----------------------------------------------------------------------------
 
 
-@teams("GET ", "list-teams", "List Teams", TeamList)
+@teams.op("GET ", "list-teams", "List Teams", TeamList)
 def list_teams(ctx: CtxDep) -> JSONResponse:
     """A page of teams; filters ``name`` and ``labels.<key>``."""
     return page(*service.list_teams(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@teams("POST ", "create-team", "Create Team", TeamRead)
+@teams.op("POST ", "create-team", "Create Team", TeamRead)
 def create_team(body: TeamCreate, ctx: CtxDep) -> JSONResponse:
     """Create a team."""
     team = service.create_team(ctx.session, actor=ctx.actor, data=body)
     return json_response(service.team_dict(team), 201)
 
 
-@teams("GET /{teamId}", "get-team", "Get a Team", TeamRead)
+@teams.op("GET /{teamId}", "get-team", "Get a Team", TeamRead)
 def get_team(teamId: str, ctx: CtxDep) -> JSONResponse:
     """One team."""
     return json_response(
@@ -130,27 +130,27 @@ def get_team(teamId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@teams("PATCH /{teamId}", "update-team", "Update Team", TeamRead)
+@teams.op("PATCH /{teamId}", "update-team", "Update Team", TeamRead)
 def update_team(teamId: str, body: TeamUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a team."""
     team = service.update_team(ctx.session, actor=ctx.actor, team_id=teamId, data=body)
     return json_response(service.team_dict(team))
 
 
-@teams("DELETE /{teamId}", "delete-team", "Delete Team")
+@teams.op("DELETE /{teamId}", "delete-team", "Delete Team")
 def delete_team(teamId: str, ctx: CtxDep) -> Response:
     """Delete a team."""
     service.delete_team(ctx.session, actor=ctx.actor, team_id=teamId)
     return no_content()
 
 
-@teams("GET /{teamId}/users", "list-team-users", "List Team Users", UserList)
+@teams.op("GET /{teamId}/users", "list-team-users", "List Team Users", UserList)
 def list_team_users(teamId: str, ctx: CtxDep) -> JSONResponse:
     """A page of a team's users."""
     return page(*service.team_users(ctx.session, actor=ctx.actor, team_id=teamId, query=ctx.query))
 
 
-@teams("POST /{teamId}/users", "add-user-to-team", "Add User")
+@teams.op("POST /{teamId}/users", "add-user-to-team", "Add User")
 def add_team_user(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     """Add a user to a team (409 when a member already)."""
     service.add_member(
@@ -159,7 +159,7 @@ def add_team_user(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     return Response(status_code=201)
 
 
-@teams("DELETE /{teamId}/users/{userId}", "remove-user-from-team", "Remove User")
+@teams.op("DELETE /{teamId}/users/{userId}", "remove-user-from-team", "Remove User")
 def remove_team_user(teamId: str, userId: str, ctx: CtxDep) -> Response:
     """Remove a user from a team."""
     service.remove_member(
@@ -168,7 +168,7 @@ def remove_team_user(teamId: str, userId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@teams(
+@teams.op(
     "GET /{teamId}/system-accounts",
     "get-teams-teamId-system-accounts",
     "List System Accounts on a Team",
@@ -181,7 +181,7 @@ def list_team_accounts(teamId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@teams(
+@teams.op(
     "POST /{teamId}/system-accounts",
     "post-teams-teamId-system-accounts",
     "Add System Account to a Team",
@@ -194,7 +194,7 @@ def add_team_account(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     return Response(status_code=201)
 
 
-@teams(
+@teams.op(
     "DELETE /{teamId}/system-accounts/{accountId}",
     "delete-teams-teamId-system-accounts-accountId",
     "Remove System Account From Team",
@@ -214,27 +214,29 @@ def remove_team_account(teamId: str, accountId: str, ctx: CtxDep) -> Response:
 # --- system accounts -------------------------------------------------------------------
 
 
-@accounts("GET ", "get-system-accounts", "List System Accounts", SystemAccountList)
+@accounts.op("GET ", "get-system-accounts", "List System Accounts", SystemAccountList)
 def list_accounts(ctx: CtxDep) -> JSONResponse:
     """A page of system accounts; filters ``name``, ``description``, ``konnect_managed``."""
     return page(*service.list_accounts(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@accounts("POST ", "post-system-accounts", "Create System Account", SystemAccountRead)
+@accounts.op("POST ", "post-system-accounts", "Create System Account", SystemAccountRead)
 def create_account(body: SystemAccountCreate, ctx: CtxDep) -> JSONResponse:
     """Create a system account."""
     account = service.create_account(ctx.session, actor=ctx.actor, data=body)
     return json_response(service.account_dict(account), 201)
 
 
-@accounts("GET /{accountId}", "get-system-accounts-id", "Get a System Account", SystemAccountRead)
+@accounts.op(
+    "GET /{accountId}", "get-system-accounts-id", "Get a System Account", SystemAccountRead
+)
 def get_account(accountId: str, ctx: CtxDep) -> JSONResponse:
     """One system account."""
     account = service.get_account(ctx.session, actor=ctx.actor, account_id=accountId)
     return json_response(service.account_dict(account))
 
 
-@accounts(
+@accounts.op(
     "PATCH /{accountId}", "patch-system-accounts-id", "Update System Account", SystemAccountRead
 )
 def update_account(accountId: str, body: SystemAccountUpdate, ctx: CtxDep) -> JSONResponse:
@@ -243,14 +245,14 @@ def update_account(accountId: str, body: SystemAccountUpdate, ctx: CtxDep) -> JS
     return json_response(service.account_dict(account))
 
 
-@accounts("DELETE /{accountId}", "delete-system-accounts-id", "Delete System Account")
+@accounts.op("DELETE /{accountId}", "delete-system-accounts-id", "Delete System Account")
 def delete_account(accountId: str, ctx: CtxDep) -> Response:
     """Delete a system account with its tokens."""
     service.delete_account(ctx.session, actor=ctx.actor, account_id=accountId)
     return no_content()
 
 
-@accounts(
+@accounts.op(
     "GET /{accountId}/teams",
     "get-system-accounts-accountId-teams",
     "List Teams for a System Account",
@@ -263,7 +265,7 @@ def list_account_teams(accountId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@accounts(
+@accounts.op(
     "GET /{accountId}/access-tokens",
     "get-system-account-id-access-tokens",
     "List System Account Access Tokens",
@@ -278,7 +280,7 @@ def list_account_tokens(accountId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@accounts(
+@accounts.op(
     "POST /{accountId}/access-tokens",
     "post-system-accounts-id-access-tokens",
     "Create System Account Access Token",
@@ -292,7 +294,7 @@ def create_account_token(accountId: str, body: AccountTokenCreate, ctx: CtxDep) 
     return json_response({**tokens.account_token_dict(row), "token": token}, 201)
 
 
-@accounts(
+@accounts.op(
     "GET /{accountId}/access-tokens/{tokenId}",
     "get-system-accounts-id-access-tokens-id",
     "Get a System Account Access Token",
@@ -306,7 +308,7 @@ def get_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> JSONResponse
     return json_response(tokens.account_token_dict(row))
 
 
-@accounts(
+@accounts.op(
     "PATCH /{accountId}/access-tokens/{tokenId}",
     "patch-system-accounts-id-access-tokens-id",
     "Update System Account Access Token",
@@ -322,7 +324,7 @@ def rename_account_token(
     return json_response(tokens.account_token_dict(row))
 
 
-@accounts(
+@accounts.op(
     "DELETE /{accountId}/access-tokens/{tokenId}",
     "delete-system-accounts-id-access-tokens-id",
     "Delete System Account Access Token",
@@ -338,13 +340,13 @@ def delete_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> Response:
 # --- personal access tokens ------------------------------------------------------------
 
 
-@pats("GET ", "list-users-personal-access-tokens", "List PATs", PersonalTokenList)
+@pats.op("GET ", "list-users-personal-access-tokens", "List PATs", PersonalTokenList)
 def list_pats(userId: str, ctx: CtxDep) -> JSONResponse:
     """A user's personal access tokens (never their values)."""
     return page(*tokens.list_personal(ctx.session, actor=ctx.actor, user_id=userId))
 
 
-@pats(
+@pats.op(
     "POST ",
     "create-personal-access-token",
     "Create a new personal access token",
@@ -356,7 +358,7 @@ def create_pat(userId: str, body: PersonalTokenCreate, ctx: CtxDep) -> JSONRespo
     return json_response({**tokens.personal_dict(row), "konnect_token": token}, 201)
 
 
-@pats(
+@pats.op(
     "GET /{tokenId}",
     "get-personal-access-token-details",
     "Get Personal Access Token details",
@@ -368,7 +370,7 @@ def get_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(tokens.personal_dict(row))
 
 
-@pats(
+@pats.op(
     "PATCH /{tokenId}",
     "update-personal-access-token-details",
     "Update personal access token details",
@@ -382,7 +384,7 @@ def rename_pat(userId: str, tokenId: str, body: TokenRename, ctx: CtxDep) -> JSO
     return json_response(tokens.personal_dict(row))
 
 
-@pats("DELETE /{tokenId}", "delete-personal-access-token", "Delete personal access token")
+@pats.op("DELETE /{tokenId}", "delete-personal-access-token", "Delete personal access token")
 def delete_pat(userId: str, tokenId: str, ctx: CtxDep) -> Response:
     """Delete a personal access token; it stops working at once."""
     tokens.revoke_personal(
@@ -391,7 +393,7 @@ def delete_pat(userId: str, tokenId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@pats(
+@pats.op(
     "PATCH /{tokenId}/revoke",
     "revoke-personal-access-token",
     "Revoke Personal Access Token",
@@ -406,7 +408,7 @@ def revoke_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
 # --- roles -----------------------------------------------------------------------------
 
 
-@roles_route("GET /roles", "get-predefined-roles", "Get Predefined Roles")
+@roles_route.op("GET /roles", "get-predefined-roles", "Get Predefined Roles")
 def get_roles(actor: ActorDep) -> JSONResponse:
     """The catalog's roles and what each grants."""
     return json_response(roles.roles())
@@ -432,9 +434,9 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
         }
     }
 
-    assigned = Routes(router, base, tags=ROLES_TAG, **documented)
+    assigned = router.section(base, tags=ROLES_TAG, **documented)
 
-    @assigned("GET ", list_op, "List Assigned Roles", AssignedRoleList)
+    @assigned.op("GET ", list_op, "List Assigned Roles", AssignedRoleList)
     def list_assigned(ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         return page(
@@ -447,7 +449,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
             )
         )
 
-    @assigned("POST ", assign_op, "Assign Role", AssignedRoleRead)
+    @assigned.op("POST ", assign_op, "Assign Role", AssignedRoleRead)
     def assign(body: AssignRole, ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         row = roles.assign(
@@ -455,7 +457,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
         )
         return json_response(roles.assignment_dict(row), 201)
 
-    @assigned("GET /{roleId}", get_op, "Get Assigned Role", AssignedRoleRead)
+    @assigned.op("GET /{roleId}", get_op, "Get Assigned Role", AssignedRoleRead)
     def get_assigned(roleId: str, ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         row = roles.get_assigned(
@@ -463,7 +465,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
         )
         return json_response(roles.assignment_dict(row))
 
-    @assigned("DELETE /{roleId}", remove_op, "Remove Assigned Role")
+    @assigned.op("DELETE /{roleId}", remove_op, "Remove Assigned Role")
     def unassign(roleId: str, ctx: CtxDep) -> Response:
         ident = ctx.request.path_params[param]
         roles.unassign(
@@ -500,7 +502,7 @@ _assigned_routes(
 # --- the organization ------------------------------------------------------------------
 
 
-@me("GET /organizations/me", "get-organizations-me", "Get My Organization", OrganizationRead)
+@me.op("GET /organizations/me", "get-organizations-me", "Get My Organization", OrganizationRead)
 def get_organization(actor: ActorDep) -> JSONResponse:
     """The one organization a self-hosted catalog serves."""
     return json_response(service.organization())

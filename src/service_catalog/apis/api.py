@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.apis import service
@@ -24,26 +24,24 @@ from service_catalog.apis.schemas import (
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 
-apis_router = APIRouter(prefix="/v3/apis", tags=["APIs"])
-apis_route = Routes(apis_router)
-mappings_router = APIRouter(prefix="/v1", tags=["Catalog Service API Mappings"])
-mappings_route = Routes(mappings_router)
-service_mappings = Routes(mappings_router, "/catalog-services/{serviceId}/api-mappings")
+apis_router = Router(prefix="/v3/apis", tags=["APIs"])
+mappings_router = Router(prefix="/v1", tags=["Catalog Service API Mappings"])
+service_mappings = mappings_router.section("/catalog-services/{serviceId}/api-mappings")
 
 
 # --- /v3/apis ------------------------------------------------------------------------------
 
 
-@apis_route("POST ", "create-api", "Create API", ApiRead)
+@apis_router.op("POST ", "create-api", "Create API", ApiRead)
 def create_api(body: ApiCreate, ctx: CtxDep) -> JSONResponse:
     """Create an API (Organization Admin or Service Creator)."""
     api = service.create_api(ctx.session, data=body, actor=ctx.actor)
     return json_response(service.api_dict(ctx.session, api), 201)
 
 
-@apis_route(
+@apis_router.op(
     "GET ",
     "list-apis",
     "List APIs",
@@ -56,27 +54,27 @@ def list_apis(ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@apis_route("GET /{apiId}", "fetch-api", "Fetch API", ApiRead)
+@apis_router.op("GET /{apiId}", "fetch-api", "Fetch API", ApiRead)
 def get_api(apiId: str, ctx: CtxDep) -> JSONResponse:
     """One API."""
     return json_response(service.api_dict(ctx.session, service.get_api(ctx.session, api_id=apiId)))
 
 
-@apis_route("PATCH /{apiId}", "update-api", "Update API", ApiRead)
+@apis_router.op("PATCH /{apiId}", "update-api", "Update API", ApiRead)
 def update_api(apiId: str, body: ApiUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an API."""
     api = service.update_api(ctx.session, api_id=apiId, data=body, actor=ctx.actor)
     return json_response(service.api_dict(ctx.session, api))
 
 
-@apis_route("DELETE /{apiId}", "delete-api", "Delete API")
+@apis_router.op("DELETE /{apiId}", "delete-api", "Delete API")
 def delete_api(apiId: str, ctx: CtxDep) -> Response:
     """Delete an API, its specifications and its mappings."""
     service.delete_api(ctx.session, api_id=apiId, actor=ctx.actor)
     return no_content()
 
 
-@apis_route(
+@apis_router.op(
     "POST /{apiId}/specifications", "create-api-spec", "Create API Specification", ApiSpecRead
 )
 def create_spec(apiId: str, body: ApiSpecCreate, ctx: CtxDep) -> JSONResponse:
@@ -87,14 +85,16 @@ def create_spec(apiId: str, body: ApiSpecCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.spec_to_dict(spec), 201)
 
 
-@apis_route("GET /{apiId}/specifications", "list-api-specs", "List API Specifications", ApiSpecList)
+@apis_router.op(
+    "GET /{apiId}/specifications", "list-api-specs", "List API Specifications", ApiSpecList
+)
 def list_specs(apiId: str, ctx: CtxDep) -> JSONResponse:
     """A page of an API's specification documents."""
     data, meta = service.list_specs(ctx.session, api_id=apiId, query=ctx.query)
     return page(data, meta)
 
 
-@apis_route(
+@apis_router.op(
     "GET /{apiId}/specifications/{specId}", "fetch-api-spec", "Fetch API Specification", ApiSpecRead
 )
 def get_spec(apiId: str, specId: str, ctx: CtxDep) -> JSONResponse:
@@ -104,7 +104,7 @@ def get_spec(apiId: str, specId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@apis_route(
+@apis_router.op(
     "DELETE /{apiId}/specifications/{specId}", "delete-api-spec", "Delete API Specification"
 )
 def delete_spec(apiId: str, specId: str, ctx: CtxDep) -> Response:
@@ -128,7 +128,7 @@ def _mapping_list_params(spec: Any) -> dict[str, Any]:
     return list_params(spec, service.MAPPING_SORTS)
 
 
-@service_mappings(
+@service_mappings.op(
     "GET ",
     "list-catalog-service-api-mappings",
     "List API Mappings for a Service",
@@ -143,7 +143,7 @@ def list_service_mappings(serviceId: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@service_mappings(
+@service_mappings.op(
     "POST ",
     "create-catalog-service-api-mapping",
     "Create API Mapping for a Service",
@@ -157,7 +157,7 @@ def create_mapping(serviceId: str, body: ApiMappingCreate, ctx: CtxDep) -> JSONR
     return json_response(service.mapping_to_dict(m), 201)
 
 
-@service_mappings(
+@service_mappings.op(
     "GET /{mappingId}",
     "get-catalog-service-api-mapping",
     "Get API Mapping for a Service",
@@ -171,7 +171,7 @@ def get_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_to_dict(m))
 
 
-@service_mappings(
+@service_mappings.op(
     "DELETE /{mappingId}", "delete-catalog-service-api-mapping", "Delete API Mapping for a Service"
 )
 def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
@@ -182,7 +182,7 @@ def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@mappings_route(
+@mappings_router.op(
     "GET /apis/{apiId}/service-mappings",
     "list-service-mappings-for-api",
     "List Service Mappings for an API",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep, authenticate_request, run_read, run_short_read
@@ -20,7 +20,7 @@ from service_catalog.catalog_services.schemas import (
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 
 ID_PARAM = {
     "name": "id",
@@ -30,20 +30,19 @@ ID_PARAM = {
     "schema": {"type": "string", "title": "Id"},
 }
 
-router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
-route = Routes(router)
+router = Router(prefix="/v1/catalog-services", tags=["Catalog Services"])
 DOC_TAGS = ["Service Documents"]
-docs = Routes(router, "/{id}/documents", tags=DOC_TAGS)
+docs = router.section("/{id}/documents", tags=DOC_TAGS)
 
 
-@route("POST ", "create-catalog-service", "Create Service", CatalogServiceRead)
+@router.op("POST ", "create-catalog-service", "Create Service", CatalogServiceRead)
 def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
     """Create a catalog service."""
     svc = service.create_service(ctx.session, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc), 201)
 
 
-@route(
+@router.op(
     "GET ",
     "list-catalog-services",
     "List Services",
@@ -56,7 +55,7 @@ async def list_(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@route(
+@router.op(
     "GET /facets",
     "list-catalog-service-facets",
     "Count Service Label or Custom Field Values",
@@ -73,7 +72,7 @@ async def facets(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@route(
+@router.op(
     "GET /{id}",
     "fetch-catalog-service",
     "Get a Service",
@@ -95,14 +94,14 @@ async def get(request: Request) -> JSONResponse:
     )
 
 
-@route("PATCH /{id}", "update-catalog-service", "Update Service", CatalogServiceRead)
+@router.op("PATCH /{id}", "update-catalog-service", "Update Service", CatalogServiceRead)
 def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a catalog service."""
     svc = service.update_service(ctx.session, service_id=id, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc))
 
 
-@route("DELETE /{id}", "delete-catalog-service", "Delete Service")
+@router.op("DELETE /{id}", "delete-catalog-service", "Delete Service")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a catalog service; its resources stay, its mappings go."""
     service.delete_service(ctx.session, service_id=id, actor=ctx.actor)
@@ -112,7 +111,7 @@ def delete(id: str, ctx: CtxDep) -> Response:
 # --- service documents (an extension) ----------------------------------------------
 
 
-@docs(
+@docs.op(
     "POST ",
     "create-catalog-service-document",
     "Create Service Document",
@@ -125,7 +124,7 @@ def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(doc, 201)
 
 
-@docs(
+@docs.op(
     "GET ",
     "list-catalog-service-documents",
     "List Service Documents",
@@ -140,7 +139,9 @@ def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@docs("GET /{documentId}", "fetch-catalog-service-document", "Get a Service Document", DocumentRead)
+@docs.op(
+    "GET /{documentId}", "fetch-catalog-service-document", "Get a Service Document", DocumentRead
+)
 def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
     """One document of a service."""
     return json_response(
@@ -150,7 +151,7 @@ def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@docs(
+@docs.op(
     "PATCH /{documentId}",
     "update-catalog-service-document",
     "Update Service Document",
@@ -170,7 +171,7 @@ def update_document(
     )
 
 
-@docs("DELETE /{documentId}", "delete-catalog-service-document", "Delete Service Document")
+@docs.op("DELETE /{documentId}", "delete-catalog-service-document", "Delete Service Document")
 def delete_document(id: str, documentId: str, ctx: CtxDep) -> Response:
     """Delete a document."""
     documents.delete_document(ctx.session, service_ref=id, document_id=documentId, actor=ctx.actor)

@@ -43,19 +43,18 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 DEFAULT_STATUS = {"POST": 201, "DELETE": 204}
 
 
-class Routes:
-    """A router's route declarations, one short call each:
-    ``@routes("GET /path", operation_id, summary, model, status=..., **extra)`` is
+class Section:
+    """A part of a router's routes sharing a path prefix and keyword arguments (``tags``):
+    ``@section.op("GET /path", operation_id, summary, model, status=..., **extra)`` is
     ``@router.get(prefix + "/path", **operation(operation_id, summary, model, ...))``, with
-    the keyword arguments given to ``Routes`` (``tags``) as every route's defaults and the
-    status, when not given, 201 for ``POST``, 204 for ``DELETE``, else 200."""
+    the status, when not given, 201 for ``POST``, 204 for ``DELETE``, else 200."""
 
     def __init__(self, router: APIRouter, prefix: str = "", **defaults: Any) -> None:
         self.router = router
         self.prefix = prefix
         self.defaults = defaults
 
-    def __call__(
+    def op(
         self,
         route: str,
         operation_id: str,
@@ -72,3 +71,16 @@ class Routes:
         extra = {**self.defaults, **extra}
         kwargs = operation(operation_id, summary, model, status=status, **extra)
         return self.router.api_route(self.prefix + path, methods=[method], **kwargs)
+
+
+class Router(APIRouter):
+    """An ``APIRouter`` whose routes are declared in one short call each:
+    ``@router.op("GET /path", operation_id, summary, model)`` (see :class:`Section`)."""
+
+    def section(self, prefix: str = "", **defaults: Any) -> Section:
+        """The routes below ``prefix`` (of this router's), with ``defaults`` (``tags``)."""
+        return Section(self, prefix, **defaults)
+
+    def op(self, route: str, *args: Any, **kwargs: Any) -> Callable[[Endpoint], Endpoint]:
+        """Declare the route ``route`` ("METHOD /path"), as :meth:`Section.op` does."""
+        return Section(self).op(route, *args, **kwargs)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 from service_catalog.dependencies import service
 from service_catalog.dependencies.schemas import (
     DependencyCreate,
@@ -55,12 +55,11 @@ WALK_PARAMS = {
     ]
 }
 
-router = APIRouter(prefix="/v1", tags=["Dependencies (extension)"])
-route = Routes(router)
-dependencies = Routes(router, "/catalog-services/{id}/dependencies")
+router = Router(prefix="/v1", tags=["Dependencies (extension)"])
+dependencies = router.section("/catalog-services/{id}/dependencies")
 
 
-@dependencies(
+@dependencies.op(
     "GET ",
     "list-catalog-service-dependencies",
     "List a Service's Dependencies",
@@ -78,7 +77,7 @@ def list_(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@dependencies(
+@dependencies.op(
     "POST ",
     "create-catalog-service-dependency",
     "Add a Dependency",
@@ -95,7 +94,7 @@ def create(id: str, body: DependencyCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep), 201)
 
 
-@dependencies(
+@dependencies.op(
     "GET /{dependencyId}",
     "get-catalog-service-dependency",
     "Get a Dependency",
@@ -110,7 +109,7 @@ def get(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep))
 
 
-@dependencies(
+@dependencies.op(
     "DELETE /{dependencyId}",
     "delete-catalog-service-dependency",
     "Delete a Dependency",
@@ -122,7 +121,7 @@ def delete(id: str, dependencyId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@dependencies(
+@dependencies.op(
     "POST /{dependencyId}/confirm",
     "confirm-catalog-service-dependency",
     "Confirm a Proposed Dependency",
@@ -139,7 +138,7 @@ def confirm(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep))
 
 
-@route(
+@router.op(
     "POST /dependency-proposals",
     "propose-dependencies",
     "Propose Dependencies from Integration Data",

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import Ctx, CtxDep
 from service_catalog.catalog_services.service import get_service
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 from service_catalog.events import service
 from service_catalog.events.schemas import (
     CreateIntegrationEvents,
@@ -25,11 +24,11 @@ from service_catalog.events.schemas import (
     IntegrationEventsAccepted,
 )
 
-router = APIRouter(tags=["Integration Events"])
-v1 = Routes(router, "/v1")
+router = Router(tags=["Integration Events"])
+v1 = router.section("/v1")
 
 _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
-listing = Routes(router, "/v1", response_model=IntegrationEventList, openapi_extra=_LIST_PARAMS)
+listing = router.section("/v1", response_model=IntegrationEventList, openapi_extra=_LIST_PARAMS)
 
 
 def _events_page(ctx: Ctx, **only: Any) -> JSONResponse:
@@ -40,13 +39,13 @@ def _events_page(ctx: Ctx, **only: Any) -> JSONResponse:
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@listing("GET /integration-events", "list-integration-events", "List Integration Events")
+@listing.op("GET /integration-events", "list-integration-events", "List Integration Events")
 def list_all(ctx: CtxDep) -> JSONResponse:
     """Integration events (what upstream systems reported), newest first by default."""
     return _events_page(ctx)
 
 
-@listing(
+@listing.op(
     "GET /catalog-services/{serviceId}/integration-events",
     "list-catalog-service-integration-events",
     "List a Service's Integration Events",
@@ -58,13 +57,13 @@ def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     return _events_page(ctx, service_id=svc.id)
 
 
-@listing("GET /audit-log", "list-audit-log", "List the Audit Trail")
+@listing.op("GET /audit-log", "list-audit-log", "List the Audit Trail")
 def list_audit(ctx: CtxDep) -> JSONResponse:
     """User actions that changed the catalog (who, what, when), newest first by default."""
     return _events_page(ctx, audit_only=True)
 
 
-@v1(
+@v1.op(
     "POST /integration-instances/{id}/integration-events",
     "create-integration-events",
     "Push Integration Events",

@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from service_catalog.auth.sessions import (
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, bad_request, problem_response
 from service_catalog.core.render import json_response, no_content, page, ts
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.events.service import record_action
 from service_catalog.identity_providers import oidc, service
@@ -50,11 +50,10 @@ from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.identity_providers")
 
-router = APIRouter(prefix="/v3", tags=["Auth Settings"])
-route = Routes(router)
-idp_mappings = Routes(router, "/identity-providers/{idpId}/team-group-mappings")
-idps = Routes(router, "/identity-providers")
-idp_config = Routes(router, "/identity-provider")
+router = Router(prefix="/v3", tags=["Auth Settings"])
+idp_mappings = router.section("/identity-providers/{idpId}/team-group-mappings")
+idps = router.section("/identity-providers")
+idp_config = router.section("/identity-provider")
 STATE_COOKIE = "sc_oidc_state"
 STATE_COOKIE_PATH = "/v3/authenticate"
 
@@ -67,14 +66,14 @@ def _box(request: Request) -> SecretBox:
 # --- identity providers -----------------------------------------------------------------
 
 
-@idps("GET ", "get-identity-providers", "List Identity Providers", IdentityProviderList)
+@idps.op("GET ", "get-identity-providers", "List Identity Providers", IdentityProviderList)
 def list_(ctx: CtxDep) -> JSONResponse:
     """Every identity provider (``filter[type]``)."""
     rows = service.list_identity_providers(ctx.session, actor=ctx.actor, query=ctx.query)
     return json_response([service.to_dict(r) for r in rows])
 
 
-@idps("POST ", "create-identity-provider", "Create Identity Provider", IdentityProviderRead)
+@idps.op("POST ", "create-identity-provider", "Create Identity Provider", IdentityProviderRead)
 def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
     """Configure an identity provider; its client secret is write-only."""
     idp = service.create_identity_provider(
@@ -83,14 +82,16 @@ def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(idp), 201)
 
 
-@idps("GET /{id}", "get-identity-provider", "Get Identity Provider", IdentityProviderRead)
+@idps.op("GET /{id}", "get-identity-provider", "Get Identity Provider", IdentityProviderRead)
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One identity provider."""
     idp = service.read_identity_provider(ctx.session, actor=ctx.actor, idp_id=id)
     return json_response(service.to_dict(idp))
 
 
-@idps("PATCH /{id}", "update-identity-provider", "Update Identity Provider", IdentityProviderRead)
+@idps.op(
+    "PATCH /{id}", "update-identity-provider", "Update Identity Provider", IdentityProviderRead
+)
 def update(id: str, body: IdentityProviderUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an identity provider (a new issuer needs the client secret again)."""
     idp = service.update_identity_provider(
@@ -99,14 +100,14 @@ def update(id: str, body: IdentityProviderUpdate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(idp))
 
 
-@idps("DELETE /{id}", "delete-identity-provider", "Delete Identity Provider")
+@idps.op("DELETE /{id}", "delete-identity-provider", "Delete Identity Provider")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Remove an identity provider and its team-group mappings."""
     service.delete_identity_provider(ctx.session, idp_id=id, actor=ctx.actor)
     return no_content()
 
 
-@idp_mappings(
+@idp_mappings.op(
     "GET ", "list-idp-team-group-mappings", "List Team Group Mappings", TeamGroupMappingList
 )
 def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
@@ -117,7 +118,7 @@ def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     return page([service.mapping_to_dict(r) for r in rows], meta)
 
 
-@idp_mappings(
+@idp_mappings.op(
     "POST ", "create-idp-team-group-mapping", "Create Team Group Mapping", TeamGroupMappingRead
 )
 def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSONResponse:
@@ -126,7 +127,7 @@ def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSO
     return json_response(service.mapping_to_dict(row), 201)
 
 
-@idp_mappings(
+@idp_mappings.op(
     "GET /{id}", "get-idp-team-group-mapping", "Get Team Group Mapping", TeamGroupMappingRead
 )
 def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
@@ -135,7 +136,7 @@ def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_to_dict(row))
 
 
-@idp_mappings("DELETE /{id}", "delete-idp-team-group-mapping", "Delete Team Group Mapping")
+@idp_mappings.op("DELETE /{id}", "delete-idp-team-group-mapping", "Delete Team Group Mapping")
 def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
     """Remove a team-group mapping."""
     service.delete_mapping(ctx.session, idp_id=idpId, mapping_id=id, actor=ctx.actor)
@@ -145,7 +146,7 @@ def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
 # --- the legacy single-provider paths ---------------------------------------------------
 
 
-@idp_config("GET ", "get-idp-configuration", "Get the IdP Configuration", IdpConfiguration)
+@idp_config.op("GET ", "get-idp-configuration", "Get the IdP Configuration", IdpConfiguration)
 def get_configuration(ctx: CtxDep) -> JSONResponse:
     """The enabled identity provider, in the older single-provider shape."""
     return json_response(
@@ -153,7 +154,7 @@ def get_configuration(ctx: CtxDep) -> JSONResponse:
     )
 
 
-@idp_config("PATCH ", "update-idp-configuration", "Update IdP Configuration", IdpConfiguration)
+@idp_config.op("PATCH ", "update-idp-configuration", "Update IdP Configuration", IdpConfiguration)
 def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONResponse:
     """Change the enabled identity provider (a new issuer needs the client secret again)."""
     idp = service.update_configuration(
@@ -162,13 +163,13 @@ def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONRespo
     return json_response(service.configuration_dict(idp))
 
 
-@idp_config("GET /team-mappings", "get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage)
+@idp_config.op("GET /team-mappings", "get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage)
 def get_team_mappings(ctx: CtxDep) -> JSONResponse:
     """A numbered page of the enabled provider's groups, each with its teams."""
     return page(*service.list_group_teams(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@idp_config(
+@idp_config.op(
     "PUT /team-mappings", "update-idp-team-mappings", "Update Team Mappings", GroupTeamsList
 )
 def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
@@ -178,7 +179,7 @@ def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@idp_config(
+@idp_config.op(
     "GET /team-group-mappings",
     "get-team-group-mappings",
     "Get a Team Group Mappings",
@@ -189,7 +190,7 @@ def get_team_group_mappings(ctx: CtxDep) -> JSONResponse:
     return page(*service.list_team_groups(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@idp_config(
+@idp_config.op(
     "PATCH /team-group-mappings",
     "patch-team-group-mappings",
     "Patch Mappings by Team ID",
@@ -243,7 +244,7 @@ def _timeout(request: Request) -> float:
     return settings.connector_timeout_seconds
 
 
-@route(
+@router.op(
     "GET /authenticate/{login_path}",
     "sign-in",
     "Sign In Through an Identity Provider",
@@ -365,7 +366,7 @@ def _signed_in(
     return body, token, int(lifetime.total_seconds())
 
 
-@route(
+@router.op(
     "GET /authenticate/{login_path}/callback",
     "sign-in-callback",
     "Identity Provider Callback",
@@ -425,7 +426,7 @@ def callback(login_path: str, request: Request) -> Response:
     return response
 
 
-@route("POST /authenticate/logout", "sign-out", "Sign Out", status=204, tags=["Authentication"])
+@router.op("POST /authenticate/logout", "sign-out", "Sign Out", status=204, tags=["Authentication"])
 def sign_out(request: Request) -> Response:
     """End the browser's console session (its cookie stops working at once)."""
     token = request.cookies.get(SESSION_COOKIE)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
 from service_catalog.integrations.schemas import (
@@ -27,10 +27,9 @@ from service_catalog.integrations.schemas import (
     UpsertOAuthAuthConfig,
 )
 
-router = APIRouter(prefix="/v1")
-route = Routes(router)
+router = Router(prefix="/v1")
 _TAG: list[str | Enum] = ["Integration Instances"]
-instances = Routes(router, "/integration-instances", tags=_TAG)
+instances = router.section("/integration-instances", tags=_TAG)
 
 _INTEGRATION_PARAMS = list_params(service.integration_filters, service.integration_sorts)
 _INSTANCE_PARAMS = list_params(service.instance_filters, service.instance_sorts)
@@ -80,7 +79,7 @@ def _box(ctx: Ctx) -> SecretBox:
 # --- integrations ---------------------------------------------------------------------
 
 
-@route(
+@router.op(
     "GET /integrations",
     "list-catalog-integrations",
     "List Integrations",
@@ -97,7 +96,7 @@ def list_integrations(ctx: CtxDep) -> JSONResponse:
 # --- instances ------------------------------------------------------------------------
 
 
-@instances(
+@instances.op(
     "POST ", "create-integration-instance", "Create Integration Instance", IntegrationInstanceRead
 )
 def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONResponse:
@@ -106,7 +105,7 @@ def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONRespons
     return json_response(service.to_dict(inst), 201)
 
 
-@instances(
+@instances.op(
     "GET ",
     "list-integration-instances",
     "List Integration Instances",
@@ -119,7 +118,7 @@ def list_instances(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(i) for i in rows], meta)
 
 
-@instances(
+@instances.op(
     "GET /{id}",
     "fetch-integration-instance",
     "Get an Integration Instance",
@@ -132,7 +131,7 @@ def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@instances(
+@instances.op(
     "PATCH /{id}",
     "update-integration-instance",
     "Update Integration Instance",
@@ -144,7 +143,7 @@ def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JS
     return json_response(service.to_dict(inst))
 
 
-@instances("DELETE /{id}", "delete-integration-instance", "Delete Integration Instance")
+@instances.op("DELETE /{id}", "delete-integration-instance", "Delete Integration Instance")
 def delete_instance(id: str, ctx: CtxDep) -> Response:
     """Delete an instance with its credential, resources and their mappings."""
     service.delete_instance(ctx.session, instance_id=id, actor=ctx.actor)
@@ -154,10 +153,10 @@ def delete_instance(id: str, ctx: CtxDep) -> Response:
 # --- auth credential ------------------------------------------------------------------
 
 _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
-credential = Routes(router, _CRED, tags=_TAG)
+credential = router.section(_CRED, tags=_TAG)
 
 
-@credential(
+@credential.op(
     "POST ",
     "create-integration-instance-auth-credential",
     "Create Integration Instance Auth Credential",
@@ -174,7 +173,7 @@ def create_credential(
     return json_response(service.credential_to_dict(cred, inst), 201)
 
 
-@credential(
+@credential.op(
     "GET ",
     "get-integration-instance-auth-credential",
     "Get Integration Instance Auth Credential",
@@ -188,7 +187,7 @@ def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.credential_to_dict(cred, inst))
 
 
-@credential(
+@credential.op(
     "POST /verify",
     "verify-integration-instance-auth-credential",
     "Verify Integration Instance Auth Credential again",
@@ -206,7 +205,7 @@ def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> J
     return json_response(service.credential_to_dict(cred, inst))
 
 
-@credential(
+@credential.op(
     "DELETE ",
     "delete-integration-instance-auth-credential",
     "Delete Integration Instance Auth Credential",
@@ -220,10 +219,10 @@ def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
 # --- auth config ----------------------------------------------------------------------
 
 _CFG = "/integration-instances/{integrationInstanceId}/auth-config"
-auth_config = Routes(router, _CFG, tags=_TAG)
+auth_config = router.section(_CFG, tags=_TAG)
 
 
-@auth_config(
+@auth_config.op(
     "GET ",
     "get-integration-instance-auth-config",
     "Get Integration Instance Auth Config",
@@ -237,7 +236,7 @@ def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.auth_config_to_dict(cfg))
 
 
-@auth_config(
+@auth_config.op(
     "PUT ",
     "upsert-integration-instance-auth-config",
     "Update Integration Instance Auth Config",
@@ -253,7 +252,7 @@ def put_auth_config(
     return json_response(service.auth_config_to_dict(cfg))
 
 
-@auth_config(
+@auth_config.op(
     "DELETE ", "delete-integration-instance-auth-config", "Delete Integration Instance Auth Config"
 )
 def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:

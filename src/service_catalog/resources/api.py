@@ -6,7 +6,7 @@ archive), ``/v1/resource-mappings`` and ``/v1/catalog-services/{id}/resources``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep, run_read
@@ -15,7 +15,7 @@ from service_catalog.catalog_services.schemas import CatalogServiceList
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 from service_catalog.resources import service
 from service_catalog.resources.children import PAGE_PARAMS, children_page
 from service_catalog.resources.mappings import mapping_filters
@@ -32,18 +32,14 @@ from service_catalog.resources.schemas import (
     ServiceResourceList,
 )
 
-resources = APIRouter(prefix="/v1", tags=["Catalog Resources"])
-resources_route = Routes(resources)
-instance_resources = Routes(resources, "/integration-instances")
-resource_services = APIRouter(prefix="/v1", tags=["Catalog Resource Services"])
-resource_services_route = Routes(resource_services)
-mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
-mappings_route = Routes(mappings)
-service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
-service_resources_route = Routes(service_resources)
+resources = Router(prefix="/v1", tags=["Catalog Resources"])
+instance_resources = resources.section("/integration-instances")
+resource_services = Router(prefix="/v1", tags=["Catalog Resource Services"])
+mappings = Router(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
+service_resources = Router(prefix="/v1", tags=["Catalog Service Resources"])
 
 
-@resources_route(
+@resources.op(
     "GET /resources",
     "list-resources",
     "List Resources",
@@ -59,7 +55,7 @@ def list_resources(ctx: CtxDep) -> JSONResponse:
     return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
-@resources_route(
+@resources.op(
     "GET /resources/facets",
     "list-resource-facets",
     "Count Resource Field Values",
@@ -76,7 +72,7 @@ async def resource_facets(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@resources_route("GET /resources/{id}", "fetch-resource", "Get a Resource", ResourceRead)
+@resources.op("GET /resources/{id}", "fetch-resource", "Get a Resource", ResourceRead)
 def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
     return json_response(
@@ -88,7 +84,7 @@ def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources_route(
+@resources.op(
     "GET /resources/{id}/children/{kind}",
     "list-resource-children",
     "List a Resource's children",
@@ -110,7 +106,7 @@ def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@instance_resources(
+@instance_resources.op(
     "POST /{id}/resources", "initialize-resource", "Initialize a Resource", ResourceRead
 )
 def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
@@ -125,7 +121,7 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@instance_resources(
+@instance_resources.op(
     "PUT /{id}/resources", "upsert-resources", "Bulk upsert Resources", ResourcePushResult
 )
 def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
@@ -147,7 +143,7 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@instance_resources(
+@instance_resources.op(
     "PATCH /{integrationInstanceId}/resources/{resourceId}",
     "update-resource",
     "Update a Resource",
@@ -167,7 +163,7 @@ def update(
     return json_response(service.to_dict(ctx.session, row, ctx.actor.rights))
 
 
-@resource_services_route(
+@resource_services.op(
     "GET /resources/{id}/catalog-services",
     "list-catalog-resource-services",
     "List Resource Services",
@@ -182,7 +178,7 @@ def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     return page([svc_service.to_dict(s) for s in rows], meta)
 
 
-@mappings_route("POST ", "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead)
+@mappings.op("POST ", "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead)
 def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a resource (by id, or by integration instance, type and config) to a service."""
     row = service.create_mapping(
@@ -191,7 +187,7 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_dicts(ctx.session, [row])[0], 201)
 
 
-@mappings_route(
+@mappings.op(
     "GET ",
     "list-resource-mappings",
     "List Resource Mappings",
@@ -204,7 +200,7 @@ def list_mappings(ctx: CtxDep) -> JSONResponse:
     return page(service.mapping_dicts(ctx.session, rows), meta)
 
 
-@mappings_route(
+@mappings.op(
     "GET /{resourceMappingId}",
     "fetch-resource-mapping",
     "Get a Resource Mapping",
@@ -216,14 +212,14 @@ def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_dicts(ctx.session, [row])[0])
 
 
-@mappings_route("DELETE /{resourceMappingId}", "delete-resource-mapping", "Delete Resource Mapping")
+@mappings.op("DELETE /{resourceMappingId}", "delete-resource-mapping", "Delete Resource Mapping")
 def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
     """Remove a resource mapping."""
     service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
     return no_content()
 
 
-@service_resources_route(
+@service_resources.op(
     "GET /catalog-services/{id}/resources",
     "list-catalog-service-resources",
     "List Service Resources",
@@ -240,6 +236,6 @@ def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
-router = APIRouter()
+router = Router()
 for _sub in (resources, resource_services, mappings, service_resources):
     router.include_router(_sub)

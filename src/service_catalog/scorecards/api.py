@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import Routes
+from service_catalog.core.routes import Router
 from service_catalog.scorecards import service
 from service_catalog.scorecards.schemas import (
     CriteriaPage,
@@ -23,15 +23,12 @@ from service_catalog.scorecards.schemas import (
 )
 from service_catalog.sync.worker import notify
 
-templates = APIRouter(prefix="/v1", tags=["Criteria Templates"])
-templates_route = Routes(templates)
-router = APIRouter(prefix="/v1/scorecards", tags=["Scorecards"])
-route = Routes(router)
-service_scorecards = APIRouter(prefix="/v1/catalog-services", tags=["Scorecards"])
-service_scorecards_route = Routes(service_scorecards)
+templates = Router(prefix="/v1", tags=["Criteria Templates"])
+router = Router(prefix="/v1/scorecards", tags=["Scorecards"])
+service_scorecards = Router(prefix="/v1/catalog-services", tags=["Scorecards"])
 
 
-@templates_route(
+@templates.op(
     "GET /criteria-templates",
     "list-criteria-templates",
     "List Criteria Templates",
@@ -43,7 +40,7 @@ def list_criteria_templates(ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@templates_route(
+@templates.op(
     "GET /scorecard-templates",
     "list-scorecard-templates",
     "List Scorecard Templates",
@@ -56,7 +53,7 @@ def list_scorecard_templates(ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@route("POST ", "create-scorecard", "Create Scorecard", ScorecardWithCriteria)
+@router.op("POST ", "create-scorecard", "Create Scorecard", ScorecardWithCriteria)
 def create(body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     """Create a scorecard; the worker evaluates it at once."""
     card = service.create_scorecard(ctx.session, data=body, actor=ctx.actor)
@@ -64,20 +61,20 @@ def create(body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     return json_response(card, 201)
 
 
-@route("GET ", "list-scorecards", "List Scorecards", ScorecardList)
+@router.op("GET ", "list-scorecards", "List Scorecards", ScorecardList)
 def list_(ctx: CtxDep) -> JSONResponse:
     """A page of scorecards."""
     data, meta = service.list_scorecards(ctx.session, ctx.query, ctx.actor)
     return page(data, meta)
 
 
-@route("GET /{id}", "fetch-scorecard", "Get a Scorecard", ScorecardWithCriteria)
+@router.op("GET /{id}", "fetch-scorecard", "Get a Scorecard", ScorecardWithCriteria)
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One scorecard with its criteria."""
     return json_response(service.read_scorecard(ctx.session, scorecard_id=id, actor=ctx.actor))
 
 
-@route("PUT /{id}", "update-scorecard", "Update Scorecard", ScorecardWithCriteria)
+@router.op("PUT /{id}", "update-scorecard", "Update Scorecard", ScorecardWithCriteria)
 def update(id: str, body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     """Replace a scorecard; the worker evaluates it again at once."""
     card = service.update_scorecard(ctx.session, scorecard_id=id, data=body, actor=ctx.actor)
@@ -85,14 +82,14 @@ def update(id: str, body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     return json_response(card)
 
 
-@route("DELETE /{id}", "delete-scorecard", "Delete Scorecard")
+@router.op("DELETE /{id}", "delete-scorecard", "Delete Scorecard")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a scorecard with its results."""
     service.delete_scorecard(ctx.session, scorecard_id=id, actor=ctx.actor)
     return no_content()
 
 
-@route(
+@router.op(
     "GET /{id}/catalog-services",
     "list-scorecard-services",
     "List Scorecard Services",
@@ -106,7 +103,7 @@ def list_services(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@route("GET /{id}/criteria", "list-scorecard-criteria", "List Scorecard Criteria", CriteriaPage)
+@router.op("GET /{id}/criteria", "list-scorecard-criteria", "List Scorecard Criteria", CriteriaPage)
 def list_criteria(id: str, ctx: CtxDep) -> JSONResponse:
     """A scorecard's criteria with their passing service counts."""
     data, meta = service.list_scorecard_criteria(
@@ -115,7 +112,7 @@ def list_criteria(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@route(
+@router.op(
     "GET /{scorecardId}/criteria/{criteriaId}/catalog-services",
     "list-scorecard-criteria-services",
     "List Scorecard Criteria Services",
@@ -137,7 +134,7 @@ def list_criterion_services(
     return page(data, meta)
 
 
-@service_scorecards_route(
+@service_scorecards.op(
     "GET /{id}/scorecards",
     "list-catalog-service-scorecards",
     "List Catalog Service Scorecards",
@@ -151,7 +148,7 @@ def list_service_scorecards(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@service_scorecards_route(
+@service_scorecards.op(
     "GET /{serviceId}/scorecards/{scorecardId}",
     "fetch-catalog-service-scorecard",
     "Get a Catalog Service Scorecard",
