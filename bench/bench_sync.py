@@ -22,88 +22,27 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.support import install_instance
 from bench.sync_child import sync_in_child
 
 TOKEN = "bench-token-3b9f"
 
 
-def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
-    """The catalog app on a loopback port in a thread (for setting up through the API)."""
-    import uvicorn
-
-    from service_catalog.app import create_app
-    from service_catalog.core.db import Database
-    from service_catalog.core.migrate import upgrade
-    from service_catalog.settings import Settings
-
-    settings = Settings(
-        database_url=db_url, run_worker=False, key_file=key_file, bootstrap_token=False
-    )
-    db = Database(db_url)
-    upgrade(db)
-    app = create_app(settings, db=db)
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("the catalog did not start")
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{port}", db
-
-
 def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) -> str:
     """Create and authorize a rest-inventory instance through the HTTP API; its id."""
-    from service_catalog.auth.service import create_token
-
-    server, url, db = _serve_app(db_url, key_file)
-    try:
-        with db.session() as s:
-            _, token = create_token(s, name="bench")
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ) as api:
-            resp = api.post(
-                "/v1/integration-instances",
-                json={
-                    "integration_name": "rest-inventory",
-                    "name": "bench-inventory",
-                    "display_name": "Bench inventory",
-                    "config": {"base_url": sim_url, "page_size": page_size},
-                },
-            )
-            resp.raise_for_status()
-            iid = str(resp.json()["id"])
-            resp = api.post(
-                f"/v1/integration-instances/{iid}/auth-credential",
-                json={
-                    "type": "multi_key_auth",
-                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
-                },
-            )
-            resp.raise_for_status()
-        return iid
-    finally:
-        server.should_exit = True
-        time.sleep(0.3)
-        db.dispose()
+    instance = {
+        "integration_name": "rest-inventory",
+        "name": "bench-inventory",
+        "display_name": "Bench inventory",
+        "config": {"base_url": sim_url, "page_size": page_size},
+    }
+    return install_instance(db_url, key_file, instance, "authorization", TOKEN)
 
 
 def _raw_fetch(sim_url: str, items: int, page_size: int) -> tuple[float, float]:

@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from bench.support import install_instance
 from bench.sync_child import sync_in_child
 
 TOKEN = "bench-traceable-token-77c1"
@@ -70,84 +71,16 @@ def _start_simulator(services: int, endpoints: int) -> tuple[subprocess.Popen[st
     return proc, str(json.loads(line)["url"])
 
 
-def _serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
-    """The catalog app on a loopback port in a thread (for setting up through the API)."""
-    import socket
-    import threading
-
-    import uvicorn
-
-    from service_catalog.app import create_app
-    from service_catalog.core.db import Database
-    from service_catalog.core.migrate import upgrade
-    from service_catalog.settings import Settings
-
-    settings = Settings(
-        database_url=db_url, run_worker=False, key_file=key_file, bootstrap_token=False
-    )
-    db = Database(db_url)
-    upgrade(db)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, db=db),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("the catalog did not start")
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{port}", db
-
-
 def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) -> str:
     """Install and authorize a Traceable instance through the HTTP API; its id."""
-    from service_catalog.auth.service import create_token
-
-    server, url, db = _serve_app(db_url, key_file)
-    try:
-        with db.session() as s:
-            _, token = create_token(s, name="bench")
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-        ) as api:
-            resp = api.post(
-                "/v1/integration-instances",
-                json={
-                    "integration_name": "traceable",
-                    "name": "bench-traceable",
-                    "display_name": "Bench Traceable",
-                    "config": {
-                        "base_url": sim_url,
-                        "page_size": page_size,
-                        "include_inactive": False,
-                    },
-                },
-            )
-            resp.raise_for_status()
-            iid = str(resp.json()["id"])
-            resp = api.post(
-                f"/v1/integration-instances/{iid}/auth-credential",
-                json={
-                    "type": "multi_key_auth",
-                    "config": {"headers": [{"name": "authorization", "key": TOKEN}]},
-                },
-            )
-            resp.raise_for_status()
-        return iid
-    finally:
-        server.should_exit = True
-        time.sleep(0.3)
-        db.dispose()
+    config = {"base_url": sim_url, "page_size": page_size, "include_inactive": False}
+    instance = {
+        "integration_name": "traceable",
+        "name": "bench-traceable",
+        "display_name": "Bench Traceable",
+        "config": config,
+    }
+    return install_instance(db_url, key_file, instance, "authorization", TOKEN)
 
 
 def _raw_requests(sim_url: str, page_size: int) -> list[dict[str, Any]]:

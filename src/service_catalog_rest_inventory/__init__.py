@@ -37,6 +37,7 @@ from service_catalog.integrations.connectors.base import (
     RecordBatch,
     ResourceRecord,
     VerifyResult,
+    authorization,
     credential_header,
     decode_json,
     digest_of,
@@ -113,16 +114,12 @@ class RestInventoryConnector(Connector):
                 "The instance has no auth credential",
                 remediation="POST an auth credential to the instance.",
             )
-        token = credential_header(self.credential.headers)
-        if not token:
-            raise ConnectorError(
-                "auth",
-                "The credential has no 'authorization' header",
-                remediation="Replace the credential with one whose header "
-                "is named 'authorization'.",
-            )
-        if not token.lower().startswith("bearer "):
-            token = f"Bearer {token}"
+        token = authorization(
+            credential_header(self.credential.headers),
+            "Bearer ",
+            "The credential has no 'authorization' header",
+            "Replace the credential with one whose header is named 'authorization'.",
+        )
         return {"Authorization": token, "Accept": "application/json"}
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:

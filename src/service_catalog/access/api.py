@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.access import roles, service, tokens
@@ -43,61 +43,63 @@ from service_catalog.access.schemas import (
 from service_catalog.auth.deps import ActorDep, CtxDep
 from service_catalog.auth.models import SYSTEM_ACCOUNT, TEAM, USER
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 
-router = APIRouter(prefix="/v3")
-USERS, TEAMS, ACCOUNTS, ROLES_TAG = ["Users"], ["Teams"], ["System Accounts"], ["Roles"]
-PATS, ME = ["Personal Access Tokens"], ["Me"]
+router = Router(prefix="/v3")
+USERS, ROLES_TAG = ["Users"], ["Roles"]
+users = router.section("/users", tags=USERS)
+invites = router.section("/invites", tags=USERS)
+teams = router.section("/teams", tags=["Teams"])
+accounts = router.section("/system-accounts", tags=["System Accounts"])
+pats = router.section("/users/{userId}/access-tokens", tags=["Personal Access Tokens"])
+me = router.section(tags=["Me"])
+roles_route = router.section(tags=ROLES_TAG)
 
 
 # --- users -----------------------------------------------------------------------------
 
 
-@router.get("/users", **operation("list-users", "List Users", UserList, tags=USERS))
+@users.op("GET ", "list-users", "List Users", UserList)
 def list_users(ctx: CtxDep) -> JSONResponse:
     """A page of users (Organization Admin); filters ``id``, ``email``, ``full_name``,
     ``active``."""
     return page(*service.list_users(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@router.get("/users/me", **operation("get-users-me", "Get My User Account", UserRead, tags=ME))
+@me.op("GET /users/me", "get-users-me", "Get My User Account", UserRead)
 def get_me(ctx: CtxDep) -> JSONResponse:
     """The user of the request's token."""
     return json_response(service.user_dict(service.me(ctx.session, actor=ctx.actor)))
 
 
-@router.get("/users/{userId}", **operation("get-user", "Get a User", UserRead, tags=USERS))
+@users.op("GET /{userId}", "get-user", "Get a User", UserRead)
 def get_user(userId: str, ctx: CtxDep) -> JSONResponse:
     """One user (itself, or any for an Organization Admin)."""
     user = service.get_user(ctx.session, actor=ctx.actor, user_id=userId)
     return json_response(service.user_dict(user))
 
 
-@router.patch("/users/{userId}", **operation("update-user", "Update User", UserRead, tags=USERS))
+@users.op("PATCH /{userId}", "update-user", "Update User", UserRead)
 def update_user(userId: str, body: UserUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a user; ``active: false`` deactivates it (its tokens stop working at once)."""
     user = service.update_user(ctx.session, actor=ctx.actor, user_id=userId, data=body)
     return json_response(service.user_dict(user))
 
 
-@router.delete("/users/{userId}", **operation("delete-user", "Delete User", status=204, tags=USERS))
+@users.op("DELETE /{userId}", "delete-user", "Delete User")
 def delete_user(userId: str, ctx: CtxDep) -> Response:
     """Delete a user, its tokens, memberships and role assignments."""
     service.delete_user(ctx.session, actor=ctx.actor, user_id=userId)
     return no_content()
 
 
-@router.get(
-    "/users/{userId}/teams", **operation("list-user-teams", "List User Teams", TeamList, tags=USERS)
-)
+@users.op("GET /{userId}/teams", "list-user-teams", "List User Teams", TeamList)
 def list_user_teams(userId: str, ctx: CtxDep) -> JSONResponse:
     """The teams a user belongs to."""
     return page(*service.user_teams(ctx.session, actor=ctx.actor, user_id=userId, query=ctx.query))
 
 
-@router.post(
-    "/invites", **operation("invite-user", "Invite User", UserRead, status=201, tags=USERS)
-)
+@invites.op("POST ", "invite-user", "Invite User", UserRead)
 def invite(body: InviteUser, ctx: CtxDep) -> JSONResponse:
     """Create the user at once (a self-hosted catalog sends no e-mail); answers the user."""
     user = service.create_user(ctx.session, actor=ctx.actor, data=body)
@@ -107,20 +109,20 @@ def invite(body: InviteUser, ctx: CtxDep) -> JSONResponse:
 # --- teams -----------------------------------------------------------------------------
 
 
-@router.get("/teams", **operation("list-teams", "List Teams", TeamList, tags=TEAMS))
+@teams.op("GET ", "list-teams", "List Teams", TeamList)
 def list_teams(ctx: CtxDep) -> JSONResponse:
     """A page of teams; filters ``name`` and ``labels.<key>``."""
     return page(*service.list_teams(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@router.post("/teams", **operation("create-team", "Create Team", TeamRead, status=201, tags=TEAMS))
+@teams.op("POST ", "create-team", "Create Team", TeamRead)
 def create_team(body: TeamCreate, ctx: CtxDep) -> JSONResponse:
     """Create a team."""
     team = service.create_team(ctx.session, actor=ctx.actor, data=body)
     return json_response(service.team_dict(team), 201)
 
 
-@router.get("/teams/{teamId}", **operation("get-team", "Get a Team", TeamRead, tags=TEAMS))
+@teams.op("GET /{teamId}", "get-team", "Get a Team", TeamRead)
 def get_team(teamId: str, ctx: CtxDep) -> JSONResponse:
     """One team."""
     return json_response(
@@ -128,31 +130,27 @@ def get_team(teamId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.patch("/teams/{teamId}", **operation("update-team", "Update Team", TeamRead, tags=TEAMS))
+@teams.op("PATCH /{teamId}", "update-team", "Update Team", TeamRead)
 def update_team(teamId: str, body: TeamUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a team."""
     team = service.update_team(ctx.session, actor=ctx.actor, team_id=teamId, data=body)
     return json_response(service.team_dict(team))
 
 
-@router.delete("/teams/{teamId}", **operation("delete-team", "Delete Team", status=204, tags=TEAMS))
+@teams.op("DELETE /{teamId}", "delete-team", "Delete Team")
 def delete_team(teamId: str, ctx: CtxDep) -> Response:
     """Delete a team."""
     service.delete_team(ctx.session, actor=ctx.actor, team_id=teamId)
     return no_content()
 
 
-@router.get(
-    "/teams/{teamId}/users", **operation("list-team-users", "List Team Users", UserList, tags=TEAMS)
-)
+@teams.op("GET /{teamId}/users", "list-team-users", "List Team Users", UserList)
 def list_team_users(teamId: str, ctx: CtxDep) -> JSONResponse:
     """A page of a team's users."""
     return page(*service.team_users(ctx.session, actor=ctx.actor, team_id=teamId, query=ctx.query))
 
 
-@router.post(
-    "/teams/{teamId}/users", **operation("add-user-to-team", "Add User", status=201, tags=TEAMS)
-)
+@teams.op("POST /{teamId}/users", "add-user-to-team", "Add User")
 def add_team_user(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     """Add a user to a team (409 when a member already)."""
     service.add_member(
@@ -161,10 +159,7 @@ def add_team_user(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     return Response(status_code=201)
 
 
-@router.delete(
-    "/teams/{teamId}/users/{userId}",
-    **operation("remove-user-from-team", "Remove User", status=204, tags=TEAMS),
-)
+@teams.op("DELETE /{teamId}/users/{userId}", "remove-user-from-team", "Remove User")
 def remove_team_user(teamId: str, userId: str, ctx: CtxDep) -> Response:
     """Remove a user from a team."""
     service.remove_member(
@@ -173,14 +168,11 @@ def remove_team_user(teamId: str, userId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@router.get(
-    "/teams/{teamId}/system-accounts",
-    **operation(
-        "get-teams-teamId-system-accounts",
-        "List System Accounts on a Team",
-        SystemAccountList,
-        tags=TEAMS,
-    ),
+@teams.op(
+    "GET /{teamId}/system-accounts",
+    "get-teams-teamId-system-accounts",
+    "List System Accounts on a Team",
+    SystemAccountList,
 )
 def list_team_accounts(teamId: str, ctx: CtxDep) -> JSONResponse:
     """A page of a team's system accounts."""
@@ -189,11 +181,10 @@ def list_team_accounts(teamId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.post(
-    "/teams/{teamId}/system-accounts",
-    **operation(
-        "post-teams-teamId-system-accounts", "Add System Account to a Team", status=201, tags=TEAMS
-    ),
+@teams.op(
+    "POST /{teamId}/system-accounts",
+    "post-teams-teamId-system-accounts",
+    "Add System Account to a Team",
 )
 def add_team_account(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     """Add a system account to a team (409 when a member already)."""
@@ -203,14 +194,10 @@ def add_team_account(teamId: str, body: MemberAdd, ctx: CtxDep) -> Response:
     return Response(status_code=201)
 
 
-@router.delete(
-    "/teams/{teamId}/system-accounts/{accountId}",
-    **operation(
-        "delete-teams-teamId-system-accounts-accountId",
-        "Remove System Account From Team",
-        status=204,
-        tags=TEAMS,
-    ),
+@teams.op(
+    "DELETE /{teamId}/system-accounts/{accountId}",
+    "delete-teams-teamId-system-accounts-accountId",
+    "Remove System Account From Team",
 )
 def remove_team_account(teamId: str, accountId: str, ctx: CtxDep) -> Response:
     """Remove a system account from a team."""
@@ -227,34 +214,21 @@ def remove_team_account(teamId: str, accountId: str, ctx: CtxDep) -> Response:
 # --- system accounts -------------------------------------------------------------------
 
 
-@router.get(
-    "/system-accounts",
-    **operation("get-system-accounts", "List System Accounts", SystemAccountList, tags=ACCOUNTS),
-)
+@accounts.op("GET ", "get-system-accounts", "List System Accounts", SystemAccountList)
 def list_accounts(ctx: CtxDep) -> JSONResponse:
     """A page of system accounts; filters ``name``, ``description``, ``konnect_managed``."""
     return page(*service.list_accounts(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@router.post(
-    "/system-accounts",
-    **operation(
-        "post-system-accounts",
-        "Create System Account",
-        SystemAccountRead,
-        status=201,
-        tags=ACCOUNTS,
-    ),
-)
+@accounts.op("POST ", "post-system-accounts", "Create System Account", SystemAccountRead)
 def create_account(body: SystemAccountCreate, ctx: CtxDep) -> JSONResponse:
     """Create a system account."""
     account = service.create_account(ctx.session, actor=ctx.actor, data=body)
     return json_response(service.account_dict(account), 201)
 
 
-@router.get(
-    "/system-accounts/{accountId}",
-    **operation("get-system-accounts-id", "Get a System Account", SystemAccountRead, tags=ACCOUNTS),
+@accounts.op(
+    "GET /{accountId}", "get-system-accounts-id", "Get a System Account", SystemAccountRead
 )
 def get_account(accountId: str, ctx: CtxDep) -> JSONResponse:
     """One system account."""
@@ -262,11 +236,8 @@ def get_account(accountId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.account_dict(account))
 
 
-@router.patch(
-    "/system-accounts/{accountId}",
-    **operation(
-        "patch-system-accounts-id", "Update System Account", SystemAccountRead, tags=ACCOUNTS
-    ),
+@accounts.op(
+    "PATCH /{accountId}", "patch-system-accounts-id", "Update System Account", SystemAccountRead
 )
 def update_account(accountId: str, body: SystemAccountUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a system account."""
@@ -274,24 +245,18 @@ def update_account(accountId: str, body: SystemAccountUpdate, ctx: CtxDep) -> JS
     return json_response(service.account_dict(account))
 
 
-@router.delete(
-    "/system-accounts/{accountId}",
-    **operation("delete-system-accounts-id", "Delete System Account", status=204, tags=ACCOUNTS),
-)
+@accounts.op("DELETE /{accountId}", "delete-system-accounts-id", "Delete System Account")
 def delete_account(accountId: str, ctx: CtxDep) -> Response:
     """Delete a system account with its tokens."""
     service.delete_account(ctx.session, actor=ctx.actor, account_id=accountId)
     return no_content()
 
 
-@router.get(
-    "/system-accounts/{accountId}/teams",
-    **operation(
-        "get-system-accounts-accountId-teams",
-        "List Teams for a System Account",
-        TeamList,
-        tags=ACCOUNTS,
-    ),
+@accounts.op(
+    "GET /{accountId}/teams",
+    "get-system-accounts-accountId-teams",
+    "List Teams for a System Account",
+    TeamList,
 )
 def list_account_teams(accountId: str, ctx: CtxDep) -> JSONResponse:
     """The teams a system account belongs to."""
@@ -300,14 +265,11 @@ def list_account_teams(accountId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.get(
-    "/system-accounts/{accountId}/access-tokens",
-    **operation(
-        "get-system-account-id-access-tokens",
-        "List System Account Access Tokens",
-        AccountTokenList,
-        tags=ACCOUNTS,
-    ),
+@accounts.op(
+    "GET /{accountId}/access-tokens",
+    "get-system-account-id-access-tokens",
+    "List System Account Access Tokens",
+    AccountTokenList,
 )
 def list_account_tokens(accountId: str, ctx: CtxDep) -> JSONResponse:
     """A page of a system account's tokens (never their values)."""
@@ -318,15 +280,11 @@ def list_account_tokens(accountId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.post(
-    "/system-accounts/{accountId}/access-tokens",
-    **operation(
-        "post-system-accounts-id-access-tokens",
-        "Create System Account Access Token",
-        AccountTokenCreated,
-        status=201,
-        tags=ACCOUNTS,
-    ),
+@accounts.op(
+    "POST /{accountId}/access-tokens",
+    "post-system-accounts-id-access-tokens",
+    "Create System Account Access Token",
+    AccountTokenCreated,
 )
 def create_account_token(accountId: str, body: AccountTokenCreate, ctx: CtxDep) -> JSONResponse:
     """Create a ``spat_`` token; its value is in this answer only."""
@@ -336,14 +294,11 @@ def create_account_token(accountId: str, body: AccountTokenCreate, ctx: CtxDep) 
     return json_response({**tokens.account_token_dict(row), "token": token}, 201)
 
 
-@router.get(
-    "/system-accounts/{accountId}/access-tokens/{tokenId}",
-    **operation(
-        "get-system-accounts-id-access-tokens-id",
-        "Get a System Account Access Token",
-        AccountTokenRead,
-        tags=ACCOUNTS,
-    ),
+@accounts.op(
+    "GET /{accountId}/access-tokens/{tokenId}",
+    "get-system-accounts-id-access-tokens-id",
+    "Get a System Account Access Token",
+    AccountTokenRead,
 )
 def get_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
     """One of a system account's tokens."""
@@ -353,14 +308,11 @@ def get_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> JSONResponse
     return json_response(tokens.account_token_dict(row))
 
 
-@router.patch(
-    "/system-accounts/{accountId}/access-tokens/{tokenId}",
-    **operation(
-        "patch-system-accounts-id-access-tokens-id",
-        "Update System Account Access Token",
-        AccountTokenRead,
-        tags=ACCOUNTS,
-    ),
+@accounts.op(
+    "PATCH /{accountId}/access-tokens/{tokenId}",
+    "patch-system-accounts-id-access-tokens-id",
+    "Update System Account Access Token",
+    AccountTokenRead,
 )
 def rename_account_token(
     accountId: str, tokenId: str, body: TokenRename, ctx: CtxDep
@@ -372,14 +324,10 @@ def rename_account_token(
     return json_response(tokens.account_token_dict(row))
 
 
-@router.delete(
-    "/system-accounts/{accountId}/access-tokens/{tokenId}",
-    **operation(
-        "delete-system-accounts-id-access-tokens-id",
-        "Delete System Account Access Token",
-        status=204,
-        tags=ACCOUNTS,
-    ),
+@accounts.op(
+    "DELETE /{accountId}/access-tokens/{tokenId}",
+    "delete-system-accounts-id-access-tokens-id",
+    "Delete System Account Access Token",
 )
 def delete_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> Response:
     """Delete one of a system account's tokens; it stops working at once."""
@@ -392,24 +340,17 @@ def delete_account_token(accountId: str, tokenId: str, ctx: CtxDep) -> Response:
 # --- personal access tokens ------------------------------------------------------------
 
 
-@router.get(
-    "/users/{userId}/access-tokens",
-    **operation("list-users-personal-access-tokens", "List PATs", PersonalTokenList, tags=PATS),
-)
+@pats.op("GET ", "list-users-personal-access-tokens", "List PATs", PersonalTokenList)
 def list_pats(userId: str, ctx: CtxDep) -> JSONResponse:
     """A user's personal access tokens (never their values)."""
     return page(*tokens.list_personal(ctx.session, actor=ctx.actor, user_id=userId))
 
 
-@router.post(
-    "/users/{userId}/access-tokens",
-    **operation(
-        "create-personal-access-token",
-        "Create a new personal access token",
-        PersonalTokenCreated,
-        status=201,
-        tags=PATS,
-    ),
+@pats.op(
+    "POST ",
+    "create-personal-access-token",
+    "Create a new personal access token",
+    PersonalTokenCreated,
 )
 def create_pat(userId: str, body: PersonalTokenCreate, ctx: CtxDep) -> JSONResponse:
     """Create a ``kpat_`` token; its value is in this answer only."""
@@ -417,14 +358,11 @@ def create_pat(userId: str, body: PersonalTokenCreate, ctx: CtxDep) -> JSONRespo
     return json_response({**tokens.personal_dict(row), "konnect_token": token}, 201)
 
 
-@router.get(
-    "/users/{userId}/access-tokens/{tokenId}",
-    **operation(
-        "get-personal-access-token-details",
-        "Get Personal Access Token details",
-        PersonalTokenRead,
-        tags=PATS,
-    ),
+@pats.op(
+    "GET /{tokenId}",
+    "get-personal-access-token-details",
+    "Get Personal Access Token details",
+    PersonalTokenRead,
 )
 def get_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
     """One personal access token."""
@@ -432,14 +370,11 @@ def get_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(tokens.personal_dict(row))
 
 
-@router.patch(
-    "/users/{userId}/access-tokens/{tokenId}",
-    **operation(
-        "update-personal-access-token-details",
-        "Update personal access token details",
-        PersonalTokenRead,
-        tags=PATS,
-    ),
+@pats.op(
+    "PATCH /{tokenId}",
+    "update-personal-access-token-details",
+    "Update personal access token details",
+    PersonalTokenRead,
 )
 def rename_pat(userId: str, tokenId: str, body: TokenRename, ctx: CtxDep) -> JSONResponse:
     """Rename a personal access token."""
@@ -449,12 +384,7 @@ def rename_pat(userId: str, tokenId: str, body: TokenRename, ctx: CtxDep) -> JSO
     return json_response(tokens.personal_dict(row))
 
 
-@router.delete(
-    "/users/{userId}/access-tokens/{tokenId}",
-    **operation(
-        "delete-personal-access-token", "Delete personal access token", status=204, tags=PATS
-    ),
-)
+@pats.op("DELETE /{tokenId}", "delete-personal-access-token", "Delete personal access token")
 def delete_pat(userId: str, tokenId: str, ctx: CtxDep) -> Response:
     """Delete a personal access token; it stops working at once."""
     tokens.revoke_personal(
@@ -463,11 +393,11 @@ def delete_pat(userId: str, tokenId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@router.patch(
-    "/users/{userId}/access-tokens/{tokenId}/revoke",
-    **operation(
-        "revoke-personal-access-token", "Revoke Personal Access Token", PersonalTokenRead, tags=PATS
-    ),
+@pats.op(
+    "PATCH /{tokenId}/revoke",
+    "revoke-personal-access-token",
+    "Revoke Personal Access Token",
+    PersonalTokenRead,
 )
 def revoke_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
     """Revoke a personal access token; it stops working at once and stays listed."""
@@ -478,7 +408,7 @@ def revoke_pat(userId: str, tokenId: str, ctx: CtxDep) -> JSONResponse:
 # --- roles -----------------------------------------------------------------------------
 
 
-@router.get("/roles", **operation("get-predefined-roles", "Get Predefined Roles", tags=ROLES_TAG))
+@roles_route.op("GET /roles", "get-predefined-roles", "Get Predefined Roles")
 def get_roles(actor: ActorDep) -> JSONResponse:
     """The catalog's roles and what each grants."""
     return json_response(roles.roles())
@@ -504,10 +434,9 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
         }
     }
 
-    @router.get(
-        base,
-        **operation(list_op, "List Assigned Roles", AssignedRoleList, tags=ROLES_TAG, **documented),
-    )
+    assigned = router.section(base, tags=ROLES_TAG, **documented)
+
+    @assigned.op("GET ", list_op, "List Assigned Roles", AssignedRoleList)
     def list_assigned(ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         return page(
@@ -520,12 +449,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
             )
         )
 
-    @router.post(
-        base,
-        **operation(
-            assign_op, "Assign Role", AssignedRoleRead, status=201, tags=ROLES_TAG, **documented
-        ),
-    )
+    @assigned.op("POST ", assign_op, "Assign Role", AssignedRoleRead)
     def assign(body: AssignRole, ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         row = roles.assign(
@@ -533,10 +457,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
         )
         return json_response(roles.assignment_dict(row), 201)
 
-    @router.get(
-        base + "/{roleId}",
-        **operation(get_op, "Get Assigned Role", AssignedRoleRead, tags=ROLES_TAG, **documented),
-    )
+    @assigned.op("GET /{roleId}", get_op, "Get Assigned Role", AssignedRoleRead)
     def get_assigned(roleId: str, ctx: CtxDep) -> JSONResponse:
         ident = ctx.request.path_params[param]
         row = roles.get_assigned(
@@ -544,10 +465,7 @@ def _assigned_routes(kind: str, segment: str, param: str, ops: tuple[str, str, s
         )
         return json_response(roles.assignment_dict(row))
 
-    @router.delete(
-        base + "/{roleId}",
-        **operation(remove_op, "Remove Assigned Role", status=204, tags=ROLES_TAG, **documented),
-    )
+    @assigned.op("DELETE /{roleId}", remove_op, "Remove Assigned Role")
     def unassign(roleId: str, ctx: CtxDep) -> Response:
         ident = ctx.request.path_params[param]
         roles.unassign(
@@ -584,10 +502,7 @@ _assigned_routes(
 # --- the organization ------------------------------------------------------------------
 
 
-@router.get(
-    "/organizations/me",
-    **operation("get-organizations-me", "Get My Organization", OrganizationRead, tags=ME),
-)
+@me.op("GET /organizations/me", "get-organizations-me", "Get My Organization", OrganizationRead)
 def get_organization(actor: ActorDep) -> JSONResponse:
     """The one organization a self-hosted catalog serves."""
     return json_response(service.organization())

@@ -185,18 +185,7 @@ def assign(
     )
     taken = conflict(f"The role [{data.role_name}] on [{entity_id}] is already assigned")
     insert_row(session, row, taken)
-    identity_changed(session)
-    audit(
-        session,
-        actor,
-        "role.assigned",
-        f"Assigned {data.role_name} on {entity_id} to {principal_type} {ident}",
-        principal_type=principal_type,
-        principal_id=str(ident),
-        role_name=data.role_name,
-        entity_id=entity_id,
-        assignment_id=str(row.id),
-    )
+    _changed(session, actor, "assigned", f"Assigned {{}} to {principal_type} {ident}", row)
     return row
 
 
@@ -206,14 +195,20 @@ def unassign(
     """Remove a role assignment from a principal."""
     ident, row = _assignment(session, actor, principal_type, principal_id, role_id, read=False)
     session.delete(row)
+    _changed(session, actor, "removed", f"Removed {{}} from {principal_type} {ident}", row)
+
+
+def _changed(session: Session, actor: Actor, verb: str, detail: str, row: RoleAssignment) -> None:
+    """Record that the assignment ``row`` was ``verb`` ("assigned", "removed"): ``detail``
+    with the role and its entity in place of ``{}``."""
     identity_changed(session)
     audit(
         session,
         actor,
-        "role.removed",
-        f"Removed {row.role_name} on {row.entity_id} from {principal_type} {ident}",
-        principal_type=principal_type,
-        principal_id=str(ident),
+        f"role.{verb}",
+        detail.format(f"{row.role_name} on {row.entity_id}"),
+        principal_type=row.principal_type,
+        principal_id=str(row.principal_id),
         role_name=row.role_name,
         entity_id=row.entity_id,
         assignment_id=str(row.id),

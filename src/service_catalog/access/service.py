@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete, select
@@ -179,6 +180,74 @@ def _stamped(row: Team | SystemAccount, *names: str, **extra: Any) -> dict[str, 
     }
 
 
+NamedRow = TypeVar("NamedRow", Team, SystemAccount)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """Teams and system accounts: named rows only an Organization Admin reads or changes."""
+
+    model: type[Team] | type[SystemAccount]
+    what: str  # in a 404: "Team"
+    event: str  # the audit type's prefix and its id attribute's: "team"
+
+    @property
+    def label(self) -> str:
+        return self.what.lower()
+
+    def get(self, session: Session, actor: Actor, ident: str) -> Any:
+        """The row ``ident`` (a 404 when none), for an Organization Admin (else a 403)."""
+        require_org_admin(actor)
+        return get_row(session, self.model, ident, self.what)
+
+    def page(
+        self,
+        session: Session,
+        actor: Actor,
+        query: list[tuple[str, str]],
+        spec: q.FilterSpec,
+        render: Callable[[Any], dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A page of the rows by name (Organization Admin)."""
+        require_org_admin(actor)
+        return page_of(session, select(self.model), self.model.name, query, spec, render)
+
+    def audit(
+        self, session: Session, actor: Actor, verb: str, row: Team | SystemAccount, **more: Any
+    ) -> None:
+        """Record ``verb`` ("created" ...) done to ``row`` in the audit trail."""
+        detail = f"{verb.capitalize()} {self.label} {row.name}"
+        ids = {f"{self.event}_id": str(row.id)}
+        audit(session, actor, f"{self.event}.{verb}", detail, **ids, **more)
+
+    def create(self, session: Session, actor: Actor, **fields: Any) -> Any:
+        """A new row of ``fields`` (Organization Admin; a 409 when its name is taken)."""
+        require_org_admin(actor)
+        now = utcnow()
+        row = self.model(**fields, created_at=now, updated_at=now)
+        insert_row(session, row, name_taken(f"A {self.label}", row.name))
+        self.audit(session, actor, "created", row)
+        return row
+
+    def update(
+        self, session: Session, actor: Actor, row: NamedRow, changes: dict[str, Any], fields: Any
+    ) -> NamedRow:
+        """Apply ``changes`` to ``row`` (a 409 when the new name is taken), record ``fields``."""
+        _apply_named(session, row, changes, f"A {self.label}")
+        self.audit(session, actor, "updated", row, fields=sorted(fields))
+        return row
+
+    def delete(self, session: Session, actor: Actor, row: Team | SystemAccount, kind: str) -> None:
+        """Delete ``row``, a principal of type ``kind``, with what it holds; record it."""
+        _forget_principal(session, kind, row.id)
+        session.delete(row)
+        self.audit(session, actor, "deleted", row)
+
+
+TEAMS = _Named(Team, "Team", "team")
+ACCOUNTS = _Named(SystemAccount, "System account", "system_account")
+
+
 # --- users -----------------------------------------------------------------------------
 
 
@@ -334,70 +403,45 @@ def list_teams(
     session: Session, *, actor: Actor, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of teams (Organization Admin)."""
-    require_org_admin(actor)
-    return page_of(session, select(Team), Team.name, query, TEAM_FILTERS, team_dict)
+    return TEAMS.page(session, actor, query, TEAM_FILTERS, team_dict)
 
 
 def get_team(session: Session, *, actor: Actor, team_id: str) -> Team:
     """One team (Organization Admin)."""
-    require_org_admin(actor)
-    return get_row(session, Team, team_id, "Team")
+    return cast("Team", TEAMS.get(session, actor, team_id))
 
 
 def create_team(session: Session, *, actor: Actor, data: TeamCreate) -> Team:
     """A new team; a taken name is a 409."""
-    require_org_admin(actor)
-    now = utcnow()
-    team = Team(
-        name=data.name,
-        description=data.description,
-        labels=data.labels or {},
-        created_at=now,
-        updated_at=now,
-    )
-    insert_row(session, team, name_taken("A team", data.name))
-    audit(session, actor, "team.created", f"Created team {team.name}", team_id=str(team.id))
-    return team
+    fields = data.model_dump(include={"name", "description"})
+    return cast("Team", TEAMS.create(session, actor, **fields, labels=data.labels or {}))
 
 
 def update_team(session: Session, *, actor: Actor, team_id: str, data: TeamUpdate) -> Team:
     """Change a team's name, description or labels (a label set to null is removed)."""
-    require_org_admin(actor)
-    team = get_row(session, Team, team_id, "Team")
+    team = get_team(session, actor=actor, team_id=team_id)
     changes = data.model_dump(exclude_unset=True)
+    fields = list(changes)
     if "name" in changes and changes["name"] is None:
         raise bad_request("Invalid request body", "name", "cannot be null", rule="type")
     labels = changes.pop("labels", None)
     if labels is not None:
         team.labels = merge_map(team.labels or {}, labels)
-    _apply_named(session, team, changes, "A team")
-    audit(
-        session,
-        actor,
-        "team.updated",
-        f"Updated team {team.name}",
-        team_id=str(team.id),
-        fields=sorted(data.model_dump(exclude_unset=True)),
-    )
-    return team
+    return TEAMS.update(session, actor, team, changes, fields)
 
 
 def delete_team(session: Session, *, actor: Actor, team_id: str) -> None:
     """Delete a team; its members lose the roles they held through it."""
-    require_org_admin(actor)
-    team = get_row(session, Team, team_id, "Team")
+    team = get_team(session, actor=actor, team_id=team_id)
     session.execute(delete(TeamMembership).where(TeamMembership.team_id == team.id))
-    _forget_principal(session, TEAM, team.id)
-    session.delete(team)
-    audit(session, actor, "team.deleted", f"Deleted team {team.name}", team_id=str(team.id))
+    TEAMS.delete(session, actor, team, TEAM)
 
 
 def team_users(
     session: Session, *, actor: Actor, team_id: str, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of a team's users (Organization Admin)."""
-    require_org_admin(actor)
-    team = get_row(session, Team, team_id, "Team")
+    team = get_team(session, actor=actor, team_id=team_id)
     stmt = select(User).where(User.id.in_(_member_ids(team.id, USER)))
     return page_of(session, stmt, User.email, query, USER_FILTERS, user_dict)
 
@@ -406,8 +450,7 @@ def team_accounts(
     session: Session, *, actor: Actor, team_id: str, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of a team's system accounts (Organization Admin)."""
-    require_org_admin(actor)
-    team = get_row(session, Team, team_id, "Team")
+    team = get_team(session, actor=actor, team_id=team_id)
     stmt = select(SystemAccount).where(SystemAccount.id.in_(_member_ids(team.id, SYSTEM_ACCOUNT)))
     return page_of(session, stmt, SystemAccount.name, query, ACCOUNT_FILTERS, account_dict)
 
@@ -432,8 +475,7 @@ def add_member(
     session: Session, *, actor: Actor, team_id: str, member_type: str, member_id: str
 ) -> None:
     """Add a user or a system account to a team; a 409 when it is a member already."""
-    require_org_admin(actor)
-    team = get_row(session, Team, team_id, "Team")
+    team = get_team(session, actor=actor, team_id=team_id)
     model, what = _MEMBER_MODELS[member_type]
     try:
         ident = uuid.UUID(member_id)
@@ -463,8 +505,7 @@ def remove_member(
     session: Session, *, actor: Actor, team_id: str, member_type: str, member_id: str
 ) -> None:
     """Remove a user or a system account from a team (a 404 when it is no member)."""
-    require_org_admin(actor)
-    team = get_row(session, Team, team_id, "Team")
+    team = get_team(session, actor=actor, team_id=team_id)
     model, what = _MEMBER_MODELS[member_type]
     member = get_row(session, model, member_id, what)
     row = session.get(TeamMembership, (team.id, member_type, member.id))
@@ -495,79 +536,40 @@ def list_accounts(
     session: Session, *, actor: Actor, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of system accounts (Organization Admin)."""
-    require_org_admin(actor)
-    stmt = select(SystemAccount)
-    return page_of(session, stmt, SystemAccount.name, query, ACCOUNT_FILTERS, account_dict)
+    return ACCOUNTS.page(session, actor, query, ACCOUNT_FILTERS, account_dict)
 
 
 def get_account(session: Session, *, actor: Actor, account_id: str) -> SystemAccount:
     """One system account (Organization Admin)."""
-    require_org_admin(actor)
-    return get_row(session, SystemAccount, account_id, "System account")
+    return cast("SystemAccount", ACCOUNTS.get(session, actor, account_id))
 
 
 def create_account(session: Session, *, actor: Actor, data: SystemAccountCreate) -> SystemAccount:
     """A new system account; a taken name is a 409."""
-    require_org_admin(actor)
-    now = utcnow()
-    account = SystemAccount(
-        name=data.name,
-        description=data.description,
-        konnect_managed=data.konnect_managed,
-        created_at=now,
-        updated_at=now,
-    )
-    insert_row(session, account, name_taken("A system account", data.name))
-    audit(
-        session,
-        actor,
-        "system_account.created",
-        f"Created system account {account.name}",
-        system_account_id=str(account.id),
-    )
-    return account
+    fields = data.model_dump(include={"name", "description", "konnect_managed"})
+    return cast("SystemAccount", ACCOUNTS.create(session, actor, **fields))
 
 
 def update_account(
     session: Session, *, actor: Actor, account_id: str, data: SystemAccountUpdate
 ) -> SystemAccount:
     """Rename or describe a system account; a taken name is a 409."""
-    require_org_admin(actor)
-    account = get_row(session, SystemAccount, account_id, "System account")
+    account = get_account(session, actor=actor, account_id=account_id)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
-    _apply_named(session, account, changes, "A system account")
-    audit(
-        session,
-        actor,
-        "system_account.updated",
-        f"Updated system account {account.name}",
-        system_account_id=str(account.id),
-        fields=sorted(changes),
-    )
-    return account
+    return ACCOUNTS.update(session, actor, account, changes, changes)
 
 
 def delete_account(session: Session, *, actor: Actor, account_id: str) -> None:
     """Delete a system account with its tokens, memberships and role assignments."""
-    require_org_admin(actor)
-    account = get_row(session, SystemAccount, account_id, "System account")
-    _forget_principal(session, SYSTEM_ACCOUNT, account.id)
-    session.delete(account)
-    audit(
-        session,
-        actor,
-        "system_account.deleted",
-        f"Deleted system account {account.name}",
-        system_account_id=str(account.id),
-    )
+    account = get_account(session, actor=actor, account_id=account_id)
+    ACCOUNTS.delete(session, actor, account, SYSTEM_ACCOUNT)
 
 
 def account_teams(
     session: Session, *, actor: Actor, account_id: str, query: list[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A page of the teams a system account belongs to (Organization Admin)."""
-    require_org_admin(actor)
-    account = get_row(session, SystemAccount, account_id, "System account")
+    account = get_account(session, actor=actor, account_id=account_id)
     return _member_teams(session, SYSTEM_ACCOUNT, account.id, query)
 
 

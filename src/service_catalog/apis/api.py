@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.apis import service
@@ -24,30 +24,29 @@ from service_catalog.apis.schemas import (
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 
-apis_router = APIRouter(prefix="/v3/apis", tags=["APIs"])
-mappings_router = APIRouter(prefix="/v1", tags=["Catalog Service API Mappings"])
+apis_router = Router(prefix="/v3/apis", tags=["APIs"])
+mappings_router = Router(prefix="/v1", tags=["Catalog Service API Mappings"])
+service_mappings = mappings_router.section("/catalog-services/{serviceId}/api-mappings")
 
 
 # --- /v3/apis ------------------------------------------------------------------------------
 
 
-@apis_router.post("", **operation("create-api", "Create API", ApiRead, status=201))
+@apis_router.op("POST ", "create-api", "Create API", ApiRead)
 def create_api(body: ApiCreate, ctx: CtxDep) -> JSONResponse:
     """Create an API (Organization Admin or Service Creator)."""
     api = service.create_api(ctx.session, data=body, actor=ctx.actor)
     return json_response(service.api_dict(ctx.session, api), 201)
 
 
-@apis_router.get(
-    "",
-    **operation(
-        "list-apis",
-        "List APIs",
-        ApiList,
-        openapi_extra=list_params(service.API_FILTERS, service.API_SORTS),
-    ),
+@apis_router.op(
+    "GET ",
+    "list-apis",
+    "List APIs",
+    ApiList,
+    openapi_extra=list_params(service.API_FILTERS, service.API_SORTS),
 )
 def list_apis(ctx: CtxDep) -> JSONResponse:
     """A page of APIs."""
@@ -55,29 +54,28 @@ def list_apis(ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@apis_router.get("/{apiId}", **operation("fetch-api", "Fetch API", ApiRead))
+@apis_router.op("GET /{apiId}", "fetch-api", "Fetch API", ApiRead)
 def get_api(apiId: str, ctx: CtxDep) -> JSONResponse:
     """One API."""
     return json_response(service.api_dict(ctx.session, service.get_api(ctx.session, api_id=apiId)))
 
 
-@apis_router.patch("/{apiId}", **operation("update-api", "Update API", ApiRead))
+@apis_router.op("PATCH /{apiId}", "update-api", "Update API", ApiRead)
 def update_api(apiId: str, body: ApiUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an API."""
     api = service.update_api(ctx.session, api_id=apiId, data=body, actor=ctx.actor)
     return json_response(service.api_dict(ctx.session, api))
 
 
-@apis_router.delete("/{apiId}", **operation("delete-api", "Delete API", status=204))
+@apis_router.op("DELETE /{apiId}", "delete-api", "Delete API")
 def delete_api(apiId: str, ctx: CtxDep) -> Response:
     """Delete an API, its specifications and its mappings."""
     service.delete_api(ctx.session, api_id=apiId, actor=ctx.actor)
     return no_content()
 
 
-@apis_router.post(
-    "/{apiId}/specifications",
-    **operation("create-api-spec", "Create API Specification", ApiSpecRead, status=201),
+@apis_router.op(
+    "POST /{apiId}/specifications", "create-api-spec", "Create API Specification", ApiSpecRead
 )
 def create_spec(apiId: str, body: ApiSpecCreate, ctx: CtxDep) -> JSONResponse:
     """Add an OpenAPI or AsyncAPI document to an API (checked; a 400 lists the problems)."""
@@ -87,9 +85,8 @@ def create_spec(apiId: str, body: ApiSpecCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.spec_to_dict(spec), 201)
 
 
-@apis_router.get(
-    "/{apiId}/specifications",
-    **operation("list-api-specs", "List API Specifications", ApiSpecList),
+@apis_router.op(
+    "GET /{apiId}/specifications", "list-api-specs", "List API Specifications", ApiSpecList
 )
 def list_specs(apiId: str, ctx: CtxDep) -> JSONResponse:
     """A page of an API's specification documents."""
@@ -97,9 +94,8 @@ def list_specs(apiId: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@apis_router.get(
-    "/{apiId}/specifications/{specId}",
-    **operation("fetch-api-spec", "Fetch API Specification", ApiSpecRead),
+@apis_router.op(
+    "GET /{apiId}/specifications/{specId}", "fetch-api-spec", "Fetch API Specification", ApiSpecRead
 )
 def get_spec(apiId: str, specId: str, ctx: CtxDep) -> JSONResponse:
     """One specification document."""
@@ -108,9 +104,8 @@ def get_spec(apiId: str, specId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@apis_router.delete(
-    "/{apiId}/specifications/{specId}",
-    **operation("delete-api-spec", "Delete API Specification", status=204),
+@apis_router.op(
+    "DELETE /{apiId}/specifications/{specId}", "delete-api-spec", "Delete API Specification"
 )
 def delete_spec(apiId: str, specId: str, ctx: CtxDep) -> Response:
     """Delete a specification document."""
@@ -133,14 +128,12 @@ def _mapping_list_params(spec: Any) -> dict[str, Any]:
     return list_params(spec, service.MAPPING_SORTS)
 
 
-@mappings_router.get(
-    "/catalog-services/{serviceId}/api-mappings",
-    **operation(
-        "list-catalog-service-api-mappings",
-        "List API Mappings for a Service",
-        ApiMappingList,
-        openapi_extra=_mapping_list_params(service.SERVICE_MAPPING_FILTERS),
-    ),
+@service_mappings.op(
+    "GET ",
+    "list-catalog-service-api-mappings",
+    "List API Mappings for a Service",
+    ApiMappingList,
+    openapi_extra=_mapping_list_params(service.SERVICE_MAPPING_FILTERS),
 )
 def list_service_mappings(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """A page of a service's API mappings."""
@@ -150,14 +143,11 @@ def list_service_mappings(serviceId: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@mappings_router.post(
-    "/catalog-services/{serviceId}/api-mappings",
-    **operation(
-        "create-catalog-service-api-mapping",
-        "Create API Mapping for a Service",
-        ApiMappingRead,
-        status=201,
-    ),
+@service_mappings.op(
+    "POST ",
+    "create-catalog-service-api-mapping",
+    "Create API Mapping for a Service",
+    ApiMappingRead,
 )
 def create_mapping(serviceId: str, body: ApiMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map an API to a service."""
@@ -167,9 +157,11 @@ def create_mapping(serviceId: str, body: ApiMappingCreate, ctx: CtxDep) -> JSONR
     return json_response(service.mapping_to_dict(m), 201)
 
 
-@mappings_router.get(
-    "/catalog-services/{serviceId}/api-mappings/{mappingId}",
-    **operation("get-catalog-service-api-mapping", "Get API Mapping for a Service", ApiMappingRead),
+@service_mappings.op(
+    "GET /{mappingId}",
+    "get-catalog-service-api-mapping",
+    "Get API Mapping for a Service",
+    ApiMappingRead,
 )
 def get_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> JSONResponse:
     """One API mapping of a service."""
@@ -179,11 +171,8 @@ def get_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_to_dict(m))
 
 
-@mappings_router.delete(
-    "/catalog-services/{serviceId}/api-mappings/{mappingId}",
-    **operation(
-        "delete-catalog-service-api-mapping", "Delete API Mapping for a Service", status=204
-    ),
+@service_mappings.op(
+    "DELETE /{mappingId}", "delete-catalog-service-api-mapping", "Delete API Mapping for a Service"
 )
 def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
     """Remove an API mapping of a service."""
@@ -193,14 +182,12 @@ def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@mappings_router.get(
-    "/apis/{apiId}/service-mappings",
-    **operation(
-        "list-service-mappings-for-api",
-        "List Service Mappings for an API",
-        ApiMappingList,
-        openapi_extra=_mapping_list_params(service.API_MAPPING_FILTERS),
-    ),
+@mappings_router.op(
+    "GET /apis/{apiId}/service-mappings",
+    "list-service-mappings-for-api",
+    "List Service Mappings for an API",
+    ApiMappingList,
+    openapi_extra=_mapping_list_params(service.API_MAPPING_FILTERS),
 )
 def list_api_mappings(apiId: str, ctx: CtxDep) -> JSONResponse:
     """A page of an API's mappings to the services the caller may read."""

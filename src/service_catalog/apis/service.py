@@ -369,16 +369,25 @@ def create_api_mapping(
         id=uuid.uuid4(), service_id=svc.id, api_id=api.id, created_at=now, updated_at=now
     )
     _store(session, mapping, f"API [{api.id}] is already mapped to catalog service [{svc.name}]")
+    _record_mapping(
+        session, actor, "created", f"API {api.name} mapped to catalog service {svc.name}", mapping
+    )
+    return mapping
+
+
+def _record_mapping(
+    session: Session, actor: Actor, verb: str, detail: str, mapping: ApiMapping
+) -> None:
+    """Record that an API mapping was ``verb`` ("created", "deleted") on its service."""
     _record(
         session,
         actor,
-        "catalog_service.api_mapping_created",
-        f"API {api.name} mapped to catalog service {svc.name}",
-        service_id=svc.id,
-        api_id=str(api.id),
+        f"catalog_service.api_mapping_{verb}",
+        detail,
+        service_id=mapping.service_id,
+        api_id=str(mapping.api_id),
         mapping_id=str(mapping.id),
     )
-    return mapping
 
 
 def _mapping_of(session: Session, service_id: uuid.UUID, mapping_id: str) -> ApiMapping:
@@ -399,14 +408,8 @@ def delete_api_mapping(session: Session, *, service: str, mapping_id: str, actor
     """Remove an API mapping; Service Admin on the service."""
     svc = administered_service(session, actor, service)
     m = _mapping_of(session, svc.id, mapping_id)
-    _record(
-        session,
-        actor,
-        "catalog_service.api_mapping_deleted",
-        f"API mapping {m.id} of catalog service {svc.name} deleted",
-        service_id=svc.id,
-        api_id=str(m.api_id),
-        mapping_id=str(m.id),
+    _record_mapping(
+        session, actor, "deleted", f"API mapping {m.id} of catalog service {svc.name} deleted", m
     )
     session.execute(delete(ApiMapping).where(ApiMapping.id == m.id))
 

@@ -101,34 +101,50 @@ def _check_session(db: Database, token: str) -> TokenInfo | None:
         return lookup_session(session, token)
 
 
+def _app_cache(request: Request, name: str) -> TokenCache:
+    cache: TokenCache | None = getattr(request.app.state, name, None)
+    if cache is None:
+        cache = TokenCache()
+        setattr(request.app.state, name, cache)
+    return cache
+
+
 def token_cache(request: Request) -> TokenCache:
     """The app's token cache."""
-    cache = getattr(request.app.state, "token_cache", None)
-    if cache is None:
-        cache = request.app.state.token_cache = TokenCache()
-    return cache
+    return _app_cache(request, "token_cache")
 
 
 def session_cache(request: Request) -> TokenCache:
     """The app's cache of console sessions (as tokens: checked again after any change of
     users, teams or roles, and a sign-out, in this process; at most
     ``TOKEN_CACHE_SECONDS`` old otherwise)."""
-    cache = getattr(request.app.state, "session_cache", None)
-    if cache is None:
-        cache = request.app.state.session_cache = TokenCache()
-    return cache
+    return _app_cache(request, "session_cache")
+
+
+async def _cached_actor(
+    request: Request,
+    cache: TokenCache,
+    key: str,
+    now: float,
+    check: Callable[[Database, str], TokenInfo | None],
+) -> Actor | None:
+    """The actor of ``key`` from ``cache``, else as ``check`` finds it in the database (and
+    then cached); None when ``check`` finds none."""
+    actor = cache.get(key, now)
+    if actor is None:
+        generation = GENERATION.value
+        info = await run_in_threadpool(check, request.app.state.db, key)
+        if info is None:
+            return None
+        cache.put(key, info, now, generation)
+        actor = info.actor
+    return actor
 
 
 async def _session_actor(request: Request, cookie: str, now: float) -> Actor:
-    cache = session_cache(request)
-    actor = cache.get(cookie, now)
+    actor = await _cached_actor(request, session_cache(request), cookie, now, _check_session)
     if actor is None:
-        generation = GENERATION.value
-        info = await run_in_threadpool(_check_session, request.app.state.db, cookie)
-        if info is None:
-            raise _unauthorized("Session expired or signed out; sign in again")
-        cache.put(cookie, info, now, generation)
-        actor = info.actor
+        raise _unauthorized("Session expired or signed out; sign in again")
     return actor
 
 
@@ -177,16 +193,10 @@ async def authenticate_request(request: Request) -> Actor:
     if scheme.lower() != "bearer" or not token:
         failures.failed(client, now)
         raise _unauthorized("Invalid Authorization header; expected 'Bearer <token>'")
-    cache = token_cache(request)
-    actor = cache.get(token, now)
+    actor = await _cached_actor(request, token_cache(request), token, now, _check_token)
     if actor is None:
-        generation = GENERATION.value
-        info = await run_in_threadpool(_check_token, request.app.state.db, token)
-        if info is None:
-            failures.failed(client, now)
-            raise _unauthorized("Invalid credentials")
-        cache.put(token, info, now, generation)
-        actor = info.actor
+        failures.failed(client, now)
+        raise _unauthorized("Invalid credentials")
     if rates.limit:
         wait = rates.hit(hash_token(token), now)
         if wait is not None:

@@ -215,6 +215,12 @@ class TokenInfo:
     stale_use: bool
 
 
+#: A token's join to the system account holding it (none for a user's token).
+TOKEN_ACCOUNT = and_(
+    AccessToken.owner_type == SYSTEM_ACCOUNT, SystemAccount.id == AccessToken.owner_id
+)
+
+
 def lookup_token(session: Session, token: str) -> TokenInfo | None:
     """A read-only token check, with its holder and the holder's rights (two indexed
     queries): None when the token is unknown, expired or revoked, or its holder is a
@@ -223,13 +229,7 @@ def lookup_token(session: Session, token: str) -> TokenInfo | None:
     row = session.execute(
         select(AccessToken, User.email, User.active, SystemAccount.name)
         .outerjoin(User, and_(AccessToken.owner_type == USER, User.id == AccessToken.owner_id))
-        .outerjoin(
-            SystemAccount,
-            and_(
-                AccessToken.owner_type == SYSTEM_ACCOUNT,
-                SystemAccount.id == AccessToken.owner_id,
-            ),
-        )
+        .outerjoin(SystemAccount, TOKEN_ACCOUNT)
         .where(AccessToken.token_hash == digest)
     ).first()
     # The index found the row by its hash; comparing the hashes again in constant time

@@ -21,12 +21,12 @@ import hmac
 import secrets
 import uuid
 
-from sqlalchemy import ForeignKey, String, and_, select
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service_catalog.auth.access import identity_changed, resolve_rights
 from service_catalog.auth.models import SYSTEM_ACCOUNT, USER, AccessToken, SystemAccount, User
-from service_catalog.auth.service import Actor, TokenInfo, hash_token
+from service_catalog.auth.service import TOKEN_ACCOUNT, Actor, TokenInfo, hash_token
 from service_catalog.core.db import Base, new_uuid, utcnow
 
 SESSION_COOKIE = "sc_session"
@@ -117,13 +117,7 @@ def lookup_session(session: Session, token: str) -> TokenInfo | None:
         select(ConsoleSession, User.email, User.active, AccessToken, SystemAccount.id)
         .outerjoin(User, User.id == ConsoleSession.user_id)
         .outerjoin(AccessToken, AccessToken.id == ConsoleSession.token_id)
-        .outerjoin(
-            SystemAccount,
-            and_(
-                AccessToken.owner_type == SYSTEM_ACCOUNT,
-                SystemAccount.id == AccessToken.owner_id,
-            ),
-        )
+        .outerjoin(SystemAccount, TOKEN_ACCOUNT)
         .where(ConsoleSession.token_hash == digest)
     ).first()
     if row is None or not hmac.compare_digest(row[0].token_hash, digest):

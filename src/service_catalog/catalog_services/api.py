@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep, authenticate_request, run_read, run_short_read
@@ -20,7 +20,7 @@ from service_catalog.catalog_services.schemas import (
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 
 ID_PARAM = {
     "name": "id",
@@ -30,26 +30,24 @@ ID_PARAM = {
     "schema": {"type": "string", "title": "Id"},
 }
 
-router = APIRouter(prefix="/v1/catalog-services", tags=["Catalog Services"])
+router = Router(prefix="/v1/catalog-services", tags=["Catalog Services"])
+DOC_TAGS = ["Service Documents"]
+docs = router.section("/{id}/documents", tags=DOC_TAGS)
 
 
-@router.post(
-    "", **operation("create-catalog-service", "Create Service", CatalogServiceRead, status=201)
-)
+@router.op("POST ", "create-catalog-service", "Create Service", CatalogServiceRead)
 def create(body: CatalogServiceCreate, ctx: CtxDep) -> JSONResponse:
     """Create a catalog service."""
     svc = service.create_service(ctx.session, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc), 201)
 
 
-@router.get(
-    "",
-    **operation(
-        "list-catalog-services",
-        "List Services",
-        CatalogServiceList,
-        openapi_extra=list_params(service.FILTERS, service.SORTS),
-    ),
+@router.op(
+    "GET ",
+    "list-catalog-services",
+    "List Services",
+    CatalogServiceList,
+    openapi_extra=list_params(service.FILTERS, service.SORTS),
 )
 async def list_(request: Request) -> JSONResponse:
     """A page of catalog services, filtered and sorted."""
@@ -57,18 +55,16 @@ async def list_(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@router.get(
-    "/facets",
-    **operation(
-        "list-catalog-service-facets",
-        "Count Service Label or Custom Field Values",
-        FacetList,
-        openapi_extra=facet_params(service.FILTERS),
-        description="Each value of one label or custom field (``field=labels.team``, "
-        "``field=custom_fields.tier``) among the services the ``filter[...]`` parameters "
-        "match, with its count, the most frequent first. An extension: Konnect has no facets. "
-        "(A service named ``facets`` is read by its id.)",
-    ),
+@router.op(
+    "GET /facets",
+    "list-catalog-service-facets",
+    "Count Service Label or Custom Field Values",
+    FacetList,
+    openapi_extra=facet_params(service.FILTERS),
+    description="Each value of one label or custom field (``field=labels.team``, "
+    "``field=custom_fields.tier``) among the services the ``filter[...]`` parameters "
+    "match, with its count, the most frequent first. An extension: Konnect has no facets. "
+    "(A service named ``facets`` is read by its id.)",
 )
 async def facets(request: Request) -> JSONResponse:
     """Value counts of one label or custom field among the matching services."""
@@ -76,14 +72,12 @@ async def facets(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@router.get(
-    "/{id}",
-    **operation(
-        "fetch-catalog-service",
-        "Get a Service",
-        CatalogServiceRead,
-        openapi_extra={"parameters": [ID_PARAM]},
-    ),
+@router.op(
+    "GET /{id}",
+    "fetch-catalog-service",
+    "Get a Service",
+    CatalogServiceRead,
+    openapi_extra={"parameters": [ID_PARAM]},
 )
 async def get(request: Request) -> JSONResponse:
     """One catalog service."""
@@ -100,14 +94,14 @@ async def get(request: Request) -> JSONResponse:
     )
 
 
-@router.patch("/{id}", **operation("update-catalog-service", "Update Service", CatalogServiceRead))
+@router.op("PATCH /{id}", "update-catalog-service", "Update Service", CatalogServiceRead)
 def update(id: str, body: CatalogServiceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change a catalog service."""
     svc = service.update_service(ctx.session, service_id=id, data=body, actor=ctx.actor)
     return json_response(service.to_dict(svc))
 
 
-@router.delete("/{id}", **operation("delete-catalog-service", "Delete Service", status=204))
+@router.op("DELETE /{id}", "delete-catalog-service", "Delete Service")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a catalog service; its resources stay, its mappings go."""
     service.delete_service(ctx.session, service_id=id, actor=ctx.actor)
@@ -116,19 +110,13 @@ def delete(id: str, ctx: CtxDep) -> Response:
 
 # --- service documents (an extension) ----------------------------------------------
 
-DOC_TAGS = ["Service Documents"]
 
-
-@router.post(
-    "/{id}/documents",
-    **operation(
-        "create-catalog-service-document",
-        "Create Service Document",
-        DocumentRead,
-        status=201,
-        tags=DOC_TAGS,
-        description="An extension: attach a markdown document to the service.",
-    ),
+@docs.op(
+    "POST ",
+    "create-catalog-service-document",
+    "Create Service Document",
+    DocumentRead,
+    description="An extension: attach a markdown document to the service.",
 )
 def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
     """Attach a markdown document to a service."""
@@ -136,15 +124,12 @@ def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(doc, 201)
 
 
-@router.get(
-    "/{id}/documents",
-    **operation(
-        "list-catalog-service-documents",
-        "List Service Documents",
-        DocumentList,
-        tags=DOC_TAGS,
-        openapi_extra=list_params(documents.FILTERS, documents.SORTS),
-    ),
+@docs.op(
+    "GET ",
+    "list-catalog-service-documents",
+    "List Service Documents",
+    DocumentList,
+    openapi_extra=list_params(documents.FILTERS, documents.SORTS),
 )
 def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of a service's documents."""
@@ -154,11 +139,8 @@ def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@router.get(
-    "/{id}/documents/{documentId}",
-    **operation(
-        "fetch-catalog-service-document", "Get a Service Document", DocumentRead, tags=DOC_TAGS
-    ),
+@docs.op(
+    "GET /{documentId}", "fetch-catalog-service-document", "Get a Service Document", DocumentRead
 )
 def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
     """One document of a service."""
@@ -169,11 +151,11 @@ def get_document(id: str, documentId: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.patch(
-    "/{id}/documents/{documentId}",
-    **operation(
-        "update-catalog-service-document", "Update Service Document", DocumentRead, tags=DOC_TAGS
-    ),
+@docs.op(
+    "PATCH /{documentId}",
+    "update-catalog-service-document",
+    "Update Service Document",
+    DocumentRead,
 )
 def update_document(
     id: str,
@@ -189,12 +171,7 @@ def update_document(
     )
 
 
-@router.delete(
-    "/{id}/documents/{documentId}",
-    **operation(
-        "delete-catalog-service-document", "Delete Service Document", status=204, tags=DOC_TAGS
-    ),
-)
+@docs.op("DELETE /{documentId}", "delete-catalog-service-document", "Delete Service Document")
 def delete_document(id: str, documentId: str, ctx: CtxDep) -> Response:
     """Delete a document."""
     documents.delete_document(ctx.session, service_ref=id, document_id=documentId, actor=ctx.actor)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.dependencies import service
 from service_catalog.dependencies.schemas import (
     DependencyCreate,
@@ -55,20 +55,19 @@ WALK_PARAMS = {
     ]
 }
 
-router = APIRouter(prefix="/v1", tags=["Dependencies (extension)"])
+router = Router(prefix="/v1", tags=["Dependencies (extension)"])
+dependencies = router.section("/catalog-services/{id}/dependencies")
 
 
-@router.get(
-    "/catalog-services/{id}/dependencies",
-    **operation(
-        "list-catalog-service-dependencies",
-        "List a Service's Dependencies",
-        DependencyList,
-        openapi_extra=WALK_PARAMS,
-        description="The services this one depends on (or that depend on it), up to "
-        "``depth`` edges away, each once at its shortest depth, nearest first, with the "
-        "edge that first reaches it. Services the caller may not read are left out." + EXTENSION,
-    ),
+@dependencies.op(
+    "GET ",
+    "list-catalog-service-dependencies",
+    "List a Service's Dependencies",
+    DependencyList,
+    openapi_extra=WALK_PARAMS,
+    description="The services this one depends on (or that depend on it), up to "
+    "``depth`` edges away, each once at its shortest depth, nearest first, with the "
+    "edge that first reaches it. Services the caller may not read are left out." + EXTENSION,
 )
 def list_(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of a service's dependencies, downstream or upstream."""
@@ -78,17 +77,14 @@ def list_(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@router.post(
-    "/catalog-services/{id}/dependencies",
-    **operation(
-        "create-catalog-service-dependency",
-        "Add a Dependency",
-        DependencyRead,
-        status=201,
-        description="Record that this service depends on ``target`` (an id or a name), "
-        "optionally labelled (``calls``, ``reads-from``). Needs Service Admin on this "
-        "service." + EXTENSION,
-    ),
+@dependencies.op(
+    "POST ",
+    "create-catalog-service-dependency",
+    "Add a Dependency",
+    DependencyRead,
+    description="Record that this service depends on ``target`` (an id or a name), "
+    "optionally labelled (``calls``, ``reads-from``). Needs Service Admin on this "
+    "service." + EXTENSION,
 )
 def create(id: str, body: DependencyCreate, ctx: CtxDep) -> JSONResponse:
     """Add a confirmed dependency."""
@@ -98,14 +94,12 @@ def create(id: str, body: DependencyCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep), 201)
 
 
-@router.get(
-    "/catalog-services/{id}/dependencies/{dependencyId}",
-    **operation(
-        "get-catalog-service-dependency",
-        "Get a Dependency",
-        DependencyRead,
-        description="One edge whose source is this service." + EXTENSION,
-    ),
+@dependencies.op(
+    "GET /{dependencyId}",
+    "get-catalog-service-dependency",
+    "Get a Dependency",
+    DependencyRead,
+    description="One edge whose source is this service." + EXTENSION,
 )
 def get(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     """One dependency."""
@@ -115,14 +109,11 @@ def get(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep))
 
 
-@router.delete(
-    "/catalog-services/{id}/dependencies/{dependencyId}",
-    **operation(
-        "delete-catalog-service-dependency",
-        "Delete a Dependency",
-        status=204,
-        description="Needs Service Admin on this service." + EXTENSION,
-    ),
+@dependencies.op(
+    "DELETE /{dependencyId}",
+    "delete-catalog-service-dependency",
+    "Delete a Dependency",
+    description="Needs Service Admin on this service." + EXTENSION,
 )
 def delete(id: str, dependencyId: str, ctx: CtxDep) -> Response:
     """Delete a dependency (also a proposed one: how a proposal is declined)."""
@@ -130,15 +121,14 @@ def delete(id: str, dependencyId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@router.post(
-    "/catalog-services/{id}/dependencies/{dependencyId}/confirm",
-    **operation(
-        "confirm-catalog-service-dependency",
-        "Confirm a Proposed Dependency",
-        DependencyRead,
-        description="Turn a proposed edge into a confirmed one (a confirmed edge "
-        "is answered as it is). Needs Service Admin on this service." + EXTENSION,
-    ),
+@dependencies.op(
+    "POST /{dependencyId}/confirm",
+    "confirm-catalog-service-dependency",
+    "Confirm a Proposed Dependency",
+    DependencyRead,
+    description="Turn a proposed edge into a confirmed one (a confirmed edge "
+    "is answered as it is). Needs Service Admin on this service." + EXTENSION,
+    status=200,
 )
 def confirm(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     """Confirm a proposed dependency."""
@@ -148,17 +138,16 @@ def confirm(id: str, dependencyId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(dep))
 
 
-@router.post(
-    "/dependency-proposals",
-    **operation(
-        "propose-dependencies",
-        "Propose Dependencies from Integration Data",
-        ProposalList,
-        description="Propose ``calls`` edges from Kong Gateway data (a service mapped to a "
-        "``gateway_svc`` whose upstream host names another catalog service), for the "
-        "services the caller administers; answers the edges it created, each "
-        "``proposed``." + EXTENSION,
-    ),
+@router.op(
+    "POST /dependency-proposals",
+    "propose-dependencies",
+    "Propose Dependencies from Integration Data",
+    ProposalList,
+    description="Propose ``calls`` edges from Kong Gateway data (a service mapped to a "
+    "``gateway_svc`` whose upstream host names another catalog service), for the "
+    "services the caller administers; answers the edges it created, each "
+    "``proposed``." + EXTENSION,
+    status=200,
 )
 def propose(ctx: CtxDep) -> JSONResponse:
     """Run the proposal heuristics once."""

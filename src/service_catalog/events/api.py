@@ -8,14 +8,15 @@ grammar (``filter[service_id]`` narrows it to one service).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
 from fastapi.responses import JSONResponse
 
-from service_catalog.auth.deps import CtxDep
+from service_catalog.auth.deps import Ctx, CtxDep
 from service_catalog.catalog_services.service import get_service
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.events import service
 from service_catalog.events.schemas import (
     CreateIntegrationEvents,
@@ -23,69 +24,51 @@ from service_catalog.events.schemas import (
     IntegrationEventsAccepted,
 )
 
-router = APIRouter(tags=["Integration Events"])
+router = Router(tags=["Integration Events"])
+v1 = router.section("/v1")
 
 _LIST_PARAMS = list_params(service.FILTERS, service.SORTS, cursor=True)
+listing = router.section("/v1", response_model=IntegrationEventList, openapi_extra=_LIST_PARAMS)
 
 
-@router.get(
-    "/v1/integration-events",
-    **operation(
-        "list-integration-events",
-        "List Integration Events",
-        IntegrationEventList,
-        openapi_extra=_LIST_PARAMS,
-    ),
-)
-def list_all(ctx: CtxDep) -> JSONResponse:
-    """Integration events (what upstream systems reported), newest first by default."""
+def _events_page(ctx: Ctx, **only: Any) -> JSONResponse:
+    """A page of the events ``only`` selects (``service_id``, ``audit_only``)."""
     rows, meta = service.list_events(
-        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor
+        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor, **only
     )
     return page([service.to_dict(e) for e in rows], meta)
 
 
-@router.get(
-    "/v1/catalog-services/{serviceId}/integration-events",
-    **operation(
-        "list-catalog-service-integration-events",
-        "List a Service's Integration Events",
-        IntegrationEventList,
-        openapi_extra=_LIST_PARAMS,
-    ),
+@listing.op("GET /integration-events", "list-integration-events", "List Integration Events")
+def list_all(ctx: CtxDep) -> JSONResponse:
+    """Integration events (what upstream systems reported), newest first by default."""
+    return _events_page(ctx)
+
+
+@listing.op(
+    "GET /catalog-services/{serviceId}/integration-events",
+    "list-catalog-service-integration-events",
+    "List a Service's Integration Events",
 )
 def list_for_service(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """The integration events of one catalog service (its audit entries are in
     ``/v1/audit-log?filter[service_id]=...``)."""
     svc = get_service(ctx.session, service_id=serviceId, rights=ctx.actor.rights)
-    rows, meta = service.list_events(
-        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor, service_id=svc.id
-    )
-    return page([service.to_dict(e) for e in rows], meta)
+    return _events_page(ctx, service_id=svc.id)
 
 
-@router.get(
-    "/v1/audit-log",
-    **operation(
-        "list-audit-log", "List the Audit Trail", IntegrationEventList, openapi_extra=_LIST_PARAMS
-    ),
-)
+@listing.op("GET /audit-log", "list-audit-log", "List the Audit Trail")
 def list_audit(ctx: CtxDep) -> JSONResponse:
     """User actions that changed the catalog (who, what, when), newest first by default."""
-    rows, meta = service.list_events(
-        ctx.session, query=ctx.query, path=ctx.request.url.path, actor=ctx.actor, audit_only=True
-    )
-    return page([service.to_dict(e) for e in rows], meta)
+    return _events_page(ctx, audit_only=True)
 
 
-@router.post(
-    "/v1/integration-instances/{id}/integration-events",
-    **operation(
-        "create-integration-events",
-        "Push Integration Events",
-        IntegrationEventsAccepted,
-        status=202,
-    ),
+@v1.op(
+    "POST /integration-instances/{id}/integration-events",
+    "create-integration-events",
+    "Push Integration Events",
+    IntegrationEventsAccepted,
+    status=202,
 )
 def push(id: str, body: CreateIntegrationEvents, ctx: CtxDep) -> JSONResponse:
     """Store events an integration pushes; the same ``deduplication_id`` twice stores one."""

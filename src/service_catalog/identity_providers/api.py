@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from service_catalog.auth.sessions import (
 from service_catalog.core.db import Database
 from service_catalog.core.errors import Problem, bad_request, problem_response
 from service_catalog.core.render import json_response, no_content, page, ts
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.events.service import record_action
 from service_catalog.identity_providers import oidc, service
@@ -50,7 +50,10 @@ from service_catalog.settings import Settings
 
 log = logging.getLogger("service_catalog.identity_providers")
 
-router = APIRouter(prefix="/v3", tags=["Auth Settings"])
+router = Router(prefix="/v3", tags=["Auth Settings"])
+idp_mappings = router.section("/identity-providers/{idpId}/team-group-mappings")
+idps = router.section("/identity-providers")
+idp_config = router.section("/identity-provider")
 STATE_COOKIE = "sc_oidc_state"
 STATE_COOKIE_PATH = "/v3/authenticate"
 
@@ -63,22 +66,14 @@ def _box(request: Request) -> SecretBox:
 # --- identity providers -----------------------------------------------------------------
 
 
-@router.get(
-    "/identity-providers",
-    **operation("get-identity-providers", "List Identity Providers", IdentityProviderList),
-)
+@idps.op("GET ", "get-identity-providers", "List Identity Providers", IdentityProviderList)
 def list_(ctx: CtxDep) -> JSONResponse:
     """Every identity provider (``filter[type]``)."""
     rows = service.list_identity_providers(ctx.session, actor=ctx.actor, query=ctx.query)
     return json_response([service.to_dict(r) for r in rows])
 
 
-@router.post(
-    "/identity-providers",
-    **operation(
-        "create-identity-provider", "Create Identity Provider", IdentityProviderRead, status=201
-    ),
-)
+@idps.op("POST ", "create-identity-provider", "Create Identity Provider", IdentityProviderRead)
 def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
     """Configure an identity provider; its client secret is write-only."""
     idp = service.create_identity_provider(
@@ -87,19 +82,15 @@ def create(body: IdentityProviderCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(idp), 201)
 
 
-@router.get(
-    "/identity-providers/{id}",
-    **operation("get-identity-provider", "Get Identity Provider", IdentityProviderRead),
-)
+@idps.op("GET /{id}", "get-identity-provider", "Get Identity Provider", IdentityProviderRead)
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One identity provider."""
     idp = service.read_identity_provider(ctx.session, actor=ctx.actor, idp_id=id)
     return json_response(service.to_dict(idp))
 
 
-@router.patch(
-    "/identity-providers/{id}",
-    **operation("update-identity-provider", "Update Identity Provider", IdentityProviderRead),
+@idps.op(
+    "PATCH /{id}", "update-identity-provider", "Update Identity Provider", IdentityProviderRead
 )
 def update(id: str, body: IdentityProviderUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an identity provider (a new issuer needs the client secret again)."""
@@ -109,19 +100,15 @@ def update(id: str, body: IdentityProviderUpdate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.to_dict(idp))
 
 
-@router.delete(
-    "/identity-providers/{id}",
-    **operation("delete-identity-provider", "Delete Identity Provider", status=204),
-)
+@idps.op("DELETE /{id}", "delete-identity-provider", "Delete Identity Provider")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Remove an identity provider and its team-group mappings."""
     service.delete_identity_provider(ctx.session, idp_id=id, actor=ctx.actor)
     return no_content()
 
 
-@router.get(
-    "/identity-providers/{idpId}/team-group-mappings",
-    **operation("list-idp-team-group-mappings", "List Team Group Mappings", TeamGroupMappingList),
+@idp_mappings.op(
+    "GET ", "list-idp-team-group-mappings", "List Team Group Mappings", TeamGroupMappingList
 )
 def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     """A cursor page of the provider's team-group mappings."""
@@ -131,14 +118,8 @@ def list_mappings(idpId: str, ctx: CtxDep) -> JSONResponse:
     return page([service.mapping_to_dict(r) for r in rows], meta)
 
 
-@router.post(
-    "/identity-providers/{idpId}/team-group-mappings",
-    **operation(
-        "create-idp-team-group-mapping",
-        "Create Team Group Mapping",
-        TeamGroupMappingRead,
-        status=201,
-    ),
+@idp_mappings.op(
+    "POST ", "create-idp-team-group-mapping", "Create Team Group Mapping", TeamGroupMappingRead
 )
 def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a group of the provider to a team (members join it at their next sign-in)."""
@@ -146,9 +127,8 @@ def create_mapping(idpId: str, body: TeamGroupMappingCreate, ctx: CtxDep) -> JSO
     return json_response(service.mapping_to_dict(row), 201)
 
 
-@router.get(
-    "/identity-providers/{idpId}/team-group-mappings/{id}",
-    **operation("get-idp-team-group-mapping", "Get Team Group Mapping", TeamGroupMappingRead),
+@idp_mappings.op(
+    "GET /{id}", "get-idp-team-group-mapping", "Get Team Group Mapping", TeamGroupMappingRead
 )
 def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     """One team-group mapping."""
@@ -156,10 +136,7 @@ def get_mapping(idpId: str, id: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_to_dict(row))
 
 
-@router.delete(
-    "/identity-providers/{idpId}/team-group-mappings/{id}",
-    **operation("delete-idp-team-group-mapping", "Delete Team Group Mapping", status=204),
-)
+@idp_mappings.op("DELETE /{id}", "delete-idp-team-group-mapping", "Delete Team Group Mapping")
 def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
     """Remove a team-group mapping."""
     service.delete_mapping(ctx.session, idp_id=idpId, mapping_id=id, actor=ctx.actor)
@@ -169,10 +146,7 @@ def delete_mapping(idpId: str, id: str, ctx: CtxDep) -> Response:
 # --- the legacy single-provider paths ---------------------------------------------------
 
 
-@router.get(
-    "/identity-provider",
-    **operation("get-idp-configuration", "Get the IdP Configuration", IdpConfiguration),
-)
+@idp_config.op("GET ", "get-idp-configuration", "Get the IdP Configuration", IdpConfiguration)
 def get_configuration(ctx: CtxDep) -> JSONResponse:
     """The enabled identity provider, in the older single-provider shape."""
     return json_response(
@@ -180,10 +154,7 @@ def get_configuration(ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.patch(
-    "/identity-provider",
-    **operation("update-idp-configuration", "Update IdP Configuration", IdpConfiguration),
-)
+@idp_config.op("PATCH ", "update-idp-configuration", "Update IdP Configuration", IdpConfiguration)
 def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONResponse:
     """Change the enabled identity provider (a new issuer needs the client secret again)."""
     idp = service.update_configuration(
@@ -192,18 +163,14 @@ def update_configuration(body: IdpConfigurationUpdate, ctx: CtxDep) -> JSONRespo
     return json_response(service.configuration_dict(idp))
 
 
-@router.get(
-    "/identity-provider/team-mappings",
-    **operation("get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage),
-)
+@idp_config.op("GET /team-mappings", "get-idp-team-mappings", "Get a Team Mapping", GroupTeamsPage)
 def get_team_mappings(ctx: CtxDep) -> JSONResponse:
     """A numbered page of the enabled provider's groups, each with its teams."""
     return page(*service.list_group_teams(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@router.put(
-    "/identity-provider/team-mappings",
-    **operation("update-idp-team-mappings", "Update Team Mappings", GroupTeamsList),
+@idp_config.op(
+    "PUT /team-mappings", "update-idp-team-mappings", "Update Team Mappings", GroupTeamsList
 )
 def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
     """Map each given group to exactly the given teams."""
@@ -212,18 +179,22 @@ def put_team_mappings(body: TeamMappingsUpdate, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.get(
-    "/identity-provider/team-group-mappings",
-    **operation("get-team-group-mappings", "Get a Team Group Mappings", TeamGroupsPage),
+@idp_config.op(
+    "GET /team-group-mappings",
+    "get-team-group-mappings",
+    "Get a Team Group Mappings",
+    TeamGroupsPage,
 )
 def get_team_group_mappings(ctx: CtxDep) -> JSONResponse:
     """A numbered page of the enabled provider's teams, each with its groups."""
     return page(*service.list_team_groups(ctx.session, actor=ctx.actor, query=ctx.query))
 
 
-@router.patch(
-    "/identity-provider/team-group-mappings",
-    **operation("patch-team-group-mappings", "Patch Mappings by Team ID", TeamGroupsPage),
+@idp_config.op(
+    "PATCH /team-group-mappings",
+    "patch-team-group-mappings",
+    "Patch Mappings by Team ID",
+    TeamGroupsPage,
 )
 def patch_team_group_mappings(body: TeamGroupsPatch, ctx: CtxDep) -> JSONResponse:
     """Map each given team from exactly the given groups (an empty list unmaps it)."""
@@ -273,17 +244,15 @@ def _timeout(request: Request) -> float:
     return settings.connector_timeout_seconds
 
 
-@router.get(
-    "/authenticate/{login_path}",
+@router.op(
+    "GET /authenticate/{login_path}",
+    "sign-in",
+    "Sign In Through an Identity Provider",
+    status=302,
+    description="Redirects the browser to the identity provider's sign-in page "
+    "(authorization code with PKCE). ``return_to``: a path of this server to go to "
+    "once signed in.",
     tags=["Authentication"],
-    **operation(
-        "sign-in",
-        "Sign In Through an Identity Provider",
-        status=302,
-        description="Redirects the browser to the identity provider's sign-in page "
-        "(authorization code with PKCE). ``return_to``: a path of this server to go to "
-        "once signed in.",
-    ),
 )
 def sign_in(login_path: str, request: Request) -> Response:
     """Start signing in: redirect to the identity provider."""
@@ -397,16 +366,14 @@ def _signed_in(
     return body, token, int(lifetime.total_seconds())
 
 
-@router.get(
-    "/authenticate/{login_path}/callback",
+@router.op(
+    "GET /authenticate/{login_path}/callback",
+    "sign-in-callback",
+    "Identity Provider Callback",
+    description="Where the identity provider sends the browser back (register this URL "
+    "at the provider). Starts a console session (an HttpOnly cookie) and redirects to "
+    "``return_to``, or answers who signed in.",
     tags=["Authentication"],
-    **operation(
-        "sign-in-callback",
-        "Identity Provider Callback",
-        description="Where the identity provider sends the browser back (register this URL "
-        "at the provider). Starts a console session (an HttpOnly cookie) and redirects to "
-        "``return_to``, or answers who signed in.",
-    ),
 )
 def callback(login_path: str, request: Request) -> Response:
     """Finish signing in: check the state, exchange the code, validate the ID token."""
@@ -459,11 +426,7 @@ def callback(login_path: str, request: Request) -> Response:
     return response
 
 
-@router.post(
-    "/authenticate/logout",
-    tags=["Authentication"],
-    **operation("sign-out", "Sign Out", status=204),
-)
+@router.op("POST /authenticate/logout", "sign-out", "Sign Out", status=204, tags=["Authentication"])
 def sign_out(request: Request) -> Response:
     """End the browser's console session (its cookie stops working at once)."""
     token = request.cookies.get(SESSION_COOKIE)

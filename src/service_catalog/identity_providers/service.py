@@ -360,18 +360,26 @@ def create_mapping(
             session.flush()
     except IntegrityError:
         raise conflict(f"Group [{data.group}] is already mapped to team [{data.team_id}]") from None
+    detail = f"Group {data.group} of {idp.login_path} mapped to team {data.team_id}"
+    _record_mapping(session, actor, "created", detail, row)
+    return row
+
+
+def _record_mapping(
+    session: Session, actor: Actor, verb: str, detail: str, row: IdpTeamGroupMapping
+) -> None:
+    """Record that a team-group mapping was ``verb`` ("created", "deleted")."""
     record_action(
         session,
         actor=actor,
-        type="identity_provider.team_group_mapping_created",
-        detail=f"Group {data.group} of {idp.login_path} mapped to team {data.team_id}",
+        type=f"identity_provider.team_group_mapping_{verb}",
+        detail=detail,
         attributes={
-            "identity_provider_id": str(idp.id),
+            "identity_provider_id": str(row.idp_id),
             "team_id": str(row.team_id),
             "group": row.group_name,
         },
     )
-    return row
 
 
 def get_mapping(
@@ -389,17 +397,8 @@ def get_mapping(
 def delete_mapping(session: Session, *, idp_id: str, mapping_id: str, actor: Actor) -> None:
     """Remove a mapping (members keep the team until their next sign-in)."""
     row = get_mapping(session, actor=actor, idp_id=idp_id, mapping_id=mapping_id)
-    record_action(
-        session,
-        actor=actor,
-        type="identity_provider.team_group_mapping_deleted",
-        detail=f"Group {row.group_name} no longer mapped to team {row.team_id}",
-        attributes={
-            "identity_provider_id": str(row.idp_id),
-            "team_id": str(row.team_id),
-            "group": row.group_name,
-        },
-    )
+    detail = f"Group {row.group_name} no longer mapped to team {row.team_id}"
+    _record_mapping(session, actor, "deleted", detail, row)
     session.delete(row)
     session.flush()
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service
 from service_catalog.integrations.schemas import (
@@ -27,7 +27,9 @@ from service_catalog.integrations.schemas import (
     UpsertOAuthAuthConfig,
 )
 
-router = APIRouter(prefix="/v1")
+router = Router(prefix="/v1")
+_TAG: list[str | Enum] = ["Integration Instances"]
+instances = router.section("/integration-instances", tags=_TAG)
 
 _INTEGRATION_PARAMS = list_params(service.integration_filters, service.integration_sorts)
 _INSTANCE_PARAMS = list_params(service.instance_filters, service.instance_sorts)
@@ -77,15 +79,13 @@ def _box(ctx: Ctx) -> SecretBox:
 # --- integrations ---------------------------------------------------------------------
 
 
-@router.get(
-    "/integrations",
-    **operation(
-        "list-catalog-integrations",
-        "List Integrations",
-        CatalogIntegrationList,
-        tags=["Integrations"],
-        openapi_extra=_INTEGRATION_PARAMS,
-    ),
+@router.op(
+    "GET /integrations",
+    "list-catalog-integrations",
+    "List Integrations",
+    CatalogIntegrationList,
+    tags=["Integrations"],
+    openapi_extra=_INTEGRATION_PARAMS,
 )
 def list_integrations(ctx: CtxDep) -> JSONResponse:
     """A page of the integrations this catalog ships, filtered and sorted."""
@@ -95,18 +95,9 @@ def list_integrations(ctx: CtxDep) -> JSONResponse:
 
 # --- instances ------------------------------------------------------------------------
 
-_TAG: list[str | Enum] = ["Integration Instances"]
 
-
-@router.post(
-    "/integration-instances",
-    **operation(
-        "create-integration-instance",
-        "Create Integration Instance",
-        IntegrationInstanceRead,
-        status=201,
-        tags=_TAG,
-    ),
+@instances.op(
+    "POST ", "create-integration-instance", "Create Integration Instance", IntegrationInstanceRead
 )
 def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONResponse:
     """Install an integration: config validated against the integration's config_schema."""
@@ -114,15 +105,12 @@ def create_instance(body: IntegrationInstanceCreate, ctx: CtxDep) -> JSONRespons
     return json_response(service.to_dict(inst), 201)
 
 
-@router.get(
-    "/integration-instances",
-    **operation(
-        "list-integration-instances",
-        "List Integration Instances",
-        IntegrationInstanceList,
-        tags=_TAG,
-        openapi_extra=_INSTANCE_PARAMS,
-    ),
+@instances.op(
+    "GET ",
+    "list-integration-instances",
+    "List Integration Instances",
+    IntegrationInstanceList,
+    openapi_extra=_INSTANCE_PARAMS,
 )
 def list_instances(ctx: CtxDep) -> JSONResponse:
     """A page of integration instances, filtered and sorted."""
@@ -130,14 +118,11 @@ def list_instances(ctx: CtxDep) -> JSONResponse:
     return page([service.to_dict(i) for i in rows], meta)
 
 
-@router.get(
-    "/integration-instances/{id}",
-    **operation(
-        "fetch-integration-instance",
-        "Get an Integration Instance",
-        IntegrationInstanceRead,
-        tags=_TAG,
-    ),
+@instances.op(
+    "GET /{id}",
+    "fetch-integration-instance",
+    "Get an Integration Instance",
+    IntegrationInstanceRead,
 )
 def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     """One integration instance."""
@@ -146,14 +131,11 @@ def get_instance(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@router.patch(
-    "/integration-instances/{id}",
-    **operation(
-        "update-integration-instance",
-        "Update Integration Instance",
-        IntegrationInstanceRead,
-        tags=_TAG,
-    ),
+@instances.op(
+    "PATCH /{id}",
+    "update-integration-instance",
+    "Update Integration Instance",
+    IntegrationInstanceRead,
 )
 def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JSONResponse:
     """Change an instance; labels and config merge (null removes a key)."""
@@ -161,12 +143,7 @@ def update_instance(id: str, body: IntegrationInstanceUpdate, ctx: CtxDep) -> JS
     return json_response(service.to_dict(inst))
 
 
-@router.delete(
-    "/integration-instances/{id}",
-    **operation(
-        "delete-integration-instance", "Delete Integration Instance", status=204, tags=_TAG
-    ),
-)
+@instances.op("DELETE /{id}", "delete-integration-instance", "Delete Integration Instance")
 def delete_instance(id: str, ctx: CtxDep) -> Response:
     """Delete an instance with its credential, resources and their mappings."""
     service.delete_instance(ctx.session, instance_id=id, actor=ctx.actor)
@@ -176,18 +153,15 @@ def delete_instance(id: str, ctx: CtxDep) -> Response:
 # --- auth credential ------------------------------------------------------------------
 
 _CRED = "/integration-instances/{integrationInstanceId}/auth-credential"
+credential = router.section(_CRED, tags=_TAG)
 
 
-@router.post(
-    _CRED,
-    **operation(
-        "create-integration-instance-auth-credential",
-        "Create Integration Instance Auth Credential",
-        AuthCredentialRead,
-        status=201,
-        tags=_TAG,
-        openapi_extra=_credential_body_doc(),
-    ),
+@credential.op(
+    "POST ",
+    "create-integration-instance-auth-credential",
+    "Create Integration Instance Auth Credential",
+    AuthCredentialRead,
+    openapi_extra=_credential_body_doc(),
 )
 def create_credential(
     integrationInstanceId: str, ctx: DeferredWriteCtxDep, body: Annotated[Any, Body()]
@@ -199,14 +173,11 @@ def create_credential(
     return json_response(service.credential_to_dict(cred, inst), 201)
 
 
-@router.get(
-    _CRED,
-    **operation(
-        "get-integration-instance-auth-credential",
-        "Get Integration Instance Auth Credential",
-        AuthCredentialRead,
-        tags=_TAG,
-    ),
+@credential.op(
+    "GET ",
+    "get-integration-instance-auth-credential",
+    "Get Integration Instance Auth Credential",
+    AuthCredentialRead,
 )
 def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's credential metadata (never its secret)."""
@@ -216,14 +187,12 @@ def get_credential(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.credential_to_dict(cred, inst))
 
 
-@router.post(
-    _CRED + "/verify",
-    **operation(
-        "verify-integration-instance-auth-credential",
-        "Verify Integration Instance Auth Credential again",
-        AuthCredentialRead,
-        tags=_TAG,
-    ),
+@credential.op(
+    "POST /verify",
+    "verify-integration-instance-auth-credential",
+    "Verify Integration Instance Auth Credential again",
+    AuthCredentialRead,
+    status=200,
 )
 def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> JSONResponse:
     """Ask the upstream again (e.g. after it was unreachable); beyond the contract."""
@@ -236,14 +205,10 @@ def verify_credential(integrationInstanceId: str, ctx: DeferredWriteCtxDep) -> J
     return json_response(service.credential_to_dict(cred, inst))
 
 
-@router.delete(
-    _CRED,
-    **operation(
-        "delete-integration-instance-auth-credential",
-        "Delete Integration Instance Auth Credential",
-        status=204,
-        tags=_TAG,
-    ),
+@credential.op(
+    "DELETE ",
+    "delete-integration-instance-auth-credential",
+    "Delete Integration Instance Auth Credential",
 )
 def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the credential; the instance becomes unauthorized."""
@@ -254,16 +219,14 @@ def delete_credential(integrationInstanceId: str, ctx: CtxDep) -> Response:
 # --- auth config ----------------------------------------------------------------------
 
 _CFG = "/integration-instances/{integrationInstanceId}/auth-config"
+auth_config = router.section(_CFG, tags=_TAG)
 
 
-@router.get(
-    _CFG,
-    **operation(
-        "get-integration-instance-auth-config",
-        "Get Integration Instance Auth Config",
-        OAuthAuthConfigRead,
-        tags=_TAG,
-    ),
+@auth_config.op(
+    "GET ",
+    "get-integration-instance-auth-config",
+    "Get Integration Instance Auth Config",
+    OAuthAuthConfigRead,
 )
 def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     """The instance's OAuth config (never the client secret)."""
@@ -273,14 +236,11 @@ def get_auth_config(integrationInstanceId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.auth_config_to_dict(cfg))
 
 
-@router.put(
-    _CFG,
-    **operation(
-        "upsert-integration-instance-auth-config",
-        "Update Integration Instance Auth Config",
-        OAuthAuthConfigRead,
-        tags=_TAG,
-    ),
+@auth_config.op(
+    "PUT ",
+    "upsert-integration-instance-auth-config",
+    "Update Integration Instance Auth Config",
+    OAuthAuthConfigRead,
 )
 def put_auth_config(
     integrationInstanceId: str, body: UpsertOAuthAuthConfig, ctx: CtxDep
@@ -292,14 +252,8 @@ def put_auth_config(
     return json_response(service.auth_config_to_dict(cfg))
 
 
-@router.delete(
-    _CFG,
-    **operation(
-        "delete-integration-instance-auth-config",
-        "Delete Integration Instance Auth Config",
-        status=204,
-        tags=_TAG,
-    ),
+@auth_config.op(
+    "DELETE ", "delete-integration-instance-auth-config", "Delete Integration Instance Auth Config"
 )
 def delete_auth_config(integrationInstanceId: str, ctx: CtxDep) -> Response:
     """Remove the instance's auth config."""

@@ -6,7 +6,7 @@ archive), ``/v1/resource-mappings`` and ``/v1/catalog-services/{id}/resources``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep, run_read
@@ -15,7 +15,7 @@ from service_catalog.catalog_services.schemas import CatalogServiceList
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.resources import service
 from service_catalog.resources.children import PAGE_PARAMS, children_page
 from service_catalog.resources.mappings import mapping_filters
@@ -32,20 +32,19 @@ from service_catalog.resources.schemas import (
     ServiceResourceList,
 )
 
-resources = APIRouter(prefix="/v1", tags=["Catalog Resources"])
-resource_services = APIRouter(prefix="/v1", tags=["Catalog Resource Services"])
-mappings = APIRouter(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
-service_resources = APIRouter(prefix="/v1", tags=["Catalog Service Resources"])
+resources = Router(prefix="/v1", tags=["Catalog Resources"])
+instance_resources = resources.section("/integration-instances")
+resource_services = Router(prefix="/v1", tags=["Catalog Resource Services"])
+mappings = Router(prefix="/v1/resource-mappings", tags=["Catalog Resource Mappings"])
+service_resources = Router(prefix="/v1", tags=["Catalog Service Resources"])
 
 
-@resources.get(
-    "/resources",
-    **operation(
-        "list-resources",
-        "List Resources",
-        ResourceList,
-        openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
-    ),
+@resources.op(
+    "GET /resources",
+    "list-resources",
+    "List Resources",
+    ResourceList,
+    openapi_extra=list_params(service.resource_filters, service.RESOURCE_SORTS, cursor=True),
 )
 def list_resources(ctx: CtxDep) -> JSONResponse:
     """A cursor page of resources (``page[size]``/``size``, ``page[after]``/``after``,
@@ -56,18 +55,16 @@ def list_resources(ctx: CtxDep) -> JSONResponse:
     return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
-@resources.get(
-    "/resources/facets",
-    **operation(
-        "list-resource-facets",
-        "Count Resource Field Values",
-        FacetList,
-        openapi_extra=facet_params(service.resource_filters),
-        description="Each value of one resource field (``field=type``, ``integration.name``, "
-        "``integration.instance.name``, ``discovered``, ``archived``) among the resources the "
-        "``filter[...]`` parameters match, with its count, the most frequent first. An "
-        "extension: Konnect has no facets.",
-    ),
+@resources.op(
+    "GET /resources/facets",
+    "list-resource-facets",
+    "Count Resource Field Values",
+    FacetList,
+    openapi_extra=facet_params(service.resource_filters),
+    description="Each value of one resource field (``field=type``, ``integration.name``, "
+    "``integration.instance.name``, ``discovered``, ``archived``) among the resources the "
+    "``filter[...]`` parameters match, with its count, the most frequent first. An "
+    "extension: Konnect has no facets.",
 )
 async def resource_facets(request: Request) -> JSONResponse:
     """Value counts of one field among the matching resources."""
@@ -75,7 +72,7 @@ async def resource_facets(request: Request) -> JSONResponse:
     return page(data, meta)
 
 
-@resources.get("/resources/{id}", **operation("fetch-resource", "Get a Resource", ResourceRead))
+@resources.op("GET /resources/{id}", "fetch-resource", "Get a Resource", ResourceRead)
 def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     """One resource."""
     return json_response(
@@ -87,13 +84,11 @@ def get_resource(id: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.get(
-    "/resources/{id}/children/{kind}",
-    **operation(
-        "list-resource-children",
-        "List a Resource's children",
-        openapi_extra={"parameters": PAGE_PARAMS},
-    ),
+@resources.op(
+    "GET /resources/{id}/children/{kind}",
+    "list-resource-children",
+    "List a Resource's children",
+    openapi_extra={"parameters": PAGE_PARAMS},
 )
 def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     """A page of the resource's children of ``kind`` (e.g. a Traceable Service's
@@ -111,9 +106,8 @@ def list_children(id: str, kind: str, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.post(
-    "/integration-instances/{id}/resources",
-    **operation("initialize-resource", "Initialize a Resource", ResourceRead, status=201),
+@instance_resources.op(
+    "POST /{id}/resources", "initialize-resource", "Initialize a Resource", ResourceRead
 )
 def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     """Initialize a resource (name and integration_data null until the integration hydrates
@@ -127,9 +121,8 @@ def initialize(id: str, body: ResourceInitialize, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.put(
-    "/integration-instances/{id}/resources",
-    **operation("upsert-resources", "Bulk upsert Resources", ResourcePushResult),
+@instance_resources.op(
+    "PUT /{id}/resources", "upsert-resources", "Bulk upsert Resources", ResourcePushResult
 )
 def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     """Create or update up to 1000 resources pushed by an integration. Returns them (request
@@ -150,9 +143,11 @@ def push(id: str, body: ResourcePush, ctx: CtxDep) -> JSONResponse:
     )
 
 
-@resources.patch(
-    "/integration-instances/{integrationInstanceId}/resources/{resourceId}",
-    **operation("update-resource", "Update a Resource", ResourceRead),
+@instance_resources.op(
+    "PATCH /{integrationInstanceId}/resources/{resourceId}",
+    "update-resource",
+    "Update a Resource",
+    ResourceRead,
 )
 def update(
     integrationInstanceId: str, resourceId: str, body: ResourceUpdate, ctx: CtxDep
@@ -168,14 +163,12 @@ def update(
     return json_response(service.to_dict(ctx.session, row, ctx.actor.rights))
 
 
-@resource_services.get(
-    "/resources/{id}/catalog-services",
-    **operation(
-        "list-catalog-resource-services",
-        "List Resource Services",
-        CatalogServiceList,
-        openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
-    ),
+@resource_services.op(
+    "GET /resources/{id}/catalog-services",
+    "list-catalog-resource-services",
+    "List Resource Services",
+    CatalogServiceList,
+    openapi_extra=list_params(svc_service.FILTERS, svc_service.SORTS),
 )
 def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     """A page of the catalog services a resource is mapped to."""
@@ -185,12 +178,7 @@ def list_resource_services(id: str, ctx: CtxDep) -> JSONResponse:
     return page([svc_service.to_dict(s) for s in rows], meta)
 
 
-@mappings.post(
-    "",
-    **operation(
-        "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead, status=201
-    ),
-)
+@mappings.op("POST ", "create-resource-mapping", "Create Resource Mapping", ResourceMappingRead)
 def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map a resource (by id, or by integration instance, type and config) to a service."""
     row = service.create_mapping(
@@ -199,14 +187,12 @@ def create_mapping(body: ResourceMappingCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_dicts(ctx.session, [row])[0], 201)
 
 
-@mappings.get(
-    "",
-    **operation(
-        "list-resource-mappings",
-        "List Resource Mappings",
-        ResourceMappingList,
-        openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
-    ),
+@mappings.op(
+    "GET ",
+    "list-resource-mappings",
+    "List Resource Mappings",
+    ResourceMappingList,
+    openapi_extra=list_params(mapping_filters, service.MAPPING_SORTS),
 )
 def list_mappings(ctx: CtxDep) -> JSONResponse:
     """A page of resource mappings (default sort ``created_at desc``)."""
@@ -214,9 +200,11 @@ def list_mappings(ctx: CtxDep) -> JSONResponse:
     return page(service.mapping_dicts(ctx.session, rows), meta)
 
 
-@mappings.get(
-    "/{resourceMappingId}",
-    **operation("fetch-resource-mapping", "Get a Resource Mapping", ResourceMappingRead),
+@mappings.op(
+    "GET /{resourceMappingId}",
+    "fetch-resource-mapping",
+    "Get a Resource Mapping",
+    ResourceMappingRead,
 )
 def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     """One resource mapping."""
@@ -224,25 +212,20 @@ def get_mapping(resourceMappingId: str, ctx: CtxDep) -> JSONResponse:
     return json_response(service.mapping_dicts(ctx.session, [row])[0])
 
 
-@mappings.delete(
-    "/{resourceMappingId}",
-    **operation("delete-resource-mapping", "Delete Resource Mapping", status=204),
-)
+@mappings.op("DELETE /{resourceMappingId}", "delete-resource-mapping", "Delete Resource Mapping")
 def delete_mapping(resourceMappingId: str, ctx: CtxDep) -> Response:
     """Remove a resource mapping."""
     service.delete_mapping(ctx.session, mapping_id=resourceMappingId, actor=ctx.actor)
     return no_content()
 
 
-@service_resources.get(
-    "/catalog-services/{id}/resources",
-    **operation(
-        "list-catalog-service-resources",
-        "List Service Resources",
-        ServiceResourceList,
-        openapi_extra=list_params(
-            lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
-        ),
+@service_resources.op(
+    "GET /catalog-services/{id}/resources",
+    "list-catalog-service-resources",
+    "List Service Resources",
+    ServiceResourceList,
+    openapi_extra=list_params(
+        lambda: service.resource_filters(archived=False), service.RESOURCE_SORTS
     ),
 )
 def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
@@ -253,6 +236,6 @@ def list_service_resources(id: str, ctx: CtxDep) -> JSONResponse:
     return page(service.resource_dicts(ctx.session, rows, rights=ctx.actor.rights), meta)
 
 
-router = APIRouter()
+router = Router()
 for _sub in (resources, resource_services, mappings, service_resources):
     router.include_router(_sub)

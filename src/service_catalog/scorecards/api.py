@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.render import json_response, no_content, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.scorecards import service
 from service_catalog.scorecards.schemas import (
     CriteriaPage,
@@ -23,14 +23,16 @@ from service_catalog.scorecards.schemas import (
 )
 from service_catalog.sync.worker import notify
 
-templates = APIRouter(prefix="/v1", tags=["Criteria Templates"])
-router = APIRouter(prefix="/v1/scorecards", tags=["Scorecards"])
-service_scorecards = APIRouter(prefix="/v1/catalog-services", tags=["Scorecards"])
+templates = Router(prefix="/v1", tags=["Criteria Templates"])
+router = Router(prefix="/v1/scorecards", tags=["Scorecards"])
+service_scorecards = Router(prefix="/v1/catalog-services", tags=["Scorecards"])
 
 
-@templates.get(
-    "/criteria-templates",
-    **operation("list-criteria-templates", "List Criteria Templates", CriteriaTemplatePage),
+@templates.op(
+    "GET /criteria-templates",
+    "list-criteria-templates",
+    "List Criteria Templates",
+    CriteriaTemplatePage,
 )
 def list_criteria_templates(ctx: CtxDep) -> JSONResponse:
     """Every criteria template, ``installed`` when it can be evaluated here."""
@@ -38,14 +40,12 @@ def list_criteria_templates(ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@templates.get(
-    "/scorecard-templates",
-    **operation(
-        "list-scorecard-templates",
-        "List Scorecard Templates",
-        ScorecardTemplatePage,
-        tags=["Scorecards"],
-    ),
+@templates.op(
+    "GET /scorecard-templates",
+    "list-scorecard-templates",
+    "List Scorecard Templates",
+    ScorecardTemplatePage,
+    tags=["Scorecards"],
 )
 def list_scorecard_templates(ctx: CtxDep) -> JSONResponse:
     """Konnect's four scorecard templates."""
@@ -53,9 +53,7 @@ def list_scorecard_templates(ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@router.post(
-    "", **operation("create-scorecard", "Create Scorecard", ScorecardWithCriteria, status=201)
-)
+@router.op("POST ", "create-scorecard", "Create Scorecard", ScorecardWithCriteria)
 def create(body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     """Create a scorecard; the worker evaluates it at once."""
     card = service.create_scorecard(ctx.session, data=body, actor=ctx.actor)
@@ -63,20 +61,20 @@ def create(body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     return json_response(card, 201)
 
 
-@router.get("", **operation("list-scorecards", "List Scorecards", ScorecardList))
+@router.op("GET ", "list-scorecards", "List Scorecards", ScorecardList)
 def list_(ctx: CtxDep) -> JSONResponse:
     """A page of scorecards."""
     data, meta = service.list_scorecards(ctx.session, ctx.query, ctx.actor)
     return page(data, meta)
 
 
-@router.get("/{id}", **operation("fetch-scorecard", "Get a Scorecard", ScorecardWithCriteria))
+@router.op("GET /{id}", "fetch-scorecard", "Get a Scorecard", ScorecardWithCriteria)
 def get(id: str, ctx: CtxDep) -> JSONResponse:
     """One scorecard with its criteria."""
     return json_response(service.read_scorecard(ctx.session, scorecard_id=id, actor=ctx.actor))
 
 
-@router.put("/{id}", **operation("update-scorecard", "Update Scorecard", ScorecardWithCriteria))
+@router.op("PUT /{id}", "update-scorecard", "Update Scorecard", ScorecardWithCriteria)
 def update(id: str, body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     """Replace a scorecard; the worker evaluates it again at once."""
     card = service.update_scorecard(ctx.session, scorecard_id=id, data=body, actor=ctx.actor)
@@ -84,16 +82,18 @@ def update(id: str, body: ScorecardIn, ctx: CtxDep) -> JSONResponse:
     return json_response(card)
 
 
-@router.delete("/{id}", **operation("delete-scorecard", "Delete Scorecard", status=204))
+@router.op("DELETE /{id}", "delete-scorecard", "Delete Scorecard")
 def delete(id: str, ctx: CtxDep) -> Response:
     """Delete a scorecard with its results."""
     service.delete_scorecard(ctx.session, scorecard_id=id, actor=ctx.actor)
     return no_content()
 
 
-@router.get(
-    "/{id}/catalog-services",
-    **operation("list-scorecard-services", "List Scorecard Services", ScorecardServicePage),
+@router.op(
+    "GET /{id}/catalog-services",
+    "list-scorecard-services",
+    "List Scorecard Services",
+    ScorecardServicePage,
 )
 def list_services(id: str, ctx: CtxDep) -> JSONResponse:
     """The services a scorecard targets, with their scores."""
@@ -103,10 +103,7 @@ def list_services(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@router.get(
-    "/{id}/criteria",
-    **operation("list-scorecard-criteria", "List Scorecard Criteria", CriteriaPage),
-)
+@router.op("GET /{id}/criteria", "list-scorecard-criteria", "List Scorecard Criteria", CriteriaPage)
 def list_criteria(id: str, ctx: CtxDep) -> JSONResponse:
     """A scorecard's criteria with their passing service counts."""
     data, meta = service.list_scorecard_criteria(
@@ -115,13 +112,11 @@ def list_criteria(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@router.get(
-    "/{scorecardId}/criteria/{criteriaId}/catalog-services",
-    **operation(
-        "list-scorecard-criteria-services",
-        "List Scorecard Criteria Services",
-        CriterionServicePage,
-    ),
+@router.op(
+    "GET /{scorecardId}/criteria/{criteriaId}/catalog-services",
+    "list-scorecard-criteria-services",
+    "List Scorecard Criteria Services",
+    CriterionServicePage,
 )
 def list_criterion_services(
     scorecardId: str,
@@ -139,11 +134,11 @@ def list_criterion_services(
     return page(data, meta)
 
 
-@service_scorecards.get(
-    "/{id}/scorecards",
-    **operation(
-        "list-catalog-service-scorecards", "List Catalog Service Scorecards", ScorecardList
-    ),
+@service_scorecards.op(
+    "GET /{id}/scorecards",
+    "list-catalog-service-scorecards",
+    "List Catalog Service Scorecards",
+    ScorecardList,
 )
 def list_service_scorecards(id: str, ctx: CtxDep) -> JSONResponse:
     """The scorecards targeting a service, with its score under each."""
@@ -153,11 +148,11 @@ def list_service_scorecards(id: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@service_scorecards.get(
-    "/{serviceId}/scorecards/{scorecardId}",
-    **operation(
-        "fetch-catalog-service-scorecard", "Get a Catalog Service Scorecard", ServiceScorecard
-    ),
+@service_scorecards.op(
+    "GET /{serviceId}/scorecards/{scorecardId}",
+    "fetch-catalog-service-scorecard",
+    "Get a Catalog Service Scorecard",
+    ServiceScorecard,
 )
 def get_service_scorecard(serviceId: str, scorecardId: str, ctx: CtxDep) -> JSONResponse:
     """One service under one scorecard: each criterion's evaluation, its level."""

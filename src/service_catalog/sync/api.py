@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, page
-from service_catalog.core.routes import operation
+from service_catalog.core.routes import Router
 from service_catalog.sync import service
 from service_catalog.sync.schemas import ResourceIngestion, ResourceIngestionRequest, SyncRunList
 from service_catalog.sync.worker import notify
 
-router = APIRouter(prefix="/v1/integration-instances", tags=["Integration Instances"])
+router = Router(prefix="/v1/integration-instances", tags=["Integration Instances"])
 
 _RUN_LIST_PARAMS = list_params(service.RUN_FILTERS, cursor=True)  # newest first, no sort
 
 
-@router.put(
-    "/{id}/resource-ingestion",
-    **operation("schedule-resource-ingestion", "Sync now", ResourceIngestion),
+@router.op(
+    "PUT /{id}/resource-ingestion", "schedule-resource-ingestion", "Sync now", ResourceIngestion
 )
 def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None) -> JSONResponse:
     """Schedule a sync of an authorized instance now; an unauthorized one is a 400."""
@@ -33,9 +31,11 @@ def schedule(id: str, ctx: CtxDep, body: ResourceIngestionRequest | None = None)
     return json_response(state)
 
 
-@router.get(
-    "/{id}/resource-ingestion",
-    **operation("get-resource-ingestion", "Get the sync schedule", ResourceIngestion),
+@router.op(
+    "GET /{id}/resource-ingestion",
+    "get-resource-ingestion",
+    "Get the sync schedule",
+    ResourceIngestion,
 )
 def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
     """When the instance last synced and syncs next, and whether its schedule is healthy."""
@@ -43,9 +43,12 @@ def get_schedule(id: str, ctx: CtxDep) -> JSONResponse:
     return json_response(state)
 
 
-@router.get(
-    "/{id}/sync-runs",
-    **operation("list-sync-runs", "List sync runs", SyncRunList, openapi_extra=_RUN_LIST_PARAMS),
+@router.op(
+    "GET /{id}/sync-runs",
+    "list-sync-runs",
+    "List sync runs",
+    SyncRunList,
+    openapi_extra=_RUN_LIST_PARAMS,
 )
 def list_runs(id: str, ctx: CtxDep) -> JSONResponse:
     """Every sync run of the instance, newest first, cursor-paged."""

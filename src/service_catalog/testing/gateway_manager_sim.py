@@ -47,15 +47,13 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from service_catalog.testing.serving import Serving
+from service_catalog.testing.serving import Serving, SimHandler
 
 __all__ = ["CONTROL_PLANE_ID", "GatewaySimulator"]
 
@@ -196,6 +194,8 @@ class GatewaySimulator(Serving):
     """A Kong Admin API (and a Konnect control plane) on a loopback port; see the module
     docstring."""
 
+    thread_name = "gateway-sim"
+
     def __init__(
         self,
         services: int = 10,
@@ -229,23 +229,12 @@ class GatewaySimulator(Serving):
         self.fail_next = 0
         self.fail_status = 503
         self.delay = 0.0
-        self._fail_on: list[dict[str, Any]] = []
         self._truncate: set[tuple[str, int]] = set()
         self.requests: list[dict[str, Any]] = []
         self._cache: dict[tuple[str, str, int, int], bytes] = {}
-        self._host = host
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_on(host, port)
 
     # --- data -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL (no trailing slash)."""
-        assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def workspace(self, name: str | None = None) -> _Workspace:
         """A workspace's data (the first one by default)."""
@@ -294,8 +283,7 @@ class GatewaySimulator(Serving):
         self, path: str, page: int = 1, status: int = 500, times: int | None = None
     ) -> None:
         """Make page ``page`` (1-based) of listing ``path`` ("/services"...) fail."""
-        with self._lock:
-            self._fail_on.append({"path": path, "page": page, "status": status, "times": times})
+        self.fail_when(status, times, path=path, page=page)
 
     def truncate_on(self, path: str, page: int = 1) -> None:
         """Cut page ``page`` of listing ``path`` short (an invalid JSON body)."""
@@ -309,32 +297,6 @@ class GatewaySimulator(Serving):
                 total = len(ws.entities[entity])
                 for start in range(0, max(total, 1), size):
                     self._page(ws, entity, start, size, f"/{entity}")
-
-    # --- serving ----------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Start serving in a background thread."""
-        handler = type("Handler", (_Handler,), {"simulator": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="gateway-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def _page(self, ws: _Workspace, entity: str, start: int, size: int, prefix: str) -> bytes:
         key = (prefix, ws.name, start, size)
@@ -353,47 +315,17 @@ class GatewaySimulator(Serving):
             self._cache[key] = raw
         return raw
 
-    def _take(self, name: str) -> bool:
-        with self._lock:
-            if getattr(self, name) > 0:
-                setattr(self, name, getattr(self, name) - 1)
-                return True
-            return False
-
-    def _failure(self, path: str, page: int) -> int | None:
-        with self._lock:
-            for rule in self._fail_on:
-                if rule["path"] == path and rule["page"] == page and rule["times"] != 0:
-                    if rule["times"] is not None:
-                        rule["times"] -= 1
-                    return int(rule["status"])
-        return None
-
     def control(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Apply a control request (``POST /__sim/control``): known keys only."""
-        unknown = sorted(set(settings) - _CONTROL_KEYS - {"forbidden"})
-        if unknown:
-            return {"error": f"unknown settings: {', '.join(unknown)}"}
-        for key, value in settings.items():
-            setattr(self, key, set(value) if key == "forbidden" else value)
-        return {"ok": True}
+        error = self._set_controls(settings, _CONTROL_KEYS | {"forbidden"})
+        return {"ok": True} if error is None else {"error": error}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimHandler):
     simulator: GatewaySimulator
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+        self._reply(status, body, headers)
         split = urlsplit(self.path)
         self.simulator.requests.append(
             {"method": self.command, "path": split.path, "query": split.query, "status": status}
@@ -407,9 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/__sim/control":
             self._json(405, {"message": "Method not allowed"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
         try:
-            settings = json.loads(self.rfile.read(length) or b"{}")
+            settings = json.loads(self._body() or b"{}")
         except ValueError:
             self._json(400, {"error": "not JSON"})
             return
@@ -547,7 +478,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             start = found
         page = start // size + 1
-        status = sim._failure(f"/{entity}", page)
+        status = sim._failure(path=f"/{entity}", page=page)
         if status is not None:
             self._json(status, {"message": "An unexpected error occurred"})
             return
@@ -555,6 +486,9 @@ class _Handler(BaseHTTPRequestHandler):
         if (f"/{entity}", page) in sim._truncate:
             body = body[: len(body) // 2]
         self._send(200, body)
+
+
+GatewaySimulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -567,14 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sim = GatewaySimulator(args.services, args.routes, args.plugins, admin_token=args.token)
     sim.prerender()
-    sim.start()
-    print(json.dumps({"url": sim.url}), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sim.stop()
-    sys.exit(0)
+    sim.serve_until_killed()
 
 
 if __name__ == "__main__":

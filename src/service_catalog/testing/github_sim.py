@@ -55,7 +55,6 @@ import secrets
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -66,7 +65,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from service_catalog.testing.serving import Serving
+from service_catalog.testing.serving import JSON_UTF8, Serving, SimHandler
 
 LANGUAGES = ("Python", "Go", "TypeScript", "Java", "Rust", None)
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -81,6 +80,7 @@ class GitHubSimulator(Serving):
     """GitHub's REST API for one owner on a loopback port; see the module docstring."""
 
     max_per_page = 100
+    thread_name = "github-sim"
 
     def __init__(
         self,
@@ -145,9 +145,7 @@ class GitHubSimulator(Serving):
                 )
                 .decode()
             )
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_on(host, port)
 
     # --- the tenant --------------------------------------------------------------
 
@@ -539,46 +537,11 @@ class GitHubSimulator(Serving):
 
     # --- serving -------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL of the running server (no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
     def start(self) -> Self:
         """Start serving in a background thread."""
-        handler = type("Handler", (_Handler,), {"simulator": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
+        self._bind()
         self._touch()  # bodies name the server's URL
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="github-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _take(self, name: str) -> bool:
-        with self._lock:
-            left = getattr(self, name)
-            if left > 0:
-                setattr(self, name, left - 1)
-                return True
-            return False
+        return super().start()
 
     def _limit_headers(self, counted: bool) -> dict[str, str]:
         with self._lock:
@@ -664,10 +627,8 @@ class GitHubSimulator(Serving):
             "retry_after", "truncate_next", "reject_all", "forbid_listing",
             "dependabot_forbidden", "delay", "token_ttl",
         }  # fmt: skip
-        if not isinstance(settings, dict) or not set(settings) <= allowed:
+        if self._set_controls(settings, allowed) is not None:
             return 400, {}, _msg(f"settable: {', '.join(sorted(allowed))}")
-        for key, value in settings.items():
-            setattr(self, key, value)
         return 200, {}, orjson.dumps({k: getattr(self, k) for k in sorted(allowed)})
 
     def _mint(self, path: str, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
@@ -817,20 +778,15 @@ def _msg(message: str) -> bytes:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimHandler):
     """Keep-alive HTTP/1.1 handler delegating to its simulator."""
 
     simulator: GitHubSimulator
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    timeout = 60
     server_version = "GitHubSim/1.0"
 
     def _handle(self) -> None:
         sim = self.simulator
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, headers, content = sim._answer(self.command, self.path, self.headers, body)
+        status, headers, content = sim._answer(self.command, self.path, self.headers, self._body())
         if sim.log_requests:
             parts = urlsplit(self.path)
             entry = {
@@ -842,21 +798,13 @@ class _Handler(BaseHTTPRequestHandler):
             }
             with sim._lock:
                 sim.requests.append(entry)
-        self.send_response(status)
-        if status != 304:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(content)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if content:
-            self.wfile.write(content)
+        self._reply(status, content, headers, None if status == 304 else JSON_UTF8)
 
     do_GET = _handle
     do_POST = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging."""
+
+GitHubSimulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -65,11 +65,10 @@ import json
 import threading
 import time
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self, SupportsIndex
 from urllib.parse import parse_qs, urlsplit
 
-from service_catalog.testing.serving import Serving
+from service_catalog.testing.serving import Serving, SimHandler
 
 __all__ = ["InventorySimulator", "make_items"]
 
@@ -199,6 +198,7 @@ class InventorySimulator(Serving):
     """The rest-inventory upstream on a loopback port; see the module docstring."""
 
     max_per_page = 1000
+    thread_name = "inventory-sim"
 
     def __init__(
         self,
@@ -225,10 +225,7 @@ class InventorySimulator(Serving):
         self.malformed_mode = "json"
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self._host = host
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_on(host, port)
 
     # --- items -------------------------------------------------------------------
 
@@ -312,59 +309,10 @@ class InventorySimulator(Serving):
         for page in range(1, pages + 1):
             self._page_body(page, per_page)
 
-    # --- lifecycle ---------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running server (no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Self:
-        """Start serving in a background thread."""
-        handler = type("Handler", (_Handler,), {"simulator": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="inventory-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
     # --- request handling --------------------------------------------------------
 
-    def _take_rate_limit(self) -> bool:
-        with self._lock:
-            if self.rate_limit_next > 0:
-                self.rate_limit_next -= 1
-                return True
-            return False
-
     def _take_failure(self, page: int) -> bool:
-        with self._lock:
-            if self.fail_on_page is None or page != self.fail_on_page:
-                return False
-            if self.fail_times is None:
-                return True
-            if self.fail_times > 0:
-                self.fail_times -= 1
-                return True
-            return False
+        return page == self.fail_on_page and self._take("fail_times")
 
     def _answer(
         self, method: str, target: str, authorization: str | None
@@ -374,7 +322,7 @@ class InventorySimulator(Serving):
         log: dict[str, Any] = {"method": method, "path": parts.path, "page": None, "per_page": None}
         if self.delay:
             time.sleep(self.delay)
-        if self._take_rate_limit():
+        if self._take("rate_limit_next"):
             return (
                 429,
                 {"Retry-After": str(self.retry_after)},
@@ -437,38 +385,27 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimHandler):
     """Keep-alive HTTP/1.1 handler delegating to its simulator."""
 
     simulator: InventorySimulator
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out without a delayed-ACK stall
-    timeout = 60  # an idle keep-alive connection's thread ends after this
     server_version = "InventorySim/1.0"
 
     def _handle(self) -> None:
         sim = self.simulator
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self._body()
         status, headers, body, log = sim._answer(
             self.command, self.path, self.headers.get("Authorization")
         )
         log["status"] = status
         with sim._lock:
             sim.requests.append(log)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        self._reply(status, body, headers, "application/json")
 
     do_GET = _handle
     do_POST = _handle
     do_PUT = _handle
     do_DELETE = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging (it would print paths to stderr)."""
+
+InventorySimulator.handler = _Handler

@@ -48,15 +48,13 @@ import argparse
 import bisect
 import datetime as dt
 import json
-import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from service_catalog.testing.serving import Serving
+from service_catalog.testing.serving import Serving, SimHandler
 
 __all__ = ["PagerDutySimulator", "main"]
 
@@ -96,6 +94,8 @@ class _Incident:
 class PagerDutySimulator(Serving):
     """PagerDuty's REST API on a loopback port; see the module docstring."""
 
+    thread_name = "pagerduty-sim"
+
     def __init__(
         self,
         services: int = 0,
@@ -130,9 +130,7 @@ class PagerDutySimulator(Serving):
         self.fail_times: int | None = None
         self.truncate_next = 0
         self.requests: list[dict[str, Any]] = []
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_on(host, port)
 
     # --- the tenant ----------------------------------------------------------------
 
@@ -210,19 +208,19 @@ class PagerDutySimulator(Serving):
 
     def acknowledge(self, incident_id: str) -> None:
         """Acknowledge an open incident now."""
-        with self._lock:
-            inc = self._by_id[incident_id]
-            inc.acked = _now()
-            self._log.append((inc.acked, "acknowledge", inc.id))
-            self._log.sort()
-            self._bump()
+        self._change(incident_id, "acked", "acknowledge")
 
     def resolve(self, incident_id: str) -> None:
         """Resolve an incident now."""
+        self._change(incident_id, "resolved", "resolve")
+
+    def _change(self, incident_id: str, field: str, kind: str) -> None:
+        """Stamp the incident's ``field`` now and log a ``kind`` entry."""
         with self._lock:
             inc = self._by_id[incident_id]
-            inc.resolved = _now()
-            self._log.append((inc.resolved, "resolve", inc.id))
+            now = _now()
+            setattr(inc, field, now)
+            self._log.append((now, kind, inc.id))
             self._log.sort()
             self._bump()
 
@@ -593,8 +591,7 @@ class PagerDutySimulator(Serving):
             except (ValueError, KeyError, TypeError) as exc:
                 return 400, {}, _json({"error": {"message": str(exc), "code": 2001}})
         with self._lock:
-            if self.rate_limit_next > 0:
-                self.rate_limit_next -= 1
+            if self._take("rate_limit_next"):
                 extra = {
                     "ratelimit-limit": "960",
                     "ratelimit-remaining": "0",
@@ -615,60 +612,19 @@ class PagerDutySimulator(Serving):
                     ["The API key does not have access to this resource"],
                 )
                 return status, {}, body
-            if self.fail_path == path and (self.fail_times is None or self.fail_times > 0):
-                if self.fail_times is not None:
-                    self.fail_times -= 1
+            if self.fail_path == path and self._take("fail_times"):
                 status, body = _error(self.fail_status, 2000, "Internal Server Error", [])
                 return status, {}, body
             if method != "GET":
                 status, body = _error(405, 2000, "Method Not Allowed", [])
                 return status, {"Allow": "GET"}, body
             status, body = self._answer(path, query)
-            if status == 200 and self.truncate_next > 0:
-                self.truncate_next -= 1
+            if status == 200 and self._take("truncate_next"):
                 body = body[: len(body) // 2]
             return status, {}, body
 
     def prerender(self) -> None:
         """Nothing to do: pages are rendered per request (kept for symmetry)."""
-
-    # --- lifecycle -----------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL of the running server (no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def _bind(self) -> None:
-        handler = type("Handler", (_Handler,), {"simulator": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-
-    def start(self) -> Self:
-        """Start serving in a background thread."""
-        self._bind()
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="pagerduty-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
 
 def _now() -> float:
@@ -686,35 +642,24 @@ def _error(status: int, code: int, message: str, errors: list[str]) -> tuple[int
     return status, _json({"error": body})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimHandler):
     """Keep-alive HTTP/1.1 handler delegating to its simulator."""
 
     simulator: PagerDutySimulator
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    timeout = 60
     server_version = "PagerDutySim/1.0"
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        payload = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, extra, body = self.simulator.handle(self.command, self.path, headers, payload)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        status, extra, body = self.simulator.handle(self.command, self.path, headers, self._body())
+        self._reply(status, body, extra)
 
     do_GET = _handle
     do_POST = _handle
     do_PUT = _handle
     do_DELETE = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging."""
+
+PagerDutySimulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -726,16 +671,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     sim = PagerDutySimulator(args.services, args.incidents, args.token, port=args.port)
-    sim._bind()
-    assert sim._server is not None
-    print(json.dumps({"url": sim.url, "token": sim.token}), flush=True)
-    try:
-        sim._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim._server.server_close()
-    sys.exit(0)
+    sim.serve_until_killed("token")
 
 
 if __name__ == "__main__":

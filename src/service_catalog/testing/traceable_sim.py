@@ -57,14 +57,12 @@ import argparse
 import datetime as dt
 import json
 import re
-import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from operator import itemgetter
-from typing import Any, Self
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -86,7 +84,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 
 from service_catalog.integrations.connectors.traceable.graphql import subset_schema
-from service_catalog.testing.serving import Serving
+from service_catalog.testing.serving import Serving, SimHandler
 from service_catalog.testing.traceable_tenant import VULN_FIELD_TYPES, Tenant
 
 __all__ = ["TraceableSimulator"]
@@ -446,13 +444,10 @@ def _attribute_meta(name: str, scope: str, atype: str, *, metric: bool) -> dict[
     }
 
 
-class _FailRule:
-    def __init__(self, operation: str, offset: int | None, status: int, times: int | None) -> None:
-        self.operation, self.offset, self.status, self.times = operation, offset, status, times
-
-
 class TraceableSimulator(Serving):
     """Traceable's GraphQL API over a generated tenant, on a loopback port (see module doc)."""
+
+    thread_name = "traceable-sim"
 
     def __init__(
         self,
@@ -493,45 +488,20 @@ class TraceableSimulator(Serving):
         # scope -> the orderBy used instead of the client's (an upstream that ignores or
         # overrides a client's ordering).
         self.order_override: dict[str, list[dict[str, Any]]] = {}
-        self._rules: list[_FailRule] = []
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, tuple[DocumentNode | None, list[dict[str, Any]]]] = (
             OrderedDict()
         )
         self._views: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._views_version = -1
-        handler = type("Handler", (_Handler,), {"sim": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL (the instance's ``base_url``), without a trailing slash."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Self:
-        """Serve in a daemon thread."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="traceable-sim", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._serve_on(host, port)
+        self._bind()  # the URL is known before ``start``
 
     def fail_on(
         self, operation: str, offset: int | None = None, status: int = 500, times: int | None = None
     ) -> None:
         """Fail requests of ``operation`` (at page ``offset``) with ``status``."""
-        with self._lock:
-            self._rules.append(_FailRule(operation, offset, status, times))
+        self.fail_when(status, times, operation=operation, offset=offset)
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
@@ -627,27 +597,12 @@ class TraceableSimulator(Serving):
 
     def fault_for(self, operation: str | None, variables: dict[str, Any]) -> int | None:
         """The status an injected rule makes this request fail with, if any."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.operation != operation:
-                    continue
-                if rule.offset is not None and variables.get("offset", 0) != rule.offset:
-                    continue
-                if rule.times is not None:
-                    if rule.times <= 0:
-                        continue
-                    rule.times -= 1
-                return rule.status
-        return None
+        return self._failure(operation=operation, offset=variables.get("offset", 0))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    sim: TraceableSimulator
-    protocol_version = "HTTP/1.1"
+class _Handler(SimHandler):
+    simulator: TraceableSimulator
     server_version = "TraceableSim/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``sim.requests`` instead."""
 
     _entry: dict[str, Any] | None = None
 
@@ -657,14 +612,8 @@ class _Handler(BaseHTTPRequestHandler):
             # Recorded before the answer leaves: a client that has its answer finds its
             # request in ``sim.requests``.
             entry["status"] = status
-            self.sim.requests.append(entry)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+            self.simulator.requests.append(entry)
+        self._reply(status, body, headers, "application/json")
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
@@ -673,9 +622,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(405, {"errors": [{"message": "Use POST /graphql"}]}, {"Allow": "POST"})
 
     def do_POST(self) -> None:
-        sim = self.sim
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        sim = self.simulator
+        raw = self._body()
         if self.path.split("?", 1)[0].rstrip("/") != "/graphql":
             self._json(404, {"errors": [{"message": "Not found"}]})
             return
@@ -699,13 +647,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _throttled(self, sim: TraceableSimulator) -> bool:
         """Answer a request the simulator was told to rate-limit (429) or fail; whether it
         did."""
-        with sim._lock:
-            limited = sim.rate_limit_next > 0
-            if limited:
-                sim.rate_limit_next -= 1
-            failing = not limited and sim.fail_next > 0
-            if failing:
-                sim.fail_next -= 1
+        limited = sim._take("rate_limit_next")
+        failing = not limited and sim._take("fail_next")
         if limited:
             self._json(
                 429,
@@ -758,14 +701,13 @@ class _Handler(BaseHTTPRequestHandler):
         if rule_status is not None:
             self._json(rule_status, {"errors": [{"message": "Injected failure"}]})
             return
-        with sim._lock:
-            malformed = sim.malformed_next > 0
-            if malformed:
-                sim.malformed_next -= 1
-        if malformed:
+        if sim._take("malformed_next"):
             self._send(200, b'{"data": {"entities": {"count": 3, "results": [')
             return
         self._json(200, sim.execute(body))
+
+
+TraceableSimulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -791,14 +733,7 @@ def main(argv: list[str] | None = None) -> None:
         inactive_every=args.inactive_every,
     )
     sim.row_cap = args.row_cap
-    print(json.dumps({"url": sim.url, "token": sim.token}), flush=True)
-    try:
-        sim._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim._server.server_close()
-    sys.exit(0)
+    sim.serve_until_killed("token")
 
 
 if __name__ == "__main__":

@@ -585,6 +585,17 @@ def credential_header(headers: Mapping[str, str] | None, name: str = "authorizat
     return found
 
 
+def authorization(value: str, prefix: str, missing: str, remediation: str) -> str:
+    """A credential's ``authorization`` header ``value`` as sent upstream: a bare key gets
+    ``prefix`` ("Bearer ") put before it (one starting with the prefix's first word is
+    kept); a ``ConnectorError`` ("auth") saying ``missing`` and ``remediation`` when the
+    value is empty."""
+    if not value:
+        raise ConnectorError("auth", missing, remediation=remediation)
+    scheme = prefix.split(" ", 1)[0].lower() + " "
+    return value if value.lower().startswith(scheme) else prefix + value
+
+
 class RateLimits:
     """How an upstream says it is rate limiting: HTTP 429, wait ``Retry-After``."""
 

@@ -236,25 +236,18 @@ class GitHubConnector(Connector):
     def _unchanged_chain(self, first: str, allow: tuple[int, ...] = ()) -> Known | None:
         """The ETags of a remembered page chain when every page answers 304; else None
         (also for an ``allow``ed status: the full read that follows judges it)."""
-        out: Known = []
-        key: str | None = first
-        while key is not None:
-            etag = self.state.get(ETAG + key)
-            if etag is None:
-                return None
-            if self.client.get(key, etag=etag, allow=allow).status != 304:
-                return None
-            out.append((key, etag))
-            key = self.state.get(NEXT + key)
-        return out
+        return self._remembered_chain(first, check=allow)
 
-    def _remembered_chain(self, first: str) -> Known | None:
-        """The ETags of a remembered page chain, as the state has them (no request)."""
+    def _remembered_chain(self, first: str, check: tuple[int, ...] | None = None) -> Known | None:
+        """The ETags of a remembered page chain, as the state has them (no request); with
+        ``check`` (the statuses allowed), only when every page answers 304."""
         out: Known = []
         key: str | None = first
         while key is not None:
             etag = self.state.get(ETAG + key)
             if etag is None:
+                return None
+            if check is not None and self.client.get(key, etag=etag, allow=check).status != 304:
                 return None
             out.append((key, etag))
             key = self.state.get(NEXT + key)

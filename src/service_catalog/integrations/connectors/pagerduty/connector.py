@@ -51,6 +51,7 @@ from service_catalog.integrations.connectors.base import (
     RecordBatch,
     ResourceRecord,
     VerifyResult,
+    authorization,
     credential_header,
     json_object,
     usable_base_url,
@@ -119,16 +120,13 @@ class PagerDutyConnector(Connector):
     # --- HTTP --------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        key = credential_header(self.credential.headers if self.credential else None).strip()
-        if not key:
-            raise ConnectorError(
-                "auth",
-                "The instance has no PagerDuty API key (an 'authorization' header)",
-                remediation="POST an auth credential of type multi_key_auth with the header "
-                "'authorization' holding the REST API key.",
-            )
-        if not key.lower().startswith("token "):
-            key = f"Token token={key}"
+        key = authorization(
+            credential_header(self.credential.headers if self.credential else None).strip(),
+            "Token token=",
+            "The instance has no PagerDuty API key (an 'authorization' header)",
+            "POST an auth credential of type multi_key_auth with the header "
+            "'authorization' holding the REST API key.",
+        )
         return {"Authorization": key, "Accept": ACCEPT}
 
     def _get(self, path: str, query: str) -> tuple[dict[str, Any], bytes]:

@@ -15,26 +15,19 @@ Same bearer authentication as ``/v1``. Logic in :mod:`.entities`.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
-from service_catalog.core.openapi import PROBLEMS
 from service_catalog.core.render import json_response
+from service_catalog.core.routes import Router
 from service_catalog.integrations.connectors.traceable import entities
 from service_catalog.resources.children import PAGE_PARAMS, children_page
 from service_catalog.resources.service import mapping_dicts, to_dict
 
-router = APIRouter(tags=["Traceable"])
+router = Router(tags=["Traceable"])
 
 
-@router.post(
-    "/v2/catalog/entities",
-    status_code=201,
-    responses=PROBLEMS,
-    operation_id="import-catalog-entity",
-    summary="Import a Traceable service",
-)
+@router.op("POST /v2/catalog/entities", "import-catalog-entity", "Import a Traceable service")
 def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
     """Import the Traceable Service ``metadata.service_id`` of the Traceable integration
     instance under ``name`` (201 the first time, 200 when repeated); the next sync that
@@ -43,13 +36,7 @@ def import_entity(body: entities.EntityCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(to_dict(ctx.session, row), 201 if created else 200)
 
 
-@router.post(
-    "/v2/catalog/entity-mappings",
-    status_code=201,
-    responses=PROBLEMS,
-    operation_id="map-catalog-entity",
-    summary="Map a Traceable service",
-)
+@router.op("POST /v2/catalog/entity-mappings", "map-catalog-entity", "Map a Traceable service")
 def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
     """Map the Traceable service to the catalog service ``catalog_entity`` (name or id),
     importing it first when needed."""
@@ -57,11 +44,10 @@ def map_entity(body: entities.EntityMappingCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(mapping_dicts(ctx.session, [mapping])[0], 201)
 
 
-@router.get(
-    "/v1/resources/{id}/endpoints",
-    responses=PROBLEMS,
-    operation_id="list-traceable-service-endpoints",
-    summary="List a Traceable Service's endpoints",
+@router.op(
+    "GET /v1/resources/{id}/endpoints",
+    "list-traceable-service-endpoints",
+    "List a Traceable Service's endpoints",
     openapi_extra={"parameters": PAGE_PARAMS},
 )
 def endpoints(id: str, ctx: CtxDep) -> JSONResponse:
