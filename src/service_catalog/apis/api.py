@@ -197,19 +197,17 @@ def list_api_mappings(apiId: str, ctx: CtxDep) -> JSONResponse:
     return page(data, meta)
 
 
-@mappings_router.get(
-    "/catalog-services/{serviceId}/consumed-api-mappings",
-    **operation(
-        "list-catalog-service-consumed-apis",
-        "List APIs a Service Consumes",
-        ApiMappingList,
-        openapi_extra=list_params(service.CONSUMER_FILTERS, service.CONSUMER_SORTS),
-        description="A page of the APIs the service consumes (Backstage ``consumesApis``, "
-        "catalog files' ``relation: consumes``), each shaped as an API mapping. An "
-        "extension: Kong's API mappings record the APIs a service provides and have no "
-        "direction, so consumed APIs are kept apart and the five mapping operations never "
-        "list them.",
-    ),
+@mappings_router.op(
+    "GET /catalog-services/{serviceId}/consumed-api-mappings",
+    "list-catalog-service-consumed-apis",
+    "List APIs a Service Consumes",
+    ApiMappingList,
+    openapi_extra=list_params(service.CONSUMER_FILTERS, service.CONSUMER_SORTS),
+    description="A page of the APIs the service consumes (Backstage ``consumesApis``, "
+    "catalog files' ``relation: consumes``), each shaped as an API mapping. An "
+    "extension: Kong's API mappings record the APIs a service provides and have no "
+    "direction, so consumed APIs are kept apart and the five mapping operations never "
+    "list them.",
 )
 def list_consumed_apis(serviceId: str, ctx: CtxDep) -> JSONResponse:
     """A page of the APIs a service consumes."""
