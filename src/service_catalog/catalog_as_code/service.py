@@ -41,6 +41,7 @@ from service_catalog.catalog_services.service import (
     delete_service,
     update_service,
 )
+from service_catalog.core.bulk import insert_rows
 from service_catalog.core.db import new_uuid, utcnow
 from service_catalog.core.errors import Problem
 from service_catalog.events.service import record_action
@@ -579,7 +580,8 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
     created = create_services(
         session,
         data=[
-            CatalogServiceCreate(
+            # Validated already as a ServiceDoc (the same field types): not a second time.
+            CatalogServiceCreate.model_construct(
                 name=w.doc.name,
                 display_name=w.doc.display_name or w.doc.name,
                 description=w.doc.description,
@@ -610,16 +612,14 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
                 )
             if work.owner_changed:
                 _record_owner(session, actor, service_id, work.doc.name, work.doc.owner)
-        source_rows.append(
-            {
-                "service_id": service_id,
-                "source": result.source,
-                "owner_team_id": owner,
-                "updated_at": now,
-            }
-        )
+        source_rows.append({"service_id": service_id, "owner_team_id": owner})
         _apply_mappings(session, work, str(service_id), actor)
-    _store_sources(session, source_rows)
+    _store_sources(
+        session,
+        source_rows,
+        stored=[w.current.id for w in result._services if w.current is not None],
+        same={"source": result.source, "updated_at": now},
+    )
     ids = dict(created)
     ids.update({w.doc.name: w.current.id for w in result._services if w.current is not None})
     relations.apply_apis(session, result.apis, source=result.source, actor=actor)
@@ -696,12 +696,16 @@ def _apply_mappings(session: Session, work: _ServiceWork, service_id: str, actor
         create_mapping(session, service=service_id, resource=res["key"], actor=actor)
 
 
-def _store_sources(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Remember the source and owner of every service applied (replacing what was)."""
-    if not rows:
-        return
+def _store_sources(
+    session: Session,
+    rows: list[dict[str, Any]],
+    *,
+    stored: list[uuid.UUID],
+    same: dict[str, Any],
+) -> None:
+    """Remember the source and owner of every service applied (``rows``, the values
+    ``same`` for all), replacing what the services ``stored`` (those that existed) had."""
     src = CatalogServiceSource
-    for part in chunks([r["service_id"] for r in rows]):
+    for part in chunks(stored):
         session.execute(delete(src).where(src.service_id.in_(part)))
-    for part in chunks(rows):
-        session.execute(cast(Table, src.__table__).insert(), list(part))
+    insert_rows(session, cast(Table, src.__table__), rows, same=same)
