@@ -9,6 +9,7 @@ file and line it came from, so that every error names them.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -203,29 +204,24 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_TAGS = yaml.resolver.Resolver()  # the safe loaders' implicit tags, without path resolvers
 
 
 class _FastLoader(_Loader):  # type: ignore[misc]
-    """The safe loader, faster on large trees: plain scalars' tags resolved once per
-    distinct text, and strings, mappings and lists built straight from the composed nodes
+    """The safe loader, faster on large trees: scalars' tags resolved once per distinct
+    text, and strings, mappings and lists built straight from the composed nodes
     (PyYAML's generic constructor costs more than libyaml's parsing). Other tags, and a
     mapping with a merge key (``<<``), go through the safe constructor, so what it builds
     is what ``yaml.safe_load`` builds; an alias shares its value, as there."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self._tags: dict[str, str] = {}
         self._built: dict[int, Any] = {}
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
-            if not implicit[0]:
-                return self.DEFAULT_SCALAR_TAG
-            tag = self._tags.get(value)
-            if tag is None:
-                tag = self._tags[value] = super().resolve(kind, value, implicit)
-            return tag
-        return super().resolve(kind, value, implicit)
+        if not self.yaml_path_resolvers:
+            # libyaml asks for the tag of every node; the answer depends on the text only
+            # (no path resolvers), so a per-file C-level cache answers repeats (keys, and
+            # most values) without running Python. (It holds no reference to the loader.)
+            self.resolve = functools.lru_cache(maxsize=None)(_TAGS.resolve)
 
     def build(self, node: yaml.Node) -> Any:
         """The Python value of one composed document."""
@@ -244,22 +240,23 @@ class _FastLoader(_Loader):  # type: ignore[misc]
         if built is not None:
             return built
         if tag == _MAP and type(node) is yaml.MappingNode:
-            pairs = node.value
-            if not any(k.tag == _MERGE for k, _ in pairs):
-                out: dict[Any, Any] = {}
-                self._built[id(node)] = out
-                for key_node, value_node in pairs:
-                    key = self._build(key_node)
-                    try:
-                        out[key] = self._build(value_node)
-                    except TypeError:
-                        raise yaml.constructor.ConstructorError(
-                            "while constructing a mapping",
-                            node.start_mark,
-                            "found unhashable key",
-                            key_node.start_mark,
-                        ) from None
-                return out
+            out: dict[Any, Any] = {}
+            self._built[id(node)] = out
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:  # (rare: the safe constructor merges)
+                    out = self._built[id(node)] = self.construct_object(node, deep=True)
+                    return out
+                key = self._build(key_node)
+                try:
+                    out[key] = self._build(value_node)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        "found unhashable key",
+                        key_node.start_mark,
+                    ) from None
+            return out
         elif tag == _SEQ and type(node) is yaml.SequenceNode:
             items: list[Any] = []
             self._built[id(node)] = items

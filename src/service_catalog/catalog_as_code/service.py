@@ -41,7 +41,7 @@ from service_catalog.catalog_services.service import (
     delete_service,
     update_service,
 )
-from service_catalog.core.bulk import insert_rows
+from service_catalog.core.bulk import insert_rows, roomy_cache
 from service_catalog.core.db import new_uuid, utcnow
 from service_catalog.core.errors import Problem
 from service_catalog.events.service import record_action
@@ -53,6 +53,8 @@ from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.resources.validation import check_resource
 
 _CHUNK = 2000
+#: Changes from which an apply gives SQLite a larger page cache (core.bulk.roomy_cache).
+_BULK = 2000
 #: Fields of a service a plan compares, in the order a diff shows them.
 SERVICE_FIELDS = ("display_name", "description", "labels", "custom_fields", "owner")
 
@@ -115,6 +117,7 @@ class Plan:
     _api_mappings: list[relations.DeclaredApiMapping] = field(default_factory=list)
     apis: list[relations.DeclaredApi] = field(default_factory=list)
     _names: list[str] = field(default_factory=list)  # every service the files name
+    _planned_dependencies: relations.Planned | None = None
 
     def summary(self) -> dict[str, int]:
         """How many changes of each action."""
@@ -307,11 +310,12 @@ def plan(
     if prune:
         _plan_prune(session, result, {loc.doc.name for loc in service_locs}, actor, errors)
     names = result._names = [loc.doc.name for loc in service_locs]
+    result._planned_dependencies = relations.plan_dependencies(
+        session, result._dependencies, services=names, source=source, actor=actor
+    )
     for planned in (
         relations.plan_apis(session, result.apis, actor=actor),
-        relations.plan_dependencies(
-            session, result._dependencies, services=names, source=source, actor=actor
-        ),
+        result._planned_dependencies,
         relations.plan_api_mappings(
             session,
             result._api_mappings,
@@ -575,6 +579,14 @@ def _plan_prune(
 def apply(session: Session, *, result: Plan, actor: Actor) -> None:
     """Make ``result``'s changes in the caller's transaction (never committing: a failure
     part-way leaves the caller to roll everything back)."""
+    if len(result._services) + len(result._dependencies) < _BULK:
+        _apply(session, result, actor)
+        return
+    with roomy_cache(session):
+        _apply(session, result, actor)
+
+
+def _apply(session: Session, result: Plan, actor: Actor) -> None:
     team_ids = _apply_teams(session, result, actor)
     creates = [w for w in result._services if w.current is None]
     created = create_services(
@@ -630,6 +642,7 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
         service_ids=ids,
         source=result.source,
         actor=actor,
+        planned=result._planned_dependencies,
     )
     relations.apply_api_mappings(
         session,

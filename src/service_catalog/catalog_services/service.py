@@ -33,7 +33,7 @@ from service_catalog.catalog_services.models import (
 )
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
-from service_catalog.core.bulk import insert_rows
+from service_catalog.core.bulk import BATCH, insert_rows
 from service_catalog.core.db import Database, KeyedSelect, keyed_select, new_uuid, utcnow
 from service_catalog.core.errors import Problem, name_taken
 from service_catalog.core.jsonindex import (
@@ -244,17 +244,21 @@ def create_services(
     if taken:
         raise name_taken(_A_SERVICE, sorted(taken)[0])
     # Prepared executemany batches (core.bulk): the ORM's bulk path, and even Core's
-    # per-row parameter handling, cost more than the database.
-    attrs = [
-        a
-        for r in rows
-        for a in attribute_rows_of(r["id"], r["display_name"], r["labels"], r["custom_fields"])
-    ]
+    # per-row parameter handling, cost more than the database. The index rows are made
+    # a slice of services at a time (they are many: a whole import's would weigh).
     insert_rows(session, _TABLE, rows, same={"created_at": now, "updated_at": now})
-    for a in attrs:
-        a["service_id"] = a.pop("owner_id")  # (the column's name)
-    insert_rows(session, cast(Table, CatalogServiceAttribute.__table__), attrs)
-    deltas = value_count_deltas([], [(a["path"], a["short"]) for a in attrs])
+    values: list[tuple[str, str | None]] = []
+    for start in range(0, len(rows), BATCH):
+        attrs = [
+            a
+            for r in rows[start : start + BATCH]
+            for a in attribute_rows_of(r["id"], r["display_name"], r["labels"], r["custom_fields"])
+        ]
+        for a in attrs:
+            a["service_id"] = a.pop("owner_id")  # (the column's name)
+            values.append((a["path"], a["short"]))
+        insert_rows(session, cast(Table, CatalogServiceAttribute.__table__), attrs)
+    deltas = value_count_deltas([], values)
     if deltas:  # one upsert statement, executed for every value (no VALUES list to compile)
         counts = cast(Table, CatalogServiceValueCount.__table__)
         upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(

@@ -7,11 +7,13 @@ INSERT once, converts each column with that column's own bind processor (the one
 would use, so the stored values are the same), a value every row shares once for all, and
 hands the database driver plain tuples or dicts in batches. It runs on the session's
 connection, in its transaction, and statement events see it as any executemany.
+:func:`roomy_cache` gives SQLite's page cache room while a bulk write runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -70,3 +72,23 @@ def insert_rows(
                 order(values) if compiled.positional else dict(zip(keys, values, strict=True))
             )
         conn.exec_driver_sql(sql, params)
+
+
+@contextmanager
+def roomy_cache(session: Session, mib: int = 16) -> Iterator[None]:
+    """On SQLite, a page cache of ``mib`` MiB for the session's connection while a bulk
+    write runs (the default 2 MiB cannot hold the indexes that tens of thousands of
+    inserts touch, and pages then spill to the WAL mid-transaction: 16 MiB takes most of
+    the gain at 10,000 services), the connection's own size restored after (also when
+    the work failed). Nothing on PostgreSQL."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = conn.connection.driver_connection
+    before = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute(f"PRAGMA cache_size=-{int(mib) * 1024}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size={int(before)}")
