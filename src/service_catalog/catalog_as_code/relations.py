@@ -127,6 +127,12 @@ def _ids_by_name(session: Session, names: Sequence[str]) -> dict[str, uuid.UUID]
     return out
 
 
+def _stored(services: Sequence[str], existing: Mapping[str, uuid.UUID] | None) -> list[str]:
+    """Those of ``services`` that may have stored relations (all, when it is not known
+    which exist): a service this apply creates has none, and need not be looked up."""
+    return list(services) if existing is None else [n for n in services if n in existing]
+
+
 def _names_by_id(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     cs = CatalogService
     out: dict[uuid.UUID, str] = {}
@@ -207,15 +213,21 @@ def plan_dependencies(
     services: Sequence[str],
     source: str,
     actor: Actor,
+    existing: Mapping[str, uuid.UUID] | None = None,
 ) -> Planned:
     """The edges applying ``declared`` would create and delete (of the services named
     ``services``, those the files declare); an error for an edge of a service the actor
     may not administer, to a service it may not read, or from a service to itself. The
-    answer keeps the difference for :func:`apply_dependencies` in the same transaction."""
-    diff = _diff_dependencies(session, declared, services, origin_of(source))
+    answer keeps the difference for :func:`apply_dependencies` in the same transaction.
+    ``existing``: the ids of those of ``services`` that are stored (the others are new,
+    with no edge yet), when the caller knows them."""
+    diff = _diff_dependencies(session, declared, _stored(services, existing), origin_of(source))
     out = Planned(state=diff)
     changed = {edge[0] for edge in diff.create} | {edge[0] for edge in diff.delete}
-    ids = _ids_by_name(session, sorted(changed | {edge[1] for edge in diff.create}))
+    needed = changed | {edge[1] for edge in diff.create}
+    ids = {n: existing[n] for n in needed if n in existing} if existing is not None else {}
+    unknown = needed - set(ids) - (set(services) if existing is not None else set())
+    ids.update(_ids_by_name(session, sorted(unknown)))
     visible = readable_ids(actor)
     for edge, where in sorted(diff.create.items()):
         if edge[0] == edge[1]:
@@ -471,11 +483,14 @@ def plan_api_mappings(
     apis_declared: Sequence[DeclaredApi],
     source: str,
     actor: Actor,
+    existing: Mapping[str, uuid.UUID] | None = None,
 ) -> Planned:
     """The API mappings applying ``declared`` would create and delete; an error for an API
-    that neither exists nor is declared, or a service the actor may not administer."""
+    that neither exists nor is declared, or a service the actor may not administer.
+    ``existing``: as for :func:`plan_dependencies`."""
     coming = {(a.name, a.version or "") for a in apis_declared}
-    diff = _diff_mappings(session, declared, services, {}, coming, origin_of(source))
+    stored = _stored(services, existing)
+    diff = _diff_mappings(session, declared, stored, existing or {}, coming, origin_of(source))
     out = Planned(warnings=_consumed(declared))
     for pair, where in sorted(diff.unknown.items()):
         out.errors.append((where, f"apis: API [{_api_name(pair[1], pair[2])}] does not exist", 400))
@@ -501,11 +516,14 @@ def apply_api_mappings(
     service_ids: Mapping[str, uuid.UUID],
     source: str,
     actor: Actor,
+    existing: Mapping[str, uuid.UUID] | None = None,
 ) -> None:
     """Make the provided APIs of the services the files name exactly those declared (the
-    APIs exist: :func:`apply_apis` ran first)."""
+    APIs exist: :func:`apply_apis` ran first). ``existing``: as for
+    :func:`plan_dependencies` (the services stored before this apply)."""
     origin = origin_of(source)
-    diff = _diff_mappings(session, declared, services, service_ids, set(), origin)
+    stored = _stored(services, existing)
+    diff = _diff_mappings(session, declared, stored, service_ids, set(), origin)
     if not diff.create and not diff.delete:
         return
     apis.replace_api_mappings(

@@ -118,6 +118,7 @@ class Plan:
     apis: list[relations.DeclaredApi] = field(default_factory=list)
     _names: list[str] = field(default_factory=list)  # every service the files name
     _planned_dependencies: relations.Planned | None = None
+    _existing: dict[str, uuid.UUID] = field(default_factory=dict)  # named and stored: ids
 
     def summary(self) -> dict[str, int]:
         """How many changes of each action."""
@@ -310,8 +311,14 @@ def plan(
     if prune:
         _plan_prune(session, result, {loc.doc.name for loc in service_locs}, actor, errors)
     names = result._names = [loc.doc.name for loc in service_locs]
+    result._existing = {name: row.id for name, row in current.items()}
     result._planned_dependencies = relations.plan_dependencies(
-        session, result._dependencies, services=names, source=source, actor=actor
+        session,
+        result._dependencies,
+        services=names,
+        source=source,
+        actor=actor,
+        existing=result._existing,
     )
     for planned in (
         relations.plan_apis(session, result.apis, actor=actor),
@@ -323,6 +330,7 @@ def plan(
             apis_declared=result.apis,
             source=source,
             actor=actor,
+            existing=result._existing,
         ),
     ):
         result.changes.extend(
@@ -651,6 +659,7 @@ def _apply(session: Session, result: Plan, actor: Actor) -> None:
         service_ids=ids,
         source=result.source,
         actor=actor,
+        existing=result._existing,
     )
     for service_id, _name in result._prune:
         delete_service(session, service_id=str(service_id), actor=actor)
