@@ -3,9 +3,11 @@ against the catalog's database (as the ``sync`` command works), acting as the sy
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,6 +144,21 @@ def _print_errors(exc: CatalogFileErrors) -> None:
         err.print(f"... and {exc.more} more errors", highlight=False)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for one command's bulk work: reading and
+    applying a tree of thousands of documents allocates millions of objects, few of them
+    in cycles, and each full collection would walk them all again (a fifth of an import's
+    time). A command's process only; the server never pauses it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_on_database(work: Callable[[Any], dict[str, Any]], *, dry_run: bool) -> dict[str, Any]:
     """``work(session)`` in one transaction on the catalog's database: committed unless
     ``dry_run`` or it failed (catalog file errors print each error and exit 1)."""
@@ -167,12 +184,13 @@ def _files_command(
 ) -> None:
     texts = read_paths(files)
     src = source or default_source(files)
-    result = run_on_database(
-        lambda session: run_files(
-            session, files=texts, source=src, actor=SYSTEM, prune=prune, dry_run=dry_run
-        ),
-        dry_run=dry_run,
-    )
+    with paused_gc():
+        result = run_on_database(
+            lambda session: run_files(
+                session, files=texts, source=src, actor=SYSTEM, prune=prune, dry_run=dry_run
+            ),
+            dry_run=dry_run,
+        )
     if output is Output.json:
         print_json(result)
     else:
@@ -239,28 +257,31 @@ def import_backstage(
 ) -> None:
     """Import Backstage entities: Components as catalog services, Groups as teams with
     their members, Users as users, APIs with what provides and consumes them."""
-    try:
-        imported = convert(read_entities(sources))
-    except CatalogFileErrors as exc:
-        _print_errors(exc)
-        raise typer.Exit(1) from None
-    src = source or "backstage:" + ",".join(sources)
+    with paused_gc():
+        try:
+            imported = convert(read_entities(sources))
+        except CatalogFileErrors as exc:
+            _print_errors(exc)
+            raise typer.Exit(1) from None
+        src = source or "backstage:" + ",".join(sources)
 
-    def work(session: Any) -> dict[str, Any]:
-        done = run_docs(
-            session,
-            docs=imported.docs,
-            source=src,
-            actor=SYSTEM,
-            prune=prune,
-            dry_run=dry_run,
-            apis=imported.apis,
-            warnings=imported.warnings,
-        )
-        run_people(session, imported.people, result=done, source=src, actor=SYSTEM, dry_run=dry_run)
-        return done
+        def work(session: Any) -> dict[str, Any]:
+            done = run_docs(
+                session,
+                docs=imported.docs,
+                source=src,
+                actor=SYSTEM,
+                prune=prune,
+                dry_run=dry_run,
+                apis=imported.apis,
+                warnings=imported.warnings,
+            )
+            run_people(
+                session, imported.people, result=done, source=src, actor=SYSTEM, dry_run=dry_run
+            )
+            return done
 
-    result = run_on_database(work, dry_run=dry_run)
+        result = run_on_database(work, dry_run=dry_run)
     if output is Output.json:
         print_json({**result, "entities": imported.entities})
     else:

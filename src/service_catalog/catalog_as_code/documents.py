@@ -9,6 +9,7 @@ file and line it came from, so that every error names them.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -204,16 +205,83 @@ def _message(err: Any) -> tuple[tuple[Any, ...], str]:
     return loc, (f"{path}: {msg}" if path else msg)
 
 
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_TAGS = yaml.resolver.Resolver()  # the safe loaders' implicit tags, without path resolvers
+
+
+class _FastLoader(_Loader):  # type: ignore[misc]
+    """The safe loader, faster on large trees: scalars' tags resolved once per distinct
+    text, and strings, mappings and lists built straight from the composed nodes
+    (PyYAML's generic constructor costs more than libyaml's parsing). Other tags, and a
+    mapping with a merge key (``<<``), go through the safe constructor, so what it builds
+    is what ``yaml.safe_load`` builds; an alias shares its value, as there."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._built: dict[int, Any] = {}
+        if not self.yaml_path_resolvers:
+            # libyaml asks for the tag of every node; the answer depends on the text only
+            # (no path resolvers), so a per-file C-level cache answers repeats (keys, and
+            # most values) without running Python. (It holds no reference to the loader.)
+            self.resolve = functools.lru_cache(maxsize=None)(_TAGS.resolve)
+
+    def build(self, node: yaml.Node) -> Any:
+        """The Python value of one composed document."""
+        try:
+            return self._build(node)
+        finally:
+            self._built = {}
+            self.constructed_objects: dict[yaml.Node, Any] = {}
+            self.recursive_objects: dict[yaml.Node, None] = {}
+
+    def _build(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag == _STR and type(node) is yaml.ScalarNode:
+            return node.value
+        built = self._built.get(id(node))
+        if built is not None:
+            return built
+        if tag == _MAP and type(node) is yaml.MappingNode:
+            out: dict[Any, Any] = {}
+            self._built[id(node)] = out
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:  # (rare: the safe constructor merges)
+                    out = self._built[id(node)] = self.construct_object(node, deep=True)
+                    return out
+                key = self._build(key_node)
+                try:
+                    out[key] = self._build(value_node)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        "found unhashable key",
+                        key_node.start_mark,
+                    ) from None
+            return out
+        elif tag == _SEQ and type(node) is yaml.SequenceNode:
+            items: list[Any] = []
+            self._built[id(node)] = items
+            items.extend(self._build(child) for child in node.value)
+            return items
+        value = self.construct_object(node, deep=True)
+        self._built[id(node)] = value
+        return value
+
+
 def parse_yaml(text: str, file: str) -> Iterator[tuple[Any, yaml.Node]]:
     """The documents of a YAML stream, each with its composed node (for line numbers).
     Bad YAML raises :class:`CatalogFileErrors` naming the file and line."""
-    loader = _Loader(text)
+    loader = _FastLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            yield loader.construct_document(node), node
+            yield loader.build(node), node
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

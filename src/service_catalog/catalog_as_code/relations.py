@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm import Session, aliased
 
 from service_catalog.apis import service as apis
-from service_catalog.apis.models import Api
+from service_catalog.apis.models import Api, ApiMapping
 from service_catalog.apis.schemas import ApiCreate, ApiUpdate
 from service_catalog.apis.specs import check_spec
 from service_catalog.auth.access import SERVICE_ADMIN, SERVICE_CREATOR
@@ -40,7 +40,7 @@ from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core.errors import Problem
 from service_catalog.dependencies import service as dependencies
-from service_catalog.dependencies.models import CONFIRMED
+from service_catalog.dependencies.models import CONFIRMED, Dependency
 from service_catalog.dependencies.rights import readable_ids
 
 SUPPORTED = True
@@ -101,6 +101,7 @@ class Planned:
     changes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     errors: list[tuple[Where | None, str, int]] = field(default_factory=list)
+    state: Any = None  # what the matching apply_* may reuse in the same transaction
 
 
 def origin_of(source: str) -> str:
@@ -126,6 +127,12 @@ def _ids_by_name(session: Session, names: Sequence[str]) -> dict[str, uuid.UUID]
     return out
 
 
+def _stored(services: Sequence[str], existing: Mapping[str, uuid.UUID] | None) -> list[str]:
+    """Those of ``services`` that may have stored relations (all, when it is not known
+    which exist): a service this apply creates has none, and need not be looked up."""
+    return list(services) if existing is None else [n for n in services if n in existing]
+
+
 def _names_by_id(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     cs = CatalogService
     out: dict[uuid.UUID, str] = {}
@@ -144,8 +151,6 @@ _Edge = tuple[str, str, str]  # source name, target name, label ('' for none)
 
 @dataclass
 class _EdgeDiff:
-    ids: dict[str, uuid.UUID]
-    names: dict[uuid.UUID, str]
     create: dict[_Edge, Where]
     delete: dict[_Edge, uuid.UUID]
 
@@ -154,11 +159,36 @@ def _edge_name(edge: _Edge) -> str:
     return f"{edge[0]} -> {edge[1]}" + (f" ({edge[2]})" if edge[2] else "")
 
 
+def _stored_edges(session: Session, services: Sequence[str]) -> list[tuple[str, _Edge, str]]:
+    """Every edge leaving the services named ``services``, by names: ``(id as text, edge,
+    origin)`` (joined in the database: no id of a service is read here, and an edge's id
+    becomes a UUID only when the edge is to be deleted)."""
+    d = Dependency
+    source, target = aliased(CatalogService), aliased(CatalogService)
+    out: list[tuple[str, _Edge, str]] = []
+    for start in range(0, len(services), _CHUNK):
+        out.extend(
+            (r.id, (r.source, r.target, r.label), r.origin)
+            for r in session.execute(
+                select(
+                    cast(d.id, String).label("id"),
+                    source.name.label("source"),
+                    target.name.label("target"),
+                    d.label,
+                    d.origin,
+                )
+                .join(source, source.id == d.source_id)
+                .join(target, target.id == d.target_id)
+                .where(source.name.in_(services[start : start + _CHUNK]))
+            )
+        )
+    return out
+
+
 def _diff_dependencies(
     session: Session,
     declared: Sequence[DeclaredDependency],
     services: Sequence[str],
-    known: Mapping[str, uuid.UUID],
     origin: str,
 ) -> _EdgeDiff:
     """Declared edges that are not stored (create), and edges of ``origin`` leaving the
@@ -166,21 +196,14 @@ def _diff_dependencies(
     wanted: dict[_Edge, Where] = {}
     for dep in declared:
         wanted.setdefault((dep.service, dep.depends_on, dep.label or ""), dep.where)
-    ids = dict(known)
-    missing = sorted(({*services} | {d.depends_on for d in declared}) - set(ids))
-    ids.update(_ids_by_name(session, missing))
-    names = {v: k for k, v in ids.items()}
-    stored = dependencies.edges_from(session, [ids[n] for n in services if n in ids])
-    names.update(_names_by_id(session, sorted({t for _, _, t, _, _ in stored} - set(names))))
     present: set[_Edge] = set()
     delete: dict[_Edge, uuid.UUID] = {}
-    for dep_id, source_id, target_id, label, dep_origin in stored:
-        edge = (names[source_id], names.get(target_id, str(target_id)), label)
+    for dep_id, edge, dep_origin in _stored_edges(session, services):
         present.add(edge)
         if dep_origin == origin and edge not in wanted:
-            delete[edge] = dep_id
+            delete[edge] = uuid.UUID(dep_id)
     create = {edge: where for edge, where in wanted.items() if edge not in present}
-    return _EdgeDiff(ids, names, create, delete)
+    return _EdgeDiff(create, delete)
 
 
 def plan_dependencies(
@@ -190,19 +213,28 @@ def plan_dependencies(
     services: Sequence[str],
     source: str,
     actor: Actor,
+    existing: Mapping[str, uuid.UUID] | None = None,
 ) -> Planned:
     """The edges applying ``declared`` would create and delete (of the services named
     ``services``, those the files declare); an error for an edge of a service the actor
-    may not administer, to a service it may not read, or from a service to itself."""
-    diff = _diff_dependencies(session, declared, services, {}, origin_of(source))
-    out = Planned()
+    may not administer, to a service it may not read, or from a service to itself. The
+    answer keeps the difference for :func:`apply_dependencies` in the same transaction.
+    ``existing``: the ids of those of ``services`` that are stored (the others are new,
+    with no edge yet), when the caller knows them."""
+    diff = _diff_dependencies(session, declared, _stored(services, existing), origin_of(source))
+    out = Planned(state=diff)
+    changed = {edge[0] for edge in diff.create} | {edge[0] for edge in diff.delete}
+    needed = changed | {edge[1] for edge in diff.create}
+    ids = {n: existing[n] for n in needed if n in existing} if existing is not None else {}
+    unknown = needed - set(ids) - (set(services) if existing is not None else set())
+    ids.update(_ids_by_name(session, sorted(unknown)))
     visible = readable_ids(actor)
     for edge, where in sorted(diff.create.items()):
         if edge[0] == edge[1]:
             out.errors.append(
                 (where, f"dependencies: catalog service [{edge[0]}] cannot depend on itself", 400)
             )
-        target = diff.ids.get(edge[1])
+        target = ids.get(edge[1])
         if visible is not None and target is not None and target not in visible:
             out.errors.append(
                 (where, f"dependencies: catalog service [{edge[1]}] does not exist", 400)
@@ -211,9 +243,8 @@ def plan_dependencies(
     out.changes.extend(
         _change("delete", "dependency", _edge_name(edge), None) for edge in sorted(diff.delete)
     )
-    changed = {edge[0] for edge in diff.create} | {edge[0] for edge in diff.delete}
     for name in sorted(changed):
-        sid = diff.ids.get(name)  # None: created by this apply (its creator administers it)
+        sid = ids.get(name)  # None: created by this apply (its creator administers it)
         if sid is not None and not actor.rights.has(SERVICE_ADMIN, str(sid)):
             out.errors.append(
                 (None, f"changing the dependencies of [{name}] needs Service Admin on it", 403)
@@ -229,20 +260,39 @@ def apply_dependencies(
     service_ids: Mapping[str, uuid.UUID],
     source: str,
     actor: Actor,
+    planned: Planned | None = None,
 ) -> None:
     """Make the dependencies of ``services`` (every service the files name; ``service_ids``
-    has the ids of those created or changed) exactly those declared: create
-    the missing edges (with ``source`` as their origin), delete this source's edges no
-    longer declared."""
+    has their ids) exactly those declared: create the missing edges (with ``source`` as
+    their origin), delete this source's edges no longer declared. ``planned``: what
+    :func:`plan_dependencies` answered in this transaction (its difference is reused)."""
     origin = origin_of(source)
-    diff = _diff_dependencies(session, declared, services, service_ids, origin)
+    diff = planned.state if planned is not None and isinstance(planned.state, _EdgeDiff) else None
+    if diff is None:
+        diff = _diff_dependencies(session, declared, services, origin)
     if not diff.create and not diff.delete:
         return
+    ids = dict(service_ids)  # may lack unchanged services: look up those the edges name
+    involved = {e[0] for e in diff.create} | {e[1] for e in diff.create}
+    involved |= {e[0] for e in diff.delete}
+    ids.update(_ids_by_name(session, sorted(involved - set(ids))))
+    names = {ids[n]: n for n in involved}
+    removed = list(diff.delete.values())
+    d = Dependency
+    for start in range(0, len(removed), _CHUNK):  # the deleted edges' targets, for the audit
+        names.update(
+            (r.id, r.name)
+            for r in session.execute(
+                select(CatalogService.id, CatalogService.name)
+                .join(d, d.target_id == CatalogService.id)
+                .where(d.id.in_(removed[start : start + _CHUNK]))
+            )
+        )
     dependencies.replace_edges(
         session,
-        add=[(diff.ids[s], diff.ids[t], label) for (s, t, label) in diff.create],
-        remove=list(diff.delete.values()),
-        names=diff.names,
+        add=[(ids[s], ids[t], label) for (s, t, label) in diff.create],
+        remove=removed,
+        names=names,
         origin=origin,
         actor=actor,
     )
@@ -365,9 +415,18 @@ def _diff_mappings(
         if m.relation == "provides":
             wanted.setdefault((m.service, m.api, m.version or ""), m.where)
     ids = dict(known)
-    ids.update(_ids_by_name(session, sorted(set(services) - set(ids))))
-    names = {v: k for k, v in ids.items()}
-    stored = apis.mappings_of_services(session, [ids[n] for n in services if n in ids])
+    am, cs = ApiMapping, CatalogService
+    stored: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
+    names: dict[uuid.UUID, str] = {}
+    for start in range(0, len(services), _CHUNK):  # by name: no id read for an unmapped one
+        for r in session.execute(
+            select(am.id, am.service_id, am.api_id, am.origin, cs.name)
+            .join(cs, cs.id == am.service_id)
+            .where(cs.name.in_(services[start : start + _CHUNK]))
+        ):
+            stored.append((r.id, r.service_id, r.api_id, r.origin))
+            names[r.service_id] = r.name
+            ids[r.name] = r.service_id
     wanted_names = sorted({p[1] for p in wanted})
     rows = [
         r
@@ -397,6 +456,8 @@ def _diff_mappings(
             continue
         known_api = (pair[1], pair[2]) in api_ids or (pair[1], pair[2]) in coming
         (create if known_api else unknown)[pair] = where
+    changed = {p[0] for p in create} | {p[0] for p in delete}
+    ids.update(_ids_by_name(session, sorted(changed - set(ids))))
     return _PairDiff(ids, api_ids, create, delete, unknown)
 
 
@@ -408,11 +469,14 @@ def plan_api_mappings(
     apis_declared: Sequence[DeclaredApi],
     source: str,
     actor: Actor,
+    existing: Mapping[str, uuid.UUID] | None = None,
 ) -> Planned:
     """The API mappings applying ``declared`` would create and delete; an error for an API
-    that neither exists nor is declared, or a service the actor may not administer."""
+    that neither exists nor is declared, or a service the actor may not administer.
+    ``existing``: as for :func:`plan_dependencies`."""
     coming = {(a.name, a.version or "") for a in apis_declared}
-    diff = _diff_mappings(session, declared, services, {}, coming, origin_of(source))
+    stored = _stored(services, existing)
+    diff = _diff_mappings(session, declared, stored, existing or {}, coming, origin_of(source))
     out = Planned()
     for pair, where in sorted(diff.unknown.items()):
         out.errors.append((where, f"apis: API [{_api_name(pair[1], pair[2])}] does not exist", 400))
@@ -438,11 +502,14 @@ def apply_api_mappings(
     service_ids: Mapping[str, uuid.UUID],
     source: str,
     actor: Actor,
+    existing: Mapping[str, uuid.UUID] | None = None,
 ) -> None:
     """Make the provided APIs of the services the files name exactly those declared (the
-    APIs exist: :func:`apply_apis` ran first)."""
+    APIs exist: :func:`apply_apis` ran first). ``existing``: as for
+    :func:`plan_dependencies` (the services stored before this apply)."""
     origin = origin_of(source)
-    diff = _diff_mappings(session, declared, services, service_ids, set(), origin)
+    stored = _stored(services, existing)
+    diff = _diff_mappings(session, declared, stored, service_ids, set(), origin)
     if not diff.create and not diff.delete:
         return
     apis.replace_api_mappings(

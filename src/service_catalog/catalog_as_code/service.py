@@ -41,6 +41,7 @@ from service_catalog.catalog_services.service import (
     delete_service,
     update_service,
 )
+from service_catalog.core.bulk import insert_rows, roomy_cache
 from service_catalog.core.db import new_uuid, utcnow
 from service_catalog.core.errors import Problem
 from service_catalog.events.service import record_action
@@ -52,6 +53,8 @@ from service_catalog.resources.models import Resource, ResourceMapping
 from service_catalog.resources.validation import check_resource
 
 _CHUNK = 2000
+#: Changes from which an apply gives SQLite a larger page cache (core.bulk.roomy_cache).
+_BULK = 2000
 #: Fields of a service a plan compares, in the order a diff shows them.
 SERVICE_FIELDS = ("display_name", "description", "labels", "custom_fields", "owner")
 
@@ -114,6 +117,8 @@ class Plan:
     _api_mappings: list[relations.DeclaredApiMapping] = field(default_factory=list)
     apis: list[relations.DeclaredApi] = field(default_factory=list)
     _names: list[str] = field(default_factory=list)  # every service the files name
+    _planned_dependencies: relations.Planned | None = None
+    _existing: dict[str, uuid.UUID] = field(default_factory=dict)  # named and stored: ids
 
     def summary(self) -> dict[str, int]:
         """How many changes of each action."""
@@ -306,11 +311,18 @@ def plan(
     if prune:
         _plan_prune(session, result, {loc.doc.name for loc in service_locs}, actor, errors)
     names = result._names = [loc.doc.name for loc in service_locs]
+    result._existing = {name: row.id for name, row in current.items()}
+    result._planned_dependencies = relations.plan_dependencies(
+        session,
+        result._dependencies,
+        services=names,
+        source=source,
+        actor=actor,
+        existing=result._existing,
+    )
     for planned in (
         relations.plan_apis(session, result.apis, actor=actor),
-        relations.plan_dependencies(
-            session, result._dependencies, services=names, source=source, actor=actor
-        ),
+        result._planned_dependencies,
         relations.plan_api_mappings(
             session,
             result._api_mappings,
@@ -318,6 +330,7 @@ def plan(
             apis_declared=result.apis,
             source=source,
             actor=actor,
+            existing=result._existing,
         ),
         consumers.plan_consumed_apis(
             session,
@@ -582,12 +595,21 @@ def _plan_prune(
 def apply(session: Session, *, result: Plan, actor: Actor) -> None:
     """Make ``result``'s changes in the caller's transaction (never committing: a failure
     part-way leaves the caller to roll everything back)."""
+    if len(result._services) + len(result._dependencies) < _BULK:
+        _apply(session, result, actor)
+        return
+    with roomy_cache(session):
+        _apply(session, result, actor)
+
+
+def _apply(session: Session, result: Plan, actor: Actor) -> None:
     team_ids = _apply_teams(session, result, actor)
     creates = [w for w in result._services if w.current is None]
     created = create_services(
         session,
         data=[
-            CatalogServiceCreate(
+            # Validated already as a ServiceDoc (the same field types): not a second time.
+            CatalogServiceCreate.model_construct(
                 name=w.doc.name,
                 display_name=w.doc.display_name or w.doc.name,
                 description=w.doc.description,
@@ -618,16 +640,14 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
                 )
             if work.owner_changed:
                 _record_owner(session, actor, service_id, work.doc.name, work.doc.owner)
-        source_rows.append(
-            {
-                "service_id": service_id,
-                "source": result.source,
-                "owner_team_id": owner,
-                "updated_at": now,
-            }
-        )
+        source_rows.append({"service_id": service_id, "owner_team_id": owner})
         _apply_mappings(session, work, str(service_id), actor)
-    _store_sources(session, source_rows)
+    _store_sources(
+        session,
+        source_rows,
+        stored=[w.current.id for w in result._services if w.current is not None],
+        same={"source": result.source, "updated_at": now},
+    )
     ids = dict(created)
     ids.update({w.doc.name: w.current.id for w in result._services if w.current is not None})
     relations.apply_apis(session, result.apis, source=result.source, actor=actor)
@@ -638,6 +658,7 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
         service_ids=ids,
         source=result.source,
         actor=actor,
+        planned=result._planned_dependencies,
     )
     relations.apply_api_mappings(
         session,
@@ -646,6 +667,7 @@ def apply(session: Session, *, result: Plan, actor: Actor) -> None:
         service_ids=ids,
         source=result.source,
         actor=actor,
+        existing=result._existing,
     )
     consumers.apply_consumed_apis(
         session,
@@ -712,12 +734,16 @@ def _apply_mappings(session: Session, work: _ServiceWork, service_id: str, actor
         create_mapping(session, service=service_id, resource=res["key"], actor=actor)
 
 
-def _store_sources(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Remember the source and owner of every service applied (replacing what was)."""
-    if not rows:
-        return
+def _store_sources(
+    session: Session,
+    rows: list[dict[str, Any]],
+    *,
+    stored: list[uuid.UUID],
+    same: dict[str, Any],
+) -> None:
+    """Remember the source and owner of every service applied (``rows``, the values
+    ``same`` for all), replacing what the services ``stored`` (those that existed) had."""
     src = CatalogServiceSource
-    for part in chunks([r["service_id"] for r in rows]):
+    for part in chunks(stored):
         session.execute(delete(src).where(src.service_id.in_(part)))
-    for part in chunks(rows):
-        session.execute(cast(Table, src.__table__).insert(), list(part))
+    insert_rows(session, cast(Table, src.__table__), rows, same=same)

@@ -33,6 +33,7 @@ from service_catalog.catalog_services.models import (
 )
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
+from service_catalog.core.bulk import BATCH, insert_rows
 from service_catalog.core.db import Database, KeyedSelect, keyed_select, new_uuid, utcnow
 from service_catalog.core.errors import Problem, name_taken
 from service_catalog.core.jsonindex import (
@@ -229,8 +230,6 @@ def create_services(
             "description": d.description,
             "labels": dict(d.labels or {}),
             "custom_fields": {k: v for k, v in (d.custom_fields or {}).items() if v is not None},
-            "created_at": now,
-            "updated_at": now,
         }
         for d in data
     ]
@@ -244,18 +243,22 @@ def create_services(
     }
     if taken:
         raise name_taken(_A_SERVICE, sorted(taken)[0])
-    # Core inserts (executemany), in slices: the ORM's bulk path costs more than the
-    # database, and one VALUES list of every count would pass SQLite's parameter limit.
-    attrs = [
-        a
-        for r in rows
-        for a in attribute_rows_of(r["id"], r["display_name"], r["labels"], r["custom_fields"])
-    ]
-    columns = [{**a, "service_id": a["owner_id"]} for a in attrs]  # (the column's name)
-    for table, values in ((_TABLE, rows), (CatalogServiceAttribute.__table__, columns)):
-        for start in range(0, len(values), 5000):
-            session.execute(cast(Table, table).insert(), values[start : start + 5000])
-    deltas = value_count_deltas([], [(a["path"], a["short"]) for a in attrs])
+    # Prepared executemany batches (core.bulk): the ORM's bulk path, and even Core's
+    # per-row parameter handling, cost more than the database. The index rows are made
+    # a slice of services at a time (they are many: a whole import's would weigh).
+    insert_rows(session, _TABLE, rows, same={"created_at": now, "updated_at": now})
+    values: list[tuple[str, str | None]] = []
+    for start in range(0, len(rows), BATCH):
+        attrs = [
+            a
+            for r in rows[start : start + BATCH]
+            for a in attribute_rows_of(r["id"], r["display_name"], r["labels"], r["custom_fields"])
+        ]
+        for a in attrs:
+            a["service_id"] = a.pop("owner_id")  # (the column's name)
+            values.append((a["path"], a["short"]))
+        insert_rows(session, cast(Table, CatalogServiceAttribute.__table__), attrs)
+    deltas = value_count_deltas([], values)
     if deltas:  # one upsert statement, executed for every value (no VALUES list to compile)
         counts = cast(Table, CatalogServiceValueCount.__table__)
         upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(

@@ -21,6 +21,7 @@ from service_catalog.auth.access import SERVICE_ADMIN
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core import query as q
+from service_catalog.core.bulk import insert_rows
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import bad_request, conflict, not_found
 from service_catalog.core.render import ts
@@ -535,21 +536,11 @@ def replace_edges(
         session.execute(delete(Dependency).where(Dependency.id.in_(remove[start : start + 5000])))
     now = utcnow()
     rows: list[dict[str, Any]] = [
-        {
-            "id": uuid.uuid4(),
-            "source_id": source_id,
-            "target_id": target_id,
-            "label": label,
-            "status": CONFIRMED,
-            "origin": origin,
-            "created_at": now,
-            "updated_at": now,
-        }
+        {"id": uuid.uuid4(), "source_id": source_id, "target_id": target_id, "label": label}
         for source_id, target_id, label in add
     ]
-    table = cast(Table, Dependency.__table__)  # Core executemany: no per-row ORM flush
-    for start in range(0, len(rows), 5000):
-        session.execute(table.insert(), rows[start : start + 5000])
+    same = {"status": CONFIRMED, "origin": origin, "created_at": now, "updated_at": now}
+    insert_rows(session, cast(Table, Dependency.__table__), rows, same=same)
     # One audit entry per source service and verb, listing its edges (an import of 10,000
     # services with 2 edges each writes 10,000 entries, not 20,000).
     made = [(r["id"], r["source_id"], r["target_id"], r["label"], CONFIRMED) for r in rows]

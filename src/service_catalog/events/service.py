@@ -25,6 +25,7 @@ from service_catalog.auth.guard import UNMAPPED_EVENT_READERS, readable_services
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core import query as q
+from service_catalog.core.bulk import insert_rows
 from service_catalog.core.db import new_uuid, utcnow
 from service_catalog.core.errors import bad_request, invalid_request
 from service_catalog.core.render import ts
@@ -97,25 +98,20 @@ def record_actions(session: Session, *, actor: Actor, actions: list[dict[str, An
     attributes?}`` each), in the caller's transaction, in one set-based insert."""
     if not actions:
         return
-    now = utcnow()
     rows = [
         {
             "id": new_uuid(),
             "type": a["type"],
-            "ts": now,
             "service_id": a.get("service_id"),
             "resource_id": a.get("resource_id"),
-            "actor_type": actor.type,
-            "actor_id": actor.id,
-            "actor_name": actor.name,
             "attributes": a.get("attributes") or {},
             "detail": a["detail"],
         }
         for a in actions
     ]
-    table = cast(Table, Event.__table__)  # Core: the ORM bulk path costs more than the database
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(table.insert(), rows[start : start + _CHUNK])
+    same = {"ts": utcnow(), "actor_type": actor.type, "actor_id": actor.id}
+    same["actor_name"] = actor.name
+    insert_rows(session, cast(Table, Event.__table__), rows, same=same)
 
 
 def _dedup_key(dedup_id: str, service_id: uuid.UUID | None) -> str:
