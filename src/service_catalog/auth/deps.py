@@ -170,16 +170,23 @@ def _too_many(detail: str, retry_after: int) -> Problem:
     return Problem(429, detail, headers={"Retry-After": str(retry_after)})
 
 
-async def authenticate_request(request: Request) -> Actor:
-    """The actor of the request's bearer token, or else of its console session cookie
-    (:mod:`service_catalog.auth.sessions`); a 401 problem otherwise (a 429 for a client
-    that failed too often lately, or a token over its request rate)."""
-    failures, rates = _limiters(request)
+def _client_not_locked_out(request: Request, failures: FailureLimiter) -> tuple[str, float]:
+    """The request's client address and the monotonic time now; a 429 problem when the
+    client failed to authenticate too often lately."""
     client = request.client.host if request.client else "?"
     now = time.monotonic()
     wait = failures.retry_after(client, now)
     if wait is not None:
         raise _too_many("Too many failed authentications from this client; retry later", wait)
+    return client, now
+
+
+async def authenticate_request(request: Request) -> Actor:
+    """The actor of the request's bearer token, or else of its console session cookie
+    (:mod:`service_catalog.auth.sessions`); a 401 problem otherwise (a 429 for a client
+    that failed too often lately, or a token over its request rate)."""
+    failures, rates = _limiters(request)
+    client, now = _client_not_locked_out(request, failures)
     header = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not header and cookie:
@@ -211,11 +218,7 @@ async def check_token(request: Request, token: str) -> TokenInfo | None:
     expired or revoked (counted as a failed authentication of the client; a 429 problem
     for a client that failed too often lately)."""
     failures, _ = _limiters(request)
-    client = request.client.host if request.client else "?"
-    now = time.monotonic()
-    wait = failures.retry_after(client, now)
-    if wait is not None:
-        raise _too_many("Too many failed authentications from this client; retry later", wait)
+    client, now = _client_not_locked_out(request, failures)
     info = await run_in_threadpool(_check_token, request.app.state.db, token.strip())
     if info is None:
         failures.failed(client, now)
