@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -431,9 +431,13 @@ def delete_api_mapping_by_pair(
     return True
 
 
+#: An API mapping or a consumed API: the two links of a service to an API, kept alike.
+_Link = TypeVar("_Link", ApiMapping, ApiConsumer)
+
+
 def _link_page(
     session: Session,
-    model: type[ApiMapping] | type[ApiConsumer],
+    model: type[_Link],
     query: list[tuple[str, str]],
     spec: q.FilterSpec,
     *where: Any,
