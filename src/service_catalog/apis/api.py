@@ -21,7 +21,7 @@ from service_catalog.apis.schemas import (
     ApiSpecRead,
     ApiUpdate,
 )
-from service_catalog.auth.deps import CtxDep
+from service_catalog.auth.deps import CtxDep, page_endpoint
 from service_catalog.core.openapi import list_params
 from service_catalog.core.render import json_response, no_content, page
 from service_catalog.core.routes import Router
@@ -128,19 +128,19 @@ def _mapping_list_params(spec: Any) -> dict[str, Any]:
     return list_params(spec, service.MAPPING_SORTS)
 
 
-@service_mappings.op(
+list_service_mappings = service_mappings.op(
     "GET ",
     "list-catalog-service-api-mappings",
     "List API Mappings for a Service",
     ApiMappingList,
     openapi_extra=_mapping_list_params(service.SERVICE_MAPPING_FILTERS),
-)
-def list_service_mappings(serviceId: str, ctx: CtxDep) -> JSONResponse:
-    """A page of a service's API mappings."""
-    data, meta = service.list_service_api_mappings(
-        ctx.session, service=serviceId, query=ctx.query, actor=ctx.actor
+)(
+    page_endpoint(
+        service.list_service_api_mappings,
+        "A page of a service's API mappings.",
+        serviceId="service",
     )
-    return page(data, meta)
+)
 
 
 @service_mappings.op(
@@ -182,22 +182,22 @@ def delete_mapping(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@mappings_router.op(
+list_api_mappings = mappings_router.op(
     "GET /apis/{apiId}/service-mappings",
     "list-service-mappings-for-api",
     "List Service Mappings for an API",
     ApiMappingList,
     openapi_extra=_mapping_list_params(service.API_MAPPING_FILTERS),
-)
-def list_api_mappings(apiId: str, ctx: CtxDep) -> JSONResponse:
-    """A page of an API's mappings to the services the caller may read."""
-    data, meta = service.list_api_service_mappings(
-        ctx.session, api_id=apiId, query=ctx.query, actor=ctx.actor
+)(
+    page_endpoint(
+        service.list_api_service_mappings,
+        "A page of an API's mappings to the services the caller may read.",
+        apiId="api_id",
     )
-    return page(data, meta)
+)
 
 
-@mappings_router.op(
+list_consumed_apis = mappings_router.op(
     "GET /catalog-services/{serviceId}/consumed-api-mappings",
     "list-catalog-service-consumed-apis",
     "List APIs a Service Consumes",
@@ -208,10 +208,10 @@ def list_api_mappings(apiId: str, ctx: CtxDep) -> JSONResponse:
     "extension: Kong's API mappings record the APIs a service provides and have no "
     "direction, so consumed APIs are kept apart and the five mapping operations never "
     "list them.",
-)
-def list_consumed_apis(serviceId: str, ctx: CtxDep) -> JSONResponse:
-    """A page of the APIs a service consumes."""
-    data, meta = service.list_service_consumed_apis(
-        ctx.session, service=serviceId, query=ctx.query, actor=ctx.actor
+)(
+    page_endpoint(
+        service.list_service_consumed_apis,
+        "A page of the APIs a service consumes.",
+        serviceId="service",
     )
-    return page(data, meta)
+)

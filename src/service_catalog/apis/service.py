@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -135,8 +136,8 @@ def spec_to_dict(spec: ApiSpecification) -> dict[str, Any]:
     }
 
 
-def mapping_to_dict(m: ApiMapping) -> dict[str, Any]:
-    """The contract's ``CatalogServiceApiMapping``."""
+def mapping_to_dict(m: ApiMapping | ApiConsumer) -> dict[str, Any]:
+    """The contract's ``CatalogServiceApiMapping`` (a consumed API is shown the same way)."""
     return {
         "id": str(m.id),
         "service_id": str(m.service_id),
@@ -430,20 +431,31 @@ def delete_api_mapping_by_pair(
     return True
 
 
-def _mapping_page(
-    session: Session, query: list[tuple[str, str]], spec: q.FilterSpec, *where: Any
+#: An API mapping or a consumed API: the two links of a service to an API, kept alike.
+_Link = TypeVar("_Link", ApiMapping, ApiConsumer)
+
+
+def _link_page(
+    session: Session,
+    model: type[_Link],
+    query: list[tuple[str, str]],
+    spec: q.FilterSpec,
+    *where: Any,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of API mappings or consumed APIs (``model``) matching ``where`` and the
+    query's filters, sorted by ``created_at``/``updated_at`` (newest first by default)."""
+    sorts = {"created_at": model.created_at, "updated_at": model.updated_at}
     qd = dict(query)
-    sort = q.parse_sort(qd.get("sort"), MAPPING_SORTS, DEFAULT_MAPPING_SORT)
+    sort = q.parse_sort(qd.get("sort"), sorts, DEFAULT_MAPPING_SORT)
     page = q.page_request(qd)
     clauses = q.filter_clauses(spec, query, session.get_bind().dialect.name)
     keys, total = q.numbered_keys(
         session,
-        select(ApiMapping.id).where(*where, *clauses),
-        q.order_by(sort, MAPPING_SORTS, ApiMapping.id),
+        select(model.id).where(*where, *clauses),
+        q.order_by(sort, sorts, model.id),
         page,
     )
-    rows = {m.id: m for m in session.scalars(select(ApiMapping).where(ApiMapping.id.in_(keys)))}
+    rows = {r.id: r for r in session.scalars(select(model).where(model.id.in_(keys)))}
     return [mapping_to_dict(rows[k]) for k in keys if k in rows], q.page_meta(page, total)
 
 
@@ -453,7 +465,9 @@ def list_service_api_mappings(
     """A page of a catalog service's API mappings (``filter[api_id]``, sort by
     ``created_at``/``updated_at``, newest first by default)."""
     svc = readable_service(session, actor, service)
-    return _mapping_page(session, query, SERVICE_MAPPING_FILTERS, ApiMapping.service_id == svc.id)
+    return _link_page(
+        session, ApiMapping, query, SERVICE_MAPPING_FILTERS, ApiMapping.service_id == svc.id
+    )
 
 
 def list_api_service_mappings(
@@ -466,155 +480,79 @@ def list_api_service_mappings(
     visible = readable_ids(actor)
     if visible is not None:
         where.append(ApiMapping.service_id.in_(visible))
-    return _mapping_page(session, query, API_MAPPING_FILTERS, *where)
+    return _link_page(session, ApiMapping, query, API_MAPPING_FILTERS, *where)
 
 
 # --- declarative callers (catalog files) ------------------------------------------------
+
+
+def _links_of_services(
+    session: Session, model: type[ApiMapping] | type[ApiConsumer], service_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]]:
+    out: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
+    for start in range(0, len(service_ids), 5000):
+        out.extend(
+            (r.id, r.service_id, r.api_id, r.origin)
+            for r in session.execute(
+                select(model.id, model.service_id, model.api_id, model.origin).where(
+                    model.service_id.in_(service_ids[start : start + 5000])
+                )
+            )
+        )
+    return out
 
 
 def mappings_of_services(
     session: Session, service_ids: list[uuid.UUID]
 ) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]]:
     """Every API mapping of ``service_ids``: ``(id, service_id, api_id, origin)``."""
-    m = ApiMapping
-    out: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
-    for start in range(0, len(service_ids), 5000):
-        out.extend(
-            (r.id, r.service_id, r.api_id, r.origin)
-            for r in session.execute(
-                select(m.id, m.service_id, m.api_id, m.origin).where(
-                    m.service_id.in_(service_ids[start : start + 5000])
-                )
-            )
-        )
-    return out
+    return _links_of_services(session, ApiMapping, service_ids)
 
 
-def replace_api_mappings(
+#: Per link model: event type infix, id attribute, deleted and created details
+#: (formatted with the row id, service id and API id).
+_LINK_EVENTS: dict[type[Any], tuple[str, str, str, str]] = {
+    ApiMapping: (
+        "api_mapping",
+        "mapping_id",
+        "API mapping {0} of catalog service {1} deleted",
+        "API {2} mapped to catalog service {1}",
+    ),
+    ApiConsumer: (
+        "api_consumer",
+        "consumer_id",
+        "Consumed API {2} of catalog service {1} removed",
+        "API {2} consumed by catalog service {1}",
+    ),
+}
+
+
+def _replace_links(
     session: Session,
     *,
+    model: type[ApiMapping] | type[ApiConsumer],
     add: list[tuple[uuid.UUID, uuid.UUID]],
     remove: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
     origin: str,
     actor: Actor,
 ) -> None:
-    """Map the APIs ``add`` (``(service_id, api_id)``, each unmapped) with ``origin`` and
-    delete the mappings ``remove`` (``(id, service_id, api_id)``), audited. The caller
-    checked the rights (Service Admin on each service) while planning."""
-    for mapping_id, service_id, api_id in remove:
+    """Insert ``add`` and delete ``remove`` rows of ``model``, each audited with the
+    event of its kind (:data:`_LINK_EVENTS`)."""
+    kind, key, deleted, created = _LINK_EVENTS[model]
+    for row_id, service_id, api_id in remove:
         _record(
             session,
             actor,
-            "catalog_service.api_mapping_deleted",
-            f"API mapping {mapping_id} of catalog service {service_id} deleted",
+            f"catalog_service.{kind}_deleted",
+            deleted.format(row_id, service_id, api_id),
             service_id=service_id,
             api_id=str(api_id),
-            mapping_id=str(mapping_id),
+            **{key: str(row_id)},
         )
-        session.execute(delete(ApiMapping).where(ApiMapping.id == mapping_id))
+        session.execute(delete(model).where(model.id == row_id))
     now = utcnow()
     for service_id, api_id in add:
-        mapping = ApiMapping(
-            id=uuid.uuid4(),
-            service_id=service_id,
-            api_id=api_id,
-            origin=origin,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(mapping)
-        _record(
-            session,
-            actor,
-            "catalog_service.api_mapping_created",
-            f"API {api_id} mapped to catalog service {service_id}",
-            service_id=service_id,
-            api_id=str(api_id),
-            mapping_id=str(mapping.id),
-        )
-    session.flush()
-
-
-# --- consumed APIs (an extension beside Kong's mappings) ----------------------------------
-
-CONSUMER_SORTS = {"created_at": ApiConsumer.created_at, "updated_at": ApiConsumer.updated_at}
-CONSUMER_FILTERS = q.FilterSpec(fields=q.model_fields(ApiConsumer, "api_id"))
-
-
-def consumer_to_dict(c: ApiConsumer) -> dict[str, Any]:
-    """A consumed API, shaped as the contract's ``CatalogServiceApiMapping``."""
-    return {
-        "id": str(c.id),
-        "service_id": str(c.service_id),
-        "api_id": str(c.api_id),
-        "created_at": ts(c.created_at),
-        "updated_at": ts(c.updated_at),
-    }
-
-
-def list_service_consumed_apis(
-    session: Session, *, service: str, query: list[tuple[str, str]], actor: Actor
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A page of the APIs a catalog service consumes (``filter[api_id]``, newest first by
-    default); read by a reader of the service."""
-    svc = readable_service(session, actor, service)
-    qd = dict(query)
-    sort = q.parse_sort(qd.get("sort"), CONSUMER_SORTS, DEFAULT_MAPPING_SORT)
-    page = q.page_request(qd)
-    clauses = q.filter_clauses(CONSUMER_FILTERS, query, session.get_bind().dialect.name)
-    keys, total = q.numbered_keys(
-        session,
-        select(ApiConsumer.id).where(ApiConsumer.service_id == svc.id, *clauses),
-        q.order_by(sort, CONSUMER_SORTS, ApiConsumer.id),
-        page,
-    )
-    rows = {c.id: c for c in session.scalars(select(ApiConsumer).where(ApiConsumer.id.in_(keys)))}
-    return [consumer_to_dict(rows[k]) for k in keys if k in rows], q.page_meta(page, total)
-
-
-def consumers_of_services(
-    session: Session, service_ids: list[uuid.UUID]
-) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]]:
-    """Every consumed API of ``service_ids``: ``(id, service_id, api_id, origin)``."""
-    c = ApiConsumer
-    out: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
-    for start in range(0, len(service_ids), 5000):
-        out.extend(
-            (r.id, r.service_id, r.api_id, r.origin)
-            for r in session.execute(
-                select(c.id, c.service_id, c.api_id, c.origin).where(
-                    c.service_id.in_(service_ids[start : start + 5000])
-                )
-            )
-        )
-    return out
-
-
-def replace_api_consumers(
-    session: Session,
-    *,
-    add: list[tuple[uuid.UUID, uuid.UUID]],
-    remove: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
-    origin: str,
-    actor: Actor,
-) -> None:
-    """Record the consumed APIs ``add`` (``(service_id, api_id)``, each not recorded) with
-    ``origin`` and delete ``remove`` (``(id, service_id, api_id)``), audited. The caller
-    checked the rights (Service Admin on each service) while planning."""
-    for consumer_id, service_id, api_id in remove:
-        _record(
-            session,
-            actor,
-            "catalog_service.api_consumer_deleted",
-            f"Consumed API {api_id} of catalog service {service_id} removed",
-            service_id=service_id,
-            api_id=str(api_id),
-            consumer_id=str(consumer_id),
-        )
-        session.execute(delete(ApiConsumer).where(ApiConsumer.id == consumer_id))
-    now = utcnow()
-    for service_id, api_id in add:
-        row = ApiConsumer(
+        row = model(
             id=uuid.uuid4(),
             service_id=service_id,
             api_id=api_id,
@@ -626,10 +564,47 @@ def replace_api_consumers(
         _record(
             session,
             actor,
-            "catalog_service.api_consumer_created",
-            f"API {api_id} consumed by catalog service {service_id}",
+            f"catalog_service.{kind}_created",
+            created.format(row.id, service_id, api_id),
             service_id=service_id,
             api_id=str(api_id),
-            consumer_id=str(row.id),
+            **{key: str(row.id)},
         )
     session.flush()
+
+
+#: ``replace_api_mappings(session, *, add, remove, origin, actor)``: map the APIs ``add``
+#: (``(service_id, api_id)``, each unmapped) with ``origin`` and delete the mappings
+#: ``remove`` (``(id, service_id, api_id)``), audited. The caller checked the rights
+#: (Service Admin on each service) while planning.
+replace_api_mappings = partial(_replace_links, model=ApiMapping)
+
+
+# --- consumed APIs (an extension beside Kong's mappings) ----------------------------------
+
+CONSUMER_SORTS = {"created_at": ApiConsumer.created_at, "updated_at": ApiConsumer.updated_at}
+CONSUMER_FILTERS = q.FilterSpec(fields=q.model_fields(ApiConsumer, "api_id"))
+
+
+def list_service_consumed_apis(
+    session: Session, *, service: str, query: list[tuple[str, str]], actor: Actor
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A page of the APIs a catalog service consumes (``filter[api_id]``, newest first by
+    default); read by a reader of the service."""
+    svc = readable_service(session, actor, service)
+    return _link_page(
+        session, ApiConsumer, query, CONSUMER_FILTERS, ApiConsumer.service_id == svc.id
+    )
+
+
+def consumers_of_services(
+    session: Session, service_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]]:
+    """Every consumed API of ``service_ids``: ``(id, service_id, api_id, origin)``."""
+    return _links_of_services(session, ApiConsumer, service_ids)
+
+
+#: ``replace_api_consumers(session, *, add, remove, origin, actor)``: record the consumed
+#: APIs ``add`` (``(service_id, api_id)``, each not recorded) with ``origin`` and delete
+#: ``remove`` (``(id, service_id, api_id)``), audited; rights checked by the caller.
+replace_api_consumers = partial(_replace_links, model=ApiConsumer)

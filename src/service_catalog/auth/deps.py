@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from anyio import from_thread
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +28,7 @@ from service_catalog.auth.service import (
 from service_catalog.auth.sessions import SESSION_COOKIE, lookup_session
 from service_catalog.core.db import Database, Turn, UnitOfWork, WriterBusy, WriterQueue
 from service_catalog.core.errors import Problem
+from service_catalog.core.render import page
 
 log = logging.getLogger("service_catalog.auth")
 T = TypeVar("T")
@@ -170,16 +173,23 @@ def _too_many(detail: str, retry_after: int) -> Problem:
     return Problem(429, detail, headers={"Retry-After": str(retry_after)})
 
 
-async def authenticate_request(request: Request) -> Actor:
-    """The actor of the request's bearer token, or else of its console session cookie
-    (:mod:`service_catalog.auth.sessions`); a 401 problem otherwise (a 429 for a client
-    that failed too often lately, or a token over its request rate)."""
-    failures, rates = _limiters(request)
+def _client_not_locked_out(request: Request, failures: FailureLimiter) -> tuple[str, float]:
+    """The request's client address and the monotonic time now; a 429 problem when the
+    client failed to authenticate too often lately."""
     client = request.client.host if request.client else "?"
     now = time.monotonic()
     wait = failures.retry_after(client, now)
     if wait is not None:
         raise _too_many("Too many failed authentications from this client; retry later", wait)
+    return client, now
+
+
+async def authenticate_request(request: Request) -> Actor:
+    """The actor of the request's bearer token, or else of its console session cookie
+    (:mod:`service_catalog.auth.sessions`); a 401 problem otherwise (a 429 for a client
+    that failed too often lately, or a token over its request rate)."""
+    failures, rates = _limiters(request)
+    client, now = _client_not_locked_out(request, failures)
     header = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not header and cookie:
@@ -211,11 +221,7 @@ async def check_token(request: Request, token: str) -> TokenInfo | None:
     expired or revoked (counted as a failed authentication of the client; a 429 problem
     for a client that failed too often lately)."""
     failures, _ = _limiters(request)
-    client = request.client.host if request.client else "?"
-    now = time.monotonic()
-    wait = failures.retry_after(client, now)
-    if wait is not None:
-        raise _too_many("Too many failed authentications from this client; retry later", wait)
+    client, now = _client_not_locked_out(request, failures)
     info = await run_in_threadpool(_check_token, request.app.state.db, token.strip())
     if info is None:
         failures.failed(client, now)
@@ -293,6 +299,29 @@ DeferredWriteCtxDep = Annotated[Ctx, Depends(get_deferred_ctx, scope="function")
 
 ActorDep = Annotated[Actor, Depends(authenticate_request)]
 """The authenticated actor alone, for handlers that need no session."""
+
+
+def page_endpoint(
+    fetch: Callable[..., tuple[list[Any], Any]], doc: str, **path: str
+) -> Callable[..., JSONResponse]:
+    """The endpoint of a list route whose handler would only call ``fetch``: it takes the
+    path parameters named in ``path`` (each mapped to ``fetch``'s keyword for it) and the
+    request's :data:`CtxDep`, calls ``fetch(session, **refs, query=..., actor=...)`` and
+    answers the page. ``doc`` is the route's description, as a handler's docstring is."""
+
+    def endpoint(ctx: Ctx, **values: str) -> JSONResponse:
+        refs = {path[name]: value for name, value in values.items()}
+        data, meta = fetch(ctx.session, **refs, query=ctx.query, actor=ctx.actor)
+        return page(data, meta)
+
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(name, keyword, annotation=str) for name in path]
+    params.append(inspect.Parameter("ctx", keyword, annotation=CtxDep))
+    # FastAPI reads the parameters (and so the OpenAPI description) from the signature.
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=JSONResponse)  # type: ignore[attr-defined]
+    endpoint.__doc__ = doc
+    endpoint.__name__ = endpoint.__qualname__ = fetch.__name__
+    return endpoint
 
 
 async def run_read(request: Request, fn: Callable[[Session, list[tuple[str, str]], Actor], T]) -> T:

@@ -221,6 +221,28 @@ TOKEN_ACCOUNT = and_(
 )
 
 
+def user_actor(session: Session, user_id: uuid.UUID, email: str) -> Actor:
+    """A user acting (through a token or a console session), with the user's rights."""
+    return Actor(
+        type=USER,
+        id=str(user_id),
+        name=email,
+        rights=resolve_rights(session, USER, user_id),
+        principal=(USER, user_id),
+    )
+
+
+def account_token_actor(session: Session, tok: AccessToken, account_id: uuid.UUID) -> Actor:
+    """A system account's token acting, with the account's rights."""
+    return Actor(
+        type="token",
+        id=str(tok.id),
+        name=tok.name,
+        rights=resolve_rights(session, SYSTEM_ACCOUNT, account_id),
+        principal=(SYSTEM_ACCOUNT, account_id),
+    )
+
+
 def lookup_token(session: Session, token: str) -> TokenInfo | None:
     """A read-only token check, with its holder and the holder's rights (two indexed
     queries): None when the token is unknown, expired or revoked, or its holder is a
@@ -245,21 +267,9 @@ def lookup_token(session: Session, token: str) -> TokenInfo | None:
     if tok.owner_type == USER:
         if email is None or not active:
             return None
-        actor = Actor(
-            type=USER,
-            id=str(tok.owner_id),
-            name=email,
-            rights=resolve_rights(session, USER, tok.owner_id),
-            principal=(USER, tok.owner_id),
-        )
+        actor = user_actor(session, tok.owner_id, email)
     elif tok.owner_type == SYSTEM_ACCOUNT and account_name is not None:
-        actor = Actor(
-            type="token",
-            id=str(tok.id),
-            name=tok.name,
-            rights=resolve_rights(session, SYSTEM_ACCOUNT, tok.owner_id),
-            principal=(SYSTEM_ACCOUNT, tok.owner_id),
-        )
+        actor = account_token_actor(session, tok, tok.owner_id)
     else:
         return None
     stale = tok.last_used_at is None or now - tok.last_used_at > dt.timedelta(minutes=1)

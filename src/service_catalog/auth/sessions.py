@@ -24,9 +24,16 @@ import uuid
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service_catalog.auth.access import identity_changed, resolve_rights
-from service_catalog.auth.models import SYSTEM_ACCOUNT, USER, AccessToken, SystemAccount, User
-from service_catalog.auth.service import TOKEN_ACCOUNT, Actor, TokenInfo, hash_token
+from service_catalog.auth.access import identity_changed
+from service_catalog.auth.models import USER, AccessToken, SystemAccount, User
+from service_catalog.auth.service import (
+    TOKEN_ACCOUNT,
+    Actor,
+    TokenInfo,
+    account_token_actor,
+    hash_token,
+    user_actor,
+)
 from service_catalog.core.db import Base, new_uuid, utcnow
 
 SESSION_COOKIE = "sc_session"
@@ -135,21 +142,9 @@ def lookup_session(session: Session, token: str) -> TokenInfo | None:
     if live.user_id is not None:
         if not active:
             return None
-        actor = Actor(
-            type=USER,
-            id=str(live.user_id),
-            name=email,
-            rights=resolve_rights(session, USER, live.user_id),
-            principal=(USER, live.user_id),
-        )
+        actor = user_actor(session, live.user_id, email)
     elif api_token is not None and account_id is not None:
-        actor = Actor(
-            type="token",
-            id=str(api_token.id),
-            name=api_token.name,
-            rights=resolve_rights(session, SYSTEM_ACCOUNT, account_id),
-            principal=(SYSTEM_ACCOUNT, account_id),
-        )
+        actor = account_token_actor(session, api_token, account_id)
     else:
         return None
     return TokenInfo(actor, live.id, live.expires_at, stale_use=False)

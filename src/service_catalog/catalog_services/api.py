@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from service_catalog.auth.deps import CtxDep, authenticate_request, run_read, run_short_read
+from service_catalog.auth.deps import (
+    CtxDep,
+    authenticate_request,
+    page_endpoint,
+    run_read,
+    run_short_read,
+)
 from service_catalog.catalog_services import documents, service
 from service_catalog.catalog_services.schemas import (
     CatalogServiceCreate,
@@ -124,19 +130,13 @@ def create_document(id: str, body: DocumentCreate, ctx: CtxDep) -> JSONResponse:
     return json_response(doc, 201)
 
 
-@docs.op(
+list_documents = docs.op(
     "GET ",
     "list-catalog-service-documents",
     "List Service Documents",
     DocumentList,
     openapi_extra=list_params(documents.FILTERS, documents.SORTS),
-)
-def list_documents(id: str, ctx: CtxDep) -> JSONResponse:
-    """A page of a service's documents."""
-    data, meta = documents.list_documents(
-        ctx.session, service_ref=id, query=ctx.query, actor=ctx.actor
-    )
-    return page(data, meta)
+)(page_endpoint(documents.list_documents, "A page of a service's documents.", id="service_ref"))
 
 
 @docs.op(

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-from service_catalog.auth.deps import CtxDep
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.auth.deps import CtxDep, page_endpoint
+from service_catalog.core.render import json_response, no_content
 from service_catalog.core.routes import Router
 from service_catalog.dependencies import service
 from service_catalog.dependencies.schemas import (
@@ -59,7 +59,7 @@ router = Router(prefix="/v1", tags=["Dependencies (extension)"])
 dependencies = router.section("/catalog-services/{id}/dependencies")
 
 
-@dependencies.op(
+list_ = dependencies.op(
     "GET ",
     "list-catalog-service-dependencies",
     "List a Service's Dependencies",
@@ -68,13 +68,13 @@ dependencies = router.section("/catalog-services/{id}/dependencies")
     description="The services this one depends on (or that depend on it), up to "
     "``depth`` edges away, each once at its shortest depth, nearest first, with the "
     "edge that first reaches it. Services the caller may not read are left out." + EXTENSION,
-)
-def list_(id: str, ctx: CtxDep) -> JSONResponse:
-    """A page of a service's dependencies, downstream or upstream."""
-    data, meta = service.list_dependencies(
-        ctx.session, service=id, query=ctx.query, actor=ctx.actor
+)(
+    page_endpoint(
+        service.list_dependencies,
+        "A page of a service's dependencies, downstream or upstream.",
+        id="service",
     )
-    return page(data, meta)
+)
 
 
 @dependencies.op(

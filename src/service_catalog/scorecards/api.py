@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-from service_catalog.auth.deps import CtxDep
+from service_catalog.auth.deps import CtxDep, page_endpoint
 from service_catalog.core.render import json_response, no_content, page
 from service_catalog.core.routes import Router
 from service_catalog.scorecards import service
@@ -89,63 +89,58 @@ def delete(id: str, ctx: CtxDep) -> Response:
     return no_content()
 
 
-@router.op(
+list_services = router.op(
     "GET /{id}/catalog-services",
     "list-scorecard-services",
     "List Scorecard Services",
     ScorecardServicePage,
+)(
+    page_endpoint(
+        service.list_scorecard_services,
+        "The services a scorecard targets, with their scores.",
+        id="scorecard_id",
+    )
 )
-def list_services(id: str, ctx: CtxDep) -> JSONResponse:
-    """The services a scorecard targets, with their scores."""
-    data, meta = service.list_scorecard_services(
-        ctx.session, scorecard_id=id, query=ctx.query, actor=ctx.actor
+
+
+list_criteria = router.op(
+    "GET /{id}/criteria", "list-scorecard-criteria", "List Scorecard Criteria", CriteriaPage
+)(
+    page_endpoint(
+        service.list_scorecard_criteria,
+        "A scorecard's criteria with their passing service counts.",
+        id="scorecard_id",
     )
-    return page(data, meta)
+)
 
 
-@router.op("GET /{id}/criteria", "list-scorecard-criteria", "List Scorecard Criteria", CriteriaPage)
-def list_criteria(id: str, ctx: CtxDep) -> JSONResponse:
-    """A scorecard's criteria with their passing service counts."""
-    data, meta = service.list_scorecard_criteria(
-        ctx.session, scorecard_id=id, query=ctx.query, actor=ctx.actor
-    )
-    return page(data, meta)
-
-
-@router.op(
+list_criterion_services = router.op(
     "GET /{scorecardId}/criteria/{criteriaId}/catalog-services",
     "list-scorecard-criteria-services",
     "List Scorecard Criteria Services",
     CriterionServicePage,
-)
-def list_criterion_services(
-    scorecardId: str,
-    criteriaId: str,
-    ctx: CtxDep,
-) -> JSONResponse:
-    """The targeted services with their evaluation of one criterion."""
-    data, meta = service.list_criterion_services(
-        ctx.session,
-        scorecard_id=scorecardId,
-        criterion_id=criteriaId,
-        query=ctx.query,
-        actor=ctx.actor,
+)(
+    page_endpoint(
+        service.list_criterion_services,
+        "The targeted services with their evaluation of one criterion.",
+        scorecardId="scorecard_id",
+        criteriaId="criterion_id",
     )
-    return page(data, meta)
+)
 
 
-@service_scorecards.op(
+list_service_scorecards = service_scorecards.op(
     "GET /{id}/scorecards",
     "list-catalog-service-scorecards",
     "List Catalog Service Scorecards",
     ScorecardList,
-)
-def list_service_scorecards(id: str, ctx: CtxDep) -> JSONResponse:
-    """The scorecards targeting a service, with its score under each."""
-    data, meta = service.list_service_scorecards(
-        ctx.session, service_ref=id, query=ctx.query, actor=ctx.actor
+)(
+    page_endpoint(
+        service.list_service_scorecards,
+        "The scorecards targeting a service, with its score under each.",
+        id="service_ref",
     )
-    return page(data, meta)
+)
 
 
 @service_scorecards.op(
