@@ -29,6 +29,7 @@ from service_catalog.catalog_as_code.relations import (
     DeclaredApiMapping,
     Planned,
     Where,
+    link_diff,
     origin_of,
 )
 from service_catalog.catalog_services.models import CatalogService
@@ -87,33 +88,7 @@ def _diff(
     )
     names = {v: k for k, v in ids.items()}
     stored = apis.consumers_of_services(session, [ids[n] for n in services if n in ids])
-    api_cols = (Api.id, Api.name, Api.version)
-    rows = _rows(
-        session,
-        lambda part: select(*api_cols).where(Api.name.in_(part)),
-        sorted({p[1] for p in wanted}),
-    )
-    rows += _rows(
-        session,
-        lambda part: select(*api_cols).where(Api.id.in_(part)),
-        sorted({s[2] for s in stored}),
-    )
-    api_ids = {(r.name, r.version): r.id for r in rows}
-    api_keys = {r.id: (r.name, r.version) for r in rows}
-    present: set[_Pair] = set()
-    delete: dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
-    for row_id, service_id, api_id, row_origin in stored:
-        pair = (names[service_id], *api_keys[api_id])
-        present.add(pair)
-        if row_origin == origin and pair not in wanted:
-            delete[pair] = (row_id, service_id, api_id)
-    create: dict[_Pair, Where] = {}
-    unknown: dict[_Pair, Where] = {}
-    for pair, where in wanted.items():
-        if pair in present:
-            continue
-        known_api = (pair[1], pair[2]) in api_ids or (pair[1], pair[2]) in coming
-        (create if known_api else unknown)[pair] = where
+    api_ids, create, delete, unknown = link_diff(session, wanted, stored, names, coming, origin)
     return _Diff(ids, api_ids, create, delete, unknown)
 
 

@@ -400,6 +400,62 @@ def _pair_name(pair: _Pair) -> str:
     return f"{pair[0]} provides {_api_name(pair[1], pair[2])}"
 
 
+_StoredLink = tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]  # id, service, API, origin
+
+
+def link_diff(
+    session: Session,
+    wanted: Mapping[_Pair, Where],
+    stored: Sequence[_StoredLink],
+    names: Mapping[uuid.UUID, str],
+    coming: set[tuple[str, str]],
+    origin: str,
+) -> tuple[
+    dict[tuple[str, str], uuid.UUID],
+    dict[_Pair, Where],
+    dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+    dict[_Pair, Where],
+]:
+    """Between service-to-API links ``wanted`` (by names) and ``stored`` (by ids; ``names``
+    has their services' names): the APIs' ids by (name, version), the links to create, the
+    links of ``origin`` no longer wanted (to delete), and wanted links to an API that
+    neither exists nor is among ``coming`` (unknown). Provided and consumed APIs alike."""
+    wanted_names = sorted({p[1] for p in wanted})
+    rows = [
+        r
+        for start in range(0, len(wanted_names), _CHUNK)
+        for r in session.execute(
+            select(Api.id, Api.name, Api.version).where(
+                Api.name.in_(wanted_names[start : start + _CHUNK])
+            )
+        )
+    ]
+    stored_apis = sorted({s[2] for s in stored})
+    for start in range(0, len(stored_apis), _CHUNK):
+        rows += session.execute(
+            select(Api.id, Api.name, Api.version).where(
+                Api.id.in_(stored_apis[start : start + _CHUNK])
+            )
+        ).all()
+    api_ids = {(r.name, r.version): r.id for r in rows}
+    api_keys = {r.id: (r.name, r.version) for r in rows}
+    present: set[_Pair] = set()
+    delete: dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
+    for link_id, service_id, api_id, link_origin in stored:
+        pair = (names[service_id], *api_keys[api_id])
+        present.add(pair)
+        if link_origin == origin and pair not in wanted:
+            delete[pair] = (link_id, service_id, api_id)
+    create: dict[_Pair, Where] = {}
+    unknown: dict[_Pair, Where] = {}
+    for pair, where in wanted.items():
+        if pair in present:
+            continue
+        known_api = (pair[1], pair[2]) in api_ids or (pair[1], pair[2]) in coming
+        (create if known_api else unknown)[pair] = where
+    return api_ids, create, delete, unknown
+
+
 def _diff_mappings(
     session: Session,
     declared: Sequence[DeclaredApiMapping],
@@ -416,7 +472,7 @@ def _diff_mappings(
             wanted.setdefault((m.service, m.api, m.version or ""), m.where)
     ids = dict(known)
     am, cs = ApiMapping, CatalogService
-    stored: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]] = []
+    stored: list[_StoredLink] = []
     names: dict[uuid.UUID, str] = {}
     for start in range(0, len(services), _CHUNK):  # by name: no id read for an unmapped one
         for r in session.execute(
@@ -427,35 +483,7 @@ def _diff_mappings(
             stored.append((r.id, r.service_id, r.api_id, r.origin))
             names[r.service_id] = r.name
             ids[r.name] = r.service_id
-    wanted_names = sorted({p[1] for p in wanted})
-    rows = [
-        r
-        for start in range(0, len(wanted_names), _CHUNK)
-        for r in session.execute(
-            select(Api.id, Api.name, Api.version).where(
-                Api.name.in_(wanted_names[start : start + _CHUNK])
-            )
-        )
-    ]
-    rows += session.execute(
-        select(Api.id, Api.name, Api.version).where(Api.id.in_({s[2] for s in stored}))
-    ).all()
-    api_ids = {(r.name, r.version): r.id for r in rows}
-    api_keys = {r.id: (r.name, r.version) for r in rows}
-    present: set[_Pair] = set()
-    delete: dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
-    for mapping_id, service_id, api_id, m_origin in stored:
-        pair = (names[service_id], *api_keys[api_id])
-        present.add(pair)
-        if m_origin == origin and pair not in wanted:
-            delete[pair] = (mapping_id, service_id, api_id)
-    create: dict[_Pair, Where] = {}
-    unknown: dict[_Pair, Where] = {}
-    for pair, where in wanted.items():
-        if pair in present:
-            continue
-        known_api = (pair[1], pair[2]) in api_ids or (pair[1], pair[2]) in coming
-        (create if known_api else unknown)[pair] = where
+    api_ids, create, delete, unknown = link_diff(session, wanted, stored, names, coming, origin)
     changed = {p[0] for p in create} | {p[0] for p in delete}
     ids.update(_ids_by_name(session, sorted(changed - set(ids))))
     return _PairDiff(ids, api_ids, create, delete, unknown)
