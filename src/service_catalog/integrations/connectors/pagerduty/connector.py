@@ -27,7 +27,10 @@ Memory stays bounded by one page of services and their incidents in the window, 
 window's first-acknowledgement times (one float per incident). A time-bounded listing, whose
 first page says how many entries it holds, is read one page ahead in a helper thread (the
 upstream answers the next page while this one is folded); each listing's query is encoded
-once, not per page.
+once, not per page. Log entry and incident pages are decoded into only the fields read
+(msgspec typed decoding, the shapes in :mod:`.data`): PagerDuty has no parameter that
+narrows ``/log_entries`` to acknowledgements (``is_overview`` is already the smallest set;
+``include[]`` only adds), so decoding less is what is left to cut.
 
 ``poll_events(since)`` reads ``GET /log_entries?since&until&is_overview=true&include[]=incidents``
 and turns each trigger, acknowledge and resolve entry of a discovered service into an event
@@ -42,6 +45,8 @@ from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urlencode
+
+import msgspec
 
 from service_catalog.integrations.connectors.base import (
     Connector,
@@ -60,6 +65,9 @@ from service_catalog.integrations.connectors.pagerduty.config import (
     REGION_URLS,
 )
 from service_catalog.integrations.connectors.pagerduty.data import (
+    ACK_ENTRY_PAGE,
+    EVENT_ENTRY_PAGE,
+    INCIDENT_PAGE,
     LOG_EVENTS,
     RESOURCE_TYPE,
     IncidentFigures,
@@ -77,6 +85,10 @@ FIRST_POLL_SECONDS = 86_400
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
 #: The shortest time range a listing is split down to (a second: PagerDuty's resolution).
 MIN_SPLIT_SECONDS = 1.0
+#: A decoder of a listing page into only the fields the connector reads (see ``data``).
+Shape = msgspec.json.Decoder[Any]
+
+
 REMEDIATION_SCOPE = (
     "Use a PagerDuty REST API key (read-only is enough) or a token that may read services, "
     "on-calls, incidents and log entries; replace the instance's auth credential "
@@ -131,9 +143,11 @@ class PagerDutyConnector(Connector):
             key = f"Token token={key}"
         return {"Authorization": key, "Accept": ACCEPT}
 
-    def _get(self, path: str, query: str) -> tuple[dict[str, Any], bytes]:
-        """GET ``path`` with ``query`` (URL-encoded): the decoded JSON object and the raw
-        body."""
+    def _get(
+        self, path: str, query: str, shape: Shape | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """GET ``path`` with ``query`` (URL-encoded): the decoded JSON object (only the
+        fields ``shape`` names, when given and the body has its shape) and the raw body."""
         url = f"{self.base_url}{path}?{query}"
         try:
             with usable_base_url():
@@ -164,6 +178,13 @@ class PagerDutyConnector(Connector):
                 "retries.",
                 status=resp.status_code,
             )
+        if shape is not None:
+            try:
+                return shape.decode(resp.content), resp.content
+            except msgspec.ValidationError:
+                pass  # valid JSON of another shape than expected: decoded in full below
+            except msgspec.DecodeError:
+                raise _not_json(path) from None
         body = json_object(
             resp.content,
             invalid=f"GET {path} answered with a body that is not valid JSON",
@@ -173,10 +194,17 @@ class PagerDutyConnector(Connector):
         return body, resp.content
 
     def _pages(
-        self, path: str, key: str, params: list[tuple[str, Any]], *, total: bool = False
+        self,
+        path: str,
+        key: str,
+        params: list[tuple[str, Any]],
+        *,
+        total: bool = False,
+        shape: Shape | None = None,
     ) -> Generator[tuple[list[Any], bytes, int | None]]:
         """Every page of a classic offset listing: (items, raw body, ``total`` of the first
-        page when asked). Raises :class:`_Capped` when it would pass PagerDuty's offset cap.
+        page when asked), decoded to ``shape`` when given (see :meth:`_get`). Raises
+        :class:`_Capped` when it would pass PagerDuty's offset cap.
 
         When the first page said how many entries the listing holds (``total``), the next
         page is requested while the caller works on this one (one request ahead, in the
@@ -198,7 +226,7 @@ class PagerDutyConnector(Connector):
                     query = _paged(encoded, offset)
                     if total and page == 0:
                         query += "&total=true"
-                    body, content = self._get(path, query)
+                    body, content = self._get(path, query, shape)
                 items = body.get(key)
                 more = body.get("more")
                 if not isinstance(items, list) or not isinstance(more, bool):
@@ -218,7 +246,7 @@ class PagerDutyConnector(Connector):
                     and nxt < count <= OFFSET_CAP
                     and nxt + PAGE_LIMIT <= OFFSET_CAP
                 ):
-                    ahead = self._helper().submit(self._get, path, _paged(encoded, nxt))
+                    ahead = self._helper().submit(self._get, path, _paged(encoded, nxt), shape)
                 yield items, content, count if page == 0 else None
                 if not more or not items:
                     return
@@ -242,7 +270,13 @@ class PagerDutyConnector(Connector):
         super().close()
 
     def _windowed(
-        self, path: str, key: str, params: list[tuple[str, Any]], since: float, until: float
+        self,
+        path: str,
+        key: str,
+        params: list[tuple[str, Any]],
+        since: float,
+        until: float,
+        shape: Shape | None = None,
     ) -> Iterator[tuple[list[Any], bytes]]:
         """Every page of a listing bounded by ``since``..``until``, split in two halves of
         its time range while it holds more than PagerDuty's offset cap lets us page."""
@@ -250,7 +284,7 @@ class PagerDutyConnector(Connector):
         while ranges:
             lo, hi = ranges.pop(0)
             query = [*params, ("since", _iso(lo)), ("until", _iso(hi))]
-            pages = self._pages(path, key, query, total=True)
+            pages = self._pages(path, key, query, total=True, shape=shape)
             try:
                 items, content, total = next(pages)
                 if total is not None and total > OFFSET_CAP and hi - lo > MIN_SPLIT_SECONDS:
@@ -295,7 +329,10 @@ class PagerDutyConnector(Connector):
     def _first_acks(self, since: float, until: float) -> dict[str, float]:
         acks: dict[str, float] = {}
         params: list[tuple[str, Any]] = [("is_overview", "true")]
-        for entries, _ in self._windowed("/log_entries", "log_entries", params, since, until):
+        listing = self._windowed(
+            "/log_entries", "log_entries", params, since, until, ACK_ENTRY_PAGE
+        )
+        for entries, _ in listing:
             for entry in entries:
                 if not isinstance(entry, dict) or entry.get("type") != "acknowledge_log_entry":
                     continue
@@ -380,7 +417,8 @@ class PagerDutyConnector(Connector):
         incidents whenever created."""
         ids = [("service_ids[]", s["id"]) for s in services]
         figures = {s["id"]: IncidentFigures() for s in services}
-        for incidents, body in self._windowed("/incidents", "incidents", ids, since, until):
+        in_window = self._windowed("/incidents", "incidents", ids, since, until, INCIDENT_PAGE)
+        for incidents, body in in_window:
             digest.update(body)
             for inc in incidents:
                 fig = figures.get(_service_of(inc) or "")
@@ -394,7 +432,8 @@ class PagerDutyConnector(Connector):
             ("statuses[]", "acknowledged"),
             ("date_range", "all"),
         ]
-        for incidents, body, _ in self._pages("/incidents", "incidents", open_params):
+        open_pages = self._pages("/incidents", "incidents", open_params, shape=INCIDENT_PAGE)
+        for incidents, body, _ in open_pages:
             digest.update(body)
             for inc in incidents:
                 fig = figures.get(_service_of(inc) or "")
@@ -409,7 +448,10 @@ class PagerDutyConnector(Connector):
         until = _until_now()
         start = since.timestamp() if since is not None else until - FIRST_POLL_SECONDS
         params: list[tuple[str, Any]] = [("is_overview", "true"), ("include[]", "incidents")]
-        for entries, _ in self._windowed("/log_entries", "log_entries", params, start, until):
+        listing = self._windowed(
+            "/log_entries", "log_entries", params, start, until, EVENT_ENTRY_PAGE
+        )
+        for entries, _ in listing:
             for entry in entries:
                 event = _event_of(entry)
                 if event is None:
@@ -431,6 +473,14 @@ def _until_now() -> float:
     """The end of a listing asked for now: the next whole second (PagerDuty's ``until`` is
     exclusive and its times have second resolution, so what happened this second is in)."""
     return float(int(dt.datetime.now(dt.UTC).timestamp()) + 1)
+
+
+def _not_json(path: str) -> ConnectorError:
+    return ConnectorError(
+        "malformed",
+        f"GET {path} answered with a body that is not valid JSON",
+        remediation="Check that base_url points at PagerDuty's REST API.",
+    )
 
 
 class _Capped(Exception):
