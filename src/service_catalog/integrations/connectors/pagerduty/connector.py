@@ -21,7 +21,8 @@ A sync (``discover``) makes, in this order:
    on-calls of its escalation policies (``GET /oncalls?escalation_policy_ids[]=...``), its
    incidents created in the window (``GET /incidents?service_ids[]=...&since&until``) and its
    open incidents whenever created (``statuses[]=triggered&statuses[]=acknowledged&
-   date_range=all``); the page's records are yielded as one batch.
+   date_range=all``); the page's records are yielded as one batch. The on-calls and the
+   open incidents are asked for in the helper thread while the window's incidents are read.
 
 Memory stays bounded by one page of services and their incidents in the window, plus the
 window's first-acknowledgement times (one float per incident). A time-bounded listing, whose
@@ -363,8 +364,28 @@ class PagerDutyConnector(Connector):
             self.seen.add(sid)
         if not valid:
             return RecordBatch()
-        oncalls = self._oncalls(valid, digest)
-        figures = self._figures(valid, acks, since, until, digest)
+        # The on-calls and the open incidents are asked for in the helper thread while
+        # the incidents of the window are read here: the upstream answers them meanwhile.
+        ids = [("service_ids[]", s["id"]) for s in valid]
+        helper = self._helper()
+        oncall_pages = helper.submit(self._all_pages, "/oncalls", "oncalls", _policies(valid))
+        open_pages = helper.submit(
+            self._all_pages, "/incidents", "incidents", [*ids, *OPEN_PARAMS], INCIDENT_PAGE
+        )
+        try:
+            figures = self._figures(valid, ids, acks, since, until, digest)
+            oncalls = _oncalls(oncall_pages.result(), digest)
+            for incidents, body in open_pages.result():
+                digest.update(body)
+                for inc in incidents:
+                    fig = figures.get(_service_of(inc) or "")
+                    if fig is not None:
+                        fig.add_open(inc)
+        finally:
+            # Not left running past the batch (it failed, or the caller stopped).
+            for pending in (oncall_pages, open_pages):
+                if not pending.cancel():
+                    wait([pending])
         batch = RecordBatch()
         for svc in valid:
             ep = svc.get("escalation_policy")
@@ -383,39 +404,26 @@ class PagerDutyConnector(Connector):
         batch.source_digest = digest.digest()
         return batch
 
-    def _oncalls(self, services: list[dict[str, Any]], digest: Any) -> dict[str, list[Any]]:
-        """The current on-calls of the services' escalation policies, by policy id."""
-        policies = sorted(
-            {
-                ep["id"]
-                for s in services
-                if isinstance(ep := s.get("escalation_policy"), dict)
-                and isinstance(ep.get("id"), str)
-            }
-        )
-        oncalls: dict[str, list[Any]] = {}
-        if not policies:
-            return oncalls
-        params = [("escalation_policy_ids[]", p) for p in policies]
-        for rows, body, _ in self._pages("/oncalls", "oncalls", params):
-            digest.update(body)
-            for row in rows:
-                ep = row.get("escalation_policy") if isinstance(row, dict) else None
-                if isinstance(ep, dict) and isinstance(ep.get("id"), str):
-                    oncalls.setdefault(ep["id"], []).append(row)
-        return oncalls
+    def _all_pages(
+        self, path: str, key: str, params: list[tuple[str, Any]], shape: Shape | None = None
+    ) -> list[tuple[list[Any], bytes]]:
+        """Every page of a short listing (no page read ahead): (items, raw body) each;
+        none when ``params`` is empty (nothing to ask for)."""
+        if not params:
+            return []
+        return [(items, body) for items, body, _ in self._pages(path, key, params, shape=shape)]
 
     def _figures(
         self,
         services: list[dict[str, Any]],
+        ids: list[tuple[str, Any]],
         acks: Mapping[str, float],
         since: float,
         until: float,
         digest: Any,
     ) -> dict[str, IncidentFigures]:
-        """The services' incident figures: their incidents in the window, then their open
-        incidents whenever created."""
-        ids = [("service_ids[]", s["id"]) for s in services]
+        """The services' incident figures over their incidents in the window (their open
+        incidents whenever created are added by the caller)."""
         figures = {s["id"]: IncidentFigures() for s in services}
         in_window = self._windowed("/incidents", "incidents", ids, since, until, INCIDENT_PAGE)
         for incidents, body in in_window:
@@ -426,19 +434,6 @@ class PagerDutyConnector(Connector):
                     first_ack = acks.get(inc.get("id", ""))
                     digest.update(repr(first_ack).encode())
                     fig.add_in_window(inc, first_ack)
-        open_params = [
-            *ids,
-            ("statuses[]", "triggered"),
-            ("statuses[]", "acknowledged"),
-            ("date_range", "all"),
-        ]
-        open_pages = self._pages("/incidents", "incidents", open_params, shape=INCIDENT_PAGE)
-        for incidents, body, _ in open_pages:
-            digest.update(body)
-            for inc in incidents:
-                fig = figures.get(_service_of(inc) or "")
-                if fig is not None:
-                    fig.add_open(inc)
         return figures
 
     def poll_events(self, since: dt.datetime | None) -> Iterator[PolledEvent]:
@@ -460,6 +455,36 @@ class PagerDutyConnector(Connector):
                 if self._discovered and sid not in self.seen:
                     continue
                 yield PolledEvent(RESOURCE_TYPE, {"service_id": sid}, record)
+
+
+#: The parameters of the open incidents whenever created (with the services' ids).
+OPEN_PARAMS: list[tuple[str, Any]] = [
+    ("statuses[]", "triggered"),
+    ("statuses[]", "acknowledged"),
+    ("date_range", "all"),
+]
+
+
+def _policies(services: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The ``/oncalls`` parameters naming the services' escalation policies."""
+    policies = {
+        ep["id"]
+        for s in services
+        if isinstance(ep := s.get("escalation_policy"), dict) and isinstance(ep.get("id"), str)
+    }
+    return [("escalation_policy_ids[]", p) for p in sorted(policies)]
+
+
+def _oncalls(pages: list[tuple[list[Any], bytes]], digest: Any) -> dict[str, list[Any]]:
+    """The on-calls of ``/oncalls`` pages by escalation policy id."""
+    oncalls: dict[str, list[Any]] = {}
+    for rows, body in pages:
+        digest.update(body)
+        for row in rows:
+            ep = row.get("escalation_policy") if isinstance(row, dict) else None
+            if isinstance(ep, dict) and isinstance(ep.get("id"), str):
+                oncalls.setdefault(ep["id"], []).append(row)
+    return oncalls
 
 
 def _paged(encoded: str, offset: int) -> str:
