@@ -6,6 +6,7 @@ events."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import statistics
@@ -396,3 +397,49 @@ def test_a_window_beyond_the_offset_cap_is_split() -> None:
         assert data is not None
         figures = _expected(sim, "PS000010")
         assert {k: data["incidents"][k] for k in figures} == figures
+
+
+class _NullLists(PagerDutySimulator):
+    """PagerDuty answering ``"acknowledgements": null`` instead of an empty list and a log
+    entry's ``incident`` as null: shapes the connector's narrow page decoders refuse."""
+
+    def _incident(self, inc: Any) -> dict[str, Any]:
+        body = super()._incident(inc)
+        if not body["acknowledgements"]:
+            body["acknowledgements"] = None
+        return body
+
+    def _log_entry(self, ts: float, kind: str, inc: Any, full: bool) -> dict[str, Any]:
+        entry = super()._log_entry(ts, kind, inc, full)
+        if kind == "trigger":
+            entry["incident"] = None
+        return entry
+
+
+def test_pages_of_another_shape_are_read_in_full() -> None:
+    cred = Credential("multi_key_auth", headers={"authorization": TOKEN})
+    found = []
+    now = dt.datetime.now(dt.UTC)  # the same tenant from both
+    for simulator in (PagerDutySimulator, _NullLists):
+        with simulator(8, 6, TOKEN, now=now) as sim:
+            sim.acknowledge(sim.trigger("PS000003", "disk full", "high"))
+            sim.resolve(sim.trigger("PS000005", "latency", "low"))
+            connector = PagerDutyConnector(config={"base_url": sim.url}, credential=cred)
+            found.append(
+                (
+                    {
+                        r.config["service_id"]: r.integration_data
+                        for b in connector.discover()
+                        for r in b
+                    },
+                    sorted(
+                        (e.resource_config["service_id"], e.event.deduplication_id)
+                        for e in connector.poll_events(None)
+                    ),
+                )
+            )
+            connector.close()
+    (data, events), (data_odd, events_odd) = found
+    assert data_odd == data and len(data) == 8
+    # The trigger entries whose incident is null still name their service.
+    assert events_odd == events and len(events) == 4

@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Select, Table, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -179,6 +179,16 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     return stored
 
 
+class ResourceEvents(NamedTuple):
+    """The integration events a sync derived (or polled) for one resource: the resource,
+    its binding (resource type), the catalog services mapped to it, the events."""
+
+    resource_id: str
+    binding: str
+    service_ids: list[uuid.UUID]
+    events: list[EventRecord]
+
+
 def record_integration_events(
     session: Session,
     *,
@@ -197,33 +207,50 @@ def record_integration_events(
     ``service_id: null`` (deduplicated by ``event.deduplication_id``), visible in the
     global list. Set-based: one SELECT of known keys and one INSERT per 2000 events.
     """
-    if not events:
-        return 0
-    targets: list[uuid.UUID | None] = list(dict.fromkeys(service_ids)) or [None]
+    return record_resources_events(
+        session,
+        instance=instance,
+        items=[ResourceEvents(resource_id, binding, service_ids, events)],
+    )
+
+
+def record_resources_events(
+    session: Session, *, instance: IntegrationInstance, items: Iterable[ResourceEvents]
+) -> int:
+    """:func:`record_integration_events` for many resources at once: one SELECT of known
+    keys and one INSERT per 2000 events for them all, not two statements per resource
+    (a poll's events concern thousands of resources). Of two events with the same key,
+    the first is stored, as when they were recorded one resource after the other."""
     common = {**_instance_columns(instance), **_integration_actor(instance)}
     now = utcnow()
     candidates: dict[str, dict[str, Any]] = {}
-    for ev in events:
-        when = ev.ts or now
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        for sid in targets:
-            key = _dedup_key(ev.deduplication_id, sid)
-            if key in candidates:
-                continue
-            candidates[key] = {
-                **common,
-                "id": new_uuid(),
-                "type": ev.type,
-                "ts": when,
-                "service_id": sid,
-                "resource_id": resource_id,
-                "deduplication_id": key,
-                "attributes": _jsonable(ev.attributes),
-                "binding": binding,
-                "detail": ev.detail,
-                "link_html": ev.link_html,
-            }
+    for item in items:
+        if not item.events:
+            continue
+        targets: list[uuid.UUID | None] = list(dict.fromkeys(item.service_ids)) or [None]
+        for ev in item.events:
+            when = ev.ts or now
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.UTC)
+            for sid in targets:
+                key = _dedup_key(ev.deduplication_id, sid)
+                if key in candidates:
+                    continue
+                candidates[key] = {
+                    **common,
+                    "id": new_uuid(),
+                    "type": ev.type,
+                    "ts": when,
+                    "service_id": sid,
+                    "resource_id": item.resource_id,
+                    "deduplication_id": key,
+                    "attributes": _jsonable(ev.attributes),
+                    "binding": item.binding,
+                    "detail": ev.detail,
+                    "link_html": ev.link_html,
+                }
+    if not candidates:
+        return 0
     known = _existing_keys(session, instance.id, list(candidates))
     return _insert_new(session, [row for key, row in candidates.items() if key not in known])
 

@@ -40,7 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service_catalog.core.db import Database, utcnow
-from service_catalog.events.service import record_integration_events
+from service_catalog.events.service import ResourceEvents, record_resources_events
 from service_catalog.integrations.connections import build_connector
 from service_catalog.integrations.connectors.base import (
     Connector,
@@ -146,12 +146,19 @@ class _Pump(Generic[T]):
             self._put(("error", exc))
 
 
+#: Seconds the storing thread waits for the next batch before it calls ``before_wait``
+#: (commits): a batch a moment away (the connector shaping it) costs no extra commit,
+#: while a slow upstream still never keeps the write lock held longer than this.
+WAIT_GRACE = 0.05
+
+
 def _prefetch(
     batches: Iterator[T], depth: int = 2, before_wait: Callable[[], None] | None = None
 ) -> Iterator[T]:
     """Iterate ``batches`` in a helper thread, ``depth`` pages ahead; errors re-raise here.
-    ``before_wait`` is called whenever the next batch is not ready yet (a sync commits
-    then, so a slow upstream never keeps the write lock held).
+    ``before_wait`` is called whenever the next batch is not ready within
+    :data:`WAIT_GRACE` (a sync commits then, so a slow upstream never keeps the write lock
+    held).
 
     When the consumer stops early, the helper stops at its next page; the consumer waits
     for it a few seconds at most (a request in flight may take up to its timeout).
@@ -163,9 +170,12 @@ def _prefetch(
             try:
                 kind, value = pump.queue.get_nowait()
             except queue.Empty:
-                if before_wait is not None:
-                    before_wait()
-                kind, value = pump.queue.get()
+                try:
+                    kind, value = pump.queue.get(timeout=WAIT_GRACE)
+                except queue.Empty:
+                    if before_wait is not None:
+                        before_wait()
+                    kind, value = pump.queue.get()
             if kind == "batch":
                 yield value
             elif kind == "done":
@@ -351,15 +361,14 @@ def _record_events(ctx: SyncContext, session: Session, changes: list[ResourceCha
     if not derived:
         return
     services = _mapped_services(session, [ch.id for ch, _ in derived])
-    for ch, evs in derived:
-        ctx.progress.events += record_integration_events(
-            session,
-            instance=ctx.instance,
-            resource_id=ch.id,
-            binding=ch.record.type,
-            service_ids=services.get(ch.id, []),
-            events=evs,
-        )
+    ctx.progress.events += record_resources_events(
+        session,
+        instance=ctx.instance,
+        items=[
+            ResourceEvents(ch.id, ch.record.type, services.get(ch.id, []), evs)
+            for ch, evs in derived
+        ],
+    )
 
 
 #: How far before the last poll's start the next one asks from: events the upstream
@@ -397,21 +406,21 @@ def _poll_events(ctx: SyncContext) -> None:
 
 def _store_polled(ctx: SyncContext, polled: list[PolledEvent]) -> None:
     """Store one batch of polled events against the catalog services mapped to their
-    resources, in one transaction."""
+    resources, in one transaction (one lookup of known keys and one INSERT for the whole
+    batch, not two statements per resource)."""
     by_resource: defaultdict[tuple[str, str], list[EventRecord]] = defaultdict(list)
     for event in polled:
         by_resource[(_polled_resource(ctx, event), event.resource_type)].append(event.event)
     with ctx.db.session() as session:
         services = _mapped_services(session, sorted({rid for rid, _ in by_resource}))
-        for (rid, rtype), events in by_resource.items():
-            ctx.progress.events += record_integration_events(
-                session,
-                instance=ctx.instance,
-                resource_id=rid,
-                binding=rtype,
-                service_ids=services.get(rid, []),
-                events=events,
-            )
+        ctx.progress.events += record_resources_events(
+            session,
+            instance=ctx.instance,
+            items=[
+                ResourceEvents(rid, rtype, services.get(rid, []), events)
+                for (rid, rtype), events in by_resource.items()
+            ],
+        )
 
 
 def _polled_resource(ctx: SyncContext, event: PolledEvent) -> str:

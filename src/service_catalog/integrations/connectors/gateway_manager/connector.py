@@ -14,12 +14,17 @@ Enterprise, whose ``GET /workspaces`` lists them; open source Kong answers it 40
 only the default workspace), or ``https://{region}.api.konghq.com/v2/control-planes/{id}
 /core-entities`` for Konnect. Routes and plugins are listed whole first (a few pages of
 1000) and joined to the services in memory, so a gateway of N services costs about
-(N + routes + plugins) / 1000 requests, never one request per service.
+(N + routes + plugins) / 1000 requests, never one request per service. Those pages are
+requested one after the other, as before, but by a helper thread that keeps up to
+:data:`AHEAD` pages ahead: the Admin API answers the next page while this one is decoded
+and joined.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +55,8 @@ EVENT_PLUGIN_REMOVED = "plugin.removed"
 #: The workspace open source Kong (and an Enterprise node without workspaces) has.
 DEFAULT_WORKSPACE = "default"
 MAX_PAGES = 100_000  # a guard against an upstream whose offsets never end
+#: How many listing pages the helper thread fetches ahead of the one being joined.
+AHEAD = 2
 _SERVICE_KEYS = ("id", "name", "host", "port", "protocol", "path", "enabled", "tags")
 _ROUTE_KEYS = ("id", "name", "paths", "methods", "hosts", "protocols")
 _FIX_CREDENTIAL = (
@@ -263,23 +270,33 @@ class GatewayManagerConnector(Connector):
         joined.update(orjson.dumps([key, scope, self.records_version]))
         routes_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
         service_of_route: dict[str, str] = {}
-        for data, raw in self.pages(f"{root}/routes"):
-            joined.update(raw)
-            for route in data:
-                _collect_route(route, routes_of, service_of_route)
         plugins_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
         global_plugins: list[dict[str, Any]] = []
-        for data, raw in self.pages(f"{root}/plugins"):
-            joined.update(raw)
-            for plugin in data:
-                _collect_plugin(plugin, service_of_route, plugins_of, global_plugins)
-        base = joined.digest()
-        for data, raw in self.pages(f"{root}/services"):
-            batch = RecordBatch(
-                _record(svc, key, scope, routes_of, plugins_of, global_plugins) for svc in data
-            )
-            batch.source_digest = hashlib.blake2b(base + raw, digest_size=16).digest()
-            yield batch
+        base: bytes | None = None
+        for entity, data, raw in _read_ahead(self._listings(root), AHEAD):
+            if entity == "routes":
+                joined.update(raw)
+                for route in data:
+                    _collect_route(route, routes_of, service_of_route)
+            elif entity == "plugins":
+                joined.update(raw)
+                for plugin in data:
+                    _collect_plugin(plugin, service_of_route, plugins_of, global_plugins)
+            else:
+                if base is None:  # every route and plugin is joined by now
+                    base = joined.digest()
+                batch = RecordBatch(
+                    _record(svc, key, scope, routes_of, plugins_of, global_plugins) for svc in data
+                )
+                batch.source_digest = hashlib.blake2b(base + raw, digest_size=16).digest()
+                yield batch
+
+    def _listings(self, root: str) -> Iterator[tuple[str, list[Any], bytes]]:
+        """Every page of the routes, then the plugins, then the services: (entity, its
+        ``data``, its raw body)."""
+        for entity in ("routes", "plugins", "services"):
+            for data, raw in self.pages(f"{root}/{entity}"):
+                yield entity, data, raw
 
     # --- events ---------------------------------------------------------------------
 
@@ -315,6 +332,49 @@ class GatewayManagerConnector(Connector):
                     )
                 )
         return events
+
+
+def _read_ahead(
+    items: Iterator[tuple[str, list[Any], bytes]], depth: int
+) -> Iterator[tuple[str, list[Any], bytes]]:
+    """``items`` produced by a helper thread up to ``depth`` ahead of the caller; what it
+    raises is raised here, in order. When the caller stops early, the helper stops after
+    the page it is fetching."""
+    found: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                found.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except BaseException as exc:  # handed to the caller
+            put(("error", exc))
+
+    helper = threading.Thread(target=run, name="gateway-ahead", daemon=True)
+    helper.start()
+    try:
+        while True:
+            kind, value = found.get()
+            if kind == "item":
+                yield value
+            elif kind == "done":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        helper.join(5)  # a request in flight may take longer: it is left to end alone
 
 
 def _json_object(resp: httpx.Response, what: str) -> dict[str, Any]:

@@ -21,13 +21,17 @@ A sync (``discover``) makes, in this order:
    on-calls of its escalation policies (``GET /oncalls?escalation_policy_ids[]=...``), its
    incidents created in the window (``GET /incidents?service_ids[]=...&since&until``) and its
    open incidents whenever created (``statuses[]=triggered&statuses[]=acknowledged&
-   date_range=all``); the page's records are yielded as one batch.
+   date_range=all``); the page's records are yielded as one batch. The on-calls and the
+   open incidents are asked for in the helper thread while the window's incidents are read.
 
 Memory stays bounded by one page of services and their incidents in the window, plus the
 window's first-acknowledgement times (one float per incident). A time-bounded listing, whose
 first page says how many entries it holds, is read one page ahead in a helper thread (the
 upstream answers the next page while this one is folded); each listing's query is encoded
-once, not per page.
+once, not per page. Log entry and incident pages are decoded into only the fields read
+(msgspec typed decoding, the shapes in :mod:`.data`): PagerDuty has no parameter that
+narrows ``/log_entries`` to acknowledgements (``is_overview`` is already the smallest set;
+``include[]`` only adds), so decoding less is what is left to cut.
 
 ``poll_events(since)`` reads ``GET /log_entries?since&until&is_overview=true&include[]=incidents``
 and turns each trigger, acknowledge and resolve entry of a discovered service into an event
@@ -42,6 +46,8 @@ from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urlencode
+
+import msgspec
 
 from service_catalog.integrations.connectors.base import (
     Connector,
@@ -61,6 +67,9 @@ from service_catalog.integrations.connectors.pagerduty.config import (
     REGION_URLS,
 )
 from service_catalog.integrations.connectors.pagerduty.data import (
+    ACK_ENTRY_PAGE,
+    EVENT_ENTRY_PAGE,
+    INCIDENT_PAGE,
     LOG_EVENTS,
     RESOURCE_TYPE,
     IncidentFigures,
@@ -78,6 +87,10 @@ FIRST_POLL_SECONDS = 86_400
 MAX_PAGES = 100_000  # a guard against an upstream whose paging never ends
 #: The shortest time range a listing is split down to (a second: PagerDuty's resolution).
 MIN_SPLIT_SECONDS = 1.0
+#: A decoder of a listing page into only the fields the connector reads (see ``data``).
+Shape = msgspec.json.Decoder[Any]
+
+
 REMEDIATION_SCOPE = (
     "Use a PagerDuty REST API key (read-only is enough) or a token that may read services, "
     "on-calls, incidents and log entries; replace the instance's auth credential "
@@ -129,9 +142,11 @@ class PagerDutyConnector(Connector):
         )
         return {"Authorization": key, "Accept": ACCEPT}
 
-    def _get(self, path: str, query: str) -> tuple[dict[str, Any], bytes]:
-        """GET ``path`` with ``query`` (URL-encoded): the decoded JSON object and the raw
-        body."""
+    def _get(
+        self, path: str, query: str, shape: Shape | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """GET ``path`` with ``query`` (URL-encoded): the decoded JSON object (only the
+        fields ``shape`` names, when given and the body has its shape) and the raw body."""
         url = f"{self.base_url}{path}?{query}"
         try:
             with usable_base_url():
@@ -162,6 +177,13 @@ class PagerDutyConnector(Connector):
                 "retries.",
                 status=resp.status_code,
             )
+        if shape is not None:
+            try:
+                return shape.decode(resp.content), resp.content
+            except msgspec.ValidationError:
+                pass  # valid JSON of another shape than expected: decoded in full below
+            except msgspec.DecodeError:
+                raise _not_json(path) from None
         body = json_object(
             resp.content,
             invalid=f"GET {path} answered with a body that is not valid JSON",
@@ -171,10 +193,17 @@ class PagerDutyConnector(Connector):
         return body, resp.content
 
     def _pages(
-        self, path: str, key: str, params: list[tuple[str, Any]], *, total: bool = False
+        self,
+        path: str,
+        key: str,
+        params: list[tuple[str, Any]],
+        *,
+        total: bool = False,
+        shape: Shape | None = None,
     ) -> Generator[tuple[list[Any], bytes, int | None]]:
         """Every page of a classic offset listing: (items, raw body, ``total`` of the first
-        page when asked). Raises :class:`_Capped` when it would pass PagerDuty's offset cap.
+        page when asked), decoded to ``shape`` when given (see :meth:`_get`). Raises
+        :class:`_Capped` when it would pass PagerDuty's offset cap.
 
         When the first page said how many entries the listing holds (``total``), the next
         page is requested while the caller works on this one (one request ahead, in the
@@ -196,7 +225,7 @@ class PagerDutyConnector(Connector):
                     query = _paged(encoded, offset)
                     if total and page == 0:
                         query += "&total=true"
-                    body, content = self._get(path, query)
+                    body, content = self._get(path, query, shape)
                 items = body.get(key)
                 more = body.get("more")
                 if not isinstance(items, list) or not isinstance(more, bool):
@@ -216,7 +245,7 @@ class PagerDutyConnector(Connector):
                     and nxt < count <= OFFSET_CAP
                     and nxt + PAGE_LIMIT <= OFFSET_CAP
                 ):
-                    ahead = self._helper().submit(self._get, path, _paged(encoded, nxt))
+                    ahead = self._helper().submit(self._get, path, _paged(encoded, nxt), shape)
                 yield items, content, count if page == 0 else None
                 if not more or not items:
                     return
@@ -240,7 +269,13 @@ class PagerDutyConnector(Connector):
         super().close()
 
     def _windowed(
-        self, path: str, key: str, params: list[tuple[str, Any]], since: float, until: float
+        self,
+        path: str,
+        key: str,
+        params: list[tuple[str, Any]],
+        since: float,
+        until: float,
+        shape: Shape | None = None,
     ) -> Iterator[tuple[list[Any], bytes]]:
         """Every page of a listing bounded by ``since``..``until``, split in two halves of
         its time range while it holds more than PagerDuty's offset cap lets us page."""
@@ -248,7 +283,7 @@ class PagerDutyConnector(Connector):
         while ranges:
             lo, hi = ranges.pop(0)
             query = [*params, ("since", _iso(lo)), ("until", _iso(hi))]
-            pages = self._pages(path, key, query, total=True)
+            pages = self._pages(path, key, query, total=True, shape=shape)
             try:
                 items, content, total = next(pages)
                 if total is not None and total > OFFSET_CAP and hi - lo > MIN_SPLIT_SECONDS:
@@ -293,7 +328,10 @@ class PagerDutyConnector(Connector):
     def _first_acks(self, since: float, until: float) -> dict[str, float]:
         acks: dict[str, float] = {}
         params: list[tuple[str, Any]] = [("is_overview", "true")]
-        for entries, _ in self._windowed("/log_entries", "log_entries", params, since, until):
+        listing = self._windowed(
+            "/log_entries", "log_entries", params, since, until, ACK_ENTRY_PAGE
+        )
+        for entries, _ in listing:
             for entry in entries:
                 if not isinstance(entry, dict) or entry.get("type") != "acknowledge_log_entry":
                     continue
@@ -324,8 +362,28 @@ class PagerDutyConnector(Connector):
             self.seen.add(sid)
         if not valid:
             return RecordBatch()
-        oncalls = self._oncalls(valid, digest)
-        figures = self._figures(valid, acks, since, until, digest)
+        # The on-calls and the open incidents are asked for in the helper thread while
+        # the incidents of the window are read here: the upstream answers them meanwhile.
+        ids = [("service_ids[]", s["id"]) for s in valid]
+        helper = self._helper()
+        oncall_pages = helper.submit(self._all_pages, "/oncalls", "oncalls", _policies(valid))
+        open_pages = helper.submit(
+            self._all_pages, "/incidents", "incidents", [*ids, *OPEN_PARAMS], INCIDENT_PAGE
+        )
+        try:
+            figures = self._figures(valid, ids, acks, since, until, digest)
+            oncalls = _oncalls(oncall_pages.result(), digest)
+            for incidents, body in open_pages.result():
+                digest.update(body)
+                for inc in incidents:
+                    fig = figures.get(_service_of(inc) or "")
+                    if fig is not None:
+                        fig.add_open(inc)
+        finally:
+            # Not left running past the batch (it failed, or the caller stopped).
+            for pending in (oncall_pages, open_pages):
+                if not pending.cancel():
+                    wait([pending])
         batch = RecordBatch()
         for svc in valid:
             ep = svc.get("escalation_policy")
@@ -344,41 +402,29 @@ class PagerDutyConnector(Connector):
         batch.source_digest = digest.digest()
         return batch
 
-    def _oncalls(self, services: list[dict[str, Any]], digest: Any) -> dict[str, list[Any]]:
-        """The current on-calls of the services' escalation policies, by policy id."""
-        policies = sorted(
-            {
-                ep["id"]
-                for s in services
-                if isinstance(ep := s.get("escalation_policy"), dict)
-                and isinstance(ep.get("id"), str)
-            }
-        )
-        oncalls: dict[str, list[Any]] = {}
-        if not policies:
-            return oncalls
-        params = [("escalation_policy_ids[]", p) for p in policies]
-        for rows, body, _ in self._pages("/oncalls", "oncalls", params):
-            digest.update(body)
-            for row in rows:
-                ep = row.get("escalation_policy") if isinstance(row, dict) else None
-                if isinstance(ep, dict) and isinstance(ep.get("id"), str):
-                    oncalls.setdefault(ep["id"], []).append(row)
-        return oncalls
+    def _all_pages(
+        self, path: str, key: str, params: list[tuple[str, Any]], shape: Shape | None = None
+    ) -> list[tuple[list[Any], bytes]]:
+        """Every page of a short listing (no page read ahead): (items, raw body) each;
+        none when ``params`` is empty (nothing to ask for)."""
+        if not params:
+            return []
+        return [(items, body) for items, body, _ in self._pages(path, key, params, shape=shape)]
 
     def _figures(
         self,
         services: list[dict[str, Any]],
+        ids: list[tuple[str, Any]],
         acks: Mapping[str, float],
         since: float,
         until: float,
         digest: Any,
     ) -> dict[str, IncidentFigures]:
-        """The services' incident figures: their incidents in the window, then their open
-        incidents whenever created."""
-        ids = [("service_ids[]", s["id"]) for s in services]
+        """The services' incident figures over their incidents in the window (their open
+        incidents whenever created are added by the caller)."""
         figures = {s["id"]: IncidentFigures() for s in services}
-        for incidents, body in self._windowed("/incidents", "incidents", ids, since, until):
+        in_window = self._windowed("/incidents", "incidents", ids, since, until, INCIDENT_PAGE)
+        for incidents, body in in_window:
             digest.update(body)
             for inc in incidents:
                 fig = figures.get(_service_of(inc) or "")
@@ -386,18 +432,6 @@ class PagerDutyConnector(Connector):
                     first_ack = acks.get(inc.get("id", ""))
                     digest.update(repr(first_ack).encode())
                     fig.add_in_window(inc, first_ack)
-        open_params = [
-            *ids,
-            ("statuses[]", "triggered"),
-            ("statuses[]", "acknowledged"),
-            ("date_range", "all"),
-        ]
-        for incidents, body, _ in self._pages("/incidents", "incidents", open_params):
-            digest.update(body)
-            for inc in incidents:
-                fig = figures.get(_service_of(inc) or "")
-                if fig is not None:
-                    fig.add_open(inc)
         return figures
 
     def poll_events(self, since: dt.datetime | None) -> Iterator[PolledEvent]:
@@ -407,7 +441,10 @@ class PagerDutyConnector(Connector):
         until = _until_now()
         start = since.timestamp() if since is not None else until - FIRST_POLL_SECONDS
         params: list[tuple[str, Any]] = [("is_overview", "true"), ("include[]", "incidents")]
-        for entries, _ in self._windowed("/log_entries", "log_entries", params, start, until):
+        listing = self._windowed(
+            "/log_entries", "log_entries", params, start, until, EVENT_ENTRY_PAGE
+        )
+        for entries, _ in listing:
             for entry in entries:
                 event = _event_of(entry)
                 if event is None:
@@ -416,6 +453,36 @@ class PagerDutyConnector(Connector):
                 if self._discovered and sid not in self.seen:
                     continue
                 yield PolledEvent(RESOURCE_TYPE, {"service_id": sid}, record)
+
+
+#: The parameters of the open incidents whenever created (with the services' ids).
+OPEN_PARAMS: list[tuple[str, Any]] = [
+    ("statuses[]", "triggered"),
+    ("statuses[]", "acknowledged"),
+    ("date_range", "all"),
+]
+
+
+def _policies(services: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The ``/oncalls`` parameters naming the services' escalation policies."""
+    policies = {
+        ep["id"]
+        for s in services
+        if isinstance(ep := s.get("escalation_policy"), dict) and isinstance(ep.get("id"), str)
+    }
+    return [("escalation_policy_ids[]", p) for p in sorted(policies)]
+
+
+def _oncalls(pages: list[tuple[list[Any], bytes]], digest: Any) -> dict[str, list[Any]]:
+    """The on-calls of ``/oncalls`` pages by escalation policy id."""
+    oncalls: dict[str, list[Any]] = {}
+    for rows, body in pages:
+        digest.update(body)
+        for row in rows:
+            ep = row.get("escalation_policy") if isinstance(row, dict) else None
+            if isinstance(ep, dict) and isinstance(ep.get("id"), str):
+                oncalls.setdefault(ep["id"], []).append(row)
+    return oncalls
 
 
 def _paged(encoded: str, offset: int) -> str:
@@ -429,6 +496,14 @@ def _until_now() -> float:
     """The end of a listing asked for now: the next whole second (PagerDuty's ``until`` is
     exclusive and its times have second resolution, so what happened this second is in)."""
     return float(int(dt.datetime.now(dt.UTC).timestamp()) + 1)
+
+
+def _not_json(path: str) -> ConnectorError:
+    return ConnectorError(
+        "malformed",
+        f"GET {path} answered with a body that is not valid JSON",
+        remediation="Check that base_url points at PagerDuty's REST API.",
+    )
 
 
 class _Capped(Exception):
