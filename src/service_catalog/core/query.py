@@ -23,7 +23,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -36,6 +36,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    intersect,
     literal,
     or_,
     select,
@@ -502,6 +503,11 @@ class IndexWalk:
     #: principal's services): its total is then counted with the page (a window over the
     #: matches) rather than by a second evaluation of every filter.
     filtered: bool = False
+    #: Values of ``stmt``'s named bound parameters (a statement built once per shape).
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: ``stmt`` with its total, ``order`` and a LIMIT/OFFSET bound as ``walk_limit`` and
+    #: ``walk_offset``, when built once per shape (else :func:`walked_keys` builds it).
+    paged: Select[Any] | None = None
 
 
 def _text_values(term: _Term) -> list[str] | None:
@@ -531,7 +537,9 @@ def index_walk(
     index range then holds the matches already in sort order: a page reads ``size``
     index entries instead of looking up every match's row to sort them (at 100,000
     services a 1% label page is 1,000 matches); the other terms test the owner key
-    against their own index range. None otherwise (the list takes its general path).
+    against their own index range. On SQLite every equality of text is such a range, and
+    several are merged (:func:`_merged_walk`). None otherwise (the list takes its general
+    path).
 
     ``owners``, when given, restricts the walk to those owner keys (the services a
     principal may read): one more clause on the side table's ``owner_id``."""
@@ -546,35 +554,113 @@ def index_walk(
         for t in terms
     ):
         return None
-    driver = next((t for t in terms if _text_values(t) is not None), None)
-    if driver is None:
+    texts = [t for t in terms if _text_values(t) is not None]
+    if not texts:
         return None
-    values = _text_values(driver)
+    # SQLite: every equality of text is one index range already in list order, and
+    # their intersection a merge of those ranges (INTERSECT with an ORDER BY: one pass
+    # over each, no lookup per entry). PostgreSQL plans the subqueries well itself.
+    arms = texts if dialect == "sqlite" else texts[:1]
+    others = [term for term in terms if not any(term is arm for arm in arms)]
+    if len(arms) > 1:
+        params: dict[str, Any] = {}
+        widths = []
+        for i, arm in enumerate(arms):
+            values = _text_values(arm)
+            assert values is not None
+            params[f"walk_p{i}"] = arm.pf.name
+            params[f"walk_s{i}"] = values[0] if len(values) == 1 else values
+            widths.append(len(values))
+        shape = (index.table, index.sorts, tuple(widths), tuple(sort))
+        if not others and owners is None:  # the statement of this shape, built once
+            return replace(_merged_walk(*shape), params=params)
+        first = _walk_alias(index.table, 0)
+        return replace(
+            _merged_walk.__wrapped__(*shape, _tests(others, owners, first, index, dialect)),
+            params=params,
+        )
+    values = _text_values(arms[0])
     assert values is not None
-    t = _walk_alias(index.table)  # not the table itself: the terms' subqueries read that
-    jops = _JsonOps(dialect)
+    t = _walk_alias(index.table, 0)  # an alias: the other terms' subqueries read the table
     clauses: list[ColumnElement[bool]] = [
-        t.path == driver.pf.name,
+        t.path == arms[0].pf.name,
         t.short == values[0] if len(values) == 1 else t.short.in_(values),
+        *_tests(others, owners, t, index, dialect),
     ]
-    for term in terms:
-        if term is not driver:
-            pf = term.pf
-            clauses.append(
-                _indexed_clause(index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, t.owner_id)
-            )
-    if owners is not None:
-        clauses.append(keys_in(t.owner_id, owners, dialect, lookup=False))
     columns = {name: getattr(t, name) for name in index.sorts}
     return IndexWalk(
         select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id), len(clauses) > 2
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _walk_alias(table: Any) -> Any:
-    """One alias per side table (an alias is built column by column: not per request)."""
-    return aliased(table, name=f"{table.__tablename__}_walk")
+def _tests(
+    others: list[_Term],
+    owners: frozenset[uuid.UUID] | None,
+    t: Any,
+    index: JsonIndex,
+    dialect: str,
+) -> list[ColumnElement[bool]]:
+    """The clauses testing a walked index entry ``t`` against the ``others`` terms (each
+    through its own index range) and the principal's ``owners``."""
+    sqlite = dialect == "sqlite"
+    tests = [
+        _indexed_clause(
+            index, term.pf.name, term.pf.op, term.pf.value, term.pf.param, sqlite, t.owner_id
+        )
+        for term in others
+    ]
+    if owners is not None:
+        tests.append(keys_in(t.owner_id, owners, dialect, lookup=False))
+    return tests
+
+
+@functools.lru_cache(maxsize=256)
+def _merged_walk(
+    table: Any,
+    sorts: tuple[str, ...],
+    widths: tuple[int, ...],
+    sort: tuple[tuple[str, bool], ...],
+    tests: Sequence[ColumnElement[bool]] = (),
+) -> IndexWalk:
+    """The walk of several equalities of text on one side table (SQLite): each is an index
+    range already in list order (:attr:`JsonIndex.sorts`, then the owner), so their
+    ``INTERSECT`` with that ORDER BY is a merge of the ranges (one pass over each, no
+    lookup per entry: at 100,000 services a third of testing each of 1,000 entries
+    against another range). Arm ``i`` compares its path with ``walk_p<i>`` and its value
+    with ``walk_s<i>`` (a list where ``widths[i] > 1``); ``tests`` (the other terms, the
+    principal's keys) filter the first arm. Built once per shape when there are none."""
+    arms = []
+    for i, width in enumerate(widths):
+        t = _walk_alias(table, i)
+        value: Any = bindparam(f"walk_s{i}", expanding=width > 1)
+        arms.append(
+            select(*[getattr(t, name) for name in sorts], t.owner_id.label("owner_id")).where(
+                t.path == bindparam(f"walk_p{i}"),
+                t.short.in_(value) if width > 1 else t.short == value,
+                *(tests if i == 0 else ()),
+            )
+        )
+    both = intersect(*arms)
+    mine = both.selected_columns
+    merged = both.order_by(
+        *order_by(list(sort), {n: mine[n] for n in sorts}, mine.owner_id)
+    ).subquery(f"{table.__tablename__}_both")
+    stmt = select(merged.c.owner_id)
+    order = order_by(list(sort), {n: merged.c[n] for n in sorts}, merged.c.owner_id)
+    paged = (
+        stmt.add_columns(func.count().over())
+        .order_by(*order)
+        .limit(bindparam("walk_limit"))
+        .offset(bindparam("walk_offset"))
+    )
+    return IndexWalk(stmt, order, filtered=True, paged=paged)
+
+
+@functools.lru_cache(maxsize=64)
+def _walk_alias(table: Any, n: int = 0) -> Any:
+    """The ``n``-th alias of a side table (an alias is built column by column: not per
+    request)."""
+    return aliased(table, name=f"{table.__tablename__}_walk{n or ''}")
 
 
 def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[list[Any], int]:
@@ -585,17 +671,19 @@ def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[l
     with more filters than its index range counts with a window instead: its matches
     are found once (a scalar count would test every filter a second time)."""
     offset = (page.number - 1) * page.size
-    total: Any = func.count().over()
-    if not walk.filtered:
-        total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
-    rows = (
-        session.connection()
-        .execute(walk.stmt.add_columns(total).order_by(*walk.order).limit(page.size).offset(offset))
-        .all()
-    )
+    conn = session.connection()
+    if walk.paged is not None:
+        bounds = {**walk.params, "walk_limit": page.size, "walk_offset": offset}
+        rows = conn.execute(walk.paged, bounds).all()
+    else:
+        total: Any = func.count().over()
+        if not walk.filtered:
+            total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
+        paging = walk.stmt.add_columns(total).order_by(*walk.order)
+        rows = conn.execute(paging.limit(page.size).offset(offset), walk.params).all()
     if rows:
         return [r[0] for r in rows], int(rows[0][1])
-    return [], (_count(session, walk.stmt) if offset else 0)
+    return [], (_count(session, walk.stmt, walk.params) if offset else 0)
 
 
 # --- sorting ----------------------------------------------------------------------
@@ -705,9 +793,9 @@ def _unindexed(term: Any) -> Any:
     return term
 
 
-def _count(session: Session, stmt: Select[Any]) -> int:
+def _count(session: Session, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> int:
     counting = stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
-    return int(session.scalar(counting) or 0)
+    return int(session.scalar(counting, params) or 0)
 
 
 def numbered_keys(
