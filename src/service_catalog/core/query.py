@@ -48,6 +48,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Alias
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
@@ -484,11 +485,46 @@ def keys_in(
     return listed
 
 
+class _IndexedBy(Alias):
+    """An alias of a table that SQLite reads through one named index (``INDEXED BY``),
+    for a query its planner would answer through another; plain on other databases."""
+
+    inherit_cache = True
+    __visit_name__ = "indexed_by"
+    _traverse_internals = [  # noqa: RUF012
+        *Alias._traverse_internals,
+        ("index_name", InternalTraversal.dp_string),
+    ]
+    index_name: str
+
+
+@compiles(_IndexedBy)
+def _indexed_by_default(element: _IndexedBy, compiler: Any, **kw: Any) -> str:
+    return str(compiler.visit_alias(element, **kw))
+
+
+@compiles(_IndexedBy, "sqlite")
+def _indexed_by_sqlite(element: _IndexedBy, compiler: Any, **kw: Any) -> str:
+    text = str(compiler.visit_alias(element, **kw))
+    if kw.get("asfrom"):
+        text += " INDEXED BY " + compiler.preparer.quote(element.index_name)
+    return text
+
+
+@functools.lru_cache(maxsize=16)
+def indexed_by(table: Any, index_name: str) -> Any:
+    """``table`` aliased as ``<table>_by_index``, read on SQLite through ``index_name``
+    (one alias per table and index: built once)."""
+    alias = _IndexedBy._construct(table, name=f"{table.name}_by_index")
+    alias.index_name = index_name
+    return alias
+
+
 @functools.lru_cache(maxsize=256)
 def _json_keys(keys: frozenset[uuid.UUID]) -> str:
     """A key set as a JSON array of hex digits (memoised: a principal's set is the same
     from one request to the next)."""
-    return json.dumps([k.hex for k in keys])
+    return json.dumps(sorted(k.hex for k in keys))  # sorted: neighbouring index seeks
 
 
 @dataclass(frozen=True)
@@ -683,6 +719,45 @@ def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[l
         rows = conn.execute(paging.limit(page.size).offset(offset), walk.params).all()
     if rows:
         return [r[0] for r in rows], int(rows[0][1])
+    return [], (_count(session, walk.stmt, walk.params) if offset else 0)
+
+
+def walked_rows(
+    session: Session, walk: IndexWalk, page: PageRequest, key: Any, columns: Sequence[Any]
+) -> tuple[list[tuple[Any, ...]], int]:
+    """As :func:`walked_keys`, but the page's rows (``columns`` of the table whose key
+    column ``key`` the walked owners are), in order, in the same statement: the page of
+    keys joined to their rows, one round trip instead of two (on PostgreSQL, about a
+    quarter of a 1% label page's time). Rows come as the driver returns them (plain
+    tuples, ``columns`` typed as they are given)."""
+    offset = (page.number - 1) * page.size
+    total: Any = func.count().over()
+    if not walk.filtered:
+        total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
+    sorts = [o.element.label(f"walk_o{i}") for i, o in enumerate(walk.order)]
+    keys = (
+        walk.stmt.add_columns(*sorts, total.label("walk_total"))
+        .order_by(*walk.order)
+        .limit(page.size)
+        .offset(offset)
+        .subquery("walk_page")
+    )
+    order = [
+        keys.c[f"walk_o{i}"].desc() if o.modifier is operators.desc_op else keys.c[f"walk_o{i}"]
+        for i, o in enumerate(walk.order)
+    ]
+    rows = (
+        session.connection()
+        .execute(
+            select(*columns, keys.c.walk_total)
+            .join_from(keys, key.table, key == keys.c[sorts[-1].name])
+            .order_by(*order),
+            walk.params,
+        )
+        .all()
+    )
+    if rows:
+        return [tuple(r[:-1]) for r in rows], int(rows[0][-1])
     return [], (_count(session, walk.stmt, walk.params) if offset else 0)
 
 
@@ -1180,6 +1255,7 @@ __all__ = [
     "facet_counts",
     "facet_request",
     "filter_clauses",
+    "indexed_by",
     "model_fields",
     "numbered_keys",
     "numbered_page",
