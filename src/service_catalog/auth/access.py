@@ -85,6 +85,11 @@ class Rights:
 
     org_admin: bool
     by_role: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: :meth:`service_ids` by roles asked (rights are cached with their token: a
+    #: restricted principal's list asks the same union of a thousand ids every request).
+    _ids: dict[tuple[str, ...], frozenset[str] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def has(self, role: str, entity_id: str = EVERY) -> bool:
         """Whether the principal holds ``role`` on ``entity_id`` (on ``*`` holds it on every
@@ -101,13 +106,19 @@ class Rights:
         else their ids (empty when none)."""
         if self.org_admin:
             return None
+        if roles in self._ids:
+            return self._ids[roles]
         ids: set[str] = set()
+        found: frozenset[str] | None = None
         for role in roles:
             held = self.by_role.get(role, frozenset())
             if EVERY in held:
-                return None
+                break
             ids |= held
-        return frozenset(ids)
+        else:
+            found = frozenset(ids)
+        self._ids[roles] = found
+        return found
 
 
 ALL = Rights(org_admin=True, by_role={})

@@ -466,29 +466,40 @@ def list_services(
             if readable is not None:
                 found = [f for f in found if uuid.UUID(f["id"]) in readable]
             return (found if page.number == 1 else []), q.page_meta(page, len(found))
-        narrow, order = _restricted_by_name(readable, sort, dialect) if not clauses else (None, [])
-        if narrow is None:
-            if readable is not None:
-                clauses.append(q.keys_in(CatalogService.id, readable, dialect))
-            narrow = select(CatalogService.id).where(*clauses)
-            order = q.order_by(sort, SORTS, CatalogService.id)
+        by_name = _restricted_by_name(readable, sort, dialect, bool(clauses))
+        if by_name is not None and readable is not None:
+            keys, total = q.keys_page(session, by_name, readable, page)
+            return read_services(session, keys), q.page_meta(page, total)
+        if readable is not None:
+            clauses.append(q.keys_in(CatalogService.id, readable, dialect))
+        narrow = select(CatalogService.id).where(*clauses)
+        order = q.order_by(sort, SORTS, CatalogService.id)
         keys, total = q.numbered_keys(session, narrow, order, page)
     return read_services(session, keys), q.page_meta(page, total)
 
 
 def _restricted_by_name(
-    readable: frozenset[uuid.UUID] | None, sort: list[tuple[str, bool]], dialect: str
-) -> tuple[Select[Any] | None, list[Any]]:
-    """The key query and ORDER BY of an unfiltered list of the ``readable`` services
-    sorted by display_name, on SQLite: each service looked up by key in the (id,
-    display_name) index, which holds the sort key too (through the primary key's index,
-    the planner's choice, each look-up also read the service's row). ``(None, [])``
+    readable: frozenset[uuid.UUID] | None,
+    sort: list[tuple[str, bool]],
+    dialect: str,
+    filtered: bool,
+) -> q.KeysPage | None:
+    """How to page an unfiltered list of the ``readable`` services sorted by display_name,
+    on SQLite: each service looked up by key in the (id, display_name) index, which holds
+    the sort key too (through the primary key's index, the planner's choice, each look-up
+    also read the service's row); the statement built once per direction. None
     otherwise."""
-    if readable is None or dialect != "sqlite" or {name for name, _ in sort} != {"display_name"}:
-        return None, []
+    if readable is None or dialect != "sqlite" or filtered or len(sort) != 1:
+        return None
+    name, desc = sort[0]
+    return _by_name_page(desc) if name == "display_name" else None
+
+
+@functools.lru_cache(maxsize=2)
+def _by_name_page(desc: bool) -> q.KeysPage:
     t = q.indexed_by(_TABLE, RESTRICTED_INDEX)
-    narrow = select(t.c.id).where(q.keys_in(t.c.id, readable, dialect))
-    return narrow, q.order_by(sort, {"display_name": t.c.display_name}, t.c.id)
+    order = q.order_by([("display_name", desc)], {"display_name": t.c.display_name}, t.c.id)
+    return q.keys_page_statement(t.c.id, order)
 
 
 def _unique_lookup(query: list[tuple[str, str]]) -> tuple[Any, Any] | None:

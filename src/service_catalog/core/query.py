@@ -520,6 +520,43 @@ def indexed_by(table: Any, index_name: str) -> Any:
     return alias
 
 
+@dataclass(frozen=True)
+class KeysPage:
+    """One number page of the rows whose key is in a set given per request, SQLite: the
+    statement (keys, and the total with ``count(*) OVER ()``) built once, the keys bound
+    as one JSON array (:func:`keys_page`)."""
+
+    paged: Select[Any]
+    counted: Select[Any]
+
+
+def keys_page_statement(key: Any, order: Sequence[Any]) -> KeysPage:
+    """The :class:`KeysPage` of ``key IN <keys>`` sorted by ``order`` (ending with
+    ``key``), for SQLite; build it once (e.g. in a cached function)."""
+    values = func.json_each(bindparam("page_keys", type_=String())).table_valued("value")
+    where = key.in_(select(values.c.value))
+    paged = (
+        select(key, func.count().over())
+        .where(where)
+        .order_by(*order)
+        .limit(bindparam("page_size"))
+        .offset(bindparam("page_offset"))
+    )
+    return KeysPage(paged, select(func.count()).select_from(key.table).where(where))
+
+
+def keys_page(
+    session: Session, plan: KeysPage, keys: frozenset[uuid.UUID], page: PageRequest
+) -> tuple[list[Any], int]:
+    """The keys of one number page of ``plan`` over ``keys``, in order, and the total."""
+    offset = (page.number - 1) * page.size
+    bound = {"page_keys": _json_keys(keys), "page_size": page.size, "page_offset": offset}
+    rows = session.connection().execute(plan.paged, bound).all()
+    if rows:
+        return [r[0] for r in rows], int(rows[0][1])
+    return [], (int(session.scalar(plan.counted, bound) or 0) if offset else 0)
+
+
 @functools.lru_cache(maxsize=256)
 def _json_keys(keys: frozenset[uuid.UUID]) -> str:
     """A key set as a JSON array of hex digits (memoised: a principal's set is the same
