@@ -7,6 +7,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 
 from conftest import LiveServer
 
@@ -215,3 +216,47 @@ def test_refused_writes_go_to_the_audit_trail(server: LiveServer) -> None:
             assert entry["actor"]["id"] == uid and entry["actor"]["type"] == "user"
             assert "Service Admin" in entry["detail"] or entry["attributes"]["status"] == 404
         assert token not in log.text
+
+
+def test_a_restricted_list_by_display_name_reads_the_id_index(server: LiveServer) -> None:
+    """An unfiltered list of a principal's services sorted by display_name (either way)
+    pages and counts as the general path does (a sort it does not serve), and on SQLite
+    the server's statement reads the (id, display_name) index (INDEXED BY), not the rows."""
+    with server.client() as admin:
+        ids = [_service(admin, f"svc-{i:02d}", "core") for i in range(7)]
+        uid, viewer = _user(admin, server, "pager@example.com")
+        for sid in ids[1:6]:
+            _grant(admin, f"/v3/users/{uid}", "Service Viewer", sid)
+        seen: list[tuple[str, object]] = []
+
+        def record(_c: object, _cur: object, sql: str, params: object, *_: object) -> None:
+            seen.append((sql, params))
+
+        with viewer:
+            names = [f"svc-{i:02d}" for i in range(1, 6)]
+            for sort, expected in (("display_name", names), ("display_name desc", names[::-1])):
+                pages = []
+                for number in (1, 2, 3, 4):
+                    sa.event.listen(server.db.engine, "before_cursor_execute", record)
+                    try:
+                        got = viewer.get(
+                            "/v1/catalog-services",
+                            params={"sort": sort, "page[size]": 2, "page[number]": number},
+                        ).json()
+                    finally:
+                        sa.event.remove(server.db.engine, "before_cursor_execute", record)
+                    assert got["meta"]["page"]["total"] == 5, got
+                    pages.append([s["name"] for s in got["data"]])
+                assert pages == [expected[0:2], expected[2:4], expected[4:], []]
+            other = viewer.get("/v1/catalog-services", params={"sort": "name desc"}).json()
+            assert [s["name"] for s in other["data"]] == names[::-1]
+    if server.db.dialect == "sqlite":
+        keyed = [(q, p) for q, p in seen if "count(*) OVER ()" in q]
+        assert keyed, seen
+        with server.db.engine.connect() as conn:
+            for sql, params in keyed:
+                plan = " | ".join(
+                    str(r[-1])
+                    for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)  # type: ignore[arg-type]
+                )
+                assert "COVERING INDEX ix_catalog_services_id_display_name" in plan, plan

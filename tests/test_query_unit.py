@@ -1601,6 +1601,16 @@ WALKS = [
     [("filter[labels.team.name][oeq]", "core,x"), ("filter[data.env][contains]", "L")],
     [("filter[labels.tier]", "1"), ("filter[data.env][eq]", LONG_B[-10:])],
     [("filter[data.env]", "nobody")],
+    # two or three equalities: their index ranges intersected (merged, on SQLite)
+    [("filter[data.env]", "prod"), ("filter[labels.team.name]", "core")],
+    [("filter[data.env][oeq]", "prod,dev"), ("filter[labels.team.name][oeq]", "core,edge")],
+    [
+        ("filter[labels.team.name]", "core"),
+        ("filter[data.env][oeq]", "dev,prod"),
+        ("filter[data.count][gte]", "2"),
+    ],
+    [("filter[data.env]", "prod"), ("filter[data.env]", "prod"), ("filter[labels.tier]", "1")],
+    [("filter[data.env]", "prod"), ("filter[labels.team.name]", "nobody")],
 ]
 
 

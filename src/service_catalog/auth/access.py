@@ -8,6 +8,7 @@ integrations, events) can ask ``actor.rights.has(...)`` or restrict a list to
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,11 @@ class Rights:
 
     org_admin: bool
     by_role: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: :meth:`service_ids` by roles asked (rights are cached with their token: a
+    #: restricted principal's list asks the same union of a thousand ids every request).
+    _ids: dict[tuple[str, ...], frozenset[str] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def has(self, role: str, entity_id: str = EVERY) -> bool:
         """Whether the principal holds ``role`` on ``entity_id`` (on ``*`` holds it on every
@@ -101,13 +107,19 @@ class Rights:
         else their ids (empty when none)."""
         if self.org_admin:
             return None
+        if roles in self._ids:
+            return self._ids[roles]
         ids: set[str] = set()
+        found: frozenset[str] | None = None
         for role in roles:
             held = self.by_role.get(role, frozenset())
             if EVERY in held:
-                return None
+                break
             ids |= held
-        return frozenset(ids)
+        else:
+            found = frozenset(ids)
+        self._ids[roles] = found
+        return found
 
 
 ALL = Rights(org_admin=True, by_role={})
@@ -125,7 +137,40 @@ def rights_of(grants: Iterable[tuple[str, str]]) -> Rights:
 
 
 def resolve_rights(session: Session, principal_type: str, principal_id: uuid.UUID) -> Rights:
-    """The union of a principal's own role assignments and its teams', in one query."""
+    """The union of a principal's own role assignments and its teams', in one query.
+
+    Requests of one principal that resolve its rights at the same time (its cached token
+    expired under concurrent requests) share one query: the first asks, the others wait
+    for its answer (read at about the moment they would have read their own; a change of
+    rights meanwhile is another generation, resolved afresh). Rights equal to the
+    principal's previous ones are that same object, whose :meth:`Rights.service_ids`
+    answers are remembered."""
+    key = (principal_type, principal_id, GENERATION.value)
+    with _FLIGHTS_LOCK:
+        flight = _FLIGHTS.get(key)
+        leader = flight is None
+        if flight is None:
+            flight = _FLIGHTS[key] = _Flight()
+    if not leader:
+        if flight.done.wait(_FLIGHT_WAIT_SECONDS) and flight.rights is not None:
+            return flight.rights
+        return _query_rights(session, principal_type, principal_id)  # it failed: ask
+    try:
+        rights = _query_rights(session, principal_type, principal_id)
+        previous = _LAST.get(key[:2])
+        if previous == rights:
+            rights = previous
+        elif len(_LAST) >= _LAST_MAX:
+            _LAST.clear()
+        _LAST[key[:2]] = flight.rights = rights
+        return rights
+    finally:
+        with _FLIGHTS_LOCK:
+            _FLIGHTS.pop(key, None)
+        flight.done.set()
+
+
+def _query_rights(session: Session, principal_type: str, principal_id: uuid.UUID) -> Rights:
     teams = select(TeamMembership.team_id).where(
         TeamMembership.member_type == principal_type,
         TeamMembership.member_id == principal_id,
@@ -140,6 +185,23 @@ def resolve_rights(session: Session, principal_type: str, principal_id: uuid.UUI
         )
     ).all()
     return rights_of((r.role_name, r.entity_id) for r in rows)
+
+
+class _Flight:
+    """One resolution of a principal's rights under way, and its answer once done."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.rights: Rights | None = None
+
+
+_FLIGHTS: dict[tuple[str, uuid.UUID, int], _Flight] = {}
+_FLIGHTS_LOCK = threading.Lock()
+#: How long a request waits for another's resolution before asking itself.
+_FLIGHT_WAIT_SECONDS = 10.0
+#: Each principal's last resolved rights (forgotten all at once past _LAST_MAX).
+_LAST: dict[tuple[str, uuid.UUID], Rights] = {}
+_LAST_MAX = 10_000
 
 
 def grant_creator_admin(session: Session, actor: Actor, service_id: str) -> None:

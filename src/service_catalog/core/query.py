@@ -23,7 +23,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -36,6 +36,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    intersect,
     literal,
     or_,
     select,
@@ -47,6 +48,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Alias
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
@@ -483,11 +485,83 @@ def keys_in(
     return listed
 
 
+class _IndexedBy(Alias):
+    """An alias of a table that SQLite reads through one named index (``INDEXED BY``),
+    for a query its planner would answer through another; plain on other databases."""
+
+    inherit_cache = True
+    __visit_name__ = "indexed_by"
+    _traverse_internals = [  # noqa: RUF012
+        *Alias._traverse_internals,
+        ("index_name", InternalTraversal.dp_string),
+    ]
+    index_name: str
+
+
+@compiles(_IndexedBy)
+def _indexed_by_default(element: _IndexedBy, compiler: Any, **kw: Any) -> str:
+    return str(compiler.visit_alias(element, **kw))
+
+
+@compiles(_IndexedBy, "sqlite")
+def _indexed_by_sqlite(element: _IndexedBy, compiler: Any, **kw: Any) -> str:
+    text = str(compiler.visit_alias(element, **kw))
+    if kw.get("asfrom"):
+        text += " INDEXED BY " + compiler.preparer.quote(element.index_name)
+    return text
+
+
+@functools.lru_cache(maxsize=16)
+def indexed_by(table: Any, index_name: str) -> Any:
+    """``table`` aliased as ``<table>_by_index``, read on SQLite through ``index_name``
+    (one alias per table and index: built once)."""
+    alias = _IndexedBy._construct(table, name=f"{table.name}_by_index")
+    alias.index_name = index_name
+    return alias
+
+
+@dataclass(frozen=True)
+class KeysPage:
+    """One number page of the rows whose key is in a set given per request, SQLite: the
+    statement (keys, and the total with ``count(*) OVER ()``) built once, the keys bound
+    as one JSON array (:func:`keys_page`)."""
+
+    paged: Select[Any]
+    counted: Select[Any]
+
+
+def keys_page_statement(key: Any, order: Sequence[Any]) -> KeysPage:
+    """The :class:`KeysPage` of ``key IN <keys>`` sorted by ``order`` (ending with
+    ``key``), for SQLite; build it once (e.g. in a cached function)."""
+    values = func.json_each(bindparam("page_keys", type_=String())).table_valued("value")
+    where = key.in_(select(values.c.value))
+    paged = (
+        select(key, func.count().over())
+        .where(where)
+        .order_by(*order)
+        .limit(bindparam("page_size"))
+        .offset(bindparam("page_offset"))
+    )
+    return KeysPage(paged, select(func.count()).select_from(key.table).where(where))
+
+
+def keys_page(
+    session: Session, plan: KeysPage, keys: frozenset[uuid.UUID], page: PageRequest
+) -> tuple[list[Any], int]:
+    """The keys of one number page of ``plan`` over ``keys``, in order, and the total."""
+    offset = (page.number - 1) * page.size
+    bound = {"page_keys": _json_keys(keys), "page_size": page.size, "page_offset": offset}
+    rows = session.connection().execute(plan.paged, bound).all()
+    if rows:
+        return [r[0] for r in rows], int(rows[0][1])
+    return [], (int(session.scalar(plan.counted, bound) or 0) if offset else 0)
+
+
 @functools.lru_cache(maxsize=256)
 def _json_keys(keys: frozenset[uuid.UUID]) -> str:
     """A key set as a JSON array of hex digits (memoised: a principal's set is the same
     from one request to the next)."""
-    return json.dumps([k.hex for k in keys])
+    return json.dumps(sorted(k.hex for k in keys))  # sorted: neighbouring index seeks
 
 
 @dataclass(frozen=True)
@@ -502,6 +576,11 @@ class IndexWalk:
     #: principal's services): its total is then counted with the page (a window over the
     #: matches) rather than by a second evaluation of every filter.
     filtered: bool = False
+    #: Values of ``stmt``'s named bound parameters (a statement built once per shape).
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: ``stmt`` with its total, ``order`` and a LIMIT/OFFSET bound as ``walk_limit`` and
+    #: ``walk_offset``, when built once per shape (else :func:`walked_keys` builds it).
+    paged: Select[Any] | None = None
 
 
 def _text_values(term: _Term) -> list[str] | None:
@@ -531,7 +610,9 @@ def index_walk(
     index range then holds the matches already in sort order: a page reads ``size``
     index entries instead of looking up every match's row to sort them (at 100,000
     services a 1% label page is 1,000 matches); the other terms test the owner key
-    against their own index range. None otherwise (the list takes its general path).
+    against their own index range. On SQLite every equality of text is such a range, and
+    several are merged (:func:`_merged_walk`). None otherwise (the list takes its general
+    path).
 
     ``owners``, when given, restricts the walk to those owner keys (the services a
     principal may read): one more clause on the side table's ``owner_id``."""
@@ -546,35 +627,113 @@ def index_walk(
         for t in terms
     ):
         return None
-    driver = next((t for t in terms if _text_values(t) is not None), None)
-    if driver is None:
+    texts = [t for t in terms if _text_values(t) is not None]
+    if not texts:
         return None
-    values = _text_values(driver)
+    # SQLite: every equality of text is one index range already in list order, and
+    # their intersection a merge of those ranges (INTERSECT with an ORDER BY: one pass
+    # over each, no lookup per entry). PostgreSQL plans the subqueries well itself.
+    arms = texts if dialect == "sqlite" else texts[:1]
+    others = [term for term in terms if not any(term is arm for arm in arms)]
+    if len(arms) > 1:
+        params: dict[str, Any] = {}
+        widths = []
+        for i, arm in enumerate(arms):
+            values = _text_values(arm)
+            assert values is not None
+            params[f"walk_p{i}"] = arm.pf.name
+            params[f"walk_s{i}"] = values[0] if len(values) == 1 else values
+            widths.append(len(values))
+        shape = (index.table, index.sorts, tuple(widths), tuple(sort))
+        if not others and owners is None:  # the statement of this shape, built once
+            return replace(_merged_walk(*shape), params=params)
+        first = _walk_alias(index.table, 0)
+        return replace(
+            _merged_walk.__wrapped__(*shape, _tests(others, owners, first, index, dialect)),
+            params=params,
+        )
+    values = _text_values(arms[0])
     assert values is not None
-    t = _walk_alias(index.table)  # not the table itself: the terms' subqueries read that
-    jops = _JsonOps(dialect)
+    t = _walk_alias(index.table, 0)  # an alias: the other terms' subqueries read the table
     clauses: list[ColumnElement[bool]] = [
-        t.path == driver.pf.name,
+        t.path == arms[0].pf.name,
         t.short == values[0] if len(values) == 1 else t.short.in_(values),
+        *_tests(others, owners, t, index, dialect),
     ]
-    for term in terms:
-        if term is not driver:
-            pf = term.pf
-            clauses.append(
-                _indexed_clause(index, pf.name, pf.op, pf.value, pf.param, jops.sqlite, t.owner_id)
-            )
-    if owners is not None:
-        clauses.append(keys_in(t.owner_id, owners, dialect, lookup=False))
     columns = {name: getattr(t, name) for name in index.sorts}
     return IndexWalk(
         select(t.owner_id).where(*clauses), order_by(sort, columns, t.owner_id), len(clauses) > 2
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _walk_alias(table: Any) -> Any:
-    """One alias per side table (an alias is built column by column: not per request)."""
-    return aliased(table, name=f"{table.__tablename__}_walk")
+def _tests(
+    others: list[_Term],
+    owners: frozenset[uuid.UUID] | None,
+    t: Any,
+    index: JsonIndex,
+    dialect: str,
+) -> list[ColumnElement[bool]]:
+    """The clauses testing a walked index entry ``t`` against the ``others`` terms (each
+    through its own index range) and the principal's ``owners``."""
+    sqlite = dialect == "sqlite"
+    tests = [
+        _indexed_clause(
+            index, term.pf.name, term.pf.op, term.pf.value, term.pf.param, sqlite, t.owner_id
+        )
+        for term in others
+    ]
+    if owners is not None:
+        tests.append(keys_in(t.owner_id, owners, dialect, lookup=False))
+    return tests
+
+
+@functools.lru_cache(maxsize=256)
+def _merged_walk(
+    table: Any,
+    sorts: tuple[str, ...],
+    widths: tuple[int, ...],
+    sort: tuple[tuple[str, bool], ...],
+    tests: Sequence[ColumnElement[bool]] = (),
+) -> IndexWalk:
+    """The walk of several equalities of text on one side table (SQLite): each is an index
+    range already in list order (:attr:`JsonIndex.sorts`, then the owner), so their
+    ``INTERSECT`` with that ORDER BY is a merge of the ranges (one pass over each, no
+    lookup per entry: at 100,000 services a third of testing each of 1,000 entries
+    against another range). Arm ``i`` compares its path with ``walk_p<i>`` and its value
+    with ``walk_s<i>`` (a list where ``widths[i] > 1``); ``tests`` (the other terms, the
+    principal's keys) filter the first arm. Built once per shape when there are none."""
+    arms = []
+    for i, width in enumerate(widths):
+        t = _walk_alias(table, i)
+        value: Any = bindparam(f"walk_s{i}", expanding=width > 1)
+        arms.append(
+            select(*[getattr(t, name) for name in sorts], t.owner_id.label("owner_id")).where(
+                t.path == bindparam(f"walk_p{i}"),
+                t.short.in_(value) if width > 1 else t.short == value,
+                *(tests if i == 0 else ()),
+            )
+        )
+    both = intersect(*arms)
+    mine = both.selected_columns
+    merged = both.order_by(
+        *order_by(list(sort), {n: mine[n] for n in sorts}, mine.owner_id)
+    ).subquery(f"{table.__tablename__}_both")
+    stmt = select(merged.c.owner_id)
+    order = order_by(list(sort), {n: merged.c[n] for n in sorts}, merged.c.owner_id)
+    paged = (
+        stmt.add_columns(func.count().over())
+        .order_by(*order)
+        .limit(bindparam("walk_limit"))
+        .offset(bindparam("walk_offset"))
+    )
+    return IndexWalk(stmt, order, filtered=True, paged=paged)
+
+
+@functools.lru_cache(maxsize=64)
+def _walk_alias(table: Any, n: int = 0) -> Any:
+    """The ``n``-th alias of a side table (an alias is built column by column: not per
+    request)."""
+    return aliased(table, name=f"{table.__tablename__}_walk{n or ''}")
 
 
 def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[list[Any], int]:
@@ -585,17 +744,58 @@ def walked_keys(session: Session, walk: IndexWalk, page: PageRequest) -> tuple[l
     with more filters than its index range counts with a window instead: its matches
     are found once (a scalar count would test every filter a second time)."""
     offset = (page.number - 1) * page.size
+    conn = session.connection()
+    if walk.paged is not None:
+        bounds = {**walk.params, "walk_limit": page.size, "walk_offset": offset}
+        rows = conn.execute(walk.paged, bounds).all()
+    else:
+        total: Any = func.count().over()
+        if not walk.filtered:
+            total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
+        paging = walk.stmt.add_columns(total).order_by(*walk.order)
+        rows = conn.execute(paging.limit(page.size).offset(offset), walk.params).all()
+    if rows:
+        return [r[0] for r in rows], int(rows[0][1])
+    return [], (_count(session, walk.stmt, walk.params) if offset else 0)
+
+
+def walked_rows(
+    session: Session, walk: IndexWalk, page: PageRequest, key: Any, columns: Sequence[Any]
+) -> tuple[list[tuple[Any, ...]], int]:
+    """As :func:`walked_keys`, but the page's rows (``columns`` of the table whose key
+    column ``key`` the walked owners are), in order, in the same statement: the page of
+    keys joined to their rows, one round trip instead of two (on PostgreSQL, about a
+    quarter of a 1% label page's time). Rows come as the driver returns them (plain
+    tuples, ``columns`` typed as they are given)."""
+    offset = (page.number - 1) * page.size
     total: Any = func.count().over()
     if not walk.filtered:
         total = walk.stmt.with_only_columns(func.count()).scalar_subquery().correlate(None)
+    sorts = [o.element.label(f"walk_o{i}") for i, o in enumerate(walk.order)]
+    keys = (
+        walk.stmt.add_columns(*sorts, total.label("walk_total"))
+        .order_by(*walk.order)
+        .limit(page.size)
+        .offset(offset)
+        .subquery("walk_page")
+    )
+    order = [
+        keys.c[f"walk_o{i}"].desc() if o.modifier is operators.desc_op else keys.c[f"walk_o{i}"]
+        for i, o in enumerate(walk.order)
+    ]
     rows = (
         session.connection()
-        .execute(walk.stmt.add_columns(total).order_by(*walk.order).limit(page.size).offset(offset))
+        .execute(
+            select(*columns, keys.c.walk_total)
+            .join_from(keys, key.table, key == keys.c[sorts[-1].name])
+            .order_by(*order),
+            walk.params,
+        )
         .all()
     )
     if rows:
-        return [r[0] for r in rows], int(rows[0][1])
-    return [], (_count(session, walk.stmt) if offset else 0)
+        return [tuple(r[:-1]) for r in rows], int(rows[0][-1])
+    return [], (_count(session, walk.stmt, walk.params) if offset else 0)
 
 
 # --- sorting ----------------------------------------------------------------------
@@ -705,9 +905,9 @@ def _unindexed(term: Any) -> Any:
     return term
 
 
-def _count(session: Session, stmt: Select[Any]) -> int:
+def _count(session: Session, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> int:
     counting = stmt.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
-    return int(session.scalar(counting) or 0)
+    return int(session.scalar(counting, params) or 0)
 
 
 def numbered_keys(
@@ -1092,6 +1292,7 @@ __all__ = [
     "facet_counts",
     "facet_request",
     "filter_clauses",
+    "indexed_by",
     "model_fields",
     "numbered_keys",
     "numbered_page",
