@@ -6,14 +6,14 @@ service's row for its display_name; this index holds both, so the keys and the s
 come from one index seek each (SQLite reads it with ``INDEXED BY``: its planner would
 take the primary key's unique index).
 
-Revision ID: 0099, revises 0020
+Revision ID: 0022, revises 0021
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision, down_revision = "0099", "0020"
+revision, down_revision = "0022", "0021"
 
 INDEX = "ix_catalog_services_id_display_name"
 
