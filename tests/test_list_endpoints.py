@@ -379,9 +379,12 @@ def test_a_page_costs_the_same_statements_whatever_its_size(
             )
         _get(api, path, {**params, "page[size]": 1})  # warm caches (token, registry)
         for size in (1, 3, 1000):
-            statements.clear()
-            _get(api, path, {**params, "page[size]": size})
-            counts[(filtered, size)] = len(statements)
+            tries = []
+            for _ in range(3):  # the least of three: a token recheck's rights lookup on a
+                statements.clear()  # slow machine may add its statements to any one request
+                _get(api, path, {**params, "page[size]": size})
+                tries.append(len(statements))
+            counts[(filtered, size)] = min(tries)
         assert counts[(filtered, 1)] > 0
         assert counts[(filtered, 1)] == counts[(filtered, 3)] == counts[(filtered, 1000)], (
             path,

@@ -15,14 +15,21 @@ from sqlalchemy import event
 
 from conftest import LiveServer
 from service_catalog.settings import Settings
+from service_catalog.sync import engine
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import latest_run, make_instance
 
 
 @pytest.fixture
-def statements(server: LiveServer) -> Iterator[list[str]]:
-    """SQL statements the server's engine runs while the test runs."""
+def statements(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """SQL statements the server's engine runs while the test runs. A sync commits early
+    (and its next batch opens a transaction again) when the upstream keeps it waiting past
+    a grace, or holds the write lock past an interval: on a loaded machine that happens at
+    any page, so both are made long here and the counts depend on the pages alone."""
+    monkeypatch.setattr(engine, "WAIT_GRACE", 60.0)
+    monkeypatch.setattr(engine, "COMMIT_INTERVAL", 600.0)
+    monkeypatch.setattr(engine, "YIELD_AFTER", 600.0)
     seen: list[str] = []
 
     def record(_c: Any, _cur: Any, sql: str, *_: Any) -> None:
