@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -22,29 +21,21 @@ from sqlalchemy.orm import Session
 
 from service_catalog.apis import service as apis
 from service_catalog.apis.models import Api, ApiConsumer
-from service_catalog.auth.access import SERVICE_ADMIN
 from service_catalog.auth.service import Actor
 from service_catalog.catalog_as_code.relations import (
     DeclaredApi,
     DeclaredApiMapping,
+    LinkDiff,
     Planned,
     Where,
     link_diff,
     origin_of,
+    planned_links,
 )
 from service_catalog.catalog_services.models import CatalogService
 
 _CHUNK = 5000
 _Pair = tuple[str, str, str]  # service name, API name, API version ('' for none)
-
-
-@dataclass
-class _Diff:
-    ids: dict[str, uuid.UUID]
-    apis: dict[tuple[str, str], uuid.UUID]
-    create: dict[_Pair, Where]
-    delete: dict[_Pair, tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
-    unknown: dict[_Pair, Where]
 
 
 def _name(pair: _Pair) -> str:
@@ -66,7 +57,7 @@ def _diff(
     known: Mapping[str, uuid.UUID],
     coming: set[tuple[str, str]],
     origin: str,
-) -> _Diff:
+) -> LinkDiff:
     wanted: dict[_Pair, Where] = {}
     for m in declared:
         if m.relation == "consumes":
@@ -76,7 +67,7 @@ def _diff(
         and session.scalar(select(ApiConsumer.id).where(ApiConsumer.origin == origin).limit(1))
         is None
     ):
-        return _Diff(dict(known), {}, {}, {}, {})  # nothing declared, nothing of this source
+        return LinkDiff(dict(known), {}, {}, {}, {})  # nothing declared, nothing of this source
     ids = dict(known)
     cs = CatalogService
     missing = sorted(set(services) - set(ids))
@@ -89,7 +80,7 @@ def _diff(
     names = {v: k for k, v in ids.items()}
     stored = apis.consumers_of_services(session, [ids[n] for n in services if n in ids])
     api_ids, create, delete, unknown = link_diff(session, wanted, stored, names, coming, origin)
-    return _Diff(ids, api_ids, create, delete, unknown)
+    return LinkDiff(ids, api_ids, create, delete, unknown)
 
 
 def plan_consumed_apis(
@@ -106,25 +97,7 @@ def plan_consumed_apis(
     service the actor may not administer."""
     coming = {(a.name, a.version or "") for a in apis_declared}
     diff = _diff(session, declared, services, {}, coming, origin_of(source))
-    out = Planned()
-    for pair, where in sorted(diff.unknown.items()):
-        api = pair[1] + (f" {pair[2]}" if pair[2] else "")
-        out.errors.append((where, f"apis: consumed API [{api}] does not exist", 400))
-    for pair, where in sorted(diff.create.items()):
-        change: dict[str, Any] = {"action": "create", "kind": "api_consumer", "name": _name(pair)}
-        change["file"], change["line"] = where.file, where.line
-        out.changes.append(change)
-    out.changes.extend(
-        {"action": "delete", "kind": "api_consumer", "name": _name(pair)}
-        for pair in sorted(diff.delete)
-    )
-    for name in sorted({p[0] for p in diff.create} | {p[0] for p in diff.delete}):
-        sid = diff.ids.get(name)  # None: created by this apply (its creator administers it)
-        if sid is not None and not actor.rights.has(SERVICE_ADMIN, str(sid)):
-            out.errors.append(
-                (None, f"changing the APIs of [{name}] needs Service Admin on it", 403)
-            )
-    return out
+    return planned_links(diff, "api_consumer", _name, actor, unknown="consumed API")
 
 
 def apply_consumed_apis(

@@ -388,7 +388,7 @@ _Pair = tuple[str, str, str]  # service name, API name, API version ('' for none
 
 
 @dataclass
-class _PairDiff:
+class LinkDiff:
     ids: dict[str, uuid.UUID]
     apis: dict[tuple[str, str], uuid.UUID]
     create: dict[_Pair, Where]
@@ -400,13 +400,13 @@ def _pair_name(pair: _Pair) -> str:
     return f"{pair[0]} provides {_api_name(pair[1], pair[2])}"
 
 
-_StoredLink = tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]  # id, service, API, origin
+StoredLink = tuple[uuid.UUID, uuid.UUID, uuid.UUID, str | None]  # id, service, API, origin
 
 
 def link_diff(
     session: Session,
     wanted: Mapping[_Pair, Where],
-    stored: Sequence[_StoredLink],
+    stored: Sequence[StoredLink],
     names: Mapping[uuid.UUID, str],
     coming: set[tuple[str, str]],
     origin: str,
@@ -463,7 +463,7 @@ def _diff_mappings(
     known: Mapping[str, uuid.UUID],
     coming: set[tuple[str, str]],
     origin: str,
-) -> _PairDiff:
+) -> LinkDiff:
     """Provided APIs declared but not mapped (create; ``unknown`` when the API neither
     exists nor is among ``coming``), and mappings of ``origin`` no longer declared."""
     wanted: dict[_Pair, Where] = {}
@@ -472,7 +472,7 @@ def _diff_mappings(
             wanted.setdefault((m.service, m.api, m.version or ""), m.where)
     ids = dict(known)
     am, cs = ApiMapping, CatalogService
-    stored: list[_StoredLink] = []
+    stored: list[StoredLink] = []
     names: dict[uuid.UUID, str] = {}
     for start in range(0, len(services), _CHUNK):  # by name: no id read for an unmapped one
         for r in session.execute(
@@ -486,7 +486,7 @@ def _diff_mappings(
     api_ids, create, delete, unknown = link_diff(session, wanted, stored, names, coming, origin)
     changed = {p[0] for p in create} | {p[0] for p in delete}
     ids.update(_ids_by_name(session, sorted(changed - set(ids))))
-    return _PairDiff(ids, api_ids, create, delete, unknown)
+    return LinkDiff(ids, api_ids, create, delete, unknown)
 
 
 def plan_api_mappings(
@@ -505,14 +505,24 @@ def plan_api_mappings(
     coming = {(a.name, a.version or "") for a in apis_declared}
     stored = _stored(services, existing)
     diff = _diff_mappings(session, declared, stored, existing or {}, coming, origin_of(source))
+    return planned_links(diff, "api_mapping", _pair_name, actor, unknown="API")
+
+
+def planned_links(
+    diff: LinkDiff, kind: str, name_of: Any, actor: Actor, *, unknown: str
+) -> Planned:
+    """What a plan says of a :func:`link_diff` of service-to-API links of ``kind``
+    (``api_mapping``, ``api_consumer``): a change for each link created or deleted, named by
+    ``name_of(pair)``; an error for a link to an API that neither exists nor is declared
+    (``unknown``: how the message calls that API) or of a service the actor may not
+    administer (None in ``diff.ids``: created by this apply, so its creator administers it)."""
     out = Planned()
     for pair, where in sorted(diff.unknown.items()):
-        out.errors.append((where, f"apis: API [{_api_name(pair[1], pair[2])}] does not exist", 400))
+        api = _api_name(pair[1], pair[2])
+        out.errors.append((where, f"apis: {unknown} [{api}] does not exist", 400))
     for pair, where in sorted(diff.create.items()):
-        out.changes.append(_change("create", "api_mapping", _pair_name(pair), where))
-    out.changes.extend(
-        _change("delete", "api_mapping", _pair_name(pair), None) for pair in sorted(diff.delete)
-    )
+        out.changes.append(_change("create", kind, name_of(pair), where))
+    out.changes.extend(_change("delete", kind, name_of(pair), None) for pair in sorted(diff.delete))
     for name in sorted({p[0] for p in diff.create} | {p[0] for p in diff.delete}):
         sid = diff.ids.get(name)
         if sid is not None and not actor.rights.has(SERVICE_ADMIN, str(sid)):

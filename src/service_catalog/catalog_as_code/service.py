@@ -651,32 +651,17 @@ def _apply(session: Session, result: Plan, actor: Actor) -> None:
     ids = dict(created)
     ids.update({w.doc.name: w.current.id for w in result._services if w.current is not None})
     relations.apply_apis(session, result.apis, source=result.source, actor=actor)
+    named: dict[str, Any] = {  # the services the files name, as each relation is applied
+        "services": result._names,
+        "service_ids": ids,
+        "source": result.source,
+        "actor": actor,
+    }
     relations.apply_dependencies(
-        session,
-        result._dependencies,
-        services=result._names,
-        service_ids=ids,
-        source=result.source,
-        actor=actor,
-        planned=result._planned_dependencies,
+        session, result._dependencies, planned=result._planned_dependencies, **named
     )
-    relations.apply_api_mappings(
-        session,
-        result._api_mappings,
-        services=result._names,
-        service_ids=ids,
-        source=result.source,
-        actor=actor,
-        existing=result._existing,
-    )
-    consumers.apply_consumed_apis(
-        session,
-        result._api_mappings,
-        services=result._names,
-        service_ids=ids,
-        source=result.source,
-        actor=actor,
-    )
+    relations.apply_api_mappings(session, result._api_mappings, existing=result._existing, **named)
+    consumers.apply_consumed_apis(session, result._api_mappings, **named)
     for service_id, _name in result._prune:
         delete_service(session, service_id=str(service_id), actor=actor)
 
