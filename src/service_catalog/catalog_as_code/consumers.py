@@ -31,6 +31,7 @@ from service_catalog.catalog_as_code.relations import (
     link_diff,
     origin_of,
     planned_links,
+    store_links,
 )
 from service_catalog.catalog_services.models import CatalogService
 
@@ -113,15 +114,7 @@ def apply_consumed_apis(
     :func:`.relations.apply_apis`: the APIs exist)."""
     origin = origin_of(source)
     diff = _diff(session, declared, services, service_ids, set(), origin)
-    if not diff.create and not diff.delete:
-        return
-    apis.replace_api_consumers(
-        session,
-        add=[(diff.ids[s], diff.apis[(a, v)]) for (s, a, v) in diff.create],
-        remove=list(diff.delete.values()),
-        origin=origin,
-        actor=actor,
-    )
+    store_links(session, diff, apis.replace_api_consumers, origin=origin, actor=actor)
 
 
 def export_consumed(

@@ -548,9 +548,17 @@ def apply_api_mappings(
     origin = origin_of(source)
     stored = _stored(services, existing)
     diff = _diff_mappings(session, declared, stored, service_ids, set(), origin)
+    store_links(session, diff, apis.replace_api_mappings, origin=origin, actor=actor)
+
+
+def store_links(
+    session: Session, diff: LinkDiff, replace: Any, *, origin: str, actor: Actor
+) -> None:
+    """Create and delete the links of a :func:`link_diff` through ``replace``
+    (``apis.replace_api_mappings`` or ``apis.replace_api_consumers``)."""
     if not diff.create and not diff.delete:
         return
-    apis.replace_api_mappings(
+    replace(
         session,
         add=[(diff.ids[s], diff.apis[(a, v)]) for (s, a, v) in diff.create],
         remove=list(diff.delete.values()),

@@ -320,26 +320,19 @@ def plan(
         actor=actor,
         existing=result._existing,
     )
+    api_links: dict[str, Any] = {  # provided and consumed APIs are planned alike
+        "services": names,
+        "apis_declared": result.apis,
+        "source": source,
+        "actor": actor,
+    }
     for planned in (
         relations.plan_apis(session, result.apis, actor=actor),
         result._planned_dependencies,
         relations.plan_api_mappings(
-            session,
-            result._api_mappings,
-            services=names,
-            apis_declared=result.apis,
-            source=source,
-            actor=actor,
-            existing=result._existing,
+            session, result._api_mappings, existing=result._existing, **api_links
         ),
-        consumers.plan_consumed_apis(
-            session,
-            result._api_mappings,
-            services=names,
-            apis_declared=result.apis,
-            source=source,
-            actor=actor,
-        ),
+        consumers.plan_consumed_apis(session, result._api_mappings, **api_links),
     ):
         result.changes.extend(
             Change(
