@@ -27,18 +27,17 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import queue
-import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service_catalog.core.ahead import read_ahead
 from service_catalog.core.db import Database, utcnow
 from service_catalog.events.service import ResourceEvents, record_resources_events
 from service_catalog.integrations.connections import build_connector
@@ -116,36 +115,6 @@ class Progress(Counts):
 ProgressFn = Callable[[Progress], None]
 
 
-class _Pump(Generic[T]):
-    """A helper thread iterating ``batches`` ahead into a queue of ``depth`` items:
-    ``("batch", batch)``, then ``("done", None)`` or ``("error", exception)``."""
-
-    def __init__(self, batches: Iterator[T], depth: int) -> None:
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, args=(batches,), name="sync-prefetch", daemon=True
-        )
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, batches: Iterator[T]) -> None:
-        try:
-            for batch in batches:
-                if not self._put(("batch", batch)):
-                    return
-            self._put(("done", None))
-        except BaseException as exc:  # handed to the consumer
-            self._put(("error", exc))
-
-
 #: Seconds the storing thread waits for the next batch before it calls ``before_wait``
 #: (commits): a batch a moment away (the connector shaping it) costs no extra commit,
 #: while a slow upstream still never keeps the write lock held longer than this.
@@ -163,28 +132,9 @@ def _prefetch(
     When the consumer stops early, the helper stops at its next page; the consumer waits
     for it a few seconds at most (a request in flight may take up to its timeout).
     """
-    pump = _Pump(batches, depth)
-    pump.thread.start()
-    try:
-        while True:
-            try:
-                kind, value = pump.queue.get_nowait()
-            except queue.Empty:
-                try:
-                    kind, value = pump.queue.get(timeout=WAIT_GRACE)
-                except queue.Empty:
-                    if before_wait is not None:
-                        before_wait()
-                    kind, value = pump.queue.get()
-            if kind == "batch":
-                yield value
-            elif kind == "done":
-                return
-            else:
-                raise value
-    finally:
-        pump.stop.set()
-        pump.thread.join(5.0)
+    return read_ahead(
+        batches, depth, name="sync-prefetch", grace=WAIT_GRACE, before_wait=before_wait
+    )
 
 
 def _built_ahead(memo: PageMemo, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:

@@ -23,8 +23,6 @@ and joined.
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -33,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 
+from service_catalog.core.ahead import read_ahead
 from service_catalog.integrations.connectors.base import (
     Connector,
     ConnectorError,
@@ -273,7 +272,7 @@ class GatewayManagerConnector(Connector):
         plugins_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
         global_plugins: list[dict[str, Any]] = []
         base: bytes | None = None
-        for entity, data, raw in _read_ahead(self._listings(root), AHEAD):
+        for entity, data, raw in read_ahead(self._listings(root), AHEAD, name="gateway-ahead"):
             if entity == "routes":
                 joined.update(raw)
                 for route in data:
@@ -332,49 +331,6 @@ class GatewayManagerConnector(Connector):
                     )
                 )
         return events
-
-
-def _read_ahead(
-    items: Iterator[tuple[str, list[Any], bytes]], depth: int
-) -> Iterator[tuple[str, list[Any], bytes]]:
-    """``items`` produced by a helper thread up to ``depth`` ahead of the caller; what it
-    raises is raised here, in order. When the caller stops early, the helper stops after
-    the page it is fetching."""
-    found: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                found.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for item in items:
-                if not put(("item", item)):
-                    return
-            put(("done", None))
-        except BaseException as exc:  # handed to the caller
-            put(("error", exc))
-
-    helper = threading.Thread(target=run, name="gateway-ahead", daemon=True)
-    helper.start()
-    try:
-        while True:
-            kind, value = found.get()
-            if kind == "item":
-                yield value
-            elif kind == "done":
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        helper.join(5)  # a request in flight may take longer: it is left to end alone
 
 
 def _json_object(resp: httpx.Response, what: str) -> dict[str, Any]:
