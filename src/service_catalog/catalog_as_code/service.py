@@ -155,15 +155,30 @@ def _services_named(session: Session, names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _sources_of(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-    src = CatalogServiceSource
-    return {
-        row.service_id: row
-        for part in chunks(ids)
+def _services_and_sources(
+    session: Session, names: Sequence[str]
+) -> tuple[dict[str, Any], dict[uuid.UUID, Any]]:
+    """The services named ``names`` (by name) and, of those that have one, their source
+    rows (``source``, ``owner_team_id``; by service id), read in one statement per chunk."""
+    cs, src = CatalogService, CatalogServiceSource
+    cols = (cs.id, cs.name, cs.display_name, cs.description, cs.labels, cs.custom_fields)
+    current: dict[str, Any] = {}
+    sources: dict[uuid.UUID, Any] = {}
+    for part in chunks(names):
         for row in session.execute(
-            select(src.service_id, src.source, src.owner_team_id).where(src.service_id.in_(part))
-        )
-    }
+            select(
+                *cols,
+                src.service_id.is_not(None).label("has_source"),
+                src.source,
+                src.owner_team_id,
+            )
+            .outerjoin(src, src.service_id == cs.id)
+            .where(cs.name.in_(part))
+        ):
+            current[row.name] = row
+            if row.has_source:
+                sources[row.id] = row
+    return current, sources
 
 
 def _teams(
@@ -268,9 +283,7 @@ def plan(
     result = Plan(source=source, prune=prune, apis=list(apis))
     service_locs, team_locs = _unique(docs, errors)
     teams_by_name = _plan_teams(session, result, team_locs, actor, errors)
-    current = _services_named(session, [loc.doc.name for loc in service_locs])
-    ids = [row.id for row in current.values()]
-    sources = _sources_of(session, ids)
+    current, sources = _services_and_sources(session, [loc.doc.name for loc in service_locs])
     owner_ids = {s.owner_team_id for s in sources.values() if s.owner_team_id is not None}
     team_names = {t.id: t.name for t in _teams(session, ids=sorted(owner_ids))}
     mapped = _mappings_of(
