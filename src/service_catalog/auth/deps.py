@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from anyio import from_thread
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -240,11 +244,29 @@ async def _open(request: Request, *, deferred: bool) -> Ctx:
     return ctx
 
 
+#: Threads that end units of work (commit or roll back) have a capacity of their own, apart
+#: from the default thread limiter that request handlers use: when every default thread
+#: holds a handler waiting on a row lock that a finished request's transaction still holds,
+#: that transaction must still be able to commit (PostgreSQL under 50 writers beside a sync
+#: deadlocked that way, the waiters on the facet value counts' rows). One per event loop.
+_FINISHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _finishers() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _FINISHERS.get(loop)
+    if limiter is None:
+        limiter = _FINISHERS[loop] = anyio.CapacityLimiter(40)
+    return limiter
+
+
 async def _close(ctx: Ctx, ok: bool) -> None:
     if ctx._session is None or (ctx.dialect == "sqlite" and not ctx.write):
         ctx.finish(ok)  # nothing opened, or a read on a local file: not worth a hop
     else:
-        await run_in_threadpool(ctx.finish, ok)
+        await anyio.to_thread.run_sync(ctx.finish, ok, limiter=_finishers())
 
 
 def _ctx_dependency(
