@@ -96,18 +96,15 @@ def level_of(
     return reached, None
 
 
-def _inputs(
-    session: Session, ids: list[uuid.UUID], authorized: dict[uuid.UUID, bool], now: dt.datetime
-) -> dict[uuid.UUID, Inputs]:
-    docs = dict(
-        session.execute(
-            select(ServiceDocument.service_id, func.count())
-            .where(ServiceDocument.service_id.in_(ids))
-            .group_by(ServiceDocument.service_id)
-        ).all()
+def input_statements(ids: list[uuid.UUID]) -> tuple[Any, Any]:
+    """What a pass reads of the services ``ids``: their documents' count, and their mapped
+    resources (service id, id, name, type, integration, instance, data) in service order."""
+    docs = (
+        select(ServiceDocument.service_id, func.count())
+        .where(ServiceDocument.service_id.in_(ids))
+        .group_by(ServiceDocument.service_id)
     )
-    resources: dict[uuid.UUID, list[Res]] = defaultdict(list)
-    rows = session.execute(
+    resources = (
         select(
             ResourceMapping.service_id,
             Resource.id,
@@ -121,6 +118,16 @@ def _inputs(
         .where(ResourceMapping.service_id.in_(ids))
         .order_by(ResourceMapping.service_id, Resource.id)
     )
+    return docs, resources
+
+
+def _inputs(
+    session: Session, ids: list[uuid.UUID], authorized: dict[uuid.UUID, bool], now: dt.datetime
+) -> dict[uuid.UUID, Inputs]:
+    docs_stmt, resources_stmt = input_statements(ids)
+    docs = dict(session.execute(docs_stmt).all())
+    resources: dict[uuid.UUID, list[Res]] = defaultdict(list)
+    rows = session.execute(resources_stmt)
     for sid, rid, name, rtype, integ, iid, data in rows:
         resources[sid].append(Res(rid, name, rtype, integ, iid, data))
     return {
