@@ -185,18 +185,81 @@ class _Recording(Session):
         self.statements.append(statement)
 
 
+class Journal(_Base):
+    """A journal as ``catalog_service_value_count_deltas``."""
+
+    __tablename__ = "journal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(200))
+    short: Mapped[str] = mapped_column(String(200))
+    delta: Mapped[int]
+
+
+def _sql(stmt: Any) -> str:
+    return " ".join(str(stmt.compile(dialect=postgresql.dialect())).split())  # type: ignore[no-untyped-call]
+
+
 def test_apply_value_counts_on_postgresql() -> None:
     s = _Recording()
     ji.apply_value_counts(s, Count, [])
     assert s.statements == []
     ji.apply_value_counts(s, Count, [{"path": "a", "short": "x", "count": 2}])
     [stmt] = s.statements
-    sql = str(stmt.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
-    assert sql == (
-        "INSERT INTO counts (path, short, count) VALUES (%(path_m0)s::VARCHAR, "
-        "%(short_m0)s::VARCHAR, %(count_m0)s::INTEGER) ON CONFLICT (path, short) "
+    assert _sql(stmt) == (
+        "INSERT INTO counts (path, short, count) VALUES (%(path)s::VARCHAR, "
+        "%(short)s::VARCHAR, %(count)s::INTEGER) ON CONFLICT (path, short) "
         "DO UPDATE SET count = (counts.count + excluded.count)"
     )
+
+
+def test_apply_value_counts_with_a_journal_on_postgresql() -> None:
+    """Appended to the journal (no key to collide on), then folded in by one statement
+    that takes the journal's rows only under its advisory lock, tried, never waited for."""
+    s = _Recording()
+    ji.apply_value_counts(s, Count, [], Journal)
+    assert s.statements == []
+    ji.apply_value_counts(s, Count, [{"path": "a", "short": "x", "count": -1}], Journal)
+    append, fold = s.statements
+    assert _sql(append).startswith("INSERT INTO journal ")
+    key = ji.fold_lock(Journal)
+    assert key == ji.fold_lock(Journal) and key != ji.fold_lock(Count)
+    assert _sql(fold) == (
+        "WITH taken AS (DELETE FROM journal WHERE pg_try_advisory_xact_lock(%(param_1)s::BIGINT) "
+        "RETURNING journal.path, journal.short, journal.delta) "
+        "INSERT INTO counts (path, short, count) SELECT taken.path, taken.short, "
+        "sum(taken.delta) AS sum_1 FROM taken GROUP BY taken.path, taken.short "
+        "ORDER BY taken.path, taken.short ON CONFLICT (path, short) "
+        "DO UPDATE SET count = (counts.count + excluded.count)"
+    )
+    # SQLite (one writer at a time) upserts the counts whatever the journal.
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    _Base.metadata.create_all(engine)
+    with Session(engine) as lite:
+        ji.apply_value_counts(lite, Count, [{"path": "a", "short": "x", "count": 2}], Journal)
+        assert lite.execute(select(Count.path, Count.short, Count.count)).all() == [("a", "x", 2)]
+        assert lite.execute(select(Journal.id)).all() == []
+
+
+def test_value_count_sums_add_the_journal() -> None:
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    _Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        s.add_all(
+            [
+                Count(path="a", short="x", count=2),
+                Count(path="a", short="y", count=1),
+                Count(path="b", short="x", count=5),
+                Journal(path="a", short="x", delta=1),
+                Journal(path="a", short="y", delta=-1),
+                Journal(path="a", short="z", delta=1),
+                Journal(path="b", short="z", delta=1),
+            ]
+        )
+        s.flush()
+        found = s.execute(ji.value_count_sums(Count, Journal, "a")).all()
+        assert sorted((v, int(n)) for v, n in found) == [("x", 3), ("z", 1)]  # y counted down
+        alone = s.execute(ji.value_count_sums(Count, None, "b")).all()
+        assert [(v, int(n)) for v, n in alone] == [("x", 5)]
 
 
 def test_covers() -> None:

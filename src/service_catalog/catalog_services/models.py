@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service_catalog.core.db import Base, new_uuid, utcnow
@@ -73,6 +73,25 @@ class CatalogServiceValueCount(Base):
     path: Mapped[str] = mapped_column(String(200), primary_key=True)
     short: Mapped[str] = mapped_column(String(SHORT_MAX), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class CatalogServiceValueCountDelta(Base):
+    """A change to a value's count not yet folded into :class:`CatalogServiceValueCount`
+    (PostgreSQL): writers append these rows instead of updating the shared count rows,
+    so that concurrent writers of the same label never wait on each other's row locks;
+    one writer at a time folds them in (:func:`service_catalog.core.jsonindex.apply_value_counts`),
+    and facet counts add the rows not folded yet."""
+
+    __tablename__ = "catalog_service_value_count_deltas"
+    # Facet counts read a path's rows (few, unless a bulk load's were not folded yet).
+    __table_args__ = (Index("ix_catalog_service_value_count_deltas_path", "path"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    path: Mapped[str] = mapped_column(String(200))
+    short: Mapped[str] = mapped_column(String(SHORT_MAX))
+    delta: Mapped[int] = mapped_column(Integer)
 
 
 class ServiceDocument(Base):

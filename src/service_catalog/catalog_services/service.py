@@ -47,6 +47,7 @@ from service_catalog.catalog_services.models import (
     CatalogService,
     CatalogServiceAttribute,
     CatalogServiceValueCount,
+    CatalogServiceValueCountDelta,
 )
 from service_catalog.catalog_services.schemas import CatalogServiceCreate, CatalogServiceUpdate
 from service_catalog.core import query as q
@@ -57,6 +58,7 @@ from service_catalog.core.jsonindex import (
     JsonIndex,
     apply_value_counts,
     attribute_rows,
+    fold_lock,
     value_count_deltas,
 )
 from service_catalog.core.lookup import find_by_id_or_name, get_by_id_or_name, missing
@@ -77,6 +79,7 @@ FILTERS = q.FilterSpec(
                 "labels",
                 CatalogServiceValueCount,
                 sorts=("display_name",),
+                journal=CatalogServiceValueCountDelta,
             ),
         ),
         "custom_fields": q.FilterField(
@@ -88,6 +91,7 @@ FILTERS = q.FilterSpec(
                 "custom_fields",
                 CatalogServiceValueCount,
                 sorts=("display_name",),
+                journal=CatalogServiceValueCountDelta,
             ),
         ),
     },
@@ -149,6 +153,11 @@ def recount_values(session: Session) -> None:
     """Rebuild the value counts from the side table (after rows were loaded in bulk,
     bypassing :func:`create_service`)."""
     attrs = CatalogServiceAttribute
+    if session.get_bind().dialect.name == "postgresql":  # (no fold meanwhile)
+        session.execute(
+            select(func.pg_advisory_xact_lock(fold_lock(CatalogServiceValueCountDelta)))
+        )
+    session.execute(delete(CatalogServiceValueCountDelta))
     session.execute(delete(CatalogServiceValueCount))
     session.execute(
         insert(CatalogServiceValueCount).from_select(
@@ -180,6 +189,7 @@ def _index_attributes(session: Session, svc: CatalogService, *, old: bool, new: 
         session,
         CatalogServiceValueCount,
         value_count_deltas(removed, [(r["path"], r["short"]) for r in rows]),
+        CatalogServiceValueCountDelta,
     )
 
 
@@ -275,19 +285,12 @@ def create_services(
             a["service_id"] = a.pop("owner_id")  # (the column's name)
             values.append((a["path"], a["short"]))
         insert_rows(session, cast(Table, CatalogServiceAttribute.__table__), attrs)
-    deltas = value_count_deltas([], values)
-    if deltas:  # one upsert statement, executed for every value (no VALUES list to compile)
-        counts = cast(Table, CatalogServiceValueCount.__table__)
-        upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
-            counts
-        )
-        session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[counts.c.path, counts.c.short],
-                set_={"count": counts.c.count + upsert.excluded["count"]},
-            ),
-            deltas,
-        )
+    apply_value_counts(
+        session,
+        CatalogServiceValueCount,
+        value_count_deltas([], values),
+        CatalogServiceValueCountDelta,
+    )
     record_actions(
         session,
         actor=actor,

@@ -19,22 +19,45 @@ compact JSON), else NULL with the text in
 number. JSON nulls and arrays' items have no row (no filter path reaches them).
 
 An index may also keep a count table ``(path, short, count)``: how many owners hold each
-short value, updated in the same transaction (:func:`value_count_deltas`,
+short value, changed in the writer's transaction (:func:`value_count_deltas`,
 :func:`apply_value_counts`), so that facet counts over the whole list read a few rows
-instead of every owner's. Deltas are applied in key order, one statement per
-transaction, so concurrent writers on PostgreSQL lock count rows in the same order.
+instead of every owner's. On SQLite (one writer at a time) a write adds its changes to
+the count rows in one upsert. On PostgreSQL, where writers run concurrently and many
+write the same values (every service of a team has ``labels.team=core``), upserting the
+shared count rows made them queue on those rows' locks until each other's commit; there
+a write appends its changes to a journal table ``(id, path, short, delta)`` instead (no
+key to collide on), then folds the journal into the counts only if no other transaction
+is folding (a transaction-scoped advisory lock, tried, never waited for), so count rows
+are only ever written by one transaction at a time. Facet counts add the journal's
+rows not folded yet (:func:`value_count_sums`); the fold is one statement, so a reader
+sees each change either in the journal or in the counts, never in both or neither.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Select,
+    String,
+    Text,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -84,6 +107,9 @@ class JsonIndex:
     #: owner has the rows of these paths, :func:`declared_rows`): any other path reads
     #: the JSON itself, and facets refuse it.
     paths: frozenset[str] | None = None
+    #: With ``counts``, the journal of count changes not folded in yet (PostgreSQL; see
+    #: :func:`apply_value_counts`).
+    journal: Any = None
 
     def covers(self, path: str) -> bool:
         """Whether ``path`` (a filter's field name, prefix included) has rows."""
@@ -251,19 +277,76 @@ def value_count_deltas(
     ]
 
 
-def apply_value_counts(session: Session, table: Any, deltas: list[dict[str, Any]]) -> None:
-    """Add ``deltas`` (from :func:`value_count_deltas`) to the count table, in one
-    statement (a value seen for the first time gets its row)."""
+def apply_value_counts(
+    session: Session, table: Any, deltas: list[dict[str, Any]], journal: Any = None
+) -> None:
+    """Add ``deltas`` (from :func:`value_count_deltas`) to the count table ``table``: on
+    PostgreSQL with a ``journal`` (a model with ``path``, ``short`` and ``delta``),
+    appended to it and folded in when no other transaction is folding; otherwise in
+    one upsert (a value seen for the first time gets its row)."""
     if not deltas:
         return
     dialect = session.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(deltas)
+    if journal is not None and dialect == "postgresql":
+        session.execute(
+            insert(journal),
+            [{"path": d["path"], "short": d["short"], "delta": d["count"]} for d in deltas],
+        )
+        session.execute(_fold(table, journal))
+        return
+    # One statement executed for each value (a bulk load's many values would not fit
+    # in one VALUES list).
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=[table.path, table.short],
             set_={"count": table.count + stmt.excluded["count"]},
-        )
+        ),
+        deltas,
     )
+
+
+def fold_lock(journal: Any) -> int:
+    """The advisory lock key of ``journal``'s folds (stable across processes)."""
+    return zlib.crc32(journal.__tablename__.encode())
+
+
+@functools.cache
+def _fold(table: Any, journal: Any) -> Any:
+    """PostgreSQL: move the journal's committed rows (and this transaction's) into the
+    count table, in one statement, if this transaction holds or can take the journal's
+    fold lock; else do nothing. (The lock's test is evaluated before any row is taken;
+    it is held until commit, as are the count rows the statement updates.)"""
+    lock = func.pg_try_advisory_xact_lock(literal(fold_lock(journal), BigInteger), type_=Boolean)
+    taken = (
+        delete(journal)
+        .where(lock)
+        .returning(journal.path, journal.short, journal.delta)
+        .cte("taken")
+    )
+    sums = (
+        select(taken.c.path, taken.c.short, func.sum(taken.c.delta))
+        .group_by(taken.c.path, taken.c.short)
+        .order_by(taken.c.path, taken.c.short)  # (count rows locked in key order)
+    )
+    stmt = pg_insert(table).from_select(["path", "short", "count"], sums).add_cte(taken)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.path, table.short],
+        set_={"count": table.count + stmt.excluded["count"]},
+    )
+
+
+def value_count_sums(table: Any, journal: Any, path: Any) -> Select[Any]:
+    """``(value, n)`` of each short value of ``path`` counted in ``table`` and ``journal``
+    together (values counted down to nothing left out)."""
+    parts: list[Select[Any]] = [
+        select(table.short.label("value"), table.count.label("n")).where(table.path == path)
+    ]
+    if journal is not None:
+        parts.append(select(journal.short, journal.delta).where(journal.path == path))
+    both = union_all(*parts).subquery()
+    n = func.sum(both.c.n)
+    return select(both.c.value, n.label("n")).group_by(both.c.value).having(n > 0)
 
 
 __all__ = [
@@ -273,7 +356,9 @@ __all__ = [
     "apply_value_counts",
     "attribute_rows",
     "declared_rows",
+    "fold_lock",
     "nested_rows",
     "split_paths",
     "value_count_deltas",
+    "value_count_sums",
 ]

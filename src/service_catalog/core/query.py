@@ -53,7 +53,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 from service_catalog.core.errors import Problem
-from service_catalog.core.jsonindex import SHORT_MAX, JsonIndex
+from service_catalog.core.jsonindex import SHORT_MAX, JsonIndex, value_count_sums
 
 Kind = Literal["string", "uuid", "datetime", "boolean", "number", "json", "enum"]
 
@@ -1050,10 +1050,7 @@ def _indexed_facets(
         where.append(t.owner_id.in_(rows.with_only_columns(key, maintain_column_froms=True)))
     shorts: Select[Any]
     if rows.whereclause is None and index.counts is not None:
-        c = index.counts
-        shorts = select(c.short.label("value"), c.count.label("n")).where(
-            c.path == req.field, c.count > 0
-        )
+        shorts = value_count_sums(index.counts, index.journal, req.field)
     else:
         shorts = (
             select(t.short.label("value"), func.count().label("n"))
