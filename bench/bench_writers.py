@@ -204,10 +204,15 @@ class SyncDriver(threading.Thread):
             while not self.stop.is_set():
                 before = self.latest()
                 started = time.monotonic()
-                self.api.put(
-                    f"/v1/integration-instances/{self.iid}/resource-ingestion", json={}
-                ).raise_for_status()
-                run = self._wait_finished(before["id"] if before else None)
+                if before is not None and before["status"] == "running":
+                    # (a sync the instance's schedule started: the one to wait for; a
+                    # manual one asked for now would only queue behind it)
+                    run = self._wait_finished(None, running=before["id"])
+                else:
+                    self.api.put(
+                        f"/v1/integration-instances/{self.iid}/resource-ingestion", json={}
+                    ).raise_for_status()
+                    run = self._wait_finished(before["id"] if before else None)
                 if run is None:
                     return
                 self.busy_s += time.monotonic() - started
@@ -221,10 +226,16 @@ class SyncDriver(threading.Thread):
         except Exception as exc:  # any failure is reported with the figures
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def _wait_finished(self, previous: str | None) -> dict[str, Any] | None:
+    def _wait_finished(
+        self, previous: str | None, running: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest run once it has ended, when it is not ``previous`` (or is
+        ``running``, a run already under way)."""
         while not self.stop.is_set():
             run = self.latest()
             if run is not None and run["id"] != previous:
+                if running is not None and run["id"] != running:
+                    raise RuntimeError("another sync started while one was running")
                 if run["status"] == "running":
                     self.running.set()
                 else:

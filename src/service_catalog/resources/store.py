@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
+from typing import cast as cast_type
 
 import orjson
 from sqlalchemy import (
+    Table,
     Text,
     any_,
     bindparam,
@@ -28,11 +31,13 @@ from sqlalchemy import (
     false,
     func,
     null,
+    or_,
     select,
     true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -206,9 +211,12 @@ class ResourceStore(ABC):
                     row.id, _document(row.data_json, row.record.integration_data), data_paths
                 )
         if changed:
-            self._drop_data_rows(changed, [f"{PREFIX}.{path}" for path, _ in data_paths])
-        if not attrs:
-            return
+            self._drop_data_rows(changed, [f"{PREFIX}.{path}" for path, _ in data_paths], attrs)
+        if attrs:
+            self.write_attributes(attrs)
+
+    def write_attributes(self, attrs: list[dict[str, Any]]) -> None:
+        """Insert (or overwrite) the side-table rows ``attrs``: one executemany."""
         conn = self.session.connection()
         sql, positional = _attributes_sql(type(self), conn.dialect)
         params: list[Any]
@@ -218,8 +226,11 @@ class ResourceStore(ABC):
             params = attrs
         conn.exec_driver_sql(sql, params)
 
-    def _drop_data_rows(self, ids: Sequence[str], paths: list[str]) -> None:
-        """Delete the rows of ``paths`` of the resources ``ids`` (in chunks)."""
+    def _drop_data_rows(
+        self, ids: Sequence[str], paths: list[str], written: list[dict[str, Any]]
+    ) -> None:
+        """Delete the rows of ``paths`` of the resources ``ids`` (in chunks), before
+        ``written`` (their new rows, among others) are written."""
         t = ResourceAttribute
         for start in range(0, len(ids), CHUNK):
             self.session.execute(
@@ -349,6 +360,64 @@ class PostgresStore(ResourceStore):
         """One array parameter."""
         return column == any_(_text_array(values))
 
+    def upsert(
+        self,
+        rows: Sequence[ResourceRow],
+        *,
+        instance_id: uuid.UUID,
+        integration_name: str,
+        run_id: uuid.UUID | None,
+        now: dt.datetime,
+    ) -> None:
+        """The upsert as one statement over arrays, a column each (``INSERT ... SELECT
+        FROM unnest(...)``): PostgreSQL runs a statement per row of an executemany, a
+        plan and an executor start each; measured on 200,000 rows, the arrays took 0.4x
+        the time. (``rows`` hold each id once: ON CONFLICT may touch a row once.)"""
+        if not rows:
+            return
+        conn = self.session.connection()
+        sql, procs = _pg_upsert_sql(conn.dialect)
+        params: dict[str, Any] = {
+            "instance_id": instance_id,
+            "run_id": run_id,
+            "now": now,
+            "integration_name": integration_name,
+        }
+        for key, proc in procs.items():
+            if proc is not None and params[key] is not None:
+                params[key] = proc(params[key])
+        for name, column in zip(_WRITTEN, zip(*rows, strict=False), strict=False):
+            params[name] = list(column)
+        conn.exec_driver_sql(sql, params)
+
+    def write_attributes(self, attrs: list[dict[str, Any]]) -> None:
+        """The rows in one statement over arrays (see :meth:`upsert`); a row already
+        there with the same value is left alone (a re-sync that renames resources
+        rewrites none of their integration_data rows)."""
+        params = {
+            key: [a[key] for a in attrs] for key in ("owner_id", "path", "short", "value", "num")
+        }
+        conn = self.session.connection()
+        conn.exec_driver_sql(_pg_attributes_sql(conn.dialect), params)
+
+    def _drop_data_rows(
+        self, ids: Sequence[str], paths: list[str], written: list[dict[str, Any]]
+    ) -> None:
+        """Delete only the rows of ``paths`` of ``ids`` that ``written`` does not
+        overwrite (a path no longer in the resource's data), in one statement; the
+        others are upserted, unchanged ones not written at all. Deleting every row and
+        inserting it again cost a re-sync of 50,000 renamed resources a fifth of its
+        time. (The rows kept are a hashed subplan; probing each declared path of each
+        resource by key instead cost more: most of those rows do not exist.)"""
+        keep = [(a["owner_id"], a["path"]) for a in written]
+        params = {
+            "ids": list(ids),
+            "paths": paths,
+            "keep_ids": [k[0] for k in keep],
+            "keep_paths": [k[1] for k in keep],
+        }
+        self.session.connection().exec_driver_sql(_PG_DROP_STALE_SQL, params)
+
     @staticmethod
     def insert_for(table: Any) -> Any:
         """PostgreSQL's INSERT."""
@@ -442,8 +511,36 @@ def _upsert_sql(
         created_at=now,
         updated_at=now,
     )
+    compiled = _on_conflict(stmt, table).compile(dialect=dialect)
+    positions = tuple(compiled.positiontup) if compiled.positiontup else None
+    return compiled.string, positions, _constant_processors(dialect)
+
+
+#: The columns the upsert writes, in :func:`_upsert_sql`'s order.
+_UPSERTED = [
+    "id",
+    "instance_id",
+    "integration_name",
+    "type",
+    "config",
+    "name",
+    "integration_data",
+    "content_hash",
+    "archived",
+    "discovered",
+    "last_seen_run_id",
+    "last_discovered_at",
+    "vanished_at",
+    "created_at",
+    "updated_at",
+]
+
+
+def _on_conflict(stmt: Any, table: Any) -> Any:
+    """The upsert's conflict rule: a stored resource is overwritten (and rediscovered)
+    only when its content hash differs."""
     excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.id],
         set_={
             "name": excluded["name"],
@@ -457,15 +554,88 @@ def _upsert_sql(
         },
         where=table.c.content_hash.is_distinct_from(excluded["content_hash"]),
     )
-    compiled = stmt.compile(dialect=dialect)
-    positions = tuple(compiled.positiontup) if compiled.positiontup else None
-    processors = {
+
+
+def _constant_processors(dialect: Dialect) -> dict[str, Any]:
+    """The bind processors of the upsert's per-batch constants (applied once a batch)."""
+    table = Resource.__table__
+    return {
         "instance_id": table.c.instance_id.type.dialect_impl(dialect).bind_processor(dialect),
         "run_id": table.c.last_seen_run_id.type.dialect_impl(dialect).bind_processor(dialect),
         "now": UTCDateTime().dialect_impl(dialect).bind_processor(dialect),
         "integration_name": None,
     }
-    return compiled.string, positions, processors
+
+
+def _binary_arrays(sql: str) -> str:
+    """``sql`` with its array parameters sent in binary (psycopg's ``%(name)b``): a
+    text-format array is quoted element by element by a regular expression, in Python
+    (3.7 s of a 50,000-resource sync's writes, measured)."""
+    return re.sub(r"%\((\w+)\)s(::(?:TEXT|FLOAT)\[\])", r"%(\1)b\2", sql)
+
+
+#: PostgreSQL: the data rows of changed resources that their new rows do not replace.
+_PG_DROP_STALE_SQL = (
+    "DELETE FROM resource_attributes AS a "
+    "WHERE a.resource_id = ANY(%(ids)b::text[]) AND a.path = ANY(%(paths)b::text[]) "
+    "AND (a.resource_id, a.path) NOT IN "  # (a hashed subplan; no NULLs here)
+    "(SELECT * FROM unnest(%(keep_ids)b::text[], %(keep_paths)b::text[]))"
+)
+
+
+@lru_cache(maxsize=2)
+def _pg_attributes_sql(dialect: Dialect) -> str:
+    """PostgreSQL's INSERT of side-table rows from one array per column (overwriting a
+    row already there, as :func:`_attributes_sql`), compiled."""
+    table = cast_type(Table, ResourceAttribute.__table__)
+    names = ("owner_id", "path", "short", "value")
+    arrays = [bindparam(n, type_=ARRAY(Text)) for n in names]
+    arrays.append(bindparam("num", type_=ARRAY(table.c.num.type)))
+    u = func.unnest(*arrays).table_valued(*names, "num").render_derived(name="u")
+    stmt = postgresql.insert(table).from_select(
+        ["resource_id", "path", "short", "value", "num"],
+        select(u.c.owner_id, u.c.path, u.c.short, u.c.value, u.c.num),
+    )
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.resource_id, table.c.path],
+        set_={"short": excluded["short"], "value": excluded["value"], "num": excluded["num"]},
+        where=or_(
+            *(table.c[name].is_distinct_from(excluded[name]) for name in ("short", "value", "num"))
+        ),
+    )
+    return _binary_arrays(str(stmt.compile(dialect=dialect)))
+
+
+@lru_cache(maxsize=2)
+def _pg_upsert_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL's upsert of a batch from one text array per :data:`_WRITTEN` column
+    (``INSERT ... SELECT FROM unnest(...)``, the row values and conflict rule of
+    :func:`_upsert_sql`), compiled; and the bind processors of the per-batch constants."""
+    table = cast_type(Table, Resource.__table__)
+    arrays = [bindparam(name, type_=ARRAY(Text)) for name in _WRITTEN]
+    u = func.unnest(*arrays).table_valued(*_WRITTEN).render_derived(name="u")
+    now = bindparam("now", type_=UTCDateTime())
+    rows = select(
+        u.c.id,
+        bindparam("instance_id", type_=table.c.instance_id.type),
+        bindparam("integration_name", type_=Text),
+        u.c.type,
+        cast(u.c.config_json, JSONB),
+        u.c.name,
+        cast(u.c.data_json, JSONB),
+        u.c.content_hash,
+        false(),
+        true(),
+        bindparam("run_id", type_=table.c.last_seen_run_id.type),
+        now,
+        null(),
+        now,
+        now,
+    )
+    stmt = postgresql.insert(table).from_select(_UPSERTED, rows)
+    compiled = _on_conflict(stmt, table).compile(dialect=dialect)
+    return _binary_arrays(compiled.string), _constant_processors(dialect)
 
 
 __all__ = [
