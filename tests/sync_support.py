@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: integration instances created over HTTP (an authorized
-rest-inventory one for the sync tests), catalog services, sync runs, stored rows."""
+"""Helpers shared by the tests: integration instances created and authorized over HTTP (a
+rest-inventory one for the sync tests, a PagerDuty one), catalog services, sync runs,
+stored rows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from service_catalog.settings import Settings
 from service_catalog.sync.models import SyncRun
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
+from service_catalog.testing.pagerduty_sim import PagerDutySimulator
 
 
 def create_instance(
@@ -72,16 +74,36 @@ def make_instance(
         create_instance(api, name, integration="rest-inventory", base_url=sim.url, **config)["id"]
     )
     if authorize:
-        resp = api.post(
-            f"/v1/integration-instances/{iid}/auth-credential",
-            json={
-                "type": "multi_key_auth",
-                "config": {"headers": [{"name": "authorization", "key": sim.token}]},
-            },
-        )
+        resp = authorize_instance(api, iid, sim.token)
         assert resp.status_code == 201, resp.text
         inst = api.get(f"/v1/integration-instances/{iid}").json()
         assert inst["authorized"] is True, inst
+    return iid
+
+
+def authorize_instance(
+    api: httpx.Client, iid: str, key: str, header: str = "authorization"
+) -> httpx.Response:
+    """POST the instance ``iid`` a ``multi_key_auth`` credential sending ``key`` in
+    ``header``; the response (201 when the upstream accepted it, or kept it unverified)."""
+    return api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={"type": "multi_key_auth", "config": {"headers": [{"name": header, "key": key}]}},
+    )
+
+
+def install_pagerduty(api: httpx.Client, sim: PagerDutySimulator, *, authorize: bool = True) -> str:
+    """Create a ``pagerduty`` instance pointing at ``sim`` (and authorize it with the
+    simulator's token, verified); its id."""
+    iid = str(
+        create_instance(
+            api, "pagerduty", integration="pagerduty", display_name="PagerDuty", base_url=sim.url
+        )["id"]
+    )
+    if authorize:
+        resp = authorize_instance(api, iid, sim.token)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["verified"] is True, resp.text
     return iid
 
 
