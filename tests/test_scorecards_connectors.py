@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from conftest import LiveServer
+from scorecard_support import scorecard_body
 from service_catalog.settings import Settings
 from service_catalog.sync import scorecards as jobs
 from service_catalog.sync.worker import Worker
@@ -58,16 +59,13 @@ def _map(api: httpx.Client, name: str, resource_id: str) -> str:
 
 
 def _card(api: httpx.Client, name: str, criteria: list[tuple[str, dict[str, Any]]]) -> str:
-    body = {
-        "name": name,
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": {"selector": "all", "selector_parameters": None},
-        "criteria": [
+    body = scorecard_body(
+        name,
+        [
             {"enabled": True, "template_name": t, "template_parameters": p or None}
             for t, p in criteria
         ],
-    }
+    )
     resp = api.post("/v1/scorecards", json=body)
     assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer
+from scorecard_support import criterion, scorecard_body
 from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 from service_catalog.testing.github_sim import GitHubSimulator
@@ -88,20 +89,10 @@ def test_a_sync_changing_a_mapped_repository_re_evaluates_its_service(
             _ok(api.post("/v1/resource-mappings", json={"service": sid, "resource": rid}), 201)
         # each repository passes with its present count of alerts; one more fails it
         most = max(r["integration_data"]["dependabot_alerts"]["open"] for r in (one, two))
-        card = {
-            "name": "Dependabot",
-            "description": None,
-            "scorecard_template": None,
-            "entity_selector": {"selector": "all", "selector_parameters": None},
-            "criteria": [
-                {
-                    "enabled": True,
-                    "template_name": "github_dependabot_vulnerability_limit",
-                    "template_parameters": {"severity": "low", "max_alerts": most},
-                    "section_name": None,
-                }
-            ],
-        }
+        card = scorecard_body(
+            "Dependabot",
+            [criterion("github_dependabot_vulnerability_limit", severity="low", max_alerts=most)],
+        )
         cid = _ok(api.post("/v1/scorecards", json=card), 201)["id"]
 
         def result(sid: str) -> dict[str, Any]:
@@ -148,20 +139,7 @@ def test_a_scorecard_viewer_sees_results_of_the_services_it_reads(
     a, b = create_service(api, "alpha")["id"], create_service(api, "beta")["id"]
     doc = {"title": "Runbook", "content": "# Runbook"}
     _ok(api.post(f"/v1/catalog-services/{a}/documents", json=doc), 201)
-    card = {
-        "name": "Docs",
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": {"selector": "all", "selector_parameters": None},
-        "criteria": [
-            {
-                "enabled": True,
-                "template_name": "has_service_docs",
-                "template_parameters": {"min_docs": 1},
-                "section_name": None,
-            }
-        ],
-    }
+    card = scorecard_body("Docs", [criterion("has_service_docs", min_docs=1)])
     cid = _ok(api.post("/v1/scorecards", json=card), 201)["id"]
     crit = _ok(api.get(f"/v1/scorecards/{cid}"))["criteria"][0]["id"]
     viewer = _principal(
