@@ -40,6 +40,7 @@ import httpx
 from bench.support import (
     best_sync,
     connector_only,
+    fresh_catalogs,
     insert_floor,
     install_instance,
     running_simulator,
@@ -109,11 +110,7 @@ def run(services: int = 5000) -> dict[str, Any]:
         ) as sim_url,
         tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp,
     ):
-        targets = []
-        for k in (1, 2):
-            db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
-            key_file = str(Path(tmp) / f"catalog{k}.key")
-            targets.append((db_url, key_file, _setup_instance(db_url, key_file, sim_url)))
+        targets = fresh_catalogs(tmp, lambda u, kf: _setup_instance(u, kf, sim_url))
         passes = [_raw_fetch(sim_url)]
         firsts = [sync_in_child(u, kf, iid, warm=True) for u, kf, iid in targets]
         first = best_sync(firsts, "peak_rss_mb")

@@ -193,6 +193,18 @@ def insert_floor(db_path: Path, tmp: str) -> float:
     return best
 
 
+def fresh_catalogs(tmp: str, install: Callable[[str, str], str]) -> list[tuple[str, str, str]]:
+    """Two fresh SQLite catalogs in ``tmp`` (on a shared, noisy machine a first sync is
+    the best of two, each into a fresh database), each with the instance ``install(database
+    URL, key file)`` installs: (database URL, key file, instance id) each."""
+    targets = []
+    for k in (1, 2):
+        db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
+        key_file = str(Path(tmp) / f"catalog{k}.key")
+        targets.append((db_url, key_file, install(db_url, key_file)))
+    return targets
+
+
 def best_sync(results: list[dict[str, Any]], *worst: str) -> dict[str, Any]:
     """The fastest of several runs of one sync (``sync_in_child`` figures), given the
     largest value any of them had of each key in ``worst`` (peak RSS, rows written...)."""
