@@ -141,6 +141,17 @@ def prepare(url: str) -> str:
     return token
 
 
+def settle(db: Database) -> None:
+    """After a bulk seed: checkpoint SQLite's write-ahead log into the database file, or
+    VACUUM ANALYZE PostgreSQL's tables, so that measuring starts from a settled database."""
+    if db.dialect == "sqlite":
+        with db.engine.connect() as c:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("VACUUM ANALYZE")
+
+
 @contextmanager
 def serve(url: str, tmp: Path, *, worker: bool = True) -> Iterator[int]:
     """``service-catalog serve`` (one process) on a free port, as a user starts it: with
