@@ -47,7 +47,7 @@ import httpx
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from bench.bench_core import CLI, free_port, wait_healthy
+from bench.bench_core import CLI, free_port, print_targets, wait_healthy
 from bench.loadgen import Conn, build
 from service_catalog.auth.service import create_token
 from service_catalog.core.db import Database
@@ -422,13 +422,7 @@ def report(out: Outcome) -> int:
         ),
         ("syncs completed meanwhile", f"{out.syncs}", ">= 1", "-", out.syncs >= 1),
     ]
-    missed = 0
-    for name, value, target, ratio, ok in rows:
-        print(
-            f"  {name:<28} {value:>12}   target {target:<10} ratio {ratio:<18} "
-            f"{'ok' if ok else 'MISSED'}"
-        )
-        missed += not ok
+    missed = print_targets(rows, 28, 12)
     if out.unexpected:
         print(
             f"  {out.unexpected} requests answered with an unexpected (non-5xx) status: "
