@@ -6,30 +6,18 @@ results."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
 from conftest import LiveServer
 from scorecard_support import criterion, scorecard_body
-from service_catalog.core.db import Database
-from service_catalog.settings import Settings
 from service_catalog.testing.github_sim import GitHubSimulator
 from sync_support import create_instance, create_service
 
 TOKEN = "ghp_worker_e2e_41d7"
 T = TypeVar("T")
-
-
-@pytest.fixture
-def worker_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The catalog with its background worker (syncs and scorecard passes) polling fast."""
-    cfg = settings.model_copy(update={"run_worker": True, "worker_poll_seconds": 0.2})
-    live = LiveServer(cfg, db).start()
-    yield live
-    live.stop()
 
 
 def wait_for(what: Callable[[], T | None], why: Callable[[], Any], timeout: float = 60) -> T:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from conftest import LiveServer
 from contract import Contract
-from service_catalog.core.db import Database, utcnow
+from service_catalog.core.db import utcnow
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
 from sync_support import ingestion, make_instance, resources, sync_now
@@ -171,15 +170,6 @@ def test_sync_runs_are_listed_newest_first_with_cursor_paging(
     contract.check(api.get(_path(iid, "sync-runs"), params={"filter[status]": "nope"}), 400)
     contract.check(api.get(_path(iid, "sync-runs"), params={"page[after]": "garbage"}), 400)
     contract.check(api.get(_path(iid, "sync-runs"), params={"page[size]": 5000}), 400)
-
-
-@pytest.fixture
-def worker_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The catalog with its background sync worker running (polling quickly)."""
-    cfg = settings.model_copy(update={"run_worker": True, "worker_poll_seconds": 0.2})
-    live = LiveServer(cfg, db).start()
-    yield live
-    live.stop()
 
 
 def _wait_for(fn: Any, timeout: float = 20.0) -> Any:
