@@ -1,12 +1,13 @@
 """Helpers shared by the tests: integration instances created and authorized over HTTP (a
 rest-inventory one for the sync tests, a PagerDuty one), catalog services, sync runs,
-stored rows."""
+stored rows, waiting on a condition."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from sqlalchemy import func, select
@@ -18,6 +19,32 @@ from service_catalog.sync.models import SyncRun
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
 from service_catalog.testing.pagerduty_sim import PagerDutySimulator
+
+T = TypeVar("T")
+
+
+def wait_for(
+    what: Callable[[], T | None],
+    why: Callable[[], Any] = lambda: "timed out waiting",
+    *,
+    timeout: float = 60,
+    every: float = 0.1,
+) -> T:
+    """Poll ``what`` every ``every`` seconds until it gives a truthy value, and return it;
+    fail saying ``why()`` past ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = what()
+        if got:
+            return got
+        assert time.monotonic() < deadline, why()
+        time.sleep(every)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """:func:`wait_for` ``condition``, polled every 10 ms, failing with ``what`` after
+    ``timeout`` s."""
+    wait_for(condition, lambda: f"timed out waiting until {what}", timeout=timeout, every=0.01)
 
 
 def create_instance(

@@ -5,8 +5,6 @@ results."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -14,21 +12,10 @@ import httpx
 from conftest import LiveServer
 from scorecard_support import criterion, scorecard_body
 from service_catalog.testing.github_sim import GitHubSimulator
-from sync_support import create_instance, create_service
+from sync_support import create_instance, create_service, wait_for
 
 TOKEN = "ghp_worker_e2e_41d7"
 T = TypeVar("T")
-
-
-def wait_for(what: Callable[[], T | None], why: Callable[[], Any], timeout: float = 60) -> T:
-    """Poll ``what`` until it gives a truthy value; fail saying ``why()`` past ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = what()
-        if got:
-            return got
-        assert time.monotonic() < deadline, why()
-        time.sleep(0.1)
 
 
 def _ok(resp: httpx.Response, status: int = 200) -> Any:

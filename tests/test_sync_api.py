@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from functools import partial
 from typing import Any
@@ -15,7 +14,7 @@ from contract import Contract
 from service_catalog.core.db import utcnow
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import ingestion, make_instance, resources, sync_now
+from sync_support import ingestion, make_instance, resources, sync_now, wait_for
 
 TOKEN = "api-secret-51c0"
 
@@ -172,16 +171,6 @@ def test_sync_runs_are_listed_newest_first_with_cursor_paging(
     contract.check(api.get(_path(iid, "sync-runs"), params={"page[size]": 5000}), 400)
 
 
-def _wait_for(fn: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
-
-
 def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
     worker_server: LiveServer, sim: InventorySimulator
 ) -> None:
@@ -192,7 +181,7 @@ def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
             data = api.get(_path(iid, "sync-runs")).json()["data"]
             return [r for r in data if r["status"] != "running"]
 
-        first = _wait_for(runs)
+        first = wait_for(runs, timeout=20)
         assert first[0]["trigger"] == "schedule" and first[0]["status"] == "succeeded"
         assert first[0]["created"] == 30
         assert len(resources(worker_server.db, iid)) == 30
@@ -201,6 +190,6 @@ def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
         assert state["next_scheduled_at"] > state["last_scheduled"]  # next one in 15 min
         sim.items.append({"id": "late", "name": "Late arrival"})
         assert api.put(_path(iid), json={}).status_code == 200
-        second = _wait_for(lambda: len(runs()) >= 2 and runs())
+        second = wait_for(lambda: runs()[1:] and runs(), timeout=20)  # two runs or more
         assert second[0]["trigger"] == "manual" and second[0]["created"] == 1
         assert "late" in resources(worker_server.db, iid)
