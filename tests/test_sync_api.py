@@ -14,7 +14,7 @@ from contract import Contract
 from service_catalog.core.db import utcnow
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import ingestion, make_instance, resources, sync_now, wait_for
+from sync_support import create_instance, ingestion, make_instance, resources, sync_now, wait_for
 
 TOKEN = "api-secret-51c0"
 
@@ -105,17 +105,7 @@ def test_unknown_instance_is_404(api: httpx.Client, contract: Contract) -> None:
 
 
 def test_push_only_instance_has_nothing_to_sync(api: httpx.Client, contract: Contract) -> None:
-    resp = api.post(
-        "/v1/integration-instances",
-        json={
-            "integration_name": "custom",
-            "name": "pushed",
-            "display_name": "Pushed",
-            "config": {},
-        },
-    )
-    assert resp.status_code == 201, resp.text
-    iid = resp.json()["id"]
+    iid = create_instance(api, "pushed")["id"]
     assert ingestion(api, iid) == {
         "last_scheduled": None,
         "next_scheduled_at": None,
