@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
@@ -224,18 +225,24 @@ def main() -> int:
             True,
         ),
     ]
-    missed = 0
-    for name, value, target, ratio_s, ok in rows:
-        print(
-            f"  {name:<40} {value:>22}   target {target:<10} ratio {ratio_s:<18} "
-            f"{'ok' if ok else 'MISSED'}"
-        )
-        missed += not ok
+    missed = print_targets(rows, 40, 22)
     errors = sum(r.errors for r in results)
     if errors:
         print(f"  {errors} requests answered with an unexpected status")
     shutil.rmtree(tmp, ignore_errors=True)
     return 1 if missed or errors else 0
+
+
+def print_targets(rows: Sequence[tuple[str, str, str, str, bool]], name: int, value: int) -> int:
+    """Print a report's rows (name, value, target, ratio, whether the target is met), the
+    name and value in columns ``name`` and ``value`` wide, each ending ``ok`` or
+    ``MISSED``; how many missed."""
+    for label, shown, target, ratio, ok in rows:
+        print(
+            f"  {label:<{name}} {shown:>{value}}   target {target:<10} ratio {ratio:<18} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
+    return sum(not ok for *_, ok in rows)
 
 
 def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -27,7 +27,7 @@ from typing import cast
 
 from sqlalchemy import Table, insert
 
-from bench.bench_writers import database, serve
+from bench.bench_writers import database, serve, settle
 from bench.loadgen import Result, build, run
 from service_catalog.auth.service import create_token
 from service_catalog.catalog_services.models import CatalogService
@@ -99,12 +99,7 @@ def seed(url: str, n: int) -> tuple[list[str], str]:
             for at in range(0, len(pending), batch):
                 s.execute(insert(edges), pending[at : at + batch])
             _, token = create_token(s, name="bench-deps")
-        if db.dialect == "sqlite":
-            with db.engine.connect() as c:
-                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.exec_driver_sql("VACUUM ANALYZE")
+        settle(db)
     finally:
         db.dispose()
     return [str(i) for i in ids], token

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,25 +37,26 @@ from typing import Any
 
 import httpx
 
-from bench.bench_sync import _insert_floor
-from bench.support import install_instance, start_simulator
+from bench.support import (
+    best_sync,
+    connector_only,
+    fresh_catalogs,
+    insert_floor,
+    install_instance,
+    running_simulator,
+    syncs_valid,
+    verdict,
+)
 from bench.sync_child import sync_in_child
 from service_catalog.integrations.connectors.base import Credential
 from service_catalog.integrations.connectors.gateway_manager.connector import (
     GatewayManagerConnector,
 )
-from service_catalog.sync.gc import fewer_gc_passes
 
 TOKEN = "bench-kong-admin-token-41"
 PAGE = 1000
 FLOOR_TARGET = 3.0
 RSS_TARGET = 300
-
-
-def _start_simulator(services: int) -> tuple[subprocess.Popen[str], str]:
-    return start_simulator(
-        "service_catalog.testing.gateway_manager_sim", "--services", str(services), "--token", TOKEN
-    )
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
@@ -92,50 +92,36 @@ def _raw_fetch(sim_url: str) -> tuple[float, int, int]:
         return time.perf_counter() - start, requests, size
 
 
-def _connector_only(sim_url: str) -> float:
-    """Seconds for the connector alone to list every service as a record (fetch, decode,
-    join routes and plugins, build records; nothing stored), best of two."""
-    best = float("inf")
-    for _ in range(2):
-        conn = GatewayManagerConnector(
-            config={"base_url": sim_url, "page_size": PAGE},
-            credential=Credential("multi_key_auth", headers={"Kong-Admin-Token": TOKEN}),
-        )
-        start = time.perf_counter()
-        with fewer_gc_passes():  # as a sync runs it
-            count = sum(len(batch) for batch in conn.discover())
-        best = min(best, time.perf_counter() - start)
-        conn.close()
-        assert count > 0
-    return best
+def _connector(sim_url: str) -> GatewayManagerConnector:
+    """The connector as the instance runs it (for the connector alone: fetch, decode, join
+    routes and plugins, build records; nothing stored)."""
+    return GatewayManagerConnector(
+        config={"base_url": sim_url, "page_size": PAGE},
+        credential=Credential("multi_key_auth", headers={"Kong-Admin-Token": TOKEN}),
+    )
 
 
 def run(services: int = 5000) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
-    sim, sim_url = _start_simulator(services)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
-            targets = []
-            for k in (1, 2):
-                db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
-                key_file = str(Path(tmp) / f"catalog{k}.key")
-                targets.append((db_url, key_file, _setup_instance(db_url, key_file, sim_url)))
-            passes = [_raw_fetch(sim_url)]
-            firsts = [(sync_in_child(u, kf, iid, warm=True), u, kf, iid) for u, kf, iid in targets]
-            first, db_url, key_file, iid = min(firsts, key=lambda f: f[0]["seconds"])
-            first["peak_rss_mb"] = max(f[0]["peak_rss_mb"] for f in firsts)
-            seconds = []
-            for _ in (1, 2):
-                passes.append(_raw_fetch(sim_url))
-                seconds.append(sync_in_child(db_url, key_file, iid, warm=True))
-            second = min(seconds, key=lambda s: s["seconds"])
-            second["peak_rss_mb"] = max(s["peak_rss_mb"] for s in seconds)
-            second["resource_rows_written"] = max(s["resource_rows_written"] for s in seconds)
-            connector = _connector_only(sim_url)
-            floor = _insert_floor(Path(db_url.removeprefix("sqlite:///")), tmp)
-    finally:
-        sim.terminate()
-        sim.wait(10)
+    with (
+        running_simulator(
+            "service_catalog.testing.gateway_manager_sim",
+            *("--services", str(services), "--token", TOKEN),
+        ) as sim_url,
+        tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp,
+    ):
+        targets = fresh_catalogs(tmp, lambda u, kf: _setup_instance(u, kf, sim_url))
+        passes = [_raw_fetch(sim_url)]
+        firsts = [sync_in_child(u, kf, iid, warm=True) for u, kf, iid in targets]
+        first = best_sync(firsts, "peak_rss_mb")
+        db_url, key_file, iid = next(t for t, f in zip(targets, firsts, strict=True) if f is first)
+        seconds = []
+        for _ in (1, 2):
+            passes.append(_raw_fetch(sim_url))
+            seconds.append(sync_in_child(db_url, key_file, iid, warm=True))
+        second = best_sync(seconds, "peak_rss_mb", "resource_rows_written")
+        connector = connector_only(lambda: _connector(sim_url))
+        floor = insert_floor(Path(db_url.removeprefix("sqlite:///")), tmp)
     raw = min(p[0] for p in passes)
     return {
         "services": services,
@@ -149,10 +135,6 @@ def run(services: int = 5000) -> dict[str, Any]:
     }
 
 
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def report(r: dict[str, Any]) -> bool:
     """Print the figures and each ratio to its target; True when every target is met."""
     first, second = r["first"], r["second"]
@@ -162,12 +144,7 @@ def report(r: dict[str, Any]) -> bool:
     resync = second["seconds"] / r["raw_fetch_s"]
     written = second["resource_rows_written"]
     rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
-    ok = (
-        first["status"] == "succeeded"
-        and first["created"] == r["services"]
-        and second["status"] == "succeeded"
-        and second["unchanged"] == r["services"]
-    )
+    ok = syncs_valid(first, second, r["services"])
     print(
         f"bench_gateway_manager: {r['services']:,} Kong services x 2 routes x 3 plugins, "
         f"Admin API pages of {PAGE}, simulator (own process) on loopback, fresh SQLite"
@@ -189,7 +166,7 @@ def report(r: dict[str, Any]) -> bool:
     )
     print(
         f"  ratio writes/floor    {writes:8.2f} x   (first sync less the connector alone, "
-        f"target <= {FLOOR_TARGET:g}x the SQLite insert floor)   {_verdict(writes <= FLOOR_TARGET)}"
+        f"target <= {FLOOR_TARGET:g}x the SQLite insert floor)   {verdict(writes <= FLOOR_TARGET)}"
     )
     print(
         f"  ratio first/floor     {floor:8.2f} x   (information: the target before it was "
@@ -202,11 +179,11 @@ def report(r: dict[str, Any]) -> bool:
     print(
         f"  unchanged re-sync     {second['seconds']:8.2f} s   unchanged {second['unchanged']:,}; "
         f"ratio to raw {resync:.2f}x; rows written {written} (target 0)   "
-        f"{_verdict(written == 0)}"
+        f"{verdict(written == 0)}"
     )
     print(
         f"  peak RSS              {rss:8.0f} MB  (target <= {RSS_TARGET} MB)   "
-        f"{_verdict(rss <= RSS_TARGET)}"
+        f"{verdict(rss <= RSS_TARGET)}"
     )
     if not ok:
         print(f"  RESULT INVALID (MISSED): first={first} second={second}")

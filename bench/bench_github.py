@@ -21,34 +21,20 @@ catalog's own worker code. Run: ``python -m bench.bench_github [--repos N] [--pr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.support import install_instance, start_simulator
+from bench.support import best_sync, install_instance, running_simulator, timed_fetch, verdict
 from bench.sync_child import sync_in_child
 from service_catalog.integrations.connectors.base import Credential, UpstreamHTTP
 from service_catalog.integrations.connectors.github import GitHubConnector
 
 TOKEN = "ghp_bench_github_4a1e"
-
-
-def _start_simulator(repos: int, prs: int) -> tuple[subprocess.Popen[str], str]:
-    return start_simulator(
-        "service_catalog.testing.github_sim",
-        *("--repos", str(repos), "--prs", str(prs), "--token", TOKEN),
-        # GitHub's limit is 5,000 requests an hour per token (15,000 for an App on
-        # Enterprise Cloud): a first sync of 5,000 repositories takes several hours'
-        # worth; the benchmark measures the work, not the wait.
-        *("--rate-limit", str(10**9)),
-    )
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
@@ -80,36 +66,33 @@ def _raw_fetch(urls: list[str]) -> tuple[float, float, int]:
     json.loads, as bench_traceable's raw fetch + JSON) and the bytes answered."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json"}
     with httpx.Client(timeout=120) as client:
-        start = time.perf_counter()
-        size = sum(len(client.get(u, headers=headers).content) for u in urls)
-        raw = time.perf_counter() - start
-        start = time.perf_counter()
-        for u in urls:
-            json.loads(client.get(u, headers=headers).content)
-    return raw, time.perf_counter() - start, size
+        return timed_fetch(lambda u: client.get(u, headers=headers).content, urls)
 
 
 def run(repos: int = 5000, prs: int = 20) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
-    sim, sim_url = _start_simulator(repos, prs)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-github-") as tmp:
-            db_url = f"sqlite:///{Path(tmp) / 'catalog.db'}"
-            key_file = str(Path(tmp) / "catalog.key")
-            iid = _setup_instance(db_url, key_file, sim_url)
-            urls = _urls(sim_url)
-            passes = [_raw_fetch(urls)]
-            first = sync_in_child(db_url, key_file, iid, warm=True)
-            passes.append(_raw_fetch(urls))
-            raw, raw_json = min(p[0] for p in passes), min(p[1] for p in passes)
-            size = passes[0][2]
-            seconds = [sync_in_child(db_url, key_file, iid, warm=True) for _ in (1, 2)]
-            second = min(seconds, key=lambda s: s["seconds"])
-            second["peak_rss_mb"] = max(s["peak_rss_mb"] for s in seconds)
-            second["resource_rows_written"] = max(s["resource_rows_written"] for s in seconds)
-    finally:
-        sim.terminate()
-        sim.wait(10)
+    with (
+        running_simulator(
+            "service_catalog.testing.github_sim",
+            *("--repos", str(repos), "--prs", str(prs), "--token", TOKEN),
+            # GitHub's limit is 5,000 requests an hour per token (15,000 for an App on
+            # Enterprise Cloud): a first sync of 5,000 repositories takes several hours'
+            # worth; the benchmark measures the work, not the wait.
+            *("--rate-limit", str(10**9)),
+        ) as sim_url,
+        tempfile.TemporaryDirectory(prefix="bench-github-") as tmp,
+    ):
+        db_url = f"sqlite:///{Path(tmp) / 'catalog.db'}"
+        key_file = str(Path(tmp) / "catalog.key")
+        iid = _setup_instance(db_url, key_file, sim_url)
+        urls = _urls(sim_url)
+        passes = [_raw_fetch(urls)]
+        first = sync_in_child(db_url, key_file, iid, warm=True)
+        passes.append(_raw_fetch(urls))
+        raw, raw_json = min(p[0] for p in passes), min(p[1] for p in passes)
+        size = passes[0][2]
+        seconds = [sync_in_child(db_url, key_file, iid, warm=True) for _ in (1, 2)]
+        second = best_sync(seconds, "peak_rss_mb", "resource_rows_written")
     return {
         "repos": repos,
         "prs": prs,
@@ -120,10 +103,6 @@ def run(repos: int = 5000, prs: int = 20) -> dict[str, Any]:
         "first": first,
         "second": second,
     }
-
-
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
 
 
 def report(r: dict[str, Any]) -> bool:
@@ -142,15 +121,15 @@ def report(r: dict[str, Any]) -> bool:
     print(f"  raw fetch + JSON      {r['raw_json']:8.2f} s  (the same loop + json.loads)")
     print(
         f"  first sync            {first['seconds']:8.2f} s  ratio {ratio:.2f}x "
-        f"(target <= 1.5x)   {_verdict(ratio <= 1.5)}   [vs raw+JSON: {ratio_json:.2f}x; "
+        f"(target <= 1.5x)   {verdict(ratio <= 1.5)}   [vs raw+JSON: {ratio_json:.2f}x; "
         f"CPU {first['cpu_seconds']:.2f} s]"
     )
     print(
         f"  unchanged re-sync     {second['seconds']:8.2f} s  {resync:.0%} of the first "
-        f"(target <= 20%)   {_verdict(resync <= 0.2)}"
+        f"(target <= 20%)   {verdict(resync <= 0.2)}"
     )
-    print(f"  rows it wrote         {written:8d}    (target 0)   {_verdict(written == 0)}")
-    print(f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB)   {_verdict(rss <= 300)}")
+    print(f"  rows it wrote         {written:8d}    (target 0)   {verdict(written == 0)}")
+    print(f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB)   {verdict(rss <= 300)}")
     return bool(ratio <= 1.5 and resync <= 0.2 and written == 0 and rss <= 300)
 
 

@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.support import install_instance, start_simulator
+from bench.support import best_sync, fresh_catalogs, install_instance, running_simulator, verdict
 from bench.sync_child import sync_in_child
 from service_catalog.integrations.connectors.base import Credential, UpstreamHTTP
 from service_catalog.integrations.connectors.pagerduty import PagerDutyConnector
@@ -35,13 +33,6 @@ from service_catalog.integrations.connectors.pagerduty import PagerDutyConnector
 TOKEN = "bench-pagerduty-key-3a7d"
 RATIO_TARGET = 1.5
 RSS_TARGET = 300
-
-
-def _start_simulator(services: int, incidents: int) -> tuple[subprocess.Popen[str], str]:
-    return start_simulator(
-        "service_catalog.testing.pagerduty_sim",
-        *("--services", str(services), "--incidents", str(incidents), "--token", TOKEN),
-    )
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str) -> str:
@@ -89,38 +80,30 @@ def _raw_fetch(urls: list[str]) -> tuple[float, int]:
 
 def run(services: int = 2_000, incidents: int = 50) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
-    sim, sim_url = _start_simulator(services, incidents)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-pagerduty-") as tmp:
-            targets = []
-            for k in (1, 2):
-                db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
-                key_file = str(Path(tmp) / f"catalog{k}.key")
-                targets.append((db_url, key_file, _setup_instance(db_url, key_file, sim_url)))
-            urls = _record_urls(sim_url)
-            raws = [_raw_fetch(urls)]
-            # The machine is shared and noisy: the first sync is the best of two, each into
-            # a fresh database; the raw fetch the best of two passes.
-            firsts = [sync_in_child(u, kf, iid, warm=True) for u, kf, iid in targets]
-            raws.append(_raw_fetch(urls))
-            first = min(firsts, key=lambda f: f["seconds"])
-            first["peak_rss_mb"] = max(f["peak_rss_mb"] for f in firsts)
-            raw, size = min(raws)
-            return {
-                "services": services,
-                "incidents": incidents,
-                "requests": len(urls),
-                "bytes": size,
-                "raw_seconds": raw,
-                "first": first,
-            }
-    finally:
-        sim.kill()
-        sim.wait()
-
-
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
+    with (
+        running_simulator(
+            "service_catalog.testing.pagerduty_sim",
+            *("--services", str(services), "--incidents", str(incidents), "--token", TOKEN),
+        ) as sim_url,
+        tempfile.TemporaryDirectory(prefix="bench-pagerduty-") as tmp,
+    ):
+        targets = fresh_catalogs(tmp, lambda u, kf: _setup_instance(u, kf, sim_url))
+        urls = _record_urls(sim_url)
+        raws = [_raw_fetch(urls)]
+        # The machine is shared and noisy: the first sync is the best of two, each into
+        # a fresh database; the raw fetch the best of two passes.
+        firsts = [sync_in_child(u, kf, iid, warm=True) for u, kf, iid in targets]
+        raws.append(_raw_fetch(urls))
+        first = best_sync(firsts, "peak_rss_mb")
+        raw, size = min(raws)
+        return {
+            "services": services,
+            "incidents": incidents,
+            "requests": len(urls),
+            "bytes": size,
+            "raw_seconds": raw,
+            "first": first,
+        }
 
 
 def report(r: dict[str, Any]) -> bool:
@@ -137,10 +120,10 @@ def report(r: dict[str, Any]) -> bool:
     print(f"  raw fetch (limit)     {r['raw_seconds']:8.2f} s")
     print(
         f"  ratio                 {ratio:8.2f} x  (target <= {RATIO_TARGET}x)   "
-        f"{_verdict(ratio <= RATIO_TARGET)}"
+        f"{verdict(ratio <= RATIO_TARGET)}"
     )
     print(f"  peak RSS              {rss:8.0f} MB  (target <= {RSS_TARGET} MB)   "
-          f"{_verdict(rss <= RSS_TARGET)}")  # fmt: skip
+          f"{verdict(rss <= RSS_TARGET)}")  # fmt: skip
     return bool(ok and ratio <= RATIO_TARGET and rss <= RSS_TARGET)
 
 

@@ -36,7 +36,7 @@ from typing import cast
 from sqlalchemy import Table, insert
 
 from bench.bench_core import WORDS
-from bench.bench_writers import database, serve
+from bench.bench_writers import database, serve, settle
 from bench.loadgen import Result, build, run
 from service_catalog.auth.service import create_token
 from service_catalog.catalog_services.models import CatalogService, CatalogServiceAttribute
@@ -103,12 +103,7 @@ def seed(url: str, n: int) -> tuple[list[tuple[str, str]], str]:
         with db.session() as s:
             recount_values(s)
             _, token = create_token(s, name="bench-reads", role="admin")
-        if db.dialect == "sqlite":
-            with db.engine.connect() as c:
-                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.exec_driver_sql("VACUUM ANALYZE")
+        settle(db)
     finally:
         db.dispose()
     return out, token

@@ -18,17 +18,22 @@ its peak RSS is its own. Run: ``python -m bench.bench_sync [--items N] [--page-s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.support import install_instance
+from bench.support import (
+    connector_only,
+    insert_floor,
+    install_instance,
+    syncs_valid,
+    timed_fetch,
+    verdict,
+)
 from bench.sync_child import sync_in_child
 
 TOKEN = "bench-token-3b9f"
@@ -47,33 +52,19 @@ def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) ->
 
 def _raw_fetch(sim_url: str, items: int, page_size: int) -> tuple[float, float]:
     """Seconds to GET every page with plain httpx (bytes only), and with JSON decoding."""
-    pages = -(-items // page_size)
+    pages = range(1, -(-items // page_size) + 1)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     best_raw = best_json = float("inf")
     with httpx.Client(timeout=30) as client:
+
+        def send(page: int) -> bytes:
+            params = {"page": page, "per_page": page_size}
+            return client.get(f"{sim_url}/items", params=params, headers=headers).content
+
         for _ in range(3):
-            start = time.perf_counter()
-            size = 0
-            for page in range(1, pages + 1):
-                size += len(
-                    client.get(
-                        f"{sim_url}/items",
-                        params={"page": page, "per_page": page_size},
-                        headers=headers,
-                    ).content
-                )
+            raw, decoded, size = timed_fetch(send, pages)
             assert size > 0
-            best_raw = min(best_raw, time.perf_counter() - start)
-            start = time.perf_counter()
-            for page in range(1, pages + 1):
-                json.loads(
-                    client.get(
-                        f"{sim_url}/items",
-                        params={"page": page, "per_page": page_size},
-                        headers=headers,
-                    ).content
-                )
-            best_json = min(best_json, time.perf_counter() - start)
+            best_raw, best_json = min(best_raw, raw), min(best_json, decoded)
     return best_raw, best_json
 
 
@@ -81,74 +72,14 @@ def _connector_only(sim_url: str, page_size: int) -> float:
     """Seconds for the rest-inventory connector alone to list every page as records (the
     floor of any sync through it: fetch, JSON decoding, building records; nothing stored)."""
     from service_catalog.integrations.connectors.base import Credential
-    from service_catalog.sync.gc import fewer_gc_passes
     from service_catalog_rest_inventory import RestInventoryConnector
 
-    best = float("inf")
-    for _ in range(2):
-        conn = RestInventoryConnector(
+    return connector_only(
+        lambda: RestInventoryConnector(
             config={"base_url": sim_url, "page_size": page_size},
             credential=Credential(type="multi_key_auth", headers={"authorization": TOKEN}),
         )
-        start = time.perf_counter()
-        with fewer_gc_passes():  # as a sync runs it
-            count = sum(len(batch) for batch in conn.discover())
-        best = min(best, time.perf_counter() - start)
-        conn.close()
-        assert count > 0
-    return best
-
-
-def _insert_floor(db_path: Path, tmp: str) -> float:
-    """Seconds to insert the rows the first sync stored (resources and their
-    resource_attributes), as they are (no processing at
-    all), into a fresh catalog database with plain sqlite3 executemany in one
-    transaction: what storing them costs at the least, whatever the sync does."""
-    import sqlite3
-
-    from service_catalog.core.db import Database
-    from service_catalog.core.migrate import upgrade
-
-    src = sqlite3.connect(db_path)
-    cols = [r[1] for r in src.execute("PRAGMA table_info(resources)")]
-    rows = src.execute(f"SELECT {', '.join(cols)} FROM resources").fetchall()
-    # the side table that indexes config and integration_data is stored by the sync too
-    attr_cols = [r[1] for r in src.execute("PRAGMA table_info(resource_attributes)")]
-    attrs = src.execute(f"SELECT {', '.join(attr_cols)} FROM resource_attributes").fetchall()
-    instances = src.execute("SELECT * FROM integration_instances").fetchall()
-    src.close()
-    best = float("inf")
-    for n in range(2):
-        path = Path(tmp) / f"floor-{n}.db"
-        db = Database(f"sqlite:///{path}")
-        upgrade(db)
-        db.dispose()
-        con = sqlite3.connect(path, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("PRAGMA foreign_keys=ON")
-        con.executemany(
-            f"INSERT INTO integration_instances VALUES ({', '.join('?' for _ in instances[0])})",
-            instances,
-        )
-        sql = f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        attr_sql = (
-            f"INSERT INTO resource_attributes ({', '.join(attr_cols)}) "
-            f"VALUES ({', '.join('?' for _ in attr_cols)})"
-        )
-        start = time.perf_counter()
-        con.execute("BEGIN IMMEDIATE")
-        for at in range(0, len(rows), 1000):
-            con.executemany(sql, rows[at : at + 1000])
-        for at in range(0, len(attrs), 5000):
-            con.executemany(attr_sql, attrs[at : at + 5000])
-        con.execute("COMMIT")
-        best = min(best, time.perf_counter() - start)
-        assert con.execute("SELECT count(*) FROM resources").fetchone()[0] == len(rows)
-        found = con.execute("SELECT count(*) FROM resource_attributes").fetchone()[0]
-        assert found == len(attrs)
-        con.close()
-    return best
+    )
 
 
 def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
@@ -167,7 +98,7 @@ def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
         connector = _connector_only(sim.url, page_size)
         first = sync_in_child(db_url, key_file, instance_id)
         second = sync_in_child(db_url, key_file, instance_id)
-        floor = _insert_floor(Path(tmp) / "catalog.db", tmp)
+        floor = insert_floor(Path(tmp) / "catalog.db", tmp)
     return {
         "items": items,
         "page_size": page_size,
@@ -180,10 +111,6 @@ def run(items: int = 100_000, page_size: int = 1000) -> dict[str, Any]:
     }
 
 
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def report(r: dict[str, Any]) -> bool:
     """Print the figures and the ratio of each to its limit or target; True when every
     target is met."""
@@ -192,12 +119,7 @@ def report(r: dict[str, Any]) -> bool:
     ratio_json = first["seconds"] / r["raw_fetch_json_s"]
     resync = second["seconds"] / first["seconds"]
     rss = max(first["peak_rss_mb"], second["peak_rss_mb"])
-    ok = (
-        first["status"] == "succeeded"
-        and first["created"] == r["items"]
-        and second["status"] == "succeeded"
-        and second["unchanged"] == r["items"]
-    )
+    ok = syncs_valid(first, second, r["items"])
     print(
         f"bench_sync: {r['items']:,} upstream resources, pages of {r['page_size']}, "
         "inventory simulator on loopback, fresh SQLite database"
@@ -223,7 +145,7 @@ def report(r: dict[str, Any]) -> bool:
     floor = first["seconds"] / r["insert_floor_s"]
     print(
         f"  ratio first/floor     {floor:8.1f} x   (target <= 3x the SQLite insert floor: "
-        f"{floor / 3:.2f} of the limit)   {_verdict(floor <= 3)}"
+        f"{floor / 3:.2f} of the limit)   {verdict(floor <= 3)}"
     )
     print(
         f"  ratio first/raw       {ratio:8.1f} x   (information; the raw fetch is no reachable "
@@ -232,16 +154,16 @@ def report(r: dict[str, Any]) -> bool:
     )
     print(
         f"  second sync, no change{second['seconds']:8.2f} s   "
-        f"{resync:.0%} of the first (target <= 50%) {_verdict(resync <= 0.5)}   "
+        f"{resync:.0%} of the first (target <= 50%) {verdict(resync <= 0.5)}   "
         f"unchanged {second['unchanged']:,}; CPU {second['cpu_seconds']:.2f} s = "
         f"{second['cpu_seconds'] / first['cpu_seconds']:.0%} of the first's"
     )
     written = second["resource_rows_written"]
-    print(f"  rows written by it    {written:8d}     (target 0)   {_verdict(written == 0)}")
+    print(f"  rows written by it    {written:8d}     (target 0)   {verdict(written == 0)}")
     print(
         f"  peak RSS              {rss:8.0f} MB  (target <= 300 MB, ratio {rss / 300:.2f} of the "
         f"limit; first {first['peak_rss_mb']:.0f}, second {second['peak_rss_mb']:.0f})   "
-        f"{_verdict(rss <= 300)}"
+        f"{verdict(rss <= 300)}"
     )
     if not ok:
         print(f"  RESULT INVALID (MISSED): first={first} second={second}")

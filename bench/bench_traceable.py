@@ -28,47 +28,25 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.support import install_instance
+from bench.support import (
+    best_sync,
+    fresh_catalogs,
+    install_instance,
+    running_simulator,
+    timed_fetch,
+    verdict,
+)
 from bench.sync_child import sync_in_child
 
 TOKEN = "bench-traceable-token-77c1"
-
-
-def _start_simulator(services: int, endpoints: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service_catalog.testing.traceable_sim",
-            "--services",
-            str(services),
-            "--endpoints",
-            str(endpoints),
-            "--token",
-            TOKEN,
-            "--inactive-every",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError("the Traceable simulator did not start")
-    return proc, str(json.loads(line)["url"])
 
 
 def _setup_instance(db_url: str, key_file: str, sim_url: str, page_size: int) -> str:
@@ -194,56 +172,44 @@ def _raw_fetch(sim_url: str, bodies: list[dict[str, Any]]) -> tuple[float, float
     json.loads) and the bytes answered."""
     headers = {"Authorization": TOKEN, "Content-Type": "application/json"}
     with httpx.Client(timeout=120) as client:
-        start = time.perf_counter()
-        size = sum(
-            len(client.post(f"{sim_url}/graphql", headers=headers, json=b).content) for b in bodies
+        return timed_fetch(
+            lambda b: client.post(f"{sim_url}/graphql", headers=headers, json=b).content, bodies
         )
-        raw = time.perf_counter() - start
-        start = time.perf_counter()
-        for b in bodies:
-            json.loads(client.post(f"{sim_url}/graphql", headers=headers, json=b).content)
-    return raw, time.perf_counter() - start, size
 
 
 def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
-    sim, sim_url = _start_simulator(services, endpoints)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-traceable-") as tmp:
-            # The machine is shared and noisy: the first sync is the best of two, each into
-            # a fresh database of its own; the re-sync the best of two; the raw fetch the
-            # best of three passes, one before the first syncs and one before each re-sync
-            # (so the re-sync is compared with a fetch of the same moment).
-            targets = []
-            for k in (1, 2):
-                db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
-                key_file = str(Path(tmp) / f"catalog{k}.key")
-                targets.append(
-                    (db_url, key_file, _setup_instance(db_url, key_file, sim_url, page_size), k)
-                )
-            bodies = _raw_requests(sim_url, page_size)
-            passes = [_raw_fetch(sim_url, bodies)]
-            firsts = [
-                (sync_in_child(u, kf, iid, warm=True), u, kf, iid, k) for u, kf, iid, k in targets
-            ]
-            first, db_url, key_file, instance_id, k = min(firsts, key=lambda f: f[0]["seconds"])
-            first["other_seconds"] = max(f[0]["seconds"] for f in firsts)
-            first["peak_rss_mb"] = max(f[0]["peak_rss_mb"] for f in firsts)
-            # The re-sync is the best of two as well (the same noisy machine).
-            seconds = []
-            for _ in (1, 2):
-                passes.append(_raw_fetch(sim_url, bodies))
-                seconds.append(sync_in_child(db_url, key_file, instance_id, warm=True))
-            raw, raw_json = min(p[0] for p in passes), min(p[1] for p in passes)
-            requests, size = len(bodies), passes[0][2]
-            second = min(seconds, key=lambda s: s["seconds"])
-            second["other_seconds"] = max(s["seconds"] for s in seconds)
-            second["peak_rss_mb"] = max(s["peak_rss_mb"] for s in seconds)
-            second["resource_rows_written"] = max(s["resource_rows_written"] for s in seconds)
-            db_mb = (Path(tmp) / f"catalog{k}.db").stat().st_size / 1e6
-    finally:
-        sim.terminate()
-        sim.wait(10)
+    with (
+        running_simulator(
+            "service_catalog.testing.traceable_sim",
+            *("--services", str(services), "--endpoints", str(endpoints), "--token", TOKEN),
+            *("--inactive-every", "0"),
+        ) as sim_url,
+        tempfile.TemporaryDirectory(prefix="bench-traceable-") as tmp,
+    ):
+        # The machine is shared and noisy: the first sync is the best of two, each into
+        # a fresh database of its own; the re-sync the best of two; the raw fetch the
+        # best of three passes, one before the first syncs and one before each re-sync
+        # (so the re-sync is compared with a fetch of the same moment).
+        targets = fresh_catalogs(tmp, lambda u, kf: _setup_instance(u, kf, sim_url, page_size))
+        bodies = _raw_requests(sim_url, page_size)
+        passes = [_raw_fetch(sim_url, bodies)]
+        firsts = [sync_in_child(u, kf, iid, warm=True) for u, kf, iid in targets]
+        first = best_sync(firsts, "peak_rss_mb")
+        first["other_seconds"] = max(f["seconds"] for f in firsts)
+        db_url, key_file, instance_id = next(
+            t for t, f in zip(targets, firsts, strict=True) if f is first
+        )
+        # The re-sync is the best of two as well (the same noisy machine).
+        seconds = []
+        for _ in (1, 2):
+            passes.append(_raw_fetch(sim_url, bodies))
+            seconds.append(sync_in_child(db_url, key_file, instance_id, warm=True))
+        raw, raw_json = min(p[0] for p in passes), min(p[1] for p in passes)
+        requests, size = len(bodies), passes[0][2]
+        second = best_sync(seconds, "peak_rss_mb", "resource_rows_written")
+        second["other_seconds"] = max(s["seconds"] for s in seconds)
+        db_mb = Path(db_url.removeprefix("sqlite:///")).stat().st_size / 1e6
     return {
         "services": services,
         "endpoints": services * endpoints,
@@ -260,10 +226,6 @@ def run(services: int = 10_000, endpoints: int = 20, page_size: int = 1000) -> d
 
 #: An unchanged re-sync may cost at most this times the raw fetch of the same pages.
 RESYNC_TARGET = 1.25
-
-
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
 
 
 def report(r: dict[str, Any]) -> bool:
@@ -302,7 +264,7 @@ def report(r: dict[str, Any]) -> bool:
     print(f"  raw fetch + JSON      {r['raw_fetch_json_s']:8.2f} s   plain httpx loop + json.loads")
     print(
         f"  ratio first/raw       {ratio:8.2f} x   (target <= 2x)   "
-        f"[vs raw+JSON: {ratio_json:.2f}x]   {_verdict(ratio <= 2)}"
+        f"[vs raw+JSON: {ratio_json:.2f}x]   {verdict(ratio <= 2)}"
     )
     print(
         f"  unchanged re-sync     {second['seconds']:8.2f} s   unchanged {second['unchanged']:,}; "
@@ -310,16 +272,16 @@ def report(r: dict[str, Any]) -> bool:
     )
     print(
         f"  ratio re-sync/raw     {resync:8.2f} x   (target <= {RESYNC_TARGET}x the raw fetch of "
-        f"the same pages)   {_verdict(resync <= RESYNC_TARGET)}   "
+        f"the same pages)   {verdict(resync <= RESYNC_TARGET)}   "
         f"[vs raw+JSON: {second['seconds'] / r['raw_fetch_json_s']:.2f}x; "
         f"{second['seconds'] / first['seconds']:.0%} of the first sync; issue 11's <= 60% is "
         f"below the raw fetch's own {r['raw_fetch_s'] / first['seconds']:.0%}]"
     )
-    print(f"  rows written by it    {written:8d}     (target 0)   {_verdict(written == 0)}")
+    print(f"  rows written by it    {written:8d}     (target 0)   {verdict(written == 0)}")
     print(
         f"  peak RSS              {rss:8.0f} MB  (target <= 400 MB; first "
         f"{first['peak_rss_mb']:.0f}, re-sync {second['peak_rss_mb']:.0f}); "
-        f"database {r['db_mb']:.0f} MB   {_verdict(rss <= 400)}"
+        f"database {r['db_mb']:.0f} MB   {verdict(rss <= 400)}"
     )
     if not ok:
         print(f"  RESULT INVALID (MISSED): first={first} second={second}")

@@ -1,15 +1,21 @@
-"""What the connector benchmarks share: a simulator started in its own process, and an
-instance installed and authorized through the HTTP API as a user would."""
+"""What the connector benchmarks share: a simulator started in its own process, an
+instance installed and authorized through the HTTP API as a user would, and the limits and
+verdicts their reports print (the connector alone, the SQLite insert floor, the best of
+several syncs, ok/MISSED)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -18,7 +24,11 @@ from service_catalog.app import create_app
 from service_catalog.auth.service import create_token
 from service_catalog.core.db import Database
 from service_catalog.core.migrate import upgrade
+from service_catalog.integrations.connectors.base import Connector
 from service_catalog.settings import Settings
+from service_catalog.sync.gc import fewer_gc_passes
+
+T = TypeVar("T")
 
 
 def start_simulator(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
@@ -33,6 +43,18 @@ def start_simulator(module: str, *args: str) -> tuple[subprocess.Popen[str], str
         proc.kill()
         raise RuntimeError(f"the simulator {module} did not start")
     return proc, str(json.loads(line)["url"])
+
+
+@contextmanager
+def running_simulator(module: str, *args: str) -> Iterator[str]:
+    """:func:`start_simulator` for the length of a ``with`` block: its URL; the simulator is
+    terminated when the block ends."""
+    proc, url = start_simulator(module, *args)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def serve_app(db_url: str, key_file: str) -> tuple[Any, str, Any]:
@@ -93,3 +115,116 @@ def install_instance(
         server.should_exit = True
         time.sleep(0.3)
         db.dispose()
+
+
+def timed_fetch(send: Callable[[T], bytes], requests: Sequence[T]) -> tuple[float, float, int]:
+    """The raw fetch: seconds to make every request with a plain loop (``send`` makes one
+    and returns its body), bytes only; seconds to make them again with ``json.loads`` of
+    every body; and the bytes answered."""
+    start = time.perf_counter()
+    size = sum(len(send(r)) for r in requests)
+    raw = time.perf_counter() - start
+    start = time.perf_counter()
+    for r in requests:
+        json.loads(send(r))
+    return raw, time.perf_counter() - start, size
+
+
+def connector_only(make: Callable[[], Connector]) -> float:
+    """Seconds for a connector alone (``make()`` builds it) to list every resource as
+    records (fetch, decode, build records; nothing stored), under the garbage collector's
+    settings a sync runs with; the best of two."""
+    best = float("inf")
+    for _ in range(2):
+        conn = make()
+        start = time.perf_counter()
+        with fewer_gc_passes():  # as a sync runs it
+            count = sum(len(batch) for batch in conn.discover())
+        best = min(best, time.perf_counter() - start)
+        conn.close()
+        assert count > 0
+    return best
+
+
+def insert_floor(db_path: Path, tmp: str) -> float:
+    """Seconds to insert the rows a first sync stored in the SQLite catalog ``db_path``
+    (resources and their resource_attributes), as they are (no processing at all), into a
+    fresh catalog database with plain sqlite3 executemany in one transaction: what storing
+    them costs at the least, whatever the sync does. The best of two, in ``tmp``."""
+    src = sqlite3.connect(db_path)
+    cols = [r[1] for r in src.execute("PRAGMA table_info(resources)")]
+    rows = src.execute(f"SELECT {', '.join(cols)} FROM resources").fetchall()
+    # the side table that indexes config and integration_data is stored by the sync too
+    attr_cols = [r[1] for r in src.execute("PRAGMA table_info(resource_attributes)")]
+    attrs = src.execute(f"SELECT {', '.join(attr_cols)} FROM resource_attributes").fetchall()
+    instances = src.execute("SELECT * FROM integration_instances").fetchall()
+    src.close()
+    best = float("inf")
+    for n in range(2):
+        path = Path(tmp) / f"floor-{n}.db"
+        db = Database(f"sqlite:///{path}")
+        upgrade(db)
+        db.dispose()
+        con = sqlite3.connect(path, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA foreign_keys=ON")
+        con.executemany(
+            f"INSERT INTO integration_instances VALUES ({', '.join('?' for _ in instances[0])})",
+            instances,
+        )
+        sql = f"INSERT INTO resources ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        attr_sql = (
+            f"INSERT INTO resource_attributes ({', '.join(attr_cols)}) "
+            f"VALUES ({', '.join('?' for _ in attr_cols)})"
+        )
+        start = time.perf_counter()
+        con.execute("BEGIN IMMEDIATE")
+        for at in range(0, len(rows), 1000):
+            con.executemany(sql, rows[at : at + 1000])
+        for at in range(0, len(attrs), 5000):
+            con.executemany(attr_sql, attrs[at : at + 5000])
+        con.execute("COMMIT")
+        best = min(best, time.perf_counter() - start)
+        assert con.execute("SELECT count(*) FROM resources").fetchone()[0] == len(rows)
+        found = con.execute("SELECT count(*) FROM resource_attributes").fetchone()[0]
+        assert found == len(attrs)
+        con.close()
+    return best
+
+
+def fresh_catalogs(tmp: str, install: Callable[[str, str], str]) -> list[tuple[str, str, str]]:
+    """Two fresh SQLite catalogs in ``tmp`` (on a shared, noisy machine a first sync is
+    the best of two, each into a fresh database), each with the instance ``install(database
+    URL, key file)`` installs: (database URL, key file, instance id) each."""
+    targets = []
+    for k in (1, 2):
+        db_url = f"sqlite:///{Path(tmp) / f'catalog{k}.db'}"
+        key_file = str(Path(tmp) / f"catalog{k}.key")
+        targets.append((db_url, key_file, install(db_url, key_file)))
+    return targets
+
+
+def best_sync(results: list[dict[str, Any]], *worst: str) -> dict[str, Any]:
+    """The fastest of several runs of one sync (``sync_in_child`` figures), given the
+    largest value any of them had of each key in ``worst`` (peak RSS, rows written...)."""
+    best = min(results, key=lambda r: r["seconds"])
+    for key in worst:
+        best[key] = max(r[key] for r in results)
+    return best
+
+
+def syncs_valid(first: dict[str, Any], second: dict[str, Any], count: int) -> bool:
+    """Whether a first sync created all ``count`` resources and an unchanged re-sync found
+    them all unchanged, both succeeding (else the figures measure something else)."""
+    return bool(
+        first["status"] == "succeeded"
+        and first["created"] == count
+        and second["status"] == "succeeded"
+        and second["unchanged"] == count
+    )
+
+
+def verdict(ok: bool) -> str:
+    """What a report prints beside a figure: ``ok``, or ``MISSED`` when it misses its target."""
+    return "ok" if ok else "MISSED"

@@ -332,6 +332,16 @@ def server(settings: Settings, db: Database) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
+def worker_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
+    """A running catalog with its background worker (syncs and scorecard passes) polling
+    fast."""
+    cfg = settings.model_copy(update={"run_worker": True, "worker_poll_seconds": 0.2})
+    live = LiveServer(cfg, db).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
 def api(server: LiveServer) -> Iterator[httpx.Client]:
     """An authenticated HTTP client of the running catalog."""
     with server.client() as client:

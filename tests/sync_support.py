@@ -1,11 +1,13 @@
-"""Helpers shared by the tests: integration instances created over HTTP (an authorized
-rest-inventory one for the sync tests), catalog services, sync runs, stored rows."""
+"""Helpers shared by the tests: integration instances created and authorized over HTTP (a
+rest-inventory one for the sync tests, a PagerDuty one), catalog services, sync runs,
+stored rows, waiting on a condition."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from sqlalchemy import func, select
@@ -16,6 +18,33 @@ from service_catalog.settings import Settings
 from service_catalog.sync.models import SyncRun
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
+from service_catalog.testing.pagerduty_sim import PagerDutySimulator
+
+T = TypeVar("T")
+
+
+def wait_for(
+    what: Callable[[], T | None],
+    why: Callable[[], Any] = lambda: "timed out waiting",
+    *,
+    timeout: float = 60,
+    every: float = 0.1,
+) -> T:
+    """Poll ``what`` every ``every`` seconds until it gives a truthy value, and return it;
+    fail saying ``why()`` past ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = what()
+        if got:
+            return got
+        assert time.monotonic() < deadline, why()
+        time.sleep(every)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """:func:`wait_for` ``condition``, polled every 10 ms, failing with ``what`` after
+    ``timeout`` s."""
+    wait_for(condition, lambda: f"timed out waiting until {what}", timeout=timeout, every=0.01)
 
 
 def create_instance(
@@ -72,16 +101,36 @@ def make_instance(
         create_instance(api, name, integration="rest-inventory", base_url=sim.url, **config)["id"]
     )
     if authorize:
-        resp = api.post(
-            f"/v1/integration-instances/{iid}/auth-credential",
-            json={
-                "type": "multi_key_auth",
-                "config": {"headers": [{"name": "authorization", "key": sim.token}]},
-            },
-        )
+        resp = authorize_instance(api, iid, sim.token)
         assert resp.status_code == 201, resp.text
         inst = api.get(f"/v1/integration-instances/{iid}").json()
         assert inst["authorized"] is True, inst
+    return iid
+
+
+def authorize_instance(
+    api: httpx.Client, iid: str, key: str, header: str = "authorization"
+) -> httpx.Response:
+    """POST the instance ``iid`` a ``multi_key_auth`` credential sending ``key`` in
+    ``header``; the response (201 when the upstream accepted it, or kept it unverified)."""
+    return api.post(
+        f"/v1/integration-instances/{iid}/auth-credential",
+        json={"type": "multi_key_auth", "config": {"headers": [{"name": header, "key": key}]}},
+    )
+
+
+def install_pagerduty(api: httpx.Client, sim: PagerDutySimulator, *, authorize: bool = True) -> str:
+    """Create a ``pagerduty`` instance pointing at ``sim`` (and authorize it with the
+    simulator's token, verified); its id."""
+    iid = str(
+        create_instance(
+            api, "pagerduty", integration="pagerduty", display_name="PagerDuty", base_url=sim.url
+        )["id"]
+    )
+    if authorize:
+        resp = authorize_instance(api, iid, sim.token)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["verified"] is True, resp.text
     return iid
 
 

@@ -13,7 +13,7 @@ import httpx
 from conftest import LiveServer
 from contract import Contract
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import EVENT_KEYS, make_instance
+from sync_support import EVENT_KEYS, create_instance, make_instance
 
 SECRET = "s3cr3t-audit-7Qx2LmN9"
 
@@ -51,17 +51,7 @@ def test_every_change_is_audited_with_the_token_name(
         )
         # an auth config needs an integration that takes one: custom declares no
         # authorization of its own (rest-inventory takes multi_key_auth only)
-        pushed = api.post(
-            "/v1/integration-instances",
-            json={
-                "integration_name": "custom",
-                "name": "pushed",
-                "display_name": "Pushed",
-                "config": {},
-            },
-        )
-        assert pushed.status_code == 201, pushed.text
-        pid = pushed.json()["id"]
+        pid = create_instance(api, "pushed")["id"]
         iid = make_instance(api, sim, "inv")  # creates the instance and its credential
         assert (
             api.patch(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -31,15 +30,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
-
-
-@pytest.fixture
-def worker_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The catalog with its background worker (scorecard passes) polling fast."""
-    cfg = settings.model_copy(update={"run_worker": True, "worker_poll_seconds": 0.2})
-    live = LiveServer(cfg, db).start()
-    yield live
-    live.stop()
 
 
 def reload_until_visible(page: Page, text: str, timeout: float = 60) -> None:

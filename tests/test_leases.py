@@ -8,11 +8,10 @@ import datetime as dt
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -26,10 +25,9 @@ from service_catalog.sync import service
 from service_catalog.sync.models import SyncState
 from service_catalog.sync.worker import Worker, worker_name
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import make_instance
+from sync_support import make_instance, wait_for
 
 TOKEN = "lease-secret-7d2e"
-T = TypeVar("T")
 
 
 class GatedSimulator(InventorySimulator):
@@ -59,19 +57,6 @@ class ServeWithWorker(ServeProcess):
     def __init__(self, env: dict[str, str], tmp: Path) -> None:
         super().__init__(env, tmp)
         self.args.remove("--no-worker")
-
-
-def wait_for(
-    what: Callable[[], T | None], *, timeout: float = 60, why: Callable[[], str] = lambda: ""
-) -> T:
-    """Poll ``what`` until it gives a truthy value; fail (saying ``why``) past ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = what()
-        if got:
-            return got
-        assert time.monotonic() < deadline, why()
-        time.sleep(0.1)
 
 
 def runs_of(api: httpx.Client, iid: str) -> list[dict[str, Any]]:

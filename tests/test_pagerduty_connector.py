@@ -26,7 +26,13 @@ from service_catalog.integrations.connectors.base import Credential
 from service_catalog.integrations.connectors.pagerduty import INTEGRATION, PagerDutyConnector
 from service_catalog.settings import Settings
 from service_catalog.testing.pagerduty_sim import PagerDutySimulator
-from sync_support import create_service, ingestion, sync_now
+from sync_support import (
+    authorize_instance,
+    create_service,
+    ingestion,
+    install_pagerduty,
+    sync_now,
+)
 
 TOKEN = "pd-key-5f1c9e"
 SUBSET = Path(__file__).parent / "contracts" / "pagerduty" / "rest-api-v2-subset.json"
@@ -39,33 +45,6 @@ SIMULATOR = partial(PagerDutySimulator, SERVICES, INCIDENTS, TOKEN)
 @pytest.fixture
 def fast(settings: Settings) -> Settings:
     return settings.model_copy(update={"connector_retries": 1})
-
-
-def install(api: httpx.Client, sim: PagerDutySimulator, *, token: str | None = TOKEN) -> str:
-    resp = api.post(
-        "/v1/integration-instances",
-        json={
-            "integration_name": "pagerduty",
-            "name": "pagerduty",
-            "display_name": "PagerDuty",
-            "config": {"base_url": sim.url},
-        },
-    )
-    assert resp.status_code == 201, resp.text
-    iid = str(resp.json()["id"])
-    if token is not None:
-        assert authorize(api, iid, token).status_code == 201
-    return iid
-
-
-def authorize(api: httpx.Client, iid: str, token: str) -> httpx.Response:
-    return api.post(
-        f"/v1/integration-instances/{iid}/auth-credential",
-        json={
-            "type": "multi_key_auth",
-            "config": {"headers": [{"name": "authorization", "key": token}]},
-        },
-    )
 
 
 def all_resources(api: httpx.Client) -> dict[str, dict[str, Any]]:
@@ -214,7 +193,7 @@ def _expected(sim: PagerDutySimulator, sid: str) -> dict[str, Any]:
 def test_a_sync_brings_services_on_call_and_incident_figures(
     api: httpx.Client, server: LiveServer, settings: Settings, sim: PagerDutySimulator
 ) -> None:
-    iid = install(api, sim)
+    iid = install_pagerduty(api, sim)
     run = sync_now(api, settings, server.db, iid)
     assert run["status"] == "succeeded", run
     assert run["created"] == SERVICES
@@ -252,7 +231,7 @@ def test_a_sync_brings_services_on_call_and_incident_figures(
 def test_rate_limits_and_5xx_are_retried(
     api: httpx.Client, server: LiveServer, settings: Settings, sim: PagerDutySimulator
 ) -> None:
-    iid = install(api, sim)
+    iid = install_pagerduty(api, sim)
     sim.rate_limit_next = 2  # Retry-After: 1
     assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
     sim.retry_after = None  # only PagerDuty's ratelimit-reset header
@@ -267,7 +246,7 @@ def test_rate_limits_and_5xx_are_retried(
 def test_failures_part_way_change_nothing(
     api: httpx.Client, server: LiveServer, fast: Settings, sim: PagerDutySimulator
 ) -> None:
-    iid = install(api, sim)
+    iid = install_pagerduty(api, sim)
     assert sync_now(api, fast, server.db, iid)["created"] == SERVICES
     sim.remove_service("PS000003")  # gone upstream, but the next listings fail
     sim.fail_path = "/incidents"
@@ -295,17 +274,17 @@ def test_credentials_refused_with_a_clear_reason_and_taint(
     sim: PagerDutySimulator,
     contract: Contract,
 ) -> None:
-    iid = install(api, sim, token=None)
-    wrong = authorize(api, iid, "not-the-key")
+    iid = install_pagerduty(api, sim, authorize=False)
+    wrong = authorize_instance(api, iid, "not-the-key")
     detail = contract.check(wrong, 400)["detail"]
     assert "PagerDuty rejected the API key (HTTP 401" in detail
     assert "not-the-key" not in wrong.text
     sim.forbidden_paths = {"/services"}
-    scoped = authorize(api, iid, TOKEN)
+    scoped = authorize_instance(api, iid, TOKEN)
     detail = contract.check(scoped, 400)["detail"]
     assert "HTTP 403" in detail and "GET /services" in detail, detail
     sim.forbidden_paths = set()
-    assert authorize(api, iid, TOKEN).status_code == 201
+    assert authorize_instance(api, iid, TOKEN).status_code == 201
     assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
     # The key loses access to incidents: the credential is tainted, with what to do.
     sim.forbidden_paths = {"/incidents"}
@@ -334,7 +313,7 @@ def test_an_unreachable_pagerduty_is_reported_with_the_reason(api: httpx.Client)
         },
     )
     iid = resp.json()["id"]
-    stored = authorize(api, iid, TOKEN)  # kept, unverified, with the reason
+    stored = authorize_instance(api, iid, TOKEN)  # kept, unverified, with the reason
     assert stored.status_code == 201, stored.text
     body = stored.json()
     assert body["verified"] is False and "Cannot reach" in body["verification_reason"]
@@ -345,7 +324,7 @@ def test_an_unreachable_pagerduty_is_reported_with_the_reason(api: httpx.Client)
 def test_incident_events_are_polled_after_each_sync(
     api: httpx.Client, server: LiveServer, settings: Settings, sim: PagerDutySimulator
 ) -> None:
-    iid = install(api, sim)
+    iid = install_pagerduty(api, sim)
     first = sync_now(api, settings, server.db, iid)
     assert first["status"] == "succeeded"
     backlog = first["events"]  # the last day's history

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, PgProvider
+from scorecard_support import criterion, scorecard_body
 from service_catalog.auth.access import (
     INTEGRATION_ADMIN,
     INTEGRATION_VIEWER,
@@ -183,20 +184,7 @@ def _oidc(login: str) -> dict[str, Any]:
 
 
 def _card(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": {"selector": "all", "selector_parameters": None},
-        "criteria": [
-            {
-                "enabled": True,
-                "template_name": "has_service_docs",
-                "template_parameters": {"min_docs": 1},
-                "section_name": "Docs",
-            }
-        ],
-    }
+    return scorecard_body(name, [criterion("has_service_docs", "Docs", min_docs=1)])
 
 
 INST = "/v1/integration-instances/{instance}"

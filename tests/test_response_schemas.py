@@ -13,6 +13,7 @@ import httpx
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from scorecard_support import criterion, scorecard_body
 from service_catalog.access import api as access_api
 from service_catalog.apis import api as apis_api
 from service_catalog.catalog_services import api as catalog_services_api
@@ -130,27 +131,14 @@ def test_hand_built_scorecard_bodies_match_their_read_schemas(
     check(api.patch(f"{docs}/{doc['id']}", json={"content": "# More steps"}))
     check(api.get("/v1/criteria-templates?page[size]=100"))
     check(api.get("/v1/scorecard-templates"))
-    body = {
-        "name": "Docs",
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": {"selector": "all", "selector_parameters": None},
-        "criteria": [
-            {
-                "enabled": True,
-                "template_name": "has_service_docs",
-                "template_parameters": {"min_docs": 1},
-                "section_name": "Docs",
-            },
-            {
-                "enabled": True,
-                "template_name": "has_resources",
-                "template_parameters": {"min_resources": 1},
-                "section_name": "Catalog",
-            },
+    body = scorecard_body(
+        "Docs",
+        [
+            criterion("has_service_docs", "Docs", min_docs=1),
+            criterion("has_resources", "Catalog", min_resources=1),
         ],
-        "levels": [{"name": "Bronze", "sections": ["Docs"]}],
-    }
+        levels=[{"name": "Bronze", "sections": ["Docs"]}],
+    )
     card = check(api.post("/v1/scorecards", json=body))
     cid = card["id"]
     run_due(db, settings, "schema-test")

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from contract import Contract
+from scorecard_support import criterion, scorecard_body
 from service_catalog.core.db import Database, utcnow
 from service_catalog.integrations.models import IntegrationInstance
 from service_catalog.resources.models import Resource
@@ -167,15 +168,6 @@ def world(api: httpx.Client, db: Database, settings: Settings) -> World:
     return World(api, db, settings)
 
 
-def criterion(template: str, section: str | None = None, **params: Any) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "template_name": template,
-        "template_parameters": params,
-        "section_name": section,
-    }
-
-
 def create(
     api: httpx.Client,
     contract: Contract,
@@ -183,14 +175,7 @@ def create(
     selector: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    body = {
-        "name": "card",
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": selector or {"selector": "all", "selector_parameters": None},
-        "criteria": criteria,
-        **extra,
-    }
+    body = scorecard_body("card", criteria, selector, **extra)
     return contract.check(api.post("/v1/scorecards", json=body), 201, response="ScorecardResponse")
 
 
@@ -279,16 +264,14 @@ def test_crud_and_validation(api: httpx.Client, contract: Contract) -> None:
     updated = contract.check(
         api.put(
             f"/v1/scorecards/{cid}",
-            json={
-                "name": "renamed",
-                "description": "d",
-                "scorecard_template": None,
-                "entity_selector": {"selector": "all", "selector_parameters": None},
-                "criteria": [
+            json=scorecard_body(
+                "renamed",
+                [
                     {**criterion("has_service_docs", "Docs", min_docs=2), "id": kept},
                     criterion("has_resources", "Catalog", min_resources=1),
                 ],
-            },
+                description="d",
+            ),
         ),
         200,
         response="ScorecardResponse",

@@ -12,13 +12,20 @@ from typing import Any
 import httpx
 
 from conftest import LiveServer
+from scorecard_support import scorecard_body
 from service_catalog.settings import Settings
 from service_catalog.sync import scorecards as jobs
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.gateway_manager_sim import GatewaySimulator
 from service_catalog.testing.github_sim import GitHubSimulator
 from service_catalog.testing.pagerduty_sim import PagerDutySimulator
-from sync_support import create_instance, create_service, sync_now
+from sync_support import (
+    authorize_instance,
+    create_instance,
+    create_service,
+    install_pagerduty,
+    sync_now,
+)
 
 GH_TOKEN = "ghp_scorecards_8e1d"
 PD_TOKEN = "pd-key-scorecards-3a9c"
@@ -33,10 +40,7 @@ GITHUB_CRITERIA = {
 
 
 def _authorize(api: httpx.Client, iid: str, header: str, key: str) -> None:
-    resp = api.post(
-        f"/v1/integration-instances/{iid}/auth-credential",
-        json={"type": "multi_key_auth", "config": {"headers": [{"name": header, "key": key}]}},
-    )
+    resp = authorize_instance(api, iid, key, header)
     assert resp.status_code == 201, resp.text
     assert resp.json()["verified"] is True, resp.text
 
@@ -55,16 +59,13 @@ def _map(api: httpx.Client, name: str, resource_id: str) -> str:
 
 
 def _card(api: httpx.Client, name: str, criteria: list[tuple[str, dict[str, Any]]]) -> str:
-    body = {
-        "name": name,
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": {"selector": "all", "selector_parameters": None},
-        "criteria": [
+    body = scorecard_body(
+        name,
+        [
             {"enabled": True, "template_name": t, "template_parameters": p or None}
             for t, p in criteria
         ],
-    }
+    )
     resp = api.post("/v1/scorecards", json=body)
     assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])
@@ -149,18 +150,7 @@ def test_pagerduty_criteria_over_a_synced_service(
     api: httpx.Client, server: LiveServer, settings: Settings
 ) -> None:
     with PagerDutySimulator(6, 40, PD_TOKEN) as sim:
-        resp = api.post(
-            "/v1/integration-instances",
-            json={
-                "integration_name": "pagerduty",
-                "name": "pagerduty",
-                "display_name": "PagerDuty",
-                "config": {"base_url": sim.url},
-            },
-        )
-        assert resp.status_code == 201, resp.text
-        iid = str(resp.json()["id"])
-        _authorize(api, iid, "authorization", PD_TOKEN)
+        iid = install_pagerduty(api, sim)
         assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
         listed = _resources(api, "pagerduty_service")
         busiest = max(
@@ -213,17 +203,9 @@ def test_gateway_plugin_criterion_over_a_synced_gateway_service(
     api: httpx.Client, server: LiveServer, settings: Settings
 ) -> None:
     with GatewaySimulator(4, 1, 2, admin_token=KONG_TOKEN, global_plugins=1) as sim:
-        resp = api.post(
-            "/v1/integration-instances",
-            json={
-                "integration_name": "gateway-manager",
-                "name": "kong",
-                "display_name": "Kong",
-                "config": {"base_url": sim.url},
-            },
+        iid = str(
+            create_instance(api, "kong", integration="gateway-manager", base_url=sim.url)["id"]
         )
-        assert resp.status_code == 201, resp.text
-        iid = str(resp.json()["id"])
         _authorize(api, iid, "Kong-Admin-Token", KONG_TOKEN)
         api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={})
         Worker(settings, server.db, name="test-worker").run_once(instance_id=uuid.UUID(iid))

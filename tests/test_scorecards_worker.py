@@ -5,41 +5,17 @@ results."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
 from conftest import LiveServer
-from service_catalog.core.db import Database
-from service_catalog.settings import Settings
+from scorecard_support import criterion, scorecard_body
 from service_catalog.testing.github_sim import GitHubSimulator
-from sync_support import create_instance, create_service
+from sync_support import create_instance, create_service, wait_for
 
 TOKEN = "ghp_worker_e2e_41d7"
 T = TypeVar("T")
-
-
-@pytest.fixture
-def worker_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The catalog with its background worker (syncs and scorecard passes) polling fast."""
-    cfg = settings.model_copy(update={"run_worker": True, "worker_poll_seconds": 0.2})
-    live = LiveServer(cfg, db).start()
-    yield live
-    live.stop()
-
-
-def wait_for(what: Callable[[], T | None], why: Callable[[], Any], timeout: float = 60) -> T:
-    """Poll ``what`` until it gives a truthy value; fail saying ``why()`` past ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = what()
-        if got:
-            return got
-        assert time.monotonic() < deadline, why()
-        time.sleep(0.1)
 
 
 def _ok(resp: httpx.Response, status: int = 200) -> Any:
@@ -88,20 +64,10 @@ def test_a_sync_changing_a_mapped_repository_re_evaluates_its_service(
             _ok(api.post("/v1/resource-mappings", json={"service": sid, "resource": rid}), 201)
         # each repository passes with its present count of alerts; one more fails it
         most = max(r["integration_data"]["dependabot_alerts"]["open"] for r in (one, two))
-        card = {
-            "name": "Dependabot",
-            "description": None,
-            "scorecard_template": None,
-            "entity_selector": {"selector": "all", "selector_parameters": None},
-            "criteria": [
-                {
-                    "enabled": True,
-                    "template_name": "github_dependabot_vulnerability_limit",
-                    "template_parameters": {"severity": "low", "max_alerts": most},
-                    "section_name": None,
-                }
-            ],
-        }
+        card = scorecard_body(
+            "Dependabot",
+            [criterion("github_dependabot_vulnerability_limit", severity="low", max_alerts=most)],
+        )
         cid = _ok(api.post("/v1/scorecards", json=card), 201)["id"]
 
         def result(sid: str) -> dict[str, Any]:
@@ -148,20 +114,7 @@ def test_a_scorecard_viewer_sees_results_of_the_services_it_reads(
     a, b = create_service(api, "alpha")["id"], create_service(api, "beta")["id"]
     doc = {"title": "Runbook", "content": "# Runbook"}
     _ok(api.post(f"/v1/catalog-services/{a}/documents", json=doc), 201)
-    card = {
-        "name": "Docs",
-        "description": None,
-        "scorecard_template": None,
-        "entity_selector": {"selector": "all", "selector_parameters": None},
-        "criteria": [
-            {
-                "enabled": True,
-                "template_name": "has_service_docs",
-                "template_parameters": {"min_docs": 1},
-                "section_name": None,
-            }
-        ],
-    }
+    card = scorecard_body("Docs", [criterion("has_service_docs", min_docs=1)])
     cid = _ok(api.post("/v1/scorecards", json=card), 201)["id"]
     crit = _ok(api.get(f"/v1/scorecards/{cid}"))["criteria"][0]["id"]
     viewer = _principal(

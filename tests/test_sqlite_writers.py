@@ -13,7 +13,6 @@ import re
 import sqlite3
 import stat
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,19 +27,10 @@ from service_catalog.core.db import Database, WriterBusy, WriterQueue
 from service_catalog.settings import Settings
 from service_catalog.sync.worker import Worker
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import make_instance
+from sync_support import make_instance, wait_until
 
 TOKEN = re.compile(r"(?:scat|spat|kpat)_[A-Za-z0-9_\-]{20,}")
 WRITERS = 30
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Wait for ``condition`` (polled), failing with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def run_threads(n: int, target: Callable[[int], None]) -> None:

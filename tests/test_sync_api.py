@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -13,10 +11,10 @@ import pytest
 
 from conftest import LiveServer
 from contract import Contract
-from service_catalog.core.db import Database, utcnow
+from service_catalog.core.db import utcnow
 from service_catalog.settings import Settings
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import ingestion, make_instance, resources, sync_now
+from sync_support import create_instance, ingestion, make_instance, resources, sync_now, wait_for
 
 TOKEN = "api-secret-51c0"
 
@@ -107,17 +105,7 @@ def test_unknown_instance_is_404(api: httpx.Client, contract: Contract) -> None:
 
 
 def test_push_only_instance_has_nothing_to_sync(api: httpx.Client, contract: Contract) -> None:
-    resp = api.post(
-        "/v1/integration-instances",
-        json={
-            "integration_name": "custom",
-            "name": "pushed",
-            "display_name": "Pushed",
-            "config": {},
-        },
-    )
-    assert resp.status_code == 201, resp.text
-    iid = resp.json()["id"]
+    iid = create_instance(api, "pushed")["id"]
     assert ingestion(api, iid) == {
         "last_scheduled": None,
         "next_scheduled_at": None,
@@ -173,25 +161,6 @@ def test_sync_runs_are_listed_newest_first_with_cursor_paging(
     contract.check(api.get(_path(iid, "sync-runs"), params={"page[size]": 5000}), 400)
 
 
-@pytest.fixture
-def worker_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The catalog with its background sync worker running (polling quickly)."""
-    cfg = settings.model_copy(update={"run_worker": True, "worker_poll_seconds": 0.2})
-    live = LiveServer(cfg, db).start()
-    yield live
-    live.stop()
-
-
-def _wait_for(fn: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
-
-
 def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
     worker_server: LiveServer, sim: InventorySimulator
 ) -> None:
@@ -202,7 +171,7 @@ def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
             data = api.get(_path(iid, "sync-runs")).json()["data"]
             return [r for r in data if r["status"] != "running"]
 
-        first = _wait_for(runs)
+        first = wait_for(runs, timeout=20)
         assert first[0]["trigger"] == "schedule" and first[0]["status"] == "succeeded"
         assert first[0]["created"] == 30
         assert len(resources(worker_server.db, iid)) == 30
@@ -211,6 +180,6 @@ def test_serve_runs_a_worker_that_syncs_new_instances_and_sync_now(
         assert state["next_scheduled_at"] > state["last_scheduled"]  # next one in 15 min
         sim.items.append({"id": "late", "name": "Late arrival"})
         assert api.put(_path(iid), json={}).status_code == 200
-        second = _wait_for(lambda: len(runs()) >= 2 and runs())
+        second = wait_for(lambda: runs()[1:] and runs(), timeout=20)  # two runs or more
         assert second[0]["trigger"] == "manual" and second[0]["created"] == 1
         assert "late" in resources(worker_server.db, iid)

@@ -6,9 +6,8 @@ import datetime as dt
 import itertools
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from service_catalog.core.db import Database
 from service_catalog.settings import Settings
 from service_catalog.sync.models import SyncRun
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import make_instance
+from sync_support import make_instance, wait_for
 
 TOKEN = "workers-secret-92d1"
 
@@ -99,13 +98,6 @@ def _pid_of(worker: str | None) -> int:
     return int(worker.split(":")[1].split("/")[0])
 
 
-def _wait_for(done: Callable[[], bool], why: Callable[[], str], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, why()
-        time.sleep(0.1)
-
-
 def test_two_workers_sync_each_instance_exactly_once_per_schedule(
     pg_server: LiveServer, workers: Workers
 ) -> None:
@@ -126,7 +118,7 @@ def test_two_workers_sync_each_instance_exactly_once_per_schedule(
             return len(done) == 6 and min(done.values()) >= 3
 
         # The first run of each instance, then two more on schedule.
-        _wait_for(three_runs_each, lambda: workers.log(0) + workers.log(1))
+        wait_for(three_runs_each, lambda: workers.log(0) + workers.log(1), timeout=90)
         workers.stop_all()
     runs = _runs(pg_server.db)
     assert runs, workers.log(0) + workers.log(1)
@@ -162,13 +154,13 @@ def test_killed_worker_loses_its_lease_and_another_takes_over(
         def pages_served() -> int:
             return sum(1 for r in sim.requests if r["path"] == "/items")
 
-        _wait_for(lambda: pages_served() >= 4, lambda: workers.log(0))
+        wait_for(lambda: pages_served() >= 4, lambda: workers.log(0), timeout=90)
         # Hold the first worker's run (its next page waits 20 s) so that it is still
         # running however long the second worker takes to start on a busy machine.
         sim.delay = 20.0
         second = workers.start()
         # The second worker polls while the first holds the lease: one run, the first's.
-        _wait_for(lambda: "sync worker" in workers.log(1), lambda: workers.log(1))
+        wait_for(lambda: "sync worker" in workers.log(1), lambda: workers.log(1), timeout=90)
         only = _runs(pg_server.db)
         assert len(only) == 1 and only[0].status == "running"
         assert _pid_of(only[0].worker) == first.pid
@@ -181,7 +173,7 @@ def test_killed_worker_loses_its_lease_and_another_takes_over(
             runs = _runs(pg_server.db)
             return runs if len(runs) == 2 and runs[1].status == "succeeded" else []
 
-        _wait_for(lambda: bool(taken_over()), lambda: workers.log(1))
+        wait_for(lambda: bool(taken_over()), lambda: workers.log(1), timeout=90)
         old, new = taken_over()
     assert _pid_of(old.worker) == first.pid and _pid_of(new.worker) == second.pid
     # The dead worker's run is over, said so, and the takeover came after the kill.

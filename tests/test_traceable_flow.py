@@ -5,7 +5,6 @@ events, and the endpoints sub-list."""
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from typing import Any
 
@@ -14,9 +13,8 @@ import pytest
 
 from conftest import LiveServer
 from service_catalog.settings import Settings
-from service_catalog.sync.worker import Worker
 from service_catalog.testing.traceable_sim import TraceableSimulator
-from sync_support import ingestion, latest_run
+from sync_support import authorize_instance, ingestion, sync_now
 
 TOKEN = "trc-platform-token-5e1f"
 RESOURCES = "/v1/resources"
@@ -49,28 +47,9 @@ def install(
     assert resp.status_code == 201, resp.text
     iid = str(resp.json()["id"])
     if token is not None:
-        resp = authorize(api, iid, token)
+        resp = authorize_instance(api, iid, token)
         assert resp.status_code == 201, resp.text
     return iid
-
-
-def authorize(api: httpx.Client, iid: str, token: str) -> httpx.Response:
-    return api.post(
-        f"/v1/integration-instances/{iid}/auth-credential",
-        json={
-            "type": "multi_key_auth",
-            "config": {"headers": [{"name": "authorization", "key": token}]},
-        },
-    )
-
-
-def sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str) -> dict[str, Any]:
-    """Sync now over HTTP, run by an in-test worker; the run as the API lists it."""
-    resp = api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={})
-    assert resp.status_code == 200, resp.text
-    run = Worker(settings, server.db, name="test-worker").run_once(instance_id=uuid.UUID(iid))
-    assert run is not None
-    return latest_run(api, iid)
 
 
 def all_resources(api: httpx.Client, **filters: str) -> list[dict[str, Any]]:
@@ -114,7 +93,9 @@ def test_the_seed_flow(
     assert inst["config"] == {"include_inactive": False, "base_url": sim.url}  # as sent
     iid = inst["id"]
     cred = contract.check(
-        authorize(api, iid, TOKEN), 201, response="IntegrationInstanceAuthCredentialResponse"
+        authorize_instance(api, iid, TOKEN),
+        201,
+        response="IntegrationInstanceAuthCredentialResponse",
     )
     assert TOKEN not in str(cred)
     assert api.get(f"/v1/integration-instances/{iid}").json()["authorized"] is True
@@ -122,7 +103,7 @@ def test_the_seed_flow(
     assert integ and integ[0]["display_name"] == "Traceable"
 
     # Sync now.
-    run = sync(api, settings, server, iid)
+    run = sync_now(api, settings, server.db, iid)
     assert run["status"] == "succeeded", run
     assert (run["created"], run["vanished"]) == (9, 0)  # 12 services, 3 inactive
     assert ingestion(api, iid)["scheduler_state"] == {"status": "ok"}
@@ -192,7 +173,7 @@ def test_the_seed_flow(
     assert [r["id"] for r in hit.json()["data"]] == [found["svc-00003"]["id"]]
 
     # An unchanged re-sync writes nothing.
-    again = sync(api, settings, server, iid)
+    again = sync_now(api, settings, server.db, iid)
     assert (again["status"], again["created"], again["updated"], again["unchanged"]) == (
         "succeeded",
         0,
@@ -207,8 +188,8 @@ def test_include_inactive_true_vs_false(
 ) -> None:
     active = install(api, sim, "traceable-active")
     everything = install(api, sim, "traceable-all", include_inactive=True)
-    assert sync(api, settings, server, active)["created"] == 9
-    assert sync(api, settings, server, everything)["created"] == 12
+    assert sync_now(api, settings, server.db, active)["created"] == 9
+    assert sync_now(api, settings, server.db, everything)["created"] == 12
     a = by_service_id(all_resources(api, **{"filter[integration.instance.id]": active}))
     e = by_service_id(all_resources(api, **{"filter[integration.instance.id]": everything}))
     assert set(e) - set(a) == {"svc-00004", "svc-00008", "svc-00012"}
@@ -218,7 +199,7 @@ def test_include_inactive_true_vs_false(
         json={"config": {"include_inactive": True, "base_url": sim.url}},
     )
     assert resp.status_code == 200, resp.text
-    assert sync(api, settings, server, active)["created"] == 3
+    assert sync_now(api, settings, server.db, active)["created"] == 3
 
 
 def test_paging_across_many_pages(
@@ -226,7 +207,7 @@ def test_paging_across_many_pages(
 ) -> None:
     with TraceableSimulator(1050, 2, TOKEN, inactive_every=0, vulnerable_every=5) as big:
         iid = install(api, big, page_size=100)
-        run = sync(api, settings, server, iid)
+        run = sync_now(api, settings, server.db, iid)
         assert (run["status"], run["created"], run["pages"]) == ("succeeded", 1050, 11)
         ops = [r["operation"] for r in big.requests]
         assert ops.count("ApiEndpoints") == 21 and ops.count("Services") == 11
@@ -239,7 +220,7 @@ def test_a_vanished_service_is_kept_flagged_and_stays_mapped(
     api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
 ) -> None:
     iid = install(api, sim)
-    sync(api, settings, server, iid)
+    sync_now(api, settings, server.db, iid)
     gone = by_service_id(all_resources(api))["svc-00002"]
     assert (
         api.post(
@@ -254,7 +235,7 @@ def test_a_vanished_service_is_kept_flagged_and_stays_mapped(
         == 201
     )
     sim.tenant.remove_service("svc-00002")
-    run = sync(api, settings, server, iid)
+    run = sync_now(api, settings, server.db, iid)
     assert (run["status"], run["vanished"]) == ("succeeded", 1)
     kept = api.get(f"{RESOURCES}/{gone['id']}").json()
     assert kept["discovered"] is False
@@ -270,10 +251,10 @@ def test_a_renamed_service_keeps_its_resource_id(
     api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
 ) -> None:
     iid = install(api, sim)
-    sync(api, settings, server, iid)
+    sync_now(api, settings, server.db, iid)
     before = by_service_id(all_resources(api))["svc-00005"]
     sim.tenant.rename_service("svc-00005", "payments-v2")
-    run = sync(api, settings, server, iid)
+    run = sync_now(api, settings, server.db, iid)
     assert (run["updated"], run["created"]) == (1, 0)
     after = by_service_id(all_resources(api))["svc-00005"]
     assert after["id"] == before["id"]
@@ -289,7 +270,7 @@ def test_a_rejected_token(
     contract: Any,
 ) -> None:
     iid = install(api, sim, token=None)
-    resp = authorize(api, iid, "not-the-token")
+    resp = authorize_instance(api, iid, "not-the-token")
     body = contract.check(resp, 400)
     assert "Traceable rejected the API token (HTTP 401" in body["detail"]
     assert "invalid or expired API token" in body["detail"]
@@ -297,10 +278,10 @@ def test_a_rejected_token(
     assert api.get(f"/v1/integration-instances/{iid}/auth-credential").status_code == 404
     assert api.get(f"/v1/integration-instances/{iid}").json()["authorized"] is False
     # Authorized with the right token, synced; then Traceable revokes the token.
-    assert authorize(api, iid, TOKEN).status_code == 201
-    assert sync(api, settings, server, iid)["status"] == "succeeded"
+    assert authorize_instance(api, iid, TOKEN).status_code == 201
+    assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
     sim.token = "rotated"
-    run = sync(api, settings, server, iid)
+    run = sync_now(api, settings, server.db, iid)
     assert run["status"] == "failed" and "401" in run["error"]
     cred = api.get(f"/v1/integration-instances/{iid}/auth-credential").json()
     assert cred["tainted"] is True
@@ -316,17 +297,17 @@ def test_upstream_faults_during_a_sync(
     api: httpx.Client, server: LiveServer, fast: Settings, sim: TraceableSimulator
 ) -> None:
     iid = install(api, sim)
-    assert sync(api, fast, server, iid)["created"] == 9
+    assert sync_now(api, fast, server.db, iid)["created"] == 9
     sim.tenant.remove_service("svc-00001")
     sim.fail_on("Services", status=500)
-    run = sync(api, fast, server, iid)
+    run = sync_now(api, fast, server.db, iid)
     assert run["status"] == "failed" and "HTTP 500" in run["error"]
     assert run["vanished"] == 0
     assert ingestion(api, iid)["scheduler_state"]["status"] == "delayed"
     sim.clear_faults()
     sim.retry_after = "0"
     sim.rate_limit_next = 1
-    ok = sync(api, fast, server, iid)
+    ok = sync_now(api, fast, server.db, iid)
     assert (ok["status"], ok["vanished"]) == ("succeeded", 1)
 
 
@@ -334,13 +315,13 @@ def test_events_on_the_mapped_catalog_service(
     api: httpx.Client, server: LiveServer, settings: Settings, sim: TraceableSimulator
 ) -> None:
     iid = install(api, sim)
-    sync(api, settings, server, iid)
+    sync_now(api, settings, server.db, iid)
     res = by_service_id(all_resources(api))["svc-00001"]
     svc = api.post("/v1/catalog-services", json={"name": "auth", "display_name": "Auth"}).json()
     api.post("/v1/resource-mappings", json={"service": "auth", "resource": res["id"]})
     vid = sim.tenant.open_vulnerability("svc-00001", severity="CRITICAL")
     sim.tenant.add_endpoint("svc-00001", "POST /v1/login", data_types=("password",))
-    run = sync(api, settings, server, iid)
+    run = sync_now(api, settings, server.db, iid)
     assert (run["updated"], run["events"]) == (1, 2)
     events = api.get(
         f"/v1/catalog-services/{svc['id']}/integration-events",
@@ -354,8 +335,8 @@ def test_events_on_the_mapped_catalog_service(
     assert opened["integration"]["name"] == "traceable"
     assert "CRITICAL" in opened["detail"]
     sim.tenant.fix_vulnerability(vid)
-    assert sync(api, settings, server, iid)["events"] == 1
-    assert sync(api, settings, server, iid)["events"] == 0
+    assert sync_now(api, settings, server.db, iid)["events"] == 1
+    assert sync_now(api, settings, server.db, iid)["events"] == 0
     events = api.get(
         f"/v1/catalog-services/{svc['id']}/integration-events",
         params={"filter[integration.name]": "traceable"},
@@ -379,7 +360,7 @@ def test_the_endpoints_sub_list(
     contract: Any,
 ) -> None:
     iid = install(api, sim)
-    sync(api, settings, server, iid)
+    sync_now(api, settings, server.db, iid)
     res = by_service_id(all_resources(api))["svc-00002"]
     page = api.get(
         f"{RESOURCES}/{res['id']}/endpoints", params={"page[size]": "3", "page[number]": "2"}
@@ -415,7 +396,7 @@ def test_endpoints_through_the_generic_children_route(
     contract: Any,
 ) -> None:
     iid = install(api, sim)
-    sync(api, settings, server, iid)
+    sync_now(api, settings, server.db, iid)
     res = by_service_id(all_resources(api))["svc-00002"]
     params = {"page[size]": "3", "page[number]": "1"}
     alias = api.get(f"{RESOURCES}/{res['id']}/endpoints", params=params)

@@ -28,9 +28,8 @@ from service_catalog.integrations.connectors.traceable.data import (
     service_link,
 )
 from service_catalog.settings import Settings
-from service_catalog.sync.worker import Worker
 from service_catalog.testing.traceable_sim import TraceableSimulator
-from sync_support import data_of, ingestion, latest_run
+from sync_support import authorize_instance, data_of, ingestion, sync_now
 
 TOKEN = "trc-tenant-token-4c2d"
 RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -282,24 +281,6 @@ def install(api: httpx.Client, sim: TraceableSimulator, **config: Any) -> str:
     return str(resp.json()["id"])
 
 
-def authorize(api: httpx.Client, iid: str, token: str) -> httpx.Response:
-    return api.post(
-        f"/v1/integration-instances/{iid}/auth-credential",
-        json={
-            "type": "multi_key_auth",
-            "config": {"headers": [{"name": "authorization", "key": token}]},
-        },
-    )
-
-
-def sync(api: httpx.Client, settings: Settings, server: LiveServer, iid: str) -> dict[str, Any]:
-    assert (
-        api.put(f"/v1/integration-instances/{iid}/resource-ingestion", json={}).status_code == 200
-    )
-    assert Worker(settings, server.db, name="t").run_once(instance_id=uuid.UUID(iid))
-    return latest_run(api, iid)
-
-
 SIMULATOR = partial(TraceableSimulator, 6, 12, TOKEN, inactive_every=0, vulnerable_every=3)
 
 
@@ -309,13 +290,13 @@ def test_verify_and_sync_through_the_api_when_the_token_is_refused_in_a_200(
 ) -> None:
     sim.reject_shape = shape
     iid = install(api, sim)
-    resp = authorize(api, iid, "not-the-token")
+    resp = authorize_instance(api, iid, "not-the-token")
     assert resp.status_code == 400, resp.text
     assert "rejected" in resp.json()["detail"] and "not-the-token" not in resp.text
-    assert authorize(api, iid, TOKEN).status_code == 201
-    assert sync(api, settings, server, iid)["status"] == "succeeded"
+    assert authorize_instance(api, iid, TOKEN).status_code == 201
+    assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
     sim.token = "rotated"
-    run = sync(api, settings, server, iid)
+    run = sync_now(api, settings, server.db, iid)
     assert run["status"] == "failed"
     cred = api.get(f"/v1/integration-instances/{iid}/auth-credential").json()
     assert cred["tainted"] is True
@@ -340,8 +321,8 @@ def test_the_discovery_states_option_through_the_api(
     totals = {}
     for states in ("DISCOVERED,UNDER_DISCOVERY", "ALL"):
         iid = install(api, sim, discovery_states=states)
-        assert authorize(api, iid, TOKEN).status_code == 201
-        assert sync(api, settings, server, iid)["status"] == "succeeded"
+        assert authorize_instance(api, iid, TOKEN).status_code == 201
+        assert sync_now(api, settings, server.db, iid)["status"] == "succeeded"
         items = api.get(
             "/v1/resources", params={"page[size]": "100", "filter[integration.instance.id]": iid}
         )

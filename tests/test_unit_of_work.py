@@ -6,7 +6,6 @@ arrives; a conflict inside a service is a 409 that leaves the request's other wo
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from conftest import LiveServer
 from service_catalog.testing.inventory_sim import InventorySimulator
-from sync_support import create_instance
+from sync_support import create_instance, wait_until
 
 SECRET = "uow-Secret-Token-4e1f9a"
 URL = "/v1/integration-instances"
@@ -47,14 +46,6 @@ def slow() -> Iterator[SlowWhoami]:
     with sim:
         yield sim
         sim.gate.set()
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def instance(api: httpx.Client, base_url: str, name: str) -> str:

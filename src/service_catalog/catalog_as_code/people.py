@@ -22,11 +22,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service_catalog.access import service as access
 from service_catalog.access.schemas import InviteUser, UserUpdate
@@ -37,6 +37,7 @@ from service_catalog.catalog_as_code.models import TeamSource, UserSource
 from service_catalog.core.db import utcnow
 
 _CHUNK = 2000
+_Row = TypeVar("_Row", User, Team)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,40 @@ def _chunked(session: Session, stmt_of: Any, values: Sequence[Any]) -> list[Any]
     ]
 
 
+def _by_key(
+    session: Session, model: type[_Row], key: InstrumentedAttribute[str], values: Sequence[str]
+) -> dict[str, _Row]:
+    """The rows of ``model`` whose natural ``key`` (a user's e-mail, a team's name) is
+    among ``values``, by that key."""
+    return {
+        getattr(row, key.key): row
+        for (row,) in _chunked(session, lambda part: select(model).where(key.in_(part)), values)
+    }
+
+
+def _known(
+    session: Session,
+    model: type[_Row],
+    key: InstrumentedAttribute[str],
+    values: Sequence[str],
+    created: tuple[InstrumentedAttribute[uuid.UUID], InstrumentedAttribute[str]],
+    source: str,
+) -> tuple[dict[str, _Row], set[uuid.UUID]]:
+    """:func:`_by_key`, and the ids of those rows ``source`` created: ``created`` is the
+    id and source columns of the table that remembers them (``UserSource``...)."""
+    rows = _by_key(session, model, key, values)
+    created_id, by_source = created
+    own = {
+        r[0]
+        for r in _chunked(
+            session,
+            lambda part: select(created_id).where(created_id.in_(part), by_source == source),
+            [row.id for row in rows.values()],
+        )
+    }
+    return rows, own
+
+
 def _plan(
     session: Session,
     people: DeclaredPeople,
@@ -90,20 +125,9 @@ def _plan(
     unchanged: list[str] = []
     errors: list[FileError] = []
     emails = sorted({u.email for u in people.users})
-    users = {
-        u.email: u
-        for (u,) in _chunked(session, lambda part: select(User).where(User.email.in_(part)), emails)
-    }
-    own_users = {
-        r.user_id
-        for r in _chunked(
-            session,
-            lambda part: select(UserSource.user_id).where(
-                UserSource.user_id.in_(part), UserSource.source == source
-            ),
-            [u.id for u in users.values()],
-        )
-    }
+    users, own_users = _known(
+        session, User, User.email, emails, (UserSource.user_id, UserSource.source), source
+    )
     valid: set[str] = set()
     first_of: dict[str, DeclaredUser] = {}
     for declared in people.users:
@@ -150,20 +174,9 @@ def _plan(
         c["name"] for c in result["changes"] if c["kind"] == "team" and c["action"] == "create"
     }
     names = sorted(people.members)
-    teams = {
-        t.name: t
-        for (t,) in _chunked(session, lambda part: select(Team).where(Team.name.in_(part)), names)
-    }
-    own_teams = {
-        r.team_id
-        for r in _chunked(
-            session,
-            lambda part: select(TeamSource.team_id).where(
-                TeamSource.team_id.in_(part), TeamSource.source == source
-            ),
-            [t.id for t in teams.values()],
-        )
-    }
+    teams, own_teams = _known(
+        session, Team, Team.name, names, (TeamSource.team_id, TeamSource.source), source
+    )
     work.own_teams = sorted(n for n in created_teams if n in people.members)
     current = _members(session, [t.id for t in teams.values()])
     known = {u.id: u for u in users.values()} | {
@@ -264,7 +277,9 @@ def _apply(session: Session, work: _Work, source: str, actor: Actor) -> None:
         access.update_user(
             session, actor=actor, user_id=str(user.id), data=UserUpdate(full_name=full_name)
         )
-    teams = {t.name: t for t in _teams(session, {n for n, _ in work.add} | set(work.own_teams))}
+    teams = _by_key(
+        session, Team, Team.name, sorted({n for n, _ in work.add} | set(work.own_teams))
+    )
     own_ids = [teams[name].id for name in work.own_teams]
     remembered = {
         r.team_id
@@ -278,12 +293,7 @@ def _apply(session: Session, work: _Work, source: str, actor: Actor) -> None:
         TeamSource(team_id=i, source=source, updated_at=now) for i in own_ids if i not in remembered
     )
     missing = sorted({e for _, e in work.add} - set(by_email))
-    by_email.update(
-        (u.email, u)
-        for (u,) in _chunked(
-            session, lambda part: select(User).where(User.email.in_(part)), missing
-        )
-    )
+    by_email.update(_by_key(session, User, User.email, missing))
     for team, user in work.remove:
         access.remove_member(
             session, actor=actor, team_id=str(team.id), member_type=USER, member_id=str(user.id)
@@ -297,12 +307,3 @@ def _apply(session: Session, work: _Work, source: str, actor: Actor) -> None:
             member_id=str(by_email[email].id),
         )
     session.flush()
-
-
-def _teams(session: Session, names: set[str]) -> list[Team]:
-    return [
-        t
-        for (t,) in _chunked(
-            session, lambda part: select(Team).where(Team.name.in_(part)), sorted(names)
-        )
-    ]
