@@ -1660,6 +1660,31 @@ def test_index_walk_needs_an_equality_of_text_on_mirrored_sorts() -> None:
     assert sql.count("thing_attrs_walk.short = ?") == 1
 
 
+def test_a_walk_of_one_equality_is_built_once_per_shape(indexed: Session) -> None:
+    """One equality of text and no other term: every value walks the same statement (built
+    once per shape, the value bound at execution), and each answers as the general path."""
+    sort = [("name", False)]
+    walks = {
+        value: q.index_walk(WSPEC, [("filter[data.env]", value)], "sqlite", sort)
+        for value in ("prod", "dev", "nobody")
+    }
+    first = walks["prod"]
+    assert first is not None and first.shape is not None
+    for value, walk in walks.items():
+        assert walk is not None
+        assert (walk.stmt, walk.paged, walk.shape) == (first.stmt, first.paged, first.shape)
+        assert walk.params == {"walk_p0": "data.env", "walk_s0": value}
+        terms = [("filter[data.env]", value)]
+        for page in (q.PageRequest(1, 2), q.PageRequest(2, 2), q.PageRequest(1, 100)):
+            assert q.walked_keys(indexed, walk, page) == _general_keys(indexed, terms, sort, page)
+    # another shape (two values; another sort), another statement
+    oeq = q.index_walk(WSPEC, [("filter[data.env][oeq]", "prod,dev")], "sqlite", sort)
+    desc = q.index_walk(WSPEC, [("filter[data.env]", "prod")], "sqlite", [("name", True)])
+    assert oeq is not None and desc is not None
+    assert len({id(first.stmt), id(oeq.stmt), id(desc.paged)}) == 3
+    assert len({first.shape, oeq.shape, desc.shape}) == 3
+
+
 def test_index_walk_checks_its_terms() -> None:
     with pytest.raises(Problem) as bad:
         q.index_walk(WSPEC, [("filter[nope]", "x")], "sqlite", [("name", False)])
