@@ -143,13 +143,18 @@ def prepare(url: str) -> str:
 
 def settle(db: Database) -> None:
     """After a bulk seed: checkpoint SQLite's write-ahead log into the database file, or
-    VACUUM ANALYZE PostgreSQL's tables, so that measuring starts from a settled database."""
+    VACUUM ANALYZE PostgreSQL's tables, so that measuring starts from a settled database
+    (as autovacuum leaves one). PostgreSQL is vacuumed twice: the first pass, right after
+    the seed, leaves pages not marked all-visible (index-only scans then still read the
+    rows; measured, a second pass cut the label page's backend CPU from 0.55 to 0.44 ms)."""
     if db.dialect == "sqlite":
         with db.engine.connect() as c:
             c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.exec_driver_sql("VACUUM ANALYZE")
+            c.exec_driver_sql("CHECKPOINT")
+            c.exec_driver_sql("VACUUM")
 
 
 @contextmanager
