@@ -6,13 +6,17 @@ shows its score and each failing criterion with its explanation; the scorecard's
 the service and each criterion's passing count. Editing a criterion's parameter (an
 out-of-range value and a selector that is no JSON refused next to their inputs) changes
 its result; the criterion's page explains each service's result; the scorecard is deleted
-after a confirmation. A Scorecard Viewer sees no create, edit or delete control. axe-core
-finds no serious or critical violation on the new pages."""
+after a confirmation. Choosing a selector kind shows only that kind's inputs, on the
+create and edit forms, with scripts on and off, a form shown again after an error keeping
+the chosen kind and its values, and the stored selector is the one chosen. A Scorecard
+Viewer sees no create, edit or delete control. axe-core finds no serious or critical
+violation on the new pages."""
 
 from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -209,3 +213,128 @@ def test_a_scorecard_viewer_sees_no_change_control(
     for path in (f"/scorecards/{card}/edit", f"/scorecards/{card}/delete"):
         resp = page.goto(server.url + path)
         assert resp is not None and resp.status == 403, path
+
+
+#: Each selector kind's inputs by their labels (kinds not named here have none).
+KIND_INPUTS = {
+    "name": ("Name comparison", "Name text"),
+    "label": ("Label key", "Label comparison", "Label text"),
+    "ids": ("Service ids",),
+    "json": ("Selector as JSON",),
+}
+KINDS = ("all", "name", "label", "has_docs", "ids", "json")
+
+
+def only_inputs_of(page: Page, kind: str) -> None:
+    """The selector's list shows ``kind`` and only that kind's inputs are visible."""
+    expect(page.get_by_label("Selector", exact=True)).to_have_value(kind)
+    for other, labels in KIND_INPUTS.items():
+        for label in labels:
+            field = page.get_by_label(label, exact=True)
+            if other == kind:
+                expect(field).to_be_visible()
+            else:
+                expect(field).to_be_hidden()
+
+
+def stored_selector(server: LiveServer, page: Page) -> Any:
+    """The entity selector of the scorecard whose page is open, read through the API."""
+    card = re.search(r"/scorecards/([0-9a-f-]{36})", page.url)
+    assert card is not None, page.url
+    with server.client() as api:
+        resp = api.get(f"/v1/scorecards/{card.group(1)}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()["entity_selector"]
+
+
+def test_choosing_a_selector_kind_shows_only_its_inputs(page: Page, server: LiveServer) -> None:
+    with server.client() as api:
+        ledger = create_service(api, "ledger")
+
+    sign_in(page, server, server.token("scorecard-admin"), "/scorecards")
+    only_inputs_of(page, "all")
+    selector = page.get_by_label("Selector", exact=True)
+    for kind in KINDS:
+        selector.select_option(kind)
+        only_inputs_of(page, kind)
+
+    # by name; switching to ids and back keeps what was typed
+    selector.select_option("name")
+    page.get_by_label("Name comparison").select_option("contains")
+    page.get_by_label("Name text").fill("pay")
+    selector.select_option("ids")
+    page.get_by_label("Service ids").fill(ledger["id"])
+    selector.select_option("name")
+    only_inputs_of(page, "name")
+    expect(page.get_by_label("Name text")).to_have_value("pay")
+    no_serious_violations(page)
+
+    # refused (no template): the form comes back with the kind chosen and its values
+    page.get_by_role("textbox", name="Name", exact=True).fill("Pay")
+    page.get_by_role("button", name="Create scorecard").click()
+    expect(page.locator("#f-template-error")).to_have_text("Pick a scorecard template.")
+    only_inputs_of(page, "name")
+    expect(page.get_by_label("Name comparison")).to_have_value("contains")
+    expect(page.get_by_label("Name text")).to_have_value("pay")
+
+    page.get_by_label("Scorecard template").select_option("security_and_compliance")
+    page.get_by_role("button", name="Create scorecard").click()
+    expect(page.get_by_text("Scorecard created")).to_be_visible()
+    expect(page.locator("dl.props")).to_contain_text("Services whose name contains pay")
+    want = {"selector": "name", "selector_parameters": {"operator": "contains", "value": "pay"}}
+    assert stored_selector(server, page) == want
+
+    # the edit form opens on the stored kind with its values; switch to ids and save
+    page.get_by_role("link", name="Edit scorecard").click()
+    only_inputs_of(page, "name")
+    expect(page.get_by_label("Name text")).to_have_value("pay")
+    page.get_by_label("Selector", exact=True).select_option("ids")
+    only_inputs_of(page, "ids")
+    page.get_by_label("Service ids").fill(ledger["id"])
+    no_serious_violations(page)
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Changes saved")).to_be_visible()
+    expect(page.locator("dl.props")).to_contain_text("1 chosen service(s)")
+    assert stored_selector(server, page) == {
+        "selector": "ids",
+        "selector_parameters": {"ids": [ledger["id"]]},
+    }
+
+    # a kind with no inputs: nothing to fill in
+    page.get_by_role("link", name="Edit scorecard").click()
+    only_inputs_of(page, "ids")
+    page.get_by_label("Selector", exact=True).select_option("has_docs")
+    only_inputs_of(page, "has_docs")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("dl.props")).to_contain_text("Services with at least one document")
+    assert stored_selector(server, page)["selector"] == "has_docs"
+
+
+def test_the_selector_form_works_with_scripts_off(chromium: Any, server: LiveServer) -> None:
+    context = chromium.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=False
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        sign_in(page, server, server.token("scorecard-admin"), "/scorecards")
+        assert page.evaluate("() => typeof window.htmx") == "undefined"  # no script ran
+        selector = page.get_by_label("Selector", exact=True)
+        only_inputs_of(page, "all")
+        selector.select_option("json")
+        only_inputs_of(page, "json")
+        page.get_by_label("Selector as JSON").fill("[1]")
+        selector.select_option("label")
+        only_inputs_of(page, "label")
+        page.get_by_label("Label key").fill("team")
+        page.get_by_label("Label text").fill("payments")
+        page.get_by_label("Scorecard template").select_option("security_and_compliance")
+        page.get_by_role("textbox", name="Name", exact=True).fill("Team")
+        page.get_by_role("button", name="Create scorecard").click()
+        expect(page.get_by_text("Scorecard created")).to_be_visible()
+        assert stored_selector(server, page) == {
+            "selector": "label",
+            "selector_parameters": {"label_key": "team", "operator": "eq", "value": "payments"},
+        }
+    finally:
+        context.close()
