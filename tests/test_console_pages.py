@@ -1,11 +1,15 @@
 """The console's Resources, Integrations, Events, Audit, Scorecards and document pages over
 HTTP (a catalog on loopback, signed in with a bearer token as a browser's session would
 be): bad input is a page that says what is wrong, never a 500, nothing of a stored secret
-is rendered, and a document's markdown yields no markup or link that could run a script."""
+is rendered, a document's markdown yields no markup or link that could run a script, and
+the scorecard forms' entity selector works with no script (each kind's inputs in its own
+block, the chosen kind's inputs read, a kind not offered refused with a 400 page)."""
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 import pytest
@@ -164,3 +168,117 @@ def test_unknown_scorecards_criteria_and_documents_are_404_pages(api: httpx.Clie
         resp = get(api, path)
         assert resp.status_code == 404, (path, resp.text)
         assert "text/html" in resp.headers["content-type"]
+
+
+#: Elements with no end tag.
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+class SelectorForm(HTMLParser):
+    """A console page's scorecard form as a browser without script sees it: ``kinds``, the
+    input names of each selector kind's block (``data-kind``); ``values``, what each input
+    sends (a list's selected option, a text area's text, a box only when checked);
+    ``csrf``, the form's token."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.kinds: dict[str, list[str]] = {}
+        self.values: dict[str, str] = {}
+        self._open: list[str | None] = []
+        self._select = self._textarea = ""
+        self.feed(html)
+        self.csrf = self.values.get("csrf_token", "")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag not in VOID:
+            self._open.append(a.get("data-kind"))
+        name = a.get("name", "")
+        if tag in ("input", "select", "textarea") and name:
+            kind = next((k for k in reversed(self._open) if k), None)
+            if kind:
+                self.kinds.setdefault(kind, []).append(name)
+            if a.get("type") not in ("checkbox", "radio") or "checked" in a:
+                self.values.setdefault(name, a.get("value", ""))
+            self._select = name if tag == "select" else ""
+            self._textarea = name if tag == "textarea" else ""
+        if tag == "option" and "selected" in a and self._select:
+            self.values[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in VOID and self._open:
+            self._open.pop()
+        if tag == "textarea":
+            self._textarea = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.values[self._textarea] += data
+
+
+def scorecard_form(api: httpx.Client, path: str, status: int = 200) -> SelectorForm:
+    resp = get(api, path)
+    assert resp.status_code == status, resp.text
+    return SelectorForm(resp.text)
+
+
+def post_form(api: httpx.Client, path: str, form: SelectorForm, **data: str) -> httpx.Response:
+    """Submit a console form as a browser with no script would: its token and ``data``."""
+    return api.post(path, data={"csrf_token": form.csrf, **data}, headers=HTML)
+
+
+def test_the_scorecard_selector_form_works_with_no_script(api: httpx.Client) -> None:
+    ledger = api.post("/v1/catalog-services", json={"name": "ledger", "display_name": "L"})
+    # every kind's inputs are in the page, each in the block of its kind; every service first
+    form = scorecard_form(api, "/scorecards")
+    assert form.kinds == {
+        "name": ["name_operator", "name_value"],
+        "label": ["label_key", "label_operator", "label_value"],
+        "ids": ["ids"],
+        "json": ["selector_json"],
+    }
+    assert form.values["selector"] == "all"
+
+    # refused: the page again with the chosen kind and its values
+    base = {"template": "security_and_compliance", "name": "Pay"}
+    sent = {"selector": "name", "name_operator": "contains", "name_value": "pay"}
+    resp = post_form(api, "/scorecards", form, **{**sent, "template": ""})
+    assert resp.status_code == 400, resp.text
+    again = SelectorForm(resp.text)
+    assert {k: again.values[k] for k in sent} == sent
+    assert "Pick a scorecard template." in resp.text
+
+    # a kind the form does not offer: a clear 400 next to the selector, nothing created
+    for bad in ("bogus", ""):
+        resp = post_form(api, "/scorecards", form, **base, selector=bad)
+        assert resp.status_code == 400, resp.text
+        # said once, next to the list (aria-invalid), which shows every service
+        assert resp.text.count("Choose which services the scorecard selects.") == 1
+        assert re.search(r'<select id="f-selector" name="selector" aria-invalid="true">', resp.text)
+        assert SelectorForm(resp.text).values["selector"] == ""
+    assert api.get("/v1/scorecards").json()["meta"]["page"]["total"] == 0
+
+    # the chosen kind's inputs make the selector; the other kinds' are ignored
+    resp = post_form(api, "/scorecards", form, **base, **sent, ids="x", label_key="team")
+    assert resp.status_code == 303, resp.text
+    card = resp.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    stored: Any = api.get(f"/v1/scorecards/{card}").json()["entity_selector"]
+    assert stored == {
+        "selector": "name",
+        "selector_parameters": {"operator": "contains", "value": "pay"},
+    }
+
+    # the edit form: the stored kind chosen with its values; a bad kind refused; ids saved
+    edit = scorecard_form(api, f"/scorecards/{card}/edit")
+    assert {k: edit.values[k] for k in sent} == sent
+    keep = {k: v for k, v in edit.values.items() if k != "csrf_token"}
+    resp = post_form(api, f"/scorecards/{card}/edit", edit, **{**keep, "selector": "bogus"})
+    assert resp.status_code == 400, resp.text
+    assert "Choose which services the scorecard selects." in resp.text
+    ids = ledger.json()["id"]
+    resp = post_form(
+        api, f"/scorecards/{card}/edit", edit, **{**keep, "selector": "ids", "ids": ids}
+    )
+    assert resp.status_code == 303, resp.text
+    stored = api.get(f"/v1/scorecards/{card}").json()["entity_selector"]
+    assert stored == {"selector": "ids", "selector_parameters": {"ids": [ids]}}
