@@ -56,6 +56,9 @@ SELECTORS = (
     ("json", "Another selector of the contract, as JSON"),
 )
 OPERATORS = (("eq", "is"), ("contains", "contains"))
+#: Each selector kind's inputs (kinds not named have none). Each kind here has a block of
+#: its inputs in ``templates/scorecards/_selector.html`` that ``static/console.css`` shows
+#: only while the kind is chosen: a new kind with inputs needs both.
 SELECTOR_INPUTS = {
     "name": ("name_operator", "name_value"),
     "label": ("label_key", "label_operator", "label_value"),
