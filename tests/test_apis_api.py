@@ -1,5 +1,6 @@
-"""APIs (``/v3/apis``), their specifications, and the contract's five API-mapping
-operations over HTTP, on SQLite and PostgreSQL, validated against the contract."""
+"""APIs (``/v3/apis``), their specifications, the contract's five API-mapping
+operations and the consumed APIs (an extension) over HTTP, on SQLite and PostgreSQL,
+validated against the contract."""
 
 from __future__ import annotations
 
@@ -182,6 +183,67 @@ def test_the_five_api_mapping_operations(api: httpx.Client, contract: Contract) 
     assert sorted(types) == ["catalog_service.api_mapping_created"] * 3 + [
         "catalog_service.api_mapping_deleted"
     ]
+
+
+def test_consumed_apis_recorded_and_removed_by_hand(api: httpx.Client, contract: Contract) -> None:
+    s1 = api.post("/v1/catalog-services", json={"name": "c1", "display_name": "C1"}).json()
+    s2 = api.post("/v1/catalog-services", json={"name": "c2", "display_name": "C2"}).json()
+    a1, a2 = make_api(api, "Used")["id"], make_api(api, "Also used")["id"]
+    base = f"/v1/catalog-services/{s1['id']}/consumed-api-mappings"
+    m1 = contract.check(
+        api.post(base, json={"api_id": a1}), 201, response="CatalogServiceApiMappingResponse"
+    )
+    assert (m1["service_id"], m1["api_id"]) == (s1["id"], a1)
+    m2 = contract.check(
+        api.post("/v1/catalog-services/c1/consumed-api-mappings", json={"api_id": a2}),
+        201,
+        response="CatalogServiceApiMappingResponse",
+    )
+    m3 = api.post(f"/v1/catalog-services/{s2['id']}/consumed-api-mappings", json={"api_id": a1})
+    assert m3.status_code == 201, m3.text
+
+    duplicate = api.post(base, json={"api_id": a1})
+    assert duplicate.status_code == 409 and "already consumes" in duplicate.json()["detail"]
+    unknown = api.post(base, json={"api_id": str(uuid.uuid4())})
+    assert unknown.status_code == 404 and "API" in unknown.json()["detail"]
+    assert api.post(base, json={"api_id": "nope"}).status_code == 400
+    assert api.post(base, json={}).status_code == 400
+    assert api.post(base, json={"api_id": a1, "x": 1}).status_code == 400
+    nowhere = f"/v1/catalog-services/{uuid.uuid4()}/consumed-api-mappings"
+    assert api.post(nowhere, json={"api_id": a1}).status_code == 404
+
+    # Consumed, not provided: the contract's mapping lists never show them.
+    assert api.get(f"/v1/catalog-services/{s1['id']}/api-mappings").json()["data"] == []
+    assert api.get(f"/v1/apis/{a1}/service-mappings").json()["data"] == []
+    page = contract.check(api.get(base), 200, response="ListCatalogServiceApiMappingsResponse")
+    assert [m["id"] for m in page["data"]] == [m2["id"], m1["id"]]  # newest first
+    one = contract.check(
+        api.get(f"{base}/{m1['id']}"), 200, response="CatalogServiceApiMappingResponse"
+    )
+    assert one == m1
+
+    # Another service's consumed API is none of this one's.
+    other = f"/v1/catalog-services/{s2['id']}/consumed-api-mappings/{m1['id']}"
+    assert api.get(other).status_code == 404
+    assert api.delete(other).status_code == 404
+    assert api.delete(f"{base}/{uuid.uuid4()}").status_code == 404
+    assert api.delete(f"{base}/not-an-id").status_code == 404
+    assert api.delete(f"{base}/{m1['id']}").status_code == 204
+    assert api.get(f"{base}/{m1['id']}").status_code == 404
+    assert api.delete(f"{base}/{m1['id']}").status_code == 404
+    assert [m["id"] for m in api.get(base).json()["data"]] == [m2["id"]]
+    assert (
+        len(api.get(f"/v1/catalog-services/{s2['id']}/consumed-api-mappings").json()["data"]) == 1
+    )
+
+    entries = api.get("/v1/audit-log", params={"page[size]": 100}).json()["data"]
+    consumed = [e for e in entries if "api_consumer" in e["type"]]
+    assert sorted(e["type"] for e in consumed) == ["catalog_service.api_consumer_created"] * 3 + [
+        "catalog_service.api_consumer_deleted"
+    ]
+    deleted = next(e for e in consumed if e["type"].endswith("_deleted"))
+    assert deleted["attributes"]["consumer_id"] == m1["id"]
+    assert deleted["attributes"]["api_id"] == a1
 
 
 def _token(server: LiveServer, name: str, role: str, entity: str = "*") -> str:

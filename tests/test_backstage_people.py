@@ -1,11 +1,13 @@
 """Backstage Users, Groups (nested) and their membership, and Components consuming and
 providing APIs: imported through the real ``service-catalog import backstage``, seen
 through the API, on SQLite and PostgreSQL; imported twice (nothing written the second
-time), then with members removed (only the teams the import created lose them)."""
+time), then with members removed (only the teams the import created lose them), then
+with a user removed (deactivated: its token answers 401) and back (reactivated)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from serveproc import cli_env, run_cli
 from service_catalog.auth.models import User
 from service_catalog.core.db import Database
 from service_catalog.events.models import Event
+from sync_support import wait_until
 
 CATALOG = """\
 apiVersion: backstage.io/v1alpha1
@@ -278,3 +281,145 @@ def test_people_errors_name_file_and_entity(database_url: str, tmp_path: Path) -
         assert _user_rows(db) == 0  # nothing imported
     finally:
         db.dispose()
+
+
+LEAVERS = """\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: payments}
+spec: {type: team, members: [ada, bob, eve]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: checkout}
+spec: {type: team, members: [ada, bob]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: ops}
+spec: {type: team, members: [ada]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: ada}
+spec:
+  profile: {email: ada@example.com, displayName: Ada}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: bob}
+spec:
+  profile: {email: bob@example.com}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: eve}
+spec:
+  profile: {email: eve@example.com}
+"""
+ADA = LEAVERS.split("---\n")[3]
+EVE = LEAVERS.split("---\n")[5]
+CHECKOUT = LEAVERS.split("---\n")[1]
+
+
+def _status(client: httpx.Client, code: int) -> Callable[[], bool]:
+    """Whether ``client``'s ``/v3/users/me`` answers ``code`` (the server rechecks a
+    cached token within half a second of a change another process made)."""
+    return lambda: client.get("/v3/users/me").status_code == code
+
+
+def test_users_backstage_no_longer_lists_are_deactivated_and_come_back(
+    server: LiveServer, database_url: str, tmp_path: Path
+) -> None:
+    env = cli_env(database_url, tmp_path)
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    tree = folder / "catalog-info.yaml"
+    tree.write_text(LEAVERS)
+    with server.client() as api:
+        # Made by hand: the team ops and the user eve (both only used by the import).
+        assert api.post("/v3/teams", json={"name": "ops"}).status_code == 201
+        assert api.post("/v3/invites", json={"email": "eve@example.com"}).status_code == 201
+        first = _import(env, folder)
+        assert first["summary"]["deactivated"] == first["summary"]["reactivated"] == 0
+        assert _changes(first, "user") == {
+            ("create", "ada@example.com"),
+            ("create", "bob@example.com"),
+        }
+        assert _members(api, "payments") == {
+            "ada@example.com",
+            "bob@example.com",
+            "eve@example.com",
+        }
+        ada = _user(api, "ada@example.com")
+        made = api.post(
+            f"/v3/users/{ada['id']}/access-tokens", json={"name": "laptop", "ttl_seconds": 86400}
+        )
+        assert made.status_code == 201, made.text
+        with server.client(made.json()["konnect_token"]) as as_ada:
+            assert as_ada.get("/v3/users/me").status_code == 200
+
+            # ada and eve leave Backstage, with the Group checkout; an administrator
+            # deactivates bob, whom Backstage still lists.
+            bob = _user(api, "bob@example.com")
+            off = api.patch(f"/v3/users/{bob['id']}", json={"active": False})
+            assert off.status_code == 200, off.text
+            tree.write_text(
+                LEAVERS.replace(ADA, "")
+                .replace(EVE, "")
+                .replace(CHECKOUT, "")
+                .replace("[ada, bob, eve]", "[bob]")
+                .replace("members: [ada]", "members: []")
+            )
+            plan = run_cli("import", "backstage", str(folder), "--dry-run", env=env)
+            assert plan.returncode == 0, plan.stderr
+            assert "users to be deactivated: 1, reactivated: 0" in plan.stdout
+            assert _user(api, "ada@example.com")["active"] is True  # a dry run changes nothing
+
+            second = _import(env, folder)
+            assert second["summary"]["deactivated"] == 1
+            assert second["summary"]["reactivated"] == 0
+            assert _changes(second, "user") == {("update", "ada@example.com")}
+            assert [c["fields"] for c in second["changes"] if c["kind"] == "user"] == [
+                {"active": {"old": True, "new": False}}
+            ]
+            # Out of the teams the import made (payments, declared; checkout, no longer
+            # declared), kept in ops (made by hand); its token stops working.
+            assert _changes(second, "team_member") == {
+                ("delete", "ada@example.com in payments"),
+                ("delete", "ada@example.com in checkout"),
+                ("delete", "eve@example.com in payments"),
+            }
+            assert _user(api, "ada@example.com")["active"] is False
+            assert _members(api, "payments") == {"bob@example.com"}
+            assert _members(api, "checkout") == {"bob@example.com"}
+            assert _members(api, "ops") == {"ada@example.com"}
+            wait_until(_status(as_ada, 401), "ada's token answers 401")
+            # eve was made by hand: left active; bob, deactivated by hand, stays so.
+            assert _user(api, "eve@example.com")["active"] is True
+            assert _user(api, "bob@example.com")["active"] is False
+
+            # Again: nothing left to do.
+            third = _import(env, folder)
+            assert third["applied"] is False and third["summary"]["deactivated"] == 0
+
+            # ada is back: reactivated, its token works again, back in payments.
+            tree.write_text(LEAVERS)
+            back = _import(env, folder)
+            assert back["summary"]["reactivated"] == 1 and back["summary"]["deactivated"] == 0
+            assert [c["fields"] for c in back["changes"] if c["kind"] == "user"] == [
+                {"active": {"old": False, "new": True}}
+            ]
+            assert _user(api, "ada@example.com")["active"] is True
+            assert _user(api, "bob@example.com")["active"] is False  # never by the import
+            wait_until(_status(as_ada, 200), "ada's token works again")
+            assert _members(api, "payments") == {
+                "ada@example.com",
+                "bob@example.com",
+                "eve@example.com",
+            }
+    kinds = [t for t, _ in _events(server.db)]
+    assert kinds.count("user.deactivated") == 2  # bob by hand, ada by the import
+    assert kinds.count("user.reactivated") == 1
+    deactivated = [a for t, a in _events(server.db) if t == "user.deactivated"]
+    assert deactivated[1]["user_id"] == ada["id"]

@@ -240,3 +240,49 @@ def test_backstage_relations_through_the_api(
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)["summary"]
     assert summary["create"] == summary["update"] == summary["delete"] == 0
+
+
+def test_consumed_apis_recorded_by_hand_survive_an_apply_as_mappings_do(
+    api: httpx.Client,
+) -> None:
+    """A consumed API recorded through the API, like an API mapping made there, has no
+    origin: an apply that does not declare it (or stops declaring it) leaves it."""
+    orders = api.post("/v3/apis", json={"name": "orders-api"}).json()["id"]
+    stock = api.post("/v3/apis", json={"name": "stock-api"}).json()["id"]
+    files = {
+        "svc.yaml": stream(
+            svc("cart", apis=[{"api": "stock-api", "relation": "consumes"}, {"api": "stock-api"}])
+        )
+    }
+    assert apply(api, files).status_code == 200
+    for path in ("consumed-api-mappings", "api-mappings"):
+        made = api.post(f"/v1/catalog-services/cart/{path}", json={"api_id": orders})
+        assert made.status_code == 201, made.text
+        again = api.post(f"/v1/catalog-services/cart/{path}", json={"api_id": stock})
+        assert again.status_code == 409, again.text  # declared by the files already
+    assert _consumed(api, "cart") == _mapped(api, "cart") == {orders, stock}
+
+    unchanged = apply(api, files)
+    assert unchanged.status_code == 200, unchanged.text
+    assert unchanged.json()["summary"]["delete"] == 0
+    assert _consumed(api, "cart") == _mapped(api, "cart") == {orders, stock}
+
+    files["svc.yaml"] = stream(svc("cart"))  # no APIs declared any more
+    removed = apply(api, files)
+    assert removed.status_code == 200, removed.text
+    assert _changes(removed.json()) == {
+        ("delete", "api_consumer", "cart consumes stock-api"),
+        ("delete", "api_mapping", "cart provides stock-api"),
+    }
+    assert _consumed(api, "cart") == _mapped(api, "cart") == {orders}
+
+    # Removed by hand, a consumed API the files declare comes back at the next apply.
+    files["svc.yaml"] = stream(svc("cart", apis=[{"api": "stock-api", "relation": "consumes"}]))
+    assert apply(api, files).status_code == 200
+    listed = api.get("/v1/catalog-services/cart/consumed-api-mappings").json()["data"]
+    declared = next(m for m in listed if m["api_id"] == stock)
+    gone = api.delete(f"/v1/catalog-services/cart/consumed-api-mappings/{declared['id']}")
+    assert gone.status_code == 204, gone.text
+    assert _consumed(api, "cart") == {orders}
+    assert apply(api, files).status_code == 200
+    assert _consumed(api, "cart") == {orders, stock}

@@ -476,16 +476,18 @@ def _dependency(env: Env) -> str:
 
 
 def _issue16_targets(env: Env) -> None:
-    """A dependency ``DEP`` of A, an API with a specification ``SPEC`` and its mapping ``AM``
-    to A."""
+    """A dependency ``DEP`` of A, an API with a specification ``SPEC``, its mapping ``AM``
+    to A and A's consumption ``CM`` of it."""
     env.ids["DEP"] = _dependency(env)
     api = env.post("/v3/apis", {"name": "target api", "spec_content": SPEC})
     env.ids["API"], env.ids["SPEC"] = str(api["id"]), str(api["api_spec_ids"][0])
     body = {"api_id": env.ids["API"]}
     env.ids["AM"] = str(env.post(f"/v1/catalog-services/{env.ids['A']}/api-mappings", body)["id"])
+    env.ids["CM"] = str(env.post(CONSUMED.format(**env.ids), body)["id"])
 
 
 DEPS = "/v1/catalog-services/{A}/dependencies"
+CONSUMED = "/v1/catalog-services/{A}/consumed-api-mappings"
 APIS = "/v3/apis/{API}"
 CASES.update(
     {
@@ -541,6 +543,19 @@ CASES.update(
             None,
         ),
         "list-service-mappings-for-api": _same("GET", "/v1/apis/{API}/service-mappings"),
+        "get-catalog-service-consumed-api": _same("GET", CONSUMED + "/{CM}"),
+        "create-catalog-service-consumed-api": lambda env, who: (
+            "POST",
+            CONSUMED.format(**env.ids),
+            {"api_id": _api(env)},
+        ),
+        "delete-catalog-service-consumed-api": lambda env, who: (
+            "DELETE",
+            CONSUMED.format(**env.ids)
+            + "/"
+            + str(env.post(CONSUMED.format(**env.ids), {"api_id": _api(env)})["id"]),
+            None,
+        ),
     }
 )
 

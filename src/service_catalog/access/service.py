@@ -316,6 +316,7 @@ def update_user(session: Session, *, actor: Actor, user_id: str, data: UserUpdat
     changes = data.model_dump(exclude_unset=True)
     if "active" in changes and changes["active"] is None:
         raise bad_request("Invalid request body", "active", "must be true or false", rule="type")
+    was_active = user.active
     for key, value in changes.items():
         setattr(user, key, value)
     user.updated_at = utcnow()
@@ -323,6 +324,8 @@ def update_user(session: Session, *, actor: Actor, user_id: str, data: UserUpdat
         identity_changed(session)
     if changes.get("active") is False:
         kind, verb = "user.deactivated", "Deactivated"
+    elif changes.get("active") is True and not was_active:
+        kind, verb = "user.reactivated", "Reactivated"
     else:
         kind, verb = "user.updated", "Updated"
     audit(

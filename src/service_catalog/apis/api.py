@@ -197,8 +197,10 @@ list_api_mappings = mappings_router.op(
 )
 
 
-list_consumed_apis = mappings_router.op(
-    "GET /catalog-services/{serviceId}/consumed-api-mappings",
+consumed = mappings_router.section("/catalog-services/{serviceId}/consumed-api-mappings")
+
+list_consumed_apis = consumed.op(
+    "GET ",
     "list-catalog-service-consumed-apis",
     "List APIs a Service Consumes",
     ApiMappingList,
@@ -215,3 +217,51 @@ list_consumed_apis = mappings_router.op(
         serviceId="service",
     )
 )
+
+
+@consumed.op(
+    "POST ",
+    "create-catalog-service-consumed-api",
+    "Record an API a Service Consumes",
+    ApiMappingRead,
+    description="Record by hand that the service consumes an API (body ``{api_id}``, as "
+    "an API mapping's). An unknown API is a 404, an API the service consumes already a "
+    "409. Catalog files and the Backstage import never delete a consumed API recorded by "
+    "hand. An extension: Service Admin of the service, as for its API mappings.",
+)
+def create_consumed_api(serviceId: str, body: ApiMappingCreate, ctx: CtxDep) -> JSONResponse:
+    """Record an API the service consumes."""
+    row = service.create_api_consumer(
+        ctx.session, service=serviceId, api_id=body.api_id, actor=ctx.actor
+    )
+    return json_response(service.mapping_to_dict(row), 201)
+
+
+@consumed.op(
+    "GET /{mappingId}",
+    "get-catalog-service-consumed-api",
+    "Get an API a Service Consumes",
+    ApiMappingRead,
+    description="One consumed API of the service, shaped as an API mapping. An extension.",
+)
+def get_consumed_api(serviceId: str, mappingId: str, ctx: CtxDep) -> JSONResponse:
+    """One API the service consumes."""
+    row = service.get_api_consumer(
+        ctx.session, service=serviceId, consumer_id=mappingId, actor=ctx.actor
+    )
+    return json_response(service.mapping_to_dict(row))
+
+
+@consumed.op(
+    "DELETE /{mappingId}",
+    "delete-catalog-service-consumed-api",
+    "Remove an API a Service Consumes",
+    description="Remove a consumed API of the service, whoever recorded it (an apply of "
+    "catalog files that declares it records it again). An extension.",
+)
+def delete_consumed_api(serviceId: str, mappingId: str, ctx: CtxDep) -> Response:
+    """Remove an API the service consumes."""
+    service.delete_api_consumer(
+        ctx.session, service=serviceId, consumer_id=mappingId, actor=ctx.actor
+    )
+    return no_content()

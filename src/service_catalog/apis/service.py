@@ -350,6 +350,9 @@ def list_specs(
 
 # --- API mappings ------------------------------------------------------------------------
 
+#: An API mapping or a consumed API: the two links of a service to an API, kept alike.
+_Link = TypeVar("_Link", ApiMapping, ApiConsumer)
+
 
 def create_api_mapping(
     session: Session, *, service: str, api_id: str | uuid.UUID, actor: Actor, exist_ok: bool = False
@@ -391,12 +394,20 @@ def _record_mapping(
     )
 
 
-def _mapping_of(session: Session, service_id: uuid.UUID, mapping_id: str) -> ApiMapping:
-    ident = _uuid(mapping_id)
-    m = session.get(ApiMapping, ident) if ident is not None else None
+def _link_of(
+    session: Session, model: type[_Link], service_id: uuid.UUID, link_id: str, what: str
+) -> _Link:
+    """The API mapping or consumed API (``model``) ``link_id`` of the service
+    ``service_id``; a 404 naming ``what`` when there is none (or it is another service's)."""
+    ident = _uuid(link_id)
+    m = session.get(model, ident) if ident is not None else None
     if m is None or m.service_id != service_id:
-        raise not_found("Catalog service API mapping", mapping_id)
+        raise not_found(what, link_id)
     return m
+
+
+def _mapping_of(session: Session, service_id: uuid.UUID, mapping_id: str) -> ApiMapping:
+    return _link_of(session, ApiMapping, service_id, mapping_id, "Catalog service API mapping")
 
 
 def get_api_mapping(session: Session, *, service: str, mapping_id: str, actor: Actor) -> ApiMapping:
@@ -429,10 +440,6 @@ def delete_api_mapping_by_pair(
         return False
     delete_api_mapping(session, service=str(svc.id), mapping_id=str(m.id), actor=actor)
     return True
-
-
-#: An API mapping or a consumed API: the two links of a service to an API, kept alike.
-_Link = TypeVar("_Link", ApiMapping, ApiConsumer)
 
 
 def _link_page(
@@ -595,6 +602,62 @@ def list_service_consumed_apis(
     return _link_page(
         session, ApiConsumer, query, CONSUMER_FILTERS, ApiConsumer.service_id == svc.id
     )
+
+
+def create_api_consumer(
+    session: Session, *, service: str, api_id: str | uuid.UUID, actor: Actor
+) -> ApiConsumer:
+    """Record by hand that a catalog service consumes an API (no ``origin``: an apply of
+    catalog files never deletes it, as with API mappings made by hand); Service Admin on
+    the service. An unknown API is a 404, a pair recorded already a 409."""
+    svc = administered_service(session, actor, service)
+    api = get_api(session, api_id=api_id)
+    taken = f"Catalog service [{svc.name}] already consumes API [{api.id}]"
+    found = session.scalar(
+        select(ApiConsumer.id).where(ApiConsumer.service_id == svc.id, ApiConsumer.api_id == api.id)
+    )
+    if found is not None:
+        raise conflict(taken)
+    now = utcnow()
+    row = ApiConsumer(
+        id=uuid.uuid4(), service_id=svc.id, api_id=api.id, created_at=now, updated_at=now
+    )
+    _store(session, row, taken)
+    _record(
+        session,
+        actor,
+        "catalog_service.api_consumer_created",
+        f"API {api.name} consumed by catalog service {svc.name}",
+        service_id=svc.id,
+        api_id=str(api.id),
+        consumer_id=str(row.id),
+    )
+    return row
+
+
+def get_api_consumer(
+    session: Session, *, service: str, consumer_id: str, actor: Actor
+) -> ApiConsumer:
+    """One consumed API of a catalog service the actor may read."""
+    svc = readable_service(session, actor, service)
+    return _link_of(session, ApiConsumer, svc.id, consumer_id, "Catalog service consumed API")
+
+
+def delete_api_consumer(session: Session, *, service: str, consumer_id: str, actor: Actor) -> None:
+    """Remove a consumed API of a catalog service (whoever recorded it); Service Admin on
+    the service."""
+    svc = administered_service(session, actor, service)
+    row = _link_of(session, ApiConsumer, svc.id, consumer_id, "Catalog service consumed API")
+    _record(
+        session,
+        actor,
+        "catalog_service.api_consumer_deleted",
+        f"Consumed API {row.api_id} of catalog service {svc.name} removed",
+        service_id=svc.id,
+        api_id=str(row.api_id),
+        consumer_id=str(row.id),
+    )
+    session.execute(delete(ApiConsumer).where(ApiConsumer.id == row.id))
 
 
 def consumers_of_services(

@@ -129,6 +129,9 @@ def print_plan(result: dict[str, Any]) -> None:
         counts = f"{s['create']} created, {s['update']} updated, {s['delete']} deleted"
     else:
         counts = f"{s['create']} to create, {s['update']} to update, {s['delete']} to delete"
+    if "deactivated" in s:  # an import's users (people.run_people), among the updates
+        done = "" if result["applied"] else " to be"
+        counts += f" (users{done} deactivated: {s['deactivated']}, reactivated: {s['reactivated']})"
     console.print(
         f"{'Applied' if result['applied'] else 'Plan'}: {counts}, {s['unchanged']} unchanged "
         f"(source {escape(result['source'])}).",

@@ -45,7 +45,8 @@ class TeamSource(Base):
 
 class UserSource(Base):
     """The source (a Backstage import's) that created a user: a re-import from it keeps
-    the user's name as Backstage has it (a user made otherwise is left as it is)."""
+    the user's name as Backstage has it, deactivates the user when Backstage no longer
+    lists it and reactivates it when it is back (a user made otherwise is left as it is)."""
 
     __tablename__ = "user_sources"
 
@@ -54,3 +55,6 @@ class UserSource(Base):
     )
     source: Mapped[str] = mapped_column(String(500), index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When this source's import deactivated the user because Backstage no longer listed
+    #: it; None otherwise. Only such a user is reactivated when Backstage lists it again.
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(default=None)

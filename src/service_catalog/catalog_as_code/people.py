@@ -8,6 +8,13 @@ its Groups declare exist), in the same transaction.
   administrator) and remembered as this source's (:class:`UserSource`). A re-import
   updates the name only of the users this source created; a user made otherwise is used
   as it is.
+- A user this source created that Backstage no longer lists is deactivated (it cannot
+  sign in, its tokens stop working: :func:`service_catalog.access.service.update_user`)
+  and removed from this source's teams; the import remembers that it did so
+  (``UserSource.deactivated_at``) and reactivates the user when Backstage lists it again.
+  A user an administrator deactivated is never reactivated, one an administrator
+  reactivated while Backstage still leaves it out is left active, and a user the import
+  did not create is never touched.
 - A team created by this source's import is remembered (:class:`TeamSource`); there a
   re-import makes the user memberships exactly those Backstage lists (removing the
   others, but never a membership an identity provider gave). A team made otherwise only
@@ -19,13 +26,14 @@ made through the API (``user.created``, ``team.member_added`` ...); never a secr
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service_catalog.access import service as access
@@ -66,7 +74,9 @@ class DeclaredPeople:
 @dataclass
 class _Work:
     create: list[DeclaredUser] = field(default_factory=list)
-    update: list[tuple[User, str]] = field(default_factory=list)
+    update: list[tuple[User, dict[str, Any]]] = field(default_factory=list)  # UserUpdate fields
+    deactivate: list[User] = field(default_factory=list)
+    unflag: list[uuid.UUID] = field(default_factory=list)  # reactivated users' UserSource
     own_teams: list[str] = field(default_factory=list)  # teams to remember as this source's
     add: list[tuple[str, str]] = field(default_factory=list)  # team name, e-mail
     remove: list[tuple[Team, User]] = field(default_factory=list)
@@ -114,62 +124,122 @@ def _known(
     return rows, own
 
 
-def _plan(
-    session: Session,
-    people: DeclaredPeople,
-    result: dict[str, Any],
-    source: str,
-) -> tuple[_Work, list[dict[str, Any]], list[str], list[FileError]]:
-    work = _Work()
-    changes: list[dict[str, Any]] = []
-    unchanged: list[str] = []
-    errors: list[FileError] = []
-    emails = sorted({u.email for u in people.users})
-    users, own_users = _known(
-        session, User, User.email, emails, (UserSource.user_id, UserSource.source), source
-    )
+@dataclass
+class _Plan:
+    work: _Work = field(default_factory=_Work)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+
+
+def _plan(session: Session, people: DeclaredPeople, result: dict[str, Any], source: str) -> _Plan:
+    plan = _Plan()
+    users, valid, gone = _plan_users(session, people, source, plan)
+    teams = _plan_members(session, people, result, source, plan, users, valid, gone)
+    _leavers_teams(session, plan, gone, source, skip={t.id for t in teams.values()})
+    return plan
+
+
+def _own_users(session: Session, source: str) -> dict[uuid.UUID, tuple[User, dt.datetime | None]]:
+    """The users ``source`` created, by id, each with when it deactivated them (or None)."""
+    us = UserSource
+    return {
+        user.id: (user, deactivated)
+        for user, deactivated in session.execute(
+            select(User, us.deactivated_at)
+            .join(us, us.user_id == User.id)
+            .where(us.source == source)
+        ).tuples()
+    }
+
+
+def _refused(declared: DeclaredUser, earlier: DeclaredUser) -> FileError | None:
+    """Why ``declared`` cannot be imported (``earlier``: the first User of its e-mail)."""
+    if earlier is not declared:
+        return FileError(
+            declared.file,
+            declared.line,
+            f"{declared.ref}: spec.profile.email [{declared.email}] is also the e-mail "
+            f"of {earlier.ref} ({earlier.file}:{earlier.line})",
+        )
+    try:
+        InviteUser.model_validate({"email": declared.email, "full_name": declared.full_name})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first.get("loc", ()))
+        return FileError(declared.file, declared.line, f"{declared.ref}: {path}: {first['msg']}")
+    return None
+
+
+def _plan_users(
+    session: Session, people: DeclaredPeople, source: str, plan: _Plan
+) -> tuple[dict[str, User], set[str], list[User]]:
+    """Plan the users: create the missing, update this source's (name; reactivated when
+    this import had deactivated it), deactivate this source's that Backstage no longer
+    lists. The users found by e-mail, the valid e-mails, and this source's users
+    Backstage no longer lists."""
+    work = plan.work
+    users = _by_key(session, User, User.email, sorted({u.email for u in people.users}))
+    own = _own_users(session, source)
     valid: set[str] = set()
     first_of: dict[str, DeclaredUser] = {}
     for declared in people.users:
-        earlier = first_of.setdefault(declared.email, declared)
-        if earlier is not declared:
-            errors.append(
-                FileError(
-                    declared.file,
-                    declared.line,
-                    f"{declared.ref}: spec.profile.email [{declared.email}] is also the e-mail "
-                    f"of {earlier.ref} ({earlier.file}:{earlier.line})",
-                )
-            )
-            continue
-        try:
-            InviteUser.model_validate({"email": declared.email, "full_name": declared.full_name})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            path = ".".join(str(p) for p in first.get("loc", ()))
-            errors.append(
-                FileError(declared.file, declared.line, f"{declared.ref}: {path}: {first['msg']}")
-            )
+        refused = _refused(declared, first_of.setdefault(declared.email, declared))
+        if refused is not None:
+            plan.errors.append(refused)
             continue
         valid.add(declared.email)
         user = users.get(declared.email)
         where = {"file": declared.file, "line": declared.line}
         if user is None:
             work.create.append(declared)
-            changes.append({"action": "create", "kind": "user", "name": declared.email, **where})
-        elif user.id in own_users and user.full_name != declared.full_name:
-            work.update.append((user, declared.full_name))
-            changes.append(
+            plan.changes.append(
+                {"action": "create", "kind": "user", "name": declared.email, **where}
+            )
+            continue
+        fields: dict[str, dict[str, Any]] = {}
+        if user.id in own:
+            if user.full_name != declared.full_name:
+                fields["full_name"] = {"old": user.full_name, "new": declared.full_name}
+            if own[user.id][1] is not None:  # this import deactivated it: it is back
+                work.unflag.append(user.id)
+                if not user.active:
+                    fields["active"] = {"old": False, "new": True}
+        if not fields:
+            plan.unchanged.append(declared.email)
+            continue
+        work.update.append((user, {k: v["new"] for k, v in fields.items()}))
+        plan.changes.append(
+            {"action": "update", "kind": "user", "name": declared.email, **where, "fields": fields}
+        )
+    gone = sorted((o for o in own.values() if o[0].email not in first_of), key=lambda o: o[0].email)
+    for user, deactivated in gone:
+        if deactivated is None and user.active:  # else deactivated already, or by hand
+            work.deactivate.append(user)
+            plan.changes.append(
                 {
                     "action": "update",
                     "kind": "user",
-                    "name": declared.email,
-                    **where,
-                    "fields": {"full_name": {"old": user.full_name, "new": declared.full_name}},
+                    "name": user.email,
+                    "fields": {"active": {"old": True, "new": False}},
                 }
             )
-        else:
-            unchanged.append(declared.email)
+    return users, valid, [u for u, _ in gone]
+
+
+def _plan_members(
+    session: Session,
+    people: DeclaredPeople,
+    result: dict[str, Any],
+    source: str,
+    plan: _Plan,
+    users: dict[str, User],
+    valid: set[str],
+    gone: list[User],
+) -> dict[str, Team]:
+    """Plan the members of the teams the Groups declare: add those Backstage lists; in
+    the teams this source created, remove the others. The declared teams that exist."""
+    work = plan.work
     created_teams = {
         c["name"] for c in result["changes"] if c["kind"] == "team" and c["action"] == "create"
     }
@@ -179,14 +249,13 @@ def _plan(
     )
     work.own_teams = sorted(n for n in created_teams if n in people.members)
     current = _members(session, [t.id for t in teams.values()])
-    known = {u.id: u for u in users.values()} | {
+    known = {u.id: u for u in [*users.values(), *gone]}
+    known |= {
         u.id: u
         for (u,) in _chunked(
             session,
             lambda part: select(User).where(User.id.in_(part)),
-            sorted(
-                {m[1] for rows in current.values() for m in rows} - {u.id for u in users.values()}
-            ),
+            sorted({m[0] for rows in current.values() for m in rows} - set(known)),
         )
     }
     for name in names:
@@ -196,7 +265,7 @@ def _plan(
         for email in sorted(people.members[name]):
             if email in valid and email not in held_emails:
                 work.add.append((name, email))
-                changes.append(
+                plan.changes.append(
                     {"action": "create", "kind": "team_member", "name": f"{email} in {name}"}
                 )
         managed = name in created_teams or (team is not None and team.id in own_teams)
@@ -206,10 +275,45 @@ def _plan(
             user = known.get(uid)
             if idp is None and user is not None and user.email not in people.members[name]:
                 work.remove.append((team, user))
-                changes.append(
+                plan.changes.append(
                     {"action": "delete", "kind": "team_member", "name": f"{user.email} in {name}"}
                 )
-    return work, changes, unchanged, errors
+    return teams
+
+
+def _leavers_teams(
+    session: Session, plan: _Plan, gone: list[User], source: str, *, skip: set[uuid.UUID]
+) -> None:
+    """Remove the users Backstage no longer lists (``gone``) from the teams this source
+    created that the import no longer declares either (those it declares, ``skip``, were
+    made exact already); never a membership an identity provider gave."""
+    if not gone:
+        return
+    tm, ts = TeamMembership, TeamSource
+    by_id = {u.id: u for u in gone}
+    rows = _chunked(
+        session,
+        lambda part: (
+            select(Team, tm.member_id)
+            .join(tm, tm.team_id == Team.id)
+            .join(ts, ts.team_id == Team.id)
+            .where(
+                ts.source == source,
+                tm.member_type == USER,
+                tm.idp_id.is_(None),
+                tm.member_id.in_(part),
+            )
+        ),
+        sorted(by_id),
+    )
+    for team, member_id in sorted(rows, key=lambda r: (r[0].name, by_id[r[1]].email)):
+        if team.id in skip:
+            continue
+        user = by_id[member_id]
+        plan.work.remove.append((team, user))
+        plan.changes.append(
+            {"action": "delete", "kind": "team_member", "name": f"{user.email} in {team.name}"}
+        )
 
 
 def _members(
@@ -243,20 +347,22 @@ def run_people(
     Raises :class:`CatalogFileErrors` (nothing applied: the caller rolls back) for a user
     Backstage gives an e-mail the catalog refuses, or an actor that is no Organization
     Admin when something changes."""
-    if not people:
-        return
-    work, changes, unchanged, errors = _plan(session, people, result, source)
+    plan = _plan(session, people, result, source)
+    work, changes, unchanged, errors = plan.work, plan.changes, plan.unchanged, plan.errors
     if errors:
         raise CatalogFileErrors(errors[:20], more=max(0, len(errors) - 20))
     if changes and not actor.rights.org_admin:
-        message = "creating users or changing team members needs Organization Admin"
+        message = "creating or changing users or team members needs Organization Admin"
         raise CatalogFileErrors([FileError("-", None, message)], status=403)
     result["changes"].extend(changes)
     result["unchanged"].extend(unchanged)
-    result["summary"]["unchanged"] += len(unchanged)
+    summary = result["summary"]
+    summary["unchanged"] += len(unchanged)
     for change in changes:
-        result["summary"][change["action"]] += 1
-    if dry_run or not (changes or work.own_teams):
+        summary[change["action"]] += 1
+    summary["deactivated"] = len(work.deactivate)
+    summary["reactivated"] = sum(1 for _, f in work.update if f.get("active") is True)
+    if dry_run or not (changes or work.own_teams or work.unflag):
         return
     _apply(session, work, source, actor)
     result["applied"] = result["applied"] or bool(changes)
@@ -273,9 +379,20 @@ def _apply(session: Session, work: _Work, source: str, actor: Actor) -> None:
         )
         session.add(UserSource(user_id=user.id, source=source, updated_at=now))
         by_email[user.email] = user
-    for user, full_name in work.update:
+    for user, fields in work.update:
         access.update_user(
-            session, actor=actor, user_id=str(user.id), data=UserUpdate(full_name=full_name)
+            session, actor=actor, user_id=str(user.id), data=UserUpdate.model_validate(fields)
+        )
+    for user in work.deactivate:
+        access.update_user(
+            session, actor=actor, user_id=str(user.id), data=UserUpdate(active=False)
+        )
+    flags = [(u.id, now) for u in work.deactivate] + [(i, None) for i in work.unflag]
+    for user_id, when in flags:
+        session.execute(
+            update(UserSource)
+            .where(UserSource.user_id == user_id)
+            .values(deactivated_at=when, updated_at=now)
         )
     teams = _by_key(
         session, Team, Team.name, sorted({n for n, _ in work.add} | set(work.own_teams))
