@@ -2,7 +2,8 @@
 providing APIs: imported through the real ``service-catalog import backstage``, seen
 through the API, on SQLite and PostgreSQL; imported twice (nothing written the second
 time), then with members removed (only the teams the import created lose them), then
-with a user removed (deactivated: its token answers 401) and back (reactivated)."""
+with a user removed (with ``--prune`` deactivated: its token answers 401) and back
+(reactivated)."""
 
 from __future__ import annotations
 
@@ -371,12 +372,18 @@ def test_users_backstage_no_longer_lists_are_deactivated_and_come_back(
                 .replace("[ada, bob, eve]", "[bob]")
                 .replace("members: [ada]", "members: []")
             )
-            plan = run_cli("import", "backstage", str(folder), "--dry-run", env=env)
+            plan = run_cli("import", "backstage", str(folder), "--dry-run", "--prune", env=env)
             assert plan.returncode == 0, plan.stderr
             assert "users to be deactivated: 1, reactivated: 0" in plan.stdout
             assert _user(api, "ada@example.com")["active"] is True  # a dry run changes nothing
+            # Without --prune (an import of part of a repository, say) ada stays active,
+            # and the plan says so.
+            partial = run_cli("import", "backstage", str(folder), "--dry-run", env=env)
+            assert partial.returncode == 0, partial.stderr
+            assert "users to be deactivated: 0" in partial.stdout
+            assert "1 users no longer in Backstage left active: --prune" in partial.stdout
 
-            second = _import(env, folder)
+            second = _import(env, folder, "--prune")
             assert second["summary"]["deactivated"] == 1
             assert second["summary"]["reactivated"] == 0
             assert _changes(second, "user") == {("update", "ada@example.com")}
@@ -400,7 +407,7 @@ def test_users_backstage_no_longer_lists_are_deactivated_and_come_back(
             assert _user(api, "bob@example.com")["active"] is False
 
             # Again: nothing left to do.
-            third = _import(env, folder)
+            third = _import(env, folder, "--prune")
             assert third["applied"] is False and third["summary"]["deactivated"] == 0
 
             # ada is back: reactivated, its token works again, back in payments.

@@ -47,7 +47,10 @@ SourceOpt = Annotated[
 PruneOpt = Annotated[
     bool,
     typer.Option(
-        "--prune", help="Delete the services this source applied that the files no longer name."
+        "--prune",
+        help="Delete the services this source applied that the files no longer name "
+        "(a Backstage import also deactivates the users it created that Backstage no "
+        "longer lists).",
     ),
 ]
 
@@ -132,6 +135,11 @@ def print_plan(result: dict[str, Any]) -> None:
     if "deactivated" in s:  # an import's users (people.run_people), among the updates
         done = "" if result["applied"] else " to be"
         counts += f" (users{done} deactivated: {s['deactivated']}, reactivated: {s['reactivated']})"
+        if s.get("left_active"):
+            counts += (
+                f" ({s['left_active']} users no longer in Backstage left active: "
+                "--prune deactivates them)"
+            )
     console.print(
         f"{'Applied' if result['applied'] else 'Plan'}: {counts}, {s['unchanged']} unchanged "
         f"(source {escape(result['source'])}).",
@@ -280,7 +288,13 @@ def import_backstage(
                 warnings=imported.warnings,
             )
             run_people(
-                session, imported.people, result=done, source=src, actor=SYSTEM, dry_run=dry_run
+                session,
+                imported.people,
+                result=done,
+                source=src,
+                actor=SYSTEM,
+                dry_run=dry_run,
+                prune=prune,
             )
             return done
 

@@ -8,9 +8,10 @@ its Groups declare exist), in the same transaction.
   administrator) and remembered as this source's (:class:`UserSource`). A re-import
   updates the name only of the users this source created; a user made otherwise is used
   as it is.
-- A user this source created that Backstage no longer lists is deactivated (it cannot
-  sign in, its tokens stop working: :func:`service_catalog.access.service.update_user`)
-  and removed from this source's teams; the import remembers that it did so
+- A user this source created that Backstage no longer lists is removed from this
+  source's teams and, with ``--prune`` (as services the files no longer name are
+  deleted only then), deactivated (it cannot sign in, its tokens stop working:
+  :func:`service_catalog.access.service.update_user`); the import remembers that it did so
   (``UserSource.deactivated_at``) and reactivates the user when Backstage lists it again.
   A user an administrator deactivated is never reactivated, one an administrator
   reactivated while Backstage still leaves it out is left active, and a user the import
@@ -130,11 +131,15 @@ class _Plan:
     changes: list[dict[str, Any]] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
+    #: This source's active users Backstage no longer lists, left active (no ``--prune``).
+    left: int = 0
 
 
-def _plan(session: Session, people: DeclaredPeople, result: dict[str, Any], source: str) -> _Plan:
+def _plan(
+    session: Session, people: DeclaredPeople, result: dict[str, Any], source: str, prune: bool
+) -> _Plan:
     plan = _Plan()
-    users, valid, gone = _plan_users(session, people, source, plan)
+    users, valid, gone = _plan_users(session, people, source, plan, prune)
     teams = _plan_members(session, people, result, source, plan, users, valid, gone)
     _leavers_teams(session, plan, gone, source, skip={t.id for t in teams.values()})
     return plan
@@ -172,12 +177,14 @@ def _refused(declared: DeclaredUser, earlier: DeclaredUser) -> FileError | None:
 
 
 def _plan_users(
-    session: Session, people: DeclaredPeople, source: str, plan: _Plan
+    session: Session, people: DeclaredPeople, source: str, plan: _Plan, prune: bool
 ) -> tuple[dict[str, User], set[str], list[User]]:
     """Plan the users: create the missing, update this source's (name; reactivated when
-    this import had deactivated it), deactivate this source's that Backstage no longer
-    lists. The users found by e-mail, the valid e-mails, and this source's users
-    Backstage no longer lists."""
+    this import had deactivated it), and with ``prune`` deactivate this source's that
+    Backstage no longer lists (without it they are counted in ``plan.left``: an import of
+    part of a repository under the same source must not lock the others out). The users
+    found by e-mail, the valid e-mails, and this source's users Backstage no longer
+    lists."""
     work = plan.work
     users = _by_key(session, User, User.email, sorted({u.email for u in people.users}))
     own = _own_users(session, source)
@@ -215,6 +222,9 @@ def _plan_users(
     gone = sorted((o for o in own.values() if o[0].email not in first_of), key=lambda o: o[0].email)
     for user, deactivated in gone:
         if deactivated is None and user.active:  # else deactivated already, or by hand
+            if not prune:
+                plan.left += 1
+                continue
             work.deactivate.append(user)
             plan.changes.append(
                 {
@@ -341,13 +351,14 @@ def run_people(
     source: str,
     actor: Actor,
     dry_run: bool,
+    prune: bool = False,
 ) -> None:
     """Plan (and, unless ``dry_run``, apply) ``people`` after the import's documents;
     their changes are added to ``result`` (the plan :func:`.runner.run_docs` answered).
     Raises :class:`CatalogFileErrors` (nothing applied: the caller rolls back) for a user
     Backstage gives an e-mail the catalog refuses, or an actor that is no Organization
     Admin when something changes."""
-    plan = _plan(session, people, result, source)
+    plan = _plan(session, people, result, source, prune)
     work, changes, unchanged, errors = plan.work, plan.changes, plan.unchanged, plan.errors
     if errors:
         raise CatalogFileErrors(errors[:20], more=max(0, len(errors) - 20))
@@ -362,6 +373,7 @@ def run_people(
         summary[change["action"]] += 1
     summary["deactivated"] = len(work.deactivate)
     summary["reactivated"] = sum(1 for _, f in work.update if f.get("active") is True)
+    summary["left_active"] = plan.left
     if dry_run or not (changes or work.own_teams or work.unflag):
         return
     _apply(session, work, source, actor)

@@ -2,7 +2,7 @@
 because Backstage no longer listed it (so that only such a user is reactivated when it
 comes back; a user an administrator deactivated stays so)
 
-Revision ID: 0099, revises 0023
+Revision ID: 0024, revises 0023
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 
 from service_catalog.migrations import shapes
 
-revision, down_revision = "0099", "0023"
+revision, down_revision = "0024", "0023"
 
 
 def upgrade() -> None:
