@@ -1,0 +1,59 @@
+"""The ``service-catalog`` command starts without the web stack: every command (``--help``,
+``token list``, ``import``...) imports ``service_catalog.cli``, so what that module imports
+is paid on each of them. The web server, FastAPI and the templates load in ``serve`` and
+``demo`` only (see the docstring of ``service_catalog.cli``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+# What no command but ``serve`` and ``demo`` needs, and each is a large import.
+WEB_STACK = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "service_catalog.app",
+    "service_catalog.web",
+)
+
+
+def loaded_after(code: str) -> list[str]:
+    """The modules of WEB_STACK (or under them) that a fresh interpreter holds after
+    running ``code``."""
+    probe = (
+        f"{code}\n"
+        "import json, sys\n"
+        f"web = {WEB_STACK!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules "
+        "if any(m == w or m.startswith(w + '.') for w in web))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_cli_module_imports_no_web_stack() -> None:
+    assert loaded_after("import service_catalog.cli") == []
+
+
+def test_help_builds_every_command_without_the_web_stack() -> None:
+    # --help builds every command's click object (options, help texts) from the Typer
+    # apps, as each command's run does before it starts.
+    code = (
+        "import typer.main\n"
+        "from service_catalog.cli import app\n"
+        "typer.main.get_command(app)\n"
+    )
+    assert loaded_after(code) == []
