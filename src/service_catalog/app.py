@@ -25,7 +25,8 @@ from service_catalog.catalog_as_code import api as catalog_as_code_api
 from service_catalog.catalog_services import api as catalog_services_api
 from service_catalog.core import outbound
 from service_catalog.core.db import Database
-from service_catalog.core.errors import Problem, install_error_handlers, problem_response
+from service_catalog.core.errors import Problem
+from service_catalog.core.http_errors import install_error_handlers, problem_response
 from service_catalog.core.logs import configure_logging
 from service_catalog.core.middleware import Metrics, RequestMiddleware
 from service_catalog.core.openapi import finalize_openapi

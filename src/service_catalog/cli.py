@@ -1,4 +1,12 @@
-"""The ``service-catalog`` command line."""
+"""The ``service-catalog`` command line.
+
+Every command imports this module (and the modules registering the other commands), so
+its imports stay light: settings, the database and the auth tables. What only some
+commands run loads inside them: the web server (uvicorn, FastAPI, the app) in ``serve``
+and ``demo``, the event log's domains in the commands that record an action, the sync
+engine and the connectors in ``sync``/``worker``, catalog files in ``plan``/``apply``/
+``import``. ``tests/test_cli_imports.py`` keeps FastAPI, uvicorn and Jinja out of it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from uvicorn.supervisors import Multiprocess
 
 from service_catalog.auth.access import EVERY, ORGANIZATION_ADMIN, ROLE_NAMES
 from service_catalog.auth.models import USER, User
@@ -40,7 +46,6 @@ from service_catalog.core.bootstrap import (
     parse_bind,
 )
 from service_catalog.core.db import Database, redact_url, utcnow
-from service_catalog.events.service import record_action
 from service_catalog.settings import Settings
 from service_catalog.sync import cli as sync_cli
 from service_catalog.testing import demo, simulate
@@ -157,6 +162,11 @@ def serve(
         soft_wrap=True,
     )
     sys.stdout.flush()
+    # The web server loads here, not with every command (see the module's docstring);
+    # the app itself loads in uvicorn, from the path below.
+    import uvicorn  # noqa: PLC0415 - see above
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415 - see above
+
     config = uvicorn.Config(
         "service_catalog.app:app_from_env",
         factory=True,
@@ -215,6 +225,9 @@ def user_create(
     ] = EVERY,
 ) -> None:
     """Create an active user at once, optionally holding a role."""
+    # The event log reads every domain's tables: loaded by the commands that record.
+    from service_catalog.events.service import record_action  # noqa: PLC0415 - see above
+
     email = email.strip()
     if "@" not in email or len(email) > 250:
         raise fail("--email must be an e-mail address of at most 250 characters")
@@ -288,6 +301,9 @@ def token_create(
 ) -> None:
     """Create an access token and print it once: a system account's (spat_; the system
     account NAME, created when missing, gains the role) or, with --user, a user's (kpat_)."""
+    # Loaded by the commands that record an action, as in user_create().
+    from service_catalog.events.service import record_action  # noqa: PLC0415 - see above
+
     if not name.strip() or len(name) > 120:
         raise fail("--name must be 1-120 characters")
     settings = load_settings()

@@ -42,7 +42,7 @@ from service_catalog.access.schemas import (
 )
 from service_catalog.auth.deps import ActorDep, CtxDep
 from service_catalog.auth.models import SYSTEM_ACCOUNT, TEAM, USER
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 
 router = Router(prefix="/v3")

@@ -23,7 +23,7 @@ from service_catalog.apis.schemas import (
 )
 from service_catalog.auth.deps import CtxDep, page_endpoint
 from service_catalog.core.openapi import list_params
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 
 apis_router = Router(prefix="/v3/apis", tags=["APIs"])

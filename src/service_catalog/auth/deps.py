@@ -32,7 +32,7 @@ from service_catalog.auth.service import (
 from service_catalog.auth.sessions import SESSION_COOKIE, lookup_session
 from service_catalog.core.db import Database, Turn, UnitOfWork, WriterBusy, WriterQueue
 from service_catalog.core.errors import Problem
-from service_catalog.core.render import page
+from service_catalog.core.responses import page
 
 log = logging.getLogger("service_catalog.auth")
 T = TypeVar("T")

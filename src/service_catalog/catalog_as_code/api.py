@@ -13,7 +13,7 @@ from service_catalog.auth.deps import CtxDep
 from service_catalog.catalog_as_code.documents import CatalogFileErrors
 from service_catalog.catalog_as_code.runner import run_files
 from service_catalog.core.errors import Problem
-from service_catalog.core.render import json_response
+from service_catalog.core.responses import json_response
 from service_catalog.core.routes import operation
 from service_catalog.core.validation import StrictBody
 

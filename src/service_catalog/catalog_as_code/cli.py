@@ -1,5 +1,10 @@
 """``service-catalog plan``, ``apply``, ``export`` and ``import backstage``: catalog files
-against the catalog's database (as the ``sync`` command works), acting as the system."""
+against the catalog's database (as the ``sync`` command works), acting as the system.
+
+Every command of the CLI imports this module to register these, so the catalog-file
+machinery (YAML, the documents' schemas, the runner, the Backstage reader and every domain
+they write to) loads inside the commands that use it, not here.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from service_catalog.auth.service import SYSTEM
-from service_catalog.catalog_as_code.backstage import convert, read_entities
-from service_catalog.catalog_as_code.documents import CatalogFileErrors, dump_documents
-from service_catalog.catalog_as_code.export import export_documents
-from service_catalog.catalog_as_code.people import run_people
-from service_catalog.catalog_as_code.runner import run_docs, run_files
 from service_catalog.cli_output import Output, OutputOpt
 from service_catalog.core.bootstrap import fail, load_settings, open_database
 from service_catalog.core.db import Database
+
+if TYPE_CHECKING:
+    from service_catalog.catalog_as_code.documents import CatalogFileErrors
 
 console = Console()
 err = Console(stderr=True)
@@ -173,6 +176,11 @@ def paused_gc() -> Iterator[None]:
 def run_on_database(work: Callable[[Any], dict[str, Any]], *, dry_run: bool) -> dict[str, Any]:
     """``work(session)`` in one transaction on the catalog's database: committed unless
     ``dry_run`` or it failed (catalog file errors print each error and exit 1)."""
+    # The catalog-file machinery loads in the commands using it (the module's docstring).
+    from service_catalog.catalog_as_code.documents import (  # noqa: PLC0415 - see above
+        CatalogFileErrors,
+    )
+
     settings = load_settings()
     db: Database = open_database(settings)
     try:
@@ -193,6 +201,9 @@ def run_on_database(work: Callable[[Any], dict[str, Any]], *, dry_run: bool) -> 
 def _files_command(
     files: list[str], source: str | None, prune: bool, output: Output, *, dry_run: bool
 ) -> None:
+    # Loaded by the commands using it (the module's docstring).
+    from service_catalog.catalog_as_code.runner import run_files  # noqa: PLC0415
+
     texts = read_paths(files)
     src = source or default_source(files)
     with paused_gc():
@@ -234,6 +245,10 @@ def export(
     ] = None,
 ) -> None:
     """Write the catalog as catalog files (teams and services; never a secret)."""
+    # Loaded by the commands using them (the module's docstring).
+    from service_catalog.catalog_as_code.documents import dump_documents  # noqa: PLC0415
+    from service_catalog.catalog_as_code.export import export_documents  # noqa: PLC0415
+
     settings = load_settings()
     db = open_database(settings)
     try:
@@ -268,6 +283,17 @@ def import_backstage(
 ) -> None:
     """Import Backstage entities: Components as catalog services, Groups as teams with
     their members, Users as users, APIs with what provides and consumes them."""
+    # Loaded by the commands using them (the module's docstring).
+    from service_catalog.catalog_as_code.backstage import (  # noqa: PLC0415 - see above
+        convert,
+        read_entities,
+    )
+    from service_catalog.catalog_as_code.documents import (  # noqa: PLC0415 - see above
+        CatalogFileErrors,
+    )
+    from service_catalog.catalog_as_code.people import run_people  # noqa: PLC0415
+    from service_catalog.catalog_as_code.runner import run_docs  # noqa: PLC0415
+
     with paused_gc():
         try:
             imported = convert(read_entities(sources))

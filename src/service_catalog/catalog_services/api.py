@@ -25,7 +25,7 @@ from service_catalog.catalog_services.schemas import (
 )
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 
 ID_PARAM = {

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from service_catalog.auth.deps import Ctx, CtxDep
 from service_catalog.catalog_services.service import get_service
 from service_catalog.core.openapi import list_params
-from service_catalog.core.render import json_response, page
+from service_catalog.core.responses import json_response, page
 from service_catalog.core.routes import Router
 from service_catalog.events import service
 from service_catalog.events.schemas import (

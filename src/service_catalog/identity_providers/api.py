@@ -22,8 +22,10 @@ from service_catalog.auth.sessions import (
     session_holder,
 )
 from service_catalog.core.db import Database
-from service_catalog.core.errors import Problem, bad_request, problem_response
-from service_catalog.core.render import json_response, no_content, page, ts
+from service_catalog.core.errors import Problem, bad_request
+from service_catalog.core.http_errors import problem_response
+from service_catalog.core.render import ts
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.events.service import record_action

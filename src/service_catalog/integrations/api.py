@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import Ctx, CtxDep, DeferredWriteCtxDep
 from service_catalog.core.openapi import list_params
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 from service_catalog.core.secrets import SecretBox, get_box
 from service_catalog.integrations import service

@@ -14,7 +14,7 @@ from service_catalog.catalog_services import service as svc_service
 from service_catalog.catalog_services.schemas import CatalogServiceList
 from service_catalog.core.openapi import facet_params, list_params
 from service_catalog.core.pages import FacetList
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 from service_catalog.resources import service
 from service_catalog.resources.children import PAGE_PARAMS, children_page

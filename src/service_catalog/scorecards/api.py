@@ -7,7 +7,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep, page_endpoint
-from service_catalog.core.render import json_response, no_content, page
+from service_catalog.core.responses import json_response, no_content, page
 from service_catalog.core.routes import Router
 from service_catalog.scorecards import service
 from service_catalog.scorecards.schemas import (

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
 from service_catalog.core.openapi import list_params
-from service_catalog.core.render import json_response, page
+from service_catalog.core.responses import json_response, page
 from service_catalog.core.routes import Router
 from service_catalog.sync import service
 from service_catalog.sync.schemas import ResourceIngestion, ResourceIngestionRequest, SyncRunList

@@ -24,9 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-import uvicorn
 
 from service_catalog.auth.service import create_token
 from service_catalog.cli_output import console, print_plain
@@ -37,6 +35,8 @@ from service_catalog.settings import Settings
 from service_catalog.testing.simulate import stop_on_signal
 
 if TYPE_CHECKING:
+    import httpx
+
     from service_catalog.testing.demo_tenants import Tenants
 
 DEMO_LABELS = {"demo": "true"}
@@ -296,8 +296,12 @@ def demo(
     """Start the catalog with simulated Traceable, Kong Gateway, GitHub and PagerDuty
     tenants installed, synced and mapped to three catalog services (demo data), print the
     URL and an admin token, and serve until Ctrl-C."""
-    # The API app (every domain) and the simulators (graphql, JWT) load when the demo runs,
-    # not with every command of the CLI, which imports this module to register the command.
+    # The API app (every domain), its web server, the HTTP client and the simulators
+    # (graphql, JWT) load when the demo runs, not with every command of the CLI, which
+    # imports this module to register the command.
+    import httpx  # noqa: PLC0415 - see above
+    import uvicorn  # noqa: PLC0415 - see above
+
     from service_catalog.app import create_app  # noqa: PLC0415 - see above
     from service_catalog.testing.demo_tenants import start_tenants  # noqa: PLC0415
 

@@ -29,7 +29,8 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service_catalog.auth.sessions import SESSION_COOKIE
-from service_catalog.core.errors import Problem, notify_denied, validation_problem
+from service_catalog.core.errors import Problem, validation_problem
+from service_catalog.core.http_errors import notify_denied
 from service_catalog.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from service_catalog.web.templating import render
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from service_catalog.auth.deps import CtxDep
-from service_catalog.core.render import json_response
+from service_catalog.core.responses import json_response
 from service_catalog.core.routes import Router
 from service_catalog.integrations.connectors.traceable import entities
 from service_catalog.resources.children import PAGE_PARAMS, children_page
