@@ -12,9 +12,11 @@ would (one process, its in-process sync worker on), installs a ``rest-inventory`
 instance on the inventory simulator (50,000 items) through the API, starts its sync
 and, while syncs run back to back (the simulator renames every item between two, so
 each one writes 50,000 rows), drives 50 keep-alive clients for 20 s, each cycling
-create, patch, map, list and delete of catalog services. Prints throughput, p50/p99/max
-latency and the 5xx count against the targets (no 5xx, p99 <= 2 s, max <= 5 s) with the
-ratio to each limit.
+create, patch, map, list and delete of catalog services; for longer (at most 60 s) while
+no sync has completed beside them, so that a whole sync runs under their load (on
+PostgreSQL the first sync took 16-21 s beside the writers, 5-6 s alone). Prints
+throughput, p50/p99/max latency and the 5xx count against the targets (no 5xx, p99 <=
+2 s, max <= 5 s, a sync completed beside the writers) with the ratio to each limit.
 
 A miss prints MISSED and makes the exit status non-zero.
 
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,8 @@ from service_catalog.testing.inventory_sim import InventorySimulator, make_items
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = int(os.environ.get("BENCH_WRITERS", "50"))
 SECONDS = float(os.environ.get("BENCH_WRITERS_SECONDS", "20"))
+#: The writers keep on past SECONDS until a sync has completed beside them, this long at most.
+MAX_SECONDS = 3 * SECONDS
 ITEMS = int(os.environ.get("BENCH_WRITERS_ITEMS", "50000"))
 DATABASES = os.environ.get("BENCH_WRITERS_DATABASES", "sqlite,postgresql").split(",")
 TARGET_P99_S = 2.0
@@ -307,9 +311,9 @@ def next_request(
 
 
 def writer(
-    port: int, token: str, t: int, deadline: float, out: Outcome, lock: threading.Lock
+    port: int, token: str, t: int, until: Callable[[], bool], out: Outcome, lock: threading.Lock
 ) -> None:
-    """One client: create, patch, map, list, delete catalog services until ``deadline``."""
+    """One client: create, patch, map, list, delete catalog services until ``until()``."""
     rnd = random.Random(t)
     own: list[str] = []
     lat: dict[str, list[float]] = {op: [] for op in OPS}
@@ -317,7 +321,7 @@ def writer(
     first = ""
     conn = Conn("127.0.0.1", port)
     i = 0
-    while time.perf_counter() < deadline:
+    while not until():
         i += 1
         op, raw, ok = next_request(OPS[(i - 1) % len(OPS)], t, i, own, rnd, token)
         start = time.perf_counter()
@@ -384,15 +388,23 @@ def measure(kind: str, url: str, tmp: Path) -> Outcome:
             raise RuntimeError(f"the first sync did not start: {driver.error}")
         lock = threading.Lock()
         start = time.perf_counter()
-        deadline = start + SECONDS
+        deadline, cap = start + SECONDS, start + MAX_SECONDS
+
+        def until() -> bool:
+            # The writers' SECONDS, longer while no sync has completed beside them (at
+            # most MAX_SECONDS): what is judged is that a whole sync runs to its end
+            # under their load, not that it fits a fixed window on this machine.
+            now = time.perf_counter()
+            return now >= cap or (now >= deadline and driver.syncs > 0)
+
         threads = [
-            threading.Thread(target=writer, args=(port, token, t, deadline, out, lock), daemon=True)
+            threading.Thread(target=writer, args=(port, token, t, until, out, lock), daemon=True)
             for t in range(WRITERS)
         ]
         for th in threads:
             th.start()
         for th in threads:
-            th.join(SECONDS + 120)
+            th.join(MAX_SECONDS + 120)
         out.seconds = time.perf_counter() - start
         driver.stop.set()
         driver.join(120)
