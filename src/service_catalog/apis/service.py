@@ -23,6 +23,7 @@ from service_catalog.apis.schemas import ApiCreate, ApiUpdate
 from service_catalog.apis.specs import check_spec
 from service_catalog.auth.access import SERVICE_CREATOR
 from service_catalog.auth.service import Actor
+from service_catalog.catalog_services.models import CatalogService
 from service_catalog.core import query as q
 from service_catalog.core.db import utcnow
 from service_catalog.core.errors import Problem, conflict, not_found
@@ -361,37 +362,63 @@ def create_api_mapping(
     A pair already mapped is a 409 (or, with ``exist_ok``, the stored mapping)."""
     svc = administered_service(session, actor, service)
     api = get_api(session, api_id=api_id)
-    found = session.scalar(
-        select(ApiMapping).where(ApiMapping.service_id == svc.id, ApiMapping.api_id == api.id)
+    return _create_link(
+        session,
+        ApiMapping,
+        svc,
+        api,
+        actor,
+        taken=f"API [{api.id}] is already mapped to catalog service [{svc.name}]",
+        detail=f"API {api.name} mapped to catalog service {svc.name}",
+        exist_ok=exist_ok,
     )
-    if found is not None:
-        if exist_ok:
-            return found
-        raise conflict(f"API [{api.id}] is already mapped to catalog service [{svc.name}]")
-    now = utcnow()
-    mapping = ApiMapping(
-        id=uuid.uuid4(), service_id=svc.id, api_id=api.id, created_at=now, updated_at=now
-    )
-    _store(session, mapping, f"API [{api.id}] is already mapped to catalog service [{svc.name}]")
-    _record_mapping(
-        session, actor, "created", f"API {api.name} mapped to catalog service {svc.name}", mapping
-    )
-    return mapping
 
 
-def _record_mapping(
-    session: Session, actor: Actor, verb: str, detail: str, mapping: ApiMapping
-) -> None:
-    """Record that an API mapping was ``verb`` ("created", "deleted") on its service."""
+def _record_link(session: Session, actor: Actor, verb: str, detail: str, link: _Link) -> None:
+    """Record that an API mapping or consumed API was ``verb`` ("created", "deleted") on
+    its service (the event of its kind, :data:`_LINK_EVENTS`)."""
+    kind, key, _, _ = _LINK_EVENTS[type(link)]
     _record(
         session,
         actor,
-        f"catalog_service.api_mapping_{verb}",
+        f"catalog_service.{kind}_{verb}",
         detail,
-        service_id=mapping.service_id,
-        api_id=str(mapping.api_id),
-        mapping_id=str(mapping.id),
+        service_id=link.service_id,
+        api_id=str(link.api_id),
+        **{key: str(link.id)},
     )
+
+
+def _create_link(
+    session: Session,
+    model: type[_Link],
+    svc: CatalogService,
+    api: Api,
+    actor: Actor,
+    *,
+    taken: str,
+    detail: str,
+    exist_ok: bool = False,
+) -> _Link:
+    """Link ``svc`` to ``api`` (a ``model`` row), audited; a pair linked already is a 409
+    saying ``taken`` (or, with ``exist_ok``, the stored link)."""
+    found = session.scalar(select(model).where(model.service_id == svc.id, model.api_id == api.id))
+    if found is not None:
+        if exist_ok:
+            return found
+        raise conflict(taken)
+    now = utcnow()
+    row = model(id=uuid.uuid4(), service_id=svc.id, api_id=api.id, created_at=now, updated_at=now)
+    _store(session, row, taken)
+    _record_link(session, actor, "created", detail, row)
+    return row
+
+
+def _delete_link(session: Session, actor: Actor, detail: str, link: _Link) -> None:
+    """Remove an API mapping or consumed API, audited."""
+    _record_link(session, actor, "deleted", detail, link)
+    model = type(link)
+    session.execute(delete(model).where(model.id == link.id))
 
 
 def _link_of(
@@ -420,10 +447,7 @@ def delete_api_mapping(session: Session, *, service: str, mapping_id: str, actor
     """Remove an API mapping; Service Admin on the service."""
     svc = administered_service(session, actor, service)
     m = _mapping_of(session, svc.id, mapping_id)
-    _record_mapping(
-        session, actor, "deleted", f"API mapping {m.id} of catalog service {svc.name} deleted", m
-    )
-    session.execute(delete(ApiMapping).where(ApiMapping.id == m.id))
+    _delete_link(session, actor, f"API mapping {m.id} of catalog service {svc.name} deleted", m)
 
 
 def delete_api_mapping_by_pair(
@@ -612,27 +636,15 @@ def create_api_consumer(
     the service. An unknown API is a 404, a pair recorded already a 409."""
     svc = administered_service(session, actor, service)
     api = get_api(session, api_id=api_id)
-    taken = f"Catalog service [{svc.name}] already consumes API [{api.id}]"
-    found = session.scalar(
-        select(ApiConsumer.id).where(ApiConsumer.service_id == svc.id, ApiConsumer.api_id == api.id)
-    )
-    if found is not None:
-        raise conflict(taken)
-    now = utcnow()
-    row = ApiConsumer(
-        id=uuid.uuid4(), service_id=svc.id, api_id=api.id, created_at=now, updated_at=now
-    )
-    _store(session, row, taken)
-    _record(
+    return _create_link(
         session,
+        ApiConsumer,
+        svc,
+        api,
         actor,
-        "catalog_service.api_consumer_created",
-        f"API {api.name} consumed by catalog service {svc.name}",
-        service_id=svc.id,
-        api_id=str(api.id),
-        consumer_id=str(row.id),
+        taken=f"Catalog service [{svc.name}] already consumes API [{api.id}]",
+        detail=f"API {api.name} consumed by catalog service {svc.name}",
     )
-    return row
 
 
 def get_api_consumer(
@@ -648,16 +660,9 @@ def delete_api_consumer(session: Session, *, service: str, consumer_id: str, act
     the service."""
     svc = administered_service(session, actor, service)
     row = _link_of(session, ApiConsumer, svc.id, consumer_id, "Catalog service consumed API")
-    _record(
-        session,
-        actor,
-        "catalog_service.api_consumer_deleted",
-        f"Consumed API {row.api_id} of catalog service {svc.name} removed",
-        service_id=svc.id,
-        api_id=str(row.api_id),
-        consumer_id=str(row.id),
+    _delete_link(
+        session, actor, f"Consumed API {row.api_id} of catalog service {svc.name} removed", row
     )
-    session.execute(delete(ApiConsumer).where(ApiConsumer.id == row.id))
 
 
 def consumers_of_services(
